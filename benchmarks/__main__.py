@@ -1,0 +1,301 @@
+"""Command line: ``python -m benchmarks [--quick] [--ops ...] [--shapes ...] ...``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from . import _report
+from ._data import DISTS, OPS, Case, Shape, make_data, parse_shape
+from ._harness import CaseResult, Memory, measure_memory, run_case
+from ._impls import implementations, load_torch, load_xent, usable_cores
+
+DEFAULT_SHAPES = "1048576x2,65536x10,8192x1000,2048x32000,256x128000"
+QUICK_SHAPES = "65536x2,16384x10,2048x1000,64x32000"
+BINARY_SIZE, QUICK_BINARY_SIZE = 10**7, 10**6
+MEMORY_SHAPE, QUICK_MEMORY_SHAPE = "8192x1000", "1024x1000"
+F32, F64 = "float32", "float64"
+
+# (dtype, input distribution) pairs per op, chosen to keep the default run near 3 minutes on two
+# cores: sparse CE gets both dtypes, the other ops the dtype their users mostly have.
+PLAN: dict[str, tuple[tuple[str, str], ...]] = {
+    "sparse": ((F32, "random"), (F64, "random"), (F32, "trained")),
+    "sparse_grad": ((F32, "random"), (F64, "random")),
+    "categorical": ((F32, "random"), (F32, "trained")),
+    "categorical_grad": ((F32, "random"),),
+    "binary": ((F32, "random"), (F64, "random"), (F32, "trained")),
+    "binary_grad": ((F32, "random"),),
+    "logsumexp": ((F64, "random"),),
+    "log_softmax": ((F64, "random"),),
+}
+QUICK_PLAN: dict[str, tuple[tuple[str, str], ...]] = {
+    op: ((F32, "random"), (F64, "random")) if op == "sparse" else ((F32, "random"),) for op in OPS
+}
+MEMORY_IMPLS = ("numpy", "scipy", "torch-N", "xent-1", "xent-N")
+
+
+class Progress(Protocol):
+    def update(self, n: int = 1) -> Any: ...
+    def set_description(self, desc: str) -> Any: ...
+    def close(self) -> Any: ...
+
+
+class TextProgress:
+    """A one-line progress bar on stderr for when tqdm is not installed."""
+
+    def __init__(self, total: int, disable: bool = False) -> None:
+        self.total, self.n, self.desc, self.disable = total, 0, "", disable
+        self.start = time.perf_counter()
+
+    def _draw(self) -> None:
+        if self.disable:
+            return
+        done = int(30 * self.n / max(self.total, 1))
+        elapsed = time.perf_counter() - self.start
+        bar = "#" * done + "." * (30 - done)
+        sys.stderr.write(f"\r[{bar}] {self.n}/{self.total} {elapsed:5.0f}s {self.desc[:50]:50}")
+        sys.stderr.flush()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self._draw()
+
+    def set_description(self, desc: str) -> None:
+        self.desc = desc
+        self._draw()
+
+    def close(self) -> None:
+        if not self.disable:
+            sys.stderr.write("\n")
+
+
+def progress(total: int, disable: bool) -> Progress:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return TextProgress(total, disable)
+    bar: Progress = tqdm(total=total, unit="case", file=sys.stderr, disable=disable, leave=False)
+    return bar
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Time xent against a naive loop, textbook NumPy, SciPy and PyTorch.",
+    )
+    p.add_argument("--quick", action="store_true", help="small shapes, float32 (CI smoke, < 30 s)")
+    p.add_argument("--ops", help=f"comma list from {','.join(OPS)} (default: all)")
+    p.add_argument("--shapes", help=f"rows x classes list (default: {DEFAULT_SHAPES})")
+    p.add_argument("--binary-size", type=int, help=f"binary CE elements (default {BINARY_SIZE:.0e})")
+    p.add_argument("--dtypes", help="comma list of float32,float64 (default: a plan per op)")
+    p.add_argument("--dists", help="comma list of random,trained (default: a plan per op)")
+    p.add_argument("--threads", type=int, help="N for the N-thread variants (default: usable cores)")
+    p.add_argument("--impls", help="comma list of implementation keys to run (default: all)")
+    p.add_argument("--repeats", type=int, default=7, help="at most this many timed rounds (7)")
+    p.add_argument("--min-repeats", type=int, default=3, help="at least this many rounds (3)")
+    p.add_argument("--budget", type=float, default=1.5, help="seconds of rounds per case (1.5)")
+    p.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
+    p.add_argument("--memory-shape", help=f"shape for memory (default {MEMORY_SHAPE}, float32)")
+    p.add_argument("--output-dir", type=Path, default=Path(__file__).parent / "results")
+    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
+    args = p.parse_args(argv)
+    args.threads = args.threads or usable_cores()
+    args.ops = _choices(args.ops, OPS, "op") if args.ops else list(OPS)
+    if args.dtypes:
+        args.dtypes = _choices(args.dtypes, (F32, F64), "dtype")
+    if args.dists:
+        args.dists = _choices(args.dists, DISTS, "dist")
+    args.shapes = [parse_shape(s) for s in (args.shapes or _default_shapes(args)).split(",")]
+    args.binary_size = args.binary_size or (QUICK_BINARY_SIZE if args.quick else BINARY_SIZE)
+    args.memory_shape = parse_shape(
+        args.memory_shape or (QUICK_MEMORY_SHAPE if args.quick else MEMORY_SHAPE)
+    )
+    if args.quick:
+        args.repeats = min(args.repeats, 3)
+        args.min_repeats = min(args.min_repeats, 2)
+        args.budget = min(args.budget, 0.3)
+    return args
+
+
+def _default_shapes(args: argparse.Namespace) -> str:
+    return QUICK_SHAPES if args.quick else DEFAULT_SHAPES
+
+
+def _choices(text: str, allowed: Iterable[str], what: str) -> list[str]:
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in items if s not in allowed]
+    if bad:
+        raise SystemExit(f"unknown {what} {bad[0]!r}; choose from {', '.join(allowed)}")
+    return items
+
+
+def plan_cases(args: argparse.Namespace) -> list[Case]:
+    """Cases ordered so that those sharing inputs run back to back."""
+    cases = []
+    for op in args.ops:
+        combos = (QUICK_PLAN if args.quick else PLAN)[op]
+        if args.dtypes or args.dists:
+            dtypes = args.dtypes or sorted({d for d, _ in combos})
+            dists = args.dists or sorted({s for _, s in combos})
+            combos = tuple((d, s) for d in dtypes for s in dists)
+        shapes: list[Shape] = [(args.binary_size,)] if op.startswith("binary") else args.shapes
+        cases += [Case(op, shape, dtype, dist) for dtype, dist in combos for shape in shapes]
+    order = {key: i for i, key in enumerate(dict.fromkeys(c.data_key for c in cases))}
+    return sorted(cases, key=lambda c: order[c.data_key])
+
+
+def memory_cases(args: argparse.Namespace) -> list[Case]:
+    if args.no_memory:
+        return []
+    shapes = {op: (args.binary_size,) if op.startswith("binary") else args.memory_shape for op in OPS}
+    return [Case(op, shapes[op], F32, "random") for op in args.ops]
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def versions() -> dict[str, str]:
+    out = {"numpy": np.__version__}
+    for name in ("scipy", "torch", "xent"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    torch = load_torch()
+    if torch is not None:
+        out["torch"] = torch.__version__
+    if load_xent() is None:
+        out["xent"] += " (does not import)"
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    start = time.perf_counter()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    impls = implementations(args.threads)
+    if args.impls:
+        keep = set(_choices(args.impls, [i.key for i in impls], "implementation"))
+        impls = [i for i in impls if i.key in keep]
+    mem_impls = [i for i in implementations(args.threads) if i.key in MEMORY_IMPLS]
+    if args.threads == 1:
+        mem_impls = [i for i in implementations(1) if i.key in ("numpy", "scipy", "torch-1", "xent-1")]
+    mem_impls = [i for i in mem_impls if i.available() and (not args.impls or i.key in keep)]
+    cases = plan_cases(args)
+    mem_jobs = [(c, i) for c in memory_cases(args) for i in mem_impls]
+    bar = progress(len(cases) + len(mem_jobs), args.no_progress)
+    if load > 0.5:
+        sys.stderr.write(
+            f"warning: load average {load:.1f} before the run; other processes share the CPU "
+            "and the multi-threaded timings will suffer.\n"
+        )
+
+    results: list[CaseResult] = []
+    data = None
+    with np.errstate(all="ignore"):
+        for case in cases:
+            bar.set_description(f"{case.op} {'x'.join(map(str, case.shape))} {case.dtype}")
+            if data is None or data.key != case.data_key:
+                data = None
+                data = make_data(case.family, case.shape, case.dtype, case.dist)
+            results.append(
+                run_case(
+                    case,
+                    data,
+                    impls,
+                    min_rounds=args.min_repeats,
+                    max_rounds=max(args.repeats, args.min_repeats),
+                    budget=args.budget,
+                )
+            )
+            bar.update()
+    data = None
+    for impl in impls:
+        if impl.library == "xent" and impl.available():
+            xent = load_xent()
+            assert xent is not None
+            xent.set_num_threads(None)
+            break
+
+    memories: list[Memory] = []
+    if mem_jobs:
+        bar.set_description("memory (fresh processes)")
+        with ThreadPoolExecutor(max_workers=max(1, usable_cores())) as pool:
+            for mem in pool.map(lambda job: measure_memory(*job), mem_jobs):
+                memories.append(mem)
+                bar.update()
+    bar.close()
+
+    targets = _report.timing_targets(results, args.threads)
+    targets += _report.memory_targets(memories)
+    now = dt.datetime.now()
+    meta = {
+        "timestamp": now.isoformat(timespec="seconds"),
+        "machine": machine(),
+        "usable_cores": usable_cores(),
+        "threads": args.threads,
+        "load_average_before": load,
+        "versions": versions(),
+        "argv": sys.argv[1:],
+        "options": {k: str(v) for k, v in vars(args).items()},
+        "runtime_seconds": time.perf_counter() - start,
+    }
+    return {"meta": meta, "results": results, "memories": memories, "targets": targets, "now": now}
+
+
+def write_outputs(out: dict[str, Any], out_dir: Path, with_plot: bool) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = out["now"].strftime("%Y%m%d-%H%M%S")
+    parts = (out["meta"], out["results"], out["memories"], out["targets"])
+    files = {
+        "json": _report.to_json(*parts),
+        "md": _report.render_all(*parts, markdown=True),
+    }
+    written = []
+    for ext, text in files.items():
+        for name in (f"bench-{stamp}.{ext}", f"latest.{ext}"):
+            path = out_dir / name
+            path.write_text(text)
+            written.append(path)
+    if with_plot:
+        png = out_dir / f"bench-{stamp}.png"
+        if _report.plot(out["results"], png):
+            (out_dir / "latest.png").write_bytes(png.read_bytes())
+            written += [png, out_dir / "latest.png"]
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = run(args)
+    print(_report.render_all(out["meta"], out["results"], out["memories"], out["targets"], markdown=False))
+    for path in write_outputs(out, args.output_dir, not args.no_plot):
+        if not path.name.startswith("latest"):
+            print(f"wrote {path}")
+    missed = any(t.status == "MISS" for t in out["targets"])
+    return 1 if args.strict and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Correctness check, interleaved timing and peak-memory measurement."""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._data import Case, Data, format_shape, reference
+from ._impls import FLOOR, Fn, Impl
+
+# A result is "wrong" when its error exceeds TOL_EPS * eps(dtype), relative to the largest
+# reference magnitude (normwise); float32: 1.2e-4, float64: 2.2e-13.
+TOL_EPS = 1000
+MIN_SAMPLE_SECONDS = 0.005
+MAX_NUMBER = 1000
+# After a change of thread count, calls shorter than this get one untimed call first: the first
+# call after torch.set_num_threads pays milliseconds of thread-pool start-up.
+PRIME_BELOW_SECONDS = 0.05
+
+
+@dataclass
+class Timing:
+    """One implementation on one case."""
+
+    key: str
+    label: str
+    status: str  # "ok", "wrong", "error", "n/a"
+    seconds: float | None = None  # median per call, extrapolated to all rows for the naive loop
+    samples: list[float] = field(default_factory=list)
+    number: int = 1
+    error: float | None = None  # normwise relative error against the float64 reference
+    note: str = ""
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    nbytes: int
+    floor: Timing
+    timings: list[Timing]
+    rounds: int
+
+    def get(self, key: str) -> Timing | None:
+        return next((t for t in self.timings if t.key == key), None)
+
+    def ratio(self, key: str) -> float | None:
+        t = self.get(key)
+        if t is None or t.seconds is None or self.floor.seconds is None:
+            return None
+        return t.seconds / self.floor.seconds
+
+
+def as_numpy(result: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """(value, grad) as float64 arrays from any implementation's return value."""
+    if isinstance(result, tuple):
+        value, grad = result
+        return as_numpy(value)[0], as_numpy(grad)[0]
+    if hasattr(result, "detach"):
+        result = result.detach().numpy()
+    return np.asarray(result, dtype=np.float64), None
+
+
+def tolerance(dtype: str) -> float:
+    return TOL_EPS * float(np.finfo(np.dtype(dtype)).eps)
+
+
+def relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    """max |got - want| / max |want|; inf for a shape mismatch or a non-finite result."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape or not np.all(np.isfinite(got)):
+        return math.inf
+    scale = max(float(np.max(np.abs(want), initial=0.0)), np.finfo(np.float64).tiny)
+    return float(np.max(np.abs(got - want), initial=0.0)) / scale
+
+
+def check(case: Case, data: Data, part: slice, result: Any) -> float:
+    """Largest normwise relative error of the value and the gradient against the reference."""
+    want_value, want_grad = reference(case.op, data, part)
+    got_value, got_grad = as_numpy(result)
+    err = relative_error(got_value, want_value)
+    if case.grad:
+        err = max(err, math.inf if got_grad is None else relative_error(got_grad, want_grad))
+    return err
+
+
+def _sample(impl: Impl, fn: Fn, number: int, prime: bool) -> float:
+    if impl.set_threads() and prime:
+        fn()
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number
+
+
+def run_case(
+    case: Case,
+    data: Data,
+    impls: list[Impl],
+    *,
+    min_rounds: int = 3,
+    max_rounds: int = 7,
+    budget: float = 2.0,
+) -> CaseResult:
+    """Check every implementation once (that call is also its warm-up), then time the correct ones.
+
+    Timing is interleaved: each round takes one sample of every implementation, starting at a
+    different one each round, so drifts of clock speed or cache state hit all of them alike.
+    Rounds continue up to ``max_rounds`` while the case has used less than ``budget`` seconds,
+    and never stop before ``min_rounds``.  A sample repeats the call ``number`` times so that it
+    lasts at least MIN_SAMPLE_SECONDS.
+    """
+    tol = tolerance(case.dtype)
+    timed: list[tuple[Impl, Fn, Timing, float]] = []
+    floor_fn = FLOOR.build(case.op, data, slice(None))
+    floor = Timing(FLOOR.key, FLOOR.label, "ok")
+    first = _sample(FLOOR, floor_fn, 1, prime=False)
+    timed.append((FLOOR, floor_fn, floor, first))
+    results = []
+    for impl in impls:
+        timing = Timing(impl.key, impl.label, "n/a")
+        results.append(timing)
+        if not impl.available():
+            timing.note = "not installed"
+            continue
+        part = impl.part(data)
+        try:
+            fn = impl.build(case.op, data, part)
+            impl.set_threads()
+            start = time.perf_counter()
+            out = fn()
+            first = time.perf_counter() - start
+            timing.error = check(case, data, part, out)
+            del out
+        except Exception as exc:
+            timing.status = "error"
+            timing.note = f"{type(exc).__name__}: {exc}"[:200]
+            continue
+        if not timing.error <= tol:
+            timing.status = "wrong"
+            timing.note = f"error {timing.error:.3g} > tolerance {tol:.3g}"
+            continue
+        timing.status = "ok"
+        if impl.partial:
+            timing.note = f"{part.stop:,} of {data.rows:,} {'rows' if data.x.ndim > 1 else 'elems'}"
+        timed.append((impl, fn, timing, first))
+
+    for impl, _, timing, first in timed:
+        timing.number = max(1, min(MAX_NUMBER, math.ceil(MIN_SAMPLE_SECONDS / max(first, 1e-9))))
+    start = time.perf_counter()
+    rounds = 0
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        while rounds < max_rounds and (
+            rounds < min_rounds or time.perf_counter() - start < budget
+        ):
+            shift = rounds % len(timed)
+            for impl, fn, timing, first in timed[shift:] + timed[:shift]:
+                prime = first < PRIME_BELOW_SECONDS
+                timing.samples.append(_sample(impl, fn, timing.number, prime))
+            rounds += 1
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    for impl, _, timing, _ in timed:
+        timing.seconds = statistics.median(timing.samples)
+        if impl.partial:
+            timing.seconds *= data.rows / impl.part(data).stop
+    return CaseResult(case, data.nbytes, floor, results, rounds)
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Memory:
+    """Peak extra memory of one call in a fresh process, returned arrays included."""
+
+    op: str
+    shape: str
+    dtype: str
+    key: str
+    label: str
+    nbytes: int  # size of the logits
+    peak: int | None = None  # bytes above the level just before the call
+    method: str = ""
+    tracemalloc_peak: int | None = None
+    rss_peak: int | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.peak is None else self.peak / self.nbytes
+
+
+def measure_memory(case: Case, impl: Impl, timeout: float = 300.0) -> Memory:
+    """Run ``python -m benchmarks._memory`` for one call and parse its JSON line."""
+    shape = "x".join(str(n) for n in case.shape)
+    threads = str(impl.threads or 1)
+    cmd = [sys.executable, "-m", "benchmarks._memory", case.op, shape, case.dtype, impl.key, threads]
+    mem = Memory(case.op, format_shape(case.shape), case.dtype, impl.key, impl.label, 0)
+    try:
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=Path(__file__).resolve().parent.parent,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        mem.note = "timeout"
+        return mem
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        mem.note = (proc.stderr.strip().splitlines() or ["failed"])[-1][:200]
+        return mem
+    for name, value in json.loads(lines[-1]).items():
+        setattr(mem, name, value)
+    return mem
+
+
+def memory_dict(mem: Memory) -> dict[str, Any]:
+    out = asdict(mem)
+    out["ratio"] = mem.ratio
+    return out

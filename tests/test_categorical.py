@@ -1,0 +1,701 @@
+"""categorical_cross_entropy and sparse_categorical_cross_entropy.
+
+Oracles: closed forms (uniform logits give ``log C``; ``-log p`` of a single
+probability); the contract's formulas evaluated in float64 with
+``scipy.special.log_softmax`` on safe inputs; the textbook gradients
+``(sum_k cw_k t_k) p_c - cw_c t_c`` (logits) and ``-cw_c t_c / p_c``
+(probabilities); 4th-order central differences in float64.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import special
+
+import xent
+
+EPS64 = np.finfo(np.float64).eps
+REDUCTIONS = ["none", "sum", "mean"]
+DTYPES = [np.float16, np.float32, np.float64]
+DTYPE_IDS = ["f16", "f32", "f64"]
+C = 5
+# (shape of y_pred, class axis): class axis last, first, and in the middle of 3-D
+LAYOUTS = {"2d-last": ((4, C), -1), "3d-first": ((C, 4, 3), 0), "3d-mid": ((2, C, 3), 1)}
+
+
+# ------------------------------------------------------------------ references
+
+
+def _denominator(r, reduction):
+    if reduction != "mean":
+        return 1.0
+    total = np.sum(r)
+    return total if total > 0 else np.inf
+
+
+def _reduce(weighted, r, reduction):
+    if reduction == "none":
+        return weighted
+    if reduction == "sum":
+        return np.sum(weighted)
+    total = np.sum(r)
+    return np.sum(weighted) / total if total > 0 else 0.0
+
+
+def reference(targets, y_pred, *, from_logits, axis=-1, class_weight=None, sample_weight=None,
+              label_smoothing=0.0, reduction="mean", counted=None):
+    """Categorical loss and gradient by the contract's formulas, in float64.
+
+    ``targets`` are distributions along ``axis``; ``counted`` (batch-shaped bool)
+    zeroes rows the way ignore_index does.
+    """
+    t = np.moveaxis(np.asarray(targets, dtype=np.float64), axis, -1)
+    x = np.moveaxis(np.asarray(y_pred, dtype=np.float64), axis, -1)
+    n = x.shape[-1]
+    cw = np.ones(n) if class_weight is None else np.asarray(class_weight, dtype=np.float64)
+    s = np.broadcast_to(1.0 if sample_weight is None else np.asarray(sample_weight, float),
+                        x.shape[:-1])
+    if counted is not None:
+        s = np.where(counted, s, 0.0)
+    ts = (1.0 - label_smoothing) * t + label_smoothing / n
+    if from_logits:
+        log_p = special.log_softmax(x, axis=-1)
+        p = np.exp(log_p)
+        grad = np.sum(cw * ts, axis=-1, keepdims=True) * p - cw * ts
+    else:
+        log_p = np.log(x)
+        grad = -cw * ts / x
+    loss = -np.sum(cw * ts * log_p, axis=-1)
+    r = s * np.sum(cw * t, axis=-1)
+    weighted = s * loss
+    grad = s[..., None] * grad / _denominator(r, reduction)
+    return _reduce(weighted, r, reduction), np.moveaxis(grad, -1, axis)
+
+
+def sparse_reference(labels, y_pred, *, axis=-1, ignore_index=None, **kwargs):
+    labels = np.asarray(labels)
+    n = np.shape(y_pred)[axis]
+    counted = np.ones(labels.shape, bool) if ignore_index is None else labels != ignore_index
+    onehot = (np.where(counted, labels, 0)[..., None] == np.arange(n)).astype(float)
+    return reference(np.moveaxis(onehot, -1, axis), y_pred, axis=axis, counted=counted, **kwargs)
+
+
+# ---------------------------------------------------------------------- inputs
+
+
+def make_logits(rng, shape, scale=3.0):
+    return scale * rng.standard_normal(shape)
+
+
+def make_probs(rng, shape, axis):
+    # entries >= 0.5 / (1.5 C): far from 0, so finite differences stay inside (0, 1)
+    u = rng.uniform(0.5, 1.5, shape)
+    return u / u.sum(axis=axis, keepdims=True)
+
+
+def make_targets(rng, shape, axis):
+    u = rng.uniform(0.0, 1.0, shape)
+    return u / u.sum(axis=axis, keepdims=True)
+
+
+def make_labels(rng, batch_shape, n_classes):
+    return rng.integers(0, n_classes, batch_shape)
+
+
+def batch_shape(shape, axis):
+    return tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
+
+
+def make_pred(rng, shape, axis, from_logits):
+    return make_logits(rng, shape) if from_logits else make_probs(rng, shape, axis)
+
+
+def option_values(rng, shape, axis, cw, sw):
+    class_weight = rng.uniform(0.2, 3.0, shape[axis]) if cw else None
+    sample_weight = rng.uniform(0.0, 2.0, batch_shape(shape, axis)) if sw else None
+    return class_weight, sample_weight
+
+
+def apply_ignore(rng, labels, ignore_index):
+    """Mark about a third of the rows (at least one, never all) as ignored."""
+    if ignore_index is None:
+        return labels
+    labels = labels.copy()
+    flat = labels.reshape(-1)
+    drop = rng.permutation(flat.size)[: max(1, flat.size // 3)]
+    flat[drop] = ignore_index
+    return labels
+
+
+CAT_OPTIONS = list(itertools.product(LAYOUTS, [True, False], [False, True], [False, True],
+                                     [0.0, 0.15], REDUCTIONS))
+CAT_IDS = [f"{lay}-{'logits' if fl else 'probs'}-{'cw' if cw else 'nocw'}-"
+           f"{'sw' if sw else 'nosw'}-ls{ls}-{red}" for lay, fl, cw, sw, ls, red in CAT_OPTIONS]
+
+SPARSE_OPTIONS = [(*opt, ig) for opt in CAT_OPTIONS for ig in (None, -100, 2)]
+SPARSE_IDS = [f"{cid}-ig{ig}" for cid in CAT_IDS for ig in (None, -100, 2)]
+
+
+# ---------------------------------------------------------------- closed forms
+
+
+@pytest.mark.parametrize("n_classes", [2, 7, 100_000], ids=lambda c: f"C{c}")
+def test_uniform_logits_give_log_c(rng, n_classes):
+    x = np.full((3, n_classes), -2.5)
+    labels = rng.integers(0, n_classes, 3)
+    targets = make_targets(rng, (3, n_classes), -1)
+    # closed form: softmax of equal logits is 1/C, so -sum_c t_c log(1/C) = log C
+    want = np.log(n_classes)
+    for got in (xent.sparse_categorical_cross_entropy(labels, x, from_logits=True),
+                xent.categorical_cross_entropy(targets, x, from_logits=True)):
+        assert type(got) is np.float64
+        np.testing.assert_allclose(got, want, rtol=8 * EPS64)
+
+
+def test_single_probability_closed_form():
+    p = np.array([[0.2, 0.3, 0.5], [0.9, 0.05, 0.05]])
+    got = xent.sparse_categorical_cross_entropy(np.array([2, 0]), p, reduction="none")
+    np.testing.assert_allclose(got, [-np.log(0.5), -np.log(0.9)], rtol=2 * EPS64)
+    got = xent.categorical_cross_entropy(np.array([[0, 0, 1.0], [1.0, 0, 0]]), p,
+                                         reduction="none")
+    np.testing.assert_allclose(got, [-np.log(0.5), -np.log(0.9)], rtol=2 * EPS64)
+
+
+# ------------------------------------------------------------ every option vs reference
+
+
+@pytest.mark.parametrize(("layout", "from_logits", "cw", "sw", "smoothing", "reduction"),
+                         CAT_OPTIONS, ids=CAT_IDS)
+def test_categorical_matches_reference(rng, layout, from_logits, cw, sw, smoothing, reduction):
+    shape, axis = LAYOUTS[layout]
+    t = make_targets(rng, shape, axis)
+    x = make_pred(rng, shape, axis, from_logits)
+    class_weight, sample_weight = option_values(rng, shape, axis, cw, sw)
+    kw = {"from_logits": from_logits, "axis": axis, "class_weight": class_weight,
+          "sample_weight": sample_weight, "label_smoothing": smoothing, "reduction": reduction}
+    loss, grad = xent.categorical_cross_entropy(t, x, return_grad=True, **kw)
+    want_loss, want_grad = reference(t, x, **kw)
+    assert np.shape(loss) == np.shape(want_loss)
+    assert grad.shape == x.shape
+    assert grad.dtype == np.float64
+    np.testing.assert_allclose(loss, want_loss, rtol=32 * EPS64, atol=32 * EPS64)
+    np.testing.assert_allclose(grad, want_grad, rtol=64 * EPS64, atol=64 * EPS64)
+    np.testing.assert_array_equal(xent.categorical_cross_entropy(t, x, **kw), loss)
+
+
+@pytest.mark.parametrize(("layout", "from_logits", "cw", "sw", "smoothing", "reduction",
+                          "ignore_index"), SPARSE_OPTIONS, ids=SPARSE_IDS)
+def test_sparse_matches_reference(rng, layout, from_logits, cw, sw, smoothing, reduction,
+                                  ignore_index):
+    shape, axis = LAYOUTS[layout]
+    labels = apply_ignore(rng, make_labels(rng, batch_shape(shape, axis), shape[axis]),
+                          ignore_index)
+    x = make_pred(rng, shape, axis, from_logits)
+    class_weight, sample_weight = option_values(rng, shape, axis, cw, sw)
+    kw = {"from_logits": from_logits, "axis": axis, "class_weight": class_weight,
+          "sample_weight": sample_weight, "label_smoothing": smoothing, "reduction": reduction}
+    loss, grad = xent.sparse_categorical_cross_entropy(labels, x, ignore_index=ignore_index,
+                                                       return_grad=True, **kw)
+    want_loss, want_grad = sparse_reference(labels, x, ignore_index=ignore_index, **kw)
+    assert np.shape(loss) == np.shape(want_loss)
+    assert grad.shape == x.shape
+    np.testing.assert_allclose(loss, want_loss, rtol=32 * EPS64, atol=32 * EPS64)
+    np.testing.assert_allclose(grad, want_grad, rtol=64 * EPS64, atol=64 * EPS64)
+    np.testing.assert_array_equal(
+        xent.sparse_categorical_cross_entropy(labels, x, ignore_index=ignore_index, **kw), loss)
+
+
+# ------------------------------------------------------- finite-difference gradients
+
+
+def _fd_check(fd, fd_dir, rng, loss_fn, x, grad, axis, from_logits):
+    if from_logits:
+        want = fd(lambda v: np.sum(loss_fn(v)), x, 1e-3)
+        np.testing.assert_allclose(grad, want, rtol=1e-8, atol=1e-9)
+        return
+    # probabilities: move along directions that keep every row summing to 1 (the row-sum check
+    # allows only sqrt(eps) slack), one class pair (j, k) at a time: d = e_j - e_k in each row
+    n = x.shape[axis]
+    shape = [1] * x.ndim
+    shape[axis] = n
+    for j, k in [(0, 1), (1, n - 1), (n - 1, 2), (3, 0)]:
+        pair = np.zeros(n)
+        pair[j], pair[k] = 1.0, -1.0
+        # a random positive amount per row, the same on both entries of the pair
+        amount = np.expand_dims(rng.uniform(0.5, 1.0, batch_shape(x.shape, axis)), axis)
+        d = pair.reshape(shape) * amount
+        np.testing.assert_array_equal(np.sum(d, axis=axis), 0.0)
+        want = fd_dir(lambda v: np.sum(loss_fn(v)), x, d, 1e-4)
+        np.testing.assert_allclose(np.sum(grad * d), want, rtol=1e-8, atol=1e-9)
+
+
+@pytest.mark.parametrize(("layout", "from_logits", "cw", "sw", "smoothing", "reduction"),
+                         CAT_OPTIONS, ids=CAT_IDS)
+def test_categorical_gradient_finite_differences(rng, fd, fd_dir, layout, from_logits, cw, sw,
+                                                 smoothing, reduction):
+    shape, axis = LAYOUTS[layout]
+    t = make_targets(rng, shape, axis)
+    x = make_pred(rng, shape, axis, from_logits)
+    class_weight, sample_weight = option_values(rng, shape, axis, cw, sw)
+    kw = {"from_logits": from_logits, "axis": axis, "class_weight": class_weight,
+          "sample_weight": sample_weight, "label_smoothing": smoothing, "reduction": reduction}
+    _, grad = xent.categorical_cross_entropy(t, x, return_grad=True, **kw)
+    _fd_check(fd, fd_dir, rng, lambda v: xent.categorical_cross_entropy(t, v, **kw), x, grad,
+              axis, from_logits)
+
+
+@pytest.mark.parametrize(("layout", "from_logits", "cw", "sw", "smoothing", "reduction",
+                          "ignore_index"), SPARSE_OPTIONS, ids=SPARSE_IDS)
+def test_sparse_gradient_finite_differences(rng, fd, fd_dir, layout, from_logits, cw, sw,
+                                            smoothing, reduction, ignore_index):
+    shape, axis = LAYOUTS[layout]
+    labels = apply_ignore(rng, make_labels(rng, batch_shape(shape, axis), shape[axis]),
+                          ignore_index)
+    x = make_pred(rng, shape, axis, from_logits)
+    class_weight, sample_weight = option_values(rng, shape, axis, cw, sw)
+    kw = {"from_logits": from_logits, "axis": axis, "class_weight": class_weight,
+          "sample_weight": sample_weight, "label_smoothing": smoothing, "reduction": reduction,
+          "ignore_index": ignore_index}
+    _, grad = xent.sparse_categorical_cross_entropy(labels, x, return_grad=True, **kw)
+    _fd_check(fd, fd_dir, rng, lambda v: xent.sparse_categorical_cross_entropy(labels, v, **kw),
+              x, grad, axis, from_logits)
+
+
+# ---------------------------------------------------------------------- identities
+
+
+@pytest.mark.parametrize(("layout", "from_logits", "cw", "sw", "smoothing", "reduction",
+                          "ignore_index"), SPARSE_OPTIONS, ids=SPARSE_IDS)
+def test_sparse_equals_one_hot_categorical(rng, layout, from_logits, cw, sw, smoothing,
+                                           reduction, ignore_index):
+    """Contract: one-hot categorical == sparse for every option combination.
+
+    An ignored row is a one-hot row with sample weight 0.
+    """
+    shape, axis = LAYOUTS[layout]
+    labels = apply_ignore(rng, make_labels(rng, batch_shape(shape, axis), shape[axis]),
+                          ignore_index)
+    x = make_pred(rng, shape, axis, from_logits)
+    class_weight, sample_weight = option_values(rng, shape, axis, cw, sw)
+    kw = {"from_logits": from_logits, "axis": axis, "class_weight": class_weight,
+          "label_smoothing": smoothing, "reduction": reduction}
+    counted = np.ones(labels.shape, bool) if ignore_index is None else labels != ignore_index
+    onehot = (np.where(counted, labels, 0)[..., None] == np.arange(shape[axis])).astype(float)
+    s = np.ones(labels.shape) if sample_weight is None else sample_weight
+    s_cat = np.where(counted, s, 0.0) if ignore_index is not None else sample_weight
+    sparse = xent.sparse_categorical_cross_entropy(labels, x, ignore_index=ignore_index,
+                                                   sample_weight=sample_weight,
+                                                   return_grad=True, **kw)
+    cat = xent.categorical_cross_entropy(np.moveaxis(onehot, -1, axis), x, sample_weight=s_cat,
+                                         return_grad=True, **kw)
+    np.testing.assert_allclose(sparse[0], cat[0], rtol=16 * EPS64, atol=16 * EPS64)
+    np.testing.assert_allclose(sparse[1], cat[1], rtol=16 * EPS64, atol=16 * EPS64)
+
+
+SPARSE_AND_CAT = ["categorical", "sparse"]
+
+
+def make_y(kind, rng, shape, axis=-1):
+    """Class ids for sparse, distributions along ``axis`` for categorical."""
+    if kind == "sparse":
+        return make_labels(rng, batch_shape(shape, axis), shape[axis])
+    return make_targets(rng, shape, axis)
+
+
+def loss_of(kind, y, x, **kw):
+    if kind == "sparse":
+        return xent.sparse_categorical_cross_entropy(y, x, **kw)
+    return xent.categorical_cross_entropy(y, x, **kw)
+
+
+@pytest.mark.parametrize("kind", SPARSE_AND_CAT)
+@pytest.mark.parametrize("from_logits", [True, False], ids=["logits", "probs"])
+def test_sum_is_sum_of_none_and_mean_divides_by_row_weights(rng, kind, from_logits):
+    shape = (6, C)
+    x = make_pred(rng, shape, -1, from_logits)
+    cw = rng.uniform(0.2, 3.0, C)
+    s = rng.uniform(0.0, 2.0, 6)
+    y = make_y(kind, rng, shape)
+    kw = {"from_logits": from_logits, "class_weight": cw, "sample_weight": s,
+          "label_smoothing": 0.1, "return_grad": True}
+    none, g_none = loss_of(kind, y, x, reduction="none", **kw)
+    total, g_sum = loss_of(kind, y, x, reduction="sum", **kw)
+    mean, g_mean = loss_of(kind, y, x, reduction="mean", **kw)
+    # r_i = s_i sum_c cw_c y_ic with the UNsmoothed targets
+    r = s * (cw[y] if kind == "sparse" else y @ cw)
+    np.testing.assert_allclose(total, none.sum(), rtol=8 * EPS64)
+    np.testing.assert_allclose(mean, none.sum() / r.sum(), rtol=8 * EPS64)
+    np.testing.assert_allclose(g_sum, g_none, rtol=4 * EPS64)
+    np.testing.assert_allclose(g_mean, g_none / r.sum(), rtol=8 * EPS64)
+
+
+@pytest.mark.parametrize("kind", SPARSE_AND_CAT)
+@pytest.mark.parametrize("from_logits", [True, False], ids=["logits", "probs"])
+def test_weighted_none_is_weight_times_unweighted(rng, kind, from_logits):
+    x = make_pred(rng, (6, C), -1, from_logits)
+    s = rng.uniform(0.0, 2.0, 6)
+    y = make_y(kind, rng, x.shape)
+    plain, g_plain = loss_of(kind, y, x, from_logits=from_logits, reduction="none",
+                             return_grad=True)
+    weighted, g_w = loss_of(kind, y, x, from_logits=from_logits, reduction="none",
+                            sample_weight=s, return_grad=True)
+    np.testing.assert_allclose(weighted, s * plain, rtol=4 * EPS64)
+    np.testing.assert_allclose(g_w, s[:, None] * g_plain, rtol=4 * EPS64)
+
+
+@pytest.mark.parametrize("kind", SPARSE_AND_CAT)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_shift_invariance_of_logits(rng, kind, reduction):
+    x = make_logits(rng, (6, C))
+    shift = rng.uniform(-50.0, 50.0, (6, 1))
+    y = make_y(kind, rng, x.shape)
+    a = loss_of(kind, y, x, from_logits=True, reduction=reduction, return_grad=True)
+    b = loss_of(kind, y, x + shift, from_logits=True, reduction=reduction, return_grad=True)
+    # x + shift rounds by up to eps * 60 per entry
+    np.testing.assert_allclose(b[0], a[0], rtol=0, atol=64 * 60 * EPS64)
+    np.testing.assert_allclose(b[1], a[1], rtol=0, atol=64 * 60 * EPS64)
+
+
+@pytest.mark.parametrize("kind", SPARSE_AND_CAT)
+@pytest.mark.parametrize(("shape", "axis"),
+                         [((C, 3, 4), 0), ((3, C, 4), 1), ((3, 4, C), -1), ((C, 2, 3, 2), 0),
+                          ((2, C, 3, 2), 1), ((2, 3, 2, C), -1), ((2, 3, C, 2), 2)],
+                         ids=["3d-ax0", "3d-ax1", "3d-ax-1", "4d-ax0", "4d-ax1", "4d-ax-1",
+                              "4d-ax2"])
+def test_axis_equals_moveaxis(rng, kind, shape, axis):
+    x = make_logits(rng, shape)
+    moved = np.moveaxis(x, axis, -1)
+    s = rng.uniform(0.1, 2.0, moved.shape[:-1])
+    cw = rng.uniform(0.2, 3.0, C)
+    kw = {"from_logits": True, "class_weight": cw, "sample_weight": s, "label_smoothing": 0.05,
+          "reduction": "none", "return_grad": True}
+    if kind == "sparse":
+        labels = make_labels(rng, moved.shape[:-1], C)
+        got = xent.sparse_categorical_cross_entropy(labels, x, axis=axis, **kw)
+        want = xent.sparse_categorical_cross_entropy(labels, moved, axis=-1, **kw)
+    else:
+        t = make_targets(rng, moved.shape, -1)
+        got = xent.categorical_cross_entropy(np.moveaxis(t, -1, axis), x, axis=axis, **kw)
+        want = xent.categorical_cross_entropy(t, moved, axis=-1, **kw)
+    assert got[0].shape == moved.shape[:-1]
+    np.testing.assert_allclose(got[0], want[0], rtol=4 * EPS64, atol=4 * EPS64)
+    np.testing.assert_allclose(got[1], np.moveaxis(want[1], -1, axis), rtol=4 * EPS64,
+                               atol=4 * EPS64)
+
+
+# -------------------------------------------------------------------- ignore_index
+
+
+@pytest.mark.parametrize("ignore_index", [-100, 2, 7], ids=["ig-100", "ig-in-range", "ig7"])
+@pytest.mark.parametrize("from_logits", [True, False], ids=["logits", "probs"])
+def test_ignored_rows_give_zero_and_do_not_count(rng, from_logits, ignore_index):
+    x = make_pred(rng, (8, C), -1, from_logits)
+    labels = make_labels(rng, 8, C)
+    labels[labels == ignore_index] = 0
+    labels[[1, 4, 5]] = ignore_index
+    keep = labels != ignore_index
+    cw = rng.uniform(0.2, 3.0, C)
+    s = rng.uniform(0.1, 2.0, 8)
+    kw = {"from_logits": from_logits, "class_weight": cw, "label_smoothing": 0.1,
+          "ignore_index": ignore_index, "return_grad": True}
+    none, g_none = xent.sparse_categorical_cross_entropy(labels, x, sample_weight=s,
+                                                         reduction="none", **kw)
+    np.testing.assert_array_equal(none[~keep], 0.0)
+    np.testing.assert_array_equal(g_none[~keep], 0.0)
+    assert np.all(none[keep] > 0)
+    mean, g_mean = xent.sparse_categorical_cross_entropy(labels, x, sample_weight=s, **kw)
+    kept_mean, kept_grad = xent.sparse_categorical_cross_entropy(labels[keep], x[keep],
+                                                                 sample_weight=s[keep], **kw)
+    np.testing.assert_allclose(mean, kept_mean, rtol=8 * EPS64)
+    np.testing.assert_allclose(g_mean[keep], kept_grad, rtol=8 * EPS64)
+    np.testing.assert_array_equal(g_mean[~keep], 0.0)
+
+
+def test_ignored_row_may_hold_any_logits(rng):
+    """An ignored row is never looked at: all -inf logits there still give loss 0."""
+    x = make_logits(rng, (3, C))
+    x[1] = -np.inf
+    labels = np.array([0, -100, 3])
+    loss, grad = xent.sparse_categorical_cross_entropy(labels, x, from_logits=True,
+                                                       ignore_index=-100, reduction="none",
+                                                       return_grad=True)
+    assert loss[1] == 0.0
+    np.testing.assert_array_equal(grad[1], 0.0)
+    assert np.all(np.isfinite(loss))
+
+
+@pytest.mark.parametrize("kind", ["all-ignored", "zero-sample-weight", "zero-class-weight"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1], ids=["ls0", "ls0.1"])
+@pytest.mark.parametrize("from_logits", [True, False], ids=["logits", "probs"])
+def test_zero_total_weight_mean_is_zero_with_zero_grad(rng, from_logits, smoothing, kind):
+    x = make_pred(rng, (4, C), -1, from_logits)
+    labels = np.array([0, 0, 0, 0])
+    kw = {"from_logits": from_logits, "label_smoothing": smoothing, "return_grad": True}
+    if kind == "all-ignored":
+        kw["ignore_index"] = 0
+    elif kind == "zero-sample-weight":
+        kw["sample_weight"] = np.zeros(4)
+    else:
+        kw["class_weight"] = np.array([0.0, 1.0, 1.0, 1.0, 1.0])
+    loss, grad = xent.sparse_categorical_cross_entropy(labels, x, **kw)
+    assert type(loss) is np.float64
+    assert loss == 0.0
+    np.testing.assert_array_equal(grad, np.zeros_like(x))
+    kw.pop("ignore_index", None)
+    if kind == "all-ignored":
+        kw["sample_weight"] = np.zeros(4)
+    loss, grad = xent.categorical_cross_entropy(np.eye(C)[labels], x, **kw)
+    assert loss == 0.0
+    np.testing.assert_array_equal(grad, np.zeros_like(x))
+
+
+# ------------------------------------------------------------ infinities and limits
+
+
+def test_neginf_logit_with_zero_target_contributes_nothing():
+    x = np.array([[0.0, 0.0, -np.inf]])
+    t = np.array([[0.5, 0.5, 0.0]])
+    loss, grad = xent.categorical_cross_entropy(t, x, from_logits=True, return_grad=True)
+    # 0 log 0 = 0: -(0.5 log 0.5 + 0.5 log 0.5) = log 2
+    np.testing.assert_allclose(loss, np.log(2.0), rtol=2 * EPS64)
+    np.testing.assert_array_equal(grad, [[0.0, 0.0, 0.0]])
+    loss = xent.sparse_categorical_cross_entropy(np.array([1]), x, from_logits=True)
+    np.testing.assert_allclose(loss, np.log(2.0), rtol=2 * EPS64)
+
+
+def test_zero_probability_with_zero_target_contributes_nothing():
+    p = np.array([[0.5, 0.5, 0.0]])
+    t = np.array([[1.0, 0.0, 0.0]])
+    np.testing.assert_allclose(xent.categorical_cross_entropy(t, p), np.log(2.0), rtol=2 * EPS64)
+    np.testing.assert_allclose(xent.sparse_categorical_cross_entropy(np.array([0]), p),
+                               np.log(2.0), rtol=2 * EPS64)
+
+
+def test_zero_probability_on_true_class_is_inf():
+    p = np.array([[0.0, 0.5, 0.5], [0.2, 0.3, 0.5]])
+    none = xent.sparse_categorical_cross_entropy(np.array([0, 0]), p, reduction="none")
+    assert none[0] == np.inf
+    assert np.isfinite(none[1])
+    assert xent.categorical_cross_entropy(np.eye(3)[[0, 0]], p) == np.inf
+    x = np.array([[-np.inf, 0.0, 0.0]])
+    assert xent.sparse_categorical_cross_entropy(np.array([0]), x, from_logits=True) == np.inf
+
+
+def test_smoothing_puts_mass_on_zero_probability():
+    p = np.array([[0.0, 0.5, 0.5]])
+    assert xent.sparse_categorical_cross_entropy(np.array([1]), p, label_smoothing=0.1) == np.inf
+
+
+@pytest.mark.parametrize("kind", SPARSE_AND_CAT)
+@pytest.mark.parametrize(
+    "row", [[-np.inf] * C, [np.inf, np.inf, 0.0, 1.0, 2.0], [0.0, np.nan, 1.0, 2.0, 3.0]],
+    ids=["all-neginf", "two-posinf", "nan"])
+def test_undefined_rows_are_nan(rng, kind, row):
+    x = make_logits(rng, (3, C))
+    x[1] = row
+    y = make_y(kind, rng, x.shape)
+    none = loss_of(kind, y, x, from_logits=True, reduction="none")
+    assert np.isnan(none[1])
+    assert np.all(np.isfinite(none[[0, 2]]))
+    assert np.isnan(loss_of(kind, y, x, from_logits=True, reduction="mean"))
+    assert np.isnan(loss_of(kind, y, x, from_logits=True, reduction="sum"))
+
+
+def test_nan_probability_propagates():
+    p = np.array([[0.2, 0.3, 0.5], [np.nan, 0.5, 0.5]])
+    none = xent.sparse_categorical_cross_entropy(np.array([0, 1]), p, reduction="none")
+    assert np.isfinite(none[0])
+    assert np.isnan(none[1])
+
+
+def test_single_posinf_logit_is_the_limit():
+    x = np.array([[np.inf, 0.0, -1.0], [np.inf, 0.0, -1.0]])
+    loss, grad = xent.sparse_categorical_cross_entropy(np.array([0, 1]), x, from_logits=True,
+                                                       reduction="none", return_grad=True)
+    # softmax is one-hot on the +inf entry: -log 1 = 0 on it, -log 0 = inf elsewhere
+    assert loss[0] == 0.0
+    assert loss[1] == np.inf
+    np.testing.assert_array_equal(grad[0], 0.0)
+    t = np.array([[1.0, 0.0, 0.0]])
+    loss, grad = xent.categorical_cross_entropy(t, x[:1], from_logits=True, return_grad=True)
+    assert loss == 0.0
+    np.testing.assert_array_equal(grad, [[0.0, 0.0, 0.0]])
+
+
+def test_large_logits(rng):
+    x = 1e4 * rng.standard_normal((6, C))
+    labels = make_labels(rng, 6, C)
+    t = make_targets(rng, (6, C), -1)
+    scale = float(np.max(np.abs(x)))
+    got = xent.sparse_categorical_cross_entropy(labels, x, from_logits=True, reduction="none")
+    want, _ = sparse_reference(labels, x, from_logits=True, reduction="none")
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, want, rtol=8 * EPS64, atol=8 * EPS64 * scale)
+    got = xent.categorical_cross_entropy(t, x, from_logits=True, reduction="none")
+    want, _ = reference(t, x, from_logits=True, reduction="none")
+    np.testing.assert_allclose(got, want, rtol=8 * EPS64, atol=8 * EPS64 * scale)
+
+
+def test_large_offset_logits(rng):
+    noise = rng.standard_normal((6, C))
+    labels = make_labels(rng, 6, C)
+    got, grad = xent.sparse_categorical_cross_entropy(labels, 1e4 + noise, from_logits=True,
+                                                      reduction="none", return_grad=True)
+    want, want_grad = sparse_reference(labels, noise, from_logits=True, reduction="none")
+    # 1e4 + noise is rounded to a multiple of 2**-39 ~ 1e4 eps: the oracle is the shifted input
+    np.testing.assert_allclose(got, want, rtol=0, atol=64 * 1e4 * EPS64)
+    np.testing.assert_allclose(grad, want_grad, rtol=0, atol=64 * 1e4 * EPS64)
+
+
+def test_many_classes(rng):
+    n = 100_000
+    x = 2.0 * rng.standard_normal((3, n))
+    labels = make_labels(rng, 3, n)
+    loss, grad = xent.sparse_categorical_cross_entropy(labels, x, from_logits=True,
+                                                       reduction="none", return_grad=True)
+    want, want_grad = sparse_reference(labels, x, from_logits=True, reduction="none")
+    np.testing.assert_allclose(loss, want, rtol=64 * EPS64)
+    np.testing.assert_allclose(grad, want_grad, rtol=64 * EPS64, atol=64 * EPS64 / n)
+    t = make_targets(rng, (3, n), -1)
+    np.testing.assert_allclose(
+        xent.categorical_cross_entropy(t, x, from_logits=True, reduction="none"),
+        reference(t, x, from_logits=True, reduction="none")[0], rtol=64 * EPS64)
+
+
+def test_extreme_probabilities():
+    p = np.array([[1e-300, 1.0], [1.0 - 1e-12, 1e-12]])
+    got = xent.sparse_categorical_cross_entropy(np.array([0, 0]), p, reduction="none")
+    # -log p exactly as float64 evaluates it: log is accurate near 1 for an exact input
+    want = np.array([-np.log(1e-300), -np.log(p[1, 0])])
+    np.testing.assert_allclose(got, want, rtol=4 * EPS64, atol=0)
+    got = xent.categorical_cross_entropy(np.eye(2)[[0, 0]], p, reduction="none")
+    np.testing.assert_allclose(got, want, rtol=4 * EPS64, atol=0)
+
+
+# ---------------------------------------------------------------------------- dtypes
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("from_logits", [True, False], ids=["logits", "probs"])
+@pytest.mark.parametrize("kind", SPARSE_AND_CAT)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_dtype_is_preserved(rng, dtype, kind, from_logits, reduction):
+    x = make_pred(rng, (6, C), -1, from_logits).astype(dtype)
+    if not from_logits:
+        x = (x.astype(np.float64) / x.astype(np.float64).sum(-1, keepdims=True)).astype(dtype)
+    y = make_y(kind, rng, x.shape)
+    loss, grad = loss_of(kind, y, x, from_logits=from_logits, reduction=reduction,
+                         return_grad=True)
+    want = loss_of(kind, y, x.astype(np.float64), from_logits=from_logits, reduction=reduction)
+    if reduction == "none":
+        assert loss.dtype == dtype
+        assert loss.shape == (6,)
+    else:
+        assert type(loss) is np.dtype(dtype).type
+    assert grad.dtype == dtype
+    assert grad.shape == x.shape
+    # float16 is computed in float32 and rounded once
+    k = 4 if dtype == np.float16 else 64
+    np.testing.assert_allclose(np.asarray(loss, np.float64), want,
+                               rtol=k * np.finfo(dtype).eps, atol=k * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("int_dtype", [np.int8, np.int64, np.bool_], ids=["i8", "i64", "bool"])
+def test_integer_and_bool_predictions_give_float64(int_dtype):
+    p = np.eye(3)[[0, 2]].astype(int_dtype)
+    loss, grad = xent.sparse_categorical_cross_entropy(np.array([0, 2]), p, return_grad=True)
+    assert type(loss) is np.float64
+    assert loss == 0.0
+    assert grad.dtype == np.float64
+    loss = xent.categorical_cross_entropy(np.eye(3)[[0, 2]], p, reduction="none")
+    assert loss.dtype == np.float64
+    z = np.array([[1, 0, 0], [0, 0, 1]]).astype(int_dtype)
+    loss = xent.sparse_categorical_cross_entropy(np.array([0, 1]), z, from_logits=True)
+    assert type(loss) is np.float64
+    want, _ = sparse_reference(np.array([0, 1]), z, from_logits=True)
+    np.testing.assert_allclose(loss, want, rtol=4 * EPS64)
+
+
+@pytest.mark.parametrize("label_dtype", [np.int8, np.uint8, np.int32, np.int64, np.float32,
+                                         np.float64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_label_and_weight_dtypes_do_not_change_result_dtype(rng, dtype, label_dtype):
+    x = make_logits(rng, (6, C)).astype(dtype)
+    labels = make_labels(rng, 6, C)
+    base = xent.sparse_categorical_cross_entropy(labels, x, from_logits=True)
+    for w_dtype in (np.float16, np.float64, np.int32):
+        kw = {"from_logits": True, "class_weight": np.ones(C, dtype=w_dtype),
+              "sample_weight": np.ones(6, dtype=w_dtype), "return_grad": True}
+        loss, grad = xent.sparse_categorical_cross_entropy(labels.astype(label_dtype), x, **kw)
+        assert type(loss) is np.dtype(dtype).type
+        assert grad.dtype == dtype
+        np.testing.assert_allclose(loss, base, rtol=4 * np.finfo(dtype).eps)
+        t = np.eye(C, dtype=label_dtype)[labels]
+        loss, grad = xent.categorical_cross_entropy(t, x, **kw)
+        assert type(loss) is np.dtype(dtype).type
+        assert grad.dtype == dtype
+
+
+# ------------------------------------------------------------------ input handling
+
+
+@pytest.mark.parametrize("from_logits", [True, False], ids=["logits", "probs"])
+@pytest.mark.parametrize("kind", SPARSE_AND_CAT)
+def test_inputs_unchanged_and_read_only_accepted(rng, kind, from_logits):
+    shape, axis = LAYOUTS["3d-mid"]
+    x = make_pred(rng, shape, axis, from_logits)
+    b = batch_shape(shape, axis)
+    y = (apply_ignore(rng, make_labels(rng, b, C), 1) if kind == "sparse"
+         else make_targets(rng, shape, axis))
+    cw = rng.uniform(0.2, 2.0, C)
+    s = rng.uniform(0.1, 2.0, b)
+    fn = (xent.sparse_categorical_cross_entropy if kind == "sparse"
+          else xent.categorical_cross_entropy)
+    kw = {"from_logits": from_logits, "axis": axis, "class_weight": cw, "sample_weight": s,
+          "label_smoothing": 0.1, "return_grad": True}
+    if kind == "sparse":
+        kw["ignore_index"] = 1
+    arrays = [y, x, cw, s]
+    before = [a.copy() for a in arrays]
+    want = {}
+    for reduction in REDUCTIONS:
+        want[reduction] = fn(y, x, reduction=reduction, **kw)
+        for a, prev in zip(arrays, before, strict=False):
+            np.testing.assert_array_equal(a, prev)
+    for a in arrays:
+        a.flags.writeable = False
+    for reduction in REDUCTIONS:
+        loss, grad = fn(y, x, reduction=reduction, **kw)
+        np.testing.assert_array_equal(loss, want[reduction][0])
+        np.testing.assert_array_equal(grad, want[reduction][1])
+
+
+@pytest.mark.parametrize("from_logits", [True, False], ids=["logits", "probs"])
+@pytest.mark.parametrize("kind", SPARSE_AND_CAT)
+def test_non_contiguous_equal_contiguous(rng, kind, from_logits):
+    big = make_pred(rng, (10, 12), -1, from_logits)
+    for view, axis in ((np.s_[::2, ::3], -1), (np.s_[1::3, :], -1)):
+        x = big[view]
+        if not from_logits:
+            x = x / x.sum(axis=-1, keepdims=True)
+        for xv, ax in ((x, axis), (np.ascontiguousarray(x).T, 0)):
+            n = xv.shape[ax]
+            if kind == "sparse":
+                y = make_labels(rng, batch_shape(xv.shape, ax), n)
+                y_strided = np.repeat(y, 2)[::2]
+                fn = xent.sparse_categorical_cross_entropy
+            else:
+                y = make_targets(rng, xv.shape, ax)
+                y_strided = np.repeat(y, 2, axis=0)[::2]
+                fn = xent.categorical_cross_entropy
+            s = np.repeat(rng.uniform(0.1, 2.0, batch_shape(xv.shape, ax)), 2)[::2]
+            kw = {"from_logits": from_logits, "axis": ax, "reduction": "none",
+                  "return_grad": True}
+            got = fn(y_strided, xv, sample_weight=s, **kw)
+            want = fn(np.ascontiguousarray(y), np.ascontiguousarray(xv),
+                      sample_weight=np.ascontiguousarray(s), **kw)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])

@@ -1,0 +1,278 @@
+"""logsumexp, log_softmax, softmax, softplus and log_sigmoid.
+
+Oracles: SciPy (``scipy.special.logsumexp``, ``log_softmax``, ``softmax``,
+``log_expit``) evaluated in float64, ``np.logaddexp(0, a)`` for softplus,
+closed forms (uniform input gives ``log C``), and mpmath at 50 digits for
+the tails of softplus / log_sigmoid.  Tolerances are ``k * eps`` of the
+dtype under test.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+from scipy import special
+
+import xent
+
+DTYPES = [np.float16, np.float32, np.float64]
+DTYPE_IDS = ["f16", "f32", "f64"]
+
+# Errors: float16 is computed in float32 and rounded once (<= 1 ulp of float16);
+# float32/float64 accumulate a few roundings over a row.
+K = {np.float16: 2.0, np.float32: 16.0, np.float64: 16.0}
+
+
+def _check(actual, expected, dtype, scale=1.0):
+    eps = K[dtype] * np.finfo(dtype).eps
+    np.testing.assert_allclose(
+        np.asarray(actual, dtype=np.float64), expected, rtol=eps, atol=eps * scale
+    )
+
+
+def _logits(rng, shape, dtype, scale=5.0):
+    return (scale * rng.standard_normal(shape)).astype(dtype)
+
+
+SHAPE_AXIS = [
+    ((7,), -1),
+    ((7,), 0),
+    ((4, 5), -1),
+    ((4, 5), 0),
+    ((3, 4, 5), 1),
+    ((2, 3, 4, 5), -3),
+]
+SHAPE_AXIS_IDS = [f"shape{s}-axis{a}" for s, a in SHAPE_AXIS]
+
+
+# --------------------------------------------------------------------------- logsumexp
+
+
+@pytest.mark.parametrize("keepdims", [False, True], ids=["flat", "keepdims"])
+@pytest.mark.parametrize(("shape", "axis"), SHAPE_AXIS, ids=SHAPE_AXIS_IDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_logsumexp_matches_scipy(rng, dtype, shape, axis, keepdims):
+    a = _logits(rng, shape, dtype)
+    got = xent.logsumexp(a, axis=axis, keepdims=keepdims)
+    want = special.logsumexp(a.astype(np.float64), axis=axis, keepdims=keepdims)
+    assert np.asarray(got).dtype == dtype
+    assert np.shape(got) == want.shape
+    _check(got, want, dtype, scale=float(np.max(np.abs(a.astype(np.float64)))))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_logsumexp_full_reduction_is_numpy_scalar(dtype):
+    got = xent.logsumexp(np.zeros(4, dtype=dtype))
+    assert type(got) is np.dtype(dtype).type
+    # closed form: logsumexp of C zeros is log C
+    _check(got, np.log(4.0), dtype)
+
+
+@pytest.mark.parametrize("n_classes", [1, 2, 10, 100_000], ids=lambda c: f"C{c}")
+def test_logsumexp_uniform_is_log_c(n_classes):
+    for level in (0.0, -7.5, 1e4):
+        a = np.full((2, n_classes), level)
+        # closed form: logsumexp of C copies of v is v + log C
+        _check(xent.logsumexp(a), np.full(2, level + np.log(n_classes)), np.float64, scale=level)
+
+
+def test_logsumexp_large_values_do_not_overflow():
+    a = np.array([1e4, 1e4, -1e4])
+    # closed form: 1e4 + log(2 + exp(-2e4)) = 1e4 + log 2 in float64
+    _check(xent.logsumexp(a), 1e4 + np.log(2.0), np.float64, scale=1e4)
+    a = np.array([-1e4, -1e4])
+    _check(xent.logsumexp(a), -1e4 + np.log(2.0), np.float64, scale=1e4)
+
+
+def test_logsumexp_many_classes_matches_scipy(rng):
+    a = 3.0 * rng.standard_normal((3, 100_000))
+    _check(xent.logsumexp(a), special.logsumexp(a, axis=-1), np.float64, scale=10.0)
+
+
+@pytest.mark.parametrize(
+    ("row", "want"),
+    [
+        ([-np.inf, -np.inf], -np.inf),
+        ([-np.inf, 0.0], 0.0),
+        ([np.inf, 0.0], np.inf),
+        ([np.inf, -np.inf], np.inf),
+        ([np.nan, 0.0], np.nan),
+        ([np.nan, np.inf], np.nan),
+    ],
+    ids=["all-neginf", "neginf-and-0", "posinf", "posinf-and-neginf", "nan", "nan-and-posinf"],
+)
+def test_logsumexp_infinities_match_scipy(row, want):
+    a = np.array(row)
+    got = xent.logsumexp(a)
+    assert special.logsumexp(a) == want or (np.isnan(want) and np.isnan(special.logsumexp(a)))
+    np.testing.assert_equal(got, want)
+
+
+def test_logsumexp_integer_and_bool_input_give_float64():
+    got = xent.logsumexp(np.array([[0, 1, 2]], dtype=np.int64))
+    assert got.dtype == np.float64
+    _check(got, special.logsumexp([[0.0, 1.0, 2.0]], axis=-1), np.float64)
+    got = xent.logsumexp(np.array([True, False]))
+    assert type(got) is np.float64
+    _check(got, np.log(1.0 + np.e), np.float64)
+
+
+# --------------------------------------------------------------------- softmax family
+
+
+@pytest.mark.parametrize(("shape", "axis"), SHAPE_AXIS, ids=SHAPE_AXIS_IDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_log_softmax_matches_scipy(rng, dtype, shape, axis):
+    a = _logits(rng, shape, dtype)
+    got = xent.log_softmax(a, axis=axis)
+    want = special.log_softmax(a.astype(np.float64), axis=axis)
+    assert got.dtype == dtype
+    assert got.shape == a.shape
+    _check(got, want, dtype, scale=float(np.max(np.abs(want))))
+
+
+@pytest.mark.parametrize(("shape", "axis"), SHAPE_AXIS, ids=SHAPE_AXIS_IDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_softmax_matches_scipy(rng, dtype, shape, axis):
+    a = _logits(rng, shape, dtype)
+    got = xent.softmax(a, axis=axis)
+    want = special.softmax(a.astype(np.float64), axis=axis)
+    assert got.dtype == dtype
+    assert got.shape == a.shape
+    _check(got, want, dtype)
+    _check(np.sum(got, axis=axis, dtype=np.float64), np.ones(want.sum(axis=axis).shape), dtype)
+
+
+@pytest.mark.parametrize("n_classes", [2, 10, 100_000], ids=lambda c: f"C{c}")
+def test_uniform_logits_closed_form(n_classes):
+    a = np.full((2, n_classes), 3.25)
+    # closed form: softmax of equal logits is 1/C, log_softmax is -log C
+    _check(xent.softmax(a), np.full(a.shape, 1.0 / n_classes), np.float64)
+    _check(xent.log_softmax(a), np.full(a.shape, -np.log(n_classes)), np.float64, scale=12.0)
+
+
+def test_softmax_shift_invariance(rng):
+    a = _logits(rng, (4, 6), np.float64)
+    shift = 1e4 + rng.standard_normal((4, 1))
+    want = special.log_softmax(a, axis=-1)
+    # exact shift: adding 1e4 rounds a to a multiple of 2**-39, so compare at 1e4 * eps
+    _check(xent.log_softmax(a + shift), want, np.float64, scale=1e4)
+    _check(xent.softmax(a + shift), special.softmax(a, axis=-1), np.float64, scale=1e4)
+
+
+def test_log_softmax_large_logits(rng):
+    a = 1e4 * rng.standard_normal((5, 7))
+    got = xent.log_softmax(a)
+    assert np.all(np.isfinite(got))
+    _check(got, special.log_softmax(a, axis=-1), np.float64, scale=float(np.max(np.abs(a))))
+
+
+def test_softmax_single_posinf_is_one_hot():
+    a = np.array([[0.0, np.inf, -3.0], [np.inf, -np.inf, 5.0]])
+    np.testing.assert_array_equal(xent.softmax(a), [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(
+        xent.log_softmax(a), [[-np.inf, 0.0, -np.inf], [0.0, -np.inf, -np.inf]]
+    )
+
+
+def test_softmax_neginf_entry_is_zero_probability():
+    a = np.array([0.0, 0.0, -np.inf])
+    np.testing.assert_array_equal(xent.softmax(a), [0.5, 0.5, 0.0])
+    np.testing.assert_array_equal(xent.log_softmax(a), [-np.log(2.0), -np.log(2.0), -np.inf])
+
+
+@pytest.mark.parametrize(
+    "row",
+    [[-np.inf, -np.inf], [np.inf, np.inf, 0.0], [np.nan, 0.0]],
+    ids=["all-neginf", "two-posinf", "nan"],
+)
+def test_softmax_undefined_rows_are_nan(row):
+    a = np.array([row, [0.0] * len(row)])
+    undefined = ~np.isfinite(a[0]) | np.all(np.isneginf(a[0]))
+    for fn in (xent.softmax, xent.log_softmax):
+        out = fn(a)
+        assert np.all(np.isnan(out[0][undefined])), fn.__name__
+        assert np.all(np.isfinite(out[1])), fn.__name__
+
+
+# ------------------------------------------------------------- softplus / log_sigmoid
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+def test_softplus_and_log_sigmoid_match_references(rng, dtype):
+    a = np.concatenate([_logits(rng, (50,), np.float64, 20.0), [0.0, -30.0, 30.0]]).astype(dtype)
+    a64 = a.astype(np.float64)
+    sp = xent.softplus(a)
+    ls = xent.log_sigmoid(a)
+    assert sp.dtype == dtype
+    assert ls.dtype == dtype
+    # softplus(a) = log(1 + e^a) = logaddexp(0, a); log_sigmoid(a) = -softplus(-a) = log_expit(a)
+    _check(sp, np.logaddexp(0.0, a64), dtype)
+    _check(ls, special.log_expit(a64), dtype)
+
+
+@pytest.mark.parametrize("x", [-745.0, -700.0, -40.0, -20.0, -1e-8, 0.0, 1e-8, 1.0, 20.0, 40.0,
+                               700.0, 1e4])
+def test_softplus_log_sigmoid_tails_match_mpmath(x):
+    mpmath.mp.dps = 50
+    want_sp = float(mpmath.log1p(mpmath.exp(mpmath.mpf(x))))
+    want_ls = float(-mpmath.log1p(mpmath.exp(-mpmath.mpf(x))))
+    got_sp = xent.softplus(np.float64(x))
+    got_ls = xent.log_sigmoid(np.float64(x))
+    assert type(got_sp) is np.float64
+    assert type(got_ls) is np.float64
+    # relative accuracy even in the tails, where log(1 + exp(x)) rounds to 0
+    for got, want in ((got_sp, want_sp), (got_ls, want_ls)):
+        if want == 0.0:
+            assert got == 0.0
+        else:
+            np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.float64).eps, atol=0.0)
+
+
+def test_softplus_infinities_and_nan():
+    a = np.array([-np.inf, np.inf, np.nan])
+    np.testing.assert_array_equal(xent.softplus(a), [0.0, np.inf, np.nan])
+    np.testing.assert_array_equal(xent.log_sigmoid(a), [-np.inf, 0.0, np.nan])
+
+
+def test_softplus_closed_forms():
+    # softplus(0) = log 2, softplus(x) - softplus(-x) = x
+    _check(xent.softplus(0.0), np.log(2.0), np.float64)
+    x = np.linspace(-30, 30, 61)
+    _check(xent.softplus(x) - xent.softplus(-x), x, np.float64, scale=30.0)
+
+
+def test_softplus_integer_input_gives_float64():
+    got = xent.softplus(np.arange(3))
+    assert got.dtype == np.float64
+    _check(got, np.logaddexp(0.0, np.arange(3.0)), np.float64)
+
+
+# ------------------------------------------------------ inputs: writeback and layout
+
+PRIMITIVES = [
+    ("logsumexp", lambda a: xent.logsumexp(a, axis=0)),
+    ("log_softmax", lambda a: xent.log_softmax(a, axis=0)),
+    ("softmax", lambda a: xent.softmax(a, axis=0)),
+    ("softplus", xent.softplus),
+    ("log_sigmoid", xent.log_sigmoid),
+]
+
+
+@pytest.mark.parametrize("fn", [f for _, f in PRIMITIVES], ids=[n for n, _ in PRIMITIVES])
+def test_primitives_leave_inputs_unchanged_and_accept_read_only(rng, fn):
+    a = _logits(rng, (6, 5), np.float64)
+    before = a.copy()
+    want = fn(a)
+    np.testing.assert_array_equal(a, before)
+    a.flags.writeable = False
+    np.testing.assert_array_equal(fn(a), want)
+
+
+@pytest.mark.parametrize("fn", [f for _, f in PRIMITIVES], ids=[n for n, _ in PRIMITIVES])
+def test_primitives_non_contiguous_equal_contiguous(rng, fn):
+    base = _logits(rng, (12, 10), np.float64)
+    for view in (base[::2, ::3], base.T, base[:, 1::2].T):
+        assert not view.flags.c_contiguous
+        np.testing.assert_array_equal(fn(view), fn(np.ascontiguousarray(view)))

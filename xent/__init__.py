@@ -1,0 +1,22 @@
+"""xent: exact, stable and fast cross-entropy for NumPy arrays."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._engine import get_num_threads, set_num_threads
+from ._primitives import log_sigmoid, log_softmax, logsumexp, softmax, softplus
+
+try:
+    __version__ = version("xent")
+except PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "__version__",
+    "get_num_threads",
+    "log_sigmoid",
+    "log_softmax",
+    "logsumexp",
+    "set_num_threads",
+    "softmax",
+    "softplus",
+]

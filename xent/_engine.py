@@ -1,0 +1,201 @@
+"""Blocked, threaded execution shared by every function of xent.
+
+An array is seen as ``(A, C, B)``: ``C`` classes along the class axis, ``A`` the product of the
+dimensions before it and ``B`` of those after it, so the batch has ``A * B`` rows in C order. The
+rows are cut into blocks whose scratch fits in the cache, independently of the thread count, and
+each block is processed by one fused pass that writes disjoint outputs. Reductions over rows
+happen afterwards in block order, so results are bit-identical for every number of threads.
+
+A block is either *row-major*, ``(R, C)`` with classes along axis 1 (``B == 1``), or
+*class-major*, ``(C, R)`` with classes along axis 0 (``B > 1``: a strided slice of one outer
+index, no copy). Reductions over few classes are slow along the last axis, so row-major blocks
+with ``C <= SMALL_C`` are transposed into class-major scratch by the kernels.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+#: Bytes of one scratch array of a block; a kernel holds a handful per thread.
+BLOCK_BYTES = 1 << 19
+#: Row-major blocks with at most this many classes are processed class-major.
+SMALL_C = 32
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_num_threads: int | None = None
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def _default_threads() -> int:
+    env = os.environ.get("XENT_NUM_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"XENT_NUM_THREADS must be a positive integer; got {env!r}.") from None
+        if n < 1:
+            raise ValueError(f"XENT_NUM_THREADS must be a positive integer; got {env!r}.")
+        return n
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def set_num_threads(n: int | None) -> None:
+    """Set the number of threads xent uses; ``None`` restores the default.
+
+    The default is the ``XENT_NUM_THREADS`` environment variable if set, else the number of
+    cores this process may run on. Results do not depend on the thread count.
+
+    Parameters
+    ----------
+    n : int or None
+        A positive number of threads, or None for the default.
+
+    Examples
+    --------
+    >>> import xent
+    >>> xent.set_num_threads(1)
+    >>> xent.get_num_threads()
+    1
+    >>> xent.set_num_threads(None)
+    """
+    global _num_threads
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise ValueError(f"n must be a positive integer or None; got {n!r}.")
+    with _lock:
+        _num_threads = None if n is None else int(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads xent uses (see `set_num_threads`).
+
+    Examples
+    --------
+    >>> import xent
+    >>> xent.get_num_threads() >= 1
+    True
+    """
+    n = _num_threads
+    return _default_threads() if n is None else n
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size < n:
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="xent")
+            _pool_size = n
+        return _pool
+
+
+def run_chunks(items: Sequence[T], work: Callable[[Sequence[T]], None]) -> None:
+    """Call ``work`` on contiguous chunks of ``items``, one chunk per thread."""
+    n = min(get_num_threads(), len(items))
+    if n <= 1:
+        work(items)
+        return
+    bounds = [len(items) * k // n for k in range(n + 1)]
+    chunks = [items[bounds[k] : bounds[k + 1]] for k in range(n)]
+    futures = [_executor(n).submit(work, chunk) for chunk in chunks[1:]]
+    try:
+        work(chunks[0])
+    finally:
+        errors = [f.exception() for f in futures]
+    for err in errors:
+        if err is not None:
+            raise err
+
+
+def flat_blocks(n: int, itemsize: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` spans cutting ``n`` elements into cache-sized blocks."""
+    step = max(1, BLOCK_BYTES // itemsize)
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+@dataclass(frozen=True)
+class Block:
+    """Rows ``a0:a1`` x ``b0:b1`` of the ``(A, B)`` batch; ``index`` orders the blocks."""
+
+    index: int
+    a0: int
+    a1: int
+    b0: int
+    b1: int
+
+    @property
+    def rows(self) -> int:
+        return (self.a1 - self.a0) * (self.b1 - self.b0)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """An array of ``shape`` seen as ``(A, C, B)`` around its class ``axis``."""
+
+    shape: tuple[int, ...]
+    axis: int
+
+    @property
+    def A(self) -> int:  # noqa: N802  (the letters of the docstring)
+        return int(np.prod(self.shape[: self.axis], dtype=np.int64))
+
+    @property
+    def C(self) -> int:  # noqa: N802
+        return self.shape[self.axis]
+
+    @property
+    def B(self) -> int:  # noqa: N802
+        return int(np.prod(self.shape[self.axis + 1 :], dtype=np.int64))
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self.shape[: self.axis] + self.shape[self.axis + 1 :]
+
+    @property
+    def class_major(self) -> bool:
+        """Blocks are ``(C, R)`` slices of the input (else ``(R, C)``)."""
+        return self.B > 1
+
+    def view3(self, arr: np.ndarray) -> np.ndarray:
+        return arr.reshape(self.A, self.C, self.B)
+
+    def rows2(self, arr: np.ndarray) -> np.ndarray:
+        return arr.reshape(self.A, self.B)
+
+    def block_rows(self, itemsize: int) -> int:
+        return max(1, BLOCK_BYTES // (itemsize * max(self.C, 1)))
+
+    def blocks(self, itemsize: int) -> list[Block]:
+        r = self.block_rows(itemsize)
+        out: list[Block] = []
+        if not self.class_major:
+            for a0 in range(0, self.A, r):
+                out.append(Block(len(out), a0, min(a0 + r, self.A), 0, 1))
+        else:
+            for a in range(self.A):
+                for b0 in range(0, self.B, r):
+                    out.append(Block(len(out), a, a + 1, b0, min(b0 + r, self.B)))
+        return out
+
+    def take(self, arr3: np.ndarray, blk: Block) -> np.ndarray:
+        """The block of a ``(A, C, B)`` array: ``(R, C)`` row-major or ``(C, R)`` class-major."""
+        if self.class_major:
+            return arr3[blk.a0, :, blk.b0 : blk.b1]
+        return arr3[blk.a0 : blk.a1, :, 0]
+
+    def take_rows(self, arr2: np.ndarray, blk: Block) -> np.ndarray:
+        """The block's rows of a batch-shaped ``(A, B)`` array, as a 1-D view."""
+        if self.class_major:
+            return arr2[blk.a0, blk.b0 : blk.b1]
+        return arr2[blk.a0 : blk.a1, 0]

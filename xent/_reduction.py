@@ -1,0 +1,39 @@
+"""The only place that knows the reductions "none", "sum", "mean" and the zero-weight rule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def grad_scale(reduction: str, total_weight: float) -> float:
+    """d(reduced loss) / d(weighted per-row loss): 1 for "none"/"sum", 1/total for "mean".
+
+    A mean over zero total weight is defined as 0.0, so its gradient is zero too.
+    """
+    if reduction != "mean":
+        return 1.0
+    return 1.0 / total_weight if total_weight > 0 else 0.0
+
+
+def reduce(
+    rows: np.ndarray | None,
+    partial_sums: Sequence[float],
+    total_weight: float,
+    reduction: str,
+    dtype: np.dtype[np.floating],
+) -> np.ndarray | np.floating:
+    """Finish a loss from its weighted per-row values.
+
+    ``rows`` holds the per-row values when ``reduction == "none"``; otherwise the kernels have
+    accumulated one float64 partial sum per block, added here in block order so the result
+    does not depend on the number of threads.
+    """
+    if reduction == "none":
+        assert rows is not None
+        return rows.astype(dtype, copy=False)
+    total = float(np.sum(np.asarray(partial_sums, dtype=np.float64)))
+    if reduction == "mean":
+        total = total / total_weight if total_weight > 0 else 0.0
+    return np.asarray(total, dtype=dtype)[()]

@@ -1,0 +1,185 @@
+"""The fused softmax pass every softmax-based function of xent is built on.
+
+For one block of rows it computes, reading the logits once:
+
+* ``m``, the row maximum, and ``d = x - m`` with its rounding error ``e`` (Knuth's TwoSum), so
+  ``exp(x_j - m) = exp(d_j) * (1 + e_j)`` to working precision even when ``x_j - m`` rounds;
+* ``F = exp(d) * (1 + e)``, the softmax numerators (exactly 1 at the maximum);
+* ``s = sum(F) - 1``: the sum over every entry but one maximum, accumulated without the 1, so
+  that ``logsumexp = m + log1p(s)`` keeps its relative accuracy when one class dominates
+  (Blanchard, Higham & Higham, "Accurately computing the log-sum-exp and softmax functions",
+  IMA J. Numer. Anal. 41, 2021).
+
+Masked logits (``-inf``) are clamped far below the maximum before the subtraction, so they
+contribute an exact 0 and no NaN; a row whose maximum is ``+inf`` is replaced by its limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._engine import SMALL_C, Block, Layout, run_chunks
+
+#: Logits further than this below the row maximum have exp() == 0 in every float dtype.
+_FAR = 2048.0
+
+
+class Scratch:
+    """Per-thread buffers shaped like the largest block, in the working dtype."""
+
+    def __init__(self, layout: Layout, dtype: np.dtype[np.floating], n: int) -> None:
+        rows = min(layout.block_rows(dtype.itemsize), layout.A * layout.B)
+        self.class_major = layout.class_major or layout.C <= SMALL_C
+        shape = (layout.C, rows) if self.class_major else (rows, layout.C)
+        self.dtype = dtype
+        self.bufs = [np.empty(shape, dtype) for _ in range(n)]
+
+    def get(self, k: int, rows: int) -> np.ndarray:
+        b = self.bufs[k]
+        return b[:, :rows] if self.class_major else b[:rows]
+
+
+def load(
+    layout: Layout, arr3: np.ndarray, blk: Block, sc: Scratch, k: int
+) -> tuple[np.ndarray, int]:
+    """The block of ``arr3`` in the working dtype and its class axis (copied only if needed)."""
+    view = layout.take(arr3, blk)
+    if layout.class_major:
+        if view.dtype == sc.dtype:
+            return view, 0
+        out = sc.get(k, blk.rows)
+        np.copyto(out, view, casting="unsafe")
+        return out, 0
+    if not sc.class_major:
+        if view.dtype == sc.dtype:
+            return view, 1
+        out = sc.get(k, blk.rows)
+        np.copyto(out, view, casting="unsafe")
+        return out, 1
+    out = sc.get(k, blk.rows)
+    np.copyto(out, view.T, casting="unsafe")
+    return out, 0
+
+
+def store(layout: Layout, arr3: np.ndarray, blk: Block, values: np.ndarray, cax: int) -> None:
+    """Write a block computed with class axis ``cax`` into ``arr3`` (no-op if it is that view)."""
+    view = layout.take(arr3, blk)
+    if values is view:
+        return
+    transposed = cax == 0 and not layout.class_major
+    np.copyto(view, values.T if transposed else values, casting="unsafe")
+
+
+def destination(
+    layout: Layout, arr3: np.ndarray, blk: Block, sc: Scratch, k: int, cax: int
+) -> np.ndarray:
+    """Where a kernel should write a block of ``arr3``: the view itself when layouts agree."""
+    view = layout.take(arr3, blk)
+    transposed = cax == 0 and not layout.class_major
+    if not transposed and view.dtype == sc.dtype:
+        return view
+    return sc.get(k, blk.rows)
+
+
+def per_row(values: np.ndarray, cax: int) -> np.ndarray:
+    """A per-row value shaped to broadcast against a block with class axis ``cax``."""
+    return values[np.newaxis, :] if cax == 0 else values[:, np.newaxis]
+
+
+def two_diff(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a - b`` and its exact rounding error (Knuth's TwoSum; any magnitudes)."""
+    s = a - b
+    bp = s - a
+    err = (a - (s - bp)) - (b + bp)
+    return s, err
+
+
+@dataclass
+class Shifted:
+    """The result of `shifted_exp` for one block; per-row arrays are float64, shape (R,)."""
+
+    x: np.ndarray  # the logits used (the input block, or its limit where a row max is +inf)
+    m: np.ndarray  # the shift (row maximum), working dtype, broadcastable against x
+    e: np.ndarray  # rounding error of x - m (0 where x is far below m)
+    F: np.ndarray  # exp(x - m), exactly 1 at maxima, 0 for masked logits
+    s: np.ndarray  # sum of F over every entry but one maximum (float64)
+    top: np.ndarray  # row maximum of the input: +inf rows keep it (float64)
+
+    @property
+    def log1p_s(self) -> np.ndarray:
+        return np.log1p(self.s)
+
+
+def _limit_rows(x: np.ndarray, m: np.ndarray, cax: int) -> np.ndarray:
+    """Rows whose maximum is +inf, replaced by their limit: 0 at the +inf entry, -inf elsewhere.
+
+    A row with several +inf entries has no limit and becomes NaN. Rare: a fresh array is fine.
+    """
+    is_top = x == np.inf
+    limit = np.where(is_top, 0.0, -np.inf).astype(x.dtype)
+    several = np.sum(is_top, axis=cax, keepdims=True) > 1
+    limit[np.broadcast_to(several, limit.shape)] = np.nan
+    return np.where(np.isposinf(m), limit, x)
+
+
+def shifted_exp(x: np.ndarray, cax: int, sc: Scratch, rows: int) -> Shifted:
+    """The fused pass over one block ``x`` (classes along ``cax``).
+
+    Scratch 1, 3 and 4 hold ``F``, ``e`` and the tie signs afterwards; scratch 2 is free.
+    Scratch 0 is left alone (it may hold ``x`` itself, see `load`).
+    """
+    m = np.max(x, axis=cax, keepdims=True)
+    top = m.reshape(-1).astype(np.float64)
+    if np.isposinf(top).any():
+        x = _limit_rows(x, m, cax)
+        m = np.max(x, axis=cax, keepdims=True)
+    # Entries far below the maximum are clamped: exp() stays exactly 0 and TwoSum stays finite.
+    fmax = np.finfo(x.dtype).max
+    far = np.maximum(np.float64(_FAR), np.abs(m, dtype=np.float64) * 2.0**-10)
+    lo = np.maximum(m - far, -fmax).astype(x.dtype)
+    xc = np.fmax(x, lo, out=sc.get(1, rows))
+    # d = xc - m and its rounding error e, by TwoSum written into scratch.
+    d = np.subtract(xc, m, out=sc.get(2, rows))
+    bp = np.subtract(d, xc, out=sc.get(3, rows))
+    tmp = np.subtract(d, bp, out=sc.get(4, rows))
+    np.subtract(xc, tmp, out=tmp)
+    e = np.add(bp, m, out=bp)
+    np.subtract(tmp, e, out=e)
+    # t = -1 off the maximum, 0 at ties with it.
+    t = np.sign(d, out=tmp)
+    F = np.exp(d, out=xc)
+    # F = exp(d) * (1 + e): exp(x - m) to working precision.
+    np.multiply(F, e, out=d)
+    np.add(F, d, out=F)
+    np.multiply(F, t, out=d)
+    acc = np.float64 if x.dtype != np.float64 else None
+    s = -np.add.reduce(d, axis=cax, dtype=acc)
+    ties = x.shape[cax] + np.add.reduce(t, axis=cax, dtype=np.float64)
+    s = s + (ties - 1.0)
+    return Shifted(x=x, m=m, e=e, F=F, s=np.asarray(s, dtype=np.float64), top=top)
+
+
+def for_blocks(
+    layout: Layout,
+    dtype: np.dtype[np.floating],
+    n_scratch: int,
+    fn: Callable[[Block, Scratch], None],
+) -> int:
+    """Run ``fn`` on every block, a chunk of blocks per thread; returns the number of blocks.
+
+    inf and NaN are results here (an exact inf loss, a NaN row), not accidents: the floating
+    point warnings they raise inside the kernels are silenced for the kernels only.
+    """
+    blocks = layout.blocks(dtype.itemsize)
+
+    def work(chunk: Sequence[Block]) -> None:
+        sc = Scratch(layout, dtype, n_scratch)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for blk in chunk:
+                fn(blk, sc)
+
+    run_chunks(blocks, work)
+    return len(blocks)
