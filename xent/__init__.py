@@ -2,6 +2,8 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._binary import binary_cross_entropy
+from ._categorical import categorical_cross_entropy, sparse_categorical_cross_entropy
 from ._engine import get_num_threads, set_num_threads
 from ._primitives import log_sigmoid, log_softmax, logsumexp, softmax, softplus
 
@@ -12,6 +14,8 @@ except PackageNotFoundError:  # a source tree that is not installed
 
 __all__ = [
     "__version__",
+    "binary_cross_entropy",
+    "categorical_cross_entropy",
     "get_num_threads",
     "log_sigmoid",
     "log_softmax",
@@ -19,4 +23,5 @@ __all__ = [
     "set_num_threads",
     "softmax",
     "softplus",
+    "sparse_categorical_cross_entropy",
 ]

@@ -118,10 +118,13 @@ def run_chunks(items: Sequence[T], work: Callable[[Sequence[T]], None]) -> None:
             raise err
 
 
-def flat_blocks(n: int, itemsize: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` spans cutting ``n`` elements into cache-sized blocks."""
+def tiles(rows: int, cols: int, itemsize: int) -> list[tuple[int, int, int, int]]:
+    """``(r0, r1, c0, c1)`` tiles of a ``(rows, cols)`` array, each about one scratch array."""
     step = max(1, BLOCK_BYTES // itemsize)
-    return [(i, min(i + step, n)) for i in range(0, n, step)]
+    if cols <= step:
+        per = step // max(cols, 1)
+        return [(r, min(r + per, rows), 0, cols) for r in range(0, rows, per)]
+    return [(r, r + 1, c, min(c + step, cols)) for r in range(rows) for c in range(0, cols, step)]
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
-from ._engine import Block, Layout, flat_blocks, run_chunks
+from ._engine import Block, Layout, run_chunks, tiles
 from ._softmax import Scratch, destination, for_blocks, load, per_row, shifted_exp, store
 from ._validation import as_real_array, check_axis, float_dtypes
 
@@ -232,18 +234,18 @@ def softplus_parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _elementwise(a: npt.ArrayLike, negate: bool) -> np.ndarray | np.floating:
     arr = as_real_array(a, "a")
     result, work = float_dtypes(arr)
-    flat = np.ravel(arr)
+    flat = np.ravel(arr)[np.newaxis]
     out = np.empty(flat.shape, result)
 
-    def chunk(spans: list[tuple[int, int]]) -> None:
+    def chunk(spans: Sequence[tuple[int, int, int, int]]) -> None:
         with np.errstate(**_ERRSTATE):
-            for i0, i1 in spans:
-                x = flat[i0:i1].astype(work, copy=False)
+            for _, _, i0, i1 in spans:
+                x = flat[0, i0:i1].astype(work, copy=False)
                 pos, tail = softplus_parts(-x if negate else x)
                 val = pos + tail
-                out[i0:i1] = -val if negate else val
+                out[0, i0:i1] = -val if negate else val
 
-    run_chunks(flat_blocks(flat.size, np.dtype(work).itemsize), chunk)
+    run_chunks(tiles(1, flat.size, np.dtype(work).itemsize), chunk)
     return out.reshape(arr.shape)[()]
 
 
