@@ -150,15 +150,15 @@ class Layout:
     axis: int
 
     @property
-    def A(self) -> int:  # noqa: N802  (the letters of the docstring)
+    def A(self) -> int:
         return int(np.prod(self.shape[: self.axis], dtype=np.int64))
 
     @property
-    def C(self) -> int:  # noqa: N802
+    def C(self) -> int:
         return self.shape[self.axis]
 
     @property
-    def B(self) -> int:  # noqa: N802
+    def B(self) -> int:
         return int(np.prod(self.shape[self.axis + 1 :], dtype=np.int64))
 
     @property

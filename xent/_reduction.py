@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
+
+#: How a loss is reduced over the batch.
+Reduction = Literal["none", "sum", "mean"]
 
 
 def grad_scale(reduction: str, total_weight: float) -> float:

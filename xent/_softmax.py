@@ -108,10 +108,6 @@ class Shifted:
     s: np.ndarray  # sum of F over every entry but one maximum (float64)
     top: np.ndarray  # row maximum of the input: +inf rows keep it (float64)
 
-    @property
-    def log1p_s(self) -> np.ndarray:
-        return np.log1p(self.s)
-
 
 def _limit_rows(x: np.ndarray, m: np.ndarray, cax: int) -> np.ndarray:
     """Rows whose maximum is +inf, replaced by their limit: 0 at the +inf entry, -inf elsewhere.
@@ -122,7 +118,8 @@ def _limit_rows(x: np.ndarray, m: np.ndarray, cax: int) -> np.ndarray:
     limit = np.where(is_top, 0.0, -np.inf).astype(x.dtype)
     several = np.sum(is_top, axis=cax, keepdims=True) > 1
     limit[np.broadcast_to(several, limit.shape)] = np.nan
-    return np.where(np.isposinf(m), limit, x)
+    out: np.ndarray = np.where(np.isposinf(m), limit, x)
+    return out
 
 
 def shifted_exp(x: np.ndarray, cax: int, sc: Scratch, rows: int) -> Shifted:

@@ -50,9 +50,11 @@ def check_axis(axis: object, ndim: int, name: str = "y_pred") -> int:
 
 
 def check_label_smoothing(label_smoothing: object) -> float:
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.number)):
+    if isinstance(label_smoothing, bool) or not isinstance(
+        label_smoothing, (int, float, np.integer, np.floating)
+    ):
         raise TypeError(f"label_smoothing must be a real number; got {label_smoothing!r}.")
-    e = float(label_smoothing)  # type: ignore[arg-type]
+    e = float(label_smoothing)
     if not 0.0 <= e <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1]; got {label_smoothing!r}.")
     return e
@@ -105,9 +107,7 @@ def check_class_weight(value: npt.ArrayLike | None, n_classes: int) -> np.ndarra
         return None
     w = as_real_array(value, "class_weight")
     if w.shape != (n_classes,):
-        raise ValueError(
-            f"class_weight must have shape (C,) = ({n_classes},); got {w.shape}."
-        )
+        raise ValueError(f"class_weight must have shape (C,) = ({n_classes},); got {w.shape}.")
     return check_weight(w, "class_weight", (n_classes,), "the classes")
 
 
@@ -125,8 +125,9 @@ def check_in_unit_interval(arr: np.ndarray, name: str, hint: str = "") -> None:
     )
 
 
-def check_row_sums(sums: np.ndarray, name: str, axis: int, rtol: float, batch_shape: tuple[int, ...],
-                   offset: int) -> None:
+def check_row_sums(
+    sums: np.ndarray, name: str, axis: int, rtol: float, batch_shape: tuple[int, ...], offset: int
+) -> None:
     """Rows of a distribution sum to 1 within ``rtol``; ``sums`` are rows ``offset, ...``."""
     with np.errstate(invalid="ignore"):
         bad = np.abs(sums - 1.0) > rtol
