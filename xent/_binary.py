@@ -12,7 +12,7 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 from . import _validation as v
 from ._engine import run_chunks, tiles
 from ._primitives import softplus_parts
-from ._reduction import Reduction, grad_scale, reduce
+from ._reduction import Reduction, grad_divisor, reduce
 
 Loss = np.ndarray | np.floating
 Tile = tuple[int, int, int, int]
@@ -153,7 +153,7 @@ def binary_cross_entropy(
     x2, y2 = pred.reshape(rows, cols), target.reshape(rows, cols)
     s2 = None if s is None else np.broadcast_to(s, pred.shape).reshape(rows, cols)
     total = float(pred.size) if s2 is None else float(np.sum(s2))
-    gscale = grad_scale(red, total)
+    gdiv = grad_divisor(red, total)
     out = np.empty((rows, cols), result) if red == "none" else None
     grad = np.empty((rows, cols), result) if return_grad else None
     blocks = tiles(rows, cols, np.dtype(work).itemsize)
@@ -193,7 +193,7 @@ def binary_cross_entropy(
             g = b * sig - a * sig_neg
         else:
             g = np.fmax(b / (1.0 - x), 0) - np.fmax(a / x, 0)
-        scale = gscale if sw is None else np.where(sw == 0, 0.0, sw * gscale)
+        scale = 1.0 / gdiv if sw is None else np.where(sw == 0, 0.0, sw / gdiv)
         g = np.where(scale == 0, 0.0, g * scale)
         grad[r0:r1, c0:c1] = g
 

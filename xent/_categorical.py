@@ -14,7 +14,7 @@ its tiny loss and gradient to the last bits.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import overload
 
 import numpy as np
@@ -24,8 +24,19 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 from . import _validation as v
 from ._engine import Block, Layout, run_chunks
 from ._primitives import log1p_nonneg
-from ._reduction import Reduction, grad_scale, reduce
-from ._softmax import Scratch, destination, for_blocks, load, per_row, shifted_exp, store, two_diff
+from ._reduction import Reduction, grad_divisor, reduce
+from ._softmax import (
+    Scratch,
+    destination,
+    for_blocks,
+    gather,
+    load,
+    per_row,
+    scatter,
+    shifted_exp,
+    store,
+    two_diff,
+)
 
 Loss = np.ndarray | np.floating
 _PROB_HINT = "; pass from_logits=True if these are logits"
@@ -60,7 +71,7 @@ def _distribution_rows(
     blocks = layout.blocks(8)
     sums = [0.0] * len(blocks)
 
-    def work(chunk: list[Block]) -> None:
+    def work(chunk: Sequence[Block]) -> None:
         for blk in chunk:
             row_sums = _row_dot(layout.take(arr3, blk), cax, None)
             offset = blk.a0 * layout.B + blk.b0
@@ -68,7 +79,7 @@ def _distribution_rows(
             if row_weight is not None:
                 sums[blk.index] = row_weight(blk, row_sums)
 
-    run_chunks(blocks, work)  # type: ignore[arg-type]
+    run_chunks(blocks, work)
     return float(np.sum(sums))
 
 
@@ -90,22 +101,28 @@ class _Rows:
 
 def _finish_rows(
     loss: np.ndarray,
-    sv: np.ndarray,
+    sv: np.ndarray | None,
     blk: Block,
     layout: Layout,
     rows_out: np.ndarray | None,
     partial: list[float],
 ) -> None:
     """Weight a block's per-row losses (a zero weight wins over inf/NaN) and store them."""
-    weighted = np.where(sv == 0, 0.0, sv * loss)
+    weighted = loss if sv is None else np.where(sv == 0, 0.0, sv * loss)
     if rows_out is not None:
         layout.take_rows(rows_out, blk)[...] = weighted
     partial[blk.index] = float(np.sum(weighted))
 
 
-def _zero_rows(g: np.ndarray, k: np.ndarray, cax: int) -> None:
+def _true_term(coef: np.ndarray | float, nll: np.ndarray, zero_coef: bool) -> np.ndarray:
+    """``coef * nll``, exactly 0 where ``coef`` is (even where ``nll`` is inf)."""
+    term: np.ndarray = coef * nll
+    return np.where(np.equal(coef, 0), 0.0, term) if zero_coef else term
+
+
+def _zero_rows(g: np.ndarray, k: np.ndarray | float, cax: int) -> None:
     """Zero the gradient of rows with scale 0 (ignored, zero weight) whatever their logits."""
-    idx = np.flatnonzero(k == 0)
+    idx = np.flatnonzero(np.broadcast_to(k, g.shape[1 - cax]) == 0)
     if idx.size:
         if cax == 0:
             g[:, idx] = 0
@@ -266,54 +283,56 @@ def sparse_categorical_cross_entropy(
     rows = _Rows(layout, s)
     y2 = layout.rows2(labels)
     C = layout.C
+    weighted = s is not None or ignore is not None
 
-    def row_terms(blk: Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(safe ids, row weight s_i (0 if ignored), c_{y_i})."""
+    def row_terms(blk: Block) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | float]:
+        """(safe ids, row weights s_i with 0 where ignored or None, c_{y_i} or 1.0)."""
         y = layout.take_rows(y2, blk)
-        sv = rows.weight(blk)
+        sv = rows.weight(blk) if weighted else None
         if ignore is not None:
             keep = y != ignore
-            sv = np.where(keep, sv, 0.0)
+            sv = np.where(keep, rows.weight(blk), 0.0)
             y = np.where(keep, y, 0)
-        y = y.astype(np.intp)
-        cwy = np.ones(blk.rows) if cw is None else cw[y]
-        return y, sv, cwy
+        y = y.astype(np.intp, copy=False)
+        return y, sv, 1.0 if cw is None else cw[y]
 
     total = float(layout.A * layout.B)
-    if red == "mean" and (s is not None or cw is not None or ignore is not None):
+    if red == "mean" and (weighted or cw is not None):
         blocks = layout.blocks(work.itemsize)
         sums = [0.0] * len(blocks)
 
-        def weigh(chunk: list[Block]) -> None:
+        def weigh(chunk: Sequence[Block]) -> None:
             for blk in chunk:
                 _, sv, cwy = row_terms(blk)
-                sums[blk.index] = float(np.sum(sv * cwy))
+                sums[blk.index] = float(np.sum(cwy if sv is None else sv * cwy))
 
-        run_chunks(blocks, weigh)  # type: ignore[arg-type]
+        run_chunks(blocks, weigh)
         total = float(np.sum(sums))
-    gscale = grad_scale(red, total)
+    gdiv = grad_divisor(red, total)
 
     rows_out = np.empty(layout.batch_shape, np.float64) if red == "none" else None
     rows2 = None if rows_out is None else layout.rows2(rows_out)
     grad = np.empty(pred.shape, result) if return_grad else None
     pred3, grad3 = layout.view3(pred), None if grad is None else layout.view3(grad)
     cw_sum = float(C if cw is None else np.sum(cw))
+    # A true-class term with weight 0 is 0, even where -log p is inf.
+    zero_coef = eps == 1 or (cw is not None and bool(np.any(cw == 0)))
     partial = [0.0] * len(layout.blocks(work.itemsize))
 
     def block(blk: Block, sc: Scratch) -> None:
         x, cax = load(layout, pred3, blk, sc, 0)
         y, sv, cwy = row_terms(blk)
-        yy = per_row(y, cax)
         coef = (1.0 - eps) * cwy
         cwc = _class_col(cw, cax, x.dtype)
-        k = sv * gscale
+        k = (1.0 if sv is None else sv) / gdiv
         if from_logits:
             st = shifted_exp(x, cax, sc, blk.rows)
             L = log1p_nonneg(st.s)
-            xy = np.take_along_axis(st.x, yy, axis=cax).reshape(-1).astype(np.float64)
-            hi, lo = two_diff(st.m.reshape(-1).astype(np.float64), xy)
-            nll = (L + hi) + np.where(np.isfinite(hi), lo, 0.0)
-            loss = np.where(coef == 0, 0.0, coef * nll)
+            # -log p_y = log1p(s) + (m - x_y), the difference carried exactly (TwoSum).
+            hi, lo = two_diff(st.m.reshape(-1).astype(np.float64), gather(st.x, y, cax))
+            nll = L + hi
+            nll += np.where(np.isfinite(hi), lo, 0.0)
+            loss = _true_term(coef, nll, zero_coef)
             if eps > 0:
                 vv = np.subtract(st.m, st.x, out=sc.get(2, blk.rows))
                 np.subtract(vv, st.e, out=vv)
@@ -323,8 +342,8 @@ def sparse_categorical_cross_entropy(
                 total_v = np.add.reduce(vv, axis=cax, dtype=np.float64)
                 loss = loss + eps / C * (L * cw_sum + total_v)
         else:
-            py = np.take_along_axis(x, yy, axis=cax).reshape(-1).astype(np.float64)
-            loss = np.where(coef == 0, 0.0, -coef * np.log(py))
+            py = gather(x, y, cax)
+            loss = _true_term(coef, -np.log(py), zero_coef)
             if eps > 0:
                 nlp = -np.log(x, dtype=np.float64)
                 if cwc is not None:
@@ -340,23 +359,24 @@ def sparse_categorical_cross_entropy(
             inv = 1.0 / (1.0 + st.s)
             np.multiply(st.F, per_row(W * inv * k, cax).astype(g.dtype), out=g)
             if eps > 0:
-                shift = per_row(k * (eps / C), cax).astype(g.dtype)
+                shift = per_row(np.broadcast_to(k * (eps / C), blk.rows), cax).astype(g.dtype)
                 np.subtract(
                     g,
                     shift if cwc is None else np.multiply(cwc, shift, out=sc.get(4, blk.rows)),
                     out=g,
                 )
-            fy = np.take_along_axis(st.F, yy, axis=cax).reshape(-1).astype(np.float64)
-            gy = k * ((W * fy - wy) - wy * st.s) * inv
+            # The true class: ((W F_y - w_y) - w_y s) / (1 + s), exactly -w_y s/(1+s) at a max.
+            gy = k * ((W * gather(st.F, y, cax) - wy) - wy * st.s) * inv
         else:
             if eps > 0:
-                shift = per_row(-k * (eps / C), cax).astype(g.dtype)
+                shift = per_row(np.broadcast_to(-k * (eps / C), blk.rows), cax).astype(g.dtype)
                 num = shift if cwc is None else np.multiply(cwc, shift)
                 np.fmin(np.divide(num, x, out=g), 0, out=g)
             else:
                 g[...] = 0
-            gy = np.where(k * wy == 0, 0.0, -k * wy / py)
-        np.put_along_axis(g, yy, per_row(gy, cax).astype(g.dtype), axis=cax)
+            kw = k * wy
+            gy = np.where(kw == 0, 0.0, -kw / py)
+        scatter(g, y, gy, cax)
         _zero_rows(g, k, cax)
         store(layout, grad3, blk, g, cax)
 
@@ -492,7 +512,7 @@ def categorical_cross_entropy(
         return float(np.sum(rows.weight(blk) * wy))
 
     total = _distribution_rows(target, layout, "y_true", axis, "", weighted_rows)
-    gscale = grad_scale(red, total)
+    gdiv = grad_divisor(red, total)
 
     C = layout.C
     rows_out = np.empty(layout.batch_shape, np.float64) if red == "none" else None
@@ -506,7 +526,7 @@ def categorical_cross_entropy(
         x, cax = load(layout, pred3, blk, sc, 0)
         t, _ = load(layout, target3, blk, sc, 5)
         sv = rows.weight(blk)
-        k = sv * gscale
+        k = sv / gdiv
         cwc = _class_col(cw, cax, x.dtype)
         # shifted_exp first: it uses scratch 4, where w goes.
         st = shifted_exp(x, cax, sc, blk.rows) if from_logits else None

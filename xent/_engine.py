@@ -14,6 +14,7 @@ with ``C <= SMALL_C`` are transposed into class-major scratch by the kernels.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -142,33 +143,17 @@ class Block:
         return (self.a1 - self.a0) * (self.b1 - self.b0)
 
 
-@dataclass(frozen=True)
 class Layout:
     """An array of ``shape`` seen as ``(A, C, B)`` around its class ``axis``."""
 
-    shape: tuple[int, ...]
-    axis: int
-
-    @property
-    def A(self) -> int:
-        return int(np.prod(self.shape[: self.axis], dtype=np.int64))
-
-    @property
-    def C(self) -> int:
-        return self.shape[self.axis]
-
-    @property
-    def B(self) -> int:
-        return int(np.prod(self.shape[self.axis + 1 :], dtype=np.int64))
-
-    @property
-    def batch_shape(self) -> tuple[int, ...]:
-        return self.shape[: self.axis] + self.shape[self.axis + 1 :]
-
-    @property
-    def class_major(self) -> bool:
-        """Blocks are ``(C, R)`` slices of the input (else ``(R, C)``)."""
-        return self.B > 1
+    def __init__(self, shape: tuple[int, ...], axis: int) -> None:
+        self.shape, self.axis = shape, axis
+        self.A = math.prod(shape[:axis])
+        self.C = shape[axis]
+        self.B = math.prod(shape[axis + 1 :])
+        self.batch_shape = shape[:axis] + shape[axis + 1 :]
+        #: Blocks are ``(C, R)`` slices of the input (else ``(R, C)``).
+        self.class_major = self.B > 1
 
     def view3(self, arr: np.ndarray) -> np.ndarray:
         return arr.reshape(self.A, self.C, self.B)

@@ -98,8 +98,12 @@ def logsumexp(
     def block(blk: Block, sc: Scratch) -> None:
         x, cax = load(layout, x3, blk, sc, 0)
         st = shifted_exp(x, cax, sc, blk.rows)
-        lse = st.top + log1p_nonneg(st.s)
-        layout.take_rows(out2, blk)[...] = np.where(st.top == -np.inf, -np.inf, lse)
+        lse = st.m.reshape(-1) + log1p_nonneg(st.s)
+        if st.inf_rows is not None:
+            lse[st.inf_rows] = np.inf
+        # A row of -inf: log(0) = -inf exactly (its softmax is undefined, its logsumexp is not).
+        lse[st.m.reshape(-1) == -np.inf] = -np.inf
+        layout.take_rows(out2, blk)[...] = lse
 
     for_blocks(layout, work, 5, block)
     if keepdims:

@@ -11,14 +11,16 @@ import numpy as np
 Reduction = Literal["none", "sum", "mean"]
 
 
-def grad_scale(reduction: str, total_weight: float) -> float:
-    """d(reduced loss) / d(weighted per-row loss): 1 for "none"/"sum", 1/total for "mean".
+def grad_divisor(reduction: str, total_weight: float) -> float:
+    """What a weighted per-row gradient is divided by: 1 for "none"/"sum", the total for "mean".
 
-    A mean over zero total weight is defined as 0.0, so its gradient is zero too.
+    A mean over zero total weight is defined as 0.0, so its gradient is zero: dividing by inf
+    gives exactly that. Dividing (rather than multiplying by a reciprocal) keeps tiny weights
+    from overflowing: a single row of weight 1e-310 has mean-gradient weight 1.
     """
     if reduction != "mean":
         return 1.0
-    return 1.0 / total_weight if total_weight > 0 else 0.0
+    return total_weight if total_weight > 0 else np.inf
 
 
 def reduce(

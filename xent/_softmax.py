@@ -89,6 +89,28 @@ def per_row(values: np.ndarray, cax: int) -> np.ndarray:
     return values[np.newaxis, :] if cax == 0 else values[:, np.newaxis]
 
 
+def gather(block: np.ndarray, ids: np.ndarray, cax: int) -> np.ndarray:
+    """``block[row, ids[row]]`` per row, as float64."""
+    if cax == 0:
+        if block.shape[0] <= 64:  # np.choose picks among the class rows in one C loop
+            picked = np.choose(ids, block)
+        else:
+            picked = block[ids, np.arange(block.shape[1])]
+    else:
+        picked = block[np.arange(block.shape[0]), ids]
+    out: np.ndarray = picked.astype(np.float64, copy=False)
+    return out
+
+
+def scatter(block: np.ndarray, ids: np.ndarray, values: np.ndarray, cax: int) -> None:
+    """``block[row, ids[row]] = values[row]`` per row."""
+    rows = np.arange(block.shape[1 - cax])
+    if cax == 0:
+        block[ids, rows] = values
+    else:
+        block[rows, ids] = values
+
+
 def two_diff(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``a - b`` and its exact rounding error (Knuth's TwoSum; any magnitudes)."""
     s = a - b
@@ -99,14 +121,14 @@ def two_diff(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class Shifted:
-    """The result of `shifted_exp` for one block; per-row arrays are float64, shape (R,)."""
+    """The result of `shifted_exp` for one block; per-row arrays have shape (R,)."""
 
-    x: np.ndarray  # the logits used (the input block, or its limit where a row max is +inf)
-    m: np.ndarray  # the shift (row maximum), working dtype, broadcastable against x
+    x: np.ndarray  # the logits used: the input block, or its limit where a row max is +inf
+    m: np.ndarray  # the shift (row maximum of x), working dtype, broadcastable against x
     e: np.ndarray  # rounding error of x - m (0 where x is far below m)
-    F: np.ndarray  # exp(x - m), exactly 1 at maxima, 0 for masked logits
-    s: np.ndarray  # sum of F over every entry but one maximum (float64)
-    top: np.ndarray  # row maximum of the input: +inf rows keep it (float64)
+    F: np.ndarray  # exp(x - m) * (1 + e): exactly 1 at maxima, 0 for masked logits
+    s: np.ndarray  # sum of F over every entry but one maximum, float64
+    inf_rows: np.ndarray | None  # rows whose maximum is +inf (replaced by their limit)
 
 
 def _limit_rows(x: np.ndarray, m: np.ndarray, cax: int) -> np.ndarray:
@@ -129,34 +151,36 @@ def shifted_exp(x: np.ndarray, cax: int, sc: Scratch, rows: int) -> Shifted:
     Scratch 0 is left alone (it may hold ``x`` itself, see `load`).
     """
     m = np.max(x, axis=cax, keepdims=True)
-    top = m.reshape(-1).astype(np.float64)
-    if np.isposinf(top).any():
+    inf_rows = None
+    if np.fmax.reduce(m, axis=None) == np.inf:
+        inf_rows = np.isposinf(m).reshape(-1)
         x = _limit_rows(x, m, cax)
         m = np.max(x, axis=cax, keepdims=True)
-    # Entries far below the maximum are clamped: exp() stays exactly 0 and TwoSum stays finite.
-    fmax = np.finfo(x.dtype).max
-    far = np.maximum(np.float64(_FAR), np.abs(m, dtype=np.float64) * 2.0**-10)
-    lo = np.maximum(m - far, -fmax).astype(x.dtype)
+    # Entries far below the maximum are clamped: exp() stays exactly 0 and TwoSum finite.
+    lo = np.abs(m)
+    lo *= -(2.0**-10)
+    lo -= _FAR
+    lo += m
     xc = np.fmax(x, lo, out=sc.get(1, rows))
-    # d = xc - m and its rounding error e, by TwoSum written into scratch.
+    # d = xc - m and its rounding error e (Knuth's TwoSum), in scratch.
     d = np.subtract(xc, m, out=sc.get(2, rows))
     bp = np.subtract(d, xc, out=sc.get(3, rows))
     tmp = np.subtract(d, bp, out=sc.get(4, rows))
     np.subtract(xc, tmp, out=tmp)
     e = np.add(bp, m, out=bp)
     np.subtract(tmp, e, out=e)
-    # t = -1 off the maximum, 0 at ties with it.
-    t = np.sign(d, out=tmp)
+    t = np.sign(d, out=tmp)  # -1 off the maximum, 0 at ties with it
     F = np.exp(d, out=xc)
-    # F = exp(d) * (1 + e): exp(x - m) to working precision.
     np.multiply(F, e, out=d)
     np.add(F, d, out=F)
     np.multiply(F, t, out=d)
     acc = np.float64 if x.dtype != np.float64 else None
-    s = -np.add.reduce(d, axis=cax, dtype=acc)
-    ties = x.shape[cax] + np.add.reduce(t, axis=cax, dtype=np.float64)
-    s = s + (ties - 1.0)
-    return Shifted(x=x, m=m, e=e, F=F, s=np.asarray(s, dtype=np.float64), top=top)
+    # s = (sum of F off the ties) + (number of ties - 1)
+    ties_less_one = np.add.reduce(t, axis=cax, dtype=acc)
+    ties_less_one += x.shape[cax] - 1.0
+    s = np.add.reduce(d, axis=cax, dtype=acc)
+    np.subtract(ties_less_one, s, out=s)
+    return Shifted(x=x, m=m, e=e, F=F, s=s, inf_rows=inf_rows)
 
 
 def for_blocks(
