@@ -11,7 +11,7 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 
 from . import _validation as v
 from ._engine import run_chunks, tiles
-from ._primitives import softplus_parts
+from ._primitives import log1p_nonneg
 from ._reduction import Reduction, grad_divisor, reduce
 
 Loss = np.ndarray | np.floating
@@ -167,11 +167,18 @@ def binary_cross_entropy(
         a = y if pw is None else y * pw[:, c0:c1].astype(work)  # weight of the positive term
         b = 1.0 - y  # weight of the negative term
         if from_logits:
-            pos, tail = softplus_parts(x)
-            neg = np.maximum(-x, 0)
-            # -log p = softplus(-x), -log(1 - p) = softplus(x); 0 * inf (a label that is exactly
-            # 0 or 1 at an infinite logit) contributes 0; tail is NaN only where x is.
-            loss = np.fmax(a * (neg + tail), 0) + np.fmax(b * (pos + tail), 0) + 0.0 * tail
+            # -log p = softplus(-x) = T + relu(-x), -log(1 - p) = softplus(x) = T + relu(x),
+            # T = log1p(exp(-|x|)): l = (a + b) T + a relu(-x) + b relu(x), non-negative terms.
+            # 0 * inf (a label of exactly 0 or 1 at an infinite logit) is 0 (fmax drops the
+            # NaN); T is NaN only where x is, so NaN still propagates.
+            u = np.exp(-np.abs(x))
+            loss = log1p_nonneg(u.astype(np.float64, copy=False))
+            if pw is not None:
+                loss *= a + b
+            relu = np.maximum(x, 0)
+            relu_neg = relu - x
+            loss += np.fmax(np.multiply(relu_neg, a, out=relu_neg), 0, out=relu_neg)
+            loss += np.fmax(np.multiply(relu, b, out=relu), 0, out=relu)
         else:
             x64 = x.astype(np.float64, copy=False)
             loss = np.fmax(-a * np.log(x64), 0) + np.fmax(-b * np.log1p(-x64), 0) + 0.0 * x64
@@ -185,7 +192,6 @@ def binary_cross_entropy(
             return
         if from_logits:
             # sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u), u = exp(-|x|)
-            u = np.exp(-np.abs(x))
             inv = 1.0 / (1.0 + u)
             small = u * inv
             sig = np.where(x >= 0, inv, small)
