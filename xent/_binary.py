@@ -162,10 +162,13 @@ def binary_cross_entropy(
     def tile(i: int, r0: int, r1: int, c0: int, c1: int) -> None:
         x = x2[r0:r1, c0:c1].astype(work, copy=False)
         y = y2[r0:r1, c0:c1].astype(work, copy=False)
+        # The weights of the positive and negative terms, each smoothed on its own:
+        # 1 - (y (1 - e) + e/2) would cancel where y is near 1.
+        b = 1.0 - y
         if eps > 0:
             y = y * (1.0 - eps) + eps / 2
-        a = y if pw is None else y * pw[:, c0:c1].astype(work)  # weight of the positive term
-        b = 1.0 - y  # weight of the negative term
+            b = b * (1.0 - eps) + eps / 2
+        a = y if pw is None else y * pw[:, c0:c1].astype(work)
         if from_logits:
             # -log p = softplus(-x) = T + relu(-x), -log(1 - p) = softplus(x) = T + relu(x),
             # T = log1p(exp(-|x|)): l = (a + b) T + a relu(-x) + b relu(x), non-negative terms.
