@@ -12,7 +12,7 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 from . import _validation as v
 from ._engine import run_chunks, tiles
 from ._primitives import log1p_nonneg
-from ._reduction import Reduction, grad_divisor, reduce
+from ._reduction import Reduction, for_mean, grad_divisor, reduce
 
 Loss = np.ndarray | np.floating
 Tile = tuple[int, int, int, int]
@@ -143,7 +143,7 @@ def binary_cross_entropy(
     eps = v.check_label_smoothing(label_smoothing)
     n_last = pred.shape[-1] if pred.ndim else 1
     pw = _pos_weight(pos_weight, n_last)
-    s = v.check_weight(sample_weight, "sample_weight", pred.shape, "y_pred's shape")
+    s = for_mean(v.check_weight(sample_weight, "sample_weight", pred.shape, "y_pred's shape"), red)
     v.check_in_unit_interval(target, "y_true")
     if not from_logits:
         v.check_in_unit_interval(pred, "y_pred", "; pass from_logits=True if these are logits")

@@ -24,7 +24,7 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 from . import _validation as v
 from ._engine import Block, Layout, run_chunks
 from ._primitives import log1p_nonneg
-from ._reduction import Reduction, grad_divisor, reduce
+from ._reduction import Reduction, for_mean, grad_divisor, reduce
 from ._softmax import (
     Scratch,
     destination,
@@ -274,8 +274,10 @@ def sparse_categorical_cross_entropy(
     v.check_batch_shape(labels, pred, axis, layout.batch_shape)
     ignore = v.check_ignore_index(ignore_index)
     v.check_class_ids(labels, layout.C, axis, ignore)
-    cw = v.check_class_weight(class_weight, layout.C)
-    s = v.check_weight(sample_weight, "sample_weight", layout.batch_shape, "the batch shape")
+    cw = for_mean(v.check_class_weight(class_weight, layout.C), red)
+    s = for_mean(
+        v.check_weight(sample_weight, "sample_weight", layout.batch_shape, "the batch shape"), red
+    )
     if not from_logits:
         _distribution_rows(pred, layout, "y_pred", axis, _PROB_HINT)
     result, work = v.float_dtypes(pred)
@@ -498,8 +500,10 @@ def categorical_cross_entropy(
     pred, layout, red, eps = _prepare(y_pred, axis, reduction, label_smoothing)
     target = v.as_real_array(y_true, "y_true")
     v.check_same_shape(target, pred)
-    cw = v.check_class_weight(class_weight, layout.C)
-    s = v.check_weight(sample_weight, "sample_weight", layout.batch_shape, "the batch shape")
+    cw = for_mean(v.check_class_weight(class_weight, layout.C), red)
+    s = for_mean(
+        v.check_weight(sample_weight, "sample_weight", layout.batch_shape, "the batch shape"), red
+    )
     if not from_logits:
         _distribution_rows(pred, layout, "y_pred", axis, _PROB_HINT)
     result, work = v.float_dtypes(pred)

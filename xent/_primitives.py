@@ -92,7 +92,7 @@ def logsumexp(
     0.0
     """
     arr, layout, result, work = _softmax_input(a, axis)
-    out = np.empty(layout.batch_shape, result)
+    out = np.full(layout.batch_shape, -np.inf, result)  # log of an empty sum, if C == 0
     x3, out2 = layout.view3(arr), layout.rows2(out)
 
     def block(blk: Block, sc: Scratch) -> None:
@@ -105,7 +105,8 @@ def logsumexp(
         lse[st.m.reshape(-1) == -np.inf] = -np.inf
         layout.take_rows(out2, blk)[...] = lse
 
-    for_blocks(layout, work, 5, block)
+    if layout.C:
+        for_blocks(layout, work, 5, block)
     if keepdims:
         out = np.expand_dims(out, layout.axis)
     return out[()]
@@ -165,7 +166,8 @@ def log_softmax(a: npt.ArrayLike, axis: int = -1) -> np.ndarray:
         np.subtract(dest, per_row(log1p_nonneg(st.s), cax).astype(dest.dtype), out=dest)
         store(layout, out3, blk, dest, cax)
 
-    for_blocks(layout, work, 5, block)
+    if layout.C:
+        for_blocks(layout, work, 5, block)
     return out
 
 
@@ -222,7 +224,8 @@ def softmax(a: npt.ArrayLike, axis: int = -1) -> np.ndarray:
         np.multiply(st.F, per_row(1.0 / (1.0 + st.s), cax).astype(dest.dtype), out=dest)
         store(layout, out3, blk, dest, cax)
 
-    for_blocks(layout, work, 5, block)
+    if layout.C:
+        for_blocks(layout, work, 5, block)
     return out
 
 

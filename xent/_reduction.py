@@ -11,6 +11,21 @@ import numpy as np
 Reduction = Literal["none", "sum", "mean"]
 
 
+def for_mean(weights: np.ndarray | None, reduction: str) -> np.ndarray | None:
+    """Weights scaled by a power of two so the largest is in [0.5, 1), for a "mean".
+
+    A mean divides by the total weight, so a common factor cancels; scaling by a power of 2 is
+    exact and keeps tiny (even subnormal) or huge weights from losing digits or overflowing.
+    """
+    if reduction != "mean" or weights is None or weights.size == 0:
+        return weights
+    top = float(np.max(weights))
+    if top == 0.0:
+        return weights
+    scaled: np.ndarray = np.ldexp(weights, -np.frexp(top)[1])
+    return scaled
+
+
 def grad_divisor(reduction: str, total_weight: float) -> float:
     """What a weighted per-row gradient is divided by: 1 for "none"/"sum", the total for "mean".
 
@@ -38,7 +53,8 @@ def reduce(
     """
     if reduction == "none":
         assert rows is not None
-        return rows.astype(dtype, copy=False)
+        out: np.ndarray | np.floating = rows.astype(dtype, copy=False)[()]
+        return out
     total = float(np.sum(np.asarray(partial_sums, dtype=np.float64)))
     if reduction == "mean":
         total = total / total_weight if total_weight > 0 else 0.0

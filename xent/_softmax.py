@@ -144,18 +144,26 @@ def _limit_rows(x: np.ndarray, m: np.ndarray, cax: int) -> np.ndarray:
     return out
 
 
+def _row_max(x: np.ndarray, cax: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The row maximum (keepdims) and, for row-major blocks, the index of one maximum."""
+    if cax == 0:
+        return np.max(x, axis=0, keepdims=True), None
+    k = np.argmax(x, axis=1)  # the first NaN, if any: the row's m is NaN then
+    return x[np.arange(x.shape[0]), k][:, np.newaxis], k
+
+
 def shifted_exp(x: np.ndarray, cax: int, sc: Scratch, rows: int) -> Shifted:
     """The fused pass over one block ``x`` (classes along ``cax``).
 
-    Scratch 1, 3 and 4 hold ``F``, ``e`` and the tie signs afterwards; scratch 2 is free.
-    Scratch 0 is left alone (it may hold ``x`` itself, see `load`).
+    Scratch 1 and 3 hold ``F`` and ``e`` afterwards; scratch 2 and 4 are free. Scratch 0 is
+    left alone (it may hold ``x`` itself, see `load`).
     """
-    m = np.max(x, axis=cax, keepdims=True)
+    m, k = _row_max(x, cax)
     inf_rows = None
     if np.fmax.reduce(m, axis=None) == np.inf:
         inf_rows = np.isposinf(m).reshape(-1)
         x = _limit_rows(x, m, cax)
-        m = np.max(x, axis=cax, keepdims=True)
+        m, k = _row_max(x, cax)
     # Entries far below the maximum are clamped: exp() stays exactly 0 and TwoSum finite.
     lo = np.abs(m)
     lo *= -(2.0**-10)
@@ -169,18 +177,29 @@ def shifted_exp(x: np.ndarray, cax: int, sc: Scratch, rows: int) -> Shifted:
     np.subtract(xc, tmp, out=tmp)
     e = np.add(bp, m, out=bp)
     np.subtract(tmp, e, out=e)
-    t = np.sign(d, out=tmp)  # -1 off the maximum, 0 at ties with it
-    F = np.exp(d, out=xc)
-    np.multiply(F, e, out=d)
-    np.add(F, d, out=F)
-    np.multiply(F, t, out=d)
     acc = np.float64 if x.dtype != np.float64 else None
-    # s = (sum of F off the ties) + (number of ties - 1)
-    ties_less_one = np.add.reduce(t, axis=cax, dtype=acc)
-    ties_less_one += x.shape[cax] - 1.0
-    s = np.add.reduce(d, axis=cax, dtype=acc)
-    np.subtract(ties_less_one, s, out=s)
-    return Shifted(x=x, m=m, e=e, F=F, s=s, inf_rows=inf_rows)
+    if k is not None:
+        # Row-major: one maximum per row, by index, is left out of the sum (exp(-inf) = 0)
+        # and put back as exactly 1; other entries tied with it count 1 each.
+        r = np.arange(x.shape[0])
+        d[r, k] = -np.inf
+        F = np.exp(d, out=xc)
+        np.multiply(F, e, out=d)
+        np.add(F, d, out=F)
+        s = np.add.reduce(F, axis=1, dtype=acc)
+        F[r, k] = 1.0
+    else:
+        # Class-major: t = sign(d) is -1 off the maximum and 0 at the entries tied with it;
+        # s = (sum of F off the ties) + (number of ties - 1), each part summed on its own.
+        t = np.sign(d, out=tmp)
+        F = np.exp(d, out=xc)
+        np.multiply(F, e, out=d)
+        np.add(F, d, out=F)
+        np.multiply(F, t, out=d)
+        s = np.add.reduce(t, axis=0, dtype=acc)
+        s += x.shape[0] - 1.0
+        s -= np.add.reduce(d, axis=0, dtype=acc)
+    return Shifted(x=x, m=m, e=e, F=F, s=np.asarray(s, dtype=np.float64), inf_rows=inf_rows)
 
 
 def for_blocks(
