@@ -49,8 +49,13 @@ def _rtol(arr: np.ndarray) -> float:
 
 def _row_dot(block: np.ndarray, cax: int, weights: np.ndarray | None) -> np.ndarray:
     """``sum_c weights_c * block_c`` per row in float64 (plain sums if ``weights`` is None)."""
-    w = np.ones(block.shape[cax]) if weights is None else weights
     b = block.astype(np.float64, copy=False)
+    if b.ndim == 3:  # a group of whole tails, (A', C, B)
+        sums: np.ndarray = (
+            np.sum(b, axis=1) if weights is None else np.einsum("acb,c->ab", b, weights)
+        ).reshape(-1)
+        return sums
+    w = np.ones(block.shape[cax]) if weights is None else weights
     return w @ b if cax == 0 else b @ w
 
 
@@ -532,9 +537,35 @@ def categorical_cross_entropy(
         sv = rows.weight(blk)
         k = sv / gdiv
         cwc = _class_col(cw, cax, x.dtype)
-        # shifted_exp first: it uses scratch 4, where w goes.
         st = shifted_exp(x, cax, sc, blk.rows) if from_logits else None
-        # w = c * ((1 - eps) * y + eps / C), the weight of each class's -log p.
+        wy = _row_dot(t, cax, cw)
+        # -log p_c = L + v_c with v_c = (m - x_c) - e_c >= 0 from logits, or -log p_c itself;
+        # l = (1 - eps) sum_c c_c y_c (-log p_c) + eps/C sum_c c_c (-log p_c): sums of
+        # non-negative terms, each product rounded once. A zero weight times inf is 0 (fmax).
+        if st is not None:
+            L = log1p_nonneg(st.s)
+            nlp = np.subtract(st.m, st.x, out=sc.get(2, blk.rows))
+            np.subtract(nlp, st.e, out=nlp)
+        else:
+            L = None
+            nlp = np.negative(np.log(x, dtype=np.float64))
+        if cwc is not None:
+            np.fmax(np.multiply(nlp, cwc, out=nlp), 0, out=nlp)
+        tv = np.multiply(nlp, t, out=sc.get(4, blk.rows) if st is not None else None)
+        loss = np.add.reduce(np.fmax(tv, 0, out=tv), axis=cax, dtype=np.float64)
+        if L is not None:
+            loss += wy * L
+        if eps > 0:
+            spread = np.add.reduce(nlp, axis=cax, dtype=np.float64)
+            if L is not None:
+                spread += cw_sum * L
+            loss = (1.0 - eps) * loss + eps / C * spread
+        if st is None:
+            loss[np.isnan(np.add.reduce(x, axis=cax))] = np.nan
+        _finish_rows(loss, sv, blk, layout, rows2, partial)
+        if grad3 is None:
+            return
+        # w = c ((1 - eps) y + eps / C), the weight of each class's -log p.
         if cwc is None and eps == 0:
             w = t
         else:
@@ -543,26 +574,10 @@ def categorical_cross_entropy(
                 np.add(w, eps / C, out=w)
             if cwc is not None:
                 np.multiply(w, cwc, out=w)
-        wy = _row_dot(t, cax, cw)
-        W = (1.0 - eps) * wy + eps / C * cw_sum
-        if st is not None:
-            nlp = np.subtract(st.m, st.x, out=sc.get(2, blk.rows))
-            np.subtract(nlp, st.e, out=nlp)
-            np.multiply(nlp, w, out=nlp)
-            loss = W * log1p_nonneg(st.s) + np.add.reduce(
-                np.fmax(nlp, 0, out=nlp), axis=cax, dtype=np.float64
-            )
-        else:
-            nlp64 = -np.log(x, dtype=np.float64)
-            nlp64 *= w
-            loss = np.add.reduce(np.fmax(nlp64, 0, out=nlp64), axis=cax)
-            loss = np.where(np.isnan(np.add.reduce(x, axis=cax)), np.nan, loss)
-        _finish_rows(loss, sv, blk, layout, rows2, partial)
-        if grad3 is None:
-            return
         g = destination(layout, grad3, blk, sc, 2, cax)
         if st is not None:
             # ((W F - w) - w s) / (1 + s): exact 0 - w s at a one-hot maximum.
+            W = (1.0 - eps) * wy + eps / C * cw_sum
             inv = 1.0 / (1.0 + st.s)
             np.multiply(st.F, per_row(W, cax).astype(g.dtype), out=g)
             np.subtract(g, w, out=g)

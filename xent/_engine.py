@@ -152,7 +152,7 @@ class Layout:
         self.C = shape[axis]
         self.B = math.prod(shape[axis + 1 :])
         self.batch_shape = shape[:axis] + shape[axis + 1 :]
-        #: Blocks are ``(C, R)`` slices of the input (else ``(R, C)``).
+        #: Blocks are class-major, ``(C, R)``: always unless the class axis is the last one.
         self.class_major = self.B > 1
 
     def view3(self, arr: np.ndarray) -> np.ndarray:
@@ -165,25 +165,40 @@ class Layout:
         return max(1, BLOCK_BYTES // (itemsize * max(self.C, 1)))
 
     def blocks(self, itemsize: int) -> list[Block]:
+        """Blocks of at most `block_rows` rows, in batch order.
+
+        With classes last, runs of rows; with a long tail (``B`` at least a block), runs of one
+        outer index's tail; with a short tail, groups of whole outer indices, so that a short
+        tail never makes blocks of a few rows.
+        """
         r = self.block_rows(itemsize)
         out: list[Block] = []
         if not self.class_major:
             for a0 in range(0, self.A, r):
                 out.append(Block(len(out), a0, min(a0 + r, self.A), 0, 1))
-        else:
+        elif self.B >= r:
             for a in range(self.A):
                 for b0 in range(0, self.B, r):
                     out.append(Block(len(out), a, a + 1, b0, min(b0 + r, self.B)))
+        else:
+            step = max(1, r // self.B)
+            for a0 in range(0, self.A, step):
+                out.append(Block(len(out), a0, min(a0 + step, self.A), 0, self.B))
         return out
 
     def take(self, arr3: np.ndarray, blk: Block) -> np.ndarray:
-        """The block of a ``(A, C, B)`` array: ``(R, C)`` row-major or ``(C, R)`` class-major."""
-        if self.class_major:
+        """The block of a ``(A, C, B)`` array, a view: ``(R, C)`` with classes last, else
+        ``(C, R)`` for a run of one tail, or ``(A', C, B)`` for a group of whole tails."""
+        if not self.class_major:
+            return arr3[blk.a0 : blk.a1, :, 0]
+        if blk.a1 - blk.a0 == 1:
             return arr3[blk.a0, :, blk.b0 : blk.b1]
-        return arr3[blk.a0 : blk.a1, :, 0]
+        return arr3[blk.a0 : blk.a1]
 
     def take_rows(self, arr2: np.ndarray, blk: Block) -> np.ndarray:
-        """The block's rows of a batch-shaped ``(A, B)`` array, as a 1-D view."""
-        if self.class_major:
+        """The block's rows of a batch-shaped ``(A, B)`` array, 1-D (a view if it is contiguous)."""
+        if not self.class_major:
+            return arr2[blk.a0 : blk.a1, 0]
+        if blk.a1 - blk.a0 == 1:
             return arr2[blk.a0, blk.b0 : blk.b1]
-        return arr2[blk.a0 : blk.a1, 0]
+        return arr2[blk.a0 : blk.a1].reshape(-1)

@@ -45,23 +45,28 @@ class Scratch:
 def load(
     layout: Layout, arr3: np.ndarray, blk: Block, sc: Scratch, k: int
 ) -> tuple[np.ndarray, int]:
-    """The block of ``arr3`` in the working dtype and its class axis (copied only if needed)."""
+    """The block of ``arr3`` in the working dtype and its class axis (copied only if needed).
+
+    Few classes given last are transposed into class-major scratch, and a group of short
+    tails is gathered into it.
+    """
     view = layout.take(arr3, blk)
-    if layout.class_major:
-        if view.dtype == sc.dtype:
-            return view, 0
+    if view.ndim == 3:
         out = sc.get(k, blk.rows)
-        np.copyto(out, view, casting="unsafe")
+        np.copyto(
+            out.reshape(view.shape[1], *view.shape[::2]), view.transpose(1, 0, 2), casting="unsafe"
+        )
         return out, 0
-    if not sc.class_major:
-        if view.dtype == sc.dtype:
-            return view, 1
+    cax = 0 if layout.class_major else 1
+    if cax == 1 and sc.class_major:
         out = sc.get(k, blk.rows)
-        np.copyto(out, view, casting="unsafe")
-        return out, 1
+        np.copyto(out, view.T, casting="unsafe")
+        return out, 0
+    if view.dtype == sc.dtype:
+        return view, cax
     out = sc.get(k, blk.rows)
-    np.copyto(out, view.T, casting="unsafe")
-    return out, 0
+    np.copyto(out, view, casting="unsafe")
+    return out, cax
 
 
 def store(layout: Layout, arr3: np.ndarray, blk: Block, values: np.ndarray, cax: int) -> None:
@@ -69,8 +74,16 @@ def store(layout: Layout, arr3: np.ndarray, blk: Block, values: np.ndarray, cax:
     view = layout.take(arr3, blk)
     if values is view:
         return
-    transposed = cax == 0 and not layout.class_major
-    np.copyto(view, values.T if transposed else values, casting="unsafe")
+    if view.ndim == 3:
+        np.copyto(
+            view.transpose(1, 0, 2),
+            values.reshape(view.shape[1], *view.shape[::2]),
+            casting="unsafe",
+        )
+    elif cax == 0 and not layout.class_major:
+        np.copyto(view, values.T, casting="unsafe")
+    else:
+        np.copyto(view, values, casting="unsafe")
 
 
 def destination(
@@ -78,8 +91,7 @@ def destination(
 ) -> np.ndarray:
     """Where a kernel should write a block of ``arr3``: the view itself when layouts agree."""
     view = layout.take(arr3, blk)
-    transposed = cax == 0 and not layout.class_major
-    if not transposed and view.dtype == sc.dtype:
+    if view.ndim == 2 and view.dtype == sc.dtype and (cax == 1 or layout.class_major):
         return view
     return sc.get(k, blk.rows)
 
