@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from mpmath import mp, mpf
+from mpmath import libmp, mp, mpf
 
 DPS = 40
 """Working precision (decimal digits); the rearranged formulas above never cancel."""
@@ -79,7 +79,7 @@ def _mp_map(fn: Callable[[Any], Any], a: Obj) -> Obj:
 
 
 class _Row:
-    """Exact pieces of one row of logits; ``lsm``, ``p`` and ``q = 1 - p`` built on first use."""
+    """Exact pieces of one row of logits; ``lsm``, ``p`` and ``q_max`` built on first use."""
 
     def __init__(self, xs: list[float]) -> None:
         n = len(xs)
@@ -97,12 +97,13 @@ class _Row:
             self._special = (-_INF, [_NAN] * n, [_NAN] * n)
         if self._special is not None:
             self.lse = self._special[0]
+            self.jmax = max(range(n), key=lambda j: self._special[2][j]) if n else 0
             return
         m = max(finite)
-        self._jmax = xs.index(m)
+        self.jmax = xs.index(m)
         self._d = [mpf(v) - m for v in xs]  # exact: a difference of two floats at DPS digits
         self._e = [mp.exp(v) for v in self._d]  # exp(-inf) = 0
-        self._s = mp.fsum(self._e[j] for j in range(n) if j != self._jmax)
+        self._s = mp.fsum(self._e[j] for j in range(n) if j != self.jmax)
         self._log1p_s = mp.log1p(self._s)
         self.lse = m + self._log1p_s
 
@@ -122,13 +123,12 @@ class _Row:
             return [ej / z for ej in self._e]
 
     @functools.cached_property
-    def q(self) -> list[Any]:
+    def q_max(self) -> Any:
+        """``1 - p`` at the argmax, as ``S / (1 + S)``: exact even when p rounds to 1."""
         if self._special is not None:
-            return [_ONE - v for v in self._special[2]]
+            return _ONE - self._special[2][self.jmax]
         with mp.workdps(DPS):
-            s, p = self._s, self.p
-            # off the argmax p_j <= 1/2, so 1 - p_j does not cancel
-            return [s / (1 + s) if j == self._jmax else 1 - pj for j, pj in enumerate(p)]
+            return self._s / (1 + self._s)
 
 
 _ROW_CACHE: dict[tuple[bytes, int], _Row] = {}
@@ -244,23 +244,28 @@ def _softmax_targets_loss(
             s = sw[i]
             if from_logits:
                 r = rows[i]
-                loss[i] = s * -mp.fsum(_mul_xlogy(tc, lc) for tc, lc in zip(t, r.lsm, strict=False))
+                loss[i] = s * -mp.fsum(_mul_xlogy(tc, lc) for tc, lc in zip(t, r.lsm, strict=True))
                 if not return_grad:
                     continue
                 if any(mp.isnan(v) for v in r.p):
                     grad[i, :] = _NAN
                     scale[i, :] = _ZERO
                     continue
-                big = max(range(c), key=lambda j: t[j])
                 tsum = mp.fsum(t)
-                for j in range(c):
-                    # p_j T - t_j = (T - t_j) - (1 - p_j) T; T - t_j summed without cancellation
-                    rest = mp.fsum(t[k] for k in range(c) if k != j) if j == big else tsum - t[j]
-                    grad[i, j] = s * (rest - r.q[j] * tsum)
-                    scale[i, j] = abs(s) * max(abs(r.p[j] * tsum), abs(t[j]))
+                for j, (pj, tj) in enumerate(zip(r.p, t, strict=True)):
+                    pt = pj * tsum
+                    grad[i, j] = s * (pt - tj)  # off the argmax p_j <= 1/2: no hidden cancellation
+                    scale[i, j] = s * (pt if pt >= tj else tj)
+                j = r.jmax
+                # at the argmax p_j T - t_j = (T - t_j) - (1 - p_j) T, both sums of terms >= 0
+                rest, qt = mp.fsum(t[k] for k in range(c) if k != j), r.q_max * tsum
+                grad[i, j] = s * (rest - qt)
+                scale[i, j] = s * max(rest, qt)  # so a hard label's entry is measured relatively
             else:
                 p = probs[i]
-                loss[i] = s * -mp.fsum(_mul_xlogy(tc, mp.log(pc)) for tc, pc in zip(t, p, strict=False))
+                loss[i] = s * -mp.fsum(
+                    _mul_xlogy(tc, mp.log(pc)) for tc, pc in zip(t, p, strict=True)
+                )
                 if not return_grad:
                     continue
                 for j in range(c):
@@ -287,8 +292,10 @@ def sparse_categorical_cross_entropy(
 
     Class axis last.  With ``return_grad`` returns ``(loss, grad, grad_scale)``: the exact
     gradient of ``loss.sum()`` with respect to ``y_pred`` and, per entry, the size of the larger
-    of the two terms it is the difference of (``p_c T`` and ``t_c``), the scale to which a
-    difference is conditioned.  For hard targets the scale is the entry itself.
+    of the two exact terms it is the difference of, the scale to which a difference is
+    conditioned: ``p_c T`` and ``t_c`` off the softmax argmax, ``T - t_c`` and ``(1 - p_c) T``
+    at it (``T = sum_c t_c``).  For hard targets the scale is the entry itself, so the
+    true-class entry ``-T sum_{j != y} p_j`` is measured relatively.
     """
     x = np.asarray(y_pred)
     c = x.shape[-1]
@@ -386,8 +393,13 @@ def binary_cross_entropy(
 # --------------------------------------------------------------------------------------------
 
 
-def _double_double(exact: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(hi, lo) float64 arrays with hi = round(exact) and lo = round(exact - hi)."""
+def to_double_double(exact: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(hi, lo) float64 arrays with hi = round(exact) and lo = round(exact - hi).
+
+    :func:`ulp_error` accepts the pair in place of ``exact``: convert once, compare many.
+    """
+    if isinstance(exact, tuple):
+        return exact
     ex = np.asarray(exact)
     if ex.dtype != object:
         hi = ex.astype(np.float64)
@@ -395,13 +407,23 @@ def _double_double(exact: Any) -> tuple[np.ndarray, np.ndarray]:
     hi = np.empty(ex.shape, dtype=np.float64)
     lo = np.zeros(ex.shape, dtype=np.float64)
     hf, lf = hi.reshape(-1), lo.reshape(-1)
-    with mp.workdps(DPS):
-        for i, v in enumerate(ex.reshape(-1)):
-            h = float(v)
-            hf[i] = h
-            if math.isfinite(h):
-                lf[i] = float(v - h)
+    for i, v in enumerate(ex.reshape(-1)):
+        t = v._mpf_ if isinstance(v, mpf) else mpf(v)._mpf_
+        h = libmp.to_float(t, rnd=libmp.round_nearest)
+        hf[i] = h
+        if math.isfinite(h) and h != 0.0:
+            lf[i] = libmp.to_float(
+                libmp.mpf_sub(t, libmp.from_float(h), 64, libmp.round_nearest),
+                rnd=libmp.round_nearest,
+            )
+        elif h == 0.0:
+            lf[i] = 0.0  # |exact| < half the smallest subnormal: far below any ulp
     return hi, lo
+
+
+def to_float(exact: Any) -> np.ndarray:
+    """``exact`` rounded to float64 (inf beyond the range, 0 below half the smallest subnormal)."""
+    return to_double_double(exact)[0]
 
 
 def ulp(magnitude_hi: np.ndarray, magnitude_lo: np.ndarray, dtype: Any) -> np.ndarray:
@@ -426,7 +448,8 @@ def ulp(magnitude_hi: np.ndarray, magnitude_lo: np.ndarray, dtype: Any) -> np.nd
 def ulp_error(got: Any, exact: Any, dtype: Any = None, scale: Any = None) -> np.ndarray:
     """``|got - exact| / ulp(exact)`` elementwise, in units of ``dtype`` (default got's dtype).
 
-    ``exact`` is an object array of mpf (or a float array taken as exact).  ``ulp`` of zero
+    ``exact`` is an object array of mpf, a float array taken as exact, or the pair from
+    :func:`to_double_double`.  ``ulp`` of zero
     or a subnormal is the smallest subnormal of ``dtype``.  Exact values that overflow
     ``dtype`` count as the matching infinity.  Equal infinities, and NaN against NaN, are 0
     error; a finite value against inf/NaN (either way) is ``inf`` error.  ``scale`` (>= 0,
@@ -436,13 +459,13 @@ def ulp_error(got: Any, exact: Any, dtype: Any = None, scale: Any = None) -> np.
     g = np.asarray(got)
     dtype = np.dtype(g.dtype if dtype is None else dtype)
     g64 = g.astype(np.float64)
-    hi, lo = _double_double(exact)
+    hi, lo = to_double_double(exact)
     hi, lo = np.broadcast_to(hi, g64.shape), np.broadcast_to(lo, g64.shape)
     with np.errstate(over="ignore"):
         ex_d = hi.astype(dtype).astype(np.float64)  # the exact value rounded to dtype
     mag_hi, mag_lo = np.abs(hi), np.where(hi < 0, -lo, lo)
     if scale is not None:
-        s_hi, s_lo = _double_double(scale)
+        s_hi, s_lo = to_double_double(scale)
         s_hi = np.broadcast_to(np.abs(s_hi), g64.shape)
         bigger = s_hi > mag_hi
         mag_hi = np.where(bigger, s_hi, mag_hi)
@@ -505,7 +528,14 @@ def _softmax_family(
         labels = rng.integers(0, x.shape[-1], size=x.shape[0])
     labels = np.asarray(labels, dtype=np.int64)
     return Family(
-        name, "softmax", dtype, x, labels, _soft_targets(rng, x, dtype), _float_probs(x, dtype), note
+        name,
+        "softmax",
+        dtype,
+        x,
+        labels,
+        _soft_targets(rng, x, dtype),
+        _float_probs(x, dtype),
+        note,
     )
 
 
@@ -566,10 +596,13 @@ def _binary_extreme_probs(rng: np.random.Generator, dtype: Any, n: int) -> Famil
     return _binary_family("binary_probs", rng, dtype, x, p, f"p within {near:g} of 0 and 1")
 
 
-def families(dtype: Any, quick: bool = False) -> list[Family]:
-    """The adversarial families for ``dtype``, seeded (the same arrays on every call)."""
+def families(dtype: Any, quick: bool = False, big_rows: int = 1) -> list[Family]:
+    """The adversarial families for ``dtype``, seeded (the same arrays on every call).
+
+    ``quick`` halves the rows; ``big_rows`` rows of 50,000 classes (each costs seconds).
+    """
     dtype = np.dtype(dtype)
-    n = 40 if quick else 96
+    n = 24 if quick else 48
     c = 10
     big_c = 50_000
     out = []
@@ -581,9 +614,7 @@ def families(dtype: Any, quick: bool = False) -> list[Family]:
         if dtype == np.float16 and scale > 1e3:
             continue  # 1e4 * N(0, 1) overflows float16
         r = rng(i)
-        out.append(
-            _softmax_family(f"scale_{scale:g}", r, dtype, scale * r.standard_normal((n, c)))
-        )
+        out.append(_softmax_family(f"scale_{scale:g}", r, dtype, scale * r.standard_normal((n, c))))
     r = rng(10)
     if dtype != np.float16:
         out.append(
@@ -592,14 +623,16 @@ def families(dtype: Any, quick: bool = False) -> list[Family]:
             )
         )
     else:
-        out.append(
-            _softmax_family("offset_1e3", r, dtype, 1e3 + 10 * r.standard_normal((n, c)))
-        )
+        out.append(_softmax_family("offset_1e3", r, dtype, 1e3 + 10 * r.standard_normal((n, c))))
     if dtype != np.float16:
         r = rng(11)
         out.append(
             _softmax_family(
-                "classes_50k", r, dtype, 5.0 * r.standard_normal((2, big_c)), note="2 rows"
+                "classes_50k",
+                r,
+                dtype,
+                5.0 * r.standard_normal((big_rows, big_c)),
+                note=f"{big_rows} row(s), 5 N(0, 1)",
             )
         )
     out.append(_lead_family(rng(12), dtype, n, c))
@@ -628,6 +661,8 @@ __all__ = [
     "softmax",
     "softplus",
     "sparse_categorical_cross_entropy",
+    "to_double_double",
+    "to_float",
     "to_mp",
     "ulp",
     "ulp_error",

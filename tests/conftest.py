@@ -15,18 +15,11 @@ import pytest
 
 SEED = 20240611
 
-FLOAT_DTYPES = (np.float16, np.float32, np.float64)
-
 
 @pytest.fixture
 def rng() -> np.random.Generator:
     """A freshly seeded generator per test, so tests do not depend on their order."""
     return np.random.default_rng(SEED)
-
-
-def tol(dtype: type[np.floating], k: float) -> float:
-    """``k`` machine epsilons of ``dtype``: every tolerance in the suite is built this way."""
-    return float(k * np.finfo(dtype).eps)
 
 
 def central_diff(f: Callable[[np.ndarray], float], x: np.ndarray, h: float) -> np.ndarray:
@@ -56,21 +49,6 @@ def directional_diff(
     return (-values[0] + 8.0 * values[1] - 8.0 * values[2] + values[3]) / (12.0 * h)
 
 
-def assert_close(actual, expected, dtype, k: float = 8.0, scale: float | None = None) -> None:
-    """``|actual - expected| <= k eps (|expected| + scale)`` with eps of ``dtype``.
-
-    ``scale`` is the size of the inputs that produced ``expected``: absolute
-    rounding errors of a sum or a shift scale with it, not with the result.
-    """
-    expected = np.asarray(expected, dtype=np.float64)
-    if scale is None:
-        scale = float(np.max(np.abs(expected), initial=0.0)) if expected.size else 0.0
-    eps = tol(dtype, k)
-    np.testing.assert_allclose(
-        np.asarray(actual, dtype=np.float64), expected, rtol=eps, atol=eps * max(scale, 1.0)
-    )
-
-
 @pytest.fixture
 def fd() -> Callable[..., np.ndarray]:
     return central_diff
@@ -79,19 +57,3 @@ def fd() -> Callable[..., np.ndarray]:
 @pytest.fixture
 def fd_dir() -> Callable[..., float]:
     return directional_diff
-
-
-@pytest.fixture
-def close() -> Callable[..., None]:
-    return assert_close
-
-
-def onehot(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """One-hot rows along a new last axis; labels outside ``[0, n_classes)`` give a zero row."""
-    labels = np.asarray(labels)
-    return (labels[..., None] == np.arange(n_classes)).astype(np.float64)
-
-
-@pytest.fixture
-def one_hot() -> Callable[[np.ndarray, int], np.ndarray]:
-    return onehot

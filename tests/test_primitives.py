@@ -9,6 +9,8 @@ dtype under test.
 
 from __future__ import annotations
 
+import re
+
 import mpmath
 import numpy as np
 import pytest
@@ -212,8 +214,9 @@ def test_softplus_and_log_sigmoid_match_references(rng, dtype):
     _check(ls, special.log_expit(a64), dtype)
 
 
-@pytest.mark.parametrize("x", [-745.0, -700.0, -40.0, -20.0, -1e-8, 0.0, 1e-8, 1.0, 20.0, 40.0,
-                               700.0, 1e4])
+@pytest.mark.parametrize(
+    "x", [-745.0, -700.0, -40.0, -20.0, -1e-8, 0.0, 1e-8, 1.0, 20.0, 40.0, 700.0, 1e4]
+)
 def test_softplus_log_sigmoid_tails_match_mpmath(x):
     mpmath.mp.dps = 50
     want_sp = float(mpmath.log1p(mpmath.exp(mpmath.mpf(x))))
@@ -276,3 +279,43 @@ def test_primitives_non_contiguous_equal_contiguous(rng, fn):
     for view in (base[::2, ::3], base.T, base[:, 1::2].T):
         assert not view.flags.c_contiguous
         np.testing.assert_array_equal(fn(view), fn(np.ascontiguousarray(view)))
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis"),
+    [((30_000, 7), -1), ((6_000, 40), -1), ((7, 30_000), 0), ((2, 6, 12_000), 1), ((300, 6, 2), 1)],
+    ids=["rows-C7", "rows-C40", "classes-first", "middle-long-tail", "middle-short-tail"],
+)
+def test_large_inputs_match_scipy(rng, shape, axis):
+    """Inputs that span many blocks of the engine, in each of its layouts."""
+    a = _logits(rng, shape, np.float64)
+    _check(xent.logsumexp(a, axis=axis), special.logsumexp(a, axis=axis), np.float64, scale=30.0)
+    _check(
+        xent.log_softmax(a, axis=axis), special.log_softmax(a, axis=axis), np.float64, scale=60.0
+    )
+    _check(xent.softmax(a, axis=axis), special.softmax(a, axis=axis), np.float64)
+    b = a.reshape(-1)
+    _check(xent.softplus(b), np.logaddexp(0.0, b), np.float64)
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis"), [((2, 0), -1), ((0, 3), 0)], ids=["empty-last-axis", "empty-first-axis"]
+)
+@pytest.mark.parametrize("name", ["logsumexp", "softmax", "log_softmax"])
+def test_empty_reduction_axis(name, shape, axis):
+    """An empty axis is either computed (log of an empty sum is -inf; softmax of nothing is
+    empty) or rejected by a message that names the argument ``a`` (contract: bad input ->
+    ValueError naming the argument); never a bare NumPy reduction error."""
+    fn = getattr(xent, name)
+    a = np.zeros(shape)
+    try:
+        out, message = fn(a, axis=axis), None
+    except ValueError as err:
+        out, message = None, str(err)
+    if message is not None:
+        assert re.match(r"^(a |axis )", message), message
+        return
+    if name == "logsumexp":
+        np.testing.assert_array_equal(out, np.full(np.delete(shape, axis), -np.inf))
+    else:
+        assert out.shape == shape

@@ -119,6 +119,16 @@ def _finish_rows(
     partial[blk.index] = float(np.sum(weighted))
 
 
+def _sum_of_others(cw: np.ndarray | None, n_classes: int) -> np.ndarray:
+    """``sum_{k != c} cw_k`` for every class c, without cancellation (prefix + suffix sums)."""
+    w = np.ones(n_classes) if cw is None else cw
+    ext = w.astype(np.longdouble)
+    before = np.concatenate([[0], np.cumsum(ext)[:-1]])
+    after = np.concatenate([np.cumsum(ext[::-1])[::-1][1:], [0]])
+    others: np.ndarray = (before + after).astype(np.float64)
+    return others
+
+
 def _true_term(coef: np.ndarray | float, nll: np.ndarray, zero_coef: bool) -> np.ndarray:
     """``coef * nll``, exactly 0 where ``coef`` is (even where ``nll`` is inf)."""
     term: np.ndarray = coef * nll
@@ -322,6 +332,7 @@ def sparse_categorical_cross_entropy(
     grad = np.empty(pred.shape, result) if return_grad else None
     pred3, grad3 = layout.view3(pred), None if grad is None else layout.view3(grad)
     cw_sum = float(C if cw is None else np.sum(cw))
+    cw_others = _sum_of_others(cw, C)
     # A true-class term with weight 0 is 0, even where -log p is inf.
     zero_coef = eps == 1 or (cw is not None and bool(np.any(cw == 0)))
     partial = [0.0] * len(layout.blocks(work.itemsize))
@@ -360,7 +371,6 @@ def sparse_categorical_cross_entropy(
         if grad3 is None:
             return
         g = destination(layout, grad3, blk, sc, 2, cax)
-        wy = coef + eps / C * cwy
         if from_logits:
             W = coef + eps / C * cw_sum
             inv = 1.0 / (1.0 + st.s)
@@ -372,8 +382,11 @@ def sparse_categorical_cross_entropy(
                     shift if cwc is None else np.multiply(cwc, shift, out=sc.get(4, blk.rows)),
                     out=g,
                 )
-            # The true class: ((W F_y - w_y) - w_y s) / (1 + s), exactly -w_y s/(1+s) at a max.
-            gy = k * ((W * gather(st.F, y, cax) - wy) - wy * st.s) * inv
+            # The true class: W p_y - w_y = (W - w_y) - W (1 - p_y), two accurate parts:
+            # W - w_y = eps/C sum_{k != y} c_k, and 1 - p_y = s / (1 + s) where y is the
+            # maximum (never p_y - 1), else (1 + s - F_y) / (1 + s).
+            q = np.where(hi == 0, st.s, (1.0 + st.s) - gather(st.F, y, cax)) * inv
+            gy = k * (eps / C * cw_others[y] - W * q)
         else:
             if eps > 0:
                 shift = per_row(np.broadcast_to(-k * (eps / C), blk.rows), cax).astype(g.dtype)
@@ -381,7 +394,7 @@ def sparse_categorical_cross_entropy(
                 np.fmin(np.divide(num, x, out=g), 0, out=g)
             else:
                 g[...] = 0
-            kw = k * wy
+            kw = k * (coef + eps / C * cwy)
             gy = np.where(kw == 0, 0.0, -kw / py)
         scatter(g, y, gy, cax)
         _zero_rows(g, k, cax)
@@ -529,6 +542,7 @@ def categorical_cross_entropy(
     grad = np.empty(pred.shape, result) if return_grad else None
     pred3, grad3 = layout.view3(pred), None if grad is None else layout.view3(grad)
     cw_sum = float(C if cw is None else np.sum(cw))
+    cw_others = _sum_of_others(cw, C)
     partial = [0.0] * len(layout.blocks(work.itemsize))
 
     def block(blk: Block, sc: Scratch) -> None:
@@ -584,6 +598,13 @@ def categorical_cross_entropy(
             ws = np.multiply(w, per_row(st.s, cax).astype(g.dtype), out=sc.get(3, blk.rows))
             np.subtract(g, ws, out=g)
             np.multiply(g, per_row(inv * k, cax).astype(g.dtype), out=g)
+            # At the maximum, W - w_c cancels when w_c dominates: there W p_c - w_c is
+            # (1 - eps) (sum_k c_k y_k - c_c y_c) + eps/C sum_{k != c} c_k - W s / (1 + s),
+            # whose first part is exactly 0 for a one-hot target.
+            top = st.argmax(cax)
+            cy = gather(t, top, cax) * (1.0 if cw is None else cw[top])
+            rest = (1.0 - eps) * (wy - cy) + eps / C * cw_others[top]
+            scatter(g, top, (k * (rest - W * st.s * inv)).astype(g.dtype), cax)
         else:
             np.fmax(np.divide(w, x, out=g), 0, out=g)
             np.multiply(g, per_row(-k, cax).astype(g.dtype), out=g)

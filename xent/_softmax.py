@@ -141,6 +141,11 @@ class Shifted:
     F: np.ndarray  # exp(x - m) * (1 + e): exactly 1 at maxima, 0 for masked logits
     s: np.ndarray  # sum of F over every entry but one maximum, float64
     inf_rows: np.ndarray | None  # rows whose maximum is +inf (replaced by their limit)
+    k: np.ndarray | None  # row-major blocks: the index of the maximum left out of s
+
+    def argmax(self, cax: int) -> np.ndarray:
+        """The index of one maximum per row (the first)."""
+        return self.k if self.k is not None else np.argmax(self.x, axis=cax)
 
 
 def _limit_rows(x: np.ndarray, m: np.ndarray, cax: int) -> np.ndarray:
@@ -211,7 +216,7 @@ def shifted_exp(x: np.ndarray, cax: int, sc: Scratch, rows: int) -> Shifted:
         s = np.add.reduce(t, axis=0, dtype=acc)
         s += x.shape[0] - 1.0
         s -= np.add.reduce(d, axis=0, dtype=acc)
-    return Shifted(x=x, m=m, e=e, F=F, s=np.asarray(s, dtype=np.float64), inf_rows=inf_rows)
+    return Shifted(x=x, m=m, e=e, F=F, s=np.asarray(s, dtype=np.float64), inf_rows=inf_rows, k=k)
 
 
 def for_blocks(
