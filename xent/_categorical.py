@@ -137,6 +137,8 @@ def _true_term(coef: np.ndarray | float, nll: np.ndarray, zero_coef: bool) -> np
 
 def _zero_rows(g: np.ndarray, k: np.ndarray | float, cax: int) -> None:
     """Zero the gradient of rows with scale 0 (ignored, zero weight) whatever their logits."""
+    if np.ndim(k) == 0 and k != 0:
+        return
     idx = np.flatnonzero(np.broadcast_to(k, g.shape[1 - cax]) == 0)
     if idx.size:
         if cax == 0:
@@ -346,10 +348,16 @@ def sparse_categorical_cross_entropy(
         if from_logits:
             st = shifted_exp(x, cax, sc, blk.rows)
             L = log1p_nonneg(st.s)
-            # -log p_y = log1p(s) + (m - x_y), the difference carried exactly (TwoSum).
-            hi, lo = two_diff(st.m.reshape(-1).astype(np.float64), gather(st.x, y, cax))
-            nll = L + hi
-            nll += np.where(np.isfinite(hi), lo, 0.0)
+            # -log p_y = log1p(s) + (m - x_y); the difference is exact in float64 for float32
+            # input, and carried with its rounding error (TwoSum) for float64.
+            m64 = st.m.reshape(-1).astype(np.float64)
+            if x.dtype == np.float64:
+                hi, lo = two_diff(m64, gather(st.x, y, cax))
+                nll = L + hi
+                nll += np.where(np.isfinite(hi), lo, 0.0)
+            else:
+                hi = m64 - gather(st.x, y, cax)
+                nll = L + hi
             loss = _true_term(coef, nll, zero_coef)
             if eps > 0:
                 vv = np.subtract(st.m, st.x, out=sc.get(2, blk.rows))

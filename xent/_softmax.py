@@ -16,6 +16,7 @@ contribute an exact 0 and no NaN; a row whose maximum is ``+inf`` is replaced by
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -101,26 +102,39 @@ def per_row(values: np.ndarray, cax: int) -> np.ndarray:
     return values[np.newaxis, :] if cax == 0 else values[:, np.newaxis]
 
 
+def _flat_index(block: np.ndarray, ids: np.ndarray, cax: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 1-D strided view over ``block``'s memory and the positions of ``block[row, ids[row]]``.
+
+    One ``take`` with computed offsets is several times faster than fancy indexing or
+    ``np.choose`` for the short rows of a block.
+    """
+    s_cls, s_row = block.strides[cax], block.strides[1 - cax]
+    step = math.gcd(abs(s_cls), abs(s_row)) or block.itemsize
+    rows = block.shape[1 - cax]
+    pos = ids * (s_cls // step) + np.arange(rows) * (s_row // step)
+    span = ((block.shape[cax] - 1) * abs(s_cls) + (rows - 1) * abs(s_row)) // step + 1
+    flat = np.lib.stride_tricks.as_strided(block, shape=(span,), strides=(step,))
+    return flat, pos
+
+
 def gather(block: np.ndarray, ids: np.ndarray, cax: int) -> np.ndarray:
     """``block[row, ids[row]]`` per row, as float64."""
-    if cax == 0:
-        if block.shape[0] <= 64:  # np.choose picks among the class rows in one C loop
-            picked = np.choose(ids, block)
-        else:
-            picked = block[ids, np.arange(block.shape[1])]
+    if min(block.strides) < 0 or block.size == 0:
+        picked = np.take_along_axis(block, per_row(ids, cax), axis=cax).reshape(-1)
     else:
-        picked = block[np.arange(block.shape[0]), ids]
+        flat, pos = _flat_index(block, ids, cax)
+        picked = np.take(flat, pos)
     out: np.ndarray = picked.astype(np.float64, copy=False)
     return out
 
 
 def scatter(block: np.ndarray, ids: np.ndarray, values: np.ndarray, cax: int) -> None:
     """``block[row, ids[row]] = values[row]`` per row."""
-    rows = np.arange(block.shape[1 - cax])
-    if cax == 0:
-        block[ids, rows] = values
+    if min(block.strides) < 0 or block.size == 0:
+        np.put_along_axis(block, per_row(ids, cax), per_row(values, cax), axis=cax)
     else:
-        block[rows, ids] = values
+        flat, pos = _flat_index(block, ids, cax)
+        np.put(flat, pos, values)
 
 
 def two_diff(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -213,8 +227,8 @@ def shifted_exp(x: np.ndarray, cax: int, sc: Scratch, rows: int) -> Shifted:
         np.multiply(F, e, out=d)
         np.add(F, d, out=F)
         np.multiply(F, t, out=d)
-        s = np.add.reduce(t, axis=0, dtype=acc)
-        s += x.shape[0] - 1.0
+        s = np.add.reduce(t, axis=0, dtype=np.float64 if x.shape[0] > 1 << 24 else None)
+        s = s + (x.shape[0] - 1.0)
         s -= np.add.reduce(d, axis=0, dtype=acc)
     return Shifted(x=x, m=m, e=e, F=F, s=np.asarray(s, dtype=np.float64), inf_rows=inf_rows, k=k)
 
