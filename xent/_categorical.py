@@ -26,13 +26,12 @@ from ._engine import Block, Layout, run_chunks
 from ._primitives import log1p_nonneg
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
 from ._softmax import (
+    Picker,
     Scratch,
     destination,
     for_blocks,
-    gather,
     load,
     per_row,
-    scatter,
     shifted_exp,
     store,
     two_diff,
@@ -342,6 +341,7 @@ def sparse_categorical_cross_entropy(
     def block(blk: Block, sc: Scratch) -> None:
         x, cax = load(layout, pred3, blk, sc, 0)
         y, sv, cwy = row_terms(blk)
+        pick = Picker(y, cax)
         coef = (1.0 - eps) * cwy
         cwc = _class_col(cw, cax, x.dtype)
         k = (1.0 if sv is None else sv) / gdiv
@@ -352,11 +352,11 @@ def sparse_categorical_cross_entropy(
             # input, and carried with its rounding error (TwoSum) for float64.
             m64 = st.m.reshape(-1).astype(np.float64)
             if x.dtype == np.float64:
-                hi, lo = two_diff(m64, gather(st.x, y, cax))
+                hi, lo = two_diff(m64, pick.take(st.x))
                 nll = L + hi
                 nll += np.where(np.isfinite(hi), lo, 0.0)
             else:
-                hi = m64 - gather(st.x, y, cax)
+                hi = m64 - pick.take(st.x)
                 nll = L + hi
             loss = _true_term(coef, nll, zero_coef)
             if eps > 0:
@@ -368,7 +368,7 @@ def sparse_categorical_cross_entropy(
                 total_v = np.add.reduce(vv, axis=cax, dtype=np.float64)
                 loss = loss + eps / C * (L * cw_sum + total_v)
         else:
-            py = gather(x, y, cax)
+            py = pick.take(x)
             loss = _true_term(coef, -np.log(py), zero_coef)
             if eps > 0:
                 nlp = -np.log(x, dtype=np.float64)
@@ -393,7 +393,7 @@ def sparse_categorical_cross_entropy(
             # The true class: W p_y - w_y = (W - w_y) - W (1 - p_y), two accurate parts:
             # W - w_y = eps/C sum_{k != y} c_k, and 1 - p_y = s / (1 + s) where y is the
             # maximum (never p_y - 1), else (1 + s - F_y) / (1 + s).
-            q = np.where(hi == 0, st.s, (1.0 + st.s) - gather(st.F, y, cax)) * inv
+            q = np.where(hi == 0, st.s, (1.0 + st.s) - pick.take(st.F)) * inv
             gy = k * (eps / C * cw_others[y] - W * q)
         else:
             if eps > 0:
@@ -404,7 +404,7 @@ def sparse_categorical_cross_entropy(
                 g[...] = 0
             kw = k * (coef + eps / C * cwy)
             gy = np.where(kw == 0, 0.0, -kw / py)
-        scatter(g, y, gy, cax)
+        pick.put(g, gy)
         _zero_rows(g, k, cax)
         store(layout, grad3, blk, g, cax)
 
@@ -610,9 +610,10 @@ def categorical_cross_entropy(
             # (1 - eps) (sum_k c_k y_k - c_c y_c) + eps/C sum_{k != c} c_k - W s / (1 + s),
             # whose first part is exactly 0 for a one-hot target.
             top = st.argmax(cax)
-            cy = gather(t, top, cax) * (1.0 if cw is None else cw[top])
+            pick = Picker(top, cax)
+            cy = pick.take(t) * (1.0 if cw is None else cw[top])
             rest = (1.0 - eps) * (wy - cy) + eps / C * cw_others[top]
-            scatter(g, top, (k * (rest - W * st.s * inv)).astype(g.dtype), cax)
+            pick.put(g, k * (rest - W * st.s * inv))
         else:
             np.fmax(np.divide(w, x, out=g), 0, out=g)
             np.multiply(g, per_row(-k, cax).astype(g.dtype), out=g)

@@ -102,39 +102,52 @@ def per_row(values: np.ndarray, cax: int) -> np.ndarray:
     return values[np.newaxis, :] if cax == 0 else values[:, np.newaxis]
 
 
-def _flat_index(block: np.ndarray, ids: np.ndarray, cax: int) -> tuple[np.ndarray, np.ndarray]:
-    """A 1-D strided view over ``block``'s memory and the positions of ``block[row, ids[row]]``.
+class Picker:
+    """Reads and writes ``block[row, ids[row]]`` for every row of same-shaped blocks.
 
-    One ``take`` with computed offsets is several times faster than fancy indexing or
-    ``np.choose`` for the short rows of a block.
+    Each block is seen as a 1-D strided view of its memory and indexed with one ``take`` or
+    ``put`` at computed offsets, several times faster than fancy indexing or ``np.choose``
+    for short rows; the offsets are computed once per distinct strides.
     """
-    s_cls, s_row = block.strides[cax], block.strides[1 - cax]
-    step = math.gcd(abs(s_cls), abs(s_row)) or block.itemsize
-    rows = block.shape[1 - cax]
-    pos = ids * (s_cls // step) + np.arange(rows) * (s_row // step)
-    span = ((block.shape[cax] - 1) * abs(s_cls) + (rows - 1) * abs(s_row)) // step + 1
-    flat = np.lib.stride_tricks.as_strided(block, shape=(span,), strides=(step,))
-    return flat, pos
 
+    def __init__(self, ids: np.ndarray, cax: int) -> None:
+        self.ids, self.cax = ids, cax
+        self._pos: dict[tuple[int, ...], tuple[int, int, np.ndarray]] = {}
 
-def gather(block: np.ndarray, ids: np.ndarray, cax: int) -> np.ndarray:
-    """``block[row, ids[row]]`` per row, as float64."""
-    if min(block.strides) < 0 or block.size == 0:
-        picked = np.take_along_axis(block, per_row(ids, cax), axis=cax).reshape(-1)
-    else:
-        flat, pos = _flat_index(block, ids, cax)
-        picked = np.take(flat, pos)
-    out: np.ndarray = picked.astype(np.float64, copy=False)
-    return out
+    def _flat(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        key = block.strides
+        if key not in self._pos:
+            s_cls, s_row = key[self.cax], key[1 - self.cax]
+            step = math.gcd(s_cls, s_row) or block.itemsize
+            rows = block.shape[1 - self.cax]
+            pos = self.ids * (s_cls // step) + np.arange(rows) * (s_row // step)
+            span = ((block.shape[self.cax] - 1) * s_cls + (rows - 1) * s_row) // step + 1
+            self._pos[key] = (step, span, pos)
+        step, span, pos = self._pos[key]
+        return np.lib.stride_tricks.as_strided(block, shape=(span,), strides=(step,)), pos
 
+    def _direct(self, block: np.ndarray) -> bool:
+        return block.size > 0 and min(block.strides) > 0
 
-def scatter(block: np.ndarray, ids: np.ndarray, values: np.ndarray, cax: int) -> None:
-    """``block[row, ids[row]] = values[row]`` per row."""
-    if min(block.strides) < 0 or block.size == 0:
-        np.put_along_axis(block, per_row(ids, cax), per_row(values, cax), axis=cax)
-    else:
-        flat, pos = _flat_index(block, ids, cax)
-        np.put(flat, pos, values)
+    def take(self, block: np.ndarray) -> np.ndarray:
+        """``block[row, ids[row]]`` per row, as float64."""
+        if self._direct(block):
+            flat, pos = self._flat(block)
+            picked = np.take(flat, pos)
+        else:
+            picked = np.take_along_axis(block, per_row(self.ids, self.cax), self.cax).ravel()
+        out: np.ndarray = picked.astype(np.float64, copy=False)
+        return out
+
+    def put(self, block: np.ndarray, values: np.ndarray) -> None:
+        """``block[row, ids[row]] = values[row]`` per row."""
+        if self._direct(block):
+            flat, pos = self._flat(block)
+            np.put(flat, pos, values)
+        else:
+            np.put_along_axis(
+                block, per_row(self.ids, self.cax), per_row(values, self.cax), axis=self.cax
+            )
 
 
 def two_diff(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
