@@ -7,6 +7,7 @@ normaliser.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,19 +89,23 @@ def format_shape(shape: Shape) -> str:
     return "x".join(f"{n:,}" for n in shape)
 
 
+CHUNK_ELEMENTS = 1 << 20
+CHECK_ELEMENTS = 1 << 21
+
+
 @dataclass
 class Data:
     """Inputs for one (family, shape, dtype, dist), built once and shared by its cases.
 
     ``x`` logits; ``y`` int64 class ids (matrix) or 0/1 targets in x's dtype (binary);
-    ``t`` target distributions (categorical).
+    ``t`` target distributions (categorical).  Reference results are cached here.
     """
 
     key: tuple[str, Shape, str, str]
     x: np.ndarray
     y: np.ndarray
     t: np.ndarray | None = None
-    _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def nbytes(self) -> int:
@@ -110,16 +115,33 @@ class Data:
     def rows(self) -> int:
         return int(self.x.shape[0])
 
+    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def chunks(self) -> list[slice]:
+        """Row blocks of about CHUNK_ELEMENTS numbers, so float64 copies stay small."""
+        step = max(1, CHUNK_ELEMENTS // (self.x.size // self.rows))
+        return [slice(i, min(i + step, self.rows)) for i in range(0, self.rows, step)]
+
     def lse64(self) -> np.ndarray:
-        """Float64 logsumexp of every row, computed once."""
-        if "lse64" not in self._cache:
-            x64 = self.x.astype(np.float64)
-            self._cache["lse64"] = np.asarray(scipy.special.logsumexp(x64, axis=-1))
-        return self._cache["lse64"]
+        """scipy.special.logsumexp of every row of the float64 copy of x, computed once."""
+
+        def compute() -> np.ndarray:
+            return np.concatenate(
+                [scipy.special.logsumexp(_f64(self.x[c]), axis=-1) for c in self.chunks()]
+            )
+
+        return np.asarray(self.cached("lse64", compute))
+
+
+def _f64(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float64, copy=False)
 
 
 def make_data(family: str, shape: Shape, dtype: str, dist: str, seed: int = 0) -> Data:
-    """Seeded inputs: standard normal * 3 logits; "trained" adds 12 to the true class on 90% of rows.
+    """Seeded inputs: logits are standard normal * 3; "trained" adds 12 to the true class on 90%.
 
     For binary CE the "trained" logits carry the sign of the target (+-12) on 90% of elements.
     Categorical targets are soft (uniform random rows, normalised) for "random" logits and one-hot
@@ -155,38 +177,72 @@ def make_data(family: str, shape: Shape, dtype: str, dist: str, seed: int = 0) -
     return Data(key, x, y, t)
 
 
-def reference(op: str, data: Data, part: slice = slice(None)) -> tuple[Any, np.ndarray | None]:
-    """Float64 (value, grad) of ``op`` on the rows ``part`` of ``data`` (mean over those rows)."""
-    x = data.x[part].astype(np.float64)
+def check_rows(n: int, per_row: int) -> np.ndarray:
+    """Rows on which array results are compared: all of them up to CHECK_ELEMENTS numbers, else
+    evenly spaced rows including the first and the last (every block of a blocked engine)."""
+    k = max(2, CHECK_ELEMENTS // per_row)
+    if k >= n:
+        return np.arange(n)
+    # k < n, so the step is at least 1 and the rounded-down indices are distinct
+    return np.linspace(0, n - 1, k).astype(np.int64)
+
+
+def reference_loss(op: str, data: Data, part: slice) -> float:
+    """Float64 mean loss over the rows ``part`` (cached per op family and part)."""
+    family = op.removesuffix("_grad")
+    return float(data.cached((family, part.start, part.stop), lambda: _loss(family, data, part)))
+
+
+def _loss(family: str, data: Data, part: slice) -> float:
+    lo, hi, _ = part.indices(data.rows)
+    if family == "binary":
+        x, y = _f64(data.x[part]), _f64(data.y[part])
+        # l = log(1 + e^x) - y*x, stable through logaddexp
+        return float(np.mean(np.logaddexp(0.0, x) - y * x))
+    lse = data.lse64()
+    if family == "sparse":
+        ids = np.arange(lo, hi)
+        return float(np.mean(lse[lo:hi] - _f64(data.x[ids, data.y[lo:hi]])))
+    assert data.t is not None
+    total, weight = 0.0, 0.0
+    for chunk in data.chunks():
+        a, b, _ = chunk.indices(data.rows)
+        rows = slice(max(a, lo), min(b, hi))
+        if rows.start >= rows.stop:
+            continue
+        t = _f64(data.t[rows])
+        # l_i = -sum_c t_ic log p_ic; mean over rows weighted by sum_c t_ic
+        total -= float(np.sum(t * (_f64(data.x[rows]) - lse[rows, None])))
+        weight += float(t.sum())
+    return total / weight
+
+
+def reference_rows(
+    op: str, data: Data, part: slice, rows: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Float64 (array value, gradient) on ``rows`` (indices within ``part``); None where the op
+    has no such output."""
+    lo, hi, _ = part.indices(data.rows)
+    n = hi - lo
+    idx = rows + lo
+    x = _f64(data.x[idx])
     if op.startswith("binary"):
-        y = data.y[part].astype(np.float64)
-        # l = log(1 + e^x) - y*x, stable through logaddexp; dl/dx = sigmoid(x) - y
-        loss = np.mean(np.logaddexp(0.0, x) - y * x)
-        grad = (scipy.special.expit(x) - y) / x.size if op.endswith("_grad") else None
-        return loss, grad
-    lse = data.lse64()[part]
+        grad = (scipy.special.expit(x) - _f64(data.y[idx])) / n if op.endswith("_grad") else None
+        return None, grad
+    lse = data.lse64()[idx]
     if op == "logsumexp":
         return lse, None
     log_p = x - lse[:, None]
     if op == "log_softmax":
         return log_p, None
-    n = x.shape[0]
+    if not op.endswith("_grad"):
+        return None, None
     if op.startswith("sparse"):
-        rows = np.arange(n)
-        ids = data.y[part]
-        loss = np.mean(lse - x[rows, ids])
-        grad = None
-        if op.endswith("_grad"):
-            grad = np.exp(log_p)
-            grad[rows, ids] -= 1.0
-            grad /= n
-        return loss, grad
-    assert data.t is not None
-    t = data.t[part].astype(np.float64)
-    weight = t.sum(axis=-1)
-    # l_i = -sum_c t_ic log p_ic; mean over rows with weight sum_c t_ic
-    loss = -np.sum(t * log_p) / weight.sum()
-    grad = None
-    if op.endswith("_grad"):
-        grad = (np.exp(log_p) * weight[:, None] - t) / weight.sum()
-    return loss, grad
+        grad = np.exp(log_p)
+        grad[np.arange(len(idx)), data.y[idx]] -= 1.0
+        return None, grad / n
+    targets = data.t
+    assert targets is not None
+    t = _f64(targets[idx])
+    total_weight = data.cached(("weight", lo, hi), lambda: float(_f64(targets[lo:hi]).sum()))
+    return None, (np.exp(log_p) * t.sum(axis=-1, keepdims=True) - t) / total_weight

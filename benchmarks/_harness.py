@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._data import Case, Data, format_shape, reference
+from ._data import Case, Data, check_rows, format_shape, reference_loss, reference_rows
 from ._impls import FLOOR, Fn, Impl
 
 # A result is "wrong" when its error exceeds TOL_EPS * eps(dtype), relative to the largest
@@ -26,6 +26,10 @@ MAX_NUMBER = 1000
 # After a change of thread count, calls shorter than this get one untimed call first: the first
 # call after torch.set_num_threads pays milliseconds of thread-pool start-up.
 PRIME_BELOW_SECONDS = 0.05
+# Baselines (naive loop, textbook NumPy, SciPy) whose calls take longer than this are sampled in
+# the first round only: they are far from every target's threshold and dominate the run time.
+SLOW_BASELINE_SECONDS = 0.2
+BASELINES = ("naive", "numpy", "scipy")
 
 
 @dataclass
@@ -49,6 +53,7 @@ class CaseResult:
     floor: Timing
     timings: list[Timing]
     rounds: int
+    elapsed: float = 0.0  # seconds spent on the case: checks and rounds
 
     def get(self, key: str) -> Timing | None:
         return next((t for t in self.timings if t.key == key), None)
@@ -60,21 +65,21 @@ class CaseResult:
         return t.seconds / self.floor.seconds
 
 
-def as_numpy(result: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """(value, grad) as float64 arrays from any implementation's return value."""
+def unpack(result: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """(value, grad) as NumPy arrays, without copies, from any implementation's return value."""
     if isinstance(result, tuple):
         value, grad = result
-        return as_numpy(value)[0], as_numpy(grad)[0]
+        return unpack(value)[0], unpack(grad)[0]
     if hasattr(result, "detach"):
         result = result.detach().numpy()
-    return np.asarray(result, dtype=np.float64), None
+    return np.asarray(result), None
 
 
 def tolerance(dtype: str) -> float:
     return TOL_EPS * float(np.finfo(np.dtype(dtype)).eps)
 
 
-def relative_error(got: np.ndarray, want: np.ndarray) -> float:
+def relative_error(got: Any, want: Any) -> float:
     """max |got - want| / max |want|; inf for a shape mismatch or a non-finite result."""
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
@@ -85,12 +90,26 @@ def relative_error(got: np.ndarray, want: np.ndarray) -> float:
 
 
 def check(case: Case, data: Data, part: slice, result: Any) -> float:
-    """Largest normwise relative error of the value and the gradient against the reference."""
-    want_value, want_grad = reference(case.op, data, part)
-    got_value, got_grad = as_numpy(result)
-    err = relative_error(got_value, want_value)
+    """Largest normwise relative error against the float64 reference.
+
+    Scalar losses are compared in full; array results (gradient, logsumexp, log_softmax) must
+    have the full shape and are compared on ``check_rows`` (all rows for small arrays).
+    """
+    value, grad = unpack(result)
+    n = len(range(*part.indices(data.rows)))
+    full = (n, *data.x.shape[1:])
+    rows = check_rows(n, data.x.size // data.rows)
+    want_value, want_grad = reference_rows(case.op, data, part, rows)
+    if want_value is None:
+        err = relative_error(value, reference_loss(case.op, data, part))
+    elif value.shape != full[: want_value.ndim]:
+        return math.inf
+    else:
+        err = relative_error(value[rows], want_value)
     if case.grad:
-        err = max(err, math.inf if got_grad is None else relative_error(got_grad, want_grad))
+        if grad is None or grad.shape != full:
+            return math.inf
+        err = max(err, relative_error(grad[rows], want_grad))
     return err
 
 
@@ -117,9 +136,10 @@ def run_case(
     Timing is interleaved: each round takes one sample of every implementation, starting at a
     different one each round, so drifts of clock speed or cache state hit all of them alike.
     Rounds continue up to ``max_rounds`` while the case has used less than ``budget`` seconds,
-    and never stop before ``min_rounds``.  A sample repeats the call ``number`` times so that it
-    lasts at least MIN_SAMPLE_SECONDS.
+    and never stop before ``min_rounds``; slow baselines sit out all rounds but the first.
+    A sample repeats the call ``number`` times so that it lasts at least MIN_SAMPLE_SECONDS.
     """
+    case_start = time.perf_counter()
     tol = tolerance(case.dtype)
     timed: list[tuple[Impl, Fn, Timing, float]] = []
     floor_fn = FLOOR.build(case.op, data, slice(None))
@@ -142,6 +162,9 @@ def run_case(
             first = time.perf_counter() - start
             timing.error = check(case, data, part, out)
             del out
+        except NotImplementedError as exc:
+            timing.note = str(exc)
+            continue
         except Exception as exc:
             timing.status = "error"
             timing.note = f"{type(exc).__name__}: {exc}"[:200]
@@ -155,18 +178,18 @@ def run_case(
             timing.note = f"{part.stop:,} of {data.rows:,} {'rows' if data.x.ndim > 1 else 'elems'}"
         timed.append((impl, fn, timing, first))
 
-    for impl, _, timing, first in timed:
+    for _, _, timing, first in timed:
         timing.number = max(1, min(MAX_NUMBER, math.ceil(MIN_SAMPLE_SECONDS / max(first, 1e-9))))
     start = time.perf_counter()
     rounds = 0
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        while rounds < max_rounds and (
-            rounds < min_rounds or time.perf_counter() - start < budget
-        ):
+        while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - start < budget):
             shift = rounds % len(timed)
             for impl, fn, timing, first in timed[shift:] + timed[:shift]:
+                if rounds and impl.key in BASELINES and first > SLOW_BASELINE_SECONDS:
+                    continue
                 prime = first < PRIME_BELOW_SECONDS
                 timing.samples.append(_sample(impl, fn, timing.number, prime))
             rounds += 1
@@ -177,7 +200,8 @@ def run_case(
         timing.seconds = statistics.median(timing.samples)
         if impl.partial:
             timing.seconds *= data.rows / impl.part(data).stop
-    return CaseResult(case, data.nbytes, floor, results, rounds)
+    elapsed = time.perf_counter() - case_start
+    return CaseResult(case, data.nbytes, floor, results, rounds, elapsed)
 
 
 # --- memory ----------------------------------------------------------------------------------
@@ -208,7 +232,16 @@ def measure_memory(case: Case, impl: Impl, timeout: float = 300.0) -> Memory:
     """Run ``python -m benchmarks._memory`` for one call and parse its JSON line."""
     shape = "x".join(str(n) for n in case.shape)
     threads = str(impl.threads or 1)
-    cmd = [sys.executable, "-m", "benchmarks._memory", case.op, shape, case.dtype, impl.key, threads]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks._memory",
+        case.op,
+        shape,
+        case.dtype,
+        impl.key,
+        threads,
+    ]
     mem = Memory(case.op, format_shape(case.shape), case.dtype, impl.key, impl.label, 0)
     try:
         proc = subprocess.run(

@@ -48,7 +48,10 @@ def measure(op: str, shape: str, dtype: str, key: str, threads: int) -> dict[str
     case = Case(op, parse_shape(shape), dtype, "random")
     data = make_data(case.family, case.shape, dtype, "random")
     impl = find_impl(key, threads)
-    fn = impl.build(op, data, slice(None))
+    try:
+        fn = impl.build(op, data, slice(None))
+    except NotImplementedError as exc:
+        return {"nbytes": data.nbytes, "note": f"n/a ({exc})"}
     impl.set_threads()
 
     hwm_reset = _reset_rss_peak()

@@ -20,11 +20,15 @@ Table = tuple[list[str], list[list[str]]]
 
 
 def fmt_time(seconds: float) -> str:
-    if seconds < 1e-3:
+    if seconds < 0.9995e-3:
         return f"{seconds * 1e6:.0f}us"
-    if seconds < 1:
+    if seconds < 0.9995:
         return f"{seconds * 1e3:.3g}ms"
     return f"{seconds:.3g}s"
+
+
+def fmt_bytes(n: float) -> str:
+    return f"{n / MIB:.1f} MiB" if n >= MIB else f"{n / 1024:.0f} KiB"
 
 
 def fmt_ratio(ratio: float) -> str:
@@ -74,10 +78,10 @@ def naive_footnote(results: Sequence[CaseResult]) -> str:
 
 def render_text(table: Table) -> str:
     header, rows = table
-    widths = [max(len(x) for x in col) for col in zip(header, *rows)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(lines)
 
 
@@ -116,15 +120,15 @@ def memory_table(memories: Sequence[Memory]) -> Table:
     for op, shape, dtype in seen:
         group = {m.key: m for m in memories if (m.op, m.shape, m.dtype) == (op, shape, dtype)}
         nbytes = max(m.nbytes for m in group.values())
-        row = [op, shape, dtype, f"{nbytes / MIB:.1f} MiB", memory_target_text(op)]
+        row = [op, shape, dtype, fmt_bytes(nbytes), memory_target_text(op)]
         for key, _ in keys:
-            m = group.get(key)
-            if m is None:
+            found = group.get(key)
+            if found is None:
                 row.append("-")
-            elif m.peak is None:
-                row.append(m.note or "failed")
+            elif found.peak is None:
+                row.append(found.note or "failed")
             else:
-                row.append(f"{m.peak / MIB:.1f} MiB {m.peak / m.nbytes:.2f}x")
+                row.append(f"{fmt_bytes(found.peak)} {found.peak / found.nbytes:.2f}x")
         rows.append(row)
     return header, rows
 
@@ -204,7 +208,9 @@ def timing_targets(results: Sequence[CaseResult], threads: int) -> list[Target]:
     targets = []
     for op in ("sparse", "categorical"):
         targets.append(
-            _check_all(f"{op} CE forward, xent 1T <= 2.5x exp floor", of(op), floor_ratio("xent-1"), 2.5)
+            _check_all(
+                f"{op} CE forward, xent 1T <= 2.5x exp floor", of(op), floor_ratio("xent-1"), 2.5
+            )
         )
         if threads > 1:
             targets.append(
@@ -225,7 +231,9 @@ def timing_targets(results: Sequence[CaseResult], threads: int) -> list[Target]:
             )
         )
     targets.append(
-        _check_all("binary CE forward, xent 1T <= 2x exp floor", of("binary"), floor_ratio("xent-1"), 2.0)
+        _check_all(
+            "binary CE forward, xent 1T <= 2x exp floor", of("binary"), floor_ratio("xent-1"), 2.0
+        )
     )
     for op in ("logsumexp", "log_softmax"):
         targets.append(
@@ -256,11 +264,8 @@ def memory_targets(memories: Sequence[Memory]) -> list[Target]:
         if not mems:
             continue
         label = mems[0].label
-        for kind, ops in (
-            ("forward", lambda op: op not in ARRAY_OUTPUT_OPS),
-            ("gradient / array output", lambda op: op in ARRAY_OUTPUT_OPS),
-        ):
-            group = [m for m in mems if ops(m.op)]
+        for kind, array_output in (("forward", False), ("gradient / array output", True)):
+            group = [m for m in mems if (m.op in ARRAY_OUTPUT_OPS) == array_output]
             if not group:
                 continue
             name = f"memory {kind}, {label} " + (
@@ -272,9 +277,11 @@ def memory_targets(memories: Sequence[Memory]) -> list[Target]:
             if failed:
                 targets.append(Target("SKIP", name, f"{failed[0].op}: {failed[0].note}"))
                 continue
-            over = [m for m in group if m.peak is not None and m.peak > memory_limit(m.op, m.nbytes)]
+            over = [
+                m for m in group if m.peak is not None and m.peak > memory_limit(m.op, m.nbytes)
+            ]
             worst = max(group, key=lambda m: (m.peak or 0) / memory_limit(m.op, m.nbytes))
-            detail = f"worst {worst.op} {(worst.peak or 0) / MIB:.1f} MiB = {worst.ratio:.3f}x"
+            detail = f"worst {worst.op} {fmt_bytes(worst.peak or 0)} = {worst.ratio:.3f}x logits"
             detail += f"; {len(group) - len(over)}/{len(group)} ops within"
             targets.append(Target("MISS" if over else "PASS", name, detail))
     return targets
@@ -292,10 +299,9 @@ def case_dict(r: CaseResult) -> dict[str, Any]:
         "targets": r.case.targets,
         "logits_bytes": r.nbytes,
         "rounds": r.rounds,
+        "elapsed_seconds": r.elapsed,
         "floor_seconds": r.floor.seconds,
-        "implementations": [
-            {**asdict(t), "ratio_to_floor": r.ratio(t.key)} for t in r.timings
-        ],
+        "implementations": [{**asdict(t), "ratio_to_floor": r.ratio(t.key)} for t in r.timings],
     }
 
 
@@ -352,6 +358,14 @@ def render_all(
     return "\n".join(out) + "\n"
 
 
+def _seconds_of(key: str) -> Callable[[CaseResult], float | None]:
+    def get(r: CaseResult) -> float | None:
+        t = r.get(key)
+        return None if t is None else t.seconds
+
+    return get
+
+
 def plot(results: Sequence[CaseResult], path: Path) -> bool:
     """Time and time per logit vs number of classes, sparse CE forward float32 random logits."""
     try:
@@ -362,7 +376,11 @@ def plot(results: Sequence[CaseResult], path: Path) -> bool:
     except ImportError:
         return False
     rows = sorted(
-        (r for r in results if (r.case.op, r.case.dtype, r.case.dist) == ("sparse", "float32", "random")),
+        (
+            r
+            for r in results
+            if (r.case.op, r.case.dtype, r.case.dist) == ("sparse", "float32", "random")
+        ),
         key=lambda r: r.case.shape[-1],
     )
     if len(rows) < 2:
@@ -372,23 +390,26 @@ def plot(results: Sequence[CaseResult], path: Path) -> bool:
         ("exp floor", lambda r: r.floor.seconds)
     ]
     for t in rows[0].timings:
-        series.append((t.label, lambda r, k=t.key: (r.get(k) or Timing(k, k, "n/a")).seconds))
+        series.append((t.label, _seconds_of(t.key)))
     for label, get in series:
-        pts = [(r.case.shape[-1], get(r), r.case.shape[0] * r.case.shape[-1]) for r in rows]
-        pts = [(c, s, n) for c, s, n in pts if s is not None]
+        pts = [
+            (r.case.shape[-1], s, r.case.shape[0] * r.case.shape[-1])
+            for r in rows
+            if (s := get(r)) is not None
+        ]
         if not pts:
             continue
         style = "k--" if label == "exp floor" else "o-"
         axes[0].plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
         axes[1].plot([p[0] for p in pts], [p[1] / p[2] * 1e9 for p in pts], style, label=label)
-    for ax, ylabel in zip(axes, ("seconds per call", "ns per logit")):
+    for ax, ylabel in zip(axes, ("seconds per call", "ns per logit"), strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("number of classes C")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_title("sparse CE forward, float32, random logits")
-    axes[1].set_title("(rows x C differ per point; right: per logit)")
+    axes[1].set_title("time per logit (rows x C differs between points)")
     axes[1].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
