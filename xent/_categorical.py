@@ -344,7 +344,7 @@ def sparse_categorical_cross_entropy(
     grad = np.empty(pred.shape, result) if return_grad else None
     pred3, grad3 = layout.view3(pred), None if grad is None else layout.view3(grad)
     cw_sum = float(C if cw is None else np.sum(cw))
-    cw_others = _sum_of_others(cw, C)
+    cw_others = _sum_of_others(cw, C) if eps > 0 and return_grad else np.zeros(C)
     # A true-class term with weight 0 is 0, even where -log p is inf.
     zero_coef = eps == 1 or (cw is not None and bool(np.any(cw == 0)))
     partial = [0.0] * len(layout.blocks(work.itemsize))
@@ -561,7 +561,7 @@ def categorical_cross_entropy(
     grad = np.empty(pred.shape, result) if return_grad else None
     pred3, grad3 = layout.view3(pred), None if grad is None else layout.view3(grad)
     cw_sum = float(C if cw is None else np.sum(cw))
-    cw_others = _sum_of_others(cw, C)
+    cw_others = _sum_of_others(cw, C) if eps > 0 and return_grad else np.zeros(C)
     partial = [0.0] * len(layout.blocks(work.itemsize))
 
     def block(blk: Block, sc: Scratch) -> None:
