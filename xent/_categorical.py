@@ -59,7 +59,7 @@ def _row_dot(block: np.ndarray, cax: int, weights: np.ndarray | None, exact: boo
     else:
         dtype = np.float32 if block.dtype.itemsize < 4 else None
     if weights is None:
-        if block.ndim == 2 and (cax == 1 or not exact):
+        if block.ndim == 2 and cax == 1 and exact:
             sums: np.ndarray = np.add.reduce(block, axis=cax, dtype=dtype)
         else:
             sums = np.einsum(sub, block, dtype=dtype)
@@ -83,7 +83,7 @@ def _distribution_rows(
     """
     v.check_in_unit_interval(arr, name, hint)
     arr3, rtol, cax = layout.view3(arr), _rtol(arr), 0 if layout.class_major else 1
-    blocks = layout.blocks(8)
+    blocks = layout.blocks(1)  # only row sums per block: larger blocks, fewer calls
     sums = [0.0] * len(blocks)
 
     def work(chunk: Sequence[Block]) -> None:
@@ -585,7 +585,10 @@ def categorical_cross_entropy(
         if cwc is not None:
             np.fmax(np.multiply(nlp, cwc, out=nlp), 0, out=nlp)
         tv = np.multiply(nlp, t, out=sc.get(4, blk.rows) if st is not None else None)
-        loss = np.add.reduce(np.fmax(tv, 0, out=tv), axis=cax, dtype=np.float64)
+        # Row-major rows are summed pairwise in their own dtype (error O(log C) ulp, and
+        # float32 sums are cast once); class-major rows, summed in sequence, in float64.
+        acc = np.float64 if cax == 0 else None
+        loss = np.add.reduce(np.fmax(tv, 0, out=tv), axis=cax, dtype=acc).astype(np.float64)
         if L is not None:
             loss += wy * L
         if eps > 0:
