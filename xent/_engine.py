@@ -96,8 +96,10 @@ def _executor(n: int) -> ThreadPoolExecutor:
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < n:
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="xent")
+            old, _pool = _pool, ThreadPoolExecutor(max_workers=n, thread_name_prefix="xent")
             _pool_size = n
+            if old is not None:  # its running tasks finish; its threads then exit
+                old.shutdown(wait=False)
         return _pool
 
 
