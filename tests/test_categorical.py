@@ -10,6 +10,7 @@ probability); the contract's formulas evaluated in float64 with
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import mpmath
 import numpy as np
@@ -924,6 +925,27 @@ def test_results_do_not_depend_on_thread_count(rng, restore_threads, dtype, layo
         for (loss, grad), (loss1, grad1) in zip(other, results[0], strict=False):
             np.testing.assert_array_equal(loss, loss1)
             np.testing.assert_array_equal(grad, grad1)
+
+
+@pytest.mark.parametrize("kind", SPARSE_AND_CAT)
+def test_concurrent_calls_from_user_threads(rng, restore_threads, kind):
+    """Calls from several user threads at once share the engine's pool and each gets exactly
+    the result of a lone call."""
+    xent.set_num_threads(2)
+    shape, axis = LARGE["rows-C40"]
+    x = make_logits(rng, shape)
+    y = make_y(kind, rng, shape, axis)
+    kw = {"from_logits": True, "axis": axis, "return_grad": True}
+    want_loss, want_grad = loss_of(kind, y, x, **kw)
+
+    def call(_: int) -> tuple[np.ndarray, np.ndarray]:
+        return loss_of(kind, y, x, **kw)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(call, range(8)))
+    for loss, grad in results:
+        np.testing.assert_array_equal(loss, want_loss)
+        np.testing.assert_array_equal(grad, want_grad)
 
 
 @pytest.mark.parametrize("kind", SPARSE_AND_CAT)
