@@ -73,7 +73,7 @@ def load(
 def store(layout: Layout, arr3: np.ndarray, blk: Block, values: np.ndarray, cax: int) -> None:
     """Write a block computed with class axis ``cax`` into ``arr3`` (no-op if it is that view)."""
     view = layout.take(arr3, blk)
-    if values is view:
+    if np.may_share_memory(values, view):  # written in place by way of `destination`
         return
     if view.ndim == 3:
         np.copyto(
@@ -90,10 +90,11 @@ def store(layout: Layout, arr3: np.ndarray, blk: Block, values: np.ndarray, cax:
 def destination(
     layout: Layout, arr3: np.ndarray, blk: Block, sc: Scratch, k: int, cax: int
 ) -> np.ndarray:
-    """Where a kernel should write a block of ``arr3``: the view itself when layouts agree."""
+    """Where a kernel should write a block of ``arr3``: the output itself when the dtypes
+    agree (transposed for few classes given last, so no copy back is needed)."""
     view = layout.take(arr3, blk)
-    if view.ndim == 2 and view.dtype == sc.dtype and (cax == 1 or layout.class_major):
-        return view
+    if view.ndim == 2 and view.dtype == sc.dtype:
+        return view.T if cax == 0 and not layout.class_major else view
     return sc.get(k, blk.rows)
 
 
