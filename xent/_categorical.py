@@ -28,6 +28,7 @@ from ._reduction import Reduction, for_mean, grad_divisor, reduce
 from ._softmax import (
     Picker,
     Scratch,
+    dense,
     destination,
     for_blocks,
     load,
@@ -356,8 +357,10 @@ def sparse_categorical_cross_entropy(
         coef = (1.0 - eps) * cwy
         cwc = _class_col(cw, cax, x.dtype)
         k = (1.0 if sv is None else sv) / gdiv
+        # The gradient block (the output itself where it can be) holds exp(x - m) first.
+        g = None if grad3 is None else destination(layout, grad3, blk, sc, 1, cax, True)
         if from_logits:
-            st = shifted_exp(x, cax, sc, blk.rows)
+            st = shifted_exp(x, cax, sc, blk.rows, out=None if g is None else dense(g))
             L = log1p_nonneg(st.s)
             # -log p_y = log1p(s) + (m - x_y); the difference is exact in float64 for float32
             # input, and carried with its rounding error (TwoSum) for float64.
@@ -387,12 +390,16 @@ def sparse_categorical_cross_entropy(
                     nlp = np.fmax(nlp * cwc, 0)
                 loss = loss + eps / C * np.add.reduce(nlp, axis=cax)
         _finish_rows(loss, sv, blk, layout, rows2, partial)
-        if grad3 is None:
+        if g is None or grad3 is None:
             return
-        g = destination(layout, grad3, blk, sc, 2, cax)
         if from_logits:
             W = coef + eps / C * cw_sum
             inv = 1.0 / (1.0 + st.s)
+            # The true class: W p_y - w_y = (W - w_y) - W (1 - p_y), two accurate parts:
+            # W - w_y = eps/C sum_{k != y} c_k, and 1 - p_y = s / (1 + s) where y is the
+            # maximum (never p_y - 1), else (1 + s - F_y) / (1 + s).
+            q = np.where(hi == 0, st.s, (1.0 + st.s) - pick.take(st.F)) * inv
+            gy = k * (eps / C * cw_others[y] - W * q)
             np.multiply(st.F, per_row(W * inv * k, cax).astype(g.dtype), out=g)
             if eps > 0:
                 shift = per_row(np.broadcast_to(k * (eps / C), blk.rows), cax).astype(g.dtype)
@@ -401,11 +408,6 @@ def sparse_categorical_cross_entropy(
                     shift if cwc is None else np.multiply(cwc, shift, out=sc.get(4, blk.rows)),
                     out=g,
                 )
-            # The true class: W p_y - w_y = (W - w_y) - W (1 - p_y), two accurate parts:
-            # W - w_y = eps/C sum_{k != y} c_k, and 1 - p_y = s / (1 + s) where y is the
-            # maximum (never p_y - 1), else (1 + s - F_y) / (1 + s).
-            q = np.where(hi == 0, st.s, (1.0 + st.s) - pick.take(st.F)) * inv
-            gy = k * (eps / C * cw_others[y] - W * q)
         else:
             if eps > 0:
                 shift = per_row(np.broadcast_to(-k * (eps / C), blk.rows), cax).astype(g.dtype)
@@ -570,7 +572,9 @@ def categorical_cross_entropy(
         sv = rows.weight(blk)
         k = sv / gdiv
         cwc = _class_col(cw, cax, x.dtype)
-        st = shifted_exp(x, cax, sc, blk.rows) if from_logits else None
+        # The gradient block (the output itself where it can be) holds exp(x - m) first.
+        g = None if grad3 is None else destination(layout, grad3, blk, sc, 1, cax)
+        st = shifted_exp(x, cax, sc, blk.rows, out=g) if from_logits else None
         wy = _row_dot(t, cax, cw, exact=True)
         # -log p_c = L + v_c with v_c = (m - x_c) - e_c >= 0 from logits, or -log p_c itself;
         # l = (1 - eps) sum_c c_c y_c (-log p_c) + eps/C sum_c c_c (-log p_c): sums of
@@ -599,7 +603,7 @@ def categorical_cross_entropy(
         if st is None:
             loss[np.isnan(np.add.reduce(x, axis=cax))] = np.nan
         _finish_rows(loss, sv, blk, layout, rows2, partial)
-        if grad3 is None:
+        if g is None or grad3 is None:
             return
         # w = c ((1 - eps) y + eps / C), the weight of each class's -log p.
         if cwc is None and eps == 0:
@@ -610,7 +614,6 @@ def categorical_cross_entropy(
                 np.add(w, eps / C, out=w)
             if cwc is not None:
                 np.multiply(w, cwc, out=w)
-        g = destination(layout, grad3, blk, sc, 2, cax)
         if st is not None:
             # ((W F - w) - w s) / (1 + s): exact 0 - w s at a one-hot maximum.
             W = (1.0 - eps) * wy + eps / C * cw_sum

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._engine import Block, Layout, run_chunks, tiles
-from ._softmax import Scratch, destination, for_blocks, load, per_row, shifted_exp, store
+from ._softmax import Scratch, dense, destination, for_blocks, load, per_row, shifted_exp, store
 from ._validation import as_real_array, check_axis, float_dtypes
 
 
@@ -160,8 +160,8 @@ def log_softmax(a: npt.ArrayLike, axis: int = -1) -> np.ndarray:
 
     def block(blk: Block, sc: Scratch) -> None:
         x, cax = load(layout, x3, blk, sc, 0)
-        st = shifted_exp(x, cax, sc, blk.rows)
-        dest = destination(layout, out3, blk, sc, 2, cax)
+        dest = destination(layout, out3, blk, sc, 1, cax)
+        st = shifted_exp(x, cax, sc, blk.rows, out=dest)  # its exp(x - m) is then overwritten
         np.subtract(st.x, st.m, out=dest)
         np.subtract(dest, per_row(log1p_nonneg(st.s), cax).astype(dest.dtype), out=dest)
         store(layout, out3, blk, dest, cax)
@@ -219,8 +219,8 @@ def softmax(a: npt.ArrayLike, axis: int = -1) -> np.ndarray:
 
     def block(blk: Block, sc: Scratch) -> None:
         x, cax = load(layout, x3, blk, sc, 0)
-        st = shifted_exp(x, cax, sc, blk.rows)
-        dest = destination(layout, out3, blk, sc, 2, cax)
+        dest = destination(layout, out3, blk, sc, 1, cax, transposed_ok=True)
+        st = shifted_exp(x, cax, sc, blk.rows, out=dense(dest))
         np.multiply(st.F, per_row(1.0 / (1.0 + st.s), cax).astype(dest.dtype), out=dest)
         store(layout, out3, blk, dest, cax)
 

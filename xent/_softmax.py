@@ -29,17 +29,22 @@ _FAR = 2048.0
 
 
 class Scratch:
-    """Per-thread buffers shaped like the largest block, in the working dtype."""
+    """Per-thread buffers shaped like the largest block, in the working dtype.
+
+    A buffer is allocated when first used, so a kernel pays only for the ones it needs.
+    """
 
     def __init__(self, layout: Layout, dtype: np.dtype[np.floating], n: int) -> None:
         rows = min(layout.block_rows(dtype.itemsize), layout.A * layout.B)
         self.class_major = layout.class_major or layout.C <= SMALL_C
-        shape = (layout.C, rows) if self.class_major else (rows, layout.C)
+        self.shape = (layout.C, rows) if self.class_major else (rows, layout.C)
         self.dtype = dtype
-        self.bufs = [np.empty(shape, dtype) for _ in range(n)]
+        self.bufs: list[np.ndarray | None] = [None] * n
 
     def get(self, k: int, rows: int) -> np.ndarray:
         b = self.bufs[k]
+        if b is None:
+            b = self.bufs[k] = np.empty(self.shape, self.dtype)
         return b[:, :rows] if self.class_major else b[:rows]
 
 
@@ -88,14 +93,32 @@ def store(layout: Layout, arr3: np.ndarray, blk: Block, values: np.ndarray, cax:
 
 
 def destination(
-    layout: Layout, arr3: np.ndarray, blk: Block, sc: Scratch, k: int, cax: int
+    layout: Layout,
+    arr3: np.ndarray,
+    blk: Block,
+    sc: Scratch,
+    k: int,
+    cax: int,
+    transposed_ok: bool = False,
 ) -> np.ndarray:
-    """Where a kernel should write a block of ``arr3``: the output itself when the dtypes
-    agree (transposed for few classes given last, so no copy back is needed)."""
+    """Where a kernel should write a block of ``arr3``: the output itself when its layout and
+    dtype are the kernel's, else scratch ``k`` (copied back by `store`).
+
+    With ``transposed_ok``, a transposed view of the output also qualifies: worth it for a
+    kernel that writes it in one pass; several strided passes cost more than the copy.
+    """
     view = layout.take(arr3, blk)
     if view.ndim == 2 and view.dtype == sc.dtype:
-        return view.T if cax == 0 and not layout.class_major else view
+        if cax == 1 or layout.class_major:
+            return view
+        if transposed_ok:
+            return view.T
     return sc.get(k, blk.rows)
+
+
+def dense(block: np.ndarray) -> np.ndarray | None:
+    """``block`` if its rows are contiguous, so that a kernel may work in it; else None."""
+    return block if block.strides[-1] == block.itemsize else None
 
 
 def per_row(values: np.ndarray, cax: int) -> np.ndarray:
@@ -197,11 +220,14 @@ def _row_max(x: np.ndarray, cax: int) -> tuple[np.ndarray, np.ndarray | None]:
     return x[np.arange(x.shape[0]), k][:, np.newaxis], k
 
 
-def shifted_exp(x: np.ndarray, cax: int, sc: Scratch, rows: int) -> Shifted:
+def shifted_exp(
+    x: np.ndarray, cax: int, sc: Scratch, rows: int, out: np.ndarray | None = None
+) -> Shifted:
     """The fused pass over one block ``x`` (classes along ``cax``).
 
-    Scratch 1 and 3 hold ``F`` and ``e`` afterwards; scratch 2 and 4 are free. Scratch 0 is
-    left alone (it may hold ``x`` itself, see `load`).
+    ``F`` is written into ``out`` (a kernel's gradient block, which then needs no scratch of
+    its own), else into scratch 1; scratch 3 holds ``e`` afterwards; scratch 2 and 4 are free.
+    Scratch 0 is left alone (it may hold ``x`` itself, see `load`).
     """
     m, k = _row_max(x, cax)
     inf_rows = None
@@ -214,7 +240,7 @@ def shifted_exp(x: np.ndarray, cax: int, sc: Scratch, rows: int) -> Shifted:
     lo *= -(2.0**-10)
     lo -= _FAR
     lo += m
-    xc = np.fmax(x, lo, out=sc.get(1, rows))
+    xc = np.fmax(x, lo, out=sc.get(1, rows) if out is None else out)
     # d = xc - m and its rounding error e (Knuth's TwoSum), in scratch.
     d = np.subtract(xc, m, out=sc.get(2, rows))
     bp = np.subtract(d, xc, out=sc.get(3, rows))
