@@ -588,15 +588,15 @@ def categorical_cross_entropy(
             nlp = np.negative(np.log(x, dtype=np.float64))
         if cwc is not None:
             np.fmax(np.multiply(nlp, cwc, out=nlp), 0, out=nlp)
-        tv = np.multiply(nlp, t, out=sc.get(4, blk.rows) if st is not None else None)
+        spread = np.add.reduce(nlp, axis=cax, dtype=np.float64) if eps > 0 else None
+        tv = np.multiply(nlp, t, out=nlp)
         # Row-major rows are summed pairwise in their own dtype (error O(log C) ulp, and
         # float32 sums are cast once); class-major rows, summed in sequence, in float64.
         acc = np.float64 if cax == 0 else None
         loss = np.add.reduce(np.fmax(tv, 0, out=tv), axis=cax, dtype=acc).astype(np.float64)
         if L is not None:
             loss += wy * L
-        if eps > 0:
-            spread = np.add.reduce(nlp, axis=cax, dtype=np.float64)
+        if spread is not None:
             if L is not None:
                 spread += cw_sum * L
             loss = (1.0 - eps) * loss + eps / C * spread

@@ -226,8 +226,9 @@ def shifted_exp(
     """The fused pass over one block ``x`` (classes along ``cax``).
 
     ``F`` is written into ``out`` (a kernel's gradient block, which then needs no scratch of
-    its own), else into scratch 1; scratch 3 holds ``e`` afterwards; scratch 2 and 4 are free.
-    Scratch 0 is left alone (it may hold ``x`` itself, see `load`).
+    its own), else into scratch 1; scratch 3 holds ``e`` afterwards; scratch 2 is free, and
+    so is 4, which only class-major blocks use here. Scratch 0 is left alone (it may hold
+    ``x`` itself, see `load`).
     """
     m, k = _row_max(x, cax)
     inf_rows = None
@@ -241,13 +242,15 @@ def shifted_exp(
     lo -= _FAR
     lo += m
     xc = np.fmax(x, lo, out=sc.get(1, rows) if out is None else out)
-    # d = xc - m and its rounding error e (Knuth's TwoSum), in scratch.
+    # d = xc - m and its rounding error e by Knuth's TwoSum: bp = d - xc, e = (xc - (d - bp))
+    # - (bp + m). bp is computed twice (the same value), so three buffers hold it all.
     d = np.subtract(xc, m, out=sc.get(2, rows))
-    bp = np.subtract(d, xc, out=sc.get(3, rows))
-    tmp = np.subtract(d, bp, out=sc.get(4, rows))
-    np.subtract(xc, tmp, out=tmp)
-    e = np.add(bp, m, out=bp)
-    np.subtract(tmp, e, out=e)
+    e = np.subtract(d, xc, out=sc.get(3, rows))
+    np.subtract(d, e, out=e)
+    np.subtract(xc, e, out=e)
+    bpm = np.subtract(d, xc, out=xc)
+    np.add(bpm, m, out=bpm)
+    np.subtract(e, bpm, out=e)
     acc = np.float64 if x.dtype != np.float64 else None
     if k is not None:
         # Row-major: one maximum per row, by index, is left out of the sum (exp(-inf) = 0)
@@ -262,7 +265,7 @@ def shifted_exp(
     else:
         # Class-major: t = sign(d) is -1 off the maximum and 0 at the entries tied with it;
         # s = (sum of F off the ties) + (number of ties - 1), each part summed on its own.
-        t = np.sign(d, out=tmp)
+        t = np.sign(d, out=sc.get(4, rows))
         F = np.exp(d, out=xc)
         np.multiply(F, e, out=d)
         np.add(F, d, out=F)
