@@ -7,9 +7,10 @@ each block is processed by one fused pass that writes disjoint outputs. Reductio
 happen afterwards in block order, so results are bit-identical for every number of threads.
 
 A block is either *row-major*, ``(R, C)`` with classes along axis 1 (``B == 1``), or
-*class-major*, ``(C, R)`` with classes along axis 0 (``B > 1``: a strided slice of one outer
-index, no copy). Reductions over few classes are slow along the last axis, so row-major blocks
-with ``C <= SMALL_C`` are transposed into class-major scratch by the kernels.
+*class-major*, ``(C, R)`` with classes along axis 0 (``B > 1``): a strided slice of one outer
+index's tail, no copy, or for a short tail a group of whole outer indices, gathered into
+scratch. Reductions over few classes are slow along the last axis, so row-major blocks with
+``C <= SMALL_C`` are transposed into class-major scratch by the kernels.
 """
 
 from __future__ import annotations

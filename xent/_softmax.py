@@ -281,8 +281,8 @@ def for_blocks(
     dtype: np.dtype[np.floating],
     n_scratch: int,
     fn: Callable[[Block, Scratch], None],
-) -> int:
-    """Run ``fn`` on every block, a chunk of blocks per thread; returns the number of blocks.
+) -> None:
+    """Run ``fn`` on every block, a chunk of blocks per thread, each with its own scratch.
 
     inf and NaN are results here (an exact inf loss, a NaN row), not accidents: the floating
     point warnings they raise inside the kernels are silenced for the kernels only.
@@ -296,4 +296,3 @@ def for_blocks(
                 fn(blk, sc)
 
     run_chunks(blocks, work)
-    return len(blocks)
