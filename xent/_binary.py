@@ -203,8 +203,11 @@ def binary_cross_entropy(
             g = b * sig - a * sig_neg
         else:
             g = np.fmax(b / (1.0 - x), 0) - np.fmax(a / x, 0)
-        scale = 1.0 / gdiv if sw is None else np.where(sw == 0, 0.0, sw / gdiv)
-        g = np.where(scale == 0, 0.0, g * scale)
+        # A zero weight (or a mean over zero weight) zeroes the gradient, inf and NaN included.
+        if sw is None:
+            g = g * (1.0 / gdiv) if gdiv != np.inf else np.zeros_like(g)
+        else:
+            g = np.where(sw == 0, 0.0, g * (sw / gdiv))
         grad[r0:r1, c0:c1] = g
 
     def work_chunk(chunk: Sequence[tuple[int, Tile]]) -> None:
