@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -36,6 +37,7 @@ _lock = threading.Lock()
 _num_threads: int | None = None
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
+_local = threading.local()
 
 
 def _default_threads() -> int:
@@ -89,8 +91,28 @@ def get_num_threads() -> int:
     >>> xent.get_num_threads() >= 1
     True
     """
+    local = getattr(_local, "limit", None)
+    if local is not None:
+        return int(local)
     n = _num_threads
     return _default_threads() if n is None else n
+
+
+@contextmanager
+def thread_limit(n: int) -> Iterator[None]:
+    """Run xent's calls made by *this* thread on at most ``n`` threads, inside the block.
+
+    Other threads keep the process-wide setting. Used where the caller is itself one of many
+    worker threads (a Dask worker, say), so that threads are not multiplied.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer; got {n!r}.")
+    previous = getattr(_local, "limit", None)
+    _local.limit = int(n) if previous is None else min(int(n), previous)
+    try:
+        yield
+    finally:
+        _local.limit = previous
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
