@@ -1,0 +1,265 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Python entry points of the compiled kernels (kernels.c), one call per block.
+
+Each function checks the dtypes and layouts it is handed (cheap, per block), then calls the C
+kernel of the selected SIMD variant with the GIL released, so the engine's threads run blocks
+in parallel. The callers (xent._softmax, xent._binary, xent._primitives) guarantee the layouts:
+every 2-D block has unit stride along its classes (row-major) or along its rows (class-major).
+"""
+
+import os
+
+import numpy as np
+
+cimport numpy as cnp
+from libc.stdint cimport int64_t
+
+cnp.import_array()
+
+cdef extern from "kernels.h":
+    ctypedef struct xk_block:
+        Py_ssize_t R, C
+        const void *x
+        Py_ssize_t x_rs, x_cs
+        const void *t
+        Py_ssize_t t_rs, t_cs
+        void *out
+        Py_ssize_t o_rs, o_cs
+        const int64_t *labels
+        const double *row_weight
+        const double *cw
+        const double *cw_others
+        double cw_sum
+        double eps
+        double grad_div
+        double *row_out
+        double loss_sum
+        double *scratch
+
+    ctypedef struct xk_binary:
+        Py_ssize_t n
+        const void *x
+        const double *y
+        const double *pw
+        const double *sw
+        void *grad
+        double *loss_out
+        double eps, grad_div
+        int from_logits
+        double loss_sum
+
+    ctypedef void (*xk_softmax_fn)(xk_block *b, int mode) noexcept nogil
+    ctypedef void (*xk_prob_fn)(xk_block *b, int mode) noexcept nogil
+    ctypedef void (*xk_binary_fn)(xk_binary *b) noexcept nogil
+    ctypedef void (*xk_softplus_fn)(const void *x, void *out, Py_ssize_t n, int negate) noexcept nogil
+
+    ctypedef struct xk_variant:
+        const char *name
+        xk_softmax_fn softmax[2]
+        xk_prob_fn prob[2]
+        xk_binary_fn binary[2]
+        xk_softplus_fn softplus[2]
+
+    Py_ssize_t xk_scratch_len(Py_ssize_t C) nogil
+    int xk_n_variants() nogil
+    const xk_variant *xk_get_variant(int i) nogil
+    int xk_variant_supported(int i) nogil
+    void xk_exp_array(const double *x, double *y, Py_ssize_t n, int variant) nogil
+    void xk_log_array(const double *x, double *y, Py_ssize_t n, int variant) nogil
+    void xk_log1p_array(const double *x, double *y, Py_ssize_t n, int variant) nogil
+
+#: Modes of `softmax_block`, as in kernels.h.
+LSE, SOFTMAX, LOG_SOFTMAX, SPARSE, CATEGORICAL = 0, 1, 2, 3, 4
+
+cdef int _current = -1
+
+
+def variants():
+    """The SIMD variants of this build, best first, each with whether this CPU runs it."""
+    return [(xk_get_variant(i).name.decode(), bool(xk_variant_supported(i)))
+            for i in range(xk_n_variants())]
+
+
+def get_variant():
+    """The name of the SIMD variant in use."""
+    return xk_get_variant(_current).name.decode()
+
+
+def set_variant(name=None):
+    """Use the SIMD variant ``name`` (None: the best this CPU runs)."""
+    global _current
+    table = variants()
+    if name is None:
+        _current = next(i for i, (_, ok) in enumerate(table) if ok)
+        return
+    names = [n for n, _ in table]
+    if name not in names:
+        raise ValueError(f"SIMD variant must be one of {names}; got {name!r}.")
+    i = names.index(name)
+    if not table[i][1]:
+        raise ValueError(f"SIMD variant {name!r} is not supported by this CPU.")
+    _current = i
+
+
+set_variant(os.environ.get("XENT_SIMD") or None)
+
+
+cdef inline int _kind(cnp.ndarray a) except -1:
+    if a.dtype.num == cnp.NPY_FLOAT32:
+        return 0
+    if a.dtype.num == cnp.NPY_FLOAT64:
+        return 1
+    raise TypeError(f"kernel arrays are float32 or float64; got {a.dtype}")
+
+
+cdef inline void _strides2(cnp.ndarray a, Py_ssize_t *rs, Py_ssize_t *cs):
+    rs[0] = cnp.PyArray_STRIDE(a, 0) // cnp.PyArray_ITEMSIZE(a)
+    cs[0] = cnp.PyArray_STRIDE(a, 1) // cnp.PyArray_ITEMSIZE(a)
+
+
+cdef inline const double *_dptr(object a) except? NULL:
+    if a is None:
+        return NULL
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if arr.dtype.num != cnp.NPY_FLOAT64 or not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        raise TypeError("per-row and per-class arrays are contiguous float64")
+    return <const double *>cnp.PyArray_DATA(arr)
+
+
+def scratch_len(Py_ssize_t C):
+    """Doubles of working memory a `softmax_block` call of C classes needs."""
+    return xk_scratch_len(C)
+
+
+def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
+                  object row_weight, object cw, object cw_others, double cw_sum, double eps,
+                  double grad_div, object row_out, cnp.ndarray scratch, bint from_logits=True):
+    """Run the softmax kernel (``from_logits``) or the probability kernel on one block.
+
+    ``x`` (R, C); ``out`` and ``t`` the same dtype and shape (or None); ``labels`` int64 (R,);
+    ``row_weight`` and ``row_out`` float64 (R,); ``cw`` and ``cw_others`` float64 (C,).
+    Returns the sum of the weighted per-row losses, in row order.
+    """
+    cdef xk_block b
+    cdef int kind = _kind(x)
+    cdef cnp.ndarray a
+    b.R = x.shape[0]
+    b.C = x.shape[1]
+    b.x = cnp.PyArray_DATA(x)
+    _strides2(x, &b.x_rs, &b.x_cs)
+    b.t = NULL
+    b.t_rs = b.t_cs = 0
+    if t is not None:
+        a = <cnp.ndarray>t
+        if _kind(a) != kind:
+            raise TypeError("t must have x's dtype")
+        b.t = cnp.PyArray_DATA(a)
+        _strides2(a, &b.t_rs, &b.t_cs)
+    b.out = NULL
+    b.o_rs = b.o_cs = 0
+    if out is not None:
+        a = <cnp.ndarray>out
+        if _kind(a) != kind:
+            raise TypeError("out must have x's dtype")
+        b.out = cnp.PyArray_DATA(a)
+        _strides2(a, &b.o_rs, &b.o_cs)
+    b.labels = NULL
+    if labels is not None:
+        a = <cnp.ndarray>labels
+        if a.dtype.num != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a):
+            raise TypeError("labels are contiguous int64")
+        b.labels = <const int64_t *>cnp.PyArray_DATA(a)
+    b.row_weight = _dptr(row_weight)
+    b.cw = _dptr(cw)
+    b.cw_others = _dptr(cw_others)
+    b.cw_sum = cw_sum
+    b.eps = eps
+    b.grad_div = grad_div
+    b.row_out = <double *>_dptr(row_out)
+    b.scratch = <double *>_dptr(scratch)
+    b.loss_sum = 0.0
+    if scratch.shape[0] < xk_scratch_len(b.C):
+        raise ValueError("scratch is too small")
+    cdef const xk_variant *v = xk_get_variant(_current)
+    with nogil:
+        if from_logits:
+            v.softmax[kind](&b, mode)
+        else:
+            v.prob[kind](&b, mode)
+    return b.loss_sum
+
+
+def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad,
+                 object loss_out, double eps, double grad_div, bint from_logits):
+    """Binary cross-entropy of contiguous 1-D arrays: x (float32/64), y, pw, sw float64,
+    grad x's dtype or None, loss_out float64 or None. Returns the sum of the losses."""
+    cdef xk_binary b
+    cdef int kind = _kind(x)
+    if not cnp.PyArray_IS_C_CONTIGUOUS(x):
+        raise TypeError("x must be contiguous")
+    b.n = x.shape[0]
+    b.x = cnp.PyArray_DATA(x)
+    b.y = _dptr(y)
+    b.pw = _dptr(pw)
+    b.sw = _dptr(sw)
+    b.grad = NULL
+    if grad is not None:
+        if _kind(<cnp.ndarray>grad) != kind or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>grad):
+            raise TypeError("grad must be contiguous with x's dtype")
+        b.grad = cnp.PyArray_DATA(<cnp.ndarray>grad)
+    b.loss_out = <double *>_dptr(loss_out)
+    b.eps = eps
+    b.grad_div = grad_div
+    b.from_logits = from_logits
+    b.loss_sum = 0.0
+    cdef const xk_variant *v = xk_get_variant(_current)
+    with nogil:
+        v.binary[kind](&b)
+    return b.loss_sum
+
+
+def softplus_block(cnp.ndarray x, cnp.ndarray out, bint negate):
+    """out = softplus(x), or log_sigmoid(x) with ``negate``; contiguous 1-D, one dtype."""
+    cdef int kind = _kind(x)
+    if _kind(out) != kind or not (cnp.PyArray_IS_C_CONTIGUOUS(x) and cnp.PyArray_IS_C_CONTIGUOUS(out)):
+        raise TypeError("x and out must be contiguous with one dtype")
+    cdef const xk_variant *v = xk_get_variant(_current)
+    cdef Py_ssize_t n = x.shape[0]
+    cdef const void *px = cnp.PyArray_DATA(x)
+    cdef void *po = cnp.PyArray_DATA(out)
+    with nogil:
+        v.softplus[kind](px, po, n, negate)
+
+
+def _elementwise(fn, x, variant):
+    cdef cnp.ndarray a = np.ascontiguousarray(x, dtype=np.float64)
+    cdef cnp.ndarray out = np.empty_like(a)
+    names = [n for n, _ in variants()]
+    cdef int v = names.index(variant) if variant is not None else _current
+    cdef const double *pa = <const double *>cnp.PyArray_DATA(a)
+    cdef double *po = <double *>cnp.PyArray_DATA(out)
+    cdef Py_ssize_t n = a.size
+    cdef int which = fn
+    with nogil:
+        if which == 0:
+            xk_exp_array(pa, po, n, v)
+        elif which == 1:
+            xk_log_array(pa, po, n, v)
+        else:
+            xk_log1p_array(pa, po, n, v)
+    return out
+
+
+def exp(x, variant=None):
+    """The kernels' exp of float64 values (for tests of its accuracy)."""
+    return _elementwise(0, x, variant)
+
+
+def log(x, variant=None):
+    """The kernels' log of float64 values (for tests of its accuracy)."""
+    return _elementwise(1, x, variant)
+
+
+def log1p(x, variant=None):
+    """The kernels' log1p of float64 values (for tests of its accuracy)."""
+    return _elementwise(2, x, variant)

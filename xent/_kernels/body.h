@@ -1,0 +1,579 @@
+/* The kernels of one element type and one instruction set: included by kernels.c once per
+ * (type, SIMD variant) pair, with
+ *   T        the element type of x, t and out (float or double),
+ *   FN(name) the name with the pair's suffix.
+ * Every function here is static; kernels.c collects the entry points in a table.
+ *
+ * The softmax pass of one row (Blanchard, Higham & Higham, "Accurately computing the log-sum-exp
+ * and softmax functions", IMA J. Numer. Anal. 41, 2021):
+ *   m = max_c x_c, and for every entry d_c = x_c - m with its rounding error e_c (Knuth's
+ *   TwoSum), so exp(x_c - m) = exp(d_c) (1 + e_c) = F_c to working precision;
+ *   s = sum of F_c over every entry but one maximum, so logsumexp = m + log1p(s) keeps its
+ *   relative accuracy when one entry dominates. Entries tied with the maximum count 1 each.
+ * -inf entries give F = 0 and v = m - x = inf; a row whose maximum is +inf is its limit (one
+ * entry with all the mass; NaN with several); a NaN anywhere makes the row NaN.
+ *
+ * A row is read twice (its maximum, then the exp pass) while it is in the cache, and once more
+ * to write a gradient or softmax from the F stored by the exp pass. Loops are written so that
+ * GCC vectorizes them without reassociation: reductions along a row use 8 explicit lanes added
+ * in a fixed order; class-major tiles keep one state per row and vectorize over the rows.
+ */
+
+/* ------------------------------------------------------------------ one element */
+
+/* d = x - m and its rounding error e; d = e = 0 where x equals m (also when both are +inf);
+ * e = 0 where d is not finite (x = -inf, or an overflow, where F is 0 anyway). */
+#define XK_SHIFT(xv, m, d, e)                                                   \
+    do {                                                                      \
+        double d_ = (xv) - (m);                                               \
+        double bp_ = d_ - (xv);                                               \
+        double e_ = ((xv) - (d_ - bp_)) - (bp_ + (m));                         \
+        int tie_ = (xv) == (m);                                               \
+        (d) = tie_ ? 0.0 : d_;                                                \
+        (e) = (tie_ || !(d_ > -HUGE_VAL)) ? 0.0 : e_;                         \
+    } while (0)
+
+/* The exp pass of one entry: see row_pass for what the accumulators hold. */
+#define XK_PASS_BODY(xv, tv_, cwc_, is_top, out_p, SB, NT, VS, TV, WY, WYX, m)  \
+    {                                                                         \
+        double d, e;                                                          \
+        XK_SHIFT(xv, m, d, e);                                                \
+        double E = xk_exp(d);                                                 \
+        double F = E + E * e;                                                 \
+        SB += d < 0.0 ? F : 0.0;                                              \
+        NT += d == 0.0 ? 1.0 : 0.0;                                           \
+        if (STORE) *(out_p) = (T)F;                                           \
+        if (SMOOTH || CAT) {                                                  \
+            double v = -(d + e);                                              \
+            if (SMOOTH) VS += (cwc_) == 0.0 ? 0.0 : (cwc_) * v;               \
+            if (CAT) {                                                        \
+                double w = (cwc_) * (tv_);                                    \
+                TV += w == 0.0 ? 0.0 : w * v;                                 \
+                WY += w;                                                      \
+                WYX += (is_top) ? 0.0 : w;                                    \
+            }                                                                 \
+        }                                                                     \
+    }
+
+/* Per-row state after the exp pass. */
+typedef struct {
+    double m, sb, nt, vs, tv, wy, wyx;
+    ptrdiff_t top;
+} FN(state);
+
+/* What the output pass of a row needs. */
+typedef struct {
+    double inv, a, kw0, kw1, L; /* g_c = a F_c - (kw1 t_c + kw0) cw_c; softmax F inv */
+    double g_top, g_y;          /* entries computed apart (see finish) */
+    int fix_top, fix_y;
+    int zero;                   /* a row of weight 0: its gradient is 0 */
+} FN(coef);
+
+/* ------------------------------------------------------------------ row-major rows */
+
+/* The maximum of a contiguous row (NaN if it holds one) and the first index of it. */
+static inline void FN(row_max)(const T *x, ptrdiff_t C, double *m_out, ptrdiff_t *top_out)
+{
+    double lane[8];
+    for (int j = 0; j < 8; j++) lane[j] = -HUGE_VAL;
+    ptrdiff_t c = 0;
+    for (; c + 8 <= C; c += 8)
+        for (int j = 0; j < 8; j++) {
+            double v = x[c + j];
+            lane[j] = (v > lane[j] || v != v) ? v : lane[j];
+        }
+    double m = -HUGE_VAL;
+    for (int j = 0; j < 8; j++) m = (lane[j] > m || lane[j] != lane[j]) ? lane[j] : m;
+    for (; c < C; c++) {
+        double v = x[c];
+        m = (v > m || v != v) ? v : m;
+    }
+    ptrdiff_t top = 0;
+    if (m == m)
+        while (top < C - 1 && (double)x[top] != m) top++;
+    *m_out = m;
+    *top_out = top;
+}
+
+/* The exp pass over a contiguous row: sb = sum of F below the maximum, nt = the number of
+ * entries equal to it; STORE: out = F; SMOOTH: vs = sum_c cw_c v_c with v = m - x >= 0; CAT:
+ * with target weights w_c = cw_c t_c, tv = sum_c w_c v_c, wy = sum_c w_c and wyx the same
+ * without entry `top`. A weight of 0 contributes 0 even where v is inf. */
+static inline __attribute__((always_inline)) void FN(row_pass)(
+    const T *x, const T *t, const double *cw, T *out, ptrdiff_t C, FN(state) *st,
+    const int STORE, const int SMOOTH, const int CAT)
+{
+    const double m = st->m;
+    const ptrdiff_t top = st->top;
+    double sb[8] = {0}, nt[8] = {0}, vs[8] = {0}, tv[8] = {0}, wy[8] = {0}, wyx[8] = {0};
+    ptrdiff_t c = 0;
+    for (; c + 8 <= C; c += 8)
+        for (int j = 0; j < 8; j++) {
+            ptrdiff_t i = c + j;
+            double tvv = CAT ? (double)t[i] : 0.0, cwc = (SMOOTH || CAT) ? cw[i] : 1.0;
+            XK_PASS_BODY((double)x[i], tvv, cwc, i == top, out + i, sb[j], nt[j], vs[j], tv[j],
+                         wy[j], wyx[j], m)
+        }
+    for (; c < C; c++) {
+        double tvv = CAT ? (double)t[c] : 0.0, cwc = (SMOOTH || CAT) ? cw[c] : 1.0;
+        XK_PASS_BODY((double)x[c], tvv, cwc, c == top, out + c, sb[0], nt[0], vs[0], tv[0],
+                     wy[0], wyx[0], m)
+    }
+    st->sb = st->nt = st->vs = st->tv = st->wy = st->wyx = 0.0;
+    for (int j = 0; j < 8; j++) {
+        st->sb += sb[j];
+        st->nt += nt[j];
+        st->vs += vs[j];
+        st->tv += tv[j];
+        st->wy += wy[j];
+        st->wyx += wyx[j];
+    }
+}
+
+/* ------------------------------------------------------------------ per-row results */
+
+/* The weighted loss of one row (or its logsumexp) and the coefficients of its output pass.
+ *
+ * Both losses are l = sum_c w_c (-log p_c) with -log p_c = L + v_c, L = log1p(s), for target
+ * weights w_c = cw_c ((1 - eps) t_c + eps / C) (sparse: t_c = [c == y]):
+ *   l = (1 - eps) (sum_c cw_c t_c v_c + wy L) + eps / C (sum_c cw_c v_c + cw_sum L),
+ * sums of non-negative terms. The gradient of k l (k = row weight / grad_div) is
+ *   g_c = k (W p_c - w_c) = a F_c - k w_c,  W = sum_c w_c,  p_c = F_c / (1 + s),
+ * and at an entry with p > 1/2 (the maximum, when s < 1) W p - w is computed as
+ * (W - w) - W (1 - p) = (1 - eps) wyx + eps / C cw_others[top] - W s / (1 + s):
+ * two accurate parts where W p - w would cancel for a confident prediction. */
+static inline double FN(finish)(const xk_block *b, int mode, const FN(state) *st, double sw,
+                                int64_t y, double xy, FN(coef) *g)
+{
+    const double C = (double)b->C, eps = b->eps;
+    double s = st->sb + (st->nt - 1.0);
+    if (st->m != st->m || st->m == -HUGE_VAL) s = NAN;
+    if (st->m == HUGE_VAL) s = st->nt == 1.0 ? 0.0 : NAN;
+    double L = xk_log1p(s);
+    g->L = L;
+    g->inv = 1.0 / (1.0 + s);
+    g->fix_top = g->fix_y = g->zero = 0;
+    if (mode == XK_LSE) {
+        if (st->m == -HUGE_VAL) return -HUGE_VAL;
+        if (st->m == HUGE_VAL) return HUGE_VAL;
+        return st->m + L;
+    }
+    if (mode == XK_SOFTMAX || mode == XK_LOG_SOFTMAX) return 0.0;
+
+    double wy = st->wy, wyx = st->wyx, tv = st->tv, loss;
+    if (mode == XK_SPARSE) {
+        double cwy = b->cw ? b->cw[y] : 1.0;
+        /* -log p_y = L + (m - x_y); m - x_y with its rounding error for double input */
+        double hi = st->m - xy, bp = hi - st->m;
+        double lo = (st->m - (hi - bp)) - (bp + xy);
+        if (xy == st->m) hi = lo = 0.0;
+        if (!(hi < HUGE_VAL) || !(hi > -HUGE_VAL)) lo = 0.0;
+        double nll = (L + hi) + lo;
+        double coef = (1.0 - eps) * cwy;
+        loss = coef == 0.0 ? 0.0 : coef * nll;
+        wy = cwy;
+        wyx = y == st->top ? 0.0 : cwy;
+    } else {
+        loss = tv + (wy == 0.0 ? 0.0 : wy * L);
+        if (eps > 0.0) loss *= 1.0 - eps;
+    }
+    if (eps > 0.0) loss += eps / C * (st->vs + b->cw_sum * L);
+    double weighted = sw == 0.0 ? 0.0 : sw * loss;
+
+    double k = sw / b->grad_div;
+    double W = (1.0 - eps) * wy + eps / C * b->cw_sum;
+    g->zero = k == 0.0;
+    g->a = W * g->inv * k;
+    g->kw0 = k * (eps / C);
+    g->kw1 = k * (1.0 - eps);
+    if (s < 1.0) {
+        double others = b->cw_others ? b->cw_others[st->top] : C - 1.0;
+        g->g_top = k * (((1.0 - eps) * wyx + eps / C * others) - W * s * g->inv);
+        g->fix_top = 1;
+    }
+    if (mode == XK_SPARSE && !(g->fix_top && y == st->top)) g->fix_y = 1;
+    return weighted;
+}
+
+/* The gradient entry at the class id y of a sparse row, from its F (read back from out). */
+static inline double FN(sparse_gy)(const xk_block *b, const FN(coef) *g, int64_t y, double Fy)
+{
+    double cwy = b->cw ? b->cw[y] : 1.0;
+    return g->a * Fy - (g->kw1 + g->kw0) * cwy;
+}
+
+/* The output pass of a contiguous row: the gradient (from F in out), softmax (from F in out) or
+ * log_softmax (from x). */
+static inline __attribute__((always_inline)) void FN(row_output)(
+    const xk_block *b, int mode, const T *x, const T *t, T *out, ptrdiff_t C, double m,
+    const FN(coef) *g)
+{
+    if (mode == XK_SOFTMAX) {
+        for (ptrdiff_t c = 0; c < C; c++) out[c] = (T)((double)out[c] * g->inv);
+    } else if (mode == XK_LOG_SOFTMAX) {
+        for (ptrdiff_t c = 0; c < C; c++) {
+            double xv = x[c], d, e;
+            XK_SHIFT(xv, m, d, e);
+            out[c] = (T)((d - g->L) + e);
+        }
+    } else if (g->zero) {
+        for (ptrdiff_t c = 0; c < C; c++) out[c] = 0;
+    } else {
+        const double a = g->a, kw0 = g->kw0, kw1 = g->kw1;
+        const double *cw = b->cw;
+        if (mode == XK_CATEGORICAL) {
+            if (cw)
+                for (ptrdiff_t c = 0; c < C; c++)
+                    out[c] = (T)(a * (double)out[c] - (kw1 * (double)t[c] + kw0) * cw[c]);
+            else
+                for (ptrdiff_t c = 0; c < C; c++)
+                    out[c] = (T)(a * (double)out[c] - (kw1 * (double)t[c] + kw0));
+        } else {
+            if (cw)
+                for (ptrdiff_t c = 0; c < C; c++) out[c] = (T)(a * (double)out[c] - kw0 * cw[c]);
+            else
+                for (ptrdiff_t c = 0; c < C; c++) out[c] = (T)(a * (double)out[c] - kw0);
+        }
+    }
+}
+
+static void FN(rows)(xk_block *b, int mode)
+{
+    const ptrdiff_t R = b->R, C = b->C;
+    const int grad = b->out != NULL && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
+    const int store = mode == XK_SOFTMAX || grad;
+    const int smooth = b->eps > 0.0 && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
+    double lanes[8] = {0};
+    for (ptrdiff_t r = 0; r < R; r++) {
+        const T *x = (const T *)b->x + r * b->x_rs;
+        const T *t = mode == XK_CATEGORICAL ? (const T *)b->t + r * b->t_rs : NULL;
+        T *out = b->out ? (T *)b->out + r * b->o_rs : NULL;
+        double sw = b->row_weight ? b->row_weight[r] : 1.0;
+        int64_t y = b->labels ? b->labels[r] : 0;
+        FN(state) st;
+        FN(coef) g;
+        FN(row_max)(x, C, &st.m, &st.top);
+        if (mode == XK_CATEGORICAL) {
+            if (store && smooth) FN(row_pass)(x, t, b->cw, out, C, &st, 1, 1, 1);
+            else if (store) FN(row_pass)(x, t, b->cw, out, C, &st, 1, 0, 1);
+            else if (smooth) FN(row_pass)(x, t, b->cw, out, C, &st, 0, 1, 1);
+            else FN(row_pass)(x, t, b->cw, out, C, &st, 0, 0, 1);
+        } else if (store && smooth) FN(row_pass)(x, t, b->cw, out, C, &st, 1, 1, 0);
+        else if (store) FN(row_pass)(x, t, b->cw, out, C, &st, 1, 0, 0);
+        else if (smooth) FN(row_pass)(x, t, b->cw, out, C, &st, 0, 1, 0);
+        else FN(row_pass)(x, t, b->cw, out, C, &st, 0, 0, 0);
+        double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
+        double value = FN(finish)(b, mode, &st, sw, y, xy, &g);
+        if (b->row_out) b->row_out[r] = value;
+        lanes[r & 7] += value;
+        if (b->out == NULL || mode == XK_LSE) continue;
+        double gy = g.fix_y && !g.zero ? FN(sparse_gy)(b, &g, y, (double)out[y]) : 0.0;
+        FN(row_output)(b, mode, x, t, out, C, st.m, &g);
+        if (!grad || g.zero) continue;
+        if (g.fix_y) out[y] = (T)gy;
+        if (g.fix_top) out[st.top] = (T)g.g_top;
+    }
+    for (int j = 0; j < 8; j++) b->loss_sum += lanes[j];
+}
+
+/* ------------------------------------------------------------------ class-major tiles */
+
+/* The exp pass over a class-major tile (see row_pass), one state per row. */
+static inline __attribute__((always_inline)) void FN(tile_pass)(
+    const xk_block *b, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out,
+    ptrdiff_t os, const double *m, const int64_t *top, double *sb, double *nt, double *vs,
+    double *tv, double *wy, double *wyx, const int STORE, const int SMOOTH, const int CAT)
+{
+    for (ptrdiff_t c = 0; c < b->C; c++) {
+        const T *xc = x + c * xs;
+        const T *tc = CAT ? t + c * ts : NULL;
+        T *oc = STORE ? out + c * os : NULL;
+        const double cwc = (SMOOTH || CAT) ? b->cw[c] : 1.0;
+        for (ptrdiff_t r = 0; r < n; r++) {
+            double tvv = CAT ? (double)tc[r] : 0.0;
+            XK_PASS_BODY((double)xc[r], tvv, cwc, top[r] == c, oc + r, sb[r], nt[r], vs[r],
+                         tv[r], wy[r], wyx[r], m[r])
+        }
+    }
+}
+
+/* n <= XK_TILE rows of a class-major tile: element (r, c) at x[c * xs + r] (t and out alike). */
+static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
+                     ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
+                     double lanes[8])
+{
+    const ptrdiff_t C = b->C;
+    const int grad = out != NULL && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
+    const int STORE = mode == XK_SOFTMAX || grad;
+    const int SMOOTH = b->eps > 0.0 && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
+    const int CAT = mode == XK_CATEGORICAL;
+    double m[XK_TILE], sb[XK_TILE], nt[XK_TILE], vs[XK_TILE], tv[XK_TILE], wy[XK_TILE],
+        wyx[XK_TILE];
+    int64_t top[XK_TILE];
+    for (ptrdiff_t r = 0; r < n; r++) {
+        m[r] = -HUGE_VAL;
+        top[r] = 0;
+        sb[r] = nt[r] = vs[r] = tv[r] = wy[r] = wyx[r] = 0.0;
+    }
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const T *xc = x + c * xs;
+        for (ptrdiff_t r = 0; r < n; r++) {
+            double v = xc[r];
+            top[r] = v > m[r] ? (int64_t)c : top[r];
+            m[r] = (v > m[r] || v != v) ? v : m[r];
+        }
+    }
+    if (CAT) {
+        if (STORE && SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 1, 1, 1);
+        else if (STORE) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 1, 0, 1);
+        else if (SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 0, 1, 1);
+        else FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 0, 0, 1);
+    } else if (STORE && SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 1, 1, 0);
+    else if (STORE) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 1, 0, 0);
+    else if (SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 0, 1, 0);
+    else FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 0, 0, 0);
+    for (ptrdiff_t r = 0; r < n; r++) {
+        FN(state) st = {m[r], sb[r], nt[r], vs[r], tv[r], wy[r], wyx[r], (ptrdiff_t)top[r]};
+        FN(coef) g;
+        double sw = b->row_weight ? b->row_weight[r0 + r] : 1.0;
+        int64_t y = b->labels ? b->labels[r0 + r] : 0;
+        double xy = mode == XK_SPARSE ? (double)x[y * xs + r] : 0.0;
+        double value = FN(finish)(b, mode, &st, sw, y, xy, &g);
+        if (b->row_out) b->row_out[r0 + r] = value;
+        lanes[(r0 + r) & 7] += value;
+        if (out == NULL || mode == XK_LSE) continue;
+        /* per-row coefficients are kept in the state arrays, now free */
+        sb[r] = g.inv;
+        nt[r] = g.L;
+        if (mode == XK_SOFTMAX || mode == XK_LOG_SOFTMAX) continue;
+        double gy = g.fix_y && !g.zero ? FN(sparse_gy)(b, &g, y, (double)out[y * os + r]) : 0.0;
+        vs[r] = g.zero ? 0.0 : g.a;
+        tv[r] = g.zero ? 0.0 : g.kw0;
+        wy[r] = g.zero ? 0.0 : g.kw1;
+        /* the entries computed apart, written after the output pass: -1 for none */
+        top[r] = g.fix_top && !g.zero ? (int64_t)st.top : -1;
+        wyx[r] = g.g_top;
+        m[r] = gy;
+        if (!(g.fix_y && !g.zero)) m[r] = NAN, y = -1;
+        if (b->labels) ((int64_t *)b->scratch)[r] = y;
+    }
+    if (out == NULL || mode == XK_LSE) return;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        T *oc = out + c * os;
+        const T *xc = x + c * xs;
+        const T *tc = CAT ? t + c * ts : NULL;
+        const double cwc = b->cw ? b->cw[c] : 1.0;
+        if (mode == XK_SOFTMAX)
+            for (ptrdiff_t r = 0; r < n; r++) oc[r] = (T)((double)oc[r] * sb[r]);
+        else if (mode == XK_LOG_SOFTMAX)
+            for (ptrdiff_t r = 0; r < n; r++) {
+                double d, e;
+                XK_SHIFT((double)xc[r], m[r], d, e);
+                oc[r] = (T)((d - nt[r]) + e);
+            }
+        else if (CAT)
+            for (ptrdiff_t r = 0; r < n; r++)
+                oc[r] = (T)(vs[r] * (double)oc[r] - (wy[r] * (double)tc[r] + tv[r]) * cwc);
+        else
+            for (ptrdiff_t r = 0; r < n; r++) oc[r] = (T)(vs[r] * (double)oc[r] - tv[r] * cwc);
+    }
+    if (!grad) return;
+    for (ptrdiff_t r = 0; r < n; r++) {
+        if (b->labels) {
+            int64_t y = ((int64_t *)b->scratch)[r];
+            if (y >= 0) out[y * os + r] = (T)m[r];
+        }
+        if (top[r] >= 0) out[top[r] * os + r] = (T)wyx[r];
+    }
+}
+
+/* A block of rows: contiguous rows one by one; class-major runs of rows, and row-major rows
+ * of few classes transposed into scratch, in tiles of XK_TILE rows. */
+static void FN(softmax)(xk_block *b, int mode)
+{
+    const ptrdiff_t R = b->R, C = b->C;
+    b->loss_sum = 0.0;
+    if (R == 0 || C == 0) return;
+    if (b->x_cs == 1 && C > XK_SMALL_C) {
+        FN(rows)(b, mode);
+        return;
+    }
+    double lanes[8] = {0};
+    T *xt = NULL, *tt = NULL, *ot = NULL;
+    const int transpose = b->x_cs == 1 && b->x_rs != 1;
+    if (transpose) {
+        T *base = (T *)(b->scratch + XK_TILE);
+        xt = base;
+        tt = base + C * XK_TILE;
+        ot = base + 2 * C * XK_TILE;
+    }
+    for (ptrdiff_t r0 = 0; r0 < R; r0 += XK_TILE) {
+        ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE;
+        if (!transpose) {
+            const T *x = (const T *)b->x + r0;
+            const T *t = b->t ? (const T *)b->t + r0 : NULL;
+            T *out = b->out ? (T *)b->out + r0 : NULL;
+            FN(tile)(b, mode, r0, n, x, b->x_cs, t, b->t_cs, out, b->o_cs, lanes);
+            continue;
+        }
+        const T *x = (const T *)b->x + r0 * b->x_rs;
+        for (ptrdiff_t r = 0; r < n; r++)
+            for (ptrdiff_t c = 0; c < C; c++) xt[c * XK_TILE + r] = x[r * b->x_rs + c];
+        if (mode == XK_CATEGORICAL) {
+            const T *t = (const T *)b->t + r0 * b->t_rs;
+            for (ptrdiff_t r = 0; r < n; r++)
+                for (ptrdiff_t c = 0; c < C; c++) tt[c * XK_TILE + r] = t[r * b->t_rs + c];
+        }
+        FN(tile)(b, mode, r0, n, xt, XK_TILE, tt, XK_TILE, b->out ? ot : NULL, XK_TILE, lanes);
+        if (b->out && mode != XK_LSE) {
+            T *out = (T *)b->out + r0 * b->o_rs;
+            for (ptrdiff_t r = 0; r < n; r++)
+                for (ptrdiff_t c = 0; c < C; c++) out[r * b->o_rs + c] = ot[c * XK_TILE + r];
+        }
+    }
+    for (int j = 0; j < 8; j++) b->loss_sum += lanes[j];
+}
+
+/* ------------------------------------------------------------------ from probabilities */
+
+/* Sparse and categorical cross-entropy from probabilities: l = sum_c w_c (-log p_c), gradient
+ * -k w_c / p_c, with the target weights of `finish`; a weight of 0 contributes 0 (also where
+ * p = 0). Sparse rows without smoothing read p_y alone; otherwise a NaN anywhere in the row
+ * makes its loss NaN. Any strides. */
+static void FN(prob)(xk_block *b, int mode)
+{
+    const ptrdiff_t R = b->R, C = b->C;
+    const double eps = b->eps, Cd = (double)C;
+    const int sparse = mode == XK_SPARSE, only_y = sparse && eps == 0.0;
+    double lanes[8] = {0};
+    b->loss_sum = 0.0;
+    for (ptrdiff_t r = 0; r < R; r++) {
+        const T *x = (const T *)b->x + r * b->x_rs;
+        const T *t = sparse ? NULL : (const T *)b->t + r * b->t_rs;
+        T *out = b->out ? (T *)b->out + r * b->o_rs : NULL;
+        double sw = b->row_weight ? b->row_weight[r] : 1.0;
+        int64_t y = sparse ? b->labels[r] : 0;
+        double k = sw / b->grad_div, loss = 0.0;
+        if (only_y) {
+            double w = b->cw[y], p = x[y * b->x_cs];
+            loss = w == 0.0 ? 0.0 : -w * xk_log(p);
+            if (out) {
+                for (ptrdiff_t c = 0; c < C; c++) out[c * b->o_cs] = 0;
+                out[y * b->o_cs] = (T)(k == 0.0 || w == 0.0 ? 0.0 : -k * w / p);
+            }
+        } else {
+            int nan = 0;
+            for (ptrdiff_t c = 0; c < C; c++) {
+                double p = x[c * b->x_cs];
+                double tc = sparse ? (c == y ? 1.0 : 0.0) : (double)t[c * b->t_cs];
+                double w = b->cw[c] * ((1.0 - eps) * tc + eps / Cd);
+                loss += w == 0.0 ? 0.0 : -w * xk_log(p);
+                nan |= p != p;
+                if (out) out[c * b->o_cs] = (T)(k == 0.0 || w == 0.0 ? 0.0 : -k * w / p);
+            }
+            if (nan) loss = NAN;
+        }
+        double value = sw == 0.0 ? 0.0 : sw * loss;
+        if (b->row_out) b->row_out[r] = value;
+        lanes[r & 7] += value;
+    }
+    for (int j = 0; j < 8; j++) b->loss_sum += lanes[j];
+}
+
+/* ------------------------------------------------------------------ elementwise */
+
+#define XK_CHUNK 512
+
+/* Binary cross-entropy of n contiguous elements, weights a (positive term) and b (negative),
+ * each smoothed on its own (1 - (y (1 - e) + e / 2) would cancel where y is near 1):
+ * from logits, -log p = softplus(-x) = T + relu(-x), -log(1 - p) = softplus(x) = T + relu(x),
+ * T = log1p(exp(-|x|)), so l = (a + b) T + a relu(-x) + b relu(x), non-negative terms; a label
+ * of exactly 0 or 1 at an infinite logit gives 0, not 0 * inf. From probabilities,
+ * l = -a log p - b log1p(-p), nothing clipped. */
+static inline __attribute__((always_inline)) void FN(binary_chunk)(
+    const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, double *lb, const int LOGITS,
+    const int GRAD, const int SW, const int PW)
+{
+    const T *x = (const T *)bb->x + i0;
+    const double *y = bb->y + i0, *pw = PW ? bb->pw + i0 : NULL, *sw = SW ? bb->sw + i0 : NULL;
+    T *grad = GRAD ? (T *)bb->grad + i0 : NULL;
+    const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, ginv = 1.0 / bb->grad_div;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double xv = x[i], yv = y[i];
+        double a = yv * keep + half, bw = (1.0 - yv) * keep + half;
+        if (PW) a *= pw[i];
+        double loss, g = 0.0;
+        if (LOGITS) {
+            double ax = xv < 0.0 ? -xv : xv;
+            double u = xk_exp(-ax);
+            double Tv = xk_log1p(u);
+            double relu = xv > 0.0 ? xv : 0.0, relu_neg = relu - xv;
+            double pa = relu_neg * a, pb = relu * bw;
+            loss = (PW ? (a + bw) * Tv : Tv) + (pa > 0.0 ? pa : 0.0) + (pb > 0.0 ? pb : 0.0);
+            if (GRAD) {
+                /* sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u) */
+                double inv = 1.0 / (1.0 + u), small = u * inv;
+                double sig = xv >= 0.0 ? inv : small, sig_neg = xv >= 0.0 ? small : inv;
+                g = bw * sig - a * sig_neg;
+            }
+        } else {
+            double la = -a * xk_log(xv), lb_ = -bw * xk_log1p(-xv);
+            loss = (la > 0.0 ? la : 0.0) + (lb_ > 0.0 ? lb_ : 0.0) + 0.0 * xv;
+            if (GRAD) {
+                double ga = a / xv, gb = bw / (1.0 - xv);
+                g = (gb > 0.0 ? gb : 0.0) - (ga > 0.0 ? ga : 0.0);
+            }
+        }
+        if (SW) {
+            double s = sw[i];
+            loss = s == 0.0 ? 0.0 : s * loss;
+            if (GRAD) g = s == 0.0 ? 0.0 : g * (s / bb->grad_div);
+        } else if (GRAD) {
+            g *= ginv;
+        }
+        lb[i] = loss;
+        if (GRAD) grad[i] = (T)g;
+    }
+}
+
+static void FN(binary)(xk_binary *bb)
+{
+    double lanes[8] = {0}, lb[XK_CHUNK];
+    const int L = bb->from_logits != 0, G = bb->grad != NULL, S = bb->sw != NULL,
+              P = bb->pw != NULL;
+    const int key = L * 8 + G * 4 + S * 2 + P;
+    for (ptrdiff_t i0 = 0; i0 < bb->n; i0 += XK_CHUNK) {
+        ptrdiff_t n = bb->n - i0 < XK_CHUNK ? bb->n - i0 : XK_CHUNK;
+        switch (key) {
+#define XK_CASE(K) \
+    case K: FN(binary_chunk)(bb, i0, n, lb, (K >> 3) & 1, (K >> 2) & 1, (K >> 1) & 1, K & 1); break;
+            XK_CASE(0) XK_CASE(1) XK_CASE(2) XK_CASE(3) XK_CASE(4) XK_CASE(5) XK_CASE(6)
+            XK_CASE(7) XK_CASE(8) XK_CASE(9) XK_CASE(10) XK_CASE(11) XK_CASE(12) XK_CASE(13)
+            XK_CASE(14) XK_CASE(15)
+#undef XK_CASE
+        }
+        ptrdiff_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; j++) lanes[j] += lb[i + j];
+        for (int j = 0; i < n; i++, j++) lanes[j] += lb[i];
+        if (bb->loss_out)
+            for (ptrdiff_t k = 0; k < n; k++) bb->loss_out[i0 + k] = lb[k];
+    }
+    bb->loss_sum = 0.0;
+    for (int j = 0; j < 8; j++) bb->loss_sum += lanes[j];
+}
+
+/* softplus(x) = max(x, 0) + log1p(exp(-|x|)): no overflow for any x, and both terms are
+ * non-negative; log_sigmoid(x) = -softplus(-x). */
+static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
+{
+    const T *x = (const T *)xv;
+    T *out = (T *)outv;
+    const double sign = negate ? -1.0 : 1.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double v = sign * (double)x[i];
+        double av = v < 0.0 ? -v : v;
+        double r = (v > 0.0 ? v : 0.0) + xk_log1p(xk_exp(-av));
+        out[i] = (T)(sign * r);
+    }
+}

@@ -1,0 +1,102 @@
+/* The compiled kernels of xent: one call computes one block of rows.
+ *
+ * A block is R rows of C classes, element (r, c) of an array at p[r * rs + c * cs] (strides in
+ * elements). Every array of a call has either cs == 1 ("row-major": rows are contiguous) or
+ * rs == 1 ("class-major": the class axis is not the last one, and runs of rows are contiguous).
+ * The Python driver guarantees it, copying a block only when it is neither.
+ *
+ * A kernel reads its inputs, writes only its own outputs (the per-row values and the output
+ * block), and returns what it accumulated in the xk_block: nothing is shared between calls, so
+ * the engine's threads may run blocks in any order and results do not depend on it.
+ *
+ * All arithmetic is IEEE double (float32 input is widened as it is read, so a float32 result
+ * is rounded once), compiled with -ffp-contract=off and without -ffast-math: every SIMD variant
+ * gives the same bits.
+ */
+#ifndef XENT_KERNELS_H
+#define XENT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum xk_mode {
+    XK_LSE = 0,         /* row_out = logsumexp */
+    XK_SOFTMAX = 1,     /* out = softmax */
+    XK_LOG_SOFTMAX = 2, /* out = log_softmax */
+    XK_SPARSE = 3,      /* sparse cross-entropy (labels), loss per row, gradient in out */
+    XK_CATEGORICAL = 4  /* categorical cross-entropy (targets t), loss per row, gradient in out */
+};
+
+typedef struct {
+    /* shape */
+    ptrdiff_t R, C;
+    /* logits or probabilities (float or double, as the kernel's type) */
+    const void *x;
+    ptrdiff_t x_rs, x_cs;
+    /* targets of the categorical loss, the type of x, or NULL */
+    const void *t;
+    ptrdiff_t t_rs, t_cs;
+    /* output block (softmax, log_softmax or gradient), the type of x, or NULL */
+    void *out;
+    ptrdiff_t o_rs, o_cs;
+    /* per row: class ids (sparse; ignored rows have weight 0 and any id), weights (NULL: 1) */
+    const int64_t *labels;
+    const double *row_weight;
+    /* per class: weights (NULL: 1) and sum_{k != c} weight_k (needed with a gradient) */
+    const double *cw;
+    const double *cw_others;
+    double cw_sum;
+    double eps;          /* label smoothing */
+    double grad_div;     /* the gradient of the weighted sum is divided by it */
+    /* per row output: the weighted loss, or the logsumexp (NULL: not wanted) */
+    double *row_out;
+    /* results */
+    double loss_sum;     /* sum of the weighted per-row losses, in row order */
+    /* working memory of at least xk_scratch_len(C) doubles */
+    double *scratch;
+} xk_block;
+
+typedef struct {
+    ptrdiff_t n;
+    const void *x;       /* logits or probabilities, the kernel's type, contiguous */
+    const double *y;     /* labels in [0, 1], contiguous */
+    const double *pw;    /* pos_weight per element, or NULL */
+    const double *sw;    /* sample weight per element, or NULL */
+    void *grad;          /* the gradient, the type of x, or NULL */
+    double *loss_out;    /* per-element weighted loss, or NULL */
+    double eps, grad_div;
+    int from_logits;
+    double loss_sum;
+} xk_binary;
+
+/* Rows of a class-major tile: per-row state arrays hold this many. */
+#define XK_TILE 256
+/* Row-major rows with at most this many classes are processed in class-major tiles. */
+#define XK_SMALL_C 16
+
+ptrdiff_t xk_scratch_len(ptrdiff_t C);
+
+typedef void (*xk_softmax_fn)(xk_block *b, int mode);
+typedef void (*xk_prob_fn)(xk_block *b, int mode);
+typedef void (*xk_binary_fn)(xk_binary *b);
+typedef void (*xk_softplus_fn)(const void *x, void *out, ptrdiff_t n, int negate);
+
+typedef struct {
+    const char *name;
+    xk_softmax_fn softmax[2];   /* [0] float, [1] double */
+    xk_prob_fn prob[2];
+    xk_binary_fn binary[2];
+    xk_softplus_fn softplus[2];
+} xk_variant;
+
+/* The variants compiled into this build, best first, and which of them this CPU can run. */
+int xk_n_variants(void);
+const xk_variant *xk_get_variant(int i);
+int xk_variant_supported(int i);
+
+/* Elementwise math, exposed for the tests of its accuracy. */
+void xk_exp_array(const double *x, double *y, ptrdiff_t n, int variant);
+void xk_log_array(const double *x, double *y, ptrdiff_t n, int variant);
+void xk_log1p_array(const double *x, double *y, ptrdiff_t n, int variant);
+
+#endif
