@@ -11,7 +11,7 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 
 from . import _validation as v
 from ._engine import run_chunks, tiles
-from ._primitives import log1p_nonneg
+from ._kernels import _core
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
 
 Loss = np.ndarray | np.floating
@@ -151,69 +151,44 @@ def binary_cross_entropy(
 
     rows, cols = pred.size // max(n_last, 1) if n_last else 0, n_last
     x2, y2 = pred.reshape(rows, cols), target.reshape(rows, cols)
+    pw2 = None if pw is None else np.broadcast_to(pw, (1, cols))
     s2 = None if s is None else np.broadcast_to(s, pred.shape).reshape(rows, cols)
     total = float(pred.size) if s2 is None else float(np.sum(s2))
     gdiv = grad_divisor(red, total)
     out = np.empty((rows, cols), result) if red == "none" else None
     grad = np.empty((rows, cols), result) if return_grad else None
-    # About eight float64 temporaries per element: tiles a quarter of a block keep them cached.
-    blocks = tiles(rows, cols, 4 * np.dtype(work).itemsize)
+    # Tiles of a quarter million elements: per-tile copies (labels as float64, broadcast
+    # weights) stay a few MiB per thread.
+    blocks = tiles(rows, cols, 2)
     partial = [0.0] * len(blocks)
 
     def tile(i: int, r0: int, r1: int, c0: int, c1: int) -> None:
-        x = x2[r0:r1, c0:c1].astype(work, copy=False)
-        y = y2[r0:r1, c0:c1].astype(work, copy=False)
-        # The weights of the positive and negative terms, each smoothed on its own:
-        # 1 - (y (1 - e) + e/2) would cancel where y is near 1.
-        b = 1.0 - y
-        if eps > 0:
-            y = y * (1.0 - eps) + eps / 2
-            b = b * (1.0 - eps) + eps / 2
-        a = y if pw is None else y * pw[:, c0:c1].astype(work)
-        if from_logits:
-            # -log p = softplus(-x) = T + relu(-x), -log(1 - p) = softplus(x) = T + relu(x),
-            # T = log1p(exp(-|x|)): l = (a + b) T + a relu(-x) + b relu(x), non-negative terms.
-            # 0 * inf (a label of exactly 0 or 1 at an infinite logit) is 0 (fmax drops the
-            # NaN); T is NaN only where x is, so NaN still propagates.
-            u = np.exp(-np.abs(x))
-            loss = log1p_nonneg(u.astype(np.float64, copy=False))
-            if pw is not None:
-                loss *= a + b
-            relu = np.maximum(x, 0)
-            relu_neg = relu - x
-            loss += np.fmax(np.multiply(relu_neg, a, out=relu_neg), 0, out=relu_neg)
-            loss += np.fmax(np.multiply(relu, b, out=relu), 0, out=relu)
-        else:
-            x64 = x.astype(np.float64, copy=False)
-            loss = np.fmax(-a * np.log(x64), 0) + np.fmax(-b * np.log1p(-x64), 0) + 0.0 * x64
-        sw = None if s2 is None else s2[r0:r1, c0:c1]
-        if sw is not None:
-            loss = np.where(sw == 0, 0.0, sw * loss)
-        if out is not None:
-            out[r0:r1, c0:c1] = loss
-        partial[i] = float(np.sum(loss, dtype=np.float64))
-        if grad is None:
-            return
-        if from_logits:
-            # sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u), u = exp(-|x|)
-            inv = 1.0 / (1.0 + u)
-            small = u * inv
-            sig = np.where(x >= 0, inv, small)
-            sig_neg = np.where(x >= 0, small, inv)
-            g = b * sig - a * sig_neg
-        else:
-            g = np.fmax(b / (1.0 - x), 0) - np.fmax(a / x, 0)
-        # A zero weight (or a mean over zero weight) zeroes the gradient, inf and NaN included.
-        if sw is None:
-            g = g * (1.0 / gdiv) if gdiv != np.inf else np.zeros_like(g)
-        else:
-            g = np.where(sw == 0, 0.0, g * (sw / gdiv))
-        grad[r0:r1, c0:c1] = g
+        shape = (r1 - r0, c1 - c0)
+
+        def flat(a: np.ndarray, dtype: np.dtype[np.floating] | type) -> np.ndarray:
+            return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype).reshape(-1)
+
+        x = flat(x2[r0:r1, c0:c1], work)
+        y = flat(y2[r0:r1, c0:c1], np.float64)  # labels keep their own precision
+        pwt = None if pw2 is None else flat(pw2[:, c0:c1], np.float64)
+        swt = None if s2 is None else flat(s2[r0:r1, c0:c1], np.float64)
+        loss = None if out is None else np.empty(x.size)
+        g = None
+        if grad is not None:
+            view = grad[r0:r1, c0:c1]
+            g = view.reshape(-1) if view.flags.c_contiguous and grad.dtype == work else None
+            g = np.empty(x.size, work) if g is None else g
+        partial[i] = _core.binary_block(x, y, pwt, swt, g, loss, eps, gdiv, bool(from_logits))
+        # A value beyond the result dtype's range becomes inf, silently (the documented rule).
+        with np.errstate(over="ignore"):
+            if out is not None and loss is not None:
+                out[r0:r1, c0:c1] = loss.reshape(shape)
+            if grad is not None and g is not None and not np.may_share_memory(g, grad):
+                grad[r0:r1, c0:c1] = g.reshape(shape)
 
     def work_chunk(chunk: Sequence[tuple[int, Tile]]) -> None:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            for i, (r0, r1, c0, c1) in chunk:
-                tile(i, r0, r1, c0, c1)
+        for i, (r0, r1, c0, c1) in chunk:
+            tile(i, r0, r1, c0, c1)
 
     run_chunks(list(enumerate(blocks)), work_chunk)
     rows_out = None if out is None else out.reshape(pred.shape)

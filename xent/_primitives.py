@@ -7,25 +7,19 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from ._engine import Block, Layout, run_chunks, tiles
-from ._softmax import Scratch, dense, destination, for_blocks, load, per_row, shifted_exp, store
+from ._engine import Layout, run_chunks, tiles
+from ._kernels import _core
+from ._softmax import LOG_SOFTMAX, LSE, SOFTMAX, SoftmaxCall
 from ._validation import as_real_array, check_axis, float_dtypes
 
 
-def log1p_nonneg(u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """log1p(u) for u >= 0, from one vectorized log.
-
-    With w = fl(1 + u), log1p(u) = log(w) + (u - (w - 1)) / w: the second term puts back the
-    rounding of 1 + u, which is exact for u <= 1 (Sterbenz), and is negligible beyond
-    (Goldberg, "What every computer scientist should know about floating-point", 1991).
-    NumPy's log1p is a scalar libm call; this is several times faster and as accurate.
-    """
-    w = u + 1.0
-    c = u - (w - 1.0)
-    c /= w
-    r = np.log(w, out=out)
-    r += c
-    return r
+def _normalized(mode: int, a: npt.ArrayLike, axis: int) -> np.ndarray:
+    """softmax or log_softmax of ``a`` along ``axis``."""
+    arr, layout, result, work = _softmax_input(a, axis)
+    out = np.empty(arr.shape, result)
+    if layout.C and out.size:
+        SoftmaxCall(mode, layout, work).run(arr, out=out)
+    return out
 
 
 def _softmax_input(
@@ -92,21 +86,11 @@ def logsumexp(
     0.0
     """
     arr, layout, result, work = _softmax_input(a, axis)
-    out = np.full(layout.batch_shape, -np.inf, result)  # log of an empty sum, if C == 0
-    x3, out2 = layout.view3(arr), layout.rows2(out)
-
-    def block(blk: Block, sc: Scratch) -> None:
-        x, cax = load(layout, x3, blk, sc, 0)
-        st = shifted_exp(x, cax, sc, blk.rows)
-        lse = st.m.reshape(-1) + log1p_nonneg(st.s)
-        if st.inf_rows is not None:
-            lse[st.inf_rows] = np.inf
-        # A row of -inf: log(0) = -inf exactly (its softmax is undefined, its logsumexp is not).
-        lse[st.m.reshape(-1) == -np.inf] = -np.inf
-        layout.take_rows(out2, blk)[...] = lse
-
+    rows = np.full(layout.batch_shape, -np.inf)  # log of an empty sum, if C == 0
     if layout.C:
-        for_blocks(layout, work, 5, block)
+        SoftmaxCall(LSE, layout, work).run(arr, rows_out=rows)
+    with np.errstate(over="ignore"):
+        out = rows.astype(result, copy=False)
     if keepdims:
         out = np.expand_dims(out, layout.axis)
     return out[()]
@@ -154,21 +138,7 @@ def log_softmax(a: npt.ArrayLike, axis: int = -1) -> np.ndarray:
     >>> print(np.array([0.0, -50.0]) - np.log(np.sum(np.exp([0.0, -50.0]))))
     [  0. -50.]
     """
-    arr, layout, result, work = _softmax_input(a, axis)
-    out = np.empty(arr.shape, result)
-    x3, out3 = layout.view3(arr), layout.view3(out)
-
-    def block(blk: Block, sc: Scratch) -> None:
-        x, cax = load(layout, x3, blk, sc, 0)
-        dest = destination(layout, out3, blk, sc, 1, cax)
-        st = shifted_exp(x, cax, sc, blk.rows, out=dest)  # its exp(x - m) is then overwritten
-        np.subtract(st.x, st.m, out=dest)
-        np.subtract(dest, per_row(log1p_nonneg(st.s), cax).astype(dest.dtype), out=dest)
-        store(layout, out3, blk, dest, cax)
-
-    if layout.C:
-        for_blocks(layout, work, 5, block)
-    return out
+    return _normalized(LOG_SOFTMAX, a, axis)
 
 
 def softmax(a: npt.ArrayLike, axis: int = -1) -> np.ndarray:
@@ -213,45 +183,24 @@ def softmax(a: npt.ArrayLike, axis: int = -1) -> np.ndarray:
     >>> print(xent.softmax([np.inf, 0.0]))  # NaN in SciPy and PyTorch
     [1. 0.]
     """
-    arr, layout, result, work = _softmax_input(a, axis)
-    out = np.empty(arr.shape, result)
-    x3, out3 = layout.view3(arr), layout.view3(out)
-
-    def block(blk: Block, sc: Scratch) -> None:
-        x, cax = load(layout, x3, blk, sc, 0)
-        dest = destination(layout, out3, blk, sc, 1, cax, transposed_ok=True)
-        st = shifted_exp(x, cax, sc, blk.rows, out=dense(dest))
-        np.multiply(st.F, per_row(1.0 / (1.0 + st.s), cax).astype(dest.dtype), out=dest)
-        store(layout, out3, blk, dest, cax)
-
-    if layout.C:
-        for_blocks(layout, work, 5, block)
-    return out
-
-
-def softplus_parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(max(x, 0), log1p(exp(-|x|)))`` in float64 (float32 and below: exact enough).
-
-    softplus(x) = max(x, 0) + log1p(exp(-|x|)): no overflow for any x, and both terms are
-    non-negative, so the sum keeps its relative accuracy; softplus(-x) = max(-x, 0) + the same.
-    """
-    u = np.exp(-np.abs(x))
-    return np.maximum(x, 0), log1p_nonneg(u.astype(np.float64, copy=False))
+    return _normalized(SOFTMAX, a, axis)
 
 
 def _elementwise(a: npt.ArrayLike, negate: bool) -> np.ndarray | np.floating:
     arr = as_real_array(a, "a")
     result, work = float_dtypes(arr)
-    flat = np.ravel(arr)[np.newaxis]
+    flat = np.ravel(arr)
     out = np.empty(flat.shape, result)
+    direct = result == work
 
     def chunk(spans: Sequence[tuple[int, int, int, int]]) -> None:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            for _, _, i0, i1 in spans:
-                x = flat[0, i0:i1].astype(work, copy=False)
-                pos, tail = softplus_parts(-x if negate else x)
-                val = pos + tail
-                out[0, i0:i1] = -val if negate else val
+        for _, _, i0, i1 in spans:
+            x = np.ascontiguousarray(flat[i0:i1], dtype=work)
+            dest = out[i0:i1] if direct else np.empty(i1 - i0, work)
+            _core.softplus_block(x, dest, negate)
+            if not direct:
+                with np.errstate(over="ignore"):
+                    out[i0:i1] = dest
 
     run_chunks(tiles(1, flat.size, np.dtype(work).itemsize), chunk)
     return out.reshape(arr.shape)[()]

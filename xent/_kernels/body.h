@@ -33,27 +33,42 @@
         (e) = (tie_ || !(d_ > -HUGE_VAL)) ? 0.0 : e_;                         \
     } while (0)
 
-/* The exp pass of one entry: see row_pass for what the accumulators hold. */
-#define XK_PASS_BODY(xv, tv_, cwc_, is_top, out_p, SB, NT, VS, TV, WY, WYX, m)  \
+/* s += v with Kahan's compensation c: the error of a long sum stays at 2 ulp, whatever its
+ * length (Kahan, "Further remarks on reducing truncation errors", CACM 8, 1965). */
+#define XK_KADD(s, c, v)                                                        \
+    do {                                                                      \
+        double y_ = (v) - (c);                                                \
+        double t_ = (s) + y_;                                                 \
+        double c_ = (t_ - (s)) - y_;                                          \
+        (c) = c_ == c_ ? c_ : 0.0; /* an infinite sum stays infinite, not NaN */ \
+        (s) = t_;                                                             \
+    } while (0)
+
+/* The exp pass of one entry into the accumulators A[k] (with compensations K[k]):
+ * A[0] sum of F below the maximum, A[1] entries equal to it, A[2] sum cw v (SMOOTH),
+ * A[3] sum w v, A[4] sum w, A[5] sum w off `top` (CAT, w = cw t). */
+#define XK_PASS_BODY(xv, tv_, cwc_, is_top, out_p, A, K, m)                     \
     {                                                                         \
         double d, e;                                                          \
         XK_SHIFT(xv, m, d, e);                                                \
         double E = xk_exp(d);                                                 \
         double F = E + E * e;                                                 \
-        SB += d < 0.0 ? F : 0.0;                                              \
-        NT += d == 0.0 ? 1.0 : 0.0;                                           \
+        XK_KADD(A[0], K[0], d < 0.0 ? F : 0.0);                               \
+        A[1] += d == 0.0 ? 1.0 : 0.0;                                         \
         if (STORE) *(out_p) = (T)F;                                           \
         if (SMOOTH || CAT) {                                                  \
             double v = -(d + e);                                              \
-            if (SMOOTH) VS += (cwc_) == 0.0 ? 0.0 : (cwc_) * v;               \
+            if (SMOOTH) XK_KADD(A[2], K[2], (cwc_) == 0.0 ? 0.0 : (cwc_) * v); \
             if (CAT) {                                                        \
                 double w = (cwc_) * (tv_);                                    \
-                TV += w == 0.0 ? 0.0 : w * v;                                 \
-                WY += w;                                                      \
-                WYX += (is_top) ? 0.0 : w;                                    \
+                XK_KADD(A[3], K[3], w == 0.0 ? 0.0 : w * v);                  \
+                XK_KADD(A[4], K[4], w);                                       \
+                XK_KADD(A[5], K[5], (is_top) ? 0.0 : w);                      \
             }                                                                 \
         }                                                                     \
     }
+
+#define XK_NACC 6
 
 /* Per-row state after the exp pass. */
 typedef struct {
@@ -63,7 +78,7 @@ typedef struct {
 
 /* What the output pass of a row needs. */
 typedef struct {
-    double inv, a, kw0, kw1, L; /* g_c = a F_c - (kw1 t_c + kw0) cw_c; softmax F inv */
+    double inv, a, k, L;        /* g_c = k (a F_c - ((1 - eps) t_c + eps / C) cw_c) */
     double g_top, g_y;          /* entries computed apart (see finish) */
     int fix_top, fix_y;
     int zero;                   /* a row of weight 0: its gradient is 0 */
@@ -105,29 +120,30 @@ static inline __attribute__((always_inline)) void FN(row_pass)(
 {
     const double m = st->m;
     const ptrdiff_t top = st->top;
-    double sb[8] = {0}, nt[8] = {0}, vs[8] = {0}, tv[8] = {0}, wy[8] = {0}, wyx[8] = {0};
+    double acc[8][XK_NACC] = {{0}}, comp[8][XK_NACC] = {{0}};
     ptrdiff_t c = 0;
     for (; c + 8 <= C; c += 8)
         for (int j = 0; j < 8; j++) {
             ptrdiff_t i = c + j;
             double tvv = CAT ? (double)t[i] : 0.0, cwc = (SMOOTH || CAT) ? cw[i] : 1.0;
-            XK_PASS_BODY((double)x[i], tvv, cwc, i == top, out + i, sb[j], nt[j], vs[j], tv[j],
-                         wy[j], wyx[j], m)
+            XK_PASS_BODY((double)x[i], tvv, cwc, i == top, out + i, acc[j], comp[j], m)
         }
     for (; c < C; c++) {
         double tvv = CAT ? (double)t[c] : 0.0, cwc = (SMOOTH || CAT) ? cw[c] : 1.0;
-        XK_PASS_BODY((double)x[c], tvv, cwc, c == top, out + c, sb[0], nt[0], vs[0], tv[0],
-                     wy[0], wyx[0], m)
+        XK_PASS_BODY((double)x[c], tvv, cwc, c == top, out + c, acc[0], comp[0], m)
     }
-    st->sb = st->nt = st->vs = st->tv = st->wy = st->wyx = 0.0;
-    for (int j = 0; j < 8; j++) {
-        st->sb += sb[j];
-        st->nt += nt[j];
-        st->vs += vs[j];
-        st->tv += tv[j];
-        st->wy += wy[j];
-        st->wyx += wyx[j];
-    }
+    double sum[XK_NACC] = {0}, cs[XK_NACC] = {0};
+    for (int j = 0; j < 8; j++)
+        for (int k = 0; k < XK_NACC; k++) {
+            XK_KADD(sum[k], cs[k], acc[j][k]);
+            XK_KADD(sum[k], cs[k], -comp[j][k]);
+        }
+    st->sb = sum[0];
+    st->nt = sum[1];
+    st->vs = sum[2];
+    st->tv = sum[3];
+    st->wy = sum[4];
+    st->wyx = sum[5];
 }
 
 /* ------------------------------------------------------------------ per-row results */
@@ -138,7 +154,8 @@ static inline __attribute__((always_inline)) void FN(row_pass)(
  * weights w_c = cw_c ((1 - eps) t_c + eps / C) (sparse: t_c = [c == y]):
  *   l = (1 - eps) (sum_c cw_c t_c v_c + wy L) + eps / C (sum_c cw_c v_c + cw_sum L),
  * sums of non-negative terms. The gradient of k l (k = row weight / grad_div) is
- *   g_c = k (W p_c - w_c) = a F_c - k w_c,  W = sum_c w_c,  p_c = F_c / (1 + s),
+ *   g_c = k (W p_c - w_c) = k (a F_c - w_c),  a = W / (1 + s),  W = sum_c w_c,
+ * k applied last, so a weighted row's gradient is its weight times the unweighted one,
  * and at an entry with p > 1/2 (the maximum, when s < 1) W p - w is computed as
  * (W - w) - W (1 - p) = (1 - eps) wyx + eps / C cw_others[top] - W s / (1 + s):
  * two accurate parts where W p - w would cancel for a confident prediction. */
@@ -183,9 +200,8 @@ static inline double FN(finish)(const xk_block *b, int mode, const FN(state) *st
     double k = sw / b->grad_div;
     double W = (1.0 - eps) * wy + eps / C * b->cw_sum;
     g->zero = k == 0.0;
-    g->a = W * g->inv * k;
-    g->kw0 = k * (eps / C);
-    g->kw1 = k * (1.0 - eps);
+    g->a = W * g->inv;
+    g->k = k;
     if (s < 1.0) {
         double others = b->cw_others ? b->cw_others[st->top] : C - 1.0;
         g->g_top = k * (((1.0 - eps) * wyx + eps / C * others) - W * s * g->inv);
@@ -199,7 +215,7 @@ static inline double FN(finish)(const xk_block *b, int mode, const FN(state) *st
 static inline double FN(sparse_gy)(const xk_block *b, const FN(coef) *g, int64_t y, double Fy)
 {
     double cwy = b->cw ? b->cw[y] : 1.0;
-    return g->a * Fy - (g->kw1 + g->kw0) * cwy;
+    return g->k * (g->a * Fy - ((1.0 - b->eps) + b->eps / (double)b->C) * cwy);
 }
 
 /* The output pass of a contiguous row: the gradient (from F in out), softmax (from F in out) or
@@ -219,21 +235,14 @@ static inline __attribute__((always_inline)) void FN(row_output)(
     } else if (g->zero) {
         for (ptrdiff_t c = 0; c < C; c++) out[c] = 0;
     } else {
-        const double a = g->a, kw0 = g->kw0, kw1 = g->kw1;
+        const double a = g->a, k = g->k, kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps;
         const double *cw = b->cw;
-        if (mode == XK_CATEGORICAL) {
-            if (cw)
-                for (ptrdiff_t c = 0; c < C; c++)
-                    out[c] = (T)(a * (double)out[c] - (kw1 * (double)t[c] + kw0) * cw[c]);
-            else
-                for (ptrdiff_t c = 0; c < C; c++)
-                    out[c] = (T)(a * (double)out[c] - (kw1 * (double)t[c] + kw0));
-        } else {
-            if (cw)
-                for (ptrdiff_t c = 0; c < C; c++) out[c] = (T)(a * (double)out[c] - kw0 * cw[c]);
-            else
-                for (ptrdiff_t c = 0; c < C; c++) out[c] = (T)(a * (double)out[c] - kw0);
-        }
+        if (mode == XK_CATEGORICAL)
+            for (ptrdiff_t c = 0; c < C; c++)
+                out[c] = (T)(k * (a * (double)out[c] - (kw1 * (double)t[c] + kw0) * cw[c]));
+        else
+            for (ptrdiff_t c = 0; c < C; c++)
+                out[c] = (T)(k * (a * (double)out[c] - kw0 * cw[c]));
     }
 }
 
@@ -281,8 +290,8 @@ static void FN(rows)(xk_block *b, int mode)
 /* The exp pass over a class-major tile (see row_pass), one state per row. */
 static inline __attribute__((always_inline)) void FN(tile_pass)(
     const xk_block *b, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out,
-    ptrdiff_t os, const double *m, const int64_t *top, double *sb, double *nt, double *vs,
-    double *tv, double *wy, double *wyx, const int STORE, const int SMOOTH, const int CAT)
+    ptrdiff_t os, const double *m, const int64_t *top, double (*acc)[XK_NACC],
+    double (*comp)[XK_NACC], const int STORE, const int SMOOTH, const int CAT)
 {
     for (ptrdiff_t c = 0; c < b->C; c++) {
         const T *xc = x + c * xs;
@@ -291,8 +300,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass)(
         const double cwc = (SMOOTH || CAT) ? b->cw[c] : 1.0;
         for (ptrdiff_t r = 0; r < n; r++) {
             double tvv = CAT ? (double)tc[r] : 0.0;
-            XK_PASS_BODY((double)xc[r], tvv, cwc, top[r] == c, oc + r, sb[r], nt[r], vs[r],
-                         tv[r], wy[r], wyx[r], m[r])
+            XK_PASS_BODY((double)xc[r], tvv, cwc, top[r] == c, oc + r, acc[r], comp[r], m[r])
         }
     }
 }
@@ -307,13 +315,14 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     const int STORE = mode == XK_SOFTMAX || grad;
     const int SMOOTH = b->eps > 0.0 && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
     const int CAT = mode == XK_CATEGORICAL;
-    double m[XK_TILE], sb[XK_TILE], nt[XK_TILE], vs[XK_TILE], tv[XK_TILE], wy[XK_TILE],
-        wyx[XK_TILE];
+    /* per row: the maximum, then the output pass's coefficients and the entries set apart */
+    double m[XK_TILE], sb[XK_TILE], nt[XK_TILE], vs[XK_TILE], tv[XK_TILE], wyx[XK_TILE];
+    double acc[XK_TILE][XK_NACC], comp[XK_TILE][XK_NACC];
     int64_t top[XK_TILE];
     for (ptrdiff_t r = 0; r < n; r++) {
         m[r] = -HUGE_VAL;
         top[r] = 0;
-        sb[r] = nt[r] = vs[r] = tv[r] = wy[r] = wyx[r] = 0.0;
+        for (int k = 0; k < XK_NACC; k++) acc[r][k] = comp[r][k] = 0.0;
     }
     for (ptrdiff_t c = 0; c < C; c++) {
         const T *xc = x + c * xs;
@@ -324,16 +333,18 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         }
     }
     if (CAT) {
-        if (STORE && SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 1, 1, 1);
-        else if (STORE) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 1, 0, 1);
-        else if (SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 0, 1, 1);
-        else FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 0, 0, 1);
-    } else if (STORE && SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 1, 1, 0);
-    else if (STORE) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 1, 0, 0);
-    else if (SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 0, 1, 0);
-    else FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wy, wyx, 0, 0, 0);
+        if (STORE && SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 1);
+        else if (STORE) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 1);
+        else if (SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 1);
+        else FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 1);
+    } else if (STORE && SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 0);
+    else if (STORE) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 0);
+    else if (SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 0);
+    else FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 0);
     for (ptrdiff_t r = 0; r < n; r++) {
-        FN(state) st = {m[r], sb[r], nt[r], vs[r], tv[r], wy[r], wyx[r], (ptrdiff_t)top[r]};
+        for (int k = 0; k < XK_NACC; k++) acc[r][k] -= comp[r][k];
+        FN(state) st = {m[r], acc[r][0], acc[r][1], acc[r][2], acc[r][3], acc[r][4], acc[r][5],
+                        (ptrdiff_t)top[r]};
         FN(coef) g;
         double sw = b->row_weight ? b->row_weight[r0 + r] : 1.0;
         int64_t y = b->labels ? b->labels[r0 + r] : 0;
@@ -347,9 +358,8 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         nt[r] = g.L;
         if (mode == XK_SOFTMAX || mode == XK_LOG_SOFTMAX) continue;
         double gy = g.fix_y && !g.zero ? FN(sparse_gy)(b, &g, y, (double)out[y * os + r]) : 0.0;
-        vs[r] = g.zero ? 0.0 : g.a;
-        tv[r] = g.zero ? 0.0 : g.kw0;
-        wy[r] = g.zero ? 0.0 : g.kw1;
+        vs[r] = g.a;
+        tv[r] = g.zero ? 0.0 : g.k;
         /* the entries computed apart, written after the output pass: -1 for none */
         top[r] = g.fix_top && !g.zero ? (int64_t)st.top : -1;
         wyx[r] = g.g_top;
@@ -363,6 +373,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         const T *xc = x + c * xs;
         const T *tc = CAT ? t + c * ts : NULL;
         const double cwc = b->cw ? b->cw[c] : 1.0;
+        const double kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps;
         if (mode == XK_SOFTMAX)
             for (ptrdiff_t r = 0; r < n; r++) oc[r] = (T)((double)oc[r] * sb[r]);
         else if (mode == XK_LOG_SOFTMAX)
@@ -372,10 +383,15 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
                 oc[r] = (T)((d - nt[r]) + e);
             }
         else if (CAT)
-            for (ptrdiff_t r = 0; r < n; r++)
-                oc[r] = (T)(vs[r] * (double)oc[r] - (wy[r] * (double)tc[r] + tv[r]) * cwc);
+            for (ptrdiff_t r = 0; r < n; r++) {
+                double g = tv[r] * (vs[r] * (double)oc[r] - (kw1 * (double)tc[r] + kw0) * cwc);
+                oc[r] = (T)(tv[r] == 0.0 ? 0.0 : g);
+            }
         else
-            for (ptrdiff_t r = 0; r < n; r++) oc[r] = (T)(vs[r] * (double)oc[r] - tv[r] * cwc);
+            for (ptrdiff_t r = 0; r < n; r++) {
+                double g = tv[r] * (vs[r] * (double)oc[r] - kw0 * cwc);
+                oc[r] = (T)(tv[r] == 0.0 ? 0.0 : g);
+            }
     }
     if (!grad) return;
     for (ptrdiff_t r = 0; r < n; r++) {
@@ -394,13 +410,17 @@ static void FN(softmax)(xk_block *b, int mode)
     const ptrdiff_t R = b->R, C = b->C;
     b->loss_sum = 0.0;
     if (R == 0 || C == 0) return;
-    if (b->x_cs == 1 && C > XK_SMALL_C) {
+    /* every array of the call is row-major, or every one class-major (one row is both) */
+    const int row_major = b->x_cs == 1 && (!b->out || b->o_cs == 1) && (!b->t || b->t_cs == 1);
+    const int class_major =
+        R == 1 || (b->x_rs == 1 && (!b->out || b->o_rs == 1) && (!b->t || b->t_rs == 1));
+    if (row_major && C > XK_SMALL_C) {
         FN(rows)(b, mode);
         return;
     }
     double lanes[8] = {0};
     T *xt = NULL, *tt = NULL, *ot = NULL;
-    const int transpose = b->x_cs == 1 && b->x_rs != 1;
+    const int transpose = !class_major;
     if (transpose) {
         T *base = (T *)(b->scratch + XK_TILE);
         xt = base;

@@ -1,24 +1,38 @@
 /* One SIMD variant (suffix XK_V) of everything: the elementwise math, then the kernels for
  * float and for double. Included by kernels.c inside the variant's target pragma. */
-#define XM_SUFFIX XK_V
+#undef XMATH_H
+#define xm_exp XK_CAT(xm_exp, XK_V)
+#define xm_log XK_CAT(xm_log, XK_V)
+#define xm_log1p XK_CAT(xm_log1p, XK_V)
+#define xm__bits XK_CAT(xm__bits, XK_V)
+#define xm__double XK_CAT(xm__double, XK_V)
+#define xm__log_kernel XK_CAT(xm__log_kernel, XK_V)
 #include "xmath.h"
-#undef XM_SUFFIX
 
-#define xk_exp XK_CAT(xm_exp, XK_V)
-#define xk_log XK_CAT(xm_log, XK_V)
-#define xk_log1p XK_CAT(xm_log1p, XK_V)
+#define xk_exp xm_exp
+#define xk_log xm_log
+#define xk_log1p xm_log1p
 
 static void XK_CAT(exp_array, XK_V)(const double *x, double *y, ptrdiff_t n)
 {
-    for (ptrdiff_t i = 0; i < n; i++) y[i] = xk_exp(x[i]);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) y[i + j] = xk_exp(x[i + j]);
+    for (; i < n; i++) y[i] = xk_exp(x[i]);
 }
 static void XK_CAT(log_array, XK_V)(const double *x, double *y, ptrdiff_t n)
 {
-    for (ptrdiff_t i = 0; i < n; i++) y[i] = xk_log(x[i]);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) y[i + j] = xk_log(x[i + j]);
+    for (; i < n; i++) y[i] = xk_log(x[i]);
 }
 static void XK_CAT(log1p_array, XK_V)(const double *x, double *y, ptrdiff_t n)
 {
-    for (ptrdiff_t i = 0; i < n; i++) y[i] = xk_log1p(x[i]);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) y[i + j] = xk_log1p(x[i + j]);
+    for (; i < n; i++) y[i] = xk_log1p(x[i]);
 }
 
 #define T float
@@ -36,3 +50,9 @@ static void XK_CAT(log1p_array, XK_V)(const double *x, double *y, ptrdiff_t n)
 #undef xk_exp
 #undef xk_log
 #undef xk_log1p
+#undef xm_exp
+#undef xm_log
+#undef xm_log1p
+#undef xm__bits
+#undef xm__double
+#undef xm__log_kernel
