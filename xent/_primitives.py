@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from ._engine import Block, Layout, run_chunks, tiles
 from ._softmax import Scratch, dense, destination, for_blocks, load, per_row, shifted_exp, store
-from ._validation import as_real_array, check_axis, float_dtypes
+from ._validation import as_real_array, check_axis, check_flag, float_dtypes
 
 
 def log1p_nonneg(u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -91,6 +91,7 @@ def logsumexp(
     >>> print(np.log(np.sum(np.exp([0.0, -40.0]))))  # the textbook formula loses it all
     0.0
     """
+    keepdims = check_flag(keepdims, "keepdims")
     arr, layout, result, work = _softmax_input(a, axis)
     out = np.full(layout.batch_shape, -np.inf, result)  # log of an empty sum, if C == 0
     x3, out2 = layout.view3(arr), layout.rows2(out)
