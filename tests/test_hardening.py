@@ -17,20 +17,16 @@ prints the outcome counts per function.
 
 from __future__ import annotations
 
-import collections
 import math
 import multiprocessing
 import os
 import re
-import tempfile
 import threading
 import warnings
 
 import numpy as np
 import pytest
 import scipy.special as sp
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import xent
 from xent import _engine
@@ -405,9 +401,11 @@ def test_nan_label_or_weight_is_an_error_naming_it(call, name, index):
 
 def test_nan_in_y_pred_propagates():
     loss = bce([1.0, 0.0], [np.nan, 0.5], reduction="none")
-    assert np.isnan(loss[0]) and np.isfinite(loss[1])
+    assert np.isnan(loss[0])
+    assert np.isfinite(loss[1])
     loss = scce([0, 1], [[np.nan, 0.0], [0.0, 0.0]], from_logits=True, reduction="none")
-    assert np.isnan(loss[0]) and np.isfinite(loss[1])
+    assert np.isnan(loss[0])
+    assert np.isfinite(loss[1])
     assert np.isnan(xent.logsumexp([np.nan, 1.0]))
 
 
@@ -433,7 +431,8 @@ def test_empty_batch_primitives(shape, axis, dtype):
             assert np.array_equal(got, want)
     for fn in (xent.softmax, xent.log_softmax):
         got = fn(a, axis=axis)
-        assert got.shape == shape and got.dtype == dtype
+        assert got.shape == shape
+        assert got.dtype == dtype
     for fn in (xent.softplus, xent.log_sigmoid):
         assert fn(a).shape == shape
 
@@ -478,8 +477,10 @@ def test_empty_batch_losses(shape, axis, reduction, from_logits, weights):
             if reduction == "none":
                 assert value.shape == out_shape, name
             else:
-                assert value.shape == () and value == 0.0, name  # the zero-weight rule
-        assert grad.shape == shape and grad.dtype == np.float32, name
+                assert value.shape == (), name
+                assert value == 0.0, name  # the zero-weight rule
+        assert grad.shape == shape, name
+        assert grad.dtype == np.float32, name
 
 
 # ------------------------------------------------------------------ 6. and 7. options and arrays
@@ -587,7 +588,8 @@ def test_float_ids_are_compared_with_ignore_index_exactly(dtype, top):
     # Equal exactly: ignored, as an integer id would be.
     got = scce(ids, x, from_logits=True, ignore_index=top, reduction="none")
     want = scce(np.array([top, 1]), x, from_logits=True, ignore_index=top, reduction="none")
-    assert np.array_equal(got, want) and got[0] == 0.0
+    assert np.array_equal(got, want)
+    assert got[0] == 0.0
 
 
 def test_float_ids_beyond_int64_compare_exactly():
