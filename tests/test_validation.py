@@ -641,7 +641,7 @@ CASES = [
     pytest.param(
         lambda: bce(Y01, P01, label_smoothing=10**400),
         ValueError,
-        r"^label_smoothing must be in \[0, 1\]; got 1000+\.\.\.$",
+        r"^label_smoothing must be in \[0, 1\]; got 1000+\.\.\.\.$",
         id="binary-label_smoothing-huge-int",
     ),
     # ------------------------------------------------------------------ array conversion
