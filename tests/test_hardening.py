@@ -17,16 +17,20 @@ prints the outcome counts per function.
 
 from __future__ import annotations
 
+import collections
 import math
 import multiprocessing
 import os
 import re
+import tempfile
 import threading
 import warnings
 
 import numpy as np
 import pytest
 import scipy.special as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import xent
 from xent import _engine
@@ -624,3 +628,326 @@ def test_loss_beyond_the_dtype_is_inf_without_a_warning(dtype, big, reduction):
         assert loss.dtype == dtype
         assert np.array_equal(np.isposinf(loss), want > top)
         assert_close(np.where(want > top, 0, loss), np.where(want > top, 0, want), dtype)
+
+
+# ------------------------------------------------------------------ the campaign
+CAMPAIGN_EXAMPLES = int(os.environ.get("XENT_CAMPAIGN_EXAMPLES", "0") or 0)
+CAMPAIGN = settings(
+    max_examples=CAMPAIGN_EXAMPLES or 150,
+    deadline=None,
+    database=None,
+    derandomize=not CAMPAIGN_EXAMPLES,  # reproducible in CI; exploring when asked for more
+    suppress_health_check=list(HealthCheck),
+)
+OUTCOMES: collections.Counter[tuple[str, str]] = collections.Counter()
+ARG_NAMES = (
+    "y_true", "y_pred", "a", "axis", "from_logits", "return_grad", "keepdims", "reduction",
+    "label_smoothing", "pos_weight", "sample_weight", "class_weight", "ignore_index",
+)  # fmt: skip
+NAMES_AN_ARGUMENT = re.compile(r"^({})\b".format("|".join(ARG_NAMES)))
+FUNCTIONS = {
+    "logsumexp": xent.logsumexp,
+    "log_softmax": xent.log_softmax,
+    "softmax": xent.softmax,
+    "softplus": xent.softplus,
+    "log_sigmoid": xent.log_sigmoid,
+    "binary": bce,
+    "categorical": cce,
+    "sparse": scce,
+}
+DTYPES = ["float64", "float64", "float32", "float16", "int64", "int8", "bool"]
+WRAPS = ["array"] * 5 + [
+    "list", "tuple", "masked", "matrix", "memmap", "readonly", "reversed", "byteswap",
+]  # fmt: skip
+SPECIALS = [None] * 6 + ["nan", "inf", "-inf", "max", "tiny"]
+FLAG_GOOD = [True, False, np.True_, np.False_]
+FLAG_BAD = ["False", 0, 1, None, [False], np.array([True])]
+
+
+def _option(draw, good, bad):
+    """Omitted (the default), a valid value or an invalid one."""
+    how = draw(st.sampled_from(["omit"] * 3 + ["good"] * 4 + ["bad"]))
+    if how == "omit":
+        return "omit"
+    pool = good if how == "good" else bad
+    return pool[draw(st.integers(0, len(pool) - 1))] if pool else "omit"
+
+
+def _omitted(value):
+    return isinstance(value, str) and value == "omit"
+
+
+def _weights(rng, shape, bad_kind):
+    """Valid non-negative weights of ``shape``, or one of the ways a weight can be wrong."""
+    w = rng.uniform(0.0, 2.0, shape)
+    if bad_kind is None:
+        return w
+    if bad_kind == "ragged":
+        return [[1.0], [1.0, 2.0]]
+    if bad_kind == "shape":
+        return np.ones(tuple(d + 1 for d in shape) or (2,))
+    if bad_kind == "text":
+        return "1.0"
+    w = np.array(w, ndmin=1)
+    w.flat[rng.integers(w.size) if w.size else 0 : None if w.size else 0] = {
+        "nan": np.nan, "negative": -1.0, "inf": np.inf
+    }[bad_kind]  # fmt: skip
+    return w
+
+
+WEIGHT_BAD = ["nan", "negative", "inf", "ragged", "shape", "text"]
+
+
+@st.composite
+def campaign_calls(draw):
+    """(function name, raw arrays and options) for one generated call; arrays are wrapped in
+    the test, where a memmap file can be made."""
+    name = draw(st.sampled_from(list(FUNCTIONS)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    ndim = draw(st.integers(0, 3))
+    shape = tuple(draw(st.lists(st.integers(0, 4), min_size=ndim, max_size=ndim)))
+    dtype = np.dtype(draw(st.sampled_from(DTYPES)))
+    kw = {}
+    softmax_like = name in ("logsumexp", "log_softmax", "softmax", "categorical", "sparse")
+    axis = -1
+    if softmax_like:
+        axis = _option(draw, list(range(-ndim, ndim)), [ndim, -ndim - 1, 1.0, "0", None, True])
+        if axis != "omit":
+            kw["axis"] = axis
+        axis = axis if isinstance(axis, int) and not isinstance(axis, bool) else -1
+    valid_axis = ndim > 0 and -ndim <= axis < ndim
+    if name == "logsumexp":
+        kw["keepdims"] = _option(draw, FLAG_GOOD, FLAG_BAD)
+    from_logits = True
+    if name in ("binary", "categorical", "sparse"):
+        for flag in ("from_logits", "return_grad"):
+            kw[flag] = _option(draw, FLAG_GOOD, FLAG_BAD)
+        kw["reduction"] = _option(draw, REDUCTIONS, ["avg", None, 1, "MEAN", ["mean"]])
+        kw["label_smoothing"] = _option(
+            draw,
+            [0.0, 0.1, 1.0, np.float32(0.3), 0],
+            [-0.1, 1.5, np.nan, np.inf, 10**400, "0.1", [0.1], None, True],
+        )
+        flag = kw["from_logits"]
+        from_logits = isinstance(flag, (bool, np.bool_)) and bool(flag)
+    # y_pred (or a): logits, or probabilities where the call reads probabilities
+    x = rng.normal(0.0, 3.0, shape)
+    if not from_logits:
+        if name == "binary":
+            x = sp.expit(x)
+        elif valid_axis and x.size:
+            x = sp.softmax(x, axis=axis)
+    if dtype.kind == "b":
+        x = x > 0.5
+    elif dtype.kind in "iu":
+        x = np.rint(x)
+    x = np.asarray(x).astype(dtype)
+    special = draw(st.sampled_from(SPECIALS))
+    if special and x.size and dtype.kind == "f":
+        info = np.finfo(dtype)
+        value = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf, "max": info.max}.get(
+            special, info.smallest_subnormal
+        )
+        x.flat[rng.integers(x.size)] = value
+    arrays = {"y_pred" if name in ("binary", "categorical", "sparse") else "a": x}
+    C = shape[axis] if valid_axis else 1
+    batch = shape[: axis % ndim] + shape[axis % ndim + 1 :] if valid_axis else shape
+    bad_target = draw(st.sampled_from([None] * 12 + ["nan", "range", "shape"]))
+    if name == "binary":
+        y = rng.uniform(0, 1, shape) if draw(st.booleans()) else (rng.uniform(0, 1, shape) > 0.5)
+        pw = _option(draw, [2.0, [0.5], np.array(3.0)], ["vector", "negative", "nan", "2d"])
+        if not _omitted(pw):
+            last = shape[-1] if shape else 1
+            kw["pos_weight"] = {
+                "vector": rng.uniform(0, 3, (last + 1,)),
+                "negative": -1.0,
+                "nan": np.nan,
+                "2d": np.ones((2, 2)),
+            }.get(pw, pw) if isinstance(pw, str) else pw  # fmt: skip
+            if draw(st.booleans()) and shape and not isinstance(pw, str):
+                kw["pos_weight"] = rng.uniform(0, 3, (last,))
+        sw_shape = shape
+    elif name == "categorical":
+        y = (
+            sp.softmax(rng.normal(0, 1, shape), axis=axis)
+            if valid_axis and x.size
+            else rng.uniform(size=shape)
+        )
+        if draw(st.booleans()) and valid_axis and x.size:
+            y = (y == y.max(axis=axis, keepdims=True)).astype(np.int64)
+        sw_shape = batch
+    elif name == "sparse":
+        y = rng.integers(0, max(C, 1), batch)
+        ids = draw(st.sampled_from(["int64", "int8", "uint64", "float64", "float32"]))
+        y = y.astype(ids)
+        if draw(st.integers(0, 4)) == 0 and y.size:
+            odd = draw(st.sampled_from([-1, C, 2**62, 2**64 - 1, 2.0**53, 0.5, -(2**40)]))
+            if not np.can_cast(np.min_scalar_type(odd), y.dtype) or float(odd) != int(odd):
+                y = y.astype(np.float64 if float(odd) != int(odd) or odd < 0 else np.uint64)
+            y.flat[rng.integers(y.size)] = odd
+        ig = _option(draw, [None, -1, 0, 2**70, np.int64(1)], [1.5, "x", True, [0]])
+        if ig != "omit":
+            kw["ignore_index"] = ig
+        sw_shape = batch
+    else:
+        y = None
+    if y is not None:
+        y = np.asarray(y)
+        if bad_target == "nan" and y.size:
+            y = y.astype(np.float64)
+            y.flat[rng.integers(y.size)] = np.nan
+        elif bad_target == "range" and y.size:
+            y = y.astype(np.float64)
+            y.flat[rng.integers(y.size)] = 1.5 if name != "sparse" else C + 0.0
+        elif bad_target == "shape":
+            y = np.resize(y, tuple(d + 1 for d in y.shape) or (1,))
+        arrays["y_true"] = y
+        sw = _option(draw, [None, 0.5, "good", "zeros"], WEIGHT_BAD)
+        if sw in ("good", "zeros"):
+            kw["sample_weight"] = (
+                np.zeros(sw_shape) if sw == "zeros" else _weights(rng, sw_shape, None)
+            )
+        elif isinstance(sw, str) and sw != "omit":
+            kw["sample_weight"] = _weights(rng, sw_shape, sw)
+        elif sw != "omit":
+            kw["sample_weight"] = sw
+        if name in ("categorical", "sparse"):
+            cw = _option(draw, ["good"], WEIGHT_BAD)
+            if cw != "omit":
+                kw["class_weight"] = _weights(rng, (C,), None if cw == "good" else cw)
+    kw = {k: v for k, v in kw.items() if not _omitted(v)}
+    wraps = {k: draw(st.sampled_from(WRAPS)) for k in arrays}
+    return name, arrays, wraps, kw
+
+
+@pytest.fixture(scope="module")
+def campaign_dir():
+    """Where memmapped inputs live; with ``XENT_CAMPAIGN_EXAMPLES``, the outcome counts are
+    printed at the end (run with ``-s`` to see them)."""
+    with tempfile.TemporaryDirectory(prefix="xent-campaign-") as path:
+        yield path
+    if CAMPAIGN_EXAMPLES:
+        kinds = ("valid", "compared", "ValueError", "TypeError")
+        print("\ncampaign outcomes (compared: valid calls checked against the reference)")
+        print(f"  {'function':12s}" + "".join(f"{k:>11s}" for k in kinds))
+        for name in FUNCTIONS:
+            print(f"  {name:12s}" + "".join(f"{OUTCOMES[name, k]:11d}" for k in kinds))
+
+
+def _wrap(arr, how, directory, key):
+    """``arr`` as the user might hand it over."""
+    if how == "list":
+        return arr.tolist()
+    if how == "tuple":
+        return tuple(arr.tolist()) if arr.ndim else arr[()]
+    if how == "masked":
+        return np.ma.masked_array(arr, mask=np.zeros(arr.shape, bool))
+    if how == "matrix" and arr.ndim == 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            return np.matrix(arr)
+    if how == "memmap" and arr.size:
+        path = os.path.join(directory, f"{key}-{len(os.listdir(directory))}.dat")
+        mm = np.memmap(path, dtype=arr.dtype, mode="w+", shape=arr.shape)
+        mm[...] = arr
+        mm.flush()
+        return np.memmap(path, dtype=arr.dtype, mode="r", shape=arr.shape)
+    if how == "readonly":
+        ro = arr.copy()
+        ro.flags.writeable = False
+        return ro
+    if how == "reversed" and arr.ndim:
+        return np.flip(np.flip(arr).copy())  # the same values through negative strides
+    if how == "byteswap":
+        return arr.astype(arr.dtype.newbyteorder())
+    return arr
+
+
+def _unchanged(before, after):
+    if isinstance(after, np.ma.MaskedArray):
+        return np.array_equal(after.data, before, equal_nan=True) and not after.mask.any()
+    got = np.asarray(after)
+    return got.shape == before.shape and np.array_equal(
+        got.astype(np.float64), before.astype(np.float64), equal_nan=True
+    )
+
+
+def _safe(arrays, kw, name, from_logits):
+    """Inputs where a textbook float64 formula is itself accurate: finite, moderate values."""
+    x = np.asarray(arrays.get("y_pred", arrays.get("a")), dtype=np.float64)
+    if not np.all(np.isfinite(x)) or np.any(np.abs(x) > 30):
+        return False
+    if not from_logits and x.size and (x.min() < 1e-3 or (name == "binary" and x.max() > 1 - 1e-3)):
+        return False
+    return all(np.all(np.isfinite(np.asarray(v, dtype=np.float64))) for v in arrays.values())
+
+
+def _reference(name, arrays, kw):
+    """(value, gradient or None) in float64, the class axis where the call has it."""
+    x = np.asarray(arrays.get("y_pred", arrays.get("a")), dtype=np.float64)
+    axis = kw.get("axis", -1)
+    if name == "logsumexp":
+        return sp.logsumexp(x, axis=axis, keepdims=bool(kw.get("keepdims", False))), None
+    if name in ("log_softmax", "softmax"):
+        return getattr(sp, name)(x, axis=axis), None
+    if name in ("softplus", "log_sigmoid"):
+        return (np.logaddexp(0, x) if name == "softplus" else -np.logaddexp(0, -x)), None
+    common = {
+        "from_logits": bool(kw.get("from_logits", False)),
+        "sample_weight": kw.get("sample_weight"),
+        "eps": float(kw.get("label_smoothing", 0.0)),
+        "reduction": kw.get("reduction", "mean"),
+    }
+    y = np.asarray(arrays["y_true"])
+    if name == "binary":
+        return ref_binary(y, x, pos_weight=kw.get("pos_weight"), **common)
+    cw = kw.get("class_weight")
+    if name == "sparse":
+        value, grad = ref_sparse(y, np.moveaxis(x, axis, -1), ignore_index=kw.get("ignore_index"),
+                                 class_weight=cw, **common)  # fmt: skip
+    else:
+        value, grad = ref_categorical(np.moveaxis(y, axis, -1), np.moveaxis(x, axis, -1),
+                                      class_weight=cw, **common)  # fmt: skip
+    return value, np.moveaxis(grad, -1, axis)
+
+
+@CAMPAIGN
+@given(call=campaign_calls())
+def test_campaign_every_function_returns_or_names_an_argument(campaign_dir, call):
+    name, arrays, wraps, kw = call
+    fn = FUNCTIONS[name]
+    wrapped = {k: _wrap(v, wraps[k], campaign_dir, k) for k, v in arrays.items()}
+    # What the user handed over, as an array: to check it is unchanged, and for the reference.
+    seen = {k: np.array(np.ma.getdata(w), copy=True) for k, w in wrapped.items()}
+    args = [wrapped["y_true"], wrapped["y_pred"]] if "y_true" in wrapped else [wrapped["a"]]
+    message = ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = fn(*args, **kw)
+            outcome = "valid"
+        except (ValueError, TypeError) as err:
+            outcome, message = type(err).__name__, str(err)
+    OUTCOMES[name, outcome] += 1
+    if outcome != "valid":
+        assert NAMES_AN_ARGUMENT.match(message), f"{outcome} names no argument: {message}"
+    assert not caught, [str(w.message) for w in caught]
+    for k, v in seen.items():
+        assert _unchanged(v, wrapped[k]), f"{k} was modified"
+    if outcome != "valid":
+        return
+    x = np.asarray(wrapped.get("y_pred", wrapped.get("a")))  # a list of float32 is float64
+    dtype = x.dtype.newbyteorder("=") if x.dtype.kind == "f" else np.dtype(np.float64)
+    value, grad = out if kw.get("return_grad", False) else (out, None)
+    assert isinstance(value, (np.ndarray, np.floating)), type(value)
+    assert value.dtype == dtype
+    if grad is not None:
+        assert grad.shape == x.shape
+        assert grad.dtype == dtype
+    from_logits = name not in ("binary", "categorical", "sparse") or bool(kw.get("from_logits"))
+    if x.size and _safe(seen, kw, name, from_logits):
+        want, want_grad = _reference(name, seen, kw)
+        OUTCOMES[name, "compared"] += 1
+        assert_close(value, want, dtype, f"{name} value")
+        if grad is not None:
+            assert_close(grad, want_grad, dtype, f"{name} gradient")
