@@ -630,6 +630,43 @@ def test_loss_beyond_the_dtype_is_inf_without_a_warning(dtype, big, reduction):
         assert_close(np.where(want > top, 0, loss), np.where(want > top, 0, want), dtype)
 
 
+# ------------------------------------------------------------------ more than 2**31 elements
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("XENT_SLOW_TESTS"),
+    reason="set XENT_SLOW_TESTS=1 to run (about 7 GiB of memory and a few minutes)",
+)
+def test_more_than_2_31_elements():
+    """Flat indices past 2**31 (int8 logits, so 2 GiB per array): the sum counts every row
+    and an error names an index that a 32-bit index would wrap."""
+    C = 8
+    rows = (2**31 + 24) // C
+    x = np.zeros((rows, C), dtype=np.int8)
+    x[:, 0] = 1
+    x[-1, 0], x[-1, 5] = 0, 1
+    labels = np.zeros(rows, dtype=np.int8)
+    labels[-2], labels[-1] = 3, 5
+    lead, other = math.log(math.e + 7) - 1, math.log(math.e + 7)  # -log p at 1, at 0 of [1, 0 x 7]
+    got = scce(labels, x, from_logits=True, reduction="sum")
+    assert got == pytest.approx((rows - 1) * lead + other, rel=1e-12)
+    per_row = scce(labels, x, from_logits=True, reduction="none")
+    assert per_row[-2] == pytest.approx(other, rel=1e-15)
+    assert per_row[-1] == pytest.approx(lead, rel=1e-15)
+    del per_row
+    flat = x.reshape(-1)
+    zeros = np.broadcast_to(np.int8(0), flat.shape)
+    got = bce(zeros, flat, from_logits=True, reduction="sum")
+    ones = rows  # one logit of 1 per row
+    want = ones * math.log1p(math.e) + (flat.size - ones) * math.log(2)
+    assert got == pytest.approx(want, rel=1e-12)
+    flat[-3] = 2
+    with pytest.raises(
+        ValueError,
+        match=rf"^y_pred has values outside \[0, 1\] \(first: 2 at index \({flat.size - 3},\)\)",
+    ):
+        bce(zeros, flat)
+
+
 # ------------------------------------------------------------------ the campaign
 CAMPAIGN_EXAMPLES = int(os.environ.get("XENT_CAMPAIGN_EXAMPLES", "0") or 0)
 CAMPAIGN = settings(

@@ -59,9 +59,10 @@ def float_dtypes(y_pred: np.ndarray) -> tuple[np.dtype[Any], np.dtype[Any]]:
     """(result dtype, working dtype): float16 is computed in float32, non-floats become float64."""
     if y_pred.dtype.kind != "f":
         return np.dtype(np.float64), np.dtype(np.float64)
-    if y_pred.dtype.itemsize < 4:
-        return y_pred.dtype, np.dtype(np.float32)
-    return y_pred.dtype, y_pred.dtype
+    native = y_pred.dtype.newbyteorder("=")  # results in native byte order, whatever the input
+    if native.itemsize < 4:
+        return native, np.dtype(np.float32)
+    return native, native
 
 
 def check_reduction(reduction: object) -> str:
