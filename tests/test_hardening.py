@@ -403,6 +403,14 @@ def test_nan_label_or_weight_is_an_error_naming_it(call, name, index):
     assert "nan" in str(info.value).lower()
 
 
+def test_labels_without_nan_whose_sum_is_not_a_number():
+    """inf - inf (or a float16 sum past 65504) is no NaN label: the right error, or none."""
+    with pytest.raises(ValueError, match=r"^y_true has values outside \[0, 1\] \(first: inf at"):
+        bce([np.inf, -np.inf], [0.5, 0.5])
+    y = np.ones(70_000, np.float16)
+    assert bce(y, np.full(70_000, 0.5, np.float16)) == np.float16(math.log(2))
+
+
 def test_nan_in_y_pred_propagates():
     loss = bce([1.0, 0.0], [np.nan, 0.5], reduction="none")
     assert np.isnan(loss[0])

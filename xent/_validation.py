@@ -148,9 +148,10 @@ def check_not_nan(arr: np.ndarray, name: str, what: str) -> None:
     """No NaN in ``arr``, which holds ``what`` (labels, targets): a NaN there is not data."""
     if arr.dtype.kind != "f" or arr.size == 0:
         return
-    # One reduction in the common case: a sum without NaN is not NaN unless inf - inf.
+    # One reduction in the common case: a sum without NaN is not NaN unless inf - inf (or an
+    # overflow to inf meets a -inf), and the exact search below settles those.
     with np.errstate(over="ignore", invalid="ignore"):
-        if not np.isnan(np.add.reduce(arr, axis=None, dtype=np.float64)):
+        if not np.isnan(np.add.reduce(arr, axis=None)):
             return
     nan = np.flatnonzero(np.isnan(arr))
     if nan.size:
