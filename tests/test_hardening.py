@@ -115,6 +115,8 @@ def ref_binary(y, x, *, from_logits, pos_weight, sample_weight, eps, reduction):
     y = np.asarray(y, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
     q = 1.0 if pos_weight is None else np.asarray(pos_weight, np.float64)
+    if x.ndim == 0:
+        q = np.reshape(q, ())  # a one-element pos_weight of a 0-d y_pred
     a = q * (y * (1 - eps) + eps / 2)
     b = (1 - y) * (1 - eps) + eps / 2
     if from_logits:
