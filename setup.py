@@ -11,7 +11,13 @@ extension = Extension(
     sources=["xent/_kernels/_core.pyx", "xent/_kernels/kernels.c"],
     include_dirs=[numpy.get_include(), "xent/_kernels"],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
-    extra_compile_args=["-O2", "-fvect-cost-model=dynamic", "-std=c11", "-ffp-contract=off", "-fno-math-errno"],
+    extra_compile_args=[
+        "-O2",
+        "-fvect-cost-model=dynamic",
+        "-std=c11",
+        "-ffp-contract=off",
+        "-fno-math-errno",
+    ],
 )
 
 setup(ext_modules=cythonize([extension], compiler_directives={"language_level": "3"}))

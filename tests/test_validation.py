@@ -607,6 +607,94 @@ CASES = [
         lit("a must be a real numeric array; got dtype complex128."),
         id="log_sigmoid-complex",
     ),
+    # ------------------------------------------------------------------ option types
+    pytest.param(
+        lambda: bce(1.0, 0.9, from_logits="False"),
+        TypeError,
+        lit("from_logits must be a bool (True or False); got 'False'."),
+        id="binary-from_logits-string",
+    ),
+    pytest.param(
+        lambda: cce(T3, P3, from_logits=[False]),
+        TypeError,
+        lit("from_logits must be a bool (True or False); got [False]."),
+        id="categorical-from_logits-list",
+    ),
+    pytest.param(
+        lambda: scce(LABELS, P3, return_grad="no"),
+        TypeError,
+        lit("return_grad must be a bool (True or False); got 'no'."),
+        id="sparse-return_grad-string",
+    ),
+    pytest.param(
+        lambda: bce(Y01, P01, return_grad=np.array([True, False])),
+        TypeError,
+        lit("return_grad must be a bool (True or False); got array([ True, False])."),
+        id="binary-return_grad-array",
+    ),
+    pytest.param(
+        lambda: xent.logsumexp(P3, keepdims="False"),
+        TypeError,
+        lit("keepdims must be a bool (True or False); got 'False'."),
+        id="logsumexp-keepdims-string",
+    ),
+    pytest.param(
+        lambda: bce(Y01, P01, label_smoothing=10**400),
+        ValueError,
+        r"^label_smoothing must be in \[0, 1\]; got 1000+\.\.\.\.$",
+        id="binary-label_smoothing-huge-int",
+    ),
+    # ------------------------------------------------------------------ array conversion
+    pytest.param(
+        lambda: bce([[1.0, 0.0], [1.0]], P01),
+        ValueError,
+        r"^y_true must be a rectangular array of real numbers; NumPy could not convert it: ",
+        id="binary-y_true-ragged",
+    ),
+    pytest.param(
+        lambda: scce(LABELS, P3, class_weight=[1.0, [2.0, 3.0], 1.0]),
+        ValueError,
+        r"^class_weight must be a rectangular array of real numbers; NumPy could not convert",
+        id="sparse-class_weight-ragged",
+    ),
+    pytest.param(
+        lambda: xent.softmax(np.ma.masked_array(P3, mask=P3 > 0.5)),
+        TypeError,
+        lit(
+            "a is a masked array, whose mask xent would ignore; pass its data with the masked "
+            "entries filled (a.filled(...)) and give them zero weight (sample_weight=~mask for "
+            "the batch)."
+        ),
+        id="softmax-masked",
+    ),
+    pytest.param(
+        lambda: cce(T3, P3, sample_weight=np.ma.masked_array([1.0, 1, 1, 1], mask=[0, 1, 0, 0])),
+        TypeError,
+        r"^sample_weight is a masked array, whose mask xent would ignore",
+        id="categorical-sample_weight-masked",
+    ),
+    # ------------------------------------------------------------------ NaN labels, float ids
+    pytest.param(
+        lambda: bce([np.nan, 1.0, 0.0, 1.0], P01),
+        ValueError,
+        lit("y_true holds NaN at index (0,); labels must be numbers."),
+        id="binary-y_true-nan",
+    ),
+    pytest.param(
+        lambda: cce(with_entry(T3, (2, 1), np.nan), P3),
+        ValueError,
+        lit("y_true holds NaN at index (2, 1); target probabilities must be numbers."),
+        id="categorical-y_true-nan",
+    ),
+    pytest.param(
+        lambda: scce([0.0, 1.0, 2.0, 2.0**53], P3, ignore_index=2**53 + 1),
+        ValueError,
+        lit(
+            "y_true holds class id 9007199254740992.0 at index (3,), outside [0, 3) for "
+            "y_pred's axis -1 of size 3."
+        ),
+        id="sparse-float-id-beyond-precision",
+    ),
     # ------------------------------------------------------------------ threads
     pytest.param(
         lambda: xent.set_num_threads(0),

@@ -19,7 +19,7 @@ Tile = tuple[int, int, int, int]
 
 
 def _pos_weight(value: npt.ArrayLike | None, n_last: int) -> np.ndarray | None:
-    """A scalar or a vector along the last axis, as a ``(1, K)`` or ``(1, 1)`` row."""
+    """A scalar or a vector along the last axis, as a ``(1, K)`` row."""
     if value is None:
         return None
     pw = v.as_real_array(value, "pos_weight")
@@ -30,7 +30,8 @@ def _pos_weight(value: npt.ArrayLike | None, n_last: int) -> np.ndarray | None:
         )
     checked = v.check_weight(pw, "pos_weight", pw.shape, "its own shape")
     assert checked is not None
-    return checked.reshape(1, -1)
+    # Full length, so that a tile of any columns c0:c1 of a long last axis can slice it.
+    return np.broadcast_to(checked.reshape(1, -1), (1, n_last))
 
 
 @overload
@@ -137,6 +138,8 @@ def binary_cross_entropy(
     1.928750e-22
     """
     red = v.check_reduction(reduction)
+    from_logits = v.check_flag(from_logits, "from_logits")
+    return_grad = v.check_flag(return_grad, "return_grad")
     pred = v.as_real_array(y_pred, "y_pred")
     target = v.as_real_array(y_true, "y_true")
     v.check_same_shape(target, pred)
@@ -144,7 +147,7 @@ def binary_cross_entropy(
     n_last = pred.shape[-1] if pred.ndim else 1
     pw = _pos_weight(pos_weight, n_last)
     s = for_mean(v.check_weight(sample_weight, "sample_weight", pred.shape, "y_pred's shape"), red)
-    v.check_in_unit_interval(target, "y_true")
+    v.check_labels(target, "y_true")
     if not from_logits:
         v.check_in_unit_interval(pred, "y_pred", "; pass from_logits=True if these are logits")
     result, work = v.float_dtypes(pred)

@@ -161,7 +161,8 @@ def sparse_categorical_cross_entropy(
     ----------
     y_true : array_like of int, shape (...)
         Class ids in ``[0, C)``: ``y_pred``'s shape without ``axis``. Integral floats are
-        accepted. Entries equal to ``ignore_index`` are skipped.
+        accepted and compared with ``ignore_index`` exactly (``2.0**53`` is not
+        ``2**53 + 1``). Entries equal to ``ignore_index`` are skipped.
     y_pred : array_like, shape (..., C, ...)
         Logits (``from_logits=True``) or probabilities summing to 1 along ``axis``.
     from_logits : bool, default False
@@ -229,11 +230,12 @@ def sparse_categorical_cross_entropy(
     >>> print(f"{xent.sparse_categorical_cross_entropy([0], x, from_logits=True):.6e}")
     4.248354e-18
     """
+    from_logits = v.check_flag(from_logits, "from_logits")
+    return_grad = v.check_flag(return_grad, "return_grad")
     pred, layout, red, eps = _prepare(y_pred, axis, reduction, label_smoothing)
     labels = v.as_real_array(y_true, "y_true")
     v.check_batch_shape(labels, pred, axis, layout.batch_shape)
-    ignore = v.check_ignore_index(ignore_index)
-    v.check_class_ids(labels, layout.C, axis, ignore)
+    labels, ignore = v.check_class_ids(labels, layout.C, axis, v.check_ignore_index(ignore_index))
     cw = for_mean(v.check_class_weight(class_weight, layout.C), red)
     s = for_mean(
         v.check_weight(sample_weight, "sample_weight", layout.batch_shape, "the batch shape"), red
@@ -395,9 +397,12 @@ def categorical_cross_entropy(
     >>> print(xent.categorical_cross_entropy(y, xent.softmax(logits), reduction="none"))
     [0.32692801 0.40760596]
     """
+    from_logits = v.check_flag(from_logits, "from_logits")
+    return_grad = v.check_flag(return_grad, "return_grad")
     pred, layout, red, eps = _prepare(y_pred, axis, reduction, label_smoothing)
     target = v.as_real_array(y_true, "y_true")
     v.check_same_shape(target, pred)
+    v.check_not_nan(target, "y_true", "target probabilities")
     cw = for_mean(v.check_class_weight(class_weight, layout.C), red)
     s = for_mean(
         v.check_weight(sample_weight, "sample_weight", layout.batch_shape, "the batch shape"), red

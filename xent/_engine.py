@@ -19,8 +19,8 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -115,15 +115,35 @@ def thread_limit(n: int) -> Iterator[None]:
         _local.limit = previous
 
 
-def _executor(n: int) -> ThreadPoolExecutor:
+def _submit(
+    n: int, work: Callable[[Sequence[T]], None], chunks: list[Sequence[T]]
+) -> list[Future[None]]:
+    """Submit ``work`` on each chunk to a pool of at least ``n`` threads.
+
+    A pool too small for ``n`` is replaced and shut down. Submitting happens under the lock,
+    so no call can be submitting to a pool that another call is shutting down; a shut-down
+    pool still runs the tasks it has, and its threads then exit.
+    """
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < n:
             old, _pool = _pool, ThreadPoolExecutor(max_workers=n, thread_name_prefix="xent")
             _pool_size = n
-            if old is not None:  # its running tasks finish; its threads then exit
+            if old is not None:
                 old.shutdown(wait=False)
-        return _pool
+        return [_pool.submit(work, chunk) for chunk in chunks]
+
+
+def _reset_after_fork() -> None:
+    """In a forked child: forget the parent's pool (its threads do not exist here) and lock
+    (another thread may have held it at the fork)."""
+    global _lock, _pool, _pool_size
+    _lock = threading.Lock()
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def run_chunks(items: Sequence[T], work: Callable[[Sequence[T]], None]) -> None:
@@ -134,7 +154,7 @@ def run_chunks(items: Sequence[T], work: Callable[[Sequence[T]], None]) -> None:
         return
     bounds = [len(items) * k // n for k in range(n + 1)]
     chunks = [items[bounds[k] : bounds[k + 1]] for k in range(n)]
-    futures = [_executor(n).submit(work, chunk) for chunk in chunks[1:]]
+    futures = _submit(n, work, chunks[1:])
     try:
         work(chunks[0])
     finally:
@@ -198,6 +218,8 @@ class Layout:
         """
         r = self.block_rows(itemsize)
         out: list[Block] = []
+        if self.A * self.B == 0:  # an empty batch (whatever the class axis): no block
+            return out
         if not self.class_major:
             for a0 in range(0, self.A, r):
                 out.append(Block(len(out), a0, min(a0 + r, self.A), 0, 1))

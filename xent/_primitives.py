@@ -10,7 +10,7 @@ import numpy.typing as npt
 from ._engine import Layout, run_chunks, tiles
 from ._kernels import _core
 from ._softmax import LOG_SOFTMAX, LSE, SOFTMAX, SoftmaxCall
-from ._validation import as_real_array, check_axis, float_dtypes
+from ._validation import as_real_array, check_axis, check_flag, float_dtypes
 
 
 def _normalized(mode: int, a: npt.ArrayLike, axis: int) -> np.ndarray:
@@ -85,6 +85,7 @@ def logsumexp(
     >>> print(np.log(np.sum(np.exp([0.0, -40.0]))))  # the textbook formula loses it all
     0.0
     """
+    keepdims = check_flag(keepdims, "keepdims")
     arr, layout, result, work = _softmax_input(a, axis)
     rows = np.full(layout.batch_shape, -np.inf)  # log of an empty sum, if C == 0
     if layout.C:

@@ -51,11 +51,14 @@ def reduce(
     accumulated one float64 partial sum per block, added here in block order so the result
     does not depend on the number of threads.
     """
-    if reduction == "none":
-        assert rows is not None
-        out: np.ndarray | np.floating = rows.astype(dtype, copy=False)[()]
-        return out
-    total = float(np.sum(np.asarray(partial_sums, dtype=np.float64)))
-    if reduction == "mean":
-        total = total / total_weight if total_weight > 0 else 0.0
-    return np.asarray(total, dtype=dtype)[()]
+    # A value beyond the result dtype's range (a float32 sum over 3.4e38, say) becomes inf,
+    # as the rounding rule says: the cast's overflow warning is not the user's business.
+    with np.errstate(over="ignore"):
+        if reduction == "none":
+            assert rows is not None
+            out: np.ndarray | np.floating = rows.astype(dtype, copy=False)[()]
+            return out
+        total = float(np.sum(np.asarray(partial_sums, dtype=np.float64)))
+        if reduction == "mean":
+            total = total / total_weight if total_weight > 0 else 0.0
+        return np.asarray(total, dtype=dtype)[()]

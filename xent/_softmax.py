@@ -134,8 +134,8 @@ class SoftmaxCall:
             for blk in chunk:
                 xb = load(layout, x3, blk, dtype)
                 tb = None if t3 is None else load(layout, t3, blk, dtype)
-                ob, copy_back = (None, False) if out3 is None else destination(
-                    layout, out3, blk, dtype
+                ob, copy_back = (
+                    (None, False) if out3 is None else destination(layout, out3, blk, dtype)
                 )
                 sw = None if weights is None else weights.block(blk)
                 yb = None if labels is None else labels.block(blk)
@@ -151,7 +151,8 @@ class SoftmaxCall:
                     self.grad_div, rb, scratch, self.from_logits,
                 )  # fmt: skip
                 if copy_back:
-                    assert out3 is not None and ob is not None
+                    assert out3 is not None
+                    assert ob is not None
                     store(layout, out3, blk, ob)
 
         run_chunks(blocks, work)

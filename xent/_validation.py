@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,20 +20,49 @@ def _fmt(value: Any) -> str:
 
 
 def as_real_array(value: npt.ArrayLike, name: str) -> np.ndarray:
-    """``value`` as an array of bool, integer or floating dtype (never copied if already one)."""
-    arr = np.asarray(value)
+    """``value`` as an array of bool, integer or floating dtype (never copied if already one).
+
+    A masked array is refused: its mask would be lost without a word. An ``np.matrix`` (or any
+    other subclass) is read as the plain array it holds.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a masked array, whose mask xent would ignore; pass its data with the "
+            f"masked entries filled ({name}.filled(...)) and give them zero weight "
+            "(sample_weight=~mask for the batch)."
+        )
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise ValueError(
+            f"{name} must be a rectangular array of real numbers; NumPy could not convert it: {err}"
+        ) from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array; got dtype {arr.dtype}.")
     return arr
+
+
+def check_flag(value: object, name: str) -> bool:
+    """A bool option: a Python or NumPy bool and nothing else (no strings, numbers, arrays)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool (True or False); got {_short(value)}.")
+    return bool(value)
+
+
+def _short(value: object) -> str:
+    """``repr(value)``, cut to a readable length (an array passed as an option, say)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def float_dtypes(y_pred: np.ndarray) -> tuple[np.dtype[Any], np.dtype[Any]]:
     """(result dtype, working dtype): float16 is computed in float32, non-floats become float64."""
     if y_pred.dtype.kind != "f":
         return np.dtype(np.float64), np.dtype(np.float64)
-    if y_pred.dtype.itemsize < 4:
-        return y_pred.dtype, np.dtype(np.float32)
-    return y_pred.dtype, y_pred.dtype
+    native = y_pred.dtype.newbyteorder("=")  # results in native byte order, whatever the input
+    if native.itemsize < 4:
+        return native, np.dtype(np.float32)
+    return native, native
 
 
 def check_reduction(reduction: object) -> str:
@@ -54,9 +84,12 @@ def check_label_smoothing(label_smoothing: object) -> float:
         label_smoothing, (int, float, np.integer, np.floating)
     ):
         raise TypeError(f"label_smoothing must be a real number; got {label_smoothing!r}.")
-    e = float(label_smoothing)
+    try:
+        e = float(label_smoothing)
+    except OverflowError:  # an int beyond float range: certainly not in [0, 1]
+        e = math.inf
     if not 0.0 <= e <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1]; got {label_smoothing!r}.")
+        raise ValueError(f"label_smoothing must be in [0, 1]; got {_short(label_smoothing)}.")
     return e
 
 
@@ -111,6 +144,28 @@ def check_class_weight(value: npt.ArrayLike | None, n_classes: int) -> np.ndarra
     return check_weight(w, "class_weight", (n_classes,), "the classes")
 
 
+def check_not_nan(arr: np.ndarray, name: str, what: str) -> None:
+    """No NaN in ``arr``, which holds ``what`` (labels, targets): a NaN there is not data."""
+    if arr.dtype.kind != "f" or arr.size == 0:
+        return
+    # One reduction in the common case: a sum without NaN is not NaN unless inf - inf (or an
+    # overflow to inf meets a -inf), and the exact search below settles those.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not np.isnan(np.add.reduce(arr, axis=None)):
+            return
+    nan = np.flatnonzero(np.isnan(arr))
+    if nan.size:
+        raise ValueError(
+            f"{name} holds NaN at index {_index(int(nan[0]), arr.shape)}; {what} must be numbers."
+        )
+
+
+def check_labels(arr: np.ndarray, name: str) -> None:
+    """Labels or target probabilities: no NaN and all in [0, 1]."""
+    check_not_nan(arr, name, "labels")
+    check_in_unit_interval(arr, name)
+
+
 def check_in_unit_interval(arr: np.ndarray, name: str, hint: str = "") -> None:
     """All of ``arr`` in [0, 1]; NaN passes (it propagates to the result)."""
     if arr.size == 0 or arr.dtype.kind == "b":
@@ -118,7 +173,10 @@ def check_in_unit_interval(arr: np.ndarray, name: str, hint: str = "") -> None:
     # fmin/fmax skip NaN and allocate nothing: the common, valid case costs two reads.
     if np.fmin.reduce(arr, axis=None) >= 0 and np.fmax.reduce(arr, axis=None) <= 1:
         return
-    flat = int(np.flatnonzero((arr < 0) | (arr > 1))[0])
+    outside = np.flatnonzero((arr < 0) | (arr > 1))
+    if outside.size == 0:  # every entry NaN: fmin/fmax return NaN
+        return
+    flat = int(outside[0])
     raise ValueError(
         f"{name} has values outside [0, 1] (first: {_fmt(arr.flat[flat])} at index "
         f"{_index(flat, arr.shape)}){hint}."
@@ -139,8 +197,16 @@ def check_row_sums(
         )
 
 
-def check_class_ids(y: np.ndarray, n_classes: int, axis: int, ignore_index: int | None) -> None:
-    """Integral class ids in [0, C), except entries equal to ``ignore_index``."""
+def check_class_ids(
+    y: np.ndarray, n_classes: int, axis: int, ignore_index: int | None
+) -> tuple[np.ndarray, int | None]:
+    """Integral class ids in [0, C), except entries equal to ``ignore_index``.
+
+    Returns the ids and the value that marks an ignored entry among them. Float ids are
+    compared with ``ignore_index`` exactly (``2.0**53`` is not ``2**53 + 1``, though NumPy's
+    comparison rounds the integer to that float); with an ``ignore_index`` they are returned as
+    int64 with the ignored entries set to -1, and -1 is returned as the marker.
+    """
     if y.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
             bad = ~np.isfinite(y) | (y != np.floor(y))
@@ -153,18 +219,42 @@ def check_class_ids(y: np.ndarray, n_classes: int, axis: int, ignore_index: int 
     elif y.dtype.kind not in "iu":
         raise TypeError(f"y_true must hold integer class ids; got dtype {y.dtype}.")
     if y.size == 0:
-        return
-    valid = y if ignore_index is None else y[y != ignore_index]
-    if valid.size == 0 or (valid.min() >= 0 and valid.max() < n_classes):
-        return
-    out = (y < 0) | (y >= n_classes)
-    if ignore_index is not None:
-        out &= y != ignore_index
-    flat = int(np.flatnonzero(out)[0])
-    raise ValueError(
-        f"y_true holds class id {_fmt(y.flat[flat])} at index {_index(flat, y.shape)}, outside "
-        f"[0, {n_classes}) for y_pred's axis {axis} of size {n_classes}."
-    )
+        return y, ignore_index
+    ignored = None
+    if y.dtype.kind == "f":
+        ignored = None if ignore_index is None else _equal_exactly(y, ignore_index)
+        out = (y < 0) | (y >= n_classes)
+        if ignored is not None:
+            out &= ~ignored
+    else:
+        valid = y if ignore_index is None else y[y != ignore_index]
+        if valid.size == 0 or (valid.min() >= 0 and valid.max() < n_classes):
+            return y, ignore_index
+        out = (y < 0) | (y >= n_classes)
+        if ignore_index is not None:
+            out &= y != ignore_index
+    if out.any():
+        flat = int(np.flatnonzero(out)[0])
+        raise ValueError(
+            f"y_true holds class id {_fmt(y.flat[flat])} at index {_index(flat, y.shape)}, "
+            f"outside [0, {n_classes}) for y_pred's axis {axis} of size {n_classes}."
+        )
+    if ignored is None:
+        return y, ignore_index
+    ids: np.ndarray = np.where(ignored, -1, y).astype(np.int64)
+    return ids, -1
+
+
+def _equal_exactly(y: np.ndarray, value: int) -> np.ndarray:
+    """Where the integral floats ``y`` equal the integer ``value`` exactly."""
+    try:
+        as_float = float(value)
+    except OverflowError:  # beyond every float
+        return np.zeros(y.shape, dtype=bool)
+    if as_float != value:  # no float is this integer (NumPy would compare it rounded)
+        return np.zeros(y.shape, dtype=bool)
+    # A float64 scalar, not a Python float: NumPy would round a Python float to y's dtype.
+    return np.asarray(y == np.float64(as_float))
 
 
 def check_ignore_index(ignore_index: object) -> int | None:

@@ -100,7 +100,10 @@ def exp_part(out):
     for t in mpmath.linspace(-radius, radius, 4001):
         approx = 1 + t + t**2 * horner(cs, t)
         worst = max(worst, abs(approx - mpmath.exp(t)) / mpmath.exp(t))
-    out.append("/* exp: x = k ln2/N + r, N = %d, |r| <= ln2/(2N) = %s */" % (EXP_N, mpmath.nstr(ln2n / 2, 6)))
+    out.append(
+        "/* exp: x = k ln2/N + r, N = %d, |r| <= ln2/(2N) = %s */"
+        % (EXP_N, mpmath.nstr(ln2n / 2, 6))
+    )
     out.append("#define XM_EXP_INVLN2N %s /* N/ln2 rounded */" % chex(inv_ln2_n))
     out.append(
         "#define XM_EXP_LN2HIN %s /* ln2/N with %d significant bits: k*hi exact for |k| < 2^18 */"
@@ -167,13 +170,19 @@ def log_part(out):
             continue
         approx = t + t**2 * horner(cs, t)
         worst = max(worst, abs(approx - mpmath.log1p(t)) / abs(mpmath.log1p(t)))
-    out.append("/* log: x = 2^k z, bits(z) - XM_LOG_OFF in [0, 2^52), z in [%s, %s);"
-               % (mpmath.nstr(exact(b2f(LOG_OFF)), 8), mpmath.nstr(exact(b2f(LOG_OFF + (1 << 52))), 8)))
-    out.append("   interval i = bits 45..51 of bits(z) - XM_LOG_OFF, r = z*invc - 1, |r| <= %s */"
-               % mpmath.nstr(rmax, 6))
+    out.append(
+        "/* log: x = 2^k z, bits(z) - XM_LOG_OFF in [0, 2^52), z in [%s, %s);"
+        % (mpmath.nstr(exact(b2f(LOG_OFF)), 8), mpmath.nstr(exact(b2f(LOG_OFF + (1 << 52))), 8))
+    )
+    out.append(
+        "   interval i = bits 45..51 of bits(z) - XM_LOG_OFF, r = z*invc - 1, |r| <= %s */"
+        % mpmath.nstr(rmax, 6)
+    )
     out.append("#define XM_LOG_OFF 0x%016xULL" % LOG_OFF)
-    out.append("#define XM_LOG_LN2HI %s /* ln2 with %d significant bits: k*hi exact for |k| < 2^11 */"
-               % (chex(ln2_hi), LN2HI_BITS_LOG))
+    out.append(
+        "#define XM_LOG_LN2HI %s /* ln2 with %d significant bits: k*hi exact for |k| < 2^11 */"
+        % (chex(ln2_hi), LN2HI_BITS_LOG)
+    )
     out.append("#define XM_LOG_LN2LO %s /* ln2 - XM_LOG_LN2HI rounded */" % chex(ln2_lo))
     out.append(
         "/* log1p(r) ~ r + r^2 (C2 + C3 r + ... + C7 r^5) on |r| <= %s:\n"
@@ -186,7 +195,8 @@ def log_part(out):
     out.append(
         "/* XM_LOG_TAB[3i..3i+2] = invc, logc_hi, logc_lo for interval i: invc has %d significant\n"
         "   bits (1.0 for the interval around 1); logc = -log(invc) = logc_hi + logc_lo with logc_hi\n"
-        "   a multiple of 2^-%d (so k*XM_LOG_LN2HI + logc_hi is exact). */" % (INVC_BITS, LN2HI_BITS_LOG)
+        "   a multiple of 2^-%d (so k*XM_LOG_LN2HI + logc_hi is exact). */"
+        % (INVC_BITS, LN2HI_BITS_LOG)
     )
     out.append("static const double XM_LOG_TAB[%d] = {" % (3 * LOG_N))
     for invc, lh, ll in rows:

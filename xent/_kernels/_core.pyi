@@ -1,0 +1,45 @@
+"""Types of the compiled kernels' entry points (_core.pyx)."""
+
+import numpy as np
+
+LSE: int
+SOFTMAX: int
+LOG_SOFTMAX: int
+SPARSE: int
+CATEGORICAL: int
+
+def variants() -> list[tuple[str, bool]]: ...
+def get_variant() -> str: ...
+def set_variant(name: str | None = None) -> None: ...
+def scratch_len(C: int) -> int: ...
+def softmax_block(
+    mode: int,
+    x: np.ndarray,
+    out: np.ndarray | None,
+    t: np.ndarray | None,
+    labels: np.ndarray | None,
+    row_weight: np.ndarray | None,
+    cw: np.ndarray | None,
+    cw_others: np.ndarray | None,
+    cw_sum: float,
+    eps: float,
+    grad_div: float,
+    row_out: np.ndarray | None,
+    scratch: np.ndarray,
+    from_logits: bool = True,
+) -> float: ...
+def binary_block(
+    x: np.ndarray,
+    y: np.ndarray,
+    pw: np.ndarray | None,
+    sw: np.ndarray | None,
+    grad: np.ndarray | None,
+    loss_out: np.ndarray | None,
+    eps: float,
+    grad_div: float,
+    from_logits: bool,
+) -> float: ...
+def softplus_block(x: np.ndarray, out: np.ndarray, negate: bool) -> None: ...
+def exp(x: np.ndarray, variant: str | None = None) -> np.ndarray: ...
+def log(x: np.ndarray, variant: str | None = None) -> np.ndarray: ...
+def log1p(x: np.ndarray, variant: str | None = None) -> np.ndarray: ...
