@@ -234,7 +234,7 @@ def softplus_block(cnp.ndarray x, cnp.ndarray out, bint negate):
 def _elementwise(fn, x, variant):
     cdef cnp.ndarray a = np.ascontiguousarray(x, dtype=np.float64)
     cdef cnp.ndarray out = np.empty_like(a)
-    names = [n for n, _ in variants()]
+    names = [name for name, _ in variants()]
     cdef int v = names.index(variant) if variant is not None else _current
     cdef const double *pa = <const double *>cnp.PyArray_DATA(a)
     cdef double *po = <double *>cnp.PyArray_DATA(out)

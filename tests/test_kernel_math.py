@@ -1,0 +1,344 @@
+"""Accuracy of the compiled kernels' exp, log and log1p (xent/_kernels/xmath.h).
+
+Each function is measured in units in the last place against mpmath at 60 digits, over input
+classes that cover its whole domain, for every SIMD variant this CPU runs; every variant must
+also give the same bits on a million inputs. xmath.h states an error budget of about 0.5 ulp
+(round-to-nearest plus < 0.01 ulp); the tests assert ``TARGET_ULP`` = 0.52, well inside the
+promised 1 ulp, so that a lost bit of accuracy fails them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from xent._kernels import _core
+
+mpmath = pytest.importorskip("mpmath")
+
+FUNCS = ("exp", "log", "log1p")
+MP_FUNCS = {"exp": mpmath.exp, "log": mpmath.log, "log1p": mpmath.log1p}
+#: Below its lower limit a function is NaN; at it (log 0, log1p -1), -inf.
+LOWER = {"exp": -math.inf, "log": 0.0, "log1p": -1.0}
+SUPPORTED = [name for name, ok in _core.variants() if ok]
+DBL_MAX = float(np.finfo(np.float64).max)
+TINY = math.ldexp(1.0, -1074)
+TARGET_ULP = 0.52
+#: exp(x) = DBL_MAX near here; 2^-1075 (half the smallest subnormal); 2^-1022 (smallest normal).
+EXP_OVERFLOW = math.log(DBL_MAX)
+EXP_UNDERFLOW = -1075 * math.log(2)
+EXP_SUBNORMAL = -1022 * math.log(2)
+
+
+def run(fn: str, x: np.ndarray, variant: str) -> np.ndarray:
+    return getattr(_core, fn)(np.ascontiguousarray(x, dtype=np.float64), variant)
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+def reference(fn: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """f(x) in mpmath at 60 digits as arrays (hi, lo, ulp): f(x) = hi + lo * ulp.
+
+    hi is f(x) rounded to double, ulp the unit in the last place of the exact value (its
+    binade, at least 2^-1074) and lo the remainder in those units, so nothing underflows.
+    Values beyond DBL_MAX keep hi = inf and their exact value in ``big``.
+    """
+    f = MP_FUNCS[fn]
+    hi = np.empty(x.size)
+    lo = np.zeros(x.size)
+    ulp = np.ones(x.size)
+    big = {}
+    with mpmath.workdps(60):
+        for n, xv in enumerate(x.tolist()):
+            if math.isnan(xv) or xv < LOWER[fn]:
+                hi[n] = math.nan
+            elif xv == LOWER[fn]:
+                hi[n] = -math.inf
+            elif math.isinf(xv):
+                hi[n] = 0.0 if xv < 0 else math.inf
+            else:
+                r = f(mpmath.mpf(xv))
+                if abs(r) > DBL_MAX:
+                    big[n] = r
+                    hi[n] = math.inf
+                    continue
+                h = float(r)
+                if r == 0 or h == 0:
+                    u = mpmath.mpf(2) ** -1074
+                else:
+                    u = mpmath.mpf(2) ** max(int(mpmath.frexp(r)[1]) - 53, -1074)
+                hi[n], ulp[n], lo[n] = h, float(u), float((r - h) / u)
+    return hi, lo, ulp, big
+
+
+def ulp_errors(y: np.ndarray, ref: tuple[np.ndarray, np.ndarray, np.ndarray, dict]) -> np.ndarray:
+    """|y - f(x)| in units of the last place of f(x).
+
+    Past DBL_MAX, inf stands for 2^1024 (exact for any value from there up) and the error is
+    counted in the ulp of the top binade (2^971), so a correctly rounded overflow is <= 0.5 ulp.
+    A NaN or infinity where the reference has none, or the other way round, is an infinite
+    error.
+    """
+    hi, lo, ulp, big = ref
+    err = np.full(y.size, np.inf)
+    good = np.isfinite(hi) & np.isfinite(y)
+    # y and hi are doubles a few ulps apart (or both subnormal): y - hi and / ulp are exact
+    err[good] = np.abs((y[good] - hi[good]) / ulp[good] - lo[good])
+    top, unit = mpmath.mpf(2) ** 1024, mpmath.mpf(2) ** 971
+    for n in np.flatnonzero(~np.isfinite(hi)):
+        if n in big and np.isinf(y[n]) and abs(big[n]) >= top:
+            err[n] = 0.0  # every value from 2^1024 up rounds to inf
+        elif n in big:
+            got = top if np.isinf(y[n]) else mpmath.mpf(abs(float(y[n])))
+            err[n] = float(abs(got - abs(big[n])) / unit)
+        elif np.isnan(hi[n]):
+            err[n] = 0.0 if np.isnan(y[n]) else np.inf
+        else:
+            err[n] = 0.0 if y[n] == hi[n] else np.inf
+    return err
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def loguniform(g: np.random.Generator, lo_exp: float, hi_exp: float, n: int) -> np.ndarray:
+    return np.exp2(g.uniform(lo_exp, hi_exp, n))
+
+
+def random_doubles(g: np.random.Generator, lo_bits: int, hi_bits: int, n: int) -> np.ndarray:
+    """Doubles with bit patterns uniform in [lo_bits, hi_bits]: every binade alike."""
+    return g.integers(lo_bits, hi_bits, n, dtype=np.int64, endpoint=True).view(np.float64)
+
+
+def around(x0: float, k: int) -> np.ndarray:
+    """x0 and its k nearest doubles on each side."""
+    bits = np.array([x0], dtype=np.float64).view(np.int64)[0] + np.arange(-k, k + 1)
+    return bits.view(np.float64)
+
+
+def cases(fn: str) -> dict[str, np.ndarray]:
+    """Named input classes, each covering one part of the domain (a few thousand points)."""
+    if fn == "exp":
+        g = np.random.default_rng([7301, 1])
+        return {
+            "random [-745.2, 709.8]": g.uniform(-745.2, 709.8, 3000),
+            "|x| < 1": g.uniform(-1.0, 1.0, 2000),
+            "near overflow": np.concatenate(
+                [g.uniform(709.0, 709.79, 1500), around(EXP_OVERFLOW, 500)]
+            ),
+            "subnormal output": np.concatenate(
+                [
+                    g.uniform(-745.2, -708.0, 2000),
+                    around(EXP_UNDERFLOW, 300),
+                    around(EXP_SUBNORMAL, 300),
+                ]
+            ),
+            "tiny |x|": np.concatenate(
+                [
+                    loguniform(g, -1074, -10, 1000),
+                    -loguniform(g, -1074, -10, 1000),
+                    around(0.0, 20),
+                ]
+            ),
+            "integers and ln2 multiples": np.concatenate(
+                [np.arange(-745.0, 710.0, 3.0), np.arange(-1075, 1025, 3) * math.log(2)]
+            ),
+        }
+    if fn == "log":
+        g = np.random.default_rng([7301, 2])
+        return {
+            "random positive doubles": random_doubles(g, 1, 0x7FEFFFFFFFFFFFFF, 3000),
+            "near 1": np.concatenate(
+                [
+                    1.0 + g.uniform(-(2.0**-4), 2.0**-4, 1500),
+                    around(1.0, 300),
+                    1.0 + loguniform(g, -52, -4, 500),
+                    1.0 - loguniform(g, -53, -4, 500),
+                ]
+            ),
+            "subnormal inputs": np.concatenate(
+                [random_doubles(g, 1, 0x000FFFFFFFFFFFFF, 2000), around(2.0**-1022, 50)]
+            ),
+            "powers of two and extremes": np.concatenate(
+                [np.exp2(np.arange(-1074.0, 1024.0)), [TINY, DBL_MAX], around(DBL_MAX, 20)[:20]]
+            ),
+            "[0.5, 2]": g.uniform(0.5, 2.0, 2000),
+        }
+    if fn == "log1p":
+        g = np.random.default_rng([7301, 3])
+        return {
+            "random [-1, 1]": g.uniform(-1.0, 1.0, 2000),
+            "tiny |u|": np.concatenate(
+                [
+                    loguniform(g, -1074, -10, 1000),
+                    -loguniform(g, -1074, -10, 1000),
+                    around(2.0**-15, 200),
+                    around(-(2.0**-15), 200),
+                    around(0.0, 20),
+                ]
+            ),
+            "large u": np.concatenate([loguniform(g, 0, 1023.99, 2000), [DBL_MAX]]),
+            "near -1": np.concatenate([-1.0 + loguniform(g, -53, -1, 2000), around(-1.0, 50)[51:]]),
+            "positive doubles": random_doubles(g, 1, 0x7FEFFFFFFFFFFFFF, 2000),
+        }
+    raise ValueError(fn)
+
+
+CASES = [(fn, name) for fn in FUNCS for name in cases(fn)]
+
+
+@pytest.fixture(scope="module")
+def references() -> dict[tuple[str, str], tuple[np.ndarray, tuple]]:
+    """The inputs of every class with their mpmath reference, computed once for the module."""
+    out = {}
+    for fn in FUNCS:
+        for name, x in cases(fn).items():
+            out[(fn, name)] = (x, reference(fn, x))
+    return out
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+
+def test_the_baseline_always_runs():
+    names = [name for name, _ in _core.variants()]
+    assert names[-1] == "baseline"
+    assert "baseline" in SUPPORTED
+
+
+@pytest.mark.parametrize("variant", SUPPORTED)
+@pytest.mark.parametrize(("fn", "name"), CASES, ids=[f"{f}:{n}" for f, n in CASES])
+def test_max_ulp_against_mpmath(references, variant, fn, name):
+    x, ref = references[(fn, name)]
+    y = run(fn, x, variant)
+    err = ulp_errors(y, ref)
+    worst = int(np.argmax(err))
+    assert err[worst] <= TARGET_ULP, (
+        f"{variant} {fn}({x[worst]!r}) = {y[worst]!r}: {err[worst]:.4f} ulp "
+        f"(rounded reference {ref[0][worst]!r})"
+    )
+
+
+def test_the_measure_detects_one_ulp(references):
+    """The ulp measure itself: a result one ulp off the rounded reference exceeds the bound."""
+    x, ref = references[("log", "[0.5, 2]")]
+    y = np.nextafter(run("log", x, "baseline"), np.inf)
+    assert ulp_errors(y, ref).max() > TARGET_ULP
+
+
+SPECIAL = {
+    "exp": [
+        (0.0, 1.0),
+        (-0.0, 1.0),
+        (np.inf, np.inf),
+        (-np.inf, 0.0),
+        (np.nan, np.nan),
+        (710.0, np.inf),
+        (DBL_MAX, np.inf),
+        (-746.0, 0.0),
+        (-DBL_MAX, 0.0),
+        (TINY, 1.0),
+        (-TINY, 1.0),
+        (-745.13, TINY),
+    ],
+    "log": [
+        (1.0, 0.0),
+        (0.0, -np.inf),
+        (-0.0, -np.inf),
+        (-1.0, np.nan),
+        (-TINY, np.nan),
+        (-np.inf, np.nan),
+        (np.inf, np.inf),
+        (np.nan, np.nan),
+    ],
+    "log1p": [
+        (0.0, 0.0),
+        (-1.0, -np.inf),
+        (-2.0, np.nan),
+        (-1.0 - 2.0**-52, np.nan),
+        (-np.inf, np.nan),
+        (np.inf, np.inf),
+        (np.nan, np.nan),
+        (TINY, TINY),
+        (-TINY, -TINY),
+    ],
+}
+
+
+@pytest.mark.parametrize("variant", SUPPORTED)
+@pytest.mark.parametrize("fn", FUNCS)
+def test_special_values(variant, fn):
+    x = np.array([a for a, _ in SPECIAL[fn]])
+    want = np.array([b for _, b in SPECIAL[fn]])
+    got = run(fn, x, variant)
+    np.testing.assert_array_equal(got, want, err_msg=f"{variant} {fn} at {x}")
+
+
+@pytest.mark.parametrize("variant", SUPPORTED)
+def test_signed_zeros(variant):
+    assert np.signbit(run("log1p", np.array([0.0, -0.0]), variant)).tolist() == [False, True]
+    assert not np.signbit(run("log", np.array([1.0]), variant)[0])
+    assert not np.signbit(run("exp", np.array([-np.inf]), variant)[0])
+
+
+# ----------------------------------------------------------------------------- same bits
+
+
+def bit_inputs(fn: str) -> np.ndarray:
+    """A million arbitrary bit patterns, a million typical inputs, and special values (alone
+    and in runs of 8, so they also fill whole vectors); the length is not a multiple of 8."""
+    g = np.random.default_rng([7301, 4, FUNCS.index(fn)])
+    n = 1_000_003
+    anything = g.integers(np.iinfo(np.int64).min, np.iinfo(np.int64).max, n, dtype=np.int64)
+    specials = np.array(
+        [0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, TINY, -TINY, 2.0**-1022, DBL_MAX, 1.0, -1.0]
+    )
+    if fn == "exp":
+        typical = g.uniform(-760.0, 720.0, n)
+    elif fn == "log":
+        typical = random_doubles(g, 0, 0x7FF0000000000000, n)
+    else:
+        typical = np.concatenate(
+            [g.uniform(-1.0, 1.0, n // 2), loguniform(g, -60, 1020, n - n // 2)]
+        )
+    return np.concatenate([anything.view(np.float64), typical, specials, np.repeat(specials, 8)])
+
+
+@pytest.mark.skipif(len(SUPPORTED) < 2, reason="this CPU runs one SIMD variant only")
+@pytest.mark.parametrize("fn", FUNCS)
+def test_variants_bit_identical(fn):
+    x = bit_inputs(fn)
+    base = run(fn, x, "baseline").view(np.uint64)
+    for variant in SUPPORTED:
+        got = run(fn, x, variant).view(np.uint64)
+        diff = np.flatnonzero(got != base)
+        assert diff.size == 0, f"{variant} {fn} differs from the baseline at {x[diff[:5]]!r}"
+
+
+@pytest.mark.parametrize("variant", SUPPORTED)
+@pytest.mark.parametrize("fn", FUNCS)
+def test_vector_body_matches_scalar_tail(variant, fn):
+    """Calls of one element run the scalar tail of the loop: the same bits as the vectors."""
+    g = np.random.default_rng([7301, 5, FUNCS.index(fn)])
+    x = {
+        "exp": g.uniform(-746.0, 710.0, 64),
+        "log": loguniform(g, -1074, 1023, 64),
+        "log1p": g.uniform(-1.0, 3.0, 64),
+    }[fn]
+    whole = run(fn, x, variant)
+    single = np.concatenate([run(fn, x[i : i + 1], variant) for i in range(x.size)])
+    np.testing.assert_array_equal(whole.view(np.uint64), single.view(np.uint64))
+
+
+if __name__ == "__main__":  # print the table of the maximum ulp errors
+    print(
+        f"{'function':8s} {'input class':28s} {'n':>6s} " + " ".join(f"{v:>8s}" for v in SUPPORTED)
+    )
+    for fn, name in CASES:
+        x = cases(fn)[name]
+        ref = reference(fn, x)
+        errs = [float(ulp_errors(run(fn, x, v), ref).max()) for v in SUPPORTED]
+        print(f"{fn:8s} {name:28s} {x.size:6d} " + " ".join(f"{e:8.4f}" for e in errs))
