@@ -1,0 +1,290 @@
+"""The edge cases the softmax kernel's design note promises (xent/_kernels/body.h), per variant.
+
+- A row of -inf only: logsumexp -inf, softmax and log_softmax NaN, loss NaN.
+- One +inf entry: the limit, a one-hot softmax (log_softmax 0 there, -inf elsewhere); two or
+  more: NaN (logsumexp +inf).
+- A NaN anywhere makes the whole row NaN.
+- Entries tied with the maximum each count 1.
+- A dominant true class: the sparse loss log1p(s) keeps its relative accuracy down to 1e-300,
+  and the gradient's true-class entry -W (1 - p_y) too.
+
+Each check runs under every SIMD variant this CPU supports and through each path of the
+kernel: rows of <= 16 classes (transposed into class-major tiles), rows of more classes, and a
+class axis that is not the last one (class-major blocks). Exact values come from
+tests/_reference.py (mpmath).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+import xent
+from xent._kernels import _core
+
+pytest.importorskip("mpmath")
+
+from tests import _reference as ref
+
+SUPPORTED = [name for name, ok in _core.variants() if ok]
+VALUE_ULP = 4.0
+GRAD_ULP = 8.0
+
+
+@pytest.fixture(params=SUPPORTED)
+def variant(request) -> Iterator[str]:
+    """Run the test under one SIMD variant; the variant in use is restored afterwards."""
+    before = _core.get_variant()
+    _core.set_variant(request.param)
+    try:
+        yield request.param
+    finally:
+        _core.set_variant(before)
+
+
+#: Row-major tiles (C <= 16), row-major rows (C > 16), and class-major blocks.
+PATHS = [(5, -1), (40, -1), (5, 0), (40, 0)]
+PATH_IDS = ["C5-tiles", "C40-rows", "C5-axis0", "C40-axis0"]
+
+
+def call(fn: Any, x: np.ndarray, axis: int, *args: Any, **kwargs: Any) -> Any:
+    """``fn`` on rows ``x`` (N, C) with the class axis at ``axis`` (0: x is passed as (C, N));
+    results come back with the classes last."""
+    if axis == -1:
+        return fn(*args, x, axis=-1, **kwargs)
+    out = fn(*args, np.ascontiguousarray(x.T), axis=0, **kwargs)
+    if isinstance(out, tuple):
+        return out[0], out[1].T
+    return out.T if np.ndim(out) == 2 else out
+
+
+def special_rows(rng: np.random.Generator, n_classes: int, dtype: Any) -> dict[str, np.ndarray]:
+    """One row per case, with finite entries from N(0, 1) around the special ones."""
+    inf, c = np.inf, n_classes
+
+    def base() -> np.ndarray:
+        return rng.standard_normal(c)
+
+    rows = {"all -inf": np.full(c, -inf)}
+    rows["one +inf"] = base()
+    rows["one +inf"][c // 2] = inf
+    rows["one +inf, rest -inf"] = np.full(c, -inf)
+    rows["one +inf, rest -inf"][c - 1] = inf
+    rows["two +inf"] = base()
+    rows["two +inf"][[1, c - 1]] = inf
+    rows["NaN"] = base()
+    rows["NaN"][c - 2] = np.nan
+    rows["NaN and +inf"] = base()
+    rows["NaN and +inf"][[0, 3]] = [inf, np.nan]
+    rows["NaN and -inf"] = np.full(c, -inf)
+    rows["NaN and -inf"][2] = np.nan
+    return {k: v.astype(dtype) for k, v in rows.items()}
+
+
+def assert_all_nan(*parts: Any) -> None:
+    for part in parts:
+        assert np.isnan(part).all(), part
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize(("n_classes", "axis"), PATHS, ids=PATH_IDS)
+def test_non_finite_rows(variant, rng, n_classes, axis, dtype):
+    rows = special_rows(rng, n_classes, dtype)
+    names = list(rows)
+    x = np.stack([rows[k] for k in names])
+    pos = {k: i for i, k in enumerate(names)}
+    lse = call(xent.logsumexp, x, axis)
+    sm = call(xent.softmax, x, axis)
+    lsm = call(xent.log_softmax, x, axis)
+    # labels: on the +inf entry where there is one, else class 0
+    labels = np.array([int(np.argmax(np.where(np.isnan(r), -np.inf, r))) for r in x])
+    loss, grad = call(
+        xent.sparse_categorical_cross_entropy,
+        x,
+        axis,
+        labels,
+        from_logits=True,
+        reduction="none",
+        return_grad=True,
+    )
+    assert lse.dtype == sm.dtype == loss.dtype == grad.dtype == dtype
+
+    i = pos["all -inf"]
+    assert lse[i] == -np.inf
+    assert_all_nan(sm[i], lsm[i], loss[i], grad[i])
+    for k in ("one +inf", "one +inf, rest -inf"):
+        i = pos[k]
+        hot = np.isposinf(x[i])
+        assert lse[i] == np.inf
+        np.testing.assert_array_equal(sm[i], hot.astype(dtype))
+        np.testing.assert_array_equal(lsm[i], np.where(hot, 0.0, -np.inf).astype(dtype))
+        assert loss[i] == 0.0  # the label is on the +inf entry: p = 1 exactly
+        np.testing.assert_array_equal(grad[i], np.zeros(n_classes, dtype))
+    i = pos["two +inf"]
+    assert lse[i] == np.inf
+    assert_all_nan(sm[i], lsm[i], loss[i], grad[i])
+    for k in ("NaN", "NaN and +inf", "NaN and -inf"):
+        i = pos[k]
+        assert_all_nan(lse[i], sm[i], lsm[i], loss[i], grad[i])
+
+
+@pytest.mark.parametrize(("n_classes", "axis"), PATHS, ids=PATH_IDS)
+def test_one_inf_off_the_label(variant, rng, n_classes, axis):
+    """p_y = 0 in the limit: loss +inf, gradient +1 at the +inf entry and -1 at the label."""
+    x = rng.standard_normal((3, n_classes))
+    x[:, 2] = np.inf
+    x[1, 4] = -np.inf
+    labels = np.array([0, 4, n_classes - 1])
+    loss, grad = call(
+        xent.sparse_categorical_cross_entropy,
+        x,
+        axis,
+        labels,
+        from_logits=True,
+        reduction="none",
+        return_grad=True,
+    )
+    np.testing.assert_array_equal(loss, [np.inf] * 3)
+    want = np.zeros_like(x)
+    want[:, 2] = 1.0
+    want[np.arange(3), labels] = -1.0
+    np.testing.assert_array_equal(grad, want)
+    exact_loss, exact_grad, _ = ref.sparse_categorical_cross_entropy(
+        labels, x, from_logits=True, return_grad=True
+    )
+    np.testing.assert_array_equal(loss, ref.to_float(exact_loss))
+    np.testing.assert_array_equal(grad, ref.to_float(exact_grad))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize(("n_classes", "axis"), PATHS, ids=PATH_IDS)
+def test_ties_at_the_maximum(variant, rng, n_classes, axis, dtype):
+    """Rows with 2, 3 and all entries equal to the maximum: each counts 1."""
+    x = rng.standard_normal((4, n_classes)).astype(dtype)
+    top = np.float64(3.5).astype(dtype)
+    x[0, [0, n_classes - 1]] = top
+    x[1, [1, 2, 3]] = top
+    x[2, :] = top
+    x[3, [0, 4]] = top
+    x[3, 1] = -np.inf
+    labels = np.array([n_classes - 1, 0, 1, 2])
+    sm = call(xent.softmax, x, axis)
+    for r, tied in enumerate([[0, n_classes - 1], [1, 2, 3], list(range(n_classes)), [0, 4]]):
+        assert np.unique(sm[r, tied]).size == 1, f"row {r}: tied entries differ"
+    checks = {
+        "logsumexp": (call(xent.logsumexp, x, axis), ref.logsumexp(x)),
+        "softmax": (sm, ref.softmax(x)),
+        "log_softmax": (call(xent.log_softmax, x, axis), ref.log_softmax(x)),
+    }
+    loss, grad = call(
+        xent.sparse_categorical_cross_entropy,
+        x,
+        axis,
+        labels,
+        from_logits=True,
+        reduction="none",
+        return_grad=True,
+    )
+    exact_loss, exact_grad, scale = ref.sparse_categorical_cross_entropy(
+        labels, x, from_logits=True, return_grad=True
+    )
+    checks["loss"] = (loss, exact_loss)
+    for name, (got, exact) in checks.items():
+        err = ref.max_ulp(ref.ulp_error(got, exact))
+        assert err <= VALUE_ULP, f"{name}: {err:.2f} ulp"
+    err = ref.max_ulp(ref.ulp_error(grad, exact_grad, scale=scale))
+    assert err <= GRAD_ULP, f"gradient: {err:.2f} ulp"
+
+
+# ----------------------------------------------------------------------------- dominant class
+
+N_DOMINANT = 24
+
+
+def dominant_rows(rng: np.random.Generator, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """float64 rows whose true class y leads so that the loss log1p(sum_{j != y} p_j / p_y)
+    runs from 1e-10 down to 1e-300 (geometrically); some other entries are -inf."""
+    x = rng.standard_normal((N_DOMINANT, n_classes))
+    y = rng.integers(0, n_classes, N_DOMINANT)
+    rows = np.arange(N_DOMINANT)
+    x[rng.random(x.shape) < 0.1] = -np.inf
+    x[rows, y] = -np.inf
+    target = np.geomspace(1e-10, 1e-300, N_DOMINANT)
+    # loss ~ sum_{j != y} exp(x_j - x_y) = exp(logsumexp(others) - x_y)
+    x[rows, y] = np.logaddexp.reduce(x, axis=1) - np.log(target)
+    return x, y
+
+
+OPTIONS = {
+    "plain": {},
+    "weights": {"class_weight": True, "sample_weight": True},
+    "smoothing": {"label_smoothing": 0.05},
+}
+
+
+@pytest.fixture(scope="module")
+def dominant_cases() -> dict[tuple[int, str], tuple[np.ndarray, np.ndarray, dict, tuple]]:
+    """Inputs and their exact loss, gradient and gradient scale, computed once per module."""
+    out = {}
+    for i, n_classes in enumerate([5, 40, 1000]):
+        g = np.random.default_rng([5123, i])
+        x, y = dominant_rows(g, n_classes)
+        cw = g.uniform(0.5, 2.0, n_classes)
+        sw = g.uniform(0.5, 2.0, N_DOMINANT)
+        for name, opts in OPTIONS.items():
+            kw: dict[str, Any] = {}
+            if opts.get("class_weight"):
+                kw["class_weight"], kw["sample_weight"] = cw, sw
+            if "label_smoothing" in opts:
+                kw["label_smoothing"] = opts["label_smoothing"]
+            exact = ref.sparse_categorical_cross_entropy(
+                y, x, from_logits=True, return_grad=True, **kw
+            )
+            # (hi, lo) pairs: converted once, compared under every variant and path
+            out[(n_classes, name)] = (x, y, kw, tuple(ref.to_double_double(e) for e in exact))
+    return out
+
+
+def test_dominant_rows_reach_1e_300(dominant_cases):
+    *_, (loss, _, _) = dominant_cases[(40, "plain")]
+    exact = loss[0]
+    assert 1e-10 / 2 < exact.max() < 2e-10
+    assert 1e-300 / 2 < exact.min() < 2e-300
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
+@pytest.mark.parametrize(("n_classes", "axis"), [*PATHS, (1000, -1)], ids=[*PATH_IDS, "C1000-rows"])
+def test_dominant_true_class(variant, dominant_cases, n_classes, axis, option):
+    """Loss within 4 ulp, gradient within 8 ulp of max(|exact|, |W p_c|, |w_c|)."""
+    x, y, kw, (exact_loss, exact_grad, scale) = dominant_cases[(n_classes, option)]
+    loss, grad = call(
+        xent.sparse_categorical_cross_entropy,
+        x,
+        axis,
+        y,
+        from_logits=True,
+        reduction="none",
+        return_grad=True,
+        **kw,
+    )
+    err = ref.ulp_error(loss, exact_loss)
+    worst = int(np.argmax(err))
+    assert err[worst] <= VALUE_ULP, (
+        f"row {worst}: loss {loss[worst]!r}, exact {exact_loss[0][worst]!r}, {err[worst]:.2f} ulp"
+    )
+    gerr = ref.ulp_error(grad, exact_grad, scale=scale)
+    r, c = np.unravel_index(int(np.argmax(gerr)), gerr.shape)
+    assert gerr[r, c] <= GRAD_ULP, (
+        f"grad[{r}, {c}] (label {y[r]}) = {grad[r, c]!r}, exact "
+        f"{exact_grad[0][r, c]!r}: {gerr[r, c]:.2f} ulp"
+    )
+
+
+def test_the_bounds_reject_the_naive_formula(dominant_cases):
+    """logsumexp(x) - x_y, rounded as usual, loses every digit of these losses."""
+    x, y, _, (exact_loss, _, _) = dominant_cases[(40, "plain")]
+    naive = np.logaddexp.reduce(x, axis=1) - x[np.arange(x.shape[0]), y]
+    assert ref.max_ulp(ref.ulp_error(naive, exact_loss)) > VALUE_ULP
