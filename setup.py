@@ -17,6 +17,7 @@ extension = Extension(
         "-std=c11",
         "-ffp-contract=off",
         "-fno-math-errno",
+        "-fno-trapping-math",
     ],
 )
 

@@ -29,8 +29,8 @@
         double bp_ = d_ - (xv);                                               \
         double e_ = ((xv) - (d_ - bp_)) - (bp_ + (m));                         \
         int tie_ = (xv) == (m);                                               \
-        (d) = tie_ ? 0.0 : d_;                                                \
-        (e) = (tie_ || !(d_ > -HUGE_VAL)) ? 0.0 : e_;                         \
+        (d) = xk_sel(tie_, 0.0, d_);                                          \
+        (e) = xk_sel(tie_ || !(d_ > -HUGE_VAL), 0.0, e_);                     \
     } while (0)
 
 /* s += v with Kahan's compensation c: the error of a long sum stays at 2 ulp, whatever its
@@ -40,30 +40,31 @@
         double y_ = (v) - (c);                                                \
         double t_ = (s) + y_;                                                 \
         double c_ = (t_ - (s)) - y_;                                          \
-        (c) = c_ == c_ ? c_ : 0.0; /* an infinite sum stays infinite, not NaN */ \
+        (c) = xk_sel(c_ == c_, c_, 0.0); /* an infinite sum stays inf, not NaN */ \
         (s) = t_;                                                             \
     } while (0)
 
 /* The exp pass of one entry into the accumulators A[k] (with compensations K[k]):
  * A[0] sum of F below the maximum, A[1] entries equal to it, A[2] sum cw v (SMOOTH),
- * A[3] sum w v, A[4] sum w, A[5] sum w off `top` (CAT, w = cw t). */
-#define XK_PASS_BODY(xv, tv_, cwc_, is_top, out_p, A, K, m)                     \
+ * A[3] sum w v, A[4] sum w, A[5] sum w off `top` (CAT, w = cw t); lane or row J of each, so
+ * that the lanes of one accumulator are contiguous and the loop vectorizes over them. */
+#define XK_PASS_BODY(xv, tv_, cwc_, is_top, out_p, A, K, J, m)                   \
     {                                                                         \
         double d, e;                                                          \
         XK_SHIFT(xv, m, d, e);                                                \
         double E = xk_exp(d);                                                 \
         double F = E + E * e;                                                 \
-        XK_KADD(A[0], K[0], d < 0.0 ? F : 0.0);                               \
-        A[1] += d == 0.0 ? 1.0 : 0.0;                                         \
+        XK_KADD(A[0][J], K[0][J], xk_sel(d < 0.0, F, 0.0));                   \
+        A[1][J] += xk_sel(d == 0.0, 1.0, 0.0);                                \
         if (STORE) *(out_p) = (T)F;                                           \
         if (SMOOTH || CAT) {                                                  \
             double v = -(d + e);                                              \
-            if (SMOOTH) XK_KADD(A[2], K[2], (cwc_) == 0.0 ? 0.0 : (cwc_) * v); \
+            if (SMOOTH) XK_KADD(A[2][J], K[2][J], xk_sel((cwc_) == 0.0, 0.0, (cwc_) * v)); \
             if (CAT) {                                                        \
                 double w = (cwc_) * (tv_);                                    \
-                XK_KADD(A[3], K[3], w == 0.0 ? 0.0 : w * v);                  \
-                XK_KADD(A[4], K[4], w);                                       \
-                XK_KADD(A[5], K[5], (is_top) ? 0.0 : w);                      \
+                XK_KADD(A[3][J], K[3][J], xk_sel(w == 0.0, 0.0, w * v));      \
+                XK_KADD(A[4][J], K[4][J], w);                                       \
+                XK_KADD(A[5][J], K[5][J], xk_sel(is_top, 0.0, w));           \
             }                                                                 \
         }                                                                     \
     }
@@ -120,24 +121,26 @@ static inline __attribute__((always_inline)) void FN(row_pass)(
 {
     const double m = st->m;
     const ptrdiff_t top = st->top;
-    double acc[8][XK_NACC] = {{0}}, comp[8][XK_NACC] = {{0}};
+    double acc[XK_NACC][8] = {{0}}, comp[XK_NACC][8] = {{0}};
     ptrdiff_t c = 0;
     for (; c + 8 <= C; c += 8)
         for (int j = 0; j < 8; j++) {
             ptrdiff_t i = c + j;
             double tvv = CAT ? (double)t[i] : 0.0, cwc = (SMOOTH || CAT) ? cw[i] : 1.0;
-            XK_PASS_BODY((double)x[i], tvv, cwc, i == top, out + i, acc[j], comp[j], m)
+            XK_PASS_BODY((double)x[i], tvv, cwc, i == top, out + i, acc, comp, j, m)
         }
     for (; c < C; c++) {
         double tvv = CAT ? (double)t[c] : 0.0, cwc = (SMOOTH || CAT) ? cw[c] : 1.0;
-        XK_PASS_BODY((double)x[c], tvv, cwc, c == top, out + c, acc[0], comp[0], m)
+        XK_PASS_BODY((double)x[c], tvv, cwc, c == top, out + c, acc, comp, 0, m)
     }
-    double sum[XK_NACC] = {0}, cs[XK_NACC] = {0};
-    for (int j = 0; j < 8; j++)
-        for (int k = 0; k < XK_NACC; k++) {
-            XK_KADD(sum[k], cs[k], acc[j][k]);
-            XK_KADD(sum[k], cs[k], -comp[j][k]);
-        }
+    /* the lanes, each with its compensation, added pairwise in a fixed order */
+    double sum[XK_NACC] = {0};
+    for (int k = 0; k < XK_NACC; k++) {
+        if (k >= 2 && !(k == 2 ? SMOOTH : CAT)) continue;
+        double l[8];
+        for (int j = 0; j < 8; j++) l[j] = acc[k][j] - comp[k][j];
+        sum[k] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    }
     st->sb = sum[0];
     st->nt = sum[1];
     st->vs = sum[2];
@@ -147,6 +150,16 @@ static inline __attribute__((always_inline)) void FN(row_pass)(
 }
 
 /* ------------------------------------------------------------------ per-row results */
+
+/* s of a row from its pass: NaN for a NaN row and a row of -inf (whose softmax is undefined),
+ * 0 or NaN for a row whose maximum is +inf (one such entry: the limit; several: undefined).
+ * Branch-free, so that a loop over the rows of a tile vectorizes with log1p(s) in it. */
+static inline __attribute__((always_inline)) double FN(row_s)(double m, double sb, double nt)
+{
+    double s = sb + (nt - 1.0);
+    s = xk_sel(m != m || m == -HUGE_VAL, NAN, s);
+    return xk_sel(m == HUGE_VAL, xk_sel(nt == 1.0, 0.0, NAN), s);
+}
 
 /* The weighted loss of one row (or its logsumexp) and the coefficients of its output pass.
  *
@@ -160,13 +173,10 @@ static inline __attribute__((always_inline)) void FN(row_pass)(
  * (W - w) - W (1 - p) = (1 - eps) wyx + eps / C cw_others[top] - W s / (1 + s):
  * two accurate parts where W p - w would cancel for a confident prediction. */
 static inline double FN(finish)(const xk_block *b, int mode, const FN(state) *st, double sw,
-                                int64_t y, double xy, FN(coef) *g)
+                                int64_t y, double xy, double L, FN(coef) *g)
 {
     const double C = (double)b->C, eps = b->eps;
-    double s = st->sb + (st->nt - 1.0);
-    if (st->m != st->m || st->m == -HUGE_VAL) s = NAN;
-    if (st->m == HUGE_VAL) s = st->nt == 1.0 ? 0.0 : NAN;
-    double L = xk_log1p(s);
+    double s = FN(row_s)(st->m, st->sb, st->nt);
     g->L = L;
     g->inv = 1.0 / (1.0 + s);
     g->fix_top = g->fix_y = g->zero = 0;
@@ -272,7 +282,8 @@ static void FN(rows)(xk_block *b, int mode)
         else if (smooth) FN(row_pass)(x, t, b->cw, out, C, &st, 0, 1, 0);
         else FN(row_pass)(x, t, b->cw, out, C, &st, 0, 0, 0);
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
-        double value = FN(finish)(b, mode, &st, sw, y, xy, &g);
+        double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));
+        double value = FN(finish)(b, mode, &st, sw, y, xy, L, &g);
         if (b->row_out) b->row_out[r] = value;
         lanes[r & 7] += value;
         if (b->out == NULL || mode == XK_LSE) continue;
@@ -290,8 +301,8 @@ static void FN(rows)(xk_block *b, int mode)
 /* The exp pass over a class-major tile (see row_pass), one state per row. */
 static inline __attribute__((always_inline)) void FN(tile_pass)(
     const xk_block *b, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out,
-    ptrdiff_t os, const double *m, const int64_t *top, double (*acc)[XK_NACC],
-    double (*comp)[XK_NACC], const int STORE, const int SMOOTH, const int CAT)
+    ptrdiff_t os, const double *m, const int64_t *top, double (*acc)[XK_TILE],
+    double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT)
 {
     for (ptrdiff_t c = 0; c < b->C; c++) {
         const T *xc = x + c * xs;
@@ -300,7 +311,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass)(
         const double cwc = (SMOOTH || CAT) ? b->cw[c] : 1.0;
         for (ptrdiff_t r = 0; r < n; r++) {
             double tvv = CAT ? (double)tc[r] : 0.0;
-            XK_PASS_BODY((double)xc[r], tvv, cwc, top[r] == c, oc + r, acc[r], comp[r], m[r])
+            XK_PASS_BODY((double)xc[r], tvv, cwc, top[r] == c, oc + r, acc, comp, r, m[r])
         }
     }
 }
@@ -317,12 +328,12 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     const int CAT = mode == XK_CATEGORICAL;
     /* per row: the maximum, then the output pass's coefficients and the entries set apart */
     double m[XK_TILE], sb[XK_TILE], nt[XK_TILE], vs[XK_TILE], tv[XK_TILE], wyx[XK_TILE];
-    double acc[XK_TILE][XK_NACC], comp[XK_TILE][XK_NACC];
+    double acc[XK_NACC][XK_TILE], comp[XK_NACC][XK_TILE];
     int64_t top[XK_TILE];
     for (ptrdiff_t r = 0; r < n; r++) {
         m[r] = -HUGE_VAL;
         top[r] = 0;
-        for (int k = 0; k < XK_NACC; k++) acc[r][k] = comp[r][k] = 0.0;
+        for (int k = 0; k < XK_NACC; k++) acc[k][r] = comp[k][r] = 0.0;
     }
     for (ptrdiff_t c = 0; c < C; c++) {
         const T *xc = x + c * xs;
@@ -341,15 +352,18 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     else if (STORE) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 0);
     else if (SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 0);
     else FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 0);
+    double Ls[XK_TILE];
+    for (int k = 0; k < XK_NACC; k++)
+        for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
+    for (ptrdiff_t r = 0; r < n; r++) Ls[r] = xk_log1p(FN(row_s)(m[r], acc[0][r], acc[1][r]));
     for (ptrdiff_t r = 0; r < n; r++) {
-        for (int k = 0; k < XK_NACC; k++) acc[r][k] -= comp[r][k];
-        FN(state) st = {m[r], acc[r][0], acc[r][1], acc[r][2], acc[r][3], acc[r][4], acc[r][5],
+        FN(state) st = {m[r], acc[0][r], acc[1][r], acc[2][r], acc[3][r], acc[4][r], acc[5][r],
                         (ptrdiff_t)top[r]};
         FN(coef) g;
         double sw = b->row_weight ? b->row_weight[r0 + r] : 1.0;
         int64_t y = b->labels ? b->labels[r0 + r] : 0;
         double xy = mode == XK_SPARSE ? (double)x[y * xs + r] : 0.0;
-        double value = FN(finish)(b, mode, &st, sw, y, xy, &g);
+        double value = FN(finish)(b, mode, &st, sw, y, xy, Ls[r], &g);
         if (b->row_out) b->row_out[r0 + r] = value;
         lanes[(r0 + r) & 7] += value;
         if (out == NULL || mode == XK_LSE) continue;

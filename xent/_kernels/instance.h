@@ -13,6 +13,19 @@
 #define xk_log xm_log
 #define xk_log1p xm_log1p
 
+/* cond ? a : b without a branch: a plain ?: lets the compiler move the work of one arm under
+ * the condition, which stops the vectorizer (see xmath.h). */
+#define xk_sel XK_CAT(xk_sel, XK_V)
+static inline __attribute__((always_inline)) double xk_sel(int cond, double a, double b)
+{
+    uint64_t ua, ub, m = (uint64_t)0 - (uint64_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & m) | (ub & ~m);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 static void XK_CAT(exp_array, XK_V)(const double *x, double *y, ptrdiff_t n)
 {
     ptrdiff_t i = 0;
@@ -47,6 +60,7 @@ static void XK_CAT(log1p_array, XK_V)(const double *x, double *y, ptrdiff_t n)
 #undef FN
 #undef T
 
+#undef xk_sel
 #undef xk_exp
 #undef xk_log
 #undef xk_log1p
