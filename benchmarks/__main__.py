@@ -7,9 +7,9 @@
 
 Prints a header (CPU, cores, the SIMD level of NumPy and of xent's kernel, the exp and read
 floors per element), one table per operation, the peak-memory table and PASS/MISS lines for the
-targets of _targets, and
-writes ``bench-<timestamp>.json/.md`` (plus ``latest.*`` copies and, with matplotlib, a PNG of
-time against the number of classes) to ``--output-dir`` (default ``benchmarks/results``).
+targets (benchmarks/_targets.py), and writes ``bench-<timestamp>.json/.md`` (plus ``latest.*``
+copies and, with matplotlib, a PNG of time against the number of classes) to ``--output-dir``
+(default ``benchmarks/results``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ DEFAULT_SHAPES = "1048576x2,65536x10,8192x1000,2048x32000,256x128000"
 QUICK_SHAPES = "16384x2,4096x10,512x1000,8x32000"
 BINARY_SIZE, QUICK_BINARY_SIZE = 10**7, 2 * 10**5
 QUICK_MEMORY_SHAPES = "16384x2,256x1000"
-BASELINE_MEMORY_SHAPE, QUICK_BASELINE_MEMORY_SHAPE = (8192, 1000), (256, 1000)
+BASELINE_MEMORY_SHAPES = ((8192, 1000), (256, 1000))  # the first of these that memory runs at
 F32, F64 = "float32", "float64"
 
 ALL, MID, SMALL = math.inf, 40_000_000, 10_000_000
@@ -133,7 +133,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--budget", type=float, default=0.75, help="seconds of rounds per case (0.75)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
     p.add_argument(
-        "--memory-shapes", help="rows x classes list for memory, float32 (default: the shapes)"
+        "--memory-shapes", help="rows x classes list for memory, float32 (default: --shapes)"
     )
     p.add_argument("--output-dir", type=Path, default=Path(__file__).parent / "results")
     p.add_argument("--no-plot", action="store_true")
@@ -149,8 +149,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.explicit_shapes = bool(args.shapes)
     args.shapes = [parse_shape(s) for s in (args.shapes or _default_shapes(args)).split(",")]
     args.binary_size = args.binary_size or (QUICK_BINARY_SIZE if args.quick else BINARY_SIZE)
-    memory_shapes = args.memory_shapes or (QUICK_MEMORY_SHAPES if args.quick else DEFAULT_SHAPES)
-    args.memory_shapes = [parse_shape(s) for s in memory_shapes.split(",")]
+    args.memory_shapes = (
+        [parse_shape(s) for s in args.memory_shapes.split(",")]
+        if args.memory_shapes
+        else [parse_shape(s) for s in QUICK_MEMORY_SHAPES.split(",")]
+        if args.quick
+        else args.shapes
+    )
     if args.quick:
         args.repeats = min(args.repeats, 3)
         args.min_repeats = min(args.min_repeats, 2)
@@ -200,7 +205,9 @@ def memory_jobs(args: argparse.Namespace, impls: Sequence[Impl]) -> list[tuple[C
         for i in impls
         if i.key in keys and i.available() and not (args.quick and i.library == "torch")
     ]
-    baseline_shape = QUICK_BASELINE_MEMORY_SHAPE if args.quick else BASELINE_MEMORY_SHAPE
+    baseline_shape = next(
+        (s for s in BASELINE_MEMORY_SHAPES if s in args.memory_shapes), args.memory_shapes[0]
+    )
     jobs = []
     for op in args.ops:
         if args.quick and op not in MEMORY_BASELINE_OPS:
