@@ -60,11 +60,14 @@ QUICK_PLAN: dict[str, tuple[tuple[str, str, float], ...]] = {
     op: ((F32, "random", ALL), (F64, "random", ALL)) if op == "sparse" else ((F32, "random", ALL),)
     for op in OPS
 }
-# Memory: xent on sparse CE at every memory shape and on the other ops up to SMALL logits (the
-# 2-class shape, where per-row temporaries would show, is among them); the baselines on sparse CE
-# at one shape (their pattern is the same elsewhere).
+# Memory (each measurement a fresh process of 1-3 s): xent 1T on every op, at every memory shape
+# for sparse CE and up to SMALL logits for the others (the 2-class shape, where per-row
+# temporaries would show, is among them); xent NT, whose per-thread scratch is the same for
+# every softmax op, on sparse and binary CE; the baselines on sparse CE at one shape (their
+# pattern is the same elsewhere).
 MEMORY_IMPLS = ("numpy", "scipy", "torch-N", "torch-1", "xent-1", "xent-N")
 MEMORY_BASELINE_OPS = ("sparse", "sparse_grad")
+MEMORY_N_THREAD_OPS = ("sparse", "sparse_grad", "binary", "binary_grad")
 
 
 class Progress(Protocol):
@@ -219,8 +222,13 @@ def memory_jobs(args: argparse.Namespace, impls: Sequence[Impl]) -> list[tuple[C
             shapes = [s for s in args.memory_shapes if math.prod(s) <= most]
         for shape in shapes:
             for impl in mem_impls:
-                baseline = op in MEMORY_BASELINE_OPS and shape == baseline_shape
-                if impl.library == "xent" or baseline:
+                if impl.key == "xent-1":
+                    wanted = True
+                elif impl.key == "xent-N":
+                    wanted = op in MEMORY_N_THREAD_OPS
+                else:
+                    wanted = op in MEMORY_BASELINE_OPS and shape == baseline_shape
+                if wanted:
                     jobs.append((Case(op, shape, F32, "random"), impl))
     return jobs
 
