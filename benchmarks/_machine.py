@@ -7,18 +7,20 @@ the floors per element, so that two runs can be compared for what they are.
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._impls import load_torch, load_xent, usable_cores
+from ._impls import load_torch, load_xent, read_floor, usable_cores
 
 NO_KERNEL = "n/a (no compiled kernel)"
 # NumPy names the x86-64 psABI microarchitecture levels x86-64-v2/v3/v4 X86_V2/V3/V4
@@ -59,9 +61,9 @@ def numpy_simd() -> dict[str, Any]:
     """NumPy's compiled-in baseline and the dispatch targets this CPU supports (the level its
     ufuncs such as ``exp`` run at is the last one found)."""
     try:
-        from numpy._core import _multiarray_umath as umath
+        umath = importlib.import_module("numpy._core._multiarray_umath")
     except ImportError:  # NumPy 1.x
-        from numpy.core import _multiarray_umath as umath  # type: ignore[no-redef]
+        umath = importlib.import_module("numpy.core._multiarray_umath")
     baseline = list(getattr(umath, "__cpu_baseline__", []))
     dispatch = list(getattr(umath, "__cpu_dispatch__", []))
     features = dict(getattr(umath, "__cpu_features__", {}))
@@ -108,16 +110,14 @@ def _ns_per_element(fn: Callable[[], Any], n: int) -> float:
 def floors_ns(n: int = FLOOR_ELEMENTS) -> dict[str, dict[str, float]]:
     """Single-threaded exp floor and read floor in ns per element, float32 and float64, on ``n``
     seeded normal numbers (16 MiB of float32: out of cache, like the suite's large cases)."""
-    from ._impls import read_floor
-
     out = {}
     rng = np.random.default_rng(0)
     for dtype in ("float32", "float64"):
         x = rng.standard_normal(n, dtype=np.dtype(dtype).type)
         buf = np.empty_like(x)
         out[dtype] = {
-            "exp": _ns_per_element(lambda x=x, buf=buf: np.exp(x, out=buf), n),
-            "read": _ns_per_element(lambda x=x: read_floor(x), n),
+            "exp": _ns_per_element(partial(np.exp, x, out=buf), n),
+            "read": _ns_per_element(partial(read_floor, x), n),
         }
     return out
 
