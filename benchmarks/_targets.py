@@ -62,7 +62,7 @@ def verdict(
         return Target("SKIP", name, skip)
 
     def excess(p: Point) -> float:
-        """Above 1 when the point misses; how many times its limit it needs to change by."""
+        """Value over limit (limit over value for a speed-up): above 1 when the point misses."""
         if at_least:
             return p.limit / p.value if p.value > 0 else math.inf
         return p.value / p.limit if p.limit > 0 else math.inf
