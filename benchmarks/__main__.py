@@ -1,13 +1,15 @@
 """Command line of the benchmark suite.
 
-    python -m benchmarks                       # default suite, about 3 minutes on two cores
-    python -m benchmarks --quick               # CI smoke, under 30 seconds
+    python -m benchmarks                       # default suite, about 5 minutes on two cores
+    python -m benchmarks --quick               # CI smoke, about 30 seconds
     python -m benchmarks --ops sparse,sparse_grad --shapes 4096x1000 --dtypes float32
     python -m benchmarks --no-memory --threads 4 --repeats 11 --output-dir /tmp/bench
 
-Prints one table per operation, the peak-memory table and PASS/MISS lines for the targets, and
-writes ``bench-<timestamp>.json/.md`` (plus ``latest.*`` copies and, with matplotlib, a PNG of
-time against the number of classes) to ``--output-dir`` (default ``benchmarks/results``).
+Prints a header (CPU, cores, the SIMD level of NumPy and of xent's kernel, the exp and read
+floors per element), one table per operation, the peak-memory table and PASS/MISS lines for the
+targets (benchmarks/_targets.py), and writes ``bench-<timestamp>.json/.md`` (plus ``latest.*``
+copies and, with matplotlib, a PNG of time against the number of classes) to ``--output-dir``
+(default ``benchmarks/results``).
 """
 
 from __future__ import annotations
@@ -16,12 +18,10 @@ import argparse
 import datetime as dt
 import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,35 +30,44 @@ import numpy as np
 from . import _report
 from ._data import DISTS, OPS, Case, Shape, make_data, parse_shape
 from ._harness import CaseResult, Memory, measure_memory, run_case
-from ._impls import implementations, load_torch, load_xent, usable_cores
+from ._impls import Impl, implementations, load_xent, usable_cores
+from ._machine import describe
+from ._targets import memory_targets, timing_targets
 
 DEFAULT_SHAPES = "1048576x2,65536x10,8192x1000,2048x32000,256x128000"
 QUICK_SHAPES = "16384x2,4096x10,512x1000,8x32000"
 BINARY_SIZE, QUICK_BINARY_SIZE = 10**7, 2 * 10**5
-MEMORY_SHAPE, QUICK_MEMORY_SHAPE = "8192x1000", "256x1000"
+QUICK_MEMORY_SHAPES = "16384x2,256x1000"
+BASELINE_MEMORY_SHAPES = ((8192, 1000), (256, 1000))  # the first of these that memory runs at
 F32, F64 = "float32", "float64"
 
 ALL, MID, SMALL = math.inf, 40_000_000, 10_000_000
 # (dtype, input distribution, largest number of logits) per op: with N = 2 the default run does
-# ~40 cases and must stay near 3 minutes, so only sparse CE in float32 runs every default shape;
+# ~50 cases and must stay near 5 minutes, so only sparse CE in float32 runs every default shape;
 # the other rows skip 2048x32000 (MID) or also 256x128000 (SMALL).
 PLAN: dict[str, tuple[tuple[str, str, float], ...]] = {
     "sparse": ((F32, "random", ALL), (F64, "random", SMALL), (F32, "trained", SMALL)),
-    "sparse_grad": ((F32, "random", ALL),),
+    "sparse_grad": ((F32, "random", ALL), (F64, "random", SMALL)),
     "categorical": ((F32, "random", MID), (F32, "trained", SMALL)),
     "categorical_grad": ((F32, "random", SMALL),),
     "binary": ((F32, "random", ALL), (F32, "trained", ALL)),
     "binary_grad": ((F32, "random", ALL),),
     "logsumexp": ((F64, "random", SMALL),),
     "log_softmax": ((F64, "random", SMALL),),
+    "softmax": ((F64, "random", SMALL),),
 }
 QUICK_PLAN: dict[str, tuple[tuple[str, str, float], ...]] = {
     op: ((F32, "random", ALL), (F64, "random", ALL)) if op == "sparse" else ((F32, "random", ALL),)
     for op in OPS
 }
-# Memory: xent on every op; the baselines on sparse CE only (their pattern is the same elsewhere).
+# Memory (each measurement a fresh process of 1-3 s): xent 1T on every op, at every memory shape
+# for sparse CE and up to SMALL logits for the others (the 2-class shape, where per-row
+# temporaries would show, is among them); xent NT, whose per-thread scratch is the same for
+# every softmax op, on sparse and binary CE; the baselines on sparse CE at one shape (their
+# pattern is the same elsewhere).
 MEMORY_IMPLS = ("numpy", "scipy", "torch-N", "torch-1", "xent-1", "xent-N")
 MEMORY_BASELINE_OPS = ("sparse", "sparse_grad")
+MEMORY_N_THREAD_OPS = ("sparse", "sparse_grad", "binary", "binary_grad")
 
 
 class Progress(Protocol):
@@ -126,7 +135,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--min-repeats", type=int, default=3, help="at least this many rounds (3)")
     p.add_argument("--budget", type=float, default=0.75, help="seconds of rounds per case (0.75)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
-    p.add_argument("--memory-shape", help=f"shape for memory (default {MEMORY_SHAPE}, float32)")
+    p.add_argument(
+        "--memory-shapes", help="rows x classes list for memory, float32 (default: --shapes)"
+    )
     p.add_argument("--output-dir", type=Path, default=Path(__file__).parent / "results")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--no-progress", action="store_true")
@@ -141,8 +152,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.explicit_shapes = bool(args.shapes)
     args.shapes = [parse_shape(s) for s in (args.shapes or _default_shapes(args)).split(",")]
     args.binary_size = args.binary_size or (QUICK_BINARY_SIZE if args.quick else BINARY_SIZE)
-    args.memory_shape = parse_shape(
-        args.memory_shape or (QUICK_MEMORY_SHAPE if args.quick else MEMORY_SHAPE)
+    args.memory_shapes = (
+        [parse_shape(s) for s in args.memory_shapes.split(",")]
+        if args.memory_shapes
+        else [parse_shape(s) for s in QUICK_MEMORY_SHAPES.split(",")]
+        if args.quick
+        else args.shapes
     )
     if args.quick:
         args.repeats = min(args.repeats, 3)
@@ -183,41 +198,39 @@ def plan_cases(args: argparse.Namespace) -> list[Case]:
     return sorted(cases, key=lambda c: order[c.data_key])
 
 
-def memory_cases(args: argparse.Namespace) -> list[Case]:
+def memory_jobs(args: argparse.Namespace, impls: Sequence[Impl]) -> list[tuple[Case, Impl]]:
+    """(case, implementation) pairs whose peak memory is measured, each in a fresh process."""
     if args.no_memory:
         return []
-    shapes = {
-        op: (args.binary_size,) if op.startswith("binary") else args.memory_shape for op in OPS
-    }
-    ops = [op for op in args.ops if not args.quick or op in MEMORY_BASELINE_OPS]
-    return [Case(op, shapes[op], F32, "random") for op in ops]
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
-
-
-def versions() -> dict[str, str]:
-    out = {"numpy": np.__version__}
-    for name in ("scipy", "torch", "xent"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    torch = load_torch()
-    if torch is not None:
-        out["torch"] = torch.__version__
-    if load_xent() is None:
-        out["xent"] += " (does not import)"
-    return out
+    keys = set(MEMORY_IMPLS) - ({"torch-1"} if args.threads > 1 else set())
+    mem_impls = [
+        i
+        for i in impls
+        if i.key in keys and i.available() and not (args.quick and i.library == "torch")
+    ]
+    baseline_shape = next(
+        (s for s in BASELINE_MEMORY_SHAPES if s in args.memory_shapes), args.memory_shapes[0]
+    )
+    jobs = []
+    for op in args.ops:
+        if args.quick and op not in MEMORY_BASELINE_OPS:
+            continue
+        if op.startswith("binary"):
+            shapes: list[Shape] = [(args.binary_size,)]
+        else:
+            most = ALL if op in MEMORY_BASELINE_OPS or args.quick else SMALL
+            shapes = [s for s in args.memory_shapes if math.prod(s) <= most]
+        for shape in shapes:
+            for impl in mem_impls:
+                if impl.key == "xent-1":
+                    wanted = True
+                elif impl.key == "xent-N":
+                    wanted = op in MEMORY_N_THREAD_OPS
+                else:
+                    wanted = op in MEMORY_BASELINE_OPS and shape == baseline_shape
+                if wanted:
+                    jobs.append((Case(op, shape, F32, "random"), impl))
+    return jobs
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -227,19 +240,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.impls:
         keep = set(_choices(args.impls, [i.key for i in impls], "implementation"))
         impls = [i for i in impls if i.key in keep]
-    mem_keys = set(MEMORY_IMPLS) - ({"torch-1"} if args.threads > 1 else set())
-    mem_impls = [
-        i
-        for i in impls
-        if i.key in mem_keys and i.available() and not (args.quick and i.library == "torch")
-    ]
+    machine = describe()
     cases = plan_cases(args)
-    mem_jobs = [
-        (c, i)
-        for c in memory_cases(args)
-        for i in mem_impls
-        if i.library == "xent" or c.op in MEMORY_BASELINE_OPS
-    ]
+    mem_jobs = memory_jobs(args, impls)
     if load > 0.5:
         sys.stderr.write(
             f"warning: load average {load:.1f} before the run; other processes share the CPU "
@@ -283,21 +286,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 bar.update()
     bar.close()
 
-    targets = _report.timing_targets(results, args.threads)
-    targets += _report.memory_targets(memories)
+    # Suites in their own modules add (title, text, record) sections here, after the main run.
+    sections: list[_report.Section] = []
+
+    targets = timing_targets(results, args.threads) + memory_targets(memories)
     now = dt.datetime.now()
     meta = {
         "timestamp": now.isoformat(timespec="seconds"),
-        "machine": machine(),
-        "usable_cores": usable_cores(),
+        "machine": machine,
         "threads": args.threads,
         "load_average_before": load,
-        "versions": versions(),
         "argv": sys.argv[1:],
         "options": {k: str(v) for k, v in vars(args).items()},
         "runtime_seconds": time.perf_counter() - start,
     }
-    return {"meta": meta, "results": results, "memories": memories, "targets": targets, "now": now}
+    return {
+        "meta": meta,
+        "results": results,
+        "memories": memories,
+        "targets": targets,
+        "sections": sections,
+        "now": now,
+    }
 
 
 def write_outputs(out: dict[str, Any], out_dir: Path, with_plot: bool) -> list[Path]:
@@ -305,8 +315,8 @@ def write_outputs(out: dict[str, Any], out_dir: Path, with_plot: bool) -> list[P
     stamp = out["now"].strftime("%Y%m%d-%H%M%S")
     parts = (out["meta"], out["results"], out["memories"], out["targets"])
     files = {
-        "json": _report.to_json(*parts),
-        "md": _report.render_all(*parts, markdown=True),
+        "json": _report.to_json(*parts, out["sections"]),
+        "md": _report.render_all(*parts, markdown=True, sections=out["sections"]),
     }
     written = []
     for ext, text in files.items():
@@ -325,11 +335,8 @@ def write_outputs(out: dict[str, Any], out_dir: Path, with_plot: bool) -> list[P
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     out = run(args)
-    print(
-        _report.render_all(
-            out["meta"], out["results"], out["memories"], out["targets"], markdown=False
-        )
-    )
+    parts = (out["meta"], out["results"], out["memories"], out["targets"])
+    print(_report.render_all(*parts, markdown=False, sections=out["sections"]))
     for path in write_outputs(out, args.output_dir, not args.no_plot):
         if not path.name.startswith("latest"):
             print(f"wrote {path}")

@@ -23,6 +23,7 @@ OPS = (
     "binary_grad",
     "logsumexp",
     "log_softmax",
+    "softmax",
 )
 OP_TITLES = {
     "sparse": "sparse categorical CE from logits, mean, forward",
@@ -33,6 +34,7 @@ OP_TITLES = {
     "binary_grad": "binary CE from logits, mean, with return_grad",
     "logsumexp": "logsumexp along the last axis",
     "log_softmax": "log_softmax along the last axis",
+    "softmax": "softmax along the last axis",
 }
 DISTS = ("random", "trained")
 TRAINED_MARGIN = 12.0
@@ -235,6 +237,8 @@ def reference_rows(
     log_p = x - lse[:, None]
     if op == "log_softmax":
         return log_p, None
+    if op == "softmax":
+        return np.exp(log_p), None
     if not op.endswith("_grad"):
         return None, None
     if op.startswith("sparse"):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._data import Case, Data, check_rows, format_shape, reference_loss, reference_rows
-from ._impls import FLOOR, Fn, Impl
+from ._impls import FLOOR, READ_FLOOR, Fn, Impl
 
 # A result is "wrong" when its error exceeds TOL_EPS * eps(dtype), relative to the largest
 # reference magnitude (normwise); float32: 1.2e-4, float64: 2.2e-13.
@@ -50,19 +50,30 @@ class Timing:
 class CaseResult:
     case: Case
     nbytes: int
-    floor: Timing
+    floor: Timing  # the exp floor: one np.exp pass
+    read: Timing  # the read floor: one pass that only reads the logits
     timings: list[Timing]
     rounds: int
     elapsed: float = 0.0  # seconds spent on the case: checks and rounds
 
     def get(self, key: str) -> Timing | None:
-        return next((t for t in self.timings if t.key == key), None)
+        for t in (self.floor, self.read, *self.timings):
+            if t.key == key:
+                return t
+        return None
+
+    def seconds(self, key: str) -> float | None:
+        t = self.get(key)
+        return None if t is None else t.seconds
+
+    def relative(self, key: str, base: str) -> float | None:
+        """Median time of ``key`` over that of ``base``; None if either was not timed."""
+        a, b = self.seconds(key), self.seconds(base)
+        return None if a is None or b is None else a / b
 
     def ratio(self, key: str) -> float | None:
-        t = self.get(key)
-        if t is None or t.seconds is None or self.floor.seconds is None:
-            return None
-        return t.seconds / self.floor.seconds
+        """Multiple of the exp floor."""
+        return self.relative(key, FLOOR.key)
 
 
 def unpack(result: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -142,10 +153,12 @@ def run_case(
     case_start = time.perf_counter()
     tol = tolerance(case.dtype)
     timed: list[tuple[Impl, Fn, Timing, float]] = []
-    floor_fn = FLOOR.build(case.op, data, slice(None))
-    floor = Timing(FLOOR.key, FLOOR.label, "ok")
-    first = _sample(FLOOR, floor_fn, 1, prime=False)
-    timed.append((FLOOR, floor_fn, floor, first))
+    floors = []
+    for impl in (FLOOR, READ_FLOOR):
+        fn = impl.build(case.op, data, slice(None))
+        timing = Timing(impl.key, impl.label, "ok")
+        floors.append(timing)
+        timed.append((impl, fn, timing, _sample(impl, fn, 1, prime=False)))
     results = []
     for impl in impls:
         timing = Timing(impl.key, impl.label, "n/a")
@@ -201,7 +214,7 @@ def run_case(
         if impl.partial:
             timing.seconds *= data.rows / impl.part(data).stop
     elapsed = time.perf_counter() - case_start
-    return CaseResult(case, data.nbytes, floor, results, rounds, elapsed)
+    return CaseResult(case, data.nbytes, floors[0], floors[1], results, rounds, elapsed)
 
 
 # --- memory ----------------------------------------------------------------------------------

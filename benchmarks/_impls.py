@@ -50,13 +50,29 @@ def load_xent() -> ModuleType | None:
     return xent if hasattr(xent, "set_num_threads") else None
 
 
-# --- exp floor -------------------------------------------------------------------------------
+# --- floors ----------------------------------------------------------------------------------
 
 
 def build_floor(op: str, data: Data, part: slice) -> Fn:
+    """The exp floor: one single-threaded ``np.exp`` pass into a preallocated buffer."""
     x = data.x
     buf = np.empty_like(x)
     return lambda: np.exp(x, out=buf)
+
+
+def read_floor(x: np.ndarray) -> Any:
+    """One pass that only reads ``x``: the memory-bandwidth limit of any implementation.
+
+    The maximum over the flattened array: NumPy's SIMD maximum reduction was the fastest honest
+    single-threaded read measured here (at or below ``np.sum``, whose pairwise summation does
+    more work per element; ``x @ x`` is faster but runs in BLAS, with its own threads).
+    """
+    return np.maximum.reduce(x, axis=None)
+
+
+def build_read_floor(op: str, data: Data, part: slice) -> Fn:
+    x = data.x
+    return lambda: read_floor(x)
 
 
 # --- naive pure-Python loop ------------------------------------------------------------------
@@ -97,6 +113,8 @@ def build_naive(op: str, data: Data, part: slice) -> Fn:
         return lambda: [_lse(row) for row in xs]
     if op == "log_softmax":
         return lambda: [[v - lse for v in row] for row in xs for lse in (_lse(row),)]
+    if op == "softmax":
+        return lambda: [[math.exp(v - lse) for v in row] for row in xs for lse in (_lse(row),)]
     if op.startswith("sparse"):
         ids: list[int] = data.y[part].tolist()
 
@@ -168,6 +186,14 @@ def build_textbook(op: str, data: Data, part: slice) -> Fn:
         return lse
     if op == "log_softmax":
         return log_softmax
+    if op == "softmax":
+
+        def softmax() -> np.ndarray:
+            e = np.exp(x - x.max(axis=-1, keepdims=True))
+            out: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+            return out
+
+        return softmax
     if op.startswith("sparse"):
 
         def sparse() -> Any:
@@ -210,6 +236,8 @@ def build_scipy(op: str, data: Data, part: slice) -> Fn:
         return lambda: sp.logsumexp(x, axis=-1)
     if op == "log_softmax":
         return lambda: sp.log_softmax(x, axis=-1)
+    if op == "softmax":
+        return lambda: sp.softmax(x, axis=-1)
     n = x.shape[0]
     rows = np.arange(n)
     if op.startswith("sparse"):
@@ -250,6 +278,8 @@ def build_torch(op: str, data: Data, part: slice) -> Fn:
         return lambda: torch.logsumexp(x, dim=-1)
     if op == "log_softmax":
         return lambda: torch.log_softmax(x, dim=-1)
+    if op == "softmax":
+        return lambda: torch.softmax(x, dim=-1)
     if op.startswith("binary"):
         target = torch.from_numpy(data.y)
 
@@ -281,6 +311,7 @@ XENT_FUNCTIONS = {
     "binary": "binary_cross_entropy",
     "logsumexp": "logsumexp",
     "log_softmax": "log_softmax",
+    "softmax": "softmax",
 }
 
 
@@ -297,6 +328,8 @@ def build_xent(op: str, data: Data, part: slice) -> Fn:
         return lambda: xent.logsumexp(x, axis=-1)
     if op == "log_softmax":
         return lambda: xent.log_softmax(x, axis=-1)
+    if op == "softmax":
+        return lambda: xent.softmax(x, axis=-1)
     if op.startswith("binary"):
         return lambda: xent.binary_cross_entropy(y, x, from_logits=True, return_grad=grad)
     if op.startswith("sparse"):
@@ -349,6 +382,7 @@ class Impl:
 
 
 FLOOR = Impl("floor", "exp floor", "numpy", build_floor)
+READ_FLOOR = Impl("read", "read floor", "numpy", build_read_floor)
 
 
 def implementations(threads: int) -> list[Impl]:
@@ -368,7 +402,7 @@ def implementations(threads: int) -> list[Impl]:
 
 
 def find_impl(key: str, threads: int) -> Impl:
-    for impl in [FLOOR, *implementations(max(threads, 2))]:
+    for impl in [FLOOR, READ_FLOOR, *implementations(max(threads, 2))]:
         if impl.key == key:
             return impl
     raise KeyError(f"unknown implementation {key!r}")

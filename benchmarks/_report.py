@@ -1,22 +1,23 @@
-"""Tables, PASS/MISS targets, JSON, Markdown and the plot."""
+"""Tables, JSON, Markdown and the plot (the targets are in _targets)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ._data import OP_TITLES, OPS, format_shape
 from ._harness import CaseResult, Memory, Timing, memory_dict
+from ._machine import header_lines
+from ._targets import Target, fmt_bytes, fmt_ratio, memory_target_text
 
-MIB = 2**20
-FORWARD_MEMORY = (0.05, 8 * MIB)  # forward: peak <= 0.05 x logits + 8 MiB
-OUTPUT_MEMORY = (1.05, 0)  # gradient or log_softmax returned: <= 1.05 x logits, output included
-ARRAY_OUTPUT_OPS = ("sparse_grad", "categorical_grad", "binary_grad", "log_softmax")
-
+TORCH_1 = "torch-1"
 Table = tuple[list[str], list[list[str]]]
+# An extra titled block of text in the report (and its record in the JSON), for suites that run
+# after the main one: (title, text, record).
+Section = tuple[str, str, Any]
 
 
 def fmt_time(seconds: float) -> str:
@@ -27,40 +28,39 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds:.3g}s"
 
 
-def fmt_bytes(n: float) -> str:
-    return f"{n / MIB:.1f} MiB" if n >= MIB else f"{n / 1024:.0f} KiB"
-
-
-def fmt_ratio(ratio: float) -> str:
-    return f"{ratio:.3g}x" if ratio < 100 else f"{ratio:,.0f}x"
-
-
 def cell(result: CaseResult, t: Timing) -> str:
+    """Time, its multiple of the exp floor and, in brackets, its multiple of PyTorch 1T (for
+    everything but the floors and PyTorch 1T itself, where PyTorch 1T was timed)."""
     if t.status != "ok" or t.seconds is None:
         return t.status
+    text = fmt_time(t.seconds)
     ratio = result.ratio(t.key)
-    return f"{fmt_time(t.seconds)} {fmt_ratio(ratio)}" if ratio is not None else fmt_time(t.seconds)
+    if ratio is not None and t.key != "floor":
+        text += f" {fmt_ratio(ratio)}"
+    vs_torch = result.relative(t.key, TORCH_1)
+    if vs_torch is not None and t.key not in (TORCH_1, "floor", "read"):
+        text += f" [{fmt_ratio(vs_torch)}]"
+    return text
 
 
 # --- timing tables ---------------------------------------------------------------------------
 
 
 def timing_tables(results: Sequence[CaseResult]) -> list[tuple[str, Table]]:
-    """One (title, (header, rows)) per operation; a cell is "time ratio-to-floor"."""
+    """One (title, (header, rows)) per operation, one row per case, one cell per timing."""
     tables = []
     for op in OPS:
         rows_of_op = [r for r in results if r.case.op == op]
         if not rows_of_op:
             continue
         labels = [t.label for t in rows_of_op[0].timings]
-        header = ["shape", "dtype", "input", "exp floor", *labels]
+        header = ["shape", "dtype", "input", "exp floor", "read floor", *labels]
         rows = []
         for r in rows_of_op:
             dist = r.case.dist + (f"/{r.case.targets}" if r.case.targets else "")
-            floor = fmt_time(r.floor.seconds) if r.floor.seconds is not None else "-"
             rows.append(
-                [format_shape(r.case.shape), r.case.dtype, dist, floor]
-                + [cell(r, t) for t in r.timings]
+                [format_shape(r.case.shape), r.case.dtype, dist]
+                + [cell(r, t) for t in (r.floor, r.read, *r.timings)]
             )
         tables.append((OP_TITLES[op], (header, rows)))
     return tables
@@ -95,17 +95,6 @@ def render_markdown(table: Table) -> str:
 # --- memory ----------------------------------------------------------------------------------
 
 
-def memory_limit(op: str, nbytes: int) -> float:
-    factor, offset = OUTPUT_MEMORY if op in ARRAY_OUTPUT_OPS else FORWARD_MEMORY
-    return factor * nbytes + offset
-
-
-def memory_target_text(op: str) -> str:
-    if op in ARRAY_OUTPUT_OPS:
-        return f"<= {OUTPUT_MEMORY[0]}x"
-    return f"<= {FORWARD_MEMORY[0]}x + {FORWARD_MEMORY[1] // MIB} MiB"
-
-
 def memory_table(memories: Sequence[Memory]) -> Table:
     keys: list[tuple[str, str]] = []
     for m in memories:
@@ -133,158 +122,19 @@ def memory_table(memories: Sequence[Memory]) -> Table:
     return header, rows
 
 
+CELLS_NOTE = (
+    "Cells: median time per call over interleaved rounds; its multiple of the exp floor (one "
+    "single-threaded np.exp(x, out=buf) pass over the same logits); in brackets, its multiple "
+    "of PyTorch at one thread (where PyTorch is installed). The read floor (one single-threaded "
+    "np.maximum.reduce over the logits, a pass that only reads them) is the memory-bandwidth "
+    "limit every implementation is bound by. 'wrong' = failed the float64 reference check, "
+    "not timed."
+)
 MEMORY_NOTE = (
     "Peak extra memory of one call in a fresh process, above the level just before the call, "
     "returned arrays included (the gradient counts; a scalar loss is negligible). "
     "NumPy-based implementations: tracemalloc; PyTorch: resident-set high-water mark."
 )
-
-
-# --- targets ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Target:
-    status: str  # PASS, MISS or SKIP
-    name: str
-    detail: str
-
-    def line(self) -> str:
-        return f"{self.status:4}  {self.name}: {self.detail}"
-
-
-def _where(r: CaseResult) -> str:
-    return f"{format_shape(r.case.shape)} {r.case.dtype} {r.case.dist}"
-
-
-def _check_all(
-    name: str,
-    results: Sequence[CaseResult],
-    measure: Callable[[CaseResult], float | None],
-    limit: float,
-    *,
-    at_least: bool = False,
-    key: str = "xent-1",
-) -> Target:
-    """PASS if ``measure`` is within ``limit`` on every case; the detail names the worst case."""
-    if not results:
-        return Target("SKIP", name, "no cases run")
-    values = []
-    for r in results:
-        t = r.get(key)
-        if t is None or t.status == "n/a":
-            return Target("SKIP", name, "xent not available" if t is not None else f"no {key}")
-        if t.status != "ok":
-            return Target("MISS", name, f"xent {t.status} at {_where(r)} ({t.note})")
-        v = measure(r)
-        if v is None:
-            return Target("SKIP", name, f"no baseline at {_where(r)}")
-        values.append((v, r))
-    worst, where = min(values, key=lambda p: p[0]) if at_least else max(values, key=lambda p: p[0])
-    ok = worst >= limit if at_least else worst <= limit
-    misses = sum((v < limit) if at_least else (v > limit) for v, _ in values)
-    detail = f"worst {fmt_ratio(worst)} at {_where(where)}"
-    detail += f"; {len(values) - misses}/{len(values)} cases within"
-    return Target("PASS" if ok else "MISS", name, detail)
-
-
-def _speedup_over(base: str, key: str) -> Callable[[CaseResult], float | None]:
-    def measure(r: CaseResult) -> float | None:
-        b, t = r.get(base), r.get(key)
-        if b is None or t is None or b.seconds is None or t.seconds is None:
-            return None
-        return b.seconds / t.seconds
-
-    return measure
-
-
-def timing_targets(results: Sequence[CaseResult], threads: int) -> list[Target]:
-    def of(*ops: str) -> list[CaseResult]:
-        return [r for r in results if r.case.op in ops]
-
-    def floor_ratio(key: str) -> Callable[[CaseResult], float | None]:
-        return lambda r: r.ratio(key)
-
-    targets = []
-    for op in ("sparse", "categorical"):
-        targets.append(
-            _check_all(
-                f"{op} CE forward, xent 1T <= 2.5x exp floor", of(op), floor_ratio("xent-1"), 2.5
-            )
-        )
-        if threads > 1:
-            targets.append(
-                _check_all(
-                    f"{op} CE forward, xent {threads}T <= 1.5x exp floor",
-                    of(op),
-                    floor_ratio("xent-N"),
-                    1.5,
-                    key="xent-N",
-                )
-            )
-        targets.append(
-            _check_all(
-                f"{op} CE with return_grad, xent 1T <= 3.5x exp floor",
-                of(f"{op}_grad"),
-                floor_ratio("xent-1"),
-                3.5,
-            )
-        )
-    targets.append(
-        _check_all(
-            "binary CE forward, xent 1T <= 2x exp floor", of("binary"), floor_ratio("xent-1"), 2.0
-        )
-    )
-    for op in ("logsumexp", "log_softmax"):
-        targets.append(
-            _check_all(
-                f"{op}, xent 1T >= 4x faster than scipy.special",
-                of(op),
-                _speedup_over("scipy", "xent-1"),
-                4.0,
-                at_least=True,
-            )
-        )
-    targets.append(
-        _check_all(
-            "every case, xent 1T >= 100x faster than the naive loop",
-            results,
-            _speedup_over("naive", "xent-1"),
-            100.0,
-            at_least=True,
-        )
-    )
-    return targets
-
-
-def memory_targets(memories: Sequence[Memory]) -> list[Target]:
-    targets = []
-    for key in ("xent-1", "xent-N"):
-        mems = [m for m in memories if m.key == key]
-        if not mems:
-            continue
-        label = mems[0].label
-        for kind, array_output in (("forward", False), ("gradient / array output", True)):
-            group = [m for m in mems if (m.op in ARRAY_OUTPUT_OPS) == array_output]
-            if not group:
-                continue
-            name = f"memory {kind}, {label} " + (
-                "<= 1.05x logits (output counted)"
-                if kind.startswith("gradient")
-                else "<= 0.05x logits + 8 MiB"
-            )
-            failed = [m for m in group if m.peak is None]
-            if failed:
-                targets.append(Target("SKIP", name, f"{failed[0].op}: {failed[0].note}"))
-                continue
-            over = [
-                m for m in group if m.peak is not None and m.peak > memory_limit(m.op, m.nbytes)
-            ]
-            worst = max(group, key=lambda m: (m.peak or 0) / memory_limit(m.op, m.nbytes))
-            detail = f"worst {worst.op} {fmt_bytes(worst.peak or 0)} = {worst.ratio:.3f}x logits"
-            detail += f"; {len(group) - len(over)}/{len(group)} ops within"
-            targets.append(Target("MISS" if over else "PASS", name, detail))
-    return targets
 
 
 # --- output files ----------------------------------------------------------------------------
@@ -301,7 +151,15 @@ def case_dict(r: CaseResult) -> dict[str, Any]:
         "rounds": r.rounds,
         "elapsed_seconds": r.elapsed,
         "floor_seconds": r.floor.seconds,
-        "implementations": [{**asdict(t), "ratio_to_floor": r.ratio(t.key)} for t in r.timings],
+        "read_floor_seconds": r.read.seconds,
+        "implementations": [
+            {
+                **asdict(t),
+                "ratio_to_floor": r.ratio(t.key),
+                "ratio_to_torch_1t": r.relative(t.key, TORCH_1),
+            }
+            for t in (r.read, *r.timings)
+        ],
     }
 
 
@@ -310,12 +168,14 @@ def to_json(
     results: Sequence[CaseResult],
     memories: Sequence[Memory],
     targets: Sequence[Target],
+    sections: Sequence[Section] = (),
 ) -> str:
     doc = {
         "meta": meta,
         "cases": [case_dict(r) for r in results],
         "memory": [memory_dict(m) for m in memories],
         "targets": [asdict(t) for t in targets],
+        "sections": [{"title": title, "record": record} for title, _, record in sections],
     }
     return json.dumps(doc, indent=1, default=str)
 
@@ -327,31 +187,29 @@ def render_all(
     targets: Sequence[Target],
     *,
     markdown: bool,
+    sections: Sequence[Section] = (),
 ) -> str:
     render = render_markdown if markdown else render_text
+    sub = "## " if markdown else "== "
     out = []
-    head = "# " if markdown else ""
-    out.append(f"{head}xent benchmarks, {meta['timestamp']}")
-    out.append(
-        f"{meta['machine']}; usable cores {meta['usable_cores']}, N = {meta['threads']}; "
-        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
-    )
-    out.append(
-        "Cells: median time per call over interleaved rounds, and its ratio to the exp floor "
-        "(one single-threaded np.exp(x, out=buf) pass over the same logits). "
-        "'wrong' = failed the float64 reference check, not timed."
-    )
+    out.append(f"{'# ' if markdown else ''}xent benchmarks, {meta['timestamp']}\n")
+    header = [*header_lines(meta["machine"]), f"N-thread variants: N = {meta['threads']}"]
+    out.append("\n".join(f"- {line}" for line in header) if markdown else "\n".join(header))
+    out.append("\n" + CELLS_NOTE)
     for title, table in timing_tables(results):
-        out.append(f"\n{'## ' if markdown else '== '}{title}\n")
+        out.append(f"\n{sub}{title}\n")
         out.append(render(table))
     footnote = naive_footnote(results)
     if footnote:
         out.append("\n" + footnote)
     if memories:
-        out.append(f"\n{'## ' if markdown else '== '}peak extra memory\n")
+        out.append(f"\n{sub}peak extra memory\n")
         out.append(render(memory_table(memories)))
         out.append("\n" + MEMORY_NOTE)
-    out.append(f"\n{'## ' if markdown else '== '}targets\n")
+    for title, text, _ in sections:
+        out.append(f"\n{sub}{title}\n")
+        out.append(text)
+    out.append(f"\n{sub}targets\n")
     lines = [t.line() for t in targets]
     out.append("\n".join(f"- `{line}`" for line in lines) if markdown else "\n".join(lines))
     out.append(f"\nruntime {meta.get('runtime_seconds', 0):.0f} s")
@@ -387,7 +245,8 @@ def plot(results: Sequence[CaseResult], path: Path) -> bool:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     series: list[tuple[str, Callable[[CaseResult], float | None]]] = [
-        ("exp floor", lambda r: r.floor.seconds)
+        ("exp floor", lambda r: r.floor.seconds),
+        ("read floor", lambda r: r.read.seconds),
     ]
     for t in rows[0].timings:
         series.append((t.label, _seconds_of(t.key)))
@@ -399,7 +258,7 @@ def plot(results: Sequence[CaseResult], path: Path) -> bool:
         ]
         if not pts:
             continue
-        style = "k--" if label == "exp floor" else "o-"
+        style = {"exp floor": "k--", "read floor": "k:"}.get(label, "o-")
         axes[0].plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
         axes[1].plot([p[0] for p in pts], [p[1] / p[2] * 1e9 for p in pts], style, label=label)
     for ax, ylabel in zip(axes, ("seconds per call", "ns per logit"), strict=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import __main__ as cli  # noqa: E402
+from benchmarks import _machine, _targets  # noqa: E402
 from benchmarks._data import Case, Data, make_data, parse_shape, reference_loss, reference_rows  # noqa: E402
-from benchmarks._harness import measure_memory, relative_error, run_case  # noqa: E402
+from benchmarks._harness import CaseResult, Memory, Timing, measure_memory, relative_error, run_case  # noqa: E402
 from benchmarks._impls import Impl, build_textbook, find_impl, implementations  # noqa: E402
 
 TINY = [
     "--ops",
-    "sparse,sparse_grad,categorical,binary_grad,logsumexp,log_softmax",
+    "sparse,sparse_grad,categorical,binary_grad,logsumexp,log_softmax,softmax",
     "--shapes",
     "512x2,64x100",
     "--dtypes",
@@ -49,15 +51,21 @@ def test_main_writes_json_markdown_and_plot(
     assert cli.main([*TINY, "--output-dir", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "exp floor" in printed
+    assert "read floor" in printed
+    assert "NumPy SIMD:" in printed
     assert "targets" in printed
 
     doc = json.loads((tmp_path / "latest.json").read_text())
     assert {"meta", "cases", "memory", "targets"} <= doc.keys()
-    # 5 matrix ops x 2 shapes + binary_grad
-    assert len(doc["cases"]) == 5 * 2 + 1
+    # 6 matrix ops x 2 shapes + binary_grad
+    assert len(doc["cases"]) == 6 * 2 + 1
+    assert doc["meta"]["machine"]["floors_ns_per_element"]["float64"]["exp"] > 0
     for case in doc["cases"]:
         assert case["floor_seconds"] > 0
+        assert case["read_floor_seconds"] > 0
         impls = {i["key"]: i for i in case["implementations"]}
+        assert impls["read"]["ratio_to_floor"] > 0
+        assert all("ratio_to_torch_1t" in i for i in impls.values())
         for key in ("naive", "numpy", "scipy"):
             assert impls[key]["status"] == "ok", (case["op"], impls[key])
             assert impls[key]["seconds"] > 0
@@ -65,7 +73,7 @@ def test_main_writes_json_markdown_and_plot(
         assert "of" in impls["naive"]["note"]  # "<k> of <n> rows": timed on a subset
 
     markdown = (tmp_path / "latest.md").read_text()
-    assert "| shape | dtype | input | exp floor |" in markdown
+    assert "| shape | dtype | input | exp floor | read floor |" in markdown
     assert list(tmp_path.glob("bench-*.json"))
     assert list(tmp_path.glob("bench-*.md"))
     if importlib.util.find_spec("matplotlib") is not None:
@@ -125,3 +133,154 @@ def test_implementations_and_shapes() -> None:
     keys = [i.key for i in implementations(4)]
     assert keys == ["naive", "numpy", "scipy", "torch-1", "torch-N", "xent-1", "xent-N"]
     assert "torch-N" not in [i.key for i in implementations(1)]
+
+
+# --- header ----------------------------------------------------------------------------------
+
+
+def _fake_xent(monkeypatch: pytest.MonkeyPatch, show_config: Any = None) -> None:
+    fake = types.SimpleNamespace(set_num_threads=lambda n: None)
+    if show_config is not None:
+        fake.show_config = show_config
+    monkeypatch.setattr(_machine, "load_xent", lambda: fake)
+
+
+def test_header_without_a_compiled_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_xent(monkeypatch)
+    machine = _machine.describe(measure_floors=False)
+    text = "\n".join(_machine.header_lines(machine))
+    assert "simd: n/a (no compiled kernel)" in text
+    assert f"CPU: {_machine.cpu_model()}" in text
+    assert f"NumPy SIMD: {machine['numpy_simd']['level']}" in text
+    assert machine["usable_cores"] >= 1
+
+
+def test_header_names_the_kernels_simd_variant(monkeypatch: pytest.MonkeyPatch) -> None:
+    def show_config(mode: str = "stdout") -> dict[str, Any] | None:
+        assert mode == "dicts"
+        return {"kernel": "compiled", "simd": "avx2"}
+
+    _fake_xent(monkeypatch, show_config)
+    machine = _machine.describe(measure_floors=False)
+    assert machine["xent_kernel"] == {"kernel": "compiled", "simd": "avx2"}
+    assert "xent kernel: compiled, simd: avx2" in _machine.header_lines(machine)[1]
+
+
+def test_numpy_simd_level_is_one_it_found_or_its_baseline() -> None:
+    simd = _machine.numpy_simd()
+    assert simd["level"].split(" ")[0] in [*simd["found"], *simd["baseline"], "unknown"]
+
+
+def test_floors_per_element_are_measured_for_both_dtypes() -> None:
+    floors = _machine.floors_ns(n=1 << 12)
+    assert set(floors) == {"float32", "float64"}
+    for f in floors.values():
+        assert f["exp"] > 0
+        assert f["read"] > 0
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+
+def _result(
+    op: str, shape: tuple[int, ...], dtype: str = "float32", **seconds: float
+) -> CaseResult:
+    """A case whose exp floor takes 1 s and whose implementations take ``seconds`` (by key, with
+    "_" for "-": xent_1=1.2 is xent 1T at 1.2x the floor)."""
+    timings = [
+        Timing(key.replace("_", "-"), key, "ok", seconds=value) for key, value in seconds.items()
+    ]
+    floor = Timing("floor", "exp floor", "ok", seconds=1.0)
+    read = Timing("read", "read floor", "ok", seconds=0.25)
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return CaseResult(Case(op, shape, dtype, "random"), nbytes, floor, read, timings, rounds=1)
+
+
+def _by_name(targets: list[_targets.Target], *words: str) -> _targets.Target:
+    (found,) = [t for t in targets if all(w in t.name for w in words)]
+    return found
+
+
+def test_exp_floor_targets_pass_and_miss_by_how_much() -> None:
+    results = [
+        _result("sparse", (8192, 1000), xent_1=1.4),
+        _result("sparse", (8192, 1000), "float64", xent_1=1.5),
+        _result("sparse", (65536, 10), xent_1=4.5),
+    ]
+    targets = _targets.timing_targets(results, threads=2)
+    many = _by_name(targets, "sparse CE forward", "1.5x exp floor")
+    assert many.status == "PASS"
+    assert "2/2 cases within" in many.detail
+    few = _by_name(targets, "sparse CE forward", "3x exp floor")
+    assert few.status == "MISS"
+    assert "worst 4.5x" in few.detail
+    assert "missed by 50%" in few.detail
+    assert _by_name(targets, "sparse CE with gradient", "2.5x").status == "SKIP"
+
+
+def test_torch_threads_sparse_and_scipy_targets() -> None:
+    big = (1 << 20, 2)  # 8 MiB of float32
+    results = [
+        _result("sparse", big, xent_1=2.0, xent_N=1.0, torch_1=2.5),
+        _result("categorical", big, xent_1=2.8, xent_N=2.0),
+        _result("logsumexp", (64, 100), xent_1=1.0, scipy=3.0),
+    ]
+    targets = _targets.timing_targets(results, threads=2)
+    assert _by_name(targets, "sparse CE forward", "torch 1T").status == "PASS"
+    assert _by_name(targets, "categorical CE forward", "torch 1T").status == "SKIP"
+    threads = _by_name(targets, "2T >= 1.7x faster than 1T")
+    assert threads.status == "MISS"
+    assert "worst 1.4x at categorical" in threads.detail
+    assert "missed by 21%" in threads.detail  # 1.7 / 1.4 = 1.21
+    assert "1/2 cases within" in threads.detail
+    vs_sparse = _by_name(targets, "categorical CE forward", "sparse CE at the same shape")
+    assert vs_sparse.status == "MISS"
+    assert "worst 1.4x" in vs_sparse.detail
+    scipy = _by_name(targets, "logsumexp", "SciPy")
+    assert scipy.status == "MISS"
+    assert "missed by 33%" in scipy.detail
+    assert _by_name(targets, "log_softmax", "SciPy").status == "SKIP"
+
+
+def test_a_wrong_xent_result_misses_its_targets() -> None:
+    r = _result("binary", (10**4,), torch_1=1.0)
+    r.timings.append(Timing("xent-1", "xent 1T", "wrong", note="error 0.1 > tolerance"))
+    target = _by_name(_targets.timing_targets([r], threads=1), "binary CE forward", "exp floor")
+    assert target.status == "MISS"
+    assert "xent wrong" in target.detail
+
+
+def test_memory_targets_count_the_offset_and_the_output() -> None:
+    mib = _targets.MIB
+
+    def mem(op: str, peak: float) -> Memory:
+        return Memory(op, "1,048,576x2", "float32", "xent-1", "xent 1T", 8 * mib, peak=int(peak))
+
+    # forward: <= 0.05 x 8 MiB + 8 MiB = 8.4 MiB; with the gradient: <= 1.05 x 8 + 8 = 16.4 MiB
+    ok = _targets.memory_targets([mem("sparse", 8.3 * mib), mem("sparse_grad", 16.3 * mib)])
+    assert [t.status for t in ok] == ["PASS", "PASS"]
+    bad = _targets.memory_targets([mem("sparse", 13.9 * mib), mem("sparse_grad", 16.3 * mib)])
+    assert [t.status for t in bad] == ["MISS", "PASS"]
+    assert "13.9 MiB" in bad[0].detail
+    assert "missed by 65%" in bad[0].detail
+
+
+def test_verdict_with_nothing_measured_is_a_skip() -> None:
+    assert _targets.verdict("x", [], skip="why").status == "SKIP"
+    at_least = _targets.verdict("x", [_targets.Point(0.0, 4.0, "here")], at_least=True)
+    assert at_least.status == "MISS"
+
+
+def test_memory_plan_covers_the_two_class_shape() -> None:
+    for argv, two_classes in (([], (1 << 20, 2)), (["--quick"], (16384, 2))):
+        args = cli.parse_args(argv)
+        jobs = cli.memory_jobs(args, implementations(args.threads))
+        shapes = {(case.op, case.shape) for case, impl in jobs if impl.key == "xent-1"}
+        assert ("sparse", two_classes) in shapes
+        assert ("sparse_grad", two_classes) in shapes
+    # sparse CE at every default shape; the other ops up to 10 million logits
+    full = cli.parse_args([])
+    full_shapes = {(c.op, c.shape) for c, _ in cli.memory_jobs(full, implementations(2))}
+    assert ("sparse_grad", (2048, 32000)) in full_shapes
+    assert ("categorical", (2048, 32000)) not in full_shapes
+    assert ("categorical", (1 << 20, 2)) in full_shapes
