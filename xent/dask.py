@@ -724,7 +724,7 @@ def _primitive(
         kwargs=kwargs,
         threads=n,
         chunks=x.chunks if chunks is None else chunks(x, cax),
-        dtype=_result_dtype(x),
+        meta=np.empty((0,) * x.ndim, _result_dtype(x)),
         token=f"xent-{fn.__name__}",
     )
     return out
