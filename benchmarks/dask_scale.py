@@ -234,7 +234,7 @@ def report(meta: dict[str, Any], tp: dict[str, Any] | None, big: dict[str, Any] 
         growth = ", ".join(f"{v:.1f}" for v in big["peak_rss_growth_chunks"].values())
         start = ", ".join(f"{v:.0f}" for v in big["rss_mib_before"].values())
         lines += [
-            f"Larger than memory: {big['logits_gib']:.1f} GiB of float32 logits "
+            f"Larger than memory: {big['logits_gib']:.3g} GiB of float32 logits "
             f"({big['rows']:,} x {big['classes']:,}) drawn lazily by dask.array.random, "
             f"{big['chunks']} chunks of {big['chunk_mib']:.0f} MiB; sparse CE mean "
             f"= {big['loss']:.6f}",
