@@ -340,6 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in write_outputs(out, args.output_dir, not args.no_plot):
         if not path.name.startswith("latest"):
             print(f"wrote {path}")
+    if not (args.quick or args.explicit_shapes):  # the Dask section: full default runs only
+        from . import dask_scale
+
+        dask_scale.main(["--json", str(args.output_dir / "dask-latest.json")])
     missed = any(t.status == "MISS" for t in out["targets"])
     return 1 if args.strict and missed else 0
 
