@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._binary import binary_cross_entropy
 from ._categorical import categorical_cross_entropy, sparse_categorical_cross_entropy
+from ._config import show_config
 from ._engine import get_num_threads, set_num_threads
 from ._primitives import log_sigmoid, log_softmax, logsumexp, softmax, softplus
 
@@ -21,6 +22,7 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "set_num_threads",
+    "show_config",
     "softmax",
     "softplus",
     "sparse_categorical_cross_entropy",

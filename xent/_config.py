@@ -1,0 +1,69 @@
+"""What this build of xent runs on: its compiled kernel and the SIMD variant in use."""
+
+from __future__ import annotations
+
+import platform
+from typing import Literal, overload
+
+from ._engine import get_num_threads
+from ._kernels import _core
+
+
+def _config() -> dict[str, object]:
+    from . import __version__
+
+    variants = _core.variants()
+    return {
+        "xent": __version__,
+        "kernel": "compiled",
+        "simd": _core.get_variant(),
+        "simd_compiled": [name for name, _ in variants],
+        "simd_supported": [name for name, ok in variants if ok],
+        "machine": platform.machine(),
+        "threads": get_num_threads(),
+    }
+
+
+@overload
+def show_config(mode: Literal["stdout"] = ...) -> None: ...
+@overload
+def show_config(mode: Literal["dicts"]) -> dict[str, object]: ...
+def show_config(mode: str = "stdout") -> dict[str, object] | None:
+    """Show how xent was built and what it runs: its kernel's SIMD variant and its threads.
+
+    The compiled kernels are built for AVX-512 (x86-64-v4), AVX2 + FMA (x86-64-v3) and the
+    baseline of the build; the best one this CPU runs is chosen at import, or the one named by
+    the ``XENT_SIMD`` environment variable. Every variant gives the same bits.
+
+    Parameters
+    ----------
+    mode : {"stdout", "dicts"}, default "stdout"
+        Print the configuration, or return it as a dict (as ``numpy.show_config`` does).
+
+    Returns
+    -------
+    dict or None
+        With ``mode="dicts"``: keys "xent" (version), "kernel", "simd" (the variant in use),
+        "simd_compiled", "simd_supported", "machine" and "threads".
+
+    Raises
+    ------
+    ValueError
+        If ``mode`` is not "stdout" or "dicts".
+
+    Examples
+    --------
+    >>> import xent
+    >>> config = xent.show_config(mode="dicts")
+    >>> config["simd"] in config["simd_supported"]
+    True
+    """
+    if mode not in ("stdout", "dicts"):
+        raise ValueError(f"mode must be 'stdout' or 'dicts'; got {mode!r}.")
+    config = _config()
+    if mode == "dicts":
+        return config
+    for key, value in config.items():
+        shown = ", ".join(str(v) for v in value) if isinstance(value, list) else value
+        print(f"{key}: {shown}")
+    return None
