@@ -163,7 +163,7 @@ def binary_cross_entropy(
     # Tiles of a quarter million elements: per-tile copies (labels as float64, broadcast
     # weights) stay a few MiB per thread.
     blocks = tiles(rows, cols, 2)
-    partial = [0.0] * len(blocks)
+    partial = [(0.0, 0.0)] * len(blocks)
 
     def tile(i: int, r0: int, r1: int, c0: int, c1: int) -> None:
         shape = (r1 - r0, c1 - c0)

@@ -7,6 +7,8 @@ from typing import Literal
 
 import numpy as np
 
+from ._kernels import _core
+
 #: How a loss is reduced over the batch.
 Reduction = Literal["none", "sum", "mean"]
 
@@ -40,7 +42,7 @@ def grad_divisor(reduction: str, total_weight: float) -> float:
 
 def reduce(
     rows: np.ndarray | None,
-    partial_sums: Sequence[float],
+    partial_sums: Sequence[tuple[float, float]],
     total_weight: float,
     reduction: str,
     dtype: np.dtype[np.floating],
@@ -48,8 +50,10 @@ def reduce(
     """Finish a loss from its weighted per-row values.
 
     ``rows`` holds the per-row values when ``reduction == "none"``; otherwise the kernels have
-    accumulated one float64 partial sum per block, added here in block order so the result
-    does not depend on the number of threads.
+    accumulated float64 partial sums per block, added here in block order so the result does
+    not depend on the number of threads. Each block gives its sum and the same sum scaled by
+    2**-64 (exact): where finite losses sum past the largest float, their mean comes from the
+    scaled sum and stays finite.
     """
     # A value beyond the result dtype's range (a float32 sum over 3.4e38, say) becomes inf,
     # as the rounding rule says: the cast's overflow warning is not the user's business.
@@ -58,7 +62,13 @@ def reduce(
             assert rows is not None
             out: np.ndarray | np.floating = rows.astype(dtype, copy=False)[()]
             return out
-        total = float(np.sum(np.asarray(partial_sums, dtype=np.float64)))
+        sums = np.asarray(partial_sums, dtype=np.float64).reshape(-1, 2)
+        total = float(np.sum(sums[:, 0]))
         if reduction == "mean":
-            total = total / total_weight if total_weight > 0 else 0.0
+            if total_weight <= 0:
+                total = 0.0
+            elif np.isinf(total) and np.isfinite(small := float(np.sum(sums[:, 1]))):
+                total = small / total_weight / _core.SMALL
+            else:
+                total = total / total_weight
         return np.asarray(total, dtype=dtype)[()]

@@ -116,8 +116,9 @@ class SoftmaxCall:
         labels: RowSource | None = None,
         weights: RowSource | None = None,
         rows_out: np.ndarray | None = None,
-    ) -> list[float]:
-        """Run every block; returns the per-block partial sums of the per-row values."""
+    ) -> list[tuple[float, float]]:
+        """Run every block; returns the per-block partial sums of the per-row values (see
+        `_reduction.reduce`)."""
         layout, dtype = self.layout, self.dtype
         C = layout.C
         cw = np.ones(C) if self.cw is None else self.cw
@@ -127,7 +128,7 @@ class SoftmaxCall:
         t3 = None if target is None else layout.view3(target)
         rows2 = None if rows_out is None else layout.rows2(rows_out)
         blocks = layout.blocks(dtype.itemsize)
-        partial = [0.0] * len(blocks)
+        partial = [(0.0, 0.0)] * len(blocks)
 
         def work(chunk: Sequence[Block]) -> None:
             scratch = np.empty(_core.scratch_len(C))

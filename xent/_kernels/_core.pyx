@@ -17,6 +17,7 @@ from libc.stdint cimport int64_t
 cnp.import_array()
 
 cdef extern from "kernels.h":
+    double XK_SMALL
     ctypedef struct xk_block:
         Py_ssize_t R, C
         const void *x
@@ -34,6 +35,7 @@ cdef extern from "kernels.h":
         double grad_div
         double *row_out
         double loss_sum
+        double loss_sum_small
         double *scratch
 
     ctypedef struct xk_binary:
@@ -46,7 +48,7 @@ cdef extern from "kernels.h":
         double *loss_out
         double eps, grad_div
         int from_logits
-        double loss_sum
+        double loss_sum, loss_sum_small
 
     ctypedef void (*xk_softmax_fn)(xk_block *b, int mode) noexcept nogil
     ctypedef void (*xk_prob_fn)(xk_block *b, int mode) noexcept nogil
@@ -70,6 +72,8 @@ cdef extern from "kernels.h":
 
 #: Modes of `softmax_block`, as in kernels.h.
 LSE, SOFTMAX, LOG_SOFTMAX, SPARSE, CATEGORICAL = 0, 1, 2, 3, 4
+#: The scale of the second sum the kernels return.
+SMALL = XK_SMALL
 
 cdef int _current = -1
 
@@ -138,7 +142,8 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
 
     ``x`` (R, C); ``out`` and ``t`` the same dtype and shape (or None); ``labels`` int64 (R,);
     ``row_weight`` and ``row_out`` float64 (R,); ``cw`` and ``cw_others`` float64 (C,).
-    Returns the sum of the weighted per-row losses, in row order.
+    Returns the sum of the weighted per-row losses, in row order, and the same sum of the
+    losses times 2**-64 (finite where the sum overflows).
     """
     cdef xk_block b
     cdef int kind = _kind(x)
@@ -186,13 +191,14 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
             v.softmax[kind](&b, mode)
         else:
             v.prob[kind](&b, mode)
-    return b.loss_sum
+    return b.loss_sum, b.loss_sum_small
 
 
 def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad,
                  object loss_out, double eps, double grad_div, bint from_logits):
     """Binary cross-entropy of contiguous 1-D arrays: x (float32/64), y, pw, sw float64,
-    grad x's dtype or None, loss_out float64 or None. Returns the sum of the losses."""
+    grad x's dtype or None, loss_out float64 or None. Returns the sum of the losses and
+    their sum times 2**-64."""
     cdef xk_binary b
     cdef int kind = _kind(x)
     if not cnp.PyArray_IS_C_CONTIGUOUS(x):
@@ -215,7 +221,7 @@ def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad
     cdef const xk_variant *v = xk_get_variant(_current)
     with nogil:
         v.binary[kind](&b)
-    return b.loss_sum
+    return b.loss_sum, b.loss_sum_small
 
 
 def softplus_block(cnp.ndarray x, cnp.ndarray out, bint negate):

@@ -262,7 +262,7 @@ static void FN(rows)(xk_block *b, int mode)
     const int grad = b->out != NULL && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
     const int store = mode == XK_SOFTMAX || grad;
     const int smooth = b->eps > 0.0 && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
-    double lanes[8] = {0};
+    double lanes[8] = {0}, small[8] = {0};
     for (ptrdiff_t r = 0; r < R; r++) {
         const T *x = (const T *)b->x + r * b->x_rs;
         const T *t = mode == XK_CATEGORICAL ? (const T *)b->t + r * b->t_rs : NULL;
@@ -286,6 +286,7 @@ static void FN(rows)(xk_block *b, int mode)
         double value = FN(finish)(b, mode, &st, sw, y, xy, L, &g);
         if (b->row_out) b->row_out[r] = value;
         lanes[r & 7] += value;
+        small[r & 7] += value * XK_SMALL;
         if (b->out == NULL || mode == XK_LSE) continue;
         double gy = g.fix_y && !g.zero ? FN(sparse_gy)(b, &g, y, (double)out[y]) : 0.0;
         FN(row_output)(b, mode, x, t, out, C, st.m, &g);
@@ -293,7 +294,10 @@ static void FN(rows)(xk_block *b, int mode)
         if (g.fix_y) out[y] = (T)gy;
         if (g.fix_top) out[st.top] = (T)g.g_top;
     }
-    for (int j = 0; j < 8; j++) b->loss_sum += lanes[j];
+    for (int j = 0; j < 8; j++) {
+        b->loss_sum += lanes[j];
+        b->loss_sum_small += small[j];
+    }
 }
 
 /* ------------------------------------------------------------------ class-major tiles */
@@ -319,7 +323,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass)(
 /* n <= XK_TILE rows of a class-major tile: element (r, c) at x[c * xs + r] (t and out alike). */
 static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                      ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
-                     double lanes[8])
+                     double lanes[8], double small[8])
 {
     const ptrdiff_t C = b->C;
     const int grad = out != NULL && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
@@ -366,6 +370,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         double value = FN(finish)(b, mode, &st, sw, y, xy, Ls[r], &g);
         if (b->row_out) b->row_out[r0 + r] = value;
         lanes[(r0 + r) & 7] += value;
+        small[(r0 + r) & 7] += value * XK_SMALL;
         if (out == NULL || mode == XK_LSE) continue;
         /* per-row coefficients are kept in the state arrays, now free */
         sb[r] = g.inv;
@@ -422,7 +427,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
 static void FN(softmax)(xk_block *b, int mode)
 {
     const ptrdiff_t R = b->R, C = b->C;
-    b->loss_sum = 0.0;
+    b->loss_sum = b->loss_sum_small = 0.0;
     if (R == 0 || C == 0) return;
     /* every array of the call is row-major, or every one class-major (one row is both) */
     const int row_major = b->x_cs == 1 && (!b->out || b->o_cs == 1) && (!b->t || b->t_cs == 1);
@@ -432,7 +437,7 @@ static void FN(softmax)(xk_block *b, int mode)
         FN(rows)(b, mode);
         return;
     }
-    double lanes[8] = {0};
+    double lanes[8] = {0}, small[8] = {0};
     T *xt = NULL, *tt = NULL, *ot = NULL;
     const int transpose = !class_major;
     if (transpose) {
@@ -447,7 +452,7 @@ static void FN(softmax)(xk_block *b, int mode)
             const T *x = (const T *)b->x + r0;
             const T *t = b->t ? (const T *)b->t + r0 : NULL;
             T *out = b->out ? (T *)b->out + r0 : NULL;
-            FN(tile)(b, mode, r0, n, x, b->x_cs, t, b->t_cs, out, b->o_cs, lanes);
+            FN(tile)(b, mode, r0, n, x, b->x_cs, t, b->t_cs, out, b->o_cs, lanes, small);
             continue;
         }
         const T *x = (const T *)b->x + r0 * b->x_rs;
@@ -458,14 +463,18 @@ static void FN(softmax)(xk_block *b, int mode)
             for (ptrdiff_t r = 0; r < n; r++)
                 for (ptrdiff_t c = 0; c < C; c++) tt[c * XK_TILE + r] = t[r * b->t_rs + c];
         }
-        FN(tile)(b, mode, r0, n, xt, XK_TILE, tt, XK_TILE, b->out ? ot : NULL, XK_TILE, lanes);
+        FN(tile)(b, mode, r0, n, xt, XK_TILE, tt, XK_TILE, b->out ? ot : NULL, XK_TILE, lanes,
+                small);
         if (b->out && mode != XK_LSE) {
             T *out = (T *)b->out + r0 * b->o_rs;
             for (ptrdiff_t r = 0; r < n; r++)
                 for (ptrdiff_t c = 0; c < C; c++) out[r * b->o_rs + c] = ot[c * XK_TILE + r];
         }
     }
-    for (int j = 0; j < 8; j++) b->loss_sum += lanes[j];
+    for (int j = 0; j < 8; j++) {
+        b->loss_sum += lanes[j];
+        b->loss_sum_small += small[j];
+    }
 }
 
 /* ------------------------------------------------------------------ from probabilities */
@@ -479,8 +488,8 @@ static void FN(prob)(xk_block *b, int mode)
     const ptrdiff_t R = b->R, C = b->C;
     const double eps = b->eps, Cd = (double)C;
     const int sparse = mode == XK_SPARSE, only_y = sparse && eps == 0.0;
-    double lanes[8] = {0};
-    b->loss_sum = 0.0;
+    double lanes[8] = {0}, small[8] = {0};
+    b->loss_sum = b->loss_sum_small = 0.0;
     for (ptrdiff_t r = 0; r < R; r++) {
         const T *x = (const T *)b->x + r * b->x_rs;
         const T *t = sparse ? NULL : (const T *)b->t + r * b->t_rs;
@@ -510,8 +519,12 @@ static void FN(prob)(xk_block *b, int mode)
         double value = sw == 0.0 ? 0.0 : sw * loss;
         if (b->row_out) b->row_out[r] = value;
         lanes[r & 7] += value;
+        small[r & 7] += value * XK_SMALL;
     }
-    for (int j = 0; j < 8; j++) b->loss_sum += lanes[j];
+    for (int j = 0; j < 8; j++) {
+        b->loss_sum += lanes[j];
+        b->loss_sum_small += small[j];
+    }
 }
 
 /* ------------------------------------------------------------------ elementwise */
@@ -572,7 +585,7 @@ static inline __attribute__((always_inline)) void FN(binary_chunk)(
 
 static void FN(binary)(xk_binary *bb)
 {
-    double lanes[8] = {0}, lb[XK_CHUNK];
+    double lanes[8] = {0}, small[8] = {0}, lb[XK_CHUNK];
     const int L = bb->from_logits != 0, G = bb->grad != NULL, S = bb->sw != NULL,
               P = bb->pw != NULL;
     const int key = L * 8 + G * 4 + S * 2 + P;
@@ -588,13 +601,22 @@ static void FN(binary)(xk_binary *bb)
         }
         ptrdiff_t i = 0;
         for (; i + 8 <= n; i += 8)
-            for (int j = 0; j < 8; j++) lanes[j] += lb[i + j];
-        for (int j = 0; i < n; i++, j++) lanes[j] += lb[i];
+            for (int j = 0; j < 8; j++) {
+                lanes[j] += lb[i + j];
+                small[j] += lb[i + j] * XK_SMALL;
+            }
+        for (int j = 0; i < n; i++, j++) {
+            lanes[j] += lb[i];
+            small[j] += lb[i] * XK_SMALL;
+        }
         if (bb->loss_out)
             for (ptrdiff_t k = 0; k < n; k++) bb->loss_out[i0 + k] = lb[k];
     }
-    bb->loss_sum = 0.0;
-    for (int j = 0; j < 8; j++) bb->loss_sum += lanes[j];
+    bb->loss_sum = bb->loss_sum_small = 0.0;
+    for (int j = 0; j < 8; j++) {
+        bb->loss_sum += lanes[j];
+        bb->loss_sum_small += small[j];
+    }
 }
 
 /* softplus(x) = max(x, 0) + log1p(exp(-|x|)): no overflow for any x, and both terms are

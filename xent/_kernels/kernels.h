@@ -52,6 +52,7 @@ typedef struct {
     double *row_out;
     /* results */
     double loss_sum;     /* sum of the weighted per-row losses, in row order */
+    double loss_sum_small; /* the same sum of the losses times XK_SMALL: finite where it overflows */
     /* working memory of at least xk_scratch_len(C) doubles */
     double *scratch;
 } xk_block;
@@ -66,8 +67,12 @@ typedef struct {
     double *loss_out;    /* per-element weighted loss, or NULL */
     double eps, grad_div;
     int from_logits;
-    double loss_sum;
+    double loss_sum, loss_sum_small;
 } xk_binary;
+
+/* A sum of finite losses can overflow where their mean does not: kernels also return the sum of
+ * the losses scaled by this power of two (exact), from which the mean is still finite. */
+#define XK_SMALL 0x1p-64
 
 /* Rows of a class-major tile: per-row state arrays hold this many. */
 #define XK_TILE 256

@@ -1,0 +1,96 @@
+"""Accuracy off the beaten path: layouts, cancellations and ranges the main families miss.
+
+Each case was once far outside the bounds of test_accuracy.py (values 4 ulp, gradient entries
+8 ulp of the larger of the exact terms they are the difference of); the references are mpmath
+(tests/_reference.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xent
+
+from . import _reference as ref
+
+VALUE_ULP, GRAD_ULP = 4.0, 8.0
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_class_axis_first_is_as_accurate_as_last(rng, fn, dtype):
+    x = (rng.standard_normal((16, 400)) * 3).astype(dtype)
+    got = getattr(xent, fn)(x, axis=0)
+    exact = getattr(ref, fn)(x, axis=0)
+    assert ref.max_ulp(ref.ulp_error(got, exact)) <= VALUE_ULP
+    np.testing.assert_array_equal(got, getattr(xent, fn)(x.T.copy()).T)
+
+
+def test_soft_targets_class_axis_first(rng):
+    x = rng.standard_normal((300, 16)) * 3
+    t = rng.dirichlet(np.ones(16), 300)
+    loss, grad = xent.categorical_cross_entropy(
+        t.T.copy(), x.T.copy(), from_logits=True, axis=0, reduction="sum", return_grad=True
+    )
+    exact, exact_grad, scale = ref.categorical_cross_entropy(
+        t, x, from_logits=True, return_grad=True
+    )
+    rows = xent.categorical_cross_entropy(
+        t.T.copy(), x.T.copy(), from_logits=True, axis=0, reduction="none"
+    )
+    assert ref.max_ulp(ref.ulp_error(rows, exact)) <= VALUE_ULP
+    assert ref.max_ulp(ref.ulp_error(grad.T, exact_grad, scale=scale)) <= GRAD_ULP
+    np.testing.assert_allclose(loss, rows.sum(), rtol=1e-14)
+
+
+def test_categorical_gradient_at_the_largest_entry_of_flat_rows(rng):
+    x = rng.standard_normal((12, 1000)) * 1e-3
+    t = rng.dirichlet(np.ones(1000), 12)
+    _, grad = xent.categorical_cross_entropy(
+        t, x, from_logits=True, reduction="sum", return_grad=True
+    )
+    _, exact_grad, scale = ref.categorical_cross_entropy(t, x, from_logits=True, return_grad=True)
+    assert ref.max_ulp(ref.ulp_error(grad, exact_grad, scale=scale)) <= GRAD_ULP
+
+
+def test_true_class_of_weight_zero_with_smoothing():
+    x, cw = np.array([[-20.0, 0.0, 0.0]]), np.array([0.0, 1.0, 1.0])
+    _, grad = xent.sparse_categorical_cross_entropy(
+        [0], x, from_logits=True, class_weight=cw, label_smoothing=0.2, reduction="sum",
+        return_grad=True,
+    )  # fmt: skip
+    _, exact_grad, scale = ref.sparse_categorical_cross_entropy(
+        np.array([0]), x, from_logits=True, class_weight=cw, label_smoothing=0.2, return_grad=True
+    )
+    # the true-class entry W p_0 - 0 is measured against itself: 1.37e-10, not the 0.13 of W
+    assert ref.max_ulp(ref.ulp_error(grad[:, :1], exact_grad[:, :1])) <= GRAD_ULP
+    assert ref.max_ulp(ref.ulp_error(grad, exact_grad, scale=scale)) <= GRAD_ULP
+
+
+def test_binary_float64_labels_keep_their_precision_with_float32_logits():
+    y = np.array([1 - 2.0**-30, 1 - 2.0**-40, 2.0**-35])
+    x = np.array([20.0, 30.0, -25.0], np.float32)
+    loss = xent.binary_cross_entropy(y, x, from_logits=True, reduction="none")
+    assert loss.dtype == np.float32
+    exact = ref.binary_cross_entropy(y, x.astype(np.float64), from_logits=True)
+    assert ref.max_ulp(ref.ulp_error(loss, exact)) <= VALUE_ULP
+
+
+def test_finite_results_near_the_largest_float_stay_finite():
+    x = np.array([[3e38, -3e38]], np.float32)
+    loss = xent.categorical_cross_entropy([[0.9, 0.1]], x, from_logits=True)
+    exact = ref.categorical_cross_entropy(np.array([[0.9, 0.1]]), x, from_logits=True)
+    assert ref.max_ulp(ref.ulp_error(np.atleast_1d(loss), exact)) <= VALUE_ULP
+    # two losses of 1.5e308: their sum overflows, their mean does not
+    mean = xent.binary_cross_entropy(np.zeros(2), np.full(2, 1.5e308), from_logits=True)
+    assert mean == 1.5e308
+    total = xent.binary_cross_entropy(
+        np.zeros(2), np.full(2, 1.5e308), from_logits=True, reduction="sum"
+    )
+    assert total == np.inf
+
+
+def test_float32_softmax_is_rounded_once(rng):
+    x = (rng.standard_normal((400, 50)) * 5).astype(np.float32)
+    assert ref.max_ulp(ref.ulp_error(xent.softmax(x), ref.softmax(x))) <= 2.0
