@@ -256,7 +256,7 @@ def sparse_categorical_cross_entropy(
         eps=eps,
         grad_div=grad_divisor(red, total),
     )
-    rows_out = np.empty(layout.batch_shape) if red == "none" else None
+    rows_out = np.empty(layout.batch_shape, result) if red == "none" else None
     grad = np.empty(pred.shape, result) if return_grad else None
     partial = call.run(pred, out=grad, labels=ids, weights=weights, rows_out=rows_out)
     loss_out = reduce(rows_out, partial, total, red, result)
@@ -431,7 +431,7 @@ def categorical_cross_entropy(
         eps=eps,
         grad_div=grad_divisor(red, total),
     )
-    rows_out = np.empty(layout.batch_shape) if red == "none" else None
+    rows_out = np.empty(layout.batch_shape, result) if red == "none" else None
     grad = np.empty(pred.shape, result) if return_grad else None
     partial = call.run(pred, out=grad, target=target, weights=weights, rows_out=rows_out)
     loss_out = reduce(rows_out, partial, total, red, result)

@@ -9,8 +9,8 @@ happen afterwards in block order, so results are bit-identical for every number 
 A block is either *row-major*, ``(R, C)`` with classes along axis 1 (``B == 1``), or
 *class-major*, ``(C, R)`` with classes along axis 0 (``B > 1``): a strided slice of one outer
 index's tail, no copy, or for a short tail a group of whole outer indices, gathered into
-scratch. Reductions over few classes are slow along the last axis, so row-major blocks with
-``C <= SMALL_C`` are transposed into class-major scratch by the kernels.
+scratch. The compiled kernel transposes row-major rows of few classes into class-major tiles
+itself, so that its loops run over rows.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ import numpy as np
 
 #: Bytes of one scratch array of a block; a kernel holds a handful per thread.
 BLOCK_BYTES = 1 << 19
-#: Row-major blocks with at most this many classes are processed class-major.
-SMALL_C = 32
+#: Row-major blocks hold at least this many rows (a kernel call per row of a huge vocabulary
+#: would cost more in Python than in the kernel; such blocks are views, not copies).
+MIN_ROWS = 8
 
 T = TypeVar("T")
 
@@ -207,7 +208,8 @@ class Layout:
         return arr.reshape(self.A, self.B)
 
     def block_rows(self, itemsize: int) -> int:
-        return max(1, BLOCK_BYTES // (itemsize * max(self.C, 1)))
+        rows = max(1, BLOCK_BYTES // (itemsize * max(self.C, 1)))
+        return rows if self.class_major else max(rows, MIN_ROWS)
 
     def blocks(self, itemsize: int) -> list[Block]:
         """Blocks of at most `block_rows` rows, in batch order.

@@ -87,11 +87,9 @@ def logsumexp(
     """
     keepdims = check_flag(keepdims, "keepdims")
     arr, layout, result, work = _softmax_input(a, axis)
-    rows = np.full(layout.batch_shape, -np.inf)  # log of an empty sum, if C == 0
+    out = np.full(layout.batch_shape, -np.inf, result)  # log of an empty sum, if C == 0
     if layout.C:
-        SoftmaxCall(LSE, layout, work).run(arr, rows_out=rows)
-    with np.errstate(over="ignore"):
-        out = rows.astype(result, copy=False)
+        SoftmaxCall(LSE, layout, work).run(arr, rows_out=out)
     if keepdims:
         out = np.expand_dims(out, layout.axis)
     return out[()]

@@ -146,11 +146,16 @@ class SoftmaxCall:
                     if not keep.all():
                         sw = np.where(keep, 1.0 if sw is None else sw, 0.0)
                         yb = np.where(keep, yb, 0)
-                rb = None if rows2 is None else layout.take_rows(rows2, blk)
+                rows = None if rows2 is None else layout.take_rows(rows2, blk)
+                # per-row values are float64 in the kernel: a block buffer for other dtypes
+                rb = rows if rows is None or rows.dtype == np.float64 else np.empty(rows.shape)
                 partial[blk.index] = _core.softmax_block(
                     self.mode, xb, ob, tb, yb, sw, cw, self.cw_others, cw_sum, self.eps,
                     self.grad_div, rb, scratch, self.from_logits,
                 )  # fmt: skip
+                if rows is not None and rb is not rows:
+                    with np.errstate(over="ignore"):  # beyond the dtype's range: inf
+                        rows[...] = rb
                 if copy_back:
                     assert out3 is not None
                     assert ob is not None
