@@ -88,7 +88,7 @@ typedef struct {
 /* ------------------------------------------------------------------ row-major rows */
 
 /* The maximum of a contiguous row (NaN if it holds one) and the first index of it. */
-static inline void FN(row_max)(const T *x, ptrdiff_t C, double *m_out, ptrdiff_t *top_out)
+static inline void FN(row_max)(const double *x, ptrdiff_t C, double *m_out, ptrdiff_t *top_out)
 {
     double lane[8];
     for (int j = 0; j < 8; j++) lane[j] = -HUGE_VAL;
@@ -116,7 +116,7 @@ static inline void FN(row_max)(const T *x, ptrdiff_t C, double *m_out, ptrdiff_t
  * with target weights w_c = cw_c t_c, tv = sum_c w_c v_c, wy = sum_c w_c and wyx the same
  * without entry `top`. A weight of 0 contributes 0 even where v is inf. */
 static inline __attribute__((always_inline)) void FN(row_pass)(
-    const T *x, const T *t, const double *cw, T *out, ptrdiff_t C, FN(state) *st,
+    const double *x, const double *t, const double *cw, T *out, ptrdiff_t C, FN(state) *st,
     const int STORE, const int SMOOTH, const int CAT)
 {
     const double m = st->m;
@@ -271,16 +271,26 @@ static void FN(rows)(xk_block *b, int mode)
         int64_t y = b->labels ? b->labels[r] : 0;
         FN(state) st;
         FN(coef) g;
-        FN(row_max)(x, C, &st.m, &st.top);
+        /* the passes read doubles: float rows are widened once into scratch (a loop that
+           vectorizes well, where mixed float/double arithmetic does not) */
+#if XK_WIDEN
+        double *xd = b->scratch + XK_TILE, *td = xd + C;
+        for (ptrdiff_t c = 0; c < C; c++) xd[c] = x[c];
+        if (t)
+            for (ptrdiff_t c = 0; c < C; c++) td[c] = t[c];
+#else
+        const double *xd = x, *td = t;
+#endif
+        FN(row_max)(xd, C, &st.m, &st.top);
         if (mode == XK_CATEGORICAL) {
-            if (store && smooth) FN(row_pass)(x, t, b->cw, out, C, &st, 1, 1, 1);
-            else if (store) FN(row_pass)(x, t, b->cw, out, C, &st, 1, 0, 1);
-            else if (smooth) FN(row_pass)(x, t, b->cw, out, C, &st, 0, 1, 1);
-            else FN(row_pass)(x, t, b->cw, out, C, &st, 0, 0, 1);
-        } else if (store && smooth) FN(row_pass)(x, t, b->cw, out, C, &st, 1, 1, 0);
-        else if (store) FN(row_pass)(x, t, b->cw, out, C, &st, 1, 0, 0);
-        else if (smooth) FN(row_pass)(x, t, b->cw, out, C, &st, 0, 1, 0);
-        else FN(row_pass)(x, t, b->cw, out, C, &st, 0, 0, 0);
+            if (store && smooth) FN(row_pass)(xd, td, b->cw, out, C, &st, 1, 1, 1);
+            else if (store) FN(row_pass)(xd, td, b->cw, out, C, &st, 1, 0, 1);
+            else if (smooth) FN(row_pass)(xd, td, b->cw, out, C, &st, 0, 1, 1);
+            else FN(row_pass)(xd, td, b->cw, out, C, &st, 0, 0, 1);
+        } else if (store && smooth) FN(row_pass)(xd, td, b->cw, out, C, &st, 1, 1, 0);
+        else if (store) FN(row_pass)(xd, td, b->cw, out, C, &st, 1, 0, 0);
+        else if (smooth) FN(row_pass)(xd, td, b->cw, out, C, &st, 0, 1, 0);
+        else FN(row_pass)(xd, td, b->cw, out, C, &st, 0, 0, 0);
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
         double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));
         double value = FN(finish)(b, mode, &st, sw, y, xy, L, &g);

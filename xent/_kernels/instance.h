@@ -49,16 +49,20 @@ static void XK_CAT(log1p_array, XK_V)(const double *x, double *y, ptrdiff_t n)
 }
 
 #define T float
+#define XK_WIDEN 1
 #define FN(name) XK_CAT(XK_CAT(name, _f32), XK_V)
 #include "body.h"
 #undef FN
 #undef T
+#undef XK_WIDEN
 
 #define T double
+#define XK_WIDEN 0
 #define FN(name) XK_CAT(XK_CAT(name, _f64), XK_V)
 #include "body.h"
 #undef FN
 #undef T
+#undef XK_WIDEN
 
 #undef xk_sel
 #undef xk_exp

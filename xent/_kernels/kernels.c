@@ -20,7 +20,12 @@
 #define XK_CAT2(a, b) a##b
 #define XK_CAT(a, b) XK_CAT2(a, b)
 
-ptrdiff_t xk_scratch_len(ptrdiff_t C) { return XK_TILE + 3 * (C <= XK_SMALL_C ? C : 0) * XK_TILE; }
+/* Per-row slots of a tile, then either three class-major tiles of few classes (row-major rows
+ * transposed) or two rows of C doubles (float rows widened for the passes). */
+ptrdiff_t xk_scratch_len(ptrdiff_t C)
+{
+    return XK_TILE + (C <= XK_SMALL_C ? 3 * C * XK_TILE : 2 * C);
+}
 
 
 #ifdef XK_X86
