@@ -149,6 +149,21 @@ static inline __attribute__((always_inline)) void FN(row_pass)(
     st->wyx = sum[5];
 }
 
+/* row_pass with its flags as constants, so that each variant's loop is compiled on its own. */
+static inline void FN(pass)(int mode, int store, int smooth, const double *x, const double *t,
+                            const double *cw, T *out, ptrdiff_t C, FN(state) *st)
+{
+    if (mode == XK_CATEGORICAL) {
+        if (store && smooth) FN(row_pass)(x, t, cw, out, C, st, 1, 1, 1);
+        else if (store) FN(row_pass)(x, t, cw, out, C, st, 1, 0, 1);
+        else if (smooth) FN(row_pass)(x, t, cw, out, C, st, 0, 1, 1);
+        else FN(row_pass)(x, t, cw, out, C, st, 0, 0, 1);
+    } else if (store && smooth) FN(row_pass)(x, t, cw, out, C, st, 1, 1, 0);
+    else if (store) FN(row_pass)(x, t, cw, out, C, st, 1, 0, 0);
+    else if (smooth) FN(row_pass)(x, t, cw, out, C, st, 0, 1, 0);
+    else FN(row_pass)(x, t, cw, out, C, st, 0, 0, 0);
+}
+
 /* ------------------------------------------------------------------ per-row results */
 
 /* s of a row from its pass: NaN for a NaN row and a row of -inf (whose softmax is undefined),
@@ -271,26 +286,45 @@ static void FN(rows)(xk_block *b, int mode)
         int64_t y = b->labels ? b->labels[r] : 0;
         FN(state) st;
         FN(coef) g;
-        /* the passes read doubles: float rows are widened once into scratch (a loop that
-           vectorizes well, where mixed float/double arithmetic does not) */
 #if XK_WIDEN
-        double *xd = b->scratch + XK_TILE, *td = xd + C;
-        for (ptrdiff_t c = 0; c < C; c++) xd[c] = x[c];
-        if (t)
-            for (ptrdiff_t c = 0; c < C; c++) td[c] = t[c];
+        /* The passes read doubles: float rows are widened into scratch, XK_WIDE classes at a
+           time (a loop that vectorizes well, where mixed float/double arithmetic does not);
+           the pieces' maxima and sums are combined in order, so scratch stays bounded. */
+        double *xd = b->scratch + XK_TILE, *td = xd + XK_WIDE;
+        st.m = -HUGE_VAL;
+        st.top = 0;
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_WIDE) {
+            ptrdiff_t w = C - c0 < XK_WIDE ? C - c0 : XK_WIDE, top;
+            double m;
+            for (ptrdiff_t c = 0; c < w; c++) xd[c] = x[c0 + c];
+            FN(row_max)(xd, w, &m, &top);
+            if (st.m == st.m && (m > st.m || m != m)) {
+                st.m = m;
+                st.top = c0 + top;
+            }
+        }
+        FN(state) total = st;
+        total.sb = total.nt = total.vs = total.tv = total.wy = total.wyx = 0.0;
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_WIDE) {
+            ptrdiff_t w = C - c0 < XK_WIDE ? C - c0 : XK_WIDE;
+            for (ptrdiff_t c = 0; c < w; c++) xd[c] = x[c0 + c];
+            if (t)
+                for (ptrdiff_t c = 0; c < w; c++) td[c] = t[c0 + c];
+            FN(state) part = st;
+            part.top = st.top - c0; /* outside [0, w) when the maximum is in another piece */
+            FN(pass)(mode, store, smooth, xd, td, b->cw + c0, out ? out + c0 : NULL, w, &part);
+            total.sb += part.sb;
+            total.nt += part.nt;
+            total.vs += part.vs;
+            total.tv += part.tv;
+            total.wy += part.wy;
+            total.wyx += part.wyx;
+        }
+        st = total;
 #else
-        const double *xd = x, *td = t;
+        FN(row_max)(x, C, &st.m, &st.top);
+        FN(pass)(mode, store, smooth, x, t, b->cw, out, C, &st);
 #endif
-        FN(row_max)(xd, C, &st.m, &st.top);
-        if (mode == XK_CATEGORICAL) {
-            if (store && smooth) FN(row_pass)(xd, td, b->cw, out, C, &st, 1, 1, 1);
-            else if (store) FN(row_pass)(xd, td, b->cw, out, C, &st, 1, 0, 1);
-            else if (smooth) FN(row_pass)(xd, td, b->cw, out, C, &st, 0, 1, 1);
-            else FN(row_pass)(xd, td, b->cw, out, C, &st, 0, 0, 1);
-        } else if (store && smooth) FN(row_pass)(xd, td, b->cw, out, C, &st, 1, 1, 0);
-        else if (store) FN(row_pass)(xd, td, b->cw, out, C, &st, 1, 0, 0);
-        else if (smooth) FN(row_pass)(xd, td, b->cw, out, C, &st, 0, 1, 0);
-        else FN(row_pass)(xd, td, b->cw, out, C, &st, 0, 0, 0);
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
         double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));
         double value = FN(finish)(b, mode, &st, sw, y, xy, L, &g);
