@@ -97,6 +97,45 @@ def _sum_of_others(cw: np.ndarray | None, n_classes: int) -> np.ndarray:
     return others
 
 
+def _call(
+    mode: int,
+    layout: Layout,
+    work: np.dtype[np.floating],
+    from_logits: bool,
+    cw: np.ndarray | None,
+    eps: float,
+    red: str,
+    total: float,
+    return_grad: bool,
+) -> SoftmaxCall:
+    """The description of a loss call, the same for every block."""
+    others = _sum_of_others(cw, layout.C) if eps > 0 and return_grad else None
+    grad_div = grad_divisor(red, total)
+    return SoftmaxCall(mode, layout, work, from_logits, cw, others, eps, grad_div)
+
+
+def _run(
+    call: SoftmaxCall,
+    pred: np.ndarray,
+    result: np.dtype[np.floating],
+    red: str,
+    total: float,
+    return_grad: bool,
+    *,
+    target: np.ndarray | None = None,
+    labels: RowSource | None = None,
+    weights: RowSource | None = None,
+) -> Loss | tuple[Loss, np.ndarray]:
+    """Run a loss over its blocks and reduce it: ``loss`` or ``(loss, grad)``."""
+    rows_out = np.empty(call.layout.batch_shape, result) if red == "none" else None
+    grad = np.empty(pred.shape, result) if return_grad else None
+    partial = call.run(
+        pred, out=grad, target=target, labels=labels, weights=weights, rows_out=rows_out
+    )
+    loss = reduce(rows_out, partial, total, red, result)
+    return loss if grad is None else (loss, grad)
+
+
 def _prepare(
     y_pred: npt.ArrayLike, axis: int, reduction: str, label_smoothing: float
 ) -> tuple[np.ndarray, Layout, str, float]:
@@ -246,23 +285,8 @@ def sparse_categorical_cross_entropy(
     ids = RowSource(layout, labels, np.int64, ignore)
     weights = None if s is None else RowSource(layout, s, np.float64)
     total = _sparse_total(layout, ids, weights, cw) if red == "mean" else 0.0
-    call = SoftmaxCall(
-        SPARSE,
-        layout,
-        work,
-        bool(from_logits),
-        cw=cw,
-        cw_others=_sum_of_others(cw, layout.C) if eps > 0 and return_grad else None,
-        eps=eps,
-        grad_div=grad_divisor(red, total),
-    )
-    rows_out = np.empty(layout.batch_shape, result) if red == "none" else None
-    grad = np.empty(pred.shape, result) if return_grad else None
-    partial = call.run(pred, out=grad, labels=ids, weights=weights, rows_out=rows_out)
-    loss_out = reduce(rows_out, partial, total, red, result)
-    if grad is not None:
-        return loss_out, grad
-    return loss_out
+    call = _call(SPARSE, layout, work, from_logits, cw, eps, red, total, return_grad)
+    return _run(call, pred, result, red, total, return_grad, labels=ids, weights=weights)
 
 
 def _sparse_total(
@@ -421,20 +445,5 @@ def categorical_cross_entropy(
         return float(np.sum(wy if weights is None else weights.block(blk) * wy))
 
     total = _distribution_rows(target, layout, "y_true", axis, "", weighted_rows)
-    call = SoftmaxCall(
-        CATEGORICAL,
-        layout,
-        work,
-        bool(from_logits),
-        cw=cw,
-        cw_others=_sum_of_others(cw, layout.C) if eps > 0 and return_grad else None,
-        eps=eps,
-        grad_div=grad_divisor(red, total),
-    )
-    rows_out = np.empty(layout.batch_shape, result) if red == "none" else None
-    grad = np.empty(pred.shape, result) if return_grad else None
-    partial = call.run(pred, out=grad, target=target, weights=weights, rows_out=rows_out)
-    loss_out = reduce(rows_out, partial, total, red, result)
-    if grad is not None:
-        return loss_out, grad
-    return loss_out
+    call = _call(CATEGORICAL, layout, work, from_logits, cw, eps, red, total, return_grad)
+    return _run(call, pred, result, red, total, return_grad, target=target, weights=weights)
