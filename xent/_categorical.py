@@ -1,15 +1,17 @@
 """Categorical (soft or one-hot targets) and sparse (class id) cross-entropy.
 
 Both losses are ``l_i = sum_c w_ic * (-log p_ic)`` for target weights ``w`` (class weights,
-smoothing and the target folded in), so from logits, with ``L = log1p(s)`` from the fused
-pass and ``v_c = (m - x_c) - e_c >= 0``,
+smoothing and the target folded in; sparse targets are one-hot), so from logits, with
+``L = log1p(s)`` from the softmax pass and ``v_c = m - x_c >= 0`` carried with its rounding
+error,
 
     l_i = W_i * L_i + sum_c w_ic * v_ic,          W_i = sum_c w_ic,
-    dl_i/dx_ic = W_i * p_ic - w_ic = ((W_i * F_ic - w_ic) - w_ic * s_i) / (1 + s_i),
+    dl_i/dx_ic = W_i * p_ic - w_ic,
 
-two sums of non-negative terms and a gradient whose maximum entry is ``-W s / (1 + s)`` when
-the target sits there, never ``p - 1``: nothing cancels, so a confident prediction keeps
-its tiny loss and gradient to the last bits.
+a sum of non-negative terms, and a gradient whose entry at a class with ``p > 1/2`` is
+computed as ``sum_{j != c} w_ij - W_i s_i / (1 + s_i)``, never ``p - 1``: a confident
+prediction keeps its tiny loss and gradient to the last bits. The kernel that does this is
+``finish`` in xent/_kernels/body.h; this module validates, describes the call and reduces.
 """
 
 from __future__ import annotations
