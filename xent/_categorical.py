@@ -302,11 +302,8 @@ def _sparse_total(
 
     def work(chunk: Sequence[Block]) -> None:
         for blk in chunk:
-            y = ids.block(blk)
-            w = np.ones(y.shape) if weights is None else weights.block(blk)
-            if ids.ignore is not None:
-                keep = y != ids.ignore
-                w, y = np.where(keep, w, 0.0), np.where(keep, y, 0)
+            y, sw = ids.ids(blk, weights)
+            w = np.ones(y.shape) if sw is None else sw
             if cw is not None:
                 w = w * cw[y]
             sums[blk.index] = float(np.sum(w))

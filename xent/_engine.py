@@ -184,10 +184,6 @@ class Block:
     b0: int
     b1: int
 
-    @property
-    def rows(self) -> int:
-        return (self.a1 - self.a0) * (self.b1 - self.b0)
-
 
 class Layout:
     """An array of ``shape`` seen as ``(A, C, B)`` around its class ``axis``."""

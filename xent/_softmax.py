@@ -138,14 +138,10 @@ class SoftmaxCall:
                 ob, copy_back = (
                     (None, False) if out3 is None else destination(layout, out3, blk, dtype)
                 )
-                sw = None if weights is None else weights.block(blk)
-                yb = None if labels is None else labels.block(blk)
-                if labels is not None and labels.ignore is not None:
-                    assert yb is not None
-                    keep = yb != labels.ignore
-                    if not keep.all():
-                        sw = np.where(keep, 1.0 if sw is None else sw, 0.0)
-                        yb = np.where(keep, yb, 0)
+                if labels is None:
+                    yb, sw = None, None if weights is None else weights.block(blk)
+                else:
+                    yb, sw = labels.ids(blk, weights)
                 rows = None if rows2 is None else layout.take_rows(rows2, blk)
                 # per-row values are float64 in the kernel: a block buffer for other dtypes
                 rb = rows if rows is None or rows.dtype == np.float64 else np.empty(rows.shape)
@@ -180,3 +176,15 @@ class RowSource:
 
     def block(self, blk: Block) -> np.ndarray:
         return np.ascontiguousarray(self.layout.take_rows(self.values2, blk), dtype=self.dtype)
+
+    def ids(self, blk: Block, weights: RowSource | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """A block's class ids and row weights (None: all 1), ignored rows given weight 0 and
+        id 0, so that the kernel never reads past a row's classes for them."""
+        y = self.block(blk)
+        sw = None if weights is None else weights.block(blk)
+        if self.ignore is not None:
+            keep = y != self.ignore
+            if not keep.all():
+                sw = np.where(keep, 1.0 if sw is None else sw, 0.0)
+                y = np.where(keep, y, 0)
+        return y, sw
