@@ -164,6 +164,181 @@ static inline void FN(pass)(int mode, int store, int smooth, const double *x, co
     else FN(row_pass)(x, t, cw, out, C, st, 0, 0, 0);
 }
 
+/* ------------------------------------------------------------------ vector row passes */
+
+/* The rows of a block whose maximum is finite (all but rows holding NaN or an infinite
+ * maximum) take these passes, written with the vectors of xvec.h: the row is read as doubles
+ * eight entries at a time (float widened in registers), and exp is xv_exp. They compute what
+ * row_max and row_pass compute, with two differences of order: the entries tied with the
+ * maximum are counted by the maximum's pass, and the sum of F is taken in groups of 32 entries
+ * (a pairwise sum of four vectors) each added to a compensated sum. For float input d = x - m is
+ * exact up to far below float's precision, so its rounding error is not carried. */
+#if XK_WIDEN
+#define XK_LOADV(p) XV(load_f)(p)
+#define XK_STOREV(p, v) XV(store_f)(p, v)
+#else
+#define XK_LOADV(p) XV(load)(p)
+#define XK_STOREV(p, v) XV(store)(p, v)
+#endif
+
+/* The maximum of a contiguous row, the first index of it and the number of entries equal to
+ * it; m is NaN if the row holds a NaN. */
+static inline void FN(row_stats)(const T *x, ptrdiff_t C, double *m_out, ptrdiff_t *top_out,
+                                 double *nt_out)
+{
+    xv_d lm = XV(splat)(-HUGE_VAL), lc = XV(splat)(0.0), one = XV(splat)(1.0);
+    xv_i li = {0}, nan = {0}, idx = {0, 1, 2, 3, 4, 5, 6, 7};
+    ptrdiff_t c = 0;
+    for (; c + 8 <= C; c += 8) {
+        xv_d v = XK_LOADV(x + c);
+        xv_i gt = v > lm;
+        lc = XV(sel)(gt, one, lc + (xv_d)((xv_i)one & (v == lm)));
+        li = (idx & gt) | (li & ~gt);
+        lm = XV(sel)(gt, v, lm);
+        nan |= v != v;
+        idx += 8;
+    }
+    double m = -HUGE_VAL, nt = 0.0;
+    ptrdiff_t top = C;
+    for (int j = 0; j < 8; j++) m = lm[j] > m ? lm[j] : m;
+    for (int j = 0; j < 8; j++)
+        if (lm[j] == m && lc[j] > 0.0) {
+            nt += lc[j];
+            top = li[j] < top ? (ptrdiff_t)li[j] : top;
+        }
+    for (; c < C; c++) {
+        double v = x[c];
+        if (v > m) m = v, top = c, nt = 1.0;
+        else if (v == m) nt += 1.0;
+        if (v != v) nan[0] = 1;
+    }
+    *m_out = XV(any)(nan) ? NAN : m;
+    *top_out = top < C ? top : 0;
+    *nt_out = nt;
+}
+
+#define XV_KADD(s, c, v)                                                        \
+    do {                                                                      \
+        xv_d y_ = (v) - (c);                                                  \
+        xv_d t_ = (s) + y_;                                                   \
+        (c) = (t_ - (s)) - y_;                                                \
+        (s) = t_;                                                             \
+    } while (0)
+/* the same where the sum may become infinite (its compensation then stays 0, not NaN) */
+#define XV_KADD_INF(s, c, v)                                                    \
+    do {                                                                      \
+        XV_KADD(s, c, v);                                                     \
+        (c) = XV(sel)((c) == (c), (c), zero);                                 \
+    } while (0)
+
+/* One vector of the exp pass: F = exp(x - m) below the maximum (0 at the entries equal to it),
+ * written to out (STORE, every entry) and the weighted sums of SMOOTH/CAT added. */
+#define XV_STEP(xv, tv, cwv, cidx, F, nstore, o)                                \
+    do {                                                                      \
+        xv_d d_ = (xv) - mv, e_ = zero;                                       \
+        if (!XK_WIDEN) {                                                      \
+            xv_d bp_ = d_ - (xv);                                             \
+            e_ = ((xv) - (d_ - bp_)) - (bp_ + mv);                            \
+            e_ = XV(sel)(d_ > -HUGE_VAL, e_, zero);                           \
+        }                                                                     \
+        xv_d E_ = XV(exp)(d_);                                                \
+        xv_d F_ = XK_WIDEN ? E_ : E_ + E_ * e_;                               \
+        if (STORE) {                                                          \
+            if ((nstore) == 8) XK_STOREV(o, F_);                              \
+            else for (int l_ = 0; l_ < (nstore); l_++) (o)[l_] = (T)F_[l_];   \
+        }                                                                     \
+        (F) = XV(sel)(d_ < zero, F_, zero);                                   \
+        if (SMOOTH || CAT) {                                                  \
+            xv_d v_ = -(d_ + e_);                                             \
+            if (SMOOTH) XV_KADD_INF(A2, K2, XV(sel)((cwv) == zero, zero, (cwv) * v_)); \
+            if (CAT) {                                                        \
+                xv_d w_ = (cwv) * (tv);                                       \
+                XV_KADD_INF(A3, K3, XV(sel)(w_ == zero, zero, w_ * v_));      \
+                XV_KADD(A4, K4, w_);                                          \
+                XV_KADD(A5, K5, XV(sel)((cidx) == topv, zero, w_));           \
+            }                                                                 \
+        }                                                                     \
+    } while (0)
+
+/* The exp pass of a contiguous row whose maximum st->m is finite (see row_pass). */
+static inline __attribute__((always_inline)) void FN(row_pass_v)(
+    const T *x, const T *t, const double *cw, T *out, ptrdiff_t C, FN(state) *st,
+    const int STORE, const int SMOOTH, const int CAT)
+{
+    const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m), ones = XV(splat)(1.0);
+    const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
+    xv_d A0 = zero, K0 = zero, A2 = zero, K2 = zero, A3 = zero, K3 = zero, A4 = zero, K4 = zero,
+         A5 = zero, K5 = zero;
+    xv_i cidx = {0, 1, 2, 3, 4, 5, 6, 7};
+#define XV_TV(i) (CAT ? XK_LOADV(t + (i)) : zero)
+#define XV_CW(i) ((SMOOTH || CAT) ? XV(load)(cw + (i)) : ones)
+    ptrdiff_t c = 0;
+    for (; c + 32 <= C; c += 32) {
+        xv_d F0, F1, F2, F3;
+        XV_STEP(XK_LOADV(x + c), XV_TV(c), XV_CW(c), cidx, F0, 8, out + c);
+        cidx += 8;
+        XV_STEP(XK_LOADV(x + c + 8), XV_TV(c + 8), XV_CW(c + 8), cidx, F1, 8, out + c + 8);
+        cidx += 8;
+        XV_STEP(XK_LOADV(x + c + 16), XV_TV(c + 16), XV_CW(c + 16), cidx, F2, 8, out + c + 16);
+        cidx += 8;
+        XV_STEP(XK_LOADV(x + c + 24), XV_TV(c + 24), XV_CW(c + 24), cidx, F3, 8, out + c + 24);
+        cidx += 8;
+        XV_KADD(A0, K0, (F0 + F1) + (F2 + F3));
+    }
+    for (; c + 8 <= C; c += 8) {
+        xv_d F0;
+        XV_STEP(XK_LOADV(x + c), XV_TV(c), XV_CW(c), cidx, F0, 8, out + c);
+        cidx += 8;
+        XV_KADD(A0, K0, F0);
+    }
+    if (c < C) {
+        /* the last entries, padded with -inf (F = 0) and weights 0 */
+        T xp[8], tp[8];
+        double cwp[8];
+        for (int l = 0; l < 8; l++) {
+            xp[l] = c + l < C ? x[c + l] : (T)-HUGE_VAL;
+            tp[l] = CAT && c + l < C ? t[c + l] : (T)0;
+            cwp[l] = (SMOOTH || CAT) && c + l < C ? cw[c + l] : 0.0;
+        }
+        xv_d F0;
+        XV_STEP(XK_LOADV(xp), CAT ? XK_LOADV(tp) : zero, XV(load)(cwp), cidx, F0, C - c,
+                out + c);
+        XV_KADD(A0, K0, F0);
+    }
+#undef XV_TV
+#undef XV_CW
+    xv_d sums[6] = {A0 - K0, zero, A2 - K2, A3 - K3, A4 - K4, A5 - K5};
+    double sum[6];
+    for (int k = 0; k < 6; k++) {
+        xv_d l = sums[k];
+        sum[k] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    }
+    st->sb = sum[0];
+    st->vs = sum[2];
+    st->tv = sum[3];
+    st->wy = sum[4];
+    st->wyx = sum[5];
+}
+
+static inline void FN(pass_v)(int mode, int store, int smooth, const T *x, const T *t,
+                              const double *cw, T *out, ptrdiff_t C, FN(state) *st)
+{
+    if (mode == XK_CATEGORICAL) {
+        if (store && smooth) FN(row_pass_v)(x, t, cw, out, C, st, 1, 1, 1);
+        else if (store) FN(row_pass_v)(x, t, cw, out, C, st, 1, 0, 1);
+        else if (smooth) FN(row_pass_v)(x, t, cw, out, C, st, 0, 1, 1);
+        else FN(row_pass_v)(x, t, cw, out, C, st, 0, 0, 1);
+    } else if (store && smooth) FN(row_pass_v)(x, t, cw, out, C, st, 1, 1, 0);
+    else if (store) FN(row_pass_v)(x, t, cw, out, C, st, 1, 0, 0);
+    else if (smooth) FN(row_pass_v)(x, t, cw, out, C, st, 0, 1, 0);
+    else FN(row_pass_v)(x, t, cw, out, C, st, 0, 0, 0);
+}
+#undef XV_STEP
+#undef XV_KADD
+#undef XV_KADD_INF
+#undef XK_LOADV
+#undef XK_STOREV
+
 /* ------------------------------------------------------------------ per-row results */
 
 /* s of a row from its pass: NaN for a NaN row and a row of -inf (whose softmax is undefined),
@@ -286,45 +461,50 @@ static void FN(rows)(xk_block *b, int mode)
         int64_t y = b->labels ? b->labels[r] : 0;
         FN(state) st;
         FN(coef) g;
+        FN(row_stats)(x, C, &st.m, &st.top, &st.nt);
+        if (st.m > -HUGE_VAL && st.m < HUGE_VAL) {
+            FN(pass_v)(mode, store, smooth, x, t, b->cw, out, C, &st);
+        } else {
 #if XK_WIDEN
-        /* The passes read doubles: float rows are widened into scratch, XK_WIDE classes at a
-           time (a loop that vectorizes well, where mixed float/double arithmetic does not);
-           the pieces' maxima and sums are combined in order, so scratch stays bounded. */
-        double *xd = b->scratch + XK_TILE, *td = xd + XK_WIDE;
-        st.m = -HUGE_VAL;
-        st.top = 0;
-        for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_WIDE) {
-            ptrdiff_t w = C - c0 < XK_WIDE ? C - c0 : XK_WIDE, top;
-            double m;
-            for (ptrdiff_t c = 0; c < w; c++) xd[c] = x[c0 + c];
-            FN(row_max)(xd, w, &m, &top);
-            if (st.m == st.m && (m > st.m || m != m)) {
-                st.m = m;
-                st.top = c0 + top;
+            /* The passes read doubles: float rows are widened into scratch, XK_WIDE classes at a
+               time (a loop that vectorizes well, where mixed float/double arithmetic does not);
+               the pieces' maxima and sums are combined in order, so scratch stays bounded. */
+            double *xd = b->scratch + XK_TILE, *td = xd + XK_WIDE;
+            st.m = -HUGE_VAL;
+            st.top = 0;
+            for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_WIDE) {
+                ptrdiff_t w = C - c0 < XK_WIDE ? C - c0 : XK_WIDE, top;
+                double m;
+                for (ptrdiff_t c = 0; c < w; c++) xd[c] = x[c0 + c];
+                FN(row_max)(xd, w, &m, &top);
+                if (st.m == st.m && (m > st.m || m != m)) {
+                    st.m = m;
+                    st.top = c0 + top;
+                }
             }
-        }
-        FN(state) total = st;
-        total.sb = total.nt = total.vs = total.tv = total.wy = total.wyx = 0.0;
-        for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_WIDE) {
-            ptrdiff_t w = C - c0 < XK_WIDE ? C - c0 : XK_WIDE;
-            for (ptrdiff_t c = 0; c < w; c++) xd[c] = x[c0 + c];
-            if (t)
-                for (ptrdiff_t c = 0; c < w; c++) td[c] = t[c0 + c];
-            FN(state) part = st;
-            part.top = st.top - c0; /* outside [0, w) when the maximum is in another piece */
-            FN(pass)(mode, store, smooth, xd, td, b->cw + c0, out ? out + c0 : NULL, w, &part);
-            total.sb += part.sb;
-            total.nt += part.nt;
-            total.vs += part.vs;
-            total.tv += part.tv;
-            total.wy += part.wy;
-            total.wyx += part.wyx;
-        }
-        st = total;
+            FN(state) total = st;
+            total.sb = total.nt = total.vs = total.tv = total.wy = total.wyx = 0.0;
+            for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_WIDE) {
+                ptrdiff_t w = C - c0 < XK_WIDE ? C - c0 : XK_WIDE;
+                for (ptrdiff_t c = 0; c < w; c++) xd[c] = x[c0 + c];
+                if (t)
+                    for (ptrdiff_t c = 0; c < w; c++) td[c] = t[c0 + c];
+                FN(state) part = st;
+                part.top = st.top - c0; /* outside [0, w) when the maximum is in another piece */
+                FN(pass)(mode, store, smooth, xd, td, b->cw + c0, out ? out + c0 : NULL, w, &part);
+                total.sb += part.sb;
+                total.nt += part.nt;
+                total.vs += part.vs;
+                total.tv += part.tv;
+                total.wy += part.wy;
+                total.wyx += part.wyx;
+            }
+            st = total;
 #else
-        FN(row_max)(x, C, &st.m, &st.top);
-        FN(pass)(mode, store, smooth, x, t, b->cw, out, C, &st);
+            FN(row_max)(x, C, &st.m, &st.top);
+            FN(pass)(mode, store, smooth, x, t, b->cw, out, C, &st);
 #endif
+        }
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
         double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));
         double value = FN(finish)(b, mode, &st, sw, y, xy, L, &g);

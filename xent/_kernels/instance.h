@@ -7,7 +7,10 @@
 #define xm__bits XK_CAT(xm__bits, XK_V)
 #define xm__double XK_CAT(xm__double, XK_V)
 #define xm__log_kernel XK_CAT(xm__log_kernel, XK_V)
+#define xm__exp_poly XK_CAT(xm__exp_poly, XK_V)
 #include "xmath.h"
+#define XV(name) XK_CAT(XK_CAT(xv_, name), XK_V)
+#include "xvec.h"
 
 #define xk_exp xm_exp
 #define xk_log xm_log
@@ -65,6 +68,7 @@ static void XK_CAT(log1p_array, XK_V)(const double *x, double *y, ptrdiff_t n)
 #undef XK_WIDEN
 
 #undef xk_sel
+#undef XV
 #undef xk_exp
 #undef xk_log
 #undef xk_log1p
@@ -74,3 +78,4 @@ static void XK_CAT(log1p_array, XK_V)(const double *x, double *y, ptrdiff_t n)
 #undef xm__bits
 #undef xm__double
 #undef xm__log_kernel
+#undef xm__exp_poly

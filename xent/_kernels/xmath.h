@@ -26,21 +26,23 @@
  * emulated gathers at -O2, no 64-bit vector compares), which gives the same bits.
  *
  * exp(x), after Tang (1989), "Table-driven implementation of the exponential function":
- *   x = k ln2/N + r with N = 128, k = round(x N/ln2) (the 0x1.8p52 shift trick), |r| <= ln2/256.
+ *   x = k ln2/N + r with N = 32, k = round(x N/ln2) (the 0x1.8p52 shift trick), |r| <= ln2/64.
  *   ln2/N = hi + lo with hi holding 35 bits, so k*hi is exact (|k| < 2^18) and x - k*hi is exact
  *   (Sterbenz) without FMA; r = (x - k hi) - k lo has one rounding.
- *   exp(x) = 2^e 2^(j/N) exp(r), k = N e + j.  2^(j/N) = T (1 + t) from the table (t is the tail
- *   relative to the double T), exp(r) - 1 ~ r + r^2 P(r), P cubic, relative error < 2^-63.
+ *   exp(x) = 2^e 2^(j/N) exp(r), k = N e + j.  2^(j/N) = T (1 + t) from the tables (t is the tail
+ *   relative to the double T), exp(r) - 1 ~ r + r^2 P(r), P quartic, relative error < 2^-61.
+ *   N = 32 so that a vector lookup keeps each table in four AVX-512 registers (xvec.h).
  *   v = T + T (t + r + r^2 P(r)), scaled by 2^e1 2^e2 (e1 = floor(e/2), e2 = e - e1), so both
  *   factors are normal numbers for every e the clamped input can give: overflow becomes inf and
  *   underflow 0 by the final multiplication itself.  When the result is below 2^-1022 the last
  *   rounding must happen at the subnormal quantum 2^-1074, not at 53 bits and then again: the sum
  *   T 2^e1 + (T p) 2^e1 is rounded by adding C = 2^(-1022-e2) (whose ulp is that quantum) and
- *   subtracting it again, with the low part carried exactly; C = 0 for normal results.
+ *   subtracting it again, with the low part carried exactly; C = 0 for normal results.  For a
+ *   normal result this is round(T + T p) 2^e, which is what the vector path computes.
  *   Inputs are clamped to [-746, 710] (beyond, the result is 0 / inf anyway); NaN passes through.
  *   Error budget (normal results): final rounding 0.5 ulp + the rounding of r (2^-53 |r| relative,
- *   < 0.006 ulp) + table tail, P and the rounding of T p (< 0.002 ulp); subnormal results: one
- *   rounding at 2^-1074 plus far less than 0.01 of that quantum.  Measured max 0.504 ulp.
+ *   < 0.022 ulp) + the roundings of p and of T p (< 0.01 ulp each, in the worst case); subnormal
+ *   results: one rounding at 2^-1074 plus far less than 0.01 of that quantum.
  *
  * log(x), table-driven in the manner of Tang (1990) and of ARM's optimized-routines log:
  *   x = 2^k z with z in [0.6855, 1.3711): k and z come from bits(x) - OFF (subnormal x is first
@@ -95,12 +97,23 @@ XM_INLINE double xm__double(uint64_t u)
     return x;
 }
 
+/* exp(r) - 1 - r for |r| <= ln2/64, the one polynomial of every exp path (scalar and vector
+   alike, so that they round the same). */
+#define XM_EXP_POLY(r, r2)                                                                 \
+    ((r2) * ((XM_EXP_C2 + (r) * XM_EXP_C3) + (r2) * ((XM_EXP_C4 + (r) * XM_EXP_C5) + (r2) * XM_EXP_C6)))
+
+XM_INLINE double xm__exp_poly(double r)
+{
+    double r2 = r * r;
+    return XM_EXP_POLY(r, r2);
+}
+
 /* exp(x) for every double x. */
 XM_INLINE double xm_exp(double x)
 {
     const double shift = 0x1.8p52; /* x + shift rounds x to an integer held in the low bits */
     /* e + 2048 = (bits(kd) >> 7) - (bits(shift) >> 7) + 2048, computed without sign */
-    const uint64_t ebias = (UINT64_C(0x4338000000000000) >> 7) - 2048;
+    const uint64_t ebias = (UINT64_C(0x4338000000000000) >> 5) - 2048;
     /* Clamp to [-746, 710] (exp(710) > DBL_MAX: still inf; exp(-746) < 2^-1075: still 0; NaN
        unchanged).  Done with bit masks rather than `?:` so that the compiler does not split the
        loop body into a constant path for the clamped inputs and a masked path for the rest. */
@@ -114,8 +127,8 @@ XM_INLINE double xm_exp(double x)
     kd -= shift;                          /* k = round(x N / ln2), exact */
     double r = (xc - kd * XM_EXP_LN2HIN) - kd * XM_EXP_LN2LON;
 
-    uint64_t j = ki & (uint64_t)127;
-    uint64_t eb = (ki >> 7) - ebias;      /* e + 2048, in [971, 3072] after the clamp */
+    uint64_t j = ki & (uint64_t)31;
+    uint64_t eb = (ki >> 5) - ebias;      /* e + 2048, in [971, 3072] after the clamp */
     uint64_t h = eb >> 1;                 /* e1 + 1024 */
     uint64_t b2 = eb - h - 1;             /* biased exponent of 2^e2 = e - e1 + 1023 */
     double sc1 = xm__double((h - 1) << 52);  /* 2^e1 */
@@ -124,10 +137,9 @@ XM_INLINE double xm_exp(double x)
        which the comparison below never selects. */
     double cq = xm__double(((uint64_t)1024 - b2) << 52);
 
-    double tab = XM_EXP_TAB[2 * j];
-    double tail = XM_EXP_TAB[2 * j + 1];
-    double r2 = r * r;
-    double p = tail + r + r2 * ((XM_EXP_C2 + r * XM_EXP_C3) + r2 * (XM_EXP_C4 + r * XM_EXP_C5));
+    double tab = XM_EXP_HI[j];
+    double tail = XM_EXP_TAIL[j];
+    double p = tail + r + xm__exp_poly(r);
 
     double a = tab * sc1;                 /* exact */
     double b = (tab * p) * sc1;

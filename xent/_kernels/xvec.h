@@ -1,0 +1,131 @@
+/* xvec.h -- eight-lane double vectors for the hot loops of body.h, and exp on them.
+ *
+ * Written with GCC/Clang vector extensions: the same source compiles to one zmm register per
+ * vector for AVX-512, two ymm for AVX2 and four xmm for SSE2, always with the same IEEE
+ * operations in the same order (-ffp-contract=off), so every variant gives the same bits.
+ * What the auto-vectorizer cannot find by itself is written here explicitly:
+ *   - the table lookups of exp: with AVX-512 each 32-entry table lives in four registers and a
+ *     lookup is two two-source permutes and a blend (gathers are slow on many CPUs, and GCC
+ *     turns `tab[j]` into eight scalar loads and inserts);
+ *   - a cheap test that no lane needs the careful path, so that the common case runs without it.
+ *
+ * xv_exp(x) gives xm_exp(x) bit for bit: lanes whose result is a normal number go through the
+ * short path (round(T + T p) 2^e, see xmath.h), and a vector with any lane below -707 (where the
+ * result may be subnormal) is finished lane by lane with xm_exp itself, except that lanes below
+ * -746, whose result is 0 (masked logits, -inf), are set to 0 without it.
+ *
+ * Included by instance.h once per SIMD variant, after xmath.h; every function name carries the
+ * variant's suffix through XV().
+ */
+#ifndef XVEC_TYPES_H
+#define XVEC_TYPES_H
+#include <stdint.h>
+#include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#define XV_X86_INTRIN 1
+#endif
+
+typedef double xv_d __attribute__((vector_size(64)));
+typedef int64_t xv_i __attribute__((vector_size(64)));
+typedef uint64_t xv_u __attribute__((vector_size(64)));
+typedef float xv_f __attribute__((vector_size(32)));
+#define XV_LANES 8
+#endif
+
+#define XV_INLINE static inline __attribute__((always_inline))
+
+XV_INLINE xv_d XV(splat)(double v)
+{
+    return (xv_d){v, v, v, v, v, v, v, v};
+}
+
+XV_INLINE xv_d XV(load)(const double *p)
+{
+    xv_d v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+XV_INLINE xv_d XV(load_f)(const float *p)
+{
+    xv_f v;
+    memcpy(&v, p, sizeof v);
+    return __builtin_convertvector(v, xv_d);
+}
+
+XV_INLINE void XV(store)(double *p, xv_d v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+XV_INLINE void XV(store_f)(float *p, xv_d v)
+{
+    xv_f f = __builtin_convertvector(v, xv_f);
+    memcpy(p, &f, sizeof f);
+}
+
+/* m ? a : b lane by lane, m all ones or all zeros (the result of a vector comparison) */
+XV_INLINE xv_d XV(sel)(xv_i m, xv_d a, xv_d b)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
+    return (xv_d)_mm512_mask_blend_pd(_mm512_movepi64_mask((__m512i)m), (__m512d)b, (__m512d)a);
+#else
+    return (xv_d)(((xv_i)a & m) | ((xv_i)b & ~m));
+#endif
+}
+
+/* whether any lane of m is set */
+XV_INLINE int XV(any)(xv_i m)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
+    return _mm512_movepi64_mask((__m512i)m) != 0;
+#else
+    int64_t r = 0;
+    for (int j = 0; j < XV_LANES; j++) r |= m[j];
+    return r != 0;
+#endif
+}
+
+/* tab[j] lane by lane, for a 32-entry table and 0 <= j < 32 */
+XV_INLINE xv_d XV(lookup32)(const double *tab, xv_i j)
+{
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+    xv_d t0 = XV(load)(tab), t1 = XV(load)(tab + 8), t2 = XV(load)(tab + 16),
+         t3 = XV(load)(tab + 24);
+    xv_i k = j & 15;
+    xv_d lo = __builtin_shuffle(t0, t1, k), hi = __builtin_shuffle(t2, t3, k);
+    return XV(sel)((j & 16) != 0, hi, lo);
+#else
+    xv_d v;
+    for (int l = 0; l < XV_LANES; l++) v[l] = tab[j[l]];
+    return v;
+#endif
+}
+
+/* exp(x) lane by lane, equal to xm_exp(x) in every lane (see above). */
+XV_INLINE xv_d XV(exp)(xv_d x)
+{
+    const xv_d shift = XV(splat)(0x1.8p52);
+    /* the short path; lanes outside [-707, 709] are redone below (NaN passes through it) */
+    xv_d xc = x;
+    xv_d kd = xc * XM_EXP_INVLN2N + shift;
+    xv_u ki = (xv_u)kd;
+    kd = kd - shift;
+    xv_d r = (xc - kd * XM_EXP_LN2HIN) - kd * XM_EXP_LN2LON;
+    xv_i j = (xv_i)(ki & 31);
+    xv_d T = XV(lookup32)(XM_EXP_HI, j);
+    xv_d tail = XV(lookup32)(XM_EXP_TAIL, j);
+    xv_d r2 = r * r;
+    xv_d p = tail + r + XM_EXP_POLY(r, r2);
+    xv_d v = T + T * p;
+    /* 2^e, e = floor(k / N), as bits (e + 1023) << 52: right for -1022 <= e <= 1023 */
+    xv_u eb = (ki >> 5) - ((UINT64_C(0x4338000000000000) >> 5) - 1023);
+    xv_d y = v * (xv_d)(eb << 52);
+    if (__builtin_expect(XV(any)((x < -707.0) | (x > 709.0)), 0)) {
+        y = XV(sel)(x < -746.0, XV(splat)(0.0), y);
+        for (int l = 0; l < XV_LANES; l++)
+            if ((x[l] < -707.0 && x[l] >= -746.0) || x[l] > 709.0) y[l] = xm_exp(x[l]);
+    }
+    return y;
+}
