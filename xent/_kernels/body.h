@@ -233,13 +233,18 @@ static inline void FN(row_stats)(const T *x, ptrdiff_t C, double *m_out, ptrdiff
 
 /* One vector of the exp pass: F = exp(x - m) below the maximum (0 at the entries equal to it),
  * written to out (STORE, every entry) and the weighted sums of SMOOTH/CAT added. */
-#define XV_STEP(xv, tv, cwv, cidx, F, nstore, o)                                \
+#define XV_STEP(xv, tv, cwv, cidx, F, nstore, o, TILE)                          \
     do {                                                                      \
         xv_d d_ = (xv) - mv, e_ = zero;                                       \
         if (!XK_WIDEN) {                                                      \
             xv_d bp_ = d_ - (xv);                                             \
             e_ = ((xv) - (d_ - bp_)) - (bp_ + mv);                            \
             e_ = XV(sel)(d_ > -HUGE_VAL, e_, zero);                           \
+        }                                                                     \
+        if (TILE) { /* a tile's maximum may be +inf: x = m gives d = e = 0 */ \
+            xv_i tie_ = (xv) == mv;                                           \
+            d_ = XV(sel)(tie_, zero, d_);                                     \
+            if (!XK_WIDEN) e_ = XV(sel)(tie_, zero, e_);                      \
         }                                                                     \
         xv_d E_ = XV(exp)(d_);                                                \
         xv_d F_ = XK_WIDEN ? E_ : E_ + E_ * e_;                               \
@@ -275,19 +280,19 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
     ptrdiff_t c = 0;
     for (; c + 32 <= C; c += 32) {
         xv_d F0, F1, F2, F3;
-        XV_STEP(XK_LOADV(x + c), XV_TV(c), XV_CW(c), cidx, F0, 8, out + c);
+        XV_STEP(XK_LOADV(x + c), XV_TV(c), XV_CW(c), cidx, F0, 8, out + c, 0);
         cidx += 8;
-        XV_STEP(XK_LOADV(x + c + 8), XV_TV(c + 8), XV_CW(c + 8), cidx, F1, 8, out + c + 8);
+        XV_STEP(XK_LOADV(x + c + 8), XV_TV(c + 8), XV_CW(c + 8), cidx, F1, 8, out + c + 8, 0);
         cidx += 8;
-        XV_STEP(XK_LOADV(x + c + 16), XV_TV(c + 16), XV_CW(c + 16), cidx, F2, 8, out + c + 16);
+        XV_STEP(XK_LOADV(x + c + 16), XV_TV(c + 16), XV_CW(c + 16), cidx, F2, 8, out + c + 16, 0);
         cidx += 8;
-        XV_STEP(XK_LOADV(x + c + 24), XV_TV(c + 24), XV_CW(c + 24), cidx, F3, 8, out + c + 24);
+        XV_STEP(XK_LOADV(x + c + 24), XV_TV(c + 24), XV_CW(c + 24), cidx, F3, 8, out + c + 24, 0);
         cidx += 8;
         XV_KADD(A0, K0, (F0 + F1) + (F2 + F3));
     }
     for (; c + 8 <= C; c += 8) {
         xv_d F0;
-        XV_STEP(XK_LOADV(x + c), XV_TV(c), XV_CW(c), cidx, F0, 8, out + c);
+        XV_STEP(XK_LOADV(x + c), XV_TV(c), XV_CW(c), cidx, F0, 8, out + c, 0);
         cidx += 8;
         XV_KADD(A0, K0, F0);
     }
@@ -302,7 +307,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
         }
         xv_d F0;
         XV_STEP(XK_LOADV(xp), CAT ? XK_LOADV(tp) : zero, XV(load)(cwp), cidx, F0, C - c,
-                out + c);
+                out + c, 0);
         XV_KADD(A0, K0, F0);
     }
 #undef XV_TV
@@ -333,6 +338,62 @@ static inline void FN(pass_v)(int mode, int store, int smooth, const T *x, const
     else if (smooth) FN(row_pass_v)(x, t, cw, out, C, st, 0, 1, 0);
     else FN(row_pass_v)(x, t, cw, out, C, st, 0, 0, 0);
 }
+/* The exp pass over a class-major tile of n <= XK_TILE rows (see row_pass), vectors of eight
+ * rows at a time, one state per row: m, top and the accumulators are arrays of XK_TILE rows,
+ * the entries tied with a row's maximum counted by the maximum's pass. */
+static inline __attribute__((always_inline)) void FN(tile_pass_v)(
+    const xk_block *b, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out,
+    ptrdiff_t os, const double *m, const int64_t *top, double (*acc)[XK_TILE],
+    double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT)
+{
+    const xv_d zero = XV(splat)(0.0);
+    for (ptrdiff_t c = 0; c < b->C; c++) {
+        const T *xc = x + c * xs;
+        const T *tc = CAT ? t + c * ts : NULL;
+        T *oc = STORE ? out + c * os : NULL;
+        const xv_d cwv = XV(splat)((SMOOTH || CAT) ? b->cw[c] : 1.0);
+        const xv_i cidx = {c, c, c, c, c, c, c, c};
+        for (ptrdiff_t r = 0; r < n; r += 8) {
+            const int nr = n - r < 8 ? (int)(n - r) : 8;
+            xv_d xv, tv = zero;
+            if (nr == 8) {
+                xv = XK_LOADV(xc + r);
+                if (CAT) tv = XK_LOADV(tc + r);
+            } else { /* the last rows, padded with -inf and target 0 */
+                T xp[8], tp[8];
+                for (int l = 0; l < 8; l++) {
+                    xp[l] = l < nr ? xc[r + l] : (T)-HUGE_VAL;
+                    tp[l] = CAT && l < nr ? tc[r + l] : (T)0;
+                }
+                xv = XK_LOADV(xp);
+                tv = XK_LOADV(tp);
+            }
+            const xv_d mv = XV(load)(m + r);
+            xv_i topv;
+            memcpy(&topv, top + r, sizeof topv);
+            xv_d A0 = XV(load)(acc[0] + r), K0 = XV(load)(comp[0] + r), A2 = zero, K2 = zero,
+                 A3 = zero, K3 = zero, A4 = zero, K4 = zero, A5 = zero, K5 = zero;
+            if (SMOOTH) A2 = XV(load)(acc[2] + r), K2 = XV(load)(comp[2] + r);
+            if (CAT) {
+                A3 = XV(load)(acc[3] + r), K3 = XV(load)(comp[3] + r);
+                A4 = XV(load)(acc[4] + r), K4 = XV(load)(comp[4] + r);
+                A5 = XV(load)(acc[5] + r), K5 = XV(load)(comp[5] + r);
+            }
+            xv_d F;
+            XV_STEP(xv, tv, cwv, cidx, F, nr, oc + r, 1);
+            XV_KADD(A0, K0, F);
+            XV(store)(acc[0] + r, A0);
+            XV(store)(comp[0] + r, K0);
+            if (SMOOTH) XV(store)(acc[2] + r, A2), XV(store)(comp[2] + r, K2);
+            if (CAT) {
+                XV(store)(acc[3] + r, A3), XV(store)(comp[3] + r, K3);
+                XV(store)(acc[4] + r, A4), XV(store)(comp[4] + r, K4);
+                XV(store)(acc[5] + r, A5), XV(store)(comp[5] + r, K5);
+            }
+        }
+    }
+}
+
 #undef XV_STEP
 #undef XV_KADD
 #undef XV_KADD_INF
@@ -526,24 +587,6 @@ static void FN(rows)(xk_block *b, int mode)
 
 /* ------------------------------------------------------------------ class-major tiles */
 
-/* The exp pass over a class-major tile (see row_pass), one state per row. */
-static inline __attribute__((always_inline)) void FN(tile_pass)(
-    const xk_block *b, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out,
-    ptrdiff_t os, const double *m, const int64_t *top, double (*acc)[XK_TILE],
-    double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT)
-{
-    for (ptrdiff_t c = 0; c < b->C; c++) {
-        const T *xc = x + c * xs;
-        const T *tc = CAT ? t + c * ts : NULL;
-        T *oc = STORE ? out + c * os : NULL;
-        const double cwc = (SMOOTH || CAT) ? b->cw[c] : 1.0;
-        for (ptrdiff_t r = 0; r < n; r++) {
-            double tvv = CAT ? (double)tc[r] : 0.0;
-            XK_PASS_BODY((double)xc[r], tvv, cwc, top[r] == c, oc + r, acc, comp, r, m[r])
-        }
-    }
-}
-
 /* n <= XK_TILE rows of a class-major tile: element (r, c) at x[c * xs + r] (t and out alike). */
 static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                      ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
@@ -558,7 +601,8 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     double m[XK_TILE], sb[XK_TILE], nt[XK_TILE], vs[XK_TILE], tv[XK_TILE], wyx[XK_TILE];
     double acc[XK_NACC][XK_TILE], comp[XK_NACC][XK_TILE];
     int64_t top[XK_TILE];
-    for (ptrdiff_t r = 0; r < n; r++) {
+    const ptrdiff_t n8 = (n + 7) & ~(ptrdiff_t)7; /* the vector pass reads whole vectors */
+    for (ptrdiff_t r = 0; r < n8; r++) {
         m[r] = -HUGE_VAL;
         top[r] = 0;
         for (int k = 0; k < XK_NACC; k++) acc[k][r] = comp[k][r] = 0.0;
@@ -567,19 +611,20 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         const T *xc = x + c * xs;
         for (ptrdiff_t r = 0; r < n; r++) {
             double v = xc[r];
+            acc[1][r] = v > m[r] ? 1.0 : acc[1][r] + (v == m[r] ? 1.0 : 0.0);
             top[r] = v > m[r] ? (int64_t)c : top[r];
             m[r] = (v > m[r] || v != v) ? v : m[r];
         }
     }
     if (CAT) {
-        if (STORE && SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 1);
-        else if (STORE) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 1);
-        else if (SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 1);
-        else FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 1);
-    } else if (STORE && SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 0);
-    else if (STORE) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 0);
-    else if (SMOOTH) FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 0);
-    else FN(tile_pass)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 0);
+        if (STORE && SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 1);
+        else if (STORE) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 1);
+        else if (SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 1);
+        else FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 1);
+    } else if (STORE && SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 0);
+    else if (STORE) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 0);
+    else if (SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 0);
+    else FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 0);
     double Ls[XK_TILE];
     for (int k = 0; k < XK_NACC; k++)
         for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
