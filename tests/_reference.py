@@ -388,6 +388,97 @@ def binary_cross_entropy(
     return loss.reshape(shape), grad.reshape(shape), scale.reshape(shape)
 
 
+def softmax_family_loss(
+    t_rows: list[list[Any]],
+    y_pred: Any,
+    *,
+    sample_weight: Any = None,
+    z_loss: float = 0.0,
+    gamma: float = 0.0,
+    return_grad: bool = False,
+) -> tuple[Obj, Obj, Obj] | Obj:
+    """Exact focal loss with z-loss from logits (class axis last), per row:
+
+    ``s (sum_c t_c (1 - p_c)^gamma (-log p_c) + z lse^2)`` for exact weighted targets ``t``
+    (Lin et al. 2017 in Keras's categorical form; PaLM's z-loss). ``gamma = z = 0`` is
+    :func:`_softmax_targets_loss`. The gradient of the sum is ``g_k = p_k (sum_c D_c + 2 z lse)
+    - D_k`` with ``D_c = t_c (1 - p_c)^gamma (1 + gamma p_c (-log p_c) / (1 - p_c))`` (the
+    derivative of the row loss with respect to ``log p_c``, negated), formed at the argmax as
+    ``(sum_{c != j} D_c) - (1 - p_j) sum_c D_c + 2 z lse p_j`` with ``1 - p_j = S / (1 + S)``;
+    the scale is the sum of the absolute values of those terms.
+    """
+    x = np.asarray(y_pred)
+    n, c = x.reshape(-1, x.shape[-1]).shape
+    sw = (
+        [_ONE] * n
+        if sample_weight is None
+        else list(to_mp(np.broadcast_to(sample_weight, x.shape[:-1])).reshape(-1))
+    )
+    rows, _ = _rows(x, -1)
+    loss = np.empty(n, dtype=object)
+    grad = np.empty((n, c), dtype=object)
+    scale = np.empty((n, c), dtype=object)
+    with mp.workdps(DPS):
+        g = mpf(float(gamma))
+        z = mpf(float(z_loss))
+        for i in range(n):
+            r, t, s = rows[i], t_rows[i], sw[i]
+            if any(mp.isnan(v) for v in r.p) or mp.isinf(r.lse):  # not covered: no finite max
+                loss[i] = grad[i, :] = _NAN
+                scale[i, :] = _ZERO
+                continue
+            q = [r.q_max if j == r.jmax else 1 - pj for j, pj in enumerate(r.p)]
+            nll = [-v for v in r.lsm]
+            f = [_ONE if g == 0 else (_ZERO if qj == 0 else qj**g) for qj in q]
+            lz = z * r.lse**2
+            terms = [_ZERO if t[j] * f[j] == 0 else t[j] * f[j] * nll[j] for j in range(c)]
+            loss[i] = s * (mp.fsum(terms) + lz)
+            if not return_grad:
+                continue
+            D = []
+            for j in range(c):
+                if t[j] == 0 or f[j] == 0:
+                    D.append(_ZERO)
+                elif g == 0:
+                    D.append(t[j])
+                else:
+                    D.append(t[j] * f[j] * (1 + g * r.p[j] * nll[j] / q[j]))
+            total = mp.fsum(D)
+            zl = 2 * z * r.lse
+            for j in range(c):
+                a, b = r.p[j] * total, D[j]
+                grad[i, j] = s * (a - b + zl * r.p[j])
+                scale[i, j] = s * (abs(a) + abs(b) + abs(zl * r.p[j]))
+            j = r.jmax
+            rest = mp.fsum(D[k] for k in range(c) if k != j)
+            qt, zp = q[j] * total, zl * r.p[j]
+            grad[i, j] = s * (rest - qt + zp)
+            scale[i, j] = s * (abs(rest) + abs(qt) + abs(zp))
+    batch = x.shape[:-1]
+    if not return_grad:
+        return loss.reshape(batch)
+    return loss.reshape(batch), grad.reshape(x.shape), scale.reshape(x.shape)
+
+
+def target_rows(
+    y_true: Any, n_classes: int, *, sparse: bool, class_weight: Any = None, eps: float = 0.0
+) -> list[list[Any]]:
+    """Exact weighted targets ``cw_c ((1 - e) t_c + e / C)`` per row (one-hot for ``sparse``)."""
+    c = n_classes
+    with mp.workdps(DPS):
+        cw = [_ONE] * c if class_weight is None else list(to_mp(class_weight))
+        e = mpf(float(eps))
+        if sparse:
+            out = []
+            for y in np.asarray(y_true).reshape(-1).tolist():
+                t = [e / c * cw[k] for k in range(c)]
+                t[int(y)] += (1 - e) * cw[int(y)]
+                out.append(t)
+            return out
+        yt = to_mp(y_true).reshape(-1, c)
+        return [[cw[k] * ((1 - e) * row[k] + e / c) for k in range(c)] for row in yt]
+
+
 # --------------------------------------------------------------------------------------------
 # Units in the last place
 # --------------------------------------------------------------------------------------------

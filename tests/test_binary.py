@@ -554,8 +554,12 @@ def test_empty_input():
 
 
 @pytest.mark.parametrize("s_shape", [(), (1,), (3,), (4, 1), (4, 3)], ids=lambda s: f"s{s}")
-@pytest.mark.parametrize("pw_shape", [(), (1,), (3,)], ids=lambda s: f"pw{s}")
+@pytest.mark.parametrize(
+    "pw_shape", [(), (1,), (3,), (4, 1), (1, 3), (4, 3), (1, 1)], ids=lambda s: f"pw{s}"
+)
 def test_weights_broadcast(rng, s_shape, pw_shape):
+    """pos_weight and sample_weight broadcast to y_pred's shape (PyTorch's rule for
+    pos_weight): the same result as the weights spelled out in full, and as the reference."""
     y, z = make_inputs(rng)
     s = rng.uniform(0.1, 2.0, s_shape)
     pw = rng.uniform(0.5, 2.0, pw_shape)
@@ -574,12 +578,47 @@ def test_weights_broadcast(rng, s_shape, pw_shape):
             z,
             from_logits=True,
             sample_weight=np.broadcast_to(s, SHAPE).copy(),
-            pos_weight=np.broadcast_to(pw, SHAPE[-1:]).copy(),
+            pos_weight=np.broadcast_to(pw, SHAPE).copy(),
             reduction=reduction,
             return_grad=True,
         )
-        np.testing.assert_allclose(got[0], want[0], rtol=4 * EPS64)
-        np.testing.assert_allclose(got[1], want[1], rtol=4 * EPS64, atol=4 * EPS64)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        ref = reference(
+            y, z, from_logits=True, pos_weight=pw, sample_weight=s, reduction=reduction
+        )
+        np.testing.assert_allclose(got[0], ref, rtol=16 * EPS64)
+
+
+@pytest.mark.parametrize(
+    ("shape", "pw_shape"),
+    [((3, 1), (3, 1)), ((2, 5, 3), (2, 1, 3)), ((2, 5, 3), (5, 1)), ((70_000,), (70_000,))],
+    ids=["column-of-column", "rows-and-classes", "middle-axis", "long-vector"],
+)
+@pytest.mark.parametrize("from_logits", [True, False], ids=["logits", "probs"])
+def test_pos_weight_of_any_broadcasting_shape(rng, shape, pw_shape, from_logits):
+    """A pos_weight that is not a scalar or a last-axis vector (PyTorch's own test calls the
+    loss with a (3, 1) pos_weight on (3, 1) targets) against the formula, every reduction."""
+    y, x = make_inputs(rng, shape, from_logits)
+    pw = rng.uniform(0.2, 3.0, pw_shape)
+    for reduction in REDUCTIONS:
+        got, grad = xent.binary_cross_entropy(
+            y, x, from_logits=from_logits, pos_weight=pw, reduction=reduction, return_grad=True
+        )
+        want = reference(y, x, from_logits=from_logits, pos_weight=pw, reduction=reduction)
+        np.testing.assert_allclose(got, want, rtol=16 * EPS64)
+        assert grad.shape == shape
+    # the gradient of the sum, entry by entry: -q y (1 - p) + (1 - y) p from logits
+    _, grad = xent.binary_cross_entropy(
+        y, x, from_logits=from_logits, pos_weight=pw, reduction="sum", return_grad=True
+    )
+    q = np.broadcast_to(pw, shape)
+    if from_logits:
+        p = special.expit(x)
+        want_g = -q * y * (1 - p) + (1 - y) * p
+    else:
+        want_g = -q * y / x + (1 - y) / (1 - x)
+    np.testing.assert_allclose(grad, want_g, rtol=64 * EPS64, atol=64 * EPS64)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)

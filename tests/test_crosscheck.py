@@ -315,6 +315,30 @@ def test_binary_logits_match_torch(rng, pw, w, smoothing, reduction):
 
 
 @pytest.mark.parametrize(
+    ("shape", "pw_shape"),
+    [((3, 1), (3, 1)), ((4, 3), (4, 1)), ((2, 4, 3), (2, 1, 3)), ((2, 4, 3), (2, 4, 3))],
+    ids=["torch-own-test", "per-row", "rows-and-classes", "full"],
+)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_pos_weight_broadcasts_like_torch(rng, shape, pw_shape, reduction):
+    """Any pos_weight that broadcasts to the input's shape, as PyTorch accepts it."""
+    z = 4.0 * rng.standard_normal(shape)
+    y = rng.uniform(0.0, 1.0, shape)
+    pos_weight = rng.uniform(0.3, 3.0, pw_shape)
+    target, pw_t = t64(y), t64(pos_weight)
+
+    def fn(zt):
+        return F.binary_cross_entropy_with_logits(zt, target, pos_weight=pw_t, reduction=reduction)
+
+    want, want_grad = torch_value_and_grad(fn, z)
+    got, grad = xent.binary_cross_entropy(
+        y, z, from_logits=True, pos_weight=pos_weight, reduction=reduction, return_grad=True
+    )
+    assert_close(got, want)
+    assert_close(grad, want_grad)
+
+
+@pytest.mark.parametrize(
     ("y", "z"),
     [(1.0, 800.0), (0.0, -800.0), (1.0, -800.0), (0.0, 800.0)],
     ids=["y1-800", "y0--800", "y1--800", "y0-800"],

@@ -273,6 +273,8 @@ BINARY_OPTIONS = {
     "smoothing": {"label_smoothing": 0.2},
     "pos-weight": {"pos_weight": np.array([0.5, 1.0, 2.0, 4.0, 1.5, 3.0])},
     "pos-weight-scalar": {"pos_weight": 2.5},
+    "pos-weight-rows": {"pos_weight": np.linspace(0.5, 2.0, 29)[:, None]},
+    "pos-weight-full": {"pos_weight": np.linspace(0.1, 3.0, 29 * 6).reshape(29, 6)},
     "sample-weight-rows": {"sample_weight": np.linspace(0.0, 1.0, 29)[:, None]},
     "sample-weight-cols": {"sample_weight": np.arange(6.0)},
     "all": {

@@ -229,6 +229,33 @@ def test_categorical_bit_identical(each_variant, data, option, from_logits, grad
     assert_same_bits(results)
 
 
+FAMILY_OPTIONS = {
+    "z_loss": {"z_loss": 1e-3},
+    "z_loss-all": {"z_loss": 0.5, "class_weight": True, "sample_weight": True,
+                   "label_smoothing": 0.2},
+}  # fmt: skip
+
+
+@needs_two
+@pytest.mark.parametrize("grad", [False, True], ids=["loss", "grad"])
+@pytest.mark.parametrize("option", list(FAMILY_OPTIONS))
+@pytest.mark.parametrize("kind", ["sparse", "categorical"])
+def test_family_options_bit_identical(each_variant, data, kind, option, grad):
+    """The z-loss and focal options of the softmax losses, from logits (and from
+    probabilities where they are defined)."""
+    options = FAMILY_OPTIONS[option]
+    kw = loss_kwargs(data, options, True, grad)
+    x = data["x"]
+    if kind == "sparse":
+        y = sparse_labels(data, {"ignore_index": -100})
+        results = each_variant(
+            lambda: xent.sparse_categorical_cross_entropy(y, x, ignore_index=-100, **kw)
+        )
+    else:
+        results = each_variant(lambda: xent.categorical_cross_entropy(data["soft"], x, **kw))
+    assert_same_bits(results)
+
+
 # ----------------------------------------------------------------------------- elementwise
 
 

@@ -464,20 +464,26 @@ CASES = [
     pytest.param(
         lambda: bce(Y01.reshape(2, 2), P01.reshape(2, 2), pos_weight=np.ones(3)),
         ValueError,
-        lit(
-            "pos_weight must be a scalar or have shape (K,) = (2,) along y_pred's last "
-            "axis; got (3,)."
-        ),
+        lit("pos_weight of shape (3,) does not broadcast to y_pred's shape (2, 2)."),
         id="binary-pos_weight-shape",
     ),
     pytest.param(
-        lambda: bce(Y01.reshape(2, 2), P01.reshape(2, 2), pos_weight=np.ones((2, 2))),
+        lambda: bce(Y01.reshape(2, 2), P01.reshape(2, 2), pos_weight=np.ones((3, 1))),
         ValueError,
-        lit(
-            "pos_weight must be a scalar or have shape (K,) = (2,) along y_pred's last "
-            "axis; got (2, 2)."
-        ),
-        id="binary-pos_weight-full-shape",
+        lit("pos_weight of shape (3, 1) does not broadcast to y_pred's shape (2, 2)."),
+        id="binary-pos_weight-column-shape",
+    ),
+    pytest.param(
+        lambda: bce(Y01, P01, pos_weight=np.ones((2, 4))),
+        ValueError,
+        lit("pos_weight of shape (2, 4) does not broadcast to y_pred's shape (4,)."),
+        id="binary-pos_weight-grows-shape",
+    ),
+    pytest.param(
+        lambda: bce(0.0, 0.5, pos_weight=[2.0]),
+        ValueError,
+        lit("pos_weight of shape (1,) does not broadcast to y_pred's shape ()."),
+        id="binary-pos_weight-grows-0d",
     ),
     pytest.param(
         lambda: bce(Y01, P01, sample_weight=np.ones((2, 4))),

@@ -18,20 +18,10 @@ Loss = np.ndarray | np.floating
 Tile = tuple[int, int, int, int]
 
 
-def _pos_weight(value: npt.ArrayLike | None, n_last: int) -> np.ndarray | None:
-    """A scalar or a vector along the last axis, as a ``(1, K)`` row."""
-    if value is None:
-        return None
-    pw = v.as_real_array(value, "pos_weight")
-    if pw.ndim > 1 or (pw.ndim == 1 and pw.shape[0] not in (1, n_last)):
-        raise ValueError(
-            f"pos_weight must be a scalar or have shape (K,) = ({n_last},) along y_pred's last "
-            f"axis; got {pw.shape}."
-        )
-    checked = v.check_weight(pw, "pos_weight", pw.shape, "its own shape")
-    assert checked is not None
-    # Full length, so that a tile of any columns c0:c1 of a long last axis can slice it.
-    return np.broadcast_to(checked.reshape(1, -1), (1, n_last))
+def _pos_weight(value: npt.ArrayLike | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A non-negative weight that broadcasts to ``y_pred``'s shape (PyTorch's rule: a scalar,
+    a vector along the last axis, a column, or any shape that broadcasts)."""
+    return v.check_weight(value, "pos_weight", shape, "y_pred's shape")
 
 
 @overload
@@ -84,8 +74,10 @@ def binary_cross_entropy(
         Logits (``from_logits=True``) or probabilities in [0, 1].
     from_logits : bool, default False
         Whether ``y_pred`` holds logits.
-    pos_weight : float or array_like of shape (K,), optional
-        Non-negative weight of the positive term, per entry of the last axis (PyTorch's).
+    pos_weight : float or array_like, optional
+        Non-negative weight of the positive term, broadcasting to ``y_pred``'s shape
+        (PyTorch's rule): a scalar, one per entry of the last axis (shape ``(K,)``), one per
+        row (``(N, 1)``), or one per element.
     sample_weight : array_like, optional
         Non-negative weights broadcasting to ``y_pred``'s shape.
     label_smoothing : float, default 0.0
@@ -145,7 +137,7 @@ def binary_cross_entropy(
     v.check_same_shape(target, pred)
     eps = v.check_label_smoothing(label_smoothing)
     n_last = pred.shape[-1] if pred.ndim else 1
-    pw = _pos_weight(pos_weight, n_last)
+    pw = _pos_weight(pos_weight, pred.shape)
     s = for_mean(v.check_weight(sample_weight, "sample_weight", pred.shape, "y_pred's shape"), red)
     v.check_labels(target, "y_true")
     if not from_logits:
@@ -154,7 +146,7 @@ def binary_cross_entropy(
 
     rows, cols = pred.size // max(n_last, 1) if n_last else 0, n_last
     x2, y2 = pred.reshape(rows, cols), target.reshape(rows, cols)
-    pw2 = None if pw is None else np.broadcast_to(pw, (1, cols))
+    pw2 = None if pw is None else np.broadcast_to(pw, pred.shape).reshape(rows, cols)
     s2 = None if s is None else np.broadcast_to(s, pred.shape).reshape(rows, cols)
     total = float(pred.size) if s2 is None else float(np.sum(s2))
     gdiv = grad_divisor(red, total)
@@ -173,7 +165,7 @@ def binary_cross_entropy(
 
         x = flat(x2[r0:r1, c0:c1], work)
         y = flat(y2[r0:r1, c0:c1], np.float64)  # labels keep their own precision
-        pwt = None if pw2 is None else flat(pw2[:, c0:c1], np.float64)
+        pwt = None if pw2 is None else flat(pw2[r0:r1, c0:c1], np.float64)
         swt = None if s2 is None else flat(s2[r0:r1, c0:c1], np.float64)
         loss = None if out is None else np.empty(x.size)
         g = None

@@ -16,6 +16,7 @@ prediction keeps its tiny loss and gradient to the last bits. The kernel that do
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import overload
 
@@ -25,7 +26,7 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 
 from . import _validation as v
 from ._engine import Block, Layout, run_chunks
-from ._reduction import Reduction, for_mean, grad_divisor, reduce
+from ._reduction import Reduction, for_mean, grad_divisor, mean_exponent, reduce
 from ._softmax import CATEGORICAL, SPARSE, RowSource, SoftmaxCall
 
 Loss = np.ndarray | np.floating
@@ -109,11 +110,12 @@ def _call(
     red: str,
     total: float,
     return_grad: bool,
+    z_loss: float,
 ) -> SoftmaxCall:
     """The description of a loss call, the same for every block."""
     others = _sum_of_others(cw, layout.C) if eps > 0 and return_grad else None
     grad_div = grad_divisor(red, total)
-    return SoftmaxCall(mode, layout, work, from_logits, cw, others, eps, grad_div)
+    return SoftmaxCall(mode, layout, work, from_logits, cw, others, eps, grad_div, z_loss)
 
 
 def _run(
@@ -149,6 +151,17 @@ def _prepare(
     return pred, layout, red, v.check_label_smoothing(label_smoothing)
 
 
+def _z_loss(z_loss: object, from_logits: bool, cw: np.ndarray | None, red: str) -> float:
+    """The z-loss coefficient for the kernel: scaled like the class weights for a mean (the
+    z-loss is not class-weighted, so its share of the mean must not change)."""
+    z = v.check_coefficient(z_loss, "z_loss")
+    v.check_needs_logits(z, "z_loss", "it is z_loss * logsumexp(y_pred)**2", from_logits)
+    try:
+        return math.ldexp(z, -mean_exponent(cw, red))
+    except OverflowError:  # class weights all below 2**-1000: the z-loss dominates the mean
+        return math.inf
+
+
 @overload
 def sparse_categorical_cross_entropy(
     y_true: npt.ArrayLike,
@@ -160,6 +173,7 @@ def sparse_categorical_cross_entropy(
     class_weight: npt.ArrayLike | None = ...,
     sample_weight: npt.ArrayLike | None = ...,
     label_smoothing: float = ...,
+    z_loss: float = ...,
     reduction: Reduction = ...,
     return_grad: LiteralFalse = ...,
 ) -> Loss: ...
@@ -174,6 +188,7 @@ def sparse_categorical_cross_entropy(
     class_weight: npt.ArrayLike | None = ...,
     sample_weight: npt.ArrayLike | None = ...,
     label_smoothing: float = ...,
+    z_loss: float = ...,
     reduction: Reduction = ...,
     return_grad: LiteralTrue,
 ) -> tuple[Loss, np.ndarray]: ...
@@ -187,6 +202,7 @@ def sparse_categorical_cross_entropy(
     class_weight: npt.ArrayLike | None = None,
     sample_weight: npt.ArrayLike | None = None,
     label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
     reduction: Reduction = "mean",
     return_grad: bool | np.bool = False,
 ) -> Loss | tuple[Loss, np.ndarray]:
@@ -194,9 +210,10 @@ def sparse_categorical_cross_entropy(
 
     .. math:: l_i = -(1-\varepsilon)\, c_{y_i} \log p_{i y_i}
                     - \frac{\varepsilon}{C} \sum_c c_c \log p_{ic}
+                    + z \,\big(\log \textstyle\sum_c e^{x_{ic}}\big)^2
 
-    with ``p = softmax(y_pred)`` when ``from_logits``, class weights ``c`` and smoothing
-    ``epsilon``.
+    with ``p = softmax(y_pred)`` when ``from_logits``, class weights ``c``, smoothing
+    ``epsilon`` and z-loss ``z`` (0 by default).
 
     Parameters
     ----------
@@ -218,6 +235,10 @@ def sparse_categorical_cross_entropy(
         Non-negative weight per row, broadcasting to ``y_true``'s shape.
     label_smoothing : float, default 0.0
         ``epsilon`` in [0, 1] (PyTorch's rule, above).
+    z_loss : float, default 0.0
+        ``z >= 0``: each row adds ``z * logsumexp(y_pred_i)**2`` (PaLM's z-loss, which keeps
+        the logits' normalizer near 1), times the row's sample weight but not its class
+        weight; ignored rows add nothing and the mean's denominator is unchanged. Logits only.
     reduction : {"mean", "sum", "none"}, default "mean"
         "none": ``s_i * l_i`` per row; "sum": their sum; "mean": their sum divided by
         ``sum_i s_i * c_{y_i}`` over rows not ignored (0.0 when that is 0).
@@ -237,7 +258,8 @@ def sparse_categorical_cross_entropy(
     ValueError
         On shapes that do not match, ids out of range or not integral, probabilities outside
         [0, 1] or rows not summing to 1 (rtol sqrt(eps)), bad weights, smoothing outside
-        [0, 1], an unknown reduction or an axis out of range.
+        [0, 1], a negative or non-finite ``z_loss`` (or one with ``from_logits=False``), an
+        unknown reduction or an axis out of range.
     TypeError
         On non-numeric or complex input.
 
@@ -277,7 +299,8 @@ def sparse_categorical_cross_entropy(
     labels = v.as_real_array(y_true, "y_true")
     v.check_batch_shape(labels, pred, axis, layout.batch_shape)
     labels, ignore = v.check_class_ids(labels, layout.C, axis, v.check_ignore_index(ignore_index))
-    cw = for_mean(v.check_class_weight(class_weight, layout.C), red)
+    cw_given = v.check_class_weight(class_weight, layout.C)
+    cw, z = for_mean(cw_given, red), _z_loss(z_loss, from_logits, cw_given, red)
     s = for_mean(
         v.check_weight(sample_weight, "sample_weight", layout.batch_shape, "the batch shape"), red
     )
@@ -287,7 +310,7 @@ def sparse_categorical_cross_entropy(
     ids = RowSource(layout, labels, np.int64, ignore)
     weights = None if s is None else RowSource(layout, s, np.float64)
     total = _sparse_total(layout, ids, weights, cw) if red == "mean" else 0.0
-    call = _call(SPARSE, layout, work, from_logits, cw, eps, red, total, return_grad)
+    call = _call(SPARSE, layout, work, from_logits, cw, eps, red, total, return_grad, z)
     return _run(call, pred, result, red, total, return_grad, labels=ids, weights=weights)
 
 
@@ -322,6 +345,7 @@ def categorical_cross_entropy(
     class_weight: npt.ArrayLike | None = ...,
     sample_weight: npt.ArrayLike | None = ...,
     label_smoothing: float = ...,
+    z_loss: float = ...,
     reduction: Reduction = ...,
     return_grad: LiteralFalse = ...,
 ) -> Loss: ...
@@ -335,6 +359,7 @@ def categorical_cross_entropy(
     class_weight: npt.ArrayLike | None = ...,
     sample_weight: npt.ArrayLike | None = ...,
     label_smoothing: float = ...,
+    z_loss: float = ...,
     reduction: Reduction = ...,
     return_grad: LiteralTrue,
 ) -> tuple[Loss, np.ndarray]: ...
@@ -347,15 +372,17 @@ def categorical_cross_entropy(
     class_weight: npt.ArrayLike | None = None,
     sample_weight: npt.ArrayLike | None = None,
     label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
     reduction: Reduction = "mean",
     return_grad: bool | np.bool = False,
 ) -> Loss | tuple[Loss, np.ndarray]:
     r"""Cross-entropy between target distributions (one-hot or soft) and predictions.
 
-    .. math:: l_i = -\sum_c c_c\, \tilde y_{ic} \log p_{ic}, \qquad
+    .. math:: l_i = -\sum_c c_c\, \tilde y_{ic} \log p_{ic}
+              + z \,\big(\log \textstyle\sum_c e^{x_{ic}}\big)^2, \qquad
               \tilde y = (1 - \varepsilon)\, y + \varepsilon / C
 
-    with ``p = softmax(y_pred)`` when ``from_logits``.
+    with ``p = softmax(y_pred)`` when ``from_logits`` and z-loss ``z`` (0 by default).
 
     Parameters
     ----------
@@ -375,6 +402,10 @@ def categorical_cross_entropy(
         without ``axis``).
     label_smoothing : float, default 0.0
         ``epsilon`` in [0, 1].
+    z_loss : float, default 0.0
+        ``z >= 0``: each row adds ``z * logsumexp(y_pred_i)**2`` (PaLM's z-loss), times the
+        row's sample weight but not the class weights; the mean's denominator is unchanged.
+        Logits only.
     reduction : {"mean", "sum", "none"}, default "mean"
         "none": ``s_i * l_i`` per row; "sum": their sum; "mean": their sum divided by
         ``sum_i s_i * sum_c c_c y_ic`` (unsmoothed targets; 0.0 when that is 0), so that a
@@ -394,7 +425,8 @@ def categorical_cross_entropy(
     ------
     ValueError
         On shapes that differ, targets or probabilities outside [0, 1] or rows not summing to
-        1, bad weights, smoothing outside [0, 1], an unknown reduction or an axis out of range.
+        1, bad weights, smoothing outside [0, 1], a negative or non-finite ``z_loss`` (or one
+        with ``from_logits=False``), an unknown reduction or an axis out of range.
     TypeError
         On non-numeric or complex input.
 
@@ -426,7 +458,8 @@ def categorical_cross_entropy(
     target = v.as_real_array(y_true, "y_true")
     v.check_same_shape(target, pred)
     v.check_not_nan(target, "y_true", "target probabilities")
-    cw = for_mean(v.check_class_weight(class_weight, layout.C), red)
+    cw_given = v.check_class_weight(class_weight, layout.C)
+    cw, z = for_mean(cw_given, red), _z_loss(z_loss, from_logits, cw_given, red)
     s = for_mean(
         v.check_weight(sample_weight, "sample_weight", layout.batch_shape, "the batch shape"), red
     )
@@ -444,5 +477,5 @@ def categorical_cross_entropy(
         return float(np.sum(wy if weights is None else weights.block(blk) * wy))
 
     total = _distribution_rows(target, layout, "y_true", axis, "", weighted_rows)
-    call = _call(CATEGORICAL, layout, work, from_logits, cw, eps, red, total, return_grad)
+    call = _call(CATEGORICAL, layout, work, from_logits, cw, eps, red, total, return_grad, z)
     return _run(call, pred, result, red, total, return_grad, target=target, weights=weights)

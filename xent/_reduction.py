@@ -19,13 +19,23 @@ def for_mean(weights: np.ndarray | None, reduction: str) -> np.ndarray | None:
     A mean divides by the total weight, so a common factor cancels; scaling by a power of 2 is
     exact and keeps tiny (even subnormal) or huge weights from losing digits or overflowing.
     """
-    if reduction != "mean" or weights is None or weights.size == 0:
+    e = mean_exponent(weights, reduction)
+    if weights is None or e == 0:
         return weights
-    top = float(np.max(weights))
-    if top == 0.0:
-        return weights
-    scaled: np.ndarray = np.ldexp(weights, -np.frexp(top)[1])
+    scaled: np.ndarray = np.ldexp(weights, -e)
     return scaled
+
+
+def mean_exponent(weights: np.ndarray | None, reduction: str) -> int:
+    """``e`` such that `for_mean` scales ``weights`` by ``2**-e`` (0 when it leaves them).
+
+    A term of the loss that the weights do not multiply (the z-loss, next to class weights) is
+    scaled by the same power of two, so that the mean is unchanged.
+    """
+    if reduction != "mean" or weights is None or weights.size == 0:
+        return 0
+    top = float(np.max(weights))
+    return 0 if top == 0.0 else int(np.frexp(top)[1])
 
 
 def grad_divisor(reduction: str, total_weight: float) -> float:

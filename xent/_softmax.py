@@ -95,7 +95,8 @@ class SoftmaxCall:
 
     ``cw`` is the class weights (ones without them), ``cw_others[c] = sum_{k != c} cw_k``
     (needed for a gradient), ``eps`` the label smoothing, ``grad_div`` what the gradient of the
-    weighted sum is divided by (1, or the mean's denominator).
+    weighted sum is divided by (1, or the mean's denominator), ``z_loss`` the coefficient of
+    the z-loss and ``gamma`` the focal exponent (0: neither).
     """
 
     mode: int
@@ -106,6 +107,8 @@ class SoftmaxCall:
     cw_others: np.ndarray | None = None
     eps: float = 0.0
     grad_div: float = 1.0
+    z_loss: float = 0.0
+    gamma: float = 0.0
 
     def run(
         self,
@@ -147,7 +150,7 @@ class SoftmaxCall:
                 rb = rows if rows is None or rows.dtype == np.float64 else np.empty(rows.shape)
                 partial[blk.index] = _core.softmax_block(
                     self.mode, xb, ob, tb, yb, sw, cw, self.cw_others, cw_sum, self.eps,
-                    self.grad_div, rb, scratch, self.from_logits,
+                    self.grad_div, rb, scratch, self.from_logits, self.z_loss, self.gamma,
                 )  # fmt: skip
                 if rows is not None and rb is not rows:
                     with np.errstate(over="ignore"):  # beyond the dtype's range: inf

@@ -93,6 +93,27 @@ def check_label_smoothing(label_smoothing: object) -> float:
     return e
 
 
+def check_coefficient(value: object, name: str) -> float:
+    """A finite, non-negative real option (``z_loss``, ``focal_gamma``) as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number; got {_short(value)}.")
+    try:
+        f = float(value)
+    except OverflowError:  # an int beyond float range
+        f = math.inf
+    if not (math.isfinite(f) and f >= 0.0):
+        raise ValueError(f"{name} must be finite and non-negative; got {_short(value)}.")
+    return f
+
+
+def check_needs_logits(value: float, name: str, what: str, from_logits: bool) -> None:
+    """An option defined on logits only (``what`` says why), with ``from_logits=False``."""
+    if value != 0.0 and not from_logits:
+        raise ValueError(
+            f"{name} needs logits ({what}); got {name}={value!r} with from_logits=False."
+        )
+
+
 def check_same_shape(y_true: np.ndarray, y_pred: np.ndarray) -> None:
     if y_true.shape != y_pred.shape:
         raise ValueError(

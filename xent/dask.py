@@ -230,10 +230,14 @@ def _loss_block(
     if cax is not None and s is not None:
         s = np.squeeze(s, cax)
     opts = dict(options)
-    if kind == "binary" and opts.get("pos_weight") is not None and pred.ndim:
-        pw = opts["pos_weight"]
-        if pw.size > 1:
-            opts["pos_weight"] = pw[full[-1] : full[-1] + pred.shape[-1]]
+    if kind == "binary" and opts.get("pos_weight") is not None:
+        pw = opts["pos_weight"]  # the chunk's part, along every axis where it is not 1
+        opts["pos_weight"] = pw[
+            tuple(
+                slice(None) if size == 1 else slice(o, o + n)
+                for size, o, n in zip(pw.shape, full, pred.shape, strict=True)
+            )
+        ]
     fn: Callable[..., Any] = _LOSSES[kind]
     out = _call(
         fn,
@@ -590,19 +594,14 @@ def categorical_cross_entropy(
     )
 
 
-def _pos_weight(value: npt.ArrayLike | None, n_last: int) -> np.ndarray | None:
-    """The in-memory function's checks of ``pos_weight``, made when the graph is built."""
+def _pos_weight(value: npt.ArrayLike | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The in-memory function's checks of ``pos_weight`` (it broadcasts to ``y_pred``'s
+    shape), made when the graph is built; padded with leading axes to ``y_pred``'s ndim."""
     if value is None:
         return None
-    pw = v.as_real_array(np.asarray(value), "pos_weight")
-    if pw.ndim > 1 or (pw.ndim == 1 and pw.shape[0] not in (1, n_last)):
-        raise ValueError(
-            f"pos_weight must be a scalar or have shape (K,) = ({n_last},) along y_pred's last "
-            f"axis; got {pw.shape}."
-        )
-    checked = v.check_weight(pw, "pos_weight", pw.shape, "its own shape")
-    assert checked is not None
-    return checked.reshape(-1)
+    pw = v.check_weight(np.asarray(value), "pos_weight", shape, "y_pred's shape")
+    assert pw is not None
+    return pw.reshape((1,) * (len(shape) - pw.ndim) + pw.shape)
 
 
 @overload
@@ -679,7 +678,7 @@ def binary_cross_entropy(
     target = _real(y_true, "y_true")
     v.check_same_shape(_like(target), _like(pred))
     eps = v.check_label_smoothing(label_smoothing)
-    pw = _pos_weight(pos_weight, pred.shape[-1] if pred.ndim else 1)
+    pw = _pos_weight(pos_weight, pred.shape)
     s = _sample_weight(sample_weight, pred.shape, pred.chunks, "y_pred's shape", red)
     options = {"from_logits": from_logits, "pos_weight": pw, "label_smoothing": eps}
     return _lazy_loss(

@@ -28,6 +28,8 @@ def softmax_block(
     row_out: np.ndarray | None,
     scratch: np.ndarray,
     from_logits: bool = True,
+    z_loss: float = 0.0,
+    gamma: float = 0.0,
 ) -> tuple[float, float]: ...
 def binary_block(
     x: np.ndarray,

@@ -37,6 +37,8 @@ cdef extern from "kernels.h":
         double loss_sum
         double loss_sum_small
         double *scratch
+        double z
+        double gamma
 
     ctypedef struct xk_binary:
         Py_ssize_t n
@@ -137,11 +139,14 @@ def scratch_len(Py_ssize_t C):
 
 def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
                   object row_weight, object cw, object cw_others, double cw_sum, double eps,
-                  double grad_div, object row_out, cnp.ndarray scratch, bint from_logits=True):
+                  double grad_div, object row_out, cnp.ndarray scratch, bint from_logits=True,
+                  double z_loss=0.0, double gamma=0.0):
     """Run the softmax kernel (``from_logits``) or the probability kernel on one block.
 
     ``x`` (R, C); ``out`` and ``t`` the same dtype and shape (or None); ``labels`` int64 (R,);
     ``row_weight`` and ``row_out`` float64 (R,); ``cw`` and ``cw_others`` float64 (C,).
+    ``z_loss`` adds ``z_loss * logsumexp**2`` per row (logits only); ``gamma`` is the focal
+    exponent (0: cross-entropy).
     Returns the sum of the weighted per-row losses, in row order, and the same sum of the
     losses times 2**-64 (finite where the sum overflows).
     """
@@ -183,6 +188,8 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     b.row_out = <double *>_dptr(row_out)
     b.scratch = <double *>_dptr(scratch)
     b.loss_sum = 0.0
+    b.z = z_loss
+    b.gamma = gamma
     if scratch.shape[0] < xk_scratch_len(b.C):
         raise ValueError("scratch is too small")
     cdef const xk_variant *v = xk_get_variant(_current)

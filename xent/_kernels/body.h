@@ -422,7 +422,9 @@ static inline __attribute__((always_inline)) double FN(row_s)(double m, double s
  * k applied last, so a weighted row's gradient is its weight times the unweighted one,
  * and at an entry with p > 1/2 (the maximum, when s < 1) W p - w is computed as
  * (W - w) - W (1 - p) = (1 - eps) wyx + eps / C cw_others[top] - W s / (1 + s):
- * two accurate parts where W p - w would cancel for a confident prediction. */
+ * two accurate parts where W p - w would cancel for a confident prediction.
+ * The z-loss z lse^2 (b->z != 0) adds to l, and its gradient 2 z lse p_c joins W p_c:
+ * a = (W + 2 z lse) / (1 + s), and the entry set apart gets 2 z lse / (1 + s). */
 static inline double FN(finish)(const xk_block *b, int mode, const FN(state) *st, double sw,
                                 int64_t y, double xy, double L, FN(coef) *g)
 {
@@ -456,16 +458,27 @@ static inline double FN(finish)(const xk_block *b, int mode, const FN(state) *st
         if (eps > 0.0) loss *= 1.0 - eps;
     }
     if (eps > 0.0) loss += eps / C * (st->vs + b->cw_sum * L);
+    /* z-loss z lse^2 with lse = m + L as hi + lo (TwoSum): lse^2 = hi^2 + 2 hi lo to working
+       precision, also where m + L nearly cancels; its gradient 2 z lse p joins W p in `a` */
+    double zg = 0.0;
+    if (b->z != 0.0) {
+        double hi = st->m + L, bp = hi - st->m;
+        double lo = (st->m - (hi - bp)) + (L - bp);
+        if (!(hi < HUGE_VAL) || !(hi > -HUGE_VAL)) lo = 0.0;
+        loss += b->z * (hi * hi + (2.0 * hi) * lo);
+        zg = 2.0 * b->z * hi;
+    }
     double weighted = sw == 0.0 ? 0.0 : sw * loss;
 
     double k = sw / b->grad_div;
     double W = (1.0 - eps) * wy + eps / C * b->cw_sum;
     g->zero = k == 0.0;
-    g->a = W * g->inv;
+    g->a = (b->z == 0.0 ? W : W + zg) * g->inv;
     g->k = k;
     if (s < 1.0) {
         double others = b->cw_others ? b->cw_others[st->top] : C - 1.0;
-        g->g_top = k * (((1.0 - eps) * wyx + eps / C * others) - W * s * g->inv);
+        double ce = ((1.0 - eps) * wyx + eps / C * others) - W * s * g->inv;
+        g->g_top = k * (b->z == 0.0 ? ce : ce + zg * g->inv);
         g->fix_top = 1;
     }
     if (mode == XK_SPARSE && !(g->fix_top && y == st->top)) g->fix_y = 1;

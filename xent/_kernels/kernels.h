@@ -55,6 +55,10 @@ typedef struct {
     double loss_sum_small; /* the same sum of the losses times XK_SMALL: finite where it overflows */
     /* working memory of at least xk_scratch_len(C) doubles */
     double *scratch;
+    /* z-loss (from logits): each row adds z * logsumexp^2, times its row weight (0: none) */
+    double z;
+    /* focal loss: the exponent gamma of the factor (1 - p_c)^gamma (0: plain cross-entropy) */
+    double gamma;
 } xk_block;
 
 typedef struct {
