@@ -68,9 +68,8 @@ cdef extern from "kernels.h":
     int xk_n_variants() nogil
     const xk_variant *xk_get_variant(int i) nogil
     int xk_variant_supported(int i) nogil
-    void xk_exp_array(const double *x, double *y, Py_ssize_t n, int variant) nogil
-    void xk_log_array(const double *x, double *y, Py_ssize_t n, int variant) nogil
-    void xk_log1p_array(const double *x, double *y, Py_ssize_t n, int variant) nogil
+    void xk_math_array(int fn, const double *x, double *y, Py_ssize_t n, int variant,
+                       int vector) nogil
 
 #: Modes of `softmax_block`, as in kernels.h.
 LSE, SOFTMAX, LOG_SOFTMAX, SPARSE, CATEGORICAL = 0, 1, 2, 3, 4
@@ -244,35 +243,32 @@ def softplus_block(cnp.ndarray x, cnp.ndarray out, bint negate):
         v.softplus[kind](px, po, n, negate)
 
 
-def _elementwise(fn, x, variant):
+def _elementwise(int fn, x, variant, vector):
+    names = [name for name, _ in variants()]
+    if variant is not None and not dict(variants())[variant]:
+        raise ValueError(f"the {variant!r} kernels need instructions this CPU does not have")
     cdef cnp.ndarray a = np.ascontiguousarray(x, dtype=np.float64)
     cdef cnp.ndarray out = np.empty_like(a)
-    names = [name for name, _ in variants()]
     cdef int v = names.index(variant) if variant is not None else _current
     cdef const double *pa = <const double *>cnp.PyArray_DATA(a)
     cdef double *po = <double *>cnp.PyArray_DATA(out)
     cdef Py_ssize_t n = a.size
-    cdef int which = fn
+    cdef int vec = bool(vector)
     with nogil:
-        if which == 0:
-            xk_exp_array(pa, po, n, v)
-        elif which == 1:
-            xk_log_array(pa, po, n, v)
-        else:
-            xk_log1p_array(pa, po, n, v)
+        xk_math_array(fn, pa, po, n, v, vec)
     return out
 
 
-def exp(x, variant=None):
-    """The kernels' exp of float64 values (for tests of its accuracy)."""
-    return _elementwise(0, x, variant)
+def exp(x, variant=None, vector=False):
+    """The kernels' exp of float64 values, through the scalar or the vector path (for tests)."""
+    return _elementwise(0, x, variant, vector)
 
 
-def log(x, variant=None):
-    """The kernels' log of float64 values (for tests of its accuracy)."""
-    return _elementwise(1, x, variant)
+def log(x, variant=None, vector=False):
+    """The kernels' log of float64 values, through the scalar or the vector path (for tests)."""
+    return _elementwise(1, x, variant, vector)
 
 
-def log1p(x, variant=None):
-    """The kernels' log1p of float64 values (for tests of its accuracy)."""
-    return _elementwise(2, x, variant)
+def log1p(x, variant=None, vector=False):
+    """The kernels' log1p of float64 values, through the scalar or the vector path (for tests)."""
+    return _elementwise(2, x, variant, vector)

@@ -29,26 +29,19 @@ static inline __attribute__((always_inline)) double xk_sel(int cond, double a, d
     return a;
 }
 
-static void XK_CAT(exp_array, XK_V)(const double *x, double *y, ptrdiff_t n)
+/* exp (fn 0), log (1) or log1p (2) of n doubles, through the vector path (vector != 0, the
+ * entries after the last whole vector through the scalar one) or the scalar path: for the tests,
+ * which check both against mpmath and against each other. */
+static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff_t n, int vector)
 {
     ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) y[i + j] = xk_exp(x[i + j]);
-    for (; i < n; i++) y[i] = xk_exp(x[i]);
-}
-static void XK_CAT(log_array, XK_V)(const double *x, double *y, ptrdiff_t n)
-{
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) y[i + j] = xk_log(x[i + j]);
-    for (; i < n; i++) y[i] = xk_log(x[i]);
-}
-static void XK_CAT(log1p_array, XK_V)(const double *x, double *y, ptrdiff_t n)
-{
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) y[i + j] = xk_log1p(x[i + j]);
-    for (; i < n; i++) y[i] = xk_log1p(x[i]);
+    if (vector)
+        for (; i + XV_LANES <= n; i += XV_LANES) {
+            xv_d v = XV(load)(x + i);
+            XV(store)(y + i, fn == 0 ? XV(exp)(v) : fn == 1 ? XV(log_kernel)(v, XV(splat)(0.0))
+                                                            : XV(log1p)(v));
+        }
+    for (; i < n; i++) y[i] = fn == 0 ? xk_exp(x[i]) : fn == 1 ? xk_log(x[i]) : xk_log1p(x[i]);
 }
 
 #define T float

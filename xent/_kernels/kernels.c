@@ -80,32 +80,12 @@ int xk_variant_supported(int i)
     return i == xk_n_variants() - 1;
 }
 
-void xk_exp_array(const double *x, double *y, ptrdiff_t n, int v)
+void xk_math_array(int fn, const double *x, double *y, ptrdiff_t n, int v, int vector)
 {
 #ifdef XK_X86
-    if (v == 0) { exp_array_v4(x, y, n); return; }
-    if (v == 1) { exp_array_v3(x, y, n); return; }
+    if (v == 0) { math_array_v4(fn, x, y, n, vector); return; }
+    if (v == 1) { math_array_v3(fn, x, y, n, vector); return; }
 #endif
     (void)v;
-    exp_array_base(x, y, n);
-}
-
-void xk_log_array(const double *x, double *y, ptrdiff_t n, int v)
-{
-#ifdef XK_X86
-    if (v == 0) { log_array_v4(x, y, n); return; }
-    if (v == 1) { log_array_v3(x, y, n); return; }
-#endif
-    (void)v;
-    log_array_base(x, y, n);
-}
-
-void xk_log1p_array(const double *x, double *y, ptrdiff_t n, int v)
-{
-#ifdef XK_X86
-    if (v == 0) { log1p_array_v4(x, y, n); return; }
-    if (v == 1) { log1p_array_v3(x, y, n); return; }
-#endif
-    (void)v;
-    log1p_array_base(x, y, n);
+    math_array_base(fn, x, y, n, vector);
 }

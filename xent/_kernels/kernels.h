@@ -106,8 +106,6 @@ const xk_variant *xk_get_variant(int i);
 int xk_variant_supported(int i);
 
 /* Elementwise math, exposed for the tests of its accuracy. */
-void xk_exp_array(const double *x, double *y, ptrdiff_t n, int variant);
-void xk_log_array(const double *x, double *y, ptrdiff_t n, int variant);
-void xk_log1p_array(const double *x, double *y, ptrdiff_t n, int variant);
+void xk_math_array(int fn, const double *x, double *y, ptrdiff_t n, int variant, int vector);
 
 #endif

@@ -45,10 +45,11 @@
  *   results: one rounding at 2^-1074 plus far less than 0.01 of that quantum.
  *
  * log(x), table-driven in the manner of Tang (1990) and of ARM's optimized-routines log:
- *   x = 2^k z with z in [0.6855, 1.3711): k and z come from bits(x) - OFF (subnormal x is first
- *   multiplied by 2^52).  The top 7 bits of the mantissa difference choose one of 128 intervals
- *   with a centre c = 1/invc, invc having 10 significant bits (exactly 1 for the interval that
- *   contains 1.0).  log x = k ln2 + log c + log1p(r), r = z invc - 1, |r| < 0.00427.
+ *   x = 2^k z with z in [0.6797, 1.3594): k and z come from bits(x) - OFF (subnormal x is first
+ *   multiplied by 2^52).  The top 5 bits of the mantissa difference choose one of 32 intervals
+ *   (few enough for AVX-512 to hold each table in four registers, xvec.h) with a centre
+ *   c = 1/invc, invc having 10 significant bits (exactly 1 for the interval that contains 1.0).
+ *   log x = k ln2 + log c + log1p(r), r = z invc - 1, |r| <= 1/64.
  *   r is computed exactly as a + b without FMA: z = zh + zl with zh holding 43 bits, so zh*invc
  *   and zl*invc are exact and a = zh*invc - 1 is exact (Sterbenz); (rh, rl) = TwoSum(a, b).
  *   k ln2_hi + logc_hi is exact (ln2_hi has 42 bits and logc_hi is a multiple of 2^-42), then
@@ -56,8 +57,7 @@
  *   log1p(r) - r ~ r^2 Q(r) with relative error < 2^-62) is added to the low part.  Near 1 the
  *   interval has invc = 1 and logc = 0, so the result is rh + (rl + r^2 Q) with r = x - 1 exact:
  *   no cancellation anywhere.  Error budget: final rounding 0.5 ulp + the errors of the low part
- *   (poly < 2^-62 relative, roundings of terms < 2^-60 of the result): < 0.01 ulp.  Measured max
- *   0.502 ulp.
+ *   (poly < 2^-63 relative, roundings of terms < 2^-58 of the result): < 0.02 ulp.
  *   Special inputs (x <= 0, inf, NaN) are selected at the end.
  *
  * log1p(u): (t, e) = TwoSum(1, u), so 1 + u = t + e exactly, and log1p(u) = log(t) + log1p(e/t)
@@ -151,6 +151,12 @@ XM_INLINE double xm_exp(double x)
     return ((s + lo) - c) * sc2;
 }
 
+/* log1p(r) - r for |r| <= 1/64, the one polynomial of every log path (scalar and vector). */
+#define XM_LOG_POLY(r, r2)                                                                 \
+    ((r2) * ((XM_LOG_C2 + (r) * XM_LOG_C3) +                                               \
+             (r2) * ((XM_LOG_C4 + (r) * XM_LOG_C5) +                                       \
+                     (r2) * ((XM_LOG_C6 + (r) * XM_LOG_C7) + (r2) * (XM_LOG_C8 + (r) * XM_LOG_C9)))))
+
 /* log(x) + corr for finite x > 0, where corr is a low-order correction (|corr| <= 2^-53, added
    to the low part); special values of x (<= 0, inf, NaN) are selected at the end. */
 XM_INLINE double xm__log_kernel(double x, double corr)
@@ -166,7 +172,7 @@ XM_INLINE double xm__log_kernel(double x, double corr)
     /* ix + 2^63 - OFF does not wrap for positive x; its top 12 bits are k + 2048 (+ 52 if
        scaled).  The selects are bit masks so that no FP operation ends up under a condition. */
     uint64_t tmp = ix + (((uint64_t)1 << 63) - XM_LOG_OFF);
-    uint64_t i = (tmp >> 45) & (uint64_t)127;
+    uint64_t i = (tmp >> XM_LOG_SHIFT) & (uint64_t)31;
     uint64_t kb = (tmp >> 52) - (msub & 52);   /* k + 2048 */
     double kd = (xm__double(xm__bits(two52) | kb) - two52) - 2048.0;  /* exact */
     uint64_t iz = (tmp & (((uint64_t)1 << 52) - 1)) + XM_LOG_OFF;
@@ -174,9 +180,9 @@ XM_INLINE double xm__log_kernel(double x, double corr)
     double zh = xm__double(iz & ~(uint64_t)0x3ff);  /* 43 significant bits */
     double zl = z - zh;                             /* exact */
 
-    double invc = XM_LOG_TAB[3 * i];
-    double logc_hi = XM_LOG_TAB[3 * i + 1];
-    double logc_lo = XM_LOG_TAB[3 * i + 2];
+    double invc = XM_LOG_INVC[i];
+    double logc_hi = XM_LOG_LOGC_HI[i];
+    double logc_lo = XM_LOG_LOGC_LO[i];
     double a = zh * invc - 1.0;           /* exact: product exact, then Sterbenz */
     double b = zl * invc;                 /* exact */
     double rh = a + b;                    /* TwoSum: rh + rl = a + b = z invc - 1 */
@@ -189,8 +195,7 @@ XM_INLINE double xm__log_kernel(double x, double corr)
     double t = (w - (hi - rv)) + (rh - rv);
 
     double r2 = rh * rh;
-    double q = r2 * ((XM_LOG_C2 + rh * XM_LOG_C3) +
-                     r2 * ((XM_LOG_C4 + rh * XM_LOG_C5) + r2 * (XM_LOG_C6 + rh * XM_LOG_C7)));
+    double q = XM_LOG_POLY(rh, r2);
     double lo = (((t + rl) + (logc_lo + kd * XM_LOG_LN2LO)) + corr) + q;
     double y = hi + lo;
 

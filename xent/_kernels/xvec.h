@@ -129,3 +129,62 @@ XV_INLINE xv_d XV(exp)(xv_d x)
     }
     return y;
 }
+
+/* log(x) + corr lane by lane, equal to xm__log_kernel(x, corr) in every lane (the same
+   operations in the same order, the table lookups done as in XV(exp)). */
+XV_INLINE xv_d XV(log_kernel)(xv_d x, xv_d corr)
+{
+    const xv_d two52 = XV(splat)(0x1p52);
+    const xv_u ix0 = (xv_u)x;
+    const xv_u one_b = (xv_u)XV(splat)(1.0), two52_b = (xv_u)two52;
+    xv_u msub = (xv_u)(ix0 < UINT64_C(0x0010000000000000));
+    xv_u scale = one_b ^ ((one_b ^ two52_b) & msub);
+    xv_u ix = (xv_u)(x * (xv_d)scale);
+    xv_u tmp = ix + (((uint64_t)1 << 63) - XM_LOG_OFF);
+    xv_i i = (xv_i)((tmp >> XM_LOG_SHIFT) & 31);
+    xv_u kb = (tmp >> 52) - (msub & 52);
+    xv_d kd = ((xv_d)(two52_b | kb) - two52) - 2048.0;
+    xv_u iz = (tmp & (((uint64_t)1 << 52) - 1)) + XM_LOG_OFF;
+    xv_d z = (xv_d)iz;
+    xv_d zh = (xv_d)(iz & ~(uint64_t)0x3ff);
+    xv_d zl = z - zh;
+
+    xv_d invc = XV(lookup32)(XM_LOG_INVC, i);
+    xv_d logc_hi = XV(lookup32)(XM_LOG_LOGC_HI, i);
+    xv_d logc_lo = XV(lookup32)(XM_LOG_LOGC_LO, i);
+    xv_d a = zh * invc - 1.0;
+    xv_d b = zl * invc;
+    xv_d rh = a + b;
+    xv_d bv = rh - a;
+    xv_d rl = (a - (rh - bv)) + (b - bv);
+
+    xv_d w = kd * XM_LOG_LN2HI + logc_hi;
+    xv_d hi = w + rh;
+    xv_d rv = hi - w;
+    xv_d t = (w - (hi - rv)) + (rh - rv);
+
+    xv_d r2 = rh * rh;
+    xv_d q = XM_LOG_POLY(rh, r2);
+    xv_d lo = (((t + rl) + (logc_lo + kd * XM_LOG_LN2LO)) + corr) + q;
+    xv_d y = hi + lo;
+
+    xv_u ok = (xv_u)(ix0 - 1 < UINT64_C(0x7fefffffffffffff));
+    xv_u mzero = (xv_u)((ix0 << 1) == 0);
+    xv_u mneg = (xv_u)((xv_i)ix0 < 0);
+    xv_u sbits = ((xv_u)XV(splat)(-INFINITY) & mzero) |
+                 (~mzero & (((xv_u)XV(splat)(NAN) & mneg) | (ix0 & ~mneg)));
+    return (xv_d)(((xv_u)y & ok) | (sbits & ~ok));
+}
+
+/* log1p(u) lane by lane, equal to xm_log1p(u) in every lane. */
+XV_INLINE xv_d XV(log1p)(xv_d u)
+{
+    xv_d t = u + 1.0;
+    xv_d uv = t - 1.0;
+    xv_d e = (1.0 - (t - uv)) + (u - uv);
+    xv_d yk = XV(log_kernel)(t, e / t);
+    xv_d u2 = u * u;
+    xv_d ys = u + u2 * (-0.5 + u * (0x1.5555555555555p-2 - 0.25 * u));
+    xv_i msmall = ((xv_u)u << 1) < ((uint64_t)0x3f00000000000000 << 1);
+    return XV(sel)(msmall, ys, yk);
+}
