@@ -397,8 +397,6 @@ static inline __attribute__((always_inline)) void FN(tile_pass_v)(
 #undef XV_STEP
 #undef XV_KADD
 #undef XV_KADD_INF
-#undef XK_LOADV
-#undef XK_STOREV
 
 /* ------------------------------------------------------------------ per-row results */
 
@@ -641,7 +639,13 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     double Ls[XK_TILE];
     for (int k = 0; k < XK_NACC; k++)
         for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
-    for (ptrdiff_t r = 0; r < n; r++) Ls[r] = xk_log1p(FN(row_s)(m[r], acc[0][r], acc[1][r]));
+    for (ptrdiff_t r = 0; r < n8; r += 8) { /* L = log1p(s) of eight rows at a time (row_s) */
+        const xv_d mv = XV(load)(m + r), nt = XV(load)(acc[1] + r), nan = XV(splat)(NAN);
+        xv_d sv = XV(load)(acc[0] + r) + (nt - 1.0);
+        sv = XV(sel)((mv != mv) | (mv == -HUGE_VAL), nan, sv);
+        sv = XV(sel)(mv == HUGE_VAL, XV(sel)(nt == 1.0, XV(splat)(0.0), nan), sv);
+        XV(store)(Ls + r, XV(log1p)(sv));
+    }
     for (ptrdiff_t r = 0; r < n; r++) {
         FN(state) st = {m[r], acc[0][r], acc[1][r], acc[2][r], acc[3][r], acc[4][r], acc[5][r],
                         (ptrdiff_t)top[r]};
@@ -908,10 +912,21 @@ static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
     const T *x = (const T *)xv;
     T *out = (T *)outv;
     const double sign = negate ? -1.0 : 1.0;
-    for (ptrdiff_t i = 0; i < n; i++) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) { /* the loop below, eight entries at a time */
+        const xv_d zero = XV(splat)(0.0);
+        xv_d v = sign * XK_LOADV(x + i);
+        xv_d av = XV(sel)(v < zero, -v, v);
+        xv_d r = XV(sel)(v > zero, v, zero) + XV(log1p)(XV(exp)(-av));
+        XK_STOREV(out + i, sign * r);
+    }
+    for (; i < n; i++) {
         double v = sign * (double)x[i];
         double av = v < 0.0 ? -v : v;
         double r = (v > 0.0 ? v : 0.0) + xk_log1p(xk_exp(-av));
         out[i] = (T)(sign * r);
     }
 }
+
+#undef XK_LOADV
+#undef XK_STOREV
