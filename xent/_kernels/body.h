@@ -33,42 +33,6 @@
         (e) = xk_sel(tie_ || !(d_ > -HUGE_VAL), 0.0, e_);                     \
     } while (0)
 
-/* s += v with Kahan's compensation c: the error of a long sum stays at 2 ulp, whatever its
- * length (Kahan, "Further remarks on reducing truncation errors", CACM 8, 1965). */
-#define XK_KADD(s, c, v)                                                        \
-    do {                                                                      \
-        double y_ = (v) - (c);                                                \
-        double t_ = (s) + y_;                                                 \
-        double c_ = (t_ - (s)) - y_;                                          \
-        (c) = xk_sel(c_ == c_, c_, 0.0); /* an infinite sum stays inf, not NaN */ \
-        (s) = t_;                                                             \
-    } while (0)
-
-/* The exp pass of one entry into the accumulators A[k] (with compensations K[k]):
- * A[0] sum of F below the maximum, A[1] entries equal to it, A[2] sum cw v (SMOOTH),
- * A[3] sum w v, A[4] sum w, A[5] sum w off `top` (CAT, w = cw t); lane or row J of each, so
- * that the lanes of one accumulator are contiguous and the loop vectorizes over them. */
-#define XK_PASS_BODY(xv, tv_, cwc_, is_top, out_p, A, K, J, m)                   \
-    {                                                                         \
-        double d, e;                                                          \
-        XK_SHIFT(xv, m, d, e);                                                \
-        double E = xk_exp(d);                                                 \
-        double F = E + E * e;                                                 \
-        XK_KADD(A[0][J], K[0][J], xk_sel(d < 0.0, F, 0.0));                   \
-        A[1][J] += xk_sel(d == 0.0, 1.0, 0.0);                                \
-        if (STORE) *(out_p) = (T)F;                                           \
-        if (SMOOTH || CAT) {                                                  \
-            double v = -(d + e);                                              \
-            if (SMOOTH) XK_KADD(A[2][J], K[2][J], xk_sel((cwc_) == 0.0, 0.0, (cwc_) * v)); \
-            if (CAT) {                                                        \
-                double w = (cwc_) * (tv_);                                    \
-                XK_KADD(A[3][J], K[3][J], xk_sel(w == 0.0, 0.0, w * v));      \
-                XK_KADD(A[4][J], K[4][J], w);                                       \
-                XK_KADD(A[5][J], K[5][J], xk_sel(is_top, 0.0, w));           \
-            }                                                                 \
-        }                                                                     \
-    }
-
 #define XK_NACC 6
 
 /* Per-row state after the exp pass. */
@@ -84,85 +48,6 @@ typedef struct {
     int fix_top, fix_y;
     int zero;                   /* a row of weight 0: its gradient is 0 */
 } FN(coef);
-
-/* ------------------------------------------------------------------ row-major rows */
-
-/* The maximum of a contiguous row (NaN if it holds one) and the first index of it. */
-static inline void FN(row_max)(const double *x, ptrdiff_t C, double *m_out, ptrdiff_t *top_out)
-{
-    double lane[8];
-    for (int j = 0; j < 8; j++) lane[j] = -HUGE_VAL;
-    ptrdiff_t c = 0;
-    for (; c + 8 <= C; c += 8)
-        for (int j = 0; j < 8; j++) {
-            double v = x[c + j];
-            lane[j] = (v > lane[j] || v != v) ? v : lane[j];
-        }
-    double m = -HUGE_VAL;
-    for (int j = 0; j < 8; j++) m = (lane[j] > m || lane[j] != lane[j]) ? lane[j] : m;
-    for (; c < C; c++) {
-        double v = x[c];
-        m = (v > m || v != v) ? v : m;
-    }
-    ptrdiff_t top = 0;
-    if (m == m)
-        while (top < C - 1 && (double)x[top] != m) top++;
-    *m_out = m;
-    *top_out = top;
-}
-
-/* The exp pass over a contiguous row: sb = sum of F below the maximum, nt = the number of
- * entries equal to it; STORE: out = F; SMOOTH: vs = sum_c cw_c v_c with v = m - x >= 0; CAT:
- * with target weights w_c = cw_c t_c, tv = sum_c w_c v_c, wy = sum_c w_c and wyx the same
- * without entry `top`. A weight of 0 contributes 0 even where v is inf. */
-static inline __attribute__((always_inline)) void FN(row_pass)(
-    const double *x, const double *t, const double *cw, T *out, ptrdiff_t C, FN(state) *st,
-    const int STORE, const int SMOOTH, const int CAT)
-{
-    const double m = st->m;
-    const ptrdiff_t top = st->top;
-    double acc[XK_NACC][8] = {{0}}, comp[XK_NACC][8] = {{0}};
-    ptrdiff_t c = 0;
-    for (; c + 8 <= C; c += 8)
-        for (int j = 0; j < 8; j++) {
-            ptrdiff_t i = c + j;
-            double tvv = CAT ? (double)t[i] : 0.0, cwc = (SMOOTH || CAT) ? cw[i] : 1.0;
-            XK_PASS_BODY((double)x[i], tvv, cwc, i == top, out + i, acc, comp, j, m)
-        }
-    for (; c < C; c++) {
-        double tvv = CAT ? (double)t[c] : 0.0, cwc = (SMOOTH || CAT) ? cw[c] : 1.0;
-        XK_PASS_BODY((double)x[c], tvv, cwc, c == top, out + c, acc, comp, 0, m)
-    }
-    /* the lanes, each with its compensation, added pairwise in a fixed order */
-    double sum[XK_NACC] = {0};
-    for (int k = 0; k < XK_NACC; k++) {
-        if (k >= 2 && !(k == 2 ? SMOOTH : CAT)) continue;
-        double l[8];
-        for (int j = 0; j < 8; j++) l[j] = acc[k][j] - comp[k][j];
-        sum[k] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-    }
-    st->sb = sum[0];
-    st->nt = sum[1];
-    st->vs = sum[2];
-    st->tv = sum[3];
-    st->wy = sum[4];
-    st->wyx = sum[5];
-}
-
-/* row_pass with its flags as constants, so that each variant's loop is compiled on its own. */
-static inline void FN(pass)(int mode, int store, int smooth, const double *x, const double *t,
-                            const double *cw, T *out, ptrdiff_t C, FN(state) *st)
-{
-    if (mode == XK_CATEGORICAL) {
-        if (store && smooth) FN(row_pass)(x, t, cw, out, C, st, 1, 1, 1);
-        else if (store) FN(row_pass)(x, t, cw, out, C, st, 1, 0, 1);
-        else if (smooth) FN(row_pass)(x, t, cw, out, C, st, 0, 1, 1);
-        else FN(row_pass)(x, t, cw, out, C, st, 0, 0, 1);
-    } else if (store && smooth) FN(row_pass)(x, t, cw, out, C, st, 1, 1, 0);
-    else if (store) FN(row_pass)(x, t, cw, out, C, st, 1, 0, 0);
-    else if (smooth) FN(row_pass)(x, t, cw, out, C, st, 0, 1, 0);
-    else FN(row_pass)(x, t, cw, out, C, st, 0, 0, 0);
-}
 
 /* ------------------------------------------------------------------ vector row passes */
 
@@ -233,7 +118,7 @@ static inline void FN(row_stats)(const T *x, ptrdiff_t C, double *m_out, ptrdiff
 
 /* One vector of the exp pass: F = exp(x - m) below the maximum (0 at the entries equal to it),
  * written to out (STORE, every entry) and the weighted sums of SMOOTH/CAT added. */
-#define XV_STEP(xv, tv, cwv, cidx, F, nstore, o, TILE)                          \
+#define XV_STEP(xv, tv, cwv, cidx, F, nstore, o)                                \
     do {                                                                      \
         xv_d d_ = (xv) - mv, e_ = zero;                                       \
         if (!XK_WIDEN) {                                                      \
@@ -241,7 +126,7 @@ static inline void FN(row_stats)(const T *x, ptrdiff_t C, double *m_out, ptrdiff
             e_ = ((xv) - (d_ - bp_)) - (bp_ + mv);                            \
             e_ = XV(sel)(d_ > -HUGE_VAL, e_, zero);                           \
         }                                                                     \
-        if (TILE) { /* a tile's maximum may be +inf: x = m gives d = e = 0 */ \
+        if (tie) { /* a maximum of +inf: x = m gives d = e = 0 */             \
             xv_i tie_ = (xv) == mv;                                           \
             d_ = XV(sel)(tie_, zero, d_);                                     \
             if (!XK_WIDEN) e_ = XV(sel)(tie_, zero, e_);                      \
@@ -265,53 +150,53 @@ static inline void FN(row_stats)(const T *x, ptrdiff_t C, double *m_out, ptrdiff
         }                                                                     \
     } while (0)
 
-/* The exp pass of a contiguous row whose maximum st->m is finite (see row_pass). */
+/* The exp pass of a contiguous row: sb = sum of F = exp(x - m) below the maximum m; STORE:
+ * out = F; SMOOTH: vs = sum_c cw_c v_c with v = m - x >= 0; CAT: with target weights
+ * w_c = cw_c t_c, tv = sum_c w_c v_c, wy = sum_c w_c and wyx the same without entry `top`. A
+ * weight of 0 contributes 0 even where v is inf. The row is taken in groups of four vectors
+ * (the last ones padded with -inf and weights 0), whose F are added pairwise and then to a
+ * compensated sum (Kahan, "Further remarks on reducing truncation errors", CACM 8, 1965): the
+ * error of a long sum stays at a few ulp, whatever its length. A maximum that is not finite
+ * (+inf, -inf: every entry -inf, NaN) takes `tie`, which makes entries equal to it count 1. */
 static inline __attribute__((always_inline)) void FN(row_pass_v)(
     const T *x, const T *t, const double *cw, T *out, ptrdiff_t C, FN(state) *st,
     const int STORE, const int SMOOTH, const int CAT)
 {
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m), ones = XV(splat)(1.0);
     const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
+    const int tie = !(st->m > -HUGE_VAL && st->m < HUGE_VAL);
     xv_d A0 = zero, K0 = zero, A2 = zero, K2 = zero, A3 = zero, K3 = zero, A4 = zero, K4 = zero,
          A5 = zero, K5 = zero;
     xv_i cidx = {0, 1, 2, 3, 4, 5, 6, 7};
-#define XV_TV(i) (CAT ? XK_LOADV(t + (i)) : zero)
-#define XV_CW(i) ((SMOOTH || CAT) ? XV(load)(cw + (i)) : ones)
-    ptrdiff_t c = 0;
-    for (; c + 32 <= C; c += 32) {
-        xv_d F0, F1, F2, F3;
-        XV_STEP(XK_LOADV(x + c), XV_TV(c), XV_CW(c), cidx, F0, 8, out + c, 0);
-        cidx += 8;
-        XV_STEP(XK_LOADV(x + c + 8), XV_TV(c + 8), XV_CW(c + 8), cidx, F1, 8, out + c + 8, 0);
-        cidx += 8;
-        XV_STEP(XK_LOADV(x + c + 16), XV_TV(c + 16), XV_CW(c + 16), cidx, F2, 8, out + c + 16, 0);
-        cidx += 8;
-        XV_STEP(XK_LOADV(x + c + 24), XV_TV(c + 24), XV_CW(c + 24), cidx, F3, 8, out + c + 24, 0);
-        cidx += 8;
-        XV_KADD(A0, K0, (F0 + F1) + (F2 + F3));
-    }
-    for (; c + 8 <= C; c += 8) {
-        xv_d F0;
-        XV_STEP(XK_LOADV(x + c), XV_TV(c), XV_CW(c), cidx, F0, 8, out + c, 0);
-        cidx += 8;
-        XV_KADD(A0, K0, F0);
-    }
-    if (c < C) {
-        /* the last entries, padded with -inf (F = 0) and weights 0 */
-        T xp[8], tp[8];
-        double cwp[8];
-        for (int l = 0; l < 8; l++) {
-            xp[l] = c + l < C ? x[c + l] : (T)-HUGE_VAL;
-            tp[l] = CAT && c + l < C ? t[c + l] : (T)0;
-            cwp[l] = (SMOOTH || CAT) && c + l < C ? cw[c + l] : 0.0;
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
+        xv_d F[4];
+        for (int k = 0; k < 4; k++) {
+            const ptrdiff_t c = c0 + 8 * k;
+            F[k] = zero;
+            if (c >= C) continue;
+            xv_d xv, tv = zero, cwv = ones;
+            if (c + 8 <= C) {
+                xv = XK_LOADV(x + c);
+                if (CAT) tv = XK_LOADV(t + c);
+                if (SMOOTH || CAT) cwv = XV(load)(cw + c);
+            } else { /* the last entries, padded with -inf (F = 0) and weights 0 */
+                T xp[8], tp[8];
+                double cwp[8];
+                for (int l = 0; l < 8; l++) {
+                    xp[l] = c + l < C ? x[c + l] : (T)-HUGE_VAL;
+                    tp[l] = CAT && c + l < C ? t[c + l] : (T)0;
+                    cwp[l] = (SMOOTH || CAT) && c + l < C ? cw[c + l] : 0.0;
+                }
+                xv = XK_LOADV(xp);
+                tv = XK_LOADV(tp);
+                cwv = XV(load)(cwp);
+            }
+            const int nstore = C - c < 8 ? (int)(C - c) : 8;
+            const xv_i idx = cidx + c;
+            XV_STEP(xv, tv, cwv, idx, F[k], nstore, out + c);
         }
-        xv_d F0;
-        XV_STEP(XK_LOADV(xp), CAT ? XK_LOADV(tp) : zero, XV(load)(cwp), cidx, F0, C - c,
-                out + c, 0);
-        XV_KADD(A0, K0, F0);
+        XV_KADD(A0, K0, (F[0] + F[1]) + (F[2] + F[3]));
     }
-#undef XV_TV
-#undef XV_CW
     xv_d sums[6] = {A0 - K0, zero, A2 - K2, A3 - K3, A4 - K4, A5 - K5};
     double sum[6];
     for (int k = 0; k < 6; k++) {
@@ -380,7 +265,8 @@ static inline __attribute__((always_inline)) void FN(tile_pass_v)(
                 A5 = XV(load)(acc[5] + r), K5 = XV(load)(comp[5] + r);
             }
             xv_d F;
-            XV_STEP(xv, tv, cwv, cidx, F, nr, oc + r, 1);
+            const int tie = 1;
+            XV_STEP(xv, tv, cwv, cidx, F, nr, oc + r);
             XV_KADD(A0, K0, F);
             XV(store)(acc[0] + r, A0);
             XV(store)(comp[0] + r, K0);
@@ -534,49 +420,7 @@ static void FN(rows)(xk_block *b, int mode)
         FN(state) st;
         FN(coef) g;
         FN(row_stats)(x, C, &st.m, &st.top, &st.nt);
-        if (st.m > -HUGE_VAL && st.m < HUGE_VAL) {
-            FN(pass_v)(mode, store, smooth, x, t, b->cw, out, C, &st);
-        } else {
-#if XK_WIDEN
-            /* The passes read doubles: float rows are widened into scratch, XK_WIDE classes at a
-               time (a loop that vectorizes well, where mixed float/double arithmetic does not);
-               the pieces' maxima and sums are combined in order, so scratch stays bounded. */
-            double *xd = b->scratch + XK_TILE, *td = xd + XK_WIDE;
-            st.m = -HUGE_VAL;
-            st.top = 0;
-            for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_WIDE) {
-                ptrdiff_t w = C - c0 < XK_WIDE ? C - c0 : XK_WIDE, top;
-                double m;
-                for (ptrdiff_t c = 0; c < w; c++) xd[c] = x[c0 + c];
-                FN(row_max)(xd, w, &m, &top);
-                if (st.m == st.m && (m > st.m || m != m)) {
-                    st.m = m;
-                    st.top = c0 + top;
-                }
-            }
-            FN(state) total = st;
-            total.sb = total.nt = total.vs = total.tv = total.wy = total.wyx = 0.0;
-            for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_WIDE) {
-                ptrdiff_t w = C - c0 < XK_WIDE ? C - c0 : XK_WIDE;
-                for (ptrdiff_t c = 0; c < w; c++) xd[c] = x[c0 + c];
-                if (t)
-                    for (ptrdiff_t c = 0; c < w; c++) td[c] = t[c0 + c];
-                FN(state) part = st;
-                part.top = st.top - c0; /* outside [0, w) when the maximum is in another piece */
-                FN(pass)(mode, store, smooth, xd, td, b->cw + c0, out ? out + c0 : NULL, w, &part);
-                total.sb += part.sb;
-                total.nt += part.nt;
-                total.vs += part.vs;
-                total.tv += part.tv;
-                total.wy += part.wy;
-                total.wyx += part.wyx;
-            }
-            st = total;
-#else
-            FN(row_max)(x, C, &st.m, &st.top);
-            FN(pass)(mode, store, smooth, x, t, b->cw, out, C, &st);
-#endif
-        }
+        FN(pass_v)(mode, store, smooth, x, t, b->cw, out, C, &st);
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
         double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));
         double value = FN(finish)(b, mode, &st, sw, y, xy, L, &g);

@@ -20,11 +20,11 @@
 #define XK_CAT2(a, b) a##b
 #define XK_CAT(a, b) XK_CAT2(a, b)
 
-/* Per-row slots of a tile, then either three class-major tiles of few classes (row-major rows
- * transposed) or two pieces of float rows widened to double: at most 200 KiB in all. */
+/* Per-row slots of a tile, then three class-major tiles of few classes (row-major rows
+ * transposed): at most 98 KiB. */
 ptrdiff_t xk_scratch_len(ptrdiff_t C)
 {
-    return XK_TILE + (C <= XK_SMALL_C ? 3 * C * XK_TILE : 2 * XK_WIDE);
+    return XK_TILE + (C <= XK_SMALL_C ? 3 * C * XK_TILE : 0);
 }
 
 

@@ -80,8 +80,6 @@ typedef struct {
 
 /* Rows of a class-major tile: per-row state arrays hold this many. */
 #define XK_TILE 256
-/* Float rows are widened to double this many classes at a time. */
-#define XK_WIDE 8192
 /* Row-major rows with at most this many classes are processed in class-major tiles. */
 #define XK_SMALL_C 16
 
