@@ -818,49 +818,100 @@ static inline __attribute__((always_inline)) void FN(binary_chunk)(
  * F (bce' + gamma bce (1 - 2 y') u' / u) with F = alpha_t (1 - p_t)^gamma, u = 1 - p_t. */
 static void FN(binary_focal_chunk)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, double *lb)
 {
+    /* Loops of one kind each, so that the exp and log loops vectorize: the transcendental
+       functions first into per-element arrays, then the scalar arithmetic that uses them. */
     const T *x = (const T *)bb->x + i0;
     const double *y = bb->y + i0, *pw = bb->pw ? bb->pw + i0 : NULL;
     const double *sw = bb->sw ? bb->sw + i0 : NULL;
     T *grad = bb->grad ? (T *)bb->grad + i0 : NULL;
     const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, gamma = bb->gamma;
+    const int logits = bb->from_logits;
+    double A[XK_CHUNK], B[XK_CHUNK], Cc[XK_CHUNK], D[XK_CHUNK], E[XK_CHUNK], G[XK_CHUNK];
+    /* logits: A = exp(-|x|), B = log1p(A); probabilities: A = log(p), B = log1p(-p) */
+    if (logits) {
+        for (ptrdiff_t i = 0; i < n; i++) {
+            double xv = x[i];
+            A[i] = xk_exp(-(xv < 0.0 ? -xv : xv));
+        }
+        for (ptrdiff_t i = 0; i < n; i++) B[i] = xk_log1p(A[i]);
+    } else {
+        for (ptrdiff_t i = 0; i < n; i++) A[i] = xk_log((double)x[i]);
+        for (ptrdiff_t i = 0; i < n; i++) B[i] = xk_log1p(-(double)x[i]);
+    }
+    /* u = 1 - p_t where it needs a log of its own (soft labels; 1 - p >= 1/2 from
+       probabilities is log1p(-p) already): Cc = u, else 1; D = log(Cc), E = exp(-D) */
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double xv = x[i], yv = y[i];
+        double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, uu;
+        if (logits) {
+            double inv = 1.0 / (1.0 + A[i]), small = A[i] * inv;
+            double sig = xv >= 0.0 ? inv : small, sig_neg = xv >= 0.0 ? small : inv;
+            uu = yp * sig_neg + bw * sig;
+        } else {
+            uu = yp * (1.0 - xv) + bw * xv;
+        }
+        int own = bw != 0.0 && yp != 0.0;
+        if (!logits) own = own || (bw == 0.0 && xv >= 0.5) || yp == 0.0;
+        Cc[i] = own ? (bw == 0.0 ? 1.0 - xv : yp == 0.0 ? xv : uu) : 1.0;
+    }
+    for (ptrdiff_t i = 0; i < n; i++) D[i] = xk_log(Cc[i]);
+    for (ptrdiff_t i = 0; i < n; i++) E[i] = xk_exp(-D[i]);
+    /* log u = lu + lu_lo; then G = gamma lu rounded, its error kept in E */
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double xv = x[i], yv = y[i];
+        double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, lu, lu_lo = 0.0;
+        if (logits && (bw == 0.0 || yp == 0.0)) {
+            /* u = sigmoid(-+x): log u = -(relu + T), its exact sum as hi + lo */
+            double r = bw == 0.0 ? (xv > 0.0 ? xv : 0.0) : (xv < 0.0 ? -xv : 0.0), bp;
+            lu = -(r + B[i]), bp = lu + r;
+            lu_lo = lu > -HUGE_VAL ? (-r - (lu - bp)) + (-B[i] - bp) : 0.0;
+        } else if (!logits && bw == 0.0 && xv < 0.5) {
+            lu = B[i]; /* log1p(-p), small: no tail needed */
+        } else {
+            double P, Pe, u = Cc[i];
+            lu = D[i];
+            if (u > 0x1p-1000 && u < 0x1p1000) {
+                FN(two_prod)(u, E[i], &P, &Pe); /* Newton: u exp(-hi) - 1 = log(u) - hi */
+                lu_lo = (P - 1.0) + Pe;
+            }
+        }
+        double P, Pe;
+        FN(two_prod)(gamma, lu, &P, &Pe);
+        G[i] = P;
+        E[i] = Pe + gamma * lu_lo;
+    }
+    if (gamma != 0.0)
+        for (ptrdiff_t i = 0; i < n; i++) D[i] = xk_exp(G[i]);
     for (ptrdiff_t i = 0; i < n; i++) {
         double xv = x[i], yv = y[i];
         double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, a = yp;
         if (pw) a *= pw[i];
-        double bce, dbce, lu, lu_lo = 0.0, ru; /* bce, its derivative, log u = lu + lu_lo, u'/u */
-        if (bb->from_logits) {
-            double ax = xv < 0.0 ? -xv : xv, u = xk_exp(-ax), Tv = xk_log1p(u);
+        double bce, dbce, ru; /* bce, its derivative, u' / u */
+        if (logits) {
+            double Tv = B[i];
             double relu = xv > 0.0 ? xv : 0.0, relu_neg = xv < 0.0 ? -xv : 0.0;
             double sp = Tv + relu, spn = Tv + relu_neg; /* -log(1 - p), -log p */
-            double inv = 1.0 / (1.0 + u), small = u * inv;
+            double inv = 1.0 / (1.0 + A[i]), small = A[i] * inv;
             double sig = xv >= 0.0 ? inv : small, sig_neg = xv >= 0.0 ? small : inv;
             bce = (a == 0.0 ? 0.0 : a * spn) + (bw == 0.0 ? 0.0 : bw * sp);
             dbce = bw * sig - a * sig_neg;
-            if (bw == 0.0 || yp == 0.0) {
-                /* u = sigmoid(-+x): log u = -(relu + T), its exact sum as hi + lo */
-                double r = bw == 0.0 ? relu : relu_neg, bp;
-                lu = -(r + Tv), bp = lu + r;
-                lu_lo = lu > -HUGE_VAL ? (-r - (lu - bp)) + (-Tv - bp) : 0.0;
-                ru = bw == 0.0 ? -sig : sig_neg;
-            } else {
-                double uu = yp * sig_neg + bw * sig;
-                FN(log_dd)(uu, &lu, &lu_lo);
-                ru = (bw - yp) * (sig * sig_neg) / uu;
-            }
+            ru = bw == 0.0 ? -sig : yp == 0.0 ? sig_neg
+                 : (bw - yp) * (sig * sig_neg) / (yp * sig_neg + bw * sig);
         } else {
-            double la = -a * xk_log(xv), lb_ = -bw * xk_log1p(-xv);
+            double la = -a * A[i], lb_ = -bw * B[i];
             bce = (la > 0.0 ? la : 0.0) + (lb_ > 0.0 ? lb_ : 0.0) + 0.0 * xv;
             double ga = a / xv, gb = bw / (1.0 - xv);
             dbce = (gb > 0.0 ? gb : 0.0) - (ga > 0.0 ? ga : 0.0);
-            if (bw == 0.0 && xv < 0.5) lu = xk_log1p(-xv); /* small: no tail needed */
-            else if (bw == 0.0) FN(log_dd)(1.0 - xv, &lu, &lu_lo); /* 1 - p exact here */
-            else if (yp == 0.0) FN(log_dd)(xv, &lu, &lu_lo);
-            else FN(log_dd)(yp * (1.0 - xv) + bw * xv, &lu, &lu_lo);
             ru = bw == 0.0 ? -1.0 / (1.0 - xv)
                  : yp == 0.0 ? 1.0 / xv : (bw - yp) / (yp * (1.0 - xv) + bw * xv);
         }
+        double f = 1.0;
+        if (gamma != 0.0) {
+            double X = D[i];
+            f = X == 0.0 || X == HUGE_VAL ? X : X + X * E[i]; /* exp(G + E) */
+        }
         double at = bb->alpha < 0.0 ? 1.0 : bb->alpha * yp + (1.0 - bb->alpha) * bw;
-        double F = at * (gamma == 0.0 ? 1.0 : FN(exp_scaled)(gamma, lu, lu_lo));
+        double F = at * f;
         double loss = F == 0.0 || bce == 0.0 ? 0.0 : F * bce;
         double g = 0.0;
         if (grad) {
