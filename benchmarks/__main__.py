@@ -55,6 +55,9 @@ PLAN: dict[str, tuple[tuple[str, str, float], ...]] = {
     "logsumexp": ((F64, "random", SMALL),),
     "log_softmax": ((F64, "random", SMALL),),
     "softmax": ((F64, "random", SMALL),),
+    "sparse_zloss": ((F32, "random", SMALL),),
+    "sparse_focal": ((F32, "random", SMALL),),
+    "binary_focal": ((F32, "random", ALL),),
 }
 QUICK_PLAN: dict[str, tuple[tuple[str, str, float], ...]] = {
     op: ((F32, "random", ALL), (F64, "random", ALL)) if op == "sparse" else ((F32, "random", ALL),)

@@ -24,7 +24,14 @@ OPS = (
     "logsumexp",
     "log_softmax",
     "softmax",
+    "sparse_zloss",
+    "sparse_focal",
+    "binary_focal",
 )
+#: The loss variants (options of a plain loss), each timed against the plain loss.
+VARIANT_OF = {"sparse_zloss": "sparse", "sparse_focal": "sparse", "binary_focal": "binary"}
+Z_LOSS = 1e-4
+FOCAL_GAMMA = 2.0
 OP_TITLES = {
     "sparse": "sparse categorical CE from logits, mean, forward",
     "sparse_grad": "sparse categorical CE from logits, mean, with return_grad",
@@ -35,6 +42,9 @@ OP_TITLES = {
     "logsumexp": "logsumexp along the last axis",
     "log_softmax": "log_softmax along the last axis",
     "softmax": "softmax along the last axis",
+    "sparse_zloss": f"sparse categorical CE from logits with z-loss {Z_LOSS:g}, mean, forward",
+    "sparse_focal": f"sparse categorical focal loss, gamma {FOCAL_GAMMA:g}, mean, forward",
+    "binary_focal": f"binary focal loss from logits, gamma {FOCAL_GAMMA:g}, mean, forward",
 }
 DISTS = ("random", "trained")
 TRAINED_MARGIN = 12.0
@@ -197,14 +207,23 @@ def reference_loss(op: str, data: Data, part: slice) -> float:
 
 def _loss(family: str, data: Data, part: slice) -> float:
     lo, hi, _ = part.indices(data.rows)
-    if family == "binary":
+    if family.startswith("binary"):
         x, y = _f64(data.x[part]), _f64(data.y[part])
         # l = log(1 + e^x) - y*x, stable through logaddexp
-        return float(np.mean(np.logaddexp(0.0, x) - y * x))
+        ce = np.logaddexp(0.0, x) - y * x
+        if family == "binary_focal":  # torchvision's formula: ce (1 - p_t)^gamma
+            p = scipy.special.expit(x)
+            ce = ce * (y * (1 - p) + (1 - y) * p) ** FOCAL_GAMMA
+        return float(np.mean(ce))
     lse = data.lse64()
-    if family == "sparse":
+    if family.startswith("sparse"):
         ids = np.arange(lo, hi)
-        return float(np.mean(lse[lo:hi] - _f64(data.x[ids, data.y[lo:hi]])))
+        logp = _f64(data.x[ids, data.y[lo:hi]]) - lse[lo:hi]
+        if family == "sparse_zloss":
+            return float(np.mean(Z_LOSS * lse[lo:hi] ** 2 - logp))
+        if family == "sparse_focal":
+            return float(np.mean(-((-np.expm1(logp)) ** FOCAL_GAMMA) * logp))
+        return float(np.mean(-logp))
     assert data.t is not None
     total, weight = 0.0, 0.0
     for chunk in data.chunks():

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.special
 
-from ._data import Data
+from ._data import FOCAL_GAMMA, VARIANT_OF, Z_LOSS, Data
 
 Fn = Callable[[], Any]
 Builder = Callable[[str, Data, slice], Fn]
@@ -48,6 +48,12 @@ def load_xent() -> ModuleType | None:
     except Exception:
         return None
     return xent if hasattr(xent, "set_num_threads") else None
+
+
+def _plain_only(op: str) -> None:
+    """The loss variants (z-loss, focal) are timed for xent and PyTorch only."""
+    if op in VARIANT_OF:
+        raise NotImplementedError(f"no {op} here: timed for xent and PyTorch")
 
 
 # --- floors ----------------------------------------------------------------------------------
@@ -95,6 +101,7 @@ def _sigmoid(v: float) -> float:
 
 def build_naive(op: str, data: Data, part: slice) -> Fn:
     """Per-row Python loops with math.exp/math.log on lists (the lists are made before timing)."""
+    _plain_only(op)
     xs: list[Any] = data.x[part].tolist()
     n = len(xs)
     if op.startswith("binary"):
@@ -158,6 +165,7 @@ def naive_part(data: Data) -> slice:
 
 def build_textbook(op: str, data: Data, part: slice) -> Fn:
     """Whole-array NumPy as written in tutorials: subtract the max, exp, sum, log."""
+    _plain_only(op)
     x, y = data.x, data.y
     if op.startswith("binary"):
 
@@ -223,6 +231,7 @@ def build_textbook(op: str, data: Data, part: slice) -> Fn:
 
 def build_scipy(op: str, data: Data, part: slice) -> Fn:
     """scipy.special.logsumexp / log_softmax / softmax / log_expit plus the obvious NumPy glue."""
+    _plain_only(op)
     sp = scipy.special
     x, y = data.x, data.y
     if op.startswith("binary"):
@@ -280,11 +289,30 @@ def build_torch(op: str, data: Data, part: slice) -> Fn:
         return lambda: torch.log_softmax(x, dim=-1)
     if op == "softmax":
         return lambda: torch.softmax(x, dim=-1)
-    if op.startswith("binary"):
+    if op == "binary_focal":  # torchvision.ops.sigmoid_focal_loss without alpha, mean
+        target = torch.from_numpy(data.y)
+
+        def loss_fn() -> Any:
+            p = torch.sigmoid(x)
+            ce = f.binary_cross_entropy_with_logits(x, target, reduction="none")
+            p_t = p * target + (1 - p) * (1 - target)
+            return (ce * (1 - p_t) ** FOCAL_GAMMA).mean()
+    elif op.startswith("binary"):
         target = torch.from_numpy(data.y)
 
         def loss_fn() -> Any:
             return f.binary_cross_entropy_with_logits(x, target)
+    elif op == "sparse_zloss":  # cross_entropy plus z lse^2 (PaLM's z-loss)
+        target = torch.from_numpy(data.y)
+
+        def loss_fn() -> Any:
+            return f.cross_entropy(x, target) + Z_LOSS * (torch.logsumexp(x, -1) ** 2).mean()
+    elif op == "sparse_focal":  # -(1 - p_y)^gamma log p_y from log_softmax
+        target = torch.from_numpy(data.y)
+
+        def loss_fn() -> Any:
+            logp = torch.log_softmax(x, -1).gather(-1, target[:, None])[:, 0]
+            return (-((1 - logp.exp()) ** FOCAL_GAMMA) * logp).mean()
     else:
         target = torch.from_numpy(data.y if data.t is None else data.t)
 
@@ -319,7 +347,7 @@ def build_xent(op: str, data: Data, part: slice) -> Fn:
     xent = load_xent()
     if xent is None:
         raise ImportError("xent does not import")
-    name = XENT_FUNCTIONS[op.removesuffix("_grad")]
+    name = XENT_FUNCTIONS[VARIANT_OF.get(op, op).removesuffix("_grad")]
     if not hasattr(xent, name):
         raise NotImplementedError(f"xent has no {name}")
     x, y = data.x, data.y
@@ -330,6 +358,14 @@ def build_xent(op: str, data: Data, part: slice) -> Fn:
         return lambda: xent.log_softmax(x, axis=-1)
     if op == "softmax":
         return lambda: xent.softmax(x, axis=-1)
+    if op == "binary_focal":
+        return lambda: xent.binary_cross_entropy(y, x, from_logits=True, focal_gamma=FOCAL_GAMMA)
+    if op == "sparse_zloss":
+        return lambda: xent.sparse_categorical_cross_entropy(y, x, from_logits=True, z_loss=Z_LOSS)
+    if op == "sparse_focal":
+        return lambda: xent.sparse_categorical_cross_entropy(
+            y, x, from_logits=True, focal_gamma=FOCAL_GAMMA
+        )
     if op.startswith("binary"):
         return lambda: xent.binary_cross_entropy(y, x, from_logits=True, return_grad=grad)
     if op.startswith("sparse"):

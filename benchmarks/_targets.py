@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ._data import OPS, format_shape
+from ._data import OPS, VARIANT_OF, format_shape
 from ._harness import CaseResult, Memory
 
 MIB = 2**20
@@ -101,6 +101,15 @@ def _vs_sparse(r: CaseResult, results: Sequence[CaseResult], threads: int) -> fl
     return None if base is None or mine is None else mine / base
 
 
+def _vs_plain(r: CaseResult, results: Sequence[CaseResult], threads: int) -> float | None:
+    """xent's time of a loss variant (z-loss, focal) over the plain loss's, same inputs."""
+    key = (VARIANT_OF.get(r.case.op), r.case.shape, r.case.dtype, r.case.dist)
+    plain = next((s for s in results if (s.case.op, *s.case.data_key[1:]) == key), None)
+    base = None if plain is None else plain.seconds(XENT_1)
+    mine = r.seconds(XENT_1)
+    return None if base is None or mine is None else mine / base
+
+
 Measure = Callable[[CaseResult, Sequence[CaseResult], int], float | None]
 # name -> (measure of a case: (case, all cases, N) -> value, how a goal on it reads; {N}: threads)
 MEASURES: dict[str, tuple[Measure, str]] = {
@@ -115,6 +124,7 @@ MEASURES: dict[str, tuple[Measure, str]] = {
         "xent 1T >= {limit}x faster than SciPy",
     ),
     "sparse": (_vs_sparse, "xent 1T <= {limit}x sparse CE at the same shape"),
+    "plain": (_vs_plain, "xent 1T <= {limit}x the plain loss on the same inputs"),
 }
 
 
@@ -122,6 +132,8 @@ def _title(op: str) -> str:
     """ "sparse_grad" -> "sparse CE with gradient"; "logsumexp" -> "logsumexp"."""
     if op.endswith("_grad"):
         return f"{op.removesuffix('_grad')} CE with gradient"
+    if op in VARIANT_OF:
+        return op.replace("_zloss", " CE with z-loss").replace("_focal", " focal loss") + " forward"
     return f"{op} CE forward" if op in ("sparse", "categorical", "binary") else op
 
 
@@ -168,6 +180,7 @@ TIMING_GOALS: tuple[Goal, ...] = (
     Goal(("categorical_grad",), "sparse", 1.3),
     Goal(("binary",), "exp floor", 2.0),
     *(Goal((op,), "scipy", 4.0, at_least=True) for op in ("logsumexp", "log_softmax", "softmax")),
+    *(Goal((op,), "plain", 1.3) for op in VARIANT_OF),
 )
 
 

@@ -71,6 +71,20 @@ def _tb_sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-x))
 
 
+FOCAL_GAMMA = 2.0
+Z_LOSS = 1e-3
+
+
+def _tb_focal(p: np.ndarray) -> np.ndarray:
+    return -((1 - p) ** FOCAL_GAMMA) * np.log(p)
+
+
+def _tb_binary_focal(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """torchvision's sigmoid_focal_loss without alpha, on p = sigmoid(x)."""
+    ce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return ce * (1 - (p * y + (1 - p) * (1 - y))) ** FOCAL_GAMMA
+
+
 def _rows(f: ref.Family) -> np.ndarray:
     return np.arange(f.labels.shape[0])
 
@@ -102,6 +116,12 @@ TEXTBOOK: dict[str, Fn] = {
     ),
     "softplus": lambda f: np.log(1 + np.exp(f.logits)),
     "log_sigmoid": lambda f: np.log(_tb_sigmoid(f.logits)),
+    "sparse focal (logits)": lambda f: _tb_focal(_tb_softmax(f.logits)[_rows(f), f.labels]),
+    "sparse z-loss (logits)": lambda f: (
+        -np.log(_tb_softmax(f.logits))[_rows(f), f.labels]
+        + Z_LOSS * np.log(np.sum(np.exp(f.logits), axis=-1)) ** 2
+    ),
+    "binary focal (logits, hard)": lambda f: _tb_binary_focal(_tb_sigmoid(f.logits), f.labels),
 }
 
 
@@ -139,6 +159,15 @@ XENT: dict[str, Fn] = {
     "binary (probs, hard)": _xent_loss("binary_cross_entropy", "labels", False),
     "softplus": lambda f: xent.softplus(f.logits),
     "log_sigmoid": lambda f: xent.log_sigmoid(f.logits),
+    "sparse focal (logits)": lambda f: xent.sparse_categorical_cross_entropy(
+        f.labels, f.logits, from_logits=True, focal_gamma=FOCAL_GAMMA, reduction="none"
+    ),
+    "sparse z-loss (logits)": lambda f: xent.sparse_categorical_cross_entropy(
+        f.labels, f.logits, from_logits=True, z_loss=Z_LOSS, reduction="none"
+    ),
+    "binary focal (logits, hard)": lambda f: xent.binary_cross_entropy(
+        f.labels, f.logits, from_logits=True, focal_gamma=FOCAL_GAMMA, reduction="none"
+    ),
 }
 
 SCIPY: dict[str, Fn] = (
@@ -199,6 +228,16 @@ TORCH: dict[str, Fn] = (
         ).numpy(),
         "softplus": lambda f: F.softplus(_t(f.logits)).numpy(),
         "log_sigmoid": lambda f: F.logsigmoid(_t(f.logits)).numpy(),
+        "sparse focal (logits)": lambda f: _tb_focal(
+            torch.softmax(_t(f.logits), dim=-1).numpy()[_rows(f), f.labels]
+        ),
+        "sparse z-loss (logits)": lambda f: (
+            F.cross_entropy(_t(f.logits), _t(f.labels), reduction="none")
+            + Z_LOSS * torch.logsumexp(_t(f.logits), dim=-1) ** 2
+        ).numpy(),
+        "binary focal (logits, hard)": lambda f: _tb_binary_focal(
+            torch.sigmoid(_t(f.logits)).numpy(), f.labels
+        ),
     }
 )
 
@@ -266,6 +305,15 @@ def _exact(function: str, f: ref.Family) -> Any:
         "binary (probs, hard)": lambda: ref.binary_cross_entropy(y, p),
         "softplus": lambda: ref.softplus(x),
         "log_sigmoid": lambda: ref.log_sigmoid(x),
+        "sparse focal (logits)": lambda: ref.softmax_family_loss(
+            ref.target_rows(y, x.shape[-1], sparse=True), x, gamma=FOCAL_GAMMA
+        ),
+        "sparse z-loss (logits)": lambda: ref.softmax_family_loss(
+            ref.target_rows(y, x.shape[-1], sparse=True), x, z_loss=Z_LOSS
+        ),
+        "binary focal (logits, hard)": lambda: ref.binary_focal_loss(
+            y, x, gamma=FOCAL_GAMMA, from_logits=True
+        ),
     }[function]()
 
 
@@ -277,8 +325,11 @@ SOFTMAX_FUNCTIONS = (
     "sparse CE grad",
     "soft CE (logits)",
     "sparse CE (probs)",
+    "sparse focal (logits)",
+    "sparse z-loss (logits)",
 )
 BINARY_FUNCTIONS = (
+    "binary focal (logits, hard)",
     "binary (logits, hard)",
     "binary (logits, soft)",
     "binary grad (logits)",

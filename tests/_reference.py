@@ -460,6 +460,59 @@ def softmax_family_loss(
     return loss.reshape(batch), grad.reshape(x.shape), scale.reshape(x.shape)
 
 
+def binary_focal_loss(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    gamma: float,
+    alpha: float | None = None,
+    from_logits: bool = False,
+    return_grad: bool = False,
+) -> Any:
+    """Exact binary focal loss ``alpha_t (1 - p_t)^gamma bce`` elementwise (torchvision's
+    definition), ``p_t = y p + (1 - y)(1 - p)``, ``alpha_t = alpha y + (1 - alpha)(1 - y)``.
+
+    ``1 - p`` is ``sigmoid(-x)`` from logits, so nothing cancels. With ``return_grad``:
+    ``(loss, grad, scale)``, the derivative ``F (bce' + gamma bce u' / u)`` (``F = alpha_t
+    u^gamma``, ``u = 1 - p_t``) and the sum of the absolute values of its terms.
+    """
+    x = np.asarray(y_pred)
+    shape = x.shape
+    xs = to_mp(x).reshape(-1)
+    ys = to_mp(np.broadcast_to(y_true, shape)).reshape(-1)
+    n = xs.size
+    loss = np.empty(n, dtype=object)
+    grad = np.empty(n, dtype=object)
+    scale = np.empty(n, dtype=object)
+    with mp.workdps(DPS):
+        g = mpf(float(gamma))
+        for i in range(n):
+            v, y = xs[i], ys[i]
+            at = _ONE if alpha is None else alpha * y + (1 - mpf(float(alpha))) * (1 - y)
+            if from_logits:
+                p, q = 1 / (1 + mp.exp(-v)), 1 / (1 + mp.exp(v))
+                lp, lq = -mp.log1p(mp.exp(-v)), -mp.log1p(mp.exp(v))
+                dp = p * q  # d p / d x
+            else:
+                p, q = v, 1 - v
+                lp = mp.log(p) if p else -_INF
+                lq = mp.log(q) if q else -_INF
+                dp = _ONE
+            bce = -_mul_xlogy(y, lp) - _mul_xlogy(1 - y, lq)
+            u = y * q + (1 - y) * p
+            f = at * (_ONE if g == 0 else (_ZERO if u == 0 else u**g))
+            loss[i] = _ZERO if f == 0 else f * bce
+            # bce' = -y dp / p + (1 - y) dp / q; u' = (1 - 2 y) dp
+            ga = _ZERO if y == 0 else y * dp / p
+            gb = _ZERO if y == 1 else (1 - y) * dp / q
+            gm = _ZERO if f == 0 or bce == 0 or g == 0 else g * bce * (1 - 2 * y) * dp / u
+            grad[i] = _ZERO if f == 0 else f * (gb - ga + gm)
+            scale[i] = _ZERO if f == 0 else f * (ga + gb + abs(gm))
+    if not return_grad:
+        return loss.reshape(shape)
+    return loss.reshape(shape), grad.reshape(shape), scale.reshape(shape)
+
+
 def target_rows(
     y_true: Any, n_classes: int, *, sparse: bool, class_weight: Any = None, eps: float = 0.0
 ) -> list[list[Any]]:

@@ -119,6 +119,43 @@ def _loss_case(loss: str, target: str, from_logits: bool, option: str) -> Case:
     return Case(f"{short}[{','.join(parts)}]", kind, run, big=big)
 
 
+def _family_case(kind: str, option: str) -> Case:
+    """The focal loss (gamma 0.5 or 2) and the z-loss, from logits, on the same families."""
+    gamma = {"focal2": 2.0, "focal0.5": 0.5}.get(option.split("+")[0], 0.0)
+    z = 1e-3 if "z" in option.split("+") else 0.0
+
+    def run(fam: ref.Family) -> tuple[Any, ...]:
+        kw = _options(fam.dtype.name, fam.name, "cw+sw" if "w" in option else "")
+        if kind == "binary":
+            y = fam.soft if "soft" in option else fam.labels
+            got, grad = xent.binary_cross_entropy(
+                y, fam.logits, from_logits=True, focal_gamma=gamma, focal_alpha=0.25,
+                reduction="none", return_grad=True,
+            )  # fmt: skip
+            exact, exact_grad, scale = ref.binary_focal_loss(
+                y, fam.logits, gamma=gamma, alpha=0.25, from_logits=True, return_grad=True
+            )
+            return got, exact, grad, exact_grad, scale
+        sparse = kind == "sparse"
+        y = fam.labels if sparse else fam.soft
+        fn = xent.sparse_categorical_cross_entropy if sparse else xent.categorical_cross_entropy
+        got, grad = fn(
+            y, fam.logits, from_logits=True, focal_gamma=gamma, z_loss=z, reduction="none",
+            return_grad=True, **kw,
+        )  # fmt: skip
+        rows = ref.target_rows(
+            y, fam.logits.shape[-1], sparse=sparse, class_weight=kw.get("class_weight")
+        )
+        exact, exact_grad, scale = ref.softmax_family_loss(
+            rows, fam.logits, sample_weight=kw.get("sample_weight"), z_loss=z, gamma=gamma,
+            return_grad=True,
+        )  # fmt: skip
+        return got, exact, grad, exact_grad, scale
+
+    family = "binary" if kind == "binary" else "softmax"
+    return Case(f"{kind}[logits,{option}]", family, run)
+
+
 CASES: list[Case] = [
     *(Case(n, "softmax", _primitive(n), big=True) for n in ("logsumexp", "log_softmax", "softmax")),
     *(Case(n, "any", _primitive(n)) for n in ("softplus", "log_sigmoid")),
@@ -139,6 +176,13 @@ CASES: list[Case] = [
         for fl in (True, False)
         for opt in ("plain", "pw", "ls", "pw+ls+sw")
     ),
+    _family_case("sparse", "focal2"),
+    _family_case("sparse", "focal0.5+w"),
+    _family_case("sparse", "z+w"),
+    _family_case("categorical", "focal2+z"),
+    _family_case("categorical", "focal0.5+w"),
+    _family_case("binary", "focal2"),
+    _family_case("binary", "focal0.5+soft"),
 ]
 
 

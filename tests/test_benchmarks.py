@@ -284,3 +284,37 @@ def test_memory_plan_covers_the_two_class_shape() -> None:
     assert ("sparse_grad", (2048, 32000)) in full_shapes
     assert ("categorical", (2048, 32000)) not in full_shapes
     assert ("categorical", (1 << 20, 2)) in full_shapes
+
+
+@pytest.mark.parametrize(
+    ("op", "shape"),
+    [("sparse_zloss", (64, 10)), ("sparse_focal", (64, 10)), ("binary_focal", (500,))],
+)
+def test_loss_variants_are_checked_and_timed(op: str, shape: tuple[int, ...]) -> None:
+    """The z-loss and focal rows: xent and PyTorch against the float64 formula; the other
+    baselines report n/a rather than timing a different loss."""
+    case = Case(op, shape, "float64", "random")
+    data = make_data(case.family, case.shape, case.dtype, case.dist)
+    impls = [find_impl(key, 1) for key in ("numpy", "torch-1", "xent-1")]
+    result = run_case(case, data, impls, min_rounds=1, max_rounds=1, budget=0)
+    numpy_t, torch_t, xent_t = result.timings
+    assert numpy_t.status == "n/a"
+    assert "timed for xent and PyTorch" in numpy_t.note
+    assert xent_t.status == "ok", xent_t.note
+    assert xent_t.error <= 1e-12
+    if torch_t.note != "not installed":
+        assert torch_t.status == "ok", torch_t.note
+
+
+def test_loss_variants_are_measured_against_the_plain_loss() -> None:
+    results = [
+        _result("sparse", (8192, 1000), xent_1=2.0),
+        _result("sparse_focal", (8192, 1000), xent_1=3.0),
+        _result("sparse_zloss", (8192, 1000), xent_1=2.2),
+    ]
+    targets = _targets.timing_targets(results, threads=2)
+    focal = _by_name(targets, "sparse focal loss forward", "plain loss")
+    assert focal.status == "MISS"
+    assert "worst 1.5x" in focal.detail
+    assert _by_name(targets, "sparse CE with z-loss forward", "plain loss").status == "PASS"
+    assert _by_name(targets, "binary focal loss forward", "plain loss").status == "SKIP"

@@ -265,6 +265,38 @@ def test_categorical_matches_in_memory(opts, scheduler):
     _run_variants(make, scheduler)
 
 
+FAMILY_OPTIONS = {
+    "z-loss": {"z_loss": 1e-2, "class_weight": np.linspace(0.5, 2.0, 7)},
+    "focal": {"focal_gamma": 2.0, "sample_weight": "numpy"},
+    "focal-smoothed": {"focal_gamma": 1.5, "label_smoothing": 0.1, "z_loss": 1e-3},
+}
+
+
+@pytest.mark.parametrize(
+    ("opts", "scheduler"), on_both("focal", FAMILY_OPTIONS), indirect=["scheduler"]
+)
+def test_z_loss_and_focal_match_in_memory(opts, scheduler):
+    """The options defined on logits, sparse and categorical (a mean's z-loss is scaled with
+    the class weights, as in memory)."""
+    lazies, expected, kinds = [], [], []
+    for dtype in (np.float64, np.float32):
+        x, y = _sparse_data(dtype, True, 5)
+        xl = da.from_array(x, chunks=((20, 1, 32), (7,)))
+        options = {"from_logits": True, **opts}
+        if options.get("sample_weight") == "numpy":
+            options["sample_weight"] = _rng(6).uniform(0, 3, size=y.shape)
+        for fn_mem, fn_lazy, y_mem in (
+            (xent.sparse_categorical_cross_entropy, xd.sparse_categorical_cross_entropy, y),
+            (xent.categorical_cross_entropy, xd.categorical_cross_entropy, np.eye(7)[y]),
+        ):
+            yl = da.from_array(y_mem, chunks=17 if y_mem.ndim == 1 else (17, 7))
+            lz, ex, kd = _graphs(fn_mem, fn_lazy, (y_mem, x), (yl, xl), options)
+            lazies += lz
+            expected += ex
+            kinds += kd
+    _check(lazies, expected, kinds, scheduler)
+
+
 # ------------------------------------------------------------------ binary
 
 
@@ -275,6 +307,7 @@ BINARY_OPTIONS = {
     "pos-weight-scalar": {"pos_weight": 2.5},
     "pos-weight-rows": {"pos_weight": np.linspace(0.5, 2.0, 29)[:, None]},
     "pos-weight-full": {"pos_weight": np.linspace(0.1, 3.0, 29 * 6).reshape(29, 6)},
+    "focal": {"focal_gamma": 2.0, "focal_alpha": 0.25},
     "sample-weight-rows": {"sample_weight": np.linspace(0.0, 1.0, 29)[:, None]},
     "sample-weight-cols": {"sample_weight": np.arange(6.0)},
     "all": {

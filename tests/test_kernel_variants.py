@@ -233,6 +233,10 @@ FAMILY_OPTIONS = {
     "z_loss": {"z_loss": 1e-3},
     "z_loss-all": {"z_loss": 0.5, "class_weight": True, "sample_weight": True,
                    "label_smoothing": 0.2},
+    "focal": {"focal_gamma": 2.0},
+    "focal-half": {"focal_gamma": 0.5, "sample_weight": True},
+    "focal-all": {"focal_gamma": 1.5, "z_loss": 1e-3, "class_weight": True,
+                  "sample_weight": True, "label_smoothing": 0.2},
 }  # fmt: skip
 
 
@@ -283,7 +287,11 @@ BINARY_OPTIONS = {
     "plain": {},
     "weights": {"pos_weight": True, "sample_weight": True},
     "smoothing": {"label_smoothing": 0.1},
-}
+    "focal": {"focal_gamma": 2.0},
+    "focal-alpha": {"focal_gamma": 0.5, "focal_alpha": 0.25, "sample_weight": True},
+    "focal-all": {"focal_gamma": 1.5, "focal_alpha": 0.75, "pos_weight": True,
+                  "sample_weight": True, "label_smoothing": 0.1},
+}  # fmt: skip
 
 
 @needs_two

@@ -33,6 +33,8 @@ def binary_cross_entropy(
     pos_weight: npt.ArrayLike | None = ...,
     sample_weight: npt.ArrayLike | None = ...,
     label_smoothing: float = ...,
+    focal_gamma: float = ...,
+    focal_alpha: float | None = ...,
     reduction: Reduction = ...,
     return_grad: LiteralFalse = ...,
 ) -> Loss: ...
@@ -45,6 +47,8 @@ def binary_cross_entropy(
     pos_weight: npt.ArrayLike | None = ...,
     sample_weight: npt.ArrayLike | None = ...,
     label_smoothing: float = ...,
+    focal_gamma: float = ...,
+    focal_alpha: float | None = ...,
     reduction: Reduction = ...,
     return_grad: LiteralTrue,
 ) -> tuple[Loss, np.ndarray]: ...
@@ -56,6 +60,8 @@ def binary_cross_entropy(
     pos_weight: npt.ArrayLike | None = None,
     sample_weight: npt.ArrayLike | None = None,
     label_smoothing: float = 0.0,
+    focal_gamma: float = 0.0,
+    focal_alpha: float | None = None,
     reduction: Reduction = "mean",
     return_grad: bool | np.bool = False,
 ) -> Loss | tuple[Loss, np.ndarray]:
@@ -82,6 +88,13 @@ def binary_cross_entropy(
         Non-negative weights broadcasting to ``y_pred``'s shape.
     label_smoothing : float, default 0.0
         ``epsilon`` in [0, 1].
+    focal_gamma : float, default 0.0
+        ``gamma >= 0``: the focal loss (Lin et al. 2017) ``alpha_t (1 - p_t)**gamma * l`` with
+        ``p_t = y p + (1 - y)(1 - p)`` for the (smoothed) label ``y``: torchvision's
+        ``sigmoid_focal_loss`` and Keras's ``BinaryFocalCrossentropy``. 0 is the plain loss.
+    focal_alpha : float in [0, 1], optional
+        ``alpha_t = alpha y + (1 - alpha)(1 - y)`` (torchvision's ``alpha``, Keras's
+        ``apply_class_balancing``); None: ``alpha_t = 1``.
     reduction : {"mean", "sum", "none"}, default "mean"
         "none": ``s * l`` elementwise; "sum": their sum; "mean": their sum divided by the sum
         of ``s`` over all elements (0.0 when that is 0).
@@ -100,7 +113,8 @@ def binary_cross_entropy(
     ------
     ValueError
         On shapes that differ, labels or probabilities outside [0, 1], bad weights,
-        smoothing outside [0, 1] or an unknown reduction.
+        smoothing or ``focal_alpha`` outside [0, 1], a negative or non-finite
+        ``focal_gamma`` or an unknown reduction.
     TypeError
         On non-numeric or complex input.
 
@@ -128,6 +142,12 @@ def binary_cross_entropy(
     0.180925 [-0.023713  0.134471]
     >>> print(f"{xent.binary_cross_entropy(1.0, 50.0, from_logits=True):.6e}")
     1.928750e-22
+
+    The focal loss of a confident element keeps its digits: ``(1 - p_t)**2`` is ``exp(-100)``
+    here, computed in log space, where ``1 - sigmoid(50)`` rounds to 0.
+
+    >>> print(f"{xent.binary_cross_entropy(1.0, 50.0, from_logits=True, focal_gamma=2.0):.6e}")
+    7.175095e-66
     """
     red = v.check_reduction(reduction)
     from_logits = v.check_flag(from_logits, "from_logits")
@@ -136,6 +156,8 @@ def binary_cross_entropy(
     target = v.as_real_array(y_true, "y_true")
     v.check_same_shape(target, pred)
     eps = v.check_label_smoothing(label_smoothing)
+    gamma = v.check_coefficient(focal_gamma, "focal_gamma")
+    alpha = -1.0 if focal_alpha is None else v.check_fraction(focal_alpha, "focal_alpha")
     n_last = pred.shape[-1] if pred.ndim else 1
     pw = _pos_weight(pos_weight, pred.shape)
     s = for_mean(v.check_weight(sample_weight, "sample_weight", pred.shape, "y_pred's shape"), red)
@@ -173,7 +195,9 @@ def binary_cross_entropy(
             view = grad[r0:r1, c0:c1]
             g = view.reshape(-1) if view.flags.c_contiguous and grad.dtype == work else None
             g = np.empty(x.size, work) if g is None else g
-        partial[i] = _core.binary_block(x, y, pwt, swt, g, loss, eps, gdiv, bool(from_logits))
+        partial[i] = _core.binary_block(
+            x, y, pwt, swt, g, loss, eps, gdiv, bool(from_logits), gamma, alpha
+        )
         # A value beyond the result dtype's range becomes inf, silently (the documented rule).
         with np.errstate(over="ignore"):
             if out is not None and loss is not None:

@@ -111,11 +111,12 @@ def _call(
     total: float,
     return_grad: bool,
     z_loss: float,
+    gamma: float,
 ) -> SoftmaxCall:
     """The description of a loss call, the same for every block."""
     others = _sum_of_others(cw, layout.C) if eps > 0 and return_grad else None
     grad_div = grad_divisor(red, total)
-    return SoftmaxCall(mode, layout, work, from_logits, cw, others, eps, grad_div, z_loss)
+    return SoftmaxCall(mode, layout, work, from_logits, cw, others, eps, grad_div, z_loss, gamma)
 
 
 def _run(
@@ -162,6 +163,13 @@ def _z_loss(z_loss: object, from_logits: bool, cw: np.ndarray | None, red: str) 
         return math.inf
 
 
+def _focal_gamma(focal_gamma: object, from_logits: bool) -> float:
+    gamma = v.check_coefficient(focal_gamma, "focal_gamma")
+    what = "(1 - p)**gamma is computed in log space from the softmax sums"
+    v.check_needs_logits(gamma, "focal_gamma", what, from_logits)
+    return gamma
+
+
 @overload
 def sparse_categorical_cross_entropy(
     y_true: npt.ArrayLike,
@@ -174,6 +182,7 @@ def sparse_categorical_cross_entropy(
     sample_weight: npt.ArrayLike | None = ...,
     label_smoothing: float = ...,
     z_loss: float = ...,
+    focal_gamma: float = ...,
     reduction: Reduction = ...,
     return_grad: LiteralFalse = ...,
 ) -> Loss: ...
@@ -189,6 +198,7 @@ def sparse_categorical_cross_entropy(
     sample_weight: npt.ArrayLike | None = ...,
     label_smoothing: float = ...,
     z_loss: float = ...,
+    focal_gamma: float = ...,
     reduction: Reduction = ...,
     return_grad: LiteralTrue,
 ) -> tuple[Loss, np.ndarray]: ...
@@ -203,6 +213,7 @@ def sparse_categorical_cross_entropy(
     sample_weight: npt.ArrayLike | None = None,
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
+    focal_gamma: float = 0.0,
     reduction: Reduction = "mean",
     return_grad: bool | np.bool = False,
 ) -> Loss | tuple[Loss, np.ndarray]:
@@ -239,6 +250,11 @@ def sparse_categorical_cross_entropy(
         ``z >= 0``: each row adds ``z * logsumexp(y_pred_i)**2`` (PaLM's z-loss, which keeps
         the logits' normalizer near 1), times the row's sample weight but not its class
         weight; ignored rows add nothing and the mean's denominator is unchanged. Logits only.
+    focal_gamma : float, default 0.0
+        ``gamma >= 0``: the focal loss (Lin et al. 2017; Keras's
+        ``CategoricalFocalCrossentropy`` with the class weights as its ``alpha``), each term
+        ``-w_c log p_c`` multiplied by ``(1 - p_c)**gamma``, computed in log space from the
+        softmax sums. 0 is the plain loss, bit for bit. Logits only.
     reduction : {"mean", "sum", "none"}, default "mean"
         "none": ``s_i * l_i`` per row; "sum": their sum; "mean": their sum divided by
         ``sum_i s_i * c_{y_i}`` over rows not ignored (0.0 when that is 0).
@@ -258,8 +274,8 @@ def sparse_categorical_cross_entropy(
     ValueError
         On shapes that do not match, ids out of range or not integral, probabilities outside
         [0, 1] or rows not summing to 1 (rtol sqrt(eps)), bad weights, smoothing outside
-        [0, 1], a negative or non-finite ``z_loss`` (or one with ``from_logits=False``), an
-        unknown reduction or an axis out of range.
+        [0, 1], a negative or non-finite ``z_loss`` or ``focal_gamma`` (or one with
+        ``from_logits=False``), an unknown reduction or an axis out of range.
     TypeError
         On non-numeric or complex input.
 
@@ -301,6 +317,7 @@ def sparse_categorical_cross_entropy(
     labels, ignore = v.check_class_ids(labels, layout.C, axis, v.check_ignore_index(ignore_index))
     cw_given = v.check_class_weight(class_weight, layout.C)
     cw, z = for_mean(cw_given, red), _z_loss(z_loss, from_logits, cw_given, red)
+    gamma = _focal_gamma(focal_gamma, from_logits)
     s = for_mean(
         v.check_weight(sample_weight, "sample_weight", layout.batch_shape, "the batch shape"), red
     )
@@ -310,7 +327,7 @@ def sparse_categorical_cross_entropy(
     ids = RowSource(layout, labels, np.int64, ignore)
     weights = None if s is None else RowSource(layout, s, np.float64)
     total = _sparse_total(layout, ids, weights, cw) if red == "mean" else 0.0
-    call = _call(SPARSE, layout, work, from_logits, cw, eps, red, total, return_grad, z)
+    call = _call(SPARSE, layout, work, from_logits, cw, eps, red, total, return_grad, z, gamma)
     return _run(call, pred, result, red, total, return_grad, labels=ids, weights=weights)
 
 
@@ -346,6 +363,7 @@ def categorical_cross_entropy(
     sample_weight: npt.ArrayLike | None = ...,
     label_smoothing: float = ...,
     z_loss: float = ...,
+    focal_gamma: float = ...,
     reduction: Reduction = ...,
     return_grad: LiteralFalse = ...,
 ) -> Loss: ...
@@ -360,6 +378,7 @@ def categorical_cross_entropy(
     sample_weight: npt.ArrayLike | None = ...,
     label_smoothing: float = ...,
     z_loss: float = ...,
+    focal_gamma: float = ...,
     reduction: Reduction = ...,
     return_grad: LiteralTrue,
 ) -> tuple[Loss, np.ndarray]: ...
@@ -373,6 +392,7 @@ def categorical_cross_entropy(
     sample_weight: npt.ArrayLike | None = None,
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
+    focal_gamma: float = 0.0,
     reduction: Reduction = "mean",
     return_grad: bool | np.bool = False,
 ) -> Loss | tuple[Loss, np.ndarray]:
@@ -406,6 +426,11 @@ def categorical_cross_entropy(
         ``z >= 0``: each row adds ``z * logsumexp(y_pred_i)**2`` (PaLM's z-loss), times the
         row's sample weight but not the class weights; the mean's denominator is unchanged.
         Logits only.
+    focal_gamma : float, default 0.0
+        ``gamma >= 0``: the focal loss (Lin et al. 2017; Keras's
+        ``CategoricalFocalCrossentropy`` with the class weights as its ``alpha``), each term
+        ``-w_c log p_c`` multiplied by ``(1 - p_c)**gamma``, computed in log space from the
+        softmax sums. 0 is the plain loss, bit for bit. Logits only.
     reduction : {"mean", "sum", "none"}, default "mean"
         "none": ``s_i * l_i`` per row; "sum": their sum; "mean": their sum divided by
         ``sum_i s_i * sum_c c_c y_ic`` (unsmoothed targets; 0.0 when that is 0), so that a
@@ -425,8 +450,9 @@ def categorical_cross_entropy(
     ------
     ValueError
         On shapes that differ, targets or probabilities outside [0, 1] or rows not summing to
-        1, bad weights, smoothing outside [0, 1], a negative or non-finite ``z_loss`` (or one
-        with ``from_logits=False``), an unknown reduction or an axis out of range.
+        1, bad weights, smoothing outside [0, 1], a negative or non-finite ``z_loss`` or
+        ``focal_gamma`` (or one with ``from_logits=False``), an unknown reduction or an axis
+        out of range.
     TypeError
         On non-numeric or complex input.
 
@@ -460,6 +486,7 @@ def categorical_cross_entropy(
     v.check_not_nan(target, "y_true", "target probabilities")
     cw_given = v.check_class_weight(class_weight, layout.C)
     cw, z = for_mean(cw_given, red), _z_loss(z_loss, from_logits, cw_given, red)
+    gamma = _focal_gamma(focal_gamma, from_logits)
     s = for_mean(
         v.check_weight(sample_weight, "sample_weight", layout.batch_shape, "the batch shape"), red
     )
@@ -477,5 +504,5 @@ def categorical_cross_entropy(
         return float(np.sum(wy if weights is None else weights.block(blk) * wy))
 
     total = _distribution_rows(target, layout, "y_true", axis, "", weighted_rows)
-    call = _call(CATEGORICAL, layout, work, from_logits, cw, eps, red, total, return_grad, z)
+    call = _call(CATEGORICAL, layout, work, from_logits, cw, eps, red, total, return_grad, z, gamma)
     return _run(call, pred, result, red, total, return_grad, target=target, weights=weights)

@@ -106,6 +106,16 @@ def check_coefficient(value: object, name: str) -> float:
     return f
 
 
+def check_fraction(value: object, name: str) -> float:
+    """A real option in [0, 1] (``focal_alpha``) as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number or None; got {_short(value)}.")
+    f = float(value) if -2.0 < value < 2.0 else math.inf
+    if not 0.0 <= f <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1]; got {_short(value)}.")
+    return f
+
+
 def check_needs_logits(value: float, name: str, what: str, from_logits: bool) -> None:
     """An option defined on logits only (``what`` says why), with ``from_logits=False``."""
     if value != 0.0 and not from_logits:

@@ -49,6 +49,7 @@ from . import logsumexp as _logsumexp
 from . import softmax as _softmax
 from . import softplus as _softplus
 from . import sparse_categorical_cross_entropy as _sparse
+from ._categorical import _focal_gamma, _z_loss
 from ._engine import thread_limit
 
 __all__ = [
@@ -405,6 +406,8 @@ def sparse_categorical_cross_entropy(
     class_weight: npt.ArrayLike | None = ...,
     sample_weight: Input | None = ...,
     label_smoothing: float = ...,
+    z_loss: float = ...,
+    focal_gamma: float = ...,
     reduction: Reduction = ...,
     return_grad: LiteralFalse = ...,
     threads: int = ...,
@@ -420,6 +423,8 @@ def sparse_categorical_cross_entropy(
     class_weight: npt.ArrayLike | None = ...,
     sample_weight: Input | None = ...,
     label_smoothing: float = ...,
+    z_loss: float = ...,
+    focal_gamma: float = ...,
     reduction: Reduction = ...,
     return_grad: LiteralTrue,
     threads: int = ...,
@@ -434,6 +439,8 @@ def sparse_categorical_cross_entropy(
     class_weight: npt.ArrayLike | None = None,
     sample_weight: Input | None = None,
     label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    focal_gamma: float = 0.0,
     reduction: Reduction = "mean",
     return_grad: bool | np.bool = False,
     threads: int = 1,
@@ -477,7 +484,10 @@ def sparse_categorical_cross_entropy(
     v.check_batch_shape(_like(labels), _like(pred), axis, batch_shape)
     ignore = v.check_ignore_index(ignore_index)
     v.check_class_ids(np.empty(0, labels.dtype), pred.shape[cax], axis, ignore)  # the dtype
-    cw = _pow2_scaled(v.check_class_weight(_numpy(class_weight), pred.shape[cax]), red)
+    cw_given = v.check_class_weight(_numpy(class_weight), pred.shape[cax])
+    cw = _pow2_scaled(cw_given, red)
+    z = _z_loss(z_loss, from_logits, cw_given, red)
+    gamma = _focal_gamma(focal_gamma, from_logits)
     chunks = _batch_chunks(pred, cax)
     s = _sample_weight(sample_weight, batch_shape, chunks, "the batch shape", red)
     options = {
@@ -486,6 +496,8 @@ def sparse_categorical_cross_entropy(
         "ignore_index": ignore,
         "class_weight": cw,
         "label_smoothing": eps,
+        "z_loss": z,
+        "focal_gamma": gamma,
     }
     return _lazy_loss(
         "sparse",
@@ -510,6 +522,8 @@ def categorical_cross_entropy(
     class_weight: npt.ArrayLike | None = ...,
     sample_weight: Input | None = ...,
     label_smoothing: float = ...,
+    z_loss: float = ...,
+    focal_gamma: float = ...,
     reduction: Reduction = ...,
     return_grad: LiteralFalse = ...,
     threads: int = ...,
@@ -524,6 +538,8 @@ def categorical_cross_entropy(
     class_weight: npt.ArrayLike | None = ...,
     sample_weight: Input | None = ...,
     label_smoothing: float = ...,
+    z_loss: float = ...,
+    focal_gamma: float = ...,
     reduction: Reduction = ...,
     return_grad: LiteralTrue,
     threads: int = ...,
@@ -537,6 +553,8 @@ def categorical_cross_entropy(
     class_weight: npt.ArrayLike | None = None,
     sample_weight: Input | None = None,
     label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    focal_gamma: float = 0.0,
     reduction: Reduction = "mean",
     return_grad: bool | np.bool = False,
     threads: int = 1,
@@ -573,13 +591,18 @@ def categorical_cross_entropy(
     batch_shape = pred.shape[:cax] + pred.shape[cax + 1 :]
     target = _real(y_true, "y_true")
     v.check_same_shape(_like(target), _like(pred))
-    cw = _pow2_scaled(v.check_class_weight(_numpy(class_weight), pred.shape[cax]), red)
+    cw_given = v.check_class_weight(_numpy(class_weight), pred.shape[cax])
+    cw = _pow2_scaled(cw_given, red)
+    z = _z_loss(z_loss, from_logits, cw_given, red)
+    gamma = _focal_gamma(focal_gamma, from_logits)
     s = _sample_weight(sample_weight, batch_shape, _batch_chunks(pred, cax), "the batch shape", red)
     options = {
         "from_logits": from_logits,
         "axis": axis,
         "class_weight": cw,
         "label_smoothing": eps,
+        "z_loss": z,
+        "focal_gamma": gamma,
     }
     return _lazy_loss(
         "categorical",
@@ -613,6 +636,8 @@ def binary_cross_entropy(
     pos_weight: npt.ArrayLike | None = ...,
     sample_weight: Input | None = ...,
     label_smoothing: float = ...,
+    focal_gamma: float = ...,
+    focal_alpha: float | None = ...,
     reduction: Reduction = ...,
     return_grad: LiteralFalse = ...,
     threads: int = ...,
@@ -626,6 +651,8 @@ def binary_cross_entropy(
     pos_weight: npt.ArrayLike | None = ...,
     sample_weight: Input | None = ...,
     label_smoothing: float = ...,
+    focal_gamma: float = ...,
+    focal_alpha: float | None = ...,
     reduction: Reduction = ...,
     return_grad: LiteralTrue,
     threads: int = ...,
@@ -638,6 +665,8 @@ def binary_cross_entropy(
     pos_weight: npt.ArrayLike | None = None,
     sample_weight: Input | None = None,
     label_smoothing: float = 0.0,
+    focal_gamma: float = 0.0,
+    focal_alpha: float | None = None,
     reduction: Reduction = "mean",
     return_grad: bool | np.bool = False,
     threads: int = 1,
@@ -680,7 +709,14 @@ def binary_cross_entropy(
     eps = v.check_label_smoothing(label_smoothing)
     pw = _pos_weight(pos_weight, pred.shape)
     s = _sample_weight(sample_weight, pred.shape, pred.chunks, "y_pred's shape", red)
-    options = {"from_logits": from_logits, "pos_weight": pw, "label_smoothing": eps}
+    alpha = None if focal_alpha is None else v.check_fraction(focal_alpha, "focal_alpha")
+    options = {
+        "from_logits": from_logits,
+        "pos_weight": pw,
+        "label_smoothing": eps,
+        "focal_gamma": v.check_coefficient(focal_gamma, "focal_gamma"),
+        "focal_alpha": alpha,
+    }
     return _lazy_loss(
         "binary",
         pred,

@@ -51,6 +51,7 @@ cdef extern from "kernels.h":
         double eps, grad_div
         int from_logits
         double loss_sum, loss_sum_small
+        double gamma, alpha
 
     ctypedef void (*xk_softmax_fn)(xk_block *b, int mode) noexcept nogil
     ctypedef void (*xk_prob_fn)(xk_block *b, int mode) noexcept nogil
@@ -201,10 +202,11 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
 
 
 def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad,
-                 object loss_out, double eps, double grad_div, bint from_logits):
+                 object loss_out, double eps, double grad_div, bint from_logits,
+                 double gamma=0.0, double alpha=-1.0):
     """Binary cross-entropy of contiguous 1-D arrays: x (float32/64), y, pw, sw float64,
-    grad x's dtype or None, loss_out float64 or None. Returns the sum of the losses and
-    their sum times 2**-64."""
+    grad x's dtype or None, loss_out float64 or None; the focal loss with ``gamma`` != 0 or
+    ``alpha`` >= 0 (< 0: no alpha). Returns the sum of the losses and their sum times 2**-64."""
     cdef xk_binary b
     cdef int kind = _kind(x)
     if not cnp.PyArray_IS_C_CONTIGUOUS(x):
@@ -223,6 +225,8 @@ def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad
     b.eps = eps
     b.grad_div = grad_div
     b.from_logits = from_logits
+    b.gamma = gamma
+    b.alpha = alpha
     b.loss_sum = 0.0
     cdef const xk_variant *v = xk_get_variant(_current)
     with nogil:

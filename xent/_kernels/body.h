@@ -47,6 +47,9 @@ typedef struct {
     double g_top, g_y;          /* entries computed apart (see finish) */
     int fix_top, fix_y;
     int zero;                   /* a row of weight 0: its gradient is 0 */
+    double zl, zg;              /* z-loss: its value z lse^2 and gradient factor 2 z lse */
+    double Dy;                  /* focal, sparse without smoothing: the weight D at y */
+    int focal_row;              /* focal with soft or smoothed targets: see focal_row */
 } FN(coef);
 
 /* ------------------------------------------------------------------ vector row passes */
@@ -296,6 +299,74 @@ static inline __attribute__((always_inline)) double FN(row_s)(double m, double s
     return xk_sel(m == HUGE_VAL, xk_sel(nt == 1.0, 0.0, NAN), s);
 }
 
+/* a * b = p + e exactly (Dekker's TwoProduct with Veltkamp's split: no fma needed), for
+ * |a|, |b|, |a b| well inside the range; e = 0 outside it. */
+static inline void FN(two_prod)(double a, double b, double *p, double *e)
+{
+    const double split = 134217729.0; /* 2^27 + 1 */
+    double P = a * b, E = 0.0;
+    if (P > -0x1p900 && P < 0x1p900 && a > -0x1p900 && a < 0x1p900 && b > -0x1p900 &&
+        b < 0x1p900) {
+        double ta = split * a, ah = ta - (ta - a), al = a - ah;
+        double tb = split * b, bh = tb - (tb - b), bl = b - bh;
+        E = ((ah * bh - P) + ah * bl + al * bh) + al * bl;
+    }
+    *p = P;
+    *e = E;
+}
+
+/* log(u) = hi + lo to about 0.5 ulp of 1 absolutely, whatever its size: lo by one Newton
+ * step, u exp(-hi) - 1 = log(u) - hi to first order, with the product exact. */
+static inline void FN(log_dd)(double u, double *hi, double *lo)
+{
+    double h = xk_log(u), P, E;
+    *hi = h;
+    *lo = 0.0;
+    if (!(u > 0x1p-1000 && u < 0x1p1000)) return;
+    FN(two_prod)(u, xk_exp(-h), &P, &E);
+    *lo = (P - 1.0) + E;
+}
+
+/* exp(g (hi + lo)) with the product carried exactly: exp(P) (1 + e) for g hi = P + e. A
+ * large exponent (gamma log(1 - p) = -50, say) keeps its relative accuracy. */
+static inline double FN(exp_scaled)(double g, double hi, double lo)
+{
+    double P, E;
+    FN(two_prod)(g, hi, &P, &E);
+    E += g * lo;
+    double X = xk_exp(P);
+    return X == 0.0 || X == HUGE_VAL ? X : X + X * E;
+}
+
+/* The focal factor of one class (Lin et al., "Focal Loss for Dense Object Detection", 2017):
+ * f = (1 - p)^gamma = exp(gamma log(1 - p)) and the weight D with which the class enters the
+ * gradient, D = f (1 + gamma p nll / (1 - p)) (nll = -log p): the row's focal loss
+ * sum_c w_c f_c nll_c has gradient g_k = p_k sum_c w_c D_c - w_k D_k, the form of plain
+ * cross-entropy with target weights w_c D_c. log(1 - p) is exact from the softmax sums: at
+ * the maximum with s < 1 (p > 1/2) it is log(s) - L, 1 - p = s / (1 + s); elsewhere
+ * log1p(-p) with p <= 1/2. A confident row keeps its tiny f and D; at s = 0 (p = 1) f = 0,
+ * and D = 0 (the limit of f L / s for gamma > 0). */
+static inline void FN(focal_entry)(double gamma, double nll, double s, double L, double inv,
+                                   int is_top, double p, double *f_out, double *D_out)
+{
+    double rho_nll;
+    if (is_top && s < 1.0) {
+        /* log(1 - p) = log(s) - L can be large (-50 for s = 1e-11), and exp turns its
+           rounding into a relative error: it is carried as hi + lo into exp_scaled */
+        double h, lo;
+        FN(log_dd)(s, &h, &lo);
+        double a = h - L, bp = a - h;
+        lo += (h - (a - bp)) + (-L - bp);
+        *f_out = s == 0.0 ? 0.0 : FN(exp_scaled)(gamma, a, lo);
+        rho_nll = s == 0.0 ? 1.0 : L / s; /* p / (1 - p) = 1 / s, nll = L */
+    } else {
+        *f_out = xk_exp(gamma * xk_log1p(-p));
+        rho_nll = p == 0.0 ? 0.0 : p * nll / (1.0 - p);
+    }
+    (void)inv;
+    *D_out = *f_out == 0.0 ? 0.0 : *f_out * (1.0 + gamma * rho_nll);
+}
+
 /* The weighted loss of one row (or its logsumexp) and the coefficients of its output pass.
  *
  * Both losses are l = sum_c w_c (-log p_c) with -log p_c = L + v_c, L = log1p(s), for target
@@ -316,7 +387,8 @@ static inline double FN(finish)(const xk_block *b, int mode, const FN(state) *st
     double s = FN(row_s)(st->m, st->sb, st->nt);
     g->L = L;
     g->inv = 1.0 / (1.0 + s);
-    g->fix_top = g->fix_y = g->zero = 0;
+    g->fix_top = g->fix_y = g->zero = g->focal_row = 0;
+    g->zl = g->zg = g->Dy = 0.0;
     if (mode == XK_LSE) {
         if (st->m == -HUGE_VAL) return -HUGE_VAL;
         if (st->m == HUGE_VAL) return HUGE_VAL;
@@ -337,6 +409,18 @@ static inline double FN(finish)(const xk_block *b, int mode, const FN(state) *st
         loss = coef == 0.0 ? 0.0 : coef * nll;
         wy = cwy;
         wyx = y == st->top ? 0.0 : cwy;
+        if (b->gamma != 0.0 && eps == 0.0) {
+            /* focal: l = cw_y f nll with f = (1 - p_y)^gamma, and D = dl/d(-log p_y) */
+            double f, D, d, e;
+            XK_SHIFT(xy, st->m, d, e);
+            double E = xk_exp(d);
+            FN(focal_entry)(b->gamma, nll, s, L, g->inv, y == st->top, (E + E * e) * g->inv,
+                            &f, &D);
+            loss = cwy == 0.0 || f == 0.0 ? 0.0 : cwy * f * nll;
+            wy = cwy == 0.0 ? 0.0 : cwy * D;
+            wyx = y == st->top ? 0.0 : wy;
+            g->Dy = wy;
+        }
     } else {
         loss = tv + (wy == 0.0 ? 0.0 : wy * L);
         if (eps > 0.0) loss *= 1.0 - eps;
@@ -349,8 +433,9 @@ static inline double FN(finish)(const xk_block *b, int mode, const FN(state) *st
         double hi = st->m + L, bp = hi - st->m;
         double lo = (st->m - (hi - bp)) + (L - bp);
         if (!(hi < HUGE_VAL) || !(hi > -HUGE_VAL)) lo = 0.0;
-        loss += b->z * (hi * hi + (2.0 * hi) * lo);
-        zg = 2.0 * b->z * hi;
+        g->zl = b->z * (hi * hi + (2.0 * hi) * lo);
+        loss += g->zl;
+        zg = g->zg = 2.0 * b->z * hi;
     }
     double weighted = sw == 0.0 ? 0.0 : sw * loss;
 
@@ -366,6 +451,8 @@ static inline double FN(finish)(const xk_block *b, int mode, const FN(state) *st
         g->fix_top = 1;
     }
     if (mode == XK_SPARSE && !(g->fix_top && y == st->top)) g->fix_y = 1;
+    g->focal_row = b->gamma != 0.0 && (mode == XK_CATEGORICAL || eps > 0.0);
+    if (g->focal_row) g->fix_y = 0;
     return weighted;
 }
 
@@ -373,7 +460,71 @@ static inline double FN(finish)(const xk_block *b, int mode, const FN(state) *st
 static inline double FN(sparse_gy)(const xk_block *b, const FN(coef) *g, int64_t y, double Fy)
 {
     double cwy = b->cw ? b->cw[y] : 1.0;
+    if (b->gamma != 0.0) return g->k * (g->a * Fy - g->Dy);
     return g->k * (g->a * Fy - ((1.0 - b->eps) + b->eps / (double)b->C) * cwy);
+}
+
+/* Focal loss with soft or smoothed targets: a second pass over the row once its softmax sums
+ * are known (row = x[c * xs], targets t[c * ts], out[c * os] holding F with a gradient).
+ * Target weights w_c = cw_c ((1 - eps) t_c + eps / C) (sparse: t_c = [c == y]); the loss is
+ * sum_c w_c f_c nll_c with nll_c = L + v_c, and the gradient k (a F_c - w_c D_c) with
+ * a = (sum_c w_c D_c + 2 z lse) / (1 + s), its maximum entry set apart as in `finish`.
+ * Returns the row's loss (with its z-loss) before the row weight. */
+static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t xs, const T *t,
+                            ptrdiff_t ts, const FN(state) *st, int64_t y, FN(coef) *g)
+{
+    const ptrdiff_t C = b->C;
+    const double kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps, m = st->m, L = g->L;
+    const double s = FN(row_s)(st->m, st->sb, st->nt);
+    double lsum = 0.0, lc = 0.0, dsum = 0.0, dc = 0.0, dx = 0.0, dxc = 0.0;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        double tc = mode == XK_CATEGORICAL ? (double)t[c * ts] : (c == y ? 1.0 : 0.0);
+        double w = (b->cw ? b->cw[c] : 1.0) * (kw1 * tc + kw0);
+        if (w == 0.0) continue;
+        double d, e, f, D;
+        XK_SHIFT((double)x[c * xs], m, d, e);
+        double nll = L + -(d + e);
+        double E = xk_exp(d);
+        FN(focal_entry)(b->gamma, nll, s, L, g->inv, c == st->top, (E + E * e) * g->inv, &f, &D);
+        XK_KADD(lsum, lc, f == 0.0 ? 0.0 : w * f * nll);
+        XK_KADD(dsum, dc, w * D);
+        if (c != st->top) XK_KADD(dx, dxc, w * D);
+    }
+    g->a = (b->z == 0.0 ? dsum : dsum + g->zg) * g->inv;
+    if (g->fix_top) {
+        double ce = dx - dsum * s * g->inv;
+        g->g_top = g->k * (b->z == 0.0 ? ce : ce + g->zg * g->inv);
+    }
+    return b->z == 0.0 ? lsum : lsum + g->zl;
+}
+
+/* The gradient of a row after focal_row: out[c * os] = k (a F_c - w_c D_c), F read from out. */
+static void FN(focal_output)(const xk_block *b, int mode, const T *x, ptrdiff_t xs, const T *t,
+                             ptrdiff_t ts, T *out, ptrdiff_t os, const FN(state) *st, int64_t y,
+                             const FN(coef) *g)
+{
+    const ptrdiff_t C = b->C;
+    const double kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps, m = st->m, L = g->L;
+    const double s = FN(row_s)(st->m, st->sb, st->nt);
+    for (ptrdiff_t c = 0; c < C; c++) {
+        double tc = mode == XK_CATEGORICAL ? (double)t[c * ts] : (c == y ? 1.0 : 0.0);
+        double w = (b->cw ? b->cw[c] : 1.0) * (kw1 * tc + kw0), wD = 0.0;
+        double Fc = (double)out[c * os];
+        if (g->zero) {
+            out[c * os] = 0;
+            continue;
+        }
+        if (w != 0.0) {
+            double d, e, f, D;
+            XK_SHIFT((double)x[c * xs], m, d, e);
+            double E = xk_exp(d);
+            FN(focal_entry)(b->gamma, L + -(d + e), s, L, g->inv, c == st->top,
+                            (E + E * e) * g->inv, &f, &D);
+            wD = w * D;
+        }
+        out[c * os] = (T)(g->k * (g->a * Fc - wD));
+    }
+    if (g->fix_top && !g->zero) out[st->top * os] = (T)g->g_top;
 }
 
 /* The output pass of a contiguous row: the gradient (from F in out), softmax (from F in out) or
@@ -424,10 +575,18 @@ static void FN(rows)(xk_block *b, int mode)
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
         double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));
         double value = FN(finish)(b, mode, &st, sw, y, xy, L, &g);
+        if (g.focal_row) {
+            double l = FN(focal_row)(b, mode, x, 1, t, 1, &st, y, &g);
+            value = sw == 0.0 ? 0.0 : sw * l;
+        }
         if (b->row_out) b->row_out[r] = value;
         lanes[r & 7] += value;
         small[r & 7] += value * XK_SMALL;
         if (b->out == NULL || mode == XK_LSE) continue;
+        if (g.focal_row) {
+            FN(focal_output)(b, mode, x, 1, t, 1, out, 1, &st, y, &g);
+            continue;
+        }
         double gy = g.fix_y && !g.zero ? FN(sparse_gy)(b, &g, y, (double)out[y]) : 0.0;
         FN(row_output)(b, mode, x, t, out, C, st.m, &g);
         if (!grad || g.zero) continue;
@@ -481,6 +640,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     else if (SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 0);
     else FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 0);
     double Ls[XK_TILE];
+    int focal = 0;
     for (int k = 0; k < XK_NACC; k++)
         for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
     for (ptrdiff_t r = 0; r < n8; r += 8) { /* L = log1p(s) of eight rows at a time (row_s) */
@@ -498,10 +658,19 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         int64_t y = b->labels ? b->labels[r0 + r] : 0;
         double xy = mode == XK_SPARSE ? (double)x[y * xs + r] : 0.0;
         double value = FN(finish)(b, mode, &st, sw, y, xy, Ls[r], &g);
+        if (g.focal_row) {
+            focal = 1;
+            double l = FN(focal_row)(b, mode, x + r, xs, CAT ? t + r : NULL, ts, &st, y, &g);
+            value = sw == 0.0 ? 0.0 : sw * l;
+        }
         if (b->row_out) b->row_out[r0 + r] = value;
         lanes[(r0 + r) & 7] += value;
         small[(r0 + r) & 7] += value * XK_SMALL;
         if (out == NULL || mode == XK_LSE) continue;
+        if (g.focal_row) {
+            FN(focal_output)(b, mode, x + r, xs, CAT ? t + r : NULL, ts, out + r, os, &st, y, &g);
+            continue;
+        }
         /* per-row coefficients are kept in the state arrays, now free */
         sb[r] = g.inv;
         nt[r] = g.L;
@@ -516,7 +685,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         if (!(g.fix_y && !g.zero)) m[r] = NAN, y = -1;
         if (b->labels) ((int64_t *)b->scratch)[r] = y;
     }
-    if (out == NULL || mode == XK_LSE) return;
+    if (out == NULL || mode == XK_LSE || focal) return; /* focal rows: written above */
     for (ptrdiff_t c = 0; c < C; c++) {
         T *oc = out + c * os;
         const T *xc = x + c * xs;
@@ -713,6 +882,127 @@ static inline __attribute__((always_inline)) void FN(binary_chunk)(
     }
 }
 
+/* Binary focal loss (torchvision's sigmoid_focal_loss, Keras's BinaryFocalCrossentropy):
+ * l = alpha_t (1 - p_t)^gamma bce with y' the smoothed label, p_t = y' p + (1 - y') (1 - p),
+ * alpha_t = alpha y' + (1 - alpha)(1 - y') (1 without alpha) and bce the loss of binary_chunk.
+ * 1 - p_t = y' sigmoid(-x) + (1 - y') sigmoid(x) (from probabilities y' (1 - p) + (1 - y') p),
+ * a sum of non-negative terms; for a hard label its log is -softplus(+-x) (log1p(-p), log p)
+ * exactly, so a confident element keeps its tiny loss. The gradient is
+ * F (bce' + gamma bce (1 - 2 y') u' / u) with F = alpha_t (1 - p_t)^gamma, u = 1 - p_t. */
+static void FN(binary_focal_chunk)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, double *lb)
+{
+    /* Loops of one kind each, so that the exp and log loops vectorize: the transcendental
+       functions first into per-element arrays, then the scalar arithmetic that uses them. */
+    const T *x = (const T *)bb->x + i0;
+    const double *y = bb->y + i0, *pw = bb->pw ? bb->pw + i0 : NULL;
+    const double *sw = bb->sw ? bb->sw + i0 : NULL;
+    T *grad = bb->grad ? (T *)bb->grad + i0 : NULL;
+    const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, gamma = bb->gamma;
+    const int logits = bb->from_logits;
+    double A[XK_CHUNK], B[XK_CHUNK], Cc[XK_CHUNK], D[XK_CHUNK], E[XK_CHUNK], G[XK_CHUNK];
+    /* logits: A = exp(-|x|), B = log1p(A); probabilities: A = log(p), B = log1p(-p) */
+    if (logits) {
+        for (ptrdiff_t i = 0; i < n; i++) {
+            double xv = x[i];
+            A[i] = xk_exp(-(xv < 0.0 ? -xv : xv));
+        }
+        for (ptrdiff_t i = 0; i < n; i++) B[i] = xk_log1p(A[i]);
+    } else {
+        for (ptrdiff_t i = 0; i < n; i++) A[i] = xk_log((double)x[i]);
+        for (ptrdiff_t i = 0; i < n; i++) B[i] = xk_log1p(-(double)x[i]);
+    }
+    /* u = 1 - p_t where it needs a log of its own (soft labels; 1 - p >= 1/2 from
+       probabilities is log1p(-p) already): Cc = u, else 1; D = log(Cc), E = exp(-D) */
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double xv = x[i], yv = y[i];
+        double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, uu;
+        if (logits) {
+            double inv = 1.0 / (1.0 + A[i]), small = A[i] * inv;
+            double sig = xv >= 0.0 ? inv : small, sig_neg = xv >= 0.0 ? small : inv;
+            uu = yp * sig_neg + bw * sig;
+        } else {
+            uu = yp * (1.0 - xv) + bw * xv;
+        }
+        int own = bw != 0.0 && yp != 0.0;
+        if (!logits) own = own || (bw == 0.0 && xv >= 0.5) || yp == 0.0;
+        Cc[i] = own ? (bw == 0.0 ? 1.0 - xv : yp == 0.0 ? xv : uu) : 1.0;
+    }
+    for (ptrdiff_t i = 0; i < n; i++) D[i] = xk_log(Cc[i]);
+    for (ptrdiff_t i = 0; i < n; i++) E[i] = xk_exp(-D[i]);
+    /* log u = lu + lu_lo; then G = gamma lu rounded, its error kept in E */
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double xv = x[i], yv = y[i];
+        double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, lu, lu_lo = 0.0;
+        if (logits && (bw == 0.0 || yp == 0.0)) {
+            /* u = sigmoid(-+x): log u = -(relu + T), its exact sum as hi + lo */
+            double r = bw == 0.0 ? (xv > 0.0 ? xv : 0.0) : (xv < 0.0 ? -xv : 0.0), bp;
+            lu = -(r + B[i]), bp = lu + r;
+            lu_lo = lu > -HUGE_VAL ? (-r - (lu - bp)) + (-B[i] - bp) : 0.0;
+        } else if (!logits && bw == 0.0 && xv < 0.5) {
+            lu = B[i]; /* log1p(-p), small: no tail needed */
+        } else {
+            double P, Pe, u = Cc[i];
+            lu = D[i];
+            if (u > 0x1p-1000 && u < 0x1p1000) {
+                FN(two_prod)(u, E[i], &P, &Pe); /* Newton: u exp(-hi) - 1 = log(u) - hi */
+                lu_lo = (P - 1.0) + Pe;
+            }
+        }
+        double P, Pe;
+        FN(two_prod)(gamma, lu, &P, &Pe);
+        G[i] = P;
+        E[i] = Pe + gamma * lu_lo;
+    }
+    if (gamma != 0.0)
+        for (ptrdiff_t i = 0; i < n; i++) D[i] = xk_exp(G[i]);
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double xv = x[i], yv = y[i];
+        double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, a = yp;
+        if (pw) a *= pw[i];
+        double bce, dbce, ru; /* bce, its derivative, u' / u */
+        if (logits) {
+            double Tv = B[i];
+            double relu = xv > 0.0 ? xv : 0.0, relu_neg = xv < 0.0 ? -xv : 0.0;
+            double sp = Tv + relu, spn = Tv + relu_neg; /* -log(1 - p), -log p */
+            double inv = 1.0 / (1.0 + A[i]), small = A[i] * inv;
+            double sig = xv >= 0.0 ? inv : small, sig_neg = xv >= 0.0 ? small : inv;
+            bce = (a == 0.0 ? 0.0 : a * spn) + (bw == 0.0 ? 0.0 : bw * sp);
+            dbce = bw * sig - a * sig_neg;
+            ru = bw == 0.0 ? -sig : yp == 0.0 ? sig_neg
+                 : (bw - yp) * (sig * sig_neg) / (yp * sig_neg + bw * sig);
+        } else {
+            double la = -a * A[i], lb_ = -bw * B[i];
+            bce = (la > 0.0 ? la : 0.0) + (lb_ > 0.0 ? lb_ : 0.0) + 0.0 * xv;
+            double ga = a / xv, gb = bw / (1.0 - xv);
+            dbce = (gb > 0.0 ? gb : 0.0) - (ga > 0.0 ? ga : 0.0);
+            ru = bw == 0.0 ? -1.0 / (1.0 - xv)
+                 : yp == 0.0 ? 1.0 / xv : (bw - yp) / (yp * (1.0 - xv) + bw * xv);
+        }
+        double f = 1.0;
+        if (gamma != 0.0) {
+            double X = D[i];
+            f = X == 0.0 || X == HUGE_VAL ? X : X + X * E[i]; /* exp(G + E) */
+        }
+        double at = bb->alpha < 0.0 ? 1.0 : bb->alpha * yp + (1.0 - bb->alpha) * bw;
+        double F = at * f;
+        double loss = F == 0.0 || bce == 0.0 ? 0.0 : F * bce;
+        double g = 0.0;
+        if (grad) {
+            double mod = gamma == 0.0 || ru == 0.0 || bce == 0.0 ? 0.0 : gamma * bce * ru;
+            g = F == 0.0 ? 0.0 : F * (dbce + mod);
+        }
+        if (sw) {
+            double sv = sw[i];
+            loss = sv == 0.0 ? 0.0 : sv * loss;
+            g = sv == 0.0 ? 0.0 : g * (sv / bb->grad_div);
+        } else {
+            g /= bb->grad_div;
+        }
+        lb[i] = loss;
+        if (grad) grad[i] = (T)g;
+    }
+}
+
 static void FN(binary)(xk_binary *bb)
 {
     double lanes[8] = {0}, small[8] = {0}, lb[XK_CHUNK];
@@ -721,7 +1011,8 @@ static void FN(binary)(xk_binary *bb)
     const int key = L * 8 + G * 4 + S * 2 + P;
     for (ptrdiff_t i0 = 0; i0 < bb->n; i0 += XK_CHUNK) {
         ptrdiff_t n = bb->n - i0 < XK_CHUNK ? bb->n - i0 : XK_CHUNK;
-        switch (key) {
+        if (bb->gamma != 0.0 || bb->alpha >= 0.0) FN(binary_focal_chunk)(bb, i0, n, lb);
+        else switch (key) {
 #define XK_CASE(K) \
     case K: FN(binary_chunk)(bb, i0, n, lb, (K >> 3) & 1, (K >> 2) & 1, (K >> 1) & 1, K & 1); break;
             XK_CASE(0) XK_CASE(1) XK_CASE(2) XK_CASE(3) XK_CASE(4) XK_CASE(5) XK_CASE(6)

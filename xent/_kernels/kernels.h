@@ -72,6 +72,8 @@ typedef struct {
     double eps, grad_div;
     int from_logits;
     double loss_sum, loss_sum_small;
+    /* focal loss: l = alpha_t (1 - p_t)^gamma bce (gamma = 0 and alpha < 0: plain) */
+    double gamma, alpha;
 } xk_binary;
 
 /* A sum of finite losses can overflow where their mean does not: kernels also return the sum of

@@ -1,0 +1,398 @@
+"""Focal loss (Lin et al., "Focal Loss for Dense Object Detection", 2017): ``focal_gamma``.
+
+Oracles: exact mpmath values (tests/_reference.py ``softmax_family_loss`` for the softmax
+losses; the binary definition evaluated here in mpmath), in ulps, for values and gradients;
+the formulas of torchvision's ``sigmoid_focal_loss`` and Keras's focal losses in NumPy
+float64 on benign inputs (torchvision and Keras are not needed); PyTorch autograd of
+torchvision's formula when PyTorch is installed; 4th-order central differences; identities
+(``gamma = 0`` is the plain loss bit for bit, sparse equals one-hot categorical).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import special
+
+import xent
+from tests import _reference as ref
+
+VALUE_ULP = 4.0
+GRAD_ULP = 8.0
+REDUCTIONS = ["none", "sum", "mean"]
+scce = xent.sparse_categorical_cross_entropy
+cce = xent.categorical_cross_entropy
+bce = xent.binary_cross_entropy
+
+
+def logits(rng, n, c, dtype, *, scale=3.0):
+    """Logits with 20 % -inf (never the label), every 3rd row's label leading by 10 to 600."""
+    x = scale * rng.standard_normal((n, c))
+    y = rng.integers(0, c, n)
+    masked = rng.random((n, c)) < 0.2
+    masked[np.arange(n), y] = False
+    x[masked] = -np.inf
+    rows = np.arange(n) % 3 == 0
+    top = 600.0 if dtype == np.float64 else 80.0
+    x[rows, y[rows]] = np.max(x[rows], axis=1) + np.geomspace(10.0, top, n)[rows]
+    return x.astype(dtype), y
+
+
+def soft_targets(rng, x):
+    w = rng.random(x.shape) ** 2
+    w[np.isneginf(x)] = 0.0  # a class with a -inf logit gets no target mass
+    return w / w.sum(axis=1, keepdims=True)
+
+
+# ------------------------------------------------------------------ softmax losses: exact
+
+CASES = list(
+    itertools.product(
+        [np.float64, np.float32],
+        ["sparse", "categorical"],
+        [0.5, 2.0],
+        ["plain", "cw-sw", "ls", "z", "scale-1e3"],
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "kind", "gamma", "option"),
+    CASES,
+    ids=[f"{np.dtype(d).name}-{k}-g{g}-{o}" for d, k, g, o in CASES],
+)
+def test_softmax_values_and_gradients_match_mpmath(rng, dtype, kind, gamma, option):
+    n, c = 30, 7
+    x, y = logits(rng, n, c, dtype, scale=1e3 if option == "scale-1e3" else 3.0)
+    kw = {}
+    if option == "cw-sw":
+        kw["class_weight"] = rng.uniform(0.5, 2.0, c).astype(dtype).astype(np.float64)
+        kw["sample_weight"] = rng.uniform(0.0, 3.0, n).astype(dtype).astype(np.float64)
+    if option == "ls":  # smoothing puts mass on every class: no -inf logits then
+        x = np.where(np.isneginf(x), -30.0, x).astype(dtype)
+        kw["label_smoothing"] = 0.1
+    if option == "z":
+        kw["z_loss"] = 1e-3
+    t = y if kind == "sparse" else soft_targets(rng, x.astype(np.float64)).astype(dtype)
+    rows = ref.target_rows(
+        t,
+        c,
+        sparse=kind == "sparse",
+        class_weight=kw.get("class_weight"),
+        eps=kw.get("label_smoothing", 0.0),
+    )
+    want, want_g, scale = ref.softmax_family_loss(
+        rows,
+        x,
+        sample_weight=kw.get("sample_weight"),
+        z_loss=kw.get("z_loss", 0.0),
+        gamma=gamma,
+        return_grad=True,
+    )
+    fn = scce if kind == "sparse" else cce
+    got, grad = fn(
+        t, x, from_logits=True, focal_gamma=gamma, reduction="none", return_grad=True, **kw
+    )
+    assert got.dtype == dtype
+    assert grad.dtype == dtype
+    assert ref.max_ulp(ref.ulp_error(got, want)) <= VALUE_ULP
+    assert ref.max_ulp(ref.ulp_error(grad, want_g, scale=scale)) <= GRAD_ULP
+
+
+@pytest.mark.parametrize("kind", ["sparse", "categorical"])
+def test_confident_rows_keep_tiny_losses_and_gradients(kind):
+    """(1 - p)^gamma far below the smallest double's square root: exact, never 0 or NaN."""
+    x = np.array([[60.0, 0.0, -1.0], [35.0, 1.0, 2.0], [800.0, 0.0, 0.0]])
+    y = np.array([0, 0, 0])
+    t = y if kind == "sparse" else np.eye(3)[y]
+    fn = scce if kind == "sparse" else cce
+    for gamma in (0.25, 2.0):
+        got, grad = fn(
+            t, x, from_logits=True, focal_gamma=gamma, reduction="none", return_grad=True
+        )  # fmt: skip
+        want, want_g, scale = ref.softmax_family_loss(
+            ref.target_rows(t, 3, sparse=kind == "sparse"), x, gamma=gamma, return_grad=True
+        )
+        assert ref.max_ulp(ref.ulp_error(got, want)) <= VALUE_ULP
+        assert ref.max_ulp(ref.ulp_error(grad, want_g, scale=scale)) <= GRAD_ULP
+        assert 0 < got[0] < 1e-26
+        assert np.all(np.isfinite(grad))
+
+
+# ------------------------------------------------------------------ softmax losses: peers
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("kind", ["sparse", "categorical"])
+def test_matches_keras_categorical_focal_formula(rng, kind, smoothing):
+    """Keras's CategoricalFocalCrossentropy on probabilities p = softmax(x):
+    sum_c alpha_c y_c (1 - p_c)^gamma (-log p_c), y smoothed first; alpha = class weights."""
+    n, c, gamma = 20, 5, 2.0
+    x = 2.0 * rng.standard_normal((n, c))
+    y = rng.integers(0, c, n)
+    t = np.eye(c)[y] if kind == "sparse" else soft_targets(rng, x)
+    alpha = rng.uniform(0.25, 1.0, c)
+    ts = t * (1 - smoothing) + smoothing / c
+    p = special.softmax(x, axis=1)
+    want = np.sum(alpha * ts * (1 - p) ** gamma * -np.log(p), axis=1)
+    got = (scce if kind == "sparse" else cce)(
+        y if kind == "sparse" else t,
+        x,
+        from_logits=True,
+        focal_gamma=gamma,
+        class_weight=alpha,
+        label_smoothing=smoothing,
+        reduction="none",
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+# ------------------------------------------------------------------ softmax losses: identities
+
+
+@pytest.mark.parametrize("c", [3, 40], ids=["tiles", "rows"])
+def test_gamma_zero_is_the_plain_loss_bit_for_bit(rng, c):
+    x, y = logits(rng, 50, c, np.float32)
+    t = soft_targets(rng, x.astype(np.float64)).astype(np.float32)
+    for red in REDUCTIONS:
+        for fn, target in ((scce, y), (cce, t)):
+            a = fn(target, x, from_logits=True, reduction=red, return_grad=True)
+            b = fn(target, x, from_logits=True, reduction=red, return_grad=True, focal_gamma=0.0)
+            for u, w in zip(a, b, strict=True):
+                assert np.asarray(u).tobytes() == np.asarray(w).tobytes()
+    yb = rng.random(x.shape)
+    a = bce(yb, x, from_logits=True, return_grad=True)
+    b = bce(yb, x, from_logits=True, return_grad=True, focal_gamma=0.0)
+    assert a[0].tobytes() == b[0].tobytes()
+    assert a[1].tobytes() == b[1].tobytes()
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("c", [3, 40], ids=["tiles", "rows"])
+def test_sparse_equals_one_hot_categorical(rng, reduction, smoothing, c):
+    x, y = logits(rng, 40, c, np.float64)
+    if smoothing:
+        x = np.where(np.isneginf(x), -30.0, x)
+    kw = {
+        "from_logits": True,
+        "focal_gamma": 1.5,
+        "class_weight": rng.uniform(0.1, 2, c),
+        "sample_weight": rng.uniform(0, 2, 40),
+        "label_smoothing": smoothing,
+        "reduction": reduction,
+        "return_grad": True,
+    }
+    a, ga = scce(y, x, **kw)
+    b, gb = cce(np.eye(c)[y], x, **kw)
+    np.testing.assert_allclose(a, b, rtol=16 * np.finfo(float).eps)
+    np.testing.assert_allclose(ga, gb, rtol=16 * np.finfo(float).eps, atol=1e-300)
+
+
+def test_ignore_index_and_class_axis(rng):
+    x, y = logits(rng, 24, 6, np.float64)
+    y[::5] = -1
+    kw = {"from_logits": True, "focal_gamma": 2.0, "ignore_index": -1, "return_grad": True}
+    got, grad = scce(y, x, reduction="none", **kw)
+    assert np.all(got[::5] == 0)
+    assert np.all(grad[::5] == 0)
+    keep = y != -1
+    sub, sub_g = scce(y[keep], x[keep], reduction="none", **kw)
+    np.testing.assert_array_equal(got[keep], sub)
+    np.testing.assert_array_equal(grad[keep], sub_g)
+    mean = scce(y, x, reduction="mean", **kw)[0]
+    np.testing.assert_allclose(mean, got.sum() / keep.sum(), rtol=1e-15)
+    x3 = np.moveaxis(x.reshape(4, 6, 6), 2, 0)  # the class axis first
+    got3, grad3 = scce(y.reshape(4, 6), x3, axis=0, reduction="none", **kw)
+    np.testing.assert_array_equal(got3, got.reshape(4, 6))
+    np.testing.assert_array_equal(grad3, np.moveaxis(grad.reshape(4, 6, 6), 2, 0))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("kind", ["sparse", "sparse-smoothed", "categorical"])
+def test_softmax_gradient_finite_differences(rng, fd, kind, reduction):
+    x = 2.0 * rng.standard_normal((4, 5))
+    y = rng.integers(0, 5, 4)
+    t = y if kind.startswith("sparse") else soft_targets(rng, x)
+    fn = scce if kind.startswith("sparse") else cce
+    kw = {
+        "from_logits": True,
+        "focal_gamma": 2.5,
+        "z_loss": 0.1,
+        "class_weight": rng.uniform(0.5, 2, 5),
+        "sample_weight": rng.uniform(0.5, 2, 4),
+        "label_smoothing": 0.1 if kind == "sparse-smoothed" else 0.0,
+        "reduction": reduction,
+    }
+    _, grad = fn(t, x, return_grad=True, **kw)
+    want = fd(lambda v: np.sum(fn(t, v, **kw)), x, 1e-3)
+    np.testing.assert_allclose(grad, want, rtol=1e-8, atol=1e-10)
+
+
+# ------------------------------------------------------------------ binary
+
+
+@pytest.mark.parametrize("alpha", [None, 0.25])
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_binary_logits_match_mpmath(rng, dtype, gamma, alpha):
+    n = 60
+    mag = 10.0 ** rng.uniform(-2, 2.5, n)  # up to about 300: confident elements both ways
+    x = np.where(rng.random(n) < 0.5, -mag, mag).astype(dtype)
+    y = (rng.random(n) < 0.5).astype(np.float64)
+    y[::4] = rng.random(n // 4)  # soft labels too
+    got, grad = bce(
+        y, x, from_logits=True, focal_gamma=gamma, focal_alpha=alpha, reduction="sum",
+        return_grad=True,
+    )  # fmt: skip
+    rows = bce(y, x, from_logits=True, focal_gamma=gamma, focal_alpha=alpha, reduction="none")
+    want, want_g, scale = ref.binary_focal_loss(
+        y, x, gamma=gamma, alpha=alpha, from_logits=True, return_grad=True
+    )
+    assert ref.max_ulp(ref.ulp_error(rows, want)) <= VALUE_ULP
+    assert ref.max_ulp(ref.ulp_error(grad, want_g, scale=scale)) <= GRAD_ULP
+    assert got > 0
+
+
+@pytest.mark.parametrize("alpha", [None, 0.25])
+def test_binary_probabilities_match_mpmath(rng, alpha):
+    n = 40
+    tiny = 10.0 ** rng.uniform(-12, -1, n)
+    p = np.where(rng.random(n) < 0.5, tiny, 1.0 - tiny)
+    y = (rng.random(n) < 0.5).astype(np.float64)
+    got, grad = bce(
+        y, p, focal_gamma=2.0, focal_alpha=alpha, reduction="none", return_grad=True
+    )  # fmt: skip
+    want, want_g, scale = ref.binary_focal_loss(
+        y, p, gamma=2.0, alpha=alpha, return_grad=True
+    )
+    assert ref.max_ulp(ref.ulp_error(got, want)) <= VALUE_ULP
+    assert ref.max_ulp(ref.ulp_error(grad, want_g, scale=scale)) <= GRAD_ULP
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("alpha", [None, 0.25])
+@pytest.mark.parametrize("from_logits", [True, False], ids=["logits", "probs"])
+def test_binary_matches_torchvision_formula(rng, from_logits, alpha, smoothing):
+    """torchvision.ops.sigmoid_focal_loss (and Keras's BinaryFocalCrossentropy, which smooths
+    the label first): ce = BCE(y, p), p_t = p y + (1 - p)(1 - y), loss = alpha_t (1-p_t)^g ce."""
+    x = 3.0 * rng.standard_normal((6, 5))
+    y = rng.random((6, 5))
+    y[::2] = np.round(y[::2])
+    ys = y * (1 - smoothing) + smoothing / 2
+    p = special.expit(x)
+    ce = -(ys * np.log(p) + (1 - ys) * np.log(1 - p))
+    pt = p * ys + (1 - p) * (1 - ys)
+    want = ce * (1 - pt) ** 2.0
+    if alpha is not None:
+        want = (alpha * ys + (1 - alpha) * (1 - ys)) * want
+    got = bce(
+        y,
+        x if from_logits else p,
+        from_logits=from_logits,
+        focal_gamma=2.0,
+        focal_alpha=alpha,
+        label_smoothing=smoothing,
+        reduction="none",
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    got_mean = bce(y, x if from_logits else p, from_logits=from_logits, focal_gamma=2.0,
+                   focal_alpha=alpha, label_smoothing=smoothing)  # fmt: skip
+    np.testing.assert_allclose(got_mean, want.mean(), rtol=1e-12)  # torchvision's "mean"
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_binary_gradient_matches_torch_autograd(rng, reduction):
+    torch = pytest.importorskip("torch")
+    x = 3.0 * rng.standard_normal(50)
+    y = (rng.random(50) < 0.3).astype(np.float64)
+    sw = rng.uniform(0.0, 2.0, 50)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.tensor(y)
+    p = torch.sigmoid(xt)
+    ce = torch.nn.functional.binary_cross_entropy_with_logits(xt, yt, reduction="none")
+    pt = p * yt + (1 - p) * (1 - yt)
+    rows = torch.tensor(sw) * (0.25 * yt + 0.75 * (1 - yt)) * ce * (1 - pt) ** 2
+    total = {"none": rows, "sum": rows.sum(), "mean": rows.sum() / float(sw.sum())}[reduction]
+    total.sum().backward()
+    got, grad = bce(
+        y, x, from_logits=True, focal_gamma=2.0, focal_alpha=0.25, sample_weight=sw,
+        reduction=reduction, return_grad=True,
+    )  # fmt: skip
+    np.testing.assert_allclose(got, total.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-9, atol=1e-14)
+
+
+@pytest.mark.parametrize("from_logits", [True, False], ids=["logits", "probs"])
+def test_binary_gradient_finite_differences(rng, fd, from_logits):
+    x = 2.0 * rng.standard_normal((3, 4))
+    if not from_logits:
+        x = special.expit(x)
+    y = rng.random((3, 4))
+    y[0] = np.round(y[0])
+    kw = {
+        "from_logits": from_logits,
+        "focal_gamma": 1.5,
+        "focal_alpha": 0.3,
+        "pos_weight": 2.0,
+        "sample_weight": rng.uniform(0.5, 2, (3, 1)),
+        "label_smoothing": 0.05,
+        "reduction": "mean",
+    }
+    _, grad = bce(y, x, return_grad=True, **kw)
+    want = fd(lambda v: bce(y, v, **kw), x, 1e-5 if not from_logits else 1e-3)
+    np.testing.assert_allclose(grad, want, rtol=1e-7, atol=1e-9)
+
+
+def test_binary_limits():
+    """Exact 0 where the prediction is certain and right, inf where certain and wrong; a
+    gamma below 1 keeps a finite gradient."""
+    y = np.array([1.0, 0.0, 1.0, 0.0])
+    x = np.array([np.inf, -np.inf, -np.inf, np.inf])
+    got = bce(y, x, from_logits=True, focal_gamma=2.0, reduction="none")
+    np.testing.assert_array_equal(got, [0.0, 0.0, np.inf, np.inf])
+    p = np.array([1.0, 0.0, 0.999999])
+    got, grad = bce([1.0, 0.0, 1.0], p, focal_gamma=0.5, reduction="none", return_grad=True)
+    np.testing.assert_array_equal(got[:2], [0.0, 0.0])
+    assert np.all(np.isfinite(grad))
+
+
+# ------------------------------------------------------------------ errors
+
+
+NONNEG = "must be finite and non-negative; got"
+IN01 = r"^focal_alpha must be in \[0, 1\]; got "
+REAL = "must be a real number"
+BAD_BINARY = {
+    "gamma-negative": ({"focal_gamma": -1.0}, ValueError, rf"^focal_gamma {NONNEG} -1\.0\.$"),
+    "gamma-nan": ({"focal_gamma": np.nan}, ValueError, rf"^focal_gamma {NONNEG} nan\.$"),
+    "gamma-string": ({"focal_gamma": "2"}, TypeError, rf"^focal_gamma {REAL}; got '2'\.$"),
+    "alpha-big": ({"focal_alpha": 1.5}, ValueError, IN01 + r"1\.5\.$"),
+    "alpha-nan": ({"focal_alpha": np.nan}, ValueError, IN01 + r"nan\.$"),
+    "alpha-huge": ({"focal_alpha": 10**400}, ValueError, IN01 + "1000"),
+    "alpha-string": ({"focal_alpha": "a"}, TypeError, rf"^focal_alpha {REAL} or None; got 'a'"),
+    "alpha-bool": ({"focal_alpha": True}, TypeError, rf"^focal_alpha {REAL} or None; got True"),
+}
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "pattern"), BAD_BINARY.values(), ids=BAD_BINARY.keys())
+def test_binary_bad_options(kwargs, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        bce([1.0, 0.0], [0.5, 0.5], **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["sparse", "categorical"])
+def test_softmax_bad_gamma(kind):
+    x = np.zeros((2, 3))
+    fn = scce if kind == "sparse" else cce
+    t = [0, 1] if kind == "sparse" else np.eye(3)[[0, 1]]
+    with pytest.raises(ValueError, match=rf"^focal_gamma {NONNEG} inf\.$"):
+        fn(t, x, from_logits=True, focal_gamma=np.inf)
+    msg = (
+        r"^focal_gamma needs logits \(\(1 - p\)\*\*gamma is computed in log space from the "
+        r"softmax sums\); got focal_gamma=2\.0 with from_logits=False\.$"
+    )
+    with pytest.raises(ValueError, match=msg):
+        fn(t, np.full((2, 3), 1 / 3), focal_gamma=2.0)
