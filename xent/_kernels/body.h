@@ -33,6 +33,17 @@
         (e) = xk_sel(tie_ || !(d_ > -HUGE_VAL), 0.0, e_);                     \
     } while (0)
 
+/* s += v with Kahan's compensation c: the error of a long sum stays at 2 ulp, whatever its
+ * length (Kahan, "Further remarks on reducing truncation errors", CACM 8, 1965). */
+#define XK_KADD(s, c, v)                                                        \
+    do {                                                                      \
+        double y_ = (v) - (c);                                                \
+        double t_ = (s) + y_;                                                 \
+        double c_ = (t_ - (s)) - y_;                                          \
+        (c) = xk_sel(c_ == c_, c_, 0.0); /* an infinite sum stays inf, not NaN */ \
+        (s) = t_;                                                             \
+    } while (0)
+
 #define XK_NACC 6
 
 /* Per-row state after the exp pass. */
@@ -830,6 +841,55 @@ static void FN(prob)(xk_block *b, int mode)
 
 #define XK_CHUNK 512
 
+/* Elementwise exp and log over the arrays of a chunk: the vector path, then the scalar one for
+ * the last entries (the same bits). Loops of one kind: the arithmetic that uses their results
+ * runs in loops of its own, which the compiler vectorizes. */
+static inline void FN(vexp)(const double *in, double sign, double *out, ptrdiff_t n)
+{
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) XV(store)(out + i, XV(exp)(sign * XV(load)(in + i)));
+    for (; i < n; i++) out[i] = xk_exp(sign * in[i]);
+}
+
+static inline void FN(vlog)(const double *in, double *out, ptrdiff_t n)
+{
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) XV(store)(out + i, XV(log_kernel)(XV(load)(in + i), XV(splat)(0.0)));
+    for (; i < n; i++) out[i] = xk_log(in[i]);
+}
+
+/* From logits: u = exp(-|x|) and lt = log1p(u) (softplus(x) = relu(x) + lt). */
+static inline void FN(softplus_parts)(const T *x, ptrdiff_t n, double *u, double *lt)
+{
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        xv_d v = XK_LOADV(x + i);
+        xv_d e = XV(exp)(-XV(sel)(v < 0.0, -v, v));
+        XV(store)(u + i, e);
+        XV(store)(lt + i, XV(log1p)(e));
+    }
+    for (; i < n; i++) {
+        double v = x[i];
+        u[i] = xk_exp(-(v < 0.0 ? -v : v));
+        lt[i] = xk_log1p(u[i]);
+    }
+}
+
+/* From probabilities: lp = log(p) and lq = log1p(-p). */
+static inline void FN(prob_logs)(const T *x, ptrdiff_t n, double *lp, double *lq)
+{
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        xv_d v = XK_LOADV(x + i);
+        XV(store)(lp + i, XV(log_kernel)(v, XV(splat)(0.0)));
+        XV(store)(lq + i, XV(log1p)(-v));
+    }
+    for (; i < n; i++) {
+        lp[i] = xk_log((double)x[i]);
+        lq[i] = xk_log1p(-(double)x[i]);
+    }
+}
+
 /* Binary cross-entropy of n contiguous elements, weights a (positive term) and b (negative),
  * each smoothed on its own (1 - (y (1 - e) + e / 2) would cancel where y is near 1):
  * from logits, -log p = softplus(-x) = T + relu(-x), -log(1 - p) = softplus(x) = T + relu(x),
@@ -844,15 +904,18 @@ static inline __attribute__((always_inline)) void FN(binary_chunk)(
     const double *y = bb->y + i0, *pw = PW ? bb->pw + i0 : NULL, *sw = SW ? bb->sw + i0 : NULL;
     T *grad = GRAD ? (T *)bb->grad + i0 : NULL;
     const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, ginv = 1.0 / bb->grad_div;
+    /* logits: U = exp(-|x|), V = log1p(U); probabilities: U = log(p), V = log1p(-p) */
+    double U[XK_CHUNK], V[XK_CHUNK];
+    if (LOGITS) FN(softplus_parts)(x, n, U, V);
+    else FN(prob_logs)(x, n, U, V);
     for (ptrdiff_t i = 0; i < n; i++) {
         double xv = x[i], yv = y[i];
         double a = yv * keep + half, bw = (1.0 - yv) * keep + half;
         if (PW) a *= pw[i];
         double loss, g = 0.0;
         if (LOGITS) {
-            double ax = xv < 0.0 ? -xv : xv;
-            double u = xk_exp(-ax);
-            double Tv = xk_log1p(u);
+            double u = U[i];
+            double Tv = V[i];
             double relu = xv > 0.0 ? xv : 0.0, relu_neg = relu - xv;
             double pa = relu_neg * a, pb = relu * bw;
             loss = (PW ? (a + bw) * Tv : Tv) + (pa > 0.0 ? pa : 0.0) + (pb > 0.0 ? pb : 0.0);
@@ -863,7 +926,7 @@ static inline __attribute__((always_inline)) void FN(binary_chunk)(
                 g = bw * sig - a * sig_neg;
             }
         } else {
-            double la = -a * xk_log(xv), lb_ = -bw * xk_log1p(-xv);
+            double la = -a * U[i], lb_ = -bw * V[i];
             loss = (la > 0.0 ? la : 0.0) + (lb_ > 0.0 ? lb_ : 0.0) + 0.0 * xv;
             if (GRAD) {
                 double ga = a / xv, gb = bw / (1.0 - xv);
@@ -901,16 +964,8 @@ static void FN(binary_focal_chunk)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t 
     const int logits = bb->from_logits;
     double A[XK_CHUNK], B[XK_CHUNK], Cc[XK_CHUNK], D[XK_CHUNK], E[XK_CHUNK], G[XK_CHUNK];
     /* logits: A = exp(-|x|), B = log1p(A); probabilities: A = log(p), B = log1p(-p) */
-    if (logits) {
-        for (ptrdiff_t i = 0; i < n; i++) {
-            double xv = x[i];
-            A[i] = xk_exp(-(xv < 0.0 ? -xv : xv));
-        }
-        for (ptrdiff_t i = 0; i < n; i++) B[i] = xk_log1p(A[i]);
-    } else {
-        for (ptrdiff_t i = 0; i < n; i++) A[i] = xk_log((double)x[i]);
-        for (ptrdiff_t i = 0; i < n; i++) B[i] = xk_log1p(-(double)x[i]);
-    }
+    if (logits) FN(softplus_parts)(x, n, A, B);
+    else FN(prob_logs)(x, n, A, B);
     /* u = 1 - p_t where it needs a log of its own (soft labels; 1 - p >= 1/2 from
        probabilities is log1p(-p) already): Cc = u, else 1; D = log(Cc), E = exp(-D) */
     for (ptrdiff_t i = 0; i < n; i++) {
@@ -927,8 +982,8 @@ static void FN(binary_focal_chunk)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t 
         if (!logits) own = own || (bw == 0.0 && xv >= 0.5) || yp == 0.0;
         Cc[i] = own ? (bw == 0.0 ? 1.0 - xv : yp == 0.0 ? xv : uu) : 1.0;
     }
-    for (ptrdiff_t i = 0; i < n; i++) D[i] = xk_log(Cc[i]);
-    for (ptrdiff_t i = 0; i < n; i++) E[i] = xk_exp(-D[i]);
+    FN(vlog)(Cc, D, n);
+    FN(vexp)(D, -1.0, E, n);
     /* log u = lu + lu_lo; then G = gamma lu rounded, its error kept in E */
     for (ptrdiff_t i = 0; i < n; i++) {
         double xv = x[i], yv = y[i];
@@ -953,8 +1008,7 @@ static void FN(binary_focal_chunk)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t 
         G[i] = P;
         E[i] = Pe + gamma * lu_lo;
     }
-    if (gamma != 0.0)
-        for (ptrdiff_t i = 0; i < n; i++) D[i] = xk_exp(G[i]);
+    if (gamma != 0.0) FN(vexp)(G, 1.0, D, n);
     for (ptrdiff_t i = 0; i < n; i++) {
         double xv = x[i], yv = y[i];
         double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, a = yp;
