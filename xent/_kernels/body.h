@@ -612,6 +612,120 @@ static void FN(rows)(xk_block *b, int mode)
 
 /* ------------------------------------------------------------------ class-major tiles */
 
+/* finish (gamma = 0) for the rows of a tile, eight at a time: the same operations in the same
+ * order as finish, its branches made selects. Inputs: m, top, the sums acc and L = log1p(s);
+ * outputs as the output pass of tile reads them: inv, L, a, k (0 for a row of weight 0), the
+ * entries set apart (top: index or -1, g_top; m: gy, with the class id in scratch, or -1). */
+static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
+                            ptrdiff_t xs, const T *out, ptrdiff_t os, double *m, int64_t *top,
+                            double (*acc)[XK_TILE], const double *Ls, double *inv_o, double *L_o,
+                            double *a_o, double *k_o, double *gtop_o, double lanes[8],
+                            double small[8])
+{
+    const double Cd = (double)b->C, eps = b->eps, z = b->z;
+    const int sparse = mode == XK_SPARSE, cat = mode == XK_CATEGORICAL;
+    const xv_d zero = XV(splat)(0.0), nan = XV(splat)(NAN),
+               inf = XV(splat)(HUGE_VAL), ninf = XV(splat)(-HUGE_VAL);
+    xv_d lane_v = XV(load)(lanes), small_v = XV(load)(small);
+    for (ptrdiff_t r = 0; r < n; r += 8) {
+        double swa[8], cwya[8], xya[8], oth[8], fya[8];
+        int64_t ya[8];
+        xv_i lanem;
+        for (int l = 0; l < 8; l++) {
+            const int in = r + l < n;
+            const ptrdiff_t i = r0 + r + l;
+            const int64_t y = in && b->labels ? b->labels[i] : 0;
+            const int64_t tp = top[r + l];
+            lanem[l] = in ? -1 : 0;
+            ya[l] = y;
+            swa[l] = !in ? 0.0 : b->row_weight ? b->row_weight[i] : 1.0;
+            cwya[l] = b->cw ? b->cw[y] : 1.0;
+            xya[l] = sparse && in ? (double)x[y * xs + r + l] : 0.0;
+            oth[l] = b->cw_others ? b->cw_others[tp] : Cd - 1.0;
+            fya[l] = sparse && in && out ? (double)out[y * os + r + l] : 0.0;
+        }
+        const xv_d mv = XV(load)(m + r), sbv = XV(load)(acc[0] + r), ntv = XV(load)(acc[1] + r);
+        const xv_d L = XV(load)(Ls + r), sw = XV(load)(swa);
+        xv_i topv, yv;
+        memcpy(&topv, top + r, sizeof topv);
+        memcpy(&yv, ya, sizeof yv);
+        xv_d sv = sbv + (ntv - 1.0);
+        sv = XV(sel)((mv != mv) | (mv == ninf), nan, sv);
+        sv = XV(sel)(mv == inf, XV(sel)(ntv == 1.0, zero, nan), sv);
+        const xv_d inv = 1.0 / (1.0 + sv);
+        xv_d value = zero;
+        if (mode == XK_LSE) {
+            value = XV(sel)(mv == ninf, ninf, XV(sel)(mv == inf, inf, mv + L));
+        } else if (sparse || cat) {
+            xv_d wy, wyx, loss;
+            const xv_d cwy = XV(load)(cwya);
+            if (sparse) {
+                const xv_d xy = XV(load)(xya);
+                xv_d hi = mv - xy, bp = hi - mv;
+                xv_d lo = (mv - (hi - bp)) - (bp + xy);
+                const xv_i tie = xy == mv;
+                hi = XV(sel)(tie, zero, hi);
+                lo = XV(sel)(tie, zero, lo);
+                lo = XV(sel)(~((hi < inf) & (hi > ninf)), zero, lo);
+                const xv_d nll = (L + hi) + lo;
+                const xv_d coef = (1.0 - eps) * cwy;
+                loss = XV(sel)(coef == 0.0, zero, coef * nll);
+                wy = cwy;
+                wyx = XV(sel)(yv == topv, zero, cwy);
+            } else {
+                const xv_d tv = XV(load)(acc[3] + r);
+                wy = XV(load)(acc[4] + r);
+                wyx = XV(load)(acc[5] + r);
+                loss = tv + XV(sel)(wy == 0.0, zero, wy * L);
+                if (eps > 0.0) loss *= 1.0 - eps;
+            }
+            if (eps > 0.0) loss += eps / Cd * (XV(load)(acc[2] + r) + b->cw_sum * L);
+            xv_d zg = zero;
+            if (z != 0.0) {
+                const xv_d hi = mv + L, bp = hi - mv;
+                xv_d lo = (mv - (hi - bp)) + (L - bp);
+                lo = XV(sel)(~((hi < inf) & (hi > ninf)), zero, lo);
+                loss += z * (hi * hi + (2.0 * hi) * lo);
+                zg = 2.0 * z * hi;
+            }
+            value = XV(sel)(sw == 0.0, zero, sw * loss);
+            const xv_d k = sw / b->grad_div;
+            const xv_d W = (1.0 - eps) * wy + eps / Cd * b->cw_sum;
+            const xv_i kzero = k == 0.0;
+            const xv_d a = (z == 0.0 ? W : W + zg) * inv;
+            const xv_i fix_top = sv < 1.0;
+            const xv_d ce = ((1.0 - eps) * wyx + eps / Cd * XV(load)(oth)) - W * sv * inv;
+            const xv_d g_top = k * (z == 0.0 ? ce : ce + zg * inv);
+            XV(store)(a_o + r, a);
+            XV(store)(k_o + r, XV(sel)(kzero, zero, k));
+            XV(store)(gtop_o + r, g_top);
+            const xv_i ftop = fix_top & ~kzero;
+            const xv_i topo = (topv & ftop) | ((xv_i){-1, -1, -1, -1, -1, -1, -1, -1} & ~ftop);
+            memcpy(top + r, &topo, sizeof topo);
+            if (sparse) {
+                const xv_i fix_y = ~(fix_top & (yv == topv)) & ~kzero;
+                const xv_d gy = k * (a * XV(load)(fya) - ((1.0 - eps) + eps / Cd) * cwy);
+                XV(store)(m + r, XV(sel)(fix_y, gy, nan));
+                if (b->labels) {
+                    const xv_i yo = (yv & fix_y) | ((xv_i){-1, -1, -1, -1, -1, -1, -1, -1} & ~fix_y);
+                    memcpy((int64_t *)b->scratch + r, &yo, sizeof yo);
+                }
+            } else {
+                XV(store)(m + r, nan);
+            }
+        }
+        value = XV(sel)(lanem, value, zero);
+        XV(store)(inv_o + r, inv);
+        XV(store)(L_o + r, L);
+        if (b->row_out)
+            for (int l = 0; l < 8 && r + l < n; l++) b->row_out[r0 + r + l] = value[l];
+        lane_v += value;
+        small_v += value * XK_SMALL;
+    }
+    XV(store)(lanes, lane_v);
+    XV(store)(small, small_v);
+}
+
 /* n <= XK_TILE rows of a class-major tile: element (r, c) at x[c * xs + r] (t and out alike). */
 static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                      ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
@@ -661,6 +775,11 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         sv = XV(sel)(mv == HUGE_VAL, XV(sel)(nt == 1.0, XV(splat)(0.0), nan), sv);
         XV(store)(Ls + r, XV(log1p)(sv));
     }
+    if (b->gamma == 0.0) {
+        FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx,
+                        lanes, small);
+        goto output;
+    }
     for (ptrdiff_t r = 0; r < n; r++) {
         FN(state) st = {m[r], acc[0][r], acc[1][r], acc[2][r], acc[3][r], acc[4][r], acc[5][r],
                         (ptrdiff_t)top[r]};
@@ -696,6 +815,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         if (!(g.fix_y && !g.zero)) m[r] = NAN, y = -1;
         if (b->labels) ((int64_t *)b->scratch)[r] = y;
     }
+output:
     if (out == NULL || mode == XK_LSE || focal) return; /* focal rows: written above */
     for (ptrdiff_t c = 0; c < C; c++) {
         T *oc = out + c * os;
