@@ -9,8 +9,11 @@ when it is installed.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -375,9 +378,7 @@ def test_memory_stays_within_the_chunks(rng: np.random.Generator) -> None:
     xent.linear_cross_entropy(y[:8], h[:8], w, b, return_grad=True)  # warm up the imports
     for return_grad in (False, True):
         tracemalloc.start()
-        result = xent.linear_cross_entropy(
-            y, h, w, b, return_grad=return_grad, chunk_bytes=chunk
-        )
+        result = xent.linear_cross_entropy(y, h, w, b, return_grad=return_grad, chunk_bytes=chunk)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         del result
@@ -496,8 +497,54 @@ def test_errors(call: Callable[[], Any], exc: type[Exception], pattern: str) -> 
 
 def test_errors_are_the_sparse_losss_for_its_own_checks() -> None:
     for kw in ({"sample_weight": [1.0, np.nan]}, {"class_weight": [1.0, 2.0]}):
-        with pytest.raises(ValueError) as mine:
+        name = next(iter(kw))
+        with pytest.raises(ValueError, match=name) as mine:
             xent.linear_cross_entropy(Y, H, W, **kw)
-        with pytest.raises(ValueError) as sparse:
+        with pytest.raises(ValueError, match=name) as sparse:
             xent.sparse_categorical_cross_entropy(Y, H @ W.T, from_logits=True, **kw)
         assert str(mine.value) == str(sparse.value)
+
+
+# --- the example and the benchmark section ----------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_output_layer_example_trains_within_its_chunks() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "xent_example_output_layer", ROOT / "examples" / "output_layer.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    ex = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ex)
+    out = ex.main(
+        ["--vocab", "2000", "--dim", "16", "--batch", "256", "--steps", "40", "--test", "512",
+         "--chunk-mib", "0.25"]
+    )  # fmt: skip
+    losses = np.array(out["train_loss"])
+    # zero weights start at the uniform guess, log V
+    assert losses[0] == pytest.approx(out["uniform_loss"], rel=1e-6)
+    assert losses[-10:].mean() < 0.8 * losses[0]
+    assert out["teacher_loss"] < out["test_loss"] < 0.8 * out["uniform_loss"]
+    assert out["max_diff_vs_materialized"] < 1e-5
+    # two chunk buffers, the gradients and small change; far below the logits and their gradient
+    assert out["peak_bytes"] < 2 * out["chunk_bytes"] + 2 * out["grads_bytes"] + 2**20
+    assert out["peak_bytes"] < out["logits_bytes"]
+
+
+def test_benchmark_section_runs_and_checks_its_targets() -> None:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from benchmarks import linear
+
+    record = linear.run(64, 16, 512, repeats=1, check_rows=32, with_torch=False)
+    names = [t["name"] for t in record["targets"]]
+    assert any("forward" in n and "1.15x" in n for n in names)
+    assert any("memory, with gradients" in n for n in names)
+    statuses = {t["name"]: t["status"] for t in record["targets"]}
+    assert all(s in ("PASS", "MISS") for s in statuses.values()), statuses
+    assert statuses[next(n for n in names if "accuracy" in n)] == "PASS"
+    mem = record["memory"]["xent with gradients"]
+    assert mem["tracemalloc_peak"] >= record["grads_bytes"]
+    assert "xent with gradients" in linear.render(record)

@@ -47,6 +47,11 @@ Loss = np.ndarray | np.floating
 CHUNK_BYTES = 1 << 27
 
 
+#: Products of fewer multiply-adds than this run on one BLAS thread: handing a product this small
+#: to other threads costs more than it saves (milliseconds when the cores are busy).
+SMALL_PRODUCT = 1 << 24
+
+
 class LinearGrads(NamedTuple):
     """Gradients of `linear_cross_entropy`, each in its input's shape."""
 
@@ -231,8 +236,9 @@ def linear_cross_entropy(
     Notes
     -----
     The products run on NumPy's (logits, ``dH``) and SciPy's (``dW``, accumulated in place)
-    BLAS, limited with threadpoolctl to `get_num_threads` threads for the call; the kernel
-    between them runs on as many of xent's. float16 inputs are computed in float32 chunks (the
+    BLAS, limited with threadpoolctl to `get_num_threads` threads for the call (one for
+    products of fewer than `SMALL_PRODUCT` multiply-adds a chunk); the kernel between them runs
+    on as many of xent's. float16 inputs are computed in float32 chunks (the
     weight is converted once); integer inputs in float64.
 
     Memory beyond the inputs and outputs: one chunk of logits (two with ``return_grad``) of
@@ -290,9 +296,10 @@ def linear_cross_entropy(
     call = _call(SPARSE, layout, work, True, cw, eps, red, total, return_grad)
 
     rows_out = np.empty(N, result) if red == "none" else None
-    with _blas_threads(get_num_threads()):
+    rows = _chunk_rows(N, layout, work.itemsize, budget)
+    with _blas_threads(get_num_threads() if rows * D * V >= SMALL_PRODUCT else 1):
         partial, grads = _run_chunks(
-            call, h.reshape(N, D), w, b, ids, weights, rows_out, budget, return_grad
+            call, h.reshape(N, D), w, b, ids, weights, rows_out, rows, return_grad
         )
     loss = reduce(
         None if rows_out is None else rows_out.reshape(batch), partial, total, red, result
@@ -319,17 +326,16 @@ def _run_chunks(
     ids: RowSource,
     weights: RowSource | None,
     rows_out: np.ndarray | None,
-    budget: int,
+    rows: int,
     return_grad: bool,
 ) -> tuple[list[tuple[float, float]], tuple[np.ndarray, np.ndarray, np.ndarray | None] | None]:
-    """The loss's per-block partial sums (per-row values into ``rows_out``) and, with
-    ``return_grad``, ``(dH, dW, db)`` in the working dtype (``db`` in float64)."""
+    """The loss's per-block partial sums (per-row values into ``rows_out``), chunks of ``rows``
+    rows, and, with ``return_grad``, ``(dH, dW, db)`` in the working dtype (``db`` in float64)."""
     work: np.dtype[np.floating] = call.dtype
     N, D = h2.shape
     V = w.shape[0]
     wk = _as(w, work)
     bk = None if b is None else _as(b, work)
-    rows = _chunk_rows(N, call.layout, work.itemsize, budget)
     z = np.empty((rows, V), work)
     partial: list[tuple[float, float]] = []
     g = np.empty((rows, V), work) if return_grad else None
