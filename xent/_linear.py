@@ -41,10 +41,11 @@ from ._softmax import SPARSE, RowSource
 
 Loss = np.ndarray | np.floating
 
-#: Default budget, in bytes, of one chunk of logits (and, with gradients, of its gradient beside
-#: it): 128 MiB is 256 rows of a 131,072-word vocabulary in float32, enough rows for the products
-#: to run at BLAS speed, and 3 % of the logits of 8,192 such rows.
-CHUNK_BYTES = 1 << 27
+#: Default memory budget, in bytes, of the chunk buffers: one chunk of logits, or with gradients
+#: a chunk of logits and one of their gradient, half the budget each. 192 MiB is 384 rows (192
+#: with gradients) of a 131,072-word vocabulary in float32: enough rows for the products to run
+#: near BLAS speed, and under 5 % of the logits of 8,192 such rows.
+CHUNK_BYTES = 192 << 20
 
 
 #: Products of fewer multiply-adds than this run on one BLAS thread: handing a product this small
@@ -209,9 +210,9 @@ def linear_cross_entropy(
     return_grad : bool, default False
         Also return the gradients with respect to ``hidden``, ``weight`` and ``bias``.
     chunk_bytes : int, optional
-        Memory budget of one chunk of logits (default `CHUNK_BYTES`, 128 MiB); with
-        ``return_grad`` a chunk of their gradient is held beside it. Results do not depend on
-        it beyond the rounding of the products.
+        Memory budget of the chunk buffers (default `CHUNK_BYTES`, 192 MiB): one chunk of
+        logits, or with ``return_grad`` one of logits and one of their gradient, half each.
+        Results do not depend on it beyond the rounding of the products.
 
     Returns
     -------
@@ -241,10 +242,10 @@ def linear_cross_entropy(
     on as many of xent's. float16 inputs are computed in float32 chunks (the
     weight is converted once); integer inputs in float64.
 
-    Memory beyond the inputs and outputs: one chunk of logits (two with ``return_grad``) of
-    ``chunk_bytes`` each, plus a few rows' worth of per-row values. A chunk holds at least
-    one of the kernel's blocks (8 rows when ``V`` is large, fewer only when there are fewer
-    rows): with a vocabulary so large that 8 rows exceed ``chunk_bytes``, the floor is
+    Memory beyond the inputs and outputs: ``chunk_bytes``, plus per-row values and, for
+    float16 or mixed inputs, the weight converted to the working dtype. A chunk holds at
+    least one of the kernel's blocks (8 rows when ``V`` is large, fewer only when there are
+    fewer rows): with a vocabulary so large that 8 rows exceed the budget, the floor is
     ``min(N, 8) * V`` values per buffer. The vocabulary is not chunked.
 
     Examples
@@ -296,7 +297,7 @@ def linear_cross_entropy(
     call = _call(SPARSE, layout, work, True, cw, eps, red, total, return_grad)
 
     rows_out = np.empty(N, result) if red == "none" else None
-    rows = _chunk_rows(N, layout, work.itemsize, budget)
+    rows = _chunk_rows(N, layout, work.itemsize, budget // 2 if return_grad else budget)
     with _blas_threads(get_num_threads() if rows * D * V >= SMALL_PRODUCT else 1):
         partial, grads = _run_chunks(
             call, h.reshape(N, D), w, b, ids, weights, rows_out, rows, return_grad
