@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import xent
 from xent import _linear
@@ -142,6 +144,51 @@ def test_random_products_match_the_sparse_loss(
     )
     np.testing.assert_allclose(loss, want, rtol=1e-13, atol=1e-15)
     assert_grads_close(grads, want_grads, 1e-12)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    N=st.integers(0, 40),
+    D=st.integers(1, 8),
+    V=st.sampled_from([1, 2, 7, 3000]),
+    reduction=st.sampled_from(REDUCTIONS),
+    smoothing=st.sampled_from([0.0, 0.3]),
+    weighted=st.booleans(),
+    ignored=st.booleans(),
+    chunk_bytes=st.sampled_from([1, 50_000, None]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_property_equals_the_sparse_loss_where_products_are_exact(
+    N: int,
+    D: int,
+    V: int,
+    reduction: str,
+    smoothing: float,
+    weighted: bool,
+    ignored: bool,
+    chunk_bytes: int | None,
+    seed: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    y, h, w, b = make(rng, N, D, V, integral=True)
+    kw: dict[str, Any] = {"reduction": reduction, "label_smoothing": smoothing}
+    if weighted:
+        kw["class_weight"] = rng.uniform(0.0, 2.0, size=V)
+        kw["sample_weight"] = rng.uniform(0.0, 2.0, size=N)
+    if ignored:
+        kw["ignore_index"] = 0
+    want, want_grads, _ = reference(y, h, w, b, **kw)
+    loss, grads = xent.linear_cross_entropy(
+        y, h, w, b, return_grad=True, chunk_bytes=chunk_bytes, **kw
+    )
+    np.testing.assert_array_equal(loss, want)
+    assert_grads_close(grads, want_grads, 1e-13)
 
 
 def test_batch_shape_of_hidden(rng: np.random.Generator) -> None:

@@ -37,7 +37,7 @@ from . import _validation as v
 from ._categorical import _call, _sparse_total
 from ._engine import Layout, get_num_threads
 from ._reduction import Reduction, for_mean, reduce
-from ._softmax import SPARSE, RowSource
+from ._softmax import SPARSE, RowSource, SoftmaxCall
 
 Loss = np.ndarray | np.floating
 
@@ -320,7 +320,7 @@ def _grad_dtype(a: np.ndarray, result: np.dtype[np.floating]) -> np.dtype[np.flo
 
 
 def _run_chunks(
-    call: Any,
+    call: SoftmaxCall,
     h2: np.ndarray,
     w: np.ndarray,
     b: np.ndarray | None,
