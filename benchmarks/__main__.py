@@ -1,6 +1,7 @@
 """Command line of the benchmark suite.
 
-    python -m benchmarks                       # default suite, about 5 minutes on two cores
+    python -m benchmarks                       # default suite, about 5 minutes on two cores,
+                                               # then the linear section (40 on a busy machine)
     python -m benchmarks --quick               # CI smoke, about 30 seconds
     python -m benchmarks --ops sparse,sparse_grad --shapes 4096x1000 --dtypes float32
     python -m benchmarks --no-memory --threads 4 --repeats 11 --output-dir /tmp/bench
@@ -149,7 +150,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-linear",
         action="store_true",
         help="skip the fused linear cross-entropy section (8192x1024x131072 float32 by default, "
-        "about 15 minutes on two cores; a small shape with --quick)",
+        "about 40 minutes on two busy cores; a small shape with --quick)",
     )
     args = p.parse_args(argv)
     args.threads = args.threads or usable_cores()
