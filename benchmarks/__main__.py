@@ -1,15 +1,19 @@
 """Command line of the benchmark suite.
 
-    python -m benchmarks                       # default suite, about 5 minutes on two cores
+    python -m benchmarks                       # default suite, about 5 minutes on two cores,
+                                               # then the linear section (40 on a busy machine)
     python -m benchmarks --quick               # CI smoke, about 30 seconds
     python -m benchmarks --ops sparse,sparse_grad --shapes 4096x1000 --dtypes float32
     python -m benchmarks --no-memory --threads 4 --repeats 11 --output-dir /tmp/bench
+    python -m benchmarks --no-linear            # without the fused linear cross-entropy section
 
 Prints a header (CPU, cores, the SIMD level of NumPy and of xent's kernel, the exp and read
 floors per element), one table per operation, the peak-memory table and PASS/MISS lines for the
-targets (benchmarks/_targets.py), and writes ``bench-<timestamp>.json/.md`` (plus ``latest.*``
-copies and, with matplotlib, a PNG of time against the number of classes) to ``--output-dir``
-(default ``benchmarks/results``).
+targets (benchmarks/_targets.py), then the fused linear cross-entropy section (benchmarks/linear.py:
+N=8192, D=1024, V=131072 float32 in the default run, which takes most of its time; a small shape
+with ``--quick``; skipped with ``--shapes`` or ``--no-linear``), and writes
+``bench-<timestamp>.json/.md`` (plus ``latest.*`` copies and, with matplotlib, a PNG of time
+against the number of classes) to ``--output-dir`` (default ``benchmarks/results``).
 """
 
 from __future__ import annotations
@@ -145,6 +149,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
+    p.add_argument(
+        "--no-linear",
+        action="store_true",
+        help="skip the fused linear cross-entropy section (8192x1024x131072 float32 by default, "
+        "about 40 minutes on two busy cores; a small shape with --quick)",
+    )
     args = p.parse_args(argv)
     args.threads = args.threads or usable_cores()
     args.ops = _choices(args.ops, OPS, "op") if args.ops else list(OPS)
@@ -291,8 +301,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # Suites in their own modules add (title, text, record) sections here, after the main run.
     sections: list[_report.Section] = []
-
     targets = timing_targets(results, args.threads) + memory_targets(memories)
+    if not (args.no_linear or args.explicit_shapes):
+        from . import linear
+
+        sys.stderr.write("fused linear cross-entropy section...\n")
+        linear_section, linear_targets = linear.section(args.quick, args.threads)
+        sections.append(linear_section)
+        targets += linear_targets
+
     now = dt.datetime.now()
     meta = {
         "timestamp": now.isoformat(timespec="seconds"),

@@ -6,6 +6,7 @@ from ._binary import binary_cross_entropy
 from ._categorical import categorical_cross_entropy, sparse_categorical_cross_entropy
 from ._config import show_config
 from ._engine import get_num_threads, set_num_threads
+from ._linear import LinearGrads, linear_cross_entropy
 from ._primitives import log_sigmoid, log_softmax, logsumexp, softmax, softplus
 
 try:
@@ -14,10 +15,12 @@ except PackageNotFoundError:  # a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "LinearGrads",
     "__version__",
     "binary_cross_entropy",
     "categorical_cross_entropy",
     "get_num_threads",
+    "linear_cross_entropy",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",

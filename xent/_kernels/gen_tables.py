@@ -201,7 +201,8 @@ def log_part(out):
     out.append(
         "/* For interval i: XM_LOG_INVC[i] = invc with %d significant bits (1.0 for the interval\n"
         "   around 1); logc = -log(invc) = XM_LOG_LOGC_HI[i] + XM_LOG_LOGC_LO[i], the high part a\n"
-        "   multiple of 2^-%d (so k*XM_LOG_LN2HI + logc_hi is exact). */" % (INVC_BITS, LN2HI_BITS_LOG)
+        "   multiple of 2^-%d (so k*XM_LOG_LN2HI + logc_hi is exact). */"
+        % (INVC_BITS, LN2HI_BITS_LOG)
     )
     out.append("#define XM_LOG_SHIFT %d" % LOG_SHIFT)
     for col, name in enumerate(("XM_LOG_INVC", "XM_LOG_LOGC_HI", "XM_LOG_LOGC_LO")):

@@ -1,0 +1,393 @@
+"""Fused linear cross-entropy: the sparse loss of ``hidden @ weight.T + bias`` without its logits.
+
+A language model's output layer makes ``N x V`` logits (4 GiB in float32 for 8,192 tokens and a
+131,072-word vocabulary) and, for training, their gradient as large again. Here the rows are cut
+into chunks whose ``R x V`` logits fit a memory budget; per chunk,
+
+    Z = H_c @ W.T + b                      one matrix product (BLAS)
+    l_c, G = sparse CE kernel (Z, y_c)     the very `SoftmaxCall` of the sparse loss, mode SPARSE
+    dH_c = G @ W,  dW += G.T @ H_c,  db += sum_rows(G)
+
+so the loss costs one product and the gradients three, as when the logits are materialized,
+while memory holds one chunk of logits (and one of their gradient). The chunks are whole runs of
+the sparse loss's blocks, so its per-block partial sums, and hence every reduction, are those the
+sparse loss gives on the same logits, bit for bit; only the products' rounding differs.
+
+``dW`` is accumulated in place by a GEMM with ``beta = 1`` (SciPy's BLAS wrapper): NumPy has no
+accumulating product, and a temporary ``V x D`` product per chunk would cost the memory saved.
+The rows of one chunk are never split over the vocabulary: the kernel needs a whole row, and one
+row of a 131,072-word vocabulary is 512 KiB, so a chunk of a few rows is within any sensible
+budget (see `linear_cross_entropy`'s Notes for the floor).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import threading
+from collections.abc import Iterator
+from typing import Any, NamedTuple, overload
+
+import numpy as np
+import numpy.typing as npt
+from numpy_typing_compat import LiteralFalse, LiteralTrue
+
+from . import _validation as v
+from ._categorical import _call, _sparse_total, _z_loss
+from ._engine import Layout, get_num_threads
+from ._reduction import Reduction, for_mean, reduce
+from ._softmax import SPARSE, RowSource, SoftmaxCall
+
+Loss = np.ndarray | np.floating
+
+#: Default memory budget, in bytes, of the chunk buffers: one chunk of logits, or with gradients
+#: a chunk of logits and one of their gradient, half the budget each. 192 MiB is 384 rows (192
+#: with gradients) of a 131,072-word vocabulary in float32: enough rows for the products to run
+#: near BLAS speed, and under 5 % of the logits of 8,192 such rows.
+CHUNK_BYTES = 192 << 20
+
+
+#: Products of fewer multiply-adds than this run on one BLAS thread: handing a product this small
+#: to other threads costs more than it saves (milliseconds when the cores are busy).
+SMALL_PRODUCT = 1 << 24
+
+
+class LinearGrads(NamedTuple):
+    """Gradients of `linear_cross_entropy`, each in its input's shape."""
+
+    hidden: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray | None
+
+
+_blas_lock = threading.Lock()
+_blas: dict[str, Any] = {}
+
+
+def _controller() -> Any:
+    """threadpoolctl's view of the BLAS libraries, made once SciPy's BLAS (if installed) is
+    loaded too."""
+    with _blas_lock:
+        if "controller" not in _blas:
+            with contextlib.suppress(ImportError):
+                import scipy.linalg.blas  # noqa: F401  (loads SciPy's BLAS before the scan)
+            from threadpoolctl import ThreadpoolController
+
+            _blas["controller"] = ThreadpoolController()
+        return _blas["controller"]
+
+
+@contextlib.contextmanager
+def _blas_threads(n: int) -> Iterator[None]:
+    """BLAS on ``n`` threads inside the block: xent's thread count, so that the products and the
+    kernel take turns on the same cores instead of BLAS spreading over more than xent was given.
+    """
+    with _controller().limit(limits=n, user_api="blas"):
+        yield
+
+
+def _accumulate(dw: np.ndarray, gc: np.ndarray, hc: np.ndarray) -> None:
+    """``dW += G.T @ H`` in place: SciPy's wrapper of BLAS ``?gemm`` with ``beta = 1`` where
+    SciPy is installed, else NumPy's products into slices of ``dW`` as tall as the chunk, through
+    a temporary of ``rows x D``."""
+    try:
+        from scipy.linalg.blas import get_blas_funcs
+    except ImportError:
+        rows = max(gc.shape[0], 1)
+        tmp = np.empty((rows, dw.shape[1]), dw.dtype)
+        for v0 in range(0, dw.shape[0], rows):
+            v1 = min(v0 + rows, dw.shape[0])
+            np.matmul(gc[:, v0:v1].T, hc, out=tmp[: v1 - v0])
+            dw[v0:v1] += tmp[: v1 - v0]
+        return
+    gemm = get_blas_funcs("gemm", dtype=dw.dtype)
+    # dW.T (D, V) += H_c.T (D, R) @ G (R, V): Fortran-ordered views, no copy
+    gemm(1.0, hc.T, gc.T, beta=1.0, c=dw.T, trans_b=1, overwrite_c=1)
+
+
+def _check_chunk_bytes(chunk_bytes: object) -> int:
+    if chunk_bytes is None:
+        return CHUNK_BYTES
+    if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, (int, np.integer)):
+        raise TypeError(f"chunk_bytes must be a positive integer or None; got {chunk_bytes!r}.")
+    if chunk_bytes < 1:
+        raise ValueError(f"chunk_bytes must be a positive integer or None; got {chunk_bytes!r}.")
+    return int(chunk_bytes)
+
+
+def _check_shapes(h: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[int, int]:
+    """``hidden`` (..., D), ``weight`` (V, D), ``bias`` (V,): returns (V, D)."""
+    if w.ndim != 2:
+        raise ValueError(f"weight must have shape (V, D); got {w.ndim} dimensions {w.shape}.")
+    V, D = w.shape
+    if h.ndim == 0 or h.shape[-1] != D:
+        raise ValueError(
+            f"hidden has shape {h.shape} but weight of shape {w.shape} needs (..., D) with D = {D}."
+        )
+    if V == 0:
+        raise ValueError(f"weight has no classes: its shape {w.shape} has V = 0.")
+    if b is not None and b.shape != (V,):
+        raise ValueError(f"bias must have shape (V,) = ({V},); got {b.shape}.")
+    return V, D
+
+
+def _chunk_rows(n_rows: int, layout: Layout, itemsize: int, budget: int) -> int:
+    """Rows per chunk: as many of the kernel's blocks as fit ``budget`` bytes, at least one."""
+    block = layout.block_rows(itemsize)
+    rows = budget // (layout.C * itemsize) // block * block
+    return max(1, min(max(rows, block), n_rows))
+
+
+def _as(a: np.ndarray, dtype: np.dtype[np.floating]) -> np.ndarray:
+    """``a`` in ``dtype``, C-contiguous (the caller's array when it already is)."""
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+@overload
+def linear_cross_entropy(
+    y_true: npt.ArrayLike,
+    hidden: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None = ...,
+    *,
+    ignore_index: int | None = ...,
+    class_weight: npt.ArrayLike | None = ...,
+    sample_weight: npt.ArrayLike | None = ...,
+    label_smoothing: float = ...,
+    z_loss: float = ...,
+    reduction: Reduction = ...,
+    return_grad: LiteralFalse = ...,
+    chunk_bytes: int | None = ...,
+) -> Loss: ...
+@overload
+def linear_cross_entropy(
+    y_true: npt.ArrayLike,
+    hidden: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None = ...,
+    *,
+    ignore_index: int | None = ...,
+    class_weight: npt.ArrayLike | None = ...,
+    sample_weight: npt.ArrayLike | None = ...,
+    label_smoothing: float = ...,
+    z_loss: float = ...,
+    reduction: Reduction = ...,
+    return_grad: LiteralTrue,
+    chunk_bytes: int | None = ...,
+) -> tuple[Loss, LinearGrads]: ...
+def linear_cross_entropy(
+    y_true: npt.ArrayLike,
+    hidden: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: npt.ArrayLike | None = None,
+    *,
+    ignore_index: int | None = None,
+    class_weight: npt.ArrayLike | None = None,
+    sample_weight: npt.ArrayLike | None = None,
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    reduction: Reduction = "mean",
+    return_grad: bool | np.bool = False,
+    chunk_bytes: int | None = None,
+) -> Loss | tuple[Loss, LinearGrads]:
+    r"""Sparse cross-entropy of a linear layer's output, without building its logits.
+
+    .. math:: z_i = W h_i + b, \qquad
+              l_i = -(1-\varepsilon)\, c_{y_i} \log \mathrm{softmax}(z_i)_{y_i}
+                    - \frac{\varepsilon}{V} \sum_k c_k \log \mathrm{softmax}(z_i)_k
+
+    The result is `sparse_categorical_cross_entropy` of ``hidden @ weight.T + bias`` with
+    ``from_logits=True`` and the same options, up to the rounding of the matrix product; the
+    ``N x V`` logits are made and used one chunk of rows at a time.
+
+    Parameters
+    ----------
+    y_true : array_like of int, shape (...)
+        Class ids in ``[0, V)``, one per row of ``hidden``; entries equal to ``ignore_index``
+        are skipped.
+    hidden : array_like, shape (..., D)
+        The layer's input (a model's last hidden states).
+    weight : array_like, shape (V, D)
+        The layer's weight, laid out as in PyTorch's ``Linear``.
+    bias : array_like, shape (V,), optional
+        The layer's bias.
+    ignore_index : int, optional
+        Rows whose id equals it have loss 0, gradient 0 and weight 0.
+    class_weight : array_like, shape (V,), optional
+        Non-negative weight per class.
+    sample_weight : array_like, optional
+        Non-negative weight per row, broadcasting to ``y_true``'s shape.
+    label_smoothing : float, default 0.0
+        ``epsilon`` in [0, 1] (PyTorch's rule, above).
+    z_loss : float, default 0.0
+        ``z >= 0``: each row adds ``z * logsumexp(z_i)**2`` (PaLM's z-loss; Liger's
+        ``lse_square_scale``), as in `sparse_categorical_cross_entropy`.
+    reduction : {"mean", "sum", "none"}, default "mean"
+        As for `sparse_categorical_cross_entropy`: the mean divides by ``sum_i s_i c_{y_i}``
+        over rows not ignored (0.0 when that is 0).
+    return_grad : bool, default False
+        Also return the gradients with respect to ``hidden``, ``weight`` and ``bias``.
+    chunk_bytes : int, optional
+        Memory budget of the chunk buffers (default `CHUNK_BYTES`, 192 MiB): one chunk of
+        logits, or with ``return_grad`` one of logits and one of their gradient, half each.
+        Results do not depend on it beyond the rounding of the products.
+
+    Returns
+    -------
+    loss : numpy.ndarray or numpy.floating
+        ``y_true``'s shape for "none", else a NumPy scalar; the inputs' float dtype.
+    grads : LinearGrads
+        With ``return_grad``: ``(hidden, weight, bias)``, the gradients of the loss (of its sum
+        for "none"), each in its input's shape and float dtype; ``bias`` is None without one.
+
+    Raises
+    ------
+    ValueError
+        On shapes that do not match (naming D and V), and everything
+        `sparse_categorical_cross_entropy` rejects, with its messages.
+    TypeError
+        On non-numeric or complex input.
+
+    See Also
+    --------
+    sparse_categorical_cross_entropy : the same loss from materialized logits.
+
+    Notes
+    -----
+    The products run on NumPy's (logits, ``dH``) and SciPy's (``dW``, accumulated in place)
+    BLAS, limited with threadpoolctl to `get_num_threads` threads for the call (one for
+    products of fewer than `SMALL_PRODUCT` multiply-adds a chunk); the kernel between them runs
+    on as many of xent's. float16 inputs are computed in float32 chunks (the
+    weight is converted once); integer inputs in float64.
+
+    Memory beyond the inputs and outputs: ``chunk_bytes``, plus per-row values and, for
+    float16 or mixed inputs, the weight converted to the working dtype. A chunk holds at
+    least one of the kernel's blocks (8 rows when ``V`` is large, fewer only when there are
+    fewer rows): with a vocabulary so large that 8 rows exceed the budget, the floor is
+    ``min(N, 8) * V`` values per buffer. The vocabulary is not chunked.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xent
+    >>> rng = np.random.default_rng(0)
+    >>> h, W = rng.standard_normal((6, 4)), rng.standard_normal((50, 4))
+    >>> y = np.array([3, 1, 49, 0, 7, 7])
+    >>> loss = xent.linear_cross_entropy(y, h, W)
+    >>> ref = xent.sparse_categorical_cross_entropy(y, h @ W.T, from_logits=True)
+    >>> print(f"{loss:.12f} {ref:.12f}")
+    4.603223241486 4.603223241486
+    >>> loss, grads = xent.linear_cross_entropy(y, h, W, return_grad=True)
+    >>> grads.hidden.shape, grads.weight.shape, grads.bias
+    ((6, 4), (50, 4), None)
+
+    A confident row keeps its tiny loss, which ``logsumexp(z) - z[y]`` rounds to 0:
+
+    >>> z_big = xent.linear_cross_entropy([0], [[40.0]], [[1.0], [0.0]], reduction="sum")
+    >>> print(f"{z_big:.6e}")
+    4.248354e-18
+    """
+    return_grad = v.check_flag(return_grad, "return_grad")
+    red = v.check_reduction(reduction)
+    eps = v.check_label_smoothing(label_smoothing)
+    budget = _check_chunk_bytes(chunk_bytes)
+    h = v.as_real_array(hidden, "hidden")
+    w = v.as_real_array(weight, "weight")
+    b = None if bias is None else v.as_real_array(bias, "bias")
+    V, D = _check_shapes(h, w, b)
+    batch = h.shape[:-1]
+    labels = v.as_real_array(y_true, "y_true")
+    if labels.shape != batch:
+        raise ValueError(
+            f"y_true has shape {labels.shape} but hidden of shape {h.shape} needs {batch}."
+        )
+    labels, ignore = v.check_class_ids(labels, V, -1, v.check_ignore_index(ignore_index))
+    cw_given = v.check_class_weight(class_weight, V)
+    cw, z = for_mean(cw_given, red), _z_loss(z_loss, True, cw_given, red)
+    s = for_mean(v.check_weight(sample_weight, "sample_weight", batch, "the batch shape"), red)
+
+    parts = [h, w] if b is None else [h, w, b]
+    result, work = v.float_dtypes(np.empty(0, np.result_type(*parts)))
+    N = math.prod(batch)
+    layout = Layout((N, V), 1)
+    ids = RowSource(layout, labels.reshape(N), np.int64, ignore)
+    weights = None if s is None else RowSource(layout, np.broadcast_to(s, batch).reshape(N), float)
+    total = _sparse_total(layout, ids, weights, cw) if red == "mean" else 0.0
+    call = _call(SPARSE, layout, work, True, cw, eps, red, total, return_grad, z, 0.0)
+
+    rows_out = np.empty(N, result) if red == "none" else None
+    rows = _chunk_rows(N, layout, work.itemsize, budget // 2 if return_grad else budget)
+    with _blas_threads(get_num_threads() if rows * D * V >= SMALL_PRODUCT else 1):
+        partial, grads = _run_chunks(
+            call, h.reshape(N, D), w, b, ids, weights, rows_out, rows, return_grad
+        )
+    loss = reduce(
+        None if rows_out is None else rows_out.reshape(batch), partial, total, red, result
+    )
+    if grads is None:
+        return loss
+    dh, dw, db = grads
+    return loss, LinearGrads(
+        dh.reshape(h.shape).astype(_grad_dtype(h, result), copy=False),
+        dw.astype(_grad_dtype(w, result), copy=False),
+        None if db is None or b is None else db.astype(_grad_dtype(b, result)),
+    )
+
+
+def _grad_dtype(a: np.ndarray, result: np.dtype[np.floating]) -> np.dtype[np.floating]:
+    return a.dtype.newbyteorder("=") if a.dtype.kind == "f" else result
+
+
+def _run_chunks(
+    call: SoftmaxCall,
+    h2: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    ids: RowSource,
+    weights: RowSource | None,
+    rows_out: np.ndarray | None,
+    rows: int,
+    return_grad: bool,
+) -> tuple[list[tuple[float, float]], tuple[np.ndarray, np.ndarray, np.ndarray | None] | None]:
+    """The loss's per-block partial sums (per-row values into ``rows_out``), chunks of ``rows``
+    rows, and, with ``return_grad``, ``(dH, dW, db)`` in the working dtype (``db`` in float64)."""
+    work: np.dtype[np.floating] = call.dtype
+    N, D = h2.shape
+    V = w.shape[0]
+    wk = _as(w, work)
+    bk = None if b is None else _as(b, work)
+    z = np.empty((rows, V), work)
+    partial: list[tuple[float, float]] = []
+    g = np.empty((rows, V), work) if return_grad else None
+    dh = np.empty((N, D), work) if return_grad else None
+    dw = np.zeros((V, D), work) if return_grad else None
+    db = np.zeros(V) if return_grad and b is not None else None
+    for r0 in range(0, N, rows):
+        r1 = min(r0 + rows, N)
+        hc = _as(h2[r0:r1], work)
+        zc = z[: r1 - r0]
+        np.matmul(hc, wk.T, out=zc)
+        if bk is not None:
+            zc += bk
+        sub = Layout((r1 - r0, V), 1)
+        gc = None if g is None else g[: r1 - r0]
+        partial += dataclasses.replace(call, layout=sub).run(
+            zc,
+            out=gc,
+            labels=_rows(ids, sub, r0, r1),
+            weights=None if weights is None else _rows(weights, sub, r0, r1),
+            rows_out=None if rows_out is None else rows_out[r0:r1],
+        )
+        if gc is not None and dh is not None and dw is not None:
+            np.matmul(gc, wk, out=dh[r0:r1])
+            _accumulate(dw, gc, hc)
+            if db is not None:
+                db += np.add.reduce(gc, axis=0, dtype=np.float64)
+    grads = None if dh is None or dw is None else (dh, dw, db)
+    return partial, grads
+
+
+def _rows(source: RowSource, sub: Layout, r0: int, r1: int) -> RowSource:
+    """The rows ``r0:r1`` of a batch's per-row values, for a chunk's layout ``sub``."""
+    return RowSource(sub, source.values2[r0:r1, 0], source.dtype, source.ignore)
