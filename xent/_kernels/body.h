@@ -344,9 +344,50 @@ static inline double FN(sparse_gy)(const xk_block *b, const FN(coef) *g, int64_t
     return g->k * (g->a * Fy - ((1.0 - b->eps) + b->eps / (double)b->C) * cwy);
 }
 
+#define XK_FOCAL_PIECE 256
+
+/* Entries c0 .. c0 + w of a row (w <= XK_FOCAL_PIECE): wD[j] = w_c D_c and lt[j] = w_c f_c
+ * nll_c, in loops of one kind so that exp and log1p vectorize; the maximum's entry, whose
+ * 1 - p is s / (1 + s), is redone by focal_entry. */
+static void FN(focal_piece)(const xk_block *b, int mode, const T *x, ptrdiff_t xs,
+                            const T *t, ptrdiff_t ts, ptrdiff_t c0, ptrdiff_t w,
+                            const FN(state) *st, int64_t y, const FN(coef) *g, double s,
+                            double *wD, double *lt)
+{
+    const double kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps, m = st->m, L = g->L;
+    const double gamma = b->gamma, inv = g->inv;
+    double nll[XK_FOCAL_PIECE], p[XK_FOCAL_PIECE], f[XK_FOCAL_PIECE];
+    for (ptrdiff_t j = 0; j < w; j++) {
+        double d, e;
+        XK_SHIFT((double)x[(c0 + j) * xs], m, d, e);
+        double E = xk_exp(d);
+        p[j] = (E + E * e) * inv;
+        nll[j] = L + -(d + e);
+    }
+    for (ptrdiff_t j = 0; j < w; j++) f[j] = xk_log1p(-p[j]);
+    for (ptrdiff_t j = 0; j < w; j++) f[j] = xk_exp(gamma * f[j]);
+    for (ptrdiff_t j = 0; j < w; j++) {
+        ptrdiff_t c = c0 + j;
+        double tc = mode == XK_CATEGORICAL ? (double)t[c * ts] : (c == y ? 1.0 : 0.0);
+        double wc = (b->cw ? b->cw[c] : 1.0) * (kw1 * tc + kw0);
+        double rho_nll = p[j] == 0.0 ? 0.0 : p[j] * nll[j] / (1.0 - p[j]);
+        double D = f[j] == 0.0 ? 0.0 : f[j] * (1.0 + gamma * rho_nll);
+        wD[j] = wc == 0.0 ? 0.0 : wc * D;
+        lt[j] = wc == 0.0 || f[j] == 0.0 ? 0.0 : wc * f[j] * nll[j];
+    }
+    ptrdiff_t top = st->top - c0;
+    if (top >= 0 && top < w) {
+        double tc = mode == XK_CATEGORICAL ? (double)t[st->top * ts] : (st->top == y ? 1.0 : 0.0);
+        double wc = (b->cw ? b->cw[st->top] : 1.0) * (kw1 * tc + kw0), ft, D;
+        FN(focal_entry)(gamma, nll[top], s, L, inv, 1, p[top], &ft, &D);
+        wD[top] = wc == 0.0 ? 0.0 : wc * D;
+        lt[top] = wc == 0.0 || ft == 0.0 ? 0.0 : wc * ft * nll[top];
+    }
+}
+
 /* Focal loss with soft or smoothed targets: a second pass over the row once its softmax sums
- * are known (row = x[c * xs], targets t[c * ts], out[c * os] holding F with a gradient).
- * Target weights w_c = cw_c ((1 - eps) t_c + eps / C) (sparse: t_c = [c == y]); the loss is
+ * are known (row = x[c * xs], targets t[c * ts]), in pieces (focal_piece). Target weights
+ * w_c = cw_c ((1 - eps) t_c + eps / C) (sparse: t_c = [c == y]); the loss is
  * sum_c w_c f_c nll_c with nll_c = L + v_c, and the gradient k (a F_c - w_c D_c) with
  * a = (sum_c w_c D_c + 2 z lse) / (1 + s), its maximum entry set apart as in `finish`.
  * Returns the row's loss (with its z-loss) before the row weight. */
@@ -354,21 +395,18 @@ static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t x
                             ptrdiff_t ts, const FN(state) *st, int64_t y, FN(coef) *g)
 {
     const ptrdiff_t C = b->C;
-    const double kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps, m = st->m, L = g->L;
     const double s = FN(row_s)(st->m, st->sb, st->nt);
     double lsum = 0.0, lc = 0.0, dsum = 0.0, dc = 0.0, dx = 0.0, dxc = 0.0;
-    for (ptrdiff_t c = 0; c < C; c++) {
-        double tc = mode == XK_CATEGORICAL ? (double)t[c * ts] : (c == y ? 1.0 : 0.0);
-        double w = (b->cw ? b->cw[c] : 1.0) * (kw1 * tc + kw0);
-        if (w == 0.0) continue;
-        double d, e, f, D;
-        XK_SHIFT((double)x[c * xs], m, d, e);
-        double nll = L + -(d + e);
-        double E = xk_exp(d);
-        FN(focal_entry)(b->gamma, nll, s, L, g->inv, c == st->top, (E + E * e) * g->inv, &f, &D);
-        XK_KADD(lsum, lc, f == 0.0 ? 0.0 : w * f * nll);
-        XK_KADD(dsum, dc, w * D);
-        if (c != st->top) XK_KADD(dx, dxc, w * D);
+    double wD[XK_FOCAL_PIECE], lt[XK_FOCAL_PIECE];
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_FOCAL_PIECE) {
+        ptrdiff_t w = C - c0 < XK_FOCAL_PIECE ? C - c0 : XK_FOCAL_PIECE;
+        FN(focal_piece)(b, mode, x, xs, t, ts, c0, w, st, y, g, s, wD, lt);
+        for (ptrdiff_t j = 0; j < w; j++) {
+            XK_KADD(lsum, lc, lt[j]);
+            XK_KADD(dsum, dc, wD[j]);
+            /* the sum off the maximum on its own: dsum - wD[top] would cancel */
+            XK_KADD(dx, dxc, c0 + j == st->top ? 0.0 : wD[j]);
+        }
     }
     g->a = (b->z == 0.0 ? dsum : dsum + g->zg) * g->inv;
     if (g->fix_top) {
@@ -384,25 +422,19 @@ static void FN(focal_output)(const xk_block *b, int mode, const T *x, ptrdiff_t 
                              const FN(coef) *g)
 {
     const ptrdiff_t C = b->C;
-    const double kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps, m = st->m, L = g->L;
     const double s = FN(row_s)(st->m, st->sb, st->nt);
-    for (ptrdiff_t c = 0; c < C; c++) {
-        double tc = mode == XK_CATEGORICAL ? (double)t[c * ts] : (c == y ? 1.0 : 0.0);
-        double w = (b->cw ? b->cw[c] : 1.0) * (kw1 * tc + kw0), wD = 0.0;
-        double Fc = (double)out[c * os];
+    double wD[XK_FOCAL_PIECE], lt[XK_FOCAL_PIECE];
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_FOCAL_PIECE) {
+        ptrdiff_t w = C - c0 < XK_FOCAL_PIECE ? C - c0 : XK_FOCAL_PIECE;
         if (g->zero) {
-            out[c * os] = 0;
+            for (ptrdiff_t j = 0; j < w; j++) out[(c0 + j) * os] = 0;
             continue;
         }
-        if (w != 0.0) {
-            double d, e, f, D;
-            XK_SHIFT((double)x[c * xs], m, d, e);
-            double E = xk_exp(d);
-            FN(focal_entry)(b->gamma, L + -(d + e), s, L, g->inv, c == st->top,
-                            (E + E * e) * g->inv, &f, &D);
-            wD = w * D;
+        FN(focal_piece)(b, mode, x, xs, t, ts, c0, w, st, y, g, s, wD, lt);
+        for (ptrdiff_t j = 0; j < w; j++) {
+            T *o = out + (c0 + j) * os;
+            *o = (T)(g->k * (g->a * (double)*o - wD[j]));
         }
-        out[c * os] = (T)(g->k * (g->a * Fc - wD));
     }
     if (g->fix_top && !g->zero) out[st->top * os] = (T)g->g_top;
 }
