@@ -848,19 +848,38 @@ static inline __attribute__((always_inline)) void FN(binary_chunk)(
  * a sum of non-negative terms; for a hard label its log is -softplus(+-x) (log1p(-p), log p)
  * exactly, so a confident element keeps its tiny loss. The gradient is
  * F (bce' + gamma bce (1 - 2 y') u' / u) with F = alpha_t (1 - p_t)^gamma, u = 1 - p_t. */
-static void FN(binary_focal_chunk)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, double *lb)
+/* a * b = p + e as two_prod, without a branch (for loops that vectorize); e = 0 where the
+ * split could overflow. */
+static inline __attribute__((always_inline)) void FN(two_prod_sel)(double a, double b,
+                                                                 double *p, double *e)
 {
-    /* Loops of one kind each, so that the exp and log loops vectorize: the transcendental
-       functions first into per-element arrays, then the scalar arithmetic that uses them. */
+    const double split = 134217729.0; /* 2^27 + 1 */
+    double P = a * b;
+    double ta = split * a, ah = ta - (ta - a), al = a - ah;
+    double tb = split * b, bh = tb - (tb - b), bl = b - bh;
+    double E = ((ah * bh - P) + ah * bl + al * bh) + al * bl;
+    int ok = P > -0x1p900 && P < 0x1p900 && a > -0x1p900 && a < 0x1p900 && b > -0x1p900 &&
+             b < 0x1p900;
+    *p = P;
+    *e = xk_sel(ok, E, 0.0);
+}
+
+static inline __attribute__((always_inline)) void FN(binary_focal_chunk)(
+    const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, double *lb, const int LOGITS,
+    const int GRAD, const int SW, const int PW)
+{
+    /* Loops of one kind each, branch-free, so that they vectorize: the transcendental
+       functions first into per-element arrays, then the arithmetic that uses them. */
     const T *x = (const T *)bb->x + i0;
-    const double *y = bb->y + i0, *pw = bb->pw ? bb->pw + i0 : NULL;
-    const double *sw = bb->sw ? bb->sw + i0 : NULL;
-    T *grad = bb->grad ? (T *)bb->grad + i0 : NULL;
+    const double *y = bb->y + i0, *pw = PW ? bb->pw + i0 : NULL;
+    const double *sw = SW ? bb->sw + i0 : NULL;
+    T *grad = GRAD ? (T *)bb->grad + i0 : NULL;
     const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, gamma = bb->gamma;
-    const int logits = bb->from_logits;
+    const double alpha = bb->alpha, ginv_div = bb->grad_div;
+    const int has_alpha = alpha >= 0.0;
     double A[XK_CHUNK], B[XK_CHUNK], Cc[XK_CHUNK], D[XK_CHUNK], E[XK_CHUNK], G[XK_CHUNK];
     /* logits: A = exp(-|x|), B = log1p(A); probabilities: A = log(p), B = log1p(-p) */
-    if (logits) {
+    if (LOGITS) {
         for (ptrdiff_t i = 0; i < n; i++) {
             double xv = x[i];
             A[i] = xk_exp(-(xv < 0.0 ? -xv : xv));
@@ -870,45 +889,48 @@ static void FN(binary_focal_chunk)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t 
         for (ptrdiff_t i = 0; i < n; i++) A[i] = xk_log((double)x[i]);
         for (ptrdiff_t i = 0; i < n; i++) B[i] = xk_log1p(-(double)x[i]);
     }
-    /* u = 1 - p_t where it needs a log of its own (soft labels; 1 - p >= 1/2 from
-       probabilities is log1p(-p) already): Cc = u, else 1; D = log(Cc), E = exp(-D) */
+    /* u = 1 - p_t where it needs a log of its own (soft labels; from probabilities also
+       1 - p >= 1/2 and p alone): Cc = u, else 1; D = log(Cc), E = exp(-D) */
     for (ptrdiff_t i = 0; i < n; i++) {
         double xv = x[i], yv = y[i];
-        double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, uu;
-        if (logits) {
+        double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, uu, own_v;
+        int own = bw != 0.0 && yp != 0.0;
+        if (LOGITS) {
             double inv = 1.0 / (1.0 + A[i]), small = A[i] * inv;
-            double sig = xv >= 0.0 ? inv : small, sig_neg = xv >= 0.0 ? small : inv;
+            double sig = xk_sel(xv >= 0.0, inv, small), sig_neg = xk_sel(xv >= 0.0, small, inv);
             uu = yp * sig_neg + bw * sig;
+            own_v = uu;
         } else {
             uu = yp * (1.0 - xv) + bw * xv;
+            own = own || (bw == 0.0 && xv >= 0.5) || yp == 0.0;
+            own_v = xk_sel(bw == 0.0, 1.0 - xv, xk_sel(yp == 0.0, xv, uu));
         }
-        int own = bw != 0.0 && yp != 0.0;
-        if (!logits) own = own || (bw == 0.0 && xv >= 0.5) || yp == 0.0;
-        Cc[i] = own ? (bw == 0.0 ? 1.0 - xv : yp == 0.0 ? xv : uu) : 1.0;
+        Cc[i] = xk_sel(own, own_v, 1.0);
     }
     for (ptrdiff_t i = 0; i < n; i++) D[i] = xk_log(Cc[i]);
     for (ptrdiff_t i = 0; i < n; i++) E[i] = xk_exp(-D[i]);
-    /* log u = lu + lu_lo; then G = gamma lu rounded, its error kept in E */
+    /* log u = lu + lu_lo; then G = gamma lu rounded, the rest kept in E */
     for (ptrdiff_t i = 0; i < n; i++) {
         double xv = x[i], yv = y[i];
-        double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, lu, lu_lo = 0.0;
-        if (logits && (bw == 0.0 || yp == 0.0)) {
-            /* u = sigmoid(-+x): log u = -(relu + T), its exact sum as hi + lo */
-            double r = bw == 0.0 ? (xv > 0.0 ? xv : 0.0) : (xv < 0.0 ? -xv : 0.0), bp;
-            lu = -(r + B[i]), bp = lu + r;
-            lu_lo = lu > -HUGE_VAL ? (-r - (lu - bp)) + (-B[i] - bp) : 0.0;
-        } else if (!logits && bw == 0.0 && xv < 0.5) {
-            lu = B[i]; /* log1p(-p), small: no tail needed */
+        double yp = yv * keep + half, bw = (1.0 - yv) * keep + half;
+        /* from the Newton step: u exp(-hi) - 1 = log(u) - hi */
+        double u = Cc[i], P, Pe;
+        FN(two_prod_sel)(u, E[i], &P, &Pe);
+        double lu = D[i], lu_lo = xk_sel(u > 0x1p-1000 && u < 0x1p1000, (P - 1.0) + Pe, 0.0);
+        if (LOGITS) {
+            /* hard label: u = sigmoid(-+x), log u = -(relu + T) as an exact hi + lo */
+            double r = xk_sel(bw == 0.0, xv > 0.0 ? xv : 0.0, xv < 0.0 ? -xv : 0.0);
+            double h = -(r + B[i]), bp = h + r;
+            double hl = xk_sel(h > -HUGE_VAL, (-r - (h - bp)) + (-B[i] - bp), 0.0);
+            int hard = bw == 0.0 || yp == 0.0;
+            lu = xk_sel(hard, h, lu);
+            lu_lo = xk_sel(hard, hl, lu_lo);
         } else {
-            double P, Pe, u = Cc[i];
-            lu = D[i];
-            if (u > 0x1p-1000 && u < 0x1p1000) {
-                FN(two_prod)(u, E[i], &P, &Pe); /* Newton: u exp(-hi) - 1 = log(u) - hi */
-                lu_lo = (P - 1.0) + Pe;
-            }
+            int small = bw == 0.0 && xv < 0.5; /* log1p(-p), small: no tail needed */
+            lu = xk_sel(small, B[i], lu);
+            lu_lo = xk_sel(small, 0.0, lu_lo);
         }
-        double P, Pe;
-        FN(two_prod)(gamma, lu, &P, &Pe);
+        FN(two_prod_sel)(gamma, lu, &P, &Pe);
         G[i] = P;
         E[i] = Pe + gamma * lu_lo;
     }
@@ -917,48 +939,47 @@ static void FN(binary_focal_chunk)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t 
     for (ptrdiff_t i = 0; i < n; i++) {
         double xv = x[i], yv = y[i];
         double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, a = yp;
-        if (pw) a *= pw[i];
+        if (PW) a *= pw[i];
         double bce, dbce, ru; /* bce, its derivative, u' / u */
-        if (logits) {
+        if (LOGITS) {
             double Tv = B[i];
             double relu = xv > 0.0 ? xv : 0.0, relu_neg = xv < 0.0 ? -xv : 0.0;
             double sp = Tv + relu, spn = Tv + relu_neg; /* -log(1 - p), -log p */
             double inv = 1.0 / (1.0 + A[i]), small = A[i] * inv;
-            double sig = xv >= 0.0 ? inv : small, sig_neg = xv >= 0.0 ? small : inv;
-            bce = (a == 0.0 ? 0.0 : a * spn) + (bw == 0.0 ? 0.0 : bw * sp);
+            double sig = xk_sel(xv >= 0.0, inv, small), sig_neg = xk_sel(xv >= 0.0, small, inv);
+            bce = xk_sel(a == 0.0, 0.0, a * spn) + xk_sel(bw == 0.0, 0.0, bw * sp);
             dbce = bw * sig - a * sig_neg;
-            ru = bw == 0.0 ? -sig : yp == 0.0 ? sig_neg
-                 : (bw - yp) * (sig * sig_neg) / (yp * sig_neg + bw * sig);
+            double soft = (bw - yp) * (sig * sig_neg) / (yp * sig_neg + bw * sig);
+            ru = xk_sel(bw == 0.0, -sig, xk_sel(yp == 0.0, sig_neg, soft));
         } else {
             double la = -a * A[i], lb_ = -bw * B[i];
             bce = (la > 0.0 ? la : 0.0) + (lb_ > 0.0 ? lb_ : 0.0) + 0.0 * xv;
             double ga = a / xv, gb = bw / (1.0 - xv);
             dbce = (gb > 0.0 ? gb : 0.0) - (ga > 0.0 ? ga : 0.0);
-            ru = bw == 0.0 ? -1.0 / (1.0 - xv)
-                 : yp == 0.0 ? 1.0 / xv : (bw - yp) / (yp * (1.0 - xv) + bw * xv);
+            double soft = (bw - yp) / (yp * (1.0 - xv) + bw * xv);
+            ru = xk_sel(bw == 0.0, -1.0 / (1.0 - xv), xk_sel(yp == 0.0, 1.0 / xv, soft));
         }
         double f = 1.0;
         if (gamma != 0.0) {
-            double X = D[i];
-            f = X == 0.0 || X == HUGE_VAL ? X : X + X * E[i]; /* exp(G + E) */
+            double X = D[i]; /* exp(G + E) = X + X E */
+            f = xk_sel(X == 0.0 || X == HUGE_VAL, X, X + X * E[i]);
         }
-        double at = bb->alpha < 0.0 ? 1.0 : bb->alpha * yp + (1.0 - bb->alpha) * bw;
-        double F = at * f;
-        double loss = F == 0.0 || bce == 0.0 ? 0.0 : F * bce;
+        double F = xk_sel(has_alpha, alpha * yp + (1.0 - alpha) * bw, 1.0) * f;
+        double loss = xk_sel(F == 0.0 || bce == 0.0, 0.0, F * bce);
         double g = 0.0;
-        if (grad) {
-            double mod = gamma == 0.0 || ru == 0.0 || bce == 0.0 ? 0.0 : gamma * bce * ru;
-            g = F == 0.0 ? 0.0 : F * (dbce + mod);
+        if (GRAD) {
+            double mod = xk_sel(gamma == 0.0 || ru == 0.0 || bce == 0.0, 0.0, gamma * bce * ru);
+            g = xk_sel(F == 0.0, 0.0, F * (dbce + mod));
         }
-        if (sw) {
+        if (SW) {
             double sv = sw[i];
-            loss = sv == 0.0 ? 0.0 : sv * loss;
-            g = sv == 0.0 ? 0.0 : g * (sv / bb->grad_div);
-        } else {
-            g /= bb->grad_div;
+            loss = xk_sel(sv == 0.0, 0.0, sv * loss);
+            if (GRAD) g = xk_sel(sv == 0.0, 0.0, g * (sv / ginv_div));
+        } else if (GRAD) {
+            g /= ginv_div;
         }
         lb[i] = loss;
-        if (grad) grad[i] = (T)g;
+        if (GRAD) grad[i] = (T)g;
     }
 }
 
@@ -970,7 +991,15 @@ static void FN(binary)(xk_binary *bb)
     const int key = L * 8 + G * 4 + S * 2 + P;
     for (ptrdiff_t i0 = 0; i0 < bb->n; i0 += XK_CHUNK) {
         ptrdiff_t n = bb->n - i0 < XK_CHUNK ? bb->n - i0 : XK_CHUNK;
-        if (bb->gamma != 0.0 || bb->alpha >= 0.0) FN(binary_focal_chunk)(bb, i0, n, lb);
+        if (bb->gamma != 0.0 || bb->alpha >= 0.0) switch (key) {
+#define XK_CASE(K) \
+    case K: FN(binary_focal_chunk)(bb, i0, n, lb, (K >> 3) & 1, (K >> 2) & 1, (K >> 1) & 1, \
+                                   K & 1); break;
+            XK_CASE(0) XK_CASE(1) XK_CASE(2) XK_CASE(3) XK_CASE(4) XK_CASE(5) XK_CASE(6)
+            XK_CASE(7) XK_CASE(8) XK_CASE(9) XK_CASE(10) XK_CASE(11) XK_CASE(12) XK_CASE(13)
+            XK_CASE(14) XK_CASE(15)
+#undef XK_CASE
+        }
         else switch (key) {
 #define XK_CASE(K) \
     case K: FN(binary_chunk)(bb, i0, n, lb, (K >> 3) & 1, (K >> 2) & 1, (K >> 1) & 1, K & 1); break;
