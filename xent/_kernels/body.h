@@ -866,13 +866,14 @@ static inline __attribute__((always_inline)) void FN(two_prod_sel)(double a, dou
 
 static inline __attribute__((always_inline)) void FN(binary_focal_chunk)(
     const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, double *lb, const int LOGITS,
-    const int GRAD, const int SW, const int PW)
+    const int GRAD, const double *ones)
 {
     /* Loops of one kind each, branch-free, so that they vectorize: the transcendental
-       functions first into per-element arrays, then the arithmetic that uses them. */
+       functions first into per-element arrays, then the arithmetic that uses them. Missing
+       weights read `ones`, so that only LOGITS and GRAD make variants of the code. */
     const T *x = (const T *)bb->x + i0;
-    const double *y = bb->y + i0, *pw = PW ? bb->pw + i0 : NULL;
-    const double *sw = SW ? bb->sw + i0 : NULL;
+    const double *y = bb->y + i0, *pw = bb->pw ? bb->pw + i0 : ones;
+    const double *sw = bb->sw ? bb->sw + i0 : ones;
     T *grad = GRAD ? (T *)bb->grad + i0 : NULL;
     const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, gamma = bb->gamma;
     const double alpha = bb->alpha, ginv_div = bb->grad_div;
@@ -939,7 +940,7 @@ static inline __attribute__((always_inline)) void FN(binary_focal_chunk)(
     for (ptrdiff_t i = 0; i < n; i++) {
         double xv = x[i], yv = y[i];
         double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, a = yp;
-        if (PW) a *= pw[i];
+        a *= pw[i];
         double bce, dbce, ru; /* bce, its derivative, u' / u */
         if (LOGITS) {
             double Tv = B[i];
@@ -971,13 +972,9 @@ static inline __attribute__((always_inline)) void FN(binary_focal_chunk)(
             double mod = xk_sel(gamma == 0.0 || ru == 0.0 || bce == 0.0, 0.0, gamma * bce * ru);
             g = xk_sel(F == 0.0, 0.0, F * (dbce + mod));
         }
-        if (SW) {
-            double sv = sw[i];
-            loss = xk_sel(sv == 0.0, 0.0, sv * loss);
-            if (GRAD) g = xk_sel(sv == 0.0, 0.0, g * (sv / ginv_div));
-        } else if (GRAD) {
-            g /= ginv_div;
-        }
+        double sv = sw[i];
+        loss = xk_sel(sv == 0.0, 0.0, sv * loss);
+        if (GRAD) g = xk_sel(sv == 0.0, 0.0, g * (sv / ginv_div));
         lb[i] = loss;
         if (GRAD) grad[i] = (T)g;
     }
@@ -989,18 +986,17 @@ static void FN(binary)(xk_binary *bb)
     const int L = bb->from_logits != 0, G = bb->grad != NULL, S = bb->sw != NULL,
               P = bb->pw != NULL;
     const int key = L * 8 + G * 4 + S * 2 + P;
+    const int focal = bb->gamma != 0.0 || bb->alpha >= 0.0;
+    double ones[XK_CHUNK];
+    for (ptrdiff_t i = 0; focal && i < XK_CHUNK; i++) ones[i] = 1.0;
     for (ptrdiff_t i0 = 0; i0 < bb->n; i0 += XK_CHUNK) {
         ptrdiff_t n = bb->n - i0 < XK_CHUNK ? bb->n - i0 : XK_CHUNK;
-        if (bb->gamma != 0.0 || bb->alpha >= 0.0) switch (key) {
-#define XK_CASE(K) \
-    case K: FN(binary_focal_chunk)(bb, i0, n, lb, (K >> 3) & 1, (K >> 2) & 1, (K >> 1) & 1, \
-                                   K & 1); break;
-            XK_CASE(0) XK_CASE(1) XK_CASE(2) XK_CASE(3) XK_CASE(4) XK_CASE(5) XK_CASE(6)
-            XK_CASE(7) XK_CASE(8) XK_CASE(9) XK_CASE(10) XK_CASE(11) XK_CASE(12) XK_CASE(13)
-            XK_CASE(14) XK_CASE(15)
-#undef XK_CASE
-        }
-        else switch (key) {
+        if (focal) {
+            if (L && G) FN(binary_focal_chunk)(bb, i0, n, lb, 1, 1, ones);
+            else if (L) FN(binary_focal_chunk)(bb, i0, n, lb, 1, 0, ones);
+            else if (G) FN(binary_focal_chunk)(bb, i0, n, lb, 0, 1, ones);
+            else FN(binary_focal_chunk)(bb, i0, n, lb, 0, 0, ones);
+        } else switch (key) {
 #define XK_CASE(K) \
     case K: FN(binary_chunk)(bb, i0, n, lb, (K >> 3) & 1, (K >> 2) & 1, (K >> 1) & 1, K & 1); break;
             XK_CASE(0) XK_CASE(1) XK_CASE(2) XK_CASE(3) XK_CASE(4) XK_CASE(5) XK_CASE(6)
