@@ -46,6 +46,30 @@
 
 #define XK_NACC 6
 
+/* Elementwise exp and log over the arrays of a chunk: the vector path, then the scalar one for
+ * the last entries (the same bits). Loops of one kind: the arithmetic that uses their results
+ * runs in loops of its own, which the compiler vectorizes. */
+static inline void FN(vexp)(const double *in, double sign, double *out, ptrdiff_t n)
+{
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) XV(store)(out + i, XV(exp)(sign * XV(load)(in + i)));
+    for (; i < n; i++) out[i] = xk_exp(sign * in[i]);
+}
+
+static inline void FN(vlog1p)(const double *in, double sign, double *out, ptrdiff_t n)
+{
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) XV(store)(out + i, XV(log1p)(sign * XV(load)(in + i)));
+    for (; i < n; i++) out[i] = xk_log1p(sign * in[i]);
+}
+
+static inline void FN(vlog)(const double *in, double *out, ptrdiff_t n)
+{
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) XV(store)(out + i, XV(log_kernel)(XV(load)(in + i), XV(splat)(0.0)));
+    for (; i < n; i++) out[i] = xk_log(in[i]);
+}
+
 /* Per-row state after the exp pass. */
 typedef struct {
     double m, sb, nt, vs, tv, wy, wyx;
@@ -475,9 +499,50 @@ static inline double FN(sparse_gy)(const xk_block *b, const FN(coef) *g, int64_t
     return g->k * (g->a * Fy - ((1.0 - b->eps) + b->eps / (double)b->C) * cwy);
 }
 
+#define XK_FOCAL_PIECE 256
+
+/* Entries c0 .. c0 + w of a row (w <= XK_FOCAL_PIECE): wD[j] = w_c D_c and lt[j] = w_c f_c
+ * nll_c, in loops of one kind so that exp and log1p vectorize; the maximum's entry, whose
+ * 1 - p is s / (1 + s), is redone by focal_entry. */
+static void FN(focal_piece)(const xk_block *b, int mode, const T *x, ptrdiff_t xs,
+                            const T *t, ptrdiff_t ts, ptrdiff_t c0, ptrdiff_t w,
+                            const FN(state) *st, int64_t y, const FN(coef) *g, double s,
+                            double *wD, double *lt)
+{
+    const double kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps, m = st->m, L = g->L;
+    const double gamma = b->gamma, inv = g->inv;
+    double nll[XK_FOCAL_PIECE], p[XK_FOCAL_PIECE], f[XK_FOCAL_PIECE];
+    for (ptrdiff_t j = 0; j < w; j++) {
+        double d, e;
+        XK_SHIFT((double)x[(c0 + j) * xs], m, d, e);
+        double E = xk_exp(d);
+        p[j] = (E + E * e) * inv;
+        nll[j] = L + -(d + e);
+    }
+    FN(vlog1p)(p, -1.0, f, w);
+    FN(vexp)(f, gamma, f, w);
+    for (ptrdiff_t j = 0; j < w; j++) {
+        ptrdiff_t c = c0 + j;
+        double tc = mode == XK_CATEGORICAL ? (double)t[c * ts] : (c == y ? 1.0 : 0.0);
+        double wc = (b->cw ? b->cw[c] : 1.0) * (kw1 * tc + kw0);
+        double rho_nll = p[j] == 0.0 ? 0.0 : p[j] * nll[j] / (1.0 - p[j]);
+        double D = f[j] == 0.0 ? 0.0 : f[j] * (1.0 + gamma * rho_nll);
+        wD[j] = wc == 0.0 ? 0.0 : wc * D;
+        lt[j] = wc == 0.0 || f[j] == 0.0 ? 0.0 : wc * f[j] * nll[j];
+    }
+    ptrdiff_t top = st->top - c0;
+    if (top >= 0 && top < w) {
+        double tc = mode == XK_CATEGORICAL ? (double)t[st->top * ts] : (st->top == y ? 1.0 : 0.0);
+        double wc = (b->cw ? b->cw[st->top] : 1.0) * (kw1 * tc + kw0), ft, D;
+        FN(focal_entry)(gamma, nll[top], s, L, inv, 1, p[top], &ft, &D);
+        wD[top] = wc == 0.0 ? 0.0 : wc * D;
+        lt[top] = wc == 0.0 || ft == 0.0 ? 0.0 : wc * ft * nll[top];
+    }
+}
+
 /* Focal loss with soft or smoothed targets: a second pass over the row once its softmax sums
- * are known (row = x[c * xs], targets t[c * ts], out[c * os] holding F with a gradient).
- * Target weights w_c = cw_c ((1 - eps) t_c + eps / C) (sparse: t_c = [c == y]); the loss is
+ * are known (row = x[c * xs], targets t[c * ts]), in pieces (focal_piece). Target weights
+ * w_c = cw_c ((1 - eps) t_c + eps / C) (sparse: t_c = [c == y]); the loss is
  * sum_c w_c f_c nll_c with nll_c = L + v_c, and the gradient k (a F_c - w_c D_c) with
  * a = (sum_c w_c D_c + 2 z lse) / (1 + s), its maximum entry set apart as in `finish`.
  * Returns the row's loss (with its z-loss) before the row weight. */
@@ -485,21 +550,18 @@ static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t x
                             ptrdiff_t ts, const FN(state) *st, int64_t y, FN(coef) *g)
 {
     const ptrdiff_t C = b->C;
-    const double kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps, m = st->m, L = g->L;
     const double s = FN(row_s)(st->m, st->sb, st->nt);
     double lsum = 0.0, lc = 0.0, dsum = 0.0, dc = 0.0, dx = 0.0, dxc = 0.0;
-    for (ptrdiff_t c = 0; c < C; c++) {
-        double tc = mode == XK_CATEGORICAL ? (double)t[c * ts] : (c == y ? 1.0 : 0.0);
-        double w = (b->cw ? b->cw[c] : 1.0) * (kw1 * tc + kw0);
-        if (w == 0.0) continue;
-        double d, e, f, D;
-        XK_SHIFT((double)x[c * xs], m, d, e);
-        double nll = L + -(d + e);
-        double E = xk_exp(d);
-        FN(focal_entry)(b->gamma, nll, s, L, g->inv, c == st->top, (E + E * e) * g->inv, &f, &D);
-        XK_KADD(lsum, lc, f == 0.0 ? 0.0 : w * f * nll);
-        XK_KADD(dsum, dc, w * D);
-        if (c != st->top) XK_KADD(dx, dxc, w * D);
+    double wD[XK_FOCAL_PIECE], lt[XK_FOCAL_PIECE];
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_FOCAL_PIECE) {
+        ptrdiff_t w = C - c0 < XK_FOCAL_PIECE ? C - c0 : XK_FOCAL_PIECE;
+        FN(focal_piece)(b, mode, x, xs, t, ts, c0, w, st, y, g, s, wD, lt);
+        for (ptrdiff_t j = 0; j < w; j++) {
+            XK_KADD(lsum, lc, lt[j]);
+            XK_KADD(dsum, dc, wD[j]);
+            /* the sum off the maximum on its own: dsum - wD[top] would cancel */
+            XK_KADD(dx, dxc, c0 + j == st->top ? 0.0 : wD[j]);
+        }
     }
     g->a = (b->z == 0.0 ? dsum : dsum + g->zg) * g->inv;
     if (g->fix_top) {
@@ -515,25 +577,19 @@ static void FN(focal_output)(const xk_block *b, int mode, const T *x, ptrdiff_t 
                              const FN(coef) *g)
 {
     const ptrdiff_t C = b->C;
-    const double kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps, m = st->m, L = g->L;
     const double s = FN(row_s)(st->m, st->sb, st->nt);
-    for (ptrdiff_t c = 0; c < C; c++) {
-        double tc = mode == XK_CATEGORICAL ? (double)t[c * ts] : (c == y ? 1.0 : 0.0);
-        double w = (b->cw ? b->cw[c] : 1.0) * (kw1 * tc + kw0), wD = 0.0;
-        double Fc = (double)out[c * os];
+    double wD[XK_FOCAL_PIECE], lt[XK_FOCAL_PIECE];
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_FOCAL_PIECE) {
+        ptrdiff_t w = C - c0 < XK_FOCAL_PIECE ? C - c0 : XK_FOCAL_PIECE;
         if (g->zero) {
-            out[c * os] = 0;
+            for (ptrdiff_t j = 0; j < w; j++) out[(c0 + j) * os] = 0;
             continue;
         }
-        if (w != 0.0) {
-            double d, e, f, D;
-            XK_SHIFT((double)x[c * xs], m, d, e);
-            double E = xk_exp(d);
-            FN(focal_entry)(b->gamma, L + -(d + e), s, L, g->inv, c == st->top,
-                            (E + E * e) * g->inv, &f, &D);
-            wD = w * D;
+        FN(focal_piece)(b, mode, x, xs, t, ts, c0, w, st, y, g, s, wD, lt);
+        for (ptrdiff_t j = 0; j < w; j++) {
+            T *o = out + (c0 + j) * os;
+            *o = (T)(g->k * (g->a * (double)*o - wD[j]));
         }
-        out[c * os] = (T)(g->k * (g->a * Fc - wD));
     }
     if (g->fix_top && !g->zero) out[st->top * os] = (T)g->g_top;
 }
@@ -961,23 +1017,6 @@ static void FN(prob)(xk_block *b, int mode)
 
 #define XK_CHUNK 512
 
-/* Elementwise exp and log over the arrays of a chunk: the vector path, then the scalar one for
- * the last entries (the same bits). Loops of one kind: the arithmetic that uses their results
- * runs in loops of its own, which the compiler vectorizes. */
-static inline void FN(vexp)(const double *in, double sign, double *out, ptrdiff_t n)
-{
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8) XV(store)(out + i, XV(exp)(sign * XV(load)(in + i)));
-    for (; i < n; i++) out[i] = xk_exp(sign * in[i]);
-}
-
-static inline void FN(vlog)(const double *in, double *out, ptrdiff_t n)
-{
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8) XV(store)(out + i, XV(log_kernel)(XV(load)(in + i), XV(splat)(0.0)));
-    for (; i < n; i++) out[i] = xk_log(in[i]);
-}
-
 /* From logits: u = exp(-|x|) and lt = log1p(u) (softplus(x) = relu(x) + lt). */
 static inline void FN(softplus_parts)(const T *x, ptrdiff_t n, double *u, double *lt)
 {
@@ -1072,59 +1111,82 @@ static inline __attribute__((always_inline)) void FN(binary_chunk)(
  * a sum of non-negative terms; for a hard label its log is -softplus(+-x) (log1p(-p), log p)
  * exactly, so a confident element keeps its tiny loss. The gradient is
  * F (bce' + gamma bce (1 - 2 y') u' / u) with F = alpha_t (1 - p_t)^gamma, u = 1 - p_t. */
-static void FN(binary_focal_chunk)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, double *lb)
+/* a * b = p + e as two_prod, without a branch (for loops that vectorize); e = 0 where the
+ * split could overflow. */
+static inline __attribute__((always_inline)) void FN(two_prod_sel)(double a, double b,
+                                                                 double *p, double *e)
 {
-    /* Loops of one kind each, so that the exp and log loops vectorize: the transcendental
-       functions first into per-element arrays, then the scalar arithmetic that uses them. */
+    const double split = 134217729.0; /* 2^27 + 1 */
+    double P = a * b;
+    double ta = split * a, ah = ta - (ta - a), al = a - ah;
+    double tb = split * b, bh = tb - (tb - b), bl = b - bh;
+    double E = ((ah * bh - P) + ah * bl + al * bh) + al * bl;
+    int ok = P > -0x1p900 && P < 0x1p900 && a > -0x1p900 && a < 0x1p900 && b > -0x1p900 &&
+             b < 0x1p900;
+    *p = P;
+    *e = xk_sel(ok, E, 0.0);
+}
+
+static inline __attribute__((always_inline)) void FN(binary_focal_chunk)(
+    const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, double *lb, const int LOGITS,
+    const int GRAD, const double *ones)
+{
+    /* Loops of one kind each, branch-free, so that they vectorize: the transcendental
+       functions first into per-element arrays, then the arithmetic that uses them. Missing
+       weights read `ones`, so that only LOGITS and GRAD make variants of the code. */
     const T *x = (const T *)bb->x + i0;
-    const double *y = bb->y + i0, *pw = bb->pw ? bb->pw + i0 : NULL;
-    const double *sw = bb->sw ? bb->sw + i0 : NULL;
-    T *grad = bb->grad ? (T *)bb->grad + i0 : NULL;
+    const double *y = bb->y + i0, *pw = bb->pw ? bb->pw + i0 : ones;
+    const double *sw = bb->sw ? bb->sw + i0 : ones;
+    T *grad = GRAD ? (T *)bb->grad + i0 : NULL;
     const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, gamma = bb->gamma;
-    const int logits = bb->from_logits;
+    const double alpha = bb->alpha, ginv_div = bb->grad_div;
+    const int has_alpha = alpha >= 0.0;
     double A[XK_CHUNK], B[XK_CHUNK], Cc[XK_CHUNK], D[XK_CHUNK], E[XK_CHUNK], G[XK_CHUNK];
     /* logits: A = exp(-|x|), B = log1p(A); probabilities: A = log(p), B = log1p(-p) */
-    if (logits) FN(softplus_parts)(x, n, A, B);
+    if (LOGITS) FN(softplus_parts)(x, n, A, B);
     else FN(prob_logs)(x, n, A, B);
-    /* u = 1 - p_t where it needs a log of its own (soft labels; 1 - p >= 1/2 from
-       probabilities is log1p(-p) already): Cc = u, else 1; D = log(Cc), E = exp(-D) */
+    /* u = 1 - p_t where it needs a log of its own (soft labels; from probabilities also
+       1 - p >= 1/2 and p alone): Cc = u, else 1; D = log(Cc), E = exp(-D) */
     for (ptrdiff_t i = 0; i < n; i++) {
         double xv = x[i], yv = y[i];
-        double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, uu;
-        if (logits) {
+        double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, uu, own_v;
+        int own = bw != 0.0 && yp != 0.0;
+        if (LOGITS) {
             double inv = 1.0 / (1.0 + A[i]), small = A[i] * inv;
-            double sig = xv >= 0.0 ? inv : small, sig_neg = xv >= 0.0 ? small : inv;
+            double sig = xk_sel(xv >= 0.0, inv, small), sig_neg = xk_sel(xv >= 0.0, small, inv);
             uu = yp * sig_neg + bw * sig;
+            own_v = uu;
         } else {
             uu = yp * (1.0 - xv) + bw * xv;
+            own = own || (bw == 0.0 && xv >= 0.5) || yp == 0.0;
+            own_v = xk_sel(bw == 0.0, 1.0 - xv, xk_sel(yp == 0.0, xv, uu));
         }
-        int own = bw != 0.0 && yp != 0.0;
-        if (!logits) own = own || (bw == 0.0 && xv >= 0.5) || yp == 0.0;
-        Cc[i] = own ? (bw == 0.0 ? 1.0 - xv : yp == 0.0 ? xv : uu) : 1.0;
+        Cc[i] = xk_sel(own, own_v, 1.0);
     }
     FN(vlog)(Cc, D, n);
     FN(vexp)(D, -1.0, E, n);
-    /* log u = lu + lu_lo; then G = gamma lu rounded, its error kept in E */
+    /* log u = lu + lu_lo; then G = gamma lu rounded, the rest kept in E */
     for (ptrdiff_t i = 0; i < n; i++) {
         double xv = x[i], yv = y[i];
-        double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, lu, lu_lo = 0.0;
-        if (logits && (bw == 0.0 || yp == 0.0)) {
-            /* u = sigmoid(-+x): log u = -(relu + T), its exact sum as hi + lo */
-            double r = bw == 0.0 ? (xv > 0.0 ? xv : 0.0) : (xv < 0.0 ? -xv : 0.0), bp;
-            lu = -(r + B[i]), bp = lu + r;
-            lu_lo = lu > -HUGE_VAL ? (-r - (lu - bp)) + (-B[i] - bp) : 0.0;
-        } else if (!logits && bw == 0.0 && xv < 0.5) {
-            lu = B[i]; /* log1p(-p), small: no tail needed */
+        double yp = yv * keep + half, bw = (1.0 - yv) * keep + half;
+        /* from the Newton step: u exp(-hi) - 1 = log(u) - hi */
+        double u = Cc[i], P, Pe;
+        FN(two_prod_sel)(u, E[i], &P, &Pe);
+        double lu = D[i], lu_lo = xk_sel(u > 0x1p-1000 && u < 0x1p1000, (P - 1.0) + Pe, 0.0);
+        if (LOGITS) {
+            /* hard label: u = sigmoid(-+x), log u = -(relu + T) as an exact hi + lo */
+            double r = xk_sel(bw == 0.0, xv > 0.0 ? xv : 0.0, xv < 0.0 ? -xv : 0.0);
+            double h = -(r + B[i]), bp = h + r;
+            double hl = xk_sel(h > -HUGE_VAL, (-r - (h - bp)) + (-B[i] - bp), 0.0);
+            int hard = bw == 0.0 || yp == 0.0;
+            lu = xk_sel(hard, h, lu);
+            lu_lo = xk_sel(hard, hl, lu_lo);
         } else {
-            double P, Pe, u = Cc[i];
-            lu = D[i];
-            if (u > 0x1p-1000 && u < 0x1p1000) {
-                FN(two_prod)(u, E[i], &P, &Pe); /* Newton: u exp(-hi) - 1 = log(u) - hi */
-                lu_lo = (P - 1.0) + Pe;
-            }
+            int small = bw == 0.0 && xv < 0.5; /* log1p(-p), small: no tail needed */
+            lu = xk_sel(small, B[i], lu);
+            lu_lo = xk_sel(small, 0.0, lu_lo);
         }
-        double P, Pe;
-        FN(two_prod)(gamma, lu, &P, &Pe);
+        FN(two_prod_sel)(gamma, lu, &P, &Pe);
         G[i] = P;
         E[i] = Pe + gamma * lu_lo;
     }
@@ -1132,48 +1194,43 @@ static void FN(binary_focal_chunk)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t 
     for (ptrdiff_t i = 0; i < n; i++) {
         double xv = x[i], yv = y[i];
         double yp = yv * keep + half, bw = (1.0 - yv) * keep + half, a = yp;
-        if (pw) a *= pw[i];
+        a *= pw[i];
         double bce, dbce, ru; /* bce, its derivative, u' / u */
-        if (logits) {
+        if (LOGITS) {
             double Tv = B[i];
             double relu = xv > 0.0 ? xv : 0.0, relu_neg = xv < 0.0 ? -xv : 0.0;
             double sp = Tv + relu, spn = Tv + relu_neg; /* -log(1 - p), -log p */
             double inv = 1.0 / (1.0 + A[i]), small = A[i] * inv;
-            double sig = xv >= 0.0 ? inv : small, sig_neg = xv >= 0.0 ? small : inv;
-            bce = (a == 0.0 ? 0.0 : a * spn) + (bw == 0.0 ? 0.0 : bw * sp);
+            double sig = xk_sel(xv >= 0.0, inv, small), sig_neg = xk_sel(xv >= 0.0, small, inv);
+            bce = xk_sel(a == 0.0, 0.0, a * spn) + xk_sel(bw == 0.0, 0.0, bw * sp);
             dbce = bw * sig - a * sig_neg;
-            ru = bw == 0.0 ? -sig : yp == 0.0 ? sig_neg
-                 : (bw - yp) * (sig * sig_neg) / (yp * sig_neg + bw * sig);
+            double soft = (bw - yp) * (sig * sig_neg) / (yp * sig_neg + bw * sig);
+            ru = xk_sel(bw == 0.0, -sig, xk_sel(yp == 0.0, sig_neg, soft));
         } else {
             double la = -a * A[i], lb_ = -bw * B[i];
             bce = (la > 0.0 ? la : 0.0) + (lb_ > 0.0 ? lb_ : 0.0) + 0.0 * xv;
             double ga = a / xv, gb = bw / (1.0 - xv);
             dbce = (gb > 0.0 ? gb : 0.0) - (ga > 0.0 ? ga : 0.0);
-            ru = bw == 0.0 ? -1.0 / (1.0 - xv)
-                 : yp == 0.0 ? 1.0 / xv : (bw - yp) / (yp * (1.0 - xv) + bw * xv);
+            double soft = (bw - yp) / (yp * (1.0 - xv) + bw * xv);
+            ru = xk_sel(bw == 0.0, -1.0 / (1.0 - xv), xk_sel(yp == 0.0, 1.0 / xv, soft));
         }
         double f = 1.0;
         if (gamma != 0.0) {
-            double X = D[i];
-            f = X == 0.0 || X == HUGE_VAL ? X : X + X * E[i]; /* exp(G + E) */
+            double X = D[i]; /* exp(G + E) = X + X E */
+            f = xk_sel(X == 0.0 || X == HUGE_VAL, X, X + X * E[i]);
         }
-        double at = bb->alpha < 0.0 ? 1.0 : bb->alpha * yp + (1.0 - bb->alpha) * bw;
-        double F = at * f;
-        double loss = F == 0.0 || bce == 0.0 ? 0.0 : F * bce;
+        double F = xk_sel(has_alpha, alpha * yp + (1.0 - alpha) * bw, 1.0) * f;
+        double loss = xk_sel(F == 0.0 || bce == 0.0, 0.0, F * bce);
         double g = 0.0;
-        if (grad) {
-            double mod = gamma == 0.0 || ru == 0.0 || bce == 0.0 ? 0.0 : gamma * bce * ru;
-            g = F == 0.0 ? 0.0 : F * (dbce + mod);
+        if (GRAD) {
+            double mod = xk_sel(gamma == 0.0 || ru == 0.0 || bce == 0.0, 0.0, gamma * bce * ru);
+            g = xk_sel(F == 0.0, 0.0, F * (dbce + mod));
         }
-        if (sw) {
-            double sv = sw[i];
-            loss = sv == 0.0 ? 0.0 : sv * loss;
-            g = sv == 0.0 ? 0.0 : g * (sv / bb->grad_div);
-        } else {
-            g /= bb->grad_div;
-        }
+        double sv = sw[i];
+        loss = xk_sel(sv == 0.0, 0.0, sv * loss);
+        if (GRAD) g = xk_sel(sv == 0.0, 0.0, g * (sv / ginv_div));
         lb[i] = loss;
-        if (grad) grad[i] = (T)g;
+        if (GRAD) grad[i] = (T)g;
     }
 }
 
@@ -1183,10 +1240,17 @@ static void FN(binary)(xk_binary *bb)
     const int L = bb->from_logits != 0, G = bb->grad != NULL, S = bb->sw != NULL,
               P = bb->pw != NULL;
     const int key = L * 8 + G * 4 + S * 2 + P;
+    const int focal = bb->gamma != 0.0 || bb->alpha >= 0.0;
+    double ones[XK_CHUNK];
+    for (ptrdiff_t i = 0; focal && i < XK_CHUNK; i++) ones[i] = 1.0;
     for (ptrdiff_t i0 = 0; i0 < bb->n; i0 += XK_CHUNK) {
         ptrdiff_t n = bb->n - i0 < XK_CHUNK ? bb->n - i0 : XK_CHUNK;
-        if (bb->gamma != 0.0 || bb->alpha >= 0.0) FN(binary_focal_chunk)(bb, i0, n, lb);
-        else switch (key) {
+        if (focal) {
+            if (L && G) FN(binary_focal_chunk)(bb, i0, n, lb, 1, 1, ones);
+            else if (L) FN(binary_focal_chunk)(bb, i0, n, lb, 1, 0, ones);
+            else if (G) FN(binary_focal_chunk)(bb, i0, n, lb, 0, 1, ones);
+            else FN(binary_focal_chunk)(bb, i0, n, lb, 0, 0, ones);
+        } else switch (key) {
 #define XK_CASE(K) \
     case K: FN(binary_chunk)(bb, i0, n, lb, (K >> 3) & 1, (K >> 2) & 1, (K >> 1) & 1, K & 1); break;
             XK_CASE(0) XK_CASE(1) XK_CASE(2) XK_CASE(3) XK_CASE(4) XK_CASE(5) XK_CASE(6)
