@@ -302,7 +302,9 @@ def linear_cross_entropy(
         raise ValueError(
             f"y_true has shape {labels.shape} but hidden of shape {h.shape} needs {batch}."
         )
-    labels, ignore = v.check_class_ids(labels, V, -1, v.check_ignore_index(ignore_index))
+    labels, ignore = v.check_class_ids(
+        labels, V, -1, v.check_ignore_index(ignore_index), f"weight's V = {V} classes"
+    )
     cw_given = v.check_class_weight(class_weight, V)
     cw, z = for_mean(cw_given, red), _z_loss(z_loss, True, cw_given, red)
     s = for_mean(v.check_weight(sample_weight, "sample_weight", batch, "the batch shape"), red)

@@ -229,9 +229,15 @@ def check_row_sums(
 
 
 def check_class_ids(
-    y: np.ndarray, n_classes: int, axis: int, ignore_index: int | None
+    y: np.ndarray,
+    n_classes: int,
+    axis: int,
+    ignore_index: int | None,
+    classes: str | None = None,
 ) -> tuple[np.ndarray, int | None]:
     """Integral class ids in [0, C), except entries equal to ``ignore_index``.
+
+    ``classes`` names where the C classes come from in the message (default: y_pred's axis).
 
     Returns the ids and the value that marks an ignored entry among them. Float ids are
     compared with ``ignore_index`` exactly (``2.0**53`` is not ``2**53 + 1``, though NumPy's
@@ -266,9 +272,10 @@ def check_class_ids(
             out &= y != ignore_index
     if out.any():
         flat = int(np.flatnonzero(out)[0])
+        where = classes or f"y_pred's axis {axis} of size {n_classes}"
         raise ValueError(
             f"y_true holds class id {_fmt(y.flat[flat])} at index {_index(flat, y.shape)}, "
-            f"outside [0, {n_classes}) for y_pred's axis {axis} of size {n_classes}."
+            f"outside [0, {n_classes}) for {where}."
         )
     if ignored is None:
         return y, ignore_index
