@@ -740,6 +740,40 @@ def _binary_extreme_probs(rng: np.random.Generator, dtype: Any, n: int) -> Famil
     return _binary_family("binary_probs", rng, dtype, x, p, f"p within {near:g} of 0 and 1")
 
 
+def masked_leading_logits(
+    rng: np.random.Generator,
+    n: int,
+    c: int,
+    dtype: Any,
+    *,
+    lead_from: float,
+    lead: bool = True,
+    mask: bool = True,
+    scale: float = 3.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random logits (scale x N(0, 1)) and labels: 20 % of the entries -inf (never a label)
+    with ``mask``; with ``lead``, every 3rd row's label leads its row by ``lead_from`` up to 600
+    (80 in float32), so that its loss is down to exp(-600)."""
+    x = scale * rng.standard_normal((n, c))
+    y = rng.integers(0, c, n)
+    if mask:
+        masked = rng.random((n, c)) < 0.2
+        masked[np.arange(n), y] = False
+        x[masked] = -np.inf
+    if lead:
+        top = 600.0 if dtype == np.float64 else 80.0
+        rows = np.arange(n) % 3 == 0
+        x[rows, y[rows]] = np.max(x[rows], axis=1) + np.geomspace(lead_from, top, n)[rows]
+    return x.astype(dtype), y
+
+
+def soft_targets(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
+    """Random target distributions over the rows of x, none of the mass on a -inf logit."""
+    w = rng.random(x.shape) ** 2
+    w[np.isneginf(x)] = 0.0
+    return w / w.sum(axis=1, keepdims=True)
+
+
 def families(dtype: Any, quick: bool = False, big_rows: int = 1) -> list[Family]:
     """The adversarial families for ``dtype``, seeded (the same arrays on every call).
 

@@ -26,23 +26,12 @@ cce = xent.categorical_cross_entropy
 
 def logits(rng, n, c, dtype, *, lead=True, mask=True, scale=3.0):
     """Random logits; every 3rd row confident (its label leads by 20 to 600), 20 % -inf."""
-    x = scale * rng.standard_normal((n, c))
-    y = rng.integers(0, c, n)
-    if mask:
-        masked = rng.random((n, c)) < 0.2
-        masked[np.arange(n), y] = False
-        x[masked] = -np.inf
-    if lead:
-        top = 600.0 if dtype == np.float64 else 80.0
-        rows = np.arange(n) % 3 == 0
-        x[rows, y[rows]] = np.max(x[rows], axis=1) + np.geomspace(20.0, top, n)[rows]
-    return x.astype(dtype), y
+    return ref.masked_leading_logits(
+        rng, n, c, dtype, lead_from=20.0, lead=lead, mask=mask, scale=scale
+    )
 
 
-def soft_targets(rng, x):
-    w = rng.random(x.shape) ** 2
-    w[np.isneginf(x)] = 0.0
-    return w / w.sum(axis=1, keepdims=True)
+soft_targets = ref.soft_targets
 
 
 # ------------------------------------------------------------------ exact values and gradients
