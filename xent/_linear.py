@@ -255,8 +255,9 @@ def linear_cross_entropy(
 
     Notes
     -----
-    The products run on NumPy's (logits, ``dH``) and SciPy's (``dW``, accumulated in place)
-    BLAS, limited with threadpoolctl to `get_num_threads` threads for the call (one for
+    The products run on BLAS (NumPy's for the logits and ``dH``; ``dW`` is accumulated in
+    place by SciPy's ``gemm`` where SciPy is installed, else by NumPy's products into slices of
+    it), limited with threadpoolctl to `get_num_threads` threads for the call (one for
     products of fewer than `SMALL_PRODUCT` multiply-adds a chunk); the kernel between them runs
     on as many of xent's. float16 inputs are computed in float32 chunks (the
     weight is converted once); integer inputs in float64.
