@@ -276,3 +276,11 @@ def log(x, variant=None, vector=False):
 def log1p(x, variant=None, vector=False):
     """The kernels' log1p of float64 values, through the scalar or the vector path (for tests)."""
     return _elementwise(2, x, variant, vector)
+
+
+def expf(x, variant=None):
+    """exp(x) of the float32 rows' exp pass, x rounded to float32 first, as float64 (for tests).
+
+    The value a float32 row's pass adds to its sums: a float where it is a normal float, the
+    double exp below (see xvec.h)."""
+    return _elementwise(3, x, variant, True)

@@ -133,7 +133,7 @@ static inline void FN(row_stats)(const T *x, ptrdiff_t C, double *m_out, ptrdiff
         double v = x[c];
         if (v > m) m = v, top = c, nt = 1.0;
         else if (v == m) nt += 1.0;
-        if (v != v) nan[0] = 1;
+        if (v != v) nan[0] = -1; /* all ones: any() reads the top bit */
     }
     *m_out = XV(any)(nan) ? NAN : m;
     *top_out = top < C ? top : 0;
@@ -248,9 +248,167 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
     st->wyx = sum[5];
 }
 
+#if XK_WIDEN
+/* float rows, sixteen lanes at a time: row_stats and row_pass_v with float arithmetic where the
+ * result does not depend on it. Rows have fewer than 2^31 - 32 classes (lane indices are int32).
+ *
+ * The maximum's pass compares floats. The exp pass takes d = x - m in float with its rounding
+ * error e (TwoSum), and F = exp(d + e) from expf_core (< 0.52 ulp of float, see xvec.h), or
+ * expf_wide for vectors holding an entry whose F is not a normal float: F is then the double
+ * exp(d) (1 + e), so entries down to the bottom of double's range keep their contribution, as
+ * in the double pass. The sums (of F, and the weighted sums of SMOOTH/CAT, whose v = m - x is
+ * taken in double from the widened x) are double, added in the order of row_pass_v: groups of
+ * four vectors of eight doubles, pairwise, then Kahan. A float32 row's F is stored as float
+ * anyway, so float arithmetic for it costs nothing in the results beyond its own 0.52 ulp. */
+#define XK_S_MAX_C ((ptrdiff_t)INT32_MAX - 32)
+
+static inline void FN(row_stats_s)(const float *x, ptrdiff_t C, double *m_out,
+                                   ptrdiff_t *top_out, double *nt_out)
+{
+    xv_s lm = XV(ssplat)(-HUGE_VALF);
+    xv_si lc = {0}, li = {0}, nan = {0};
+    xv_si idx = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    ptrdiff_t c = 0;
+    for (; c + 16 <= C; c += 16) {
+        xv_s v = XV(sload)(x + c);
+        xv_si gt = v > lm, eq = v == lm;
+        lc = ((lc - eq) & ~gt) | (gt & 1); /* a new maximum counts 1, an equal entry adds 1 */
+        li = (idx & gt) | (li & ~gt);
+        lm = XV(ssel)(gt, v, lm);
+        nan |= v != v;
+        idx += 16;
+    }
+    float m = -HUGE_VALF;
+    double nt = 0.0;
+    ptrdiff_t top = C;
+    for (int j = 0; j < 16; j++) m = lm[j] > m ? lm[j] : m;
+    for (int j = 0; j < 16; j++)
+        if (lm[j] == m && lc[j] > 0) {
+            nt += (double)lc[j];
+            top = li[j] < top ? (ptrdiff_t)li[j] : top;
+        }
+    for (; c < C; c++) {
+        float v = x[c];
+        if (v > m) m = v, top = c, nt = 1.0;
+        else if (v == m) nt += 1.0;
+        if (v != v) nan[0] = -1; /* all ones: any() reads the top bit */
+    }
+    *m_out = XV(sany)(nan) ? NAN : (double)m;
+    *top_out = top < C ? top : 0;
+    *nt_out = nt;
+}
+
+static inline __attribute__((always_inline)) void FN(row_pass_s)(
+    const float *x, const float *t, const double *cw, float *out, ptrdiff_t C, FN(state) *st,
+    const int STORE, const int SMOOTH, const int CAT)
+{
+    const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m);
+    const xv_s szero = XV(ssplat)(0.0f), mf = XV(ssplat)((float)st->m);
+    const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
+    const int tie = !(st->m > -HUGE_VAL && st->m < HUGE_VAL);
+    xv_d A0 = zero, K0 = zero, A2 = zero, K2 = zero, A3 = zero, K3 = zero, A4 = zero, K4 = zero,
+         A5 = zero, K5 = zero;
+    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
+        xv_d F[4];
+        for (int k = 0; k < 2; k++) {
+            const ptrdiff_t c = c0 + 16 * k;
+            F[2 * k] = F[2 * k + 1] = zero;
+            if (c >= C) continue;
+            const int nstore = C - c < 16 ? (int)(C - c) : 16;
+            xv_s xv, tv = szero;
+            double cwp[16];
+            const double *cwc = cw ? cw + c : NULL;
+            if (nstore == 16) {
+                xv = XV(sload)(x + c);
+                if (CAT) tv = XV(sload)(t + c);
+            } else { /* the last entries, padded with -inf (F = 0) and weights 0 */
+                float xp[16], tp[16];
+                for (int l = 0; l < 16; l++) {
+                    xp[l] = l < nstore ? x[c + l] : -HUGE_VALF;
+                    tp[l] = CAT && l < nstore ? t[c + l] : 0.0f;
+                    cwp[l] = (SMOOTH || CAT) && l < nstore ? cw[c + l] : 0.0;
+                }
+                xv = XV(sload)(xp);
+                tv = XV(sload)(tp);
+                cwc = cwp;
+            }
+            xv_s d = xv - mf, bp = d - xv;
+            xv_s e = (xv - (d - bp)) - (bp + mf);
+            e = XV(ssel)(d > -HUGE_VALF, e, szero);
+            if (tie) { /* a maximum of +inf: x = m gives d = e = 0 */
+                xv_si tie_ = xv == mf;
+                d = XV(ssel)(tie_, szero, d);
+                e = XV(ssel)(tie_, szero, e);
+            }
+            xv_s core = XV(expf_core)(d, e);
+            if (__builtin_expect(XV(expf_needs_wide)(d), 0)) {
+                xv_d W[2];
+                XV(expf_wide)(d, e, core, W);
+                if (STORE)
+                    for (int l = 0; l < nstore; l++) out[c + l] = (float)W[l >> 3][l & 7];
+                F[2 * k] = XV(sel)(XV(swiden_lo)(d) < zero, W[0], zero);
+                F[2 * k + 1] = XV(sel)(XV(swiden_hi)(d) < zero, W[1], zero);
+            } else {
+                xv_s Fs = XV(ssel)(d < XV_EXPF_MIN, szero, core);
+                if (STORE) {
+                    if (nstore == 16) XV(sstore)(out + c, Fs);
+                    else for (int l = 0; l < nstore; l++) out[c + l] = Fs[l];
+                }
+                Fs = XV(ssel)(d < szero, Fs, szero);
+                F[2 * k] = XV(swiden_lo)(Fs);
+                F[2 * k + 1] = XV(swiden_hi)(Fs);
+            }
+            if (SMOOTH || CAT)
+                for (int h = 0; h < 2; h++) {
+                    xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
+                    xv_d cwv = XV(load)(cwc + 8 * h);
+                    /* v = m - x >= 0, 0 at the entries equal to the maximum */
+                    xv_d v_ = XV(sel)(xd == mv, zero, mv - xd);
+                    if (SMOOTH) XV_KADD_INF(A2, K2, XV(sel)(cwv == zero, zero, cwv * v_));
+                    if (CAT) {
+                        xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
+                        xv_d w_ = cwv * tvd;
+                        const xv_i cidx = lane + (c + 8 * h);
+                        XV_KADD_INF(A3, K3, XV(sel)(w_ == zero, zero, w_ * v_));
+                        XV_KADD(A4, K4, w_);
+                        XV_KADD(A5, K5, XV(sel)(cidx == topv, zero, w_));
+                    }
+                }
+        }
+        XV_KADD(A0, K0, (F[0] + F[1]) + (F[2] + F[3]));
+    }
+    xv_d sums[6] = {A0 - K0, zero, A2 - K2, A3 - K3, A4 - K4, A5 - K5};
+    double sum[6];
+    for (int k = 0; k < 6; k++) {
+        xv_d l = sums[k];
+        sum[k] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    }
+    st->sb = sum[0];
+    st->vs = sum[2];
+    st->tv = sum[3];
+    st->wy = sum[4];
+    st->wyx = sum[5];
+}
+#endif
+
 static inline void FN(pass_v)(int mode, int store, int smooth, const T *x, const T *t,
                               const double *cw, T *out, ptrdiff_t C, FN(state) *st)
 {
+#if XK_WIDEN
+    if (C <= XK_S_MAX_C) {
+        if (mode == XK_CATEGORICAL) {
+            if (store && smooth) FN(row_pass_s)(x, t, cw, out, C, st, 1, 1, 1);
+            else if (store) FN(row_pass_s)(x, t, cw, out, C, st, 1, 0, 1);
+            else if (smooth) FN(row_pass_s)(x, t, cw, out, C, st, 0, 1, 1);
+            else FN(row_pass_s)(x, t, cw, out, C, st, 0, 0, 1);
+        } else if (store && smooth) FN(row_pass_s)(x, t, cw, out, C, st, 1, 1, 0);
+        else if (store) FN(row_pass_s)(x, t, cw, out, C, st, 1, 0, 0);
+        else if (smooth) FN(row_pass_s)(x, t, cw, out, C, st, 0, 1, 0);
+        else FN(row_pass_s)(x, t, cw, out, C, st, 0, 0, 0);
+        return;
+    }
+#endif
     if (mode == XK_CATEGORICAL) {
         if (store && smooth) FN(row_pass_v)(x, t, cw, out, C, st, 1, 1, 1);
         else if (store) FN(row_pass_v)(x, t, cw, out, C, st, 1, 0, 1);
@@ -637,7 +795,11 @@ static void FN(rows)(xk_block *b, int mode)
         int64_t y = b->labels ? b->labels[r] : 0;
         FN(state) st;
         FN(coef) g;
-        FN(row_stats)(x, C, &st.m, &st.top, &st.nt);
+#if XK_WIDEN
+        if (C <= XK_S_MAX_C) FN(row_stats_s)(x, C, &st.m, &st.top, &st.nt);
+        else
+#endif
+            FN(row_stats)(x, C, &st.m, &st.top, &st.nt);
         FN(pass_v)(mode, store, smooth, x, t, b->cw, out, C, &st);
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
         double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));

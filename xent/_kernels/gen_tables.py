@@ -30,6 +30,7 @@ LOG_OFF = 0x3FE6000000000000 - (1 << (LOG_SHIFT - 1))
 INVC_BITS = 10  # significant bits of 1/c (so that zh * invc is exact when zh has 43 bits)
 LN2HI_BITS_LOG = 42  # k * ln2_hi exact for |k| < 2^11
 LN2HI_BITS_EXP = 35  # k * (ln2/N)_hi exact for |k| < 2^18
+LN2HI_BITS_EXPF = 12  # float: k * (ln2/N)_hi exact for |k| < 2^12 (results down to 2^-128)
 
 
 def f2b(x: float) -> int:
@@ -215,6 +216,70 @@ def log_part(out):
     return worst
 
 
+def round_float(v: mpf) -> float:
+    """Round an mpf to the nearest float (24 significant bits), as a Python float."""
+    if v == 0:
+        return 0.0
+    return round_sig(v, 24) if v > 0 else -round_sig(-v, 24)
+
+
+def fhex(x: float) -> str:
+    """A C float literal of a value that is exactly a float."""
+    return chex(x) + "f"
+
+
+def expf_part(out):
+    """The float exp of the float32 rows (xvec.h): the same reduction with float arithmetic."""
+    ln2 = mpmath.log(2)
+    ln2n = ln2 / EXP_N
+    inv_ln2_n = round_float(EXP_N / ln2)
+    ln2n_hi = round_sig(ln2n, LN2HI_BITS_EXPF)
+    ln2n_lo = round_float(ln2n - exact(ln2n_hi))
+    radius = ln2n / 2 * mpf("1.01")
+
+    def g(r):  # (e^r - 1 - r) / r^2
+        if r == 0:
+            return mpf(1) / 2
+        return (mpmath.expm1(r) - r) / r**2
+
+    coeffs, _ = mpmath.chebyfit(g, [-radius, radius], 2, error=True)
+    cs = [round_float(c) for c in reversed(coeffs)]
+    worst = mpf(0)
+    for t in mpmath.linspace(-radius, radius, 4001):
+        approx = 1 + t + t**2 * horner(cs, t)
+        worst = max(worst, abs(approx - mpmath.exp(t)) / mpmath.exp(t))
+    out.append("/* expf: the float version of exp's reduction, N = %d, float constants */" % EXP_N)
+    out.append("#define XM_EXPF_INVLN2N %s /* N/ln2 rounded to float */" % fhex(inv_ln2_n))
+    out.append(
+        "#define XM_EXPF_LN2HIN %s /* ln2/N with %d significant bits: k*hi exact for |k| < 2^%d */"
+        % (fhex(ln2n_hi), LN2HI_BITS_EXPF, 24 - LN2HI_BITS_EXPF)
+    )
+    out.append("#define XM_EXPF_LN2LON %s /* ln2/N - XM_EXPF_LN2HIN rounded */" % fhex(ln2n_lo))
+    out.append(
+        "/* exp(r) ~ 1 + r + r^2 (C2 + C3 r) on |r| <= %s: max relative error %s = 2^%s */"
+        % (mpmath.nstr(radius, 6), mpmath.nstr(worst, 3), mpmath.nstr(mpmath.log(worst, 2), 4))
+    )
+    for n, c in enumerate(cs, start=2):
+        out.append("#define XM_EXPF_C%d %s" % (n, fhex(c)))
+    out.append(
+        "/* XM_EXPF_HI[j] = 2^(j/N) rounded to float; XM_EXPF_TAIL[j] = (2^(j/N) - hi)/hi rounded\n"
+        "   to float: 2^(j/N) = hi (1 + tail) to about 2^-48. */"
+    )
+    his, tails = [], []
+    for j in range(EXP_N):
+        v = mpf(2) ** (mpf(j) / EXP_N)
+        hi = round_float(v)
+        his.append(fhex(hi))
+        tails.append(fhex(round_float((v - exact(hi)) / exact(hi))))
+    for name, vals in (("XM_EXPF_HI", his), ("XM_EXPF_TAIL", tails)):
+        out.append("static const float %s[%d] __attribute__((aligned(64))) = {" % (name, EXP_N))
+        for k in range(0, EXP_N, 4):
+            out.append("    " + ", ".join(vals[k : k + 4]) + ",")
+        out.append("};")
+    out.append("")
+    return worst
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-o", "--output", default="-")
@@ -227,6 +292,7 @@ def main(argv=None):
         "",
     ]
     exp_part(out)
+    expf_part(out)
     log_part(out)
     out.append("#endif /* XMATH_TABLES_H */")
     text = "\n".join(out) + "\n"

@@ -29,12 +29,23 @@ static inline __attribute__((always_inline)) double xk_sel(int cond, double a, d
     return a;
 }
 
-/* exp (fn 0), log (1) or log1p (2) of n doubles, through the vector path (vector != 0, the
+/* exp (fn 0), log (1), log1p (2) or the float rows' exp (3) of n doubles, through the vector path (vector != 0, the
  * entries after the last whole vector through the scalar one) or the scalar path: for the tests,
  * which check both against mpmath and against each other. */
 static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff_t n, int vector)
 {
     ptrdiff_t i = 0;
+    if (fn == 3) { /* the float rows' exp (xvec.h), of x rounded to float, sixteen at a time */
+        for (; i < n; i += XV_SLANES) {
+            float d[XV_SLANES] = {0};
+            for (int l = 0; l < XV_SLANES && i + l < n; l++) d[l] = (float)x[i + l];
+            xv_s dv = XV(sload)(d), zero = XV(ssplat)(0.0f);
+            xv_d w[2];
+            XV(expf_wide)(dv, zero, XV(expf_core)(dv, zero), w);
+            for (int l = 0; l < XV_SLANES && i + l < n; l++) y[i + l] = w[l >> 3][l & 7];
+        }
+        return;
+    }
     if (vector)
         for (; i + XV_LANES <= n; i += XV_LANES) {
             xv_d v = XV(load)(x + i);

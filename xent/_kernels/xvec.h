@@ -31,6 +31,13 @@ typedef int64_t xv_i __attribute__((vector_size(64)));
 typedef uint64_t xv_u __attribute__((vector_size(64)));
 typedef float xv_f __attribute__((vector_size(32)));
 #define XV_LANES 8
+/* sixteen float lanes (the float32 rows), with their integer lanes */
+typedef float xv_s __attribute__((vector_size(64)));
+typedef int32_t xv_si __attribute__((vector_size(64)));
+typedef uint32_t xv_su __attribute__((vector_size(64)));
+#define XV_SLANES 16
+/* below this, exp of a float row entry is not a normal float: such entries take the double exp */
+#define XV_EXPF_MIN -86.0f
 #endif
 
 #define XV_INLINE static inline __attribute__((always_inline))
@@ -187,4 +194,115 @@ XV_INLINE xv_d XV(log1p)(xv_d u)
     xv_d ys = u + u2 * (-0.5 + u * (0x1.5555555555555p-2 - 0.25 * u));
     xv_i msmall = ((xv_u)u << 1) < ((uint64_t)0x3f00000000000000 << 1);
     return XV(sel)(msmall, ys, yk);
+}
+
+/* ------------------------------------------------------------------ sixteen float lanes */
+
+XV_INLINE xv_s XV(ssplat)(float v)
+{
+    return (xv_s){v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v};
+}
+
+XV_INLINE xv_s XV(sload)(const float *p)
+{
+    xv_s v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+XV_INLINE void XV(sstore)(float *p, xv_s v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* m ? a : b lane by lane (m from a comparison of float vectors) */
+XV_INLINE xv_s XV(ssel)(xv_si m, xv_s a, xv_s b)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
+    return (xv_s)_mm512_mask_blend_ps(_mm512_movepi32_mask((__m512i)m), (__m512)b, (__m512)a);
+#else
+    return (xv_s)(((xv_si)a & m) | ((xv_si)b & ~m));
+#endif
+}
+
+XV_INLINE int XV(sany)(xv_si m)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
+    return _mm512_movepi32_mask((__m512i)m) != 0;
+#else
+    int32_t r = 0;
+    for (int j = 0; j < XV_SLANES; j++) r |= m[j];
+    return r != 0;
+#endif
+}
+
+/* the eight lower or upper lanes, widened to double (exactly) */
+XV_INLINE xv_d XV(swiden_lo)(xv_s v)
+{
+    return __builtin_convertvector(
+        __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), xv_d);
+}
+
+XV_INLINE xv_d XV(swiden_hi)(xv_s v)
+{
+    return __builtin_convertvector(
+        __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), xv_d);
+}
+
+/* tab[j] lane by lane, for a 32-entry float table and 0 <= j < 32 */
+XV_INLINE xv_s XV(slookup32)(const float *tab, xv_si j)
+{
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+    return __builtin_shuffle(XV(sload)(tab), XV(sload)(tab + 16), j);
+#else
+    xv_s v;
+    for (int l = 0; l < XV_SLANES; l++) v[l] = tab[j[l]];
+    return v;
+#endif
+}
+
+/* exp(d + e) for float d and a low part e (|e| <= ulp(d)/2, the rounding error of d), in float
+ * arithmetic: exp's reduction (xmath.h) with N = 32 and float constants (XM_EXPF_*), ln2/N with
+ * 12 significant bits so that k hi is exact and d - k hi too (Sterbenz), e added to r, and
+ * exp(r) - 1 ~ r + r^2 (C2 + C3 r) (relative error 2^-31.6). v = T + T p in [0.98, 2) is scaled
+ * by 2^floor(k/N) through its exponent bits. Right (normal, error < 0.52 ulp of float) in lanes
+ * with d >= XV_EXPF_MIN; other lanes hold garbage that expf_wide replaces. */
+XV_INLINE xv_s XV(expf_core)(xv_s d, xv_s e)
+{
+    const xv_s shift = XV(ssplat)(0x1.8p23f);
+    xv_s kd = d * XM_EXPF_INVLN2N + shift;
+    xv_su ki = (xv_su)kd;
+    kd = kd - shift;
+    xv_s r = ((d - kd * XM_EXPF_LN2HIN) - kd * XM_EXPF_LN2LON) + e;
+    xv_si j = (xv_si)(ki & 31);
+    xv_s T = XV(slookup32)(XM_EXPF_HI, j);
+    xv_s tail = XV(slookup32)(XM_EXPF_TAIL, j);
+    xv_s p = tail + (r + (r * r) * (XM_EXPF_C2 + r * XM_EXPF_C3));
+    xv_s v = T + T * p;
+    /* k = bits(kd) - bits(1.5 2^23); 2^floor(k/32) applied to the exponent field of v */
+    xv_su eb = (xv_su)((xv_si)(ki - 0x4B400000u) >> 5);
+    return (xv_s)((xv_su)v + (eb << 23));
+}
+
+/* Whether a vector has a lane whose exp needs expf_wide: d below XV_EXPF_MIN whose result is
+ * not 0 in double (d >= -746; -inf and the masked entries of a row are below). */
+XV_INLINE int XV(expf_needs_wide)(xv_s d)
+{
+    return XV(sany)((d < XV_EXPF_MIN) & (d >= -746.0f));
+}
+
+/* exp(d + e) as doubles, the lower [0] and upper [1] eight lanes, for every lane: the core's
+ * value where d >= XV_EXPF_MIN, else exp(d) (1 + e) by the double exp (0 below -746). Lanes
+ * that expf_core gets right give the same value here, so the result of a lane does not depend
+ * on its neighbours. */
+XV_INLINE void XV(expf_wide)(xv_s d, xv_s e, xv_s core, xv_d out[2])
+{
+    for (int h = 0; h < 2; h++) {
+        xv_d dd = h ? XV(swiden_hi)(d) : XV(swiden_lo)(d);
+        xv_d ed = h ? XV(swiden_hi)(e) : XV(swiden_lo)(e);
+        xv_d cd = h ? XV(swiden_hi)(core) : XV(swiden_lo)(core);
+        xv_d E = XV(exp)(dd);
+        E = E + E * ed;
+        out[h] = XV(sel)(dd >= (double)XV_EXPF_MIN, cd, XV(sel)(dd < -746.0, XV(splat)(0.0), E));
+    }
 }
