@@ -928,6 +928,33 @@ def test_results_do_not_depend_on_thread_count(rng, restore_threads, dtype, layo
 
 
 @pytest.mark.parametrize("kind", SPARSE_AND_CAT)
+@pytest.mark.parametrize("layout", ["rows-C7", "classes-first", "middle-long-tail"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_the_loss_is_the_same_with_and_without_the_gradient(
+    rng, restore_threads, dtype, layout, kind
+):
+    """The mean's denominator (for soft targets: checked as the kernel reads them, or before it
+    when a gradient needs it) and every loss bit do not depend on ``return_grad``."""
+    shape, axis = LARGE[layout]
+    x = make_logits(rng, shape).astype(dtype)
+    y = make_y(kind, rng, shape, axis)
+    n_classes = shape[axis]
+    batch = tuple(n for i, n in enumerate(shape) if i != axis % len(shape))
+    kw = {
+        "from_logits": True,
+        "axis": axis,
+        "class_weight": rng.uniform(0.5, 2.0, n_classes),
+        "sample_weight": rng.uniform(0.0, 2.0, batch),
+    }
+    for n in (1, 2):
+        xent.set_num_threads(n)
+        for reduction in REDUCTIONS:
+            alone = loss_of(kind, y, x, reduction=reduction, **kw)
+            loss, _ = loss_of(kind, y, x, reduction=reduction, return_grad=True, **kw)
+            np.testing.assert_array_equal(alone, loss)
+
+
+@pytest.mark.parametrize("kind", SPARSE_AND_CAT)
 def test_concurrent_calls_from_user_threads(rng, restore_threads, kind):
     """Calls from several user threads at once share the engine's pool and each gets exactly
     the result of a lone call."""

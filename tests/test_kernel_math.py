@@ -356,3 +356,49 @@ if __name__ == "__main__":  # print the table of the maximum ulp errors
         ref = reference(fn, x)
         errs = [float(ulp_errors(run(fn, x, v, p), ref).max()) for v in SUPPORTED for p in PATHS]
         print(f"{fn:8s} {name:28s} {x.size:6d} " + " ".join(f"{e:10.4f}" for e in errs))
+
+
+# ----------------------------------------------------------------------------- float rows' exp
+
+
+def test_float_rows_exp_against_mpmath():
+    """The exp of the float32 row pass (xvec.h expf_core / expf_wide) of x rounded to float32:
+    a float within 0.53 ulp of float from -86 up (where the result is a normal float), within
+    0.52 ulp of double below (the double exp takes those entries), 0 where double underflows;
+    the same bits for every variant."""
+    g = np.random.default_rng([7301, 9])
+    x = np.concatenate(
+        [
+            -g.uniform(0.0, 86.0, 20000),
+            -loguniform(g, -40, 0, 2000),
+            -g.uniform(80.0, 90.0, 2000),
+            -g.uniform(86.0, 746.0, 2000),
+            -g.uniform(745.0, 747.0, 200),
+            [0.0, -0.0, -86.0, -746.0, -746.5, -1e30, -np.inf],
+            -np.arange(0.0, 747.0) * math.log(2) / 32,
+        ]
+    ).astype(np.float32)
+    want_bits = None
+    for variant in SUPPORTED:
+        y = _core.expf(x.astype(np.float64), variant)
+        if want_bits is None:
+            want_bits = y.view(np.uint64)
+        else:
+            assert np.array_equal(y.view(np.uint64), want_bits), variant
+    mpmath.mp.dps = 40
+    worst_f = worst_d = 0.0
+    for xi, yi in zip(x.tolist(), y.tolist(), strict=True):
+        exact = mpmath.exp(mpmath.mpf(xi))
+        if xi >= -86.0:  # a normal float: its float ulp
+            e = int(mpmath.floor(mpmath.log(exact, 2)))
+            err = abs(mpmath.mpf(yi) - exact) / mpmath.mpf(2) ** (e - 23)
+            worst_f = max(worst_f, float(err))
+            assert float(yi) == float(np.float32(yi)), f"expf({xi!r}) = {yi!r} is not a float"
+        elif exact < mpmath.mpf(2) ** -1075:
+            assert yi == 0.0, f"expf({xi!r}) = {yi!r}, exact {exact}"
+        else:
+            e = max(int(mpmath.floor(mpmath.log(exact, 2))), -1022)
+            err = abs(mpmath.mpf(yi) - exact) / mpmath.mpf(2) ** (e - 52)
+            worst_d = max(worst_d, float(err))
+    assert worst_f <= 0.53, worst_f  # float arithmetic: its roundings of r weigh 2^-24
+    assert worst_d <= TARGET_ULP, worst_d

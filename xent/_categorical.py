@@ -26,8 +26,9 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 
 from . import _validation as v
 from ._engine import Block, Layout, run_chunks
+from ._kernels import _core
 from ._reduction import Reduction, for_mean, grad_divisor, mean_exponent, reduce
-from ._softmax import CATEGORICAL, SPARSE, RowSource, SoftmaxCall
+from ._softmax import CATEGORICAL, SPARSE, RowSource, SoftmaxCall, load
 
 Loss = np.ndarray | np.floating
 _PROB_HINT = "; pass from_logits=True if these are logits"
@@ -38,56 +39,75 @@ def _rtol(arr: np.ndarray) -> float:
     return float(np.sqrt(np.finfo(dtype).eps))
 
 
-def _row_dot(block: np.ndarray, cax: int, weights: np.ndarray | None, exact: bool) -> np.ndarray:
-    """``sum_c weights_c * block_c`` per row (plain sums if ``weights`` is None).
+class _Distributions:
+    """Checks that an array holds distributions along the class axis (entries in [0, 1], rows
+    summing to 1; no NaN either when ``nan_what`` says what they are), one kernel pass per
+    block, and the denominator of a mean over them: ``sum_i s_i sum_c cw_c arr_ic`` (``s``:
+    ``weights``, 1 without; ``cw``: 1 without).
 
-    ``exact``: accumulate in float64; else in the block's own float dtype, which is enough to
-    check that rows sum to 1 and twice as fast. Never through BLAS: its threads fight the
-    engine's for a product this thin.
+    The blocks are those of a `SoftmaxCall` of ``dtype``: `check` runs on each as the loss's
+    kernel reads it (the block is then in the cache), or `run` checks them all first (a
+    gradient needs the denominator before its pass). The per-block partial sums are the same
+    either way, so the mean is the same with and without the gradient.
     """
-    sub = "acb->ab" if block.ndim == 3 else ("ji->i" if cax == 0 else "ij->i")
-    if exact or block.dtype.kind != "f":
-        dtype: type[np.floating] | None = np.float64
-    else:
-        dtype = np.float32 if block.dtype.itemsize < 4 else None
-    if weights is None:
-        if block.ndim == 2 and cax == 1 and exact:
-            sums: np.ndarray = np.add.reduce(block, axis=cax, dtype=dtype)
-        else:
-            sums = np.einsum(sub, block, dtype=dtype)
-    else:
-        sub = sub.replace("->", ",c->" if block.ndim == 3 else (",j->"))
-        sums = np.einsum(sub, block, weights.astype(np.float64))
-    return sums.reshape(-1)
+
+    def __init__(
+        self,
+        arr: np.ndarray,
+        layout: Layout,
+        name: str,
+        axis: int,
+        hint: str,
+        dtype: np.dtype[np.floating],
+        *,
+        nan_what: str | None = None,
+        cw: np.ndarray | None = None,
+        weights: RowSource | None = None,
+    ) -> None:
+        self.arr, self.layout, self.name, self.axis, self.hint = arr, layout, name, axis, hint
+        self.dtype, self.nan_what, self.cw, self.weights = dtype, nan_what, cw, weights
+        self.rtol = _rtol(arr)
+        self.blocks = layout.blocks(dtype.itemsize)
+        self.totals = [0.0] * len(self.blocks)
+
+    def check(self, blk: Block, block: np.ndarray) -> None:
+        """Check one block, ``(R, C)`` in ``dtype`` as `load` gives it."""
+        sums = np.empty(block.shape[0])
+        wsums = None if self.cw is None else np.empty(block.shape[0])
+        lo, hi, nan = _core.stats_block(block, self.cw, sums, wsums)
+        if nan and self.nan_what is not None:
+            v.check_not_nan(self.arr, self.name, self.nan_what)  # raises, naming the first NaN
+        if lo < 0 or hi > 1:
+            v.check_in_unit_interval(self.arr, self.name, self.hint)  # raises, naming the first
+        offset = blk.a0 * self.layout.B + blk.b0
+        v.check_row_sums(sums, self.name, self.axis, self.rtol, self.layout.batch_shape, offset)
+        wy = sums if wsums is None else wsums
+        self.totals[blk.index] = float(
+            np.sum(wy if self.weights is None else self.weights.block(blk) * wy)
+        )
+
+    def run(self) -> float:
+        """Check every block; returns `total`."""
+        arr3 = self.layout.view3(self.arr)
+
+        def work(chunk: Sequence[Block]) -> None:
+            for blk in chunk:
+                self.check(blk, load(self.layout, arr3, blk, self.dtype))
+
+        if self.arr.size:
+            run_chunks(self.blocks, work)
+        return self.total()
+
+    def total(self) -> float:
+        """The denominator, once every block is checked."""
+        return float(np.sum(self.totals))
 
 
-def _distribution_rows(
-    arr: np.ndarray,
-    layout: Layout,
-    name: str,
-    axis: int,
-    hint: str,
-    row_weight: Callable[[Block, np.ndarray], float] | None = None,
-) -> float:
-    """Check that ``arr`` holds distributions along the class axis, block by block.
-
-    Returns the sum over blocks of ``row_weight(block, row_sums)`` (0.0 without it).
-    """
-    v.check_in_unit_interval(arr, name, hint)
-    arr3, rtol, cax = layout.view3(arr), _rtol(arr), 0 if layout.class_major else 1
-    blocks = layout.blocks(1)  # only row sums per block: larger blocks, fewer calls
-    sums = [0.0] * len(blocks)
-
-    def work(chunk: Sequence[Block]) -> None:
-        for blk in chunk:
-            row_sums = _row_dot(layout.take(arr3, blk), cax, None, exact=False)
-            offset = blk.a0 * layout.B + blk.b0
-            v.check_row_sums(row_sums, name, axis, rtol, layout.batch_shape, offset)
-            if row_weight is not None:
-                sums[blk.index] = row_weight(blk, row_sums)
-
-    run_chunks(blocks, work)
-    return float(np.sum(sums))
+def _check_dtype(arr: np.ndarray) -> np.dtype[np.floating]:
+    """The kernel dtype in which `_Distributions` reads ``arr``."""
+    if arr.dtype in (np.float32, np.float64):
+        return arr.dtype
+    return np.dtype(np.float32 if arr.dtype == np.float16 else np.float64)
 
 
 def _sum_of_others(cw: np.ndarray | None, n_classes: int) -> np.ndarray:
@@ -124,20 +144,23 @@ def _run(
     pred: np.ndarray,
     result: np.dtype[np.floating],
     red: str,
-    total: float,
+    total: Callable[[], float],
     return_grad: bool,
     *,
     target: np.ndarray | None = None,
     labels: RowSource | None = None,
     weights: RowSource | None = None,
+    check: Callable[[Block, np.ndarray], None] | None = None,
 ) -> Loss | tuple[Loss, np.ndarray]:
-    """Run a loss over its blocks and reduce it: ``loss`` or ``(loss, grad)``."""
+    """Run a loss over its blocks and reduce it: ``loss`` or ``(loss, grad)``. ``total`` gives
+    the mean's denominator once the blocks have run (and ``check`` has seen each target block)."""
     rows_out = np.empty(call.layout.batch_shape, result) if red == "none" else None
     grad = np.empty(pred.shape, result) if return_grad else None
     partial = call.run(
-        pred, out=grad, target=target, labels=labels, weights=weights, rows_out=rows_out
-    )
-    loss = reduce(rows_out, partial, total, red, result)
+        pred, out=grad, target=target, labels=labels, weights=weights, rows_out=rows_out,
+        check=check,
+    )  # fmt: skip
+    loss = reduce(rows_out, partial, total(), red, result)
     return loss if grad is None else (loss, grad)
 
 
@@ -322,13 +345,13 @@ def sparse_categorical_cross_entropy(
         v.check_weight(sample_weight, "sample_weight", layout.batch_shape, "the batch shape"), red
     )
     if not from_logits:
-        _distribution_rows(pred, layout, "y_pred", axis, _PROB_HINT)
+        _Distributions(pred, layout, "y_pred", axis, _PROB_HINT, _check_dtype(pred)).run()
     result, work = v.float_dtypes(pred)
     ids = RowSource(layout, labels, np.int64, ignore)
     weights = None if s is None else RowSource(layout, s, np.float64)
     total = _sparse_total(layout, ids, weights, cw) if red == "mean" else 0.0
     call = _call(SPARSE, layout, work, from_logits, cw, eps, red, total, return_grad, z, gamma)
-    return _run(call, pred, result, red, total, return_grad, labels=ids, weights=weights)
+    return _run(call, pred, result, red, lambda: total, return_grad, labels=ids, weights=weights)
 
 
 def _sparse_total(
@@ -483,7 +506,6 @@ def categorical_cross_entropy(
     pred, layout, red, eps = _prepare(y_pred, axis, reduction, label_smoothing)
     target = v.as_real_array(y_true, "y_true")
     v.check_same_shape(target, pred)
-    v.check_not_nan(target, "y_true", "target probabilities")
     cw_given = v.check_class_weight(class_weight, layout.C)
     cw, z = for_mean(cw_given, red), _z_loss(z_loss, from_logits, cw_given, red)
     gamma = _focal_gamma(focal_gamma, from_logits)
@@ -491,18 +513,18 @@ def categorical_cross_entropy(
         v.check_weight(sample_weight, "sample_weight", layout.batch_shape, "the batch shape"), red
     )
     if not from_logits:
-        _distribution_rows(pred, layout, "y_pred", axis, _PROB_HINT)
+        _Distributions(pred, layout, "y_pred", axis, _PROB_HINT, _check_dtype(pred)).run()
     result, work = v.float_dtypes(pred)
     if target.dtype == np.float64:  # float64 targets keep their precision with float32 logits
         work = np.dtype(np.float64)
     weights = None if s is None else RowSource(layout, s, np.float64)
-    target3 = layout.view3(target)
-    tcax = 0 if layout.class_major else 1
-
-    def weighted_rows(blk: Block, row_sums: np.ndarray) -> float:
-        wy = row_sums if cw is None else _row_dot(layout.take(target3, blk), tcax, cw, True)
-        return float(np.sum(wy if weights is None else weights.block(blk) * wy))
-
-    total = _distribution_rows(target, layout, "y_true", axis, "", weighted_rows)
+    targets = _Distributions(
+        target, layout, "y_true", axis, "", work, nan_what="target probabilities", cw=cw,
+        weights=weights,
+    )  # fmt: skip
+    # the gradient is divided by the mean's denominator: checked first; else as it is read
+    total = targets.run() if return_grad else 0.0
     call = _call(CATEGORICAL, layout, work, from_logits, cw, eps, red, total, return_grad, z, gamma)
-    return _run(call, pred, result, red, total, return_grad, target=target, weights=weights)
+    check = None if return_grad else targets.check
+    return _run(call, pred, result, red, targets.total, return_grad, target=target,
+                weights=weights, check=check)  # fmt: skip

@@ -14,7 +14,7 @@ is copied, so memory stays bounded by a few blocks whatever the batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,9 +119,10 @@ class SoftmaxCall:
         labels: RowSource | None = None,
         weights: RowSource | None = None,
         rows_out: np.ndarray | None = None,
+        check: Callable[[Block, np.ndarray], None] | None = None,
     ) -> list[tuple[float, float]]:
         """Run every block; returns the per-block partial sums of the per-row values (see
-        `_reduction.reduce`)."""
+        `_reduction.reduce`). ``check(block, target block)`` runs before each block's kernel."""
         layout, dtype = self.layout, self.dtype
         C = layout.C
         cw = np.ones(C) if self.cw is None else self.cw
@@ -138,6 +139,8 @@ class SoftmaxCall:
             for blk in chunk:
                 xb = load(layout, x3, blk, dtype)
                 tb = None if t3 is None else load(layout, t3, blk, dtype)
+                if check is not None and tb is not None:
+                    check(blk, tb)
                 ob, copy_back = (
                     (None, False) if out3 is None else destination(layout, out3, blk, dtype)
                 )

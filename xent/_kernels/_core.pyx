@@ -53,10 +53,21 @@ cdef extern from "kernels.h":
         double loss_sum, loss_sum_small
         double gamma, alpha
 
+    ctypedef struct xk_stats:
+        Py_ssize_t R, C
+        const void *t
+        Py_ssize_t rs, cs
+        const double *cw
+        double *sums
+        double *wsums
+        double lo, hi
+        int nan
+
     ctypedef void (*xk_softmax_fn)(xk_block *b, int mode) noexcept nogil
     ctypedef void (*xk_prob_fn)(xk_block *b, int mode) noexcept nogil
     ctypedef void (*xk_binary_fn)(xk_binary *b) noexcept nogil
     ctypedef void (*xk_softplus_fn)(const void *x, void *out, Py_ssize_t n, int negate) noexcept nogil
+    ctypedef void (*xk_stats_fn)(xk_stats *s) noexcept nogil
 
     ctypedef struct xk_variant:
         const char *name
@@ -64,6 +75,7 @@ cdef extern from "kernels.h":
         xk_prob_fn prob[2]
         xk_binary_fn binary[2]
         xk_softplus_fn softplus[2]
+        xk_stats_fn stats[2]
 
     Py_ssize_t xk_scratch_len(Py_ssize_t C) nogil
     int xk_n_variants() nogil
@@ -199,6 +211,27 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
         else:
             v.prob[kind](&b, mode)
     return b.loss_sum, b.loss_sum_small
+
+
+def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums):
+    """Per row of ``t`` (R, C) (float32/64, any strides): ``sums`` = sum_c t_c and, with ``cw``
+    (float64 (C,)), ``wsums`` = sum_c cw_c t_c (float64 (R,)). Returns the least and the
+    greatest entry (NaN skipped) and whether an entry is NaN."""
+    cdef xk_stats s
+    cdef int kind = _kind(t)
+    s.R = t.shape[0]
+    s.C = t.shape[1]
+    s.t = cnp.PyArray_DATA(t)
+    _strides2(t, &s.rs, &s.cs)
+    s.cw = _dptr(cw)
+    s.sums = <double *>_dptr(sums)
+    s.wsums = <double *>_dptr(wsums)
+    if sums.shape[0] < s.R or (cw is not None and (wsums is None or wsums.shape[0] < s.R)):
+        raise ValueError("sums and wsums need a value per row")
+    cdef const xk_variant *v = xk_get_variant(_current)
+    with nogil:
+        v.stats[kind](&s)
+    return s.lo, s.hi, bool(s.nan)
 
 
 def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad,

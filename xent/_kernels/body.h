@@ -253,13 +253,13 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
  * result does not depend on it. Rows have fewer than 2^31 - 32 classes (lane indices are int32).
  *
  * The maximum's pass compares floats. The exp pass takes d = x - m in float with its rounding
- * error e (TwoSum), and F = exp(d + e) from expf_core (< 0.52 ulp of float, see xvec.h), or
+ * error e (TwoSum), and F = exp(d + e) from expf_core (< 0.53 ulp of float, see xvec.h), or
  * expf_wide for vectors holding an entry whose F is not a normal float: F is then the double
  * exp(d) (1 + e), so entries down to the bottom of double's range keep their contribution, as
  * in the double pass. The sums (of F, and the weighted sums of SMOOTH/CAT, whose v = m - x is
- * taken in double from the widened x) are double, added in the order of row_pass_v: groups of
+ * taken in double from the widened x) are double, added as row_pass_v adds F: groups of
  * four vectors of eight doubles, pairwise, then Kahan. A float32 row's F is stored as float
- * anyway, so float arithmetic for it costs nothing in the results beyond its own 0.52 ulp. */
+ * anyway, so float arithmetic for it costs nothing in the results beyond its own 0.53 ulp. */
 #define XK_S_MAX_C ((ptrdiff_t)INT32_MAX - 32)
 
 static inline void FN(row_stats_s)(const float *x, ptrdiff_t C, double *m_out,
@@ -310,10 +310,13 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
          A5 = zero, K5 = zero;
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
-        xv_d F[4];
+        /* per vector, the sums of its two halves (G: F; P2..P5: the weighted sums), added
+           in pairs and then to the compensated sums, once per 32 entries */
+        xv_d G[2], P2[2], P3[2], P4[2], P5[2];
+#pragma GCC unroll 2
         for (int k = 0; k < 2; k++) {
             const ptrdiff_t c = c0 + 16 * k;
-            F[2 * k] = F[2 * k + 1] = zero;
+            G[k] = P2[k] = P3[k] = P4[k] = P5[k] = zero;
             if (c >= C) continue;
             const int nstore = C - c < 16 ? (int)(C - c) : 16;
             xv_s xv, tv = szero;
@@ -333,9 +336,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                 tv = XV(sload)(tp);
                 cwc = cwp;
             }
+            /* e is NaN where d is -inf (x = -inf, or x - m beyond float's range): such entries
+               have F = 0 by the selects below, whatever e is */
             xv_s d = xv - mf, bp = d - xv;
             xv_s e = (xv - (d - bp)) - (bp + mf);
-            e = XV(ssel)(d > -HUGE_VALF, e, szero);
             if (tie) { /* a maximum of +inf: x = m gives d = e = 0 */
                 xv_si tie_ = xv == mf;
                 d = XV(ssel)(tie_, szero, d);
@@ -347,8 +351,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                 XV(expf_wide)(d, e, core, W);
                 if (STORE)
                     for (int l = 0; l < nstore; l++) out[c + l] = (float)W[l >> 3][l & 7];
-                F[2 * k] = XV(sel)(XV(swiden_lo)(d) < zero, W[0], zero);
-                F[2 * k + 1] = XV(sel)(XV(swiden_hi)(d) < zero, W[1], zero);
+                G[k] = XV(sel)(XV(swiden_lo)(d) < zero, W[0], zero) +
+                       XV(sel)(XV(swiden_hi)(d) < zero, W[1], zero);
             } else {
                 xv_s Fs = XV(ssel)(d < XV_EXPF_MIN, szero, core);
                 if (STORE) {
@@ -356,27 +360,35 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                     else for (int l = 0; l < nstore; l++) out[c + l] = Fs[l];
                 }
                 Fs = XV(ssel)(d < szero, Fs, szero);
-                F[2 * k] = XV(swiden_lo)(Fs);
-                F[2 * k + 1] = XV(swiden_hi)(Fs);
+                G[k] = XV(swiden_lo)(Fs) + XV(swiden_hi)(Fs);
             }
             if (SMOOTH || CAT)
+#pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
                     xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
                     xv_d cwv = XV(load)(cwc + 8 * h);
-                    /* v = m - x >= 0, 0 at the entries equal to the maximum */
-                    xv_d v_ = XV(sel)(xd == mv, zero, mv - xd);
-                    if (SMOOTH) XV_KADD_INF(A2, K2, XV(sel)(cwv == zero, zero, cwv * v_));
+                    /* v = m - x >= 0, 0 at the entries equal to the maximum (set where the
+                       maximum is not finite: inf - inf) */
+                    xv_d v_ = mv - xd;
+                    if (tie) v_ = XV(sel)(xd == mv, zero, v_);
+                    if (SMOOTH) P2[k] += XV(sel)(cwv == zero, zero, cwv * v_);
                     if (CAT) {
                         xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
                         xv_d w_ = cwv * tvd;
                         const xv_i cidx = lane + (c + 8 * h);
-                        XV_KADD_INF(A3, K3, XV(sel)(w_ == zero, zero, w_ * v_));
-                        XV_KADD(A4, K4, w_);
-                        XV_KADD(A5, K5, XV(sel)(cidx == topv, zero, w_));
+                        P3[k] += XV(sel)(w_ == zero, zero, w_ * v_);
+                        P4[k] += w_;
+                        if (STORE) P5[k] += XV(sel)(cidx == topv, zero, w_);
                     }
                 }
         }
-        XV_KADD(A0, K0, (F[0] + F[1]) + (F[2] + F[3]));
+        XV_KADD(A0, K0, G[0] + G[1]);
+        if (SMOOTH) XV_KADD_INF(A2, K2, P2[0] + P2[1]);
+        if (CAT) {
+            XV_KADD_INF(A3, K3, P3[0] + P3[1]);
+            XV_KADD(A4, K4, P4[0] + P4[1]);
+            if (STORE) XV_KADD(A5, K5, P5[0] + P5[1]); /* wyx: for the gradient only */
+        }
     }
     xv_d sums[6] = {A0 - K0, zero, A2 - K2, A3 - K3, A4 - K4, A5 - K5};
     double sum[6];
@@ -1465,3 +1477,74 @@ static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
 
 #undef XK_LOADV
 #undef XK_STOREV
+
+/* ------------------------------------------------------------------ checks of distributions */
+
+/* xk_stats of a block (kernels.h): rows with unit class stride eight entries at a time in
+ * lanes added in a fixed order, other layouts entry by entry. */
+static void FN(stats)(xk_stats *s)
+{
+    const ptrdiff_t R = s->R, C = s->C, rs = s->rs, cs = s->cs;
+    const T *t = (const T *)s->t;
+    const double *cw = s->cw;
+    double lo = HUGE_VAL, hi = -HUGE_VAL;
+    int nan = 0;
+    if (rs == 1 && cs != 1) { /* class-major: runs of rows are contiguous */
+        for (ptrdiff_t r = 0; r < R; r++) {
+            s->sums[r] = 0.0;
+            if (cw) s->wsums[r] = 0.0;
+        }
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const T *col = t + c * cs;
+            for (ptrdiff_t r = 0; r < R; r++) {
+                double v = (double)col[r];
+                s->sums[r] += v;
+                if (cw) s->wsums[r] += cw[c] * v;
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+                nan |= v != v;
+            }
+        }
+    }
+    for (ptrdiff_t r = 0; r < R && !(rs == 1 && cs != 1); r++) { /* row by row */
+        const T *row = t + r * rs;
+        double sum = 0.0, wsum = 0.0;
+        ptrdiff_t c = 0;
+        if (cs == 1 && C >= 8) {
+            xv_d a = XV(splat)(0.0), w = a, mn = XV(splat)(HUGE_VAL), mx = XV(splat)(-HUGE_VAL);
+            xv_i nn = {0};
+            for (; c + 8 <= C; c += 8) {
+#if XK_WIDEN
+                xv_d v = XV(load_f)(row + c);
+#else
+                xv_d v = XV(load)(row + c);
+#endif
+                a += v;
+                if (cw) w += XV(load)(cw + c) * v;
+                mn = XV(sel)(v < mn, v, mn);
+                mx = XV(sel)(v > mx, v, mx);
+                nn |= v != v;
+            }
+            sum = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+            wsum = ((w[0] + w[1]) + (w[2] + w[3])) + ((w[4] + w[5]) + (w[6] + w[7]));
+            for (int l = 0; l < 8; l++) {
+                lo = mn[l] < lo ? mn[l] : lo;
+                hi = mx[l] > hi ? mx[l] : hi;
+            }
+            nan |= XV(any)(nn);
+        }
+        for (; c < C; c++) {
+            double v = (double)row[c * cs];
+            sum += v;
+            if (cw) wsum += cw[c] * v;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+            nan |= v != v;
+        }
+        s->sums[r] = sum;
+        if (cw) s->wsums[r] = wsum;
+    }
+    s->lo = lo;
+    s->hi = hi;
+    s->nan = nan;
+}

@@ -76,6 +76,19 @@ typedef struct {
     double gamma, alpha;
 } xk_binary;
 
+/* What the checks of target distributions (and of probabilities) need, per block: per row
+ * sum_c t_c and sum_c cw_c t_c in double, and the least and greatest entry and whether one is
+ * NaN. Any strides. */
+typedef struct {
+    ptrdiff_t R, C;
+    const void *t;       /* the kernel's type */
+    ptrdiff_t rs, cs;
+    const double *cw;    /* class weights, or NULL: then wsums is not written */
+    double *sums, *wsums;
+    double lo, hi;       /* NaN skipped; +inf and -inf for a block of NaN */
+    int nan;
+} xk_stats;
+
 /* A sum of finite losses can overflow where their mean does not: kernels also return the sum of
  * the losses scaled by this power of two (exact), from which the mean is still finite. */
 #define XK_SMALL 0x1p-64
@@ -91,6 +104,7 @@ typedef void (*xk_softmax_fn)(xk_block *b, int mode);
 typedef void (*xk_prob_fn)(xk_block *b, int mode);
 typedef void (*xk_binary_fn)(xk_binary *b);
 typedef void (*xk_softplus_fn)(const void *x, void *out, ptrdiff_t n, int negate);
+typedef void (*xk_stats_fn)(xk_stats *s);
 
 typedef struct {
     const char *name;
@@ -98,6 +112,7 @@ typedef struct {
     xk_prob_fn prob[2];
     xk_binary_fn binary[2];
     xk_softplus_fn softplus[2];
+    xk_stats_fn stats[2];
 } xk_variant;
 
 /* The variants compiled into this build, best first, and which of them this CPU can run. */
