@@ -971,11 +971,18 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     double acc[XK_NACC][XK_TILE], comp[XK_NACC][XK_TILE];
     int64_t top[XK_TILE];
     const ptrdiff_t n8 = (n + 7) & ~(ptrdiff_t)7; /* the vector pass reads whole vectors */
+    /* the sums in use: F and the ties always, v with smoothing, the target sums of CAT (all
+       for the focal path, whose per-row state takes every one) */
+    int used[XK_NACC];
+    for (int k = 0; k < XK_NACC; k++)
+        used[k] = k < 2 || (k == 2 && SMOOTH) || (k > 2 && CAT) || b->gamma != 0.0;
     for (ptrdiff_t r = 0; r < n8; r++) {
         m[r] = -HUGE_VAL;
         top[r] = 0;
-        for (int k = 0; k < XK_NACC; k++) acc[k][r] = comp[k][r] = 0.0;
     }
+    for (int k = 0; k < XK_NACC; k++)
+        if (used[k])
+            for (ptrdiff_t r = 0; r < n8; r++) acc[k][r] = comp[k][r] = 0.0;
     for (ptrdiff_t c = 0; c < C; c++) {
         const T *xc = x + c * xs;
         for (ptrdiff_t r = 0; r < n; r++) {
@@ -997,7 +1004,8 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     double Ls[XK_TILE];
     int focal = 0;
     for (int k = 0; k < XK_NACC; k++)
-        for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
+        if (used[k] && k != 1) /* the ties (1) are counted exactly */
+            for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
     for (ptrdiff_t r = 0; r < n8; r += 8) { /* L = log1p(s) of eight rows at a time (row_s) */
         const xv_d mv = XV(load)(m + r), nt = XV(load)(acc[1] + r), nan = XV(splat)(NAN);
         xv_d sv = XV(load)(acc[0] + r) + (nt - 1.0);
