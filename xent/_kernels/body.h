@@ -74,6 +74,7 @@ static inline void FN(vlog)(const double *in, double *out, ptrdiff_t n)
 typedef struct {
     double m, sb, nt, vs, tv, wy, wyx;
     ptrdiff_t top;
+    const T *next; /* the next row, prefetched by the exp pass (NULL: none) */
 } FN(state);
 
 /* What the output pass of a row needs. */
@@ -208,6 +209,9 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
     xv_i cidx = {0, 1, 2, 3, 4, 5, 6, 7};
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
         xv_d F[4];
+        if (st->next) /* see row_pass_s */
+            for (ptrdiff_t c = c0; c < c0 + 32 && c < C; c += 64 / (ptrdiff_t)sizeof(T))
+                __builtin_prefetch(st->next + c, 0, 3);
         for (int k = 0; k < 4; k++) {
             const ptrdiff_t c = c0 + 8 * k;
             F[k] = zero;
@@ -313,6 +317,12 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
         /* per vector, the sums of its two halves (G: F; P2..P5: the weighted sums), added
            in pairs and then to the compensated sums, once per 32 entries */
         xv_d G[2], P2[2], P3[2], P4[2], P5[2];
+        /* the next row's maximum pass then reads from the cache: its loads overlap this
+           row's arithmetic instead of following it */
+        if (st->next) {
+            __builtin_prefetch(st->next + c0, 0, 3);
+            if (c0 + 16 < C) __builtin_prefetch(st->next + c0 + 16, 0, 3);
+        }
 #pragma GCC unroll 2
         for (int k = 0; k < 2; k++) {
             const ptrdiff_t c = c0 + 16 * k;
@@ -807,6 +817,7 @@ static void FN(rows)(xk_block *b, int mode)
         int64_t y = b->labels ? b->labels[r] : 0;
         FN(state) st;
         FN(coef) g;
+        st.next = r + 1 < R ? x + b->x_rs : NULL;
 #if XK_WIDEN
         if (C <= XK_S_MAX_C) FN(row_stats_s)(x, C, &st.m, &st.top, &st.nt);
         else
@@ -1020,7 +1031,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     }
     for (ptrdiff_t r = 0; r < n; r++) {
         FN(state) st = {m[r], acc[0][r], acc[1][r], acc[2][r], acc[3][r], acc[4][r], acc[5][r],
-                        (ptrdiff_t)top[r]};
+                        (ptrdiff_t)top[r], NULL};
         FN(coef) g;
         double sw = b->row_weight ? b->row_weight[r0 + r] : 1.0;
         int64_t y = b->labels ? b->labels[r0 + r] : 0;
