@@ -665,3 +665,28 @@ def test_benchmark_section_runs_and_checks_its_targets() -> None:
     mem = record["memory"]["xent with gradients"]
     assert mem["tracemalloc_peak"] >= record["grads_bytes"]
     assert "xent with gradients" in linear.render(record)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1, "z_loss": 1e-3}])
+def test_the_kernel_writes_the_gradient_over_the_logits_bit_for_bit(rng, dtype, options):
+    """With more than 16 classes the chunks' gradient overwrites their logits: the sparse
+    kernel then gives the same bits as with a separate output (x[y] is read before the pass)."""
+    from xent._categorical import _call
+    from xent._engine import Layout
+    from xent._softmax import SPARSE, RowSource
+
+    R, C = 300, 37
+    x = (rng.standard_normal((R, C)) * 8).astype(dtype)
+    x[::7, 3] = -np.inf
+    y = rng.integers(0, C, R)
+    layout = Layout((R, C), 1)
+    eps, z = options.get("label_smoothing", 0.0), options.get("z_loss", 0.0)
+    call = _call(SPARSE, layout, np.dtype(dtype), True, None, eps, "sum", 0.0, True, z, 0.0)
+    ids = RowSource(layout, y, np.int64)
+    apart = np.empty_like(x)
+    want = call.run(x, out=apart, labels=ids)
+    over = x.copy()
+    got = call.run(over, out=over, labels=ids)
+    assert got == want
+    np.testing.assert_array_equal(over, apart)

@@ -9,7 +9,8 @@ into chunks whose ``R x V`` logits fit a memory budget; per chunk,
     dH_c = G @ W,  dW += G.T @ H_c,  db += sum_rows(G)
 
 so the loss costs one product and the gradients three, as when the logits are materialized,
-while memory holds one chunk of logits (and one of their gradient). The chunks are whole runs of
+while memory holds one chunk of logits (their gradient is written over them, where the kernel
+allows it: more than 16 classes). The chunks are whole runs of
 the sparse loss's blocks, so its per-block partial sums, and hence every reduction, are those the
 sparse loss gives on the same logits, bit for bit; only the products' rounding differs.
 
@@ -41,8 +42,9 @@ from ._softmax import SPARSE, RowSource, SoftmaxCall
 
 Loss = np.ndarray | np.floating
 
-#: Default memory budget, in bytes, of the chunk buffers: one chunk of logits, or with gradients
-#: a chunk of logits and one of their gradient, half the budget each. 192 MiB is 384 rows (192
+#: Default memory budget, in bytes, of the chunk buffers: one chunk of logits, over which the
+#: kernel writes their gradient (with 16 classes or fewer, a chunk of logits and one of their
+#: gradient, half the budget each). 192 MiB is 384 rows (192
 #: with gradients) of a 131,072-word vocabulary in float32: enough rows for the products to run
 #: near BLAS speed, and under 5 % of the logits of 8,192 such rows.
 CHUNK_BYTES = 192 << 20
@@ -51,6 +53,9 @@ CHUNK_BYTES = 192 << 20
 #: Products of fewer multiply-adds than this run on one BLAS thread: handing a product this small
 #: to other threads costs more than it saves (milliseconds when the cores are busy).
 SMALL_PRODUCT = 1 << 24
+
+#: The kernel writes a sparse gradient over the logits for rows of more classes than this.
+_IN_PLACE_CLASSES = 16
 
 
 class LinearGrads(NamedTuple):
@@ -230,7 +235,8 @@ def linear_cross_entropy(
         Also return the gradients with respect to ``hidden``, ``weight`` and ``bias``.
     chunk_bytes : int, optional
         Memory budget of the chunk buffers (default `CHUNK_BYTES`, 192 MiB): one chunk of
-        logits, or with ``return_grad`` one of logits and one of their gradient, half each.
+        logits, with ``return_grad`` overwritten by their gradient (with 16 classes or fewer,
+        one of logits and one of their gradient, half each).
         Results do not depend on it beyond the rounding of the products.
 
     Returns
@@ -320,10 +326,13 @@ def linear_cross_entropy(
     call = _call(SPARSE, layout, work, True, cw, eps, red, total, return_grad, z, 0.0)
 
     rows_out = np.empty(N, result) if red == "none" else None
-    rows = _chunk_rows(N, layout, work.itemsize, budget // 2 if return_grad else budget)
+    # the kernel writes the gradient of rows of more than 16 classes over their logits
+    in_place = V > _IN_PLACE_CLASSES
+    two_buffers = return_grad and not in_place
+    rows = _chunk_rows(N, layout, work.itemsize, budget // 2 if two_buffers else budget)
     with _blas_threads(get_num_threads() if rows * D * V >= SMALL_PRODUCT else 1):
         partial, grads = _run_chunks(
-            call, h.reshape(N, D), w, b, ids, weights, rows_out, rows, return_grad
+            call, h.reshape(N, D), w, b, ids, weights, rows_out, rows, return_grad, in_place
         )
     loss = reduce(
         None if rows_out is None else rows_out.reshape(batch), partial, total, red, result
@@ -352,9 +361,11 @@ def _run_chunks(
     rows_out: np.ndarray | None,
     rows: int,
     return_grad: bool,
+    in_place: bool,
 ) -> tuple[list[tuple[float, float]], tuple[np.ndarray, np.ndarray, np.ndarray | None] | None]:
     """The loss's per-block partial sums (per-row values into ``rows_out``), chunks of ``rows``
-    rows, and, with ``return_grad``, ``(dH, dW, db)`` in the working dtype (``db`` in float64)."""
+    rows, and, with ``return_grad``, ``(dH, dW, db)`` in the working dtype (``db`` in float64);
+    ``in_place``: the gradient of a chunk is written over its logits."""
     work: np.dtype[np.floating] = call.dtype
     N, D = h2.shape
     V = w.shape[0]
@@ -362,7 +373,7 @@ def _run_chunks(
     bk = None if b is None else _as(b, work)
     z = np.empty((rows, V), work)
     partial: list[tuple[float, float]] = []
-    g = np.empty((rows, V), work) if return_grad else None
+    g = None if not return_grad else z if in_place else np.empty((rows, V), work)
     dh = np.empty((N, D), work) if return_grad else None
     dw = np.zeros((V, D), work) if return_grad else None
     db = np.zeros(V) if return_grad and b is not None else None

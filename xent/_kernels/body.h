@@ -823,8 +823,10 @@ static void FN(rows)(xk_block *b, int mode)
         else
 #endif
             FN(row_stats)(x, C, &st.m, &st.top, &st.nt);
-        FN(pass_v)(mode, store, smooth, x, t, b->cw, out, C, &st);
+        /* x[y] before the exp pass: the gradient may be written over the logits (out == x,
+           see kernels.h) */
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
+        FN(pass_v)(mode, store, smooth, x, t, b->cw, out, C, &st);
         double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));
         double value = FN(finish)(b, mode, &st, sw, y, xy, L, &g);
         if (g.focal_row) {

@@ -36,7 +36,9 @@ typedef struct {
     /* targets of the categorical loss, the type of x, or NULL */
     const void *t;
     ptrdiff_t t_rs, t_cs;
-    /* output block (softmax, log_softmax or gradient), the type of x, or NULL */
+    /* output block (softmax, log_softmax or gradient), the type of x, or NULL; a sparse
+     * gradient of row-major rows of more than XK_SMALL_C classes without focal loss may be
+     * written over x itself (out == x, the same strides) */
     void *out;
     ptrdiff_t o_rs, o_cs;
     /* per row: class ids (sparse; ignored rows have weight 0 and any id), weights (NULL: 1) */
