@@ -14,8 +14,9 @@ allows it: more than 16 classes). The chunks are whole runs of
 the sparse loss's blocks, so its per-block partial sums, and hence every reduction, are those the
 sparse loss gives on the same logits, bit for bit; only the products' rounding differs.
 
-``dW`` is accumulated in place by a GEMM with ``beta = 1`` (SciPy's BLAS wrapper): NumPy has no
-accumulating product, and a temporary ``V x D`` product per chunk would cost the memory saved.
+``dW`` is accumulated in place by a GEMM with ``beta = 1`` (SciPy's BLAS wrapper, which then
+does the other products too; see `_Products`): NumPy has no accumulating product, and a
+temporary ``V x D`` product per chunk would cost the memory saved.
 The rows of one chunk are never split over the vocabulary: the kernel needs a whole row, and one
 row of a 131,072-word vocabulary is 512 KiB, so a chunk of a few rows is within any sensible
 budget (see `linear_cross_entropy`'s Notes for the floor).
@@ -92,23 +93,57 @@ def _blas_threads(n: int) -> Iterator[None]:
         yield
 
 
-def _accumulate(dw: np.ndarray, gc: np.ndarray, hc: np.ndarray) -> None:
-    """``dW += G.T @ H`` in place: SciPy's wrapper of BLAS ``?gemm`` with ``beta = 1`` where
-    SciPy is installed, else NumPy's products into slices of ``dW`` as tall as the chunk, through
-    a temporary of ``rows x D``."""
-    try:
-        from scipy.linalg.blas import get_blas_funcs
-    except ImportError:
-        rows = max(gc.shape[0], 1)
-        tmp = np.empty((rows, dw.shape[1]), dw.dtype)
-        for v0 in range(0, dw.shape[0], rows):
-            v1 = min(v0 + rows, dw.shape[0])
-            np.matmul(gc[:, v0:v1].T, hc, out=tmp[: v1 - v0])
-            dw[v0:v1] += tmp[: v1 - v0]
-        return
-    gemm = get_blas_funcs("gemm", dtype=dw.dtype)
-    # dW.T (D, V) += H_c.T (D, R) @ G (R, V): Fortran-ordered views, no copy
-    gemm(1.0, hc.T, gc.T, beta=1.0, c=dw.T, trans_b=1, overwrite_c=1)
+class _Products:
+    """The three products of a chunk, all by one BLAS library.
+
+    SciPy's wrapper of BLAS ``?gemm`` where SciPy is installed: it accumulates ``dW += G.T @ H``
+    in place (``beta = 1``), which NumPy cannot, and then does the other two products as well,
+    so that one library's threads do all the work: NumPy and SciPy each bring their own
+    OpenBLAS, whose idle threads spin for a while after each product and would take the cores
+    from the other's. Without SciPy, NumPy's products, ``dW`` accumulated in slices as tall as
+    the chunk through a temporary of ``rows x D``. Arrays are C-contiguous; SciPy's Fortran
+    routines see their transposes, so nothing is copied.
+    """
+
+    def __init__(self, dtype: np.dtype[np.floating]) -> None:
+        try:
+            from scipy.linalg.blas import get_blas_funcs
+        except ImportError:
+            self.gemm = None
+        else:
+            self.gemm = get_blas_funcs("gemm", dtype=dtype)
+
+    def _into(self, out: np.ndarray, result: np.ndarray) -> None:
+        if not np.shares_memory(out, result):  # the wrapper wrote a copy: keep its values
+            out[...] = result
+
+    def logits(self, hc: np.ndarray, w: np.ndarray, zc: np.ndarray) -> None:
+        """``zc = hc @ w.T``."""
+        if self.gemm is None:
+            np.matmul(hc, w.T, out=zc)
+        else:  # Z.T (V, R) = W (V, D) @ H.T (D, R)
+            self._into(zc.T, self.gemm(1.0, w.T, hc.T, c=zc.T, trans_a=1, overwrite_c=1))
+
+    def hidden_grad(self, gc: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+        """``out = gc @ w``."""
+        if self.gemm is None:
+            np.matmul(gc, w, out=out)
+        else:  # dH.T (D, R) = W.T (D, V) @ G.T (V, R)
+            self._into(out.T, self.gemm(1.0, w.T, gc.T, c=out.T, overwrite_c=1))
+
+    def accumulate_weight_grad(self, dw: np.ndarray, gc: np.ndarray, hc: np.ndarray) -> None:
+        """``dw += gc.T @ hc`` in place."""
+        if self.gemm is None:
+            rows = max(gc.shape[0], 1)
+            tmp = np.empty((rows, dw.shape[1]), dw.dtype)
+            for v0 in range(0, dw.shape[0], rows):
+                v1 = min(v0 + rows, dw.shape[0])
+                np.matmul(gc[:, v0:v1].T, hc, out=tmp[: v1 - v0])
+                dw[v0:v1] += tmp[: v1 - v0]
+            return
+        # dW.T (D, V) += H_c.T (D, R) @ G (R, V)
+        result = self.gemm(1.0, hc.T, gc.T, beta=1.0, c=dw.T, trans_b=1, overwrite_c=1)
+        self._into(dw.T, result)
 
 
 def _check_chunk_bytes(chunk_bytes: object) -> int:
@@ -261,9 +296,9 @@ def linear_cross_entropy(
 
     Notes
     -----
-    The products run on BLAS (NumPy's for the logits and ``dH``; ``dW`` is accumulated in
-    place by SciPy's ``gemm`` where SciPy is installed, else by NumPy's products into slices of
-    it), limited with threadpoolctl to `get_num_threads` threads for the call (one for
+    The products run on one BLAS library: SciPy's ``gemm`` where SciPy is installed (``dW``
+    accumulated in place), else NumPy's (``dW`` through products into slices of it), limited
+    with threadpoolctl to `get_num_threads` threads for the call (one for
     products of fewer than `SMALL_PRODUCT` multiply-adds a chunk); the kernel between them runs
     on as many of xent's. float16 inputs are computed in float32 chunks (the
     weight is converted once); integer inputs in float64.
@@ -371,6 +406,7 @@ def _run_chunks(
     V = w.shape[0]
     wk = _as(w, work)
     bk = None if b is None else _as(b, work)
+    products = _Products(work)
     z = np.empty((rows, V), work)
     partial: list[tuple[float, float]] = []
     g = None if not return_grad else z if in_place else np.empty((rows, V), work)
@@ -381,7 +417,7 @@ def _run_chunks(
         r1 = min(r0 + rows, N)
         hc = _as(h2[r0:r1], work)
         zc = z[: r1 - r0]
-        np.matmul(hc, wk.T, out=zc)
+        products.logits(hc, wk, zc)
         if bk is not None:
             zc += bk
         sub = Layout((r1 - r0, V), 1)
@@ -394,8 +430,8 @@ def _run_chunks(
             rows_out=None if rows_out is None else rows_out[r0:r1],
         )
         if gc is not None and dh is not None and dw is not None:
-            np.matmul(gc, wk, out=dh[r0:r1])
-            _accumulate(dw, gc, hc)
+            products.hidden_grad(gc, wk, dh[r0:r1])
+            products.accumulate_weight_grad(dw, gc, hc)
             if db is not None:
                 db += np.add.reduce(gc, axis=0, dtype=np.float64)
     grads = None if dh is None or dw is None else (dh, dw, db)
