@@ -1,0 +1,220 @@
+/* The KL divergence kernel of one element type and one instruction set: included by
+ * instance.h after body.h, with T (float or double) and FN(name) as there.
+ *
+ * Per row, targets p (teacher logits t or probabilities) and predictions q (student logits s
+ * or probabilities); the loss is temp^2 KL(p || q) = temp^2 sum_c p_c (log p_c - log q_c),
+ * logits divided by the temperature temp first.
+ *
+ * Why not log_softmax(t) - log_softmax(s): each log-probability carries a rounding error of
+ * its own size (an ulp of 5 at a class of probability e^-5), while for nearly equal
+ * distributions the terms r_c = log p_c - log q_c are tiny. The formulation below makes the
+ * result depend on those large quantities only at second order.
+ *
+ * Formulation. Each side gives unnormalized weights and their logs:
+ *   logits:         a_c = (t_c - max t) / temp <= 0 as a double-double (ah, al),
+ *                   F_c = exp(a_c) = exp(ah) (1 + al), p_c = F_c / SF, SF = sum_c F_c;
+ *   probabilities:  F_c = p_c as given, a_c = log p_c, SF = 1,
+ * and the same for q (G_c, b_c, SG). With any per-row shift k, x_c = a_c - b_c - k and
+ * P = sum p, Q = sum q (exactly 1 from logits),
+ *   sum_c p_c x_c = KL - k P,   sum_c q_c exp(x_c) = P exp(-k)   (as p_c / q_c ∝ exp(a_c - b_c)),
+ * so that, writing Y = (Q - 1) + sum_c q_c expm1(x_c) (the sum of q_c exp(x_c), minus 1),
+ *   KL = sum_c p_c x_c + P (log1p(P - 1) - log1p(Y)),
+ * which for logits targets (P = 1) is sum_c p_c x_c - log1p(Y). The shift is taken as
+ * k = log SF - log SG, so that x_c is close to r_c = log p_c - log q_c.
+ *
+ * Error argument. Let p_c, q_c carry relative errors e_c, f_c (a few ulp: exp, a sum, a
+ * division) and x_c an absolute error d_c. The first term's error is
+ * sum_c p_c (e_c x_c + d_c), Y's is sum_c q_c (f_c expm1(x_c) + e^x_c d_c) plus the rounding
+ * of expm1 (relative, < 2 ulp), and since q_c e^x_c / (1 + Y) = p_c (the identity above) the
+ * d_c cancel between the two terms to first order: what remains is a few ulp of
+ * sum_c p_c |x_c| + sum_c q_c |expm1(x_c)| <= 3 sum_c p_c |r_c| + |k - Delta| (using
+ * p log(p/q) >= p - q, so sum |p - q| <= 2 sum_c p_c |r_c|), i.e. a few ulp of the sum of the
+ * absolute terms, as wanted, plus second-order terms in d_c. Nothing in it cancels
+ * catastrophically: k absorbs the difference of the normalizers, and Y is a sum of terms
+ * q_c expm1(x_c) of size |p_c - q_c|. Where x_c > 1 (q_c much smaller than p_c, possibly
+ * underflowed) the term is formed as (F_c exp(-k) - G_c) / SG instead, with no cancellation
+ * (q_c exp(x_c) = F_c exp(-k) / SG > e q_c). x_c is formed as a double-double difference
+ * ((ah - bh) - k) + (al - bl), so its error is an ulp of itself: the gradient below needs that.
+ *
+ * Gradient with respect to the predictions (of temp^2 KL):
+ *   student logits: temp (P q_c - p_c), and for logits targets, where x_c <= 1,
+ *                   q_c - p_c = q_c (Y - expm1(x_c)) / (1 + Y)   (from p_c = q_c e^x_c / (1+Y)),
+ *                   exact to a few ulp of itself even where p_c and q_c agree to many digits;
+ *   probabilities:  -temp^2 p_c / q_c.
+ *
+ * Special values: p_c = 0 contributes 0 whatever q_c (even -inf logits on both sides: x_c is
+ * set to 0 where F_c = G_c = 0); q_c = 0 with p_c > 0 gives x_c = inf and an infinite loss;
+ * a row of logits with a NaN, no finite maximum below +inf (every entry -inf) or several +inf
+ * entries is NaN, as xent.softmax; a single +inf logit is a one-hot distribution.
+ *
+ * Scalar loops over rows with any strides: every variant computes the same IEEE operations in
+ * the same order.
+ */
+
+#ifndef XK_KL_ONCE
+#define XK_KL_ONCE
+/* s + e = a + b exactly (Knuth's TwoSum) */
+#define XK_KL_TWO_SUM(a, b, s, e)                                                           \
+    do {                                                                                  \
+        double s_ = (a) + (b);                                                            \
+        double bv_ = s_ - (a);                                                            \
+        (e) = ((a) - (s_ - bv_)) + ((b) - bv_);                                           \
+        (s) = s_;                                                                         \
+    } while (0)
+/* s += v, Kahan's compensation in c (the sum is s - c) */
+#define XK_KL_KADD(s, c, v)                                                                 \
+    do {                                                                                  \
+        double y_ = (v) - (c);                                                            \
+        double t_ = (s) + y_;                                                             \
+        (c) = (t_ - (s)) - y_;                                                            \
+        (s) = t_;                                                                         \
+    } while (0)
+#endif
+
+/* The maximum of a row of logits, or NaN where the row has no distribution (a NaN, every entry
+ * -inf, several +inf). */
+static double FN(kl_max)(const T *x, ptrdiff_t cs, ptrdiff_t C)
+{
+    double m = -HUGE_VAL;
+    int nan = 0;
+    ptrdiff_t n_inf = 0;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        double v = x[c * cs];
+        nan |= v != v;
+        n_inf += v == HUGE_VAL;
+        m = v > m ? v : m;
+    }
+    return (nan || m == -HUGE_VAL || n_inf > 1) ? NAN : m;
+}
+
+/* (v - m) / temp = hi + lo, v - m <= 0 carried exactly (TwoSum) and divided with its exact
+ * remainder (Dekker's product, as in body.h's two_prod); 0 where v equals m (a +inf maximum
+ * too), -inf below a +inf maximum or at a -inf logit. */
+static inline void FN(kl_scaled)(double v, double m, double temp, double *hi, double *lo)
+{
+    double h = 0.0, l = 0.0;
+    if (v != m) {
+        XK_KL_TWO_SUM(v, -m, h, l);
+        if (!(h > -HUGE_VAL)) l = 0.0;
+    }
+    if (temp == 1.0) {
+        *hi = h;
+        *lo = l;
+        return;
+    }
+    double qt = h / temp, r = 0.0;
+    if (qt > -0x1p900 && temp < 0x1p900 && temp > 0x1p-900) {
+        const double split = 134217729.0; /* 2^27 + 1 */
+        double ta = split * qt, ah = ta - (ta - qt), al = qt - ah;
+        double tb = split * temp, bh = tb - (tb - temp), bl = temp - bh;
+        double P = qt * temp;
+        double E = ((ah * bh - P) + ah * bl + al * bh) + al * bl; /* qt temp = P + E */
+        r = (h - P) - E;                                           /* h - qt temp, exact */
+    }
+    *hi = qt;
+    *lo = qt > -HUGE_VAL ? (r + l) / temp : 0.0;
+}
+
+/* One side of a row: weights W (F or G), the double-double logs (hi, lo) and the normalizer
+ * (sum of W for logits, 1 for probabilities), and for probabilities sum(W) - 1 in *m1. */
+static double FN(kl_side)(const T *x, ptrdiff_t cs, ptrdiff_t C, int logits, double temp,
+                          double *W, double *hi, double *lo, double *m1)
+{
+    double s = 0.0, k = 0.0;
+    if (logits) {
+        double m = FN(kl_max)(x, cs, C);
+        for (ptrdiff_t c = 0; c < C; c++) {
+            double h, l;
+            FN(kl_scaled)((double)x[c * cs], m, temp, &h, &l);
+            double E = xk_exp(h);
+            double F = E + E * l;
+            W[c] = F;
+            hi[c] = h;
+            lo[c] = l;
+            XK_KL_KADD(s, k, F);
+        }
+        *m1 = 0.0;
+        return s - k;
+    }
+    for (ptrdiff_t c = 0; c < C; c++) {
+        double v = (double)x[c * cs];
+        W[c] = v;
+        hi[c] = xk_log(v);
+        lo[c] = 0.0;
+        XK_KL_KADD(s, k, v);
+    }
+    *m1 = (s - 1.0) - k; /* s - 1 exact for s in [0.5, 2] */
+    return 1.0;
+}
+
+static void FN(kl)(xk_kl *b)
+{
+    const ptrdiff_t C = b->C;
+    const double temp = b->temperature;
+    const int pl = b->p_logits, ql = b->q_logits;
+    /* per row: the weights F, G and the double-double logs of each side (x and expm1(x)
+       then take the teacher's pair) */
+    double *Fw = b->scratch, *Gw = b->scratch + C, *Xh = b->scratch + 2 * C,
+           *Xl = b->scratch + 3 * C, *Bh = b->scratch + 4 * C, *Bl = b->scratch + 5 * C;
+    b->loss_sum = b->loss_sum_small = 0.0;
+    for (ptrdiff_t r = 0; r < b->R; r++) {
+        const T *p = (const T *)b->p + r * b->p_rs;
+        const T *q = (const T *)b->q + r * b->q_rs;
+        T *g = b->grad ? (T *)b->grad + r * b->g_rs : NULL;
+        const double w = b->row_weight ? b->row_weight[r] : 1.0;
+        if (w == 0.0) { /* a row of weight 0 contributes 0, whatever its values */
+            if (b->row_out) b->row_out[r] = 0.0;
+            if (g)
+                for (ptrdiff_t c = 0; c < C; c++) g[c * b->g_cs] = (T)0.0;
+            continue;
+        }
+        double Pm1, Qm1;
+        double SF = FN(kl_side)(p, b->p_cs, C, pl, temp, Fw, Xh, Xl, &Pm1);
+        double SG = FN(kl_side)(q, b->q_cs, C, ql, temp, Gw, Bh, Bl, &Qm1);
+        const double kshift = xk_log(SF) - xk_log(SG);
+        const double E0 = xk_exp(-kshift);
+        double A = 0.0, Ak = 0.0, B = 0.0, Bk = 0.0;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            double u, ue, v, ve;
+            XK_KL_TWO_SUM(Xh[c], -Bh[c], u, ue);
+            XK_KL_TWO_SUM(u, -kshift, v, ve);
+            double lo = ue + ve + (Xl[c] - Bl[c]);
+            double x = v + (lo == lo ? lo : 0.0); /* lo is NaN where v is infinite */
+            if (Fw[c] == 0.0 && Gw[c] == 0.0) x = 0.0; /* 0 log 0 = 0: no mass on either side */
+            double em = xk_expm1(x);
+            Xh[c] = x;
+            Xl[c] = em;
+            if (Fw[c] != 0.0) XK_KL_KADD(A, Ak, Fw[c] * x);
+            double term = x > 1.0 ? Fw[c] * E0 - Gw[c] : Gw[c] * em;
+            XK_KL_KADD(B, Bk, term);
+        }
+        const double Y = Qm1 + (B - Bk) / SG;
+        const double P = pl ? 1.0 : 1.0 + Pm1;
+        double kl = (A - Ak) / SF;
+        kl = pl ? kl - xk_log1p(Y) : kl + P * (xk_log1p(Pm1) - xk_log1p(Y));
+        if (pl && ql && kl < 0.0) kl = 0.0; /* >= 0 for two distributions; NaN stays */
+        double value = w * ((temp * temp) * kl);
+        if (b->row_out) b->row_out[r] = value;
+        b->loss_sum += value;
+        b->loss_sum_small += value * XK_SMALL;
+        if (!g) continue;
+        if (ql) {
+            const double k = (w * temp) / b->grad_div;
+            const double D = SG * (1.0 + Y);
+            for (ptrdiff_t c = 0; c < C; c++) {
+                double pc = Fw[c] / SF, qc = Gw[c] / SG, gc;
+                if (pl && Xh[c] <= 1.0)
+                    gc = (Gw[c] * (Y - Xl[c])) / D;
+                else
+                    gc = P * qc - pc;
+                g[c * b->g_cs] = (T)(k * gc);
+            }
+        } else {
+            const double k = (w * (temp * temp)) / b->grad_div;
+            for (ptrdiff_t c = 0; c < C; c++) {
+                double pc = Fw[c] / SF;
+                g[c * b->g_cs] = (T)(pc == 0.0 ? 0.0 : -(k * (pc / Gw[c])));
+            }
+        }
+    }
+}
