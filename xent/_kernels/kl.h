@@ -61,12 +61,13 @@
         (e) = ((a) - (s_ - bv_)) + ((b) - bv_);                                           \
         (s) = s_;                                                                         \
     } while (0)
-/* s += v, Kahan's compensation in c (the sum is s - c) */
+/* s += v, Kahan's compensation in c (the sum is s - c; an infinite sum keeps c = 0) */
 #define XK_KL_KADD(s, c, v)                                                                 \
     do {                                                                                  \
         double y_ = (v) - (c);                                                            \
         double t_ = (s) + y_;                                                             \
-        (c) = (t_ - (s)) - y_;                                                            \
+        double c_ = (t_ - (s)) - y_;                                                      \
+        (c) = c_ == c_ ? c_ : 0.0;                                                        \
         (s) = t_;                                                                         \
     } while (0)
 #endif
@@ -136,15 +137,49 @@ static double FN(kl_side)(const T *x, ptrdiff_t cs, ptrdiff_t C, int logits, dou
         *m1 = 0.0;
         return s - k;
     }
+    /* sum - 1 is a term of the loss (P log P) of the size of the rows' rounding: the sum is
+       carried as s + k with every TwoSum error in k (Ogita, Rump and Oishi's Sum2, as accurate
+       as twice the working precision), and s - 1 is exact for s in [0.5, 2]. */
     for (ptrdiff_t c = 0; c < C; c++) {
-        double v = (double)x[c * cs];
+        double v = (double)x[c * cs], e;
         W[c] = v;
         hi[c] = xk_log(v);
         lo[c] = 0.0;
-        XK_KL_KADD(s, k, v);
+        XK_KL_TWO_SUM(s, v, s, e);
+        k += e;
     }
-    *m1 = (s - 1.0) - k; /* s - 1 exact for s in [0.5, 2] */
+    *m1 = (s - 1.0) + k;
     return 1.0;
+}
+
+/* One pass over a row for the shift k = kh + kl: x_c = (u_c - kh) - kl into X, expm1(x_c)
+ * into E; A = sum_c F_c x_c, B = sum_c G_c expm1(x_c) (as (F_c exp(-k) - G_c) where x_c > 1),
+ * both compensated, and Sabs = sum_c F_c |x_c| (a plain sum: an estimate). */
+static void FN(kl_pass)(ptrdiff_t C, const double *Fw, const double *Gw, const double *Uh,
+                        const double *Ul, double kh, double kl, double *X, double *E,
+                        double *A_out, double *B_out, double *S_out)
+{
+    const double E0 = xk_exp(-(kh + kl));
+    double A = 0.0, Ak = 0.0, B = 0.0, Bk = 0.0, S = 0.0;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        double v, ve;
+        XK_KL_TWO_SUM(Uh[c], -kh, v, ve);
+        double lo = (ve + Ul[c]) - kl;
+        double x = v + (lo == lo ? lo : 0.0); /* lo is NaN where v is infinite */
+        if (Fw[c] == 0.0 && Gw[c] == 0.0) x = 0.0; /* 0 log 0 = 0: no mass on either side */
+        double em = xk_expm1(x);
+        X[c] = x;
+        E[c] = em;
+        if (Fw[c] != 0.0) {
+            XK_KL_KADD(A, Ak, Fw[c] * x);
+            S += Fw[c] * (x < 0.0 ? -x : x);
+        }
+        double term = x > 1.0 ? Fw[c] * E0 - Gw[c] : Gw[c] * em;
+        XK_KL_KADD(B, Bk, term);
+    }
+    *A_out = A - Ak;
+    *B_out = B - Bk;
+    *S_out = S;
 }
 
 static void FN(kl)(xk_kl *b)
@@ -171,26 +206,29 @@ static void FN(kl)(xk_kl *b)
         double Pm1, Qm1;
         double SF = FN(kl_side)(p, b->p_cs, C, pl, temp, Fw, Xh, Xl, &Pm1);
         double SG = FN(kl_side)(q, b->q_cs, C, ql, temp, Gw, Bh, Bl, &Qm1);
-        const double kshift = xk_log(SF) - xk_log(SG);
-        const double E0 = xk_exp(-kshift);
-        double A = 0.0, Ak = 0.0, B = 0.0, Bk = 0.0;
+        /* u_c = a_c - b_c as a double-double (Xh, Xl); then x_c = u_c - k */
         for (ptrdiff_t c = 0; c < C; c++) {
-            double u, ue, v, ve;
+            double u, ue;
             XK_KL_TWO_SUM(Xh[c], -Bh[c], u, ue);
-            XK_KL_TWO_SUM(u, -kshift, v, ve);
-            double lo = ue + ve + (Xl[c] - Bl[c]);
-            double x = v + (lo == lo ? lo : 0.0); /* lo is NaN where v is infinite */
-            if (Fw[c] == 0.0 && Gw[c] == 0.0) x = 0.0; /* 0 log 0 = 0: no mass on either side */
-            double em = xk_expm1(x);
-            Xh[c] = x;
-            Xl[c] = em;
-            if (Fw[c] != 0.0) XK_KL_KADD(A, Ak, Fw[c] * x);
-            double term = x > 1.0 ? Fw[c] * E0 - Gw[c] : Gw[c] * em;
-            XK_KL_KADD(B, Bk, term);
+            double lo = ue + (Xl[c] - Bl[c]);
+            Xh[c] = u;
+            Xl[c] = lo == lo ? lo : 0.0; /* NaN where u is infinite */
         }
-        const double Y = Qm1 + (B - Bk) / SG;
+        const double kh = xk_log(SF) - xk_log(SG);
         const double P = pl ? 1.0 : 1.0 + Pm1;
-        double kl = (A - Ak) / SF;
+        double *X = Bl, *E = Bh;
+        double A, B, Sabs;
+        FN(kl_pass)(C, Fw, Gw, Xh, Xl, kh, 0.0, X, E, &A, &B, &Sabs);
+        double Y = Qm1 + B / SG;
+        if (Sabs / SF < 0x1p-20) {
+            /* Nearly equal distributions: the rounding of k (a few ulp of log SF, log SG) is
+               no longer small beside the divergence. k + lambda, with lambda from this pass,
+               is the exact shift to a few ulp of the divergence; pass again with it. */
+            const double lambda = xk_log1p(Y) - xk_log1p(Pm1);
+            FN(kl_pass)(C, Fw, Gw, Xh, Xl, kh, lambda, X, E, &A, &B, &Sabs);
+            Y = Qm1 + B / SG;
+        }
+        double kl = A / SF;
         kl = pl ? kl - xk_log1p(Y) : kl + P * (xk_log1p(Pm1) - xk_log1p(Y));
         if (pl && ql && kl < 0.0) kl = 0.0; /* >= 0 for two distributions; NaN stays */
         double value = w * ((temp * temp) * kl);
@@ -203,8 +241,8 @@ static void FN(kl)(xk_kl *b)
             const double D = SG * (1.0 + Y);
             for (ptrdiff_t c = 0; c < C; c++) {
                 double pc = Fw[c] / SF, qc = Gw[c] / SG, gc;
-                if (pl && Xh[c] <= 1.0)
-                    gc = (Gw[c] * (Y - Xl[c])) / D;
+                if (pl && X[c] <= 1.0)
+                    gc = (Gw[c] * (Y - E[c])) / D;
                 else
                     gc = P * qc - pc;
                 g[c * b->g_cs] = (T)(k * gc);
@@ -212,8 +250,15 @@ static void FN(kl)(xk_kl *b)
         } else {
             const double k = (w * (temp * temp)) / b->grad_div;
             for (ptrdiff_t c = 0; c < C; c++) {
-                double pc = Fw[c] / SF;
-                g[c * b->g_cs] = (T)(pc == 0.0 ? 0.0 : -(k * (pc / Gw[c])));
+                double pc = Fw[c] / SF, ratio = pc == 0.0 ? 0.0 : pc / Gw[c];
+                /* p_c from logits below the normal range (or a subnormal q_c) has lost its
+                   digits or underflowed: p_c / q_c = exp(u_c - log SF) (1 + u_lo) from the
+                   logs instead (u_c = -inf, or NaN when q_c = 0 too, where p_c is 0) */
+                if (pl && (Fw[c] < 0x1p-1000 || Gw[c] < 0x1p-1000)) {
+                    double e = xk_exp(Xh[c] - xk_log(SF));
+                    ratio = Xh[c] > -HUGE_VAL ? e + e * Xl[c] : 0.0;
+                }
+                g[c * b->g_cs] = (T)(ratio == 0.0 ? 0.0 : -(k * ratio));
             }
         }
     }
