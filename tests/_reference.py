@@ -569,7 +569,7 @@ def kl_divergence(
             wi = mpf(float(w[i]))
             p, lp = _kl_side(t_rows[i].tolist(), target_from_logits, temp)
             q, lq = _kl_side(s_rows[i].tolist(), from_logits, temp)
-            terms = [p[j] * (lp[j] - lq[j]) for j in range(c) if not p[j] == 0]
+            terms = [p[j] * (lp[j] - lq[j]) for j in range(c) if p[j] != 0]
             total = mp.fsum(terms)
             absolute = mp.fsum(abs(v) for v in terms)
             big_p = mp.fsum(p)

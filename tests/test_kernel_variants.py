@@ -341,10 +341,16 @@ def test_kl_bit_identical(each_variant, data, mode, temperature, grad):
     y_pred = student if pred_logits else data["probs"]
     results = each_variant(
         lambda: xent.kl_divergence(
-            y_true, y_pred, from_logits=pred_logits, target_from_logits=target_logits,
-            temperature=temperature, axis=data["axis"], sample_weight=data["sample_weight"],
-            reduction="none", return_grad=grad,
-        )  # fmt: skip
+            y_true,
+            y_pred,
+            from_logits=pred_logits,
+            target_from_logits=target_logits,
+            temperature=temperature,
+            axis=data["axis"],
+            sample_weight=data["sample_weight"],
+            reduction="none",
+            return_grad=grad,
+        )
     )
     assert_same_bits(results)
 
@@ -384,7 +390,11 @@ def thread_cases(rng: np.random.Generator) -> dict[str, Callable[[], Any]]:
         ),
         "softplus": lambda: xent.softplus(bx),
         "kl grad C=1000": lambda: xent.kl_divergence(
-            wide_x, wide_x[::-1], from_logits=True, target_from_logits=True, temperature=2.0,
+            wide_x,
+            wide_x[::-1],
+            from_logits=True,
+            target_from_logits=True,
+            temperature=2.0,
             return_grad=True,
         ),
     }

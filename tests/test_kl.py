@@ -10,7 +10,6 @@ of their two terms.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
@@ -90,7 +89,8 @@ def test_matches_mpmath(rng, dtype, mode, temperature):
             y_true, y_pred, from_logits=pred_logits, target_from_logits=target_logits,
             temperature=temperature, sample_weight=w, reduction="none", return_grad=True,
         )  # fmt: skip
-        assert got.dtype == dtype and grad.dtype == dtype
+        assert got.dtype == dtype
+        assert grad.dtype == dtype
         exact = ref.kl_divergence(
             y_true, y_pred, from_logits=pred_logits, target_from_logits=target_logits,
             temperature=temperature, sample_weight=w,
@@ -233,7 +233,8 @@ def test_shift_invariance(rng):
 def test_property_non_negative_and_consistent(t, s, temp):
     kw = {"from_logits": True, "target_from_logits": True, "temperature": temp}
     rows, grad = xent.kl_divergence(t, s, reduction="none", return_grad=True, **kw)
-    assert np.all(rows >= 0.0) and np.all(np.isfinite(rows))
+    assert np.all(rows >= 0.0)
+    assert np.all(np.isfinite(rows))
     assert xent.kl_divergence(t, s, reduction="sum", **kw) == pytest.approx(rows.sum(), rel=1e-12)
     # the gradient of a row along the all-ones direction is 0 (softmax's shift invariance)
     np.testing.assert_allclose(grad.sum(axis=-1), 0.0, atol=1e-12 * temp)
@@ -260,7 +261,8 @@ def test_masks_and_zeros():
     loss, grad = xent.kl_divergence(
         np.array([[0.0, 0.0]]), np.array([[0.0, -inf]]), return_grad=True, **kw
     )
-    assert loss[0] == inf and np.all(np.isfinite(grad))
+    assert loss[0] == inf
+    assert np.all(np.isfinite(grad))
     # a single +inf logit is a one-hot distribution
     got = xent.kl_divergence([[inf, 0.0]], [[0.0, 0.0]], **kw)
     np.testing.assert_allclose(got, [np.log(2.0)], rtol=1e-15)
@@ -319,10 +321,15 @@ def test_dtypes(rng):
     ref64 = xent.kl_divergence(t, s, **kw)
     for dtype in (np.float16, np.float32):
         loss, grad = xent.kl_divergence(t.astype(dtype), s.astype(dtype), **kw)
-        assert loss.dtype == dtype and grad.dtype == dtype and isinstance(loss, np.floating)
+        assert loss.dtype == dtype
+        assert grad.dtype == dtype
+        assert isinstance(loss, np.floating)
         np.testing.assert_allclose(loss, ref64[0], rtol=10 * float(np.finfo(dtype).eps))
     # integer logits give float64; float64 targets keep their precision with float32 logits
-    assert xent.kl_divergence([[1, 2]], [[2, 1]], from_logits=True, target_from_logits=True).dtype == np.float64
+    assert (
+        xent.kl_divergence([[1, 2]], [[2, 1]], from_logits=True, target_from_logits=True).dtype
+        == np.float64
+    )
     mixed = xent.kl_divergence(_probs(t, np.float64), s.astype(np.float32), from_logits=True)
     assert mixed.dtype == np.float32
 
@@ -339,7 +346,11 @@ def test_inputs_are_not_written_and_read_only_inputs_work(rng):
 
 def test_kernel_expm1_against_mpmath():
     x = np.concatenate(
-        [np.linspace(-45.0, 45.0, 1501), np.geomspace(1e-300, 1.0, 200), -np.geomspace(1e-300, 1, 200)]
+        [
+            np.linspace(-45.0, 45.0, 1501),
+            np.geomspace(1e-300, 1.0, 200),
+            -np.geomspace(1e-300, 1, 200),
+        ]
     )
     want = [ref.mp.expm1(ref.mpf(float(v))) for v in x]
     for name, ok in _core.variants():
@@ -381,4 +392,3 @@ def test_errors(options, error, message):
     y_pred = kw.pop("y_pred", _P)
     with pytest.raises(error, match=message):
         xent.kl_divergence(y_true, y_pred, **kw)
-

@@ -65,7 +65,8 @@ def _run(
                 with np.errstate(over="ignore"):  # beyond the dtype's range: inf
                     rows[...] = rb
             if copy_back:
-                assert g3 is not None and gb is not None
+                assert g3 is not None
+                assert gb is not None
                 store(layout, g3, blk, gb)
 
     run_chunks(blocks, chunk)
