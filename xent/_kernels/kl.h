@@ -166,13 +166,16 @@ static void FN(kl_pass)(ptrdiff_t C, const double *Fw, const double *Gw, const d
         XK_KL_TWO_SUM(Uh[c], -kh, v, ve);
         double lo = (ve + Ul[c]) - kl;
         double x = v + (lo == lo ? lo : 0.0); /* lo is NaN where v is infinite */
-        if (Fw[c] == 0.0 && Gw[c] == 0.0) x = 0.0; /* 0 log 0 = 0: no mass on either side */
+        if (x != x && Fw[c] == 0.0 && Gw[c] == 0.0) x = 0.0; /* -inf on both sides: no mass */
         double em = xk_expm1(x);
         X[c] = x;
         E[c] = em;
-        if (Fw[c] != 0.0) {
-            XK_KL_KADD(A, Ak, Fw[c] * x);
-            S += Fw[c] * (x < 0.0 ? -x : x);
+        /* x = +inf: q_c = 0 where the target has mass, however small its p_c (even where it
+           underflowed to 0 from logits): the divergence is inf */
+        if (Fw[c] != 0.0 || x == HUGE_VAL) {
+            double px = x == HUGE_VAL ? HUGE_VAL : Fw[c] * x;
+            XK_KL_KADD(A, Ak, px);
+            S += px < 0.0 ? -px : px;
         }
         double term = x > 1.0 ? Fw[c] * E0 - Gw[c] : Gw[c] * em;
         XK_KL_KADD(B, Bk, term);
@@ -180,6 +183,33 @@ static void FN(kl_pass)(ptrdiff_t C, const double *Fw, const double *Gw, const d
     *A_out = A - Ak;
     *B_out = B - Bk;
     *S_out = S;
+}
+
+/* p / q for p = exp(ah + al) / SF (logits) and a probability q: both scaled by 2^k so that
+ * q 2^k is in [1, 2), p 2^k = exp(h) (1 + l) with h + l = ah + k ln2 - log SF carried as a
+ * double-double (k ln2 with ln2's 35-bit head exact): a ratio of subnormal or underflowed
+ * p and q keeps its digits. 0 where ah = -inf (p = 0), inf where q = 0 < p. */
+static inline double FN(kl_ratio)(double ah, double al, double logSF, double q)
+{
+    if (!(ah > -HUGE_VAL)) return 0.0;
+    if (q == 0.0) return HUGE_VAL;
+    const double ln2hi = 32.0 * XM_EXP_LN2HIN, ln2lo = 32.0 * XM_EXP_LN2LON;
+    double q1 = q < 0x1p-1022 ? q * 0x1p64 : q;
+    int k0 = q < 0x1p-1022 ? 64 : 0;
+    uint64_t bits;
+    memcpy(&bits, &q1, sizeof bits);
+    int e = (int)((bits >> 52) & 0x7ff) - 1023; /* q1 = m 2^e, m in [1, 2) */
+    uint64_t sb = (uint64_t)(1023 - e) << 52;
+    double scale;
+    memcpy(&scale, &sb, sizeof scale);
+    double qs = q1 * scale; /* exact */
+    double kd = (double)(k0 - e);
+    double h1, e1, h, e2;
+    XK_KL_TWO_SUM(ah, kd * ln2hi, h1, e1);
+    XK_KL_TWO_SUM(h1, -logSF, h, e2);
+    double l = ((e1 + e2) + al) + kd * ln2lo;
+    double ex = xk_exp(h);
+    return (ex + ex * l) / qs;
 }
 
 static void FN(kl)(xk_kl *b)
@@ -190,7 +220,8 @@ static void FN(kl)(xk_kl *b)
     /* per row: the weights F, G and the double-double logs of each side (x and expm1(x)
        then take the teacher's pair) */
     double *Fw = b->scratch, *Gw = b->scratch + C, *Xh = b->scratch + 2 * C,
-           *Xl = b->scratch + 3 * C, *Bh = b->scratch + 4 * C, *Bl = b->scratch + 5 * C;
+           *Xl = b->scratch + 3 * C, *Bh = b->scratch + 4 * C, *Bl = b->scratch + 5 * C,
+           *Uh = b->scratch + 6 * C, *Ul = b->scratch + 7 * C;
     b->loss_sum = b->loss_sum_small = 0.0;
     for (ptrdiff_t r = 0; r < b->R; r++) {
         const T *p = (const T *)b->p + r * b->p_rs;
@@ -206,26 +237,26 @@ static void FN(kl)(xk_kl *b)
         double Pm1, Qm1;
         double SF = FN(kl_side)(p, b->p_cs, C, pl, temp, Fw, Xh, Xl, &Pm1);
         double SG = FN(kl_side)(q, b->q_cs, C, ql, temp, Gw, Bh, Bl, &Qm1);
-        /* u_c = a_c - b_c as a double-double (Xh, Xl); then x_c = u_c - k */
+        /* u_c = a_c - b_c as a double-double (Uh, Ul); then x_c = u_c - k */
         for (ptrdiff_t c = 0; c < C; c++) {
             double u, ue;
             XK_KL_TWO_SUM(Xh[c], -Bh[c], u, ue);
             double lo = ue + (Xl[c] - Bl[c]);
-            Xh[c] = u;
-            Xl[c] = lo == lo ? lo : 0.0; /* NaN where u is infinite */
+            Uh[c] = u;
+            Ul[c] = lo == lo ? lo : 0.0; /* NaN where u is infinite */
         }
         const double kh = xk_log(SF) - xk_log(SG);
         const double P = pl ? 1.0 : 1.0 + Pm1;
         double *X = Bl, *E = Bh;
         double A, B, Sabs;
-        FN(kl_pass)(C, Fw, Gw, Xh, Xl, kh, 0.0, X, E, &A, &B, &Sabs);
+        FN(kl_pass)(C, Fw, Gw, Uh, Ul, kh, 0.0, X, E, &A, &B, &Sabs);
         double Y = Qm1 + B / SG;
         if (Sabs / SF < 0x1p-20) {
             /* Nearly equal distributions: the rounding of k (a few ulp of log SF, log SG) is
                no longer small beside the divergence. k + lambda, with lambda from this pass,
                is the exact shift to a few ulp of the divergence; pass again with it. */
             const double lambda = xk_log1p(Y) - xk_log1p(Pm1);
-            FN(kl_pass)(C, Fw, Gw, Xh, Xl, kh, lambda, X, E, &A, &B, &Sabs);
+            FN(kl_pass)(C, Fw, Gw, Uh, Ul, kh, lambda, X, E, &A, &B, &Sabs);
             Y = Qm1 + B / SG;
         }
         double kl = A / SF;
@@ -249,15 +280,13 @@ static void FN(kl)(xk_kl *b)
             }
         } else {
             const double k = (w * (temp * temp)) / b->grad_div;
+            const double logSF = xk_log(SF);
             for (ptrdiff_t c = 0; c < C; c++) {
                 double pc = Fw[c] / SF, ratio = pc == 0.0 ? 0.0 : pc / Gw[c];
                 /* p_c from logits below the normal range (or a subnormal q_c) has lost its
-                   digits or underflowed: p_c / q_c = exp(u_c - log SF) (1 + u_lo) from the
-                   logs instead (u_c = -inf, or NaN when q_c = 0 too, where p_c is 0) */
-                if (pl && (Fw[c] < 0x1p-1000 || Gw[c] < 0x1p-1000)) {
-                    double e = xk_exp(Xh[c] - xk_log(SF));
-                    ratio = Xh[c] > -HUGE_VAL ? e + e * Xl[c] : 0.0;
-                }
+                   digits or underflowed: see kl_ratio */
+                if (pl && (Fw[c] < 0x1p-1000 || Gw[c] < 0x1p-1000))
+                    ratio = FN(kl_ratio)(Xh[c], Xl[c], logSF, Gw[c]);
                 g[c * b->g_cs] = (T)(ratio == 0.0 ? 0.0 : -(k * ratio));
             }
         }
