@@ -51,7 +51,7 @@ def _run(
     partial = [(0.0, 0.0)] * len(blocks)
 
     def chunk(items: Sequence[Block]) -> None:
-        scratch = np.empty(8 * layout.C)
+        scratch = np.empty(10 * layout.C)
         for blk in items:
             pb, qb = load(layout, p3, blk, work), load(layout, q3, blk, work)
             gb, copy_back = (None, False) if g3 is None else destination(layout, g3, blk, work)

@@ -256,7 +256,7 @@ def kl_block(cnp.ndarray p, cnp.ndarray q, object grad, object row_weight, objec
              cnp.ndarray scratch):
     """KL divergence of one block: targets ``p`` and predictions ``q`` (R, C), one dtype, each
     logits (divided by ``temperature``) or probabilities; ``grad`` q's dtype and shape or None;
-    ``row_weight``, ``row_out`` float64 (R,) or None; ``scratch`` float64 of 8 C. Returns the
+    ``row_weight``, ``row_out`` float64 (R,) or None; ``scratch`` float64 of 10 C. Returns the
     sum of the weighted per-row losses and their sum times 2**-64."""
     cdef xk_kl b
     cdef int kind = _kind(q)
@@ -281,7 +281,7 @@ def kl_block(cnp.ndarray p, cnp.ndarray q, object grad, object row_weight, objec
     b.grad_div = grad_div
     b.p_logits = p_logits
     b.q_logits = q_logits
-    if scratch.shape[0] < 8 * b.C:
+    if scratch.shape[0] < 10 * b.C:
         raise ValueError("scratch is too small")
     b.scratch = <double *>_dptr(scratch)
     b.loss_sum = b.loss_sum_small = 0.0

@@ -87,6 +87,20 @@ XK_KL_MAP(kl_vexpm1, xk_expm1)
 XK_KL_MAP(kl_vlog, xk_log)
 #undef XK_KL_MAP
 
+/* sum_i v_i with Kahan's compensation on 8 lanes (i mod 8, independent chains the compiler
+ * may run side by side or as one vector), the lanes then added in order, compensated. */
+static inline double FN(kl_ksum)(const double *restrict v, ptrdiff_t n)
+{
+    double s[8] = {0.0}, k[8] = {0.0};
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) XK_KL_KADD(s[j], k[j], v[i + j]);
+    for (int j = 0; i < n; i++, j++) XK_KL_KADD(s[j], k[j], v[i]);
+    double S = 0.0, K = 0.0;
+    for (int j = 0; j < 8; j++) XK_KL_KADD(S, K, s[j] - k[j]);
+    return S - K;
+}
+
 /* The maximum of a row of logits, or NaN where the row has no distribution (a NaN, every entry
  * -inf, several +inf). */
 static double FN(kl_max)(const T *x, ptrdiff_t cs, ptrdiff_t C)
@@ -141,25 +155,34 @@ static double FN(kl_side)(const T *x, ptrdiff_t cs, ptrdiff_t C, int logits, dou
         double m = FN(kl_max)(x, cs, C);
         for (ptrdiff_t c = 0; c < C; c++) FN(kl_scaled)((double)x[c * cs], m, temp, hi + c, lo + c);
         FN(kl_vexp)(hi, W, C);
-        for (ptrdiff_t c = 0; c < C; c++) {
-            double F = W[c] + W[c] * lo[c];
-            W[c] = F;
-            XK_KL_KADD(s, k, F);
-        }
+        for (ptrdiff_t c = 0; c < C; c++) W[c] = W[c] + W[c] * lo[c];
         *m1 = 0.0;
-        return s - k;
+        return FN(kl_ksum)(W, C);
     }
     for (ptrdiff_t c = 0; c < C; c++) W[c] = (double)x[c * cs];
     FN(kl_vlog)(W, hi, C);
     /* sum - 1 is a term of the loss (P log P) of the size of the rows' rounding: the sum is
        carried as s + k with every TwoSum error in k (Ogita, Rump and Oishi's Sum2, as accurate
        as twice the working precision), and s - 1 is exact for s in [0.5, 2]. */
-    for (ptrdiff_t c = 0; c < C; c++) {
+    double sl[8] = {0.0}, kk[8] = {0.0};
+    ptrdiff_t c = 0;
+    for (; c + 8 <= C; c += 8)
+        for (int j = 0; j < 8; j++) {
+            double e;
+            XK_KL_TWO_SUM(sl[j], W[c + j], sl[j], e);
+            kk[j] += e;
+        }
+    for (int j = 0; c < C; c++, j++) {
         double e;
-        lo[c] = 0.0;
-        XK_KL_TWO_SUM(s, W[c], s, e);
-        k += e;
+        XK_KL_TWO_SUM(sl[j], W[c], sl[j], e);
+        kk[j] += e;
     }
+    for (int j = 0; j < 8; j++) {
+        double e;
+        XK_KL_TWO_SUM(s, sl[j], s, e);
+        k += e + kk[j];
+    }
+    for (c = 0; c < C; c++) lo[c] = 0.0;
     *m1 = (s - 1.0) + k;
     return 1.0;
 }
@@ -169,10 +192,10 @@ static double FN(kl_side)(const T *x, ptrdiff_t cs, ptrdiff_t C, int logits, dou
  * both compensated, and Sabs = sum_c F_c |x_c| (a plain sum: an estimate). */
 static void FN(kl_pass)(ptrdiff_t C, const double *Fw, const double *Gw, const double *Uh,
                         const double *Ul, double kh, double kl, double *X, double *E,
-                        double *A_out, double *B_out, double *S_out)
+                        double *PX, double *TM, double *A_out, double *B_out, double *S_out)
 {
     const double E0 = xk_exp(-(kh + kl));
-    double A = 0.0, Ak = 0.0, B = 0.0, Bk = 0.0, S = 0.0;
+    double S = 0.0;
     for (ptrdiff_t c = 0; c < C; c++) {
         double v, ve;
         XK_KL_TWO_SUM(Uh[c], -kh, v, ve);
@@ -186,16 +209,13 @@ static void FN(kl_pass)(ptrdiff_t C, const double *Fw, const double *Gw, const d
         const double x = X[c], em = E[c];
         /* x = +inf: q_c = 0 where the target has mass, however small its p_c (even where it
            underflowed to 0 from logits): the divergence is inf */
-        if (Fw[c] != 0.0 || x == HUGE_VAL) {
-            double px = x == HUGE_VAL ? HUGE_VAL : Fw[c] * x;
-            XK_KL_KADD(A, Ak, px);
-            S += px < 0.0 ? -px : px;
-        }
-        double term = x > 1.0 ? Fw[c] * E0 - Gw[c] : Gw[c] * em;
-        XK_KL_KADD(B, Bk, term);
+        double px = x == HUGE_VAL ? HUGE_VAL : Fw[c] == 0.0 ? 0.0 : Fw[c] * x;
+        PX[c] = px;
+        S += px < 0.0 ? -px : px;
+        TM[c] = x > 1.0 ? Fw[c] * E0 - Gw[c] : Gw[c] * em;
     }
-    *A_out = A - Ak;
-    *B_out = B - Bk;
+    *A_out = FN(kl_ksum)(PX, C);
+    *B_out = FN(kl_ksum)(TM, C);
     *S_out = S;
 }
 
@@ -235,7 +255,8 @@ static void FN(kl)(xk_kl *b)
        then take the teacher's pair) */
     double *Fw = b->scratch, *Gw = b->scratch + C, *Xh = b->scratch + 2 * C,
            *Xl = b->scratch + 3 * C, *Bh = b->scratch + 4 * C, *Bl = b->scratch + 5 * C,
-           *Uh = b->scratch + 6 * C, *Ul = b->scratch + 7 * C;
+           *Uh = b->scratch + 6 * C, *Ul = b->scratch + 7 * C, *PX = b->scratch + 8 * C,
+           *TM = b->scratch + 9 * C;
     b->loss_sum = b->loss_sum_small = 0.0;
     for (ptrdiff_t r = 0; r < b->R; r++) {
         const T *p = (const T *)b->p + r * b->p_rs;
@@ -263,14 +284,14 @@ static void FN(kl)(xk_kl *b)
         const double P = pl ? 1.0 : 1.0 + Pm1;
         double *X = Bl, *E = Bh;
         double A, B, Sabs;
-        FN(kl_pass)(C, Fw, Gw, Uh, Ul, kh, 0.0, X, E, &A, &B, &Sabs);
+        FN(kl_pass)(C, Fw, Gw, Uh, Ul, kh, 0.0, X, E, PX, TM, &A, &B, &Sabs);
         double Y = Qm1 + B / SG;
         if (Sabs / SF < 0x1p-20) {
             /* Nearly equal distributions: the rounding of k (a few ulp of log SF, log SG) is
                no longer small beside the divergence. k + lambda, with lambda from this pass,
                is the exact shift to a few ulp of the divergence; pass again with it. */
             const double lambda = xk_log1p(Y) - xk_log1p(Pm1);
-            FN(kl_pass)(C, Fw, Gw, Uh, Ul, kh, lambda, X, E, &A, &B, &Sabs);
+            FN(kl_pass)(C, Fw, Gw, Uh, Ul, kh, lambda, X, E, PX, TM, &A, &B, &Sabs);
             Y = Qm1 + B / SG;
         }
         double kl = A / SF;
