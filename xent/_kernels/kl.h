@@ -117,32 +117,36 @@ static double FN(kl_max)(const T *x, ptrdiff_t cs, ptrdiff_t C)
     return (nan || m == -HUGE_VAL || n_inf > 1) ? NAN : m;
 }
 
-/* (v - m) / temp = hi + lo, v - m <= 0 carried exactly (TwoSum) and divided with its exact
- * remainder (Dekker's product, as in body.h's two_prod); 0 where v equals m (a +inf maximum
- * too), -inf below a +inf maximum or at a -inf logit. */
-static inline void FN(kl_scaled)(double v, double m, double temp, double *hi, double *lo)
+/* (x_c - m) / temp = hi_c + lo_c for a row: x_c - m <= 0 carried exactly (TwoSum) and divided
+ * with its exact remainder (Dekker's product with Veltkamp's split, no fma); 0 where x_c
+ * equals m (a +inf maximum too), -inf below a +inf maximum or at a -inf logit. Written
+ * without branches (selects of cheap arms), so that the loops vectorize. */
+static inline void FN(kl_scaled)(const T *x, ptrdiff_t cs, ptrdiff_t C, double m, double temp,
+                                 double *restrict hi, double *restrict lo)
 {
-    double h = 0.0, l = 0.0;
-    if (v != m) {
-        XK_KL_TWO_SUM(v, -m, h, l);
-        if (!(h > -HUGE_VAL)) l = 0.0;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        double v = (double)x[c * cs];
+        double d = v - m, bp = d - v;
+        double e = (v - (d - bp)) - (bp + m);
+        int tie = v == m;
+        hi[c] = tie ? 0.0 : d;
+        lo[c] = (tie || !(d > -HUGE_VAL)) ? 0.0 : e;
     }
-    if (temp == 1.0) {
-        *hi = h;
-        *lo = l;
-        return;
-    }
-    double qt = h / temp, r = 0.0;
-    if (qt > -0x1p900 && temp < 0x1p900 && temp > 0x1p-900) {
-        const double split = 134217729.0; /* 2^27 + 1 */
+    if (temp == 1.0) return;
+    const double split = 134217729.0; /* 2^27 + 1 */
+    const double tb = split * temp, bh = tb - (tb - temp), bl = temp - bh;
+    const int temp_ok = temp < 0x1p900 && temp > 0x1p-900;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        double h = hi[c], l = lo[c];
+        double qt = h / temp;
         double ta = split * qt, ah = ta - (ta - qt), al = qt - ah;
-        double tb = split * temp, bh = tb - (tb - temp), bl = temp - bh;
         double P = qt * temp;
         double E = ((ah * bh - P) + ah * bl + al * bh) + al * bl; /* qt temp = P + E */
-        r = (h - P) - E;                                           /* h - qt temp, exact */
+        double r = (h - P) - E;                                    /* h - qt temp, exact */
+        int ok = temp_ok && qt > -0x1p900;
+        hi[c] = qt;
+        lo[c] = qt > -HUGE_VAL ? ((ok ? r : 0.0) + l) / temp : 0.0;
     }
-    *hi = qt;
-    *lo = qt > -HUGE_VAL ? (r + l) / temp : 0.0;
 }
 
 /* One side of a row: weights W (F or G), the double-double logs (hi, lo) and the normalizer
@@ -153,7 +157,7 @@ static double FN(kl_side)(const T *x, ptrdiff_t cs, ptrdiff_t C, int logits, dou
     double s = 0.0, k = 0.0;
     if (logits) {
         double m = FN(kl_max)(x, cs, C);
-        for (ptrdiff_t c = 0; c < C; c++) FN(kl_scaled)((double)x[c * cs], m, temp, hi + c, lo + c);
+        FN(kl_scaled)(x, cs, C, m, temp, hi, lo);
         FN(kl_vexp)(hi, W, C);
         for (ptrdiff_t c = 0; c < C; c++) W[c] = W[c] + W[c] * lo[c];
         *m1 = 0.0;
