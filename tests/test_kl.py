@@ -380,6 +380,8 @@ ERRORS = [
     ({"y_true": [[1.5, -0.5]]}, ValueError, "pass target_from_logits=True if these are logits"),
     ({"y_pred": [[1.5, -0.5]]}, ValueError, "pass from_logits=True if these are logits"),
     ({"y_true": [[0.5, 0.25]]}, ValueError, "y_true rows must sum to 1 along axis -1"),
+    ({"y_pred": [[0.5, 0.25]]}, ValueError, "y_pred rows must sum to 1 along axis -1"),
+    ({"temperature": 10**400, "from_logits": True}, ValueError, "finite and positive; got 1000"),
     ({"y_pred": np.zeros((1, 0)), "y_true": np.zeros((1, 0))}, ValueError, "has no classes"),
     ({"y_pred": [["a", "b"]]}, TypeError, "y_pred must be a real numeric array"),
 ]
