@@ -16,7 +16,8 @@
  *   probabilities:  F_c = p_c as given, a_c = log p_c, SF = 1,
  * and the same for q (G_c, b_c, SG). With any per-row shift k, x_c = a_c - b_c - k and
  * P = sum p, Q = sum q (exactly 1 from logits),
- *   sum_c p_c x_c = KL - k P,   sum_c q_c exp(x_c) = P exp(-k)   (as p_c / q_c ∝ exp(a_c - b_c)),
+ *   sum_c p_c x_c = KL - k P,   sum_c q_c exp(x_c) = P exp(-k)
+ * (p_c / q_c is exp(a_c - b_c) times a per-row constant),
  * so that, writing Y = (Q - 1) + sum_c q_c expm1(x_c) (the sum of q_c exp(x_c), minus 1),
  *   KL = sum_c p_c x_c + P (log1p(P - 1) - log1p(Y)),
  * which for logits targets (P = 1) is sum_c p_c x_c - log1p(Y). The shift is taken as
@@ -35,20 +36,29 @@
  * underflowed) the term is formed as (F_c exp(-k) - G_c) / SG instead, with no cancellation
  * (q_c exp(x_c) = F_c exp(-k) / SG > e q_c). x_c is formed as a double-double difference
  * ((ah - bh) - k) + (al - bl), so its error is an ulp of itself: the gradient below needs that.
+ * The term |k - Delta| (Delta the exact difference of the normalizers) is the rounding of k,
+ * a few ulp of log SF and log SG; where the divergence is as small as that (distributions
+ * equal to the last bits), a second pass uses the shift k + lambda, lambda = log1p(Y) -
+ * log1p(P - 1) from the first, which is exact to a few ulp of the divergence. Sums of
+ * probabilities are kept in twice the working precision (P - 1 is a term of the loss), the
+ * other sums are compensated (Kahan) on eight lanes.
  *
  * Gradient with respect to the predictions (of temp^2 KL):
  *   student logits: temp (P q_c - p_c), and for logits targets, where x_c <= 1,
  *                   q_c - p_c = q_c (Y - expm1(x_c)) / (1 + Y)   (from p_c = q_c e^x_c / (1+Y)),
  *                   exact to a few ulp of itself even where p_c and q_c agree to many digits;
- *   probabilities:  -temp^2 p_c / q_c.
+ *   probabilities:  -temp^2 p_c / q_c (from logits targets, where p_c or q_c is below the
+ *                   normal range, from their logs with exact scaling: kl_ratio).
  *
- * Special values: p_c = 0 contributes 0 whatever q_c (even -inf logits on both sides: x_c is
- * set to 0 where F_c = G_c = 0); q_c = 0 with p_c > 0 gives x_c = inf and an infinite loss;
+ * Special values: p_c = 0 contributes 0 whatever q_c (even -inf logits on both sides: x_c,
+ * NaN there, is set to 0); q_c = 0 with p_c > 0 gives x_c = inf and an infinite loss, also
+ * where p_c from logits underflowed to 0;
  * a row of logits with a NaN, no finite maximum below +inf (every entry -inf) or several +inf
  * entries is NaN, as xent.softmax; a single +inf logit is a one-hot distribution.
  *
- * Scalar loops over rows with any strides: every variant computes the same IEEE operations in
- * the same order.
+ * Rows are taken one at a time with any strides; within a row, the exp, log and expm1 of
+ * xmath.h run in loops of their own, which the compiler vectorizes, and every variant
+ * computes the same IEEE operations in the same order (the same bits).
  */
 
 #ifndef XK_KL_ONCE
