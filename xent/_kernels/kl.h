@@ -115,16 +115,30 @@ static inline double FN(kl_ksum)(const double *restrict v, ptrdiff_t n)
  * -inf, several +inf). */
 static double FN(kl_max)(const T *x, ptrdiff_t cs, ptrdiff_t C)
 {
-    double m = -HUGE_VAL;
-    int nan = 0;
-    ptrdiff_t n_inf = 0;
-    for (ptrdiff_t c = 0; c < C; c++) {
-        double v = x[c * cs];
-        nan |= v != v;
-        n_inf += v == HUGE_VAL;
-        m = v > m ? v : m;
+    /* eight lanes (c mod 8) of maxima and counts, which the compiler keeps in vectors */
+    double m8[8], nan8[8] = {0.0}, inf8[8] = {0.0};
+    for (int j = 0; j < 8; j++) m8[j] = -HUGE_VAL;
+    ptrdiff_t c = 0;
+    for (; c + 8 <= C; c += 8)
+        for (int j = 0; j < 8; j++) {
+            double v = (double)x[(c + j) * cs];
+            nan8[j] += v != v;
+            inf8[j] += v == HUGE_VAL;
+            m8[j] = v > m8[j] ? v : m8[j];
+        }
+    for (int j = 0; c < C; c++, j++) {
+        double v = (double)x[c * cs];
+        nan8[j] += v != v;
+        inf8[j] += v == HUGE_VAL;
+        m8[j] = v > m8[j] ? v : m8[j];
     }
-    return (nan || m == -HUGE_VAL || n_inf > 1) ? NAN : m;
+    double m = -HUGE_VAL, nan = 0.0, n_inf = 0.0;
+    for (int j = 0; j < 8; j++) {
+        m = m8[j] > m ? m8[j] : m;
+        nan += nan8[j];
+        n_inf += inf8[j];
+    }
+    return (nan > 0.0 || m == -HUGE_VAL || n_inf > 1.0) ? NAN : m;
 }
 
 /* (x_c - m) / temp = hi_c + lo_c for a row: x_c - m <= 0 carried exactly (TwoSum) and divided
@@ -146,16 +160,19 @@ static inline void FN(kl_scaled)(const T *x, ptrdiff_t cs, ptrdiff_t C, double m
     const double split = 134217729.0; /* 2^27 + 1 */
     const double tb = split * temp, bh = tb - (tb - temp), bl = temp - bh;
     const int temp_ok = temp < 0x1p900 && temp > 0x1p-900;
+    /* hi = h / temp rounded or not (a product by 1 / temp): the remainder below is exact
+       either way, and lo carries it */
+    const double inv = 1.0 / temp;
     for (ptrdiff_t c = 0; c < C; c++) {
         double h = hi[c], l = lo[c];
-        double qt = h / temp;
+        double qt = h * inv;
         double ta = split * qt, ah = ta - (ta - qt), al = qt - ah;
         double P = qt * temp;
         double E = ((ah * bh - P) + ah * bl + al * bh) + al * bl; /* qt temp = P + E */
         double r = (h - P) - E;                                    /* h - qt temp, exact */
         int ok = temp_ok && qt > -0x1p900;
         hi[c] = qt;
-        lo[c] = qt > -HUGE_VAL ? ((ok ? r : 0.0) + l) / temp : 0.0;
+        lo[c] = qt > -HUGE_VAL ? ((ok ? r : 0.0) + l) * inv : 0.0;
     }
 }
 
