@@ -62,6 +62,7 @@ PLAN: dict[str, tuple[tuple[str, str, float], ...]] = {
     "sparse_zloss": ((F32, "random", SMALL),),
     "sparse_focal": ((F32, "random", SMALL),),
     "binary_focal": ((F32, "random", ALL),),
+    "kl": ((F32, "random", SMALL),),
 }
 QUICK_PLAN: dict[str, tuple[tuple[str, str, float], ...]] = {
     op: ((F32, "random", ALL), (F64, "random", ALL)) if op == "sparse" else ((F32, "random", ALL),)

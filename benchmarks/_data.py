@@ -27,10 +27,17 @@ OPS = (
     "sparse_zloss",
     "sparse_focal",
     "binary_focal",
+    "kl",
 )
 #: The loss variants (options of a plain loss), each timed against the plain loss.
-VARIANT_OF = {"sparse_zloss": "sparse", "sparse_focal": "sparse", "binary_focal": "binary"}
+VARIANT_OF = {
+    "sparse_zloss": "sparse",
+    "sparse_focal": "sparse",
+    "binary_focal": "binary",
+    "kl": "categorical",
+}
 Z_LOSS = 1e-4
+KL_TEMPERATURE = 2.0
 FOCAL_GAMMA = 2.0
 OP_TITLES = {
     "sparse": "sparse categorical CE from logits, mean, forward",
@@ -45,6 +52,7 @@ OP_TITLES = {
     "sparse_zloss": f"sparse categorical CE from logits with z-loss {Z_LOSS:g}, mean, forward",
     "sparse_focal": f"sparse categorical focal loss, gamma {FOCAL_GAMMA:g}, mean, forward",
     "binary_focal": f"binary focal loss from logits, gamma {FOCAL_GAMMA:g}, mean, forward",
+    "kl": f"KL divergence, teacher and student logits, T = {KL_TEMPERATURE:g}, mean, forward",
 }
 DISTS = ("random", "trained")
 TRAINED_MARGIN = 12.0
@@ -74,6 +82,8 @@ class Case:
             return "binary"
         if self.op.startswith("categorical"):
             return "categorical"
+        if self.op == "kl":
+            return "kl"
         return "matrix"
 
     @property
@@ -110,7 +120,8 @@ class Data:
     """Inputs for one (family, shape, dtype, dist), built once and shared by its cases.
 
     ``x`` logits; ``y`` int64 class ids (matrix) or 0/1 targets in x's dtype (binary);
-    ``t`` target distributions (categorical).  Reference results are cached here.
+    ``t`` target distributions (categorical) or a teacher's logits (kl).  Reference results are
+    cached here.
     """
 
     key: tuple[str, Shape, str, str]
@@ -179,6 +190,8 @@ def make_data(family: str, shape: Shape, dtype: str, dist: str, seed: int = 0) -
         rows = np.flatnonzero(rng.random(n) < TRAINED_FRACTION)
         x[rows, y[rows]] += TRAINED_MARGIN
     t = None
+    if family == "kl":  # a teacher's logits: the student's moved by N(0, 1) per entry
+        t = x + rng.standard_normal(shape, dtype=np.dtype(dtype).type)
     if family == "categorical":
         if dist == "trained":
             t = np.zeros(shape, dtype=dtype)
@@ -215,6 +228,19 @@ def _loss(family: str, data: Data, part: slice) -> float:
             p = scipy.special.expit(x)
             ce = ce * (y * (1 - p) + (1 - y) * p) ** FOCAL_GAMMA
         return float(np.mean(ce))
+    if family == "kl":
+        assert data.t is not None
+        tt = KL_TEMPERATURE
+        total = 0.0
+        for chunk in data.chunks():
+            a, b, _ = chunk.indices(data.rows)
+            rows = slice(max(a, lo), min(b, hi))
+            if rows.start >= rows.stop:
+                continue
+            log_p = scipy.special.log_softmax(_f64(data.t[rows]) / tt, axis=-1)
+            log_q = scipy.special.log_softmax(_f64(data.x[rows]) / tt, axis=-1)
+            total += float(np.sum(np.exp(log_p) * (log_p - log_q)))
+        return tt**2 * total / (hi - lo)
     lse = data.lse64()
     if family.startswith("sparse"):
         ids = np.arange(lo, hi)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.special
 
-from ._data import FOCAL_GAMMA, VARIANT_OF, Z_LOSS, Data
+from ._data import FOCAL_GAMMA, KL_TEMPERATURE, VARIANT_OF, Z_LOSS, Data
 
 Fn = Callable[[], Any]
 Builder = Callable[[str, Data, slice], Fn]
@@ -307,6 +307,14 @@ def build_torch(op: str, data: Data, part: slice) -> Fn:
 
         def loss_fn() -> Any:
             return f.cross_entropy(x, target) + Z_LOSS * (torch.logsumexp(x, -1) ** 2).mean()
+    elif op == "kl":  # distillation: F.kl_div of the log-softmaxes at T, times T^2
+        teacher = torch.from_numpy(data.t)
+        tt = KL_TEMPERATURE
+
+        def loss_fn() -> Any:
+            log_q = torch.log_softmax(x / tt, -1)
+            log_p = torch.log_softmax(teacher / tt, -1)
+            return f.kl_div(log_q, log_p, log_target=True, reduction="batchmean") * tt**2
     elif op == "sparse_focal":  # -(1 - p_y)^gamma log p_y from log_softmax
         target = torch.from_numpy(data.y)
 
@@ -362,6 +370,13 @@ def build_xent(op: str, data: Data, part: slice) -> Fn:
         return lambda: xent.binary_cross_entropy(y, x, from_logits=True, focal_gamma=FOCAL_GAMMA)
     if op == "sparse_zloss":
         return lambda: xent.sparse_categorical_cross_entropy(y, x, from_logits=True, z_loss=Z_LOSS)
+    if op == "kl":
+        if not hasattr(xent, "kl_divergence"):
+            raise NotImplementedError("xent has no kl_divergence")
+        teacher = data.t
+        return lambda: xent.kl_divergence(
+            teacher, x, from_logits=True, target_from_logits=True, temperature=KL_TEMPERATURE
+        )
     if op == "sparse_focal":
         return lambda: xent.sparse_categorical_cross_entropy(
             y, x, from_logits=True, focal_gamma=FOCAL_GAMMA

@@ -132,6 +132,8 @@ def _title(op: str) -> str:
     """ "sparse_grad" -> "sparse CE with gradient"; "logsumexp" -> "logsumexp"."""
     if op.endswith("_grad"):
         return f"{op.removesuffix('_grad')} CE with gradient"
+    if op == "kl":
+        return "KL divergence forward"
     if op in VARIANT_OF:
         return op.replace("_zloss", " CE with z-loss").replace("_focal", " focal loss") + " forward"
     return f"{op} CE forward" if op in ("sparse", "categorical", "binary") else op

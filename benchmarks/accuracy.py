@@ -12,7 +12,8 @@ units in the last place of the dtype, against exact mpmath values (``tests/_refe
 counts the NaN / inf results where the exact answer is finite (and finite ones where it is inf).
 Peers: SciPy, PyTorch (float32 / float64), scikit-learn ``log_loss`` (probabilities; it clips to
 ``[eps, 1 - eps]``) and "textbook NumPy" (``log(sum(exp(x)))``, ``log(softmax)``,
-``-log(sigmoid)``); a peer that is not installed is left out.
+``-log(sigmoid)``); a peer that is not installed is left out. The KL divergence (from the family's
+logits to a student's nearby logits) is measured in ulp of ``sum_c p_c |log p_c - log q_c|``.
 """
 
 from __future__ import annotations
@@ -85,6 +86,13 @@ def _tb_binary_focal(p: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ce * (1 - (p * y + (1 - p) * (1 - y))) ** FOCAL_GAMMA
 
 
+def _student(f: ref.Family) -> np.ndarray:
+    """A student's logits near the family's (the teacher's), as in tests/test_accuracy.py."""
+    c = f.logits.shape[-1]
+    s = f.logits.astype(np.float64) * (1 + 2**-10) + 2**-8 * np.cos(np.arange(c))
+    return s.astype(f.dtype)
+
+
 def _rows(f: ref.Family) -> np.ndarray:
     return np.arange(f.labels.shape[0])
 
@@ -122,6 +130,15 @@ TEXTBOOK: dict[str, Fn] = {
         + Z_LOSS * np.log(np.sum(np.exp(f.logits), axis=-1)) ** 2
     ),
     "binary focal (logits, hard)": lambda f: _tb_binary_focal(_tb_sigmoid(f.logits), f.labels),
+    "KL (logits)": lambda f: np.sum(
+        np.where(
+            _tb_softmax(f.logits) > 0,
+            _tb_softmax(f.logits)
+            * (np.log(_tb_softmax(f.logits)) - np.log(_tb_softmax(_student(f)))),
+            0.0,
+        ),
+        axis=-1,
+    ),
 }
 
 
@@ -167,6 +184,9 @@ XENT: dict[str, Fn] = {
     ),
     "binary focal (logits, hard)": lambda f: xent.binary_cross_entropy(
         f.labels, f.logits, from_logits=True, focal_gamma=FOCAL_GAMMA, reduction="none"
+    ),
+    "KL (logits)": lambda f: xent.kl_divergence(
+        f.logits, _student(f), from_logits=True, target_from_logits=True, reduction="none"
     ),
 }
 
@@ -237,6 +257,16 @@ TORCH: dict[str, Fn] = (
         ).numpy(),
         "binary focal (logits, hard)": lambda f: _tb_binary_focal(
             torch.sigmoid(_t(f.logits)).numpy(), f.labels
+        ),
+        "KL (logits)": lambda f: (
+            F.kl_div(
+                torch.log_softmax(_t(_student(f)), dim=-1),
+                torch.log_softmax(_t(f.logits), dim=-1),
+                log_target=True,
+                reduction="none",
+            )
+            .sum(dim=-1)
+            .numpy()
         ),
     }
 )
@@ -314,7 +344,18 @@ def _exact(function: str, f: ref.Family) -> Any:
         "binary focal (logits, hard)": lambda: ref.binary_focal_loss(
             y, x, gamma=FOCAL_GAMMA, from_logits=True
         ),
+        "KL (logits)": lambda: ref.kl_divergence(
+            x, _student(f), from_logits=True, target_from_logits=True
+        )[0],
     }[function]()
+
+
+def _scale(function: str, f: ref.Family) -> Any:
+    """What an error is measured against where it is not the exact value itself: for the KL
+    divergence, sum_c p_c |log p_c - log q_c| (the bound of tests/test_accuracy.py)."""
+    if function != "KL (logits)":
+        return None
+    return ref.kl_divergence(f.logits, _student(f), from_logits=True, target_from_logits=True)[3]
 
 
 SOFTMAX_FUNCTIONS = (
@@ -327,6 +368,7 @@ SOFTMAX_FUNCTIONS = (
     "sparse CE (probs)",
     "sparse focal (logits)",
     "sparse z-loss (logits)",
+    "KL (logits)",
 )
 BINARY_FUNCTIONS = (
     "binary focal (logits, hard)",
@@ -361,12 +403,18 @@ class Cell:
 
 
 def _measure(
-    dtype: np.dtype, f: ref.Family, function: str, impl: str, fn: Fn, exact: tuple[Any, Any]
+    dtype: np.dtype,
+    f: ref.Family,
+    function: str,
+    impl: str,
+    fn: Fn,
+    exact: tuple[Any, Any],
+    scale: Any = None,
 ) -> Cell:
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         got = np.asarray(fn(f)).astype(dtype)  # PyTorch / scikit-learn may return another dtype
-    err = ref.ulp_error(got, exact, dtype=dtype)
+    err = ref.ulp_error(got, exact, dtype=dtype, scale=scale)
     hi = exact[0]
     with np.errstate(over="ignore"):
         ex = hi.astype(dtype)
@@ -396,11 +444,12 @@ def measure(
             for function in functions:
                 t0 = time.perf_counter()
                 exact = ref.to_double_double(_exact(function, f))  # convert once for all peers
+                scale = _scale(function, f)
                 for impl in IMPLS:
                     fn = PEERS[impl].get(function)
                     if fn is None or (impl in ("PyTorch", "scikit-learn") and name == "float16"):
                         continue
-                    cells.append(_measure(dtype, f, function, impl, fn, exact))
+                    cells.append(_measure(dtype, f, function, impl, fn, exact, scale))
                 log(f"{name} {f.name} {function}: {time.perf_counter() - t0:.1f} s")
     return cells
 

@@ -513,6 +513,83 @@ def binary_focal_loss(
     return loss.reshape(shape), grad.reshape(shape), scale.reshape(shape)
 
 
+KL_DPS = 100
+"""Precision of the KL references: the divergence of nearly equal distributions is the small
+difference of log-probabilities of size 1, so it needs digits beyond ``DPS``."""
+
+
+def _kl_side(row: list[float], logits: bool, temperature: Any) -> tuple[list[Any], list[Any]]:
+    """Exact (probabilities, log-probabilities) of one row: the softmax of ``row /
+    temperature`` (NaN for a row without one: a NaN, every entry -inf, several +inf), or the
+    probabilities as given."""
+    n = len(row)
+    if not logits:
+        return [mpf(v) for v in row], [mp.log(mpf(v)) if v > 0 else -_INF for v in row]
+    n_pinf = sum(1 for v in row if v == math.inf)
+    if any(math.isnan(v) for v in row) or n_pinf > 1 or all(v == -math.inf for v in row):
+        return [_NAN] * n, [_NAN] * n
+    if n_pinf == 1:
+        return [_ONE if v == math.inf else _ZERO for v in row], [
+            _ZERO if v == math.inf else -_INF for v in row
+        ]
+    a = [mpf(v) / temperature if v > -math.inf else None for v in row]
+    m = max(x for x in a if x is not None)
+    top = a.index(m)
+    # log1p of the sum without the maximum: a confident row's 1 + 1e-190 is not 1
+    log_z = mp.log1p(mp.fsum(mp.exp(x - m) for j, x in enumerate(a) if x is not None and j != top))
+    lp = [(x - m) - log_z if x is not None else -_INF for x in a]
+    return [mp.exp(v) if v > -_INF else _ZERO for v in lp], lp
+
+
+def kl_divergence(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool,
+    target_from_logits: bool,
+    temperature: float = 1.0,
+    sample_weight: Any = None,
+) -> tuple[Obj, Obj, Obj, Obj]:
+    """``T**2 sum_c p_c (log p_c - log q_c)`` per row of (N, C) arrays, times the sample
+    weight, at ``KL_DPS`` digits; with it the gradient of the sum with respect to ``y_pred``
+    (``T (P q - p)`` from logits, ``P = sum p``; ``-T**2 p / q`` from probabilities), the
+    gradient's scale (the larger of its two terms) and ``T**2 sum_c p_c |log p_c - log q_c|``
+    plus the rows' deviations from summing to 1 (probabilities given as floats; times the
+    weight), the scale of the loss's error bound."""
+    t_rows = np.asarray(y_true, dtype=np.float64)
+    s_rows = np.asarray(y_pred, dtype=np.float64)
+    n, c = s_rows.shape
+    w = np.ones(n) if sample_weight is None else np.broadcast_to(sample_weight, (n,))
+    loss, bound = np.empty(n, dtype=object), np.empty(n, dtype=object)
+    grad, scale = np.empty((n, c), dtype=object), np.empty((n, c), dtype=object)
+    with mp.workdps(KL_DPS):
+        temp = mpf(float(temperature))
+        t2 = temp * temp
+        for i in range(n):
+            wi = mpf(float(w[i]))
+            p, lp = _kl_side(t_rows[i].tolist(), target_from_logits, temp)
+            q, lq = _kl_side(s_rows[i].tolist(), from_logits, temp)
+            terms = [p[j] * (lp[j] - lq[j]) for j in range(c) if p[j] != 0]
+            total = mp.fsum(terms)
+            absolute = mp.fsum(abs(v) for v in terms)
+            big_p = mp.fsum(p)
+            # probabilities given as floats need not sum to 1 exactly: their own deviation
+            # (terms like P log P) joins the scale of the error bound
+            unnormalized = abs(mp.fsum([*p, -_ONE])) + abs(mp.fsum([*q, -_ONE]))
+            loss[i] = _ZERO if wi == 0 else wi * t2 * total
+            bound[i] = _ZERO if wi == 0 else wi * t2 * (absolute + unnormalized)
+            for j in range(c):
+                if wi == 0:
+                    grad[i, j] = scale[i, j] = _ZERO
+                elif from_logits:
+                    grad[i, j] = wi * temp * (big_p * q[j] - p[j])
+                    scale[i, j] = wi * temp * max(abs(big_p * q[j]), abs(p[j]))
+                else:
+                    g = _ZERO if p[j] == 0 else -wi * t2 * p[j] / q[j] if q[j] != 0 else -_INF
+                    grad[i, j] = scale[i, j] = g
+    return loss, grad, scale, bound
+
+
 def target_rows(
     y_true: Any, n_classes: int, *, sparse: bool, class_weight: Any = None, eps: float = 0.0
 ) -> list[list[Any]]:
@@ -831,6 +908,7 @@ __all__ = [
     "binary_cross_entropy",
     "categorical_cross_entropy",
     "families",
+    "kl_divergence",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",

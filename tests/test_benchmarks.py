@@ -288,10 +288,15 @@ def test_memory_plan_covers_the_two_class_shape() -> None:
 
 @pytest.mark.parametrize(
     ("op", "shape"),
-    [("sparse_zloss", (64, 10)), ("sparse_focal", (64, 10)), ("binary_focal", (500,))],
+    [
+        ("sparse_zloss", (64, 10)),
+        ("sparse_focal", (64, 10)),
+        ("binary_focal", (500,)),
+        ("kl", (64, 10)),
+    ],
 )
 def test_loss_variants_are_checked_and_timed(op: str, shape: tuple[int, ...]) -> None:
-    """The z-loss and focal rows: xent and PyTorch against the float64 formula; the other
+    """The z-loss, focal and KL rows: xent and PyTorch against the float64 formula; the other
     baselines report n/a rather than timing a different loss."""
     case = Case(op, shape, "float64", "random")
     data = make_data(case.family, case.shape, case.dtype, case.dist)
@@ -318,3 +323,14 @@ def test_loss_variants_are_measured_against_the_plain_loss() -> None:
     assert "worst 1.5x" in focal.detail
     assert _by_name(targets, "sparse CE with z-loss forward", "plain loss").status == "PASS"
     assert _by_name(targets, "binary focal loss forward", "plain loss").status == "SKIP"
+
+
+def test_kl_is_measured_against_the_plain_categorical_loss() -> None:
+    results = [
+        _result("categorical", (8192, 1000), xent_1=2.0),
+        _result("kl", (8192, 1000), xent_1=2.4),
+    ]
+    targets = _targets.timing_targets(results, threads=2)
+    kl = _by_name(targets, "KL divergence forward", "plain loss")
+    assert kl.status == "PASS"
+    assert "1.2x" in kl.detail

@@ -320,6 +320,41 @@ def test_softplus_bit_identical(each_variant, rng, dtype, fn):
     assert_same_bits(results)
 
 
+KL_MODES = {
+    "logits-logits": (True, True),
+    "probs-logits": (False, True),
+    "logits-probs": (True, False),
+    "probs-probs": (False, False),
+}
+
+
+@needs_two
+@pytest.mark.parametrize("grad", [False, True], ids=["loss", "grad"])
+@pytest.mark.parametrize(
+    ("mode", "temperature"),
+    [(m, t) for m in KL_MODES for t in (1.0, 2.5) if t == 1.0 or any(KL_MODES[m])],
+)
+def test_kl_bit_identical(each_variant, data, mode, temperature, grad):
+    target_logits, pred_logits = KL_MODES[mode]
+    student = data["x"] + np.asarray(0.1, data["x"].dtype) * np.sign(data["x"])
+    y_true = data["x"] if target_logits else data["soft"]
+    y_pred = student if pred_logits else data["probs"]
+    results = each_variant(
+        lambda: xent.kl_divergence(
+            y_true,
+            y_pred,
+            from_logits=pred_logits,
+            target_from_logits=target_logits,
+            temperature=temperature,
+            axis=data["axis"],
+            sample_weight=data["sample_weight"],
+            reduction="none",
+            return_grad=grad,
+        )
+    )
+    assert_same_bits(results)
+
+
 # ----------------------------------------------------------------------------- threads
 
 
@@ -354,6 +389,14 @@ def thread_cases(rng: np.random.Generator) -> dict[str, Callable[[], Any]]:
             by, bx, from_logits=True, return_grad=True
         ),
         "softplus": lambda: xent.softplus(bx),
+        "kl grad C=1000": lambda: xent.kl_divergence(
+            wide_x,
+            wide_x[::-1],
+            from_logits=True,
+            target_from_logits=True,
+            temperature=2.0,
+            return_grad=True,
+        ),
     }
 
 
@@ -365,6 +408,7 @@ THREAD_CASES = [
     "categorical grad axis=1",
     "binary grad",
     "softplus",
+    "kl grad C=1000",
 ]
 
 

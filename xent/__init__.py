@@ -6,6 +6,7 @@ from ._binary import binary_cross_entropy
 from ._categorical import categorical_cross_entropy, sparse_categorical_cross_entropy
 from ._config import show_config
 from ._engine import get_num_threads, set_num_threads
+from ._kl import kl_divergence
 from ._linear import LinearGrads, linear_cross_entropy
 from ._primitives import log_sigmoid, log_softmax, logsumexp, softmax, softplus
 
@@ -20,6 +21,7 @@ __all__ = [
     "binary_cross_entropy",
     "categorical_cross_entropy",
     "get_num_threads",
+    "kl_divergence",
     "linear_cross_entropy",
     "log_sigmoid",
     "log_softmax",

@@ -106,6 +106,24 @@ def check_coefficient(value: object, name: str) -> float:
     return f
 
 
+def check_temperature(value: object, from_logits: bool, target_from_logits: bool) -> float:
+    """A finite, positive temperature; one other than 1 needs logits on at least one side."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"temperature must be a real number; got {_short(value)}.")
+    try:
+        t = float(value)
+    except OverflowError:  # an int beyond float range
+        t = math.inf
+    if not (math.isfinite(t) and t > 0.0):
+        raise ValueError(f"temperature must be finite and positive; got {_short(value)}.")
+    if t != 1.0 and not (from_logits or target_from_logits):
+        raise ValueError(
+            f"temperature divides logits; got temperature={value!r} with from_logits=False "
+            "and target_from_logits=False."
+        )
+    return t
+
+
 def check_fraction(value: object, name: str) -> float:
     """A real option in [0, 1] (``focal_alpha``) as a float."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):

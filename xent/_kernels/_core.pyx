@@ -62,12 +62,27 @@ cdef extern from "kernels.h":
         double *wsums
         double lo, hi
         int nan
+    ctypedef struct xk_kl:
+        Py_ssize_t R, C
+        const void *p
+        Py_ssize_t p_rs, p_cs
+        const void *q
+        Py_ssize_t q_rs, q_cs
+        void *grad
+        Py_ssize_t g_rs, g_cs
+        const double *row_weight
+        double *row_out
+        double temperature, grad_div
+        int p_logits, q_logits
+        double *scratch
+        double loss_sum, loss_sum_small
 
     ctypedef void (*xk_softmax_fn)(xk_block *b, int mode) noexcept nogil
     ctypedef void (*xk_prob_fn)(xk_block *b, int mode) noexcept nogil
     ctypedef void (*xk_binary_fn)(xk_binary *b) noexcept nogil
     ctypedef void (*xk_softplus_fn)(const void *x, void *out, Py_ssize_t n, int negate) noexcept nogil
     ctypedef void (*xk_stats_fn)(xk_stats *s) noexcept nogil
+    ctypedef void (*xk_kl_fn)(xk_kl *b) noexcept nogil
 
     ctypedef struct xk_variant:
         const char *name
@@ -76,6 +91,7 @@ cdef extern from "kernels.h":
         xk_binary_fn binary[2]
         xk_softplus_fn softplus[2]
         xk_stats_fn stats[2]
+        xk_kl_fn kl[2]
 
     Py_ssize_t xk_scratch_len(Py_ssize_t C) nogil
     int xk_n_variants() nogil
@@ -267,6 +283,46 @@ def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad
     return b.loss_sum, b.loss_sum_small
 
 
+def kl_block(cnp.ndarray p, cnp.ndarray q, object grad, object row_weight, object row_out,
+             double temperature, double grad_div, bint p_logits, bint q_logits,
+             cnp.ndarray scratch):
+    """KL divergence of one block: targets ``p`` and predictions ``q`` (R, C), one dtype, each
+    logits (divided by ``temperature``) or probabilities; ``grad`` q's dtype and shape or None;
+    ``row_weight``, ``row_out`` float64 (R,) or None; ``scratch`` float64 of 10 C. Returns the
+    sum of the weighted per-row losses and their sum times 2**-64."""
+    cdef xk_kl b
+    cdef int kind = _kind(q)
+    if _kind(p) != kind:
+        raise TypeError("p must have q's dtype")
+    b.R = q.shape[0]
+    b.C = q.shape[1]
+    b.p = cnp.PyArray_DATA(p)
+    _strides2(p, &b.p_rs, &b.p_cs)
+    b.q = cnp.PyArray_DATA(q)
+    _strides2(q, &b.q_rs, &b.q_cs)
+    b.grad = NULL
+    b.g_rs = b.g_cs = 0
+    if grad is not None:
+        if _kind(<cnp.ndarray>grad) != kind:
+            raise TypeError("grad must have q's dtype")
+        b.grad = cnp.PyArray_DATA(<cnp.ndarray>grad)
+        _strides2(<cnp.ndarray>grad, &b.g_rs, &b.g_cs)
+    b.row_weight = _dptr(row_weight)
+    b.row_out = <double *>_dptr(row_out)
+    b.temperature = temperature
+    b.grad_div = grad_div
+    b.p_logits = p_logits
+    b.q_logits = q_logits
+    if scratch.shape[0] < 10 * b.C:
+        raise ValueError("scratch is too small")
+    b.scratch = <double *>_dptr(scratch)
+    b.loss_sum = b.loss_sum_small = 0.0
+    cdef const xk_variant *v = xk_get_variant(_current)
+    with nogil:
+        v.kl[kind](&b)
+    return b.loss_sum, b.loss_sum_small
+
+
 def softplus_block(cnp.ndarray x, cnp.ndarray out, bint negate):
     """out = softplus(x), or log_sigmoid(x) with ``negate``; contiguous 1-D, one dtype."""
     cdef int kind = _kind(x)
@@ -278,6 +334,11 @@ def softplus_block(cnp.ndarray x, cnp.ndarray out, bint negate):
     cdef void *po = cnp.PyArray_DATA(out)
     with nogil:
         v.softplus[kind](px, po, n, negate)
+
+
+def expm1(x, variant=None):
+    """The kernels' expm1 of float64 values (scalar path; for tests)."""
+    return _elementwise(4, x, variant, False)
 
 
 def _elementwise(int fn, x, variant, vector):

@@ -4,6 +4,7 @@
 #define xm_exp XK_CAT(xm_exp, XK_V)
 #define xm_log XK_CAT(xm_log, XK_V)
 #define xm_log1p XK_CAT(xm_log1p, XK_V)
+#define xm_expm1 XK_CAT(xm_expm1, XK_V)
 #define xm__bits XK_CAT(xm__bits, XK_V)
 #define xm__double XK_CAT(xm__double, XK_V)
 #define xm__log_kernel XK_CAT(xm__log_kernel, XK_V)
@@ -15,6 +16,7 @@
 #define xk_exp xm_exp
 #define xk_log xm_log
 #define xk_log1p xm_log1p
+#define xk_expm1 xm_expm1
 
 /* cond ? a : b without a branch: a plain ?: lets the compiler move the work of one arm under
  * the condition, which stops the vectorizer (see xmath.h). */
@@ -29,9 +31,10 @@ static inline __attribute__((always_inline)) double xk_sel(int cond, double a, d
     return a;
 }
 
-/* exp (fn 0), log (1), log1p (2) or the float rows' exp (3) of n doubles, through the vector path (vector != 0, the
- * entries after the last whole vector through the scalar one) or the scalar path: for the tests,
- * which check both against mpmath and against each other. */
+/* exp (fn 0), log (1), log1p (2), the float rows' exp (3) or expm1 (4) of n doubles: exp, log
+ * and log1p through the vector path (vector != 0, the entries after the last whole vector through
+ * the scalar one) or the scalar path, expm1 through the scalar path: for the tests, which check
+ * them against mpmath and the paths against each other. */
 static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff_t n, int vector)
 {
     ptrdiff_t i = 0;
@@ -46,19 +49,24 @@ static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff
         }
         return;
     }
-    if (vector)
+    if (vector && fn < 3)
         for (; i + XV_LANES <= n; i += XV_LANES) {
             xv_d v = XV(load)(x + i);
             XV(store)(y + i, fn == 0 ? XV(exp)(v) : fn == 1 ? XV(log_kernel)(v, XV(splat)(0.0))
                                                             : XV(log1p)(v));
         }
-    for (; i < n; i++) y[i] = fn == 0 ? xk_exp(x[i]) : fn == 1 ? xk_log(x[i]) : xk_log1p(x[i]);
+    for (; i < n; i++)
+        y[i] = fn == 0   ? xk_exp(x[i])
+               : fn == 1 ? xk_log(x[i])
+               : fn == 2 ? xk_log1p(x[i])
+                         : xk_expm1(x[i]); /* fn 4 */
 }
 
 #define T float
 #define XK_WIDEN 1
 #define FN(name) XK_CAT(XK_CAT(name, _f32), XK_V)
 #include "body.h"
+#include "kl.h"
 #undef FN
 #undef T
 #undef XK_WIDEN
@@ -67,6 +75,7 @@ static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff
 #define XK_WIDEN 0
 #define FN(name) XK_CAT(XK_CAT(name, _f64), XK_V)
 #include "body.h"
+#include "kl.h"
 #undef FN
 #undef T
 #undef XK_WIDEN
@@ -76,9 +85,11 @@ static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff
 #undef xk_exp
 #undef xk_log
 #undef xk_log1p
+#undef xk_expm1
 #undef xm_exp
 #undef xm_log
 #undef xm_log1p
+#undef xm_expm1
 #undef xm__bits
 #undef xm__double
 #undef xm__log_kernel

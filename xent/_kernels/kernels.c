@@ -53,14 +53,14 @@ static const xk_variant variants[] = {
 #ifdef XK_X86
     {"avx512", {softmax_f32_v4, softmax_f64_v4}, {prob_f32_v4, prob_f64_v4},
      {binary_f32_v4, binary_f64_v4}, {softplus_f32_v4, softplus_f64_v4},
-     {stats_f32_v4, stats_f64_v4}},
+     {stats_f32_v4, stats_f64_v4}, {kl_f32_v4, kl_f64_v4}},
     {"avx2", {softmax_f32_v3, softmax_f64_v3}, {prob_f32_v3, prob_f64_v3},
      {binary_f32_v3, binary_f64_v3}, {softplus_f32_v3, softplus_f64_v3},
-     {stats_f32_v3, stats_f64_v3}},
+     {stats_f32_v3, stats_f64_v3}, {kl_f32_v3, kl_f64_v3}},
 #endif
     {"baseline", {softmax_f32_base, softmax_f64_base}, {prob_f32_base, prob_f64_base},
      {binary_f32_base, binary_f64_base}, {softplus_f32_base, softplus_f64_base},
-     {stats_f32_base, stats_f64_base}},
+     {stats_f32_base, stats_f64_base}, {kl_f32_base, kl_f64_base}},
 };
 
 int xk_n_variants(void) { return (int)(sizeof variants / sizeof variants[0]); }

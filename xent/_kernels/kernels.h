@@ -91,6 +91,24 @@ typedef struct {
     int nan;
 } xk_stats;
 
+/* The KL divergence of one block (kl.h): R rows of C classes of targets p and predictions q,
+ * each logits (divided by temperature) or probabilities; element (r, c) at [r * rs + c * cs]. */
+typedef struct {
+    ptrdiff_t R, C;
+    const void *p;       /* targets: teacher logits or probabilities, the kernel's type */
+    ptrdiff_t p_rs, p_cs;
+    const void *q;       /* predictions: student logits or probabilities, the same type */
+    ptrdiff_t q_rs, q_cs;
+    void *grad;          /* d loss / d q, the same type, or NULL */
+    ptrdiff_t g_rs, g_cs;
+    const double *row_weight; /* per row (NULL: 1) */
+    double *row_out;     /* per row: the weighted loss, or NULL */
+    double temperature, grad_div;
+    int p_logits, q_logits;
+    double *scratch;     /* 10 C doubles */
+    double loss_sum, loss_sum_small;
+} xk_kl;
+
 /* A sum of finite losses can overflow where their mean does not: kernels also return the sum of
  * the losses scaled by this power of two (exact), from which the mean is still finite. */
 #define XK_SMALL 0x1p-64
@@ -107,6 +125,7 @@ typedef void (*xk_prob_fn)(xk_block *b, int mode);
 typedef void (*xk_binary_fn)(xk_binary *b);
 typedef void (*xk_softplus_fn)(const void *x, void *out, ptrdiff_t n, int negate);
 typedef void (*xk_stats_fn)(xk_stats *s);
+typedef void (*xk_kl_fn)(xk_kl *b);
 
 typedef struct {
     const char *name;
@@ -115,6 +134,7 @@ typedef struct {
     xk_binary_fn binary[2];
     xk_softplus_fn softplus[2];
     xk_stats_fn stats[2];
+    xk_kl_fn kl[2];
 } xk_variant;
 
 /* The variants compiled into this build, best first, and which of them this CPU can run. */

@@ -231,4 +231,40 @@ XM_INLINE double xm_log1p(double u)
     return xm__double((xm__bits(ys) & msmall) | (xm__bits(yk) & ~msmall));
 }
 
+/* expm1(x) = exp(x) - 1 with a relative error of at most about 2 ulp (the KL kernel, kl.h).
+ * x = k ln2/N + r as in xm_exp, with |x| <= 40 so that 2^e is a normal factor
+ * (e = floor(k/N) in [-58, 58]): exp(x) = hi + lo with hi = 2^(j/N) 2^e exact and
+ * lo = hi (tail + r + r^2 P(r)), |lo| <= 0.011 hi; then hi - 1 = s + err exactly (TwoSum) and
+ * the result is s + (err + lo). Near 0 (k = 0) hi = 1 and the result is lo = r + r^2 P(r),
+ * one rounding. The errors are those of lo (at most 2 ulp of lo, and |lo| <= |expm1(x)| + 0.011
+ * where k != 0, i.e. |x| > 0.0108) plus the final rounding. Beyond 40, exp(x) - 1 rounds to
+ * exp(x) and below -40 to -1; NaN propagates. */
+XM_INLINE double xm_expm1(double x)
+{
+    const double shift = 0x1.8p52;
+    uint64_t mhi = (uint64_t)0 - (uint64_t)(x > 40.0);
+    uint64_t mlo = (uint64_t)0 - (uint64_t)(x < -40.0);
+    double xc = xm__double((xm__bits(x) & ~(mhi | mlo)) | (xm__bits(40.0) & mhi) |
+                           (xm__bits(-40.0) & mlo));
+    double kd = xc * XM_EXP_INVLN2N + shift;
+    uint64_t ki = xm__bits(kd);
+    kd -= shift;
+    double r = (xc - kd * XM_EXP_LN2HIN) - kd * XM_EXP_LN2LON;
+    uint64_t j = ki & (uint64_t)31;
+    /* e + 1023 from the low bits of ki (k = 32 e + j, |k| < 2^12): as in xm_exp */
+    uint64_t eb = ((ki >> 5) - ((UINT64_C(0x4338000000000000) >> 5) - 2048)) - 2048 + 1023;
+    double sc = xm__double((eb & (uint64_t)0x7ff) << 52);
+    double tab = XM_EXP_HI[j];
+    double p = XM_EXP_TAIL[j] + r + xm__exp_poly(r);
+    double hi = tab * sc;          /* exact */
+    double lo = (tab * p) * sc;
+    double s = hi - 1.0;           /* TwoSum: s + err = hi - 1 */
+    double bv = s - hi;
+    double err = (hi - (s - bv)) + (-1.0 - bv);
+    double y = s + (err + lo);
+    double big = xm_exp(x);
+    return xm__double((xm__bits(y) & ~(mhi | mlo)) | (xm__bits(big) & mhi) |
+                      (xm__bits(-1.0) & mlo));
+}
+
 #endif /* XMATH_H */

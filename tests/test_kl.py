@@ -1,0 +1,396 @@
+"""kl_divergence: values and gradients against mpmath, PyTorch, finite differences and
+identities; special values, options, dtypes and every error message.
+
+Oracle: tests/_reference.py's ``kl_divergence`` at 100 digits from the exact float inputs.
+Bounds: the loss within ``VALUE_ULP`` ulp of ``sum_c p_c |log p_c - log q_c|`` (times
+``T**2`` and the weight; the issue's bound, which for nearly equal distributions is far
+tighter than the textbook formula's), gradient entries within ``GRAD_ULP`` ulp of the larger
+of their two terms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import xent
+from tests import _reference as ref
+from xent._kernels import _core
+
+VALUE_ULP = 4.0
+GRAD_ULP = 8.0
+
+# (target_from_logits, from_logits)
+MODES = {
+    "logits-logits": (True, True),
+    "probs-logits": (False, True),
+    "logits-probs": (True, False),
+    "probs-probs": (False, False),
+}
+
+
+def _probs(logits: np.ndarray, dtype: Any) -> np.ndarray:
+    """Rows of probabilities in ``dtype``: the float64 softmax rounded (sums 1 within rounding)."""
+    with np.errstate(under="ignore"):
+        x = logits.astype(np.float64)
+        z = np.exp(x - x.max(axis=-1, keepdims=True))
+        return (z / z.sum(axis=-1, keepdims=True)).astype(dtype)
+
+
+def pairs(rng: np.random.Generator, dtype: Any, n: int = 24, c: int = 10) -> dict[str, Any]:
+    """Teacher and student logits: independent, nearly equal (to 1e-6 and to the last bit),
+    shifted by a constant, masked on both sides, confident (leads up to 600)."""
+    dtype = np.dtype(dtype)
+    t = 3.0 * rng.standard_normal((n, c))
+    out = {"independent": (t, 3.0 * rng.standard_normal((n, c)))}
+    out["near"] = (t, t + 1e-6 * rng.standard_normal((n, c)))
+    td = t.astype(dtype)
+    last_bit = np.where(rng.random((n, c)) < 0.5, np.nextafter(td, np.inf), td)
+    out["last_bit"] = (td, last_bit)
+    out["shifted"] = (t, t + 100.0 + 1e-3 * rng.standard_normal((n, c)))
+    xm, _ = ref.masked_leading_logits(rng, n, c, dtype, lead_from=16.0, lead=False)
+    sm = xm + 0.5 * rng.standard_normal((n, c))
+    out["masked"] = (xm, sm)
+    xl, _ = ref.masked_leading_logits(rng, n, c, dtype, lead_from=16.0, mask=False)
+    out["confident"] = (xl, xl + 0.01 * rng.standard_normal((n, c)))
+    return {k: (a.astype(dtype), b.astype(dtype)) for k, (a, b) in out.items()}
+
+
+def _inputs(t: np.ndarray, s: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    target_logits, pred_logits = MODES[mode]
+    y_true = t if target_logits else _probs(t, t.dtype)
+    y_pred = s if pred_logits else _probs(s, s.dtype)
+    return y_true, y_pred
+
+
+def _check(got, exact, grad, exact_grad, grad_scale, bound, what: str) -> None:
+    err = ref.ulp_error(got, exact, scale=bound)
+    assert ref.max_ulp(err) <= VALUE_ULP, f"{what}: value {ref.max_ulp(err):.3g} ulp"
+    gerr = ref.ulp_error(grad, exact_grad, scale=grad_scale)
+    assert ref.max_ulp(gerr) <= GRAD_ULP, f"{what}: grad {ref.max_ulp(gerr):.3g} ulp"
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.5, 0.3])
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_matches_mpmath(rng, dtype, mode, temperature):
+    if temperature != 1.0 and mode == "probs-probs":
+        return  # a temperature needs logits: see test_errors
+    for name, (t, s) in pairs(rng, dtype).items():
+        y_true, y_pred = _inputs(t, s, mode)
+        target_logits, pred_logits = MODES[mode]
+        w = rng.uniform(0.0, 2.0, t.shape[0]).astype(dtype)
+        got, grad = xent.kl_divergence(
+            y_true, y_pred, from_logits=pred_logits, target_from_logits=target_logits,
+            temperature=temperature, sample_weight=w, reduction="none", return_grad=True,
+        )  # fmt: skip
+        assert got.dtype == dtype
+        assert grad.dtype == dtype
+        exact = ref.kl_divergence(
+            y_true, y_pred, from_logits=pred_logits, target_from_logits=target_logits,
+            temperature=temperature, sample_weight=w,
+        )  # fmt: skip
+        _check(got, exact[0], grad, exact[1], exact[2], exact[3], f"{name} {mode}")
+
+
+def test_nearly_equal_distributions_keep_their_divergence():
+    """KL of distributions a 1e-9 nudge apart is ~1e-19 (second order); the difference of
+    two log_softmax gives noise of 1e-17 and often the wrong sign."""
+    t = np.array([[2.0, 0.5, -1.0, 0.0, 3.0]])
+    s = t + np.array([[0.0, 1e-9, -2e-9, 0.0, 5e-10]])
+    kw = {"from_logits": True, "target_from_logits": True}
+    got = xent.kl_divergence(t, s, reduction="none", **kw)
+    exact, _, _, bound = ref.kl_divergence(t, s, **kw)
+    assert ref.max_ulp(ref.ulp_error(got, exact, scale=bound)) <= VALUE_ULP
+    np.testing.assert_allclose(got, ref.to_float(exact), rtol=1e-5)
+    p, lp, lq = xent.softmax(t), xent.log_softmax(t), xent.log_softmax(s)
+    naive = np.sum(p * (lp - lq))
+    assert abs(naive - got[0]) > 100 * got[0]
+
+
+# ----------------------------------------------------------------------------- peers
+
+
+def test_matches_pytorch(rng):
+    torch = pytest.importorskip("torch")
+    f = torch.nn.functional
+    t = 2.0 * rng.standard_normal((16, 7))
+    s = 2.0 * rng.standard_normal((16, 7))
+    for temp in (1.0, 4.0):
+        st_ = torch.tensor(s, requires_grad=True)
+        tt = torch.tensor(t)
+        kd = f.kl_div(
+            f.log_softmax(st_ / temp, -1), f.log_softmax(tt / temp, -1), log_target=True,
+            reduction="batchmean",
+        ) * temp**2  # fmt: skip
+        kd.backward()
+        loss, grad = xent.kl_divergence(
+            t, s, from_logits=True, target_from_logits=True, temperature=temp, return_grad=True
+        )
+        np.testing.assert_allclose(loss, kd.item(), rtol=1e-12)
+        np.testing.assert_allclose(grad, st_.grad.numpy(), rtol=1e-10, atol=1e-15)
+    # probabilities as targets, student logits: F.kl_div(log_softmax(s), p)
+    p = _probs(t, np.float64)
+    st_ = torch.tensor(s, requires_grad=True)
+    kd = f.kl_div(f.log_softmax(st_, -1), torch.tensor(p), reduction="sum")
+    kd.backward()
+    loss, grad = xent.kl_divergence(p, s, from_logits=True, reduction="sum", return_grad=True)
+    np.testing.assert_allclose(loss, kd.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad, st_.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
+def test_matches_keras_and_optax_formulas_where_they_do_not_clip(rng):
+    """Keras: sum(y_true * log(y_true / y_pred)) after clipping to [1e-7, 1], mean over rows;
+    Optax: sum(targets * (log targets - log_predictions)). On probabilities above 1e-7 and
+    finite logs they are the textbook formula, which xent matches."""
+    p = _probs(rng.standard_normal((10, 5)), np.float64)
+    q = _probs(rng.standard_normal((10, 5)), np.float64)
+    keras_like = np.mean(np.sum(np.clip(p, 1e-7, 1) * np.log(p / np.clip(q, 1e-7, 1)), axis=-1))
+    optax_like = np.sum(p * (np.log(p) - np.log(q)), axis=-1)
+    np.testing.assert_allclose(xent.kl_divergence(p, q), keras_like, rtol=1e-12)
+    np.testing.assert_allclose(xent.kl_divergence(p, q, reduction="none"), optax_like, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- gradients
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_gradient_matches_finite_differences(rng, fd, mode):
+    target_logits, pred_logits = MODES[mode]
+    t = rng.standard_normal((3, 4))
+    s = rng.standard_normal((3, 4))
+    y_true, y_pred = _inputs(t, s, mode)
+    temp = 1.7 if (target_logits or pred_logits) else 1.0
+    kw = {"from_logits": pred_logits, "target_from_logits": target_logits, "temperature": temp}
+    w = np.array([0.5, 1.0, 2.0])
+    _, grad = xent.kl_divergence(y_true, y_pred, sample_weight=w, return_grad=True, **kw)
+    # probabilities must keep summing to 1 (rtol 1.5e-8): steps of 1e-9 there
+    h = 1e-4 if pred_logits else 1e-9
+    num = fd(lambda x: xent.kl_divergence(y_true, x, sample_weight=w, **kw), y_pred, h)
+    np.testing.assert_allclose(grad, num, rtol=1e-7 if pred_logits else 1e-5, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- identities
+
+
+def test_equals_cross_entropy_minus_entropy(rng):
+    """KL(p || q) = H(p, q) - H(p) where both are well conditioned (KL not tiny)."""
+    t = rng.standard_normal((20, 6))
+    s = rng.standard_normal((20, 6))
+    p = _probs(t, np.float64)
+    ce = xent.categorical_cross_entropy(p, s, from_logits=True, reduction="none")
+    entropy = -np.sum(p * np.log(p), axis=-1)
+    kl = xent.kl_divergence(p, s, from_logits=True, reduction="none")
+    np.testing.assert_allclose(kl, ce - entropy, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_divergence_of_a_distribution_from_itself_is_zero(rng, dtype):
+    t = (3.0 * rng.standard_normal((8, 5))).astype(dtype)
+    t[0, 1] = -np.inf
+    for mode in ("logits-logits", "probs-probs"):
+        y_true, y_pred = _inputs(t, t, mode)
+        target_logits, pred_logits = MODES[mode]
+        loss, grad = xent.kl_divergence(
+            y_true, y_pred, from_logits=pred_logits, target_from_logits=target_logits,
+            temperature=3.0 if pred_logits else 1.0, reduction="none", return_grad=True,
+        )  # fmt: skip
+        assert loss.dtype == dtype
+        assert np.all(loss == 0.0), mode
+        if pred_logits:
+            assert np.all(grad == 0.0), mode
+
+
+def test_temperature_scales_logits_and_multiplies_by_its_square(rng):
+    """T a power of two: t / T is exact, so KL_T(t, s) = T**2 KL_1(t / T, s / T) bit for bit."""
+    t = rng.standard_normal((6, 5))
+    s = rng.standard_normal((6, 5))
+    kw = {"from_logits": True, "target_from_logits": True, "reduction": "none"}
+    for temp in (0.5, 4.0):
+        got = xent.kl_divergence(t, s, temperature=temp, **kw)
+        np.testing.assert_array_equal(got, temp**2 * xent.kl_divergence(t / temp, s / temp, **kw))
+
+
+def test_shift_invariance(rng):
+    t = rng.standard_normal((6, 5))
+    s = rng.standard_normal((6, 5))
+    kw = {"from_logits": True, "target_from_logits": True, "reduction": "none"}
+    base = xent.kl_divergence(t, s, **kw)
+    np.testing.assert_allclose(xent.kl_divergence(t + 37.0, s - 12.0, **kw), base, rtol=1e-13)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(np.float64, (3, 4), elements=st.floats(-30, 30)),
+    hnp.arrays(np.float64, (3, 4), elements=st.floats(-30, 30)),
+    st.floats(0.25, 8.0),
+)
+def test_property_non_negative_and_consistent(t, s, temp):
+    kw = {"from_logits": True, "target_from_logits": True, "temperature": temp}
+    rows, grad = xent.kl_divergence(t, s, reduction="none", return_grad=True, **kw)
+    assert np.all(rows >= 0.0)
+    assert np.all(np.isfinite(rows))
+    assert xent.kl_divergence(t, s, reduction="sum", **kw) == pytest.approx(rows.sum(), rel=1e-12)
+    # the gradient of a row along the all-ones direction is 0 (softmax's shift invariance)
+    np.testing.assert_allclose(grad.sum(axis=-1), 0.0, atol=1e-12 * temp)
+
+
+# ----------------------------------------------------------------------------- special values
+
+
+def test_masks_and_zeros():
+    inf = np.inf
+    kw = {"from_logits": True, "target_from_logits": True, "reduction": "none"}
+    # -inf on both sides contributes 0
+    t = np.array([[1.0, -inf, 0.0]])
+    s = np.array([[0.5, -inf, 0.0]])
+    want = xent.kl_divergence(t[:, [0, 2]], s[:, [0, 2]], **kw)
+    loss, grad = xent.kl_divergence(t, s, return_grad=True, **kw)
+    np.testing.assert_array_equal(loss, want)
+    assert grad[0, 1] == 0.0
+    # p = 0 contributes 0 whatever q; q = 0 where p > 0 is inf
+    np.testing.assert_array_equal(
+        xent.kl_divergence([[1.0, 0.0]], [[0.5, 0.5]], reduction="none"), [np.log(2.0)]
+    )
+    assert xent.kl_divergence([[0.5, 0.5]], [[1.0, 0.0]], reduction="none")[0] == inf
+    loss, grad = xent.kl_divergence(
+        np.array([[0.0, 0.0]]), np.array([[0.0, -inf]]), return_grad=True, **kw
+    )
+    assert loss[0] == inf
+    assert np.all(np.isfinite(grad))
+    # a single +inf logit is a one-hot distribution
+    got = xent.kl_divergence([[inf, 0.0]], [[0.0, 0.0]], **kw)
+    np.testing.assert_allclose(got, [np.log(2.0)], rtol=1e-15)
+    # rows with no distribution are NaN: every entry -inf, several +inf, a NaN in y_pred
+    for bad in ([[-inf, -inf]], [[inf, inf]], [[np.nan, 0.0]]):
+        assert np.isnan(xent.kl_divergence([[0.0, 0.0]], bad, **kw)[0])
+
+
+def test_zero_weight_rows_contribute_nothing():
+    t = np.array([[0.0, 1.0], [0.0, 0.0]])
+    s = np.array([[0.0, 0.0], [np.nan, 0.0]])
+    kw = {"from_logits": True, "target_from_logits": True}
+    loss, grad = xent.kl_divergence(t, s, sample_weight=[1.0, 0.0], return_grad=True, **kw)
+    want = xent.kl_divergence(t[:1], s[:1], reduction="sum", **kw)
+    assert loss == want
+    np.testing.assert_array_equal(grad[1], [0.0, 0.0])
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def test_reductions_and_weights(rng):
+    t = rng.standard_normal((7, 4))
+    s = rng.standard_normal((7, 4))
+    w = rng.uniform(0.0, 2.0, 7)
+    kw = {"from_logits": True, "target_from_logits": True}
+    rows = xent.kl_divergence(t, s, reduction="none", **kw)
+    wrows = xent.kl_divergence(t, s, sample_weight=w, reduction="none", **kw)
+    np.testing.assert_allclose(wrows, w * rows, rtol=1e-15)
+    assert xent.kl_divergence(t, s, reduction="sum", **kw) == pytest.approx(rows.sum(), rel=1e-14)
+    assert xent.kl_divergence(t, s, **kw) == pytest.approx(rows.mean(), rel=1e-14)
+    mean_w = xent.kl_divergence(t, s, sample_weight=w, **kw)
+    assert mean_w == pytest.approx(np.sum(w * rows) / np.sum(w), rel=1e-14)
+    _, g_mean = xent.kl_divergence(t, s, sample_weight=w, return_grad=True, **kw)
+    _, g_sum = xent.kl_divergence(t, s, sample_weight=w, reduction="sum", return_grad=True, **kw)
+    np.testing.assert_allclose(g_mean, g_sum / np.sum(w), rtol=1e-14)
+    assert xent.kl_divergence(t, s, sample_weight=np.zeros(7), **kw) == 0.0
+
+
+def test_axis(rng):
+    t = rng.standard_normal((3, 5, 4))
+    s = rng.standard_normal((3, 5, 4))
+    kw = {"from_logits": True, "target_from_logits": True, "temperature": 2.0}
+    loss, grad = xent.kl_divergence(t, s, axis=1, reduction="none", return_grad=True, **kw)
+    moved = xent.kl_divergence(
+        np.moveaxis(t, 1, -1), np.moveaxis(s, 1, -1), reduction="none", return_grad=True, **kw
+    )
+    np.testing.assert_array_equal(loss, moved[0])
+    np.testing.assert_array_equal(grad, np.moveaxis(moved[1], -1, 1))
+
+
+def test_dtypes(rng):
+    t = rng.standard_normal((5, 4))
+    s = rng.standard_normal((5, 4))
+    kw = {"from_logits": True, "target_from_logits": True, "return_grad": True}
+    ref64 = xent.kl_divergence(t, s, **kw)
+    for dtype in (np.float16, np.float32):
+        loss, grad = xent.kl_divergence(t.astype(dtype), s.astype(dtype), **kw)
+        assert loss.dtype == dtype
+        assert grad.dtype == dtype
+        assert isinstance(loss, np.floating)
+        np.testing.assert_allclose(loss, ref64[0], rtol=10 * float(np.finfo(dtype).eps))
+    # integer logits give float64; float64 targets keep their precision with float32 logits
+    assert (
+        xent.kl_divergence([[1, 2]], [[2, 1]], from_logits=True, target_from_logits=True).dtype
+        == np.float64
+    )
+    mixed = xent.kl_divergence(_probs(t, np.float64), s.astype(np.float32), from_logits=True)
+    assert mixed.dtype == np.float32
+
+
+def test_inputs_are_not_written_and_read_only_inputs_work(rng):
+    t = rng.standard_normal((6, 3))
+    s = rng.standard_normal((6, 3))[:, ::-1]
+    t.flags.writeable = False
+    keep_t, keep_s = t.copy(), s.copy()
+    xent.kl_divergence(t, s, from_logits=True, target_from_logits=True, return_grad=True)
+    np.testing.assert_array_equal(t, keep_t)
+    np.testing.assert_array_equal(s, keep_s)
+
+
+def test_kernel_expm1_against_mpmath():
+    x = np.concatenate(
+        [
+            np.linspace(-45.0, 45.0, 1501),
+            np.geomspace(1e-300, 1.0, 200),
+            -np.geomspace(1e-300, 1, 200),
+        ]
+    )
+    want = [ref.mp.expm1(ref.mpf(float(v))) for v in x]
+    for name, ok in _core.variants():
+        if ok:
+            assert ref.max_ulp(ref.ulp_error(_core.expm1(x, name), np.array(want))) <= 1.0
+    special = _core.expm1(np.array([np.inf, -np.inf, np.nan, 800.0]))
+    np.testing.assert_array_equal(special[[0, 1, 3]], [np.inf, -1.0, np.inf])
+    assert np.isnan(special[2])
+
+
+# ----------------------------------------------------------------------------- errors
+
+_P = np.array([[0.5, 0.5]])
+ERRORS = [
+    ({"temperature": "2"}, TypeError, "temperature must be a real number; got '2'"),
+    ({"temperature": 0.0, "from_logits": True}, ValueError, "finite and positive; got 0.0"),
+    ({"temperature": np.inf, "from_logits": True}, ValueError, "finite and positive; got inf"),
+    ({"temperature": 2.0}, ValueError, "temperature divides logits; got temperature=2.0"),
+    ({"target_from_logits": 1}, TypeError, "target_from_logits must be a bool"),
+    ({"from_logits": "yes"}, TypeError, "from_logits must be a bool"),
+    ({"return_grad": None}, TypeError, "return_grad must be a bool"),
+    ({"reduction": "batchmean"}, ValueError, "reduction must be one of"),
+    ({"axis": 2}, ValueError, "axis 2 is out of range for y_pred with 2 dimensions"),
+    ({"sample_weight": [-1.0]}, ValueError, "sample_weight must be finite and non-negative"),
+    ({"y_true": [[0.5, 0.5, 0.0]]}, ValueError, r"y_true has shape \(1, 3\) but y_pred"),
+    ({"y_true": [[np.nan, 1.0]]}, ValueError, r"y_true holds NaN at index \(0, 0\)"),
+    ({"y_true": [[1.5, -0.5]]}, ValueError, "pass target_from_logits=True if these are logits"),
+    ({"y_pred": [[1.5, -0.5]]}, ValueError, "pass from_logits=True if these are logits"),
+    ({"y_true": [[0.5, 0.25]]}, ValueError, "y_true rows must sum to 1 along axis -1"),
+    ({"y_pred": [[0.5, 0.25]]}, ValueError, "y_pred rows must sum to 1 along axis -1"),
+    ({"temperature": 10**400, "from_logits": True}, ValueError, "finite and positive; got 1000"),
+    ({"y_pred": np.zeros((1, 0)), "y_true": np.zeros((1, 0))}, ValueError, "has no classes"),
+    ({"y_pred": [["a", "b"]]}, TypeError, "y_pred must be a real numeric array"),
+]
+
+
+@pytest.mark.parametrize(("options", "error", "message"), ERRORS, ids=[e[2][:40] for e in ERRORS])
+def test_errors(options, error, message):
+    kw = dict(options)
+    y_true = kw.pop("y_true", _P)
+    y_pred = kw.pop("y_pred", _P)
+    with pytest.raises(error, match=message):
+        xent.kl_divergence(y_true, y_pred, **kw)
