@@ -9,9 +9,10 @@
  * block), and returns what it accumulated in the xk_block: nothing is shared between calls, so
  * the engine's threads may run blocks in any order and results do not depend on it.
  *
- * All arithmetic is IEEE double (float32 input is widened as it is read, so a float32 result
- * is rounded once), compiled with -ffp-contract=off and without -ffast-math: every SIMD variant
- * gives the same bits.
+ * Arithmetic is IEEE double, but for the exp pass of float32 rows (body.h row_pass_s), where
+ * exp(x - m) is computed in float on sixteen lanes to 0.53 ulp of float (it is stored as float
+ * anyway) and added up in double; compiled with -ffp-contract=off and without -ffast-math, so
+ * that every SIMD variant gives the same bits.
  */
 #ifndef XENT_KERNELS_H
 #define XENT_KERNELS_H
