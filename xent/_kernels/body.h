@@ -90,13 +90,14 @@ typedef struct {
 
 /* ------------------------------------------------------------------ vector row passes */
 
-/* The rows of a block whose maximum is finite (all but rows holding NaN or an infinite
- * maximum) take these passes, written with the vectors of xvec.h: the row is read as doubles
- * eight entries at a time (float widened in registers), and exp is xv_exp. They compute what
- * row_max and row_pass compute, with two differences of order: the entries tied with the
- * maximum are counted by the maximum's pass, and the sum of F is taken in groups of 32 entries
- * (a pairwise sum of four vectors) each added to a compensated sum. For float input d = x - m is
- * exact up to far below float's precision, so its rounding error is not carried. */
+/* The passes over a contiguous row, written with the vectors of xvec.h: the row is read as
+ * doubles eight entries at a time (float widened in registers) and exp is xv_exp; float rows of
+ * more than XK_SMALL_C classes take row_stats_s / row_pass_s below instead (sixteen float
+ * lanes). Every row takes them, whatever its maximum (a maximum of +inf, -inf or NaN sets the
+ * pass's `tie` flag). The entries tied with the maximum are counted by the maximum's pass, and
+ * the sum of F is taken in groups of 32 entries (a pairwise sum of four vectors) each added to
+ * a compensated sum. For float input d = x - m in double is exact up to far below float's
+ * precision, so its rounding error is not carried. */
 #if XK_WIDEN
 #define XK_LOADV(p) XV(load_f)(p)
 #define XK_STOREV(p, v) XV(store_f)(p, v)
@@ -154,6 +155,24 @@ static inline void FN(row_stats)(const T *x, ptrdiff_t C, double *m_out, ptrdiff
         XV_KADD(s, c, v);                                                     \
         (c) = XV(sel)((c) == (c), (c), zero);                                 \
     } while (0)
+
+/* A row pass's sums into its state, each from its eight lanes added pairwise in a fixed
+ * order: F (sb), v (vs), the target-weighted v (tv), the target weights (wy) and the same
+ * without the maximum's entry (wyx). */
+static inline void FN(state_sums)(FN(state) *st, xv_d F, xv_d V, xv_d TV, xv_d W, xv_d WX)
+{
+    const xv_d lanes[5] = {F, V, TV, W, WX};
+    double sum[5];
+    for (int k = 0; k < 5; k++) {
+        const xv_d l = lanes[k];
+        sum[k] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    }
+    st->sb = sum[0];
+    st->vs = sum[1];
+    st->tv = sum[2];
+    st->wy = sum[3];
+    st->wyx = sum[4];
+}
 
 /* One vector of the exp pass: F = exp(x - m) below the maximum (0 at the entries equal to it),
  * written to out (STORE, every entry) and the weighted sums of SMOOTH/CAT added. */
@@ -239,22 +258,13 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
         }
         XV_KADD(A0, K0, (F[0] + F[1]) + (F[2] + F[3]));
     }
-    xv_d sums[6] = {A0 - K0, zero, A2 - K2, A3 - K3, A4 - K4, A5 - K5};
-    double sum[6];
-    for (int k = 0; k < 6; k++) {
-        xv_d l = sums[k];
-        sum[k] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-    }
-    st->sb = sum[0];
-    st->vs = sum[2];
-    st->tv = sum[3];
-    st->wy = sum[4];
-    st->wyx = sum[5];
+    FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
 }
 
 #if XK_WIDEN
 /* float rows, sixteen lanes at a time: row_stats and row_pass_v with float arithmetic where the
- * result does not depend on it. Rows have fewer than 2^31 - 32 classes (lane indices are int32).
+ * result does not depend on it. row_stats_s keeps lane indices in int32: rows of 2^31 - 32
+ * classes or more take row_stats.
  *
  * The maximum's pass compares floats. The exp pass takes d = x - m in float with its rounding
  * error e (TwoSum), and F = exp(d + e) from expf_core (< 0.53 ulp of float, see xvec.h), or
@@ -400,47 +410,31 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
             if (STORE) XV_KADD(A5, K5, P5[0] + P5[1]); /* wyx: for the gradient only */
         }
     }
-    xv_d sums[6] = {A0 - K0, zero, A2 - K2, A3 - K3, A4 - K4, A5 - K5};
-    double sum[6];
-    for (int k = 0; k < 6; k++) {
-        xv_d l = sums[k];
-        sum[k] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-    }
-    st->sb = sum[0];
-    st->vs = sum[2];
-    st->tv = sum[3];
-    st->wy = sum[4];
-    st->wyx = sum[5];
+    FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
 }
 #endif
 
+/* The exp pass of a contiguous row: row_pass_s for float rows, row_pass_v for double ones,
+ * instantiated for the flags of the call. */
+#if XK_WIDEN
+#define XK_ROW_PASS FN(row_pass_s)
+#else
+#define XK_ROW_PASS FN(row_pass_v)
+#endif
 static inline void FN(pass_v)(int mode, int store, int smooth, const T *x, const T *t,
                               const double *cw, T *out, ptrdiff_t C, FN(state) *st)
 {
-#if XK_WIDEN
-    if (C <= XK_S_MAX_C) {
-        if (mode == XK_CATEGORICAL) {
-            if (store && smooth) FN(row_pass_s)(x, t, cw, out, C, st, 1, 1, 1);
-            else if (store) FN(row_pass_s)(x, t, cw, out, C, st, 1, 0, 1);
-            else if (smooth) FN(row_pass_s)(x, t, cw, out, C, st, 0, 1, 1);
-            else FN(row_pass_s)(x, t, cw, out, C, st, 0, 0, 1);
-        } else if (store && smooth) FN(row_pass_s)(x, t, cw, out, C, st, 1, 1, 0);
-        else if (store) FN(row_pass_s)(x, t, cw, out, C, st, 1, 0, 0);
-        else if (smooth) FN(row_pass_s)(x, t, cw, out, C, st, 0, 1, 0);
-        else FN(row_pass_s)(x, t, cw, out, C, st, 0, 0, 0);
-        return;
-    }
-#endif
     if (mode == XK_CATEGORICAL) {
-        if (store && smooth) FN(row_pass_v)(x, t, cw, out, C, st, 1, 1, 1);
-        else if (store) FN(row_pass_v)(x, t, cw, out, C, st, 1, 0, 1);
-        else if (smooth) FN(row_pass_v)(x, t, cw, out, C, st, 0, 1, 1);
-        else FN(row_pass_v)(x, t, cw, out, C, st, 0, 0, 1);
-    } else if (store && smooth) FN(row_pass_v)(x, t, cw, out, C, st, 1, 1, 0);
-    else if (store) FN(row_pass_v)(x, t, cw, out, C, st, 1, 0, 0);
-    else if (smooth) FN(row_pass_v)(x, t, cw, out, C, st, 0, 1, 0);
-    else FN(row_pass_v)(x, t, cw, out, C, st, 0, 0, 0);
+        if (store && smooth) XK_ROW_PASS(x, t, cw, out, C, st, 1, 1, 1);
+        else if (store) XK_ROW_PASS(x, t, cw, out, C, st, 1, 0, 1);
+        else if (smooth) XK_ROW_PASS(x, t, cw, out, C, st, 0, 1, 1);
+        else XK_ROW_PASS(x, t, cw, out, C, st, 0, 0, 1);
+    } else if (store && smooth) XK_ROW_PASS(x, t, cw, out, C, st, 1, 1, 0);
+    else if (store) XK_ROW_PASS(x, t, cw, out, C, st, 1, 0, 0);
+    else if (smooth) XK_ROW_PASS(x, t, cw, out, C, st, 0, 1, 0);
+    else XK_ROW_PASS(x, t, cw, out, C, st, 0, 0, 0);
 }
+#undef XK_ROW_PASS
 /* The exp pass over a class-major tile of n <= XK_TILE rows (see row_pass), vectors of eight
  * rows at a time, one state per row: m, top and the accumulators are arrays of XK_TILE rows,
  * the entries tied with a row's maximum counted by the maximum's pass. */

@@ -84,6 +84,14 @@ def horner(cs, r):
     return acc
 
 
+def emit_table(out, ctype, name, vals):
+    """A C array of the literals ``vals``, four per line, aligned for vector loads."""
+    out.append("static const %s %s[%d] __attribute__((aligned(64))) = {" % (ctype, name, len(vals)))
+    for k in range(0, len(vals), 4):
+        out.append("    " + ", ".join(vals[k : k + 4]) + ",")
+    out.append("};")
+
+
 def exp_part(out):
     ln2 = mpmath.log(2)
     inv_ln2_n = to_double(EXP_N / ln2)
@@ -132,10 +140,7 @@ def exp_part(out):
         his.append(chex(hi))
         tails.append(chex(to_double((v - exact(hi)) / exact(hi))))
     for name, vals in (("XM_EXP_HI", his), ("XM_EXP_TAIL", tails)):
-        out.append("static const double %s[%d] __attribute__((aligned(64))) = {" % (name, EXP_N))
-        for k in range(0, EXP_N, 4):
-            out.append("    " + ", ".join(vals[k : k + 4]) + ",")
-        out.append("};")
+        emit_table(out, "double", name, vals)
     out.append("")
     return worst
 
@@ -207,11 +212,7 @@ def log_part(out):
     )
     out.append("#define XM_LOG_SHIFT %d" % LOG_SHIFT)
     for col, name in enumerate(("XM_LOG_INVC", "XM_LOG_LOGC_HI", "XM_LOG_LOGC_LO")):
-        vals = [chex(row[col]) for row in rows]
-        out.append("static const double %s[%d] __attribute__((aligned(64))) = {" % (name, LOG_N))
-        for k in range(0, LOG_N, 4):
-            out.append("    " + ", ".join(vals[k : k + 4]) + ",")
-        out.append("};")
+        emit_table(out, "double", name, [chex(row[col]) for row in rows])
     out.append("")
     return worst
 
@@ -272,10 +273,7 @@ def expf_part(out):
         his.append(fhex(hi))
         tails.append(fhex(round_float((v - exact(hi)) / exact(hi))))
     for name, vals in (("XM_EXPF_HI", his), ("XM_EXPF_TAIL", tails)):
-        out.append("static const float %s[%d] __attribute__((aligned(64))) = {" % (name, EXP_N))
-        for k in range(0, EXP_N, 4):
-            out.append("    " + ", ".join(vals[k : k + 4]) + ",")
-        out.append("};")
+        emit_table(out, "float", name, vals)
     out.append("")
     return worst
 
