@@ -230,9 +230,13 @@ def kl_divergence(
     s = for_mean(
         v.check_weight(sample_weight, "sample_weight", layout.batch_shape, "the batch shape"), red
     )
-    v.check_not_nan(target, "y_true", "targets" if target_from_logits else "target probabilities")
-    if not target_from_logits:
-        _Distributions(target, layout, "y_true", axis, _TARGET_HINT, _check_dtype(target)).run()
+    if target_from_logits:
+        v.check_not_nan(target, "y_true", "targets")
+    else:  # the distributions' one pass per block also finds a NaN
+        _Distributions(
+            target, layout, "y_true", axis, _TARGET_HINT, _check_dtype(target),
+            nan_what="target probabilities",
+        ).run()  # fmt: skip
     if not from_logits:
         _Distributions(pred, layout, "y_pred", axis, _PROB_HINT, _check_dtype(pred)).run()
     result, work = v.float_dtypes(pred)
