@@ -1,18 +1,38 @@
 """Build of the compiled kernels; everything else is in pyproject.toml."""
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+KERNELS = "xent/_kernels/"
 
 # IEEE arithmetic in every SIMD variant: no contraction into FMA (the variants would differ in
 # their last bits) and never -ffast-math (TwoSum, inf and NaN need exact IEEE semantics).
 extension = Extension(
     "xent._kernels._core",
-    sources=["xent/_kernels/_core.pyx", "xent/_kernels/kernels.c"],
+    # the SIMD variants first: they take the longest to compile
+    sources=[
+        KERNELS + name
+        for name in (
+            "kernels_avx512.c",
+            "kernels_avx2.c",
+            "kernels_baseline.c",
+            "_core.pyx",
+            "kernels.c",
+        )
+    ],
     include_dirs=[numpy.get_include(), "xent/_kernels"],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+    depends=[KERNELS + name for name in ("kernels.h", "instance.h", "body.h", "kl.h")]
+    + [KERNELS + name for name in ("xmath.h", "xmath_tables.h", "xvec.h")],
     extra_compile_args=[
         "-O2",
+        # no debug information (Python's flags ask for it): a third of the compile time
+        "-g0",
         "-fvect-cost-model=dynamic",
         "-std=c11",
         "-ffp-contract=off",
@@ -23,4 +43,37 @@ extension = Extension(
     ],
 )
 
-setup(ext_modules=cythonize([extension], compiler_directives={"language_level": "3"}))
+
+class ParallelBuildExt(build_ext):
+    """build_ext compiling an extension's sources in parallel, one compiler process per core.
+
+    setuptools compiles the sources of one extension one after the other; the SIMD variants of
+    the kernels are separate files so that they can be compiled at the same time. The number of
+    processes is the build's ``--parallel``/``-j`` if given, else the CPUs this process may use.
+    """
+
+    def build_extensions(self) -> None:
+        if isinstance(self.parallel, int) and self.parallel > 0:
+            jobs = self.parallel
+        elif hasattr(os, "sched_getaffinity"):
+            jobs = len(os.sched_getaffinity(0))
+        else:
+            jobs = os.cpu_count() or 1
+        compile_one = self.compiler.compile
+
+        def compile_all(sources, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if len(sources) < 2 or jobs < 2:
+                return compile_one(sources, *args, **kwargs)
+            with ThreadPoolExecutor(jobs) as pool:
+                done = pool.map(lambda source: compile_one([source], *args, **kwargs), sources)
+                return [obj for objects in done for obj in objects]
+
+        self.compiler.compile = compile_all
+        self.parallel = None  # the extensions themselves one after the other (there is one)
+        super().build_extensions()
+
+
+setup(
+    ext_modules=cythonize([extension], compiler_directives={"language_level": "3"}),
+    cmdclass={"build_ext": ParallelBuildExt},
+)

@@ -1,6 +1,6 @@
 """Every SIMD variant of the compiled kernels, and every thread count, gives the same bits.
 
-The kernels are compiled once per instruction set (xent/_kernels/kernels.c) with
+The kernels are compiled once per instruction set (xent/_kernels/kernels_*.c) with
 -ffp-contract=off and no -ffast-math, so each variant performs the same IEEE operations in
 the same order; the engine sums block results in block order whatever the number of threads.
 These tests run each public function of xent under every variant this CPU supports, over

@@ -1,8 +1,8 @@
-/* The kernels of one element type and one instruction set: included by kernels.c once per
+/* The kernels of one element type and one instruction set: included by instance.h once per
  * (type, SIMD variant) pair, with
  *   T        the element type of x, t and out (float or double),
  *   FN(name) the name with the pair's suffix.
- * Every function here is static; kernels.c collects the entry points in a table.
+ * Every function here is static; instance.h collects the entry points in the variant's table.
  *
  * The softmax pass of one row (Blanchard, Higham & Higham, "Accurately computing the log-sum-exp
  * and softmax functions", IMA J. Numer. Anal. 41, 2021):

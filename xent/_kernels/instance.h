@@ -1,6 +1,15 @@
-/* One SIMD variant (suffix XK_V) of everything: the elementwise math, then the kernels for
- * float and for double. Included by kernels.c inside the variant's target pragma. */
-#undef XMATH_H
+/* One SIMD variant (suffix XK_V, name XK_NAME) of everything: the elementwise math, then the
+ * kernels for float and for double, and the variant's table of entry points (xk_variant_XK_V,
+ * which kernels.c lists). Included by kernels_<variant>.c under the variant's target pragma. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels.h"
+
+#define XK_CAT2(a, b) a##b
+#define XK_CAT(a, b) XK_CAT2(a, b)
+
 #define xm_exp XK_CAT(xm_exp, XK_V)
 #define xm_log XK_CAT(xm_log, XK_V)
 #define xm_log1p XK_CAT(xm_log1p, XK_V)
@@ -80,17 +89,13 @@ static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff
 #undef T
 #undef XK_WIDEN
 
-#undef xk_sel
-#undef XV
-#undef xk_exp
-#undef xk_log
-#undef xk_log1p
-#undef xk_expm1
-#undef xm_exp
-#undef xm_log
-#undef xm_log1p
-#undef xm_expm1
-#undef xm__bits
-#undef xm__double
-#undef xm__log_kernel
-#undef xm__exp_poly
+const xk_variant XK_CAT(xk_variant, XK_V) = {
+    XK_NAME,
+    {XK_CAT(softmax_f32, XK_V), XK_CAT(softmax_f64, XK_V)},
+    {XK_CAT(prob_f32, XK_V), XK_CAT(prob_f64, XK_V)},
+    {XK_CAT(binary_f32, XK_V), XK_CAT(binary_f64, XK_V)},
+    {XK_CAT(softplus_f32, XK_V), XK_CAT(softplus_f64, XK_V)},
+    {XK_CAT(stats_f32, XK_V), XK_CAT(stats_f64, XK_V)},
+    {XK_CAT(kl_f32, XK_V), XK_CAT(kl_f64, XK_V)},
+    XK_CAT(math_array, XK_V),
+};

@@ -128,6 +128,11 @@ typedef void (*xk_softplus_fn)(const void *x, void *out, ptrdiff_t n, int negate
 typedef void (*xk_stats_fn)(xk_stats *s);
 typedef void (*xk_kl_fn)(xk_kl *b);
 
+/* x86-64 builds with GCC or Clang compile the AVX-512 and AVX2 variants besides the baseline. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(XK_PORTABLE_ONLY)
+#define XK_X86 1
+#endif
+
 typedef struct {
     const char *name;
     xk_softmax_fn softmax[2];   /* [0] float, [1] double */
@@ -136,6 +141,8 @@ typedef struct {
     xk_softplus_fn softplus[2];
     xk_stats_fn stats[2];
     xk_kl_fn kl[2];
+    /* exp (fn 0), log (1), log1p (2), the float rows' exp (3), expm1 (4): xk_math_array */
+    void (*math_array)(int fn, const double *x, double *y, ptrdiff_t n, int vector);
 } xk_variant;
 
 /* The variants compiled into this build, best first, and which of them this CPU can run. */
