@@ -98,6 +98,18 @@ typedef struct {
  * the sum of F is taken in groups of 32 entries (a pairwise sum of four vectors) each added to
  * a compensated sum. For float input d = x - m in double is exact up to far below float's
  * precision, so its rounding error is not carried. */
+/* base[idx] lane by lane, as doubles */
+#if XK_WIDEN
+#define FN_gather_impl XV(gather_f)
+#else
+#define FN_gather_impl XV(gather)
+#endif
+static inline __attribute__((always_inline)) xv_d FN(gather)(const T *base, xv_i idx)
+{
+    return FN_gather_impl(base, idx);
+}
+#undef FN_gather_impl
+
 #if XK_WIDEN
 #define XK_LOADV(p) XV(load_f)(p)
 #define XK_STOREV(p, v) XV(store_f)(p, v)
@@ -865,27 +877,40 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
                inf = XV(splat)(HUGE_VAL), ninf = XV(splat)(-HUGE_VAL);
     xv_d lane_v = XV(load)(lanes), small_v = XV(load)(small);
     for (ptrdiff_t r = 0; r < n; r += 8) {
-        double swa[8], cwya[8], xya[8], oth[8], fya[8];
-        int64_t ya[8];
-        xv_i lanem;
-        for (int l = 0; l < 8; l++) {
-            const int in = r + l < n;
-            const ptrdiff_t i = r0 + r + l;
-            const int64_t y = in && b->labels ? b->labels[i] : 0;
-            const int64_t tp = top[r + l];
-            lanem[l] = in ? -1 : 0;
-            ya[l] = y;
-            swa[l] = !in ? 0.0 : b->row_weight ? b->row_weight[i] : 1.0;
-            cwya[l] = b->cw ? b->cw[y] : 1.0;
-            xya[l] = sparse && in ? (double)x[y * xs + r + l] : 0.0;
-            oth[l] = b->cw_others ? b->cw_others[tp] : Cd - 1.0;
-            fya[l] = sparse && in && out ? (double)out[y * os + r + l] : 0.0;
+        /* the rows' labels and weights (the last rows' padded with label 0 and weight 0), then
+           what each row reads at its label and at its maximum's class */
+        const int whole = r + 8 <= n;
+        int64_t ypad[8] = {0};
+        double swpad[8] = {0};
+        const int64_t *yp = b->labels ? b->labels + r0 + r : ypad;
+        const double *swp = b->row_weight ? b->row_weight + r0 + r : NULL;
+        if (!whole) {
+            for (int l = 0; l < 8 && r + l < n; l++) {
+                ypad[l] = b->labels ? yp[l] : 0;
+                swpad[l] = swp ? swp[l] : 1.0;
+            }
+            yp = ypad;
+            swp = swpad;
+        }
+        const xv_i lanem = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} < (int64_t)(n - r);
+        xv_i yv, topv;
+        memcpy(&yv, yp, sizeof yv);
+        memcpy(&topv, top + r, sizeof topv);
+        const xv_d sw = swp ? XV(load)(swp) : XV(splat)(1.0);
+        const xv_d cwy = b->cw ? XV(gather)(b->cw, yv) : XV(splat)(1.0);
+        const xv_d othv = b->cw_others ? XV(gather)(b->cw_others, topv) : XV(splat)(Cd - 1.0);
+        xv_d xyv = zero, fyv = zero;
+        if (sparse) { /* the padding lanes read row r's entry of class 0, which is in the tile */
+            const xv_i lane = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} + (int64_t)r;
+            const xv_i at_x = ((yv * (int64_t)xs + lane) & lanem) | (lane & ~lanem);
+            xyv = XV(sel)(lanem, FN(gather)(x, at_x), zero);
+            if (out) {
+                const xv_i at_o = ((yv * (int64_t)os + lane) & lanem) | (lane & ~lanem);
+                fyv = XV(sel)(lanem, FN(gather)(out, at_o), zero);
+            }
         }
         const xv_d mv = XV(load)(m + r), sbv = XV(load)(acc[0] + r), ntv = XV(load)(acc[1] + r);
-        const xv_d L = XV(load)(Ls + r), sw = XV(load)(swa);
-        xv_i topv, yv;
-        memcpy(&topv, top + r, sizeof topv);
-        memcpy(&yv, ya, sizeof yv);
+        const xv_d L = XV(load)(Ls + r);
         xv_d sv = sbv + (ntv - 1.0);
         sv = XV(sel)((mv != mv) | (mv == ninf), nan, sv);
         sv = XV(sel)(mv == inf, XV(sel)(ntv == 1.0, zero, nan), sv);
@@ -895,9 +920,8 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
             value = XV(sel)(mv == ninf, ninf, XV(sel)(mv == inf, inf, mv + L));
         } else if (sparse || cat) {
             xv_d wy, wyx, loss;
-            const xv_d cwy = XV(load)(cwya);
             if (sparse) {
-                const xv_d xy = XV(load)(xya);
+                const xv_d xy = xyv;
                 xv_d hi = mv - xy, bp = hi - mv;
                 xv_d lo = (mv - (hi - bp)) - (bp + xy);
                 const xv_i tie = xy == mv;
@@ -931,7 +955,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
             const xv_i kzero = k == 0.0;
             const xv_d a = (z == 0.0 ? W : W + zg) * inv;
             const xv_i fix_top = sv < 1.0;
-            const xv_d ce = ((1.0 - eps) * wyx + eps / Cd * XV(load)(oth)) - W * sv * inv;
+            const xv_d ce = ((1.0 - eps) * wyx + eps / Cd * othv) - W * sv * inv;
             const xv_d g_top = k * (z == 0.0 ? ce : ce + zg * inv);
             XV(store)(a_o + r, a);
             XV(store)(k_o + r, XV(sel)(kzero, zero, k));
@@ -941,7 +965,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
             memcpy(top + r, &topo, sizeof topo);
             if (sparse) {
                 const xv_i fix_y = ~(fix_top & (yv == topv)) & ~kzero;
-                const xv_d gy = k * (a * XV(load)(fya) - ((1.0 - eps) + eps / Cd) * cwy);
+                const xv_d gy = k * (a * fyv - ((1.0 - eps) + eps / Cd) * cwy);
                 XV(store)(m + r, XV(sel)(fix_y, gy, nan));
                 if (b->labels) {
                     const xv_i yo = (yv & fix_y) | ((xv_i){-1, -1, -1, -1, -1, -1, -1, -1} & ~fix_y);
@@ -1097,6 +1121,48 @@ output:
     }
 }
 
+/* n <= XK_TILE rows of C <= XK_SMALL_C entries (row r at x + r * rs, unit class stride) to
+ * the class-major tile xt (entry (r, c) at xt[c * XK_TILE + r]), and back. The loops are
+ * compiled for each C (a constant inner loop the compiler unrolls and vectorizes). */
+static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrdiff_t rs,
+                                                                 ptrdiff_t C, ptrdiff_t n, T *xt)
+{
+    for (ptrdiff_t r = 0; r < n; r++)
+        for (ptrdiff_t c = 0; c < C; c++) xt[c * XK_TILE + r] = x[r * rs + c];
+}
+
+static inline __attribute__((always_inline)) void FN(from_tile_c)(const T *ot, ptrdiff_t C,
+                                                                   ptrdiff_t n, T *out,
+                                                                   ptrdiff_t rs)
+{
+    for (ptrdiff_t r = 0; r < n; r++)
+        for (ptrdiff_t c = 0; c < C; c++) out[r * rs + c] = ot[c * XK_TILE + r];
+}
+
+#define XK_TILE_CASES(F, ...)                                                   \
+    switch (C) {                                                                \
+    case 2: F(__VA_ARGS__, 2); break;                                           \
+    case 3: F(__VA_ARGS__, 3); break;                                           \
+    case 4: F(__VA_ARGS__, 4); break;                                           \
+    case 10: F(__VA_ARGS__, 10); break;                                         \
+    default: F(__VA_ARGS__, C); break;                                          \
+    }
+#define XK_TO_TILE(x, rs, n, xt, C) FN(to_tile_c)(x, rs, C, n, xt)
+#define XK_FROM_TILE(ot, n, out, rs, C) FN(from_tile_c)(ot, C, n, out, rs)
+
+static void FN(to_tile)(const T *x, ptrdiff_t rs, ptrdiff_t C, ptrdiff_t n, T *xt)
+{
+    XK_TILE_CASES(XK_TO_TILE, x, rs, n, xt)
+}
+
+static void FN(from_tile)(const T *ot, ptrdiff_t C, ptrdiff_t n, T *out, ptrdiff_t rs)
+{
+    XK_TILE_CASES(XK_FROM_TILE, ot, n, out, rs)
+}
+#undef XK_TILE_CASES
+#undef XK_TO_TILE
+#undef XK_FROM_TILE
+
 /* A block of rows: contiguous rows one by one; class-major runs of rows, and row-major rows
  * of few classes transposed into scratch, in tiles of XK_TILE rows. */
 static void FN(softmax)(xk_block *b, int mode)
@@ -1130,20 +1196,12 @@ static void FN(softmax)(xk_block *b, int mode)
             FN(tile)(b, mode, r0, n, x, b->x_cs, t, b->t_cs, out, b->o_cs, lanes, small);
             continue;
         }
-        const T *x = (const T *)b->x + r0 * b->x_rs;
-        for (ptrdiff_t r = 0; r < n; r++)
-            for (ptrdiff_t c = 0; c < C; c++) xt[c * XK_TILE + r] = x[r * b->x_rs + c];
-        if (mode == XK_CATEGORICAL) {
-            const T *t = (const T *)b->t + r0 * b->t_rs;
-            for (ptrdiff_t r = 0; r < n; r++)
-                for (ptrdiff_t c = 0; c < C; c++) tt[c * XK_TILE + r] = t[r * b->t_rs + c];
-        }
+        FN(to_tile)((const T *)b->x + r0 * b->x_rs, b->x_rs, C, n, xt);
+        if (mode == XK_CATEGORICAL) FN(to_tile)((const T *)b->t + r0 * b->t_rs, b->t_rs, C, n, tt);
         FN(tile)(b, mode, r0, n, xt, XK_TILE, tt, XK_TILE, b->out ? ot : NULL, XK_TILE, lanes,
                 small);
         if (b->out && mode != XK_LSE) {
-            T *out = (T *)b->out + r0 * b->o_rs;
-            for (ptrdiff_t r = 0; r < n; r++)
-                for (ptrdiff_t c = 0; c < C; c++) out[r * b->o_rs + c] = ot[c * XK_TILE + r];
+            FN(from_tile)(ot, C, n, (T *)b->out + r0 * b->o_rs, b->o_rs);
         }
     }
     for (int j = 0; j < 8; j++) {

@@ -110,6 +110,30 @@ XV_INLINE xv_d XV(lookup32)(const double *tab, xv_i j)
 #endif
 }
 
+/* base[idx] lane by lane (any 64-bit indices into the array), for the per-row values a tile
+ * reads at each row's class id: one gather instruction where the CPU has it */
+XV_INLINE xv_d XV(gather)(const double *base, xv_i idx)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    return (xv_d)_mm512_i64gather_pd((__m512i)idx, base, 8);
+#else
+    xv_d v;
+    for (int l = 0; l < XV_LANES; l++) v[l] = base[idx[l]];
+    return v;
+#endif
+}
+
+XV_INLINE xv_d XV(gather_f)(const float *base, xv_i idx)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    return __builtin_convertvector((xv_f)_mm512_i64gather_ps((__m512i)idx, base, 4), xv_d);
+#else
+    xv_d v;
+    for (int l = 0; l < XV_LANES; l++) v[l] = base[idx[l]];
+    return v;
+#endif
+}
+
 /* exp(x) lane by lane, equal to xm_exp(x) in every lane (see above). */
 XV_INLINE xv_d XV(exp)(xv_d x)
 {
