@@ -584,9 +584,7 @@ def test_weights_broadcast(rng, s_shape, pw_shape):
         )
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
-        ref = reference(
-            y, z, from_logits=True, pos_weight=pw, sample_weight=s, reduction=reduction
-        )
+        ref = reference(y, z, from_logits=True, pos_weight=pw, sample_weight=s, reduction=reduction)
         np.testing.assert_allclose(got[0], ref, rtol=16 * EPS64)
 
 

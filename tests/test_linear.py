@@ -279,6 +279,126 @@ def test_confident_row_keeps_its_tiny_loss() -> None:
     assert got == xent.sparse_categorical_cross_entropy([0], h @ w.T, from_logits=True)
 
 
+# --- the forward pass by chunks of the vocabulary --------------------------------------------
+
+
+@pytest.fixture
+def narrow_vocab_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Vocabulary chunks of 40 classes or more, so that small shapes take that path."""
+    monkeypatch.setattr(_linear, "MIN_VOCAB_CHUNK", 40)
+    return 40
+
+
+def vocab_plan(N: int, V: int, itemsize: int, chunk_bytes: int) -> tuple[int, int] | None:
+    return _linear._vocab_plan(N, xent._engine.Layout((N, V), 1), itemsize, chunk_bytes)
+
+
+@pytest.mark.usefixtures("narrow_vocab_chunks")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("opt", list(OPTIONS))
+def test_vocabulary_chunks_give_the_sparse_loss(
+    rng: np.random.Generator, dtype: type[np.floating], reduction: str, opt: str
+) -> None:
+    # exact products: the logits are those of the sparse loss; only the merging of the chunks'
+    # sums rounds differently (a few ulp of float64)
+    N, V, size = 600, 500, np.dtype(dtype).itemsize
+    y, h, w, b = make(rng, N, 12, V, dtype=dtype, integral=True)
+    kw = options(opt, rng, y, V)
+    # groups of one kernel block of rows (several groups), chunks of 45 classes or so
+    block = xent._engine.Layout((N, V), 1).block_rows(size)
+    budget = block * 45 * size
+    assert vocab_plan(N, V, size, budget) == (block, 12)
+    assert block < N
+    want = xent.sparse_categorical_cross_entropy(
+        y, logits(h, w, b), from_logits=True, reduction=reduction, **kw
+    )
+    got = xent.linear_cross_entropy(y, h, w, b, reduction=reduction, chunk_bytes=budget, **kw)
+    assert np.asarray(got).dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps if dtype == np.float32
+                               else 1e-15, atol=0)  # fmt: skip
+
+
+@pytest.mark.usefixtures("narrow_vocab_chunks")
+def test_vocabulary_chunks_merge_edge_rows_as_one_pass() -> None:
+    # each row's logits given as the bias of a zero product; chunks of 40 classes (V = 200)
+    V = 200
+    z = np.zeros((9, V))
+    z[0, :] = -np.inf  # every entry -inf: NaN (the sparse loss's rule)
+    z[1, :120] = -np.inf  # whole chunks masked, the rest 0
+    z[2, 150] = np.inf  # +inf in the fourth chunk only
+    z[3, 10] = np.nan  # NaN in the first chunk
+    z[4, [5, 45, 85]] = 3.0  # a tie of the maximum across three chunks
+    z[5, 0], z[5, 1:] = 60.0, -np.inf  # confident: the label's chunk has the only finite entry
+    z[6, 0], z[6, 199] = 45.0, 0.0  # confident, the other entries in other chunks
+    z[6, 1:199] = -1e4
+    z[7, :] = np.linspace(-700.0, 700.0, V)  # exp(m2 - m1) underflows between chunks
+    z[8, :] = np.linspace(-3.0, 3.0, V)[::-1]
+    y = np.array([0, 130, 150, 0, 45, 0, 0, 199, 0])
+    h, w, budget = np.zeros((1, 1)), np.zeros((V, 1)), 50 * 8
+    assert vocab_plan(1, V, 8, budget) == (1, 4)
+    for kw in ({}, {"label_smoothing": 0.1}, {"z_loss": 1e-3}):
+        want = xent.sparse_categorical_cross_entropy(y, z, from_logits=True, reduction="none", **kw)
+        got = [
+            xent.linear_cross_entropy(y[i : i + 1], h, w, z[i], chunk_bytes=budget, **kw)
+            for i in range(len(y))
+        ]
+        np.testing.assert_allclose(got, want, rtol=1e-15, atol=0, err_msg=str(kw))
+        if not kw:  # the tiny losses: 0 (exp(-inf)) and log1p(exp(-45) + 198 exp(-10045))
+            assert got[5] == 0.0
+            assert got[6] == pytest.approx(np.exp(-45.0) - np.exp(-90.0) / 2, rel=1e-15)
+
+
+@pytest.mark.usefixtures("narrow_vocab_chunks")
+def test_vocabulary_chunks_give_the_same_bits_for_every_thread_count(
+    rng: np.random.Generator,
+) -> None:
+    y, h, w, b = make(rng, 200, 8, 400)
+    budget = 60 * 50 * 8
+    assert vocab_plan(200, 400, 8, budget) is not None
+    results = []
+    for n in (1, 2, 3):
+        xent.set_num_threads(n)
+        try:
+            results.append(
+                xent.linear_cross_entropy(y, h, w, b, reduction="none", chunk_bytes=budget)
+            )
+        finally:
+            xent.set_num_threads(None)
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+
+
+def test_state_mode_takes_rows_of_more_than_16_contiguous_classes() -> None:
+    from xent._kernels import _core
+
+    scratch = np.empty(_core.scratch_len(40))
+    state = np.empty((3, _core.STATE_LEN))
+    args = (None, None, None, None, None, None, 0.0, 0.0, 1.0, None, scratch)
+    for x in (np.zeros((3, 16)), np.zeros((40, 3)).T):
+        with pytest.raises(ValueError, match="mode STATE takes logits with unit class stride"):
+            _core.softmax_block(_core.STATE, x, *args, state=state)
+    with pytest.raises(TypeError, match=r"states are contiguous float64 of shape \(R, 5\)"):
+        _core.softmax_block(_core.STATE, np.zeros((3, 40)), *args, state=state[:2])
+
+
+def test_vocabulary_plan() -> None:
+    V = 131072
+    layout = xent._engine.Layout((8192, V), 1)
+    # the logits fit the budget, or the vocabulary is too small to cut: chunks of rows
+    assert _linear._vocab_plan(8192, layout, 4, 8192 * V * 4) is None
+    assert _linear._vocab_plan(8192, xent._engine.Layout((8192, 8000), 1), 4, 1 << 20) is None
+    # 8,192 rows of float32 in 192 MiB: all rows at once, 22 chunks of 5,957 or 5,958 classes
+    assert _linear._vocab_plan(8192, layout, 4, 192 << 20) == (8192, 22)
+    # a million rows: groups as tall as chunks of MIN_VOCAB_CHUNK classes allow, and chunks
+    # of at least half as many classes
+    big = xent._engine.Layout((1 << 20, V), 1)
+    group, chunks = _linear._vocab_plan(1 << 20, big, 4, 192 << 20) or (0, 0)
+    assert group * _linear.MIN_VOCAB_CHUNK * 4 <= 192 << 20
+    assert group % big.block_rows(4) == 0
+    assert V // chunks >= _linear.MIN_VOCAB_CHUNK // 2
+
+
 # --- dtypes ---------------------------------------------------------------------------------
 
 

@@ -17,15 +17,27 @@ sparse loss gives on the same logits, bit for bit; only the products' rounding d
 ``dW`` is accumulated in place by a GEMM with ``beta = 1`` (SciPy's BLAS wrapper, which then
 does the other products too; see `_Products`): NumPy has no accumulating product, and a
 temporary ``V x D`` product per chunk would cost the memory saved.
-The rows of one chunk are never split over the vocabulary: the kernel needs a whole row, and one
-row of a 131,072-word vocabulary is 512 KiB, so a chunk of a few rows is within any sensible
-budget (see `linear_cross_entropy`'s Notes for the floor).
+
+Without gradients, when the logits of all rows exceed the budget, the vocabulary is chunked
+instead (`_run_vocab_chunks`): per group of rows (all of them, up to what a chunk of
+`MIN_VOCAB_CHUNK` classes allows) and chunk of classes, ``Z = H_g @ W_v.T + b_v``, and the
+kernel's softmax state of each row over the chunk (mode STATE: maximum, compensated sum, tie
+count, smoothing sum) is merged into the row's state so far; the loss comes from the merged
+states. Cutting by rows, each chunk's product reads (packs) the whole weight again, 512 MiB at
+V = 131,072, D = 1,024 float32; cutting by classes, each product reads its slice of the weight
+once and the hidden states of the group again (32 MiB for 8,192 rows), and products of all rows
+run at the speed of the whole one. With gradients the rows are chunked: the gradient of a row
+needs its whole softmax, which the vocabulary chunks would compute twice (four products). Merging
+rescales a state's sum by exp(m1 - m2) with the shift's rounding error carried, so the loss is
+within a few ulp of double of the one pass's (not bit for bit); confident rows keep their tiny
+losses.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import threading
 from collections.abc import Iterator
@@ -37,9 +49,10 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 
 from . import _validation as v
 from ._categorical import _call, _sparse_total, _z_loss
-from ._engine import Layout, get_num_threads
+from ._engine import Block, Layout, get_num_threads
+from ._kernels import _core
 from ._reduction import Reduction, for_mean, reduce
-from ._softmax import SPARSE, RowSource, SoftmaxCall
+from ._softmax import SPARSE, STATE, RowSource, SoftmaxCall
 
 Loss = np.ndarray | np.floating
 
@@ -57,6 +70,10 @@ SMALL_PRODUCT = 1 << 24
 
 #: The kernel writes a sparse gradient over the logits for rows of more classes than this.
 _IN_PLACE_CLASSES = 16
+
+#: Vocabulary chunks (forward only) are at least this many classes wide: products of thinner
+#: slices of the weight, and row passes over shorter rows, lose speed.
+MIN_VOCAB_CHUNK = 4096
 
 
 class LinearGrads(NamedTuple):
@@ -307,7 +324,11 @@ def linear_cross_entropy(
     float16 or mixed inputs, the weight converted to the working dtype. A chunk holds at
     least one of the kernel's blocks (8 rows when ``V`` is large, fewer only when there are
     fewer rows): with a vocabulary so large that 8 rows exceed the budget, the floor is
-    ``min(N, 8) * V`` values per buffer. The vocabulary is not chunked.
+    ``min(N, 8) * V`` values per buffer. Without gradients, logits larger than the budget
+    are made by chunks of the vocabulary (at least `MIN_VOCAB_CHUNK` classes) for groups of
+    rows instead: each product then reads its slice of ``weight`` once, where chunks of rows
+    read all of it per chunk; the loss is then within a few ulp (of float64) of the one made
+    by rows.
 
     Examples
     --------
@@ -361,6 +382,15 @@ def linear_cross_entropy(
     call = _call(SPARSE, layout, work, True, cw, eps, red, total, return_grad, z, 0.0)
 
     rows_out = np.empty(N, result) if red == "none" else None
+    plan = None if return_grad else _vocab_plan(N, layout, work.itemsize, budget)
+    if plan is not None:
+        group, chunks = plan
+        with _blas_threads(get_num_threads() if group * D * V >= chunks * SMALL_PRODUCT else 1):
+            partial = _run_vocab_chunks(
+                call, h.reshape(N, D), w, b, ids, weights, rows_out, group, chunks
+            )
+        out = None if rows_out is None else rows_out.reshape(batch)
+        return reduce(out, partial, total, red, result)
     # the kernel writes the gradient of rows of more than 16 classes over their logits
     in_place = V > _IN_PLACE_CLASSES
     two_buffers = return_grad and not in_place
@@ -380,6 +410,83 @@ def linear_cross_entropy(
         dw.astype(_grad_dtype(w, result), copy=False),
         None if db is None or b is None else db.astype(_grad_dtype(b, result)),
     )
+
+
+def _vocab_plan(n_rows: int, layout: Layout, itemsize: int, budget: int) -> tuple[int, int] | None:
+    """Rows per group and the number of vocabulary chunks (of equal widths but for one class)
+    for the forward pass by chunks of classes, or None where chunks of rows do as well: all
+    the logits fit the budget (one chunk), or chunks of about `MIN_VOCAB_CHUNK` classes would
+    not make two chunks."""
+    V = layout.C
+    if n_rows * V * itemsize <= budget or V < 2 * MIN_VOCAB_CHUNK:
+        return None
+    group = _chunk_rows(n_rows, layout, itemsize, budget * V // MIN_VOCAB_CHUNK)
+    return group, -(-V // max(budget // (group * itemsize), MIN_VOCAB_CHUNK))
+
+
+def _run_vocab_chunks(
+    call: SoftmaxCall,
+    h2: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    ids: RowSource,
+    weights: RowSource | None,
+    rows_out: np.ndarray | None,
+    group: int,
+    chunks: int,
+) -> list[tuple[float, float]]:
+    """The loss's per-block partial sums (per-row values into ``rows_out``), groups of
+    ``group`` rows (whole runs of the loss's blocks) by ``chunks`` chunks of classes."""
+    work: np.dtype[np.floating] = call.dtype
+    N = h2.shape[0]
+    V = w.shape[0]
+    wk = _as(w, work)
+    bk = None if b is None else _as(b, work)
+    cw = np.ones(V) if call.cw is None else call.cw
+    cw_sum = float(np.sum(cw))
+    smooth = call.eps > 0
+    products = _Products(work)
+    edges = [V * j // chunks for j in range(chunks + 1)]
+    buf = np.empty(group * -(-V // chunks), work)
+    states = np.empty((group, _core.STATE_LEN))
+    chunk_states = np.empty((group, _core.STATE_LEN))
+    partial: list[tuple[float, float]] = []
+    for r0 in range(0, N, group):
+        r1 = min(r0 + group, N)
+        n = r1 - r0
+        hc = _as(h2[r0:r1], work)
+        sub = Layout((n, V), 1)
+        labels = _rows(ids, sub, r0, r1)
+        row_weights = None if weights is None else _rows(weights, sub, r0, r1)
+        y = labels.ids(Block(0, 0, n, 0, 1), None)[0]  # ignored rows: class 0
+        acc, part = states[:n], chunk_states[:n]
+        acc[:, 4] = 0.0
+        w_acc = 0.0
+        for v0, v1 in itertools.pairwise(edges):
+            zc = buf[: n * (v1 - v0)].reshape(n, v1 - v0)
+            products.logits(hc, wk[v0:v1], zc)
+            if bk is not None:
+                zc += bk[v0:v1]
+            chunk = dataclasses.replace(
+                call, mode=STATE, layout=Layout((n, v1 - v0), 1), cw=cw[v0:v1], cw_others=None
+            )
+            chunk.run(zc, state=acc if v0 == 0 else part)
+            here = np.flatnonzero((y >= v0) & (y < v1))
+            acc[here, 4] = zc[here, y[here] - v0]
+            w_chunk = float(np.sum(cw[v0:v1])) if smooth else 0.0
+            if v0 > 0:
+                _core.state_merge(acc, part, w_acc, w_chunk, smooth)
+            w_acc += w_chunk
+        rows = None if rows_out is None else rows_out[r0:r1]
+        for blk in sub.blocks(work.itemsize):
+            yb, sw = labels.ids(blk, row_weights)
+            rb = None if rows is None else np.empty(blk.a1 - blk.a0)
+            args = (yb, sw, cw, cw_sum, call.eps, call.grad_div, call.z_loss, rb)
+            partial.append(_core.state_finish(acc[blk.a0 : blk.a1], V, *args))
+            if rows is not None and rb is not None:
+                with np.errstate(over="ignore"):  # beyond the dtype's range: inf
+                    rows[blk.a0 : blk.a1] = rb
+    return partial
 
 
 def _grad_dtype(a: np.ndarray, result: np.dtype[np.floating]) -> np.dtype[np.floating]:

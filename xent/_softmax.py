@@ -23,12 +23,13 @@ from ._engine import Block, Layout, run_chunks
 from ._kernels import _core
 
 #: Kernel modes.
-LSE, SOFTMAX, LOG_SOFTMAX, SPARSE, CATEGORICAL = (
+LSE, SOFTMAX, LOG_SOFTMAX, SPARSE, CATEGORICAL, STATE = (
     _core.LSE,
     _core.SOFTMAX,
     _core.LOG_SOFTMAX,
     _core.SPARSE,
     _core.CATEGORICAL,
+    _core.STATE,
 )
 
 
@@ -120,9 +121,12 @@ class SoftmaxCall:
         weights: RowSource | None = None,
         rows_out: np.ndarray | None = None,
         check: Callable[[Block, np.ndarray], None] | None = None,
+        state: np.ndarray | None = None,
     ) -> list[tuple[float, float]]:
         """Run every block; returns the per-block partial sums of the per-row values (see
-        `_reduction.reduce`). ``check(block, target block)`` runs before each block's kernel."""
+        `_reduction.reduce`). ``check(block, target block)`` runs before each block's kernel.
+        Mode STATE writes each row's softmax state into ``state`` (rows, STATE_LEN) instead
+        (classes last)."""
         layout, dtype = self.layout, self.dtype
         C = layout.C
         cw = np.ones(C) if self.cw is None else self.cw
@@ -151,9 +155,10 @@ class SoftmaxCall:
                 rows = None if rows2 is None else layout.take_rows(rows2, blk)
                 # per-row values are float64 in the kernel: a block buffer for other dtypes
                 rb = rows if rows is None or rows.dtype == np.float64 else np.empty(rows.shape)
+                sb = None if state is None else state[blk.a0 : blk.a1]
                 partial[blk.index] = _core.softmax_block(
                     self.mode, xb, ob, tb, yb, sw, cw, self.cw_others, cw_sum, self.eps,
-                    self.grad_div, rb, scratch, self.from_logits, self.z_loss, self.gamma,
+                    self.grad_div, rb, scratch, self.from_logits, self.z_loss, self.gamma, sb,
                 )  # fmt: skip
                 if rows is not None and rb is not rows:
                     with np.errstate(over="ignore"):  # beyond the dtype's range: inf

@@ -7,6 +7,8 @@ SOFTMAX: int
 LOG_SOFTMAX: int
 SPARSE: int
 CATEGORICAL: int
+STATE: int
+STATE_LEN: int
 SMALL: float
 
 def variants() -> list[tuple[str, bool]]: ...
@@ -30,6 +32,22 @@ def softmax_block(
     from_logits: bool = True,
     z_loss: float = 0.0,
     gamma: float = 0.0,
+    state: np.ndarray | None = None,
+) -> tuple[float, float]: ...
+def state_merge(
+    acc: np.ndarray, chunk: np.ndarray, w_acc: float, w_chunk: float, smooth: bool
+) -> None: ...
+def state_finish(
+    state: np.ndarray,
+    C: int,
+    labels: np.ndarray | None,
+    row_weight: np.ndarray | None,
+    cw: np.ndarray | None,
+    cw_sum: float,
+    eps: float,
+    grad_div: float,
+    z_loss: float,
+    row_out: np.ndarray | None,
 ) -> tuple[float, float]: ...
 def binary_block(
     x: np.ndarray,

@@ -13,11 +13,13 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.stdint cimport int64_t
+from libc.string cimport memset
 
 cnp.import_array()
 
 cdef extern from "kernels.h":
     double XK_SMALL
+    int XK_STATE_LEN
     ctypedef struct xk_block:
         Py_ssize_t R, C
         const void *x
@@ -39,6 +41,7 @@ cdef extern from "kernels.h":
         double *scratch
         double z
         double gamma
+        double *state
 
     ctypedef struct xk_binary:
         Py_ssize_t n
@@ -92,6 +95,9 @@ cdef extern from "kernels.h":
         xk_softplus_fn softplus[2]
         xk_stats_fn stats[2]
         xk_kl_fn kl[2]
+        void (*state_merge)(Py_ssize_t R, double *acc, const double *chunk, double w_acc,
+                            double w_chunk, int smooth) noexcept nogil
+        void (*state_finish)(xk_block *b) noexcept nogil
 
     Py_ssize_t xk_scratch_len(Py_ssize_t C) nogil
     int xk_n_variants() nogil
@@ -101,7 +107,9 @@ cdef extern from "kernels.h":
                        int vector) nogil
 
 #: Modes of `softmax_block`, as in kernels.h.
-LSE, SOFTMAX, LOG_SOFTMAX, SPARSE, CATEGORICAL = 0, 1, 2, 3, 4
+LSE, SOFTMAX, LOG_SOFTMAX, SPARSE, CATEGORICAL, STATE = 0, 1, 2, 3, 4, 5
+#: Doubles per row of a streamed softmax state (mode STATE): m, sb, nt, vs, x_y.
+STATE_LEN = XK_STATE_LEN
 #: The scale of the second sum the kernels return.
 SMALL = XK_SMALL
 
@@ -168,13 +176,14 @@ def scratch_len(Py_ssize_t C):
 def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
                   object row_weight, object cw, object cw_others, double cw_sum, double eps,
                   double grad_div, object row_out, cnp.ndarray scratch, bint from_logits=True,
-                  double z_loss=0.0, double gamma=0.0):
+                  double z_loss=0.0, double gamma=0.0, object state=None):
     """Run the softmax kernel (``from_logits``) or the probability kernel on one block.
 
     ``x`` (R, C); ``out`` and ``t`` the same dtype and shape (or None); ``labels`` int64 (R,);
     ``row_weight`` and ``row_out`` float64 (R,); ``cw`` and ``cw_others`` float64 (C,).
     ``z_loss`` adds ``z_loss * logsumexp**2`` per row (logits only); ``gamma`` is the focal
-    exponent (0: cross-entropy).
+    exponent (0: cross-entropy). Mode STATE writes each row's softmax state (m, sb, nt, vs) into
+    ``state``, float64 (R, STATE_LEN), for rows of more than 16 classes with unit class stride.
     Returns the sum of the weighted per-row losses, in row order, and the same sum of the
     losses times 2**-64 (finite where the sum overflows).
     """
@@ -218,6 +227,11 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     b.loss_sum = 0.0
     b.z = z_loss
     b.gamma = gamma
+    b.state = NULL
+    if mode == STATE:
+        if not from_logits or b.x_cs != 1 or b.C <= 16:
+            raise ValueError("mode STATE takes logits with unit class stride, > 16 classes")
+        b.state = _state_ptr(state, b.R)
     if scratch.shape[0] < xk_scratch_len(b.C):
         raise ValueError("scratch is too small")
     cdef const xk_variant *v = xk_get_variant(_current)
@@ -226,6 +240,56 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
             v.softmax[kind](&b, mode)
         else:
             v.prob[kind](&b, mode)
+    return b.loss_sum, b.loss_sum_small
+
+
+cdef inline double *_state_ptr(object state, Py_ssize_t R) except NULL:
+    cdef cnp.ndarray a = <cnp.ndarray>state
+    if (a.dtype.num != cnp.NPY_FLOAT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a) or a.ndim != 2
+            or a.shape[0] < R or a.shape[1] != XK_STATE_LEN):
+        raise TypeError(f"states are contiguous float64 of shape (R, {XK_STATE_LEN})")
+    return <double *>cnp.PyArray_DATA(a)
+
+
+def state_merge(cnp.ndarray acc, cnp.ndarray chunk, double w_acc, double w_chunk, bint smooth):
+    """Merge the softmax states of a chunk of each row's classes (mode STATE) into ``acc``, the
+    states of the classes before it; ``w_acc`` and ``w_chunk`` are the two sides' sums of class
+    weights (for vs, with ``smooth``)."""
+    cdef Py_ssize_t R = acc.shape[0]
+    cdef double *a = _state_ptr(acc, R)
+    cdef double *c = _state_ptr(chunk, R)
+    cdef const xk_variant *v = xk_get_variant(_current)
+    with nogil:
+        v.state_merge(R, a, c, w_acc, w_chunk, smooth)
+
+
+def state_finish(cnp.ndarray state, Py_ssize_t C, object labels, object row_weight, object cw,
+                 double cw_sum, double eps, double grad_div, double z_loss, object row_out):
+    """The sparse loss of rows of ``C`` classes from their merged states (x_y in column 4), as
+    `softmax_block` in mode SPARSE gives it without a gradient. Returns the sum of the weighted
+    per-row losses, in row order, and the same sum times 2**-64."""
+    cdef xk_block b
+    cdef cnp.ndarray a
+    memset(&b, 0, sizeof(b))
+    b.R = state.shape[0]
+    b.C = C
+    b.state = _state_ptr(state, b.R)
+    if labels is not None:
+        a = <cnp.ndarray>labels
+        if (a.dtype.num != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+                or a.shape[0] < b.R):
+            raise TypeError("labels are contiguous int64, one per row")
+        b.labels = <const int64_t *>cnp.PyArray_DATA(a)
+    b.row_weight = _dptr(row_weight)
+    b.cw = _dptr(cw)
+    b.cw_sum = cw_sum
+    b.eps = eps
+    b.grad_div = grad_div
+    b.z = z_loss
+    b.row_out = <double *>_dptr(row_out)
+    cdef const xk_variant *v = xk_get_variant(_current)
+    with nogil:
+        v.state_finish(&b)
     return b.loss_sum, b.loss_sum_small
 
 

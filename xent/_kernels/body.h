@@ -813,7 +813,8 @@ static void FN(rows)(xk_block *b, int mode)
     const ptrdiff_t R = b->R, C = b->C;
     const int grad = b->out != NULL && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
     const int store = mode == XK_SOFTMAX || grad;
-    const int smooth = b->eps > 0.0 && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
+    const int smooth =
+        b->eps > 0.0 && (mode == XK_SPARSE || mode == XK_CATEGORICAL || mode == XK_STATE);
     double lanes[8] = {0}, small[8] = {0};
     for (ptrdiff_t r = 0; r < R; r++) {
         const T *x = (const T *)b->x + r * b->x_rs;
@@ -833,6 +834,11 @@ static void FN(rows)(xk_block *b, int mode)
            see kernels.h) */
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
         FN(pass_v)(mode, store, smooth, x, t, b->cw, out, C, &st);
+        if (mode == XK_STATE) {
+            double *q = b->state + XK_STATE_LEN * r;
+            q[0] = st.m, q[1] = st.sb, q[2] = st.nt, q[3] = smooth ? st.vs : 0.0;
+            continue;
+        }
         double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));
         double value = FN(finish)(b, mode, &st, sw, y, xy, L, &g);
         if (g.focal_row) {
@@ -858,6 +864,81 @@ static void FN(rows)(xk_block *b, int mode)
         b->loss_sum_small += small[j];
     }
 }
+
+#if !XK_WIDEN
+/* ------------------------------------------------------------------ rows streamed by chunks */
+
+/* Rows whose classes come chunk by chunk (the fused linear cross-entropy over a vocabulary):
+ * each chunk's pass (XK_STATE) gives per row its maximum m, the sum sb of exp(x - m) below it,
+ * the count nt of entries equal to it and vs = sum_c cw_c (m - x_c). Two states merge exactly
+ * as one pass over both chunks would add them, but for the rounding of the rescaling: with
+ * m = max(m1, m2) > m2, the chunk of the smaller maximum contributes all its entries,
+ * (nt2 + sb2) exp(m2 - m) with the shift's rounding error carried (XK_SHIFT, as for an entry),
+ * to sb, and vs adds (m - m_i) times each side's weight sum. A NaN maximum stays NaN; -inf and
+ * +inf maxima merge as the pass's ties do (every entry -inf: nt counts them; +inf: the others
+ * contribute 0). */
+static void FN(state_merge)(ptrdiff_t R, double *acc, const double *chunk, double w_acc,
+                            double w_chunk, int smooth)
+{
+    for (ptrdiff_t r = 0; r < R; r++) {
+        double *a = acc + XK_STATE_LEN * r;
+        const double *c = chunk + XK_STATE_LEN * r;
+        const double ma = a[0], mc = c[0];
+        if (ma != ma || mc != mc) {
+            a[0] = NAN;
+            continue;
+        }
+        const double m = mc > ma ? mc : ma;
+        double sb, nt;
+        if (ma == mc) {
+            sb = a[1] + c[1];
+            nt = a[2] + c[2];
+        } else {
+            /* lo: the state of the smaller maximum, rescaled to m */
+            const double *lo = mc > ma ? a : c, *hi = mc > ma ? c : a;
+            double d, e;
+            XK_SHIFT(lo[0], m, d, e);
+            const double E = xk_exp(d);
+            sb = hi[1] + (lo[2] + lo[1]) * (E + E * e);
+            nt = hi[2];
+        }
+        if (smooth) { /* a side whose maximum is m adds nothing (also where m is infinite) */
+            const double va = w_acc == 0.0 || ma == m ? a[3] : a[3] + w_acc * (m - ma);
+            const double vc = w_chunk == 0.0 || mc == m ? c[3] : c[3] + w_chunk * (m - mc);
+            a[3] = va + vc;
+        }
+        a[0] = m, a[1] = sb, a[2] = nt;
+    }
+}
+
+/* The sparse loss of each row from its streamed state and x_y (b->state), as the row pass and
+ * `finish` give it: per-row values into row_out, their sum in row order (as FN(rows) adds it)
+ * into loss_sum. No gradient (b->cw_others unused), no focal loss. */
+static void FN(state_finish)(xk_block *b)
+{
+    double lanes[8] = {0}, small[8] = {0};
+    xk_block fb = *b;
+    fb.cw_others = NULL;
+    fb.gamma = 0.0;
+    for (ptrdiff_t r = 0; r < b->R; r++) {
+        const double *q = b->state + XK_STATE_LEN * r;
+        FN(state) st = {q[0], q[1], q[2], q[3], 0.0, 0.0, 0.0, 0, NULL};
+        FN(coef) g;
+        const double sw = b->row_weight ? b->row_weight[r] : 1.0;
+        const int64_t y = b->labels ? b->labels[r] : 0; /* st.top: for a gradient only */
+        const double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));
+        const double value = FN(finish)(&fb, XK_SPARSE, &st, sw, y, q[4], L, &g);
+        if (b->row_out) b->row_out[r] = value;
+        lanes[r & 7] += value;
+        small[r & 7] += value * XK_SMALL;
+    }
+    b->loss_sum = b->loss_sum_small = 0.0;
+    for (int j = 0; j < 8; j++) {
+        b->loss_sum += lanes[j];
+        b->loss_sum_small += small[j];
+    }
+}
+#endif
 
 /* ------------------------------------------------------------------ class-major tiles */
 
@@ -1178,6 +1259,7 @@ static void FN(softmax)(xk_block *b, int mode)
         FN(rows)(b, mode);
         return;
     }
+    if (mode == XK_STATE) return; /* row-major rows of more classes only (_core checks it) */
     double lanes[8] = {0}, small[8] = {0};
     T *xt = NULL, *tt = NULL, *ot = NULL;
     const int transpose = !class_major;

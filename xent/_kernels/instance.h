@@ -90,12 +90,14 @@ static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff
 #undef XK_WIDEN
 
 const xk_variant XK_CAT(xk_variant, XK_V) = {
-    XK_NAME,
-    {XK_CAT(softmax_f32, XK_V), XK_CAT(softmax_f64, XK_V)},
-    {XK_CAT(prob_f32, XK_V), XK_CAT(prob_f64, XK_V)},
-    {XK_CAT(binary_f32, XK_V), XK_CAT(binary_f64, XK_V)},
-    {XK_CAT(softplus_f32, XK_V), XK_CAT(softplus_f64, XK_V)},
-    {XK_CAT(stats_f32, XK_V), XK_CAT(stats_f64, XK_V)},
-    {XK_CAT(kl_f32, XK_V), XK_CAT(kl_f64, XK_V)},
-    XK_CAT(math_array, XK_V),
+    .name = XK_NAME,
+    .softmax = {XK_CAT(softmax_f32, XK_V), XK_CAT(softmax_f64, XK_V)},
+    .prob = {XK_CAT(prob_f32, XK_V), XK_CAT(prob_f64, XK_V)},
+    .binary = {XK_CAT(binary_f32, XK_V), XK_CAT(binary_f64, XK_V)},
+    .softplus = {XK_CAT(softplus_f32, XK_V), XK_CAT(softplus_f64, XK_V)},
+    .stats = {XK_CAT(stats_f32, XK_V), XK_CAT(stats_f64, XK_V)},
+    .kl = {XK_CAT(kl_f32, XK_V), XK_CAT(kl_f64, XK_V)},
+    .state_merge = XK_CAT(state_merge_f64, XK_V),
+    .state_finish = XK_CAT(state_finish_f64, XK_V),
+    .math_array = XK_CAT(math_array, XK_V),
 };

@@ -25,8 +25,15 @@ enum xk_mode {
     XK_SOFTMAX = 1,     /* out = softmax */
     XK_LOG_SOFTMAX = 2, /* out = log_softmax */
     XK_SPARSE = 3,      /* sparse cross-entropy (labels), loss per row, gradient in out */
-    XK_CATEGORICAL = 4  /* categorical cross-entropy (targets t), loss per row, gradient in out */
+    XK_CATEGORICAL = 4, /* categorical cross-entropy (targets t), loss per row, gradient in out */
+    XK_STATE = 5        /* the softmax state of each row of one chunk of its classes, for rows
+                           streamed chunk by chunk: state[XK_STATE_LEN r + k] = m (k = 0), sb (1),
+                           nt (2), vs (3, with eps > 0); row-major rows of more than XK_SMALL_C
+                           classes only (state_merge, state_finish below) */
 };
+
+/* Doubles per row of a streamed state: m, sb, nt, vs (see FN(state) in body.h), and x_y. */
+#define XK_STATE_LEN 5
 
 typedef struct {
     /* shape */
@@ -62,6 +69,8 @@ typedef struct {
     double z;
     /* focal loss: the exponent gamma of the factor (1 - p_c)^gamma (0: plain cross-entropy) */
     double gamma;
+    /* XK_STATE_LEN doubles per row: written by XK_STATE, read by the state functions */
+    double *state;
 } xk_block;
 
 typedef struct {
@@ -141,6 +150,13 @@ typedef struct {
     xk_softplus_fn softplus[2];
     xk_stats_fn stats[2];
     xk_kl_fn kl[2];
+    /* rows streamed by chunks of classes (XK_STATE): a chunk's states merged into the states
+       so far (their classes' weight sums w_acc and w_chunk; vs with smooth), then the sparse
+       loss of each row from its state and x_y (state[XK_STATE_LEN r + 4]), as softmax[] gives
+       it (b->C the row's whole class count; no gradient, no focal loss) */
+    void (*state_merge)(ptrdiff_t R, double *acc, const double *chunk, double w_acc,
+                        double w_chunk, int smooth);
+    void (*state_finish)(xk_block *b);
     /* exp (fn 0), log (1), log1p (2), the float rows' exp (3), expm1 (4): xk_math_array */
     void (*math_array)(int fn, const double *x, double *y, ptrdiff_t n, int vector);
 } xk_variant;
