@@ -201,8 +201,13 @@ def accuracy(y: np.ndarray, h: np.ndarray, w: np.ndarray) -> dict[str, float]:
     import xent
 
     loss, grads = xent.linear_cross_entropy(y, h, w, return_grad=True)
+    # the forward pass by chunks of the vocabulary, as the whole batch takes it: a budget of a
+    # quarter of these rows' logits
+    budget = max(y.size * w.shape[0] * h.dtype.itemsize // 4, 1)
+    rows = xent.linear_cross_entropy(y, h, w, reduction="none", chunk_bytes=budget)
     z = h @ w.T
     ref, G = xent.sparse_categorical_cross_entropy(y, z, from_logits=True, return_grad=True)
+    ref_rows = xent.sparse_categorical_cross_entropy(y, z, from_logits=True, reduction="none")
     eps = float(np.finfo(h.dtype).eps)
 
     def err(a: Any, b: Any) -> float:
@@ -212,6 +217,7 @@ def accuracy(y: np.ndarray, h: np.ndarray, w: np.ndarray) -> dict[str, float]:
     G64, h64, w64 = G.astype(np.float64), h.astype(np.float64), w.astype(np.float64)
     return {
         "loss": err(loss, ref),
+        "loss by vocabulary chunks (per row)": err(rows, ref_rows),
         "hidden": err(grads.hidden, G64 @ w64),
         "weight": err(grads.weight, G64.T @ h64),
     }
