@@ -1145,3 +1145,87 @@ def test_mean_is_invariant_to_weight_scale(rng, kind, which, scale):
     # weights near 1e-310 keep ~13 significant digits
     np.testing.assert_allclose(got, want, rtol=1e-11)
     np.testing.assert_allclose(grad, want_grad, rtol=1e-11, atol=1e-11)
+
+
+# ------------------------------------------------------- one-hot targets run as the sparse loss
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("shape", "axis"),
+    [((300, 5), -1), ((40, 700), -1), ((6, 300), 0)],
+    ids=["few", "many", "axis0"],
+)
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"label_smoothing": 0.1, "class_weight": "cw", "reduction": "none"},
+        {"z_loss": 1e-3, "sample_weight": "sw"},
+        {"focal_gamma": 2.0, "reduction": "sum"},
+    ],
+    ids=["plain", "smoothing-cw", "z-sw", "focal"],
+)
+def test_one_hot_targets_give_the_sparse_loss_bit_for_bit(rng, dtype, shape, axis, kw):
+    """One-hot targets from logits run as the sparse loss of their class ids (the same loss):
+    the same bits, loss and gradient, for every option."""
+    n = shape[axis]
+    x = (3 * rng.standard_normal(shape)).astype(dtype)
+    batch = tuple(s for i, s in enumerate(shape) if i != axis % len(shape))
+    labels = rng.integers(0, n, size=batch)
+    onehot = np.moveaxis((labels[..., None] == np.arange(n)).astype(dtype), -1, axis)
+    kw = dict(kw)
+    if kw.get("class_weight") == "cw":
+        kw["class_weight"] = rng.uniform(0.5, 2.0, n)
+    if kw.get("sample_weight") == "sw":
+        kw["sample_weight"] = rng.uniform(0.0, 2.0, batch)
+    for return_grad in (False, True):
+        want = xent.sparse_categorical_cross_entropy(
+            labels, x, from_logits=True, axis=axis, return_grad=return_grad, **kw
+        )
+        got = xent.categorical_cross_entropy(
+            onehot, x, from_logits=True, axis=axis, return_grad=return_grad, **kw
+        )
+        for g, w in zip(
+            got if return_grad else [got], want if return_grad else [want], strict=True
+        ):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_nearly_one_hot_targets_keep_their_small_terms():
+    # the confident row's loss is log1p(exp(-60)) = 8.75651e-27; the target 1e-30 on the other
+    # class adds 1e-30 * 60: a row that is not exactly one-hot runs as the categorical loss
+    x = np.array([[60.0, 0.0], [0.0, 1.0]])
+    t = np.array([[1.0, 1e-30], [0.0, 1.0]])
+    got = xent.categorical_cross_entropy(t, x, from_logits=True, reduction="none")
+    tiny = np.exp(-60.0) - np.exp(-120.0) / 2
+    assert got[0] == pytest.approx((1 - 1e-30) * tiny + 1e-30 * (60.0 + tiny), rel=1e-15)
+    assert got[0] != xent.sparse_categorical_cross_entropy([0], x[:1], from_logits=True)
+
+
+def test_stats_kernel_finds_one_hot_rows():
+    from xent._kernels import _core
+
+    t = np.array(
+        [
+            [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0] * 20,
+            [1, 1] + [0] * 18,
+            [0.5, 0.5] + [0] * 18,
+            [np.nan, 1] + [0] * 18,
+            [-0.0] * 19 + [1],
+            [0] * 17 + [1, 0, 1e-30],
+            [0] * 19 + [2],
+        ]
+    )
+    want = [1, -1, -2, -2, -2, 19, -2, -2]
+    for dtype in (np.float32, np.float64):
+        for arr in (t.astype(dtype), np.asfortranarray(t.astype(dtype)), t.astype(dtype)[:, :5]):
+            n = len(arr)
+            hot = np.empty(n, np.int64)
+            _core.stats_block(arr, None, np.empty(n), None, hot)
+            expect = want if arr.shape[1] == 20 else [1, -1, -2, -2, -2, -1, -1, -1]
+            if dtype == np.float32 and arr.shape[1] == 20:
+                expect = [*want[:6], 17 if np.float32(1e-30) == 0 else -2, -2]
+            np.testing.assert_array_equal(hot >= 0, np.array(expect) >= 0, err_msg=str(arr.dtype))
+            np.testing.assert_array_equal(np.where(hot >= 0, hot, -1), np.maximum(expect, -1))

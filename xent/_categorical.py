@@ -49,6 +49,10 @@ class _Distributions:
     kernel reads it (the block is then in the cache), or `run` checks them all first (a
     gradient needs the denominator before its pass). The per-block partial sums are the same
     either way, so the mean is the same with and without the gradient.
+
+    With ``one_hot``, `check` returns a block's class ids where every row of it is one-hot
+    (one entry exactly 1, the others exactly 0), so that the loss runs as the sparse one there;
+    after `run`, `relabel` gives them again for those blocks.
     """
 
     def __init__(
@@ -63,18 +67,24 @@ class _Distributions:
         nan_what: str | None = None,
         cw: np.ndarray | None = None,
         weights: RowSource | None = None,
+        one_hot: bool = False,
     ) -> None:
         self.arr, self.layout, self.name, self.axis, self.hint = arr, layout, name, axis, hint
         self.dtype, self.nan_what, self.cw, self.weights = dtype, nan_what, cw, weights
         self.rtol = _rtol(arr)
         self.blocks = layout.blocks(dtype.itemsize)
         self.totals = [0.0] * len(self.blocks)
+        self.one_hot = one_hot
+        self.hot_blocks = [False] * len(self.blocks)
 
-    def check(self, blk: Block, block: np.ndarray) -> None:
-        """Check one block, ``(R, C)`` in ``dtype`` as `load` gives it."""
-        sums = np.empty(block.shape[0])
-        wsums = None if self.cw is None else np.empty(block.shape[0])
-        lo, hi, nan = _core.stats_block(block, self.cw, sums, wsums)
+    def check(self, blk: Block, block: np.ndarray) -> np.ndarray | None:
+        """Check one block, ``(R, C)`` in ``dtype`` as `load` gives it; returns its class ids
+        where it is one-hot (see above)."""
+        R = block.shape[0]
+        sums = np.empty(R)
+        wsums = None if self.cw is None else np.empty(R)
+        hot = np.empty(R, np.int64) if self.one_hot and R else None
+        lo, hi, nan = _core.stats_block(block, self.cw, sums, wsums, hot)
         if nan and self.nan_what is not None:
             v.check_not_nan(self.arr, self.name, self.nan_what)  # raises, naming the first NaN
         if lo < 0 or hi > 1:
@@ -85,6 +95,15 @@ class _Distributions:
         self.totals[blk.index] = float(
             np.sum(wy if self.weights is None else self.weights.block(blk) * wy)
         )
+        if hot is None or hot.min() < 0:
+            return None
+        self.hot_blocks[blk.index] = True
+        return hot
+
+    def relabel(self, blk: Block, block: np.ndarray) -> np.ndarray | None:
+        """After `run`: a one-hot block's class ids (checked again: the same totals), else
+        None."""
+        return self.check(blk, block) if self.hot_blocks[blk.index] else None
 
     def run(self) -> float:
         """Check every block; returns `total`."""
@@ -150,7 +169,7 @@ def _run(
     target: np.ndarray | None = None,
     labels: RowSource | None = None,
     weights: RowSource | None = None,
-    check: Callable[[Block, np.ndarray], None] | None = None,
+    check: Callable[[Block, np.ndarray], np.ndarray | None] | None = None,
 ) -> Loss | tuple[Loss, np.ndarray]:
     """Run a loss over its blocks and reduce it: ``loss`` or ``(loss, grad)``. ``total`` gives
     the mean's denominator once the blocks have run (and ``check`` has seen each target block)."""
@@ -518,13 +537,14 @@ def categorical_cross_entropy(
     if target.dtype == np.float64:  # float64 targets keep their precision with float32 logits
         work = np.dtype(np.float64)
     weights = None if s is None else RowSource(layout, s, np.float64)
+    # one-hot blocks from logits run as the sparse loss of their class ids (the same loss)
     targets = _Distributions(
         target, layout, "y_true", axis, "", work, nan_what="target probabilities", cw=cw,
-        weights=weights,
+        weights=weights, one_hot=from_logits,
     )  # fmt: skip
     # the gradient is divided by the mean's denominator: checked first; else as it is read
     total = targets.run() if return_grad else 0.0
     call = _call(CATEGORICAL, layout, work, from_logits, cw, eps, red, total, return_grad, z, gamma)
-    check = None if return_grad else targets.check
+    check = targets.relabel if return_grad else targets.check
     return _run(call, pred, result, red, targets.total, return_grad, target=target,
                 weights=weights, check=check)  # fmt: skip

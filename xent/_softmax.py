@@ -120,11 +120,13 @@ class SoftmaxCall:
         labels: RowSource | None = None,
         weights: RowSource | None = None,
         rows_out: np.ndarray | None = None,
-        check: Callable[[Block, np.ndarray], None] | None = None,
+        check: Callable[[Block, np.ndarray], np.ndarray | None] | None = None,
         state: np.ndarray | None = None,
     ) -> list[tuple[float, float]]:
         """Run every block; returns the per-block partial sums of the per-row values (see
-        `_reduction.reduce`). ``check(block, target block)`` runs before each block's kernel.
+        `_reduction.reduce`). ``check(block, target block)`` runs before each block's kernel;
+        where it returns class ids (the block's targets are one-hot), the block runs as the
+        sparse loss of those ids, which is the same loss without reading the targets again.
         Mode STATE writes each row's softmax state into ``state`` (rows, STATE_LEN) instead
         (classes last)."""
         layout, dtype = self.layout, self.dtype
@@ -143,8 +145,7 @@ class SoftmaxCall:
             for blk in chunk:
                 xb = load(layout, x3, blk, dtype)
                 tb = None if t3 is None else load(layout, t3, blk, dtype)
-                if check is not None and tb is not None:
-                    check(blk, tb)
+                hot = None if check is None or tb is None else check(blk, tb)
                 ob, copy_back = (
                     (None, False) if out3 is None else destination(layout, out3, blk, dtype)
                 )
@@ -152,12 +153,15 @@ class SoftmaxCall:
                     yb, sw = None, None if weights is None else weights.block(blk)
                 else:
                     yb, sw = labels.ids(blk, weights)
+                mode = self.mode
+                if hot is not None:
+                    mode, tb, yb = SPARSE, None, hot
                 rows = None if rows2 is None else layout.take_rows(rows2, blk)
                 # per-row values are float64 in the kernel: a block buffer for other dtypes
                 rb = rows if rows is None or rows.dtype == np.float64 else np.empty(rows.shape)
                 sb = None if state is None else state[blk.a0 : blk.a1]
                 partial[blk.index] = _core.softmax_block(
-                    self.mode, xb, ob, tb, yb, sw, cw, self.cw_others, cw_sum, self.eps,
+                    mode, xb, ob, tb, yb, sw, cw, self.cw_others, cw_sum, self.eps,
                     self.grad_div, rb, scratch, self.from_logits, self.z_loss, self.gamma, sb,
                 )  # fmt: skip
                 if rows is not None and rb is not rows:

@@ -63,7 +63,11 @@ def binary_block(
     alpha: float = -1.0,
 ) -> tuple[float, float]: ...
 def stats_block(
-    t: np.ndarray, cw: np.ndarray | None, sums: np.ndarray, wsums: np.ndarray | None
+    t: np.ndarray,
+    cw: np.ndarray | None,
+    sums: np.ndarray,
+    wsums: np.ndarray | None,
+    hot: np.ndarray | None = None,
 ) -> tuple[float, float, bool]: ...
 def kl_block(
     p: np.ndarray,

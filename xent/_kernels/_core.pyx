@@ -63,6 +63,7 @@ cdef extern from "kernels.h":
         const double *cw
         double *sums
         double *wsums
+        int64_t *hot
         double lo, hi
         int nan
     ctypedef struct xk_kl:
@@ -293,11 +294,13 @@ def state_finish(cnp.ndarray state, Py_ssize_t C, object labels, object row_weig
     return b.loss_sum, b.loss_sum_small
 
 
-def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums):
+def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object hot=None):
     """Per row of ``t`` (R, C) (float32/64, any strides): ``sums`` = sum_c t_c and, with ``cw``
-    (float64 (C,)), ``wsums`` = sum_c cw_c t_c (float64 (R,)). Returns the least and the
-    greatest entry (NaN skipped) and whether an entry is NaN."""
+    (float64 (C,)), ``wsums`` = sum_c cw_c t_c (float64 (R,)); with ``hot`` (int64 (R,)), the
+    class of the row's only nonzero entry where it is exactly 1 (else negative). Returns the
+    least and the greatest entry (NaN skipped) and whether an entry is NaN."""
     cdef xk_stats s
+    cdef cnp.ndarray a
     cdef int kind = _kind(t)
     s.R = t.shape[0]
     s.C = t.shape[1]
@@ -306,6 +309,13 @@ def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums):
     s.cw = _dptr(cw)
     s.sums = <double *>_dptr(sums)
     s.wsums = <double *>_dptr(wsums)
+    s.hot = NULL
+    if hot is not None:
+        a = <cnp.ndarray>hot
+        if (a.dtype.num != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+                or a.shape[0] < s.R):
+            raise TypeError("hot is contiguous int64, one per row")
+        s.hot = <int64_t *>cnp.PyArray_DATA(a)
     if sums.shape[0] < s.R or (cw is not None and (wsums is None or wsums.shape[0] < s.R)):
         raise ValueError("sums and wsums need a value per row")
     cdef const xk_variant *v = xk_get_variant(_current)

@@ -1648,6 +1648,7 @@ static void FN(stats)(xk_stats *s)
         for (ptrdiff_t r = 0; r < R; r++) {
             s->sums[r] = 0.0;
             if (cw) s->wsums[r] = 0.0;
+            if (s->hot) s->hot[r] = -1;
         }
         for (ptrdiff_t c = 0; c < C; c++) {
             const T *col = t + c * cs;
@@ -1658,14 +1659,43 @@ static void FN(stats)(xk_stats *s)
                 lo = v < lo ? v : lo;
                 hi = v > hi ? v : hi;
                 nan |= v != v;
+                if (s->hot && v != 0.0) s->hot[r] = v == 1.0 && s->hot[r] == -1 ? c : -2;
             }
         }
     }
     for (ptrdiff_t r = 0; r < R && !(rs == 1 && cs != 1); r++) { /* row by row */
         const T *row = t + r * rs;
         double sum = 0.0, wsum = 0.0;
+        int64_t hot = -1; /* as s->hot, once the row is read */
         ptrdiff_t c = 0;
-        if (cs == 1 && C >= 8) {
+#if XK_WIDEN
+        if (cs == 1 && C >= 16) { /* sixteen float lanes; the sums in double, by halves */
+            xv_d a = XV(splat)(0.0), w = a;
+            xv_s mn = XV(ssplat)(HUGE_VALF), mx = XV(ssplat)(-HUGE_VALF);
+            xv_si nn = {0};
+            for (; c + 16 <= C; c += 16) {
+                const xv_s v = XV(sload)(row + c);
+                const xv_d v0 = XV(swiden_lo)(v), v1 = XV(swiden_hi)(v);
+                a += v0 + v1;
+                if (cw) w += XV(load)(cw + c) * v0 + XV(load)(cw + c + 8) * v1;
+                mn = XV(ssel)(v < mn, v, mn);
+                mx = XV(ssel)(v > mx, v, mx);
+                nn |= v != v;
+                /* the lanes one by one only while the row may be one-hot */
+                if (s->hot && hot != -2 && XV(sany)(v != 0.0f))
+                    for (int l = 0; l < 16; l++)
+                        if (v[l] != 0.0f) hot = v[l] == 1.0f && hot == -1 ? c + l : -2;
+            }
+            sum = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+            wsum = ((w[0] + w[1]) + (w[2] + w[3])) + ((w[4] + w[5]) + (w[6] + w[7]));
+            for (int l = 0; l < 16; l++) {
+                lo = mn[l] < lo ? mn[l] : lo;
+                hi = mx[l] > hi ? mx[l] : hi;
+            }
+            nan |= XV(sany)(nn);
+        }
+#endif
+        if (cs == 1 && C - c >= 8) {
             xv_d a = XV(splat)(0.0), w = a, mn = XV(splat)(HUGE_VAL), mx = XV(splat)(-HUGE_VAL);
             xv_i nn = {0};
             for (; c + 8 <= C; c += 8) {
@@ -1679,9 +1709,13 @@ static void FN(stats)(xk_stats *s)
                 mn = XV(sel)(v < mn, v, mn);
                 mx = XV(sel)(v > mx, v, mx);
                 nn |= v != v;
+                /* the lanes one by one only while the row may be one-hot */
+                if (s->hot && hot != -2 && XV(any)(v != 0.0))
+                    for (int l = 0; l < 8; l++)
+                        if (v[l] != 0.0) hot = v[l] == 1.0 && hot == -1 ? c + l : -2;
             }
-            sum = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-            wsum = ((w[0] + w[1]) + (w[2] + w[3])) + ((w[4] + w[5]) + (w[6] + w[7]));
+            sum += ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+            wsum += ((w[0] + w[1]) + (w[2] + w[3])) + ((w[4] + w[5]) + (w[6] + w[7]));
             for (int l = 0; l < 8; l++) {
                 lo = mn[l] < lo ? mn[l] : lo;
                 hi = mx[l] > hi ? mx[l] : hi;
@@ -1695,9 +1729,11 @@ static void FN(stats)(xk_stats *s)
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
             nan |= v != v;
+            if (v != 0.0) hot = v == 1.0 && hot == -1 ? c : -2;
         }
         s->sums[r] = sum;
         if (cw) s->wsums[r] = wsum;
+        if (s->hot) s->hot[r] = hot;
     }
     s->lo = lo;
     s->hi = hi;

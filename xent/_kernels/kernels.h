@@ -90,13 +90,16 @@ typedef struct {
 
 /* What the checks of target distributions (and of probabilities) need, per block: per row
  * sum_c t_c and sum_c cw_c t_c in double, and the least and greatest entry and whether one is
- * NaN. Any strides. */
+ * NaN; and whether each row is one-hot (hot: its class, or a negative number). Any strides. */
 typedef struct {
     ptrdiff_t R, C;
     const void *t;       /* the kernel's type */
     ptrdiff_t rs, cs;
     const double *cw;    /* class weights, or NULL: then wsums is not written */
     double *sums, *wsums;
+    /* per row (NULL: not wanted): the class of its only nonzero entry if that entry is exactly
+       1, else negative (-1: no nonzero entry, -2: another) */
+    int64_t *hot;
     double lo, hi;       /* NaN skipped; +inf and -inf for a block of NaN */
     int nan;
 } xk_stats;
