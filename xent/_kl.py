@@ -11,7 +11,6 @@ reduces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import overload
 
 import numpy as np
@@ -20,10 +19,10 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 
 from . import _validation as v
 from ._categorical import _check_dtype, _Distributions
-from ._engine import Block, Layout, run_chunks
+from ._engine import Block, Layout
 from ._kernels import _core
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
-from ._softmax import RowSource, destination, load, store
+from ._softmax import BlockArrays, RowSource, run_blocks
 
 Loss = np.ndarray | np.floating
 _PROB_HINT = "; pass from_logits=True if these are logits"
@@ -44,33 +43,19 @@ def _run(
     pred_logits: bool,
 ) -> list[tuple[float, float]]:
     """Every block through the kernel; the per-block partial sums, in block order."""
-    p3, q3 = layout.view3(target), layout.view3(pred)
-    g3 = None if grad is None else layout.view3(grad)
-    rows2 = None if rows_out is None else layout.rows2(rows_out)
-    blocks = layout.blocks(work.itemsize)
-    partial = [(0.0, 0.0)] * len(blocks)
 
-    def chunk(items: Sequence[Block]) -> None:
-        scratch = np.empty(10 * layout.C)
-        for blk in items:
-            pb, qb = load(layout, p3, blk, work), load(layout, q3, blk, work)
-            gb, copy_back = (None, False) if g3 is None else destination(layout, g3, blk, work)
-            sw = None if weights is None else weights.block(blk)
-            rows = None if rows2 is None else layout.take_rows(rows2, blk)
-            rb = rows if rows is None or rows.dtype == np.float64 else np.empty(rows.shape)
-            partial[blk.index] = _core.kl_block(
-                pb, qb, gb, sw, rb, temperature, grad_div, target_logits, pred_logits, scratch
-            )
-            if rows is not None and rb is not rows:
-                with np.errstate(over="ignore"):  # beyond the dtype's range: inf
-                    rows[...] = rb
-            if copy_back:
-                assert g3 is not None
-                assert gb is not None
-                store(layout, g3, blk, gb)
+    def kernel(blk: Block, a: BlockArrays) -> tuple[float, float]:
+        assert a.target is not None
+        sw = None if weights is None else weights.block(blk)
+        return _core.kl_block(
+            a.target, a.x, a.out, sw, a.rows, temperature, grad_div, target_logits, pred_logits,
+            a.scratch,
+        )  # fmt: skip
 
-    run_chunks(blocks, chunk)
-    return partial
+    return run_blocks(
+        layout, work, pred, kernel, target=target, out=grad, rows_out=rows_out,
+        scratch_len=10 * layout.C,
+    )  # fmt: skip
 
 
 @overload

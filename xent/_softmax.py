@@ -5,6 +5,7 @@ categorical losses from logits or probabilities) is one `SoftmaxCall` run over t
 its input: each block goes to the compiled kernel (xent/_kernels) with the GIL released, which
 returns the block's per-row values and partial sum and writes only the block's output. The
 partial sums come back in block order, so results do not depend on the number of threads.
+`run_blocks` is that block driver, shared with the KL divergence's kernel.
 
 The kernel takes a block as an ``(R, C)`` array with unit stride along its classes
 (row-major) or along its rows (class-major); views of the caller's arrays are passed as they
@@ -129,51 +130,84 @@ class SoftmaxCall:
         sparse loss of those ids, which is the same loss without reading the targets again.
         Mode STATE writes each row's softmax state into ``state`` (rows, STATE_LEN) instead
         (classes last)."""
-        layout, dtype = self.layout, self.dtype
-        C = layout.C
-        cw = np.ones(C) if self.cw is None else self.cw
+        cw = np.ones(self.layout.C) if self.cw is None else self.cw
         cw_sum = float(np.sum(cw))
-        x3 = layout.view3(x)
-        out3 = None if out is None else layout.view3(out)
-        t3 = None if target is None else layout.view3(target)
-        rows2 = None if rows_out is None else layout.rows2(rows_out)
-        blocks = layout.blocks(dtype.itemsize)
-        partial = [(0.0, 0.0)] * len(blocks)
 
-        def work(chunk: Sequence[Block]) -> None:
-            scratch = np.empty(_core.scratch_len(C))
-            for blk in chunk:
-                xb = load(layout, x3, blk, dtype)
-                tb = None if t3 is None else load(layout, t3, blk, dtype)
-                hot = None if check is None or tb is None else check(blk, tb)
-                ob, copy_back = (
-                    (None, False) if out3 is None else destination(layout, out3, blk, dtype)
-                )
-                if labels is None:
-                    yb, sw = None, None if weights is None else weights.block(blk)
-                else:
-                    yb, sw = labels.ids(blk, weights)
-                mode = self.mode
-                if hot is not None:
-                    mode, tb, yb = SPARSE, None, hot
-                rows = None if rows2 is None else layout.take_rows(rows2, blk)
-                # per-row values are float64 in the kernel: a block buffer for other dtypes
-                rb = rows if rows is None or rows.dtype == np.float64 else np.empty(rows.shape)
-                sb = None if state is None else state[blk.a0 : blk.a1]
-                partial[blk.index] = _core.softmax_block(
-                    mode, xb, ob, tb, yb, sw, cw, self.cw_others, cw_sum, self.eps,
-                    self.grad_div, rb, scratch, self.from_logits, self.z_loss, self.gamma, sb,
-                )  # fmt: skip
-                if rows is not None and rb is not rows:
-                    with np.errstate(over="ignore"):  # beyond the dtype's range: inf
-                        rows[...] = rb
-                if copy_back:
-                    assert out3 is not None
-                    assert ob is not None
-                    store(layout, out3, blk, ob)
+        def kernel(blk: Block, a: BlockArrays) -> tuple[float, float]:
+            hot = None if check is None or a.target is None else check(blk, a.target)
+            if labels is None:
+                yb, sw = None, None if weights is None else weights.block(blk)
+            else:
+                yb, sw = labels.ids(blk, weights)
+            mode, tb = self.mode, a.target
+            if hot is not None:
+                mode, tb, yb = SPARSE, None, hot
+            sb = None if state is None else state[blk.a0 : blk.a1]
+            return _core.softmax_block(
+                mode, a.x, a.out, tb, yb, sw, cw, self.cw_others, cw_sum, self.eps,
+                self.grad_div, a.rows, a.scratch, self.from_logits, self.z_loss, self.gamma, sb,
+            )  # fmt: skip
 
-        run_chunks(blocks, work)
-        return partial
+        return run_blocks(
+            self.layout, self.dtype, x, kernel, target=target, out=out, rows_out=rows_out,
+            scratch_len=_core.scratch_len(self.layout.C),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BlockArrays:
+    """What a kernel call reads and writes for one block: ``(R, C)`` arrays of the working
+    dtype the kernel can use (views where possible), float64 per-row values, scratch."""
+
+    x: np.ndarray
+    target: np.ndarray | None
+    out: np.ndarray | None
+    rows: np.ndarray | None
+    scratch: np.ndarray
+
+
+def run_blocks(
+    layout: Layout,
+    dtype: np.dtype[np.floating],
+    x: np.ndarray,
+    kernel: Callable[[Block, BlockArrays], tuple[float, float]],
+    *,
+    target: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+    rows_out: np.ndarray | None = None,
+    scratch_len: int = 0,
+) -> list[tuple[float, float]]:
+    """The block driver of every kernel that reads ``x`` (and ``target``) of one layout:
+    ``kernel(block, arrays)`` per block on the engine's threads, its output block copied back
+    where it went to a buffer (`destination`), its per-row values into ``rows_out`` in that
+    array's dtype; returns the kernel's results in block order."""
+    x3 = layout.view3(x)
+    t3 = None if target is None else layout.view3(target)
+    out3 = None if out is None else layout.view3(out)
+    rows2 = None if rows_out is None else layout.rows2(rows_out)
+    blocks = layout.blocks(dtype.itemsize)
+    partial = [(0.0, 0.0)] * len(blocks)
+
+    def work(chunk: Sequence[Block]) -> None:
+        scratch = np.empty(scratch_len)
+        for blk in chunk:
+            xb = load(layout, x3, blk, dtype)
+            tb = None if t3 is None else load(layout, t3, blk, dtype)
+            ob, copy_back = (None, False) if out3 is None else destination(layout, out3, blk, dtype)
+            rows = None if rows2 is None else layout.take_rows(rows2, blk)
+            # per-row values are float64 in the kernel: a block buffer for other dtypes
+            rb = rows if rows is None or rows.dtype == np.float64 else np.empty(rows.shape)
+            partial[blk.index] = kernel(blk, BlockArrays(xb, tb, ob, rb, scratch))
+            if rows is not None and rb is not rows:
+                with np.errstate(over="ignore"):  # beyond the dtype's range: inf
+                    rows[...] = rb
+            if copy_back:
+                assert out3 is not None
+                assert ob is not None
+                store(layout, out3, blk, ob)
+
+    run_chunks(blocks, work)
+    return partial
 
 
 class RowSource:
