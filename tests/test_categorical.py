@@ -1206,26 +1206,36 @@ def test_nearly_one_hot_targets_keep_their_small_terms():
 def test_stats_kernel_finds_one_hot_rows():
     from xent._kernels import _core
 
-    t = np.array(
-        [
-            [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0] * 20,
-            [1, 1] + [0] * 18,
-            [0.5, 0.5] + [0] * 18,
-            [np.nan, 1] + [0] * 18,
-            [-0.0] * 19 + [1],
-            [0] * 17 + [1, 0, 1e-30],
-            [0] * 19 + [2],
-        ]
-    )
-    want = [1, -1, -2, -2, -2, 19, -2, -2]
+    rows = [
+        [0, 1] + [0] * 18,
+        [0] * 20,
+        [1, 1] + [0] * 18,
+        [0.5, 0.5] + [0] * 18,
+        [np.nan, 1] + [0] * 18,
+        [-0.0] * 19 + [1],
+        [0] * 17 + [1, 0, 1e-30],
+        [0] * 19 + [2],
+    ]
+
+    def hot_of(arr):
+        hot = np.full(len(arr), -1, np.int64)
+        _core.stats_block(arr, None, np.empty(len(arr)), None, hot)
+        return hot
+
+    def reference(row):  # the class of the only nonzero entry where it is 1, else negative
+        nonzero = [c for c, v in enumerate(row) if v != 0]  # NaN != 0
+        return nonzero[0] if len(nonzero) == 1 and row[nonzero[0]] == 1 else -1
+
     for dtype in (np.float32, np.float64):
-        for arr in (t.astype(dtype), np.asfortranarray(t.astype(dtype)), t.astype(dtype)[:, :5]):
-            n = len(arr)
-            hot = np.empty(n, np.int64)
-            _core.stats_block(arr, None, np.empty(n), None, hot)
-            expect = want if arr.shape[1] == 20 else [1, -1, -2, -2, -2, -1, -1, -1]
-            if dtype == np.float32 and arr.shape[1] == 20:
-                expect = [*want[:6], 17 if np.float32(1e-30) == 0 else -2, -2]
-            np.testing.assert_array_equal(hot >= 0, np.array(expect) >= 0, err_msg=str(arr.dtype))
-            np.testing.assert_array_equal(np.where(hot >= 0, hot, -1), np.maximum(expect, -1))
+        for row in rows:
+            for n in (20, 5):  # the vector path and the scalar one
+                arr = np.array([row[:n]], dtype)
+                assert max(hot_of(arr)[0], -1) == reference(arr[0].tolist()), (row, n)
+        # a block: one-hot rows found as such, row-major and class-major; a row that is not
+        # makes the block not one-hot
+        t = np.eye(20, dtype=dtype)[[3, 0, 19, 7]]
+        for arr in (t, np.asfortranarray(t)):
+            np.testing.assert_array_equal(hot_of(arr), [3, 0, 19, 7])
+            bad = arr.copy()
+            bad[2, 5] = 0.25
+            assert hot_of(bad).min() < 0

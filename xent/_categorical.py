@@ -83,7 +83,7 @@ class _Distributions:
         R = block.shape[0]
         sums = np.empty(R)
         wsums = None if self.cw is None else np.empty(R)
-        hot = np.empty(R, np.int64) if self.one_hot and R else None
+        hot = np.full(R, -1, np.int64) if self.one_hot and R else None
         lo, hi, nan = _core.stats_block(block, self.cw, sums, wsums, hot)
         if nan and self.nan_what is not None:
             v.check_not_nan(self.arr, self.name, self.nan_what)  # raises, naming the first NaN

@@ -297,8 +297,9 @@ def state_finish(cnp.ndarray state, Py_ssize_t C, object labels, object row_weig
 def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object hot=None):
     """Per row of ``t`` (R, C) (float32/64, any strides): ``sums`` = sum_c t_c and, with ``cw``
     (float64 (C,)), ``wsums`` = sum_c cw_c t_c (float64 (R,)); with ``hot`` (int64 (R,)), the
-    class of the row's only nonzero entry where it is exactly 1 (else negative). Returns the
-    least and the greatest entry (NaN skipped) and whether an entry is NaN."""
+    class of the row's only nonzero entry where it is exactly 1 (else negative; the rows after
+    the first that is not one-hot may be left as they are). Returns the least and the
+    greatest entry (NaN skipped) and whether an entry is NaN."""
     cdef xk_stats s
     cdef cnp.ndarray a
     cdef int kind = _kind(t)

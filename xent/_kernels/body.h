@@ -1663,10 +1663,13 @@ static void FN(stats)(xk_stats *s)
             }
         }
     }
-    for (ptrdiff_t r = 0; r < R && !(rs == 1 && cs != 1); r++) { /* row by row */
+    /* row by row; once a row is not one-hot, the block is not: the rows after it are not
+       looked at for it (their hot is left as it is) */
+    int want_hot = s->hot != NULL;
+    for (ptrdiff_t r = 0; r < R && !(rs == 1 && cs != 1); r++) {
         const T *row = t + r * rs;
         double sum = 0.0, wsum = 0.0;
-        int64_t hot = -1; /* as s->hot, once the row is read */
+        int64_t hot = want_hot ? -1 : -2; /* as s->hot, once the row is read */
         ptrdiff_t c = 0;
 #if XK_WIDEN
         if (cs == 1 && C >= 16) { /* sixteen float lanes; the sums in double, by halves */
@@ -1682,8 +1685,8 @@ static void FN(stats)(xk_stats *s)
                 mx = XV(ssel)(v > mx, v, mx);
                 nn |= v != v;
                 /* the lanes one by one only while the row may be one-hot */
-                if (s->hot && hot != -2 && XV(sany)(v != 0.0f))
-                    for (int l = 0; l < 16; l++)
+                if (hot != -2 && XV(sany)(v != 0.0f))
+                    for (int l = 0; l < 16 && hot != -2; l++)
                         if (v[l] != 0.0f) hot = v[l] == 1.0f && hot == -1 ? c + l : -2;
             }
             sum = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
@@ -1710,8 +1713,8 @@ static void FN(stats)(xk_stats *s)
                 mx = XV(sel)(v > mx, v, mx);
                 nn |= v != v;
                 /* the lanes one by one only while the row may be one-hot */
-                if (s->hot && hot != -2 && XV(any)(v != 0.0))
-                    for (int l = 0; l < 8; l++)
+                if (hot != -2 && XV(any)(v != 0.0))
+                    for (int l = 0; l < 8 && hot != -2; l++)
                         if (v[l] != 0.0) hot = v[l] == 1.0 && hot == -1 ? c + l : -2;
             }
             sum += ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
@@ -1733,7 +1736,10 @@ static void FN(stats)(xk_stats *s)
         }
         s->sums[r] = sum;
         if (cw) s->wsums[r] = wsum;
-        if (s->hot) s->hot[r] = hot;
+        if (want_hot) {
+            s->hot[r] = hot;
+            want_hot = hot >= 0;
+        }
     }
     s->lo = lo;
     s->hi = hi;

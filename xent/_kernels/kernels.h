@@ -98,7 +98,8 @@ typedef struct {
     const double *cw;    /* class weights, or NULL: then wsums is not written */
     double *sums, *wsums;
     /* per row (NULL: not wanted): the class of its only nonzero entry if that entry is exactly
-       1, else negative (-1: no nonzero entry, -2: another) */
+       1, else negative (-1: no nonzero entry, -2: another); with rows contiguous, the rows
+       after the first that is not one-hot are not written */
     int64_t *hot;
     double lo, hi;       /* NaN skipped; +inf and -inf for a block of NaN */
     int nan;
