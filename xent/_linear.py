@@ -124,7 +124,9 @@ class _Products:
     nothing is copied.
     """
 
-    def __init__(self, dtype: np.dtype[np.floating]) -> None:
+    def __init__(self, dtype: np.dtype[np.floating], w: np.ndarray, b: np.ndarray | None) -> None:
+        self.w = _as(w, dtype)  # the layer's weight and bias in the working dtype
+        self.b = None if b is None else _as(b, dtype)
         try:
             from scipy.linalg.blas import get_blas_funcs
         except ImportError:
@@ -136,16 +138,19 @@ class _Products:
         if not np.shares_memory(out, result):  # the wrapper wrote a copy: keep its values
             out[...] = result
 
-    def logits(self, hc: np.ndarray, w: np.ndarray, zc: np.ndarray) -> None:
-        """``zc = hc @ w.T``."""
+    def logits(self, hc: np.ndarray, zc: np.ndarray, v0: int = 0) -> None:
+        """``zc = hc @ w[v0:v1].T + b[v0:v1]`` for the classes ``v0:v1`` of ``zc``'s columns."""
+        w = self.w[v0 : v0 + zc.shape[1]]
         if self.gemm is None:
             np.matmul(hc, w.T, out=zc)
         else:  # Z.T (V, R) = W (V, D) @ H.T (D, R)
             self._into(zc.T, self.gemm(1.0, w.T, hc.T, c=zc.T, trans_a=1, overwrite_c=1))
+        if self.b is not None:
+            zc += self.b[v0 : v0 + zc.shape[1]]
 
-    def hidden_grad(self, gc: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+    def hidden_grad(self, gc: np.ndarray, out: np.ndarray) -> None:
         """``out = gc @ w``."""
-        np.matmul(gc, w, out=out)
+        np.matmul(gc, self.w, out=out)
 
     def accumulate_weight_grad(self, dw: np.ndarray, gc: np.ndarray, hc: np.ndarray) -> None:
         """``dw += gc.T @ hc`` in place."""
@@ -439,12 +444,10 @@ def _run_vocab_chunks(
     work: np.dtype[np.floating] = call.dtype
     N = h2.shape[0]
     V = w.shape[0]
-    wk = _as(w, work)
-    bk = None if b is None else _as(b, work)
     cw = np.ones(V) if call.cw is None else call.cw
     cw_sum = float(np.sum(cw))
     smooth = call.eps > 0
-    products = _Products(work)
+    products = _Products(work, w, b)
     edges = [V * j // chunks for j in range(chunks + 1)]
     buf = np.empty(group * -(-V // chunks), work)
     states = np.empty((group, _core.STATE_LEN))
@@ -463,9 +466,7 @@ def _run_vocab_chunks(
         w_acc = 0.0
         for v0, v1 in itertools.pairwise(edges):
             zc = buf[: n * (v1 - v0)].reshape(n, v1 - v0)
-            products.logits(hc, wk[v0:v1], zc)
-            if bk is not None:
-                zc += bk[v0:v1]
+            products.logits(hc, zc, v0)
             chunk = dataclasses.replace(
                 call, mode=STATE, layout=Layout((n, v1 - v0), 1), cw=cw[v0:v1], cw_others=None
             )
@@ -476,15 +477,16 @@ def _run_vocab_chunks(
             if v0 > 0:
                 _core.state_merge(acc, part, w_acc, w_chunk, smooth)
             w_acc += w_chunk
-        rows = None if rows_out is None else rows_out[r0:r1]
         for blk in sub.blocks(work.itemsize):
             yb, sw = labels.ids(blk, row_weights)
-            rb = None if rows is None else np.empty(blk.a1 - blk.a0)
+            rows = None if rows_out is None else rows_out[r0 + blk.a0 : r0 + blk.a1]
+            # per-row values are float64 in the kernel: a block buffer for other dtypes
+            rb = rows if rows is None or rows.dtype == np.float64 else np.empty(rows.shape)
             args = (yb, sw, cw, cw_sum, call.eps, call.grad_div, call.z_loss, rb)
             partial.append(_core.state_finish(acc[blk.a0 : blk.a1], V, *args))
-            if rows is not None and rb is not None:
+            if rows is not None and rb is not rows:
                 with np.errstate(over="ignore"):  # beyond the dtype's range: inf
-                    rows[blk.a0 : blk.a1] = rb
+                    rows[...] = rb
     return partial
 
 
@@ -510,9 +512,7 @@ def _run_chunks(
     work: np.dtype[np.floating] = call.dtype
     N, D = h2.shape
     V = w.shape[0]
-    wk = _as(w, work)
-    bk = None if b is None else _as(b, work)
-    products = _Products(work)
+    products = _Products(work, w, b)
     z = np.empty((rows, V), work)
     partial: list[tuple[float, float]] = []
     g = None if not return_grad else z if in_place else np.empty((rows, V), work)
@@ -523,9 +523,7 @@ def _run_chunks(
         r1 = min(r0 + rows, N)
         hc = _as(h2[r0:r1], work)
         zc = z[: r1 - r0]
-        products.logits(hc, wk, zc)
-        if bk is not None:
-            zc += bk
+        products.logits(hc, zc)
         sub = Layout((r1 - r0, V), 1)
         gc = None if g is None else g[: r1 - r0]
         partial += dataclasses.replace(call, layout=sub).run(
@@ -536,7 +534,7 @@ def _run_chunks(
             rows_out=None if rows_out is None else rows_out[r0:r1],
         )
         if gc is not None and dh is not None and dw is not None:
-            products.hidden_grad(gc, wk, dh[r0:r1])
+            products.hidden_grad(gc, dh[r0:r1])
             products.accumulate_weight_grad(dw, gc, hc)
             if db is not None:
                 db += np.add.reduce(gc, axis=0, dtype=np.float64)
