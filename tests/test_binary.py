@@ -10,6 +10,7 @@ gradients; the 2-class categorical loss with logits ``[0, z]``.
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -649,3 +650,46 @@ def test_mean_is_invariant_to_weight_scale(rng, scale):
     # weights near 1e-310 keep ~13 significant digits
     np.testing.assert_allclose(got, want, rtol=1e-11)
     np.testing.assert_allclose(grad, want_grad, rtol=1e-11, atol=1e-11)
+
+
+def test_label_dtypes_agree():
+    """float32 labels are read as they are, others converted: the same loss and gradient."""
+    rng = np.random.default_rng(77)
+    x = rng.normal(0.0, 4.0, (300, 7)).astype(np.float32)
+    y = rng.integers(0, 2, x.shape)
+    results = [
+        xent.binary_cross_entropy(y.astype(dt), x, from_logits=True, return_grad=True)
+        for dt in (np.float32, np.float64, np.int64, np.bool_, np.float16)
+    ]
+    for loss, grad in results[1:]:
+        assert loss == results[0][0]
+        np.testing.assert_array_equal(grad, results[0][1])
+
+
+@pytest.mark.parametrize("label_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (1.5, "y_true has values outside [0, 1] (first: 1.5 at index (700001,))."),
+        (-0.25, "y_true has values outside [0, 1] (first: -0.25 at index (700001,))."),
+        (np.nan, "y_true holds NaN at index (700001,); labels must be numbers."),
+    ],
+)
+def test_labels_checked_in_every_tile(label_dtype, bad, message):
+    """The kernel's pass checks the labels of every tile (here the third of quarter-million
+    element tiles); the message names the first bad entry."""
+    y = np.zeros(800_000, label_dtype)
+    y[700_001] = bad
+    y[700_005] = 2.0
+    x = np.zeros(800_000, np.float32)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        xent.binary_cross_entropy(y, x, from_logits=True)
+
+
+def test_probabilities_checked_in_every_tile():
+    x = np.full(800_000, 0.5)
+    x[650_000] = np.nan  # NaN passes: it propagates to the result
+    assert np.isnan(xent.binary_cross_entropy(np.zeros(800_000), x))
+    x[700_001] = 1.25
+    with pytest.raises(ValueError, match=re.escape("(first: 1.25 at index (700001,))")):
+        xent.binary_cross_entropy(np.zeros(800_000), x)

@@ -289,3 +289,98 @@ def test_the_bounds_reject_the_naive_formula(dominant_cases):
     x, y, _, (exact_loss, _, _) = dominant_cases[(45, "plain")]
     naive = np.logaddexp.reduce(x, axis=1) - x[np.arange(x.shape[0]), y]
     assert ref.max_ulp(ref.ulp_error(naive, exact_loss)) > VALUE_ULP
+
+
+# ----------------------------------------------------------------------------- two classes
+
+
+def two_class_rows(dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of two logits (N, 2) and labels: random, confident both ways (d = x_other - x_y
+    down to -700, where the loss exp(d) is still a normal double: weighting a subnormal loss
+    rounds it again; the float32 underflow at -87 and -104 included), ties, huge logits whose
+    difference rounds, and a partial last vector of eight rows."""
+    rng = np.random.default_rng([4242, 2])
+    big = 1e300 if dtype == np.float64 else 1e30
+    d = np.concatenate(
+        [
+            rng.normal(0.0, 3.0, 40),
+            -rng.uniform(20.0, 700.0, 20) if dtype == np.float64 else -rng.uniform(20, 103, 20),
+            rng.uniform(20.0, 80.0, 10),
+            [0.0, -1e-9, 1e-9, -87.0, -104.0, -700.0 if dtype == np.float64 else -103.5],
+        ]
+    )
+    base = rng.normal(0.0, 5.0, d.size)
+    n = d.size
+    y = rng.integers(0, 2, n)
+    x = np.empty((n, 2), dtype)
+    x[np.arange(n), y] = base
+    x[np.arange(n), 1 - y] = base + d
+    # huge logits: x_other - x_y is not exact in the dtype's arithmetic
+    extra = np.array([[big, big * (1 - 1e-7)], [-big, big / 3], [1.0, 1.0 + 2**-40]], dtype)
+    return np.concatenate([x, extra]), np.concatenate([y, [0, 1, 0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("axis", [-1, 0], ids=["tiles", "axis0"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["plain", "weights"])
+def test_two_classes(variant, dtype, axis, weighted):
+    """The two-class path (body.h tile2): loss within 1 ulp (2 with class and sample weights)
+    and gradient within 2 ulp of mpmath (the bounds of the other paths are 4 and 8); the mean
+    is the mean of the per-row losses."""
+    x, y = two_class_rows(dtype)
+    kw: dict[str, Any] = {}
+    if weighted:
+        kw = {"class_weight": np.array([0.25, 3.0]), "sample_weight": np.linspace(0.0, 2.0, y.size)}
+    loss, grad = call(
+        xent.sparse_categorical_cross_entropy,
+        x,
+        axis,
+        y,
+        from_logits=True,
+        reduction="none",
+        return_grad=True,
+        **kw,
+    )
+    exact_loss, exact_grad, scale = ref.sparse_categorical_cross_entropy(
+        y, x.astype(np.float64), from_logits=True, return_grad=True, **kw
+    )
+    err = ref.ulp_error(loss, exact_loss, dtype=dtype)
+    worst = int(np.argmax(err))
+    bound = 2.0 if weighted else 1.0  # the two weights round the loss twice more
+    assert err[worst] <= bound, f"row {worst}: {x[worst]}, y {y[worst]}: {err[worst]:.2f} ulp"
+    gerr = ref.ulp_error(grad, exact_grad, dtype=dtype, scale=scale)
+    assert ref.max_ulp(gerr) <= 2.0
+    total = xent.sparse_categorical_cross_entropy(y, x, from_logits=True, **kw)
+    # the mean divides by the weights of the rows' targets (PyTorch's rule)
+    denominator = np.sum(kw["sample_weight"] * kw["class_weight"][y]) if weighted else y.size
+    mean = np.sum(loss.astype(np.float64)) / denominator
+    assert float(total) == pytest.approx(mean, rel=4 * float(np.finfo(dtype).eps))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_two_classes_non_finite(variant, dtype):
+    """Infinite and NaN logits in two-class rows: what the softmax sums give."""
+    inf, nan = np.inf, np.nan
+    x = np.array(
+        [
+            [-inf, 1.0],
+            [1.0, -inf],
+            [inf, 1.0],
+            [1.0, inf],
+            [inf, inf],
+            [-inf, -inf],
+            [nan, 1.0],
+            [1.0, nan],
+            [-inf, inf],
+        ],
+        dtype,
+    )
+    y = np.zeros(len(x), np.int64)
+    loss, grad = xent.sparse_categorical_cross_entropy(
+        y, x, from_logits=True, reduction="none", return_grad=True
+    )
+    want = [inf, 0.0, 0.0, inf, nan, nan, nan, nan, inf]
+    np.testing.assert_array_equal(loss, np.array(want, dtype))
+    g_other = [1.0, 0.0, 0.0, 1.0, nan, nan, nan, nan, 1.0]
+    np.testing.assert_array_equal(grad[:, 1], np.array(g_other, dtype))
+    np.testing.assert_array_equal(grad[:, 0], -np.array(g_other, dtype))

@@ -402,3 +402,63 @@ def test_float_rows_exp_against_mpmath():
             worst_d = max(worst_d, float(err))
     assert worst_f <= 0.53, worst_f  # float arithmetic: its roundings of r weigh 2^-24
     assert worst_d <= TARGET_ULP, worst_d
+
+
+# ----------------------------------------------------------------------------- short forms
+
+
+def _relative_errors(got: np.ndarray, fn, x: np.ndarray) -> float:
+    mpmath.mp.dps = 40
+    worst = 0.0
+    for xi, yi in zip(x.tolist(), got.tolist(), strict=True):
+        exact = fn(mpmath.mpf(xi))
+        if exact == 0:
+            assert yi == 0.0, (xi, yi)
+            continue
+        worst = max(worst, float(abs((mpmath.mpf(yi) - exact) / exact)))
+    return worst
+
+
+def test_exp_short_against_mpmath():
+    """The exp of float results (xvec.h exp_short): relative error below 2^-38 where the result
+    is a normal double, XV(exp)'s value elsewhere (subnormal, 0, inf, NaN); the same bits for
+    every variant."""
+    g = np.random.default_rng([7301, 10])
+    x = np.concatenate(
+        [
+            g.uniform(-707.0, 709.0, 20000),
+            -loguniform(g, -40, 0, 2000),
+            g.uniform(-1.0, 1.0, 2000),
+            -np.arange(0.0, 707.0) * math.log(2) / 32,
+            [0.0, -0.0, -707.0, 709.0, -720.0, -745.0, -746.0, -800.0, 710.0, np.inf, -np.inf],
+        ]
+    )
+    results = [_core.exp_short(x, v) for v in SUPPORTED]
+    for y in results[1:]:
+        assert np.array_equal(y.view(np.uint64), results[0].view(np.uint64))
+    y = results[0]
+    normal = (x >= -707.0) & (x <= 709.0)
+    assert _relative_errors(y[normal], mpmath.exp, x[normal]) < 2.0**-38
+    assert np.array_equal(y[~normal], _core.exp(x[~normal], SUPPORTED[0]))
+    assert np.isnan(_core.exp_short(np.array([np.nan]))).all()
+
+
+def test_log1p_short_against_mpmath():
+    """log1p of float results (xvec.h log1p_short) on [0, 1]: relative error below 2^-32 over
+    the series' range, both sides of its switch at 2^-10 and the table's range; 0 at 0, NaN at
+    NaN; the same bits for every variant."""
+    g = np.random.default_rng([7301, 11])
+    x = np.concatenate(
+        [
+            g.uniform(0.0, 1.0, 20000),
+            loguniform(g, -300, 0, 4000),
+            g.uniform(2.0**-10 * 0.99, 2.0**-10 * 1.01, 1000),
+            np.nextafter(2.0**-10, [0.0, 1.0]),
+            [0.0, 1.0, 2.0**-1074, 0.36, 0.5, 0.99999999],
+        ]
+    )
+    results = [_core.log1p_short(x, v) for v in SUPPORTED]
+    for y in results[1:]:
+        assert np.array_equal(y.view(np.uint64), results[0].view(np.uint64))
+    assert _relative_errors(results[0], mpmath.log1p, x) < 2.0**-32
+    assert np.isnan(_core.log1p_short(np.array([np.nan]))).all()

@@ -161,10 +161,9 @@ def binary_cross_entropy(
     n_last = pred.shape[-1] if pred.ndim else 1
     pw = _pos_weight(pos_weight, pred.shape)
     s = for_mean(v.check_weight(sample_weight, "sample_weight", pred.shape, "y_pred's shape"), red)
-    v.check_labels(target, "y_true")
-    if not from_logits:
-        v.check_in_unit_interval(pred, "y_pred", "; pass from_logits=True if these are logits")
     result, work = v.float_dtypes(pred)
+    # Labels stay float32 or float64 (the kernel reads both); others become float64 per tile.
+    label_dtype = target.dtype if target.dtype in (np.float32, np.float64) else np.float64
 
     rows, cols = pred.size // max(n_last, 1) if n_last else 0, n_last
     x2, y2 = pred.reshape(rows, cols), target.reshape(rows, cols)
@@ -178,6 +177,8 @@ def binary_cross_entropy(
     # weights) stay a few MiB per thread.
     blocks = tiles(rows, cols, 2)
     partial = [(0.0, 0.0)] * len(blocks)
+    # per tile: the least and greatest label, whether one is NaN, the least and greatest y_pred
+    ranges = [(np.inf, -np.inf, False, np.inf, -np.inf)] * len(blocks)
 
     def tile(i: int, r0: int, r1: int, c0: int, c1: int) -> None:
         shape = (r1 - r0, c1 - c0)
@@ -186,7 +187,7 @@ def binary_cross_entropy(
             return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype).reshape(-1)
 
         x = flat(x2[r0:r1, c0:c1], work)
-        y = flat(y2[r0:r1, c0:c1], np.float64)  # labels keep their own precision
+        y = flat(y2[r0:r1, c0:c1], label_dtype)  # labels keep their own precision
         pwt = None if pw2 is None else flat(pw2[r0:r1, c0:c1], np.float64)
         swt = None if s2 is None else flat(s2[r0:r1, c0:c1], np.float64)
         loss = None if out is None else np.empty(x.size)
@@ -195,9 +196,10 @@ def binary_cross_entropy(
             view = grad[r0:r1, c0:c1]
             g = view.reshape(-1) if view.flags.c_contiguous and grad.dtype == work else None
             g = np.empty(x.size, work) if g is None else g
-        partial[i] = _core.binary_block(
+        res = _core.binary_block(
             x, y, pwt, swt, g, loss, eps, gdiv, bool(from_logits), gamma, alpha
         )
+        partial[i], ranges[i] = res[:2], res[2:]
         # A value beyond the result dtype's range becomes inf, silently (the documented rule).
         with np.errstate(over="ignore"):
             if out is not None and loss is not None:
@@ -210,6 +212,19 @@ def binary_cross_entropy(
             tile(i, r0, r1, c0, c1)
 
     run_chunks(list(enumerate(blocks)), work_chunk)
+    # The checks of the labels (and probabilities) came from the kernel's pass; on a failure the
+    # validators find the first bad entry for the message.
+    y_lo, y_hi, y_nan, x_lo, x_hi = (
+        min(r[0] for r in ranges) if ranges else np.inf,
+        max(r[1] for r in ranges) if ranges else -np.inf,
+        any(r[2] for r in ranges),
+        min(r[3] for r in ranges) if ranges else np.inf,
+        max(r[4] for r in ranges) if ranges else -np.inf,
+    )
+    if y_nan or y_lo < 0 or y_hi > 1:
+        v.check_labels(target, "y_true")
+    if not from_logits and (x_lo < 0 or x_hi > 1):
+        v.check_in_unit_interval(pred, "y_pred", "; pass from_logits=True if these are logits")
     rows_out = None if out is None else out.reshape(pred.shape)
     loss_out = reduce(rows_out, partial, total, red, result)
     if grad is not None:

@@ -46,7 +46,8 @@ cdef extern from "kernels.h":
     ctypedef struct xk_binary:
         Py_ssize_t n
         const void *x
-        const double *y
+        const void *y
+        int y_float
         const double *pw
         const double *sw
         void *grad
@@ -55,6 +56,8 @@ cdef extern from "kernels.h":
         int from_logits
         double loss_sum, loss_sum_small
         double gamma, alpha
+        double y_lo, y_hi, x_lo, x_hi
+        int y_nan
 
     ctypedef struct xk_stats:
         Py_ssize_t R, C
@@ -328,16 +331,22 @@ def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object
 def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad,
                  object loss_out, double eps, double grad_div, bint from_logits,
                  double gamma=0.0, double alpha=-1.0):
-    """Binary cross-entropy of contiguous 1-D arrays: x (float32/64), y, pw, sw float64,
-    grad x's dtype or None, loss_out float64 or None; the focal loss with ``gamma`` != 0 or
-    ``alpha`` >= 0 (< 0: no alpha). Returns the sum of the losses and their sum times 2**-64."""
+    """Binary cross-entropy of contiguous 1-D arrays: x (float32/64), y float32 or float64,
+    pw, sw float64, grad x's dtype or None, loss_out float64 or None; the focal loss with
+    ``gamma`` != 0 or ``alpha`` >= 0 (< 0: no alpha). Returns the sum of the losses, their sum
+    times 2**-64, and the checks: the least and greatest label (NaN skipped; inf and -inf for
+    none), whether a label is NaN, and (from probabilities) the least and greatest x."""
     cdef xk_binary b
     cdef int kind = _kind(x)
     if not cnp.PyArray_IS_C_CONTIGUOUS(x):
         raise TypeError("x must be contiguous")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(y) or y.shape[0] != x.shape[0] or y.dtype.num not in (
+            cnp.NPY_FLOAT32, cnp.NPY_FLOAT64):
+        raise TypeError("y must be contiguous float32 or float64, x's length")
     b.n = x.shape[0]
     b.x = cnp.PyArray_DATA(x)
-    b.y = _dptr(y)
+    b.y = cnp.PyArray_DATA(y)
+    b.y_float = y.dtype.num == cnp.NPY_FLOAT32
     b.pw = _dptr(pw)
     b.sw = _dptr(sw)
     b.grad = NULL
@@ -355,7 +364,7 @@ def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad
     cdef const xk_variant *v = xk_get_variant(_current)
     with nogil:
         v.binary[kind](&b)
-    return b.loss_sum, b.loss_sum_small
+    return b.loss_sum, b.loss_sum_small, b.y_lo, b.y_hi, bool(b.y_nan), b.x_lo, b.x_hi
 
 
 def kl_block(cnp.ndarray p, cnp.ndarray q, object grad, object row_weight, object row_out,
@@ -445,6 +454,18 @@ def log(x, variant=None, vector=False):
 def log1p(x, variant=None, vector=False):
     """The kernels' log1p of float64 values, through the scalar or the vector path (for tests)."""
     return _elementwise(2, x, variant, vector)
+
+
+def exp_short(x, variant=None):
+    """The kernels' exp for float results (xvec.h exp_short: relative error < 2^-38) of
+    float64 values, eight lanes at a time (for tests)."""
+    return _elementwise(5, x, variant, True)
+
+
+def log1p_short(x, variant=None):
+    """The kernels' log1p for float results (xvec.h log1p_short, 0 <= x <= 1: relative error
+    < 2^-32) of float64 values, eight lanes at a time (for tests)."""
+    return _elementwise(6, x, variant, True)
 
 
 def expf(x, variant=None):

@@ -46,6 +46,17 @@
 
 #define XK_NACC 6
 
+/* exp and log1p of the results: for float the short forms of xvec.h (relative error < 2^-32,
+ * less than 2^-8 ulp of float), for double the full ones. XK_LOG1P_OUT takes 0 <= u <= 1. */
+#if XK_WIDEN
+#define XK_EXP_OUT XV(exp_short)
+#define XK_LOG1P_OUT XV(log1p_short)
+#else
+#define XK_EXP_OUT XV(exp)
+#define XK_LOG1P_OUT XV(log1p)
+#endif
+
+
 /* Elementwise exp and log over the arrays of a chunk: the vector path, then the scalar one for
  * the last entries (the same bits). Loops of one kind: the arithmetic that uses their results
  * runs in loops of its own, which the compiler vectorizes. */
@@ -1068,12 +1079,85 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
     XV(store)(small, small_v);
 }
 
+/* Sparse cross-entropy of two classes (no smoothing, z-loss or focal factor), eight rows of a
+ * class-major tile at a time: with d = x_other - x_y (TwoSum error e, 0 for float input, whose
+ * difference is exact in double), -log p_y = softplus(d) = relu(d) + log1p(exp(-|d|)) with e
+ * carried (exp(-|d|) is exp(-|d_hi|) (1 -+ e), relu(d) is d_hi + e where d > 0): the value
+ * `finish` gives by the two-entry softmax sums (L = log1p(exp(x_min - m)), plus m - x_y), with
+ * one exp and one log1p per row. The gradient is p_other = sigmoid(d) at the other class and
+ * -p_other at y, times k cw_y. NaN and infinite logits give what the softmax sums give: a NaN
+ * or two infinities of one sign make d NaN, one +inf makes it +-inf. */
+static void FN(tile2)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs,
+                      T *out, ptrdiff_t os, double lanes[8], double small[8])
+{
+    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
+    xv_d lane_v = XV(load)(lanes), small_v = XV(load)(small);
+    for (ptrdiff_t r = 0; r < n; r += 8) {
+        const int nr = n - r < 8 ? (int)(n - r) : 8;
+        const T *x0 = x + r, *x1 = x + xs + r;
+        const int64_t *yp = b->labels ? b->labels + r0 + r : NULL;
+        const double *swp = b->row_weight ? b->row_weight + r0 + r : NULL;
+        T xp0[8], xp1[8];
+        int64_t ypad[8] = {0};
+        double swpad[8] = {0};
+        if (nr < 8) { /* the last rows, padded with zeros and weight 0 */
+            for (int l = 0; l < 8; l++) {
+                xp0[l] = l < nr ? x0[l] : (T)0;
+                xp1[l] = l < nr ? x1[l] : (T)0;
+                ypad[l] = yp && l < nr ? yp[l] : 0;
+                swpad[l] = l < nr ? (swp ? swp[l] : 1.0) : 0.0;
+            }
+            x0 = xp0, x1 = xp1, yp = ypad, swp = swpad;
+        }
+        xv_i yv = {0};
+        if (yp) memcpy(&yv, yp, sizeof yv);
+        const xv_i is1 = yv == 1;
+        const xv_d a0 = XK_LOADV(x0), a1 = XK_LOADV(x1);
+        const xv_d xy = XV(sel)(is1, a1, a0), xo = XV(sel)(is1, a0, a1);
+        const xv_d d = xo - xy, bp = d - xo;
+        xv_d e = (xo - (d - bp)) - (bp + xy);
+        e = XV(sel)((d < inf) & (d > -inf), e, zero);
+        const xv_i pos = d > zero;
+        const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -d, d));
+        const xv_d u = u0 + u0 * XV(sel)(pos, -e, e);
+        const xv_d nll = (XV(sel)(pos, d, zero) + XK_LOG1P_OUT(u)) + XV(sel)(pos, e, zero);
+        const xv_d sw = swp ? XV(load)(swp) : XV(splat)(1.0);
+        const xv_d cwy = b->cw ? XV(gather)(b->cw, yv) : XV(splat)(1.0);
+        const xv_d loss = XV(sel)(cwy == zero, zero, cwy * nll);
+        xv_d value = XV(sel)(sw == zero, zero, sw * loss);
+        if (b->row_out)
+            for (int l = 0; l < nr; l++) b->row_out[r0 + r + l] = value[l];
+        lane_v += value;
+        small_v += value * XK_SMALL;
+        if (out) {
+            const xv_d k = sw / b->grad_div;
+            const xv_d inv = 1.0 / (1.0 + u);
+            const xv_d po = XV(sel)(pos, inv, u * inv); /* sigmoid(d) */
+            const xv_d go = XV(sel)(k == zero, zero, k * (cwy * po));
+            const xv_d g0 = XV(sel)(is1, go, -go), g1 = XV(sel)(is1, -go, go);
+            T *o0 = out + r, *o1 = out + os + r;
+            if (nr == 8) {
+                XK_STOREV(o0, g0);
+                XK_STOREV(o1, g1);
+            } else {
+                for (int l = 0; l < nr; l++) o0[l] = (T)g0[l], o1[l] = (T)g1[l];
+            }
+        }
+    }
+    XV(store)(lanes, lane_v);
+    XV(store)(small, small_v);
+}
+
 /* n <= XK_TILE rows of a class-major tile: element (r, c) at x[c * xs + r] (t and out alike). */
 static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                      ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
                      double lanes[8], double small[8])
 {
     const ptrdiff_t C = b->C;
+    if (C == 2 && mode == XK_SPARSE && b->eps == 0.0 && b->z == 0.0 && b->gamma == 0.0) {
+        FN(tile2)(b, r0, n, x, xs, out, os, lanes, small);
+        return;
+    }
     const int grad = out != NULL && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
     const int STORE = mode == XK_SOFTMAX || grad;
     const int SMOOTH = b->eps > 0.0 && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
@@ -1346,20 +1430,24 @@ static void FN(prob)(xk_block *b, int mode)
 
 #define XK_CHUNK 512
 
+/* n <= 8 entries of p as a vector, the missing lanes 0 (so that an entry's value never depends
+ * on where it sits in a chunk: the last entries take the vector path too) */
+static inline __attribute__((always_inline)) xv_d FN(load_part)(const T *p, ptrdiff_t n)
+{
+    if (n == 8) return XK_LOADV(p);
+    T v[8] = {0};
+    for (ptrdiff_t l = 0; l < n; l++) v[l] = p[l];
+    return XK_LOADV(v);
+}
+
 /* From logits: u = exp(-|x|) and lt = log1p(u) (softplus(x) = relu(x) + lt). */
 static inline void FN(softplus_parts)(const T *x, ptrdiff_t n, double *u, double *lt)
 {
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        xv_d v = XK_LOADV(x + i);
-        xv_d e = XV(exp)(-XV(sel)(v < 0.0, -v, v));
+    for (ptrdiff_t i = 0; i < n; i += 8) {
+        xv_d v = FN(load_part)(x + i, n - i < 8 ? n - i : 8);
+        xv_d e = XK_EXP_OUT(-XV(sel)(v < 0.0, -v, v));
         XV(store)(u + i, e);
-        XV(store)(lt + i, XV(log1p)(e));
-    }
-    for (; i < n; i++) {
-        double v = x[i];
-        u[i] = xk_exp(-(v < 0.0 ? -v : v));
-        lt[i] = xk_log1p(u[i]);
+        XV(store)(lt + i, XK_LOG1P_OUT(e));
     }
 }
 
@@ -1378,48 +1466,76 @@ static inline void FN(prob_logs)(const T *x, ptrdiff_t n, double *lp, double *lq
     }
 }
 
-/* Binary cross-entropy of n contiguous elements, weights a (positive term) and b (negative),
- * each smoothed on its own (1 - (y (1 - e) + e / 2) would cancel where y is near 1):
- * from logits, -log p = softplus(-x) = T + relu(-x), -log(1 - p) = softplus(x) = T + relu(x),
- * T = log1p(exp(-|x|)), so l = (a + b) T + a relu(-x) + b relu(x), non-negative terms; a label
- * of exactly 0 or 1 at an infinite logit gives 0, not 0 * inf. From probabilities,
- * l = -a log p - b log1p(-p), nothing clipped. */
-static inline __attribute__((always_inline)) void FN(binary_chunk)(
-    const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, double *lb, const int LOGITS,
-    const int GRAD, const int SW, const int PW)
+/* Binary cross-entropy from logits of n contiguous elements, eight at a time: with weights a
+ * (positive term) and b (negative), each smoothed on its own (1 - (y (1 - e) + e / 2) would
+ * cancel where y is near 1), -log p = softplus(-x) = T + relu(-x) and -log(1 - p) =
+ * softplus(x) = T + relu(x), T = log1p(exp(-|x|)), so l = (a + b) T + a relu(-x) + b relu(x),
+ * non-negative terms (a + b = 1 without pos_weight); a label of exactly 0 or 1 at an infinite
+ * logit gives 0, not 0 * inf. The gradient is b sigmoid(x) - a sigmoid(-x). */
+static inline __attribute__((always_inline)) void FN(binary_logits_chunk)(
+    const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, const double *y, const double *pw,
+    const double *sw, double *lb, const int GRAD, const int SW, const int PW)
 {
+    /* y, pw and sw: the chunk's, whole vectors */
     const T *x = (const T *)bb->x + i0;
-    const double *y = bb->y + i0, *pw = PW ? bb->pw + i0 : NULL, *sw = SW ? bb->sw + i0 : NULL;
     T *grad = GRAD ? (T *)bb->grad + i0 : NULL;
     const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, ginv = 1.0 / bb->grad_div;
-    /* logits: U = exp(-|x|), V = log1p(U); probabilities: U = log(p), V = log1p(-p) */
+    const xv_d zero = XV(splat)(0.0);
+    for (ptrdiff_t i = 0; i < n; i += 8) {
+        const ptrdiff_t nl = n - i < 8 ? n - i : 8;
+        const xv_d xv = FN(load_part)(x + i, nl), yv = XV(load)(y + i);
+        xv_d a = yv * keep + half;
+        const xv_d bw = (1.0 - yv) * keep + half;
+        if (PW) a *= XV(load)(pw + i);
+        const xv_d u = XK_EXP_OUT(-XV(sel)(xv < zero, -xv, xv));
+        const xv_d Tv = XK_LOG1P_OUT(u);
+        const xv_d relu = XV(sel)(xv > zero, xv, zero), relu_neg = relu - xv;
+        const xv_d pa = relu_neg * a, pb = relu * bw;
+        xv_d loss = (PW ? (a + bw) * Tv : Tv) + XV(sel)(pa > zero, pa, zero) +
+                    XV(sel)(pb > zero, pb, zero);
+        xv_d g = zero;
+        if (GRAD) {
+            /* sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u) */
+            const xv_d inv = 1.0 / (1.0 + u), small = u * inv;
+            const xv_i pos = xv >= zero;
+            g = bw * XV(sel)(pos, inv, small) - a * XV(sel)(pos, small, inv);
+        }
+        if (SW) {
+            const xv_d s = XV(load)(sw + i);
+            loss = XV(sel)(s == zero, zero, s * loss);
+            if (GRAD) g = XV(sel)(s == zero, zero, g * (s / bb->grad_div));
+        } else if (GRAD) {
+            g *= ginv;
+        }
+        XV(store)(lb + i, loss);
+        if (GRAD) {
+            if (nl == 8) XK_STOREV(grad + i, g);
+            else for (ptrdiff_t l = 0; l < nl; l++) grad[i + l] = (T)g[l];
+        }
+    }
+}
+
+/* The same from probabilities: l = -a log p - b log1p(-p), nothing clipped; gradient
+ * b / (1 - p) - a / p, a weight of 0 contributing 0 (also where p is 0 or 1). */
+static inline __attribute__((always_inline)) void FN(binary_prob_chunk)(
+    const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, const double *y, double *lb, const int GRAD,
+    const int SW, const int PW)
+{
+    const T *x = (const T *)bb->x + i0;
+    const double *pw = PW ? bb->pw + i0 : NULL, *sw = SW ? bb->sw + i0 : NULL;
+    T *grad = GRAD ? (T *)bb->grad + i0 : NULL;
+    const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, ginv = 1.0 / bb->grad_div;
     double U[XK_CHUNK], V[XK_CHUNK];
-    if (LOGITS) FN(softplus_parts)(x, n, U, V);
-    else FN(prob_logs)(x, n, U, V);
+    FN(prob_logs)(x, n, U, V);
     for (ptrdiff_t i = 0; i < n; i++) {
         double xv = x[i], yv = y[i];
         double a = yv * keep + half, bw = (1.0 - yv) * keep + half;
         if (PW) a *= pw[i];
-        double loss, g = 0.0;
-        if (LOGITS) {
-            double u = U[i];
-            double Tv = V[i];
-            double relu = xv > 0.0 ? xv : 0.0, relu_neg = relu - xv;
-            double pa = relu_neg * a, pb = relu * bw;
-            loss = (PW ? (a + bw) * Tv : Tv) + (pa > 0.0 ? pa : 0.0) + (pb > 0.0 ? pb : 0.0);
-            if (GRAD) {
-                /* sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u) */
-                double inv = 1.0 / (1.0 + u), small = u * inv;
-                double sig = xv >= 0.0 ? inv : small, sig_neg = xv >= 0.0 ? small : inv;
-                g = bw * sig - a * sig_neg;
-            }
-        } else {
-            double la = -a * U[i], lb_ = -bw * V[i];
-            loss = (la > 0.0 ? la : 0.0) + (lb_ > 0.0 ? lb_ : 0.0) + 0.0 * xv;
-            if (GRAD) {
-                double ga = a / xv, gb = bw / (1.0 - xv);
-                g = (gb > 0.0 ? gb : 0.0) - (ga > 0.0 ? ga : 0.0);
-            }
+        double la = -a * U[i], lb_ = -bw * V[i], g = 0.0;
+        double loss = (la > 0.0 ? la : 0.0) + (lb_ > 0.0 ? lb_ : 0.0) + 0.0 * xv;
+        if (GRAD) {
+            double ga = a / xv, gb = bw / (1.0 - xv);
+            g = (gb > 0.0 ? gb : 0.0) - (ga > 0.0 ? ga : 0.0);
         }
         if (SW) {
             double s = sw[i];
@@ -1457,14 +1573,14 @@ static inline __attribute__((always_inline)) void FN(two_prod_sel)(double a, dou
 }
 
 static inline __attribute__((always_inline)) void FN(binary_focal_chunk)(
-    const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, double *lb, const int LOGITS,
-    const int GRAD, const double *ones)
+    const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, const double *y, double *lb,
+    const int LOGITS, const int GRAD, const double *ones)
 {
     /* Loops of one kind each, branch-free, so that they vectorize: the transcendental
        functions first into per-element arrays, then the arithmetic that uses them. Missing
        weights read `ones`, so that only LOGITS and GRAD make variants of the code. */
     const T *x = (const T *)bb->x + i0;
-    const double *y = bb->y + i0, *pw = bb->pw ? bb->pw + i0 : ones;
+    const double *pw = bb->pw ? bb->pw + i0 : ones;
     const double *sw = bb->sw ? bb->sw + i0 : ones;
     T *grad = GRAD ? (T *)bb->grad + i0 : NULL;
     const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, gamma = bb->gamma;
@@ -1563,28 +1679,83 @@ static inline __attribute__((always_inline)) void FN(binary_focal_chunk)(
     }
 }
 
+/* A chunk's labels as doubles in Y (the lanes after the n-th copies of the first), with
+ * their least and greatest value (NaN skipped) and whether one is NaN folded into lo, hi, nan. */
+static inline void FN(binary_labels)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, double *Y,
+                                     xv_d *lo, xv_d *hi, xv_i *nan)
+{
+    for (ptrdiff_t i = 0; i < n; i += 8) {
+        const ptrdiff_t nl = n - i < 8 ? n - i : 8;
+        const float *yf = (const float *)bb->y + i0 + i;
+        const double *yd = (const double *)bb->y + i0 + i;
+        xv_d v;
+        if (nl == 8) {
+            v = bb->y_float ? XV(load_f)(yf) : XV(load)(yd);
+        } else {
+            double v8[8];
+            for (int l = 0; l < 8; l++) v8[l] = bb->y_float ? yf[l < nl ? l : 0] : yd[l < nl ? l : 0];
+            v = XV(load)(v8);
+        }
+        XV(store)(Y + i, v);
+        *lo = XV(sel)(v < *lo, v, *lo);
+        *hi = XV(sel)(v > *hi, v, *hi);
+        *nan |= v != v;
+    }
+}
+
+/* The least and greatest of a chunk's x (probabilities), NaN skipped, folded into lo and hi. */
+static inline void FN(binary_range)(const T *x, ptrdiff_t n, xv_d *lo, xv_d *hi)
+{
+    for (ptrdiff_t i = 0; i < n; i += 8) {
+        const ptrdiff_t nl = n - i < 8 ? n - i : 8;
+        T v8[8];
+        for (int l = 0; nl < 8 && l < 8; l++) v8[l] = x[i + (l < nl ? l : 0)];
+        const xv_d v = XK_LOADV(nl == 8 ? x + i : v8);
+        *lo = XV(sel)(v < *lo, v, *lo);
+        *hi = XV(sel)(v > *hi, v, *hi);
+    }
+}
+
 static void FN(binary)(xk_binary *bb)
 {
-    double lanes[8] = {0}, small[8] = {0}, lb[XK_CHUNK];
+    double lanes[8] = {0}, small[8] = {0}, lb[XK_CHUNK], Y[XK_CHUNK];
     const int L = bb->from_logits != 0, G = bb->grad != NULL, S = bb->sw != NULL,
               P = bb->pw != NULL;
-    const int key = L * 8 + G * 4 + S * 2 + P;
+    const int key = G * 4 + S * 2 + P;
     const int focal = bb->gamma != 0.0 || bb->alpha >= 0.0;
-    double ones[XK_CHUNK];
+    xv_d ylo = XV(splat)(HUGE_VAL), yhi = XV(splat)(-HUGE_VAL), xlo = ylo, xhi = yhi;
+    xv_i ynan = {0};
+    double ones[XK_CHUNK], pwb[XK_CHUNK], swb[XK_CHUNK];
     for (ptrdiff_t i = 0; focal && i < XK_CHUNK; i++) ones[i] = 1.0;
     for (ptrdiff_t i0 = 0; i0 < bb->n; i0 += XK_CHUNK) {
         ptrdiff_t n = bb->n - i0 < XK_CHUNK ? bb->n - i0 : XK_CHUNK;
+        FN(binary_labels)(bb, i0, n, Y, &ylo, &yhi, &ynan);
+        if (!L) FN(binary_range)((const T *)bb->x + i0, n, &xlo, &xhi);
+        const double *pw = P ? bb->pw + i0 : NULL, *sw = S ? bb->sw + i0 : NULL;
+        if (n % 8 && L && !focal) { /* the last chunk's weights padded to whole vectors */
+            for (ptrdiff_t i = 0; i < (n + 7) / 8 * 8; i++) {
+                pwb[i] = P && i < n ? pw[i] : 1.0;
+                swb[i] = S && i < n ? sw[i] : 1.0;
+            }
+            pw = P ? pwb : NULL;
+            sw = S ? swb : NULL;
+        }
         if (focal) {
-            if (L && G) FN(binary_focal_chunk)(bb, i0, n, lb, 1, 1, ones);
-            else if (L) FN(binary_focal_chunk)(bb, i0, n, lb, 1, 0, ones);
-            else if (G) FN(binary_focal_chunk)(bb, i0, n, lb, 0, 1, ones);
-            else FN(binary_focal_chunk)(bb, i0, n, lb, 0, 0, ones);
+            if (L && G) FN(binary_focal_chunk)(bb, i0, n, Y, lb, 1, 1, ones);
+            else if (L) FN(binary_focal_chunk)(bb, i0, n, Y, lb, 1, 0, ones);
+            else if (G) FN(binary_focal_chunk)(bb, i0, n, Y, lb, 0, 1, ones);
+            else FN(binary_focal_chunk)(bb, i0, n, Y, lb, 0, 0, ones);
+        } else if (L) switch (key) {
+#define XK_CASE(K) \
+    case K: FN(binary_logits_chunk)(bb, i0, n, Y, pw, sw, lb, (K >> 2) & 1, (K >> 1) & 1, K & 1); break;
+            XK_CASE(0) XK_CASE(1) XK_CASE(2) XK_CASE(3) XK_CASE(4) XK_CASE(5) XK_CASE(6)
+            XK_CASE(7)
+#undef XK_CASE
         } else switch (key) {
 #define XK_CASE(K) \
-    case K: FN(binary_chunk)(bb, i0, n, lb, (K >> 3) & 1, (K >> 2) & 1, (K >> 1) & 1, K & 1); break;
+    case K: FN(binary_prob_chunk)(bb, i0, n, Y, lb, (K >> 2) & 1, (K >> 1) & 1, K & 1); break;
             XK_CASE(0) XK_CASE(1) XK_CASE(2) XK_CASE(3) XK_CASE(4) XK_CASE(5) XK_CASE(6)
-            XK_CASE(7) XK_CASE(8) XK_CASE(9) XK_CASE(10) XK_CASE(11) XK_CASE(12) XK_CASE(13)
-            XK_CASE(14) XK_CASE(15)
+            XK_CASE(7)
 #undef XK_CASE
         }
         ptrdiff_t i = 0;
@@ -1601,9 +1772,17 @@ static void FN(binary)(xk_binary *bb)
             for (ptrdiff_t k = 0; k < n; k++) bb->loss_out[i0 + k] = lb[k];
     }
     bb->loss_sum = bb->loss_sum_small = 0.0;
+    bb->y_lo = bb->x_lo = HUGE_VAL;
+    bb->y_hi = bb->x_hi = -HUGE_VAL;
+    bb->y_nan = 0;
     for (int j = 0; j < 8; j++) {
         bb->loss_sum += lanes[j];
         bb->loss_sum_small += small[j];
+        bb->y_lo = ylo[j] < bb->y_lo ? ylo[j] : bb->y_lo;
+        bb->y_hi = yhi[j] > bb->y_hi ? yhi[j] : bb->y_hi;
+        bb->x_lo = xlo[j] < bb->x_lo ? xlo[j] : bb->x_lo;
+        bb->x_hi = xhi[j] > bb->x_hi ? xhi[j] : bb->x_hi;
+        bb->y_nan |= ynan[j] != 0;
     }
 }
 
@@ -1614,24 +1793,21 @@ static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
     const T *x = (const T *)xv;
     T *out = (T *)outv;
     const double sign = negate ? -1.0 : 1.0;
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8) { /* the loop below, eight entries at a time */
-        const xv_d zero = XV(splat)(0.0);
-        xv_d v = sign * XK_LOADV(x + i);
+    const xv_d zero = XV(splat)(0.0);
+    for (ptrdiff_t i = 0; i < n; i += 8) {
+        const ptrdiff_t nl = n - i < 8 ? n - i : 8;
+        xv_d v = sign * FN(load_part)(x + i, nl);
         xv_d av = XV(sel)(v < zero, -v, v);
-        xv_d r = XV(sel)(v > zero, v, zero) + XV(log1p)(XV(exp)(-av));
-        XK_STOREV(out + i, sign * r);
-    }
-    for (; i < n; i++) {
-        double v = sign * (double)x[i];
-        double av = v < 0.0 ? -v : v;
-        double r = (v > 0.0 ? v : 0.0) + xk_log1p(xk_exp(-av));
-        out[i] = (T)(sign * r);
+        xv_d r = sign * (XV(sel)(v > zero, v, zero) + XK_LOG1P_OUT(XK_EXP_OUT(-av)));
+        if (nl == 8) XK_STOREV(out + i, r);
+        else for (ptrdiff_t l = 0; l < nl; l++) out[i + l] = (T)r[l];
     }
 }
 
 #undef XK_LOADV
 #undef XK_STOREV
+#undef XK_EXP_OUT
+#undef XK_LOG1P_OUT
 
 /* ------------------------------------------------------------------ checks of distributions */
 

@@ -40,7 +40,8 @@ static inline __attribute__((always_inline)) double xk_sel(int cond, double a, d
     return a;
 }
 
-/* exp (fn 0), log (1), log1p (2), the float rows' exp (3) or expm1 (4) of n doubles: exp, log
+/* exp (fn 0), log (1), log1p (2), the float rows' exp (3), expm1 (4), exp_short (5) or
+ * log1p_short (6, for 0 <= x <= 1) of n doubles: exp, log
  * and log1p through the vector path (vector != 0, the entries after the last whole vector through
  * the scalar one) or the scalar path, expm1 through the scalar path: for the tests, which check
  * them against mpmath and the paths against each other. */
@@ -55,6 +56,16 @@ static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff
             xv_d w[2];
             XV(expf_wide)(dv, zero, XV(expf_core)(dv, zero), w);
             for (int l = 0; l < XV_SLANES && i + l < n; l++) y[i + l] = w[l >> 3][l & 7];
+        }
+        return;
+    }
+    if (fn == 5 || fn == 6) { /* the short forms (xvec.h), eight at a time */
+        for (; i < n; i += XV_LANES) {
+            double d[XV_LANES] = {0};
+            for (int l = 0; l < XV_LANES && i + l < n; l++) d[l] = x[i + l];
+            xv_d v = XV(load)(d);
+            v = fn == 5 ? XV(exp_short)(v) : XV(log1p_short)(v);
+            for (int l = 0; l < XV_LANES && i + l < n; l++) y[i + l] = v[l];
         }
         return;
     }

@@ -76,7 +76,8 @@ typedef struct {
 typedef struct {
     ptrdiff_t n;
     const void *x;       /* logits or probabilities, the kernel's type, contiguous */
-    const double *y;     /* labels in [0, 1], contiguous */
+    const void *y;       /* labels in [0, 1], contiguous: float (y_float) or double */
+    int y_float;
     const double *pw;    /* pos_weight per element, or NULL */
     const double *sw;    /* sample weight per element, or NULL */
     void *grad;          /* the gradient, the type of x, or NULL */
@@ -86,6 +87,10 @@ typedef struct {
     double loss_sum, loss_sum_small;
     /* focal loss: l = alpha_t (1 - p_t)^gamma bce (gamma = 0 and alpha < 0: plain) */
     double gamma, alpha;
+    /* results of the checks: the least and greatest label and (from probabilities) x, NaN
+       skipped (+inf and -inf when there is none), and whether a label is NaN */
+    double y_lo, y_hi, x_lo, x_hi;
+    int y_nan;
 } xk_binary;
 
 /* What the checks of target distributions (and of probabilities) need, per block: per row

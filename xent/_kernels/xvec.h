@@ -220,6 +220,56 @@ XV_INLINE xv_d XV(log1p)(xv_d u)
     return XV(sel)(msmall, ys, yk);
 }
 
+/* ------------------------------------------------------------------ short forms for float results
+ *
+ * exp and log1p in double with shorter polynomials and no low-order parts, for values that are
+ * rounded to float32 in the end (the float32 binary loss, softplus and the two-class rows): a
+ * relative error below 2^-32 adds less than 2^-8 ulp of float to the final rounding, so the
+ * result stays within 0.51 ulp, at about half the work of the full-precision forms above.
+ */
+
+/* exp(x) with relative error < 2^-38 (measured 2^-39.5): XV(exp)'s reduction and 32-entry table
+   without its tail, exp(r) - 1 by the degree-4 Taylor polynomial (|r| <= ln2/64: r^5/120 <
+   2^-39.5). A vector with a lane outside [-707, 709] (subnormal, zero, inf or NaN results) is
+   handed to XV(exp) whole. */
+XV_INLINE xv_d XV(exp_short)(xv_d x)
+{
+    if (__builtin_expect(XV(any)(~((x >= -707.0) & (x <= 709.0))), 0)) return XV(exp)(x);
+    const xv_d shift = XV(splat)(0x1.8p52);
+    xv_d kd = x * XM_EXP_INVLN2N + shift;
+    xv_u ki = (xv_u)kd;
+    kd = kd - shift;
+    xv_d r = (x - kd * XM_EXP_LN2HIN) - kd * XM_EXP_LN2LON;
+    xv_d T = XV(lookup32)(XM_EXP_HI, (xv_i)(ki & 31));
+    xv_d r2 = r * r;
+    xv_d p = r + r2 * ((0.5 + r * (1.0 / 6.0)) + r2 * (1.0 / 24.0));
+    xv_d v = T + T * p;
+    xv_u eb = (ki >> 5) - ((UINT64_C(0x4338000000000000) >> 5) - 1023);
+    return v * (xv_d)(eb << 52);
+}
+
+/* log1p(u) for 0 <= u <= 1 (NaN gives NaN) with relative error < 2^-32: u < 2^-10 by the
+   series u - u^2/2 + u^3/3 - u^4/4 (error < u^4/5 < 2^-42); above, log(t) of t = 1 + u (whose
+   rounding is < 2^-43 of the result there) by XV(log_kernel)'s table, t = 2^k z, z invc - 1 = r
+   rounded (|r| <= 1/64) and log1p(r) by its degree-5 Taylor polynomial (r^6/6 < 2^-38.6, less
+   than 2^-32 of log t, which is at least 2^-6.6 outside the interval of 1, where r = t - 1 and
+   the error is relative). */
+XV_INLINE xv_d XV(log1p_short)(xv_d u)
+{
+    const xv_d t = u + 1.0;
+    const xv_u tmp = (xv_u)t - XM_LOG_OFF; /* t >= 1 > 2^k z's lower end: no wrap */
+    const xv_i i = (xv_i)((tmp >> XM_LOG_SHIFT) & 31);
+    const xv_d kd = __builtin_convertvector((xv_i)(tmp >> 52), xv_d); /* 0 or 1 */
+    const xv_d z = (xv_d)((tmp & ((UINT64_C(1) << 52) - 1)) + XM_LOG_OFF);
+    const xv_d r = z * XV(lookup32)(XM_LOG_INVC, i) - 1.0;
+    const xv_d r2 = r * r;
+    const xv_d q = r + r2 * ((-0.5 + r * (1.0 / 3.0)) + r2 * (-0.25 + r * 0.2));
+    const xv_d big = (kd * 0x1.62e42fefa39efp-1 + XV(lookup32)(XM_LOG_LOGC_HI, i)) +
+                     (XV(lookup32)(XM_LOG_LOGC_LO, i) + q);
+    const xv_d small = u + (u * u) * (-0.5 + u * ((1.0 / 3.0) - 0.25 * u));
+    return XV(sel)(u < 0x1p-10, small, big) + (u - u); /* u - u: NaN stays NaN */
+}
+
 /* ------------------------------------------------------------------ sixteen float lanes */
 
 XV_INLINE xv_s XV(ssplat)(float v)
