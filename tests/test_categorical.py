@@ -1239,3 +1239,26 @@ def test_stats_kernel_finds_one_hot_rows():
             bad = arr.copy()
             bad[2, 5] = 0.25
             assert hot_of(bad).min() < 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes", [3, 20])
+def test_stats_kernel_flags_row_sums(dtype, n_classes):
+    """The stats pass flags a row whose sum is further than rtol from 1, in either layout; a
+    NaN sum is not flagged (NaN targets are the NaN check's), nor are sums within rtol."""
+    from xent._kernels import _core
+
+    t = np.full((40, n_classes), 1.0 / n_classes, dtype)
+
+    def flagged(arr, rtol):
+        return _core.stats_block(arr, None, np.empty(len(arr)), None, None, rtol)[3]
+
+    for layout in (lambda a: a, lambda a: np.asfortranarray(a)):
+        assert not flagged(layout(t), 1e-5)
+        bad = t.copy()
+        bad[37, 0] += 1e-3
+        assert flagged(layout(bad), 1e-5)
+        assert not flagged(layout(bad), 1e-2)
+        nan = t.copy()
+        nan[5, 1] = np.nan
+        assert not flagged(layout(nan), 1e-5)

@@ -320,39 +320,50 @@ def two_class_rows(dtype: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([x, extra]), np.concatenate([y, [0, 1, 0]])
 
 
+@pytest.mark.parametrize("targets", ["sparse", "soft"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("axis", [-1, 0], ids=["tiles", "axis0"])
 @pytest.mark.parametrize("weighted", [False, True], ids=["plain", "weights"])
-def test_two_classes(variant, dtype, axis, weighted):
-    """The two-class path (body.h tile2): loss within 1 ulp (2 with class and sample weights)
-    and gradient within 2 ulp of mpmath (the bounds of the other paths are 4 and 8); the mean
-    is the mean of the per-row losses."""
+def test_two_classes(variant, dtype, axis, weighted, targets):
+    """The two-class path (body.h tile2), sparse and soft targets: loss within 1 ulp of mpmath
+    (one more with class and sample weights, one more with soft targets) and gradient within
+    2 ulp (the bounds of the other paths are 4 and 8); the mean is that of the per-row
+    losses."""
     x, y = two_class_rows(dtype)
     kw: dict[str, Any] = {}
     if weighted:
         kw = {"class_weight": np.array([0.25, 3.0]), "sample_weight": np.linspace(0.0, 2.0, y.size)}
+    if targets == "sparse":
+        fn, ref_fn, yt = (
+            xent.sparse_categorical_cross_entropy,
+            ref.sparse_categorical_cross_entropy,
+            y,
+        )
+    else:  # soft rows, with one-hot rows among them (the block is not one-hot)
+        fn, ref_fn = xent.categorical_cross_entropy, ref.categorical_cross_entropy
+        q = np.random.default_rng([4242, 3]).uniform(0.0, 1.0, y.size).astype(dtype)
+        q[::3] = y[::3]
+        yt = np.stack([1 - q, q], axis=1)
+    y_arg = np.ascontiguousarray(yt.T) if axis == 0 and yt.ndim == 2 else yt
     loss, grad = call(
-        xent.sparse_categorical_cross_entropy,
-        x,
-        axis,
-        y,
-        from_logits=True,
-        reduction="none",
-        return_grad=True,
-        **kw,
+        fn, x, axis, y_arg, from_logits=True, reduction="none", return_grad=True, **kw
     )
-    exact_loss, exact_grad, scale = ref.sparse_categorical_cross_entropy(
-        y, x.astype(np.float64), from_logits=True, return_grad=True, **kw
+    exact_loss, exact_grad, scale = ref_fn(
+        yt, x.astype(np.float64), from_logits=True, return_grad=True, **kw
     )
     err = ref.ulp_error(loss, exact_loss, dtype=dtype)
     worst = int(np.argmax(err))
-    bound = 2.0 if weighted else 1.0  # the two weights round the loss twice more
+    # each weight rounds the loss again (class and sample weights, soft targets' products)
+    bound = 1.0 + weighted + (targets == "soft")
     assert err[worst] <= bound, f"row {worst}: {x[worst]}, y {y[worst]}: {err[worst]:.2f} ulp"
     gerr = ref.ulp_error(grad, exact_grad, dtype=dtype, scale=scale)
     assert ref.max_ulp(gerr) <= 2.0
-    total = xent.sparse_categorical_cross_entropy(y, x, from_logits=True, **kw)
+    total = fn(yt, x, from_logits=True, **kw)
     # the mean divides by the weights of the rows' targets (PyTorch's rule)
-    denominator = np.sum(kw["sample_weight"] * kw["class_weight"][y]) if weighted else y.size
+    cw = kw["class_weight"] if weighted else np.ones(2)
+    sw = kw["sample_weight"] if weighted else np.ones(y.size)
+    tw = cw[y] if targets == "sparse" else yt.astype(np.float64) @ cw
+    denominator = np.sum(sw * tw)
     mean = np.sum(loss.astype(np.float64)) / denominator
     assert float(total) == pytest.approx(mean, rel=4 * float(np.finfo(dtype).eps))
 

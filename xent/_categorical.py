@@ -84,13 +84,16 @@ class _Distributions:
         sums = np.empty(R)
         wsums = None if self.cw is None else np.empty(R)
         hot = np.full(R, -1, np.int64) if self.one_hot and R else None
-        lo, hi, nan = _core.stats_block(block, self.cw, sums, wsums, hot)
+        lo, hi, nan, bad_sum = _core.stats_block(block, self.cw, sums, wsums, hot, self.rtol)
+        # on a failure the validators find the first bad entry or row for the message
         if nan and self.nan_what is not None:
-            v.check_not_nan(self.arr, self.name, self.nan_what)  # raises, naming the first NaN
+            v.check_not_nan(self.arr, self.name, self.nan_what)
         if lo < 0 or hi > 1:
-            v.check_in_unit_interval(self.arr, self.name, self.hint)  # raises, naming the first
-        offset = blk.a0 * self.layout.B + blk.b0
-        v.check_row_sums(sums, self.name, self.axis, self.rtol, self.layout.batch_shape, offset)
+            v.check_in_unit_interval(self.arr, self.name, self.hint)
+        if bad_sum:
+            offset = blk.a0 * self.layout.B + blk.b0
+            shape = self.layout.batch_shape
+            v.check_row_sums(sums, self.name, self.axis, self.rtol, shape, offset)
         wy = sums if wsums is None else wsums
         self.totals[blk.index] = float(
             np.sum(wy if self.weights is None else self.weights.block(blk) * wy)

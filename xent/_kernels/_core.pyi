@@ -68,7 +68,8 @@ def stats_block(
     sums: np.ndarray,
     wsums: np.ndarray | None,
     hot: np.ndarray | None = None,
-) -> tuple[float, float, bool]: ...
+    rtol: float = ...,
+) -> tuple[float, float, bool, bool]: ...
 def kl_block(
     p: np.ndarray,
     q: np.ndarray,

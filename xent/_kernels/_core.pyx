@@ -13,6 +13,7 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.stdint cimport int64_t
+from libc.math cimport INFINITY
 from libc.string cimport memset
 
 cnp.import_array()
@@ -67,8 +68,9 @@ cdef extern from "kernels.h":
         double *sums
         double *wsums
         int64_t *hot
+        double rtol
         double lo, hi
-        int nan
+        int nan, bad_sum
     ctypedef struct xk_kl:
         Py_ssize_t R, C
         const void *p
@@ -297,12 +299,14 @@ def state_finish(cnp.ndarray state, Py_ssize_t C, object labels, object row_weig
     return b.loss_sum, b.loss_sum_small
 
 
-def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object hot=None):
+def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object hot=None,
+                double rtol=INFINITY):
     """Per row of ``t`` (R, C) (float32/64, any strides): ``sums`` = sum_c t_c and, with ``cw``
     (float64 (C,)), ``wsums`` = sum_c cw_c t_c (float64 (R,)); with ``hot`` (int64 (R,)), the
     class of the row's only nonzero entry where it is exactly 1 (else negative; the rows after
     the first that is not one-hot may be left as they are). Returns the least and the
-    greatest entry (NaN skipped) and whether an entry is NaN."""
+    greatest entry (NaN skipped), whether an entry is NaN and whether a row sum is further
+    than ``rtol`` from 1 (a NaN sum is not)."""
     cdef xk_stats s
     cdef cnp.ndarray a
     cdef int kind = _kind(t)
@@ -314,6 +318,7 @@ def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object
     s.sums = <double *>_dptr(sums)
     s.wsums = <double *>_dptr(wsums)
     s.hot = NULL
+    s.rtol = rtol
     if hot is not None:
         a = <cnp.ndarray>hot
         if (a.dtype.num != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
@@ -325,7 +330,7 @@ def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object
     cdef const xk_variant *v = xk_get_variant(_current)
     with nogil:
         v.stats[kind](&s)
-    return s.lo, s.hi, bool(s.nan)
+    return s.lo, s.hi, bool(s.nan), bool(s.bad_sum)
 
 
 def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad,

@@ -1079,51 +1079,68 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
     XV(store)(small, small_v);
 }
 
-/* Sparse cross-entropy of two classes (no smoothing, z-loss or focal factor), eight rows of a
- * class-major tile at a time: with d = x_other - x_y (TwoSum error e, 0 for float input, whose
- * difference is exact in double), -log p_y = softplus(d) = relu(d) + log1p(exp(-|d|)) with e
- * carried (exp(-|d|) is exp(-|d_hi|) (1 -+ e), relu(d) is d_hi + e where d > 0): the value
- * `finish` gives by the two-entry softmax sums (L = log1p(exp(x_min - m)), plus m - x_y), with
- * one exp and one log1p per row. The gradient is p_other = sigmoid(d) at the other class and
- * -p_other at y, times k cw_y. NaN and infinite logits give what the softmax sums give: a NaN
- * or two infinities of one sign make d NaN, one +inf makes it +-inf. */
-static void FN(tile2)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs,
-                      T *out, ptrdiff_t os, double lanes[8], double small[8])
+/* Sparse and categorical cross-entropy of two classes (no smoothing, z-loss or focal factor),
+ * eight rows of a class-major tile at a time, one exp and one log1p per row: with d = x1 - x0
+ * (TwoSum error e, 0 for float input, whose difference is exact in double),
+ *   -log p0 = softplus(d) = relu(d) + T,  -log p1 = softplus(-d) = relu(-d) + T,
+ *   T = log1p(exp(-|d|)), e carried (exp(-|d|) = exp(-|d_hi|)(1 -+ e), relu(+-d) = +-(d_hi + e)),
+ * the values `finish` gives by the two-entry softmax sums. With target weights w_c (sparse:
+ * cw_y at y, 0 at the other class; categorical: cw_c t_c) the loss is w0 (-log p0) +
+ * w1 (-log p1), a term of weight 0 being 0 (also where its log is infinite), and the gradient
+ * of k l is g1 = k (w0 p1 - w1 p0) = -g0 (W p_c - w_c with W = w0 + w1), p1 = sigmoid(d).
+ * NaN and infinite logits give what the softmax sums give: a NaN or two infinities of one sign
+ * make d NaN, one infinity makes it +-inf. */
+static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
+                      ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
+                      double lanes[8], double small[8])
 {
+    const int cat = mode == XK_CATEGORICAL;
     const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
+    const double cw0 = b->cw ? b->cw[0] : 1.0, cw1 = b->cw ? b->cw[1] : 1.0;
     xv_d lane_v = XV(load)(lanes), small_v = XV(load)(small);
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const int nr = n - r < 8 ? (int)(n - r) : 8;
         const T *x0 = x + r, *x1 = x + xs + r;
-        const int64_t *yp = b->labels ? b->labels + r0 + r : NULL;
+        const T *t0 = cat ? t + r : NULL, *t1 = cat ? t + ts + r : NULL;
+        const int64_t *yp = !cat && b->labels ? b->labels + r0 + r : NULL;
         const double *swp = b->row_weight ? b->row_weight + r0 + r : NULL;
-        T xp0[8], xp1[8];
+        T xp0[8], xp1[8], tp0[8], tp1[8];
         int64_t ypad[8] = {0};
         double swpad[8] = {0};
         if (nr < 8) { /* the last rows, padded with zeros and weight 0 */
             for (int l = 0; l < 8; l++) {
                 xp0[l] = l < nr ? x0[l] : (T)0;
                 xp1[l] = l < nr ? x1[l] : (T)0;
+                tp0[l] = cat && l < nr ? t0[l] : (T)0;
+                tp1[l] = cat && l < nr ? t1[l] : (T)0;
                 ypad[l] = yp && l < nr ? yp[l] : 0;
                 swpad[l] = l < nr ? (swp ? swp[l] : 1.0) : 0.0;
             }
-            x0 = xp0, x1 = xp1, yp = ypad, swp = swpad;
+            x0 = xp0, x1 = xp1, t0 = tp0, t1 = tp1, yp = ypad, swp = swpad;
         }
-        xv_i yv = {0};
-        if (yp) memcpy(&yv, yp, sizeof yv);
-        const xv_i is1 = yv == 1;
+        xv_d w0, w1;
+        if (cat) {
+            w0 = cw0 * XK_LOADV(t0);
+            w1 = cw1 * XK_LOADV(t1);
+        } else {
+            xv_i yv = {0};
+            if (yp) memcpy(&yv, yp, sizeof yv);
+            const xv_i is1 = yv == 1;
+            w0 = XV(sel)(is1, zero, XV(splat)(cw0));
+            w1 = XV(sel)(is1, XV(splat)(cw1), zero);
+        }
         const xv_d a0 = XK_LOADV(x0), a1 = XK_LOADV(x1);
-        const xv_d xy = XV(sel)(is1, a1, a0), xo = XV(sel)(is1, a0, a1);
-        const xv_d d = xo - xy, bp = d - xo;
-        xv_d e = (xo - (d - bp)) - (bp + xy);
+        const xv_d d = a1 - a0, bp = d - a1;
+        xv_d e = (a1 - (d - bp)) - (bp + a0);
         e = XV(sel)((d < inf) & (d > -inf), e, zero);
         const xv_i pos = d > zero;
         const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -d, d));
         const xv_d u = u0 + u0 * XV(sel)(pos, -e, e);
-        const xv_d nll = (XV(sel)(pos, d, zero) + XK_LOG1P_OUT(u)) + XV(sel)(pos, e, zero);
+        const xv_d Tv = XK_LOG1P_OUT(u);
+        const xv_d nll0 = (XV(sel)(pos, d, zero) + Tv) + XV(sel)(pos, e, zero);
+        const xv_d nll1 = (XV(sel)(pos, zero, -d) + Tv) + XV(sel)(pos, zero, -e);
+        const xv_d loss = XV(sel)(w0 == zero, zero, w0 * nll0) + XV(sel)(w1 == zero, zero, w1 * nll1);
         const xv_d sw = swp ? XV(load)(swp) : XV(splat)(1.0);
-        const xv_d cwy = b->cw ? XV(gather)(b->cw, yv) : XV(splat)(1.0);
-        const xv_d loss = XV(sel)(cwy == zero, zero, cwy * nll);
         xv_d value = XV(sel)(sw == zero, zero, sw * loss);
         if (b->row_out)
             for (int l = 0; l < nr; l++) b->row_out[r0 + r + l] = value[l];
@@ -1131,10 +1148,10 @@ static void FN(tile2)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdif
         small_v += value * XK_SMALL;
         if (out) {
             const xv_d k = sw / b->grad_div;
-            const xv_d inv = 1.0 / (1.0 + u);
-            const xv_d po = XV(sel)(pos, inv, u * inv); /* sigmoid(d) */
-            const xv_d go = XV(sel)(k == zero, zero, k * (cwy * po));
-            const xv_d g0 = XV(sel)(is1, go, -go), g1 = XV(sel)(is1, -go, go);
+            const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
+            const xv_d p1 = XV(sel)(pos, inv, small_p), p0 = XV(sel)(pos, small_p, inv);
+            const xv_d g1 = XV(sel)(k == zero, zero, k * (w0 * p1 - w1 * p0));
+            const xv_d g0 = -g1;
             T *o0 = out + r, *o1 = out + os + r;
             if (nr == 8) {
                 XK_STOREV(o0, g0);
@@ -1154,8 +1171,9 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
                      double lanes[8], double small[8])
 {
     const ptrdiff_t C = b->C;
-    if (C == 2 && mode == XK_SPARSE && b->eps == 0.0 && b->z == 0.0 && b->gamma == 0.0) {
-        FN(tile2)(b, r0, n, x, xs, out, os, lanes, small);
+    if (C == 2 && (mode == XK_SPARSE || mode == XK_CATEGORICAL) && b->eps == 0.0 &&
+        b->z == 0.0 && b->gamma == 0.0) {
+        FN(tile2)(b, mode, r0, n, x, xs, t, ts, out, os, lanes, small);
         return;
     }
     const int grad = out != NULL && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
@@ -1804,22 +1822,68 @@ static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
     }
 }
 
-#undef XK_LOADV
-#undef XK_STOREV
-#undef XK_EXP_OUT
-#undef XK_LOG1P_OUT
 
 /* ------------------------------------------------------------------ checks of distributions */
 
+/* Eight rows of C <= 16 classes (unit class stride) into class-major vectors v[c]: compiled
+ * for each C of XK_STATS_CASES, so that the copy is a few shuffles. */
+static inline __attribute__((always_inline)) void FN(rows8_c)(const T *t, ptrdiff_t rs,
+                                                               ptrdiff_t C, T v[16][8])
+{
+    for (int l = 0; l < 8; l++)
+        for (ptrdiff_t c = 0; c < C; c++) v[c][l] = t[l * rs + c];
+}
+
+/* The stats of rows of C <= 16 classes with unit class stride, eight rows at a time: each
+ * row's sum and weighted sum added in class order (the bits of the row-by-row loop), its
+ * one-hot class by selects. Returns the number of rows done (whole groups of eight). */
+static ptrdiff_t FN(stats_few)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i *bad)
+{
+    const ptrdiff_t R = s->R, C = s->C, rs = s->rs;
+    const T *t = (const T *)s->t;
+    const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0), rtol = XV(splat)(s->rtol);
+    ptrdiff_t r = 0;
+    for (; r + 8 <= R; r += 8) {
+        T v[16][8];
+        switch (C) {
+        case 2: FN(rows8_c)(t + r * rs, rs, 2, v); break;
+        case 3: FN(rows8_c)(t + r * rs, rs, 3, v); break;
+        case 4: FN(rows8_c)(t + r * rs, rs, 4, v); break;
+        case 10: FN(rows8_c)(t + r * rs, rs, 10, v); break;
+        default: FN(rows8_c)(t + r * rs, rs, C, v); break;
+        }
+        xv_d sum = zero, wsum = zero;
+        xv_i hot = {-1, -1, -1, -1, -1, -1, -1, -1};
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const xv_d x = XK_LOADV(v[c]);
+            sum += x;
+            if (s->cw) wsum += s->cw[c] * x;
+            *lo = XV(sel)(x < *lo, x, *lo);
+            *hi = XV(sel)(x > *hi, x, *hi);
+            *nan |= x != x;
+            const xv_i nz = x != zero, first = (x == one) & (hot == -1);
+            const xv_i cv = {c, c, c, c, c, c, c, c};
+            hot = (((cv & first) | (-2 & ~first)) & nz) | (hot & ~nz);
+        }
+        const xv_d dev = sum - one;
+        *bad |= XV(sel)(dev < zero, -dev, dev) > rtol;
+        XV(store)(s->sums + r, sum);
+        if (s->cw) XV(store)(s->wsums + r, wsum);
+        if (s->hot) memcpy(s->hot + r, &hot, sizeof hot);
+    }
+    return r;
+}
+
 /* xk_stats of a block (kernels.h): rows with unit class stride eight entries at a time in
- * lanes added in a fixed order, other layouts entry by entry. */
+ * lanes added in a fixed order (rows of at most 16 classes eight rows at a time), other
+ * layouts entry by entry. */
 static void FN(stats)(xk_stats *s)
 {
     const ptrdiff_t R = s->R, C = s->C, rs = s->rs, cs = s->cs;
     const T *t = (const T *)s->t;
     const double *cw = s->cw;
     double lo = HUGE_VAL, hi = -HUGE_VAL;
-    int nan = 0;
+    int nan = 0, bad = 0;
     if (rs == 1 && cs != 1) { /* class-major: runs of rows are contiguous */
         for (ptrdiff_t r = 0; r < R; r++) {
             s->sums[r] = 0.0;
@@ -1838,11 +1902,26 @@ static void FN(stats)(xk_stats *s)
                 if (s->hot && v != 0.0) s->hot[r] = v == 1.0 && s->hot[r] == -1 ? c : -2;
             }
         }
+        for (ptrdiff_t r = 0; r < R; r++) bad |= fabs(s->sums[r] - 1.0) > s->rtol;
     }
-    /* row by row; once a row is not one-hot, the block is not: the rows after it are not
-       looked at for it (their hot is left as it is) */
+    /* row by row (after the groups of eight of few-class rows); once a row is not one-hot,
+       the block is not: the rows after it are not looked at for it (hot left as it is) */
+    ptrdiff_t r0 = 0;
+    if (cs == 1 && C <= 16) {
+        xv_d vlo = XV(splat)(HUGE_VAL), vhi = XV(splat)(-HUGE_VAL);
+        xv_i vnan = {0}, vbad = {0};
+        r0 = FN(stats_few)(s, &vlo, &vhi, &vnan, &vbad);
+        for (int l = 0; l < 8; l++) {
+            lo = vlo[l] < lo ? vlo[l] : lo;
+            hi = vhi[l] > hi ? vhi[l] : hi;
+        }
+        nan |= XV(any)(vnan);
+        bad |= XV(any)(vbad);
+    }
     int want_hot = s->hot != NULL;
-    for (ptrdiff_t r = 0; r < R && !(rs == 1 && cs != 1); r++) {
+    if (want_hot)
+        for (ptrdiff_t r = 0; r < r0; r++) want_hot &= s->hot[r] >= 0;
+    for (ptrdiff_t r = r0; r < R && !(rs == 1 && cs != 1); r++) {
         const T *row = t + r * rs;
         double sum = 0.0, wsum = 0.0;
         int64_t hot = want_hot ? -1 : -2; /* as s->hot, once the row is read */
@@ -1901,15 +1980,18 @@ static void FN(stats)(xk_stats *s)
             }
             nan |= XV(any)(nn);
         }
-        for (; c < C; c++) {
+        for (; c < C; c++) { /* without branches: few-class rows have their 1 anywhere */
             double v = (double)row[c * cs];
             sum += v;
             if (cw) wsum += cw[c] * v;
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
             nan |= v != v;
-            if (v != 0.0) hot = v == 1.0 && hot == -1 ? c : -2;
+            const int64_t nz = -(int64_t)(v != 0.0);
+            const int64_t first = -(int64_t)(v == 1.0 && hot == -1);
+            hot = (((c & first) | (-2 & ~first)) & nz) | (hot & ~nz);
         }
+        bad |= fabs(sum - 1.0) > s->rtol;
         s->sums[r] = sum;
         if (cw) s->wsums[r] = wsum;
         if (want_hot) {
@@ -1920,4 +2002,10 @@ static void FN(stats)(xk_stats *s)
     s->lo = lo;
     s->hi = hi;
     s->nan = nan;
+    s->bad_sum = bad;
 }
+
+#undef XK_LOADV
+#undef XK_STOREV
+#undef XK_EXP_OUT
+#undef XK_LOG1P_OUT

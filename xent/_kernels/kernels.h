@@ -106,8 +106,9 @@ typedef struct {
        1, else negative (-1: no nonzero entry, -2: another); with rows contiguous, the rows
        after the first that is not one-hot are not written */
     int64_t *hot;
+    double rtol;         /* a row sum further than this from 1 sets bad_sum (NaN does not) */
     double lo, hi;       /* NaN skipped; +inf and -inf for a block of NaN */
-    int nan;
+    int nan, bad_sum;
 } xk_stats;
 
 /* The KL divergence of one block (kl.h): R rows of C classes of targets p and predictions q,
