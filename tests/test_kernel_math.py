@@ -462,3 +462,74 @@ def test_log1p_short_against_mpmath():
         assert np.array_equal(y.view(np.uint64), results[0].view(np.uint64))
     assert _relative_errors(results[0], mpmath.log1p, x) < 2.0**-32
     assert np.isnan(_core.log1p_short(np.array([np.nan]))).all()
+
+
+# ----------------------------------------------------------------------------- float lanes
+
+
+def test_float_log1p_and_exp_pairs_against_mpmath():
+    """The float-lane forms of float32 softplus (xvec.h): expf_hilo's hi + lo within 2^-28 of
+    exp (2^-25 near -86, where lo is subnormal), log1pf's hi + lo within 2^-27 of log1p on
+    [0, 1] (the series below 2^-10, the table above, t = 2 at u = 1); the same bits for every
+    variant."""
+    g = np.random.default_rng([7301, 12])
+    u = (
+        np.concatenate(
+            [
+                g.uniform(0.0, 1.0, 6000),
+                loguniform(g, -60, 0, 6000),
+                g.uniform(2.0**-10 * 0.98, 2.0**-10 * 1.02, 500),
+                [0.0, 1.0, 2.0**-24, 2.0**-23, 0.5, np.nextafter(np.float32(1), np.float32(0))],
+            ]
+        )
+        .astype(np.float32)
+        .astype(np.float64)
+    )
+    x = np.concatenate([-g.uniform(0.0, 86.0, 6000), [0.0, -86.0, -1e-20]])
+    x = x.astype(np.float32).astype(np.float64)
+    for fn, arg in ((_core.log1pf, u), (_core.expf_hilo, x)):
+        results = [fn(arg, v) for v in SUPPORTED]
+        for y in results[1:]:
+            assert np.array_equal(y.view(np.uint64), results[0].view(np.uint64))
+    assert _relative_errors(_core.log1pf(u), mpmath.log1p, u) < 2.0**-27
+    near = x < -80.0
+    assert _relative_errors(_core.expf_hilo(x[~near]), mpmath.exp, x[~near]) < 2.0**-28
+    assert _relative_errors(_core.expf_hilo(x[near]), mpmath.exp, x[near]) < 2.0**-25
+    assert np.isnan(_core.log1pf(np.array([np.nan]))).all()
+
+
+@pytest.mark.parametrize("negate", [False, True])
+def test_float32_softplus_against_mpmath(negate):
+    """float32 softplus and log_sigmoid in float lanes: within 0.65 ulp of float (0.5 would be
+    correctly rounded), across |x| = 86 where vectors switch to the double lanes, a partial
+    last vector included."""
+    g = np.random.default_rng([7301, 13])
+    x = np.concatenate(
+        [g.normal(0.0, 4.0, 3000), g.uniform(-100.0, 100.0, 3000), [0.0, 86.0, -86.0, 87.0]]
+    ).astype(np.float32)[:6001]
+    out = np.empty_like(x)
+    _core.softplus_block(x, out, negate)
+    mpmath.mp.dps = 40
+    worst = 0.0
+    for xi, yi in zip(x.tolist(), out.tolist(), strict=True):
+        exact = mpmath.log1p(mpmath.exp(mpmath.mpf(-xi if negate else xi)))
+        exact = -exact if negate else exact
+        e = int(mpmath.floor(mpmath.log(abs(exact), 2)))
+        ulp = mpmath.mpf(2) ** max(e - 23, -149)
+        worst = max(worst, float(abs(mpmath.mpf(yi) - exact) / ulp))
+    assert worst <= 0.65, worst
+
+
+def test_float32_softplus_entries_do_not_depend_on_neighbours():
+    """An entry beyond |x| = 86 takes the double lanes alone: its neighbours keep their bits."""
+    x = np.random.default_rng([7301, 14]).normal(0.0, 5.0, 64).astype(np.float32)
+    plain, mixed = np.empty_like(x), np.empty_like(x)
+    _core.softplus_block(x, plain, False)
+    y = x.copy()
+    y[[3, 40]] = [1000.0, -np.inf]
+    _core.softplus_block(y, mixed, False)
+    keep = np.ones(64, bool)
+    keep[[3, 40]] = False
+    assert np.array_equal(plain[keep].view(np.uint32), mixed[keep].view(np.uint32))
+    assert mixed[3] == np.float32(1000.0)
+    assert mixed[40] == 0.0

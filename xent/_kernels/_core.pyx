@@ -473,6 +473,18 @@ def log1p_short(x, variant=None):
     return _elementwise(6, x, variant, True)
 
 
+def log1pf(x, variant=None):
+    """The kernels' float log1p (xvec.h log1pf) of x rounded to float32, 0 <= x <= 1, as
+    float64 (for tests)."""
+    return _elementwise(7, x, variant, True)
+
+
+def expf_hilo(x, variant=None):
+    """exp(x) of x rounded to float32, -86 <= x <= 0, as the float pair hi + lo of xvec.h
+    expf_hilo, summed in float64 (for tests)."""
+    return _elementwise(8, x, variant, True)
+
+
 def expf(x, variant=None):
     """exp(x) of the float32 rows' exp pass, x rounded to float32 first, as float64 (for tests).
 

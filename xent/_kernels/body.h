@@ -56,6 +56,73 @@
 #define XK_LOG1P_OUT XV(log1p)
 #endif
 
+#if XK_WIDEN
+/* u = exp(-|v|) and T = log1p(u) of sixteen floats v (|v| <= -XV_EXPF_MIN) in float lanes,
+ * (with vl: of v + vl, vl a low part of at most half an ulp of v),
+ * each a float pair summed in double: u from expf_hilo (relative error < 2^-29), T from log1pf
+ * (< 2^-28), as doubles, lanes 0-7 in [0] and 8-15 in [1]. softplus(v) = relu(v) + T to
+ * about 0.52 ulp once rounded to float (0.63 measured, near |v| = 86 where exp's low part is
+ * subnormal). */
+static inline __attribute__((always_inline)) void FN(softplus_terms16)(xv_s v, xv_s vl,
+                                                                       xv_d u[2], xv_d Tv[2])
+{
+    /* v + vl: a value and its low part (0 for a float); exp(-|v + vl|) = exp(-|v| -+ vl) */
+    const xv_s zero = XV(ssplat)(0.0f);
+    const xv_si neg = v < zero;
+    const xv_s av = XV(ssel)(neg, -v, v);
+    xv_s ul, Tl;
+    const xv_s uh = XV(expf_hilo)(-av, XV(ssel)(neg, vl, -vl), &ul);
+    const xv_s Th = XV(log1pf)(uh, ul, &Tl);
+    if (u) {
+        u[0] = XV(swiden_lo)(uh) + XV(swiden_lo)(ul);
+        u[1] = XV(swiden_hi)(uh) + XV(swiden_hi)(ul);
+    }
+    Tv[0] = XV(swiden_lo)(Th) + XV(swiden_lo)(Tl);
+    Tv[1] = XV(swiden_hi)(Th) + XV(swiden_hi)(Tl);
+}
+
+#endif
+
+/* u = exp(-|x|) and T = log1p(u) of eight doubles (the double lanes) */
+static inline __attribute__((always_inline)) void FN(softplus_terms8)(xv_d v, xv_d *u, xv_d *Tv)
+{
+    *u = XK_EXP_OUT(-XV(sel)(v < 0.0, -v, v));
+    *Tv = XK_LOG1P_OUT(*u);
+}
+
+#if XK_WIDEN
+/* softplus_terms16 of 32 floats s * xs[0..31] in two vectors (two independent chains keep the
+ * CPU busy), u (if not NULL) and T as doubles in U[0..3], L[0..3]; the entries beyond |x| = 86
+ * (whose exp(-|x|) is not a normal float; inf too) by the double lanes, lane by lane, so that
+ * an entry's value does not depend on its neighbours. */
+static inline __attribute__((always_inline)) void FN(softplus_terms32)(const float *xs, float s,
+                                                                       xv_d *U, xv_d *L)
+{
+    const xv_s zero = XV(ssplat)(0.0f);
+    const xv_s v0 = s * XV(sload)(xs), v1 = s * XV(sload)(xs + 16);
+    xv_d u4[4];
+    FN(softplus_terms16)(v0, zero, u4, L);
+    FN(softplus_terms16)(v1, zero, u4 + 2, L + 2);
+    const xv_si wide0 = (v0 > -XV_EXPF_MIN) | (v0 < XV_EXPF_MIN);
+    const xv_si wide1 = (v1 > -XV_EXPF_MIN) | (v1 < XV_EXPF_MIN);
+    if (__builtin_expect(XV(sany)(wide0 | wide1), 0)) {
+        for (int k = 0; k < 4; k++) {
+            const xv_s v = k < 2 ? v0 : v1;
+            const xv_d d = k & 1 ? XV(swiden_hi)(v) : XV(swiden_lo)(v);
+            const xv_i wide = (d > -(double)XV_EXPF_MIN) | (d < (double)XV_EXPF_MIN);
+            if (!XV(any)(wide)) continue;
+            xv_d u8, t8;
+            FN(softplus_terms8)(d, &u8, &t8);
+            u4[k] = XV(sel)(wide, u8, u4[k]);
+            L[k] = XV(sel)(wide, t8, L[k]);
+        }
+    }
+    if (U)
+        for (int k = 0; k < 4; k++) U[k] = u4[k];
+}
+#endif
+
+
 
 /* Elementwise exp and log over the arrays of a chunk: the vector path, then the scalar one for
  * the last entries (the same bits). Loops of one kind: the arithmetic that uses their results
@@ -1461,12 +1528,30 @@ static inline __attribute__((always_inline)) xv_d FN(load_part)(const T *p, ptrd
 /* From logits: u = exp(-|x|) and lt = log1p(u) (softplus(x) = relu(x) + lt). */
 static inline void FN(softplus_parts)(const T *x, ptrdiff_t n, double *u, double *lt)
 {
-    for (ptrdiff_t i = 0; i < n; i += 8) {
-        xv_d v = FN(load_part)(x + i, n - i < 8 ? n - i : 8);
-        xv_d e = XK_EXP_OUT(-XV(sel)(v < 0.0, -v, v));
-        XV(store)(u + i, e);
-        XV(store)(lt + i, XK_LOG1P_OUT(e));
+#if XK_WIDEN
+    /* 32 floats at a time (softplus_terms32); u and lt have room for whole steps */
+    for (ptrdiff_t i = 0; i < n; i += 32) {
+        float x32[32] = {0};
+        const float *xs = x + i;
+        if (n - i < 32) {
+            for (ptrdiff_t l = 0; l < n - i; l++) x32[l] = x[i + l];
+            xs = x32;
+        }
+        xv_d U[4], L[4];
+        FN(softplus_terms32)(xs, 1.0f, U, L);
+        for (int k = 0; k < 4; k++) {
+            XV(store)(u + i + 8 * k, U[k]);
+            XV(store)(lt + i + 8 * k, L[k]);
+        }
     }
+#else
+    for (ptrdiff_t i = 0; i < n; i += 8) {
+        xv_d U, L;
+        FN(softplus_terms8)(FN(load_part)(x + i, n - i < 8 ? n - i : 8), &U, &L);
+        XV(store)(u + i, U);
+        XV(store)(lt + i, L);
+    }
+#endif
 }
 
 /* From probabilities: lp = log(p) and lq = log1p(-p). */
@@ -1499,14 +1584,15 @@ static inline __attribute__((always_inline)) void FN(binary_logits_chunk)(
     T *grad = GRAD ? (T *)bb->grad + i0 : NULL;
     const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, ginv = 1.0 / bb->grad_div;
     const xv_d zero = XV(splat)(0.0);
+    double U[XK_CHUNK], V[XK_CHUNK]; /* exp(-|x|) and log1p of it */
+    FN(softplus_parts)(x, n, U, V);
     for (ptrdiff_t i = 0; i < n; i += 8) {
         const ptrdiff_t nl = n - i < 8 ? n - i : 8;
         const xv_d xv = FN(load_part)(x + i, nl), yv = XV(load)(y + i);
         xv_d a = yv * keep + half;
         const xv_d bw = (1.0 - yv) * keep + half;
         if (PW) a *= XV(load)(pw + i);
-        const xv_d u = XK_EXP_OUT(-XV(sel)(xv < zero, -xv, xv));
-        const xv_d Tv = XK_LOG1P_OUT(u);
+        const xv_d u = XV(load)(U + i), Tv = XV(load)(V + i);
         const xv_d relu = XV(sel)(xv > zero, xv, zero), relu_neg = relu - xv;
         const xv_d pa = relu_neg * a, pb = relu * bw;
         xv_d loss = (PW ? (a + bw) * Tv : Tv) + XV(sel)(pa > zero, pa, zero) +
@@ -1811,17 +1897,41 @@ static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
     const T *x = (const T *)xv;
     T *out = (T *)outv;
     const double sign = negate ? -1.0 : 1.0;
+#if XK_WIDEN
+    /* 32 floats at a time: two float vectors, two independent chains (as softplus_parts) */
+    float xb[32];
+    for (ptrdiff_t i = 0; i < n; i += 32) {
+        const ptrdiff_t nl = n - i < 32 ? n - i : 32;
+        const float *xs = x + i;
+        if (nl < 32) { /* the last entries, padded with zeros */
+            for (ptrdiff_t l = 0; l < 32; l++) xb[l] = l < nl ? x[i + l] : 0.0f;
+            xs = xb;
+        }
+        const xv_s v0 = (float)sign * XV(sload)(xs), v1 = (float)sign * XV(sload)(xs + 16);
+        const xv_s fz = XV(ssplat)(0.0f);
+        const xv_s r0 = XV(ssel)(v0 > fz, v0, fz), r1 = XV(ssel)(v1 > fz, v1, fz);
+        xv_d R[4] = {XV(swiden_lo)(r0), XV(swiden_hi)(r0), XV(swiden_lo)(r1), XV(swiden_hi)(r1)};
+        xv_d L[4];
+        FN(softplus_terms32)(xs, (float)sign, NULL, L);
+        for (int k = 0; k < 4; k++) {
+            const xv_d r = sign * (R[k] + L[k]);
+            if (nl == 32) XK_STOREV(out + i + 8 * k, r);
+            else for (int l = 0; l < 8 && 8 * k + l < nl; l++) out[i + 8 * k + l] = (T)r[l];
+        }
+    }
+#else
     const xv_d zero = XV(splat)(0.0);
     for (ptrdiff_t i = 0; i < n; i += 8) {
         const ptrdiff_t nl = n - i < 8 ? n - i : 8;
-        xv_d v = sign * FN(load_part)(x + i, nl);
-        xv_d av = XV(sel)(v < zero, -v, v);
-        xv_d r = sign * (XV(sel)(v > zero, v, zero) + XK_LOG1P_OUT(XK_EXP_OUT(-av)));
+        const xv_d v = sign * FN(load_part)(x + i, nl);
+        xv_d u, L;
+        FN(softplus_terms8)(v, &u, &L);
+        const xv_d r = sign * (XV(sel)(v > zero, v, zero) + L);
         if (nl == 8) XK_STOREV(out + i, r);
         else for (ptrdiff_t l = 0; l < nl; l++) out[i + l] = (T)r[l];
     }
+#endif
 }
-
 
 /* ------------------------------------------------------------------ checks of distributions */
 

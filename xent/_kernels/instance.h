@@ -59,6 +59,16 @@ static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff
         }
         return;
     }
+    if (fn == 7 || fn == 8) { /* the float forms: log1pf of x as float (7), expf_hilo (8) */
+        for (; i < n; i += XV_SLANES) {
+            float d[XV_SLANES] = {0};
+            for (int l = 0; l < XV_SLANES && i + l < n; l++) d[l] = (float)x[i + l];
+            const xv_s v = XV(sload)(d), zero = XV(ssplat)(0.0f);
+            xv_s lo = zero, hi = fn == 7 ? XV(log1pf)(v, zero, &lo) : XV(expf_hilo)(v, zero, &lo);
+            for (int l = 0; l < XV_SLANES && i + l < n; l++) y[i + l] = (double)hi[l] + lo[l];
+        }
+        return;
+    }
     if (fn == 5 || fn == 6) { /* the short forms (xvec.h), eight at a time */
         for (; i < n; i += XV_LANES) {
             double d[XV_LANES] = {0};

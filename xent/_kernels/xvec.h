@@ -367,6 +367,68 @@ XV_INLINE xv_s XV(expf_core)(xv_s d, xv_s e)
     return (xv_s)((xv_su)v + (eb << 23));
 }
 
+/* exp(d + e) = hi + lo for float XV_EXPF_MIN <= d <= 0 and a low part e, as expf_core with the
+ * rounding of its last sum v = T + T p kept (Fast2Sum, |T| >= |T p|): hi + lo has a relative
+ * error below 2^-30 (the polynomial's 2^-31.6 and the roundings of r and p), hi is
+ * expf_core's value. */
+XV_INLINE xv_s XV(expf_hilo)(xv_s d, xv_s e, xv_s *lo)
+{
+    const xv_s shift = XV(ssplat)(0x1.8p23f);
+    xv_s kd = d * XM_EXPF_INVLN2N + shift;
+    xv_su ki = (xv_su)kd;
+    kd = kd - shift;
+    xv_s r = ((d - kd * XM_EXPF_LN2HIN) - kd * XM_EXPF_LN2LON) + e;
+    xv_si j = (xv_si)(ki & 31);
+    xv_s T = XV(slookup32)(XM_EXPF_HI, j);
+    xv_s tail = XV(slookup32)(XM_EXPF_TAIL, j);
+    xv_s p = tail + (r + (r * r) * (XM_EXPF_C2 + r * XM_EXPF_C3));
+    xv_s Tp = T * p;
+    xv_s v = T + Tp;
+    xv_s vl = (T - v) + Tp;
+    const xv_si e2 = (xv_si)(ki - 0x4B400000u) >> 5; /* 2^e2, -125 <= e2 <= 0 */
+    *lo = vl * (xv_s)((xv_su)(e2 + 127) << 23);    /* rounded where it is subnormal */
+    return (xv_s)((xv_su)v + ((xv_su)e2 << 23));
+}
+
+/* log1p(u) = hi + lo (returned, and in *lo) for float u = uh + ul with 0 <= uh <= 1 (|ul| <=
+ * ulp(uh)): relative error below 2^-27 (hi + lo summed in double; rounded to float, 0.52 ulp). t = 1 + uh (its rounding error
+ * tl exact by Fast2Sum) is 2^k z with z in [1, 2) (k = 1 only for t = 2, z = 1); interval i
+ * of z's top five mantissa bits, r = z invc - 1 exactly as rh + rl (z = zh + zl, zh with 14
+ * bits so that zh invc is exact and zh invc - 1 too; then TwoSum); log t = log c + log1p(r),
+ * log1p(r) ~ r + r^2 P(r); log1p(u) = log t + log1p(c), c = (tl + ul) / t by (tl + ul) invc
+ * (1 - r) 2^-k and log1p(c) by c - c^2 / 2 (|c| <= 2^-24). Below u = 2^-10, where c is not
+ * small against the result, the series in u. The high parts -log(invc)_hi (or ln2) + rh by Fast2Sum (|log c| >= 0.03 >
+ * |r|, or log c = 0), everything else summed into the low part. NaN gives NaN. */
+XV_INLINE xv_s XV(log1pf)(xv_s uh, xv_s ul, xv_s *lo_out)
+{
+    const xv_s one = XV(ssplat)(1.0f), zero = XV(ssplat)(0.0f);
+    const xv_s t = one + uh;
+    const xv_s tl = (one - t) + uh;
+    const xv_si two = t == 2.0f;
+    const xv_s z = XV(ssel)(two, one, t);
+    const xv_su zb = (xv_su)z;
+    const xv_si i = (xv_si)((zb >> 18) & 31);
+    const xv_s zh = (xv_s)(zb & ~0x3ffu), zl = z - zh;
+    const xv_s invc = XV(slookup32)(XM_LOGF_INVC, i);
+    const xv_s a = zh * invc - one, b = zl * invc;
+    const xv_s rh = a + b, bv = rh - a;
+    const xv_s rl = (a - (rh - bv)) + (b - bv);
+    const xv_s r2 = rh * rh;
+    const xv_s q = r2 * (XM_LOGF_C2 + rh * (XM_LOGF_C3 + rh * (XM_LOGF_C4 + rh * (XM_LOGF_C5 + rh * XM_LOGF_C6))));
+    const xv_s w = XV(ssel)(two, XV(ssplat)(XM_LOGF_LN2HI), XV(slookup32)(XM_LOGF_LOGC_HI, i));
+    const xv_s wl = XV(ssel)(two, XV(ssplat)(XM_LOGF_LN2LO), XV(slookup32)(XM_LOGF_LOGC_LO, i));
+    const xv_s hi = w + rh;
+    const xv_s lo0 = (w - hi) + rh;
+    const xv_s c = ((tl + ul) * invc) * (one - rh) * XV(ssel)(two, XV(ssplat)(0.5f), one);
+    const xv_s lo = lo0 + (((rl + q) + wl) + (c - 0.5f * (c * c)));
+    /* u < 2^-10: the series, u + (ul + u^2 (-1/2 + u/3 - u^2/4)) (error < u^4/5 < 2^-42); lo
+       is then small against hi, as it is for the rest */
+    const xv_s ser = ul + (uh * uh) * (-0.5f + uh * ((1.0f / 3.0f) - 0.25f * uh));
+    const xv_si small = uh < 0x1p-10f;
+    *lo_out = XV(ssel)(small, ser, lo);
+    return XV(ssel)(small, uh, hi) + (uh - uh) + zero; /* uh - uh: NaN stays NaN */
+}
+
 /* Whether a vector has a lane whose exp needs expf_wide: d below XV_EXPF_MIN whose result is
  * not 0 in double (d >= -746; -inf and the masked entries of a row are below). */
 XV_INLINE int XV(expf_needs_wide)(xv_s d)
