@@ -743,3 +743,20 @@ def test_row_sum_tolerance_accepts_rounding(fn):
     y = LABELS if fn is scce else (T3 if fn is cce else np.full((4, 3), 0.5))
     assert np.isfinite(fn(y, p))
     assert np.isfinite(fn(y, (p * (1 + 1e-9))))
+
+
+def test_id_range_kernel():
+    """The one-pass range of class ids behind check_class_ids (int64 and int32)."""
+    from xent._kernels import _core
+
+    for dtype in (np.int64, np.int32):
+        y = np.array([3, -100, 0, 7, -100], dtype)
+        assert _core.id_range(y) == (-100, 7, 5)
+        assert _core.id_range(y, -100) == (0, 7, 3)
+        assert _core.id_range(np.full(4, -100, dtype), -100)[2] == 0
+        assert _core.id_range(y[::2]) is None  # not contiguous: NumPy does it
+    assert _core.id_range(np.array([1, 2], np.uint8)) is None
+    with pytest.raises(ValueError, match=r"class id 7 at index \(3,\), outside \[0, 5\)"):
+        xent.sparse_categorical_cross_entropy(
+            np.array([3, -100, 0, 7], np.int32), np.zeros((4, 5)), ignore_index=-100
+        )

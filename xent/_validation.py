@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._kernels import _core
+
 REDUCTIONS = ("none", "sum", "mean")
 
 
@@ -282,9 +284,20 @@ def check_class_ids(
         if ignored is not None:
             out &= ~ignored
     else:
-        valid = y if ignore_index is None else y[y != ignore_index]
-        if valid.size == 0 or (valid.min() >= 0 and valid.max() < n_classes):
-            return y, ignore_index
+        # one pass in the kernels where it can (no int64 entry equals an ignore_index
+        # beyond int64's range)
+        skip = (
+            ignore_index if ignore_index is not None and -(2**63) <= ignore_index < 2**63 else None
+        )
+        found = _core.id_range(y.reshape(-1), skip) if y.flags.c_contiguous else None
+        if found is not None:
+            lo, hi, count = found
+            if count == 0 or (lo >= 0 and hi < n_classes):
+                return y, ignore_index
+        else:
+            valid = y if ignore_index is None else y[y != ignore_index]
+            if valid.size == 0 or (valid.min() >= 0 and valid.max() < n_classes):
+                return y, ignore_index
         out = (y < 0) | (y >= n_classes)
         if ignore_index is not None:
             out &= y != ignore_index

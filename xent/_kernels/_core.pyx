@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport int64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
 from libc.math cimport INFINITY
 from libc.string cimport memset
 
@@ -331,6 +331,50 @@ def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object
     with nogil:
         v.stats[kind](&s)
     return s.lo, s.hi, bool(s.nan), bool(s.bad_sum)
+
+
+ctypedef fused class_id_t:
+    cnp.int64_t
+    cnp.int32_t
+
+
+cdef (int64_t, int64_t, Py_ssize_t) _id_range(const class_id_t[::1] y, int64_t skip,
+                                               bint use_skip) noexcept nogil:
+    cdef int64_t lo = INT64_MAX, hi = INT64_MIN, v
+    cdef Py_ssize_t i, n = 0
+    for i in range(y.shape[0]):
+        v = y[i]
+        if use_skip and v == skip:
+            continue
+        n += 1
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
+    return lo, hi, n
+
+
+def id_range(cnp.ndarray y, object skip=None):
+    """The least and greatest of the contiguous int64 or int32 class ids ``y`` not equal to
+    ``skip``, and how many there are, in one pass (NumPy's min and max take two and a copy
+    without ``skip``'s entries); None for other arrays."""
+    if not cnp.PyArray_IS_C_CONTIGUOUS(y) or y.ndim != 1:
+        return None
+    cdef int64_t sk = 0 if skip is None else skip
+    cdef bint use = skip is not None
+    cdef int64_t lo, hi
+    cdef Py_ssize_t n
+    cdef const cnp.int64_t[::1] y64
+    cdef const cnp.int32_t[::1] y32
+    if y.dtype == np.int64:
+        y64 = y
+        with nogil:
+            lo, hi, n = _id_range(y64, sk, use)
+    elif y.dtype == np.int32:
+        y32 = y
+        with nogil:
+            lo, hi, n = _id_range(y32, sk, use)
+    else:
+        return None
+    return lo, hi, n
 
 
 def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad,
