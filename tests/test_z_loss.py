@@ -51,8 +51,9 @@ CASES = list(
     CASES,
     ids=[f"{np.dtype(d).name}-{k}-z{z}-{o}" for d, k, z, o in CASES],
 )
-def test_values_and_gradients_match_mpmath(rng, dtype, kind, z, option):
-    n, c = 30, 7
+@pytest.mark.parametrize("c", [7, 2])  # 2: the two-class path
+def test_values_and_gradients_match_mpmath(rng, dtype, kind, z, option, c):
+    n = 30
     x, y = logits(rng, n, c, dtype, scale=1e4 if option == "scale-1e4" else 3.0)
     if option == "negative":  # logsumexp < 0: the z-loss gradient points the other way
         x = (x.astype(np.float64) - 40.0).astype(dtype)

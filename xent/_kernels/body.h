@@ -1146,7 +1146,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
     XV(store)(small, small_v);
 }
 
-/* Sparse and categorical cross-entropy of two classes (no smoothing, z-loss or focal factor),
+/* Sparse and categorical cross-entropy of two classes (no smoothing or focal factor),
  * eight rows of a class-major tile at a time, one exp and one log1p per row: with d = x1 - x0
  * (TwoSum error e, 0 for float input, whose difference is exact in double),
  *   -log p0 = softplus(d) = relu(d) + T,  -log p1 = softplus(-d) = relu(-d) + T,
@@ -1156,7 +1156,8 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
  * w1 (-log p1), a term of weight 0 being 0 (also where its log is infinite), and the gradient
  * of k l is g1 = k (w0 p1 - w1 p0) = -g0 (W p_c - w_c with W = w0 + w1), p1 = sigmoid(d).
  * NaN and infinite logits give what the softmax sums give: a NaN or two infinities of one sign
- * make d NaN, one infinity makes it +-inf. */
+ * make d NaN, one infinity makes it +-inf. The z-loss z lse^2 (lse = max(x0, x1) + T) adds
+ * to the loss and 2 z lse p_c to the gradient, as in finish. */
 static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                       ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
                       double lanes[8], double small[8])
@@ -1206,7 +1207,16 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         const xv_d Tv = XK_LOG1P_OUT(u);
         const xv_d nll0 = (XV(sel)(pos, d, zero) + Tv) + XV(sel)(pos, e, zero);
         const xv_d nll1 = (XV(sel)(pos, zero, -d) + Tv) + XV(sel)(pos, zero, -e);
-        const xv_d loss = XV(sel)(w0 == zero, zero, w0 * nll0) + XV(sel)(w1 == zero, zero, w1 * nll1);
+        xv_d loss = XV(sel)(w0 == zero, zero, w0 * nll0) + XV(sel)(w1 == zero, zero, w1 * nll1);
+        xv_d zg = zero;
+        if (b->z != 0.0) { /* z-loss z lse^2, lse = max + T as hi + lo (as in finish) */
+            const xv_d m = XV(sel)(pos, a1, a0);
+            const xv_d hi = m + Tv, bpz = hi - m;
+            xv_d lo = (m - (hi - bpz)) + (Tv - bpz);
+            lo = XV(sel)((hi < inf) & (hi > -inf), lo, zero);
+            loss += b->z * (hi * hi + (2.0 * hi) * lo);
+            zg = 2.0 * b->z * hi;
+        }
         const xv_d sw = swp ? XV(load)(swp) : XV(splat)(1.0);
         xv_d value = XV(sel)(sw == zero, zero, sw * loss);
         if (b->row_out)
@@ -1217,8 +1227,8 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
             const xv_d k = sw / b->grad_div;
             const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
             const xv_d p1 = XV(sel)(pos, inv, small_p), p0 = XV(sel)(pos, small_p, inv);
-            const xv_d g1 = XV(sel)(k == zero, zero, k * (w0 * p1 - w1 * p0));
-            const xv_d g0 = -g1;
+            const xv_d g1 = XV(sel)(k == zero, zero, k * ((w0 * p1 - w1 * p0) + zg * p1));
+            const xv_d g0 = XV(sel)(k == zero, zero, k * ((w1 * p0 - w0 * p1) + zg * p0));
             T *o0 = out + r, *o1 = out + os + r;
             if (nr == 8) {
                 XK_STOREV(o0, g0);
@@ -1239,7 +1249,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
 {
     const ptrdiff_t C = b->C;
     if (C == 2 && (mode == XK_SPARSE || mode == XK_CATEGORICAL) && b->eps == 0.0 &&
-        b->z == 0.0 && b->gamma == 0.0) {
+        b->gamma == 0.0) {
         FN(tile2)(b, mode, r0, n, x, xs, t, ts, out, os, lanes, small);
         return;
     }
