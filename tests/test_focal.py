@@ -52,8 +52,9 @@ CASES = list(
     CASES,
     ids=[f"{np.dtype(d).name}-{k}-g{g}-{o}" for d, k, g, o in CASES],
 )
-def test_softmax_values_and_gradients_match_mpmath(rng, dtype, kind, gamma, option):
-    n, c = 30, 7
+@pytest.mark.parametrize("c", [7, 2])  # 2: the two-class path
+def test_softmax_values_and_gradients_match_mpmath(rng, dtype, kind, gamma, option, c):
+    n = 30
     x, y = logits(rng, n, c, dtype, scale=1e3 if option == "scale-1e3" else 3.0)
     kw = {}
     if option == "cw-sw":
@@ -93,16 +94,17 @@ def test_softmax_values_and_gradients_match_mpmath(rng, dtype, kind, gamma, opti
 @pytest.mark.parametrize("kind", ["sparse", "categorical"])
 def test_confident_rows_keep_tiny_losses_and_gradients(kind):
     """(1 - p)^gamma far below the smallest double's square root: exact, never 0 or NaN."""
-    x = np.array([[60.0, 0.0, -1.0], [35.0, 1.0, 2.0], [800.0, 0.0, 0.0]])
+    x3 = np.array([[60.0, 0.0, -1.0], [35.0, 1.0, 2.0], [800.0, 0.0, 0.0]])
     y = np.array([0, 0, 0])
-    t = y if kind == "sparse" else np.eye(3)[y]
     fn = scce if kind == "sparse" else cce
-    for gamma in (0.25, 2.0):
+    for gamma, x in itertools.product((0.25, 2.0), (x3, x3[:, :2])):  # 2 classes: their path
+        c = x.shape[1]
+        t = y if kind == "sparse" else np.eye(c)[y]
         got, grad = fn(
             t, x, from_logits=True, focal_gamma=gamma, reduction="none", return_grad=True
         )  # fmt: skip
         want, want_g, scale = ref.softmax_family_loss(
-            ref.target_rows(t, 3, sparse=kind == "sparse"), x, gamma=gamma, return_grad=True
+            ref.target_rows(t, c, sparse=kind == "sparse"), x, gamma=gamma, return_grad=True
         )
         assert ref.max_ulp(ref.ulp_error(got, want)) <= VALUE_ULP
         assert ref.max_ulp(ref.ulp_error(grad, want_g, scale=scale)) <= GRAD_ULP

@@ -1146,7 +1146,8 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
     XV(store)(small, small_v);
 }
 
-/* Sparse and categorical cross-entropy of two classes (no smoothing or focal factor),
+/* Sparse and categorical cross-entropy of two classes (no smoothing; the focal factor for
+ * sparse rows),
  * eight rows of a class-major tile at a time, one exp and one log1p per row: with d = x1 - x0
  * (TwoSum error e, 0 for float input, whose difference is exact in double),
  *   -log p0 = softplus(d) = relu(d) + T,  -log p1 = softplus(-d) = relu(-d) + T,
@@ -1208,6 +1209,37 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         const xv_d nll0 = (XV(sel)(pos, d, zero) + Tv) + XV(sel)(pos, e, zero);
         const xv_d nll1 = (XV(sel)(pos, zero, -d) + Tv) + XV(sel)(pos, zero, -e);
         xv_d loss = XV(sel)(w0 == zero, zero, w0 * nll0) + XV(sel)(w1 == zero, zero, w1 * nll1);
+        xv_d focal_g = zero; /* focal: what replaces w_y p_other in the gradient */
+        if (b->gamma != 0.0) {
+            /* sparse only: f = (1 - p_y)^gamma = exp(-gamma nll_o), nll_o = -log p_other as
+               hi + lo (its TwoSum and e) so that a large one keeps f's relative accuracy;
+               l = cw_y f nll_y, and w_y p_o in the gradient becomes cw_y f (p_o + gamma
+               p_y nll_y) (= cw_y D p_o, D of focal_entry) */
+            const xv_i is1 = w1 != zero;
+            const xv_d cwy = w0 + w1;
+            const xv_d r_o = XV(sel)(is1, XV(sel)(pos, d, zero), XV(sel)(pos, zero, -d));
+            const xv_d e_o = XV(sel)(is1, XV(sel)(pos, e, zero), XV(sel)(pos, zero, -e));
+            const xv_d h = r_o + Tv, bph = h - r_o;
+            xv_d hl = ((r_o - (h - bph)) + (Tv - bph)) + e_o;
+            hl = XV(sel)(h < inf, hl, zero);
+            const xv_d g = XV(splat)(-b->gamma), P = g * h;
+            const double split = 134217729.0;
+            const xv_d ta = split * g, ah = ta - (ta - g), al = g - ah;
+            const xv_d tb = split * h, bh = tb - (tb - h), bl = h - bh;
+            xv_d E = ((ah * bh - P) + ah * bl + al * bh) + al * bl;
+            E = XV(sel)((P > -0x1p900) & (h < 0x1p900), E, zero) + g * hl;
+            const xv_d X = XV(exp)(P);
+            const xv_d f = XV(sel)((X == zero) | (X == inf), X, X + X * E);
+            const xv_d nll_y = XV(sel)(is1, nll1, nll0);
+            loss = XV(sel)((cwy == zero) | (f == zero), zero, cwy * f * nll_y);
+            if (out) {
+                const xv_d inv = 1.0 / (1.0 + u), sp = u * inv;
+                const xv_d p1 = XV(sel)(pos, inv, sp), p0 = XV(sel)(pos, sp, inv);
+                const xv_d p_o = XV(sel)(is1, p0, p1), p_y = XV(sel)(is1, p1, p0);
+                const xv_d extra = XV(sel)(p_y == zero, zero, b->gamma * p_y * nll_y);
+                focal_g = XV(sel)((cwy == zero) | (f == zero), zero, cwy * f * (p_o + extra));
+            }
+        }
         xv_d zg = zero;
         if (b->z != 0.0) { /* z-loss z lse^2, lse = max + T as hi + lo (as in finish) */
             const xv_d m = XV(sel)(pos, a1, a0);
@@ -1227,8 +1259,10 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
             const xv_d k = sw / b->grad_div;
             const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
             const xv_d p1 = XV(sel)(pos, inv, small_p), p0 = XV(sel)(pos, small_p, inv);
-            const xv_d g1 = XV(sel)(k == zero, zero, k * ((w0 * p1 - w1 * p0) + zg * p1));
-            const xv_d g0 = XV(sel)(k == zero, zero, k * ((w1 * p0 - w0 * p1) + zg * p0));
+            xv_d c1 = w0 * p1 - w1 * p0; /* W p1 - w1 */
+            if (b->gamma != 0.0) c1 = XV(sel)(w1 != zero, -focal_g, focal_g);
+            const xv_d g1 = XV(sel)(k == zero, zero, k * (c1 + zg * p1));
+            const xv_d g0 = XV(sel)(k == zero, zero, k * (-c1 + zg * p0));
             T *o0 = out + r, *o1 = out + os + r;
             if (nr == 8) {
                 XK_STOREV(o0, g0);
@@ -1248,8 +1282,8 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
                      double lanes[8], double small[8])
 {
     const ptrdiff_t C = b->C;
-    if (C == 2 && (mode == XK_SPARSE || mode == XK_CATEGORICAL) && b->eps == 0.0 &&
-        b->gamma == 0.0) {
+    if (C == 2 && (mode == XK_SPARSE || (mode == XK_CATEGORICAL && b->gamma == 0.0)) &&
+        b->eps == 0.0) {
         FN(tile2)(b, mode, r0, n, x, xs, t, ts, out, os, lanes, small);
         return;
     }
