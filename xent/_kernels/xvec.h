@@ -343,34 +343,15 @@ XV_INLINE xv_s XV(slookup32)(const float *tab, xv_si j)
 #endif
 }
 
-/* exp(d + e) for float d and a low part e (|e| <= ulp(d)/2, the rounding error of d), in float
- * arithmetic: exp's reduction (xmath.h) with N = 32 and float constants (XM_EXPF_*), ln2/N with
- * 12 significant bits so that k hi is exact and d - k hi too (Sterbenz), e added to r, and
- * exp(r) - 1 ~ r + r^2 (C2 + C3 r) (relative error 2^-31.6). v = T + T p in [0.98, 2) is scaled
- * by 2^floor(k/N) through its exponent bits. Right (a normal float, error < 0.53 ulp of float,
- * 0.522 measured) in lanes with d >= XV_EXPF_MIN; other lanes hold garbage that expf_wide
- * replaces. */
-XV_INLINE xv_s XV(expf_core)(xv_s d, xv_s e)
-{
-    const xv_s shift = XV(ssplat)(0x1.8p23f);
-    xv_s kd = d * XM_EXPF_INVLN2N + shift;
-    xv_su ki = (xv_su)kd;
-    kd = kd - shift;
-    xv_s r = ((d - kd * XM_EXPF_LN2HIN) - kd * XM_EXPF_LN2LON) + e;
-    xv_si j = (xv_si)(ki & 31);
-    xv_s T = XV(slookup32)(XM_EXPF_HI, j);
-    xv_s tail = XV(slookup32)(XM_EXPF_TAIL, j);
-    xv_s p = tail + (r + (r * r) * (XM_EXPF_C2 + r * XM_EXPF_C3));
-    xv_s v = T + T * p;
-    /* k = bits(kd) - bits(1.5 2^23); 2^floor(k/32) applied to the exponent field of v */
-    xv_su eb = (xv_su)((xv_si)(ki - 0x4B400000u) >> 5);
-    return (xv_s)((xv_su)v + (eb << 23));
-}
-
-/* exp(d + e) = hi + lo for float XV_EXPF_MIN <= d <= 0 and a low part e, as expf_core with the
- * rounding of its last sum v = T + T p kept (Fast2Sum, |T| >= |T p|): hi + lo has a relative
- * error below 2^-30 (the polynomial's 2^-31.6 and the roundings of r and p), hi is
- * expf_core's value. */
+/* exp(d + e) = hi + lo for float d <= 0 and a low part e (|e| <= ulp(d)/2, the rounding error
+ * of d), in float arithmetic: exp's reduction (xmath.h) with N = 32 and float constants
+ * (XM_EXPF_*), ln2/N with 12 significant bits so that k hi is exact and d - k hi too
+ * (Sterbenz), e added to r, and exp(r) - 1 ~ r + r^2 (C2 + C3 r) (relative error 2^-31.6).
+ * v = T + T p in [0.98, 2) is scaled by 2^floor(k/N) through its exponent bits: hi, right (a
+ * normal float, error < 0.53 ulp of float, 0.522 measured) in lanes with d >= XV_EXPF_MIN;
+ * other lanes hold garbage that expf_wide replaces. The rounding of that last sum is kept
+ * (Fast2Sum, |T| >= |T p|) and scaled as lo: hi + lo has a relative error below 2^-28 (2^-29.1
+ * measured; 2^-26 near d = -86, where lo is subnormal). */
 XV_INLINE xv_s XV(expf_hilo)(xv_s d, xv_s e, xv_s *lo)
 {
     const xv_s shift = XV(ssplat)(0x1.8p23f);
@@ -385,9 +366,17 @@ XV_INLINE xv_s XV(expf_hilo)(xv_s d, xv_s e, xv_s *lo)
     xv_s Tp = T * p;
     xv_s v = T + Tp;
     xv_s vl = (T - v) + Tp;
-    const xv_si e2 = (xv_si)(ki - 0x4B400000u) >> 5; /* 2^e2, -125 <= e2 <= 0 */
-    *lo = vl * (xv_s)((xv_su)(e2 + 127) << 23);    /* rounded where it is subnormal */
+    /* k = bits(kd) - bits(1.5 2^23); 2^e2 = 2^floor(k/32), -125 <= e2 <= 0 where it matters */
+    const xv_si e2 = (xv_si)(ki - 0x4B400000u) >> 5;
+    *lo = vl * (xv_s)((xv_su)(e2 + 127) << 23); /* rounded where it is subnormal */
     return (xv_s)((xv_su)v + ((xv_su)e2 << 23));
+}
+
+/* expf_hilo's hi alone (the float rows' exp; the compiler drops lo's work) */
+XV_INLINE xv_s XV(expf_core)(xv_s d, xv_s e)
+{
+    xv_s lo;
+    return XV(expf_hilo)(d, e, &lo);
 }
 
 /* log1p(u) = hi + lo (returned, and in *lo) for float u = uh + ul with 0 <= uh <= 1 (|ul| <=
