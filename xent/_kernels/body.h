@@ -1209,7 +1209,14 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         const xv_d nll0 = (XV(sel)(pos, d, zero) + Tv) + XV(sel)(pos, e, zero);
         const xv_d nll1 = (XV(sel)(pos, zero, -d) + Tv) + XV(sel)(pos, zero, -e);
         xv_d loss = XV(sel)(w0 == zero, zero, w0 * nll0) + XV(sel)(w1 == zero, zero, w1 * nll1);
-        xv_d focal_g = zero; /* focal: what replaces w_y p_other in the gradient */
+        /* for the gradient: p1 = sigmoid(d), p0 = sigmoid(-d), c1 = W p1 - w1 */
+        xv_d p0 = zero, p1 = zero, c1 = zero;
+        if (out) {
+            const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
+            p1 = XV(sel)(pos, inv, small_p);
+            p0 = XV(sel)(pos, small_p, inv);
+            c1 = w0 * p1 - w1 * p0;
+        }
         if (b->gamma != 0.0) {
             /* sparse only: f = (1 - p_y)^gamma = exp(-gamma nll_o), nll_o = -log p_other as
                hi + lo (its TwoSum and e) so that a large one keeps f's relative accuracy;
@@ -1232,12 +1239,12 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
             const xv_d f = XV(sel)((X == zero) | (X == inf), X, X + X * E);
             const xv_d nll_y = XV(sel)(is1, nll1, nll0);
             loss = XV(sel)((cwy == zero) | (f == zero), zero, cwy * f * nll_y);
-            if (out) {
-                const xv_d inv = 1.0 / (1.0 + u), sp = u * inv;
-                const xv_d p1 = XV(sel)(pos, inv, sp), p0 = XV(sel)(pos, sp, inv);
+            if (out) { /* w_y p_o becomes cw_y f (p_o + gamma p_y nll_y) */
                 const xv_d p_o = XV(sel)(is1, p0, p1), p_y = XV(sel)(is1, p1, p0);
                 const xv_d extra = XV(sel)(p_y == zero, zero, b->gamma * p_y * nll_y);
-                focal_g = XV(sel)((cwy == zero) | (f == zero), zero, cwy * f * (p_o + extra));
+                const xv_d fg =
+                    XV(sel)((cwy == zero) | (f == zero), zero, cwy * f * (p_o + extra));
+                c1 = XV(sel)(is1, -fg, fg);
             }
         }
         xv_d zg = zero;
@@ -1257,10 +1264,6 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         small_v += value * XK_SMALL;
         if (out) {
             const xv_d k = sw / b->grad_div;
-            const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
-            const xv_d p1 = XV(sel)(pos, inv, small_p), p0 = XV(sel)(pos, small_p, inv);
-            xv_d c1 = w0 * p1 - w1 * p0; /* W p1 - w1 */
-            if (b->gamma != 0.0) c1 = XV(sel)(w1 != zero, -focal_g, focal_g);
             const xv_d g1 = XV(sel)(k == zero, zero, k * (c1 + zg * p1));
             const xv_d g0 = XV(sel)(k == zero, zero, k * (-c1 + zg * p0));
             T *o0 = out + r, *o1 = out + os + r;

@@ -48,24 +48,18 @@ static inline __attribute__((always_inline)) double xk_sel(int cond, double a, d
 static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff_t n, int vector)
 {
     ptrdiff_t i = 0;
-    if (fn == 3) { /* the float rows' exp (xvec.h), of x rounded to float, sixteen at a time */
-        for (; i < n; i += XV_SLANES) {
-            float d[XV_SLANES] = {0};
-            for (int l = 0; l < XV_SLANES && i + l < n; l++) d[l] = (float)x[i + l];
-            xv_s dv = XV(sload)(d), zero = XV(ssplat)(0.0f);
-            xv_d w[2];
-            XV(expf_wide)(dv, zero, XV(expf_core)(dv, zero), w);
-            for (int l = 0; l < XV_SLANES && i + l < n; l++) y[i + l] = w[l >> 3][l & 7];
-        }
-        return;
-    }
-    if (fn == 7 || fn == 8) { /* the float forms: log1pf of x as float (7), expf_hilo (8) */
+    if (fn == 3 || fn == 7 || fn == 8) { /* float lanes (xvec.h), x rounded to float, sixteen
+        at a time: the float rows' exp (3), log1pf (7) and expf_hilo (8), each as a double */
         for (; i < n; i += XV_SLANES) {
             float d[XV_SLANES] = {0};
             for (int l = 0; l < XV_SLANES && i + l < n; l++) d[l] = (float)x[i + l];
             const xv_s v = XV(sload)(d), zero = XV(ssplat)(0.0f);
-            xv_s lo = zero, hi = fn == 7 ? XV(log1pf)(v, zero, &lo) : XV(expf_hilo)(v, zero, &lo);
-            for (int l = 0; l < XV_SLANES && i + l < n; l++) y[i + l] = (double)hi[l] + lo[l];
+            xv_s lo = zero, hi = zero;
+            xv_d w[2] = {XV(splat)(0.0), XV(splat)(0.0)};
+            if (fn == 3) XV(expf_wide)(v, zero, XV(expf_core)(v, zero), w);
+            else hi = fn == 7 ? XV(log1pf)(v, zero, &lo) : XV(expf_hilo)(v, zero, &lo);
+            for (int l = 0; l < XV_SLANES && i + l < n; l++)
+                y[i + l] = fn == 3 ? w[l >> 3][l & 7] : (double)hi[l] + lo[l];
         }
         return;
     }
