@@ -54,7 +54,7 @@ def _run(
 
     return run_blocks(
         layout, work, pred, kernel, target=target, out=grad, rows_out=rows_out,
-        scratch_len=10 * layout.C,
+        scratch_len=_core.kl_scratch_len(layout.C),
     )  # fmt: skip
 
 

@@ -416,12 +416,19 @@ def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad
     return b.loss_sum, b.loss_sum_small, b.y_lo, b.y_hi, bool(b.y_nan), b.x_lo, b.x_hi
 
 
+def kl_scratch_len(Py_ssize_t C):
+    """The length of ``kl_block``'s scratch for rows of C classes: ten rows padded to a multiple
+    of eight, or eight rows of eight values per class (rows of few classes go eight at a time)."""
+    return max(10 * ((C + 7) // 8 * 8), 64 * C)
+
+
 def kl_block(cnp.ndarray p, cnp.ndarray q, object grad, object row_weight, object row_out,
              double temperature, double grad_div, bint p_logits, bint q_logits,
              cnp.ndarray scratch):
     """KL divergence of one block: targets ``p`` and predictions ``q`` (R, C), one dtype, each
     logits (divided by ``temperature``) or probabilities; ``grad`` q's dtype and shape or None;
-    ``row_weight``, ``row_out`` float64 (R,) or None; ``scratch`` float64 of 10 C. Returns the
+    ``row_weight``, ``row_out`` float64 (R,) or None; ``scratch`` float64 of
+    ``kl_scratch_len(C)``. Returns the
     sum of the weighted per-row losses and their sum times 2**-64."""
     cdef xk_kl b
     cdef int kind = _kind(q)
@@ -446,7 +453,7 @@ def kl_block(cnp.ndarray p, cnp.ndarray q, object grad, object row_weight, objec
     b.grad_div = grad_div
     b.p_logits = p_logits
     b.q_logits = q_logits
-    if scratch.shape[0] < 10 * b.C:
+    if scratch.shape[0] < kl_scratch_len(b.C):
         raise ValueError("scratch is too small")
     b.scratch = <double *>_dptr(scratch)
     b.loss_sum = b.loss_sum_small = 0.0
@@ -469,9 +476,9 @@ def softplus_block(cnp.ndarray x, cnp.ndarray out, bint negate):
         v.softplus[kind](px, po, n, negate)
 
 
-def expm1(x, variant=None):
-    """The kernels' expm1 of float64 values (scalar path; for tests)."""
-    return _elementwise(4, x, variant, False)
+def expm1(x, variant=None, vector=False):
+    """The kernels' expm1 of float64 values, through the scalar or the vector path (for tests)."""
+    return _elementwise(4, x, variant, vector)
 
 
 def _elementwise(int fn, x, variant, vector):

@@ -2162,7 +2162,5 @@ static void FN(stats)(xk_stats *s)
     s->bad_sum = bad;
 }
 
-#undef XK_LOADV
-#undef XK_STOREV
 #undef XK_EXP_OUT
 #undef XK_LOG1P_OUT

@@ -41,10 +41,10 @@ static inline __attribute__((always_inline)) double xk_sel(int cond, double a, d
 }
 
 /* exp (fn 0), log (1), log1p (2), the float rows' exp (3), expm1 (4), exp_short (5) or
- * log1p_short (6, for 0 <= x <= 1) of n doubles: exp, log
- * and log1p through the vector path (vector != 0, the entries after the last whole vector through
- * the scalar one) or the scalar path, expm1 through the scalar path: for the tests, which check
- * them against mpmath and the paths against each other. */
+ * log1p_short (6, for 0 <= x <= 1) of n doubles: exp, log, log1p and expm1 through the vector
+ * path (vector != 0, the entries after the last whole vector through the scalar one) or the
+ * scalar path: for the tests, which check them against mpmath and the paths against each
+ * other. */
 static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff_t n, int vector)
 {
     ptrdiff_t i = 0;
@@ -73,11 +73,13 @@ static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff
         }
         return;
     }
-    if (vector && fn < 3)
+    if (vector && (fn < 3 || fn == 4))
         for (; i + XV_LANES <= n; i += XV_LANES) {
             xv_d v = XV(load)(x + i);
-            XV(store)(y + i, fn == 0 ? XV(exp)(v) : fn == 1 ? XV(log_kernel)(v, XV(splat)(0.0))
-                                                            : XV(log1p)(v));
+            XV(store)(y + i, fn == 0   ? XV(exp)(v)
+                             : fn == 1 ? XV(log_kernel)(v, XV(splat)(0.0))
+                             : fn == 2 ? XV(log1p)(v)
+                                       : XV(expm1)(v));
         }
     for (; i < n; i++)
         y[i] = fn == 0   ? xk_exp(x[i])

@@ -125,7 +125,7 @@ typedef struct {
     double *row_out;     /* per row: the weighted loss, or NULL */
     double temperature, grad_div;
     int p_logits, q_logits;
-    double *scratch;     /* 10 C doubles */
+    double *scratch;     /* max(10 (C rounded up to 8), 64 C) doubles */
     double loss_sum, loss_sum_small;
 } xk_kl;
 

@@ -56,18 +56,25 @@
  * a row of logits with a NaN, no finite maximum below +inf (every entry -inf) or several +inf
  * entries is NaN, as xent.softmax; a single +inf logit is a one-hot distribution.
  *
- * Rows are taken one at a time with any strides; within a row, the exp, log and expm1 of
- * xmath.h run in loops of their own, which the compiler vectorizes, and every variant
- * computes the same IEEE operations in the same order (the same bits).
+ * Two ways through a block, with the same arithmetic per entry (the functions kl_logit,
+ * kl_prob, kl_u, kl_term and kl_grad below, on vectors of eight doubles from xvec.h):
+ *   - rows of more than XK_KL_TILE_C classes, one at a time: lanes are classes (c mod 8), the
+ *     sums of a row are taken on eight compensated lanes added in order at the end, and the
+ *     per-row values in scalar code;
+ *   - rows of at most XK_KL_TILE_C classes, eight rows at a time: lanes are rows (read by
+ *     gathers, any strides), each lane's sums run over the classes in order, and the per-row
+ *     values are vectors too. With at most eight classes the two ways add the same numbers in
+ *     the same order (a lane of the first holds one class), so they give the same bits.
+ * Every variant computes the same IEEE operations in the same order (the same bits).
  */
 
 #ifndef XK_KL_ONCE
 #define XK_KL_ONCE
-/* s + e = a + b exactly (Knuth's TwoSum) */
+/* s + e = a + b exactly (Knuth's TwoSum); scalars or vectors */
 #define XK_KL_TWO_SUM(a, b, s, e)                                                           \
     do {                                                                                  \
-        double s_ = (a) + (b);                                                            \
-        double bv_ = s_ - (a);                                                            \
+        __typeof__(s) s_ = (a) + (b);                                                     \
+        __typeof__(s) bv_ = s_ - (a);                                                     \
         (e) = ((a) - (s_ - bv_)) + ((b) - bv_);                                           \
         (s) = s_;                                                                         \
     } while (0)
@@ -80,174 +87,127 @@
         (c) = c_ == c_ ? c_ : 0.0;                                                        \
         (s) = t_;                                                                         \
     } while (0)
+/* rows of at most this many classes go eight rows at a time (the lanes are rows) */
+#define XK_KL_TILE_C 16
+/* the division of logits by the temperature: temp = bh + bl (Veltkamp's split), 1 / temp */
+typedef struct {
+    double temp, inv, bh, bl;
+    int scale, temp_ok;
+} xk_kl_tp;
 #endif
 
-/* out = f(in) elementwise in blocks of 8 (which GCC vectorizes for AVX2 and AVX-512: the
- * functions of xmath.h are branch-free) and a scalar remainder: the same bits either way. */
-#define XK_KL_MAP(name, f)                                                                   \
-    static inline void FN(name)(const double *restrict in, double *restrict out, ptrdiff_t n) \
-    {                                                                                       \
-        ptrdiff_t i = 0;                                                                    \
-        for (; i + 8 <= n; i += 8)                                                          \
-            for (int j = 0; j < 8; j++) out[i + j] = f(in[i + j]);                          \
-        for (; i < n; i++) out[i] = f(in[i]);                                               \
-    }
-XK_KL_MAP(kl_vexp, xk_exp)
-XK_KL_MAP(kl_vexpm1, xk_expm1)
-XK_KL_MAP(kl_vlog, xk_log)
-#undef XK_KL_MAP
-
-/* sum_i v_i with Kahan's compensation on 8 lanes (i mod 8, independent chains the compiler
- * may run side by side or as one vector), the lanes then added in order, compensated. */
-static inline double FN(kl_ksum)(const double *restrict v, ptrdiff_t n)
+/* The same on vectors, and with a mask of the lanes to change (the others keep s and c). */
+static inline __attribute__((always_inline)) void FN(kl_vkadd)(xv_d *s, xv_d *c, xv_d v,
+                                                                xv_i live)
 {
-    double s[8] = {0.0}, k[8] = {0.0};
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) XK_KL_KADD(s[j], k[j], v[i + j]);
-    for (int j = 0; i < n; i++, j++) XK_KL_KADD(s[j], k[j], v[i]);
+    const xv_d y = v - *c, t = *s + y, cn = (t - *s) - y;
+    *c = XV(sel)(live, XV(sel)(cn == cn, cn, XV(splat)(0.0)), *c);
+    *s = XV(sel)(live, t, *s);
+}
+
+/* s + k += v as a double-length sum (TwoSum into s, its error into k; Ogita, Rump and Oishi's
+ * Sum2, as accurate as twice the working precision), masked as kl_vkadd. */
+static inline __attribute__((always_inline)) void FN(kl_vsum2)(xv_d *s, xv_d *k, xv_d v,
+                                                                xv_i live)
+{
+    xv_d t, e;
+    XK_KL_TWO_SUM(*s, v, t, e);
+    *k = XV(sel)(live, *k + e, *k);
+    *s = XV(sel)(live, t, *s);
+}
+
+/* The eight compensated lanes of a row's sum added in order: the row's sum. */
+static inline double FN(kl_lanes)(xv_d s, xv_d k)
+{
     double S = 0.0, K = 0.0;
     for (int j = 0; j < 8; j++) XK_KL_KADD(S, K, s[j] - k[j]);
     return S - K;
 }
 
-/* The maximum of a row of logits, or NaN where the row has no distribution (a NaN, every entry
- * -inf, several +inf). */
-static double FN(kl_max)(const T *x, ptrdiff_t cs, ptrdiff_t C)
+/* The weight of a logit and its scaled log: (v - m) / temp = hi + lo, with v - m <= 0 carried
+ * exactly (TwoSum) and divided with its exact remainder (Dekker's product with Veltkamp's split,
+ * no fma); 0 where v equals m (a +inf maximum too), -inf below a +inf maximum or at a -inf
+ * logit. Returns exp(hi) (1 + lo). */
+static inline __attribute__((always_inline)) xv_d FN(kl_logit)(xv_d v, xv_d m,
+                                                               const xk_kl_tp *tp, xv_d *hi,
+                                                               xv_d *lo)
 {
-    /* eight lanes (c mod 8) of maxima and counts, which the compiler keeps in vectors */
-    double m8[8], nan8[8] = {0.0}, inf8[8] = {0.0};
-    for (int j = 0; j < 8; j++) m8[j] = -HUGE_VAL;
-    ptrdiff_t c = 0;
-    for (; c + 8 <= C; c += 8)
-        for (int j = 0; j < 8; j++) {
-            double v = (double)x[(c + j) * cs];
-            nan8[j] += v != v;
-            inf8[j] += v == HUGE_VAL;
-            m8[j] = v > m8[j] ? v : m8[j];
-        }
-    for (int j = 0; c < C; c++, j++) {
-        double v = (double)x[c * cs];
-        nan8[j] += v != v;
-        inf8[j] += v == HUGE_VAL;
-        m8[j] = v > m8[j] ? v : m8[j];
+    const xv_d zero = XV(splat)(0.0), ninf = XV(splat)(-HUGE_VAL);
+    const xv_d d = v - m, bp = d - v;
+    const xv_d e = (v - (d - bp)) - (bp + m);
+    const xv_i tie = v == m;
+    xv_d h = XV(sel)(tie, zero, d);
+    xv_d l = XV(sel)(tie | ~(d > ninf), zero, e);
+    if (tp->scale) {
+        /* h / temp as h * (1 / temp), rounded or not: the remainder is exact either way */
+        const double split = 134217729.0; /* 2^27 + 1 */
+        const xv_d qt = h * tp->inv;
+        const xv_d ta = split * qt, ah = ta - (ta - qt), al = qt - ah;
+        const xv_d P = qt * tp->temp;
+        const xv_d E = ((ah * tp->bh - P) + ah * tp->bl + al * tp->bh) + al * tp->bl;
+        const xv_d r = (h - P) - E; /* h - qt temp, exact */
+        const xv_d rk = tp->temp_ok ? XV(sel)(qt > -0x1p900, r, zero) : zero;
+        l = XV(sel)(qt > ninf, (rk + l) * tp->inv, zero);
+        h = qt;
     }
-    double m = -HUGE_VAL, nan = 0.0, n_inf = 0.0;
-    for (int j = 0; j < 8; j++) {
-        m = m8[j] > m ? m8[j] : m;
-        nan += nan8[j];
-        n_inf += inf8[j];
-    }
-    return (nan > 0.0 || m == -HUGE_VAL || n_inf > 1.0) ? NAN : m;
+    *hi = h;
+    *lo = l;
+    const xv_d W = XV(exp)(h);
+    return W + W * l;
 }
 
-/* (x_c - m) / temp = hi_c + lo_c for a row: x_c - m <= 0 carried exactly (TwoSum) and divided
- * with its exact remainder (Dekker's product with Veltkamp's split, no fma); 0 where x_c
- * equals m (a +inf maximum too), -inf below a +inf maximum or at a -inf logit. Written
- * without branches (selects of cheap arms), so that the loops vectorize. */
-static inline void FN(kl_scaled)(const T *x, ptrdiff_t cs, ptrdiff_t C, double m, double temp,
-                                 double *restrict hi, double *restrict lo)
+/* The weight of a probability (itself) and its log (hi; lo = 0). */
+static inline __attribute__((always_inline)) xv_d FN(kl_prob)(xv_d v, xv_d *hi, xv_d *lo)
 {
-    for (ptrdiff_t c = 0; c < C; c++) {
-        double v = (double)x[c * cs];
-        double d = v - m, bp = d - v;
-        double e = (v - (d - bp)) - (bp + m);
-        int tie = v == m;
-        hi[c] = tie ? 0.0 : d;
-        lo[c] = (tie || !(d > -HUGE_VAL)) ? 0.0 : e;
-    }
-    if (temp == 1.0) return;
-    const double split = 134217729.0; /* 2^27 + 1 */
-    const double tb = split * temp, bh = tb - (tb - temp), bl = temp - bh;
-    const int temp_ok = temp < 0x1p900 && temp > 0x1p-900;
-    /* hi = h / temp rounded or not (a product by 1 / temp): the remainder below is exact
-       either way, and lo carries it */
-    const double inv = 1.0 / temp;
-    for (ptrdiff_t c = 0; c < C; c++) {
-        double h = hi[c], l = lo[c];
-        double qt = h * inv;
-        double ta = split * qt, ah = ta - (ta - qt), al = qt - ah;
-        double P = qt * temp;
-        double E = ((ah * bh - P) + ah * bl + al * bh) + al * bl; /* qt temp = P + E */
-        double r = (h - P) - E;                                    /* h - qt temp, exact */
-        int ok = temp_ok && qt > -0x1p900;
-        hi[c] = qt;
-        lo[c] = qt > -HUGE_VAL ? ((ok ? r : 0.0) + l) * inv : 0.0;
-    }
+    *hi = XV(log_kernel)(v, XV(splat)(0.0));
+    *lo = XV(splat)(0.0);
+    return v;
 }
 
-/* One side of a row: weights W (F or G), the double-double logs (hi, lo) and the normalizer
- * (sum of W for logits, 1 for probabilities), and for probabilities sum(W) - 1 in *m1. */
-static double FN(kl_side)(const T *x, ptrdiff_t cs, ptrdiff_t C, int logits, double temp,
-                          double *W, double *hi, double *lo, double *m1)
+/* u = a - b as a double-double (uh, ul); ul = 0 where uh is infinite or NaN. */
+static inline __attribute__((always_inline)) void FN(kl_u)(xv_d ah, xv_d al, xv_d bh, xv_d bl,
+                                                           xv_d *uh, xv_d *ul)
 {
-    double s = 0.0, k = 0.0;
-    if (logits) {
-        double m = FN(kl_max)(x, cs, C);
-        FN(kl_scaled)(x, cs, C, m, temp, hi, lo);
-        FN(kl_vexp)(hi, W, C);
-        for (ptrdiff_t c = 0; c < C; c++) W[c] = W[c] + W[c] * lo[c];
-        *m1 = 0.0;
-        return FN(kl_ksum)(W, C);
-    }
-    for (ptrdiff_t c = 0; c < C; c++) W[c] = (double)x[c * cs];
-    FN(kl_vlog)(W, hi, C);
-    /* sum - 1 is a term of the loss (P log P) of the size of the rows' rounding: the sum is
-       carried as s + k with every TwoSum error in k (Ogita, Rump and Oishi's Sum2, as accurate
-       as twice the working precision), and s - 1 is exact for s in [0.5, 2]. */
-    double sl[8] = {0.0}, kk[8] = {0.0};
-    ptrdiff_t c = 0;
-    for (; c + 8 <= C; c += 8)
-        for (int j = 0; j < 8; j++) {
-            double e;
-            XK_KL_TWO_SUM(sl[j], W[c + j], sl[j], e);
-            kk[j] += e;
-        }
-    for (int j = 0; c < C; c++, j++) {
-        double e;
-        XK_KL_TWO_SUM(sl[j], W[c], sl[j], e);
-        kk[j] += e;
-    }
-    for (int j = 0; j < 8; j++) {
-        double e;
-        XK_KL_TWO_SUM(s, sl[j], s, e);
-        k += e + kk[j];
-    }
-    for (c = 0; c < C; c++) lo[c] = 0.0;
-    *m1 = (s - 1.0) + k;
-    return 1.0;
+    xv_d u, ue;
+    XK_KL_TWO_SUM(ah, -bh, u, ue);
+    const xv_d l = ue + (al - bl);
+    *uh = u;
+    *ul = XV(sel)(l == l, l, XV(splat)(0.0));
 }
 
-/* One pass over a row for the shift k = kh + kl: x_c = (u_c - kh) - kl into X, expm1(x_c)
- * into E; A = sum_c F_c x_c, B = sum_c G_c expm1(x_c) (as (F_c exp(-k) - G_c) where x_c > 1),
- * both compensated, and Sabs = sum_c F_c |x_c| (a plain sum: an estimate). */
-static void FN(kl_pass)(ptrdiff_t C, const double *Fw, const double *Gw, const double *Uh,
-                        const double *Ul, double kh, double kl, double *X, double *E,
-                        double *PX, double *TM, double *A_out, double *B_out, double *S_out)
+/* The terms of one entry for the shift k = kh + kl (E0 = exp(-k)): x = (u - kh) - kl, its
+ * expm1 em, the first sum's term F x (returned; inf where x = +inf: q_c = 0 where the target
+ * has mass, however small its p_c, even where it underflowed to 0 from logits) and the second
+ * sum's term tm = G expm1(x), as F exp(-k) - G where x > 1 (no cancellation). */
+static inline __attribute__((always_inline)) xv_d FN(kl_term)(xv_d F, xv_d G, xv_d uh, xv_d ul,
+                                                              xv_d kh, xv_d kl, xv_d E0,
+                                                              xv_d *x_out, xv_d *em_out,
+                                                              xv_d *tm)
 {
-    const double E0 = xk_exp(-(kh + kl));
-    double S = 0.0;
-    for (ptrdiff_t c = 0; c < C; c++) {
-        double v, ve;
-        XK_KL_TWO_SUM(Uh[c], -kh, v, ve);
-        double lo = (ve + Ul[c]) - kl;
-        double x = v + (lo == lo ? lo : 0.0); /* lo is NaN where v is infinite */
-        if (x != x && Fw[c] == 0.0 && Gw[c] == 0.0) x = 0.0; /* -inf on both sides: no mass */
-        X[c] = x;
-    }
-    FN(kl_vexpm1)(X, E, C);
-    for (ptrdiff_t c = 0; c < C; c++) {
-        const double x = X[c], em = E[c];
-        /* x = +inf: q_c = 0 where the target has mass, however small its p_c (even where it
-           underflowed to 0 from logits): the divergence is inf */
-        double px = x == HUGE_VAL ? HUGE_VAL : Fw[c] == 0.0 ? 0.0 : Fw[c] * x;
-        PX[c] = px;
-        S += px < 0.0 ? -px : px;
-        TM[c] = x > 1.0 ? Fw[c] * E0 - Gw[c] : Gw[c] * em;
-    }
-    *A_out = FN(kl_ksum)(PX, C);
-    *B_out = FN(kl_ksum)(TM, C);
-    *S_out = S;
+    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
+    xv_d v, ve;
+    XK_KL_TWO_SUM(uh, -kh, v, ve);
+    const xv_d lo = (ve + ul) - kl;
+    xv_d x = v + XV(sel)(lo == lo, lo, zero); /* lo is NaN where v is infinite */
+    x = XV(sel)((x != x) & (F == 0.0) & (G == 0.0), zero, x); /* -inf on both sides: no mass */
+    const xv_d em = XV(expm1)(x);
+    *x_out = x;
+    *em_out = em;
+    *tm = XV(sel)(x > 1.0, F * E0 - G, G * em);
+    return XV(sel)(x == inf, inf, XV(sel)(F == 0.0, zero, F * x));
+}
+
+/* The gradient entries (of temp^2 KL, times k) for student logits: temp (P q_c - p_c), and for
+ * teacher logits, where x_c <= 1, q_c - p_c = q_c (Y - expm1(x_c)) / (1 + Y) (from
+ * p_c = q_c e^x_c / (1 + Y)), exact to a few ulp of itself where p_c and q_c agree to many
+ * digits. D = SG (1 + Y). */
+static inline __attribute__((always_inline)) xv_d FN(kl_grad_logits)(
+    xv_d F, xv_d G, xv_d x, xv_d em, xv_d SF, xv_d SG, xv_d P, xv_d Y, xv_d D, xv_d k, int pl)
+{
+    const xv_d pc = F / SF, qc = G / SG;
+    xv_d gc = P * qc - pc;
+    if (pl) gc = XV(sel)(x <= 1.0, (G * (Y - em)) / D, gc);
+    return k * gc;
 }
 
 /* p / q for p = exp(ah + al) / SF (logits) and a probability q: both scaled by 2^k so that
@@ -277,18 +237,119 @@ static inline double FN(kl_ratio)(double ah, double al, double logSF, double q)
     return (ex + ex * l) / qs;
 }
 
-static void FN(kl)(xk_kl *b)
+/* The gradient entries (times k) for probabilities q: -temp^2 p_c / q_c, from logits targets,
+ * where p_c or q_c is below the normal range, from their logs with exact scaling (kl_ratio, lane
+ * by lane, with the target's scaled logs ah, al and log SF). */
+static inline __attribute__((always_inline)) xv_d FN(kl_grad_probs)(xv_d F, xv_d G, xv_d ah,
+                                                                    xv_d al, xv_d SF, xv_d logSF,
+                                                                    xv_d k, int pl)
 {
-    const ptrdiff_t C = b->C;
+    const xv_d zero = XV(splat)(0.0);
+    const xv_d pc = F / SF;
+    xv_d ratio = XV(sel)(pc == 0.0, zero, pc / G);
+    if (pl) {
+        const xv_i tiny = (F < 0x1p-1000) | (G < 0x1p-1000);
+        if (XV(any)(tiny))
+            for (int l = 0; l < 8; l++)
+                if (tiny[l]) ratio[l] = FN(kl_ratio)(ah[l], al[l], logSF[l], G[l]);
+    }
+    return XV(sel)(ratio == 0.0, zero, -(k * ratio));
+}
+
+/* The maxima of eight lanes of logits, and the lanes' counts of NaN and +inf entries. */
+static inline __attribute__((always_inline)) void FN(kl_vmax)(xv_d v, xv_d *m, xv_d *nan,
+                                                              xv_d *inf)
+{
+    const xv_d one = XV(splat)(1.0), zero = XV(splat)(0.0);
+    *nan += XV(sel)(v != v, one, zero);
+    *inf += XV(sel)(v == HUGE_VAL, one, zero);
+    *m = XV(sel)(v > *m, v, *m);
+}
+
+/* ------------------------------------------------------------------ rows of many classes */
+
+/* Entries c .. c + 7 of a row of C (the ones beyond C are pad), as doubles: from a contiguous
+ * row x, or from d, a copy of the row padded to a multiple of eight. */
+static inline __attribute__((always_inline)) xv_d FN(kl_get)(const T *x, const double *d,
+                                                             ptrdiff_t c, ptrdiff_t C, T pad)
+{
+    if (d) return XV(load)(d + c);
+    if (c + 8 <= C) return XK_LOADV(x + c);
+    T v[8];
+    for (int l = 0; l < 8; l++) v[l] = c + l < C ? x[c + l] : pad;
+    return XK_LOADV(v);
+}
+
+/* The maximum of a row of logits, or NaN where the row has no distribution (a NaN, every entry
+ * -inf, several +inf); pad entries are -inf. */
+static inline double FN(kl_row_max)(const T *x, const double *d, ptrdiff_t C)
+{
+    xv_d m = XV(splat)(-HUGE_VAL), nan = XV(splat)(0.0), inf = nan;
+    for (ptrdiff_t c = 0; c < C; c += 8)
+        FN(kl_vmax)(FN(kl_get)(x, d, c, C, (T)-HUGE_VAL), &m, &nan, &inf);
+    double mm = -HUGE_VAL, nn = 0.0, ni = 0.0;
+    for (int j = 0; j < 8; j++) {
+        mm = m[j] > mm ? m[j] : mm;
+        nn += nan[j];
+        ni += inf[j];
+    }
+    return (nn > 0.0 || mm == -HUGE_VAL || ni > 1.0) ? NAN : mm;
+}
+
+/* The lanes of a row's chunk at c that hold entries (c + l < C). */
+static inline __attribute__((always_inline)) xv_i FN(kl_live)(ptrdiff_t c, ptrdiff_t C)
+{
+    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    return lane < (xv_i){0} + (C - c);
+}
+
+/* One pass for the shift kh + kl over a row's stored F, G, uh, ul: A = sum F x, B = sum tm
+ * (both compensated), S = sum |F x| (an estimate); x and expm1(x) into X, E if not NULL. */
+static inline void FN(kl_row_pass)(ptrdiff_t C, const double *Fw, const double *Gw,
+                                   const double *Uh, const double *Ul, double kh, double kl,
+                                   double *X, double *E, double *A_out, double *B_out,
+                                   double *S_out)
+{
+    const xv_d zero = XV(splat)(0.0), vkh = XV(splat)(kh), vkl = XV(splat)(kl);
+    const xv_d E0 = XV(splat)(xk_exp(-(kh + kl)));
+    xv_d a = zero, ak = zero, bs = zero, bk = zero, S = zero;
+    for (ptrdiff_t c = 0; c < C; c += 8) {
+        const xv_i live = FN(kl_live)(c, C);
+        xv_d x, em, tm;
+        const xv_d px = FN(kl_term)(XV(load)(Fw + c), XV(load)(Gw + c), XV(load)(Uh + c),
+                                    XV(load)(Ul + c), vkh, vkl, E0, &x, &em, &tm);
+        if (X) {
+            XV(store)(X + c, x);
+            XV(store)(E + c, em);
+        }
+        S += XV(sel)(live, XV(sel)(px < 0.0, -px, px), zero);
+        FN(kl_vkadd)(&a, &ak, px, live);
+        FN(kl_vkadd)(&bs, &bk, tm, live);
+    }
+    double s = 0.0;
+    for (int j = 0; j < 8; j++) s += S[j];
+    *A_out = FN(kl_lanes)(a, ak);
+    *B_out = FN(kl_lanes)(bs, bk);
+    *S_out = s;
+}
+
+/* A strided row copied to d, contiguous and padded with pad to a multiple of eight. */
+static inline void FN(kl_copy)(const T *x, ptrdiff_t cs, ptrdiff_t C, double pad, double *d)
+{
+    ptrdiff_t c = 0;
+    for (; c < C; c++) d[c] = (double)x[c * cs];
+    for (; c & 7; c++) d[c] = pad;
+}
+
+static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
+{
+    const ptrdiff_t C = b->C, Cp = (C + 7) & ~(ptrdiff_t)7;
     const double temp = b->temperature;
     const int pl = b->p_logits, ql = b->q_logits;
-    /* per row: the weights F, G and the double-double logs of each side (x and expm1(x)
-       then take the teacher's pair) */
-    double *Fw = b->scratch, *Gw = b->scratch + C, *Xh = b->scratch + 2 * C,
-           *Xl = b->scratch + 3 * C, *Bh = b->scratch + 4 * C, *Bl = b->scratch + 5 * C,
-           *Uh = b->scratch + 6 * C, *Ul = b->scratch + 7 * C, *PX = b->scratch + 8 * C,
-           *TM = b->scratch + 9 * C;
-    b->loss_sum = b->loss_sum_small = 0.0;
+    const int grad_a = b->grad && pl && !ql; /* the gradient needs the target's logs */
+    double *Fw = b->scratch, *Gw = Fw + Cp, *Uh = Gw + Cp, *Ul = Uh + Cp, *X = Ul + Cp,
+           *E = X + Cp, *Ah = E + Cp, *Al = Ah + Cp, *Dp = Al + Cp, *Dq = Dp + Cp;
+    const T ppad = pl ? (T)-HUGE_VAL : (T)0.0, qpad = ql ? (T)-HUGE_VAL : (T)0.0;
     for (ptrdiff_t r = 0; r < b->R; r++) {
         const T *p = (const T *)b->p + r * b->p_rs;
         const T *q = (const T *)b->q + r * b->q_rs;
@@ -300,61 +361,230 @@ static void FN(kl)(xk_kl *b)
                 for (ptrdiff_t c = 0; c < C; c++) g[c * b->g_cs] = (T)0.0;
             continue;
         }
-        double Pm1, Qm1;
-        double SF = FN(kl_side)(p, b->p_cs, C, pl, temp, Fw, Xh, Xl, &Pm1);
-        double SG = FN(kl_side)(q, b->q_cs, C, ql, temp, Gw, Bh, Bl, &Qm1);
-        /* u_c = a_c - b_c as a double-double (Uh, Ul); then x_c = u_c - k */
-        for (ptrdiff_t c = 0; c < C; c++) {
-            double u, ue;
-            XK_KL_TWO_SUM(Xh[c], -Bh[c], u, ue);
-            double lo = ue + (Xl[c] - Bl[c]);
-            Uh[c] = u;
-            Ul[c] = lo == lo ? lo : 0.0; /* NaN where u is infinite */
+        const double *dp = NULL, *dq = NULL;
+        if (b->p_cs != 1) {
+            FN(kl_copy)(p, b->p_cs, C, (double)ppad, Dp);
+            dp = Dp;
+        }
+        if (b->q_cs != 1) {
+            FN(kl_copy)(q, b->q_cs, C, (double)qpad, Dq);
+            dq = Dq;
+        }
+        const xv_d mp = XV(splat)(pl ? FN(kl_row_max)(p, dp, C) : 0.0);
+        const xv_d mq = XV(splat)(ql ? FN(kl_row_max)(q, dq, C) : 0.0);
+        /* the weights, their sums (compensated for logits, double-length for probabilities:
+           the sum minus 1 is a term of the loss) and the difference of the logs */
+        const xv_d zero = XV(splat)(0.0);
+        xv_d sp = zero, kp = zero, sq = zero, kq = zero;
+        for (ptrdiff_t c = 0; c < C; c += 8) {
+            const xv_i live = FN(kl_live)(c, C);
+            const xv_d vp = FN(kl_get)(p, dp, c, C, ppad), vq = FN(kl_get)(q, dq, c, C, qpad);
+            xv_d ah, al, bh, bl, uh, ul;
+            const xv_d F = pl ? FN(kl_logit)(vp, mp, tp, &ah, &al) : FN(kl_prob)(vp, &ah, &al);
+            const xv_d G = ql ? FN(kl_logit)(vq, mq, tp, &bh, &bl) : FN(kl_prob)(vq, &bh, &bl);
+            if (pl) FN(kl_vkadd)(&sp, &kp, F, live);
+            else FN(kl_vsum2)(&sp, &kp, F, live);
+            if (ql) FN(kl_vkadd)(&sq, &kq, G, live);
+            else FN(kl_vsum2)(&sq, &kq, G, live);
+            FN(kl_u)(ah, al, bh, bl, &uh, &ul);
+            XV(store)(Fw + c, F);
+            XV(store)(Gw + c, G);
+            XV(store)(Uh + c, uh);
+            XV(store)(Ul + c, ul);
+            if (grad_a) {
+                XV(store)(Ah + c, ah);
+                XV(store)(Al + c, al);
+            }
+        }
+        double SF = 1.0, SG = 1.0, Pm1 = 0.0, Qm1 = 0.0;
+        if (pl) SF = FN(kl_lanes)(sp, kp);
+        else {
+            double s = 0.0, k = 0.0;
+            for (int j = 0; j < 8; j++) {
+                double e;
+                XK_KL_TWO_SUM(s, sp[j], s, e);
+                k += e + kp[j];
+            }
+            Pm1 = (s - 1.0) + k; /* exact for s in [0.5, 2] */
+        }
+        if (ql) SG = FN(kl_lanes)(sq, kq);
+        else {
+            double s = 0.0, k = 0.0;
+            for (int j = 0; j < 8; j++) {
+                double e;
+                XK_KL_TWO_SUM(s, sq[j], s, e);
+                k += e + kq[j];
+            }
+            Qm1 = (s - 1.0) + k;
         }
         const double kh = xk_log(SF) - xk_log(SG);
         const double P = pl ? 1.0 : 1.0 + Pm1;
-        double *X = Bl, *E = Bh;
+        double *Xs = g && ql ? X : NULL;
         double A, B, Sabs;
-        FN(kl_pass)(C, Fw, Gw, Uh, Ul, kh, 0.0, X, E, PX, TM, &A, &B, &Sabs);
+        FN(kl_row_pass)(C, Fw, Gw, Uh, Ul, kh, 0.0, Xs, E, &A, &B, &Sabs);
         double Y = Qm1 + B / SG;
         if (Sabs / SF < 0x1p-20) {
             /* Nearly equal distributions: the rounding of k (a few ulp of log SF, log SG) is
                no longer small beside the divergence. k + lambda, with lambda from this pass,
                is the exact shift to a few ulp of the divergence; pass again with it. */
             const double lambda = xk_log1p(Y) - xk_log1p(Pm1);
-            FN(kl_pass)(C, Fw, Gw, Uh, Ul, kh, lambda, X, E, PX, TM, &A, &B, &Sabs);
+            FN(kl_row_pass)(C, Fw, Gw, Uh, Ul, kh, lambda, Xs, E, &A, &B, &Sabs);
             Y = Qm1 + B / SG;
         }
         double kl = A / SF;
         kl = pl ? kl - xk_log1p(Y) : kl + P * (xk_log1p(Pm1) - xk_log1p(Y));
         if (pl && ql && kl < 0.0) kl = 0.0; /* >= 0 for two distributions; NaN stays */
-        double value = w * ((temp * temp) * kl);
+        const double value = w * ((temp * temp) * kl);
         if (b->row_out) b->row_out[r] = value;
         b->loss_sum += value;
         b->loss_sum_small += value * XK_SMALL;
         if (!g) continue;
-        if (ql) {
-            const double k = (w * temp) / b->grad_div;
-            const double D = SG * (1.0 + Y);
-            for (ptrdiff_t c = 0; c < C; c++) {
-                double pc = Fw[c] / SF, qc = Gw[c] / SG, gc;
-                if (pl && X[c] <= 1.0)
-                    gc = (Gw[c] * (Y - E[c])) / D;
-                else
-                    gc = P * qc - pc;
-                g[c * b->g_cs] = (T)(k * gc);
-            }
-        } else {
-            const double k = (w * (temp * temp)) / b->grad_div;
-            const double logSF = xk_log(SF);
-            for (ptrdiff_t c = 0; c < C; c++) {
-                double pc = Fw[c] / SF, ratio = pc == 0.0 ? 0.0 : pc / Gw[c];
-                /* p_c from logits below the normal range (or a subnormal q_c) has lost its
-                   digits or underflowed: see kl_ratio */
-                if (pl && (Fw[c] < 0x1p-1000 || Gw[c] < 0x1p-1000))
-                    ratio = FN(kl_ratio)(Xh[c], Xl[c], logSF, Gw[c]);
-                g[c * b->g_cs] = (T)(ratio == 0.0 ? 0.0 : -(k * ratio));
-            }
+        const int direct = b->g_cs == 1;
+        for (ptrdiff_t c = 0; c < C; c += 8) {
+            xv_d gv;
+            if (ql)
+                gv = FN(kl_grad_logits)(XV(load)(Fw + c), XV(load)(Gw + c), XV(load)(X + c),
+                                        XV(load)(E + c), XV(splat)(SF), XV(splat)(SG),
+                                        XV(splat)(P), XV(splat)(Y), XV(splat)(SG * (1.0 + Y)),
+                                        XV(splat)((w * temp) / b->grad_div), pl);
+            else
+                gv = FN(kl_grad_probs)(XV(load)(Fw + c), XV(load)(Gw + c),
+                                       grad_a ? XV(load)(Ah + c) : zero,
+                                       grad_a ? XV(load)(Al + c) : zero, XV(splat)(SF),
+                                       XV(splat)(pl ? xk_log(SF) : 0.0),
+                                       XV(splat)((w * (temp * temp)) / b->grad_div), pl);
+            if (direct && c + 8 <= C) XK_STOREV(g + c, gv);
+            else
+                for (int l = 0; l < 8 && c + l < C; l++) g[(c + l) * b->g_cs] = (T)gv[l];
         }
     }
 }
+
+/* ------------------------------------------------------------------ rows of few classes */
+
+/* Eight rows r0 .. r0 + 7 at a time (the lanes), rows past the block's end repeating its last
+ * row and left out of every result; per class c and lane the stored values at [8 c + lane]. */
+static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
+{
+    const ptrdiff_t C = b->C, R = b->R, n8 = 8 * C;
+    const double temp = b->temperature;
+    const int pl = b->p_logits, ql = b->q_logits;
+    double *Fw = b->scratch, *Gw = Fw + n8, *Uh = Gw + n8, *Ul = Uh + n8, *X = Ul + n8,
+           *E = X + n8, *Ah = E + n8, *Al = Ah + n8;
+    const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0), ninf = XV(splat)(-HUGE_VAL);
+    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
+        const ptrdiff_t nr = R - r0 < 8 ? R - r0 : 8;
+        xv_i row;
+        for (int l = 0; l < 8; l++) row[l] = l < nr ? r0 + l : R - 1;
+        const xv_i ip = row * b->p_rs, iq = row * b->q_rs;
+        const T *p = (const T *)b->p, *q = (const T *)b->q;
+        /* the maxima of the logits */
+        xv_d mp = ninf, mq = ninf, np = zero, nq = zero, fp = zero, fq = zero;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            if (pl) FN(kl_vmax)(FN(gather)(p + c * b->p_cs, ip), &mp, &np, &fp);
+            if (ql) FN(kl_vmax)(FN(gather)(q + c * b->q_cs, iq), &mq, &nq, &fq);
+        }
+        const xv_d nanv = XV(splat)(NAN);
+        mp = XV(sel)((np > 0.0) | (mp == -HUGE_VAL) | (fp > 1.0), nanv, mp);
+        mq = XV(sel)((nq > 0.0) | (mq == -HUGE_VAL) | (fq > 1.0), nanv, mq);
+        xv_d sp = zero, kp = zero, sq = zero, kq = zero;
+        const xv_i all = lane >= 0;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const xv_d vp = FN(gather)(p + c * b->p_cs, ip), vq = FN(gather)(q + c * b->q_cs, iq);
+            xv_d ah, al, bh, bl, uh, ul;
+            const xv_d F = pl ? FN(kl_logit)(vp, mp, tp, &ah, &al) : FN(kl_prob)(vp, &ah, &al);
+            const xv_d G = ql ? FN(kl_logit)(vq, mq, tp, &bh, &bl) : FN(kl_prob)(vq, &bh, &bl);
+            if (pl) FN(kl_vkadd)(&sp, &kp, F, all);
+            else FN(kl_vsum2)(&sp, &kp, F, all);
+            if (ql) FN(kl_vkadd)(&sq, &kq, G, all);
+            else FN(kl_vsum2)(&sq, &kq, G, all);
+            FN(kl_u)(ah, al, bh, bl, &uh, &ul);
+            XV(store)(Fw + 8 * c, F);
+            XV(store)(Gw + 8 * c, G);
+            XV(store)(Uh + 8 * c, uh);
+            XV(store)(Ul + 8 * c, ul);
+            XV(store)(Ah + 8 * c, ah);
+            XV(store)(Al + 8 * c, al);
+        }
+        /* each lane's sums, in the order of the classes */
+        xv_d SF = one, SG = one, Pm1 = zero, Qm1 = zero;
+        if (pl) SF = sp - kp;
+        else Pm1 = (sp - 1.0) + kp; /* exact for sums in [0.5, 2] */
+        if (ql) SG = sq - kq;
+        else Qm1 = (sq - 1.0) + kq;
+        const xv_d kh = XV(log_kernel)(SF, zero) - XV(log_kernel)(SG, zero);
+        const xv_d P = pl ? one : one + Pm1;
+        xv_d A = zero, B = zero, Sabs = zero, Y = zero;
+        for (int round = 0; round < 2; round++) {
+            /* round 1: the lanes of nearly equal distributions again with k + lambda (see the
+               rows above); the others with lambda = 0 repeat their values exactly */
+            xv_d lam = zero;
+            if (round) {
+                const xv_i again = Sabs / SF < 0x1p-20;
+                if (!XV(any)(again)) break;
+                lam = XV(sel)(again, XV(log1p)(Y) - XV(log1p)(Pm1), zero);
+            }
+            const xv_d E0 = XV(exp)(-(kh + lam));
+            xv_d ak = zero, bk = zero;
+            A = B = Sabs = zero;
+            for (ptrdiff_t c = 0; c < C; c++) {
+                xv_d x, em, tm;
+                const xv_d px =
+                    FN(kl_term)(XV(load)(Fw + 8 * c), XV(load)(Gw + 8 * c), XV(load)(Uh + 8 * c),
+                                XV(load)(Ul + 8 * c), kh, lam, E0, &x, &em, &tm);
+                XV(store)(X + 8 * c, x);
+                XV(store)(E + 8 * c, em);
+                Sabs += XV(sel)(px < 0.0, -px, px);
+                FN(kl_vkadd)(&A, &ak, px, all);
+                FN(kl_vkadd)(&B, &bk, tm, all);
+            }
+            A = A - ak;
+            B = B - bk;
+            Y = Qm1 + B / SG;
+        }
+        xv_d kl = A / SF;
+        if (pl) kl = kl - XV(log1p)(Y);
+        else kl = kl + P * (XV(log1p)(Pm1) - XV(log1p)(Y));
+        if (pl && ql) kl = XV(sel)(kl < 0.0, zero, kl);
+        xv_d w = one;
+        if (b->row_weight)
+            for (int l = 0; l < 8; l++) w[l] = b->row_weight[row[l]];
+        const xv_i dead = w == 0.0;
+        const xv_d value = XV(sel)(dead, zero, w * ((temp * temp) * kl));
+        for (int l = 0; l < nr; l++) {
+            if (b->row_out) b->row_out[r0 + l] = value[l];
+            b->loss_sum += value[l];
+            b->loss_sum_small += value[l] * XK_SMALL;
+        }
+        if (!b->grad) continue;
+        T *g = (T *)b->grad;
+        const xv_d D = SG * (one + Y), logSF = pl ? XV(log_kernel)(SF, zero) : zero;
+        const xv_d kg = (w * (ql ? temp : temp * temp)) / b->grad_div;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const xv_d F = XV(load)(Fw + 8 * c), G = XV(load)(Gw + 8 * c);
+            xv_d gv = ql ? FN(kl_grad_logits)(F, G, XV(load)(X + 8 * c), XV(load)(E + 8 * c), SF,
+                                              SG, P, Y, D, kg, pl)
+                         : FN(kl_grad_probs)(F, G, XV(load)(Ah + 8 * c), XV(load)(Al + 8 * c),
+                                             SF, logSF, kg, pl);
+            gv = XV(sel)(dead, zero, gv);
+            for (int l = 0; l < nr; l++) g[(r0 + l) * b->g_rs + c * b->g_cs] = (T)gv[l];
+        }
+    }
+}
+
+static void FN(kl)(xk_kl *b)
+{
+    const double temp = b->temperature;
+    xk_kl_tp tp = {temp, 1.0 / temp, 0.0, 0.0, temp != 1.0, temp < 0x1p900 && temp > 0x1p-900};
+    const double split = 134217729.0, tb = split * temp; /* 2^27 + 1 */
+    tp.bh = tb - (tb - temp);
+    tp.bl = temp - tp.bh;
+    b->loss_sum = b->loss_sum_small = 0.0;
+    if (b->C <= XK_KL_TILE_C) FN(kl_tiles)(b, &tp);
+    else FN(kl_rows)(b, &tp);
+}
+
+/* body.h's loads and stores of T, used above */
+#undef XK_LOADV
+#undef XK_STOREV

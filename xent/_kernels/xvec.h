@@ -220,6 +220,33 @@ XV_INLINE xv_d XV(log1p)(xv_d u)
     return XV(sel)(msmall, ys, yk);
 }
 
+/* expm1(x) lane by lane, equal to xm_expm1(x) in every lane (the same operations; the lanes
+   beyond 40 take XV(exp), which only runs when there are such lanes). */
+XV_INLINE xv_d XV(expm1)(xv_d x)
+{
+    const xv_d shift = XV(splat)(0x1.8p52);
+    const xv_i mhi = x > 40.0, mlo = x < -40.0;
+    const xv_d xc = XV(sel)(mhi, XV(splat)(40.0), XV(sel)(mlo, XV(splat)(-40.0), x));
+    xv_d kd = xc * XM_EXP_INVLN2N + shift;
+    xv_u ki = (xv_u)kd;
+    kd = kd - shift;
+    xv_d r = (xc - kd * XM_EXP_LN2HIN) - kd * XM_EXP_LN2LON;
+    xv_i j = (xv_i)(ki & 31);
+    xv_u eb = ((ki >> 5) - ((UINT64_C(0x4338000000000000) >> 5) - 2048)) - 2048 + 1023;
+    xv_d sc = (xv_d)((eb & 0x7ff) << 52);
+    xv_d tab = XV(lookup32)(XM_EXP_HI, j);
+    xv_d r2 = r * r;
+    xv_d p = XV(lookup32)(XM_EXP_TAIL, j) + r + XM_EXP_POLY(r, r2);
+    xv_d hi = tab * sc;
+    xv_d lo = (tab * p) * sc;
+    xv_d s = hi - 1.0;
+    xv_d bv = s - hi;
+    xv_d err = (hi - (s - bv)) + (-1.0 - bv);
+    xv_d y = s + (err + lo);
+    if (__builtin_expect(XV(any)(mhi), 0)) y = XV(sel)(mhi, XV(exp)(x), y);
+    return XV(sel)(mlo, XV(splat)(-1.0), y);
+}
+
 /* ------------------------------------------------------------------ short forms for float results
  *
  * exp and log1p in double with shorter polynomials and no low-order parts, for values that are
