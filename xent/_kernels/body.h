@@ -1020,8 +1020,52 @@ static void FN(state_finish)(xk_block *b)
 
 /* ------------------------------------------------------------------ class-major tiles */
 
-/* finish (gamma = 0) for the rows of a tile, eight at a time: the same operations in the same
- * order as finish, its branches made selects. Inputs: m, top, the sums acc and L = log1p(s);
+/* two_prod on eight lanes: a * b = p + e exactly, e = 0 outside the range (as two_prod). */
+static inline __attribute__((always_inline)) void FN(two_prod_v)(xv_d a, xv_d b, xv_d *p,
+                                                                 xv_d *e)
+{
+    const double split = 134217729.0; /* 2^27 + 1 */
+    const xv_d P = a * b;
+    const xv_d ta = split * a, ah = ta - (ta - a), al = a - ah;
+    const xv_d tb = split * b, bh = tb - (tb - b), bl = b - bh;
+    const xv_d E = ((ah * bh - P) + ah * bl + al * bh) + al * bl;
+    const xv_i ok = (P > -0x1p900) & (P < 0x1p900) & (a > -0x1p900) & (a < 0x1p900) &
+                    (b > -0x1p900) & (b < 0x1p900);
+    *p = P;
+    *e = XV(sel)(ok, E, XV(splat)(0.0));
+}
+
+/* focal_entry on eight rows (both arms computed, one selected per lane): the same operations
+ * in the same order, so the same bits. */
+static inline __attribute__((always_inline)) void FN(focal_entry_v)(double gamma, xv_d nll,
+                                                                    xv_d s, xv_d L,
+                                                                    xv_i is_top, xv_d p,
+                                                                    xv_d *f_out, xv_d *D_out)
+{
+    const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
+    /* the maximum with s < 1: log(1 - p) = log(s) - L as hi + lo (log_dd, exp_scaled) */
+    const xv_d h = XV(log_kernel)(s, zero);
+    xv_d P, E;
+    FN(two_prod_v)(s, XV(exp)(-h), &P, &E);
+    xv_d lo = XV(sel)((s > 0x1p-1000) & (s < 0x1p1000), (P - 1.0) + E, zero);
+    const xv_d a = h - L, bp = a - h;
+    lo += (h - (a - bp)) + (-L - bp);
+    FN(two_prod_v)(XV(splat)(gamma), a, &P, &E);
+    E += gamma * lo;
+    const xv_d X = XV(exp)(P);
+    const xv_d f_top = XV(sel)(s == 0.0, zero, XV(sel)((X == 0.0) | (X == HUGE_VAL), X, X + X * E));
+    const xv_d rho_top = XV(sel)(s == 0.0, one, L / s);
+    /* elsewhere (p <= 1/2): log1p(-p) */
+    const xv_d f_other = XV(exp)(gamma * XV(log1p)(-p));
+    const xv_d rho_other = XV(sel)(p == 0.0, zero, p * nll / (1.0 - p));
+    const xv_i top = is_top & (s < 1.0);
+    const xv_d f = XV(sel)(top, f_top, f_other), rho = XV(sel)(top, rho_top, rho_other);
+    *f_out = f;
+    *D_out = XV(sel)(f == 0.0, zero, f * (1.0 + gamma * rho));
+}
+
+/* finish for the rows of a tile, eight at a time (gamma = 0, or sparse rows without smoothing):
+ * the same operations in the same order as finish, its branches made selects. Inputs: m, top, the sums acc and L = log1p(s);
  * outputs as the output pass of tile reads them: inv, L, a, k (0 for a row of weight 0), the
  * entries set apart (top: index or -1, g_top; m: gy, with the class id in scratch, or -1). */
 static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
@@ -1032,6 +1076,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
 {
     const double Cd = (double)b->C, eps = b->eps, z = b->z;
     const int sparse = mode == XK_SPARSE, cat = mode == XK_CATEGORICAL;
+    const int focal = sparse && b->gamma != 0.0; /* (eps = 0: see tile) */
     const xv_d zero = XV(splat)(0.0), nan = XV(splat)(NAN),
                inf = XV(splat)(HUGE_VAL), ninf = XV(splat)(-HUGE_VAL);
     xv_d lane_v = XV(load)(lanes), small_v = XV(load)(small);
@@ -1078,7 +1123,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
         if (mode == XK_LSE) {
             value = XV(sel)(mv == ninf, ninf, XV(sel)(mv == inf, inf, mv + L));
         } else if (sparse || cat) {
-            xv_d wy, wyx, loss;
+            xv_d wy, wyx, loss, Dy = zero;
             if (sparse) {
                 const xv_d xy = xyv;
                 xv_d hi = mv - xy, bp = hi - mv;
@@ -1092,6 +1137,20 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
                 loss = XV(sel)(coef == 0.0, zero, coef * nll);
                 wy = cwy;
                 wyx = XV(sel)(yv == topv, zero, cwy);
+                if (focal) {
+                    /* l = cw_y f nll with f = (1 - p_y)^gamma, D = dl/d(-log p_y) (finish) */
+                    const xv_d d0 = xy - mv, bq = d0 - xy;
+                    const xv_d e0 = (xy - (d0 - bq)) - (bq + mv);
+                    const xv_d d = XV(sel)(tie, zero, d0);
+                    const xv_d e = XV(sel)(tie | ~(d0 > ninf), zero, e0);
+                    const xv_d E = XV(exp)(d);
+                    xv_d f, D;
+                    FN(focal_entry_v)(b->gamma, nll, sv, L, yv == topv, (E + E * e) * inv, &f, &D);
+                    loss = XV(sel)((cwy == 0.0) | (f == 0.0), zero, cwy * f * nll);
+                    wy = XV(sel)(cwy == 0.0, zero, cwy * D);
+                    wyx = XV(sel)(yv == topv, zero, wy);
+                    Dy = wy;
+                }
             } else {
                 const xv_d tv = XV(load)(acc[3] + r);
                 wy = XV(load)(acc[4] + r);
@@ -1124,7 +1183,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
             memcpy(top + r, &topo, sizeof topo);
             if (sparse) {
                 const xv_i fix_y = ~(fix_top & (yv == topv)) & ~kzero;
-                const xv_d gy = k * (a * fyv - ((1.0 - eps) + eps / Cd) * cwy);
+                const xv_d gy = k * (a * fyv - (focal ? Dy : ((1.0 - eps) + eps / Cd) * cwy));
                 XV(store)(m + r, XV(sel)(fix_y, gy, nan));
                 if (b->labels) {
                     const xv_i yo = (yv & fix_y) | ((xv_i){-1, -1, -1, -1, -1, -1, -1, -1} & ~fix_y);
@@ -1301,9 +1360,12 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     const ptrdiff_t n8 = (n + 7) & ~(ptrdiff_t)7; /* the vector pass reads whole vectors */
     /* the sums in use: F and the ties always, v with smoothing, the target sums of CAT (all
        for the focal path, whose per-row state takes every one) */
+    /* focal rows with soft or smoothed targets go row by row (focal_row) after the pass;
+       sparse focal rows without smoothing through tile_finish with the others */
+    const int focal_rows = b->gamma != 0.0 && (CAT || SMOOTH);
     int used[XK_NACC];
     for (int k = 0; k < XK_NACC; k++)
-        used[k] = k < 2 || (k == 2 && SMOOTH) || (k > 2 && CAT) || b->gamma != 0.0;
+        used[k] = k < 2 || (k == 2 && SMOOTH) || (k > 2 && CAT) || focal_rows;
     for (ptrdiff_t r = 0; r < n8; r++) {
         m[r] = -HUGE_VAL;
         top[r] = 0;
@@ -1341,7 +1403,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         sv = XV(sel)(mv == HUGE_VAL, XV(sel)(nt == 1.0, XV(splat)(0.0), nan), sv);
         XV(store)(Ls + r, XV(log1p)(sv));
     }
-    if (b->gamma == 0.0) {
+    if (!focal_rows) {
         FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx,
                         lanes, small);
         goto output;
