@@ -418,8 +418,8 @@ def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad
 
 def kl_scratch_len(Py_ssize_t C):
     """The length of ``kl_block``'s scratch for rows of C classes: ten rows padded to a multiple
-    of eight, or eight rows of eight values per class (rows of few classes go eight at a time)."""
-    return max(10 * ((C + 7) // 8 * 8), 64 * C)
+    of eight, or eight rows of ten values per class (rows of few classes go eight at a time)."""
+    return max(10 * ((C + 7) // 8 * 8), 80 * C)
 
 
 def kl_block(cnp.ndarray p, cnp.ndarray q, object grad, object row_weight, object row_out,
@@ -522,6 +522,12 @@ def log1p_short(x, variant=None):
     """The kernels' log1p for float results (xvec.h log1p_short, 0 <= x <= 1: relative error
     < 2^-32) of float64 values, eight lanes at a time (for tests)."""
     return _elementwise(6, x, variant, True)
+
+
+def expm1_short(x, variant=None):
+    """The kernels' expm1 for float results (xvec.h expm1_short: relative error < 2^-40) of
+    float64 values, eight lanes at a time (for tests)."""
+    return _elementwise(9, x, variant, True)
 
 
 def log1pf(x, variant=None):

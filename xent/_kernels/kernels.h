@@ -125,7 +125,7 @@ typedef struct {
     double *row_out;     /* per row: the weighted loss, or NULL */
     double temperature, grad_div;
     int p_logits, q_logits;
-    double *scratch;     /* max(10 (C rounded up to 8), 64 C) doubles */
+    double *scratch;     /* max(10 (C rounded up to 8), 80 C) doubles */
     double loss_sum, loss_sum_small;
 } xk_kl;
 
@@ -167,7 +167,7 @@ typedef struct {
     void (*state_merge)(ptrdiff_t R, double *acc, const double *chunk, double w_acc,
                         double w_chunk, int smooth);
     void (*state_finish)(xk_block *b);
-    /* exp (fn 0), log (1), log1p (2), the float rows' exp (3), expm1 (4): xk_math_array */
+    /* exp (fn 0), log (1), log1p (2), ...: see instance.h math_array */
     void (*math_array)(int fn, const double *x, double *y, ptrdiff_t n, int vector);
 } xk_variant;
 

@@ -56,6 +56,13 @@
  * a row of logits with a NaN, no finite maximum below +inf (every entry -inf) or several +inf
  * entries is NaN, as xent.softmax; a single +inf logit is a one-hot distribution.
  *
+ * Float input (T = float, results rounded to float) drops what only double results need: the
+ * logits' differences and their quotient by the temperature are plain doubles (x - m of two
+ * floats is exact in double or nearly, and an error d_c of x_c cancels to first order), and
+ * exp and expm1 are xvec.h's short forms (relative errors < 2^-38, 2^-40): by the argument
+ * above an error e_c of p_c or q_c enters multiplied by x_c or expm1(x_c), i.e. below 2^-37 of
+ * the sum of the absolute terms, far under float's half ulp.
+ *
  * Two ways through a block, with the same arithmetic per entry (the functions kl_logit,
  * kl_prob, kl_u, kl_term and kl_grad below, on vectors of eight doubles from xvec.h):
  *   - rows of more than XK_KL_TILE_C classes, one at a time: lanes are classes (c mod 8), the
@@ -133,10 +140,19 @@ static inline __attribute__((always_inline)) xv_d FN(kl_logit)(xv_d v, xv_d m,
                                                                xv_d *lo)
 {
     const xv_d zero = XV(splat)(0.0), ninf = XV(splat)(-HUGE_VAL);
-    const xv_d d = v - m, bp = d - v;
-    const xv_d e = (v - (d - bp)) - (bp + m);
+    const xv_d d = v - m;
     const xv_i tie = v == m;
     xv_d h = XV(sel)(tie, zero, d);
+#if XK_WIDEN
+    /* float logits: see the header (no low parts; exp for float results) */
+    (void)ninf;
+    if (tp->scale) h = h * tp->inv;
+    *hi = h;
+    *lo = zero;
+    return XV(exp_short)(h);
+#else
+    const xv_d bp = d - v;
+    const xv_d e = (v - (d - bp)) - (bp + m);
     xv_d l = XV(sel)(tie | ~(d > ninf), zero, e);
     if (tp->scale) {
         /* h / temp as h * (1 / temp), rounded or not: the remainder is exact either way */
@@ -154,6 +170,7 @@ static inline __attribute__((always_inline)) xv_d FN(kl_logit)(xv_d v, xv_d m,
     *lo = l;
     const xv_d W = XV(exp)(h);
     return W + W * l;
+#endif
 }
 
 /* The weight of a probability (itself) and its log (hi; lo = 0). */
@@ -168,11 +185,17 @@ static inline __attribute__((always_inline)) xv_d FN(kl_prob)(xv_d v, xv_d *hi, 
 static inline __attribute__((always_inline)) void FN(kl_u)(xv_d ah, xv_d al, xv_d bh, xv_d bl,
                                                            xv_d *uh, xv_d *ul)
 {
+#if XK_WIDEN
+    (void)al, (void)bl;
+    *uh = ah - bh;
+    *ul = XV(splat)(0.0);
+#else
     xv_d u, ue;
     XK_KL_TWO_SUM(ah, -bh, u, ue);
     const xv_d l = ue + (al - bl);
     *uh = u;
     *ul = XV(sel)(l == l, l, XV(splat)(0.0));
+#endif
 }
 
 /* The terms of one entry for the shift k = kh + kl (E0 = exp(-k)): x = (u - kh) - kl, its
@@ -190,7 +213,11 @@ static inline __attribute__((always_inline)) xv_d FN(kl_term)(xv_d F, xv_d G, xv
     const xv_d lo = (ve + ul) - kl;
     xv_d x = v + XV(sel)(lo == lo, lo, zero); /* lo is NaN where v is infinite */
     x = XV(sel)((x != x) & (F == 0.0) & (G == 0.0), zero, x); /* -inf on both sides: no mass */
+#if XK_WIDEN
+    const xv_d em = XV(expm1_short)(x);
+#else
     const xv_d em = XV(expm1)(x);
+#endif
     *x_out = x;
     *em_out = em;
     *tm = XV(sel)(x > 1.0, F * E0 - G, G * em);
@@ -463,27 +490,32 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
 /* ------------------------------------------------------------------ rows of few classes */
 
 /* Eight rows r0 .. r0 + 7 at a time (the lanes), rows past the block's end repeating its last
- * row and left out of every result; per class c and lane the stored values at [8 c + lane]. */
+ * row and left out of every result; per class c and lane the stored values at [8 c + lane]
+ * (the entries themselves too, gathered once). */
 static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
 {
     const ptrdiff_t C = b->C, R = b->R, n8 = 8 * C;
     const double temp = b->temperature;
     const int pl = b->p_logits, ql = b->q_logits;
     double *Fw = b->scratch, *Gw = Fw + n8, *Uh = Gw + n8, *Ul = Uh + n8, *X = Ul + n8,
-           *E = X + n8, *Ah = E + n8, *Al = Ah + n8;
+           *E = X + n8, *Ah = E + n8, *Al = Ah + n8, *Vp = Al + n8, *Vq = Vp + n8;
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0), ninf = XV(splat)(-HUGE_VAL);
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    double loss_sum = 0.0, loss_small = 0.0;
     for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
         const ptrdiff_t nr = R - r0 < 8 ? R - r0 : 8;
         xv_i row;
         for (int l = 0; l < 8; l++) row[l] = l < nr ? r0 + l : R - 1;
         const xv_i ip = row * b->p_rs, iq = row * b->q_rs;
         const T *p = (const T *)b->p, *q = (const T *)b->q;
-        /* the maxima of the logits */
+        /* the entries (kept in Vp, Vq) and the maxima of the logits */
         xv_d mp = ninf, mq = ninf, np = zero, nq = zero, fp = zero, fq = zero;
         for (ptrdiff_t c = 0; c < C; c++) {
-            if (pl) FN(kl_vmax)(FN(gather)(p + c * b->p_cs, ip), &mp, &np, &fp);
-            if (ql) FN(kl_vmax)(FN(gather)(q + c * b->q_cs, iq), &mq, &nq, &fq);
+            const xv_d vp = FN(gather)(p + c * b->p_cs, ip), vq = FN(gather)(q + c * b->q_cs, iq);
+            XV(store)(Vp + 8 * c, vp);
+            XV(store)(Vq + 8 * c, vq);
+            if (pl) FN(kl_vmax)(vp, &mp, &np, &fp);
+            if (ql) FN(kl_vmax)(vq, &mq, &nq, &fq);
         }
         const xv_d nanv = XV(splat)(NAN);
         mp = XV(sel)((np > 0.0) | (mp == -HUGE_VAL) | (fp > 1.0), nanv, mp);
@@ -491,7 +523,7 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         xv_d sp = zero, kp = zero, sq = zero, kq = zero;
         const xv_i all = lane >= 0;
         for (ptrdiff_t c = 0; c < C; c++) {
-            const xv_d vp = FN(gather)(p + c * b->p_cs, ip), vq = FN(gather)(q + c * b->q_cs, iq);
+            const xv_d vp = XV(load)(Vp + 8 * c), vq = XV(load)(Vq + 8 * c);
             xv_d ah, al, bh, bl, uh, ul;
             const xv_d F = pl ? FN(kl_logit)(vp, mp, tp, &ah, &al) : FN(kl_prob)(vp, &ah, &al);
             const xv_d G = ql ? FN(kl_logit)(vq, mq, tp, &bh, &bl) : FN(kl_prob)(vq, &bh, &bl);
@@ -554,8 +586,8 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         const xv_d value = XV(sel)(dead, zero, w * ((temp * temp) * kl));
         for (int l = 0; l < nr; l++) {
             if (b->row_out) b->row_out[r0 + l] = value[l];
-            b->loss_sum += value[l];
-            b->loss_sum_small += value[l] * XK_SMALL;
+            loss_sum += value[l];
+            loss_small += value[l] * XK_SMALL;
         }
         if (!b->grad) continue;
         T *g = (T *)b->grad;
@@ -571,6 +603,8 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
             for (int l = 0; l < nr; l++) g[(r0 + l) * b->g_rs + c * b->g_cs] = (T)gv[l];
         }
     }
+    b->loss_sum = loss_sum;
+    b->loss_sum_small = loss_small;
 }
 
 static void FN(kl)(xk_kl *b)

@@ -275,6 +275,31 @@ XV_INLINE xv_d XV(exp_short)(xv_d x)
     return v * (xv_d)(eb << 52);
 }
 
+/* expm1(x) with relative error < 2^-40: XV(expm1)'s reduction and table without its tail
+   (2^-53 of exp, less than 2^-46 of expm1 where the table is used, |x| > ln2/64), exp(r) - 1
+   by the degree-5 Taylor polynomial (at k = 0 the result itself: r^6/720 relative error r^5/720
+   < 2^-42). A vector with a lane outside [-40, 40] (or NaN) is handed to XV(expm1) whole. */
+XV_INLINE xv_d XV(expm1_short)(xv_d x)
+{
+    if (__builtin_expect(XV(any)(~((x >= -40.0) & (x <= 40.0))), 0)) return XV(expm1)(x);
+    const xv_d shift = XV(splat)(0x1.8p52);
+    xv_d kd = x * XM_EXP_INVLN2N + shift;
+    xv_u ki = (xv_u)kd;
+    kd = kd - shift;
+    xv_d r = (x - kd * XM_EXP_LN2HIN) - kd * XM_EXP_LN2LON;
+    xv_u eb = ((ki >> 5) - ((UINT64_C(0x4338000000000000) >> 5) - 2048)) - 2048 + 1023;
+    xv_d sc = (xv_d)((eb & 0x7ff) << 52);
+    xv_d tab = XV(lookup32)(XM_EXP_HI, (xv_i)(ki & 31));
+    xv_d r2 = r * r;
+    xv_d p = r + r2 * ((0.5 + r * (1.0 / 6.0)) + r2 * ((1.0 / 24.0) + r * (1.0 / 120.0)));
+    xv_d hi = tab * sc;
+    xv_d lo = (tab * p) * sc;
+    xv_d s = hi - 1.0;
+    xv_d bv = s - hi;
+    xv_d err = (hi - (s - bv)) + (-1.0 - bv);
+    return s + (err + lo);
+}
+
 /* log1p(u) for 0 <= u <= 1 (NaN gives NaN) with relative error < 2^-32: u < 2^-10 by the
    series u - u^2/2 + u^3/3 - u^4/4 (error < u^4/5 < 2^-42); above, log(t) of t = 1 + u (whose
    rounding is < 2^-43 of the result there) by XV(log_kernel)'s table, t = 2^k z, z invc - 1 = r
