@@ -1892,6 +1892,68 @@ static inline __attribute__((always_inline)) void FN(binary_focal_chunk)(
     }
 }
 
+#if XK_WIDEN
+/* Focal binary cross-entropy of float32 logits with hard labels (no smoothing): 1 - p_t is
+ * sigmoid(-+x), so log(1 - p_t) = -(relu(+-x) + T) from the softplus parts of the plain loss
+ * (float lanes, T = log1p(exp(-|x|))), and f = (1 - p_t)^gamma = exp(-gamma (relu + T)) by the
+ * short exp in double: relative errors below 2^-26 in all, far under float's half ulp (the
+ * general binary_focal_chunk carries log(1 - p_t) as hi + lo, for double results). Writes
+ * the entries with labels 0 or 1 only (lb, and grad); the others are binary_focal_chunk's. The
+ * loss and gradient are the general path's: l = F bce with F = alpha_t f, gradient
+ * F (dbce + gamma bce ru), ru = d log(1 - p_t) / dx = -sigma(x) (y = 1) or sigma(-x) (y = 0). */
+static inline void FN(binary_focal_hard)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n,
+                                         const double *y, const double *pw, const double *sw,
+                                         double *lb)
+{
+    const T *x = (const T *)bb->x + i0;
+    T *grad = bb->grad ? (T *)bb->grad + i0 : NULL;
+    const double gamma = bb->gamma, alpha = bb->alpha;
+    const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
+    double U[XK_CHUNK], V[XK_CHUNK]; /* exp(-|x|) and log1p of it */
+    FN(softplus_parts)(x, n, U, V);
+    for (ptrdiff_t i = 0; i < n; i += 8) {
+        const ptrdiff_t nl = n - i < 8 ? n - i : 8;
+        const xv_d xv = FN(load_part)(x + i, nl), yv = XV(load)(y + i);
+        const xv_i pos_label = yv == 1.0, hard = pos_label | (yv == 0.0);
+        if (!XV(any)(hard)) continue;
+        const xv_d bw = 1.0 - yv;
+        xv_d a = yv;
+        if (pw) a *= XV(load)(pw + i);
+        const xv_d u = XV(load)(U + i), Tv = XV(load)(V + i);
+        const xv_d relu = XV(sel)(xv > zero, xv, zero), relu_neg = relu - xv;
+        const xv_d sp = Tv + relu, spn = Tv + relu_neg; /* -log(1 - p), -log p */
+        const xv_d bce = XV(sel)(a == 0.0, zero, a * spn) + XV(sel)(bw == 0.0, zero, bw * sp);
+        xv_d f = one;
+        if (gamma != 0.0) f = XV(exp_short)(-gamma * XV(sel)(pos_label, sp, spn));
+        const xv_d F = alpha >= 0.0 ? (alpha * yv + (1.0 - alpha) * bw) * f : f;
+        xv_d loss = XV(sel)((F == 0.0) | (bce == 0.0), zero, F * bce);
+        xv_d g = zero;
+        if (grad) {
+            const xv_d inv = 1.0 / (1.0 + u), small = u * inv;
+            const xv_i px = xv >= zero;
+            const xv_d sig = XV(sel)(px, inv, small), sig_neg = XV(sel)(px, small, inv);
+            const xv_d dbce = bw * sig - a * sig_neg;
+            const xv_d ru = XV(sel)(pos_label, -sig, sig_neg);
+            const xv_d mod = gamma == 0.0 ? zero
+                                          : XV(sel)((ru == 0.0) | (bce == 0.0), zero,
+                                                    gamma * bce * ru);
+            g = XV(sel)(F == 0.0, zero, F * (dbce + mod));
+        }
+        if (sw) {
+            const xv_d s = XV(load)(sw + i);
+            loss = XV(sel)(s == zero, zero, s * loss);
+            if (grad) g = XV(sel)(s == zero, zero, g * (s / bb->grad_div));
+        } else if (grad) {
+            g = g * (1.0 / bb->grad_div);
+        }
+        XV(store)(lb + i, XV(sel)(hard, loss, XV(load)(lb + i)));
+        if (grad)
+            for (ptrdiff_t l = 0; l < nl; l++)
+                if (hard[l]) grad[i + l] = (T)g[l];
+    }
+}
+#endif
+
 /* A chunk's labels as doubles in Y (the lanes after the n-th copies of the first), with
  * their least and greatest value (NaN skipped) and whether one is NaN folded into lo, hi, nan. */
 static inline void FN(binary_labels)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, double *Y,
@@ -1945,7 +2007,10 @@ static void FN(binary)(xk_binary *bb)
         FN(binary_labels)(bb, i0, n, Y, &ylo, &yhi, &ynan);
         if (!L) FN(binary_range)((const T *)bb->x + i0, n, &xlo, &xhi);
         const double *pw = P ? bb->pw + i0 : NULL, *sw = S ? bb->sw + i0 : NULL;
-        if (n % 8 && L && !focal) { /* the last chunk's weights padded to whole vectors */
+        /* float32 focal from logits without smoothing: entries of labels 0 and 1 by
+           binary_focal_hard, after binary_focal_chunk for the chunk's soft labels if any */
+        const int hard_focal = XK_WIDEN && focal && L && bb->eps == 0.0;
+        if (n % 8 && L && (!focal || hard_focal)) { /* the last chunk's weights padded */
             for (ptrdiff_t i = 0; i < (n + 7) / 8 * 8; i++) {
                 pwb[i] = P && i < n ? pw[i] : 1.0;
                 swb[i] = S && i < n ? sw[i] : 1.0;
@@ -1953,6 +2018,15 @@ static void FN(binary)(xk_binary *bb)
             pw = P ? pwb : NULL;
             sw = S ? swb : NULL;
         }
+#if XK_WIDEN
+        if (hard_focal) {
+            int soft = 0;
+            for (ptrdiff_t i = 0; i < n; i++) soft |= Y[i] != 0.0 && Y[i] != 1.0;
+            if (soft && G) FN(binary_focal_chunk)(bb, i0, n, Y, lb, 1, 1, ones);
+            else if (soft) FN(binary_focal_chunk)(bb, i0, n, Y, lb, 1, 0, ones);
+            FN(binary_focal_hard)(bb, i0, n, Y, pw, sw, lb);
+        } else
+#endif
         if (focal) {
             if (L && G) FN(binary_focal_chunk)(bb, i0, n, Y, lb, 1, 1, ones);
             else if (L) FN(binary_focal_chunk)(bb, i0, n, Y, lb, 1, 0, ones);
