@@ -103,24 +103,26 @@ typedef struct {
 } xk_kl_tp;
 #endif
 
-/* The same on vectors, and with a mask of the lanes to change (the others keep s and c). */
+/* The same on vectors; with a mask of the lanes to change (live; NULL: all of them), the others
+ * keep s and c. */
 static inline __attribute__((always_inline)) void FN(kl_vkadd)(xv_d *s, xv_d *c, xv_d v,
-                                                                xv_i live)
+                                                                const xv_i *live)
 {
     const xv_d y = v - *c, t = *s + y, cn = (t - *s) - y;
-    *c = XV(sel)(live, XV(sel)(cn == cn, cn, XV(splat)(0.0)), *c);
-    *s = XV(sel)(live, t, *s);
+    const xv_d cc = XV(sel)(cn == cn, cn, XV(splat)(0.0));
+    *c = live ? XV(sel)(*live, cc, *c) : cc;
+    *s = live ? XV(sel)(*live, t, *s) : t;
 }
 
 /* s + k += v as a double-length sum (TwoSum into s, its error into k; Ogita, Rump and Oishi's
  * Sum2, as accurate as twice the working precision), masked as kl_vkadd. */
 static inline __attribute__((always_inline)) void FN(kl_vsum2)(xv_d *s, xv_d *k, xv_d v,
-                                                                xv_i live)
+                                                                const xv_i *live)
 {
     xv_d t, e;
     XK_KL_TWO_SUM(*s, v, t, e);
-    *k = XV(sel)(live, *k + e, *k);
-    *s = XV(sel)(live, t, *s);
+    *k = live ? XV(sel)(*live, *k + e, *k) : *k + e;
+    *s = live ? XV(sel)(*live, t, *s) : t;
 }
 
 /* The eight compensated lanes of a row's sum added in order: the row's sum. */
@@ -341,7 +343,7 @@ static inline void FN(kl_row_pass)(ptrdiff_t C, const double *Fw, const double *
     const xv_d E0 = XV(splat)(xk_exp(-(kh + kl)));
     xv_d a = zero, ak = zero, bs = zero, bk = zero, S = zero;
     for (ptrdiff_t c = 0; c < C; c += 8) {
-        const xv_i live = FN(kl_live)(c, C);
+        const xv_i lv = FN(kl_live)(c, C), *live = c + 8 <= C ? NULL : &lv;
         xv_d x, em, tm;
         const xv_d px = FN(kl_term)(XV(load)(Fw + c), XV(load)(Gw + c), XV(load)(Uh + c),
                                     XV(load)(Ul + c), vkh, vkl, E0, &x, &em, &tm);
@@ -349,7 +351,8 @@ static inline void FN(kl_row_pass)(ptrdiff_t C, const double *Fw, const double *
             XV(store)(X + c, x);
             XV(store)(E + c, em);
         }
-        S += XV(sel)(live, XV(sel)(px < 0.0, -px, px), zero);
+        const xv_d apx = XV(sel)(px < 0.0, -px, px);
+        S += live ? XV(sel)(*live, apx, zero) : apx;
         FN(kl_vkadd)(&a, &ak, px, live);
         FN(kl_vkadd)(&bs, &bk, tm, live);
     }
@@ -404,7 +407,7 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
         const xv_d zero = XV(splat)(0.0);
         xv_d sp = zero, kp = zero, sq = zero, kq = zero;
         for (ptrdiff_t c = 0; c < C; c += 8) {
-            const xv_i live = FN(kl_live)(c, C);
+            const xv_i lv = FN(kl_live)(c, C), *live = c + 8 <= C ? NULL : &lv;
             const xv_d vp = FN(kl_get)(p, dp, c, C, ppad), vq = FN(kl_get)(q, dq, c, C, qpad);
             xv_d ah, al, bh, bl, uh, ul;
             const xv_d F = pl ? FN(kl_logit)(vp, mp, tp, &ah, &al) : FN(kl_prob)(vp, &ah, &al);
@@ -500,7 +503,6 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
     double *Fw = b->scratch, *Gw = Fw + n8, *Uh = Gw + n8, *Ul = Uh + n8, *X = Ul + n8,
            *E = X + n8, *Ah = E + n8, *Al = Ah + n8, *Vp = Al + n8, *Vq = Vp + n8;
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0), ninf = XV(splat)(-HUGE_VAL);
-    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     double loss_sum = 0.0, loss_small = 0.0;
     for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
         const ptrdiff_t nr = R - r0 < 8 ? R - r0 : 8;
@@ -521,16 +523,15 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         mp = XV(sel)((np > 0.0) | (mp == -HUGE_VAL) | (fp > 1.0), nanv, mp);
         mq = XV(sel)((nq > 0.0) | (mq == -HUGE_VAL) | (fq > 1.0), nanv, mq);
         xv_d sp = zero, kp = zero, sq = zero, kq = zero;
-        const xv_i all = lane >= 0;
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_d vp = XV(load)(Vp + 8 * c), vq = XV(load)(Vq + 8 * c);
             xv_d ah, al, bh, bl, uh, ul;
             const xv_d F = pl ? FN(kl_logit)(vp, mp, tp, &ah, &al) : FN(kl_prob)(vp, &ah, &al);
             const xv_d G = ql ? FN(kl_logit)(vq, mq, tp, &bh, &bl) : FN(kl_prob)(vq, &bh, &bl);
-            if (pl) FN(kl_vkadd)(&sp, &kp, F, all);
-            else FN(kl_vsum2)(&sp, &kp, F, all);
-            if (ql) FN(kl_vkadd)(&sq, &kq, G, all);
-            else FN(kl_vsum2)(&sq, &kq, G, all);
+            if (pl) FN(kl_vkadd)(&sp, &kp, F, NULL);
+            else FN(kl_vsum2)(&sp, &kp, F, NULL);
+            if (ql) FN(kl_vkadd)(&sq, &kq, G, NULL);
+            else FN(kl_vsum2)(&sq, &kq, G, NULL);
             FN(kl_u)(ah, al, bh, bl, &uh, &ul);
             XV(store)(Fw + 8 * c, F);
             XV(store)(Gw + 8 * c, G);
@@ -568,8 +569,8 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
                 XV(store)(X + 8 * c, x);
                 XV(store)(E + 8 * c, em);
                 Sabs += XV(sel)(px < 0.0, -px, px);
-                FN(kl_vkadd)(&A, &ak, px, all);
-                FN(kl_vkadd)(&B, &bk, tm, all);
+                FN(kl_vkadd)(&A, &ak, px, NULL);
+                FN(kl_vkadd)(&B, &bk, tm, NULL);
             }
             A = A - ak;
             B = B - bk;
