@@ -1036,13 +1036,23 @@ static inline __attribute__((always_inline)) void FN(two_prod_v)(xv_d a, xv_d b,
 }
 
 /* focal_entry on eight rows (both arms computed, one selected per lane): the same operations
- * in the same order, so the same bits. */
+ * in the same order, so the same bits, for double results; float results take log(1 - p) as a
+ * plain double and the short exp (relative errors near 2^-46 of f). */
 static inline __attribute__((always_inline)) void FN(focal_entry_v)(double gamma, xv_d nll,
                                                                     xv_d s, xv_d L,
                                                                     xv_i is_top, xv_d p,
                                                                     xv_d *f_out, xv_d *D_out)
 {
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
+    const xv_i top = is_top & (s < 1.0);
+    const xv_d rho_top = XV(sel)(s == 0.0, one, L / s);
+    const xv_d rho_other = XV(sel)(p == 0.0, zero, p * nll / (1.0 - p));
+    const xv_d rho = XV(sel)(top, rho_top, rho_other);
+#if XK_WIDEN
+    /* float results: log(1 - p) as a plain double (log(s) - L or log1p(-p)), one short exp */
+    const xv_d l1p = XV(sel)(top, XV(log_kernel)(s, zero) - L, XV(log1p)(-p));
+    const xv_d f = XV(sel)(top & (s == 0.0), zero, XK_EXP_OUT(gamma * l1p));
+#else
     /* the maximum with s < 1: log(1 - p) = log(s) - L as hi + lo (log_dd, exp_scaled) */
     const xv_d h = XV(log_kernel)(s, zero);
     xv_d P, E;
@@ -1054,12 +1064,10 @@ static inline __attribute__((always_inline)) void FN(focal_entry_v)(double gamma
     E += gamma * lo;
     const xv_d X = XV(exp)(P);
     const xv_d f_top = XV(sel)(s == 0.0, zero, XV(sel)((X == 0.0) | (X == HUGE_VAL), X, X + X * E));
-    const xv_d rho_top = XV(sel)(s == 0.0, one, L / s);
     /* elsewhere (p <= 1/2): log1p(-p) */
     const xv_d f_other = XV(exp)(gamma * XV(log1p)(-p));
-    const xv_d rho_other = XV(sel)(p == 0.0, zero, p * nll / (1.0 - p));
-    const xv_i top = is_top & (s < 1.0);
-    const xv_d f = XV(sel)(top, f_top, f_other), rho = XV(sel)(top, rho_top, rho_other);
+    const xv_d f = XV(sel)(top, f_top, f_other);
+#endif
     *f_out = f;
     *D_out = XV(sel)(f == 0.0, zero, f * (1.0 + gamma * rho));
 }
@@ -1143,7 +1151,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
                     const xv_d e0 = (xy - (d0 - bq)) - (bq + mv);
                     const xv_d d = XV(sel)(tie, zero, d0);
                     const xv_d e = XV(sel)(tie | ~(d0 > ninf), zero, e0);
-                    const xv_d E = XV(exp)(d);
+                    const xv_d E = XK_EXP_OUT(d); /* (full for double results) */
                     xv_d f, D;
                     FN(focal_entry_v)(b->gamma, nll, sv, L, yv == topv, (E + E * e) * inv, &f, &D);
                     loss = XV(sel)((cwy == 0.0) | (f == 0.0), zero, cwy * f * nll);
@@ -1285,6 +1293,12 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
             const xv_d cwy = w0 + w1;
             const xv_d r_o = XV(sel)(is1, XV(sel)(pos, d, zero), XV(sel)(pos, zero, -d));
             const xv_d e_o = XV(sel)(is1, XV(sel)(pos, e, zero), XV(sel)(pos, zero, -e));
+#if XK_WIDEN
+            /* float results: nll_o and its product by gamma as plain doubles (relative errors
+               near 2^-53 of the exponent, up to ~2^-46 of f) and the short exp */
+            (void)e_o;
+            const xv_d f = XK_EXP_OUT(-b->gamma * (r_o + Tv));
+#else
             const xv_d h = r_o + Tv, bph = h - r_o;
             xv_d hl = ((r_o - (h - bph)) + (Tv - bph)) + e_o;
             hl = XV(sel)(h < inf, hl, zero);
@@ -1296,6 +1310,7 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
             E = XV(sel)((P > -0x1p900) & (h < 0x1p900), E, zero) + g * hl;
             const xv_d X = XV(exp)(P);
             const xv_d f = XV(sel)((X == zero) | (X == inf), X, X + X * E);
+#endif
             const xv_d nll_y = XV(sel)(is1, nll1, nll0);
             loss = XV(sel)((cwy == zero) | (f == zero), zero, cwy * f * nll_y);
             if (out) { /* w_y p_o becomes cw_y f (p_o + gamma p_y nll_y) */

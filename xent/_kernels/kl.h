@@ -64,14 +64,16 @@
  * the sum of the absolute terms, far under float's half ulp.
  *
  * Two ways through a block, with the same arithmetic per entry (the functions kl_logit,
- * kl_prob, kl_u, kl_term and kl_grad below, on vectors of eight doubles from xvec.h):
+ * kl_prob, kl_u, kl_term, kl_grad_logits and kl_grad_probs below, on vectors of eight doubles
+ * from xvec.h):
  *   - rows of more than XK_KL_TILE_C classes, one at a time: lanes are classes (c mod 8), the
  *     sums of a row are taken on eight compensated lanes added in order at the end, and the
  *     per-row values in scalar code;
  *   - rows of at most XK_KL_TILE_C classes, eight rows at a time: lanes are rows (read by
  *     gathers, any strides), each lane's sums run over the classes in order, and the per-row
  *     values are vectors too. With at most eight classes the two ways add the same numbers in
- *     the same order (a lane of the first holds one class), so they give the same bits.
+ *     the same order (a lane of the first holds one class or none), and gave the same bits
+ *     where compared.
  * Every variant computes the same IEEE operations in the same order (the same bits).
  */
 
