@@ -2035,8 +2035,14 @@ static void FN(binary)(xk_binary *bb)
         }
 #if XK_WIDEN
         if (hard_focal) {
-            int soft = 0;
-            for (ptrdiff_t i = 0; i < n; i++) soft |= Y[i] != 0.0 && Y[i] != 1.0;
+            xv_i softv = {0};
+            ptrdiff_t i = 0;
+            for (; i + 8 <= n; i += 8) {
+                const xv_d yv = XV(load)(Y + i);
+                softv |= (yv != 0.0) & (yv != 1.0);
+            }
+            int soft = XV(any)(softv);
+            for (; i < n; i++) soft |= (Y[i] != 0.0) & (Y[i] != 1.0);
             if (soft && G) FN(binary_focal_chunk)(bb, i0, n, Y, lb, 1, 1, ones);
             else if (soft) FN(binary_focal_chunk)(bb, i0, n, Y, lb, 1, 0, ones);
             FN(binary_focal_hard)(bb, i0, n, Y, pw, sw, lb);
