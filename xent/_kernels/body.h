@@ -46,6 +46,25 @@
 
 #define XK_NACC 6
 
+/* s += v on eight lanes, Kahan's compensation in c (XK_KADD lane by lane); with a mask of the
+ * lanes to change (live; NULL: all of them), the others keep s and c. */
+static inline __attribute__((always_inline)) void FN(vkadd)(xv_d *s, xv_d *c, xv_d v,
+                                                            const xv_i *live)
+{
+    const xv_d y = v - *c, t = *s + y, cn = (t - *s) - y;
+    const xv_d cc = XV(sel)(cn == cn, cn, XV(splat)(0.0));
+    *c = live ? XV(sel)(*live, cc, *c) : cc;
+    *s = live ? XV(sel)(*live, t, *s) : t;
+}
+
+/* The sum of eight compensated lanes (vkadd's s, c), added in order with compensation. */
+static inline double FN(lanes_sum)(xv_d s, xv_d c)
+{
+    double S = 0.0, K = 0.0;
+    for (int j = 0; j < 8; j++) XK_KADD(S, K, s[j] - c[j]);
+    return S - K;
+}
+
 /* exp and log1p of the results: for float the short forms of xvec.h (relative error < 2^-32,
  * less than 2^-8 ulp of float), for double the full ones. XK_LOG1P_OUT takes 0 <= u <= 1. */
 #if XK_WIDEN
@@ -765,8 +784,8 @@ static inline double FN(sparse_gy)(const xk_block *b, const FN(coef) *g, int64_t
 
 #define XK_FOCAL_PIECE 256
 
-/* Entries c0 .. c0 + w of a row (w <= XK_FOCAL_PIECE): wD[j] = w_c D_c and lt[j] = w_c f_c
- * nll_c, in loops of one kind so that exp and log1p vectorize; the maximum's entry, whose
+/* Entries c0 .. c0 + w of a row (w <= XK_FOCAL_PIECE), eight at a time: lt[j] = w_c f_c nll_c
+ * and, where the call has a gradient, wD[j] = w_c D_c (else 0); the maximum's entry, whose
  * 1 - p is s / (1 + s), is redone by focal_entry. */
 static void FN(focal_piece)(const xk_block *b, int mode, const T *x, ptrdiff_t xs,
                             const T *t, ptrdiff_t ts, ptrdiff_t c0, ptrdiff_t w,
@@ -775,24 +794,66 @@ static void FN(focal_piece)(const xk_block *b, int mode, const T *x, ptrdiff_t x
 {
     const double kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps, m = st->m, L = g->L;
     const double gamma = b->gamma, inv = g->inv;
-    double nll[XK_FOCAL_PIECE], p[XK_FOCAL_PIECE], f[XK_FOCAL_PIECE];
-    for (ptrdiff_t j = 0; j < w; j++) {
-        double d, e;
-        XK_SHIFT((double)x[(c0 + j) * xs], m, d, e);
-        double E = xk_exp(d);
-        p[j] = (E + E * e) * inv;
-        nll[j] = L + -(d + e);
-    }
-    FN(vlog1p)(p, -1.0, f, w);
-    FN(vexp)(f, gamma, f, w);
-    for (ptrdiff_t j = 0; j < w; j++) {
-        ptrdiff_t c = c0 + j;
-        double tc = mode == XK_CATEGORICAL ? (double)t[c * ts] : (c == y ? 1.0 : 0.0);
-        double wc = (b->cw ? b->cw[c] : 1.0) * (kw1 * tc + kw0);
-        double rho_nll = p[j] == 0.0 ? 0.0 : p[j] * nll[j] / (1.0 - p[j]);
-        double D = f[j] == 0.0 ? 0.0 : f[j] * (1.0 + gamma * rho_nll);
-        wD[j] = wc == 0.0 ? 0.0 : wc * D;
-        lt[j] = wc == 0.0 || f[j] == 0.0 ? 0.0 : wc * f[j] * nll[j];
+    const int cat = mode == XK_CATEGORICAL;
+    const xv_d zero = XV(splat)(0.0), ninf = XV(splat)(-HUGE_VAL), mv = XV(splat)(m);
+    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    double nll[XK_FOCAL_PIECE], p[XK_FOCAL_PIECE];
+    /* eight entries at a time, with the operations of the one-entry forms (XK_SHIFT, exp,
+       log1p, exp): the same bits (float results: the short exp, see XK_EXP_OUT) */
+    for (ptrdiff_t j = 0; j < w; j += 8) {
+        const ptrdiff_t nl = w - j < 8 ? w - j : 8;
+        const int whole = nl == 8;
+        T xb[8], tb[8];
+        if (!(whole && xs == 1))
+            for (ptrdiff_t l = 0; l < 8; l++) xb[l] = l < nl ? x[(c0 + j + l) * xs] : (T)0;
+        if (cat && !(whole && ts == 1))
+            for (ptrdiff_t l = 0; l < 8; l++) tb[l] = l < nl ? t[(c0 + j + l) * ts] : (T)0;
+        const xv_d xv = XK_LOADV(whole && xs == 1 ? x + c0 + j : xb);
+        const xv_d d0 = xv - mv, bp = d0 - xv;
+        const xv_d e0 = (xv - (d0 - bp)) - (bp + mv);
+        const xv_i tie = xv == mv;
+        const xv_d d = XV(sel)(tie, zero, d0);
+        const xv_d e = XV(sel)(tie | ~(d0 > ninf), zero, e0);
+        const xv_d E = XK_EXP_OUT(d);
+        const xv_d pv = (E + E * e) * inv;
+        const xv_d nv = L + -(d + e);
+#if XK_WIDEN
+        /* float results: log(1 - p) of 1 - p rounded (p <= 1/2 here): an error of 2^-53 in
+           the exponent, 2^-52 gamma of f */
+        const xv_d f = XK_EXP_OUT(gamma * XV(log_kernel)(1.0 - pv, zero));
+#else
+        const xv_d f = XK_EXP_OUT(gamma * XV(log1p)(-1.0 * pv));
+#endif
+        const xv_i cls = lane + (c0 + j);
+        const xv_d tc = cat ? XK_LOADV(whole && ts == 1 ? t + c0 + j : tb)
+                            : XV(sel)(cls == y, XV(splat)(1.0), zero);
+        xv_d cwv = XV(splat)(1.0);
+        if (b->cw && whole) cwv = XV(load)(b->cw + c0 + j);
+        else if (b->cw) {
+            double cb[8];
+            for (ptrdiff_t l = 0; l < 8; l++) cb[l] = l < nl ? b->cw[c0 + j + l] : 1.0;
+            cwv = XV(load)(cb);
+        }
+        const xv_d wc = cwv * (kw1 * tc + kw0);
+        xv_d wdv = zero; /* for the gradient only */
+        if (b->out) {
+            const xv_d rho_nll = XV(sel)(pv == 0.0, zero, pv * nv / (1.0 - pv));
+            const xv_d D = XV(sel)(f == 0.0, zero, f * (1.0 + gamma * rho_nll));
+            wdv = XV(sel)(wc == 0.0, zero, wc * D);
+        }
+        const xv_d ltv = XV(sel)((wc == 0.0) | (f == 0.0), zero, wc * f * nv);
+        if (whole) {
+            XV(store)(nll + j, nv);
+            XV(store)(p + j, pv);
+            XV(store)(wD + j, wdv);
+            XV(store)(lt + j, ltv);
+        } else
+            for (ptrdiff_t l = 0; l < nl; l++) {
+                nll[j + l] = nv[l];
+                p[j + l] = pv[l];
+                wD[j + l] = wdv[l];
+                lt[j + l] = ltv[l];
+            }
     }
     ptrdiff_t top = st->top - c0;
     if (top >= 0 && top < w) {
@@ -815,18 +876,26 @@ static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t x
 {
     const ptrdiff_t C = b->C;
     const double s = FN(row_s)(st->m, st->sb, st->nt);
-    double lsum = 0.0, lc = 0.0, dsum = 0.0, dc = 0.0, dx = 0.0, dxc = 0.0;
+    /* compensated sums on eight lanes (class c in lane c mod 8) */
+    const xv_d zero = XV(splat)(0.0);
+    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    xv_d ls = zero, lc = zero, ds = zero, dc = zero, xsum = zero, xc = zero;
     double wD[XK_FOCAL_PIECE], lt[XK_FOCAL_PIECE];
     for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_FOCAL_PIECE) {
         ptrdiff_t w = C - c0 < XK_FOCAL_PIECE ? C - c0 : XK_FOCAL_PIECE;
         FN(focal_piece)(b, mode, x, xs, t, ts, c0, w, st, y, g, s, wD, lt);
-        for (ptrdiff_t j = 0; j < w; j++) {
-            XK_KADD(lsum, lc, lt[j]);
-            XK_KADD(dsum, dc, wD[j]);
+        for (ptrdiff_t j = 0; j < w; j += 8) {
+            const xv_i lv = lane < (xv_i){0} + (w - j), *live = j + 8 <= w ? NULL : &lv;
+            const xv_d vl = XV(load)(lt + j), vd = XV(load)(wD + j);
+            FN(vkadd)(&ls, &lc, vl, live);
+            if (!b->out) continue; /* the sums of w_c D_c are the gradient's */
+            FN(vkadd)(&ds, &dc, vd, live);
             /* the sum off the maximum on its own: dsum - wD[top] would cancel */
-            XK_KADD(dx, dxc, c0 + j == st->top ? 0.0 : wD[j]);
+            FN(vkadd)(&xsum, &xc, XV(sel)(lane + (c0 + j) == st->top, zero, vd), live);
         }
     }
+    const double lsum = FN(lanes_sum)(ls, lc), dsum = FN(lanes_sum)(ds, dc);
+    const double dx = FN(lanes_sum)(xsum, xc);
     g->a = (b->z == 0.0 ? dsum : dsum + g->zg) * g->inv;
     if (g->fix_top) {
         double ce = dx - dsum * s * g->inv;

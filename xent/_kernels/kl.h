@@ -87,15 +87,6 @@
         (e) = ((a) - (s_ - bv_)) + ((b) - bv_);                                           \
         (s) = s_;                                                                         \
     } while (0)
-/* s += v, Kahan's compensation in c (the sum is s - c; an infinite sum keeps c = 0) */
-#define XK_KL_KADD(s, c, v)                                                                 \
-    do {                                                                                  \
-        double y_ = (v) - (c);                                                            \
-        double t_ = (s) + y_;                                                             \
-        double c_ = (t_ - (s)) - y_;                                                      \
-        (c) = c_ == c_ ? c_ : 0.0;                                                        \
-        (s) = t_;                                                                         \
-    } while (0)
 /* rows of at most this many classes go eight rows at a time (the lanes are rows) */
 #define XK_KL_TILE_C 16
 /* the division of logits by the temperature: temp = bh + bl (Veltkamp's split), 1 / temp */
@@ -105,19 +96,8 @@ typedef struct {
 } xk_kl_tp;
 #endif
 
-/* The same on vectors; with a mask of the lanes to change (live; NULL: all of them), the others
- * keep s and c. */
-static inline __attribute__((always_inline)) void FN(kl_vkadd)(xv_d *s, xv_d *c, xv_d v,
-                                                                const xv_i *live)
-{
-    const xv_d y = v - *c, t = *s + y, cn = (t - *s) - y;
-    const xv_d cc = XV(sel)(cn == cn, cn, XV(splat)(0.0));
-    *c = live ? XV(sel)(*live, cc, *c) : cc;
-    *s = live ? XV(sel)(*live, t, *s) : t;
-}
-
 /* s + k += v as a double-length sum (TwoSum into s, its error into k; Ogita, Rump and Oishi's
- * Sum2, as accurate as twice the working precision), masked as kl_vkadd. */
+ * Sum2, as accurate as twice the working precision), masked as vkadd (body.h). */
 static inline __attribute__((always_inline)) void FN(kl_vsum2)(xv_d *s, xv_d *k, xv_d v,
                                                                 const xv_i *live)
 {
@@ -125,14 +105,6 @@ static inline __attribute__((always_inline)) void FN(kl_vsum2)(xv_d *s, xv_d *k,
     XK_KL_TWO_SUM(*s, v, t, e);
     *k = live ? XV(sel)(*live, *k + e, *k) : *k + e;
     *s = live ? XV(sel)(*live, t, *s) : t;
-}
-
-/* The eight compensated lanes of a row's sum added in order: the row's sum. */
-static inline double FN(kl_lanes)(xv_d s, xv_d k)
-{
-    double S = 0.0, K = 0.0;
-    for (int j = 0; j < 8; j++) XK_KL_KADD(S, K, s[j] - k[j]);
-    return S - K;
 }
 
 /* The weight of a logit and its scaled log: (v - m) / temp = hi + lo, with v - m <= 0 carried
@@ -355,13 +327,13 @@ static inline void FN(kl_row_pass)(ptrdiff_t C, const double *Fw, const double *
         }
         const xv_d apx = XV(sel)(px < 0.0, -px, px);
         S += live ? XV(sel)(*live, apx, zero) : apx;
-        FN(kl_vkadd)(&a, &ak, px, live);
-        FN(kl_vkadd)(&bs, &bk, tm, live);
+        FN(vkadd)(&a, &ak, px, live);
+        FN(vkadd)(&bs, &bk, tm, live);
     }
     double s = 0.0;
     for (int j = 0; j < 8; j++) s += S[j];
-    *A_out = FN(kl_lanes)(a, ak);
-    *B_out = FN(kl_lanes)(bs, bk);
+    *A_out = FN(lanes_sum)(a, ak);
+    *B_out = FN(lanes_sum)(bs, bk);
     *S_out = s;
 }
 
@@ -414,9 +386,9 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
             xv_d ah, al, bh, bl, uh, ul;
             const xv_d F = pl ? FN(kl_logit)(vp, mp, tp, &ah, &al) : FN(kl_prob)(vp, &ah, &al);
             const xv_d G = ql ? FN(kl_logit)(vq, mq, tp, &bh, &bl) : FN(kl_prob)(vq, &bh, &bl);
-            if (pl) FN(kl_vkadd)(&sp, &kp, F, live);
+            if (pl) FN(vkadd)(&sp, &kp, F, live);
             else FN(kl_vsum2)(&sp, &kp, F, live);
-            if (ql) FN(kl_vkadd)(&sq, &kq, G, live);
+            if (ql) FN(vkadd)(&sq, &kq, G, live);
             else FN(kl_vsum2)(&sq, &kq, G, live);
             FN(kl_u)(ah, al, bh, bl, &uh, &ul);
             XV(store)(Fw + c, F);
@@ -429,7 +401,7 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
             }
         }
         double SF = 1.0, SG = 1.0, Pm1 = 0.0, Qm1 = 0.0;
-        if (pl) SF = FN(kl_lanes)(sp, kp);
+        if (pl) SF = FN(lanes_sum)(sp, kp);
         else {
             double s = 0.0, k = 0.0;
             for (int j = 0; j < 8; j++) {
@@ -439,7 +411,7 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
             }
             Pm1 = (s - 1.0) + k; /* exact for s in [0.5, 2] */
         }
-        if (ql) SG = FN(kl_lanes)(sq, kq);
+        if (ql) SG = FN(lanes_sum)(sq, kq);
         else {
             double s = 0.0, k = 0.0;
             for (int j = 0; j < 8; j++) {
@@ -530,9 +502,9 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
             xv_d ah, al, bh, bl, uh, ul;
             const xv_d F = pl ? FN(kl_logit)(vp, mp, tp, &ah, &al) : FN(kl_prob)(vp, &ah, &al);
             const xv_d G = ql ? FN(kl_logit)(vq, mq, tp, &bh, &bl) : FN(kl_prob)(vq, &bh, &bl);
-            if (pl) FN(kl_vkadd)(&sp, &kp, F, NULL);
+            if (pl) FN(vkadd)(&sp, &kp, F, NULL);
             else FN(kl_vsum2)(&sp, &kp, F, NULL);
-            if (ql) FN(kl_vkadd)(&sq, &kq, G, NULL);
+            if (ql) FN(vkadd)(&sq, &kq, G, NULL);
             else FN(kl_vsum2)(&sq, &kq, G, NULL);
             FN(kl_u)(ah, al, bh, bl, &uh, &ul);
             XV(store)(Fw + 8 * c, F);
@@ -571,8 +543,8 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
                 XV(store)(X + 8 * c, x);
                 XV(store)(E + 8 * c, em);
                 Sabs += XV(sel)(px < 0.0, -px, px);
-                FN(kl_vkadd)(&A, &ak, px, NULL);
-                FN(kl_vkadd)(&B, &bk, tm, NULL);
+                FN(vkadd)(&A, &ak, px, NULL);
+                FN(vkadd)(&B, &bk, tm, NULL);
             }
             A = A - ak;
             B = B - bk;
