@@ -1282,6 +1282,133 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
     XV(store)(small, small_v);
 }
 
+/* The focal terms of class c for eight rows r .. r + 7 of a tile (focal_piece's operations):
+ * lt = w_c f_c nll_c and, with need_d, wD = w_c D_c; at each row's maximum (topv == c) f and D
+ * are the row's own (ftop, Dtop: focal_entry of p = 1 / (1 + s), nll = L). */
+static inline __attribute__((always_inline)) void FN(tile_focal_terms)(
+    const xk_block *b, int cat, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts,
+    ptrdiff_t c, ptrdiff_t r, ptrdiff_t nr, xv_d mv, xv_d inv, xv_d L, xv_i topv, xv_i yv,
+    xv_d ftop, xv_d Dtop, int need_d, xv_d *lt, xv_d *wD)
+{
+    const double gamma = b->gamma, kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps;
+    const xv_d zero = XV(splat)(0.0), ninf = XV(splat)(-HUGE_VAL);
+    T xb[8], tb[8];
+    const T *xp = x + c * xs + r, *tp = cat ? t + c * ts + r : NULL;
+    if (nr < 8) {
+        for (ptrdiff_t l = 0; l < 8; l++) {
+            xb[l] = l < nr ? xp[l] : (T)0;
+            tb[l] = cat && l < nr ? tp[l] : (T)0;
+        }
+        xp = xb;
+        tp = tb;
+    }
+    const xv_d xv = XK_LOADV(xp);
+    const xv_d d0 = xv - mv, bp = d0 - xv;
+    const xv_d e0 = (xv - (d0 - bp)) - (bp + mv);
+    const xv_i tie = xv == mv;
+    const xv_d d = XV(sel)(tie, zero, d0);
+    const xv_d e = XV(sel)(tie | ~(d0 > ninf), zero, e0);
+    const xv_d E = XK_EXP_OUT(d);
+    const xv_d p = (E + E * e) * inv;
+    const xv_d nll = L + -(d + e);
+#if XK_WIDEN
+    xv_d f = XK_EXP_OUT(gamma * XV(log_kernel)(1.0 - p, zero)); /* as focal_piece */
+#else
+    xv_d f = XK_EXP_OUT(gamma * XV(log1p)(-1.0 * p));
+#endif
+    const xv_i is_top = topv == c;
+    f = XV(sel)(is_top, ftop, f);
+    const xv_d tc = cat ? XK_LOADV(tp) : XV(sel)(yv == c, XV(splat)(1.0), zero);
+    const xv_d wc = (b->cw ? b->cw[c] : 1.0) * (kw1 * tc + kw0);
+    *lt = XV(sel)((wc == 0.0) | (f == 0.0), zero, wc * f * nll);
+    if (need_d) {
+        const xv_d rho_nll = XV(sel)(p == 0.0, zero, p * nll / (1.0 - p));
+        xv_d D = XV(sel)(f == 0.0, zero, f * (1.0 + gamma * rho_nll));
+        D = XV(sel)(is_top, Dtop, D);
+        *wD = XV(sel)(wc == 0.0, zero, wc * D);
+    }
+}
+
+/* Focal rows with soft or smoothed targets in a tile, eight rows at a time: focal_row's loss
+ * and focal_output's gradient (finish's per-row values as tile_finish computes them), with each
+ * row's sums taken over the classes in order (compensated), the terms recomputed for the
+ * gradient. out holds F from the pass. */
+static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
+                           ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
+                           const double *m, const int64_t *top, double (*acc)[XK_TILE],
+                           const double *Ls, double lanes[8], double small[8])
+{
+    const ptrdiff_t C = b->C;
+    const int cat = mode == XK_CATEGORICAL, grad = out != NULL;
+    const double z = b->z;
+    const xv_d zero = XV(splat)(0.0), nan = XV(splat)(NAN), inf = XV(splat)(HUGE_VAL),
+               ninf = XV(splat)(-HUGE_VAL);
+    const xv_i all = (xv_i){0} == 0;
+    xv_d lane_v = XV(load)(lanes), small_v = XV(load)(small);
+    for (ptrdiff_t r = 0; r < n; r += 8) {
+        const ptrdiff_t nr = n - r < 8 ? n - r : 8;
+        const xv_i live = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} < (int64_t)nr;
+        xv_i topv, yv = {0};
+        xv_d sw = XV(splat)(1.0);
+        memcpy(&topv, top + r, sizeof topv);
+        for (ptrdiff_t l = 0; l < nr; l++) {
+            if (!cat && b->labels) yv[l] = b->labels[r0 + r + l];
+            if (b->row_weight) sw[l] = b->row_weight[r0 + r + l];
+        }
+        const xv_d mv = XV(load)(m + r), ntv = XV(load)(acc[1] + r), L = XV(load)(Ls + r);
+        xv_d sv = XV(load)(acc[0] + r) + (ntv - 1.0);
+        sv = XV(sel)((mv != mv) | (mv == ninf), nan, sv);
+        sv = XV(sel)(mv == inf, XV(sel)(ntv == 1.0, zero, nan), sv);
+        const xv_d inv = 1.0 / (1.0 + sv);
+        xv_d ftop, Dtop;
+        FN(focal_entry_v)(b->gamma, L, sv, L, all, inv, &ftop, &Dtop);
+        xv_d ls = zero, lc = zero, ds = zero, dc = zero, xsum = zero, xc = zero;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            xv_d lt, wD = zero;
+            FN(tile_focal_terms)(b, cat, x, xs, t, ts, c, r, nr, mv, inv, L, topv, yv, ftop,
+                                 Dtop, grad, &lt, &wD);
+            FN(vkadd)(&ls, &lc, lt, NULL);
+            if (!grad) continue;
+            FN(vkadd)(&ds, &dc, wD, NULL);
+            /* the sum off the maximum on its own: dsum - wD[top] would cancel */
+            FN(vkadd)(&xsum, &xc, XV(sel)(topv == c, zero, wD), NULL);
+        }
+        xv_d loss = ls - lc, zg = zero;
+        if (z != 0.0) { /* z-loss z lse^2, lse = m + L as hi + lo (as in finish) */
+            const xv_d hi = mv + L, bp = hi - mv;
+            xv_d lo = (mv - (hi - bp)) + (L - bp);
+            lo = XV(sel)(~((hi < inf) & (hi > ninf)), zero, lo);
+            loss += z * (hi * hi + (2.0 * hi) * lo);
+            zg = 2.0 * z * hi;
+        }
+        const xv_d value = XV(sel)(live & (sw != 0.0), sw * loss, zero);
+        if (b->row_out)
+            for (ptrdiff_t l = 0; l < nr; l++) b->row_out[r0 + r + l] = value[l];
+        lane_v += value;
+        small_v += value * XK_SMALL;
+        if (!grad) continue;
+        const xv_d dsum = ds - dc, dx = xsum - xc, k = sw / b->grad_div;
+        const xv_i kzero = k == 0.0;
+        const xv_d a = (z == 0.0 ? dsum : dsum + zg) * inv;
+        const xv_d ce = dx - dsum * sv * inv;
+        const xv_d g_top = k * (z == 0.0 ? ce : ce + zg * inv);
+        for (ptrdiff_t c = 0; c < C; c++) {
+            xv_d lt, wD = zero;
+            FN(tile_focal_terms)(b, cat, x, xs, t, ts, c, r, nr, mv, inv, L, topv, yv, ftop,
+                                 Dtop, 1, &lt, &wD);
+            T *oc = out + c * os + r;
+            for (ptrdiff_t l = 0; l < nr; l++) {
+                const double g = kzero[l] ? 0.0 : k[l] * (a[l] * (double)oc[l] - wD[l]);
+                oc[l] = (T)g;
+            }
+        }
+        for (ptrdiff_t l = 0; l < nr; l++)
+            if (sv[l] < 1.0 && !kzero[l]) out[topv[l] * os + r + l] = (T)g_top[l];
+    }
+    XV(store)(lanes, lane_v);
+    XV(store)(small, small_v);
+}
+
 /* Sparse and categorical cross-entropy of two classes (no smoothing; the focal factor for
  * sparse rows),
  * eight rows of a class-major tile at a time, one exp and one log1p per row: with d = x1 - x0
@@ -1442,14 +1569,12 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     double acc[XK_NACC][XK_TILE], comp[XK_NACC][XK_TILE];
     int64_t top[XK_TILE];
     const ptrdiff_t n8 = (n + 7) & ~(ptrdiff_t)7; /* the vector pass reads whole vectors */
-    /* the sums in use: F and the ties always, v with smoothing, the target sums of CAT (all
-       for the focal path, whose per-row state takes every one) */
-    /* focal rows with soft or smoothed targets go row by row (focal_row) after the pass;
-       sparse focal rows without smoothing through tile_finish with the others */
+    /* the sums in use: F and the ties always, v with smoothing, the target sums of CAT */
+    /* focal rows with soft or smoothed targets through tile_focal after the pass; sparse focal
+       rows without smoothing through tile_finish with the others */
     const int focal_rows = b->gamma != 0.0 && (CAT || SMOOTH);
     int used[XK_NACC];
-    for (int k = 0; k < XK_NACC; k++)
-        used[k] = k < 2 || (k == 2 && SMOOTH) || (k > 2 && CAT) || focal_rows;
+    for (int k = 0; k < XK_NACC; k++) used[k] = k < 2 || (k == 2 && SMOOTH) || (k > 2 && CAT);
     for (ptrdiff_t r = 0; r < n8; r++) {
         m[r] = -HUGE_VAL;
         top[r] = 0;
@@ -1476,7 +1601,6 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     else if (SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 0);
     else FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 0);
     double Ls[XK_TILE];
-    int focal = 0;
     for (int k = 0; k < XK_NACC; k++)
         if (used[k] && k != 1) /* the ties (1) are counted exactly */
             for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
@@ -1487,48 +1611,13 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         sv = XV(sel)(mv == HUGE_VAL, XV(sel)(nt == 1.0, XV(splat)(0.0), nan), sv);
         XV(store)(Ls + r, XV(log1p)(sv));
     }
-    if (!focal_rows) {
-        FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx,
-                        lanes, small);
-        goto output;
+    if (focal_rows) {
+        FN(tile_focal)(b, mode, r0, n, x, xs, t, ts, out, os, m, top, acc, Ls, lanes, small);
+        return;
     }
-    for (ptrdiff_t r = 0; r < n; r++) {
-        FN(state) st = {m[r], acc[0][r], acc[1][r], acc[2][r], acc[3][r], acc[4][r], acc[5][r],
-                        (ptrdiff_t)top[r], NULL};
-        FN(coef) g;
-        double sw = b->row_weight ? b->row_weight[r0 + r] : 1.0;
-        int64_t y = b->labels ? b->labels[r0 + r] : 0;
-        double xy = mode == XK_SPARSE ? (double)x[y * xs + r] : 0.0;
-        double value = FN(finish)(b, mode, &st, sw, y, xy, Ls[r], &g);
-        if (g.focal_row) {
-            focal = 1;
-            double l = FN(focal_row)(b, mode, x + r, xs, CAT ? t + r : NULL, ts, &st, y, &g);
-            value = sw == 0.0 ? 0.0 : sw * l;
-        }
-        if (b->row_out) b->row_out[r0 + r] = value;
-        lanes[(r0 + r) & 7] += value;
-        small[(r0 + r) & 7] += value * XK_SMALL;
-        if (out == NULL || mode == XK_LSE) continue;
-        if (g.focal_row) {
-            FN(focal_output)(b, mode, x + r, xs, CAT ? t + r : NULL, ts, out + r, os, &st, y, &g);
-            continue;
-        }
-        /* per-row coefficients are kept in the state arrays, now free */
-        sb[r] = g.inv;
-        nt[r] = g.L;
-        if (mode == XK_SOFTMAX || mode == XK_LOG_SOFTMAX) continue;
-        double gy = g.fix_y && !g.zero ? FN(sparse_gy)(b, &g, y, (double)out[y * os + r]) : 0.0;
-        vs[r] = g.a;
-        tv[r] = g.zero ? 0.0 : g.k;
-        /* the entries computed apart, written after the output pass: -1 for none */
-        top[r] = g.fix_top && !g.zero ? (int64_t)st.top : -1;
-        wyx[r] = g.g_top;
-        m[r] = gy;
-        if (!(g.fix_y && !g.zero)) m[r] = NAN, y = -1;
-        if (b->labels) ((int64_t *)b->scratch)[r] = y;
-    }
-output:
-    if (out == NULL || mode == XK_LSE || focal) return; /* focal rows: written above */
+    FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx, lanes,
+                    small);
+    if (out == NULL || mode == XK_LSE) return;
     for (ptrdiff_t c = 0; c < C; c++) {
         T *oc = out + c * os;
         const T *xc = x + c * xs;
