@@ -61,6 +61,7 @@ PLAN: dict[str, tuple[tuple[str, str, float], ...]] = {
     "softmax": ((F64, "random", SMALL),),
     "sparse_zloss": ((F32, "random", SMALL),),
     "sparse_focal": ((F32, "random", SMALL),),
+    "categorical_focal": ((F32, "random", SMALL),),
     "binary_focal": ((F32, "random", ALL),),
     "kl": ((F32, "random", SMALL),),
 }

@@ -26,6 +26,7 @@ OPS = (
     "softmax",
     "sparse_zloss",
     "sparse_focal",
+    "categorical_focal",
     "binary_focal",
     "kl",
 )
@@ -33,6 +34,7 @@ OPS = (
 VARIANT_OF = {
     "sparse_zloss": "sparse",
     "sparse_focal": "sparse",
+    "categorical_focal": "categorical",
     "binary_focal": "binary",
     "kl": "categorical",
 }
@@ -51,6 +53,9 @@ OP_TITLES = {
     "softmax": "softmax along the last axis",
     "sparse_zloss": f"sparse categorical CE from logits with z-loss {Z_LOSS:g}, mean, forward",
     "sparse_focal": f"sparse categorical focal loss, gamma {FOCAL_GAMMA:g}, mean, forward",
+    "categorical_focal": (
+        f"categorical focal loss, soft targets, gamma {FOCAL_GAMMA:g}, mean, forward"
+    ),
     "binary_focal": f"binary focal loss from logits, gamma {FOCAL_GAMMA:g}, mean, forward",
     "kl": f"KL divergence, teacher and student logits, T = {KL_TEMPERATURE:g}, mean, forward",
 }
@@ -259,8 +264,11 @@ def _loss(family: str, data: Data, part: slice) -> float:
             continue
         t = _f64(data.t[rows])
         # l_i = -sum_c t_ic log p_ic; mean over rows weighted by sum_c t_ic
-        total -= float(np.sum(t * (_f64(data.x[rows]) - lse[rows, None])))
-        weight += float(t.sum())
+        logp = _f64(data.x[rows]) - lse[rows, None]
+        if family == "categorical_focal":  # -sum_c t_c (1 - p_c)^gamma log p_c
+            t = t * (-np.expm1(logp)) ** FOCAL_GAMMA
+        total -= float(np.sum(t * logp))
+        weight += float(_f64(data.t[rows]).sum())
     return total / weight
 
 

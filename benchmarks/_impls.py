@@ -315,6 +315,12 @@ def build_torch(op: str, data: Data, part: slice) -> Fn:
             log_q = torch.log_softmax(x / tt, -1)
             log_p = torch.log_softmax(teacher / tt, -1)
             return f.kl_div(log_q, log_p, log_target=True, reduction="batchmean") * tt**2
+    elif op == "categorical_focal":  # -sum_c t_c (1 - p_c)^gamma log p_c from log_softmax
+        soft = torch.from_numpy(data.t)
+
+        def loss_fn() -> Any:
+            logp = torch.log_softmax(x, -1)
+            return (-(soft * (1 - logp.exp()) ** FOCAL_GAMMA * logp).sum(-1)).mean()
     elif op == "sparse_focal":  # -(1 - p_y)^gamma log p_y from log_softmax
         target = torch.from_numpy(data.y)
 
@@ -380,6 +386,11 @@ def build_xent(op: str, data: Data, part: slice) -> Fn:
     if op == "sparse_focal":
         return lambda: xent.sparse_categorical_cross_entropy(
             y, x, from_logits=True, focal_gamma=FOCAL_GAMMA
+        )
+    if op == "categorical_focal":
+        soft = data.t
+        return lambda: xent.categorical_cross_entropy(
+            soft, x, from_logits=True, focal_gamma=FOCAL_GAMMA
         )
     if op.startswith("binary"):
         return lambda: xent.binary_cross_entropy(y, x, from_logits=True, return_grad=grad)

@@ -291,6 +291,7 @@ def test_memory_plan_covers_the_two_class_shape() -> None:
     [
         ("sparse_zloss", (64, 10)),
         ("sparse_focal", (64, 10)),
+        ("categorical_focal", (64, 10)),
         ("binary_focal", (500,)),
         ("kl", (64, 10)),
     ],
