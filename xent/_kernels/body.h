@@ -2099,7 +2099,8 @@ static inline __attribute__((always_inline)) void FN(binary_focal_chunk)(
 /* Focal binary cross-entropy of float32 logits with hard labels (no smoothing): 1 - p_t is
  * sigmoid(-+x), so log(1 - p_t) = -(relu(+-x) + T) from the softplus parts of the plain loss
  * (float lanes, T = log1p(exp(-|x|))), and f = (1 - p_t)^gamma = exp(-gamma (relu + T)) by the
- * short exp in double: relative errors below 2^-26 in all, far under float's half ulp (the
+ * short exp in double (for gamma = 1-4 by products of sigmoid(-+x) = 1 - p_t, as pow1m_v):
+ * relative errors below 2^-26 in all, far under float's half ulp (the
  * general binary_focal_chunk carries log(1 - p_t) as hi + lo, for double results). Writes
  * the entries with labels 0 or 1 only (lb, and grad); the others are binary_focal_chunk's. The
  * loss and gradient are the general path's: l = F bce with F = alpha_t f, gradient
@@ -2126,15 +2127,21 @@ static inline void FN(binary_focal_hard)(const xk_binary *bb, ptrdiff_t i0, ptrd
         const xv_d relu = XV(sel)(xv > zero, xv, zero), relu_neg = relu - xv;
         const xv_d sp = Tv + relu, spn = Tv + relu_neg; /* -log(1 - p), -log p */
         const xv_d bce = XV(sel)(a == 0.0, zero, a * spn) + XV(sel)(bw == 0.0, zero, bw * sp);
+        /* sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u) */
+        const xv_d inv = 1.0 / (1.0 + u), small = u * inv;
+        const xv_i px = xv >= zero;
+        const xv_d sig = XV(sel)(px, inv, small), sig_neg = XV(sel)(px, small, inv);
         xv_d f = one;
-        if (gamma != 0.0) f = XV(exp_short)(-gamma * XV(sel)(pos_label, sp, spn));
+        if (FN(focal_int)(gamma)) { /* (1 - p_t)^gamma by products (as pow1m_v) */
+            const xv_d q = XV(sel)(pos_label, sig_neg, sig), q2 = q * q;
+            f = gamma == 1.0 ? q : gamma == 2.0 ? q2 : gamma == 3.0 ? q2 * q : q2 * q2;
+        } else if (gamma != 0.0) {
+            f = XV(exp_short)(-gamma * XV(sel)(pos_label, sp, spn));
+        }
         const xv_d F = alpha >= 0.0 ? (alpha * yv + (1.0 - alpha) * bw) * f : f;
         xv_d loss = XV(sel)((F == 0.0) | (bce == 0.0), zero, F * bce);
         xv_d g = zero;
         if (grad) {
-            const xv_d inv = 1.0 / (1.0 + u), small = u * inv;
-            const xv_i px = xv >= zero;
-            const xv_d sig = XV(sel)(px, inv, small), sig_neg = XV(sel)(px, small, inv);
             const xv_d dbce = bw * sig - a * sig_neg;
             const xv_d ru = XV(sel)(pos_label, -sig, sig_neg);
             const xv_d mod = gamma == 0.0 ? zero
