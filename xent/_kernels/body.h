@@ -1131,10 +1131,12 @@ static inline __attribute__((always_inline)) void FN(two_prod_v)(xv_d a, xv_d b,
     *e = XV(sel)(ok, E, XV(splat)(0.0));
 }
 
-/* focal_entry on eight rows (both arms computed, one selected per lane): the same operations
+/* focal_entry on eight rows (both arms computed, one selected per lane; not inlined: called
+ * once per eight rows, and inlining it thrice doubled the compile time of the variants whose
+ * registers are narrower than the vectors): the same operations
  * in the same order, so the same bits, for double results; float results take log(1 - p) as a
  * plain double and the short exp (relative errors near 2^-46 of f). */
-static inline __attribute__((always_inline)) void FN(focal_entry_v)(double gamma, xv_d nll,
+static __attribute__((noinline)) void FN(focal_entry_v)(double gamma, xv_d nll,
                                                                     xv_d s, xv_d L,
                                                                     xv_i is_top, xv_d p,
                                                                     xv_d *f_out, xv_d *D_out)
@@ -1316,10 +1318,11 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
     XV(store)(small, small_v);
 }
 
-/* The focal terms of class c for eight rows r .. r + 7 of a tile (focal_piece's operations):
+/* The focal terms of class c for eight rows r .. r + 7 of a tile (focal_piece's operations;
+ * not inlined, for the compile time, as focal_entry_v):
  * lt = w_c f_c nll_c and, with need_d, wD = w_c D_c; at each row's maximum (topv == c) f and D
  * are the row's own (ftop, Dtop: focal_entry of p = 1 / (1 + s), nll = L). */
-static inline __attribute__((always_inline)) void FN(tile_focal_terms)(
+static __attribute__((noinline)) void FN(tile_focal_terms)(
     const xk_block *b, int cat, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts,
     ptrdiff_t c, ptrdiff_t r, ptrdiff_t nr, xv_d mv, xv_d inv, xv_d L, xv_i topv, xv_i yv,
     xv_d ftop, xv_d Dtop, int need_d, xv_d *lt, xv_d *wD)
