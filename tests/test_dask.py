@@ -265,6 +265,39 @@ def test_categorical_matches_in_memory(opts, scheduler):
     _run_variants(make, scheduler)
 
 
+KL_OPTIONS = {
+    "logits": {"from_logits": True, "target_from_logits": True, "temperature": 2.0},
+    "probs-logits": {"from_logits": True},
+    "logits-probs": {"target_from_logits": True},
+    "probs": {},
+    "sample-weight": {
+        "from_logits": True,
+        "target_from_logits": True,
+        "sample_weight": np.linspace(0.0, 2.0, 41),
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("opts", "scheduler"), on_both("logits", KL_OPTIONS), indirect=["scheduler"]
+)
+def test_kl_matches_in_memory(opts, scheduler):
+    def make(dtype, _):
+        rng = _rng(8)
+        t = rng.normal(scale=3.0, size=(41, 5))
+        x = t + rng.normal(scale=0.5, size=(41, 5))
+        if not opts.get("target_from_logits", False):
+            t = xent.softmax(t)
+        if not opts.get("from_logits", False):
+            x = xent.softmax(x)
+        t, x = t.astype(dtype), x.astype(dtype)
+        xl = da.from_array(x, chunks=((10, 13, 18), (2, 3)))  # the class axis split too
+        tl = da.from_array(t, chunks=7)
+        return _graphs(xent.kl_divergence, xd.kl_divergence, (t, x), (tl, xl), opts)
+
+    _run_variants(make, scheduler)
+
+
 FAMILY_OPTIONS = {
     "z-loss": {"z_loss": 1e-2, "class_weight": np.linspace(0.5, 2.0, 7)},
     "focal": {"focal_gamma": 2.0, "sample_weight": "numpy"},
@@ -485,6 +518,9 @@ BUILD_ERRORS = {
     "pos-weight": lambda m: m.binary_cross_entropy(_x2, _x2, pos_weight=[1.0, 2.0]),
     "smoothing": lambda m: m.binary_cross_entropy(_x2, _x2, label_smoothing=1.5),
     "no-classes": lambda m: m.sparse_categorical_cross_entropy([0] * 4, np.zeros((4, 0))),
+    "kl-same-shape": lambda m: m.kl_divergence(np.zeros((4, 2)), _x2),
+    "kl-temperature": lambda m: m.kl_divergence(_x2, _x2, temperature=2.0),
+    "kl-sample-weight": lambda m: m.kl_divergence(_x2, _x2, sample_weight=np.ones(3)),
 }
 
 

@@ -43,6 +43,7 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 from . import _validation as v
 from . import binary_cross_entropy as _binary
 from . import categorical_cross_entropy as _categorical
+from . import kl_divergence as _kl
 from . import log_sigmoid as _log_sigmoid
 from . import log_softmax as _log_softmax
 from . import logsumexp as _logsumexp
@@ -55,6 +56,7 @@ from ._engine import thread_limit
 __all__ = [
     "binary_cross_entropy",
     "categorical_cross_entropy",
+    "kl_divergence",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
@@ -74,6 +76,7 @@ _LOSSES: dict[str, Callable[..., Any]] = {
     "sparse": _sparse,
     "categorical": _categorical,
     "binary": _binary,
+    "kl": _kl,
 }
 _INDEX = re.compile(r"(at index|row) \(([-\d, ]*)\)")
 
@@ -279,6 +282,8 @@ def _chunk_weight(
     if kind == "binary":
         return float(pred.size) if s is None else float(np.sum(s, dtype=np.float64))
     assert cax is not None
+    if kind == "kl":  # rows (PyTorch's "batchmean") or their total weight
+        return float(pred.size // pred.shape[cax]) if s is None else float(np.sum(s))
     cw = options.get("class_weight")
     if kind == "sparse":
         ignore = options.get("ignore_index")
@@ -606,6 +611,104 @@ def categorical_cross_entropy(
     }
     return _lazy_loss(
         "categorical",
+        pred,
+        _chunked(target, pred.chunks),
+        None if s is None else _da.expand_dims(s, cax),
+        cax=cax,
+        options=options,
+        reduction=red,
+        return_grad=bool(return_grad),
+        threads=n,
+    )
+
+
+@overload
+def kl_divergence(
+    y_true: Input,
+    y_pred: Input,
+    *,
+    from_logits: bool = ...,
+    target_from_logits: bool = ...,
+    temperature: float = ...,
+    axis: int = ...,
+    sample_weight: Input | None = ...,
+    reduction: Reduction = ...,
+    return_grad: LiteralFalse = ...,
+    threads: int = ...,
+) -> da.Array: ...
+@overload
+def kl_divergence(
+    y_true: Input,
+    y_pred: Input,
+    *,
+    from_logits: bool = ...,
+    target_from_logits: bool = ...,
+    temperature: float = ...,
+    axis: int = ...,
+    sample_weight: Input | None = ...,
+    reduction: Reduction = ...,
+    return_grad: LiteralTrue,
+    threads: int = ...,
+) -> tuple[da.Array, da.Array]: ...
+def kl_divergence(
+    y_true: Input,
+    y_pred: Input,
+    *,
+    from_logits: bool = False,
+    target_from_logits: bool = False,
+    temperature: float = 1.0,
+    axis: int = -1,
+    sample_weight: Input | None = None,
+    reduction: Reduction = "mean",
+    return_grad: bool | np.bool = False,
+    threads: int = 1,
+) -> da.Array | tuple[da.Array, da.Array]:
+    """`xent.kl_divergence` over the chunks of Dask arrays, lazily.
+
+    Parameters are those of `xent.kl_divergence`; ``y_true`` (``y_pred``'s shape) and
+    ``sample_weight`` may be Dask or NumPy arrays, rechunked like ``y_pred``.
+
+    Parameters
+    ----------
+    threads : int, default 1
+        xent threads per chunk, inside each Dask thread.
+
+    Returns
+    -------
+    loss : dask.array.Array
+        0-d for "sum" and "mean"; the batch shape chunked like ``y_pred``'s rows for "none".
+    grad : dask.array.Array
+        With ``return_grad``: ``y_pred``'s shape and chunks (the class axis in one chunk).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> import xent.dask
+    >>> teacher = da.from_array(np.array([[2.0, 0.5, -1.0]] * 4), chunks=(2, 3))
+    >>> student = da.from_array(np.array([[1.0, 1.0, -1.0]] * 4), chunks=(2, 3))
+    >>> kl = xent.dask.kl_divergence(
+    ...     teacher, student, from_logits=True, target_from_logits=True, temperature=2.0
+    ... )
+    >>> print(f"{float(kl.compute()):.6f}")
+    0.237071
+    """
+    from_logits = v.check_flag(from_logits, "from_logits")
+    target_from_logits = v.check_flag(target_from_logits, "target_from_logits")
+    pred, cax, red, _, n = _class_input(y_pred, axis, reduction, 0.0, threads)
+    batch_shape = pred.shape[:cax] + pred.shape[cax + 1 :]
+    target = _real(y_true, "y_true")
+    v.check_same_shape(_like(target), _like(pred))
+    temp = v.check_temperature(temperature, from_logits, target_from_logits)
+    s = _sample_weight(sample_weight, batch_shape, _batch_chunks(pred, cax), "the batch shape", red)
+    options = {
+        "from_logits": from_logits,
+        "target_from_logits": target_from_logits,
+        "temperature": temp,
+        "axis": axis,
+    }
+    return _lazy_loss(
+        "kl",
         pred,
         _chunked(target, pred.chunks),
         None if s is None else _da.expand_dims(s, cax),
