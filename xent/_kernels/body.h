@@ -656,6 +656,22 @@ static inline double FN(exp_scaled)(double g, double hi, double lo)
     return X == 0.0 || X == HUGE_VAL ? X : X + X * E;
 }
 
+/* p = exp(x - m) / (1 + s) of eight entries (inv = 1 / (1 + s)) and nll = -log p = L - (x - m),
+ * x - m with its rounding error (XK_SHIFT on eight lanes). */
+static inline __attribute__((always_inline)) xv_d FN(focal_p)(xv_d xv, xv_d mv, xv_d inv, xv_d L,
+                                                              xv_d *nll)
+{
+    const xv_d zero = XV(splat)(0.0), ninf = XV(splat)(-HUGE_VAL);
+    const xv_d d0 = xv - mv, bp = d0 - xv;
+    const xv_d e0 = (xv - (d0 - bp)) - (bp + mv);
+    const xv_i tie = xv == mv;
+    const xv_d d = XV(sel)(tie, zero, d0);
+    const xv_d e = XV(sel)(tie | ~(d0 > ninf), zero, e0);
+    const xv_d E = XK_EXP_OUT(d);
+    *nll = L + -(d + e);
+    return (E + E * e) * inv;
+}
+
 /* (1 - p)^gamma for 0 <= p <= 1/2 (or NaN), the focal factor of an entry other than a row's
  * dominant one: exp(gamma log1p(-p)); for float results with gamma = 1, 2, 3 or 4 (2 is the
  * usual choice) by products of 1 - p (a few roundings of double, invisible in float), else
@@ -828,7 +844,7 @@ static void FN(focal_piece)(const xk_block *b, int mode, const T *x, ptrdiff_t x
     const double kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps, m = st->m, L = g->L;
     const double gamma = b->gamma, inv = g->inv;
     const int cat = mode == XK_CATEGORICAL;
-    const xv_d zero = XV(splat)(0.0), ninf = XV(splat)(-HUGE_VAL), mv = XV(splat)(m);
+    const xv_d zero = XV(splat)(0.0), mv = XV(splat)(m);
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     double nll[XK_FOCAL_PIECE], p[XK_FOCAL_PIECE];
     /* eight entries at a time, with the operations of the one-entry forms (XK_SHIFT, exp,
@@ -842,14 +858,8 @@ static void FN(focal_piece)(const xk_block *b, int mode, const T *x, ptrdiff_t x
         if (cat && !(whole && ts == 1))
             for (ptrdiff_t l = 0; l < 8; l++) tb[l] = l < nl ? t[(c0 + j + l) * ts] : (T)0;
         const xv_d xv = XK_LOADV(whole && xs == 1 ? x + c0 + j : xb);
-        const xv_d d0 = xv - mv, bp = d0 - xv;
-        const xv_d e0 = (xv - (d0 - bp)) - (bp + mv);
-        const xv_i tie = xv == mv;
-        const xv_d d = XV(sel)(tie, zero, d0);
-        const xv_d e = XV(sel)(tie | ~(d0 > ninf), zero, e0);
-        const xv_d E = XK_EXP_OUT(d);
-        const xv_d pv = (E + E * e) * inv;
-        const xv_d nv = L + -(d + e);
+        xv_d nv;
+        const xv_d pv = FN(focal_p)(xv, mv, XV(splat)(inv), XV(splat)(L), &nv);
         const xv_d f = FN(pow1m_v)(gamma, pv); /* p <= 1/2 but at the maximum, redone below */
         const xv_i cls = lane + (c0 + j);
         const xv_d tc = cat ? XK_LOADV(whole && ts == 1 ? t + c0 + j : tb)
@@ -1252,13 +1262,9 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
                 wyx = XV(sel)(yv == topv, zero, cwy);
                 if (focal) {
                     /* l = cw_y f nll with f = (1 - p_y)^gamma, D = dl/d(-log p_y) (finish) */
-                    const xv_d d0 = xy - mv, bq = d0 - xy;
-                    const xv_d e0 = (xy - (d0 - bq)) - (bq + mv);
-                    const xv_d d = XV(sel)(tie, zero, d0);
-                    const xv_d e = XV(sel)(tie | ~(d0 > ninf), zero, e0);
-                    const xv_d E = XK_EXP_OUT(d); /* (full for double results) */
-                    xv_d f, D;
-                    FN(focal_entry_v)(b->gamma, nll, sv, L, yv == topv, (E + E * e) * inv, &f, &D);
+                    xv_d f, D, nll_y;
+                    const xv_d p_y = FN(focal_p)(xy, mv, inv, L, &nll_y); /* (its nll: above) */
+                    FN(focal_entry_v)(b->gamma, nll, sv, L, yv == topv, p_y, &f, &D);
                     loss = XV(sel)((cwy == 0.0) | (f == 0.0), zero, cwy * f * nll);
                     wy = XV(sel)(cwy == 0.0, zero, cwy * D);
                     wyx = XV(sel)(yv == topv, zero, wy);
@@ -1328,7 +1334,7 @@ static __attribute__((noinline)) void FN(tile_focal_terms)(
     xv_d ftop, xv_d Dtop, int need_d, xv_d *lt, xv_d *wD)
 {
     const double gamma = b->gamma, kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps;
-    const xv_d zero = XV(splat)(0.0), ninf = XV(splat)(-HUGE_VAL);
+    const xv_d zero = XV(splat)(0.0);
     T xb[8], tb[8];
     const T *xp = x + c * xs + r, *tp = cat ? t + c * ts + r : NULL;
     if (nr < 8) {
@@ -1339,15 +1345,8 @@ static __attribute__((noinline)) void FN(tile_focal_terms)(
         xp = xb;
         tp = tb;
     }
-    const xv_d xv = XK_LOADV(xp);
-    const xv_d d0 = xv - mv, bp = d0 - xv;
-    const xv_d e0 = (xv - (d0 - bp)) - (bp + mv);
-    const xv_i tie = xv == mv;
-    const xv_d d = XV(sel)(tie, zero, d0);
-    const xv_d e = XV(sel)(tie | ~(d0 > ninf), zero, e0);
-    const xv_d E = XK_EXP_OUT(d);
-    const xv_d p = (E + E * e) * inv;
-    const xv_d nll = L + -(d + e);
+    xv_d nll;
+    const xv_d p = FN(focal_p)(XK_LOADV(xp), mv, inv, L, &nll);
     xv_d f = FN(pow1m_v)(gamma, p);
     const xv_i is_top = topv == c;
     f = XV(sel)(is_top, ftop, f);

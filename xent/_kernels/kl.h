@@ -269,6 +269,37 @@ static inline __attribute__((always_inline)) void FN(kl_vmax)(xv_d v, xv_d *m, x
     *m = XV(sel)(v > *m, v, *m);
 }
 
+/* The weights F, G of eight entries of each side (logits or probabilities), added to the
+ * sides' sums (compensated for logits, double-length for probabilities: the sum minus 1 is a
+ * term of the loss; masked by live as vkadd), the difference of their logs u = uh + ul and the
+ * target's logs (ah, al). */
+static inline __attribute__((always_inline)) void FN(kl_weights)(
+    xv_d vp, xv_d vq, xv_d mp, xv_d mq, const xk_kl_tp *tp, int pl, int ql, const xv_i *live,
+    xv_d sums[4], xv_d *F, xv_d *G, xv_d *uh, xv_d *ul, xv_d *ah, xv_d *al)
+{
+    xv_d bh, bl;
+    *F = pl ? FN(kl_logit)(vp, mp, tp, ah, al) : FN(kl_prob)(vp, ah, al);
+    *G = ql ? FN(kl_logit)(vq, mq, tp, &bh, &bl) : FN(kl_prob)(vq, &bh, &bl);
+    if (pl) FN(vkadd)(&sums[0], &sums[1], *F, live);
+    else FN(kl_vsum2)(&sums[0], &sums[1], *F, live);
+    if (ql) FN(vkadd)(&sums[2], &sums[3], *G, live);
+    else FN(kl_vsum2)(&sums[2], &sums[3], *G, live);
+    FN(kl_u)(*ah, *al, bh, bl, uh, ul);
+}
+
+/* A row's double-length sum of probabilities (kl_vsum2's eight lanes) minus 1: exact for sums
+ * in [0.5, 2]. */
+static inline double FN(kl_sum2_m1)(xv_d s8, xv_d k8)
+{
+    double s = 0.0, k = 0.0;
+    for (int j = 0; j < 8; j++) {
+        double e;
+        XK_KL_TWO_SUM(s, s8[j], s, e);
+        k += e + k8[j];
+    }
+    return (s - 1.0) + k;
+}
+
 /* ------------------------------------------------------------------ rows of many classes */
 
 /* Entries c .. c + 7 of a row of C (the ones beyond C are pad), as doubles: from a contiguous
@@ -376,21 +407,14 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
         }
         const xv_d mp = XV(splat)(pl ? FN(kl_row_max)(p, dp, C) : 0.0);
         const xv_d mq = XV(splat)(ql ? FN(kl_row_max)(q, dq, C) : 0.0);
-        /* the weights, their sums (compensated for logits, double-length for probabilities:
-           the sum minus 1 is a term of the loss) and the difference of the logs */
+        /* the weights, their sums and the difference of the logs (kl_weights) */
         const xv_d zero = XV(splat)(0.0);
-        xv_d sp = zero, kp = zero, sq = zero, kq = zero;
+        xv_d sums[4] = {zero, zero, zero, zero};
         for (ptrdiff_t c = 0; c < C; c += 8) {
             const xv_i lv = FN(kl_live)(c, C), *live = c + 8 <= C ? NULL : &lv;
             const xv_d vp = FN(kl_get)(p, dp, c, C, ppad), vq = FN(kl_get)(q, dq, c, C, qpad);
-            xv_d ah, al, bh, bl, uh, ul;
-            const xv_d F = pl ? FN(kl_logit)(vp, mp, tp, &ah, &al) : FN(kl_prob)(vp, &ah, &al);
-            const xv_d G = ql ? FN(kl_logit)(vq, mq, tp, &bh, &bl) : FN(kl_prob)(vq, &bh, &bl);
-            if (pl) FN(vkadd)(&sp, &kp, F, live);
-            else FN(kl_vsum2)(&sp, &kp, F, live);
-            if (ql) FN(vkadd)(&sq, &kq, G, live);
-            else FN(kl_vsum2)(&sq, &kq, G, live);
-            FN(kl_u)(ah, al, bh, bl, &uh, &ul);
+            xv_d F, G, uh, ul, ah, al;
+            FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, live, sums, &F, &G, &uh, &ul, &ah, &al);
             XV(store)(Fw + c, F);
             XV(store)(Gw + c, G);
             XV(store)(Uh + c, uh);
@@ -400,27 +424,10 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
                 XV(store)(Al + c, al);
             }
         }
-        double SF = 1.0, SG = 1.0, Pm1 = 0.0, Qm1 = 0.0;
-        if (pl) SF = FN(lanes_sum)(sp, kp);
-        else {
-            double s = 0.0, k = 0.0;
-            for (int j = 0; j < 8; j++) {
-                double e;
-                XK_KL_TWO_SUM(s, sp[j], s, e);
-                k += e + kp[j];
-            }
-            Pm1 = (s - 1.0) + k; /* exact for s in [0.5, 2] */
-        }
-        if (ql) SG = FN(lanes_sum)(sq, kq);
-        else {
-            double s = 0.0, k = 0.0;
-            for (int j = 0; j < 8; j++) {
-                double e;
-                XK_KL_TWO_SUM(s, sq[j], s, e);
-                k += e + kq[j];
-            }
-            Qm1 = (s - 1.0) + k;
-        }
+        const double SF = pl ? FN(lanes_sum)(sums[0], sums[1]) : 1.0;
+        const double SG = ql ? FN(lanes_sum)(sums[2], sums[3]) : 1.0;
+        const double Pm1 = pl ? 0.0 : FN(kl_sum2_m1)(sums[0], sums[1]);
+        const double Qm1 = ql ? 0.0 : FN(kl_sum2_m1)(sums[2], sums[3]);
         const double kh = xk_log(SF) - xk_log(SG);
         const double P = pl ? 1.0 : 1.0 + Pm1;
         double *Xs = g && ql ? X : NULL;
@@ -496,17 +503,11 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         const xv_d nanv = XV(splat)(NAN);
         mp = XV(sel)((np > 0.0) | (mp == -HUGE_VAL) | (fp > 1.0), nanv, mp);
         mq = XV(sel)((nq > 0.0) | (mq == -HUGE_VAL) | (fq > 1.0), nanv, mq);
-        xv_d sp = zero, kp = zero, sq = zero, kq = zero;
+        xv_d sums[4] = {zero, zero, zero, zero};
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_d vp = XV(load)(Vp + 8 * c), vq = XV(load)(Vq + 8 * c);
-            xv_d ah, al, bh, bl, uh, ul;
-            const xv_d F = pl ? FN(kl_logit)(vp, mp, tp, &ah, &al) : FN(kl_prob)(vp, &ah, &al);
-            const xv_d G = ql ? FN(kl_logit)(vq, mq, tp, &bh, &bl) : FN(kl_prob)(vq, &bh, &bl);
-            if (pl) FN(vkadd)(&sp, &kp, F, NULL);
-            else FN(kl_vsum2)(&sp, &kp, F, NULL);
-            if (ql) FN(vkadd)(&sq, &kq, G, NULL);
-            else FN(kl_vsum2)(&sq, &kq, G, NULL);
-            FN(kl_u)(ah, al, bh, bl, &uh, &ul);
+            xv_d F, G, uh, ul, ah, al;
+            FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, NULL, sums, &F, &G, &uh, &ul, &ah, &al);
             XV(store)(Fw + 8 * c, F);
             XV(store)(Gw + 8 * c, G);
             XV(store)(Uh + 8 * c, uh);
@@ -516,10 +517,10 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         }
         /* each lane's sums, in the order of the classes */
         xv_d SF = one, SG = one, Pm1 = zero, Qm1 = zero;
-        if (pl) SF = sp - kp;
-        else Pm1 = (sp - 1.0) + kp; /* exact for sums in [0.5, 2] */
-        if (ql) SG = sq - kq;
-        else Qm1 = (sq - 1.0) + kq;
+        if (pl) SF = sums[0] - sums[1];
+        else Pm1 = (sums[0] - 1.0) + sums[1]; /* exact for sums in [0.5, 2] */
+        if (ql) SG = sums[2] - sums[3];
+        else Qm1 = (sums[2] - 1.0) + sums[3];
         const xv_d kh = XV(log_kernel)(SF, zero) - XV(log_kernel)(SG, zero);
         const xv_d P = pl ? one : one + Pm1;
         xv_d A = zero, B = zero, Sabs = zero, Y = zero;
