@@ -153,13 +153,6 @@ static inline void FN(vexp)(const double *in, double sign, double *out, ptrdiff_
     for (; i < n; i++) out[i] = xk_exp(sign * in[i]);
 }
 
-static inline void FN(vlog1p)(const double *in, double sign, double *out, ptrdiff_t n)
-{
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8) XV(store)(out + i, XV(log1p)(sign * XV(load)(in + i)));
-    for (; i < n; i++) out[i] = xk_log1p(sign * in[i]);
-}
-
 static inline void FN(vlog)(const double *in, double *out, ptrdiff_t n)
 {
     ptrdiff_t i = 0;
