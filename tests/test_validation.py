@@ -745,6 +745,31 @@ def test_row_sum_tolerance_accepts_rounding(fn):
     assert np.isfinite(fn(y, (p * (1 + 1e-9))))
 
 
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 16, 23, 1000])
+def test_id_range_every_variant_matches_numpy(n):
+    """id_range (eight ids at a time, then the rest one by one) under every SIMD variant equals
+    NumPy's min, max and count of the ids that are not skipped."""
+    from xent._kernels import _core
+
+    rng = np.random.default_rng(n)
+    before = _core.get_variant()
+    try:
+        for name in [name for name, ok in _core.variants() if ok]:
+            _core.set_variant(name)
+            for dtype in (np.int64, np.int32):
+                y = rng.integers(-5, 50, n).astype(dtype)
+                for skip in (None, 3, -5, 1000):
+                    kept = y if skip is None else y[y != skip]
+                    want = (
+                        (int(kept.min()), int(kept.max()), kept.size)
+                        if kept.size
+                        else (2**63 - 1, -(2**63), 0)
+                    )
+                    assert _core.id_range(y, skip) == want, (name, dtype, skip)
+    finally:
+        _core.set_variant(before)
+
+
 def test_id_range_kernel():
     """The one-pass range of class ids behind check_class_ids (int64 and int32)."""
     from xent._kernels import _core
@@ -756,6 +781,9 @@ def test_id_range_kernel():
         assert _core.id_range(np.full(4, -100, dtype), -100)[2] == 0
         assert _core.id_range(y[::2]) is None  # not contiguous: NumPy does it
     assert _core.id_range(np.array([1, 2], np.uint8)) is None
+    extremes = np.array([2**62, -(2**63), 2**63 - 1, 5, 6, 7, 8, 9, 10])
+    assert _core.id_range(extremes) == (-(2**63), 2**63 - 1, 9)
+    assert _core.id_range(extremes, 2**63 - 1) == (-(2**63), 2**62, 8)
     with pytest.raises(ValueError, match=r"class id 7 at index \(3,\), outside \[0, 5\)"):
         xent.sparse_categorical_cross_entropy(
             np.array([3, -100, 0, 7], np.int32), np.zeros((4, 5)), ignore_index=-100

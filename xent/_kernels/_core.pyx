@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 cimport numpy as cnp
-from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
+from libc.stdint cimport int64_t
 from libc.math cimport INFINITY
 from libc.string cimport memset
 
@@ -104,6 +104,8 @@ cdef extern from "kernels.h":
         void (*state_merge)(Py_ssize_t R, double *acc, const double *chunk, double w_acc,
                             double w_chunk, int smooth) noexcept nogil
         void (*state_finish)(xk_block *b) noexcept nogil
+        void (*id_range)(const void *y, int is32, Py_ssize_t n, int64_t skip, int use_skip,
+                         int64_t *lo, int64_t *hi, Py_ssize_t *count) noexcept nogil
 
     Py_ssize_t xk_scratch_len(Py_ssize_t C) nogil
     int xk_n_variants() nogil
@@ -333,48 +335,24 @@ def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object
     return s.lo, s.hi, bool(s.nan), bool(s.bad_sum)
 
 
-ctypedef fused class_id_t:
-    cnp.int64_t
-    cnp.int32_t
-
-
-cdef (int64_t, int64_t, Py_ssize_t) _id_range(const class_id_t[::1] y, int64_t skip,
-                                               bint use_skip) noexcept nogil:
-    cdef int64_t lo = INT64_MAX, hi = INT64_MIN, v
-    cdef Py_ssize_t i, n = 0
-    for i in range(y.shape[0]):
-        v = y[i]
-        if use_skip and v == skip:
-            continue
-        n += 1
-        lo = v if v < lo else lo
-        hi = v if v > hi else hi
-    return lo, hi, n
-
-
 def id_range(cnp.ndarray y, object skip=None):
     """The least and greatest of the contiguous int64 or int32 class ids ``y`` not equal to
-    ``skip``, and how many there are, in one pass (NumPy's min and max take two and a copy
-    without ``skip``'s entries); None for other arrays."""
+    ``skip``, and how many there are, in one vectorized pass (NumPy's min and max take two, and
+    a copy without ``skip``'s entries); None for other arrays."""
     if not cnp.PyArray_IS_C_CONTIGUOUS(y) or y.ndim != 1:
         return None
-    cdef int64_t sk = 0 if skip is None else skip
-    cdef bint use = skip is not None
-    cdef int64_t lo, hi
-    cdef Py_ssize_t n
-    cdef const cnp.int64_t[::1] y64
-    cdef const cnp.int32_t[::1] y32
-    if y.dtype == np.int64:
-        y64 = y
-        with nogil:
-            lo, hi, n = _id_range(y64, sk, use)
-    elif y.dtype == np.int32:
-        y32 = y
-        with nogil:
-            lo, hi, n = _id_range(y32, sk, use)
-    else:
+    if y.dtype.kind != "i" or y.dtype.itemsize not in (4, 8):
         return None
-    return lo, hi, n
+    cdef int is32 = y.dtype.itemsize == 4
+    cdef int64_t sk = 0 if skip is None else skip
+    cdef int use = skip is not None
+    cdef int64_t lo, hi
+    cdef Py_ssize_t n = y.shape[0], count
+    cdef const void *data = cnp.PyArray_DATA(y)
+    cdef const xk_variant *v = xk_get_variant(_current)
+    with nogil:
+        v.id_range(data, is32, n, sk, use, &lo, &hi, &count)
+    return lo, hi, count
 
 
 def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad,

@@ -169,6 +169,10 @@ typedef struct {
     void (*state_finish)(xk_block *b);
     /* exp (fn 0), log (1), log1p (2), ...: see instance.h math_array */
     void (*math_array)(int fn, const double *x, double *y, ptrdiff_t n, int vector);
+    /* the least and greatest of n int64 class ids (int32 with is32) other than skip (where
+       use_skip), and their count (instance.h) */
+    void (*id_range)(const void *y, int is32, ptrdiff_t n, int64_t skip, int use_skip,
+                     int64_t *lo, int64_t *hi, ptrdiff_t *count);
 } xk_variant;
 
 /* The variants compiled into this build, best first, and which of them this CPU can run. */
