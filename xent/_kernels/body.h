@@ -594,6 +594,125 @@ static inline __attribute__((always_inline)) void FN(tile_pass_v)(
     }
 }
 
+#if XK_WIDEN
+/* n <= 16 floats of p as a vector, the missing lanes `pad` */
+static inline __attribute__((always_inline)) xv_s FN(sload_part)(const float *p, int n, float pad)
+{
+    float v[16];
+    for (int l = 0; l < 16; l++) v[l] = l < n ? p[l] : pad;
+    return XV(sload)(v);
+}
+
+/* The maximum's pass and the exp pass of a float tile (C < XK_S_MAX_C classes), sixteen rows
+ * at a time in float lanes: row_stats_s and row_pass_s with the rows in lanes. Per row the
+ * maximum m (NaN if the row holds one), its first class top and the number of entries equal
+ * to it (acc[1]); then F = exp(d + e) from expf_core (expf_wide where a lane needs it), stored
+ * (STORE) and summed below the maximum, and the weighted sums of SMOOTH/CAT from v = m - x in
+ * double, as row_pass_s computes them. Each sum adds eight classes in double, then that to a
+ * compensated sum (A in acc, K in comp). Rows past n read -inf and targets 0 (not stored). */
+static inline __attribute__((always_inline)) void FN(tile_pass_s)(
+    const xk_block *b, ptrdiff_t n, const float *x, ptrdiff_t xs, const float *t, ptrdiff_t ts,
+    float *out, ptrdiff_t os, double *m, int64_t *top, double (*acc)[XK_TILE],
+    double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT)
+{
+    const ptrdiff_t C = b->C;
+    const xv_d zero = XV(splat)(0.0);
+    const xv_s szero = XV(ssplat)(0.0f);
+    for (ptrdiff_t r = 0; r < n; r += 16) {
+        const int nr = n - r < 16 ? (int)(n - r) : 16;
+#define XK_TLOAD(p, pad) (nr == 16 ? XV(sload)(p) : FN(sload_part)(p, nr, pad))
+        xv_s mf = XV(ssplat)(-HUGE_VALF);
+        xv_si count = {0}, first = {0};
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const xv_s v = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
+            const xv_si gt = v > mf, eq = v == mf;
+            count = ((count - eq) & ~gt) | (gt & 1); /* a new maximum counts 1, a tie adds 1 */
+            first = (((xv_si){0} + (int32_t)c) & gt) | (first & ~gt);
+            mf = XV(ssel)(gt | (v != v), v, mf);
+        }
+        const xv_d mv[2] = {XV(swiden_lo)(mf), XV(swiden_hi)(mf)};
+        xv_i topv[2];
+        for (int h = 0; h < 2; h++) {
+            XV(store)(m + r + 8 * h, mv[h]);
+            for (int l = 0; l < 8; l++) {
+                topv[h][l] = first[8 * h + l];
+                acc[1][r + 8 * h + l] = (double)count[8 * h + l];
+            }
+            memcpy(top + r + 8 * h, &topv[h], sizeof topv[h]);
+        }
+        xv_d A[XK_NACC][2], K[XK_NACC][2], P[XK_NACC][2];
+        for (int k = 0; k < XK_NACC; k++)
+            for (int h = 0; h < 2; h++) A[k][h] = K[k][h] = P[k][h] = zero;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
+            /* d = x - m and its rounding error e (NaN where d is -inf: F = 0 there by the
+               selects); d = e = 0 at the entries equal to the maximum (also inf) */
+            xv_s d = xv - mf, bp = d - xv;
+            xv_s e = (xv - (d - bp)) - (bp + mf);
+            const xv_si tie = xv == mf;
+            d = XV(ssel)(tie, szero, d);
+            e = XV(ssel)(tie, szero, e);
+            const xv_s core = XV(expf_core)(d, e);
+            float *oc = STORE ? out + c * os + r : NULL;
+            xv_d F[2];
+            if (__builtin_expect(XV(expf_needs_wide)(d), 0)) {
+                XV(expf_wide)(d, e, core, F);
+                if (STORE)
+                    for (int l = 0; l < nr; l++) oc[l] = (float)F[l >> 3][l & 7];
+                F[0] = XV(sel)(XV(swiden_lo)(d) < zero, F[0], zero);
+                F[1] = XV(sel)(XV(swiden_hi)(d) < zero, F[1], zero);
+            } else {
+                xv_s Fs = XV(ssel)(d < XV_EXPF_MIN, szero, core);
+                if (STORE) {
+                    if (nr == 16) XV(sstore)(oc, Fs);
+                    else for (int l = 0; l < nr; l++) oc[l] = Fs[l];
+                }
+                Fs = XV(ssel)(d < szero, Fs, szero);
+                F[0] = XV(swiden_lo)(Fs);
+                F[1] = XV(swiden_hi)(Fs);
+            }
+            P[0][0] += F[0];
+            P[0][1] += F[1];
+            if (SMOOTH || CAT) {
+                const double cwc = b->cw[c];
+                const xv_s tv = CAT ? XK_TLOAD(t + c * ts + r, 0.0f) : szero;
+                const xv_i cidx = (xv_i){0} + (int64_t)c;
+                for (int h = 0; h < 2; h++) {
+                    const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
+                    /* v = m - x >= 0, 0 at the entries equal to the maximum */
+                    const xv_d v_ = XV(sel)(xd == mv[h], zero, mv[h] - xd);
+                    if (SMOOTH && cwc != 0.0) P[2][h] += cwc * v_;
+                    if (CAT) {
+                        const xv_d w_ = cwc * (h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv));
+                        P[3][h] += XV(sel)(w_ == zero, zero, w_ * v_);
+                        P[4][h] += w_;
+                        P[5][h] += XV(sel)(cidx == topv[h], zero, w_);
+                    }
+                }
+            }
+            if ((c & 7) == 7 || c == C - 1)
+                for (int h = 0; h < 2; h++) {
+                    XV_KADD(A[0][h], K[0][h], P[0][h]);
+                    if (SMOOTH) XV_KADD_INF(A[2][h], K[2][h], P[2][h]);
+                    if (CAT) {
+                        XV_KADD_INF(A[3][h], K[3][h], P[3][h]);
+                        XV_KADD(A[4][h], K[4][h], P[4][h]);
+                        XV_KADD(A[5][h], K[5][h], P[5][h]);
+                    }
+                    for (int k = 0; k < XK_NACC; k++) P[k][h] = zero;
+                }
+        }
+        for (int k = 0; k < XK_NACC; k++)
+            if (k == 0 || (k == 2 && SMOOTH) || (k > 2 && CAT))
+                for (int h = 0; h < 2; h++) {
+                    XV(store)(acc[k] + r + 8 * h, A[k][h]);
+                    XV(store)(comp[k] + r + 8 * h, K[k][h]);
+                }
+#undef XK_TLOAD
+    }
+}
+#endif
+
 #undef XV_STEP
 #undef XV_KADD
 #undef XV_KADD_INF
@@ -1574,6 +1693,28 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
     XV(store)(small, small_v);
 }
 
+/* The maximum of each row of a tile (element (r, c) at x[c * xs + r]; NaN for a row holding
+ * one), its first class and the number of entries equal to it (acc[1]), for the n8 >= n rows
+ * the vector passes read (the rows past n: -inf, C entries equal to it). */
+static void FN(tile_stats)(ptrdiff_t C, ptrdiff_t n, ptrdiff_t n8, const T *x, ptrdiff_t xs,
+                           double *m, int64_t *top, double (*acc)[XK_TILE])
+{
+    for (ptrdiff_t r = 0; r < n8; r++) {
+        m[r] = -HUGE_VAL;
+        top[r] = 0;
+        acc[1][r] = 0.0;
+    }
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const T *xc = x + c * xs;
+        for (ptrdiff_t r = 0; r < n; r++) {
+            double v = xc[r];
+            acc[1][r] = v > m[r] ? 1.0 : acc[1][r] + (v == m[r] ? 1.0 : 0.0);
+            top[r] = v > m[r] ? (int64_t)c : top[r];
+            m[r] = (v > m[r] || v != v) ? v : m[r];
+        }
+    }
+}
+
 /* n <= XK_TILE rows of a class-major tile: element (r, c) at x[c * xs + r] (t and out alike). */
 static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                      ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
@@ -1600,31 +1741,39 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     const int focal_rows = b->gamma != 0.0 && (CAT || SMOOTH);
     int used[XK_NACC];
     for (int k = 0; k < XK_NACC; k++) used[k] = k < 2 || (k == 2 && SMOOTH) || (k > 2 && CAT);
-    for (ptrdiff_t r = 0; r < n8; r++) {
-        m[r] = -HUGE_VAL;
-        top[r] = 0;
+#if XK_WIDEN
+    if (C < XK_S_MAX_C) {
+        if (CAT) {
+            if (STORE && SMOOTH) FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 1);
+            else if (STORE) FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 1);
+            else if (SMOOTH) FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 1);
+            else FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 1);
+        } else if (STORE && SMOOTH) FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 0);
+        else if (STORE) FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 0);
+        else if (SMOOTH) FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 0);
+        else FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 0);
+    } else
+#endif
+    {
+        FN(tile_stats)(C, n, n8, x, xs, m, top, acc);
+        for (int k = 0; k < XK_NACC; k++)
+            if (used[k] && k != 1)
+                for (ptrdiff_t r = 0; r < n8; r++) acc[k][r] = comp[k][r] = 0.0;
+#if XK_WIDEN
+        /* rows of 2^31 - 32 classes or more (class-major): the double lanes */
+        FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, STORE, SMOOTH, CAT);
+#else
+        if (CAT) {
+            if (STORE && SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 1);
+            else if (STORE) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 1);
+            else if (SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 1);
+            else FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 1);
+        } else if (STORE && SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 0);
+        else if (STORE) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 0);
+        else if (SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 0);
+        else FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 0);
+#endif
     }
-    for (int k = 0; k < XK_NACC; k++)
-        if (used[k])
-            for (ptrdiff_t r = 0; r < n8; r++) acc[k][r] = comp[k][r] = 0.0;
-    for (ptrdiff_t c = 0; c < C; c++) {
-        const T *xc = x + c * xs;
-        for (ptrdiff_t r = 0; r < n; r++) {
-            double v = xc[r];
-            acc[1][r] = v > m[r] ? 1.0 : acc[1][r] + (v == m[r] ? 1.0 : 0.0);
-            top[r] = v > m[r] ? (int64_t)c : top[r];
-            m[r] = (v > m[r] || v != v) ? v : m[r];
-        }
-    }
-    if (CAT) {
-        if (STORE && SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 1);
-        else if (STORE) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 1);
-        else if (SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 1);
-        else FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 1);
-    } else if (STORE && SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 0);
-    else if (STORE) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 0);
-    else if (SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 0);
-    else FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 0);
     double Ls[XK_TILE];
     for (int k = 0; k < XK_NACC; k++)
         if (used[k] && k != 1) /* the ties (1) are counted exactly */
