@@ -1566,6 +1566,61 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
  * NaN and infinite logits give what the softmax sums give: a NaN or two infinities of one sign
  * make d NaN, one infinity makes it +-inf. The z-loss z lse^2 (lse = max(x0, x1) + T) adds
  * to the loss and 2 z lse p_c to the gradient, as in finish. */
+#if XK_WIDEN
+/* u = exp(-|d + e|) and T = log1p(u) of the n <= XK_TILE rows of a two-class float tile, for
+ * d = x1 - x0 in double and its rounding error e: sixteen rows at a time in float lanes
+ * (softplus_terms16 of d + e as a float and its low part; relative errors below 2^-28, far
+ * below float's precision), and the vectors holding a row whose |d| exceeds 86 (u not a
+ * normal float; inf, NaN) by the double lanes, lane by lane, as tile2 computes them for
+ * double. Lanes past n read 0. */
+static void FN(tile2_terms)(ptrdiff_t n, const float *x0, const float *x1, double *U, double *TT)
+{
+    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
+    for (ptrdiff_t r = 0; r < n; r += 16) {
+        const int nr = n - r < 16 ? (int)(n - r) : 16;
+        float p0[16], p1[16];
+        const float *a0p = x0 + r, *a1p = x1 + r;
+        if (nr < 16) {
+            for (int l = 0; l < 16; l++) {
+                p0[l] = l < nr ? a0p[l] : 0.0f;
+                p1[l] = l < nr ? a1p[l] : 0.0f;
+            }
+            a0p = p0, a1p = p1;
+        }
+        xv_d d[2], e[2];
+        xv_f v8[2], vl8[2];
+        for (int h = 0; h < 2; h++) {
+            const xv_d a0 = XV(load_f)(a0p + 8 * h), a1 = XV(load_f)(a1p + 8 * h);
+            d[h] = a1 - a0;
+            const xv_d bp = d[h] - a1;
+            e[h] = (a1 - (d[h] - bp)) - (bp + a0);
+            e[h] = XV(sel)((d[h] < inf) & (d[h] > -inf), e[h], zero);
+            v8[h] = __builtin_convertvector(d[h], xv_f);
+            vl8[h] = __builtin_convertvector((d[h] - __builtin_convertvector(v8[h], xv_d)) + e[h],
+                                             xv_f);
+        }
+        const xv_s v = __builtin_shufflevector(v8[0], v8[1], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                                               12, 13, 14, 15);
+        const xv_s vl = __builtin_shufflevector(vl8[0], vl8[1], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                11, 12, 13, 14, 15);
+        xv_d u[2], Tv[2];
+        FN(softplus_terms16)(v, vl, u, Tv);
+        for (int h = 0; h < 2; h++) {
+            const xv_i wide = ~((d[h] <= -(double)XV_EXPF_MIN) & (d[h] >= (double)XV_EXPF_MIN));
+            if (__builtin_expect(XV(any)(wide), 0)) {
+                const xv_i pos = d[h] > zero;
+                const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -d[h], d[h]));
+                const xv_d uw = u0 + u0 * XV(sel)(pos, -e[h], e[h]);
+                u[h] = XV(sel)(wide, uw, u[h]);
+                Tv[h] = XV(sel)(wide, XK_LOG1P_OUT(uw), Tv[h]);
+            }
+            XV(store)(U + r + 8 * h, u[h]);
+            XV(store)(TT + r + 8 * h, Tv[h]);
+        }
+    }
+}
+#endif
+
 static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                       ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
                       double lanes[8], double small[8])
@@ -1574,6 +1629,10 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
     const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
     const double cw0 = b->cw ? b->cw[0] : 1.0, cw1 = b->cw ? b->cw[1] : 1.0;
     xv_d lane_v = XV(load)(lanes), small_v = XV(load)(small);
+#if XK_WIDEN
+    double U[XK_TILE], TT[XK_TILE];
+    FN(tile2_terms)(n, x, x + xs, U, TT);
+#endif
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const int nr = n - r < 8 ? (int)(n - r) : 8;
         const T *x0 = x + r, *x1 = x + xs + r;
@@ -1610,9 +1669,13 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         xv_d e = (a1 - (d - bp)) - (bp + a0);
         e = XV(sel)((d < inf) & (d > -inf), e, zero);
         const xv_i pos = d > zero;
+#if XK_WIDEN
+        const xv_d u = XV(load)(U + r), Tv = XV(load)(TT + r);
+#else
         const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -d, d));
         const xv_d u = u0 + u0 * XV(sel)(pos, -e, e);
         const xv_d Tv = XK_LOG1P_OUT(u);
+#endif
         const xv_d nll0 = (XV(sel)(pos, d, zero) + Tv) + XV(sel)(pos, e, zero);
         const xv_d nll1 = (XV(sel)(pos, zero, -d) + Tv) + XV(sel)(pos, zero, -e);
         xv_d loss = XV(sel)(w0 == zero, zero, w0 * nll0) + XV(sel)(w1 == zero, zero, w1 * nll1);
