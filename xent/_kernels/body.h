@@ -1916,8 +1916,18 @@ static inline __attribute__((always_inline)) void FN(from_tile_c)(const T *ot, p
     case 10: F(__VA_ARGS__, 10); break;                                         \
     default: F(__VA_ARGS__, C); break;                                          \
     }
-#define XK_TO_TILE(x, rs, n, xt, C) FN(to_tile_c)(x, rs, C, n, xt)
-#define XK_FROM_TILE(ot, n, out, rs, C) FN(from_tile_c)(ot, C, n, out, rs)
+/* rows one after another (rs == C, the usual case) with rs a constant too: the compiler then
+   turns the copies into vector loads and permutes */
+#define XK_TO_TILE(x, rs, n, xt, C)                                             \
+    do {                                                                      \
+        if ((rs) == (C)) FN(to_tile_c)(x, C, C, n, xt);                       \
+        else FN(to_tile_c)(x, rs, C, n, xt);                                  \
+    } while (0)
+#define XK_FROM_TILE(ot, n, out, rs, C)                                         \
+    do {                                                                      \
+        if ((rs) == (C)) FN(from_tile_c)(ot, C, n, out, C);                   \
+        else FN(from_tile_c)(ot, C, n, out, rs);                              \
+    } while (0)
 
 static void FN(to_tile)(const T *x, ptrdiff_t rs, ptrdiff_t C, ptrdiff_t n, T *xt)
 {
