@@ -284,6 +284,66 @@ def test_dominant_true_class(variant, dominant_cases, n_classes, axis, option):
     )
 
 
+N_DOMINANT32 = 40
+
+
+@pytest.fixture(scope="module")
+def dominant_cases32() -> dict[int, tuple[np.ndarray, np.ndarray, tuple]]:
+    """float32 rows whose true class leads so that the loss runs from 1e-3 down to 1e-37 (the
+    other entries' exp(x - m) down to float's subnormals and below, where the float lanes hand
+    over to double), 40 rows (two groups of sixteen and a partial one), with their exact loss
+    and gradient."""
+    out = {}
+    for i, n_classes in enumerate([2, 5, 16, 45]):
+        g = np.random.default_rng([7321, i])
+        x = g.standard_normal((N_DOMINANT32, n_classes))
+        y = g.integers(0, n_classes, N_DOMINANT32)
+        rows = np.arange(N_DOMINANT32)
+        if n_classes > 2:
+            x[g.random(x.shape) < 0.1] = -np.inf
+        x[rows, y] = -np.inf
+        target = np.geomspace(1e-3, 1e-37, N_DOMINANT32)
+        x[rows, y] = np.logaddexp.reduce(x, axis=1) - np.log(target)
+        x = x.astype(np.float32)
+        exact = ref.sparse_categorical_cross_entropy(
+            y, x.astype(np.float64), from_logits=True, return_grad=True
+        )
+        out[n_classes] = (x, y, tuple(ref.to_double_double(e) for e in exact))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("n_classes", "axis"),
+    [(2, -1), (2, 0), (5, -1), (5, 0), (16, -1), (45, -1), (45, 0)],
+    ids=["C2-tiles", "C2-axis0", "C5-tiles", "C5-axis0", "C16-tiles", "C45-rows", "C45-axis0"],
+)
+def test_dominant_true_class_float32(variant, dominant_cases32, n_classes, axis):
+    """float32: loss within 4 ulp and gradient within 8 ulp (of max(|exact|, p_c, [c == y]))
+    on every path, the float lanes included; the exact values in mpmath."""
+    x, y, (exact_loss, exact_grad, scale) = dominant_cases32[n_classes]
+    loss, grad = call(
+        xent.sparse_categorical_cross_entropy,
+        x,
+        axis,
+        y,
+        from_logits=True,
+        reduction="none",
+        return_grad=True,
+    )
+    assert loss.dtype == grad.dtype == np.float32
+    err = ref.ulp_error(loss, exact_loss)
+    worst = int(np.argmax(err))
+    assert err[worst] <= VALUE_ULP, (
+        f"row {worst}: loss {loss[worst]!r}, exact {exact_loss[0][worst]!r}, {err[worst]:.2f} ulp"
+    )
+    gerr = ref.ulp_error(grad, exact_grad, scale=scale)
+    r, c = np.unravel_index(int(np.argmax(gerr)), gerr.shape)
+    assert gerr[r, c] <= GRAD_ULP, (
+        f"grad[{r}, {c}] (label {y[r]}) = {grad[r, c]!r}, exact "
+        f"{exact_grad[0][r, c]!r}: {gerr[r, c]:.2f} ulp"
+    )
+
+
 def test_the_bounds_reject_the_naive_formula(dominant_cases):
     """logsumexp(x) - x_y, rounded as usual, loses every digit of these losses."""
     x, y, _, (exact_loss, _, _) = dominant_cases[(45, "plain")]
