@@ -1337,7 +1337,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
         memcpy(&topv, top + r, sizeof topv);
         const xv_d sw = swp ? XV(load)(swp) : XV(splat)(1.0);
         const xv_d cwy = b->cw ? XV(gather)(b->cw, yv) : XV(splat)(1.0);
-        const xv_d othv = b->cw_others ? XV(gather)(b->cw_others, topv) : XV(splat)(Cd - 1.0);
+        const xv_d othv = out && b->cw_others ? XV(gather)(b->cw_others, topv) : XV(splat)(Cd - 1.0);
         xv_d xyv = zero, fyv = zero;
         if (sparse) { /* the padding lanes read row r's entry of class 0, which is in the tile */
             const xv_i lane = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} + (int64_t)r;
@@ -1399,29 +1399,31 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
                 zg = 2.0 * z * hi;
             }
             value = XV(sel)(sw == 0.0, zero, sw * loss);
-            const xv_d k = sw / b->grad_div;
-            const xv_d W = (1.0 - eps) * wy + eps / Cd * b->cw_sum;
-            const xv_i kzero = k == 0.0;
-            const xv_d a = (z == 0.0 ? W : W + zg) * inv;
-            const xv_i fix_top = sv < 1.0;
-            const xv_d ce = ((1.0 - eps) * wyx + eps / Cd * othv) - W * sv * inv;
-            const xv_d g_top = k * (z == 0.0 ? ce : ce + zg * inv);
-            XV(store)(a_o + r, a);
-            XV(store)(k_o + r, XV(sel)(kzero, zero, k));
-            XV(store)(gtop_o + r, g_top);
-            const xv_i ftop = fix_top & ~kzero;
-            const xv_i topo = (topv & ftop) | ((xv_i){-1, -1, -1, -1, -1, -1, -1, -1} & ~ftop);
-            memcpy(top + r, &topo, sizeof topo);
-            if (sparse) {
-                const xv_i fix_y = ~(fix_top & (yv == topv)) & ~kzero;
-                const xv_d gy = k * (a * fyv - (focal ? Dy : ((1.0 - eps) + eps / Cd) * cwy));
-                XV(store)(m + r, XV(sel)(fix_y, gy, nan));
-                if (b->labels) {
-                    const xv_i yo = (yv & fix_y) | ((xv_i){-1, -1, -1, -1, -1, -1, -1, -1} & ~fix_y);
-                    memcpy((int64_t *)b->scratch + r, &yo, sizeof yo);
+            if (out) { /* the output pass's coefficients: with a gradient only */
+                const xv_d k = sw / b->grad_div;
+                const xv_d W = (1.0 - eps) * wy + eps / Cd * b->cw_sum;
+                const xv_i kzero = k == 0.0;
+                const xv_d a = (z == 0.0 ? W : W + zg) * inv;
+                const xv_i fix_top = sv < 1.0;
+                const xv_d ce = ((1.0 - eps) * wyx + eps / Cd * othv) - W * sv * inv;
+                const xv_d g_top = k * (z == 0.0 ? ce : ce + zg * inv);
+                XV(store)(a_o + r, a);
+                XV(store)(k_o + r, XV(sel)(kzero, zero, k));
+                XV(store)(gtop_o + r, g_top);
+                const xv_i ftop = fix_top & ~kzero;
+                const xv_i topo = (topv & ftop) | ((xv_i){-1, -1, -1, -1, -1, -1, -1, -1} & ~ftop);
+                memcpy(top + r, &topo, sizeof topo);
+                if (sparse) {
+                    const xv_i fix_y = ~(fix_top & (yv == topv)) & ~kzero;
+                    const xv_d gy = k * (a * fyv - (focal ? Dy : ((1.0 - eps) + eps / Cd) * cwy));
+                    XV(store)(m + r, XV(sel)(fix_y, gy, nan));
+                    if (b->labels) {
+                        const xv_i yo = (yv & fix_y) | ((xv_i){-1, -1, -1, -1, -1, -1, -1, -1} & ~fix_y);
+                        memcpy((int64_t *)b->scratch + r, &yo, sizeof yo);
+                    }
+                } else {
+                    XV(store)(m + r, nan);
                 }
-            } else {
-                XV(store)(m + r, nan);
             }
         }
         value = XV(sel)(lanem, value, zero);
