@@ -38,6 +38,8 @@ VARIANT_OF = {
     "binary_focal": "binary",
     "kl": "categorical",
 }
+#: The implementation key of the plain loss timed in a loss variant's own rounds.
+XENT_PLAIN = "xent-plain"
 Z_LOSS = 1e-4
 KL_TEMPERATURE = 2.0
 FOCAL_GAMMA = 2.0

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.special
 
-from ._data import FOCAL_GAMMA, KL_TEMPERATURE, VARIANT_OF, Z_LOSS, Data
+from ._data import FOCAL_GAMMA, KL_TEMPERATURE, VARIANT_OF, XENT_PLAIN, Z_LOSS, Data
 
 Fn = Callable[[], Any]
 Builder = Callable[[str, Data, slice], Fn]
@@ -402,6 +402,29 @@ def build_xent(op: str, data: Data, part: slice) -> Fn:
     return lambda: xent.categorical_cross_entropy(t, x, from_logits=True, return_grad=grad)
 
 
+def build_xent_plain(op: str, data: Data, part: slice) -> Fn:
+    """xent's plain loss on a loss variant's inputs (the sparse, categorical or binary loss;
+    for the KL divergence, the categorical loss of the teacher's probabilities at the
+    temperature against the student's logits), timed in the variant's interleaved rounds, so
+    that the variant's ratio to it does not carry the machine's drift between two cases. It is
+    checked against the reference in its own case, not here (the variant's reference is not
+    its)."""
+    if op not in VARIANT_OF:
+        raise NotImplementedError("timed for the loss variants only")
+    xent = load_xent()
+    if xent is None:
+        raise ImportError("xent does not import")
+    x, y = data.x, data.y
+    plain = VARIANT_OF[op]
+    if plain == "sparse":
+        return lambda: xent.sparse_categorical_cross_entropy(y, x, from_logits=True)
+    if plain == "binary":
+        return lambda: xent.binary_cross_entropy(y, x, from_logits=True)
+    assert data.t is not None
+    t = data.t if op != "kl" else xent.softmax(data.t / KL_TEMPERATURE, axis=-1)
+    return lambda: xent.categorical_cross_entropy(t, x, from_logits=True)
+
+
 # --- registry --------------------------------------------------------------------------------
 
 
@@ -414,6 +437,9 @@ class Impl:
     library: str
     build: Builder
     threads: int | None = None
+    #: False for a timing baseline that computes another function than the case's (checked
+    #: in its own case)
+    checked: bool = True
 
     @property
     def partial(self) -> bool:
@@ -458,6 +484,7 @@ def implementations(threads: int) -> list[Impl]:
     if threads > 1:
         impls.append(Impl("torch-N", f"torch {threads}T", "torch", build_torch, threads))
     impls.append(Impl("xent-1", "xent 1T", "xent", build_xent, 1))
+    impls.append(Impl(XENT_PLAIN, "xent plain 1T", "xent", build_xent_plain, 1, checked=False))
     if threads > 1:
         impls.append(Impl("xent-N", f"xent {threads}T", "xent", build_xent, threads))
     return impls

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ._data import OP_TITLES, OPS, format_shape
+from ._data import OP_TITLES, OPS, VARIANT_OF, XENT_PLAIN, format_shape
 from ._harness import CaseResult, Memory, Timing, memory_dict
 from ._machine import header_lines
 from ._targets import Target, fmt_bytes, fmt_ratio, memory_target_text
@@ -53,14 +53,19 @@ def timing_tables(results: Sequence[CaseResult]) -> list[tuple[str, Table]]:
         rows_of_op = [r for r in results if r.case.op == op]
         if not rows_of_op:
             continue
-        labels = [t.label for t in rows_of_op[0].timings]
+
+        def shown(r: CaseResult, op: str = op) -> list[Timing]:
+            """The timings of a case; the plain loss's only where it is a variant's baseline."""
+            return [t for t in r.timings if t.key != XENT_PLAIN or op in VARIANT_OF]
+
+        labels = [t.label for t in shown(rows_of_op[0])]
         header = ["shape", "dtype", "input", "exp floor", "read floor", *labels]
         rows = []
         for r in rows_of_op:
             dist = r.case.dist + (f"/{r.case.targets}" if r.case.targets else "")
             rows.append(
                 [format_shape(r.case.shape), r.case.dtype, dist]
-                + [cell(r, t) for t in (r.floor, r.read, *r.timings)]
+                + [cell(r, t) for t in (r.floor, r.read, *shown(r))]
             )
         tables.append((OP_TITLES[op], (header, rows)))
     return tables

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ._data import OPS, VARIANT_OF, format_shape
+from ._data import OPS, VARIANT_OF, XENT_PLAIN, format_shape
 from ._harness import CaseResult, Memory
 
 MIB = 2**20
@@ -102,7 +102,12 @@ def _vs_sparse(r: CaseResult, results: Sequence[CaseResult], threads: int) -> fl
 
 
 def _vs_plain(r: CaseResult, results: Sequence[CaseResult], threads: int) -> float | None:
-    """xent's time of a loss variant (z-loss, focal) over the plain loss's, same inputs."""
+    """xent's time of a loss variant (z-loss, focal, KL) over the plain loss's on the same
+    inputs: timed in the variant's own interleaved rounds where it was (XENT_PLAIN), else the
+    plain loss's own case at the same shape."""
+    same_rounds = r.relative(XENT_1, XENT_PLAIN)
+    if same_rounds is not None:
+        return same_rounds
     key = (VARIANT_OF.get(r.case.op), r.case.shape, r.case.dtype, r.case.dist)
     plain = next((s for s in results if (s.case.op, *s.case.data_key[1:]) == key), None)
     base = None if plain is None else plain.seconds(XENT_1)

@@ -131,7 +131,16 @@ def test_implementations_and_shapes() -> None:
     with pytest.raises(ValueError, match="bad shape"):
         parse_shape("x")
     keys = [i.key for i in implementations(4)]
-    assert keys == ["naive", "numpy", "scipy", "torch-1", "torch-N", "xent-1", "xent-N"]
+    assert keys == [
+        "naive",
+        "numpy",
+        "scipy",
+        "torch-1",
+        "torch-N",
+        "xent-1",
+        "xent-plain",
+        "xent-N",
+    ]
     assert "torch-N" not in [i.key for i in implementations(1)]
 
 
@@ -335,3 +344,34 @@ def test_kl_is_measured_against_the_plain_categorical_loss() -> None:
     kl = _by_name(targets, "KL divergence forward", "plain loss")
     assert kl.status == "PASS"
     assert "1.2x" in kl.detail
+
+
+def test_loss_variants_prefer_the_plain_loss_timed_in_their_own_rounds() -> None:
+    """A plain loss timed in the variant's interleaved rounds (xent-plain) decides, not the
+    plain loss's own case, which ran at another time."""
+    results = [
+        _result("binary", (1000,), xent_1=1.0),  # timed minutes apart: would give 1.6x
+        _result("binary_focal", (1000,), xent_1=1.6, xent_plain=1.25),
+    ]
+    targets = _targets.timing_targets(results, threads=2)
+    focal = _by_name(targets, "binary focal loss forward", "plain loss")
+    assert focal.status == "PASS"
+    assert "1.28x" in focal.detail
+
+
+def test_the_plain_baseline_is_timed_for_variants_only_and_not_checked() -> None:
+    """xent-plain builds the plain loss for a variant (timed, error None, a note), and
+    nothing for other operations."""
+    from benchmarks._impls import build_xent_plain
+
+    case = Case("binary_focal", (1000,), "float32", "random")
+    data = make_data(case.family, case.shape, case.dtype, case.dist)
+    plain = find_impl("xent-plain", 2)
+    assert not plain.checked
+    result = run_case(case, data, [plain], min_rounds=1, max_rounds=1, budget=0)
+    (t,) = result.timings
+    assert t.status == "ok"
+    assert t.error is None
+    assert "own case" in t.note
+    with pytest.raises(NotImplementedError, match="loss variants"):
+        build_xent_plain("binary_grad", data, slice(None))
