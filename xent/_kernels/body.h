@@ -1265,16 +1265,17 @@ static __attribute__((noinline)) void FN(focal_entry_v)(double gamma, xv_d nll,
 {
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
     const xv_i top = is_top & (s < 1.0);
-    const xv_d rho_top = XV(sel)(s == 0.0, one, L / s);
-    const xv_d rho_other = XV(sel)(p == 0.0, zero, p * nll / (1.0 - p));
-    const xv_d rho = XV(sel)(top, rho_top, rho_other);
 #if XK_WIDEN
     /* float results: log(1 - p) as a plain double (log(s) - L or log1p(-p)) and one short
-       exp, or at the other entries the products of pow1m_v */
+       exp, or at the other entries the products of pow1m_v (the maximum's arm only where a
+       lane takes it) */
     xv_d f;
     if (FN(focal_int)(gamma)) {
-        const xv_d f_top = XK_EXP_OUT(gamma * (XV(log_kernel)(s, zero) - L));
-        f = XV(sel)(top, XV(sel)(s == 0.0, zero, f_top), FN(pow1m_v)(gamma, p));
+        f = FN(pow1m_v)(gamma, p);
+        if (XV(any)(top)) {
+            const xv_d f_top = XK_EXP_OUT(gamma * (XV(log_kernel)(s, zero) - L));
+            f = XV(sel)(top, XV(sel)(s == 0.0, zero, f_top), f);
+        }
     } else {
         const xv_d l1p = XV(sel)(top, XV(log_kernel)(s, zero) - L, XV(log1p)(-p));
         f = XV(sel)(top & (s == 0.0), zero, XK_EXP_OUT(gamma * l1p));
@@ -1296,6 +1297,10 @@ static __attribute__((noinline)) void FN(focal_entry_v)(double gamma, xv_d nll,
     const xv_d f = XV(sel)(top, f_top, f_other);
 #endif
     *f_out = f;
+    if (D_out == NULL) return; /* the loss alone */
+    const xv_d rho_top = XV(sel)(s == 0.0, one, L / s);
+    const xv_d rho_other = XV(sel)(p == 0.0, zero, p * nll / (1.0 - p));
+    const xv_d rho = XV(sel)(top, rho_top, rho_other);
     *D_out = XV(sel)(f == 0.0, zero, f * (1.0 + gamma * rho));
 }
 
@@ -1374,9 +1379,10 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
                 wyx = XV(sel)(yv == topv, zero, cwy);
                 if (focal) {
                     /* l = cw_y f nll with f = (1 - p_y)^gamma, D = dl/d(-log p_y) (finish) */
-                    xv_d f, D, nll_y;
+                    xv_d f, D = zero, nll_y;
                     const xv_d p_y = FN(focal_p)(xy, mv, inv, L, &nll_y); /* (its nll: above) */
-                    FN(focal_entry_v)(b->gamma, nll, sv, L, yv == topv, p_y, &f, &D);
+                    FN(focal_entry_v)(b->gamma, nll, sv, L, yv == topv, p_y, &f,
+                                      out ? &D : NULL);
                     loss = XV(sel)((cwy == 0.0) | (f == 0.0), zero, cwy * f * nll);
                     wy = XV(sel)(cwy == 0.0, zero, cwy * D);
                     wyx = XV(sel)(yv == topv, zero, wy);
