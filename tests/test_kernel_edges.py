@@ -219,6 +219,24 @@ def dominant_rows(rng: np.random.Generator, n_classes: int) -> tuple[np.ndarray,
     return x, y
 
 
+def assert_dominant(
+    loss: np.ndarray, grad: np.ndarray, y: np.ndarray, exact_loss: Any, exact_grad: Any, scale: Any
+) -> None:
+    """Loss within VALUE_ULP of the exact one, gradient within GRAD_ULP of max(|exact|, the
+    scale), naming the worst row or entry."""
+    err = ref.ulp_error(loss, exact_loss)
+    worst = int(np.argmax(err))
+    assert err[worst] <= VALUE_ULP, (
+        f"row {worst}: loss {loss[worst]!r}, exact {exact_loss[0][worst]!r}, {err[worst]:.2f} ulp"
+    )
+    gerr = ref.ulp_error(grad, exact_grad, scale=scale)
+    r, c = np.unravel_index(int(np.argmax(gerr)), gerr.shape)
+    assert gerr[r, c] <= GRAD_ULP, (
+        f"grad[{r}, {c}] (label {y[r]}) = {grad[r, c]!r}, exact "
+        f"{exact_grad[0][r, c]!r}: {gerr[r, c]:.2f} ulp"
+    )
+
+
 OPTIONS = {
     "plain": {},
     "weights": {"class_weight": True, "sample_weight": True},
@@ -271,17 +289,7 @@ def test_dominant_true_class(variant, dominant_cases, n_classes, axis, option):
         return_grad=True,
         **kw,
     )
-    err = ref.ulp_error(loss, exact_loss)
-    worst = int(np.argmax(err))
-    assert err[worst] <= VALUE_ULP, (
-        f"row {worst}: loss {loss[worst]!r}, exact {exact_loss[0][worst]!r}, {err[worst]:.2f} ulp"
-    )
-    gerr = ref.ulp_error(grad, exact_grad, scale=scale)
-    r, c = np.unravel_index(int(np.argmax(gerr)), gerr.shape)
-    assert gerr[r, c] <= GRAD_ULP, (
-        f"grad[{r}, {c}] (label {y[r]}) = {grad[r, c]!r}, exact "
-        f"{exact_grad[0][r, c]!r}: {gerr[r, c]:.2f} ulp"
-    )
+    assert_dominant(loss, grad, y, exact_loss, exact_grad, scale)
 
 
 N_DOMINANT32 = 40
@@ -331,17 +339,7 @@ def test_dominant_true_class_float32(variant, dominant_cases32, n_classes, axis)
         return_grad=True,
     )
     assert loss.dtype == grad.dtype == np.float32
-    err = ref.ulp_error(loss, exact_loss)
-    worst = int(np.argmax(err))
-    assert err[worst] <= VALUE_ULP, (
-        f"row {worst}: loss {loss[worst]!r}, exact {exact_loss[0][worst]!r}, {err[worst]:.2f} ulp"
-    )
-    gerr = ref.ulp_error(grad, exact_grad, scale=scale)
-    r, c = np.unravel_index(int(np.argmax(gerr)), gerr.shape)
-    assert gerr[r, c] <= GRAD_ULP, (
-        f"grad[{r}, {c}] (label {y[r]}) = {grad[r, c]!r}, exact "
-        f"{exact_grad[0][r, c]!r}: {gerr[r, c]:.2f} ulp"
-    )
+    assert_dominant(loss, grad, y, exact_loss, exact_grad, scale)
 
 
 def test_the_bounds_reject_the_naive_formula(dominant_cases):

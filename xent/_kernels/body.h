@@ -1812,17 +1812,22 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     const int focal_rows = b->gamma != 0.0 && (CAT || SMOOTH);
     int used[XK_NACC];
     for (int k = 0; k < XK_NACC; k++) used[k] = k < 2 || (k == 2 && SMOOTH) || (k > 2 && CAT);
+    /* a tile pass instantiated for the call's flags (STORE, SMOOTH, CAT) */
+#define XK_TILE_PASS(P)                                                           \
+    do {                                                                        \
+        if (CAT) {                                                              \
+            if (STORE && SMOOTH) P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 1); \
+            else if (STORE) P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 1);     \
+            else if (SMOOTH) P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 1);    \
+            else P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 1);               \
+        } else if (STORE && SMOOTH) P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 0); \
+        else if (STORE) P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 0);        \
+        else if (SMOOTH) P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 0);       \
+        else P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 0);                  \
+    } while (0)
 #if XK_WIDEN
     if (C < XK_S_MAX_C) {
-        if (CAT) {
-            if (STORE && SMOOTH) FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 1);
-            else if (STORE) FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 1);
-            else if (SMOOTH) FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 1);
-            else FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 1);
-        } else if (STORE && SMOOTH) FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 0);
-        else if (STORE) FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 0);
-        else if (SMOOTH) FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 0);
-        else FN(tile_pass_s)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 0);
+        XK_TILE_PASS(FN(tile_pass_s));
     } else
 #endif
     {
@@ -1834,17 +1839,10 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         /* rows of 2^31 - 32 classes or more (class-major): the double lanes */
         FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, STORE, SMOOTH, CAT);
 #else
-        if (CAT) {
-            if (STORE && SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 1);
-            else if (STORE) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 1);
-            else if (SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 1);
-            else FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 1);
-        } else if (STORE && SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 0);
-        else if (STORE) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 0);
-        else if (SMOOTH) FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 0);
-        else FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 0);
+        XK_TILE_PASS(FN(tile_pass_v));
 #endif
     }
+#undef XK_TILE_PASS
     double Ls[XK_TILE];
     for (int k = 0; k < XK_NACC; k++)
         if (used[k] && k != 1) /* the ties (1) are counted exactly */
