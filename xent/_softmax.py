@@ -131,7 +131,7 @@ class SoftmaxCall:
         Mode STATE writes each row's softmax state into ``state`` (rows, STATE_LEN) instead
         (classes last)."""
         cw = np.ones(self.layout.C) if self.cw is None else self.cw
-        cw_sum = float(np.sum(cw))
+        cw_sum = float(self.layout.C) if self.cw is None else float(np.sum(cw))
 
         def kernel(blk: Block, a: BlockArrays) -> tuple[float, float]:
             hot = None if check is None or a.target is None else check(blk, a.target)
@@ -221,7 +221,10 @@ class RowSource:
         self, layout: Layout, values: np.ndarray, dtype: type, ignore: int | None = None
     ) -> None:
         self.layout, self.dtype, self.ignore = layout, dtype, ignore
-        self.values2 = layout.rows2(np.broadcast_to(values, layout.batch_shape))
+        shape = layout.batch_shape
+        self.values2 = layout.rows2(
+            values if values.shape == shape else np.broadcast_to(values, shape)
+        )
 
     def block(self, blk: Block) -> np.ndarray:
         return np.ascontiguousarray(self.layout.take_rows(self.values2, blk), dtype=self.dtype)
