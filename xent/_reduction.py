@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -72,12 +73,17 @@ def reduce(
             assert rows is not None
             out: np.ndarray | np.floating = rows.astype(dtype, copy=False)[()]
             return out
-        sums = np.asarray(partial_sums, dtype=np.float64).reshape(-1, 2)
-        total = float(np.sum(sums[:, 0]))
+        if len(partial_sums) == 1:  # one block (a small call): its sums, as np.sum gives them
+            total, small = (0.0 + float(v) for v in partial_sums[0])
+        else:
+            sums = np.asarray(partial_sums, dtype=np.float64).reshape(-1, 2)
+            total, small = float(np.sum(sums[:, 0])), math.nan  # small: only if total is inf
+            if math.isinf(total):
+                small = float(np.sum(sums[:, 1]))
         if reduction == "mean":
             if total_weight <= 0:
                 total = 0.0
-            elif np.isinf(total) and np.isfinite(small := float(np.sum(sums[:, 1]))):
+            elif math.isinf(total) and math.isfinite(small):
                 total = small / total_weight / _core.SMALL
             else:
                 total = total / total_weight
