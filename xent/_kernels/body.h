@@ -1563,8 +1563,9 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
 
 /* Sparse and categorical cross-entropy of two classes (no smoothing; the focal factor for
  * sparse rows),
- * eight rows of a class-major tile at a time, one exp and one log1p per row: with d = x1 - x0
- * (TwoSum error e, 0 for float input, whose difference is exact in double),
+ * eight rows of a class-major tile at a time, one exp and one log1p per row (for float input
+ * by tile2_terms, sixteen rows at a time on float lanes): with d = x1 - x0 and its TwoSum
+ * error e,
  *   -log p0 = softplus(d) = relu(d) + T,  -log p1 = softplus(-d) = relu(-d) + T,
  *   T = log1p(exp(-|d|)), e carried (exp(-|d|) = exp(-|d_hi|)(1 -+ e), relu(+-d) = +-(d_hi + e)),
  * the values `finish` gives by the two-entry softmax sums. With target weights w_c (sparse:
