@@ -400,6 +400,25 @@ def _class_input(
     return _whole_axis(pred, cax), cax, red, eps, n
 
 
+def _row_weights(
+    sample_weight: Input | None, pred: da.Array, cax: int, reduction: str
+) -> da.Array | None:
+    """A softmax loss's sample weight over the batch (its rows chunked like ``pred``'s), with a
+    unit class axis at ``cax``, or None."""
+    batch_shape = pred.shape[:cax] + pred.shape[cax + 1 :]
+    s = _sample_weight(
+        sample_weight, batch_shape, _batch_chunks(pred, cax), "the batch shape", reduction
+    )
+    return None if s is None else _da.expand_dims(s, cax)
+
+
+def _dense_target(y_true: Input, pred: da.Array) -> da.Array:
+    """Targets of ``pred``'s shape (checked now), chunked like it."""
+    target = _real(y_true, "y_true")
+    v.check_same_shape(_like(target), _like(pred))
+    return _chunked(target, pred.chunks)
+
+
 @overload
 def sparse_categorical_cross_entropy(
     y_true: Input,
@@ -493,8 +512,6 @@ def sparse_categorical_cross_entropy(
     cw = _pow2_scaled(cw_given, red)
     z = _z_loss(z_loss, from_logits, cw_given, red)
     gamma = _focal_gamma(focal_gamma, from_logits)
-    chunks = _batch_chunks(pred, cax)
-    s = _sample_weight(sample_weight, batch_shape, chunks, "the batch shape", red)
     options = {
         "from_logits": from_logits,
         "axis": axis,
@@ -507,8 +524,8 @@ def sparse_categorical_cross_entropy(
     return _lazy_loss(
         "sparse",
         pred,
-        _da.expand_dims(_chunked(labels, chunks), cax),
-        None if s is None else _da.expand_dims(s, cax),
+        _da.expand_dims(_chunked(labels, _batch_chunks(pred, cax)), cax),
+        _row_weights(sample_weight, pred, cax, red),
         cax=cax,
         options=options,
         reduction=red,
@@ -593,14 +610,11 @@ def categorical_cross_entropy(
     [0.241311 3.241311 1.741311 1.741311] ((2, 2),)
     """
     pred, cax, red, eps, n = _class_input(y_pred, axis, reduction, label_smoothing, threads)
-    batch_shape = pred.shape[:cax] + pred.shape[cax + 1 :]
-    target = _real(y_true, "y_true")
-    v.check_same_shape(_like(target), _like(pred))
+    target = _dense_target(y_true, pred)
     cw_given = v.check_class_weight(_numpy(class_weight), pred.shape[cax])
     cw = _pow2_scaled(cw_given, red)
     z = _z_loss(z_loss, from_logits, cw_given, red)
     gamma = _focal_gamma(focal_gamma, from_logits)
-    s = _sample_weight(sample_weight, batch_shape, _batch_chunks(pred, cax), "the batch shape", red)
     options = {
         "from_logits": from_logits,
         "axis": axis,
@@ -612,8 +626,8 @@ def categorical_cross_entropy(
     return _lazy_loss(
         "categorical",
         pred,
-        _chunked(target, pred.chunks),
-        None if s is None else _da.expand_dims(s, cax),
+        target,
+        _row_weights(sample_weight, pred, cax, red),
         cax=cax,
         options=options,
         reduction=red,
@@ -696,11 +710,8 @@ def kl_divergence(
     from_logits = v.check_flag(from_logits, "from_logits")
     target_from_logits = v.check_flag(target_from_logits, "target_from_logits")
     pred, cax, red, _, n = _class_input(y_pred, axis, reduction, 0.0, threads)
-    batch_shape = pred.shape[:cax] + pred.shape[cax + 1 :]
-    target = _real(y_true, "y_true")
-    v.check_same_shape(_like(target), _like(pred))
+    target = _dense_target(y_true, pred)
     temp = v.check_temperature(temperature, from_logits, target_from_logits)
-    s = _sample_weight(sample_weight, batch_shape, _batch_chunks(pred, cax), "the batch shape", red)
     options = {
         "from_logits": from_logits,
         "target_from_logits": target_from_logits,
@@ -710,8 +721,8 @@ def kl_divergence(
     return _lazy_loss(
         "kl",
         pred,
-        _chunked(target, pred.chunks),
-        None if s is None else _da.expand_dims(s, cax),
+        target,
+        _row_weights(sample_weight, pred, cax, red),
         cax=cax,
         options=options,
         reduction=red,
