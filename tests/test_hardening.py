@@ -24,6 +24,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -319,6 +320,47 @@ def test_thread_count_raised_while_calls_run(monkeypatch, restore_threads):
         for t in callers:
             t.join()
         assert not errors, repr(errors[0])
+
+
+def test_run_chunks_slow_thread_leaves_its_share(restore_threads):
+    """Pieces go to whichever thread is free: while one thread is held up on its first piece,
+    the other takes every other piece; each item is handed out once, in contiguous pieces."""
+    xent.set_num_threads(2)
+    seen: list[tuple[str, list[int]]] = []
+    release = threading.Event()
+
+    def work(piece):
+        name = threading.current_thread().name
+        if not seen:  # the first piece started: hold its thread until the others are done
+            seen.append((name, list(piece)))
+            release.wait(10)
+            return
+        seen.append((name, list(piece)))
+        if sum(len(p) for _, p in seen) == 64:
+            release.set()
+
+    _engine.run_chunks(range(64), work)
+    assert release.is_set()
+    assert sorted(i for _, p in seen for i in p) == list(range(64))
+    assert all(p == list(range(p[0], p[-1] + 1)) for _, p in seen)
+    assert len(seen) == 2 * _engine.PIECES_PER_THREAD
+    assert {name for name, _ in seen[1:]} == {seen[1][0]} != {seen[0][0]}
+
+
+def test_run_chunks_error_stops_the_other_pieces(restore_threads):
+    """An error in one piece is raised to the caller, and no piece starts after it."""
+    xent.set_num_threads(2)
+    started: list[int] = []
+
+    def work(piece):
+        started.append(piece[0])
+        if piece[0] == 0:
+            raise KeyError("bad block")
+        time.sleep(0.01)
+
+    with pytest.raises(KeyError, match="bad block"):
+        _engine.run_chunks(range(64), work)
+    assert len(started) <= 3  # the failing piece and at most the one the other thread ran
 
 
 def _child_call(n):

@@ -15,6 +15,7 @@ itself, so that its loops run over rows.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -147,17 +148,41 @@ if hasattr(os, "register_at_fork"):  # not on Windows
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
+#: Pieces per thread in `run_chunks`: threads take the next piece as they finish one, so that a
+#: thread slowed by something else on its core leaves its share to the others.
+PIECES_PER_THREAD = 8
+
+
 def run_chunks(items: Sequence[T], work: Callable[[Sequence[T]], None]) -> None:
-    """Call ``work`` on contiguous chunks of ``items``, one chunk per thread."""
+    """Call ``work`` on contiguous pieces of ``items`` on the engine's threads.
+
+    The items are cut into about `PIECES_PER_THREAD` pieces per thread, handed out in order as
+    threads become free. Callers write each item's results to its own place, so which thread
+    runs a piece does not change them.
+    """
     n = min(get_num_threads(), len(items))
     if n <= 1:
         work(items)
         return
-    bounds = [len(items) * k // n for k in range(n + 1)]
-    chunks = [items[bounds[k] : bounds[k + 1]] for k in range(n)]
-    futures = _submit(n, work, chunks[1:])
+    count = min(len(items), n * PIECES_PER_THREAD)
+    bounds = [len(items) * k // count for k in range(count + 1)]
+    pieces = [items[bounds[k] : bounds[k + 1]] for k in range(count)]
+    taken = itertools.count()  # next() on it is atomic: each piece goes to one thread
+    failed = threading.Event()
+
+    def worker(_: Sequence[int]) -> None:
+        for k in taken:
+            if k >= count or failed.is_set():
+                return
+            try:
+                work(pieces[k])
+            except BaseException:
+                failed.set()
+                raise
+
+    futures = _submit(n, worker, [()] * (n - 1))
     try:
-        work(chunks[0])
+        worker(())
     finally:
         errors = [f.exception() for f in futures]
     for err in errors:
