@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -51,6 +51,18 @@ def grad_divisor(reduction: str, total_weight: float) -> float:
     return total_weight if total_weight > 0 else np.inf
 
 
+def _sum(values: Iterable[float]) -> float:
+    """The blocks' sums added exactly, then rounded once (`math.fsum`): inf where that sum
+    overflows, NaN where it holds inf and -inf."""
+    vals = [float(v) for v in values]
+    try:
+        return math.fsum(vals)
+    except OverflowError:  # finite values whose sum is beyond the largest float
+        return math.copysign(math.inf, sum(vals))
+    except ValueError:  # inf + -inf
+        return math.nan
+
+
 def reduce(
     rows: np.ndarray | None,
     partial_sums: Sequence[tuple[float, float]],
@@ -61,8 +73,10 @@ def reduce(
     """Finish a loss from its weighted per-row values.
 
     ``rows`` holds the per-row values when ``reduction == "none"``; otherwise the kernels have
-    accumulated float64 partial sums per block, added here in block order so the result does
-    not depend on the number of threads. Each block gives its sum and the same sum scaled by
+    accumulated float64 partial sums per block (compensated: a few ulp for any block length),
+    added here exactly and rounded once, so that the result does not depend on the number of
+    threads and the mean of many losses keeps their digits. Each block gives its sum and the
+    same sum scaled by
     2**-64 (exact): where finite losses sum past the largest float, their mean comes from the
     scaled sum and stays finite.
     """
@@ -76,10 +90,9 @@ def reduce(
         if len(partial_sums) == 1:  # one block (a small call): its sums, as np.sum gives them
             total, small = (0.0 + float(v) for v in partial_sums[0])
         else:
-            sums = np.asarray(partial_sums, dtype=np.float64).reshape(-1, 2)
-            total, small = float(np.sum(sums[:, 0])), math.nan  # small: only if total is inf
+            total, small = _sum(s for s, _ in partial_sums), math.nan  # small: if total is inf
             if math.isinf(total):
-                small = float(np.sum(sums[:, 1]))
+                small = _sum(s for _, s in partial_sums)
         if reduction == "mean":
             if total_weight <= 0:
                 total = 0.0

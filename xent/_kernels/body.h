@@ -40,7 +40,7 @@
         double y_ = (v) - (c);                                                \
         double t_ = (s) + y_;                                                 \
         double c_ = (t_ - (s)) - y_;                                          \
-        (c) = xk_sel(c_ == c_, c_, 0.0); /* an infinite sum stays inf, not NaN */ \
+        (c) = xk_sel(c_ - c_ == 0.0, c_, 0.0); /* a sum of inf stays inf */ \
         (s) = t_;                                                             \
     } while (0)
 
@@ -52,7 +52,7 @@ static inline __attribute__((always_inline)) void FN(vkadd)(xv_d *s, xv_d *c, xv
                                                             const xv_i *live)
 {
     const xv_d y = v - *c, t = *s + y, cn = (t - *s) - y;
-    const xv_d cc = XV(sel)(cn == cn, cn, XV(splat)(0.0));
+    const xv_d cc = XV(sel)(cn - cn == 0.0, cn, XV(splat)(0.0)); /* as XK_KADD */
     *c = live ? XV(sel)(*live, cc, *c) : cc;
     *s = live ? XV(sel)(*live, t, *s) : t;
 }
@@ -63,6 +63,51 @@ static inline double FN(lanes_sum)(xv_d s, xv_d c)
     double S = 0.0, K = 0.0;
     for (int j = 0; j < 8; j++) XK_KADD(S, K, s[j] - c[j]);
     return S - K;
+}
+
+/* A block's loss sum (xk_sum, kernels.h): value v added to lane l; the same for eight values,
+ * one per lane, kept in registers across a loop (vsum_load, vsum_add, vsum_store); the block's
+ * two results: the lanes added in order with compensation, and the small sum, that sum times
+ * XK_SMALL (exact) where it is finite, else the lanes' small sums. */
+static inline void FN(sum_add)(xk_sum *a, int l, double v)
+{
+    XK_KADD(a->s[l], a->c[l], v);
+    a->small[l] += v * XK_SMALL;
+}
+
+typedef struct {
+    xv_d s, c, small;
+} FN(vsum);
+
+static inline __attribute__((always_inline)) FN(vsum) FN(vsum_load)(const xk_sum *a)
+{
+    return (FN(vsum)){XV(load)(a->s), XV(load)(a->c), XV(load)(a->small)};
+}
+
+static inline __attribute__((always_inline)) void FN(vsum_add)(FN(vsum) *v, xv_d value)
+{
+    FN(vkadd)(&v->s, &v->c, value, NULL);
+    v->small += value * XK_SMALL;
+}
+
+static inline __attribute__((always_inline)) void FN(vsum_store)(xk_sum *a, const FN(vsum) *v)
+{
+    XV(store)(a->s, v->s);
+    XV(store)(a->c, v->c);
+    XV(store)(a->small, v->small);
+}
+
+static inline void FN(sum_result)(const xk_sum *a, int count, double *sum, double *small)
+{
+    /* count sums (a loop that keeps several for its latency): their lanes one after another */
+    double S = 0.0, K = 0.0, sm = 0.0;
+    for (int k = 0; k < count; k++)
+        for (int j = 0; j < 8; j++) {
+            XK_KADD(S, K, a[k].s[j] - a[k].c[j]);
+            sm += a[k].small[j];
+        }
+    *sum = S - K;
+    *small = *sum - *sum == 0.0 ? *sum * XK_SMALL : sm;
 }
 
 /* exp and log1p of the results: for float the short forms of xvec.h (relative error < 2^-32,
@@ -251,11 +296,12 @@ static inline void FN(row_stats)(const T *x, ptrdiff_t C, double *m_out, ptrdiff
         (c) = (t_ - (s)) - y_;                                                \
         (s) = t_;                                                             \
     } while (0)
-/* the same where the sum may become infinite (its compensation then stays 0, not NaN) */
+/* the same where the sum may become infinite (its compensation then 0, not inf or NaN, so
+   that the sum stays inf) */
 #define XV_KADD_INF(s, c, v)                                                    \
     do {                                                                      \
         XV_KADD(s, c, v);                                                     \
-        (c) = XV(sel)((c) == (c), (c), zero);                                 \
+        (c) = XV(sel)((c) - (c) == zero, (c), zero);                          \
     } while (0)
 
 /* A row pass's sums into its state, each from its eight lanes added pairwise in a fixed
@@ -867,6 +913,7 @@ static inline double FN(finish)(const xk_block *b, int mode, const FN(state) *st
     g->L = L;
     g->inv = 1.0 / (1.0 + s);
     g->fix_top = g->fix_y = g->zero = g->focal_row = 0;
+    g->a = g->k = g->g_top = g->g_y = 0.0; /* set below where a mode reads them */
     g->zl = g->zg = g->Dy = 0.0;
     if (mode == XK_LSE) {
         if (st->m == -HUGE_VAL) return -HUGE_VAL;
@@ -1111,7 +1158,7 @@ static void FN(rows)(xk_block *b, int mode)
     const int store = mode == XK_SOFTMAX || grad;
     const int smooth =
         b->eps > 0.0 && (mode == XK_SPARSE || mode == XK_CATEGORICAL || mode == XK_STATE);
-    double lanes[8] = {0}, small[8] = {0};
+    xk_sum bsum = {{0}, {0}, {0}};
     for (ptrdiff_t r = 0; r < R; r++) {
         const T *x = (const T *)b->x + r * b->x_rs;
         const T *t = mode == XK_CATEGORICAL ? (const T *)b->t + r * b->t_rs : NULL;
@@ -1142,8 +1189,7 @@ static void FN(rows)(xk_block *b, int mode)
             value = sw == 0.0 ? 0.0 : sw * l;
         }
         if (b->row_out) b->row_out[r] = value;
-        lanes[r & 7] += value;
-        small[r & 7] += value * XK_SMALL;
+        FN(sum_add)(&bsum, r & 7, value);
         if (b->out == NULL || mode == XK_LSE) continue;
         if (g.focal_row) {
             FN(focal_output)(b, mode, x, 1, t, 1, out, 1, &st, y, &g);
@@ -1155,10 +1201,7 @@ static void FN(rows)(xk_block *b, int mode)
         if (g.fix_y) out[y] = (T)gy;
         if (g.fix_top) out[st.top] = (T)g.g_top;
     }
-    for (int j = 0; j < 8; j++) {
-        b->loss_sum += lanes[j];
-        b->loss_sum_small += small[j];
-    }
+    FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
 }
 
 #if !XK_WIDEN
@@ -1212,7 +1255,7 @@ static void FN(state_merge)(ptrdiff_t R, double *acc, const double *chunk, doubl
  * into loss_sum. No gradient (b->cw_others unused), no focal loss. */
 static void FN(state_finish)(xk_block *b)
 {
-    double lanes[8] = {0}, small[8] = {0};
+    xk_sum bsum = {{0}, {0}, {0}};
     xk_block fb = *b;
     fb.cw_others = NULL;
     fb.gamma = 0.0;
@@ -1225,14 +1268,9 @@ static void FN(state_finish)(xk_block *b)
         const double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));
         const double value = FN(finish)(&fb, XK_SPARSE, &st, sw, y, q[4], L, &g);
         if (b->row_out) b->row_out[r] = value;
-        lanes[r & 7] += value;
-        small[r & 7] += value * XK_SMALL;
+        FN(sum_add)(&bsum, r & 7, value);
     }
-    b->loss_sum = b->loss_sum_small = 0.0;
-    for (int j = 0; j < 8; j++) {
-        b->loss_sum += lanes[j];
-        b->loss_sum_small += small[j];
-    }
+    FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
 }
 #endif
 
@@ -1311,15 +1349,14 @@ static __attribute__((noinline)) void FN(focal_entry_v)(double gamma, xv_d nll,
 static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                             ptrdiff_t xs, const T *out, ptrdiff_t os, double *m, int64_t *top,
                             double (*acc)[XK_TILE], const double *Ls, double *inv_o, double *L_o,
-                            double *a_o, double *k_o, double *gtop_o, double lanes[8],
-                            double small[8])
+                            double *a_o, double *k_o, double *gtop_o, xk_sum *bsum)
 {
     const double Cd = (double)b->C, eps = b->eps, z = b->z;
     const int sparse = mode == XK_SPARSE, cat = mode == XK_CATEGORICAL;
     const int focal = sparse && b->gamma != 0.0; /* (eps = 0: see tile) */
     const xv_d zero = XV(splat)(0.0), nan = XV(splat)(NAN),
                inf = XV(splat)(HUGE_VAL), ninf = XV(splat)(-HUGE_VAL);
-    xv_d lane_v = XV(load)(lanes), small_v = XV(load)(small);
+    FN(vsum) sums = FN(vsum_load)(bsum);
     for (ptrdiff_t r = 0; r < n; r += 8) {
         /* the rows' labels and weights (the last rows' padded with label 0 and weight 0), then
            what each row reads at its label and at its maximum's class */
@@ -1437,11 +1474,9 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
         XV(store)(L_o + r, L);
         if (b->row_out)
             for (int l = 0; l < 8 && r + l < n; l++) b->row_out[r0 + r + l] = value[l];
-        lane_v += value;
-        small_v += value * XK_SMALL;
+        FN(vsum_add)(&sums, value);
     }
-    XV(store)(lanes, lane_v);
-    XV(store)(small, small_v);
+    FN(vsum_store)(bsum, &sums);
 }
 
 /* The focal terms of class c for eight rows r .. r + 7 of a tile (focal_piece's operations;
@@ -1488,7 +1523,7 @@ static __attribute__((noinline)) void FN(tile_focal_terms)(
 static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                            ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
                            const double *m, const int64_t *top, double (*acc)[XK_TILE],
-                           const double *Ls, double lanes[8], double small[8])
+                           const double *Ls, xk_sum *bsum)
 {
     const ptrdiff_t C = b->C;
     const int cat = mode == XK_CATEGORICAL, grad = out != NULL;
@@ -1496,7 +1531,7 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
     const xv_d zero = XV(splat)(0.0), nan = XV(splat)(NAN), inf = XV(splat)(HUGE_VAL),
                ninf = XV(splat)(-HUGE_VAL);
     const xv_i all = (xv_i){0} == 0;
-    xv_d lane_v = XV(load)(lanes), small_v = XV(load)(small);
+    FN(vsum) sums = FN(vsum_load)(bsum);
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const ptrdiff_t nr = n - r < 8 ? n - r : 8;
         const xv_i live = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} < (int64_t)nr;
@@ -1536,8 +1571,7 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
         const xv_d value = XV(sel)(live & (sw != 0.0), sw * loss, zero);
         if (b->row_out)
             for (ptrdiff_t l = 0; l < nr; l++) b->row_out[r0 + r + l] = value[l];
-        lane_v += value;
-        small_v += value * XK_SMALL;
+        FN(vsum_add)(&sums, value);
         if (!grad) continue;
         const xv_d dsum = ds - dc, dx = xsum - xc, k = sw / b->grad_div;
         const xv_i kzero = k == 0.0;
@@ -1557,8 +1591,7 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
         for (ptrdiff_t l = 0; l < nr; l++)
             if (sv[l] < 1.0 && !kzero[l]) out[topv[l] * os + r + l] = (T)g_top[l];
     }
-    XV(store)(lanes, lane_v);
-    XV(store)(small, small_v);
+    FN(vsum_store)(bsum, &sums);
 }
 
 /* Sparse and categorical cross-entropy of two classes (no smoothing; the focal factor for
@@ -1632,12 +1665,12 @@ static void FN(tile2_terms)(ptrdiff_t n, const float *x0, const float *x1, doubl
 
 static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                       ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
-                      double lanes[8], double small[8])
+                      xk_sum *bsum)
 {
     const int cat = mode == XK_CATEGORICAL;
     const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
     const double cw0 = b->cw ? b->cw[0] : 1.0, cw1 = b->cw ? b->cw[1] : 1.0;
-    xv_d lane_v = XV(load)(lanes), small_v = XV(load)(small);
+    FN(vsum) sums = FN(vsum_load)(bsum);
 #if XK_WIDEN
     double U[XK_TILE], TT[XK_TILE];
     FN(tile2_terms)(n, x, x + xs, U, TT);
@@ -1746,8 +1779,7 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         xv_d value = XV(sel)(sw == zero, zero, sw * loss);
         if (b->row_out)
             for (int l = 0; l < nr; l++) b->row_out[r0 + r + l] = value[l];
-        lane_v += value;
-        small_v += value * XK_SMALL;
+        FN(vsum_add)(&sums, value);
         if (out) {
             const xv_d k = sw / b->grad_div;
             const xv_d g1 = XV(sel)(k == zero, zero, k * (c1 + zg * p1));
@@ -1761,8 +1793,7 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
             }
         }
     }
-    XV(store)(lanes, lane_v);
-    XV(store)(small, small_v);
+    FN(vsum_store)(bsum, &sums);
 }
 
 /* The maximum of each row of a tile (element (r, c) at x[c * xs + r]; NaN for a row holding
@@ -1790,12 +1821,12 @@ static void FN(tile_stats)(ptrdiff_t C, ptrdiff_t n, ptrdiff_t n8, const T *x, p
 /* n <= XK_TILE rows of a class-major tile: element (r, c) at x[c * xs + r] (t and out alike). */
 static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                      ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
-                     double lanes[8], double small[8])
+                     xk_sum *bsum)
 {
     const ptrdiff_t C = b->C;
     if (C == 2 && (mode == XK_SPARSE || (mode == XK_CATEGORICAL && b->gamma == 0.0)) &&
         b->eps == 0.0) {
-        FN(tile2)(b, mode, r0, n, x, xs, t, ts, out, os, lanes, small);
+        FN(tile2)(b, mode, r0, n, x, xs, t, ts, out, os, bsum);
         return;
     }
     const int grad = out != NULL && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
@@ -1856,11 +1887,10 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         XV(store)(Ls + r, XV(log1p)(sv));
     }
     if (focal_rows) {
-        FN(tile_focal)(b, mode, r0, n, x, xs, t, ts, out, os, m, top, acc, Ls, lanes, small);
+        FN(tile_focal)(b, mode, r0, n, x, xs, t, ts, out, os, m, top, acc, Ls, bsum);
         return;
     }
-    FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx, lanes,
-                    small);
+    FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx, bsum);
     if (out == NULL || mode == XK_LSE) return;
     for (ptrdiff_t c = 0; c < C; c++) {
         T *oc = out + c * os;
@@ -1965,7 +1995,7 @@ static void FN(softmax)(xk_block *b, int mode)
         return;
     }
     if (mode == XK_STATE) return; /* row-major rows of more classes only (_core checks it) */
-    double lanes[8] = {0}, small[8] = {0};
+    xk_sum bsum = {{0}, {0}, {0}};
     T *xt = NULL, *tt = NULL, *ot = NULL;
     const int transpose = !class_major;
     if (transpose) {
@@ -1980,21 +2010,17 @@ static void FN(softmax)(xk_block *b, int mode)
             const T *x = (const T *)b->x + r0;
             const T *t = b->t ? (const T *)b->t + r0 : NULL;
             T *out = b->out ? (T *)b->out + r0 : NULL;
-            FN(tile)(b, mode, r0, n, x, b->x_cs, t, b->t_cs, out, b->o_cs, lanes, small);
+            FN(tile)(b, mode, r0, n, x, b->x_cs, t, b->t_cs, out, b->o_cs, &bsum);
             continue;
         }
         FN(to_tile)((const T *)b->x + r0 * b->x_rs, b->x_rs, C, n, xt);
         if (mode == XK_CATEGORICAL) FN(to_tile)((const T *)b->t + r0 * b->t_rs, b->t_rs, C, n, tt);
-        FN(tile)(b, mode, r0, n, xt, XK_TILE, tt, XK_TILE, b->out ? ot : NULL, XK_TILE, lanes,
-                small);
+        FN(tile)(b, mode, r0, n, xt, XK_TILE, tt, XK_TILE, b->out ? ot : NULL, XK_TILE, &bsum);
         if (b->out && mode != XK_LSE) {
             FN(from_tile)(ot, C, n, (T *)b->out + r0 * b->o_rs, b->o_rs);
         }
     }
-    for (int j = 0; j < 8; j++) {
-        b->loss_sum += lanes[j];
-        b->loss_sum_small += small[j];
-    }
+    FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
 }
 
 /* ------------------------------------------------------------------ from probabilities */
@@ -2008,7 +2034,7 @@ static void FN(prob)(xk_block *b, int mode)
     const ptrdiff_t R = b->R, C = b->C;
     const double eps = b->eps, Cd = (double)C;
     const int sparse = mode == XK_SPARSE, only_y = sparse && eps == 0.0;
-    double lanes[8] = {0}, small[8] = {0};
+    xk_sum bsum = {{0}, {0}, {0}};
     b->loss_sum = b->loss_sum_small = 0.0;
     for (ptrdiff_t r = 0; r < R; r++) {
         const T *x = (const T *)b->x + r * b->x_rs;
@@ -2038,13 +2064,9 @@ static void FN(prob)(xk_block *b, int mode)
         }
         double value = sw == 0.0 ? 0.0 : sw * loss;
         if (b->row_out) b->row_out[r] = value;
-        lanes[r & 7] += value;
-        small[r & 7] += value * XK_SMALL;
+        FN(sum_add)(&bsum, r & 7, value);
     }
-    for (int j = 0; j < 8; j++) {
-        b->loss_sum += lanes[j];
-        b->loss_sum_small += small[j];
-    }
+    FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
 }
 
 /* ------------------------------------------------------------------ elementwise */
@@ -2427,7 +2449,8 @@ static inline void FN(binary_range)(const T *x, ptrdiff_t n, xv_d *lo, xv_d *hi)
 
 static void FN(binary)(xk_binary *bb)
 {
-    double lanes[8] = {0}, small[8] = {0}, lb[XK_CHUNK], Y[XK_CHUNK];
+    xk_sum bsum[4] = {{{0}, {0}, {0}}, {{0}, {0}, {0}}, {{0}, {0}, {0}}, {{0}, {0}, {0}}};
+    double lb[XK_CHUNK], Y[XK_CHUNK];
     const int L = bb->from_logits != 0, G = bb->grad != NULL, S = bb->sw != NULL,
               P = bb->pw != NULL;
     const int key = G * 4 + S * 2 + P;
@@ -2485,26 +2508,29 @@ static void FN(binary)(xk_binary *bb)
             XK_CASE(7)
 #undef XK_CASE
         }
-        ptrdiff_t i = 0;
-        for (; i + 8 <= n; i += 8)
-            for (int j = 0; j < 8; j++) {
-                lanes[j] += lb[i + j];
-                small[j] += lb[i + j] * XK_SMALL;
-            }
-        for (int j = 0; i < n; i++, j++) {
-            lanes[j] += lb[i];
-            small[j] += lb[i] * XK_SMALL;
+        /* the losses into four sums, a vector each in turn (one compensated sum would make
+           its additions' latency the loop's time); the last chunk's padded with zeros */
+        for (ptrdiff_t i = n; i < (n + 31) / 32 * 32; i++) lb[i] = 0.0;
+        FN(vsum) s0 = FN(vsum_load)(bsum), s1 = FN(vsum_load)(bsum + 1),
+                 s2 = FN(vsum_load)(bsum + 2), s3 = FN(vsum_load)(bsum + 3);
+        for (ptrdiff_t i = 0; i < n; i += 32) {
+            FN(vsum_add)(&s0, XV(load)(lb + i));
+            FN(vsum_add)(&s1, XV(load)(lb + i + 8));
+            FN(vsum_add)(&s2, XV(load)(lb + i + 16));
+            FN(vsum_add)(&s3, XV(load)(lb + i + 24));
         }
+        FN(vsum_store)(bsum, &s0);
+        FN(vsum_store)(bsum + 1, &s1);
+        FN(vsum_store)(bsum + 2, &s2);
+        FN(vsum_store)(bsum + 3, &s3);
         if (bb->loss_out)
             for (ptrdiff_t k = 0; k < n; k++) bb->loss_out[i0 + k] = lb[k];
     }
-    bb->loss_sum = bb->loss_sum_small = 0.0;
+    FN(sum_result)(bsum, 4, &bb->loss_sum, &bb->loss_sum_small);
     bb->y_lo = bb->x_lo = HUGE_VAL;
     bb->y_hi = bb->x_hi = -HUGE_VAL;
     bb->y_nan = 0;
     for (int j = 0; j < 8; j++) {
-        bb->loss_sum += lanes[j];
-        bb->loss_sum_small += small[j];
         bb->y_lo = ylo[j] < bb->y_lo ? ylo[j] : bb->y_lo;
         bb->y_hi = yhi[j] > bb->y_hi ? yhi[j] : bb->y_hi;
         bb->x_lo = xlo[j] < bb->x_lo ? xlo[j] : bb->x_lo;

@@ -385,6 +385,7 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
     double *Fw = b->scratch, *Gw = Fw + Cp, *Uh = Gw + Cp, *Ul = Uh + Cp, *X = Ul + Cp,
            *E = X + Cp, *Ah = E + Cp, *Al = Ah + Cp, *Dp = Al + Cp, *Dq = Dp + Cp;
     const T ppad = pl ? (T)-HUGE_VAL : (T)0.0, qpad = ql ? (T)-HUGE_VAL : (T)0.0;
+    xk_sum bsum = {{0}, {0}, {0}};
     for (ptrdiff_t r = 0; r < b->R; r++) {
         const T *p = (const T *)b->p + r * b->p_rs;
         const T *q = (const T *)b->q + r * b->q_rs;
@@ -447,8 +448,7 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
         if (pl && ql && kl < 0.0) kl = 0.0; /* >= 0 for two distributions; NaN stays */
         const double value = w * ((temp * temp) * kl);
         if (b->row_out) b->row_out[r] = value;
-        b->loss_sum += value;
-        b->loss_sum_small += value * XK_SMALL;
+        FN(sum_add)(&bsum, (int)(r & 7), value);
         if (!g) continue;
         const int direct = b->g_cs == 1;
         for (ptrdiff_t c = 0; c < C; c += 8) {
@@ -469,6 +469,7 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
                 for (int l = 0; l < 8 && c + l < C; l++) g[(c + l) * b->g_cs] = (T)gv[l];
         }
     }
+    FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
 }
 
 /* ------------------------------------------------------------------ rows of few classes */
@@ -484,7 +485,7 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
     double *Fw = b->scratch, *Gw = Fw + n8, *Uh = Gw + n8, *Ul = Uh + n8, *X = Ul + n8,
            *E = X + n8, *Ah = E + n8, *Al = Ah + n8, *Vp = Al + n8, *Vq = Vp + n8;
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0), ninf = XV(splat)(-HUGE_VAL);
-    double loss_sum = 0.0, loss_small = 0.0;
+    xk_sum bsum = {{0}, {0}, {0}};
     for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
         const ptrdiff_t nr = R - r0 < 8 ? R - r0 : 8;
         xv_i row;
@@ -562,8 +563,7 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         const xv_d value = XV(sel)(dead, zero, w * ((temp * temp) * kl));
         for (int l = 0; l < nr; l++) {
             if (b->row_out) b->row_out[r0 + l] = value[l];
-            loss_sum += value[l];
-            loss_small += value[l] * XK_SMALL;
+            FN(sum_add)(&bsum, l, value[l]);
         }
         if (!b->grad) continue;
         T *g = (T *)b->grad;
@@ -579,8 +579,7 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
             for (int l = 0; l < nr; l++) g[(r0 + l) * b->g_rs + c * b->g_cs] = (T)gv[l];
         }
     }
-    b->loss_sum = loss_sum;
-    b->loss_sum_small = loss_small;
+    FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
 }
 
 static void FN(kl)(xk_kl *b)
