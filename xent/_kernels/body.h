@@ -165,8 +165,8 @@ static inline __attribute__((always_inline)) void FN(softplus_terms32)(const flo
     const xv_s zero = XV(ssplat)(0.0f);
     const xv_s v0 = s * XV(sload)(xs), v1 = s * XV(sload)(xs + 16);
     xv_d u4[4];
-    FN(softplus_terms16)(v0, zero, u4, L);
-    FN(softplus_terms16)(v1, zero, u4 + 2, L + 2);
+    FN(softplus_terms16)(v0, zero, U ? u4 : NULL, L);
+    FN(softplus_terms16)(v1, zero, U ? u4 + 2 : NULL, L + 2);
     const xv_si wide0 = (v0 > -XV_EXPF_MIN) | (v0 < XV_EXPF_MIN);
     const xv_si wide1 = (v1 > -XV_EXPF_MIN) | (v1 < XV_EXPF_MIN);
     if (__builtin_expect(XV(sany)(wide0 | wide1), 0)) {
@@ -177,7 +177,7 @@ static inline __attribute__((always_inline)) void FN(softplus_terms32)(const flo
             if (!XV(any)(wide)) continue;
             xv_d u8, t8;
             FN(softplus_terms8)(d, &u8, &t8);
-            u4[k] = XV(sel)(wide, u8, u4[k]);
+            if (U) u4[k] = XV(sel)(wide, u8, u4[k]);
             L[k] = XV(sel)(wide, t8, L[k]);
         }
     }
@@ -2083,7 +2083,8 @@ static inline __attribute__((always_inline)) xv_d FN(load_part)(const T *p, ptrd
     return XK_LOADV(v);
 }
 
-/* From logits: u = exp(-|x|) and lt = log1p(u) (softplus(x) = relu(x) + lt). */
+/* From logits: u = exp(-|x|) (unless u is NULL) and lt = log1p(u) (softplus(x) = relu(x) +
+ * lt). */
 static inline void FN(softplus_parts)(const T *x, ptrdiff_t n, double *u, double *lt)
 {
 #if XK_WIDEN
@@ -2096,9 +2097,9 @@ static inline void FN(softplus_parts)(const T *x, ptrdiff_t n, double *u, double
             xs = x32;
         }
         xv_d U[4], L[4];
-        FN(softplus_terms32)(xs, 1.0f, U, L);
+        FN(softplus_terms32)(xs, 1.0f, u ? U : NULL, L);
         for (int k = 0; k < 4; k++) {
-            XV(store)(u + i + 8 * k, U[k]);
+            if (u) XV(store)(u + i + 8 * k, U[k]);
             XV(store)(lt + i + 8 * k, L[k]);
         }
     }
@@ -2106,7 +2107,7 @@ static inline void FN(softplus_parts)(const T *x, ptrdiff_t n, double *u, double
     for (ptrdiff_t i = 0; i < n; i += 8) {
         xv_d U, L;
         FN(softplus_terms8)(FN(load_part)(x + i, n - i < 8 ? n - i : 8), &U, &L);
-        XV(store)(u + i, U);
+        if (u) XV(store)(u + i, U);
         XV(store)(lt + i, L);
     }
 #endif
@@ -2143,14 +2144,14 @@ static inline __attribute__((always_inline)) void FN(binary_logits_chunk)(
     const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, ginv = 1.0 / bb->grad_div;
     const xv_d zero = XV(splat)(0.0);
     double U[XK_CHUNK], V[XK_CHUNK]; /* exp(-|x|) and log1p of it */
-    FN(softplus_parts)(x, n, U, V);
+    FN(softplus_parts)(x, n, GRAD ? U : NULL, V); /* u: for the gradient only */
     for (ptrdiff_t i = 0; i < n; i += 8) {
         const ptrdiff_t nl = n - i < 8 ? n - i : 8;
         const xv_d xv = FN(load_part)(x + i, nl), yv = XV(load)(y + i);
         xv_d a = yv * keep + half;
         const xv_d bw = (1.0 - yv) * keep + half;
         if (PW) a *= XV(load)(pw + i);
-        const xv_d u = XV(load)(U + i), Tv = XV(load)(V + i);
+        const xv_d Tv = XV(load)(V + i);
         const xv_d relu = XV(sel)(xv > zero, xv, zero), relu_neg = relu - xv;
         const xv_d pa = relu_neg * a, pb = relu * bw;
         xv_d loss = (PW ? (a + bw) * Tv : Tv) + XV(sel)(pa > zero, pa, zero) +
@@ -2158,6 +2159,7 @@ static inline __attribute__((always_inline)) void FN(binary_logits_chunk)(
         xv_d g = zero;
         if (GRAD) {
             /* sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u) */
+            const xv_d u = XV(load)(U + i);
             const xv_d inv = 1.0 / (1.0 + u), small = u * inv;
             const xv_i pos = xv >= zero;
             g = bw * XV(sel)(pos, inv, small) - a * XV(sel)(pos, small, inv);
