@@ -994,7 +994,8 @@ static inline double FN(sparse_gy)(const xk_block *b, const FN(coef) *g, int64_t
 
 /* Entries c0 .. c0 + w of a row (w <= XK_FOCAL_PIECE), eight at a time: lt[j] = w_c f_c nll_c
  * and, where the call has a gradient, wD[j] = w_c D_c (else 0); the maximum's entry, whose
- * 1 - p is s / (1 + s), is redone by focal_entry. */
+ * 1 - p is s / (1 + s), is redone by focal_entry (its p is 1 / (1 + s) and its nll L, exactly
+ * as focal_p gives them: x - m = 0 there). */
 static void FN(focal_piece)(const xk_block *b, int mode, const T *x, ptrdiff_t xs,
                             const T *t, ptrdiff_t ts, ptrdiff_t c0, ptrdiff_t w,
                             const FN(state) *st, int64_t y, const FN(coef) *g, double s,
@@ -1005,7 +1006,6 @@ static void FN(focal_piece)(const xk_block *b, int mode, const T *x, ptrdiff_t x
     const int cat = mode == XK_CATEGORICAL;
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(m);
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
-    double nll[XK_FOCAL_PIECE], p[XK_FOCAL_PIECE];
     /* eight entries at a time, with the operations of the one-entry forms (XK_SHIFT, exp,
        log1p, exp): the same bits (float results: the short exp, see XK_EXP_OUT) */
     for (ptrdiff_t j = 0; j < w; j += 8) {
@@ -1039,14 +1039,10 @@ static void FN(focal_piece)(const xk_block *b, int mode, const T *x, ptrdiff_t x
         }
         const xv_d ltv = XV(sel)((wc == 0.0) | (f == 0.0), zero, wc * f * nv);
         if (whole) {
-            XV(store)(nll + j, nv);
-            XV(store)(p + j, pv);
             XV(store)(wD + j, wdv);
             XV(store)(lt + j, ltv);
         } else
             for (ptrdiff_t l = 0; l < nl; l++) {
-                nll[j + l] = nv[l];
-                p[j + l] = pv[l];
                 wD[j + l] = wdv[l];
                 lt[j + l] = ltv[l];
             }
@@ -1055,9 +1051,9 @@ static void FN(focal_piece)(const xk_block *b, int mode, const T *x, ptrdiff_t x
     if (top >= 0 && top < w) {
         double tc = mode == XK_CATEGORICAL ? (double)t[st->top * ts] : (st->top == y ? 1.0 : 0.0);
         double wc = (b->cw ? b->cw[st->top] : 1.0) * (kw1 * tc + kw0), ft, D;
-        FN(focal_entry)(gamma, nll[top], s, L, inv, 1, p[top], &ft, &D);
+        FN(focal_entry)(gamma, L, s, L, inv, 1, inv, &ft, &D);
         wD[top] = wc == 0.0 ? 0.0 : wc * D;
-        lt[top] = wc == 0.0 || ft == 0.0 ? 0.0 : wc * ft * nll[top];
+        lt[top] = wc == 0.0 || ft == 0.0 ? 0.0 : wc * ft * L;
     }
 }
 
