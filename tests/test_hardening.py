@@ -363,6 +363,67 @@ def test_run_chunks_error_stops_the_other_pieces(restore_threads):
     assert len(started) <= 3  # the failing piece and at most the one the other thread ran
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_spans_give_the_blocks_results(rng, monkeypatch, restore_threads, threads):
+    """Blocks run as spans (one kernel call for a run of blocks) give bit for bit what a call
+    per block gives: losses, per-row values, gradients, with weights, ignored rows, class ids
+    of another type, strided and float16 inputs (copied: no span), states of the vocabulary
+    chunks."""
+    from xent import _softmax
+
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)  # 40 blocks of 8 rows
+    xent.set_num_threads(threads)
+    x = rng.normal(0, 3, (320, 50))
+    y = rng.integers(0, 50, 320)
+    y[::7] = -100
+    sw = rng.random(320)
+    y0 = np.where(y < 0, 0, y)
+    calls = {
+        "mean": lambda: xent.sparse_categorical_cross_entropy(
+            y, x, from_logits=True, ignore_index=-100
+        ),
+        "grad": lambda: xent.sparse_categorical_cross_entropy(
+            y.astype(np.int32),
+            x.astype(np.float32),
+            from_logits=True,
+            ignore_index=-100,
+            sample_weight=sw,
+            label_smoothing=0.1,
+            return_grad=True,
+        ),
+        "none": lambda: xent.sparse_categorical_cross_entropy(
+            y, x, from_logits=True, ignore_index=-100, reduction="none", z_loss=1e-3
+        ),
+        "focal": lambda: xent.sparse_categorical_cross_entropy(
+            y, x[:, ::-1], from_logits=True, ignore_index=-100, focal_gamma=2.0
+        ),
+        "float16": lambda: xent.log_softmax(x.astype(np.float16)),
+        "probabilities": lambda: xent.sparse_categorical_cross_entropy(
+            y0, xent.softmax(x), reduction="sum"
+        ),
+        "logsumexp": lambda: xent.logsumexp(x[:, :20]),
+        "linear": lambda: xent.linear_cross_entropy(
+            y0, x, rng.normal(0, 0.1, (60_000, 50)), chunk_bytes=1 << 20
+        ),
+    }
+    orig = _softmax.run_blocks
+
+    def per_block(*args, **kwargs):
+        return orig(*args, **{**kwargs, "spans": False})
+
+    for name, call in calls.items():
+        state = rng.bit_generator.state
+        with_spans = call()
+        rng.bit_generator.state = state
+        monkeypatch.setattr(_softmax, "run_blocks", per_block)
+        blocks = call()
+        monkeypatch.setattr(_softmax, "run_blocks", orig)
+        got = with_spans if isinstance(with_spans, tuple) else (with_spans,)
+        want = blocks if isinstance(blocks, tuple) else (blocks,)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 def _child_call(n):
     x = np.linspace(-5.0, 5.0, n)
     return float(np.sum(xent.softplus(x))), xent.get_num_threads()

@@ -44,13 +44,16 @@ def _run(
 ) -> list[tuple[float, float]]:
     """Every block through the kernel; the per-block partial sums, in block order."""
 
-    def kernel(blk: Block, a: BlockArrays) -> tuple[float, float]:
+    def kernel(blk: Block, a: BlockArrays, block_rows: int) -> list[tuple[float, float]]:
         assert a.target is not None
+        assert block_rows == 0  # one block at a time
         sw = None if weights is None else weights.block(blk)
-        return _core.kl_block(
-            a.target, a.x, a.out, sw, a.rows, temperature, grad_div, target_logits, pred_logits,
-            a.scratch,
-        )  # fmt: skip
+        return [
+            _core.kl_block(
+                a.target, a.x, a.out, sw, a.rows, temperature, grad_div, target_logits,
+                pred_logits, a.scratch,
+            )
+        ]  # fmt: skip
 
     return run_blocks(
         layout, work, pred, kernel, target=target, out=grad, rows_out=rows_out,

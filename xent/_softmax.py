@@ -133,7 +133,7 @@ class SoftmaxCall:
         cw = np.ones(self.layout.C) if self.cw is None else self.cw
         cw_sum = float(self.layout.C) if self.cw is None else float(np.sum(cw))
 
-        def kernel(blk: Block, a: BlockArrays) -> tuple[float, float]:
+        def kernel(blk: Block, a: BlockArrays, block_rows: int) -> list[tuple[float, float]]:
             hot = None if check is None or a.target is None else check(blk, a.target)
             if labels is None:
                 yb, sw = None, None if weights is None else weights.block(blk)
@@ -146,12 +146,17 @@ class SoftmaxCall:
             return _core.softmax_block(
                 mode, a.x, a.out, tb, yb, sw, cw, self.cw_others, cw_sum, self.eps,
                 self.grad_div, a.rows, a.scratch, self.from_logits, self.z_loss, self.gamma, sb,
+                block_rows,
             )  # fmt: skip
 
         return run_blocks(
             self.layout, self.dtype, x, kernel, target=target, out=out, rows_out=rows_out,
-            scratch_len=_core.scratch_len(self.layout.C),
+            scratch_len=_core.scratch_len(self.layout.C), spans=check is None,
         )  # fmt: skip
+
+
+#: Blocks that `run_blocks` hands to a kernel in one call (a span), where it may.
+SPAN_BLOCKS = 16
 
 
 @dataclass(frozen=True)
@@ -170,41 +175,66 @@ def run_blocks(
     layout: Layout,
     dtype: np.dtype[np.floating],
     x: np.ndarray,
-    kernel: Callable[[Block, BlockArrays], tuple[float, float]],
+    kernel: Callable[[Block, BlockArrays, int], list[tuple[float, float]]],
     *,
     target: np.ndarray | None = None,
     out: np.ndarray | None = None,
     rows_out: np.ndarray | None = None,
     scratch_len: int = 0,
+    spans: bool = False,
 ) -> list[tuple[float, float]]:
     """The block driver of every kernel that reads ``x`` (and ``target``) of one layout:
-    ``kernel(block, arrays)`` per block on the engine's threads, its output block copied back
-    where it went to a buffer (`destination`), its per-row values into ``rows_out`` in that
-    array's dtype; returns the kernel's results in block order."""
+    ``kernel(block, arrays, 0)`` per block on the engine's threads, its output block copied
+    back where it went to a buffer (`destination`), its per-row values into ``rows_out`` in
+    that array's dtype; returns the kernel's results in block order.
+
+    With ``spans``, the kernel also takes a run of row-major blocks whose arrays are all views
+    (no copy) as one span, ``kernel(span, arrays, block_rows)`` returning each block's result:
+    the same results, with one Python call per `SPAN_BLOCKS` blocks instead of one per block
+    (the per-row arrays a span may copy, labels of another integer type say, stay bounded)."""
     x3 = layout.view3(x)
     t3 = None if target is None else layout.view3(target)
     out3 = None if out is None else layout.view3(out)
     rows2 = None if rows_out is None else layout.rows2(rows_out)
     blocks = layout.blocks(dtype.itemsize)
+    block_rows = layout.block_rows(dtype.itemsize)
     partial = [(0.0, 0.0)] * len(blocks)
+
+    def run(blk: Block, scratch: np.ndarray, span_rows: int) -> list[tuple[float, float]]:
+        xb = load(layout, x3, blk, dtype)
+        tb = None if t3 is None else load(layout, t3, blk, dtype)
+        ob, copy_back = (None, False) if out3 is None else destination(layout, out3, blk, dtype)
+        rows = None if rows2 is None else layout.take_rows(rows2, blk)
+        # per-row values are float64 in the kernel: a block buffer for other dtypes
+        rb = rows if rows is None or rows.dtype == np.float64 else np.empty(rows.shape)
+        result = kernel(blk, BlockArrays(xb, tb, ob, rb, scratch), span_rows)
+        if rows is not None and rb is not rows:
+            with np.errstate(over="ignore"):  # beyond the dtype's range: inf
+                rows[...] = rb
+        if copy_back:
+            assert out3 is not None
+            assert ob is not None
+            store(layout, out3, blk, ob)
+        return result
+
+    def viewable(blk: Block) -> bool:
+        """Whether every array of a row-major span is used in place (nothing copied)."""
+        return all(
+            _usable(layout.take(a3, blk), dtype, False) for a3 in (x3, t3, out3) if a3 is not None
+        )
 
     def work(chunk: Sequence[Block]) -> None:
         scratch = np.empty(scratch_len)
-        for blk in chunk:
-            xb = load(layout, x3, blk, dtype)
-            tb = None if t3 is None else load(layout, t3, blk, dtype)
-            ob, copy_back = (None, False) if out3 is None else destination(layout, out3, blk, dtype)
-            rows = None if rows2 is None else layout.take_rows(rows2, blk)
-            # per-row values are float64 in the kernel: a block buffer for other dtypes
-            rb = rows if rows is None or rows.dtype == np.float64 else np.empty(rows.shape)
-            partial[blk.index] = kernel(blk, BlockArrays(xb, tb, ob, rb, scratch))
-            if rows is not None and rb is not rows:
-                with np.errstate(over="ignore"):  # beyond the dtype's range: inf
-                    rows[...] = rb
-            if copy_back:
-                assert out3 is not None
-                assert ob is not None
-                store(layout, out3, blk, ob)
+        step = SPAN_BLOCKS if spans and not layout.class_major else 1
+        for k in range(0, len(chunk), step):
+            run_of = chunk[k : k + step]
+            span = Block(run_of[0].index, run_of[0].a0, run_of[-1].a1, 0, 1)
+            if len(run_of) > 1 and viewable(span):
+                for blk, result in zip(run_of, run(span, scratch, block_rows), strict=True):
+                    partial[blk.index] = result
+            else:
+                for blk in run_of:
+                    partial[blk.index] = run(blk, scratch, 0)[0]
 
     run_chunks(blocks, work)
     return partial

@@ -33,7 +33,8 @@ def softmax_block(
     z_loss: float = 0.0,
     gamma: float = 0.0,
     state: np.ndarray | None = None,
-) -> tuple[float, float]: ...
+    block_rows: int = 0,
+) -> list[tuple[float, float]]: ...
 def state_merge(
     acc: np.ndarray, chunk: np.ndarray, w_acc: float, w_chunk: float, smooth: bool
 ) -> None: ...

@@ -184,7 +184,8 @@ def scratch_len(Py_ssize_t C):
 def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
                   object row_weight, object cw, object cw_others, double cw_sum, double eps,
                   double grad_div, object row_out, cnp.ndarray scratch, bint from_logits=True,
-                  double z_loss=0.0, double gamma=0.0, object state=None):
+                  double z_loss=0.0, double gamma=0.0, object state=None,
+                  Py_ssize_t block_rows=0):
     """Run the softmax kernel (``from_logits``) or the probability kernel on one block.
 
     ``x`` (R, C); ``out`` and ``t`` the same dtype and shape (or None); ``labels`` int64 (R,);
@@ -192,8 +193,10 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     ``z_loss`` adds ``z_loss * logsumexp**2`` per row (logits only); ``gamma`` is the focal
     exponent (0: cross-entropy). Mode STATE writes each row's softmax state (m, sb, nt, vs) into
     ``state``, float64 (R, STATE_LEN), for rows of more than 16 classes with unit class stride.
-    Returns the sum of the weighted per-row losses, in row order, and the same sum of the
-    losses times 2**-64 (finite where the sum overflows).
+    The rows run as consecutive blocks of ``block_rows`` (the last one shorter; 0: all of them
+    one block): what one call per block gives, without a Python call per block. Returns, per
+    block, the sum of its weighted per-row losses, in row order, and the same sum of the losses
+    times 2**-64 (finite where the sum overflows).
     """
     cdef xk_block b
     cdef int kind = _kind(x)
@@ -243,12 +246,44 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     if scratch.shape[0] < xk_scratch_len(b.C):
         raise ValueError("scratch is too small")
     cdef const xk_variant *v = xk_get_variant(_current)
+    cdef Py_ssize_t R = b.R, r0, k = 0, size = 4 if kind == 0 else 8
+    if block_rows <= 0 or block_rows > R:
+        block_rows = max(R, 1)
+    cdef cnp.ndarray sums = np.empty(2 * max(1, (R + block_rows - 1) // block_rows))
+    cdef double *s = <double *>cnp.PyArray_DATA(sums)
+    cdef xk_block sub
     with nogil:
-        if from_logits:
-            v.softmax[kind](&b, mode)
-        else:
-            v.prob[kind](&b, mode)
-    return b.loss_sum, b.loss_sum_small
+        r0 = 0
+        while k == 0 or r0 < R:  # an empty block (R = 0) runs once
+            sub = b
+            sub.R = min(block_rows, R - r0)
+            sub.x = <const char *>b.x + r0 * b.x_rs * size
+            if b.t != NULL:
+                sub.t = <const char *>b.t + r0 * b.t_rs * size
+            if b.out != NULL:
+                sub.out = <char *>b.out + r0 * b.o_rs * size
+            if b.labels != NULL:
+                sub.labels = b.labels + r0
+            if b.row_weight != NULL:
+                sub.row_weight = b.row_weight + r0
+            if b.row_out != NULL:
+                sub.row_out = b.row_out + r0
+            if b.state != NULL:
+                sub.state = b.state + r0 * XK_STATE_LEN
+            _run_block(v, &sub, kind, mode, from_logits)
+            s[k] = sub.loss_sum
+            s[k + 1] = sub.loss_sum_small
+            k += 2
+            r0 += block_rows
+    return [(s[j], s[j + 1]) for j in range(0, k, 2)]
+
+
+cdef inline void _run_block(const xk_variant *v, xk_block *b, int kind, int mode,
+                            bint from_logits) noexcept nogil:
+    if from_logits:
+        v.softmax[kind](b, mode)
+    else:
+        v.prob[kind](b, mode)
 
 
 cdef inline double *_state_ptr(object state, Py_ssize_t R) except NULL:
