@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _engine
 from ._engine import Block, Layout, run_chunks
 from ._kernels import _core
 
@@ -155,7 +156,8 @@ class SoftmaxCall:
         )  # fmt: skip
 
 
-#: Blocks that `run_blocks` hands to a kernel in one call (a span), where it may.
+#: Blocks that `run_blocks` hands to a kernel in one call (a span), where it may: at most this
+#: many, and at most `BLOCK_BYTES` of per-row float64 values.
 SPAN_BLOCKS = 16
 
 
@@ -225,7 +227,10 @@ def run_blocks(
 
     def work(chunk: Sequence[Block]) -> None:
         scratch = np.empty(scratch_len)
-        step = SPAN_BLOCKS if spans and not layout.class_major else 1
+        # spans of at most SPAN_BLOCKS blocks and BLOCK_BYTES of per-row float64 values (a
+        # span's buffers of per-row values stay the size of a block's logits)
+        step = min(SPAN_BLOCKS, max(1, _engine.BLOCK_BYTES // (8 * block_rows)))
+        step = step if spans and not layout.class_major else 1
         for k in range(0, len(chunk), step):
             run_of = chunk[k : k + step]
             span = Block(run_of[0].index, run_of[0].a0, run_of[-1].a1, 0, 1)
