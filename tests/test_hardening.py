@@ -424,6 +424,29 @@ def test_spans_give_the_blocks_results(rng, monkeypatch, restore_threads, thread
             np.testing.assert_array_equal(a, b, err_msg=name)
 
 
+@pytest.mark.parametrize(("C", "spanned"), [(2, 2), (50, 16)])
+def test_spans_keep_per_row_buffers_to_a_block(rng, monkeypatch, restore_threads, C, spanned):
+    """A span is at most 16 blocks and at most a block's bytes of per-row values: rows of few
+    classes make blocks of many rows, which are not put together."""
+    from xent._kernels import _core
+
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)
+    xent.set_num_threads(1)
+    seen: list[int] = []
+    real = _core.softmax_block
+
+    def spy(mode, x, *args, **kwargs):
+        seen.append(x.shape[0])
+        return real(mode, x, *args, **kwargs)
+
+    monkeypatch.setattr(_core, "softmax_block", spy)
+    x = rng.normal(0, 1, (4000, C))
+    xent.logsumexp(x)
+    rows = _engine.Layout(x.shape, 1).block_rows(8)
+    assert max(seen) == spanned * rows
+    assert sum(seen) == 4000
+
+
 def _child_call(n):
     x = np.linspace(-5.0, 5.0, n)
     return float(np.sum(xent.softplus(x))), xent.get_num_threads()
