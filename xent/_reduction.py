@@ -52,8 +52,8 @@ def grad_divisor(reduction: str, total_weight: float) -> float:
 
 
 def _sum(values: Iterable[float]) -> float:
-    """The blocks' sums added exactly, then rounded once (`math.fsum`): inf where that sum
-    overflows, NaN where it holds inf and -inf."""
+    """The blocks' sums added exactly, then rounded once (`math.fsum`; 0.0 for none, and for
+    -0.0): inf where that sum overflows, NaN where it holds inf and -inf."""
     vals = [float(v) for v in values]
     try:
         return math.fsum(vals)
@@ -76,9 +76,8 @@ def reduce(
     accumulated float64 partial sums per block (compensated: a few ulp for any block length),
     added here exactly and rounded once, so that the result does not depend on the number of
     threads and the mean of many losses keeps their digits. Each block gives its sum and the
-    same sum scaled by
-    2**-64 (exact): where finite losses sum past the largest float, their mean comes from the
-    scaled sum and stays finite.
+    same sum scaled by 2**-64 (exact): where finite losses sum past the largest float, their
+    mean comes from the scaled sum and stays finite.
     """
     # A value beyond the result dtype's range (a float32 sum over 3.4e38, say) becomes inf,
     # as the rounding rule says: the cast's overflow warning is not the user's business.
@@ -87,12 +86,9 @@ def reduce(
             assert rows is not None
             out: np.ndarray | np.floating = rows.astype(dtype, copy=False)[()]
             return out
-        if len(partial_sums) == 1:  # one block (a small call): its sums, as np.sum gives them
-            total, small = (0.0 + float(v) for v in partial_sums[0])
-        else:
-            total, small = _sum(s for s, _ in partial_sums), math.nan  # small: if total is inf
-            if math.isinf(total):
-                small = _sum(s for _, s in partial_sums)
+        total, small = _sum(s for s, _ in partial_sums), math.nan  # small: if total is inf
+        if math.isinf(total):
+            small = _sum(s for _, s in partial_sums)
         if reduction == "mean":
             if total_weight <= 0:
                 total = 0.0

@@ -200,6 +200,10 @@ def run_blocks(
     rows2 = None if rows_out is None else layout.rows2(rows_out)
     blocks = layout.blocks(dtype.itemsize)
     block_rows = layout.block_rows(dtype.itemsize)
+    # spans of at most SPAN_BLOCKS blocks and BLOCK_BYTES of per-row float64 values (a span's
+    # buffers of per-row values stay the size of a block's logits)
+    step = min(SPAN_BLOCKS, max(1, _engine.BLOCK_BYTES // (8 * block_rows)))
+    step = step if spans and not layout.class_major else 1
     partial = [(0.0, 0.0)] * len(blocks)
 
     def run(blk: Block, scratch: np.ndarray, span_rows: int) -> list[tuple[float, float]]:
@@ -227,10 +231,6 @@ def run_blocks(
 
     def work(chunk: Sequence[Block]) -> None:
         scratch = np.empty(scratch_len)
-        # spans of at most SPAN_BLOCKS blocks and BLOCK_BYTES of per-row float64 values (a
-        # span's buffers of per-row values stay the size of a block's logits)
-        step = min(SPAN_BLOCKS, max(1, _engine.BLOCK_BYTES // (8 * block_rows)))
-        step = step if spans and not layout.class_major else 1
         for k in range(0, len(chunk), step):
             run_of = chunk[k : k + step]
             span = Block(run_of[0].index, run_of[0].a0, run_of[-1].a1, 0, 1)
