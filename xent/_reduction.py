@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -51,14 +51,13 @@ def grad_divisor(reduction: str, total_weight: float) -> float:
     return total_weight if total_weight > 0 else np.inf
 
 
-def _sum(values: Iterable[float]) -> float:
+def _sum(values: list[float]) -> float:
     """The blocks' sums added exactly, then rounded once (`math.fsum`; 0.0 for none, and for
     -0.0): inf where that sum overflows, NaN where it holds inf and -inf."""
-    vals = [float(v) for v in values]
     try:
-        return math.fsum(vals)
+        return math.fsum(values)
     except OverflowError:  # finite values whose sum is beyond the largest float
-        return math.copysign(math.inf, sum(vals))
+        return math.copysign(math.inf, sum(values))
     except ValueError:  # inf + -inf
         return math.nan
 
@@ -86,9 +85,9 @@ def reduce(
             assert rows is not None
             out: np.ndarray | np.floating = rows.astype(dtype, copy=False)[()]
             return out
-        total, small = _sum(s for s, _ in partial_sums), math.nan  # small: if total is inf
+        total, small = _sum([s for s, _ in partial_sums]), math.nan  # small: if total is inf
         if math.isinf(total):
-            small = _sum(s for _, s in partial_sums)
+            small = _sum([s for _, s in partial_sums])
         if reduction == "mean":
             if total_weight <= 0:
                 total = 0.0

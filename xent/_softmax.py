@@ -199,11 +199,12 @@ def run_blocks(
     out3 = None if out is None else layout.view3(out)
     rows2 = None if rows_out is None else layout.rows2(rows_out)
     blocks = layout.blocks(dtype.itemsize)
-    block_rows = layout.block_rows(dtype.itemsize)
     # spans of at most SPAN_BLOCKS blocks and BLOCK_BYTES of per-row float64 values (a span's
     # buffers of per-row values stay the size of a block's logits)
-    step = min(SPAN_BLOCKS, max(1, _engine.BLOCK_BYTES // (8 * block_rows)))
-    step = step if spans and not layout.class_major else 1
+    block_rows = layout.block_rows(dtype.itemsize)
+    step = 1
+    if spans and len(blocks) > 1 and not layout.class_major:
+        step = min(SPAN_BLOCKS, max(1, _engine.BLOCK_BYTES // (8 * block_rows)))
     partial = [(0.0, 0.0)] * len(blocks)
 
     def run(blk: Block, scratch: np.ndarray, span_rows: int) -> list[tuple[float, float]]:
@@ -231,6 +232,10 @@ def run_blocks(
 
     def work(chunk: Sequence[Block]) -> None:
         scratch = np.empty(scratch_len)
+        if step == 1:
+            for blk in chunk:
+                partial[blk.index] = run(blk, scratch, 0)[0]
+            return
         for k in range(0, len(chunk), step):
             run_of = chunk[k : k + step]
             span = Block(run_of[0].index, run_of[0].a0, run_of[-1].a1, 0, 1)

@@ -247,14 +247,16 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
         raise ValueError("scratch is too small")
     cdef const xk_variant *v = xk_get_variant(_current)
     cdef Py_ssize_t R = b.R, r0, k = 0, size = 4 if kind == 0 else 8
-    if block_rows <= 0 or block_rows > R:
-        block_rows = max(R, 1)
-    cdef cnp.ndarray sums = np.empty(2 * max(1, (R + block_rows - 1) // block_rows))
+    if block_rows <= 0 or block_rows >= R:  # one block
+        with nogil:
+            _run_block(v, &b, kind, mode, from_logits)
+        return [(b.loss_sum, b.loss_sum_small)]
+    cdef cnp.ndarray sums = np.empty(2 * ((R + block_rows - 1) // block_rows))
     cdef double *s = <double *>cnp.PyArray_DATA(sums)
     cdef xk_block sub
     with nogil:
         r0 = 0
-        while k == 0 or r0 < R:  # an empty block (R = 0) runs once
+        while r0 < R:
             sub = b
             sub.R = min(block_rows, R - r0)
             sub.x = <const char *>b.x + r0 * b.x_rs * size
