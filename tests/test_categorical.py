@@ -1242,6 +1242,56 @@ def test_stats_kernel_finds_one_hot_rows():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes", [16, 31, 32, 33, 48, 50, 70, 100])
+def test_stats_kernel_against_numpy(rng, dtype, n_classes):
+    """Every output of the stats pass against NumPy on rows the vector loops cut differently
+    (whole and partial steps of 32, 16 and 8 entries): least and greatest entry (NaN skipped),
+    NaN flag, row sums and weighted sums, and each row's one-hot class, with the 1 (or a
+    second nonzero entry, or a NaN) at every position."""
+    from xent._kernels import _core
+
+    C = n_classes
+    rows = []
+    for c in range(C):
+        rows.append(np.eye(C)[c])  # one-hot at c
+        two = np.eye(C)[c] * 0.5
+        two[(c * 7 + 3) % C] += 0.5  # two nonzero entries (or one of 1.0 when they meet)
+        rows.append(two)
+        small = np.eye(C)[c]
+        small[(c + 1) % C] = 1e-30  # a 1 and a tiny entry: not one-hot
+        rows.append(small)
+    rows.append(np.zeros(C))
+    soft = rng.random((5, C))
+    rows.extend(soft / soft.sum(axis=1, keepdims=True))
+    t = np.array(rows, dtype)
+    cw = rng.random(C)
+
+    def run(arr, weights):
+        R = len(arr)
+        sums, wsums, hot = np.empty(R), np.empty(R), np.full(R, -1, np.int64)
+        got = _core.stats_block(arr, weights, sums, None if weights is None else wsums, hot, 1e-3)
+        return got, sums, wsums, hot
+
+    (lo, hi, nan, bad), sums, wsums, _ = run(t, cw)
+    assert (lo, hi, nan) == (0.0, 1.0, False)
+    assert bad  # the row of zeros
+    exact = t.astype(np.float64)
+    np.testing.assert_allclose(sums, exact.sum(axis=1), rtol=1e-15, atol=1e-300)
+    np.testing.assert_allclose(wsums, exact @ cw, rtol=1e-15, atol=1e-300)
+    for r, row in enumerate(exact):  # one row per block: each row's own one-hot class
+        nonzero = np.flatnonzero(row)
+        want = nonzero[0] if len(nonzero) == 1 and row[nonzero[0]] == 1 else -1
+        assert max(run(t[r : r + 1], None)[3][0], -1) == want, (r, row)
+    for c in range(C):  # a NaN or a negative entry anywhere is seen; lo and hi skip NaN
+        arr = np.full((1, C), 1.0 / C, dtype)
+        arr[0, c] = np.nan
+        assert run(arr, None)[0][:3] == (dtype(1.0 / C), dtype(1.0 / C), True)
+        arr[0, c] = -2.0
+        arr[0, (c + 5) % C] = 3.0
+        assert run(arr, None)[0][:3] == (-2.0, 3.0, False)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_classes", [3, 20])
 def test_stats_kernel_flags_row_sums(dtype, n_classes):
     """The stats pass flags a row whose sum is further than rtol from 1, in either layout; a

@@ -788,3 +788,29 @@ def test_id_range_kernel():
         xent.sparse_categorical_cross_entropy(
             np.array([3, -100, 0, 7], np.int32), np.zeros((4, 5)), ignore_index=-100
         )
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_id_range_in_pieces(monkeypatch, threads):
+    """Class ids are checked piece by piece on the engine's threads (here pieces of 4 ids):
+    the same range and count as one pass, pieces of ignored ids only, the first bad id named
+    whichever piece holds it."""
+    from xent import _validation
+    from xent._kernels import _core
+
+    monkeypatch.setattr(_validation, "ID_PIECE", 4)
+    y = np.array([3, -100, 0, 7, -100, -100, -100, -100, 2, 9, 1], np.int64)
+    xent.set_num_threads(threads)
+    try:
+        for skip in (None, -100, 9):
+            assert _validation._id_range(y, skip) == _core.id_range(y, skip)
+        assert _validation._id_range(np.full(9, -100), -100)[2] == 0
+        assert _validation._id_range(y[::2], None) is None
+        x = np.zeros((11, 10))
+        xent.sparse_categorical_cross_entropy(y, x, ignore_index=-100, from_logits=True)
+        bad = y.copy()
+        bad[9] = 10
+        with pytest.raises(ValueError, match=r"class id 10 at index \(9,\), outside \[0, 10\)"):
+            xent.sparse_categorical_cross_entropy(bad, x, ignore_index=-100, from_logits=True)
+    finally:
+        xent.set_num_threads(None)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ._engine import run_chunks
 from ._kernels import _core
 
 REDUCTIONS = ("none", "sum", "mean")
@@ -289,7 +291,7 @@ def check_class_ids(
         skip = (
             ignore_index if ignore_index is not None and -(2**63) <= ignore_index < 2**63 else None
         )
-        found = _core.id_range(y.reshape(-1), skip) if y.flags.c_contiguous else None
+        found = _id_range(y.reshape(-1), skip) if y.flags.c_contiguous else None
         if found is not None:
             lo, hi, count = found
             if count == 0 or (lo >= 0 and hi < n_classes):
@@ -312,6 +314,38 @@ def check_class_ids(
         return y, ignore_index
     ids: np.ndarray = np.where(ignored, -1, y).astype(np.int64)
     return ids, -1
+
+
+#: Class ids per piece of `_id_range` (512 KiB of int64 ids): a batch of more ids is checked on
+#: the engine's threads, so that this pass over the labels is not the serial part of a call.
+ID_PIECE = 1 << 16
+
+
+def _id_range(flat: np.ndarray, skip: int | None) -> tuple[int, int, int] | None:
+    """`_core.id_range` of 1-D ids (least, greatest and count of those not equal to ``skip``;
+    None where the kernel does not take the array), piece by piece on the engine's threads."""
+    n = flat.shape[0]
+    if n <= ID_PIECE:
+        found: tuple[int, int, int] | None = _core.id_range(flat, skip)
+        return found
+    starts = list(range(0, n, ID_PIECE))
+    parts: list[tuple[int, int, int] | None] = [None] * len(starts)
+
+    def work(chunk: Sequence[int]) -> None:
+        for i0 in chunk:
+            parts[i0 // ID_PIECE] = _core.id_range(flat[i0 : i0 + ID_PIECE], skip)
+
+    run_chunks(starts, work)
+    if any(p is None for p in parts):
+        return None
+    counted = [p for p in parts if p is not None and p[2] > 0]
+    if not counted:
+        return 0, 0, 0
+    return (
+        min(p[0] for p in counted),
+        max(p[1] for p in counted),
+        sum(p[2] for p in counted),
+    )
 
 
 def _equal_exactly(y: np.ndarray, value: int) -> np.ndarray:

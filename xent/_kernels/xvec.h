@@ -351,6 +351,39 @@ XV_INLINE xv_s XV(ssel)(xv_si m, xv_s a, xv_s b)
 #endif
 }
 
+/* the lanes of m (the result of a comparison of float vectors) as the bits of a number, lane l
+ * in bit l */
+XV_INLINE uint32_t XV(smask)(xv_si m)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
+    return (uint32_t)_mm512_movepi32_mask((__m512i)m);
+#else
+    uint32_t r = 0;
+    for (int j = 0; j < XV_SLANES; j++) r |= (uint32_t)(m[j] & 1) << j;
+    return r;
+#endif
+}
+
+/* a < b ? a : b and a > b ? a : b lane by lane (b where either is NaN, or where they are equal):
+ * one instruction each with AVX-512 (vminps and vmaxps have exactly these semantics) */
+XV_INLINE xv_s XV(smin)(xv_s a, xv_s b)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    return (xv_s)_mm512_min_ps((__m512)a, (__m512)b);
+#else
+    return XV(ssel)(a < b, a, b);
+#endif
+}
+
+XV_INLINE xv_s XV(smax)(xv_s a, xv_s b)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    return (xv_s)_mm512_max_ps((__m512)a, (__m512)b);
+#else
+    return XV(ssel)(a > b, a, b);
+#endif
+}
+
 XV_INLINE int XV(sany)(xv_si m)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
