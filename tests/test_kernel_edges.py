@@ -47,8 +47,10 @@ def variant(request) -> Iterator[str]:
 
 #: Row-major tiles (C <= 16), row-major rows (C > 16), and class-major blocks; 45 classes leave
 #: a last partial vector in the row passes (8 double lanes, 16 float lanes).
-PATHS = [(5, -1), (45, -1), (5, 0), (45, 0)]
-PATH_IDS = ["C5-tiles", "C45-rows", "C5-axis0", "C45-axis0"]
+# 150 classes: rows whose maximum's pass takes whole steps of 64 (float) or 32 (double)
+# entries, a partial step and a scalar tail
+PATHS = [(5, -1), (45, -1), (150, -1), (5, 0), (45, 0)]
+PATH_IDS = ["C5-tiles", "C45-rows", "C150-rows", "C5-axis0", "C45-axis0"]
 
 
 def call(fn: Any, x: np.ndarray, axis: int, *args: Any, **kwargs: Any) -> Any:
@@ -172,8 +174,14 @@ def test_ties_at_the_maximum(variant, rng, n_classes, axis, dtype):
     x[3, [0, 4]] = top
     x[3, 1] = -np.inf
     labels = np.array([n_classes - 1, 0, 1, 2])
+    tied_sets = [[0, n_classes - 1], [1, 2, 3], list(range(n_classes)), [0, 4]]
+    if n_classes > 100:  # a tie in every part of the passes: steps, partial step, tail
+        x = np.concatenate([x, rng.standard_normal((1, n_classes)).astype(dtype)])
+        x[4, [70, 130, 145, 149]] = top
+        labels = np.append(labels, 130)
+        tied_sets.append([70, 130, 145, 149])
     sm = call(xent.softmax, x, axis)
-    for r, tied in enumerate([[0, n_classes - 1], [1, 2, 3], list(range(n_classes)), [0, 4]]):
+    for r, tied in enumerate(tied_sets):
         assert np.unique(sm[r, tied]).size == 1, f"row {r}: tied entries differ"
     checks = {
         "logsumexp": (call(xent.logsumexp, x, axis), ref.logsumexp(x)),
@@ -248,7 +256,7 @@ OPTIONS = {
 def dominant_cases() -> dict[tuple[int, str], tuple[np.ndarray, np.ndarray, dict, tuple]]:
     """Inputs and their exact loss, gradient and gradient scale, computed once per module."""
     out = {}
-    for i, n_classes in enumerate([5, 45, 1000]):
+    for i, n_classes in enumerate([5, 45, 150, 1000]):
         g = np.random.default_rng([5123, i])
         x, y = dominant_rows(g, n_classes)
         cw = g.uniform(0.5, 2.0, n_classes)

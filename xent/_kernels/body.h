@@ -289,6 +289,40 @@ static inline void FN(row_stats)(const T *x, ptrdiff_t C, double *m_out, ptrdiff
     *nt_out = nt;
 }
 
+/* The maximum alone of a row (NaN if it holds one), four vectors a step with independent
+ * maxima: the exp pass counts the entries equal to it (row_pass_v with TIES, as row_max_s). */
+static inline void FN(row_max)(const T *x, ptrdiff_t C, double *m_out)
+{
+    const xv_d ninf = XV(splat)(-HUGE_VAL);
+    xv_d m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+    xv_i nan = {0};
+    ptrdiff_t c = 0;
+    for (; c + 32 <= C; c += 32) {
+        const xv_d v0 = XK_LOADV(x + c), v1 = XK_LOADV(x + c + 8);
+        const xv_d v2 = XK_LOADV(x + c + 16), v3 = XK_LOADV(x + c + 24);
+        m0 = XV(max)(v0, m0); /* a NaN entry leaves the maximum as it is */
+        m1 = XV(max)(v1, m1);
+        m2 = XV(max)(v2, m2);
+        m3 = XV(max)(v3, m3);
+        nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+    }
+    for (; c + 8 <= C; c += 8) {
+        const xv_d v = XK_LOADV(x + c);
+        m0 = XV(max)(v, m0);
+        nan |= v != v;
+    }
+    m0 = XV(max)(XV(max)(m0, m1), XV(max)(m2, m3));
+    double m = -HUGE_VAL;
+    for (int j = 0; j < 8; j++) m = m0[j] > m ? m0[j] : m;
+    int tail_nan = 0;
+    for (; c < C; c++) {
+        const double v = (double)x[c];
+        m = v > m ? v : m;
+        tail_nan |= v != v;
+    }
+    *m_out = XV(any)(nan) || tail_nan ? NAN : m;
+}
+
 #define XV_KADD(s, c, v)                                                        \
     do {                                                                      \
         xv_d y_ = (v) - (c);                                                  \
@@ -368,6 +402,12 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
     const T *x, const T *t, const double *cw, T *out, ptrdiff_t C, FN(state) *st,
     const int STORE, const int SMOOTH, const int CAT)
 {
+    /* the categorical gradient needs the first maximum's index during the pass (row_stats
+       gives it); every other pass counts the entries equal to the maximum itself, after
+       row_max, and keeps the first */
+    const int TIES = !(CAT && STORE);
+    uint64_t nt = 0;
+    ptrdiff_t top = -1;
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m), ones = XV(splat)(1.0);
     const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
     const int tie = !(st->m > -HUGE_VAL && st->m < HUGE_VAL);
@@ -402,11 +442,20 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
             }
             const int nstore = C - c < 8 ? (int)(C - c) : 8;
             const xv_i idx = cidx + c;
+            if (TIES) { /* the padding's lanes are not entries (they may equal a -inf max) */
+                const uint32_t z = XV(mask)(xv == mv) & ((1u << nstore) - 1);
+                nt += (uint64_t)__builtin_popcount(z);
+                if (top < 0 && z) top = c + __builtin_ctz(z);
+            }
             XV_STEP(xv, tv, cwv, idx, F[k], nstore, out + c);
         }
         XV_KADD(A0, K0, (F[0] + F[1]) + (F[2] + F[3]));
     }
     FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
+    if (TIES) {
+        st->nt = (double)nt;
+        st->top = top < 0 ? 0 : top;
+    }
 }
 
 #if XK_WIDEN
@@ -460,14 +509,55 @@ static inline void FN(row_stats_s)(const float *x, ptrdiff_t C, double *m_out,
     *nt_out = nt;
 }
 
+/* The maximum alone of a float row (NaN if it holds one), four vectors a step with independent
+ * maxima, so that the pass runs at the speed of its loads: the exp pass then counts the
+ * entries equal to it and finds the first (row_pass_s with TIES). */
+static inline void FN(row_max_s)(const float *x, ptrdiff_t C, double *m_out)
+{
+    const xv_s ninf = XV(ssplat)(-HUGE_VALF);
+    xv_s m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+    xv_si nan = {0};
+    ptrdiff_t c = 0;
+    for (; c + 64 <= C; c += 64) {
+        const xv_s v0 = XV(sload)(x + c), v1 = XV(sload)(x + c + 16);
+        const xv_s v2 = XV(sload)(x + c + 32), v3 = XV(sload)(x + c + 48);
+        m0 = XV(smax)(v0, m0); /* a NaN entry leaves the maximum as it is */
+        m1 = XV(smax)(v1, m1);
+        m2 = XV(smax)(v2, m2);
+        m3 = XV(smax)(v3, m3);
+        nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+    }
+    for (; c + 16 <= C; c += 16) {
+        const xv_s v = XV(sload)(x + c);
+        m0 = XV(smax)(v, m0);
+        nan |= v != v;
+    }
+    m0 = XV(smax)(XV(smax)(m0, m1), XV(smax)(m2, m3));
+    float m = -HUGE_VALF;
+    for (int j = 0; j < 16; j++) m = m0[j] > m ? m0[j] : m;
+    int tail_nan = 0;
+    for (; c < C; c++) {
+        m = x[c] > m ? x[c] : m;
+        tail_nan |= x[c] != x[c];
+    }
+    *m_out = XV(sany)(nan) || tail_nan ? NAN : (double)m;
+}
+
 static inline __attribute__((always_inline)) void FN(row_pass_s)(
     const float *x, const float *t, const double *cw, float *out, ptrdiff_t C, FN(state) *st,
     const int STORE, const int SMOOTH, const int CAT)
 {
+    /* the categorical gradient needs the first maximum's index during the pass (row_stats_s
+       gives it); every other pass counts the ties itself after row_max_s */
+    const int TIES = !(CAT && STORE);
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m);
     const xv_s szero = XV(ssplat)(0.0f), mf = XV(ssplat)((float)st->m);
     const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
     const int tie = !(st->m > -HUGE_VAL && st->m < HUGE_VAL);
+    /* TIES: the entries equal to the maximum (d = 0 exactly, as the maximum is one of the
+       row's floats; set below where it is infinite) counted here, the first kept */
+    uint64_t nt = 0;
+    ptrdiff_t top = -1;
     xv_d A0 = zero, K0 = zero, A2 = zero, K2 = zero, A3 = zero, K3 = zero, A4 = zero, K4 = zero,
          A5 = zero, K5 = zero;
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
@@ -512,6 +602,11 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                 xv_si tie_ = xv == mf;
                 d = XV(ssel)(tie_, szero, d);
                 e = XV(ssel)(tie_, szero, e);
+            }
+            if (TIES) { /* the padding's lanes are not entries (they may equal a -inf max) */
+                const uint32_t z = XV(smask)(d == szero) & (uint32_t)((1ull << nstore) - 1);
+                nt += (uint64_t)__builtin_popcount(z);
+                if (top < 0 && z) top = c + __builtin_ctz(z);
             }
             xv_s core = XV(expf_core)(d, e);
             if (__builtin_expect(XV(expf_needs_wide)(d), 0)) {
@@ -559,6 +654,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
         }
     }
     FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
+    if (TIES) {
+        st->nt = (double)nt;
+        st->top = top < 0 ? 0 : top;
+    }
 }
 #endif
 
@@ -1164,11 +1263,18 @@ static void FN(rows)(xk_block *b, int mode)
         FN(state) st;
         FN(coef) g;
         st.next = r + 1 < R ? x + b->x_rs : NULL;
+        st.top = 0, st.nt = 0.0; /* set by row_stats or by the exp pass (TIES) */
+        /* the maximum; its first index and the entries equal to it come from the exp pass,
+           but for the categorical gradient, which needs the index during that pass */
+        const int need_top = mode == XK_CATEGORICAL && store;
 #if XK_WIDEN
-        if (C <= XK_S_MAX_C) FN(row_stats_s)(x, C, &st.m, &st.top, &st.nt);
-        else
+        if (C <= XK_S_MAX_C) {
+            if (need_top) FN(row_stats_s)(x, C, &st.m, &st.top, &st.nt);
+            else FN(row_max_s)(x, C, &st.m);
+        } else
 #endif
-            FN(row_stats)(x, C, &st.m, &st.top, &st.nt);
+        if (need_top) FN(row_stats)(x, C, &st.m, &st.top, &st.nt);
+        else FN(row_max)(x, C, &st.m);
         /* x[y] before the exp pass: the gradient may be written over the logits (out == x,
            see kernels.h) */
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
@@ -2739,6 +2845,7 @@ static void FN(stats)(xk_stats *s)
             xv_d a = XV(splat)(0.0), w = a, mn = XV(splat)(HUGE_VAL), mx = XV(splat)(-HUGE_VAL);
             xv_i nn = {0};
             for (; c + 8 <= C; c += 8) {
+                __builtin_prefetch(row + c + 2048 / sizeof(T), 0, 3); /* as above */
 #if XK_WIDEN
                 xv_d v = XV(load_f)(row + c);
 #else

@@ -94,6 +94,28 @@ XV_INLINE int XV(any)(xv_i m)
 #endif
 }
 
+/* the lanes of m as the bits of a number, lane l in bit l */
+XV_INLINE uint32_t XV(mask)(xv_i m)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
+    return (uint32_t)_mm512_movepi64_mask((__m512i)m);
+#else
+    uint32_t r = 0;
+    for (int j = 0; j < XV_LANES; j++) r |= (uint32_t)(m[j] & 1) << j;
+    return r;
+#endif
+}
+
+/* a > b ? a : b lane by lane (b where either is NaN): vmaxpd with AVX-512 */
+XV_INLINE xv_d XV(max)(xv_d a, xv_d b)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    return (xv_d)_mm512_max_pd((__m512d)a, (__m512d)b);
+#else
+    return XV(sel)(a > b, a, b);
+#endif
+}
+
 /* tab[j] lane by lane, for a 32-entry table and 0 <= j < 32 */
 XV_INLINE xv_d XV(lookup32)(const double *tab, xv_i j)
 {
