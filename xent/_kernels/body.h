@@ -227,12 +227,12 @@ typedef struct {
 
 /* The passes over a contiguous row, written with the vectors of xvec.h: the row is read as
  * doubles eight entries at a time (float widened in registers) and exp is xv_exp; float rows of
- * more than XK_SMALL_C classes take row_stats_s / row_pass_s below instead (sixteen float
+ * more than XK_SMALL_C classes take row_max_s / row_pass_s below instead (sixteen float
  * lanes). Every row takes them, whatever its maximum (a maximum of +inf, -inf or NaN sets the
- * pass's `tie` flag). The entries tied with the maximum are counted by the maximum's pass, and
- * the sum of F is taken in groups of 32 entries (a pairwise sum of four vectors) each added to
- * a compensated sum. For float input d = x - m in double is exact up to far below float's
- * precision, so its rounding error is not carried. */
+ * pass's `tie` flag). The maximum's pass finds the maximum alone; the exp pass counts the
+ * entries equal to it and keeps the first, and takes the sum of F in groups of 32 entries (a
+ * pairwise sum of four vectors) each added to a compensated sum. For float input d = x - m in
+ * double is exact up to far below float's precision, so its rounding error is not carried. */
 /* base[idx] lane by lane, as doubles */
 #if XK_WIDEN
 #define FN_gather_impl XV(gather_f)
@@ -253,44 +253,24 @@ static inline __attribute__((always_inline)) xv_d FN(gather)(const T *base, xv_i
 #define XK_STOREV(p, v) XV(store)(p, v)
 #endif
 
-/* The maximum of a contiguous row, the first index of it and the number of entries equal to
- * it; m is NaN if the row holds a NaN. */
-static inline void FN(row_stats)(const T *x, ptrdiff_t C, double *m_out, ptrdiff_t *top_out,
-                                 double *nt_out)
+/* The first index of the row's entries equal to m (0 if none: a NaN maximum), for the
+ * categorical gradient, whose exp pass needs it (the other passes find it themselves). */
+static inline ptrdiff_t FN(row_first)(const T *x, ptrdiff_t C, double m)
 {
-    xv_d lm = XV(splat)(-HUGE_VAL), lc = XV(splat)(0.0), one = XV(splat)(1.0);
-    xv_i li = {0}, nan = {0}, idx = {0, 1, 2, 3, 4, 5, 6, 7};
+    const xv_d mv = XV(splat)(m);
     ptrdiff_t c = 0;
     for (; c + 8 <= C; c += 8) {
-        xv_d v = XK_LOADV(x + c);
-        xv_i gt = v > lm;
-        lc = XV(sel)(gt, one, lc + (xv_d)((xv_i)one & (v == lm)));
-        li = (idx & gt) | (li & ~gt);
-        lm = XV(sel)(gt, v, lm);
-        nan |= v != v;
-        idx += 8;
+        const uint32_t z = XV(mask)(XK_LOADV(x + c) == mv);
+        if (z) return c + __builtin_ctz(z);
     }
-    double m = -HUGE_VAL, nt = 0.0;
-    ptrdiff_t top = C;
-    for (int j = 0; j < 8; j++) m = lm[j] > m ? lm[j] : m;
-    for (int j = 0; j < 8; j++)
-        if (lm[j] == m && lc[j] > 0.0) {
-            nt += lc[j];
-            top = li[j] < top ? (ptrdiff_t)li[j] : top;
-        }
-    for (; c < C; c++) {
-        double v = x[c];
-        if (v > m) m = v, top = c, nt = 1.0;
-        else if (v == m) nt += 1.0;
-        if (v != v) nan[0] = -1; /* all ones: any() reads the top bit */
-    }
-    *m_out = XV(any)(nan) ? NAN : m;
-    *top_out = top < C ? top : 0;
-    *nt_out = nt;
+    for (; c < C; c++)
+        if ((double)x[c] == m) return c;
+    return 0;
 }
 
 /* The maximum alone of a row (NaN if it holds one), four vectors a step with independent
- * maxima: the exp pass counts the entries equal to it (row_pass_v with TIES, as row_max_s). */
+ * maxima, so that the pass runs at the speed of its loads: the exp pass (row_pass_v) counts
+ * the entries equal to it and finds the first. */
 static inline void FN(row_max)(const T *x, ptrdiff_t C, double *m_out)
 {
     const xv_d ninf = XV(splat)(-HUGE_VAL);
@@ -402,10 +382,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
     const T *x, const T *t, const double *cw, T *out, ptrdiff_t C, FN(state) *st,
     const int STORE, const int SMOOTH, const int CAT)
 {
-    /* the categorical gradient needs the first maximum's index during the pass (row_stats
-       gives it); every other pass counts the entries equal to the maximum itself, after
-       row_max, and keeps the first */
-    const int TIES = !(CAT && STORE);
+    /* the entries equal to the maximum, counted, and the first of them (row_max found only
+       the maximum) */
     uint64_t nt = 0;
     ptrdiff_t top = -1;
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m), ones = XV(splat)(1.0);
@@ -442,7 +420,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
             }
             const int nstore = C - c < 8 ? (int)(C - c) : 8;
             const xv_i idx = cidx + c;
-            if (TIES) { /* the padding's lanes are not entries (they may equal a -inf max) */
+            { /* the padding's lanes are not entries (they may equal a -inf maximum) */
                 const uint32_t z = XV(mask)(xv == mv) & ((1u << nstore) - 1);
                 nt += (uint64_t)__builtin_popcount(z);
                 if (top < 0 && z) top = c + __builtin_ctz(z);
@@ -452,16 +430,13 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
         XV_KADD(A0, K0, (F[0] + F[1]) + (F[2] + F[3]));
     }
     FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
-    if (TIES) {
-        st->nt = (double)nt;
-        st->top = top < 0 ? 0 : top;
-    }
+    st->nt = (double)nt;
+    st->top = top < 0 ? 0 : top;
 }
 
 #if XK_WIDEN
-/* float rows, sixteen lanes at a time: row_stats and row_pass_v with float arithmetic where the
- * result does not depend on it. row_stats_s keeps lane indices in int32: rows of 2^31 - 32
- * classes or more take row_stats.
+/* float rows, sixteen lanes at a time: row_max and row_pass_v with float arithmetic where the
+ * result does not depend on it.
  *
  * The maximum's pass compares floats. The exp pass takes d = x - m in float with its rounding
  * error e (TwoSum), and F = exp(d + e) from expf_core (< 0.53 ulp of float, see xvec.h), or
@@ -471,43 +446,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
  * taken in double from the widened x) are double, added as row_pass_v adds F: groups of
  * four vectors of eight doubles, pairwise, then Kahan. A float32 row's F is stored as float
  * anyway, so float arithmetic for it costs nothing in the results beyond its own 0.53 ulp. */
+/* float tiles (tile_pass_s) keep class indices in int32 lanes: fewer classes than this */
 #define XK_S_MAX_C ((ptrdiff_t)INT32_MAX - 32)
-
-static inline void FN(row_stats_s)(const float *x, ptrdiff_t C, double *m_out,
-                                   ptrdiff_t *top_out, double *nt_out)
-{
-    xv_s lm = XV(ssplat)(-HUGE_VALF);
-    xv_si lc = {0}, li = {0}, nan = {0};
-    xv_si idx = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    ptrdiff_t c = 0;
-    for (; c + 16 <= C; c += 16) {
-        xv_s v = XV(sload)(x + c);
-        xv_si gt = v > lm, eq = v == lm;
-        lc = ((lc - eq) & ~gt) | (gt & 1); /* a new maximum counts 1, an equal entry adds 1 */
-        li = (idx & gt) | (li & ~gt);
-        lm = XV(ssel)(gt, v, lm);
-        nan |= v != v;
-        idx += 16;
-    }
-    float m = -HUGE_VALF;
-    double nt = 0.0;
-    ptrdiff_t top = C;
-    for (int j = 0; j < 16; j++) m = lm[j] > m ? lm[j] : m;
-    for (int j = 0; j < 16; j++)
-        if (lm[j] == m && lc[j] > 0) {
-            nt += (double)lc[j];
-            top = li[j] < top ? (ptrdiff_t)li[j] : top;
-        }
-    for (; c < C; c++) {
-        float v = x[c];
-        if (v > m) m = v, top = c, nt = 1.0;
-        else if (v == m) nt += 1.0;
-        if (v != v) nan[0] = -1; /* all ones: any() reads the top bit */
-    }
-    *m_out = XV(sany)(nan) ? NAN : (double)m;
-    *top_out = top < C ? top : 0;
-    *nt_out = nt;
-}
 
 /* The maximum alone of a float row (NaN if it holds one), four vectors a step with independent
  * maxima, so that the pass runs at the speed of its loads: the exp pass then counts the
@@ -547,15 +487,12 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     const float *x, const float *t, const double *cw, float *out, ptrdiff_t C, FN(state) *st,
     const int STORE, const int SMOOTH, const int CAT)
 {
-    /* the categorical gradient needs the first maximum's index during the pass (row_stats_s
-       gives it); every other pass counts the ties itself after row_max_s */
-    const int TIES = !(CAT && STORE);
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m);
     const xv_s szero = XV(ssplat)(0.0f), mf = XV(ssplat)((float)st->m);
     const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
     const int tie = !(st->m > -HUGE_VAL && st->m < HUGE_VAL);
-    /* TIES: the entries equal to the maximum (d = 0 exactly, as the maximum is one of the
-       row's floats; set below where it is infinite) counted here, the first kept */
+    /* the entries equal to the maximum (d = 0 exactly, as the maximum is one of the row's
+       floats; set below where it is infinite), counted, and the first of them */
     uint64_t nt = 0;
     ptrdiff_t top = -1;
     xv_d A0 = zero, K0 = zero, A2 = zero, K2 = zero, A3 = zero, K3 = zero, A4 = zero, K4 = zero,
@@ -603,7 +540,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                 d = XV(ssel)(tie_, szero, d);
                 e = XV(ssel)(tie_, szero, e);
             }
-            if (TIES) { /* the padding's lanes are not entries (they may equal a -inf max) */
+            { /* the padding's lanes are not entries (they may equal a -inf maximum) */
                 const uint32_t z = XV(smask)(d == szero) & (uint32_t)((1ull << nstore) - 1);
                 nt += (uint64_t)__builtin_popcount(z);
                 if (top < 0 && z) top = c + __builtin_ctz(z);
@@ -654,10 +591,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
         }
     }
     FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
-    if (TIES) {
-        st->nt = (double)nt;
-        st->top = top < 0 ? 0 : top;
-    }
+    st->nt = (double)nt;
+    st->top = top < 0 ? 0 : top;
 }
 #endif
 
@@ -749,9 +684,9 @@ static inline __attribute__((always_inline)) xv_s FN(sload_part)(const float *p,
 }
 
 /* The maximum's pass and the exp pass of a float tile (C < XK_S_MAX_C classes), sixteen rows
- * at a time in float lanes: row_stats_s and row_pass_s with the rows in lanes. Per row the
- * maximum m (NaN if the row holds one), its first class top and the number of entries equal
- * to it (acc[1]); then F = exp(d + e) from expf_core (expf_wide where a lane needs it), stored
+ * at a time in float lanes: the passes of a float row (row_max_s, row_pass_s) with the rows
+ * in lanes. Per row the maximum m (NaN if the row holds one), its first class top and the
+ * number of entries equal to it (acc[1]); then F = exp(d + e) from expf_core (expf_wide where a lane needs it), stored
  * (STORE) and summed below the maximum, and the weighted sums of SMOOTH/CAT from v = m - x in
  * double, as row_pass_s computes them. Each sum adds eight classes in double, then that to a
  * compensated sum (A in acc, K in comp). Rows past n read -inf and targets 0 (not stored). */
@@ -1263,18 +1198,15 @@ static void FN(rows)(xk_block *b, int mode)
         FN(state) st;
         FN(coef) g;
         st.next = r + 1 < R ? x + b->x_rs : NULL;
-        st.top = 0, st.nt = 0.0; /* set by row_stats or by the exp pass (TIES) */
-        /* the maximum; its first index and the entries equal to it come from the exp pass,
-           but for the categorical gradient, which needs the index during that pass */
-        const int need_top = mode == XK_CATEGORICAL && store;
+        st.top = 0, st.nt = 0.0; /* set by the exp pass (top: by row_first too) */
+        /* the maximum; the entries equal to it and the first of them come from the exp pass,
+           but for the categorical gradient, which needs that index during the pass */
 #if XK_WIDEN
-        if (C <= XK_S_MAX_C) {
-            if (need_top) FN(row_stats_s)(x, C, &st.m, &st.top, &st.nt);
-            else FN(row_max_s)(x, C, &st.m);
-        } else
+        FN(row_max_s)(x, C, &st.m);
+#else
+        FN(row_max)(x, C, &st.m);
 #endif
-        if (need_top) FN(row_stats)(x, C, &st.m, &st.top, &st.nt);
-        else FN(row_max)(x, C, &st.m);
+        if (mode == XK_CATEGORICAL && store) st.top = FN(row_first)(x, C, st.m);
         /* x[y] before the exp pass: the gradient may be written over the logits (out == x,
            see kernels.h) */
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
