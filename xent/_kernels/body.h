@@ -1024,75 +1024,68 @@ static inline double FN(sparse_gy)(const xk_block *b, const FN(coef) *g, int64_t
     return g->k * (g->a * Fy - ((1.0 - b->eps) + b->eps / (double)b->C) * cwy);
 }
 
-#define XK_FOCAL_PIECE 256
-
-/* Entries c0 .. c0 + w of a row (w <= XK_FOCAL_PIECE), eight at a time: lt[j] = w_c f_c nll_c
- * and, where the call has a gradient, wD[j] = w_c D_c (else 0); the maximum's entry, whose
- * 1 - p is s / (1 + s), is redone by focal_entry (its p is 1 / (1 + s) and its nll L, exactly
- * as focal_p gives them: x - m = 0 there). */
-static void FN(focal_piece)(const xk_block *b, int mode, const T *x, ptrdiff_t xs,
-                            const T *t, ptrdiff_t ts, ptrdiff_t c0, ptrdiff_t w,
-                            const FN(state) *st, int64_t y, const FN(coef) *g, double s,
-                            double *wD, double *lt)
+/* The focal terms of the eight entries c .. c + nl - 1 of a row (nl <= 8; the other lanes 0):
+ * ltv = w_c f_c nll_c and, with the gradient (grad), wdv = w_c D_c, with the operations of the
+ * one-entry forms (XK_SHIFT, exp, log1p, exp: the same bits; float results: the short exp, see
+ * XK_EXP_OUT). The maximum's entry (p > 1/2 possible) is set apart by the callers. */
+static inline __attribute__((always_inline)) void FN(focal_vec)(
+    const xk_block *b, int cat, int grad, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts,
+    ptrdiff_t c, int nl, int64_t y, xv_d mv, xv_d inv, xv_d L, xv_d *ltv, xv_d *wdv)
 {
-    const double kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps, m = st->m, L = g->L;
-    const double gamma = b->gamma, inv = g->inv;
-    const int cat = mode == XK_CATEGORICAL;
-    const xv_d zero = XV(splat)(0.0), mv = XV(splat)(m);
+    const double kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps, gamma = b->gamma;
+    const xv_d zero = XV(splat)(0.0);
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
-    /* eight entries at a time, with the operations of the one-entry forms (XK_SHIFT, exp,
-       log1p, exp): the same bits (float results: the short exp, see XK_EXP_OUT) */
-    for (ptrdiff_t j = 0; j < w; j += 8) {
-        const ptrdiff_t nl = w - j < 8 ? w - j : 8;
-        const int whole = nl == 8;
-        T xb[8], tb[8];
-        if (!(whole && xs == 1))
-            for (ptrdiff_t l = 0; l < 8; l++) xb[l] = l < nl ? x[(c0 + j + l) * xs] : (T)0;
-        if (cat && !(whole && ts == 1))
-            for (ptrdiff_t l = 0; l < 8; l++) tb[l] = l < nl ? t[(c0 + j + l) * ts] : (T)0;
-        const xv_d xv = XK_LOADV(whole && xs == 1 ? x + c0 + j : xb);
-        xv_d nv;
-        const xv_d pv = FN(focal_p)(xv, mv, XV(splat)(inv), XV(splat)(L), &nv);
-        const xv_d f = FN(pow1m_v)(gamma, pv); /* p <= 1/2 but at the maximum, redone below */
-        const xv_i cls = lane + (c0 + j);
-        const xv_d tc = cat ? XK_LOADV(whole && ts == 1 ? t + c0 + j : tb)
-                            : XV(sel)(cls == y, XV(splat)(1.0), zero);
-        xv_d cwv = XV(splat)(1.0);
-        if (b->cw && whole) cwv = XV(load)(b->cw + c0 + j);
-        else if (b->cw) {
-            double cb[8];
-            for (ptrdiff_t l = 0; l < 8; l++) cb[l] = l < nl ? b->cw[c0 + j + l] : 1.0;
-            cwv = XV(load)(cb);
-        }
-        const xv_d wc = cwv * (kw1 * tc + kw0);
-        xv_d wdv = zero; /* for the gradient only */
-        if (b->out) {
-            const xv_d rho_nll = XV(sel)(pv == 0.0, zero, pv * nv / (1.0 - pv));
-            const xv_d D = XV(sel)(f == 0.0, zero, f * (1.0 + gamma * rho_nll));
-            wdv = XV(sel)(wc == 0.0, zero, wc * D);
-        }
-        const xv_d ltv = XV(sel)((wc == 0.0) | (f == 0.0), zero, wc * f * nv);
-        if (whole) {
-            XV(store)(wD + j, wdv);
-            XV(store)(lt + j, ltv);
-        } else
-            for (ptrdiff_t l = 0; l < nl; l++) {
-                wD[j + l] = wdv[l];
-                lt[j + l] = ltv[l];
-            }
+    const int whole = nl == 8;
+    xv_d xv, tc, cwv = XV(splat)(1.0);
+    if (whole && xs == 1) xv = XK_LOADV(x + c);
+    else {
+        T xb[8];
+        for (int l = 0; l < 8; l++) xb[l] = l < nl ? x[(c + l) * xs] : (T)0;
+        xv = XK_LOADV(xb);
     }
-    ptrdiff_t top = st->top - c0;
-    if (top >= 0 && top < w) {
-        double tc = mode == XK_CATEGORICAL ? (double)t[st->top * ts] : (st->top == y ? 1.0 : 0.0);
-        double wc = (b->cw ? b->cw[st->top] : 1.0) * (kw1 * tc + kw0), ft, D;
-        FN(focal_entry)(gamma, L, s, L, inv, 1, inv, &ft, &D);
-        wD[top] = wc == 0.0 ? 0.0 : wc * D;
-        lt[top] = wc == 0.0 || ft == 0.0 ? 0.0 : wc * ft * L;
+    if (!cat) tc = XV(sel)(lane + c == y, XV(splat)(1.0), zero);
+    else if (whole && ts == 1) tc = XK_LOADV(t + c);
+    else {
+        T tb[8];
+        for (int l = 0; l < 8; l++) tb[l] = l < nl ? t[(c + l) * ts] : (T)0;
+        tc = XK_LOADV(tb);
     }
+    if (b->cw && whole) cwv = XV(load)(b->cw + c);
+    else if (b->cw || !whole) { /* lanes past the row: weight 0, so that they add nothing */
+        double cb[8];
+        for (int l = 0; l < 8; l++) cb[l] = l >= nl ? 0.0 : b->cw ? b->cw[c + l] : 1.0;
+        cwv = XV(load)(cb);
+    }
+    xv_d nv;
+    const xv_d pv = FN(focal_p)(xv, mv, inv, L, &nv);
+    const xv_d f = FN(pow1m_v)(gamma, pv); /* p <= 1/2 but at the maximum: set apart */
+    const xv_d wc = cwv * (kw1 * tc + kw0);
+    *wdv = zero;
+    if (grad) {
+        const xv_d rho_nll = XV(sel)(pv == 0.0, zero, pv * nv / (1.0 - pv));
+        const xv_d D = XV(sel)(f == 0.0, zero, f * (1.0 + gamma * rho_nll));
+        *wdv = XV(sel)(wc == 0.0, zero, wc * D);
+    }
+    *ltv = XV(sel)((wc == 0.0) | (f == 0.0), zero, wc * f * nv);
+}
+
+/* The focal terms of a row's maximum entry `top`, whose 1 - p is s / (1 + s) (focal_entry; its
+ * p is 1 / (1 + s) and its nll L, exactly as focal_p gives them: x - m = 0 there). */
+static inline void FN(focal_top)(const xk_block *b, int cat, const T *t, ptrdiff_t ts,
+                                 ptrdiff_t top, int64_t y, double s, const FN(coef) *g,
+                                 double *lt, double *wd)
+{
+    const double tc = cat ? (double)t[top * ts] : (top == y ? 1.0 : 0.0);
+    const double wc = (b->cw ? b->cw[top] : 1.0) * ((1.0 - b->eps) * tc + b->eps / (double)b->C);
+    double ft, D;
+    FN(focal_entry)(b->gamma, g->L, s, g->L, g->inv, 1, g->inv, &ft, &D);
+    *wd = wc == 0.0 ? 0.0 : wc * D;
+    *lt = wc == 0.0 || ft == 0.0 ? 0.0 : wc * ft * g->L;
 }
 
 /* Focal loss with soft or smoothed targets: a second pass over the row once its softmax sums
- * are known (row = x[c * xs], targets t[c * ts]), in pieces (focal_piece). Target weights
+ * are known (row = x[c * xs], targets t[c * ts]), focal_vec on four vectors a step, their terms
+ * added pairwise and then to compensated sums (as the exp pass adds F). Target weights
  * w_c = cw_c ((1 - eps) t_c + eps / C) (sparse: t_c = [c == y]); the loss is
  * sum_c w_c f_c nll_c with nll_c = L + v_c, and the gradient k (a F_c - w_c D_c) with
  * a = (sum_c w_c D_c + 2 z lse) / (1 + s), its maximum entry set apart as in `finish`.
@@ -1100,25 +1093,38 @@ static void FN(focal_piece)(const xk_block *b, int mode, const T *x, ptrdiff_t x
 static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t xs, const T *t,
                             ptrdiff_t ts, const FN(state) *st, int64_t y, FN(coef) *g)
 {
-    const ptrdiff_t C = b->C;
+    const ptrdiff_t C = b->C, top = st->top;
+    const int cat = mode == XK_CATEGORICAL, grad = b->out != NULL;
     const double s = FN(row_s)(st->m, st->sb, st->nt);
-    /* compensated sums on eight lanes (class c in lane c mod 8) */
-    const xv_d zero = XV(splat)(0.0);
+    const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m), inv = XV(splat)(g->inv),
+               L = XV(splat)(g->L);
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    const xv_i topv = lane * 0 + top;
+    double lt_top, wd_top;
+    FN(focal_top)(b, cat, t, ts, top, y, s, g, &lt_top, &wd_top);
+    const xv_d ltt = XV(splat)(lt_top), wdt = XV(splat)(wd_top);
     xv_d ls = zero, lc = zero, ds = zero, dc = zero, xsum = zero, xc = zero;
-    double wD[XK_FOCAL_PIECE], lt[XK_FOCAL_PIECE];
-    for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_FOCAL_PIECE) {
-        ptrdiff_t w = C - c0 < XK_FOCAL_PIECE ? C - c0 : XK_FOCAL_PIECE;
-        FN(focal_piece)(b, mode, x, xs, t, ts, c0, w, st, y, g, s, wD, lt);
-        for (ptrdiff_t j = 0; j < w; j += 8) {
-            const xv_i lv = lane < (xv_i){0} + (w - j), *live = j + 8 <= w ? NULL : &lv;
-            const xv_d vl = XV(load)(lt + j), vd = XV(load)(wD + j);
-            FN(vkadd)(&ls, &lc, vl, live);
-            if (!b->out) continue; /* the sums of w_c D_c are the gradient's */
-            FN(vkadd)(&ds, &dc, vd, live);
-            /* the sum off the maximum on its own: dsum - wD[top] would cancel */
-            FN(vkadd)(&xsum, &xc, XV(sel)(lane + (c0 + j) == st->top, zero, vd), live);
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
+        xv_d lv[4], dv[4], xv[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const ptrdiff_t c = c0 + 8 * k;
+            lv[k] = dv[k] = xv[k] = zero;
+            if (c >= C) continue;
+            FN(focal_vec)(b, cat, grad, x, xs, t, ts, c, C - c < 8 ? (int)(C - c) : 8, y, mv,
+                          inv, L, &lv[k], &dv[k]);
+            const xv_i is_top = lane + c == topv;
+            lv[k] = XV(sel)(is_top, ltt, lv[k]);
+            if (grad) {
+                dv[k] = XV(sel)(is_top, wdt, dv[k]);
+                /* the sum off the maximum on its own: dsum - wD[top] would cancel */
+                xv[k] = XV(sel)(is_top, zero, dv[k]);
+            }
         }
+        FN(vkadd)(&ls, &lc, (lv[0] + lv[1]) + (lv[2] + lv[3]), NULL);
+        if (!grad) continue; /* the sums of w_c D_c are the gradient's */
+        FN(vkadd)(&ds, &dc, (dv[0] + dv[1]) + (dv[2] + dv[3]), NULL);
+        FN(vkadd)(&xsum, &xc, (xv[0] + xv[1]) + (xv[2] + xv[3]), NULL);
     }
     const double lsum = FN(lanes_sum)(ls, lc), dsum = FN(lanes_sum)(ds, dc);
     const double dx = FN(lanes_sum)(xsum, xc);
@@ -1135,22 +1141,27 @@ static void FN(focal_output)(const xk_block *b, int mode, const T *x, ptrdiff_t 
                              ptrdiff_t ts, T *out, ptrdiff_t os, const FN(state) *st, int64_t y,
                              const FN(coef) *g)
 {
-    const ptrdiff_t C = b->C;
+    const ptrdiff_t C = b->C, top = st->top;
+    const int cat = mode == XK_CATEGORICAL;
+    if (g->zero) {
+        for (ptrdiff_t c = 0; c < C; c++) out[c * os] = 0;
+        return;
+    }
     const double s = FN(row_s)(st->m, st->sb, st->nt);
-    double wD[XK_FOCAL_PIECE], lt[XK_FOCAL_PIECE];
-    for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_FOCAL_PIECE) {
-        ptrdiff_t w = C - c0 < XK_FOCAL_PIECE ? C - c0 : XK_FOCAL_PIECE;
-        if (g->zero) {
-            for (ptrdiff_t j = 0; j < w; j++) out[(c0 + j) * os] = 0;
-            continue;
-        }
-        FN(focal_piece)(b, mode, x, xs, t, ts, c0, w, st, y, g, s, wD, lt);
-        for (ptrdiff_t j = 0; j < w; j++) {
-            T *o = out + (c0 + j) * os;
-            *o = (T)(g->k * (g->a * (double)*o - wD[j]));
+    const xv_d mv = XV(splat)(st->m), inv = XV(splat)(g->inv), L = XV(splat)(g->L);
+    double lt_top, wd_top;
+    FN(focal_top)(b, cat, t, ts, top, y, s, g, &lt_top, &wd_top);
+    for (ptrdiff_t c = 0; c < C; c += 8) {
+        const int nl = C - c < 8 ? (int)(C - c) : 8;
+        xv_d ltv, wdv;
+        FN(focal_vec)(b, cat, 1, x, xs, t, ts, c, nl, y, mv, inv, L, &ltv, &wdv);
+        for (int l = 0; l < nl; l++) {
+            T *o = out + (c + l) * os;
+            const double wd = c + l == top ? wd_top : wdv[l];
+            *o = (T)(g->k * (g->a * (double)*o - wd));
         }
     }
-    if (g->fix_top && !g->zero) out[st->top * os] = (T)g->g_top;
+    if (g->fix_top) out[top * os] = (T)g->g_top;
 }
 
 /* The output pass of a contiguous row: the gradient (from F in out), softmax (from F in out) or
@@ -1188,6 +1199,10 @@ static void FN(rows)(xk_block *b, int mode)
     const int store = mode == XK_SOFTMAX || grad;
     const int smooth =
         b->eps > 0.0 && (mode == XK_SPARSE || mode == XK_CATEGORICAL || mode == XK_STATE);
+    /* focal loss with soft or smoothed targets: the exp pass gives the softmax sums only (the
+       weighted sums of the plain loss would be unused: focal_row takes every term) */
+    const int focal = b->gamma != 0.0 && (mode == XK_CATEGORICAL || (mode == XK_SPARSE && smooth));
+    const int pass_mode = focal ? XK_SPARSE : mode;
     xk_sum bsum = {{0}, {0}, {0}};
     for (ptrdiff_t r = 0; r < R; r++) {
         const T *x = (const T *)b->x + r * b->x_rs;
@@ -1206,11 +1221,11 @@ static void FN(rows)(xk_block *b, int mode)
 #else
         FN(row_max)(x, C, &st.m);
 #endif
-        if (mode == XK_CATEGORICAL && store) st.top = FN(row_first)(x, C, st.m);
+        if (pass_mode == XK_CATEGORICAL && store) st.top = FN(row_first)(x, C, st.m);
         /* x[y] before the exp pass: the gradient may be written over the logits (out == x,
            see kernels.h) */
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
-        FN(pass_v)(mode, store, smooth, x, t, b->cw, out, C, &st);
+        FN(pass_v)(pass_mode, store, smooth && !focal, x, t, b->cw, out, C, &st);
         if (mode == XK_STATE) {
             double *q = b->state + XK_STATE_LEN * r;
             q[0] = st.m, q[1] = st.sb, q[2] = st.nt, q[3] = smooth ? st.vs : 0.0;
@@ -1513,7 +1528,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
     FN(vsum_store)(bsum, &sums);
 }
 
-/* The focal terms of class c for eight rows r .. r + 7 of a tile (focal_piece's operations;
+/* The focal terms of class c for eight rows r .. r + 7 of a tile (focal_vec's operations;
  * not inlined, for the compile time, as focal_entry_v):
  * lt = w_c f_c nll_c and, with need_d, wD = w_c D_c; at each row's maximum (topv == c) f and D
  * are the row's own (ftop, Dtop: focal_entry of p = 1 / (1 + s), nll = L). */
