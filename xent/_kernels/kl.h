@@ -269,21 +269,23 @@ static inline __attribute__((always_inline)) void FN(kl_vmax)(xv_d v, xv_d *m, x
     *m = XV(sel)(v > *m, v, *m);
 }
 
-/* The weights F, G of eight entries of each side (logits or probabilities), added to the
- * sides' sums (compensated for logits, double-length for probabilities: the sum minus 1 is a
- * term of the loss; masked by live as vkadd), the difference of their logs u = uh + ul and the
- * target's logs (ah, al). */
+/* The weights F, G of eight entries of each side (logits or probabilities), the difference of
+ * their logs u = uh + ul and the target's logs (ah, al). A side of probabilities adds its
+ * weights to its double-length sum (the sum minus 1 is a term of the loss; masked by live as
+ * vkadd); a side of logits adds them to its compensated sum where sum_logits is set (else the
+ * caller adds them, a group of vectors at a time). */
 static inline __attribute__((always_inline)) void FN(kl_weights)(
     xv_d vp, xv_d vq, xv_d mp, xv_d mq, const xk_kl_tp *tp, int pl, int ql, const xv_i *live,
-    xv_d sums[4], xv_d *F, xv_d *G, xv_d *uh, xv_d *ul, xv_d *ah, xv_d *al)
+    const int sum_logits, xv_d sums[4], xv_d *F, xv_d *G, xv_d *uh, xv_d *ul, xv_d *ah,
+    xv_d *al)
 {
     xv_d bh, bl;
     *F = pl ? FN(kl_logit)(vp, mp, tp, ah, al) : FN(kl_prob)(vp, ah, al);
     *G = ql ? FN(kl_logit)(vq, mq, tp, &bh, &bl) : FN(kl_prob)(vq, &bh, &bl);
-    if (pl) FN(vkadd)(&sums[0], &sums[1], *F, live);
-    else FN(kl_vsum2)(&sums[0], &sums[1], *F, live);
-    if (ql) FN(vkadd)(&sums[2], &sums[3], *G, live);
-    else FN(kl_vsum2)(&sums[2], &sums[3], *G, live);
+    if (!pl) FN(kl_vsum2)(&sums[0], &sums[1], *F, live);
+    else if (sum_logits) FN(vkadd)(&sums[0], &sums[1], *F, live);
+    if (!ql) FN(kl_vsum2)(&sums[2], &sums[3], *G, live);
+    else if (sum_logits) FN(vkadd)(&sums[2], &sums[3], *G, live);
     FN(kl_u)(*ah, *al, bh, bl, uh, ul);
 }
 
@@ -315,13 +317,29 @@ static inline __attribute__((always_inline)) xv_d FN(kl_get)(const T *x, const d
 }
 
 /* The maximum of a row of logits, or NaN where the row has no distribution (a NaN, every entry
- * -inf, several +inf); pad entries are -inf. */
+ * -inf, several +inf); pad entries are -inf. A contiguous row takes the loss kernels' maximum
+ * pass (row_max_s, row_max: NaN if the row holds one), a copied one kl_vmax's lanes. */
 static inline double FN(kl_row_max)(const T *x, const double *d, ptrdiff_t C)
 {
+    double mm;
+    if (!d) {
+#if XK_WIDEN
+        FN(row_max_s)(x, C, &mm);
+#else
+        FN(row_max)(x, C, &mm);
+#endif
+        if (mm == HUGE_VAL) { /* several +inf entries: no distribution */
+            ptrdiff_t n = 0;
+            for (ptrdiff_t c = 0; c < C; c++) n += (double)x[c] == HUGE_VAL;
+            if (n > 1) return NAN;
+        }
+        return mm == -HUGE_VAL ? NAN : mm;
+    }
     xv_d m = XV(splat)(-HUGE_VAL), nan = XV(splat)(0.0), inf = nan;
     for (ptrdiff_t c = 0; c < C; c += 8)
         FN(kl_vmax)(FN(kl_get)(x, d, c, C, (T)-HUGE_VAL), &m, &nan, &inf);
-    double mm = -HUGE_VAL, nn = 0.0, ni = 0.0;
+    double nn = 0.0, ni = 0.0;
+    mm = -HUGE_VAL;
     for (int j = 0; j < 8; j++) {
         mm = m[j] > mm ? m[j] : mm;
         nn += nan[j];
@@ -337,8 +355,9 @@ static inline __attribute__((always_inline)) xv_i FN(kl_live)(ptrdiff_t c, ptrdi
     return lane < (xv_i){0} + (C - c);
 }
 
-/* One pass for the shift kh + kl over a row's stored F, G, uh, ul: A = sum F x, B = sum tm
- * (both compensated), S = sum |F x| (an estimate); x and expm1(x) into X, E if not NULL. */
+/* One pass for the shift kh + kl over a row's stored F, G, uh, ul (ul NULL: 0): A = sum F x,
+ * B = sum tm (both compensated), S = sum |F x| (an estimate); x and expm1(x) into X, E if not
+ * NULL. */
 static inline void FN(kl_row_pass)(ptrdiff_t C, const double *Fw, const double *Gw,
                                    const double *Uh, const double *Ul, double kh, double kl,
                                    double *X, double *E, double *A_out, double *B_out,
@@ -347,19 +366,26 @@ static inline void FN(kl_row_pass)(ptrdiff_t C, const double *Fw, const double *
     const xv_d zero = XV(splat)(0.0), vkh = XV(splat)(kh), vkl = XV(splat)(kl);
     const xv_d E0 = XV(splat)(xk_exp(-(kh + kl)));
     xv_d a = zero, ak = zero, bs = zero, bk = zero, S = zero;
-    for (ptrdiff_t c = 0; c < C; c += 8) {
-        const xv_i lv = FN(kl_live)(c, C), *live = c + 8 <= C ? NULL : &lv;
-        xv_d x, em, tm;
-        const xv_d px = FN(kl_term)(XV(load)(Fw + c), XV(load)(Gw + c), XV(load)(Uh + c),
-                                    XV(load)(Ul + c), vkh, vkl, E0, &x, &em, &tm);
-        if (X) {
-            XV(store)(X + c, x);
-            XV(store)(E + c, em);
+    /* four vectors a step, their terms added pairwise and then to the compensated sums (the
+       entries past C are pad: F = G = 0, so x = 0 and both terms 0) */
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
+        xv_d P[4], M[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const ptrdiff_t c = c0 + 8 * k;
+            P[k] = M[k] = zero;
+            if (c >= C) continue;
+            xv_d x, em;
+            P[k] = FN(kl_term)(XV(load)(Fw + c), XV(load)(Gw + c), XV(load)(Uh + c),
+                               Ul ? XV(load)(Ul + c) : zero, vkh, vkl, E0, &x, &em, &M[k]);
+            if (X) {
+                XV(store)(X + c, x);
+                XV(store)(E + c, em);
+            }
+            S += XV(sel)(P[k] < 0.0, -P[k], P[k]);
         }
-        const xv_d apx = XV(sel)(px < 0.0, -px, px);
-        S += live ? XV(sel)(*live, apx, zero) : apx;
-        FN(vkadd)(&a, &ak, px, live);
-        FN(vkadd)(&bs, &bk, tm, live);
+        FN(vkadd)(&a, &ak, (P[0] + P[1]) + (P[2] + P[3]), NULL);
+        FN(vkadd)(&bs, &bk, (M[0] + M[1]) + (M[2] + M[3]), NULL);
     }
     double s = 0.0;
     for (int j = 0; j < 8; j++) s += S[j];
@@ -376,11 +402,12 @@ static inline void FN(kl_copy)(const T *x, ptrdiff_t cs, ptrdiff_t C, double pad
     for (; c & 7; c++) d[c] = pad;
 }
 
-static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
+static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
+                                                                   const xk_kl_tp *tp,
+                                                                   const int pl, const int ql)
 {
     const ptrdiff_t C = b->C, Cp = (C + 7) & ~(ptrdiff_t)7;
     const double temp = b->temperature;
-    const int pl = b->p_logits, ql = b->q_logits;
     const int grad_a = b->grad && pl && !ql; /* the gradient needs the target's logs */
     double *Fw = b->scratch, *Gw = Fw + Cp, *Uh = Gw + Cp, *Ul = Uh + Cp, *X = Ul + Cp,
            *E = X + Cp, *Ah = E + Cp, *Al = Ah + Cp, *Dp = Al + Cp, *Dq = Dp + Cp;
@@ -411,19 +438,32 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
         /* the weights, their sums and the difference of the logs (kl_weights) */
         const xv_d zero = XV(splat)(0.0);
         xv_d sums[4] = {zero, zero, zero, zero};
-        for (ptrdiff_t c = 0; c < C; c += 8) {
-            const xv_i lv = FN(kl_live)(c, C), *live = c + 8 <= C ? NULL : &lv;
-            const xv_d vp = FN(kl_get)(p, dp, c, C, ppad), vq = FN(kl_get)(q, dq, c, C, qpad);
-            xv_d F, G, uh, ul, ah, al;
-            FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, live, sums, &F, &G, &uh, &ul, &ah, &al);
-            XV(store)(Fw + c, F);
-            XV(store)(Gw + c, G);
-            XV(store)(Uh + c, uh);
-            XV(store)(Ul + c, ul);
-            if (grad_a) {
-                XV(store)(Ah + c, ah);
-                XV(store)(Al + c, al);
+        /* four vectors a step; a side of logits adds the step's weights pairwise and then to
+           its compensated sum (pad entries weigh 0) */
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
+            xv_d Fs[4], Gs[4];
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const ptrdiff_t c = c0 + 8 * k;
+                Fs[k] = Gs[k] = zero;
+                if (c >= C) continue;
+                const xv_i lv = FN(kl_live)(c, C), *live = c + 8 <= C ? NULL : &lv;
+                const xv_d vp = FN(kl_get)(p, dp, c, C, ppad);
+                const xv_d vq = FN(kl_get)(q, dq, c, C, qpad);
+                xv_d uh, ul, ah, al;
+                FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, live, 0, sums, &Fs[k], &Gs[k], &uh,
+                               &ul, &ah, &al);
+                XV(store)(Fw + c, Fs[k]);
+                XV(store)(Gw + c, Gs[k]);
+                XV(store)(Uh + c, uh);
+                if (!XK_WIDEN) XV(store)(Ul + c, ul); /* 0 for float logits: not stored */
+                if (grad_a) {
+                    XV(store)(Ah + c, ah);
+                    XV(store)(Al + c, al);
+                }
             }
+            if (pl) FN(vkadd)(&sums[0], &sums[1], (Fs[0] + Fs[1]) + (Fs[2] + Fs[3]), NULL);
+            if (ql) FN(vkadd)(&sums[2], &sums[3], (Gs[0] + Gs[1]) + (Gs[2] + Gs[3]), NULL);
         }
         const double SF = pl ? FN(lanes_sum)(sums[0], sums[1]) : 1.0;
         const double SG = ql ? FN(lanes_sum)(sums[2], sums[3]) : 1.0;
@@ -433,14 +473,15 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
         const double P = pl ? 1.0 : 1.0 + Pm1;
         double *Xs = g && ql ? X : NULL;
         double A, B, Sabs;
-        FN(kl_row_pass)(C, Fw, Gw, Uh, Ul, kh, 0.0, Xs, E, &A, &B, &Sabs);
+        const double *Uls = XK_WIDEN ? NULL : Ul;
+        FN(kl_row_pass)(C, Fw, Gw, Uh, Uls, kh, 0.0, Xs, E, &A, &B, &Sabs);
         double Y = Qm1 + B / SG;
         if (Sabs / SF < 0x1p-20) {
             /* Nearly equal distributions: the rounding of k (a few ulp of log SF, log SG) is
                no longer small beside the divergence. k + lambda, with lambda from this pass,
                is the exact shift to a few ulp of the divergence; pass again with it. */
             const double lambda = xk_log1p(Y) - xk_log1p(Pm1);
-            FN(kl_row_pass)(C, Fw, Gw, Uh, Ul, kh, lambda, Xs, E, &A, &B, &Sabs);
+            FN(kl_row_pass)(C, Fw, Gw, Uh, Uls, kh, lambda, Xs, E, &A, &B, &Sabs);
             Y = Qm1 + B / SG;
         }
         double kl = A / SF;
@@ -470,6 +511,15 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
         }
     }
     FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
+}
+
+/* kl_rows_impl compiled for each kind of the two sides (logits or probabilities) */
+static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
+{
+    if (b->p_logits && b->q_logits) FN(kl_rows_impl)(b, tp, 1, 1);
+    else if (b->p_logits) FN(kl_rows_impl)(b, tp, 1, 0);
+    else if (b->q_logits) FN(kl_rows_impl)(b, tp, 0, 1);
+    else FN(kl_rows_impl)(b, tp, 0, 0);
 }
 
 /* ------------------------------------------------------------------ rows of few classes */
@@ -508,7 +558,8 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_d vp = XV(load)(Vp + 8 * c), vq = XV(load)(Vq + 8 * c);
             xv_d F, G, uh, ul, ah, al;
-            FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, NULL, sums, &F, &G, &uh, &ul, &ah, &al);
+            FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, NULL, 1, sums, &F, &G, &uh, &ul, &ah,
+                           &al);
             XV(store)(Fw + 8 * c, F);
             XV(store)(Gw + 8 * c, G);
             XV(store)(Uh + 8 * c, uh);
