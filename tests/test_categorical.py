@@ -1272,7 +1272,7 @@ def test_stats_kernel_against_numpy(rng, dtype, n_classes):
         got = _core.stats_block(arr, weights, sums, None if weights is None else wsums, hot, 1e-3)
         return got, sums, wsums, hot
 
-    (lo, hi, nan, bad), sums, wsums, _ = run(t, cw)
+    (lo, hi, nan, bad, _, _), sums, wsums, _ = run(t, cw)
     assert (lo, hi, nan) == (0.0, 1.0, False)
     assert bad  # the row of zeros
     exact = t.astype(np.float64)

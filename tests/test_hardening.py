@@ -378,6 +378,12 @@ def test_spans_give_the_blocks_results(rng, monkeypatch, restore_threads, thread
     y[::7] = -100
     sw = rng.random(320)
     y0 = np.where(y < 0, 0, y)
+    cw = rng.random(50) + 0.5
+    # targets one-hot in some blocks of 8 rows (run as the sparse loss), soft in the others
+    mixed = np.eye(50)[y0]
+    soft = rng.random((320, 50))
+    for r0 in (16, 24, 96, 200, 312):
+        mixed[r0 : r0 + 8] = soft[r0 : r0 + 8] / soft[r0 : r0 + 8].sum(axis=1, keepdims=True)
     calls = {
         "mean": lambda: xent.sparse_categorical_cross_entropy(
             y, x, from_logits=True, ignore_index=-100
@@ -405,6 +411,22 @@ def test_spans_give_the_blocks_results(rng, monkeypatch, restore_threads, thread
         "linear": lambda: xent.linear_cross_entropy(
             y0, x, rng.normal(0, 0.1, (60_000, 50)), chunk_bytes=1 << 20
         ),
+        "categorical": lambda: xent.categorical_cross_entropy(mixed, x, from_logits=True),
+        "categorical grad": lambda: xent.categorical_cross_entropy(
+            mixed.astype(np.float32),
+            x.astype(np.float32),
+            from_logits=True,
+            class_weight=cw,
+            sample_weight=sw,
+            label_smoothing=0.1,
+            return_grad=True,
+        ),
+        "categorical none": lambda: xent.categorical_cross_entropy(
+            mixed, x, from_logits=True, reduction="none", focal_gamma=1.5
+        ),
+        "categorical probabilities": lambda: xent.categorical_cross_entropy(
+            mixed, xent.softmax(x), sample_weight=sw
+        ),
     }
     orig = _softmax.run_blocks
 
@@ -422,6 +444,54 @@ def test_spans_give_the_blocks_results(rng, monkeypatch, restore_threads, thread
         want = blocks if isinstance(blocks, tuple) else (blocks,)
         for a, b in zip(got, want, strict=True):
             np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+@pytest.mark.parametrize("bad", ["negative", "row sum", "nan"])
+@pytest.mark.parametrize("return_grad", [False, True])
+def test_a_spans_bad_target_block_is_named_as_without_spans(
+    rng, monkeypatch, restore_threads, bad, return_grad
+):
+    """The kernel checks the targets of each block of a span; where one fails, the call
+    raises what the checks of single blocks raise (the same message), whichever block of the
+    span it is, and leaves no loss half-computed behind."""
+    from xent import _softmax
+    from xent._kernels import _core
+
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)  # blocks of 10 rows, spans of 16
+    xent.set_num_threads(1)
+    checked_spans = []
+    real = _core.softmax_block
+
+    def spy(*args, **kwargs):
+        result = real(*args, **kwargs)
+        if len(args) > 18 and args[18] is not None:  # a span whose kernel checks its targets
+            checked_spans.append(len(result))
+        return result
+
+    monkeypatch.setattr(_core, "softmax_block", spy)
+    x = rng.normal(0, 3, (320, 50))
+    t = np.eye(50)[rng.integers(0, 50, 320)]
+    t[100:110] = 0.02
+    if bad == "negative":
+        t[203, 4], t[203, 5] = -0.25, t[203, 5] + 0.25
+    elif bad == "row sum":
+        t[203] *= 1.5
+    else:
+        t[203, 7] = np.nan
+    orig = _softmax.run_blocks
+
+    def call():
+        return xent.categorical_cross_entropy(t, x, from_logits=True, return_grad=return_grad)
+
+    with pytest.raises(ValueError, match="y_true") as spanned:
+        call()
+    # the forward pass checks in the kernel: the second span stops at its block of row 203
+    assert checked_spans == ([] if return_grad else [16, 4])
+    monkeypatch.setattr(_softmax, "run_blocks", lambda *a, **k: orig(*a, **{**k, "spans": False}))
+    with pytest.raises(ValueError, match="y_true") as single:
+        call()
+    assert str(spanned.value) == str(single.value)
+    assert "203" in str(single.value)
 
 
 @pytest.mark.parametrize(("C", "spanned"), [(2, 2), (50, 16)])

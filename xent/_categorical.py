@@ -45,14 +45,16 @@ class _Distributions:
     block, and the denominator of a mean over them: ``sum_i s_i sum_c cw_c arr_ic`` (``s``:
     ``weights``, 1 without; ``cw``: 1 without).
 
-    The blocks are those of a `SoftmaxCall` of ``dtype``: `check` runs on each as the loss's
-    kernel reads it (the block is then in the cache), or `run` checks them all first (a
-    gradient needs the denominator before its pass). The per-block partial sums are the same
-    either way, so the mean is the same with and without the gradient.
+    The blocks are those of a `SoftmaxCall` of ``dtype``: the loss's kernel checks each as it
+    reads it (the block is then in the cache; a span of blocks in its own call, see
+    `SoftmaxCall.run`, else `check` here), or `run` checks them all first (a gradient needs the
+    denominator before its pass). Both give each block's total (the kernel's `stats_block`
+    sum), so the mean is the same with and without the gradient.
 
-    With ``one_hot``, `check` returns a block's class ids where every row of it is one-hot
-    (one entry exactly 1, the others exactly 0), so that the loss runs as the sparse one there;
-    after `run`, `relabel` gives them again for those blocks.
+    With ``one_hot``, a block whose every row is one-hot (one entry exactly 1, the others
+    exactly 0) runs as the sparse loss of its class ids: `check` returns them, ``hot`` marks
+    the block (1; 0 not; -1 where a span's check failed), and after `run`, `relabel` gives
+    them again for those blocks.
     """
 
     def __init__(
@@ -73,9 +75,9 @@ class _Distributions:
         self.dtype, self.nan_what, self.cw, self.weights = dtype, nan_what, cw, weights
         self.rtol = _rtol(arr)
         self.blocks = layout.blocks(dtype.itemsize)
-        self.totals = [0.0] * len(self.blocks)
+        self.totals = np.zeros(len(self.blocks))
         self.one_hot = one_hot
-        self.hot_blocks = [False] * len(self.blocks)
+        self.hot = np.zeros(len(self.blocks), np.int8)
 
     def check(self, blk: Block, block: np.ndarray) -> np.ndarray | None:
         """Check one block, ``(R, C)`` in ``dtype`` as `load` gives it; returns its class ids
@@ -83,8 +85,11 @@ class _Distributions:
         R = block.shape[0]
         sums = np.empty(R)
         wsums = None if self.cw is None else np.empty(R)
-        hot = np.full(R, -1, np.int64) if self.one_hot and R else None
-        lo, hi, nan, bad_sum = _core.stats_block(block, self.cw, sums, wsums, hot, self.rtol)
+        hot = np.empty(R, np.int64) if self.one_hot and R else None
+        sw = None if self.weights is None else self.weights.block(blk)
+        lo, hi, nan, bad_sum, total, all_hot = _core.stats_block(
+            block, self.cw, sums, wsums, hot, self.rtol, sw
+        )
         # on a failure the validators find the first bad entry or row for the message
         if nan and self.nan_what is not None:
             v.check_not_nan(self.arr, self.name, self.nan_what)
@@ -94,19 +99,14 @@ class _Distributions:
             offset = blk.a0 * self.layout.B + blk.b0
             shape = self.layout.batch_shape
             v.check_row_sums(sums, self.name, self.axis, self.rtol, shape, offset)
-        wy = sums if wsums is None else wsums
-        self.totals[blk.index] = float(
-            np.sum(wy if self.weights is None else self.weights.block(blk) * wy)
-        )
-        if hot is None or hot.min() < 0:
-            return None
-        self.hot_blocks[blk.index] = True
-        return hot
+        self.totals[blk.index] = total
+        self.hot[blk.index] = all_hot
+        return hot if all_hot else None
 
     def relabel(self, blk: Block, block: np.ndarray) -> np.ndarray | None:
         """After `run`: a one-hot block's class ids (checked again: the same totals), else
         None."""
-        return self.check(blk, block) if self.hot_blocks[blk.index] else None
+        return self.check(blk, block) if self.hot[blk.index] == 1 else None
 
     def run(self) -> float:
         """Check every block; returns `total`."""
@@ -172,15 +172,17 @@ def _run(
     target: np.ndarray | None = None,
     labels: RowSource | None = None,
     weights: RowSource | None = None,
-    check: Callable[[Block, np.ndarray], np.ndarray | None] | None = None,
+    targets: _Distributions | None = None,
+    checked: bool = False,
 ) -> Loss | tuple[Loss, np.ndarray]:
     """Run a loss over its blocks and reduce it: ``loss`` or ``(loss, grad)``. ``total`` gives
-    the mean's denominator once the blocks have run (and ``check`` has seen each target block)."""
+    the mean's denominator once the blocks have run (and each block of ``targets`` has been
+    checked: before, where ``checked``, else as the blocks run)."""
     rows_out = np.empty(call.layout.batch_shape, result) if red == "none" else None
     grad = np.empty(pred.shape, result) if return_grad else None
     partial = call.run(
         pred, out=grad, target=target, labels=labels, weights=weights, rows_out=rows_out,
-        check=check,
+        targets=targets, checked=checked,
     )  # fmt: skip
     loss = reduce(rows_out, partial, total(), red, result)
     return loss if grad is None else (loss, grad)
@@ -548,6 +550,5 @@ def categorical_cross_entropy(
     # the gradient is divided by the mean's denominator: checked first; else as it is read
     total = targets.run() if return_grad else 0.0
     call = _call(CATEGORICAL, layout, work, from_logits, cw, eps, red, total, return_grad, z, gamma)
-    check = targets.relabel if return_grad else targets.check
     return _run(call, pred, result, red, targets.total, return_grad, target=target,
-                weights=weights, check=check)  # fmt: skip
+                weights=weights, targets=targets, checked=return_grad)  # fmt: skip

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -92,6 +93,26 @@ def store(layout: Layout, arr3: np.ndarray, blk: Block, values: np.ndarray) -> N
             np.copyto(view, values.T if layout.class_major else values, casting="unsafe")
 
 
+#: What `_core.softmax_block` needs to check a span's targets: (class weights, rtol, one_hot,
+#: first check, totals and one-hot flags of the span's blocks)
+SpanCheck = tuple[np.ndarray | None, float, bool, bool, np.ndarray, np.ndarray]
+
+
+class Targets(Protocol):
+    """The check of a categorical loss's targets, block by block (`_categorical._Distributions`):
+    its options, and per block the total target weight and whether the block is one-hot."""
+
+    cw: np.ndarray | None
+    rtol: float
+    one_hot: bool
+    totals: np.ndarray
+    hot: np.ndarray
+
+    def check(self, blk: Block, block: np.ndarray) -> np.ndarray | None: ...
+
+    def relabel(self, blk: Block, block: np.ndarray) -> np.ndarray | None: ...
+
+
 @dataclass(frozen=True)
 class SoftmaxCall:
     """What one softmax-family call computes, the same for every block.
@@ -122,38 +143,72 @@ class SoftmaxCall:
         labels: RowSource | None = None,
         weights: RowSource | None = None,
         rows_out: np.ndarray | None = None,
-        check: Callable[[Block, np.ndarray], np.ndarray | None] | None = None,
+        targets: Targets | None = None,
+        checked: bool = False,
         state: np.ndarray | None = None,
     ) -> list[tuple[float, float]]:
         """Run every block; returns the per-block partial sums of the per-row values (see
-        `_reduction.reduce`). ``check(block, target block)`` runs before each block's kernel;
-        where it returns class ids (the block's targets are one-hot), the block runs as the
-        sparse loss of those ids, which is the same loss without reading the targets again.
-        Mode STATE writes each row's softmax state into ``state`` (rows, STATE_LEN) instead
-        (classes last)."""
+        `_reduction.reduce`). With ``targets``, each block's targets are checked before its
+        kernel runs (by the kernel itself for a span of blocks, else by ``targets.check``);
+        a block whose targets are one-hot runs as the sparse loss of their class ids, which is
+        the same loss without reading the targets again. With ``checked`` (the targets were
+        checked before), only the one-hot blocks are read again, for their ids. Mode STATE
+        writes each row's softmax state into ``state`` (rows, STATE_LEN) instead (classes
+        last)."""
         cw = np.ones(self.layout.C) if self.cw is None else self.cw
         cw_sum = float(self.layout.C) if self.cw is None else float(np.sum(cw))
 
-        def kernel(blk: Block, a: BlockArrays, block_rows: int) -> list[tuple[float, float]]:
-            hot = None if check is None or a.target is None else check(blk, a.target)
+        def block_call(
+            blk: Block, a: BlockArrays, block_rows: int, check: SpanCheck | None = None
+        ) -> list[tuple[float, float]]:
+            """The kernel on a block, or on a span of them (``block_rows``); a lone block's
+            targets checked here."""
             if labels is None:
                 yb, sw = None, None if weights is None else weights.block(blk)
             else:
                 yb, sw = labels.ids(blk, weights)
             mode, tb = self.mode, a.target
-            if hot is not None:
-                mode, tb, yb = SPARSE, None, hot
+            if targets is not None and tb is not None and not block_rows:
+                hot = (targets.relabel if checked else targets.check)(blk, tb)
+                if hot is not None:
+                    mode, tb, yb = SPARSE, None, hot
             sb = None if state is None else state[blk.a0 : blk.a1]
             return _core.softmax_block(
                 mode, a.x, a.out, tb, yb, sw, cw, self.cw_others, cw_sum, self.eps,
                 self.grad_div, a.rows, a.scratch, self.from_logits, self.z_loss, self.gamma, sb,
-                block_rows,
+                block_rows, check,
             )  # fmt: skip
+
+        def kernel(blk: Block, a: BlockArrays, block_rows: int) -> list[tuple[float, float]]:
+            if targets is None or a.target is None or not block_rows:
+                return block_call(blk, a, block_rows)
+            # a span: the kernel checks each of its blocks' targets
+            i, n = blk.index, -(-a.target.shape[0] // block_rows)
+            check = (
+                targets.cw, targets.rtol, targets.one_hot, not checked,
+                targets.totals[i : i + n], targets.hot[i : i + n],
+            )  # fmt: skip
+            results = block_call(blk, a, block_rows, check)
+            # the check failed at block len(results): that block and the rest one by one,
+            # where `targets.check` says what is wrong
+            for k in range(len(results), n):
+                r0, r1 = k * block_rows, min((k + 1) * block_rows, a.x.shape[0])
+                part = BlockArrays(
+                    a.x[r0:r1], _rows(a.target, r0, r1), _rows(a.out, r0, r1),
+                    _rows(a.rows, r0, r1), a.scratch,
+                )  # fmt: skip
+                sub = Block(blk.index + k, blk.a0 + r0, blk.a0 + r1, 0, 1)
+                results += block_call(sub, part, 0)
+            return results
 
         return run_blocks(
             self.layout, self.dtype, x, kernel, target=target, out=out, rows_out=rows_out,
-            scratch_len=_core.scratch_len(self.layout.C), spans=check is None,
+            scratch_len=_core.scratch_len(self.layout.C), spans=True,
         )  # fmt: skip
+
+
+def _rows(arr: np.ndarray | None, r0: int, r1: int) -> np.ndarray | None:
+    return None if arr is None else arr[r0:r1]
 
 
 #: Blocks that `run_blocks` hands to a kernel in one call (a span), where it may: at most this

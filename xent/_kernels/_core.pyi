@@ -34,6 +34,7 @@ def softmax_block(
     gamma: float = 0.0,
     state: np.ndarray | None = None,
     block_rows: int = 0,
+    check: tuple[np.ndarray | None, float, bool, bool, np.ndarray, np.ndarray] | None = None,
 ) -> list[tuple[float, float]]: ...
 def state_merge(
     acc: np.ndarray, chunk: np.ndarray, w_acc: float, w_chunk: float, smooth: bool
@@ -70,7 +71,8 @@ def stats_block(
     wsums: np.ndarray | None,
     hot: np.ndarray | None = None,
     rtol: float = ...,
-) -> tuple[float, float, bool, bool]: ...
+    row_weight: np.ndarray | None = None,
+) -> tuple[float, float, bool, bool, float, bool]: ...
 def kl_scratch_len(C: int) -> int: ...
 def kl_block(
     p: np.ndarray,

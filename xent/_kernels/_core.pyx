@@ -185,7 +185,7 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
                   object row_weight, object cw, object cw_others, double cw_sum, double eps,
                   double grad_div, object row_out, cnp.ndarray scratch, bint from_logits=True,
                   double z_loss=0.0, double gamma=0.0, object state=None,
-                  Py_ssize_t block_rows=0):
+                  Py_ssize_t block_rows=0, object check=None):
     """Run the softmax kernel (``from_logits``) or the probability kernel on one block.
 
     ``x`` (R, C); ``out`` and ``t`` the same dtype and shape (or None); ``labels`` int64 (R,);
@@ -197,6 +197,15 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     one block): what one call per block gives, without a Python call per block. Returns, per
     block, the sum of its weighted per-row losses, in row order, and the same sum of the losses
     times 2**-64 (finite where the sum overflows).
+
+    ``check`` (mode CATEGORICAL) checks each block's targets ``t`` first, as `stats_block`
+    does: a tuple ``(cw, rtol, one_hot, first, totals, hot)`` with ``totals`` float64 and
+    ``hot`` int8, one per block. With ``first``, each block is checked: its total target
+    weight (`stats_block`'s) goes to ``totals``, and ``hot`` says 1 where every row is one-hot
+    (with ``one_hot``; the block then runs as the sparse loss of those classes), 0 where not,
+    -1 where the check failed, which ends the call before that block (the list returned is
+    shorter: the caller finds out why). Without ``first`` (the blocks were checked before),
+    only the blocks whose ``hot`` is 1 are read again, for their classes.
     """
     cdef xk_block b
     cdef int kind = _kind(x)
@@ -247,13 +256,26 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
         raise ValueError("scratch is too small")
     cdef const xk_variant *v = xk_get_variant(_current)
     cdef Py_ssize_t R = b.R, r0, k = 0, size = 4 if kind == 0 else 8
-    if block_rows <= 0 or block_rows >= R:  # one block
+    cdef _SpanCheck chk
+    cdef cnp.ndarray c_sums, c_wsums, c_ids  # the checks' buffers, one block's rows
+    if check is not None:
+        if mode != CATEGORICAL or b.t == NULL:
+            raise ValueError("check takes the categorical loss's targets")
+        if block_rows <= 0 or block_rows >= R:
+            block_rows = R
+        c_sums, c_wsums, c_ids = np.empty(block_rows), np.empty(block_rows), np.empty(
+            block_rows, np.int64)
+        _span_check_init(&chk, check, b.C, (R + block_rows - 1) // block_rows, c_sums, c_wsums,
+                         c_ids)
+    elif block_rows <= 0 or block_rows >= R:  # one block
         with nogil:
             _run_block(v, &b, kind, mode, from_logits)
         return [(b.loss_sum, b.loss_sum_small)]
     cdef cnp.ndarray sums = np.empty(2 * ((R + block_rows - 1) // block_rows))
     cdef double *s = <double *>cnp.PyArray_DATA(sums)
     cdef xk_block sub
+    cdef int sub_mode, sparse = SPARSE
+    cdef bint checking = check is not None
     with nogil:
         r0 = 0
         while r0 < R:
@@ -272,12 +294,109 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
                 sub.row_out = b.row_out + r0
             if b.state != NULL:
                 sub.state = b.state + r0 * XK_STATE_LEN
-            _run_block(v, &sub, kind, mode, from_logits)
+            sub_mode = mode
+            if checking:
+                if _span_check_block(v, kind, &chk, &sub, k // 2) < 0:
+                    break
+                if chk.hot[k // 2] == 1:  # one-hot rows: the sparse loss of their classes
+                    sub_mode, sub.t, sub.labels = sparse, NULL, chk.ids
+            _run_block(v, &sub, kind, sub_mode, from_logits)
             s[k] = sub.loss_sum
             s[k + 1] = sub.loss_sum_small
             k += 2
             r0 += block_rows
     return [(s[j], s[j + 1]) for j in range(0, k, 2)]
+
+
+cdef struct _SpanCheck:
+    xk_stats st
+    double *sums
+    double *wsums
+    int64_t *ids
+    double *totals
+    signed char *hot
+    int one_hot, first
+
+
+cdef int _span_check_init(_SpanCheck *c, tuple check, Py_ssize_t C, Py_ssize_t n_blocks,
+                          cnp.ndarray sums, cnp.ndarray wsums, cnp.ndarray ids) except -1:
+    """A span's checks: what `check` says, and per-row buffers (the caller keeps them)."""
+    cw, rtol, one_hot, first, totals, hot = check
+    cdef cnp.ndarray t_arr = <cnp.ndarray>totals, h_arr = <cnp.ndarray>hot
+    if (t_arr.dtype.num != cnp.NPY_FLOAT64 or h_arr.dtype.num != cnp.NPY_INT8
+            or not cnp.PyArray_IS_C_CONTIGUOUS(t_arr) or not cnp.PyArray_IS_C_CONTIGUOUS(h_arr)
+            or t_arr.shape[0] < n_blocks or h_arr.shape[0] < n_blocks):
+        raise TypeError("totals and hot are contiguous float64 and int8, one per block")
+    c.st.C = C
+    c.st.cw = _dptr(cw)
+    c.st.rtol = rtol
+    c.sums = <double *>cnp.PyArray_DATA(sums)
+    c.wsums = <double *>cnp.PyArray_DATA(wsums)
+    c.ids = <int64_t *>cnp.PyArray_DATA(ids)
+    c.totals = <double *>cnp.PyArray_DATA(t_arr)
+    c.hot = <signed char *>cnp.PyArray_DATA(h_arr)
+    c.one_hot = one_hot
+    c.first = first
+    return 0
+
+
+cdef int _span_check_block(const xk_variant *v, int kind, _SpanCheck *c, const xk_block *sub,
+                           Py_ssize_t j) noexcept nogil:
+    """Check block j of a span (sub); -1 where the check fails."""
+    if not c.first and c.hot[j] != 1:
+        return 0
+    cdef int status = _stats_run(v, kind, &c.st, sub.t, sub.t_rs, sub.t_cs, sub.R, c.sums,
+                                 c.wsums, c.ids if c.one_hot else NULL, sub.row_weight,
+                                 &c.totals[j] if c.first else NULL)
+    if c.first:
+        c.hot[j] = <signed char>status
+        return status
+    if status != 1:  # (not expected: the same targets were one-hot before)
+        c.hot[j] = 0
+    return 0
+
+
+cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, Py_ssize_t rs,
+                    Py_ssize_t cs, Py_ssize_t R, double *sums, double *wsums, int64_t *hot,
+                    const double *row_weight, double *total) noexcept nogil:
+    """The stats pass over R rows of targets t: -1 where they are not distributions (an entry
+    below 0, above 1 or NaN, a row sum off 1), else 1 where every row is one-hot (with hot),
+    else 0; with total, the block's total target weight sum_r row_weight_r (w)sums_r (whatever
+    the answer), added in row order with compensation (Kahan)."""
+    cdef Py_ssize_t r
+    cdef double acc = 0.0, comp = 0.0, y, u
+    cdef int all_hot = hot != NULL and R > 0
+    st.R = R
+    st.t = t
+    st.rs = rs
+    st.cs = cs
+    st.sums = sums
+    st.wsums = wsums
+    st.hot = hot
+    if hot != NULL:
+        for r in range(R):
+            hot[r] = -1
+    v.stats[kind](st)
+    if total != NULL:
+        for r in range(R):
+            y = (wsums[r] if st.cw != NULL else sums[r])
+            if row_weight != NULL:
+                y = row_weight[r] * y
+            y = y - comp
+            u = acc + y
+            comp = (u - acc) - y
+            if comp - comp != 0.0:  # an infinite total: its compensation 0, not NaN
+                comp = 0.0
+            acc = u
+        total[0] = acc
+    if st.lo < 0 or st.hi > 1 or st.nan or st.bad_sum:
+        return -1
+    if all_hot:
+        for r in range(R):
+            if hot[r] < 0:
+                all_hot = 0
+                break
+    return all_hot
 
 
 cdef inline void _run_block(const xk_variant *v, xk_block *b, int kind, int mode,
@@ -339,37 +458,45 @@ def state_finish(cnp.ndarray state, Py_ssize_t C, object labels, object row_weig
 
 
 def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object hot=None,
-                double rtol=INFINITY):
+                double rtol=INFINITY, object row_weight=None):
     """Per row of ``t`` (R, C) (float32/64, any strides): ``sums`` = sum_c t_c and, with ``cw``
     (float64 (C,)), ``wsums`` = sum_c cw_c t_c (float64 (R,)); with ``hot`` (int64 (R,)), the
     class of the row's only nonzero entry where it is exactly 1 (else negative; the rows after
     the first that is not one-hot may be left as they are). Returns the least and the
-    greatest entry (NaN skipped), whether an entry is NaN and whether a row sum is further
-    than ``rtol`` from 1 (a NaN sum is not)."""
+    greatest entry (NaN skipped), whether an entry is NaN, whether a row sum is further than
+    ``rtol`` from 1 (a NaN sum is not), the block's total target weight
+    ``sum_r row_weight_r * (w)sums_r`` (``row_weight``: float64 (R,), None for 1) and whether
+    every row is one-hot (with ``hot``)."""
     cdef xk_stats s
     cdef cnp.ndarray a
     cdef int kind = _kind(t)
-    s.R = t.shape[0]
+    cdef Py_ssize_t rs, cs, R = t.shape[0]
+    cdef int64_t *hp = NULL
+    cdef double total = 0.0
+    cdef int status
     s.C = t.shape[1]
-    s.t = cnp.PyArray_DATA(t)
-    _strides2(t, &s.rs, &s.cs)
+    _strides2(t, &rs, &cs)
     s.cw = _dptr(cw)
-    s.sums = <double *>_dptr(sums)
-    s.wsums = <double *>_dptr(wsums)
-    s.hot = NULL
     s.rtol = rtol
+    cdef double *sp = <double *>_dptr(sums)
+    cdef double *wp = <double *>_dptr(wsums)
+    cdef const double *swp = _dptr(row_weight)
     if hot is not None:
         a = <cnp.ndarray>hot
         if (a.dtype.num != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
-                or a.shape[0] < s.R):
+                or a.shape[0] < R):
             raise TypeError("hot is contiguous int64, one per row")
-        s.hot = <int64_t *>cnp.PyArray_DATA(a)
-    if sums.shape[0] < s.R or (cw is not None and (wsums is None or wsums.shape[0] < s.R)):
+        hp = <int64_t *>cnp.PyArray_DATA(a)
+    if sums.shape[0] < R or (cw is not None and (wsums is None or wsums.shape[0] < R)):
         raise ValueError("sums and wsums need a value per row")
+    if row_weight is not None and row_weight.shape[0] < R:
+        raise ValueError("row_weight needs a value per row")
+    cdef const void *data = cnp.PyArray_DATA(t)
     cdef const xk_variant *v = xk_get_variant(_current)
     with nogil:
-        v.stats[kind](&s)
-    return s.lo, s.hi, bool(s.nan), bool(s.bad_sum)
+        status = _stats_run(v, kind, &s, data, rs, cs, R, sp, wp, hp, swp, &total)
+    all_hot = hp != NULL and R > 0 and (status == 1 or (status < 0 and min(hot) >= 0))
+    return s.lo, s.hi, bool(s.nan), bool(s.bad_sum), total, bool(all_hot)
 
 
 def id_range(cnp.ndarray y, object skip=None):
