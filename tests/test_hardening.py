@@ -368,8 +368,8 @@ def test_spans_give_the_blocks_results(rng, monkeypatch, restore_threads, thread
     """Blocks run as spans (one kernel call for a run of blocks) give bit for bit what a call
     per block gives: losses, per-row values, gradients, with weights, ignored rows, class ids
     of another type, strided and float16 inputs (copied: no span), states of the vocabulary
-    chunks."""
-    from xent import _softmax
+    chunks, categorical targets (checked by the kernel in a span)."""
+    from xent import _categorical, _softmax
 
     monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)  # 40 blocks of 8 rows
     xent.set_num_threads(threads)
@@ -437,9 +437,11 @@ def test_spans_give_the_blocks_results(rng, monkeypatch, restore_threads, thread
         state = rng.bit_generator.state
         with_spans = call()
         rng.bit_generator.state = state
-        monkeypatch.setattr(_softmax, "run_blocks", per_block)
+        for module in (_softmax, _categorical):  # the losses' blocks and the targets' checks
+            monkeypatch.setattr(module, "run_blocks", per_block)
         blocks = call()
-        monkeypatch.setattr(_softmax, "run_blocks", orig)
+        for module in (_softmax, _categorical):
+            monkeypatch.setattr(module, "run_blocks", orig)
         got = with_spans if isinstance(with_spans, tuple) else (with_spans,)
         want = blocks if isinstance(blocks, tuple) else (blocks,)
         for a, b in zip(got, want, strict=True):
@@ -451,10 +453,10 @@ def test_spans_give_the_blocks_results(rng, monkeypatch, restore_threads, thread
 def test_a_spans_bad_target_block_is_named_as_without_spans(
     rng, monkeypatch, restore_threads, bad, return_grad
 ):
-    """The kernel checks the targets of each block of a span; where one fails, the call
-    raises what the checks of single blocks raise (the same message), whichever block of the
-    span it is, and leaves no loss half-computed behind."""
-    from xent import _softmax
+    """The kernel checks the targets of each block of a span (the loss's, or the check before
+    a gradient); where one fails, the call raises what the checks of single blocks raise (the
+    same message)."""
+    from xent import _categorical, _softmax
     from xent._kernels import _core
 
     monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)  # blocks of 10 rows, spans of 16
@@ -469,6 +471,14 @@ def test_a_spans_bad_target_block_is_named_as_without_spans(
         return result
 
     monkeypatch.setattr(_core, "softmax_block", spy)
+    real_stats = _core.stats_span
+    stats_spans = []
+
+    def stats_spy(*args, **kwargs):
+        stats_spans.append(real_stats(*args, **kwargs))
+        return stats_spans[-1]
+
+    monkeypatch.setattr(_core, "stats_span", stats_spy)
     x = rng.normal(0, 3, (320, 50))
     t = np.eye(50)[rng.integers(0, 50, 320)]
     t[100:110] = 0.02
@@ -485,9 +495,11 @@ def test_a_spans_bad_target_block_is_named_as_without_spans(
 
     with pytest.raises(ValueError, match="y_true") as spanned:
         call()
-    # the forward pass checks in the kernel: the second span stops at its block of row 203
-    assert checked_spans == ([] if return_grad else [16, 4])
-    monkeypatch.setattr(_softmax, "run_blocks", lambda *a, **k: orig(*a, **{**k, "spans": False}))
+    # the forward pass checks in the loss's kernel, the gradient's before it: either way the
+    # second span stops at its block of row 203
+    assert (stats_spans, checked_spans) == (([16, 4], []) if return_grad else ([], [16, 4]))
+    for module in (_softmax, _categorical):
+        monkeypatch.setattr(module, "run_blocks", lambda *a, **k: orig(*a, **{**k, "spans": False}))
     with pytest.raises(ValueError, match="y_true") as single:
         call()
     assert str(spanned.value) == str(single.value)

@@ -73,6 +73,12 @@ def stats_block(
     rtol: float = ...,
     row_weight: np.ndarray | None = None,
 ) -> tuple[float, float, bool, bool, float, bool]: ...
+def stats_span(
+    t: np.ndarray,
+    block_rows: int,
+    check: tuple[np.ndarray | None, float, bool, bool, np.ndarray, np.ndarray],
+    row_weight: np.ndarray | None = None,
+) -> int: ...
 def kl_scratch_len(C: int) -> int: ...
 def kl_block(
     p: np.ndarray,

@@ -499,6 +499,42 @@ def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object
     return s.lo, s.hi, bool(s.nan), bool(s.bad_sum), total, bool(all_hot)
 
 
+def stats_span(cnp.ndarray t, Py_ssize_t block_rows, tuple check, object row_weight=None):
+    """`stats_block` on the consecutive blocks of ``block_rows`` rows of ``t`` (R, C) in one
+    call, with ``check`` as for `softmax_block` (its ``first`` set): each block's total into
+    ``totals``, its one-hot flag into ``hot``; the count of blocks checked, which ends before
+    a block whose check fails (its flag -1). ``row_weight``: float64 (R,), None for 1."""
+    cdef int kind = _kind(t)
+    cdef Py_ssize_t R = t.shape[0], r0 = 0, j = 0, size = 4 if kind == 0 else 8
+    if block_rows <= 0 or block_rows >= R:
+        block_rows = max(R, 1)
+    if row_weight is not None and row_weight.shape[0] < R:
+        raise ValueError("row_weight needs a value per row")
+    cdef cnp.ndarray c_sums = np.empty(block_rows), c_wsums = np.empty(block_rows)
+    cdef cnp.ndarray c_ids = np.empty(block_rows, np.int64)
+    cdef _SpanCheck chk
+    _span_check_init(&chk, check, t.shape[1], (R + block_rows - 1) // block_rows, c_sums,
+                     c_wsums, c_ids)
+    chk.first = 1
+    cdef xk_block sub
+    _strides2(t, &sub.t_rs, &sub.t_cs)
+    cdef const char *data = <const char *>cnp.PyArray_DATA(t)
+    cdef const double *sw = _dptr(row_weight)
+    cdef const xk_variant *v = xk_get_variant(_current)
+    with nogil:
+        while r0 < R:
+            sub.R = min(block_rows, R - r0)
+            sub.t = data + r0 * sub.t_rs * size
+            sub.row_weight = sw
+            if sw != NULL:
+                sub.row_weight = sw + r0
+            if _span_check_block(v, kind, &chk, &sub, j) < 0:
+                break
+            j += 1
+            r0 += block_rows
+    return j
+
+
 def id_range(cnp.ndarray y, object skip=None):
     """The least and greatest of the contiguous int64 or int32 class ids ``y`` not equal to
     ``skip``, and how many there are, in one vectorized pass (NumPy's min and max take two, and
