@@ -356,6 +356,38 @@ cdef int _span_check_block(const xk_variant *v, int kind, _SpanCheck *c, const x
     return 0
 
 
+cdef inline void _kahan(double *s, double *c, double v) noexcept nogil:
+    """s - c += v with Kahan's compensation (c set to 0 where s becomes infinite)."""
+    cdef double y = v - c[0], t = s[0] + y
+    c[0] = (t - s[0]) - y
+    if c[0] - c[0] != 0.0:
+        c[0] = 0.0
+    s[0] = t
+
+
+cdef double _weighted_total(const double *v, const double *w, Py_ssize_t R) noexcept nogil:
+    """sum_r w_r v_r (w NULL: 1): eight compensated sums, row r in sum r mod 8 (independent
+    chains: a single one would make the additions' latency the loop's time), added in order
+    with compensation."""
+    cdef double s[8]
+    cdef double c[8]
+    cdef double S = 0.0, K = 0.0
+    cdef Py_ssize_t r, r0
+    cdef int j
+    for j in range(8):
+        s[j] = 0.0
+        c[j] = 0.0
+    for r0 in range(0, R - R % 8, 8):
+        for j in range(8):  # (unrolled by the compiler: the sums stay in registers)
+            r = r0 + j
+            _kahan(&s[j], &c[j], v[r] if w == NULL else w[r] * v[r])
+    for r in range(R - R % 8, R):
+        _kahan(&s[r & 7], &c[r & 7], v[r] if w == NULL else w[r] * v[r])
+    for j in range(8):
+        _kahan(&S, &K, s[j] - c[j])
+    return S - K
+
+
 cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, Py_ssize_t rs,
                     Py_ssize_t cs, Py_ssize_t R, double *sums, double *wsums, int64_t *hot,
                     const double *row_weight, double *total) noexcept nogil:
@@ -364,7 +396,6 @@ cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, 
     else 0; with total, the block's total target weight sum_r row_weight_r (w)sums_r (whatever
     the answer), added in row order with compensation (Kahan)."""
     cdef Py_ssize_t r
-    cdef double acc = 0.0, comp = 0.0, y, u
     cdef int all_hot = hot != NULL and R > 0
     st.R = R
     st.t = t
@@ -378,17 +409,7 @@ cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, 
             hot[r] = -1
     v.stats[kind](st)
     if total != NULL:
-        for r in range(R):
-            y = (wsums[r] if st.cw != NULL else sums[r])
-            if row_weight != NULL:
-                y = row_weight[r] * y
-            y = y - comp
-            u = acc + y
-            comp = (u - acc) - y
-            if comp - comp != 0.0:  # an infinite total: its compensation 0, not NaN
-                comp = 0.0
-            acc = u
-        total[0] = acc
+        total[0] = _weighted_total(st.wsums if st.cw != NULL else sums, row_weight, R)
     if st.lo < 0 or st.hi > 1 or st.nan or st.bad_sum:
         return -1
     if all_hot:
