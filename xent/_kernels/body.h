@@ -2635,52 +2635,109 @@ static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
 
 /* ------------------------------------------------------------------ checks of distributions */
 
-/* Eight rows of C <= 16 classes (unit class stride) into class-major vectors v[c]: compiled
- * for each C of XK_STATS_CASES, so that the copy is a few shuffles. */
-static inline __attribute__((always_inline)) void FN(rows8_c)(const T *t, ptrdiff_t rs,
-                                                               ptrdiff_t C, T v[16][8])
-{
-    for (int l = 0; l < 8; l++)
-        for (ptrdiff_t c = 0; c < C; c++) v[c][l] = t[l * rs + c];
-}
-
 /* The stats of rows of C <= 16 classes with unit class stride, eight rows at a time: each
  * row's sum and weighted sum added in class order (the bits of the row-by-row loop), its
  * one-hot class by selects. Returns the number of rows done (whole groups of eight). */
+/* The stats of eight rows of few classes, class by class (stats_few): the rows' sums and
+ * weighted sums (added in class order), their counts of nonzero entries and the last class
+ * whose entry is 1; and the least and greatest entry and NaN of every row seen. */
+typedef struct {
+    xv_d sum, wsum, lo, hi;
+    xv_i nan, nnz, one;
+} FN(stats8);
+
+static inline __attribute__((always_inline)) void FN(stats_col)(FN(stats8) *a, xv_d x,
+                                                                 ptrdiff_t c, const double *cw)
+{
+    const xv_d zero = XV(splat)(0.0);
+    a->sum += x;
+    if (cw) a->wsum += cw[c] * x;
+    a->lo = XV(min)(x, a->lo); /* a NaN entry leaves them as they are */
+    a->hi = XV(max)(x, a->hi);
+    a->nan |= x != x;
+    a->nnz -= x != zero; /* (a true comparison is -1) */
+    const xv_i is1 = x == XV(splat)(1.0), cv = {c, c, c, c, c, c, c, c};
+    a->one = (cv & is1) | (a->one & ~is1);
+}
+
+/* Class c of the eight rows r .. r + 7 of a block of rows with unit class stride. */
+static inline __attribute__((always_inline)) xv_d FN(few_col)(const T *t, ptrdiff_t rs,
+                                                              ptrdiff_t r, ptrdiff_t c)
+{
+    return FN(gather)(t + r * rs + c, (xv_i){0, 1, 2, 3, 4, 5, 6, 7} * rs);
+}
+
+/* Classes 0 and 1 of the eight rows r .. r + 7 of a block of contiguous rows of two classes
+ * (sixteen contiguous entries, split by class). */
+static inline __attribute__((always_inline)) void FN(two_cols)(const T *t, ptrdiff_t r,
+                                                               xv_d *x0, xv_d *x1)
+{
+#if XK_WIDEN
+    const xv_s v = XV(sload)(t + 2 * r);
+    *x0 = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 2, 4, 6, 8, 10, 12, 14), xv_d);
+    *x1 = __builtin_convertvector(__builtin_shufflevector(v, v, 1, 3, 5, 7, 9, 11, 13, 15), xv_d);
+#else
+    const xv_d a = XV(load)(t + 2 * r), b = XV(load)(t + 2 * r + 8);
+    *x0 = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+    *x1 = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+#endif
+}
+
+/* A group's results: sums, weighted sums and one-hot classes of its eight rows (the class of
+ * the only nonzero entry where it is 1; -1 without a nonzero entry, else -2), its bad sums. */
+static inline __attribute__((always_inline)) void FN(stats8_end)(const xk_stats *s,
+                                                                 FN(stats8) *a, ptrdiff_t r,
+                                                                 xv_i *bad)
+{
+    const xv_d dev = a->sum - 1.0;
+    *bad |= XV(sel)(dev < 0.0, -dev, dev) > s->rtol;
+    XV(store)(s->sums + r, a->sum);
+    if (s->cw) XV(store)(s->wsums + r, a->wsum);
+    if (s->hot) {
+        const xv_i none = a->nnz == 0, hot = (a->nnz == 1) & (a->one >= 0);
+        const xv_i h = (none & -1) | (hot & a->one) | (~none & ~hot & -2);
+        memcpy(s->hot + r, &h, sizeof h);
+    }
+}
+
+/* The stats of rows of C <= 16 classes with unit class stride, sixteen rows at a time in two
+ * groups of eight (two independent chains of operations), each row's sum and weighted sum
+ * added in class order (the bits of the row-by-row loop). Returns the number of rows done
+ * (whole groups of sixteen). */
 static ptrdiff_t FN(stats_few)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i *bad)
 {
     const ptrdiff_t R = s->R, C = s->C, rs = s->rs;
     const T *t = (const T *)s->t;
-    const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0), rtol = XV(splat)(s->rtol);
+    const xv_d zero = XV(splat)(0.0);
+    const xv_i none = {0}, minus1 = none - 1;
+    FN(stats8) a = {zero, zero, *lo, *hi, *nan, none, minus1}, b = a;
+    xv_i bad_v = *bad;
     ptrdiff_t r = 0;
-    for (; r + 8 <= R; r += 8) {
-        T v[16][8];
-        switch (C) {
-        case 2: FN(rows8_c)(t + r * rs, rs, 2, v); break;
-        case 3: FN(rows8_c)(t + r * rs, rs, 3, v); break;
-        case 4: FN(rows8_c)(t + r * rs, rs, 4, v); break;
-        case 10: FN(rows8_c)(t + r * rs, rs, 10, v); break;
-        default: FN(rows8_c)(t + r * rs, rs, C, v); break;
+    for (; r + 16 <= R; r += 16) {
+        a.sum = a.wsum = b.sum = b.wsum = zero;
+        a.nnz = b.nnz = none;
+        a.one = b.one = minus1;
+        if (C == 2 && rs == 2) {
+            xv_d a0, a1, b0, b1;
+            FN(two_cols)(t, r, &a0, &a1);
+            FN(two_cols)(t, r + 8, &b0, &b1);
+            FN(stats_col)(&a, a0, 0, s->cw);
+            FN(stats_col)(&b, b0, 0, s->cw);
+            FN(stats_col)(&a, a1, 1, s->cw);
+            FN(stats_col)(&b, b1, 1, s->cw);
+        } else {
+            for (ptrdiff_t c = 0; c < C; c++) {
+                FN(stats_col)(&a, FN(few_col)(t, rs, r, c), c, s->cw);
+                FN(stats_col)(&b, FN(few_col)(t, rs, r + 8, c), c, s->cw);
+            }
         }
-        xv_d sum = zero, wsum = zero;
-        xv_i hot = {-1, -1, -1, -1, -1, -1, -1, -1};
-        for (ptrdiff_t c = 0; c < C; c++) {
-            const xv_d x = XK_LOADV(v[c]);
-            sum += x;
-            if (s->cw) wsum += s->cw[c] * x;
-            *lo = XV(sel)(x < *lo, x, *lo);
-            *hi = XV(sel)(x > *hi, x, *hi);
-            *nan |= x != x;
-            const xv_i nz = x != zero, first = (x == one) & (hot == -1);
-            const xv_i cv = {c, c, c, c, c, c, c, c};
-            hot = (((cv & first) | (-2 & ~first)) & nz) | (hot & ~nz);
-        }
-        const xv_d dev = sum - one;
-        *bad |= XV(sel)(dev < zero, -dev, dev) > rtol;
-        XV(store)(s->sums + r, sum);
-        if (s->cw) XV(store)(s->wsums + r, wsum);
-        if (s->hot) memcpy(s->hot + r, &hot, sizeof hot);
+        FN(stats8_end)(s, &a, r, &bad_v);
+        FN(stats8_end)(s, &b, r + 8, &bad_v);
     }
+    *lo = XV(min)(a.lo, b.lo);
+    *hi = XV(max)(a.hi, b.hi);
+    *nan = a.nan | b.nan;
+    *bad = bad_v;
     return r;
 }
 

@@ -106,6 +106,16 @@ XV_INLINE uint32_t XV(mask)(xv_i m)
 #endif
 }
 
+/* a < b ? a : b lane by lane (b where either is NaN): vminpd with AVX-512 */
+XV_INLINE xv_d XV(min)(xv_d a, xv_d b)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    return (xv_d)_mm512_min_pd((__m512d)a, (__m512d)b);
+#else
+    return XV(sel)(a < b, a, b);
+#endif
+}
+
 /* a > b ? a : b lane by lane (b where either is NaN): vmaxpd with AVX-512 */
 XV_INLINE xv_d XV(max)(xv_d a, xv_d b)
 {
