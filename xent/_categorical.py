@@ -28,7 +28,16 @@ from . import _validation as v
 from ._engine import Block, Layout, run_chunks
 from ._kernels import _core
 from ._reduction import Reduction, for_mean, grad_divisor, mean_exponent, reduce
-from ._softmax import CATEGORICAL, SPARSE, BlockArrays, RowSource, SoftmaxCall, run_blocks
+from ._softmax import (
+    CATEGORICAL,
+    SPARSE,
+    BlockArrays,
+    RowSource,
+    SoftmaxCall,
+    SpanCheck,
+    run_blocks,
+    span_blocks,
+)
 
 Loss = np.ndarray | np.floating
 _PROB_HINT = "; pass from_logits=True if these are logits"
@@ -103,6 +112,13 @@ class _Distributions:
         self.hot[blk.index] = all_hot
         return hot if all_hot else None
 
+    def span_check(self, index: int, n: int, first: bool) -> SpanCheck:
+        """What the kernel needs to check blocks ``index .. index + n - 1`` of a span (all of
+        them where ``first``, else the one-hot ones again for their ids), and where it puts
+        their totals and one-hot flags."""
+        totals, hot = self.totals[index : index + n], self.hot[index : index + n]
+        return (self.cw, self.rtol, self.one_hot, first, totals, hot)
+
     def relabel(self, blk: Block, block: np.ndarray) -> np.ndarray | None:
         """After `run`: a one-hot block's class ids (checked again: the same totals), else
         None."""
@@ -116,14 +132,13 @@ class _Distributions:
             if not block_rows:
                 self.check(blk, a.x)
                 return [(0.0, 0.0)]
-            i, n = blk.index, -(-a.x.shape[0] // block_rows)
-            totals, hot = self.totals[i : i + n], self.hot[i : i + n]
-            check = (self.cw, self.rtol, self.one_hot, True, totals, hot)
+            rows = a.x.shape[0]
+            n = -(-rows // block_rows)
             sw = None if self.weights is None else self.weights.block(blk)
+            done = _core.stats_span(a.x, block_rows, self.span_check(blk.index, n, True), sw)
             # a block whose check failed, and the rest: one by one, where `check` says why
-            for k in range(_core.stats_span(a.x, block_rows, check, sw), n):
-                r0, r1 = k * block_rows, min((k + 1) * block_rows, a.x.shape[0])
-                self.check(Block(i + k, blk.a0 + r0, blk.a0 + r1, 0, 1), a.x[r0:r1])
+            for sub, r0, r1 in span_blocks(blk, rows, block_rows, done):
+                self.check(sub, a.x[r0:r1])
             return [(0.0, 0.0)] * n
 
         if self.arr.size:

@@ -15,7 +15,7 @@ is copied, so memory stays bounded by a few blocks whatever the batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -100,13 +100,9 @@ SpanCheck = tuple[np.ndarray | None, float, bool, bool, np.ndarray, np.ndarray]
 
 class Targets(Protocol):
     """The check of a categorical loss's targets, block by block (`_categorical._Distributions`):
-    its options, and per block the total target weight and whether the block is one-hot."""
+    a lone block's in Python, a span's by the kernel (`span_check`: what it needs)."""
 
-    cw: np.ndarray | None
-    rtol: float
-    one_hot: bool
-    totals: np.ndarray
-    hot: np.ndarray
+    def span_check(self, index: int, n: int, first: bool) -> SpanCheck: ...
 
     def check(self, blk: Block, block: np.ndarray) -> np.ndarray | None: ...
 
@@ -183,21 +179,16 @@ class SoftmaxCall:
             if targets is None or a.target is None or not block_rows:
                 return block_call(blk, a, block_rows)
             # a span: the kernel checks each of its blocks' targets
-            i, n = blk.index, -(-a.target.shape[0] // block_rows)
-            check = (
-                targets.cw, targets.rtol, targets.one_hot, not checked,
-                targets.totals[i : i + n], targets.hot[i : i + n],
-            )  # fmt: skip
+            n = -(-a.x.shape[0] // block_rows)
+            check = targets.span_check(blk.index, n, not checked)
             results = block_call(blk, a, block_rows, check)
             # the check failed at block len(results): that block and the rest one by one,
             # where `targets.check` says what is wrong
-            for k in range(len(results), n):
-                r0, r1 = k * block_rows, min((k + 1) * block_rows, a.x.shape[0])
+            for sub, r0, r1 in span_blocks(blk, a.x.shape[0], block_rows, len(results)):
                 part = BlockArrays(
                     a.x[r0:r1], _rows(a.target, r0, r1), _rows(a.out, r0, r1),
                     _rows(a.rows, r0, r1), a.scratch,
                 )  # fmt: skip
-                sub = Block(blk.index + k, blk.a0 + r0, blk.a0 + r1, 0, 1)
                 results += block_call(sub, part, 0)
             return results
 
@@ -209,6 +200,16 @@ class SoftmaxCall:
 
 def _rows(arr: np.ndarray | None, r0: int, r1: int) -> np.ndarray | None:
     return None if arr is None else arr[r0:r1]
+
+
+def span_blocks(
+    span: Block, rows: int, block_rows: int, start: int
+) -> Iterator[tuple[Block, int, int]]:
+    """The blocks of a row-major span of ``rows`` rows from its ``start``-th on, each with its
+    rows ``r0:r1`` within the span (a span's blocks run one by one after a failed check)."""
+    for r0 in range(start * block_rows, rows, block_rows):
+        r1 = min(r0 + block_rows, rows)
+        yield Block(span.index + r0 // block_rows, span.a0 + r0, span.a0 + r1, 0, 1), r0, r1
 
 
 #: Blocks that `run_blocks` hands to a kernel in one call (a span), where it may: at most this

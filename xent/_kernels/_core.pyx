@@ -69,8 +69,10 @@ cdef extern from "kernels.h":
         double *wsums
         int64_t *hot
         double rtol
+        const double *row_weight
         double lo, hi
         int nan, bad_sum
+        double total
     ctypedef struct xk_kl:
         Py_ssize_t R, C
         const void *p
@@ -347,7 +349,7 @@ cdef int _span_check_block(const xk_variant *v, int kind, _SpanCheck *c, const x
         return 0
     cdef int status = _stats_run(v, kind, &c.st, sub.t, sub.t_rs, sub.t_cs, sub.R, c.sums,
                                  c.wsums, c.ids if c.one_hot else NULL, sub.row_weight,
-                                 &c.totals[j] if c.first else NULL)
+                                 &c.totals[j] if c.first else NULL, NULL)
     if c.first:
         c.hot[j] = <signed char>status
         return status
@@ -356,47 +358,15 @@ cdef int _span_check_block(const xk_variant *v, int kind, _SpanCheck *c, const x
     return 0
 
 
-cdef inline void _kahan(double *s, double *c, double v) noexcept nogil:
-    """s - c += v with Kahan's compensation (c set to 0 where s becomes infinite)."""
-    cdef double y = v - c[0], t = s[0] + y
-    c[0] = (t - s[0]) - y
-    if c[0] - c[0] != 0.0:
-        c[0] = 0.0
-    s[0] = t
-
-
-cdef double _weighted_total(const double *v, const double *w, Py_ssize_t R) noexcept nogil:
-    """sum_r w_r v_r (w NULL: 1): eight compensated sums, row r in sum r mod 8 (independent
-    chains: a single one would make the additions' latency the loop's time), added in order
-    with compensation."""
-    cdef double s[8]
-    cdef double c[8]
-    cdef double S = 0.0, K = 0.0
-    cdef Py_ssize_t r, r0
-    cdef int j
-    for j in range(8):
-        s[j] = 0.0
-        c[j] = 0.0
-    for r0 in range(0, R - R % 8, 8):
-        for j in range(8):  # (unrolled by the compiler: the sums stay in registers)
-            r = r0 + j
-            _kahan(&s[j], &c[j], v[r] if w == NULL else w[r] * v[r])
-    for r in range(R - R % 8, R):
-        _kahan(&s[r & 7], &c[r & 7], v[r] if w == NULL else w[r] * v[r])
-    for j in range(8):
-        _kahan(&S, &K, s[j] - c[j])
-    return S - K
-
-
 cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, Py_ssize_t rs,
                     Py_ssize_t cs, Py_ssize_t R, double *sums, double *wsums, int64_t *hot,
-                    const double *row_weight, double *total) noexcept nogil:
+                    const double *row_weight, double *total, int *all_hot) noexcept nogil:
     """The stats pass over R rows of targets t: -1 where they are not distributions (an entry
     below 0, above 1 or NaN, a row sum off 1), else 1 where every row is one-hot (with hot),
-    else 0; with total, the block's total target weight sum_r row_weight_r (w)sums_r (whatever
-    the answer), added in row order with compensation (Kahan)."""
+    else 0; whatever the answer, the block's total target weight into total (if not NULL)
+    and whether every row is one-hot into all_hot (if not NULL)."""
     cdef Py_ssize_t r
-    cdef int all_hot = hot != NULL and R > 0
+    cdef int every = hot != NULL and R > 0
     st.R = R
     st.t = t
     st.rs = rs
@@ -404,20 +374,23 @@ cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, 
     st.sums = sums
     st.wsums = wsums
     st.hot = hot
+    st.row_weight = row_weight
     if hot != NULL:
         for r in range(R):
             hot[r] = -1
     v.stats[kind](st)
     if total != NULL:
-        total[0] = _weighted_total(st.wsums if st.cw != NULL else sums, row_weight, R)
-    if st.lo < 0 or st.hi > 1 or st.nan or st.bad_sum:
-        return -1
-    if all_hot:
+        total[0] = st.total
+    if every:
         for r in range(R):
             if hot[r] < 0:
-                all_hot = 0
+                every = 0
                 break
-    return all_hot
+    if all_hot != NULL:
+        all_hot[0] = every
+    if st.lo < 0 or st.hi > 1 or st.nan or st.bad_sum:
+        return -1
+    return every
 
 
 cdef inline void _run_block(const xk_variant *v, xk_block *b, int kind, int mode,
@@ -494,7 +467,7 @@ def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object
     cdef Py_ssize_t rs, cs, R = t.shape[0]
     cdef int64_t *hp = NULL
     cdef double total = 0.0
-    cdef int status
+    cdef int all_hot = 0
     s.C = t.shape[1]
     _strides2(t, &rs, &cs)
     s.cw = _dptr(cw)
@@ -515,8 +488,7 @@ def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object
     cdef const void *data = cnp.PyArray_DATA(t)
     cdef const xk_variant *v = xk_get_variant(_current)
     with nogil:
-        status = _stats_run(v, kind, &s, data, rs, cs, R, sp, wp, hp, swp, &total)
-    all_hot = hp != NULL and R > 0 and (status == 1 or (status < 0 and min(hot) >= 0))
+        _stats_run(v, kind, &s, data, rs, cs, R, sp, wp, hp, swp, &total, &all_hot)
     return s.lo, s.hi, bool(s.nan), bool(s.bad_sum), total, bool(all_hot)
 
 

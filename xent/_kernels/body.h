@@ -2897,6 +2897,19 @@ static void FN(stats)(xk_stats *s)
     s->hi = hi;
     s->nan = nan;
     s->bad_sum = bad;
+    /* the total target weight: eight rows a step into eight compensated sums */
+    const double *wy = cw ? s->wsums : s->sums;
+    const xv_d zero = XV(splat)(0.0);
+    xv_d ts = zero, tc = zero;
+    for (ptrdiff_t r = 0; r < R; r += 8) {
+        const ptrdiff_t n = R - r < 8 ? R - r : 8;
+        const xv_i lv = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} < n, *live = n == 8 ? NULL : &lv;
+        double v[8] = {0};
+        for (ptrdiff_t l = 0; l < n; l++) v[l] = s->row_weight ? s->row_weight[r + l] * wy[r + l]
+                                                               : wy[r + l];
+        FN(vkadd)(&ts, &tc, XV(load)(v), live);
+    }
+    s->total = FN(lanes_sum)(ts, tc);
 }
 
 #undef XK_EXP_OUT

@@ -95,7 +95,8 @@ typedef struct {
 
 /* What the checks of target distributions (and of probabilities) need, per block: per row
  * sum_c t_c and sum_c cw_c t_c in double, and the least and greatest entry and whether one is
- * NaN; and whether each row is one-hot (hot: its class, or a negative number). Any strides. */
+ * NaN; whether each row is one-hot (hot: its class, or a negative number); the block's total
+ * target weight. Any strides. */
 typedef struct {
     ptrdiff_t R, C;
     const void *t;       /* the kernel's type */
@@ -107,8 +108,12 @@ typedef struct {
        after the first that is not one-hot are not written */
     int64_t *hot;
     double rtol;         /* a row sum further than this from 1 sets bad_sum (NaN does not) */
+    const double *row_weight; /* per row, or NULL: 1 */
     double lo, hi;       /* NaN skipped; +inf and -inf for a block of NaN */
     int nan, bad_sum;
+    /* the block's total target weight sum_r row_weight_r (w)sums_r: eight compensated sums
+       (row r in sum r mod 8) added in order */
+    double total;
 } xk_stats;
 
 /* The KL divergence of one block (kl.h): R rows of C classes of targets p and predictions q,
