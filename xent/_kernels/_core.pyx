@@ -348,9 +348,9 @@ cdef int _span_check_block(const xk_variant *v, int kind, _SpanCheck *c, const x
     if not c.first and c.hot[j] != 1:
         return 0
     cdef int status = _stats_run(v, kind, &c.st, sub.t, sub.t_rs, sub.t_cs, sub.R, c.sums,
-                                 c.wsums, c.ids if c.one_hot else NULL, sub.row_weight,
-                                 &c.totals[j] if c.first else NULL, NULL)
+                                 c.wsums, c.ids if c.one_hot else NULL, sub.row_weight, NULL)
     if c.first:
+        c.totals[j] = c.st.total
         c.hot[j] = <signed char>status
         return status
     if status != 1:  # (not expected: the same targets were one-hot before)
@@ -360,11 +360,11 @@ cdef int _span_check_block(const xk_variant *v, int kind, _SpanCheck *c, const x
 
 cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, Py_ssize_t rs,
                     Py_ssize_t cs, Py_ssize_t R, double *sums, double *wsums, int64_t *hot,
-                    const double *row_weight, double *total, int *all_hot) noexcept nogil:
-    """The stats pass over R rows of targets t: -1 where they are not distributions (an entry
-    below 0, above 1 or NaN, a row sum off 1), else 1 where every row is one-hot (with hot),
-    else 0; whatever the answer, the block's total target weight into total (if not NULL)
-    and whether every row is one-hot into all_hot (if not NULL)."""
+                    const double *row_weight, int *all_hot) noexcept nogil:
+    """The stats pass over R rows of targets t (its results in st, the total target weight
+    too): -1 where they are not distributions (an entry below 0, above 1 or NaN, a row sum off
+    1), else 1 where every row is one-hot (with hot), else 0; whatever the answer, whether
+    every row is one-hot into all_hot (if not NULL)."""
     cdef Py_ssize_t r
     cdef int every = hot != NULL and R > 0
     st.R = R
@@ -379,8 +379,6 @@ cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, 
         for r in range(R):
             hot[r] = -1
     v.stats[kind](st)
-    if total != NULL:
-        total[0] = st.total
     if every:
         for r in range(R):
             if hot[r] < 0:
@@ -466,7 +464,6 @@ def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object
     cdef int kind = _kind(t)
     cdef Py_ssize_t rs, cs, R = t.shape[0]
     cdef int64_t *hp = NULL
-    cdef double total = 0.0
     cdef int all_hot = 0
     s.C = t.shape[1]
     _strides2(t, &rs, &cs)
@@ -488,8 +485,8 @@ def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object
     cdef const void *data = cnp.PyArray_DATA(t)
     cdef const xk_variant *v = xk_get_variant(_current)
     with nogil:
-        _stats_run(v, kind, &s, data, rs, cs, R, sp, wp, hp, swp, &total, &all_hot)
-    return s.lo, s.hi, bool(s.nan), bool(s.bad_sum), total, bool(all_hot)
+        _stats_run(v, kind, &s, data, rs, cs, R, sp, wp, hp, swp, &all_hot)
+    return s.lo, s.hi, bool(s.nan), bool(s.bad_sum), s.total, bool(all_hot)
 
 
 def stats_span(cnp.ndarray t, Py_ssize_t block_rows, tuple check, object row_weight=None):

@@ -2635,9 +2635,6 @@ static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
 
 /* ------------------------------------------------------------------ checks of distributions */
 
-/* The stats of rows of C <= 16 classes with unit class stride, eight rows at a time: each
- * row's sum and weighted sum added in class order (the bits of the row-by-row loop), its
- * one-hot class by selects. Returns the number of rows done (whole groups of eight). */
 /* The stats of eight rows of few classes, class by class (stats_few): the rows' sums and
  * weighted sums (added in class order), their counts of nonzero entries and the last class
  * whose entry is 1; and the least and greatest entry and NaN of every row seen. */
@@ -2742,7 +2739,7 @@ static ptrdiff_t FN(stats_few)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i 
 }
 
 /* xk_stats of a block (kernels.h): rows with unit class stride eight entries at a time in
- * lanes added in a fixed order (rows of at most 16 classes eight rows at a time), other
+ * lanes added in a fixed order (rows of at most 16 classes sixteen rows at a time), other
  * layouts entry by entry. */
 static void FN(stats)(xk_stats *s)
 {
@@ -2771,7 +2768,7 @@ static void FN(stats)(xk_stats *s)
         }
         for (ptrdiff_t r = 0; r < R; r++) bad |= fabs(s->sums[r] - 1.0) > s->rtol;
     }
-    /* row by row (after the groups of eight of few-class rows); once a row is not one-hot,
+    /* row by row (after the groups of sixteen of few-class rows); once a row is not one-hot,
        the block is not: the rows after it are not looked at for it (hot left as it is) */
     ptrdiff_t r0 = 0;
     if (cs == 1 && C <= 16) {
