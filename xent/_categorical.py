@@ -108,8 +108,8 @@ class _Distributions:
             offset = blk.a0 * self.layout.B + blk.b0
             shape = self.layout.batch_shape
             v.check_row_sums(sums, self.name, self.axis, self.rtol, shape, offset)
-        self.totals[blk.index] = total
-        self.hot[blk.index] = all_hot
+        self.totals[blk.number] = total
+        self.hot[blk.number] = all_hot
         return hot if all_hot else None
 
     def span_check(self, index: int, n: int, first: bool) -> SpanCheck:
@@ -122,7 +122,7 @@ class _Distributions:
     def relabel(self, blk: Block, block: np.ndarray) -> np.ndarray | None:
         """After `run`: a one-hot block's class ids (checked again: the same totals), else
         None."""
-        return self.check(blk, block) if self.hot[blk.index] == 1 else None
+        return self.check(blk, block) if self.hot[blk.number] == 1 else None
 
     def run(self) -> float:
         """Check every block (a span of them in one kernel call, as the loss runs them);
@@ -135,7 +135,7 @@ class _Distributions:
             rows = a.x.shape[0]
             n = -(-rows // block_rows)
             sw = None if self.weights is None else self.weights.block(blk)
-            done = _core.stats_span(a.x, block_rows, self.span_check(blk.index, n, True), sw)
+            done = _core.stats_span(a.x, block_rows, self.span_check(blk.number, n, True), sw)
             # a block whose check failed, and the rest: one by one, where `check` says why
             for sub, r0, r1 in span_blocks(blk, rows, block_rows, done):
                 self.check(sub, a.x[r0:r1])
@@ -418,7 +418,7 @@ def _sparse_total(
             w = np.ones(y.shape) if sw is None else sw
             if cw is not None:
                 w = w * cw[y]
-            sums[blk.index] = float(np.sum(w))
+            sums[blk.number] = float(np.sum(w))
 
     run_chunks(blocks, work)
     return float(np.sum(sums))

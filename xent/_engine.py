@@ -22,8 +22,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -40,6 +39,9 @@ _num_threads: int | None = None
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _local = threading.local()
+#: `_default_threads()`, once asked for (a system call per loss call would cost more than a
+#: small batch's kernel): forgotten by ``set_num_threads(None)`` and in a forked child.
+_default: int | None = None
 
 
 def _default_threads() -> int:
@@ -62,7 +64,8 @@ def set_num_threads(n: int | None) -> None:
     """Set the number of threads xent uses; ``None`` restores the default.
 
     The default is the ``XENT_NUM_THREADS`` environment variable if set, else the number of
-    cores this process may run on. Results do not depend on the thread count.
+    cores this process may run on, read when first needed (and again after
+    ``set_num_threads(None)``). Results do not depend on the thread count.
 
     Parameters
     ----------
@@ -77,11 +80,12 @@ def set_num_threads(n: int | None) -> None:
     1
     >>> xent.set_num_threads(None)
     """
-    global _num_threads
+    global _num_threads, _default
     if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
         raise ValueError(f"n must be a positive integer or None; got {n!r}.")
     with _lock:
         _num_threads = None if n is None else int(n)
+        _default = None
 
 
 def get_num_threads() -> int:
@@ -93,11 +97,16 @@ def get_num_threads() -> int:
     >>> xent.get_num_threads() >= 1
     True
     """
+    global _default
     local = getattr(_local, "limit", None)
     if local is not None:
         return int(local)
     n = _num_threads
-    return _default_threads() if n is None else n
+    if n is not None:
+        return n
+    if _default is None:
+        _default = _default_threads()
+    return _default
 
 
 @contextmanager
@@ -139,9 +148,9 @@ def _submit(
 def _reset_after_fork() -> None:
     """In a forked child: forget the parent's pool (its threads do not exist here) and lock
     (another thread may have held it at the fork)."""
-    global _lock, _pool, _pool_size
+    global _lock, _pool, _pool_size, _default
     _lock = threading.Lock()
-    _pool, _pool_size = None, 0
+    _pool, _pool_size, _default = None, 0, None
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows
@@ -160,7 +169,9 @@ def run_chunks(items: Sequence[T], work: Callable[[Sequence[T]], None]) -> None:
     threads become free. Callers write each item's results to its own place, so which thread
     runs a piece does not change them.
     """
-    n = min(get_num_threads(), len(items))
+    n = len(items)
+    if n > 1:
+        n = min(get_num_threads(), n)
     if n <= 1:
         work(items)
         return
@@ -199,11 +210,10 @@ def tiles(rows: int, cols: int, itemsize: int) -> list[tuple[int, int, int, int]
     return [(r, r + 1, c, min(c + step, cols)) for r in range(rows) for c in range(0, cols, step)]
 
 
-@dataclass(frozen=True)
-class Block:
-    """Rows ``a0:a1`` x ``b0:b1`` of the ``(A, B)`` batch; ``index`` orders the blocks."""
+class Block(NamedTuple):
+    """Rows ``a0:a1`` x ``b0:b1`` of the ``(A, B)`` batch; ``number`` orders the blocks."""
 
-    index: int
+    number: int
     a0: int
     a1: int
     b0: int
@@ -221,6 +231,7 @@ class Layout:
         self.batch_shape = shape[:axis] + shape[axis + 1 :]
         #: Blocks are class-major, ``(C, R)``: always unless the class axis is the last one.
         self.class_major = self.B > 1
+        self._blocks: dict[int, list[Block]] = {}
 
     def view3(self, arr: np.ndarray) -> np.ndarray:
         return arr.reshape(self.A, self.C, self.B)
@@ -237,8 +248,16 @@ class Layout:
 
         With classes last, runs of rows; with a long tail (``B`` at least a block), runs of one
         outer index's tail; with a short tail, groups of whole outer indices, so that a short
-        tail never makes blocks of a few rows.
+        tail never makes blocks of a few rows. The list is made once per item size (do not
+        change it).
         """
+        cached = self._blocks.get(itemsize)
+        if cached is not None:
+            return cached
+        self._blocks[itemsize] = out = self._make_blocks(itemsize)
+        return out
+
+    def _make_blocks(self, itemsize: int) -> list[Block]:
         r = self.block_rows(itemsize)
         out: list[Block] = []
         if self.A * self.B == 0:  # an empty batch (whatever the class axis): no block

@@ -36,7 +36,6 @@ losses.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import itertools
 import math
 import threading
@@ -467,8 +466,8 @@ def _run_vocab_chunks(
         for v0, v1 in itertools.pairwise(edges):
             zc = buf[: n * (v1 - v0)].reshape(n, v1 - v0)
             products.logits(hc, zc, v0)
-            chunk = dataclasses.replace(
-                call, mode=STATE, layout=Layout((n, v1 - v0), 1), cw=cw[v0:v1], cw_others=None
+            chunk = call._replace(
+                mode=STATE, layout=Layout((n, v1 - v0), 1), cw=cw[v0:v1], cw_others=None
             )
             chunk.run(zc, state=acc if v0 == 0 else part)
             here = np.flatnonzero((y >= v0) & (y < v1))
@@ -526,7 +525,7 @@ def _run_chunks(
         products.logits(hc, zc)
         sub = Layout((r1 - r0, V), 1)
         gc = None if g is None else g[: r1 - r0]
-        partial += dataclasses.replace(call, layout=sub).run(
+        partial += call._replace(layout=sub).run(
             zc,
             out=gc,
             labels=_rows(ids, sub, r0, r1),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -78,21 +79,29 @@ def reduce(
     same sum scaled by 2**-64 (exact): where finite losses sum past the largest float, their
     mean comes from the scaled sum and stays finite.
     """
-    # A value beyond the result dtype's range (a float32 sum over 3.4e38, say) becomes inf,
-    # as the rounding rule says: the cast's overflow warning is not the user's business.
-    with np.errstate(over="ignore"):
-        if reduction == "none":
-            assert rows is not None
+    if reduction == "none":
+        assert rows is not None
+        # A value beyond the result dtype's range (float32 over 3.4e38, say) becomes inf, as
+        # the rounding rule says: the cast's overflow warning is not the user's business.
+        with np.errstate(over="ignore"):
             out: np.ndarray | np.floating = rows.astype(dtype, copy=False)[()]
-            return out
-        total, small = _sum([s for s, _ in partial_sums]), math.nan  # small: if total is inf
-        if math.isinf(total):
-            small = _sum([s for _, s in partial_sums])
-        if reduction == "mean":
-            if total_weight <= 0:
-                total = 0.0
-            elif math.isinf(total) and math.isfinite(small):
-                total = small / total_weight / _core.SMALL
-            else:
-                total = total / total_weight
+        return out
+    total, small = _sum([s for s, _ in partial_sums]), math.nan  # small: if total is inf
+    if math.isinf(total):
+        small = _sum([s for _, s in partial_sums])
+    if reduction == "mean":
+        if total_weight <= 0:
+            total = 0.0
+        elif math.isinf(total) and math.isfinite(small):
+            total = small / total_weight / _core.SMALL
+        else:
+            total = total / total_weight
+    if dtype == np.float64 or not abs(total) > _finite_max(dtype):
         return np.asarray(total, dtype=dtype)[()]
+    with np.errstate(over="ignore"):  # rounds to inf (or to the largest finite value)
+        return np.asarray(total, dtype=dtype)[()]
+
+
+@functools.lru_cache(maxsize=8)
+def _finite_max(dtype: np.dtype[np.floating]) -> float:
+    return float(np.finfo(dtype).max)

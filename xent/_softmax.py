@@ -15,9 +15,9 @@ is copied, so memory stays bounded by a few blocks whatever the batch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -109,8 +109,7 @@ class Targets(Protocol):
     def relabel(self, blk: Block, block: np.ndarray) -> np.ndarray | None: ...
 
 
-@dataclass(frozen=True)
-class SoftmaxCall:
+class SoftmaxCall(NamedTuple):
     """What one softmax-family call computes, the same for every block.
 
     ``cw`` is the class weights (ones without them), ``cw_others[c] = sum_{k != c} cw_k``
@@ -151,7 +150,7 @@ class SoftmaxCall:
         checked before), only the one-hot blocks are read again, for their ids. Mode STATE
         writes each row's softmax state into ``state`` (rows, STATE_LEN) instead (classes
         last)."""
-        cw = np.ones(self.layout.C) if self.cw is None else self.cw
+        cw = _ones(self.layout.C) if self.cw is None else self.cw
         cw_sum = float(self.layout.C) if self.cw is None else float(np.sum(cw))
 
         def block_call(
@@ -180,7 +179,7 @@ class SoftmaxCall:
                 return block_call(blk, a, block_rows)
             # a span: the kernel checks each of its blocks' targets
             n = -(-a.x.shape[0] // block_rows)
-            check = targets.span_check(blk.index, n, not checked)
+            check = targets.span_check(blk.number, n, not checked)
             results = block_call(blk, a, block_rows, check)
             # the check failed at block len(results): that block and the rest one by one,
             # where `targets.check` says what is wrong
@@ -198,6 +197,14 @@ class SoftmaxCall:
         )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=16)
+def _ones(n: int) -> np.ndarray:
+    """Class weights of 1 for ``n`` classes (read-only: shared by the calls)."""
+    ones = np.ones(n)
+    ones.flags.writeable = False
+    return ones
+
+
 def _rows(arr: np.ndarray | None, r0: int, r1: int) -> np.ndarray | None:
     return None if arr is None else arr[r0:r1]
 
@@ -209,7 +216,7 @@ def span_blocks(
     rows ``r0:r1`` within the span (a span's blocks run one by one after a failed check)."""
     for r0 in range(start * block_rows, rows, block_rows):
         r1 = min(r0 + block_rows, rows)
-        yield Block(span.index + r0 // block_rows, span.a0 + r0, span.a0 + r1, 0, 1), r0, r1
+        yield Block(span.number + r0 // block_rows, span.a0 + r0, span.a0 + r1, 0, 1), r0, r1
 
 
 #: Blocks that `run_blocks` hands to a kernel in one call (a span), where it may: at most this
@@ -217,8 +224,7 @@ def span_blocks(
 SPAN_BLOCKS = 16
 
 
-@dataclass(frozen=True)
-class BlockArrays:
+class BlockArrays(NamedTuple):
     """What a kernel call reads and writes for one block: ``(R, C)`` arrays of the working
     dtype the kernel can use (views where possible), float64 per-row values, scratch."""
 
@@ -290,17 +296,17 @@ def run_blocks(
         scratch = np.empty(scratch_len)
         if step == 1:
             for blk in chunk:
-                partial[blk.index] = run(blk, scratch, 0)[0]
+                partial[blk.number] = run(blk, scratch, 0)[0]
             return
         for k in range(0, len(chunk), step):
             run_of = chunk[k : k + step]
-            span = Block(run_of[0].index, run_of[0].a0, run_of[-1].a1, 0, 1)
+            span = Block(run_of[0].number, run_of[0].a0, run_of[-1].a1, 0, 1)
             if len(run_of) > 1 and viewable(span):
                 for blk, result in zip(run_of, run(span, scratch, block_rows), strict=True):
-                    partial[blk.index] = result
+                    partial[blk.number] = result
             else:
                 for blk in run_of:
-                    partial[blk.index] = run(blk, scratch, 0)[0]
+                    partial[blk.number] = run(blk, scratch, 0)[0]
 
     run_chunks(blocks, work)
     return partial

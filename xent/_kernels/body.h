@@ -253,6 +253,18 @@ static inline __attribute__((always_inline)) xv_d FN(gather)(const T *base, xv_i
 #define XK_STOREV(p, v) XV(store)(p, v)
 #endif
 
+/* The first n <= 8 entries at p as doubles, the other lanes `pad` (nothing read past p + n) */
+static inline __attribute__((always_inline)) xv_d FN(load_pad)(const T *p, int n, double pad)
+{
+#if XK_WIDEN
+    double v[8];
+    for (int l = 0; l < 8; l++) v[l] = l < n ? (double)p[l] : pad;
+    return XV(load)(v);
+#else
+    return XV(load_pad)(p, n, pad);
+#endif
+}
+
 /* The first index of the row's entries equal to m (0 if none: a NaN maximum), for the
  * categorical gradient, whose exp pass needs it (the other passes find it themselves). */
 static inline ptrdiff_t FN(row_first)(const T *x, ptrdiff_t C, double m)
@@ -291,9 +303,13 @@ static inline void FN(row_max)(const T *x, ptrdiff_t C, double *m_out)
         m0 = XV(max)(v, m0);
         nan |= v != v;
     }
-    m0 = XV(max)(XV(max)(m0, m1), XV(max)(m2, m3));
-    double m = -HUGE_VAL;
-    for (int j = 0; j < 8; j++) m = m0[j] > m ? m0[j] : m;
+    if (c < C && C >= 8) { /* the last eight entries, some read again (the maximum is the same) */
+        const xv_d v = XK_LOADV(x + C - 8);
+        m0 = XV(max)(v, m0);
+        nan |= v != v;
+        c = C;
+    }
+    double m = XV(max_lanes)(XV(max)(XV(max)(m0, m1), XV(max)(m2, m3)));
     int tail_nan = 0;
     for (; c < C; c++) {
         const double v = (double)x[c];
@@ -407,16 +423,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
                 if (CAT) tv = XK_LOADV(t + c);
                 if (SMOOTH || CAT) cwv = XV(load)(cw + c);
             } else { /* the last entries, padded with -inf (F = 0) and weights 0 */
-                T xp[8], tp[8];
-                double cwp[8];
-                for (int l = 0; l < 8; l++) {
-                    xp[l] = c + l < C ? x[c + l] : (T)-HUGE_VAL;
-                    tp[l] = CAT && c + l < C ? t[c + l] : (T)0;
-                    cwp[l] = (SMOOTH || CAT) && c + l < C ? cw[c + l] : 0.0;
-                }
-                xv = XK_LOADV(xp);
-                tv = XK_LOADV(tp);
-                cwv = XV(load)(cwp);
+                const int n = (int)(C - c);
+                xv = FN(load_pad)(x + c, n, -HUGE_VAL);
+                if (CAT) tv = FN(load_pad)(t + c, n, 0.0);
+                cwv = SMOOTH || CAT ? XV(load_pad)(cw + c, n, 0.0) : zero;
             }
             const int nstore = C - c < 8 ? (int)(C - c) : 8;
             const xv_i idx = cidx + c;
@@ -472,9 +482,13 @@ static inline void FN(row_max_s)(const float *x, ptrdiff_t C, double *m_out)
         m0 = XV(smax)(v, m0);
         nan |= v != v;
     }
-    m0 = XV(smax)(XV(smax)(m0, m1), XV(smax)(m2, m3));
-    float m = -HUGE_VALF;
-    for (int j = 0; j < 16; j++) m = m0[j] > m ? m0[j] : m;
+    if (c < C && C >= 16) { /* the last sixteen entries, some read again (the same maximum) */
+        const xv_s v = XV(sload)(x + C - 16);
+        m0 = XV(smax)(v, m0);
+        nan |= v != v;
+        c = C;
+    }
+    float m = XV(smax_lanes)(XV(smax)(XV(smax)(m0, m1), XV(smax)(m2, m3)));
     int tail_nan = 0;
     for (; c < C; c++) {
         m = x[c] > m ? x[c] : m;
@@ -515,21 +529,18 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
             if (c >= C) continue;
             const int nstore = C - c < 16 ? (int)(C - c) : 16;
             xv_s xv, tv = szero;
-            double cwp[16];
-            const double *cwc = cw ? cw + c : NULL;
+            xv_d cwv[2] = {zero, zero};
             if (nstore == 16) {
                 xv = XV(sload)(x + c);
                 if (CAT) tv = XV(sload)(t + c);
+                if (SMOOTH || CAT) cwv[0] = XV(load)(cw + c), cwv[1] = XV(load)(cw + c + 8);
             } else { /* the last entries, padded with -inf (F = 0) and weights 0 */
-                float xp[16], tp[16];
-                for (int l = 0; l < 16; l++) {
-                    xp[l] = l < nstore ? x[c + l] : -HUGE_VALF;
-                    tp[l] = CAT && l < nstore ? t[c + l] : 0.0f;
-                    cwp[l] = (SMOOTH || CAT) && l < nstore ? cw[c + l] : 0.0;
+                xv = XV(sload_pad)(x + c, nstore, -HUGE_VALF);
+                if (CAT) tv = XV(sload_pad)(t + c, nstore, 0.0f);
+                if (SMOOTH || CAT) {
+                    cwv[0] = XV(load_pad)(cw + c, nstore < 8 ? nstore : 8, 0.0);
+                    cwv[1] = XV(load_pad)(cw + c + 8, nstore < 8 ? 0 : nstore - 8, 0.0);
                 }
-                xv = XV(sload)(xp);
-                tv = XV(sload)(tp);
-                cwc = cwp;
             }
             /* e is NaN where d is -inf (x = -inf, or x - m beyond float's range): such entries
                have F = 0 by the selects below, whatever e is */
@@ -566,15 +577,14 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
                     xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
-                    xv_d cwv = XV(load)(cwc + 8 * h);
                     /* v = m - x >= 0, 0 at the entries equal to the maximum (set where the
                        maximum is not finite: inf - inf) */
                     xv_d v_ = mv - xd;
                     if (tie) v_ = XV(sel)(xd == mv, zero, v_);
-                    if (SMOOTH) P2[k] += XV(sel)(cwv == zero, zero, cwv * v_);
+                    if (SMOOTH) P2[k] += XV(sel)(cwv[h] == zero, zero, cwv[h] * v_);
                     if (CAT) {
                         xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
-                        xv_d w_ = cwv * tvd;
+                        xv_d w_ = cwv[h] * tvd;
                         const xv_i cidx = lane + (c + 8 * h);
                         P3[k] += XV(sel)(w_ == zero, zero, w_ * v_);
                         P4[k] += w_;
@@ -721,7 +731,9 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
             memcpy(top + r + 8 * h, &topv[h], sizeof topv[h]);
         }
         xv_d A[XK_NACC][2], K[XK_NACC][2], P[XK_NACC][2];
+#pragma GCC unroll 6
         for (int k = 0; k < XK_NACC; k++)
+#pragma GCC unroll 2
             for (int h = 0; h < 2; h++) A[k][h] = K[k][h] = P[k][h] = zero;
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
@@ -757,6 +769,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                 const double cwc = b->cw[c];
                 const xv_s tv = CAT ? XK_TLOAD(t + c * ts + r, 0.0f) : szero;
                 const xv_i cidx = (xv_i){0} + (int64_t)c;
+#pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
                     const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
                     /* v = m - x >= 0, 0 at the entries equal to the maximum */
@@ -771,6 +784,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                 }
             }
             if ((c & 7) == 7 || c == C - 1)
+#pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
                     XV_KADD(A[0][h], K[0][h], P[0][h]);
                     if (SMOOTH) XV_KADD_INF(A[2][h], K[2][h], P[2][h]);
@@ -779,11 +793,14 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                         XV_KADD(A[4][h], K[4][h], P[4][h]);
                         XV_KADD(A[5][h], K[5][h], P[5][h]);
                     }
+#pragma GCC unroll 6
                     for (int k = 0; k < XK_NACC; k++) P[k][h] = zero;
                 }
         }
+#pragma GCC unroll 6
         for (int k = 0; k < XK_NACC; k++)
             if (k == 0 || (k == 2 && SMOOTH) || (k > 2 && CAT))
+#pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
                     XV(store)(acc[k] + r + 8 * h, A[k][h]);
                     XV(store)(comp[k] + r + 8 * h, K[k][h]);

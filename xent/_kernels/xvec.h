@@ -54,6 +54,18 @@ XV_INLINE xv_d XV(load)(const double *p)
     return v;
 }
 
+/* The first n (0 <= n <= 8) doubles at p, the other lanes `pad` (nothing read past p + n). */
+XV_INLINE xv_d XV(load_pad)(const double *p, int n, double pad)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    return (xv_d)_mm512_mask_loadu_pd(_mm512_set1_pd(pad), (__mmask8)((1u << n) - 1), p);
+#else
+    double v[8];
+    for (int l = 0; l < 8; l++) v[l] = l < n ? p[l] : pad;
+    return XV(load)(v);
+#endif
+}
+
 XV_INLINE xv_d XV(load_f)(const float *p)
 {
     xv_f v;
@@ -127,6 +139,15 @@ XV_INLINE xv_d XV(max)(xv_d a, xv_d b)
 }
 
 /* tab[j] lane by lane, for a 32-entry table and 0 <= j < 32 */
+/* The greatest lane of v, which holds no NaN: a tree of maxima (exact, as any order is). */
+XV_INLINE double XV(max_lanes)(xv_d v)
+{
+    v = XV(max)(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3));
+    v = XV(max)(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5));
+    v = XV(max)(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6));
+    return v[0];
+}
+
 XV_INLINE xv_d XV(lookup32)(const double *tab, xv_i j)
 {
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
@@ -368,6 +389,18 @@ XV_INLINE xv_s XV(sload)(const float *p)
     return v;
 }
 
+/* The first n (0 <= n <= 16) floats at p, the other lanes `pad` (nothing read past p + n). */
+XV_INLINE xv_s XV(sload_pad)(const float *p, int n, float pad)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    return (xv_s)_mm512_mask_loadu_ps(_mm512_set1_ps(pad), (__mmask16)((1u << n) - 1), p);
+#else
+    float v[16];
+    for (int l = 0; l < 16; l++) v[l] = l < n ? p[l] : pad;
+    return XV(sload)(v);
+#endif
+}
+
 XV_INLINE void XV(sstore)(float *p, xv_s v)
 {
     memcpy(p, &v, sizeof v);
@@ -414,6 +447,20 @@ XV_INLINE xv_s XV(smax)(xv_s a, xv_s b)
 #else
     return XV(ssel)(a > b, a, b);
 #endif
+}
+
+/* The greatest lane of v, which holds no NaN: a tree of maxima (exact, as any order is). */
+XV_INLINE float XV(smax_lanes)(xv_s v)
+{
+    v = XV(smax)(v, __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4,
+                                            5, 6, 7));
+    v = XV(smax)(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8,
+                                            9, 10, 11));
+    v = XV(smax)(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14,
+                                            15, 12, 13));
+    v = XV(smax)(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13,
+                                            12, 15, 14));
+    return v[0];
 }
 
 XV_INLINE int XV(sany)(xv_si m)
