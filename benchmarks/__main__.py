@@ -42,6 +42,11 @@ DEFAULT_SHAPES = "1048576x2,65536x10,8192x1000,2048x32000,256x128000"
 QUICK_SHAPES = "16384x2,4096x10,512x1000,8x32000"
 BINARY_SIZE, QUICK_BINARY_SIZE = 10**7, 2 * 10**5
 QUICK_MEMORY_SHAPES = "16384x2,256x1000"
+# Small batches (a training step's loss, an evaluation batch): the losses in float32 at these
+# shapes and binary sizes too, where the cost of a call is mostly its fixed part
+SMALL_BATCHES = "64x10,256x100,1024x1000"
+SMALL_BINARY_SIZES = (1_000, 100_000)
+SMALL_BATCH_OPS = ("sparse", "sparse_grad", "categorical", "categorical_grad", "binary")
 BASELINE_MEMORY_SHAPES = ((8192, 1000), (256, 1000))  # the first of these that memory runs at
 F32, F64 = "float32", "float64"
 
@@ -134,6 +139,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--binary-size", type=int, help=f"binary CE elements (default {BINARY_SIZE:.0e})"
     )
+    p.add_argument(
+        "--small-batches",
+        help=f"rows x classes list of small batches for {', '.join(SMALL_BATCH_OPS)} in "
+        f"float32 (or --dtypes, --dists; 'none': skip them; default: {SMALL_BATCHES}, and "
+        f"binary CE at {', '.join(f'{n:,}' for n in SMALL_BINARY_SIZES)} elements)",
+    )
     p.add_argument("--dtypes", help="comma list of float32,float64 (default: a plan per op)")
     p.add_argument("--dists", help="comma list of random,trained (default: a plan per op)")
     p.add_argument(
@@ -167,6 +178,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.explicit_shapes = bool(args.shapes)
     args.shapes = [parse_shape(s) for s in (args.shapes or _default_shapes(args)).split(",")]
     args.binary_size = args.binary_size or (QUICK_BINARY_SIZE if args.quick else BINARY_SIZE)
+    small = args.small_batches or ("none" if args.quick else SMALL_BATCHES)
+    args.small_batches = [] if small == "none" else [parse_shape(s) for s in small.split(",")]
     args.memory_shapes = (
         [parse_shape(s) for s in args.memory_shapes.split(",")]
         if args.memory_shapes
@@ -209,6 +222,18 @@ def plan_cases(args: argparse.Namespace) -> list[Case]:
                 for shape in shapes
                 if args.explicit_shapes or math.prod(shape) <= most
             ]
+    for op in args.ops if args.small_batches else ():
+        if op in SMALL_BATCH_OPS:
+            small: list[Shape] = (
+                [(n,) for n in SMALL_BINARY_SIZES] if op == "binary" else args.small_batches
+            )
+            cases += [
+                Case(op, shape, dtype, dist)
+                for dtype in args.dtypes or [F32]
+                for dist in args.dists or ["random"]
+                for shape in small
+            ]
+    cases = list(dict.fromkeys(cases))
     order = {key: i for i, key in enumerate(dict.fromkeys(c.data_key for c in cases))}
     return sorted(cases, key=lambda c: order[c.data_key])
 

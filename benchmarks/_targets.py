@@ -171,21 +171,27 @@ class Goal:
             text += f", fewer than {self.max_classes:,} classes"
         if self.min_bytes:
             text += f", inputs of {self.min_bytes // MIB} MiB or more"
+        elif self.measure == "torch 1T":
+            text += ", every size"
         return f"{subject}: {text}"
 
 
 CE_OPS = OPS[:6]
 MANY = 1000  # "many classes" from here up
+# The goals on the speed of the kernel (ratios to the exp floor, categorical over sparse) are
+# for batches of 1 MiB or more; below, the fixed cost of a call dominates, which the goals
+# against PyTorch cover at every size (the benchmark's small batches among them).
+BATCH = MIB
 TIMING_GOALS: tuple[Goal, ...] = (
-    Goal(("sparse",), "exp floor", 1.5, min_classes=MANY),
-    Goal(("sparse",), "exp floor", 3.0, max_classes=MANY),
-    Goal(("sparse_grad",), "exp floor", 2.5, min_classes=MANY),
-    Goal(("sparse_grad",), "exp floor", 5.0, max_classes=MANY),
+    Goal(("sparse",), "exp floor", 1.5, min_classes=MANY, min_bytes=BATCH),
+    Goal(("sparse",), "exp floor", 3.0, max_classes=MANY, min_bytes=BATCH),
+    Goal(("sparse_grad",), "exp floor", 2.5, min_classes=MANY, min_bytes=BATCH),
+    Goal(("sparse_grad",), "exp floor", 5.0, max_classes=MANY, min_bytes=BATCH),
     *(Goal((op,), "torch 1T", 1.0) for op in CE_OPS),
     Goal(OPS, "threads", 1.7, at_least=True, min_bytes=8 * MIB),
-    Goal(("categorical",), "sparse", 1.3),
-    Goal(("categorical_grad",), "sparse", 1.3),
-    Goal(("binary",), "exp floor", 2.0),
+    Goal(("categorical",), "sparse", 1.3, min_bytes=BATCH),
+    Goal(("categorical_grad",), "sparse", 1.3, min_bytes=BATCH),
+    Goal(("binary",), "exp floor", 2.0, min_bytes=BATCH),
     *(Goal((op,), "scipy", 4.0, at_least=True) for op in ("logsumexp", "log_softmax", "softmax")),
     *(Goal((op,), "plain", 1.3) for op in VARIANT_OF),
 )

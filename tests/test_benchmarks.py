@@ -42,6 +42,8 @@ TINY = [
     "0",
     "--no-memory",
     "--no-progress",
+    "--small-batches",
+    "none",
 ]
 
 
@@ -252,7 +254,7 @@ def test_torch_threads_sparse_and_scipy_targets() -> None:
 
 
 def test_a_wrong_xent_result_misses_its_targets() -> None:
-    r = _result("binary", (10**4,), torch_1=1.0)
+    r = _result("binary", (10**6,), torch_1=1.0)
     r.timings.append(Timing("xent-1", "xent 1T", "wrong", note="error 0.1 > tolerance"))
     target = _by_name(_targets.timing_targets([r], threads=1), "binary CE forward", "exp floor")
     assert target.status == "MISS"
@@ -272,6 +274,31 @@ def test_memory_targets_count_the_offset_and_the_output() -> None:
     assert [t.status for t in bad] == ["MISS", "PASS"]
     assert "13.9 MiB" in bad[0].detail
     assert "missed by 65%" in bad[0].detail
+
+
+def test_small_batches_are_planned_and_count_against_pytorch_only() -> None:
+    """The default run times the losses at small batches too; there the goals against PyTorch
+    hold (every size), the kernel's ratios to the exp floor do not apply (1 MiB or more)."""
+    cases = cli.plan_cases(cli.parse_args([]))
+    assert Case("sparse", (64, 10), "float32", "random") in cases
+    assert Case("categorical_grad", (256, 100), "float32", "random") in cases
+    assert Case("binary", (1000,), "float32", "random") in cases
+    assert len(cases) == len(set(cases))
+    assert not any(c.shape == (64, 10) for c in cli.plan_cases(cli.parse_args(["--quick"])))
+    none = cli.plan_cases(cli.parse_args(["--small-batches", "none"]))
+    assert not any(c.shape == (64, 10) for c in none)
+
+    results = [
+        _result("sparse", (64, 10), xent_1=40.0, torch_1=10.0),
+        _result("sparse", (65536, 10), xent_1=2.0, torch_1=4.0),
+    ]
+    targets = _targets.timing_targets(results, threads=1)
+    vs_torch = _by_name(targets, "sparse CE forward", "torch 1T", "every size")
+    assert vs_torch.status == "MISS"
+    assert "at sparse 64x10 float32" in vs_torch.detail
+    floor = _by_name(targets, "sparse CE forward", "3x exp floor", "1 MiB or more")
+    assert floor.status == "PASS"
+    assert "1/1 cases within" in floor.detail
 
 
 def test_verdict_with_nothing_measured_is_a_skip() -> None:
