@@ -184,7 +184,8 @@ def binary_cross_entropy(
         shape = (r1 - r0, c1 - c0)
 
         def flat(a: np.ndarray, dtype: np.dtype[np.floating] | type) -> np.ndarray:
-            return np.ascontiguousarray(np.broadcast_to(a, shape), dtype=dtype).reshape(-1)
+            """A tile of an array of the batch's shape, contiguous (a view where it is)."""
+            return np.ascontiguousarray(a, dtype=dtype).reshape(-1)
 
         x = flat(x2[r0:r1, c0:c1], work)
         y = flat(y2[r0:r1, c0:c1], label_dtype)  # labels keep their own precision
@@ -200,11 +201,14 @@ def binary_cross_entropy(
             x, y, pwt, swt, g, loss, eps, gdiv, bool(from_logits), gamma, alpha
         )
         partial[i], ranges[i] = res[:2], res[2:]
+        copy_grad = grad is not None and g is not None and not np.may_share_memory(g, grad)
+        if out is None and not copy_grad:
+            return
         # A value beyond the result dtype's range becomes inf, silently (the documented rule).
         with np.errstate(over="ignore"):
             if out is not None and loss is not None:
                 out[r0:r1, c0:c1] = loss.reshape(shape)
-            if grad is not None and g is not None and not np.may_share_memory(g, grad):
+            if copy_grad and grad is not None and g is not None:
                 grad[r0:r1, c0:c1] = g.reshape(shape)
 
     def work_chunk(chunk: Sequence[tuple[int, Tile]]) -> None:
