@@ -230,8 +230,8 @@ typedef struct {
  * more than XK_SMALL_C classes take row_max_s / row_pass_s below instead (sixteen float
  * lanes). Every row takes them, whatever its maximum (a maximum of +inf, -inf or NaN sets the
  * pass's `tie` flag). The maximum's pass finds the maximum alone; the exp pass counts the
- * entries equal to it and keeps the first, and takes the sum of F in groups of 32 entries (a
- * pairwise sum of four vectors) each added to a compensated sum. For float input d = x - m in
+ * entries equal to it and keeps the first, and takes the sum of F in groups of 64 entries (a
+ * pairwise sum of eight vectors) each added to a compensated sum. For float input d = x - m in
  * double is exact up to far below float's precision, so its rounding error is not carried. */
 /* base[idx] lane by lane, as doubles */
 #if XK_WIDEN
@@ -337,13 +337,21 @@ static inline void FN(row_max)(const T *x, ptrdiff_t C, double *m_out)
 /* A row pass's sums into its state, each from its eight lanes added pairwise in a fixed
  * order: F (sb), v (vs), the target-weighted v (tv), the target weights (wy) and the same
  * without the maximum's entry (wyx). */
-static inline void FN(state_sums)(FN(state) *st, xv_d F, xv_d V, xv_d TV, xv_d W, xv_d WX)
+static inline __attribute__((always_inline)) void FN(state_sums)(FN(state) *st, xv_d F, xv_d V,
+                                                                 xv_d TV, xv_d W, xv_d WX)
 {
+    /* ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) in registers (through memory, each
+       lane's load waited for the vector's store: a stall per row); the unused sums of a pass
+       (zero vectors) fold away */
     const xv_d lanes[5] = {F, V, TV, W, WX};
     double sum[5];
+#pragma GCC unroll 5
     for (int k = 0; k < 5; k++) {
-        const xv_d l = lanes[k];
-        sum[k] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        xv_d l = lanes[k];
+        l += __builtin_shufflevector(l, l, 1, 0, 3, 2, 5, 4, 7, 6);
+        l += __builtin_shufflevector(l, l, 2, 3, 0, 1, 6, 7, 4, 5);
+        l += __builtin_shufflevector(l, l, 4, 5, 6, 7, 0, 1, 2, 3);
+        sum[k] = l[0];
     }
     st->sb = sum[0];
     st->vs = sum[1];
@@ -389,7 +397,7 @@ static inline void FN(state_sums)(FN(state) *st, xv_d F, xv_d V, xv_d TV, xv_d W
 /* The exp pass of a contiguous row: sb = sum of F = exp(x - m) below the maximum m; STORE:
  * out = F; SMOOTH: vs = sum_c cw_c v_c with v = m - x >= 0; CAT: with target weights
  * w_c = cw_c t_c, tv = sum_c w_c v_c, wy = sum_c w_c and wyx the same without entry `top`. A
- * weight of 0 contributes 0 even where v is inf. The row is taken in groups of four vectors
+ * weight of 0 contributes 0 even where v is inf. The row is taken in groups of eight vectors
  * (the last ones padded with -inf and weights 0), whose F are added pairwise and then to a
  * compensated sum (Kahan, "Further remarks on reducing truncation errors", CACM 8, 1965): the
  * error of a long sum stays at a few ulp, whatever its length. A maximum that is not finite
@@ -408,12 +416,12 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
     xv_d A0 = zero, K0 = zero, A2 = zero, K2 = zero, A3 = zero, K3 = zero, A4 = zero, K4 = zero,
          A5 = zero, K5 = zero;
     xv_i cidx = {0, 1, 2, 3, 4, 5, 6, 7};
-    for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
-        xv_d F[4];
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
+        xv_d F[8];
         if (st->next) /* see row_pass_s */
-            for (ptrdiff_t c = c0; c < c0 + 32 && c < C; c += 64 / (ptrdiff_t)sizeof(T))
+            for (ptrdiff_t c = c0; c < c0 + 64 && c < C; c += 64 / (ptrdiff_t)sizeof(T))
                 __builtin_prefetch(st->next + c, 0, 3);
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 8; k++) {
             const ptrdiff_t c = c0 + 8 * k;
             F[k] = zero;
             if (c >= C) continue;
@@ -437,7 +445,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
             }
             XV_STEP(xv, tv, cwv, idx, F[k], nstore, out + c);
         }
-        XV_KADD(A0, K0, (F[0] + F[1]) + (F[2] + F[3]));
+        XV_KADD(A0, K0, ((F[0] + F[1]) + (F[2] + F[3])) + ((F[4] + F[5]) + (F[6] + F[7])));
     }
     FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
     st->nt = (double)nt;
@@ -454,7 +462,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
  * exp(d) (1 + e), so entries down to the bottom of double's range keep their contribution, as
  * in the double pass. The sums (of F, and the weighted sums of SMOOTH/CAT, whose v = m - x is
  * taken in double from the widened x) are double, added as row_pass_v adds F: groups of
- * four vectors of eight doubles, pairwise, then Kahan. A float32 row's F is stored as float
+ * 64 entries (eight vectors of eight doubles), pairwise, then Kahan. A float32 row's F is stored as float
  * anyway, so float arithmetic for it costs nothing in the results beyond its own 0.53 ulp. */
 /* float tiles (tile_pass_s) keep class indices in int32 lanes: fewer classes than this */
 #define XK_S_MAX_C ((ptrdiff_t)INT32_MAX - 32)
@@ -512,18 +520,19 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     xv_d A0 = zero, K0 = zero, A2 = zero, K2 = zero, A3 = zero, K3 = zero, A4 = zero, K4 = zero,
          A5 = zero, K5 = zero;
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
-    for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
         /* per vector, the sums of its two halves (G: F; P2..P5: the weighted sums), added
-           in pairs and then to the compensated sums, once per 32 entries */
-        xv_d G[2], P2[2], P3[2], P4[2], P5[2];
+           in pairs and then to the compensated sums, once per 64 entries (a compensated
+           addition is a chain of four dependent additions: once per 32 entries, its latency
+           was a fifth of the pass) */
+        xv_d G[4], P2[4], P3[4], P4[4], P5[4];
         /* the next row's maximum pass then reads from the cache: its loads overlap this
            row's arithmetic instead of following it */
-        if (st->next) {
-            __builtin_prefetch(st->next + c0, 0, 3);
-            if (c0 + 16 < C) __builtin_prefetch(st->next + c0 + 16, 0, 3);
-        }
-#pragma GCC unroll 2
-        for (int k = 0; k < 2; k++) {
+        if (st->next)
+            for (ptrdiff_t c = c0; c < c0 + 64 && c < C; c += 16)
+                __builtin_prefetch(st->next + c, 0, 3);
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
             const ptrdiff_t c = c0 + 16 * k;
             G[k] = P2[k] = P3[k] = P4[k] = P5[k] = zero;
             if (c >= C) continue;
@@ -592,13 +601,15 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                     }
                 }
         }
-        XV_KADD(A0, K0, G[0] + G[1]);
-        if (SMOOTH) XV_KADD_INF(A2, K2, P2[0] + P2[1]);
+#define XK_PAIRS(P) (((P)[0] + (P)[1]) + ((P)[2] + (P)[3]))
+        XV_KADD(A0, K0, XK_PAIRS(G));
+        if (SMOOTH) XV_KADD_INF(A2, K2, XK_PAIRS(P2));
         if (CAT) {
-            XV_KADD_INF(A3, K3, P3[0] + P3[1]);
-            XV_KADD(A4, K4, P4[0] + P4[1]);
-            if (STORE) XV_KADD(A5, K5, P5[0] + P5[1]); /* wyx: for the gradient only */
+            XV_KADD_INF(A3, K3, XK_PAIRS(P3));
+            XV_KADD(A4, K4, XK_PAIRS(P4));
+            if (STORE) XV_KADD(A5, K5, XK_PAIRS(P5)); /* wyx: for the gradient only */
         }
+#undef XK_PAIRS
     }
     FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
     st->nt = (double)nt;
@@ -1209,6 +1220,45 @@ static inline __attribute__((always_inline)) void FN(row_output)(
     }
 }
 
+/* The rows of a call without an output pass (a loss or logsumexp without gradient), eight at
+ * a time: each row's passes, then their L = log1p(s) by one vector log1p (the scalar one's
+ * bits: xvec.h), then finish row by row, the values summed in row order as `rows` does. */
+static void FN(rows_values)(xk_block *b, int mode, int smooth, xk_sum *bsum)
+{
+    const ptrdiff_t R = b->R, C = b->C;
+    for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
+        const int n = R - r0 < 8 ? (int)(R - r0) : 8;
+        FN(state) st[8];
+        double xy[8], sv[8] = {0};
+        for (int j = 0; j < n; j++) {
+            const ptrdiff_t r = r0 + j;
+            const T *x = (const T *)b->x + r * b->x_rs;
+            const T *t = mode == XK_CATEGORICAL ? (const T *)b->t + r * b->t_rs : NULL;
+            st[j].next = r + 1 < R ? x + b->x_rs : NULL;
+            st[j].top = 0, st[j].nt = 0.0;
+#if XK_WIDEN
+            FN(row_max_s)(x, C, &st[j].m);
+#else
+            FN(row_max)(x, C, &st[j].m);
+#endif
+            xy[j] = mode == XK_SPARSE ? (double)x[b->labels ? b->labels[r] : 0] : 0.0;
+            FN(pass_v)(mode, 0, smooth, x, t, b->cw, NULL, C, &st[j]);
+            sv[j] = FN(row_s)(st[j].m, st[j].sb, st[j].nt);
+        }
+        double L[8];
+        XV(store)(L, XV(log1p)(XV(load)(sv)));
+        for (int j = 0; j < n; j++) {
+            const ptrdiff_t r = r0 + j;
+            FN(coef) g;
+            const double sw = b->row_weight ? b->row_weight[r] : 1.0;
+            const int64_t y = b->labels ? b->labels[r] : 0;
+            const double value = FN(finish)(b, mode, &st[j], sw, y, xy[j], L[j], &g);
+            if (b->row_out) b->row_out[r] = value;
+            FN(sum_add)(bsum, r & 7, value);
+        }
+    }
+}
+
 static void FN(rows)(xk_block *b, int mode)
 {
     const ptrdiff_t R = b->R, C = b->C;
@@ -1221,6 +1271,11 @@ static void FN(rows)(xk_block *b, int mode)
     const int focal = b->gamma != 0.0 && (mode == XK_CATEGORICAL || (mode == XK_SPARSE && smooth));
     const int pass_mode = focal ? XK_SPARSE : mode;
     xk_sum bsum = {{0}, {0}, {0}};
+    if (b->out == NULL && mode != XK_STATE && !focal) {
+        FN(rows_values)(b, mode, smooth, &bsum);
+        FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
+        return;
+    }
     for (ptrdiff_t r = 0; r < R; r++) {
         const T *x = (const T *)b->x + r * b->x_rs;
         const T *t = mode == XK_CATEGORICAL ? (const T *)b->t + r * b->t_rs : NULL;
