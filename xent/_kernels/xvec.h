@@ -401,6 +401,38 @@ XV_INLINE xv_s XV(sload_pad)(const float *p, int n, float pad)
 #endif
 }
 
+/* base[idx] lane by lane, sixteen floats (idx >= 0) */
+XV_INLINE xv_s XV(sgather)(const float *base, xv_si idx)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    return (xv_s)_mm512_i32gather_ps((__m512i)idx, base, 4);
+#else
+    xv_s v;
+    for (int l = 0; l < XV_SLANES; l++) v[l] = base[idx[l]];
+    return v;
+#endif
+}
+
+/* base[idx] = v lane by lane, sixteen floats (idx >= 0, distinct) */
+XV_INLINE void XV(sscatter)(float *base, xv_si idx, xv_s v)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    _mm512_i32scatter_ps(base, (__m512i)idx, (__m512)v, 4);
+#else
+    for (int l = 0; l < XV_SLANES; l++) base[idx[l]] = v[l];
+#endif
+}
+
+/* base[idx] = v lane by lane, eight doubles (idx >= 0, distinct) */
+XV_INLINE void XV(scatter)(double *base, xv_i idx, xv_d v)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    _mm512_i64scatter_pd(base, (__m512i)idx, (__m512d)v, 8);
+#else
+    for (int l = 0; l < XV_LANES; l++) base[idx[l]] = v[l];
+#endif
+}
+
 XV_INLINE void XV(sstore)(float *p, xv_s v)
 {
     memcpy(p, &v, sizeof v);
