@@ -1220,42 +1220,56 @@ static inline __attribute__((always_inline)) void FN(row_output)(
     }
 }
 
-/* The rows of a call without an output pass (a loss or logsumexp without gradient), eight at
- * a time: each row's passes, then their L = log1p(s) by one vector log1p (the scalar one's
- * bits: xvec.h), then finish row by row, the values summed in row order as `rows` does. */
+/* The rows of a call without an output pass (a loss or logsumexp without gradient), XK_TILE
+ * at a time: each row's passes, then their L = log1p(s) and the rest of `finish` eight rows at
+ * a time as tile_finish computes it for a tile (the same operations as finish, its branches
+ * made selects; the vector log1p has the scalar one's bits, xvec.h), with the rows' entries at
+ * their labels read before. The values are summed in row order, eight lanes, as `rows` does. */
+static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
+                            ptrdiff_t xs, const T *out, ptrdiff_t os, double *m, int64_t *top,
+                            double (*acc)[XK_TILE], const double *Ls, double *inv_o, double *L_o,
+                            double *a_o, double *k_o, double *gtop_o, xk_sum *bsum,
+                            const double *xy);
+
 static void FN(rows_values)(xk_block *b, int mode, int smooth, xk_sum *bsum)
 {
     const ptrdiff_t R = b->R, C = b->C;
-    for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
-        const int n = R - r0 < 8 ? (int)(R - r0) : 8;
-        FN(state) st[8];
-        double xy[8], sv[8] = {0};
-        for (int j = 0; j < n; j++) {
-            const ptrdiff_t r = r0 + j;
-            const T *x = (const T *)b->x + r * b->x_rs;
-            const T *t = mode == XK_CATEGORICAL ? (const T *)b->t + r * b->t_rs : NULL;
-            st[j].next = r + 1 < R ? x + b->x_rs : NULL;
-            st[j].top = 0, st[j].nt = 0.0;
+    double m[XK_TILE], xy[XK_TILE], Ls[XK_TILE], inv[XK_TILE], L[XK_TILE];
+    double acc[XK_NACC][XK_TILE];
+    int64_t top[XK_TILE];
+    for (ptrdiff_t r0 = 0; r0 < R; r0 += XK_TILE) {
+        const ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE, n8 = (n + 7) & ~(ptrdiff_t)7;
+        for (ptrdiff_t j = 0; j < n8; j++) {
+            FN(state) st = {0};
+            if (j < n) {
+                const ptrdiff_t r = r0 + j;
+                const T *x = (const T *)b->x + r * b->x_rs;
+                const T *t = mode == XK_CATEGORICAL ? (const T *)b->t + r * b->t_rs : NULL;
+                st.next = r + 1 < R ? x + b->x_rs : NULL;
 #if XK_WIDEN
-            FN(row_max_s)(x, C, &st[j].m);
+                FN(row_max_s)(x, C, &st.m);
 #else
-            FN(row_max)(x, C, &st[j].m);
+                FN(row_max)(x, C, &st.m);
 #endif
-            xy[j] = mode == XK_SPARSE ? (double)x[b->labels ? b->labels[r] : 0] : 0.0;
-            FN(pass_v)(mode, 0, smooth, x, t, b->cw, NULL, C, &st[j]);
-            sv[j] = FN(row_s)(st[j].m, st[j].sb, st[j].nt);
+                xy[j] = mode == XK_SPARSE ? (double)x[b->labels ? b->labels[r] : 0] : 0.0;
+                FN(pass_v)(mode, 0, smooth, x, t, b->cw, NULL, C, &st);
+            } else { /* the last vector's other lanes: a row of one entry */
+                xy[j] = 0.0;
+                st.nt = 1.0;
+            }
+            m[j] = st.m, top[j] = st.top;
+            acc[0][j] = st.sb, acc[1][j] = st.nt, acc[2][j] = st.vs, acc[3][j] = st.tv;
+            acc[4][j] = st.wy, acc[5][j] = st.wyx;
         }
-        double L[8];
-        XV(store)(L, XV(log1p)(XV(load)(sv)));
-        for (int j = 0; j < n; j++) {
-            const ptrdiff_t r = r0 + j;
-            FN(coef) g;
-            const double sw = b->row_weight ? b->row_weight[r] : 1.0;
-            const int64_t y = b->labels ? b->labels[r] : 0;
-            const double value = FN(finish)(b, mode, &st[j], sw, y, xy[j], L[j], &g);
-            if (b->row_out) b->row_out[r] = value;
-            FN(sum_add)(bsum, r & 7, value);
+        for (ptrdiff_t r = 0; r < n8; r += 8) {
+            const xv_d mv = XV(load)(m + r), ntv = XV(load)(acc[1] + r);
+            xv_d sv = XV(load)(acc[0] + r) + (ntv - 1.0);
+            sv = XV(sel)((mv != mv) | (mv == -HUGE_VAL), XV(splat)(NAN), sv);
+            sv = XV(sel)(mv == HUGE_VAL, XV(sel)(ntv == 1.0, XV(splat)(0.0), XV(splat)(NAN)), sv);
+            XV(store)(Ls + r, XV(log1p)(sv));
         }
+        FN(tile_finish)(b, mode, r0, n, NULL, 0, NULL, 0, m, top, acc, Ls, inv, L, NULL, NULL,
+                        NULL, bsum, xy);
     }
 }
 
@@ -1470,7 +1484,8 @@ static __attribute__((noinline)) void FN(focal_entry_v)(double gamma, xv_d nll,
 static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                             ptrdiff_t xs, const T *out, ptrdiff_t os, double *m, int64_t *top,
                             double (*acc)[XK_TILE], const double *Ls, double *inv_o, double *L_o,
-                            double *a_o, double *k_o, double *gtop_o, xk_sum *bsum)
+                            double *a_o, double *k_o, double *gtop_o, xk_sum *bsum,
+                            const double *xy)
 {
     const double Cd = (double)b->C, eps = b->eps, z = b->z;
     const int sparse = mode == XK_SPARSE, cat = mode == XK_CATEGORICAL;
@@ -1502,7 +1517,9 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
         const xv_d cwy = b->cw ? XV(gather)(b->cw, yv) : XV(splat)(1.0);
         const xv_d othv = out && b->cw_others ? XV(gather)(b->cw_others, topv) : XV(splat)(Cd - 1.0);
         xv_d xyv = zero, fyv = zero;
-        if (sparse) { /* the padding lanes read row r's entry of class 0, which is in the tile */
+        if (sparse && xy) { /* the caller's (rows_values: no output) */
+            xyv = XV(sel)(lanem, XV(load)(xy + r), zero);
+        } else if (sparse) { /* the padding lanes read row r's entry of class 0, in the tile */
             const xv_i lane = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} + (int64_t)r;
             const xv_i at_x = ((yv * (int64_t)xs + lane) & lanem) | (lane & ~lanem);
             xyv = XV(sel)(lanem, FN(gather)(x, at_x), zero);
@@ -2011,7 +2028,8 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         FN(tile_focal)(b, mode, r0, n, x, xs, t, ts, out, os, m, top, acc, Ls, bsum);
         return;
     }
-    FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx, bsum);
+    FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx, bsum,
+                    NULL);
     if (out == NULL || mode == XK_LSE) return;
     for (ptrdiff_t c = 0; c < C; c++) {
         T *oc = out + c * os;
