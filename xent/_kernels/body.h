@@ -2593,7 +2593,11 @@ static inline void FN(binary_focal_hard)(const xk_binary *bb, ptrdiff_t i0, ptrd
 static inline void FN(binary_labels)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, double *Y,
                                      xv_d *lo, xv_d *hi, xv_i *nan)
 {
-    for (ptrdiff_t i = 0; i < n; i += 8) {
+    /* vminpd / vmaxpd (a NaN label leaves the bound as it is; `nan` finds it), two sets of
+       bounds in turn: a compare and a blend through one set made their latency the loop's */
+    xv_d lo2[2] = {*lo, *lo}, hi2[2] = {*hi, *hi};
+    int k = 0;
+    for (ptrdiff_t i = 0; i < n; i += 8, k ^= 1) {
         const ptrdiff_t nl = n - i < 8 ? n - i : 8;
         const float *yf = (const float *)bb->y + i0 + i;
         const double *yd = (const double *)bb->y + i0 + i;
@@ -2606,10 +2610,12 @@ static inline void FN(binary_labels)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_
             v = XV(load)(v8);
         }
         XV(store)(Y + i, v);
-        *lo = XV(sel)(v < *lo, v, *lo);
-        *hi = XV(sel)(v > *hi, v, *hi);
+        lo2[k] = XV(min)(v, lo2[k]);
+        hi2[k] = XV(max)(v, hi2[k]);
         *nan |= v != v;
     }
+    *lo = XV(min)(lo2[0], lo2[1]);
+    *hi = XV(max)(hi2[0], hi2[1]);
 }
 
 /* The least and greatest of a chunk's x (probabilities), NaN skipped, folded into lo and hi. */

@@ -138,7 +138,6 @@ XV_INLINE xv_d XV(max)(xv_d a, xv_d b)
 #endif
 }
 
-/* tab[j] lane by lane, for a 32-entry table and 0 <= j < 32 */
 /* The greatest lane of v, which holds no NaN: a tree of maxima (exact, as any order is). */
 XV_INLINE double XV(max_lanes)(xv_d v)
 {
@@ -148,6 +147,7 @@ XV_INLINE double XV(max_lanes)(xv_d v)
     return v[0];
 }
 
+/* tab[j] lane by lane, for a 32-entry table and 0 <= j < 32 */
 XV_INLINE xv_d XV(lookup32)(const double *tab, xv_i j)
 {
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
