@@ -16,6 +16,7 @@ prediction keeps its tiny loss and gradient to the last bits. The kernel that do
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import overload
@@ -44,7 +45,12 @@ _PROB_HINT = "; pass from_logits=True if these are logits"
 
 
 def _rtol(arr: np.ndarray) -> float:
-    dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
+    """The tolerance of a row sum of ``arr``: sqrt(eps) of its float dtype (float64 else)."""
+    return _sqrt_eps(arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64))
+
+
+@functools.lru_cache(maxsize=8)
+def _sqrt_eps(dtype: np.dtype[np.floating]) -> float:
     return float(np.sqrt(np.finfo(dtype).eps))
 
 
@@ -146,7 +152,10 @@ class _Distributions:
         return self.total()
 
     def total(self) -> float:
-        """The denominator, once every block is checked."""
+        """The denominator, once every block is checked (one block's total as it is: what
+        np.sum gives, without its cost in a small call)."""
+        if len(self.totals) == 1:
+            return float(self.totals[0])
         return float(np.sum(self.totals))
 
 
