@@ -253,9 +253,12 @@ static inline __attribute__((always_inline)) xv_d FN(gather)(const T *base, xv_i
 #define XK_STOREV(p, v) XV(store)(p, v)
 #endif
 
-/* The first n <= 8 entries at p as doubles, the other lanes `pad` (nothing read past p + n) */
+/* The first n <= 8 entries at p as doubles, the other lanes `pad` (nothing read past p + n):
+ * the last entries of a row or chunk take the vector path too, so that an entry's value never
+ * depends on where it sits */
 static inline __attribute__((always_inline)) xv_d FN(load_pad)(const T *p, int n, double pad)
 {
+    if (n == 8) return XK_LOADV(p);
 #if XK_WIDEN
     double v[8];
     for (int l = 0; l < 8; l++) v[l] = l < n ? (double)p[l] : pad;
@@ -696,14 +699,6 @@ static inline __attribute__((always_inline)) void FN(tile_pass_v)(
 }
 
 #if XK_WIDEN
-/* n <= 16 floats of p as a vector, the missing lanes `pad` */
-static inline __attribute__((always_inline)) xv_s FN(sload_part)(const float *p, int n, float pad)
-{
-    float v[16];
-    for (int l = 0; l < 16; l++) v[l] = l < n ? p[l] : pad;
-    return XV(sload)(v);
-}
-
 /* The maximum's pass and the exp pass of a float tile (C < XK_S_MAX_C classes), sixteen rows
  * at a time in float lanes: the passes of a float row (row_max_s, row_pass_s) with the rows
  * in lanes. Per row the maximum m (NaN if the row holds one), its first class top and the
@@ -721,7 +716,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
     const xv_s szero = XV(ssplat)(0.0f);
     for (ptrdiff_t r = 0; r < n; r += 16) {
         const int nr = n - r < 16 ? (int)(n - r) : 16;
-#define XK_TLOAD(p, pad) (nr == 16 ? XV(sload)(p) : FN(sload_part)(p, nr, pad))
+#define XK_TLOAD(p, pad) (nr == 16 ? XV(sload)(p) : XV(sload_pad)(p, nr, pad))
         xv_s mf = XV(ssplat)(-HUGE_VALF);
         xv_si count = {0}, first = {0};
         for (ptrdiff_t c = 0; c < C; c++) {
@@ -835,6 +830,24 @@ static inline __attribute__((always_inline)) double FN(row_s)(double m, double s
     double s = sb + (nt - 1.0);
     s = xk_sel(m != m || m == -HUGE_VAL, NAN, s);
     return xk_sel(m == HUGE_VAL, xk_sel(nt == 1.0, 0.0, NAN), s);
+}
+
+/* row_s of eight rows (the same operations as selects) */
+static inline __attribute__((always_inline)) xv_d FN(row_s_v)(xv_d m, xv_d sb, xv_d nt)
+{
+    const xv_d nan = XV(splat)(NAN);
+    const xv_d s = XV(sel)((m != m) | (m == -HUGE_VAL), nan, sb + (nt - 1.0));
+    return XV(sel)(m == HUGE_VAL, XV(sel)(nt == 1.0, XV(splat)(0.0), nan), s);
+}
+
+/* L = log1p(s) of the rows 0 .. n8 - 1 (a multiple of 8) of a tile's maxima m and sums acc
+ * (acc[0]: below the maximum, acc[1]: the entries equal to it), eight rows at a time */
+static inline void FN(tile_logs)(ptrdiff_t n8, const double *m, double (*acc)[XK_TILE],
+                                 double *Ls)
+{
+    for (ptrdiff_t r = 0; r < n8; r += 8)
+        XV(store)(Ls + r, XV(log1p)(FN(row_s_v)(XV(load)(m + r), XV(load)(acc[0] + r),
+                                                XV(load)(acc[1] + r))));
 }
 
 /* a * b = p + e exactly (Dekker's TwoProduct with Veltkamp's split: no fma needed), for
@@ -1261,13 +1274,7 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, xk_sum *bsum)
             acc[0][j] = st.sb, acc[1][j] = st.nt, acc[2][j] = st.vs, acc[3][j] = st.tv;
             acc[4][j] = st.wy, acc[5][j] = st.wyx;
         }
-        for (ptrdiff_t r = 0; r < n8; r += 8) {
-            const xv_d mv = XV(load)(m + r), ntv = XV(load)(acc[1] + r);
-            xv_d sv = XV(load)(acc[0] + r) + (ntv - 1.0);
-            sv = XV(sel)((mv != mv) | (mv == -HUGE_VAL), XV(splat)(NAN), sv);
-            sv = XV(sel)(mv == HUGE_VAL, XV(sel)(ntv == 1.0, XV(splat)(0.0), XV(splat)(NAN)), sv);
-            XV(store)(Ls + r, XV(log1p)(sv));
-        }
+        FN(tile_logs)(n8, m, acc, Ls);
         FN(tile_finish)(b, mode, r0, n, NULL, 0, NULL, 0, m, top, acc, Ls, inv, L, NULL, NULL,
                         NULL, bsum, xy);
     }
@@ -1530,9 +1537,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
         }
         const xv_d mv = XV(load)(m + r), sbv = XV(load)(acc[0] + r), ntv = XV(load)(acc[1] + r);
         const xv_d L = XV(load)(Ls + r);
-        xv_d sv = sbv + (ntv - 1.0);
-        sv = XV(sel)((mv != mv) | (mv == ninf), nan, sv);
-        sv = XV(sel)(mv == inf, XV(sel)(ntv == 1.0, zero, nan), sv);
+        const xv_d sv = FN(row_s_v)(mv, sbv, ntv);
         const xv_d inv = 1.0 / (1.0 + sv);
         xv_d value = zero;
         if (mode == XK_LSE) {
@@ -1666,7 +1671,7 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
     const ptrdiff_t C = b->C;
     const int cat = mode == XK_CATEGORICAL, grad = out != NULL;
     const double z = b->z;
-    const xv_d zero = XV(splat)(0.0), nan = XV(splat)(NAN), inf = XV(splat)(HUGE_VAL),
+    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL),
                ninf = XV(splat)(-HUGE_VAL);
     const xv_i all = (xv_i){0} == 0;
     FN(vsum) sums = FN(vsum_load)(bsum);
@@ -1681,9 +1686,7 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
             if (b->row_weight) sw[l] = b->row_weight[r0 + r + l];
         }
         const xv_d mv = XV(load)(m + r), ntv = XV(load)(acc[1] + r), L = XV(load)(Ls + r);
-        xv_d sv = XV(load)(acc[0] + r) + (ntv - 1.0);
-        sv = XV(sel)((mv != mv) | (mv == ninf), nan, sv);
-        sv = XV(sel)(mv == inf, XV(sel)(ntv == 1.0, zero, nan), sv);
+        const xv_d sv = FN(row_s_v)(mv, XV(load)(acc[0] + r), ntv);
         const xv_d inv = 1.0 / (1.0 + sv);
         xv_d ftop, Dtop;
         FN(focal_entry_v)(b->gamma, L, sv, L, all, inv, &ftop, &Dtop);
@@ -2017,13 +2020,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     for (int k = 0; k < XK_NACC; k++)
         if (used[k] && k != 1) /* the ties (1) are counted exactly */
             for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
-    for (ptrdiff_t r = 0; r < n8; r += 8) { /* L = log1p(s) of eight rows at a time (row_s) */
-        const xv_d mv = XV(load)(m + r), nt = XV(load)(acc[1] + r), nan = XV(splat)(NAN);
-        xv_d sv = XV(load)(acc[0] + r) + (nt - 1.0);
-        sv = XV(sel)((mv != mv) | (mv == -HUGE_VAL), nan, sv);
-        sv = XV(sel)(mv == HUGE_VAL, XV(sel)(nt == 1.0, XV(splat)(0.0), nan), sv);
-        XV(store)(Ls + r, XV(log1p)(sv));
-    }
+    FN(tile_logs)(n8, m, acc, Ls);
     if (focal_rows) {
         FN(tile_focal)(b, mode, r0, n, x, xs, t, ts, out, os, m, top, acc, Ls, bsum);
         return;
@@ -2249,16 +2246,6 @@ static void FN(prob)(xk_block *b, int mode)
 
 #define XK_CHUNK 512
 
-/* n <= 8 entries of p as a vector, the missing lanes 0 (so that an entry's value never depends
- * on where it sits in a chunk: the last entries take the vector path too) */
-static inline __attribute__((always_inline)) xv_d FN(load_part)(const T *p, ptrdiff_t n)
-{
-    if (n == 8) return XK_LOADV(p);
-    T v[8] = {0};
-    for (ptrdiff_t l = 0; l < n; l++) v[l] = p[l];
-    return XK_LOADV(v);
-}
-
 /* From logits: u = exp(-|x|) (unless u is NULL) and lt = log1p(u) (softplus(x) = relu(x) +
  * lt). */
 static inline void FN(softplus_parts)(const T *x, ptrdiff_t n, double *u, double *lt)
@@ -2282,7 +2269,7 @@ static inline void FN(softplus_parts)(const T *x, ptrdiff_t n, double *u, double
 #else
     for (ptrdiff_t i = 0; i < n; i += 8) {
         xv_d U, L;
-        FN(softplus_terms8)(FN(load_part)(x + i, n - i < 8 ? n - i : 8), &U, &L);
+        FN(softplus_terms8)(FN(load_pad)(x + i, n - i < 8 ? (int)(n - i) : 8, 0.0), &U, &L);
         if (u) XV(store)(u + i, U);
         XV(store)(lt + i, L);
     }
@@ -2323,7 +2310,7 @@ static inline __attribute__((always_inline)) void FN(binary_logits_chunk)(
     FN(softplus_parts)(x, n, GRAD ? U : NULL, V); /* u: for the gradient only */
     for (ptrdiff_t i = 0; i < n; i += 8) {
         const ptrdiff_t nl = n - i < 8 ? n - i : 8;
-        const xv_d xv = FN(load_part)(x + i, nl), yv = XV(load)(y + i);
+        const xv_d xv = FN(load_pad)(x + i, (int)nl, 0.0), yv = XV(load)(y + i);
         xv_d a = yv * keep + half;
         const xv_d bw = (1.0 - yv) * keep + half;
         if (PW) a *= XV(load)(pw + i);
@@ -2541,7 +2528,7 @@ static inline void FN(binary_focal_hard)(const xk_binary *bb, ptrdiff_t i0, ptrd
     FN(softplus_parts)(x, n, U, V);
     for (ptrdiff_t i = 0; i < n; i += 8) {
         const ptrdiff_t nl = n - i < 8 ? n - i : 8;
-        const xv_d xv = FN(load_part)(x + i, nl), yv = XV(load)(y + i);
+        const xv_d xv = FN(load_pad)(x + i, (int)nl, 0.0), yv = XV(load)(y + i);
         const xv_i pos_label = yv == 1.0, hard = pos_label | (yv == 0.0);
         if (!XV(any)(hard)) continue;
         const xv_d bw = 1.0 - yv;
@@ -2756,7 +2743,7 @@ static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
     const xv_d zero = XV(splat)(0.0);
     for (ptrdiff_t i = 0; i < n; i += 8) {
         const ptrdiff_t nl = n - i < 8 ? n - i : 8;
-        const xv_d v = sign * FN(load_part)(x + i, nl);
+        const xv_d v = sign * FN(load_pad)(x + i, (int)nl, 0.0);
         xv_d u, L;
         FN(softplus_terms8)(v, &u, &L);
         const xv_d r = sign * (XV(sel)(v > zero, v, zero) + L);
