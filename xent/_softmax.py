@@ -15,7 +15,6 @@ is copied, so memory stays bounded by a few blocks whatever the batch.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
@@ -112,7 +111,7 @@ class Targets(Protocol):
 class SoftmaxCall(NamedTuple):
     """What one softmax-family call computes, the same for every block.
 
-    ``cw`` is the class weights (ones without them), ``cw_others[c] = sum_{k != c} cw_k``
+    ``cw`` is the class weights (None: 1 for every class), ``cw_others[c] = sum_{k != c} cw_k``
     (needed for a gradient), ``eps`` the label smoothing, ``grad_div`` what the gradient of the
     weighted sum is divided by (1, or the mean's denominator), ``z_loss`` the coefficient of
     the z-loss and ``gamma`` the focal exponent (0: neither).
@@ -150,8 +149,8 @@ class SoftmaxCall(NamedTuple):
         checked before), only the one-hot blocks are read again, for their ids. Mode STATE
         writes each row's softmax state into ``state`` (rows, STATE_LEN) instead (classes
         last)."""
-        cw = _ones(self.layout.C) if self.cw is None else self.cw
-        cw_sum = float(self.layout.C) if self.cw is None else float(np.sum(cw))
+        cw = self.cw  # None: class weights of 1, which the kernel need not read
+        cw_sum = float(self.layout.C) if cw is None else float(np.sum(cw))
 
         def block_call(
             blk: Block, a: BlockArrays, block_rows: int, check: SpanCheck | None = None
@@ -195,14 +194,6 @@ class SoftmaxCall(NamedTuple):
             self.layout, self.dtype, x, kernel, target=target, out=out, rows_out=rows_out,
             scratch_len=_core.scratch_len(self.layout.C), spans=True,
         )  # fmt: skip
-
-
-@functools.lru_cache(maxsize=16)
-def _ones(n: int) -> np.ndarray:
-    """Class weights of 1 for ``n`` classes (read-only: shared by the calls)."""
-    ones = np.ones(n)
-    ones.flags.writeable = False
-    return ones
 
 
 def _rows(arr: np.ndarray | None, r0: int, r1: int) -> np.ndarray | None:

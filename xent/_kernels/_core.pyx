@@ -191,7 +191,8 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     """Run the softmax kernel (``from_logits``) or the probability kernel on one block.
 
     ``x`` (R, C); ``out`` and ``t`` the same dtype and shape (or None); ``labels`` int64 (R,);
-    ``row_weight`` and ``row_out`` float64 (R,); ``cw`` and ``cw_others`` float64 (C,).
+    ``row_weight`` and ``row_out`` float64 (R,); ``cw`` and ``cw_others`` float64 (C,) (``cw``
+    None: class weights of 1).
     ``z_loss`` adds ``z_loss * logsumexp**2`` per row (logits only); ``gamma`` is the focal
     exponent (0: cross-entropy). Mode STATE writes each row's softmax state (m, sb, nt, vs) into
     ``state``, float64 (R, STATE_LEN), for rows of more than 16 classes with unit class stride.

@@ -399,8 +399,8 @@ static inline __attribute__((always_inline)) void FN(state_sums)(FN(state) *st, 
 
 /* The exp pass of a contiguous row: sb = sum of F = exp(x - m) below the maximum m; STORE:
  * out = F; SMOOTH: vs = sum_c cw_c v_c with v = m - x >= 0; CAT: with target weights
- * w_c = cw_c t_c, tv = sum_c w_c v_c, wy = sum_c w_c and wyx the same without entry `top`. A
- * weight of 0 contributes 0 even where v is inf. The row is taken in groups of eight vectors
+ * w_c = cw_c t_c, tv = sum_c w_c v_c, wy = sum_c w_c and wyx the same without entry `top`
+ * (cw NULL: class weights of 1). A weight of 0 contributes 0 even where v is inf. The row is taken in groups of eight vectors
  * (the last ones padded with -inf and weights 0), whose F are added pairwise and then to a
  * compensated sum (Kahan, "Further remarks on reducing truncation errors", CACM 8, 1965): the
  * error of a long sum stays at a few ulp, whatever its length. A maximum that is not finite
@@ -432,12 +432,13 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
             if (c + 8 <= C) {
                 xv = XK_LOADV(x + c);
                 if (CAT) tv = XK_LOADV(t + c);
-                if (SMOOTH || CAT) cwv = XV(load)(cw + c);
+                if ((SMOOTH || CAT) && cw) cwv = XV(load)(cw + c);
             } else { /* the last entries, padded with -inf (F = 0) and weights 0 */
                 const int n = (int)(C - c);
                 xv = FN(load_pad)(x + c, n, -HUGE_VAL);
                 if (CAT) tv = FN(load_pad)(t + c, n, 0.0);
-                cwv = SMOOTH || CAT ? XV(load_pad)(cw + c, n, 0.0) : zero;
+                static const double ones8[8] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
+                cwv = SMOOTH || CAT ? XV(load_pad)(cw ? cw + c : ones8, n, 0.0) : zero;
             }
             const int nstore = C - c < 8 ? (int)(C - c) : 8;
             const xv_i idx = cidx + c;
@@ -508,6 +509,12 @@ static inline void FN(row_max_s)(const float *x, ptrdiff_t C, double *m_out)
     *m_out = XV(sany)(nan) || tail_nan ? NAN : (double)m;
 }
 
+/* The weighted sums of row_pass_s (SMOOTH, CAT) add their non-negative terms in double, one
+ * vector each, over runs of this many entries (an error below 2^-46 of the run's sum: 127
+ * additions per lane), each run then to a compensated sum: a few ulp of double for any length
+ * of row, far below float's. (Four partial sums per 64 entries and a compensated addition
+ * each, as for F, held more vectors than there are registers: the pass spilled them.) */
+#define XK_S_RUN 1024
 static inline __attribute__((always_inline)) void FN(row_pass_s)(
     const float *x, const float *t, const double *cw, float *out, ptrdiff_t C, FN(state) *st,
     const int STORE, const int SMOOTH, const int CAT)
@@ -515,20 +522,21 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m);
     const xv_s szero = XV(ssplat)(0.0f), mf = XV(ssplat)((float)st->m);
     const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
-    const int tie = !(st->m > -HUGE_VAL && st->m < HUGE_VAL);
+    const int tie = !(st->m > -HUGE_VAL && st->m < HUGE_VAL), unit = cw == NULL;
     /* the entries equal to the maximum (d = 0 exactly, as the maximum is one of the row's
        floats; set below where it is infinite), counted, and the first of them */
     uint64_t nt = 0;
     ptrdiff_t top = -1;
     xv_d A0 = zero, K0 = zero, A2 = zero, K2 = zero, A3 = zero, K3 = zero, A4 = zero, K4 = zero,
          A5 = zero, K5 = zero;
+    /* the weighted sums of the current run of XK_S_RUN entries (see above) */
+    xv_d P2 = zero, P3 = zero, P4 = zero, P5 = zero;
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
-        /* per vector, the sums of its two halves (G: F; P2..P5: the weighted sums), added
-           in pairs and then to the compensated sums, once per 64 entries (a compensated
-           addition is a chain of four dependent additions: once per 32 entries, its latency
-           was a fifth of the pass) */
-        xv_d G[4], P2[4], P3[4], P4[4], P5[4];
+        /* per vector, the sum of its two halves' F (G), added in pairs and then to the
+           compensated sum, once per 64 entries (a compensated addition is a chain of four
+           dependent additions: once per 32 entries, its latency was a fifth of the pass) */
+        xv_d G[4];
         /* the next row's maximum pass then reads from the cache: its loads overlap this
            row's arithmetic instead of following it */
         if (st->next)
@@ -537,21 +545,28 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             const ptrdiff_t c = c0 + 16 * k;
-            G[k] = P2[k] = P3[k] = P4[k] = P5[k] = zero;
+            G[k] = zero;
             if (c >= C) continue;
             const int nstore = C - c < 16 ? (int)(C - c) : 16;
             xv_s xv, tv = szero;
+            /* the class weights; none to read or multiply by in a whole vector without them
+               (plain) */
             xv_d cwv[2] = {zero, zero};
+            const int plain = unit && nstore == 16;
             if (nstore == 16) {
                 xv = XV(sload)(x + c);
                 if (CAT) tv = XV(sload)(t + c);
-                if (SMOOTH || CAT) cwv[0] = XV(load)(cw + c), cwv[1] = XV(load)(cw + c + 8);
+                if ((SMOOTH || CAT) && !unit)
+                    cwv[0] = XV(load)(cw + c), cwv[1] = XV(load)(cw + c + 8);
             } else { /* the last entries, padded with -inf (F = 0) and weights 0 */
+                static const double ones16[16] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+                                                  1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
+                const double *w = unit ? ones16 : cw + c;
                 xv = XV(sload_pad)(x + c, nstore, -HUGE_VALF);
                 if (CAT) tv = XV(sload_pad)(t + c, nstore, 0.0f);
                 if (SMOOTH || CAT) {
-                    cwv[0] = XV(load_pad)(cw + c, nstore < 8 ? nstore : 8, 0.0);
-                    cwv[1] = XV(load_pad)(cw + c + 8, nstore < 8 ? 0 : nstore - 8, 0.0);
+                    cwv[0] = XV(load_pad)(w, nstore < 8 ? nstore : 8, 0.0);
+                    cwv[1] = XV(load_pad)(w + 8, nstore < 8 ? 0 : nstore - 8, 0.0);
                 }
             }
             /* e is NaN where d is -inf (x = -inf, or x - m beyond float's range): such entries
@@ -568,6 +583,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                 nt += (uint64_t)__builtin_popcount(z);
                 if (top < 0 && z) top = c + __builtin_ctz(z);
             }
+            const int low = CAT && XV(sany)(d < XV_EXPF_MIN);
             xv_s core = XV(expf_core)(d, e);
             if (__builtin_expect(XV(expf_needs_wide)(d), 0)) {
                 xv_d W[2];
@@ -593,26 +609,30 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                        maximum is not finite: inf - inf) */
                     xv_d v_ = mv - xd;
                     if (tie) v_ = XV(sel)(xd == mv, zero, v_);
-                    if (SMOOTH) P2[k] += XV(sel)(cwv[h] == zero, zero, cwv[h] * v_);
+                    if (SMOOTH) P2 += plain ? v_ : XV(sel)(cwv[h] == zero, zero, cwv[h] * v_);
                     if (CAT) {
                         xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
-                        xv_d w_ = cwv[h] * tvd;
+                        xv_d w_ = plain ? tvd : cwv[h] * tvd;
                         const xv_i cidx = lane + (c + 8 * h);
-                        P3[k] += XV(sel)(w_ == zero, zero, w_ * v_);
-                        P4[k] += w_;
-                        if (STORE) P5[k] += XV(sel)(cidx == topv, zero, w_);
+                        /* v is finite but for entries of -inf (d too) or a maximum of inf */
+                        xv_d wv_ = w_ * v_;
+                        if (low || tie) wv_ = XV(sel)(w_ == zero, zero, wv_);
+                        P3 += wv_;
+                        P4 += w_;
+                        if (STORE) P5 += XV(sel)(cidx == topv, zero, w_);
                     }
                 }
         }
-#define XK_PAIRS(P) (((P)[0] + (P)[1]) + ((P)[2] + (P)[3]))
-        XV_KADD(A0, K0, XK_PAIRS(G));
-        if (SMOOTH) XV_KADD_INF(A2, K2, XK_PAIRS(P2));
-        if (CAT) {
-            XV_KADD_INF(A3, K3, XK_PAIRS(P3));
-            XV_KADD(A4, K4, XK_PAIRS(P4));
-            if (STORE) XV_KADD(A5, K5, XK_PAIRS(P5)); /* wyx: for the gradient only */
+        XV_KADD(A0, K0, ((G[0] + G[1]) + (G[2] + G[3])));
+        if ((SMOOTH || CAT) && ((c0 + 64) % XK_S_RUN == 0 || c0 + 64 >= C)) {
+            if (SMOOTH) XV_KADD_INF(A2, K2, P2);
+            if (CAT) {
+                XV_KADD_INF(A3, K3, P3);
+                XV_KADD(A4, K4, P4);
+                if (STORE) XV_KADD(A5, K5, P5); /* wyx: for the gradient only */
+            }
+            P2 = P3 = P4 = P5 = zero;
         }
-#undef XK_PAIRS
     }
     FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
     st->nt = (double)nt;
@@ -654,7 +674,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_v)(
         const T *xc = x + c * xs;
         const T *tc = CAT ? t + c * ts : NULL;
         T *oc = STORE ? out + c * os : NULL;
-        const xv_d cwv = XV(splat)((SMOOTH || CAT) ? b->cw[c] : 1.0);
+        const xv_d cwv = XV(splat)((SMOOTH || CAT) && b->cw ? b->cw[c] : 1.0);
         const xv_i cidx = {c, c, c, c, c, c, c, c};
         for (ptrdiff_t r = 0; r < n; r += 8) {
             const int nr = n - r < 8 ? (int)(n - r) : 8;
@@ -772,7 +792,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
             P[0][0] += F[0];
             P[0][1] += F[1];
             if (SMOOTH || CAT) {
-                const double cwc = b->cw[c];
+                const double cwc = b->cw ? b->cw[c] : 1.0;
                 const xv_s tv = CAT ? XK_TLOAD(t + c * ts + r, 0.0f) : szero;
                 const xv_i cidx = (xv_i){0} + (int64_t)c;
 #pragma GCC unroll 2
@@ -1224,12 +1244,17 @@ static inline __attribute__((always_inline)) void FN(row_output)(
     } else {
         const double a = g->a, k = g->k, kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps;
         const double *cw = b->cw;
-        if (mode == XK_CATEGORICAL)
+        if (mode == XK_CATEGORICAL && cw)
             for (ptrdiff_t c = 0; c < C; c++)
                 out[c] = (T)(k * (a * (double)out[c] - (kw1 * (double)t[c] + kw0) * cw[c]));
-        else
+        else if (mode == XK_CATEGORICAL)
+            for (ptrdiff_t c = 0; c < C; c++)
+                out[c] = (T)(k * (a * (double)out[c] - (kw1 * (double)t[c] + kw0)));
+        else if (cw)
             for (ptrdiff_t c = 0; c < C; c++)
                 out[c] = (T)(k * (a * (double)out[c] - kw0 * cw[c]));
+        else
+            for (ptrdiff_t c = 0; c < C; c++) out[c] = (T)(k * (a * (double)out[c] - kw0));
     }
 }
 
@@ -2217,7 +2242,7 @@ static void FN(prob)(xk_block *b, int mode)
         int64_t y = sparse ? b->labels[r] : 0;
         double k = sw / b->grad_div, loss = 0.0;
         if (only_y) {
-            double w = b->cw[y], p = x[y * b->x_cs];
+            double w = b->cw ? b->cw[y] : 1.0, p = x[y * b->x_cs];
             loss = w == 0.0 ? 0.0 : -w * xk_log(p);
             if (out) {
                 for (ptrdiff_t c = 0; c < C; c++) out[c * b->o_cs] = 0;
@@ -2228,7 +2253,7 @@ static void FN(prob)(xk_block *b, int mode)
             for (ptrdiff_t c = 0; c < C; c++) {
                 double p = x[c * b->x_cs];
                 double tc = sparse ? (c == y ? 1.0 : 0.0) : (double)t[c * b->t_cs];
-                double w = b->cw[c] * ((1.0 - eps) * tc + eps / Cd);
+                double w = (b->cw ? b->cw[c] : 1.0) * ((1.0 - eps) * tc + eps / Cd);
                 loss += w == 0.0 ? 0.0 : -w * xk_log(p);
                 nan |= p != p;
                 if (out) out[c * b->o_cs] = (T)(k == 0.0 || w == 0.0 ? 0.0 : -k * w / p);
