@@ -925,6 +925,21 @@ static inline __attribute__((always_inline)) xv_d FN(focal_p)(xv_d xv, xv_d mv, 
     return (E + E * e) * inv;
 }
 
+/* focal_p of entries whose F = exp(x - m) the exp pass stored (for float rows a float, whose
+ * rounding (2^-24 of p) moves (1 - p)^gamma by at most gamma 2^-24 at p <= 1/2) */
+static inline __attribute__((always_inline)) xv_d FN(focal_pF)(xv_d xv, xv_d Fv, xv_d mv,
+                                                               xv_d inv, xv_d L, xv_d *nll)
+{
+    const xv_d zero = XV(splat)(0.0), ninf = XV(splat)(-HUGE_VAL);
+    const xv_d d0 = xv - mv, bp = d0 - xv;
+    const xv_d e0 = (xv - (d0 - bp)) - (bp + mv);
+    const xv_i tie = xv == mv;
+    const xv_d d = XV(sel)(tie, zero, d0);
+    const xv_d e = XV(sel)(tie | ~(d0 > ninf), zero, e0);
+    *nll = L + -(d + e);
+    return Fv * inv;
+}
+
 /* (1 - p)^gamma for 0 <= p <= 1/2 (or NaN), the focal factor of an entry other than a row's
  * dominant one: exp(gamma log1p(-p)); for float results with gamma = 1, 2, 3 or 4 (2 is the
  * usual choice) by products of 1 - p (a few roundings of double, invisible in float), else
@@ -1087,11 +1102,13 @@ static inline double FN(sparse_gy)(const xk_block *b, const FN(coef) *g, int64_t
 
 /* The focal terms of the eight entries c .. c + nl - 1 of a row (nl <= 8; the other lanes 0):
  * ltv = w_c f_c nll_c and, with the gradient (grad), wdv = w_c D_c, with the operations of the
- * one-entry forms (XK_SHIFT, exp, log1p, exp: the same bits; float results: the short exp, see
- * XK_EXP_OUT). The maximum's entry (p > 1/2 possible) is set apart by the callers. */
+ * one-entry forms (XK_SHIFT, log1p, exp: the same bits), p_c = F_c / (1 + s) from the F the
+ * row's exp pass stored (rows: unit strides). The maximum's entry (p > 1/2 possible) is set
+ * apart by the callers. */
 static inline __attribute__((always_inline)) void FN(focal_vec)(
     const xk_block *b, int cat, int grad, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts,
-    ptrdiff_t c, int nl, int64_t y, xv_d mv, xv_d inv, xv_d L, xv_d *ltv, xv_d *wdv)
+    const T *F, ptrdiff_t c, int nl, int64_t y, xv_d mv, xv_d inv, xv_d L, xv_d *ltv,
+    xv_d *wdv)
 {
     const double kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps, gamma = b->gamma;
     const xv_d zero = XV(splat)(0.0);
@@ -1118,7 +1135,8 @@ static inline __attribute__((always_inline)) void FN(focal_vec)(
         cwv = XV(load)(cb);
     }
     xv_d nv;
-    const xv_d pv = FN(focal_p)(xv, mv, inv, L, &nv);
+    const xv_d pv = FN(focal_pF)(xv, whole ? XK_LOADV(F + c) : FN(load_pad)(F + c, nl, 0.0), mv,
+                                 inv, L, &nv);
     const xv_d f = FN(pow1m_v)(gamma, pv); /* p <= 1/2 but at the maximum: set apart */
     const xv_d wc = cwv * (kw1 * tc + kw0);
     *wdv = zero;
@@ -1152,7 +1170,8 @@ static inline void FN(focal_top)(const xk_block *b, int cat, const T *t, ptrdiff
  * a = (sum_c w_c D_c + 2 z lse) / (1 + s), its maximum entry set apart as in `finish`.
  * Returns the row's loss (with its z-loss) before the row weight. */
 static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t xs, const T *t,
-                            ptrdiff_t ts, const FN(state) *st, int64_t y, FN(coef) *g)
+                            ptrdiff_t ts, const T *F, const FN(state) *st, int64_t y,
+                            FN(coef) *g)
 {
     const ptrdiff_t C = b->C, top = st->top;
     const int cat = mode == XK_CATEGORICAL, grad = b->out != NULL;
@@ -1172,8 +1191,8 @@ static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t x
             const ptrdiff_t c = c0 + 8 * k;
             lv[k] = dv[k] = xv[k] = zero;
             if (c >= C) continue;
-            FN(focal_vec)(b, cat, grad, x, xs, t, ts, c, C - c < 8 ? (int)(C - c) : 8, y, mv,
-                          inv, L, &lv[k], &dv[k]);
+            FN(focal_vec)(b, cat, grad, x, xs, t, ts, F, c, C - c < 8 ? (int)(C - c) : 8, y,
+                          mv, inv, L, &lv[k], &dv[k]);
             const xv_i is_top = lane + c == topv;
             lv[k] = XV(sel)(is_top, ltt, lv[k]);
             if (grad) {
@@ -1215,7 +1234,7 @@ static void FN(focal_output)(const xk_block *b, int mode, const T *x, ptrdiff_t 
     for (ptrdiff_t c = 0; c < C; c += 8) {
         const int nl = C - c < 8 ? (int)(C - c) : 8;
         xv_d ltv, wdv;
-        FN(focal_vec)(b, cat, 1, x, xs, t, ts, c, nl, y, mv, inv, L, &ltv, &wdv);
+        FN(focal_vec)(b, cat, 1, x, xs, t, ts, out, c, nl, y, mv, inv, L, &ltv, &wdv);
         for (int l = 0; l < nl; l++) {
             T *o = out + (c + l) * os;
             const double wd = c + l == top ? wd_top : wdv[l];
@@ -1343,7 +1362,9 @@ static void FN(rows)(xk_block *b, int mode)
         /* x[y] before the exp pass: the gradient may be written over the logits (out == x,
            see kernels.h) */
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
-        FN(pass_v)(pass_mode, store, smooth && !focal, x, t, b->cw, out, C, &st);
+        /* a focal row's F, for its second pass: in the output, else in scratch */
+        T *F = out ? out : focal ? (T *)(b->scratch + XK_TILE) : NULL;
+        FN(pass_v)(pass_mode, store || focal, smooth && !focal, x, t, b->cw, F, C, &st);
         if (mode == XK_STATE) {
             double *q = b->state + XK_STATE_LEN * r;
             q[0] = st.m, q[1] = st.sb, q[2] = st.nt, q[3] = smooth ? st.vs : 0.0;
@@ -1352,7 +1373,7 @@ static void FN(rows)(xk_block *b, int mode)
         double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));
         double value = FN(finish)(b, mode, &st, sw, y, xy, L, &g);
         if (g.focal_row) {
-            double l = FN(focal_row)(b, mode, x, 1, t, 1, &st, y, &g);
+            double l = FN(focal_row)(b, mode, x, 1, t, 1, F, &st, y, &g);
             value = sw == 0.0 ? 0.0 : sw * l;
         }
         if (b->row_out) b->row_out[r] = value;
