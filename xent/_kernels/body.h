@@ -1167,11 +1167,12 @@ static inline void FN(focal_top)(const xk_block *b, int cat, const T *t, ptrdiff
  * added pairwise and then to compensated sums (as the exp pass adds F). Target weights
  * w_c = cw_c ((1 - eps) t_c + eps / C) (sparse: t_c = [c == y]); the loss is
  * sum_c w_c f_c nll_c with nll_c = L + v_c, and the gradient k (a F_c - w_c D_c) with
- * a = (sum_c w_c D_c + 2 z lse) / (1 + s), its maximum entry set apart as in `finish`.
- * Returns the row's loss (with its z-loss) before the row weight. */
+ * a = (sum_c w_c D_c + 2 z lse) / (1 + s), its maximum entry set apart as in `finish`; with
+ * the gradient, each w_c D_c goes to wd[c] for focal_output. Returns the row's loss (with its
+ * z-loss) before the row weight. */
 static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t xs, const T *t,
                             ptrdiff_t ts, const T *F, const FN(state) *st, int64_t y,
-                            FN(coef) *g)
+                            FN(coef) *g, double *wd)
 {
     const ptrdiff_t C = b->C, top = st->top;
     const int cat = mode == XK_CATEGORICAL, grad = b->out != NULL;
@@ -1197,6 +1198,8 @@ static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t x
             lv[k] = XV(sel)(is_top, ltt, lv[k]);
             if (grad) {
                 dv[k] = XV(sel)(is_top, wdt, dv[k]);
+                if (C - c >= 8) XV(store)(wd + c, dv[k]);
+                else for (ptrdiff_t l = 0; l < C - c; l++) wd[c + l] = dv[k][l];
                 /* the sum off the maximum on its own: dsum - wD[top] would cancel */
                 xv[k] = XV(sel)(is_top, zero, dv[k]);
             }
@@ -1216,32 +1219,18 @@ static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t x
     return b->z == 0.0 ? lsum : lsum + g->zl;
 }
 
-/* The gradient of a row after focal_row: out[c * os] = k (a F_c - w_c D_c), F read from out. */
-static void FN(focal_output)(const xk_block *b, int mode, const T *x, ptrdiff_t xs, const T *t,
-                             ptrdiff_t ts, T *out, ptrdiff_t os, const FN(state) *st, int64_t y,
+/* The gradient of a contiguous row after focal_row: out[c] = k (a F_c - w_c D_c), F read from
+ * out and w_c D_c from wd (focal_row's), the maximum's entry set apart. */
+static void FN(focal_output)(ptrdiff_t C, T *out, const double *wd, ptrdiff_t top,
                              const FN(coef) *g)
 {
-    const ptrdiff_t C = b->C, top = st->top;
-    const int cat = mode == XK_CATEGORICAL;
     if (g->zero) {
-        for (ptrdiff_t c = 0; c < C; c++) out[c * os] = 0;
+        for (ptrdiff_t c = 0; c < C; c++) out[c] = 0;
         return;
     }
-    const double s = FN(row_s)(st->m, st->sb, st->nt);
-    const xv_d mv = XV(splat)(st->m), inv = XV(splat)(g->inv), L = XV(splat)(g->L);
-    double lt_top, wd_top;
-    FN(focal_top)(b, cat, t, ts, top, y, s, g, &lt_top, &wd_top);
-    for (ptrdiff_t c = 0; c < C; c += 8) {
-        const int nl = C - c < 8 ? (int)(C - c) : 8;
-        xv_d ltv, wdv;
-        FN(focal_vec)(b, cat, 1, x, xs, t, ts, out, c, nl, y, mv, inv, L, &ltv, &wdv);
-        for (int l = 0; l < nl; l++) {
-            T *o = out + (c + l) * os;
-            const double wd = c + l == top ? wd_top : wdv[l];
-            *o = (T)(g->k * (g->a * (double)*o - wd));
-        }
-    }
-    if (g->fix_top) out[top * os] = (T)g->g_top;
+    const double a = g->a, k = g->k;
+    for (ptrdiff_t c = 0; c < C; c++) out[c] = (T)(k * (a * (double)out[c] - wd[c]));
+    if (g->fix_top) out[top] = (T)g->g_top;
 }
 
 /* The output pass of a contiguous row: the gradient (from F in out), softmax (from F in out) or
@@ -1362,8 +1351,10 @@ static void FN(rows)(xk_block *b, int mode)
         /* x[y] before the exp pass: the gradient may be written over the logits (out == x,
            see kernels.h) */
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
-        /* a focal row's F, for its second pass: in the output, else in scratch */
-        T *F = out ? out : focal ? (T *)(b->scratch + XK_TILE) : NULL;
+        /* a focal row's F for its second pass, in the output, else in scratch; with the
+           output, its w_c D_c for the third there */
+        double *wd = b->scratch + XK_TILE;
+        T *F = out ? out : focal ? (T *)wd : NULL;
         FN(pass_v)(pass_mode, store || focal, smooth && !focal, x, t, b->cw, F, C, &st);
         if (mode == XK_STATE) {
             double *q = b->state + XK_STATE_LEN * r;
@@ -1373,14 +1364,14 @@ static void FN(rows)(xk_block *b, int mode)
         double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));
         double value = FN(finish)(b, mode, &st, sw, y, xy, L, &g);
         if (g.focal_row) {
-            double l = FN(focal_row)(b, mode, x, 1, t, 1, F, &st, y, &g);
+            double l = FN(focal_row)(b, mode, x, 1, t, 1, F, &st, y, &g, wd);
             value = sw == 0.0 ? 0.0 : sw * l;
         }
         if (b->row_out) b->row_out[r] = value;
         FN(sum_add)(&bsum, r & 7, value);
         if (b->out == NULL || mode == XK_LSE) continue;
         if (g.focal_row) {
-            FN(focal_output)(b, mode, x, 1, t, 1, out, 1, &st, y, &g);
+            FN(focal_output)(C, out, wd, st.top, &g);
             continue;
         }
         double gy = g.fix_y && !g.zero ? FN(sparse_gy)(b, &g, y, (double)out[y]) : 0.0;
