@@ -926,17 +926,13 @@ static inline __attribute__((always_inline)) xv_d FN(focal_p)(xv_d xv, xv_d mv, 
 }
 
 /* focal_p of entries whose F = exp(x - m) the exp pass stored (for float rows a float, whose
- * rounding (2^-24 of p) moves (1 - p)^gamma by at most gamma 2^-24 at p <= 1/2) */
+ * rounding (2^-24 of p) moves (1 - p)^gamma by at most gamma 2^-24 at p <= 1/2). Its nll has
+ * focal_p's bits without the rounding error e: d + e is x - m exactly, which rounds to d. */
 static inline __attribute__((always_inline)) xv_d FN(focal_pF)(xv_d xv, xv_d Fv, xv_d mv,
                                                                xv_d inv, xv_d L, xv_d *nll)
 {
-    const xv_d zero = XV(splat)(0.0), ninf = XV(splat)(-HUGE_VAL);
-    const xv_d d0 = xv - mv, bp = d0 - xv;
-    const xv_d e0 = (xv - (d0 - bp)) - (bp + mv);
-    const xv_i tie = xv == mv;
-    const xv_d d = XV(sel)(tie, zero, d0);
-    const xv_d e = XV(sel)(tie | ~(d0 > ninf), zero, e0);
-    *nll = L + -(d + e);
+    const xv_d d = XV(sel)(xv == mv, XV(splat)(0.0), xv - mv);
+    *nll = L + -d;
     return Fv * inv;
 }
 
