@@ -1158,9 +1158,15 @@ static inline void FN(focal_top)(const xk_block *b, int cat, const T *t, ptrdiff
     *lt = wc == 0.0 || ft == 0.0 ? 0.0 : wc * ft * g->L;
 }
 
+/* The terms of focal_row, all non-negative, are added in runs of this many entries before a
+ * compensated addition: 32 for double rows (each group of four vectors); 1,024 for float rows,
+ * whose double sums then carry at most 2^-46 of a run's sum (127 additions per lane), far
+ * below float's precision, as row_pass_s's weighted sums (a compensated addition per 32
+ * entries was a quarter of the pass). */
+#define XK_FOCAL_RUN (XK_WIDEN ? 1024 : 32)
 /* Focal loss with soft or smoothed targets: a second pass over the row once its softmax sums
  * are known (row = x[c * xs], targets t[c * ts]), focal_vec on four vectors a step, their terms
- * added pairwise and then to compensated sums (as the exp pass adds F). Target weights
+ * added pairwise, in runs (XK_FOCAL_RUN) and then to compensated sums. Target weights
  * w_c = cw_c ((1 - eps) t_c + eps / C) (sparse: t_c = [c == y]); the loss is
  * sum_c w_c f_c nll_c with nll_c = L + v_c, and the gradient k (a F_c - w_c D_c) with
  * a = (sum_c w_c D_c + 2 z lse) / (1 + s), its maximum entry set apart as in `finish`; with
@@ -1181,6 +1187,7 @@ static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t x
     FN(focal_top)(b, cat, t, ts, top, y, s, g, &lt_top, &wd_top);
     const xv_d ltt = XV(splat)(lt_top), wdt = XV(splat)(wd_top);
     xv_d ls = zero, lc = zero, ds = zero, dc = zero, xsum = zero, xc = zero;
+    xv_d lrun = zero, drun = zero, xrun = zero; /* the sums of the current run */
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
         xv_d lv[4], dv[4], xv[4];
 #pragma GCC unroll 4
@@ -1200,10 +1207,19 @@ static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t x
                 xv[k] = XV(sel)(is_top, zero, dv[k]);
             }
         }
-        FN(vkadd)(&ls, &lc, (lv[0] + lv[1]) + (lv[2] + lv[3]), NULL);
-        if (!grad) continue; /* the sums of w_c D_c are the gradient's */
-        FN(vkadd)(&ds, &dc, (dv[0] + dv[1]) + (dv[2] + dv[3]), NULL);
-        FN(vkadd)(&xsum, &xc, (xv[0] + xv[1]) + (xv[2] + xv[3]), NULL);
+        lrun += (lv[0] + lv[1]) + (lv[2] + lv[3]);
+        if (grad) { /* the sums of w_c D_c are the gradient's */
+            drun += (dv[0] + dv[1]) + (dv[2] + dv[3]);
+            xrun += (xv[0] + xv[1]) + (xv[2] + xv[3]);
+        }
+        if ((c0 + 32) % XK_FOCAL_RUN == 0 || c0 + 32 >= C) {
+            FN(vkadd)(&ls, &lc, lrun, NULL);
+            if (grad) {
+                FN(vkadd)(&ds, &dc, drun, NULL);
+                FN(vkadd)(&xsum, &xc, xrun, NULL);
+            }
+            lrun = drun = xrun = zero;
+        }
     }
     const double lsum = FN(lanes_sum)(ls, lc), dsum = FN(lanes_sum)(ds, dc);
     const double dx = FN(lanes_sum)(xsum, xc);
