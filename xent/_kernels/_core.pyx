@@ -376,9 +376,6 @@ cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, 
     st.wsums = wsums
     st.hot = hot
     st.row_weight = row_weight
-    if hot != NULL:
-        for r in range(R):
-            hot[r] = -1
     v.stats[kind](st)
     if every:
         for r in range(R):

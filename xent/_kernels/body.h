@@ -2849,28 +2849,32 @@ static inline __attribute__((always_inline)) void FN(two_cols)(const T *t, ptrdi
 #endif
 }
 
-/* A group's results: sums, weighted sums and one-hot classes of its eight rows (the class of
- * the only nonzero entry where it is 1; -1 without a nonzero entry, else -2), its bad sums. */
+/* A group's results: sums, weighted sums and, while every row so far is one-hot (*hot_ok), the
+ * one-hot classes of its eight rows (the class of the only nonzero entry where it is 1; -1
+ * without a nonzero entry, else -2), its bad sums. */
 static inline __attribute__((always_inline)) void FN(stats8_end)(const xk_stats *s,
                                                                  FN(stats8) *a, ptrdiff_t r,
-                                                                 xv_i *bad)
+                                                                 xv_i *bad, int *hot_ok)
 {
     const xv_d dev = a->sum - 1.0;
     *bad |= XV(sel)(dev < 0.0, -dev, dev) > s->rtol;
     XV(store)(s->sums + r, a->sum);
     if (s->cw) XV(store)(s->wsums + r, a->wsum);
-    if (s->hot) {
+    if (*hot_ok) {
         const xv_i none = a->nnz == 0, hot = (a->nnz == 1) & (a->one >= 0);
         const xv_i h = (none & -1) | (hot & a->one) | (~none & ~hot & -2);
         memcpy(s->hot + r, &h, sizeof h);
+        *hot_ok = !XV(any)(h < 0);
     }
 }
 
 /* The stats of rows of C <= 16 classes with unit class stride, sixteen rows at a time in two
  * groups of eight (two independent chains of operations), each row's sum and weighted sum
  * added in class order (the bits of the row-by-row loop). Returns the number of rows done
- * (whole groups of sixteen). */
-static ptrdiff_t FN(stats_few)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i *bad)
+ * (whole groups of sixteen); *hot_ok (set: s->hot is wanted) stays set while they are all
+ * one-hot, and their classes are in s->hot then. */
+static ptrdiff_t FN(stats_few)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i *bad,
+                               int *hot_ok)
 {
     const ptrdiff_t R = s->R, C = s->C, rs = s->rs;
     const T *t = (const T *)s->t;
@@ -2897,8 +2901,8 @@ static ptrdiff_t FN(stats_few)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i 
                 FN(stats_col)(&b, FN(few_col)(t, rs, r + 8, c), c, s->cw);
             }
         }
-        FN(stats8_end)(s, &a, r, &bad_v);
-        FN(stats8_end)(s, &b, r + 8, &bad_v);
+        FN(stats8_end)(s, &a, r, &bad_v, hot_ok);
+        FN(stats8_end)(s, &b, r + 8, &bad_v, hot_ok);
     }
     *lo = XV(min)(a.lo, b.lo);
     *hi = XV(max)(a.hi, b.hi);
@@ -2940,10 +2944,11 @@ static void FN(stats)(xk_stats *s)
     /* row by row (after the groups of sixteen of few-class rows); once a row is not one-hot,
        the block is not: the rows after it are not looked at for it (hot left as it is) */
     ptrdiff_t r0 = 0;
+    int want_hot = s->hot != NULL;
     if (cs == 1 && C <= 16) {
         xv_d vlo = XV(splat)(HUGE_VAL), vhi = XV(splat)(-HUGE_VAL);
         xv_i vnan = {0}, vbad = {0};
-        r0 = FN(stats_few)(s, &vlo, &vhi, &vnan, &vbad);
+        r0 = FN(stats_few)(s, &vlo, &vhi, &vnan, &vbad, &want_hot);
         for (int l = 0; l < 8; l++) {
             lo = vlo[l] < lo ? vlo[l] : lo;
             hi = vhi[l] > hi ? vhi[l] : hi;
@@ -2951,9 +2956,6 @@ static void FN(stats)(xk_stats *s)
         nan |= XV(any)(vnan);
         bad |= XV(any)(vbad);
     }
-    int want_hot = s->hot != NULL;
-    if (want_hot)
-        for (ptrdiff_t r = 0; r < r0; r++) want_hot &= s->hot[r] >= 0;
     for (ptrdiff_t r = r0; r < R && !(rs == 1 && cs != 1); r++) {
         const T *row = t + r * rs;
         double sum = 0.0, wsum = 0.0;
@@ -3063,17 +3065,22 @@ static void FN(stats)(xk_stats *s)
     s->hi = hi;
     s->nan = nan;
     s->bad_sum = bad;
-    /* the total target weight: eight rows a step into eight compensated sums */
-    const double *wy = cw ? s->wsums : s->sums;
+    /* the total target weight: the rows' (weighted) sums eight at a time in lanes, four
+       vectors added pairwise and then to eight compensated sums (the padding's lanes 0; a
+       compensated addition per eight rows was a chain that set the pace of few-class rows) */
+    const double *wy = cw ? s->wsums : s->sums, *sw = s->row_weight;
     const xv_d zero = XV(splat)(0.0);
     xv_d ts = zero, tc = zero;
-    for (ptrdiff_t r = 0; r < R; r += 8) {
-        const ptrdiff_t n = R - r < 8 ? R - r : 8;
-        const xv_i lv = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} < n, *live = n == 8 ? NULL : &lv;
-        double v[8] = {0};
-        for (ptrdiff_t l = 0; l < n; l++) v[l] = s->row_weight ? s->row_weight[r + l] * wy[r + l]
-                                                               : wy[r + l];
-        FN(vkadd)(&ts, &tc, XV(load)(v), live);
+    for (ptrdiff_t r0 = 0; r0 < R; r0 += 32) {
+        xv_d v[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const ptrdiff_t r = r0 + 8 * k;
+            const int n = R - r >= 8 ? 8 : R - r > 0 ? (int)(R - r) : 0;
+            v[k] = n == 8 ? XV(load)(wy + r) : XV(load_pad)(wy + r, n, 0.0);
+            if (sw) v[k] *= n == 8 ? XV(load)(sw + r) : XV(load_pad)(sw + r, n, 0.0);
+        }
+        FN(vkadd)(&ts, &tc, (v[0] + v[1]) + (v[2] + v[3]), NULL);
     }
     s->total = FN(lanes_sum)(ts, tc);
 }

@@ -104,15 +104,16 @@ typedef struct {
     const double *cw;    /* class weights, or NULL: then wsums is not written */
     double *sums, *wsums;
     /* per row (NULL: not wanted): the class of its only nonzero entry if that entry is exactly
-       1, else negative (-1: no nonzero entry, -2: another); with rows contiguous, the rows
-       after the first that is not one-hot are not written */
+       1, else negative (-1: no nonzero entry, -2: another), written up to the first row that
+       is not one-hot (rows of few classes: up to its group of eight), the rest left as they
+       are: every row is one-hot where no entry up to the first negative one is negative */
     int64_t *hot;
     double rtol;         /* a row sum further than this from 1 sets bad_sum (NaN does not) */
     const double *row_weight; /* per row, or NULL: 1 */
     double lo, hi;       /* NaN skipped; +inf and -inf for a block of NaN */
     int nan, bad_sum;
     /* the block's total target weight sum_r row_weight_r (w)sums_r: eight compensated sums
-       (row r in sum r mod 8) added in order */
+       (row r in sum r mod 8, four groups of eight rows added pairwise first) added in order */
     double total;
 } xk_stats;
 
