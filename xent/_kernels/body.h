@@ -2956,6 +2956,11 @@ static void FN(stats)(xk_stats *s)
         nan |= XV(any)(vnan);
         bad |= XV(any)(vbad);
     }
+#if XK_WIDEN
+    /* the least and greatest entries of float rows of 16 or more classes, lane by lane over
+       the block's rows (reduced once, after them) */
+    xv_s mn0 = XV(ssplat)(HUGE_VALF), mn1 = mn0, mx0 = XV(ssplat)(-HUGE_VALF), mx1 = mx0;
+#endif
     for (ptrdiff_t r = r0; r < R && !(rs == 1 && cs != 1); r++) {
         const T *row = t + r * rs;
         double sum = 0.0, wsum = 0.0;
@@ -2965,10 +2970,11 @@ static void FN(stats)(xk_stats *s)
         if (cs == 1 && C >= 16) {
             /* thirty-two float lanes at a time in two vectors, so that no chain of additions or
                comparisons sets the pace (the pass runs at the speed of reading the targets);
-               the sums in double. A NaN entry makes the row's sum NaN, which sets nan below. */
+               the sums in double. A NaN entry makes the row's sum NaN, which sets nan below.
+               The last entries (fewer than sixteen) by masked loads, padded with 0 (for the
+               sums and the one-hot test) or with +-inf (for the least and greatest entry). */
             const xv_d dz = XV(splat)(0.0);
             xv_d a0 = dz, a1 = dz, w0 = dz, w1 = dz;
-            xv_s mn0 = XV(ssplat)(HUGE_VALF), mn1 = mn0, mx0 = XV(ssplat)(-HUGE_VALF), mx1 = mx0;
             const xv_s sz = XV(ssplat)(0.0f);
             for (; c + 16 <= C; c += 32) {
                 const int two = c + 32 <= C;
@@ -3002,15 +3008,25 @@ static void FN(stats)(xk_stats *s)
                 }
                 if (!two) c -= 16; /* one vector done: the loop's step leaves c at c + 16 */
             }
+            if (c < C) {
+                const int n = (int)(C - c);
+                const xv_s v = XV(sload_pad)(row + c, n, 0.0f);
+                a1 += XV(swiden_lo)(v) + XV(swiden_hi)(v);
+                if (cw)
+                    w1 += XV(load_pad)(cw + c, n < 8 ? n : 8, 0.0) * XV(swiden_lo)(v) +
+                          XV(load_pad)(cw + c + 8, n < 8 ? 0 : n - 8, 0.0) * XV(swiden_hi)(v);
+                mn1 = XV(smin)(XV(sload_pad)(row + c, n, HUGE_VALF), mn1);
+                mx1 = XV(smax)(XV(sload_pad)(row + c, n, -HUGE_VALF), mx1);
+                const uint64_t nz = (uint64_t)XV(smask)(v != sz);
+                if (hot != -2 && nz) {
+                    const int l = __builtin_ctzll(nz);
+                    hot = hot == -1 && (nz & (nz - 1)) == 0 && v[l] == 1.0f ? c + l : -2;
+                }
+                c = C;
+            }
             const xv_d a = a0 + a1, w = w0 + w1;
             sum = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
             wsum = ((w[0] + w[1]) + (w[2] + w[3])) + ((w[4] + w[5]) + (w[6] + w[7]));
-            mn0 = XV(smin)(mn1, mn0);
-            mx0 = XV(smax)(mx1, mx0);
-            for (int l = 0; l < 16; l++) {
-                lo = mn0[l] < lo ? mn0[l] : lo;
-                hi = mx0[l] > hi ? mx0[l] : hi;
-            }
         }
 #endif
         if (cs == 1 && C - c >= 8) {
@@ -3061,6 +3077,14 @@ static void FN(stats)(xk_stats *s)
             want_hot = hot >= 0;
         }
     }
+#if XK_WIDEN
+    mn0 = XV(smin)(mn1, mn0);
+    mx0 = XV(smax)(mx1, mx0);
+    for (int l = 0; l < 16; l++) {
+        lo = mn0[l] < lo ? mn0[l] : lo;
+        hi = mx0[l] > hi ? mx0[l] : hi;
+    }
+#endif
     s->lo = lo;
     s->hi = hi;
     s->nan = nan;
