@@ -1674,26 +1674,32 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
 /* The focal terms of class c for eight rows r .. r + 7 of a tile (focal_vec's operations;
  * not inlined, for the compile time, as focal_entry_v):
  * lt = w_c f_c nll_c and, with need_d, wD = w_c D_c; at each row's maximum (topv == c) f and D
- * are the row's own (ftop, Dtop: focal_entry of p = 1 / (1 + s), nll = L). */
+ * are the row's own (ftop, Dtop: focal_entry of p = 1 / (1 + s), nll = L). p from the F the
+ * tile's exp pass stored (entry (c, r) at F[c * fs + r]) where F is not NULL (focal_pF), else
+ * computed again (focal_p). */
 static __attribute__((noinline)) void FN(tile_focal_terms)(
     const xk_block *b, int cat, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts,
-    ptrdiff_t c, ptrdiff_t r, ptrdiff_t nr, xv_d mv, xv_d inv, xv_d L, xv_i topv, xv_i yv,
-    xv_d ftop, xv_d Dtop, int need_d, xv_d *lt, xv_d *wD)
+    const T *F, ptrdiff_t fs, ptrdiff_t c, ptrdiff_t r, ptrdiff_t nr, xv_d mv, xv_d inv,
+    xv_d L, xv_i topv, xv_i yv, xv_d ftop, xv_d Dtop, int need_d, xv_d *lt, xv_d *wD)
 {
     const double gamma = b->gamma, kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps;
     const xv_d zero = XV(splat)(0.0);
-    T xb[8], tb[8];
+    T xb[8], tb[8], fb[8];
     const T *xp = x + c * xs + r, *tp = cat ? t + c * ts + r : NULL;
+    const T *fp = F ? F + c * fs + r : NULL;
     if (nr < 8) {
         for (ptrdiff_t l = 0; l < 8; l++) {
             xb[l] = l < nr ? xp[l] : (T)0;
             tb[l] = cat && l < nr ? tp[l] : (T)0;
+            fb[l] = F && l < nr ? fp[l] : (T)0;
         }
         xp = xb;
         tp = tb;
+        fp = fb;
     }
     xv_d nll;
-    const xv_d p = FN(focal_p)(XK_LOADV(xp), mv, inv, L, &nll);
+    const xv_d p = F ? FN(focal_pF)(XK_LOADV(xp), XK_LOADV(fp), mv, inv, L, &nll)
+                     : FN(focal_p)(XK_LOADV(xp), mv, inv, L, &nll);
     xv_d f = FN(pow1m_v)(gamma, p);
     const xv_i is_top = topv == c;
     f = XV(sel)(is_top, ftop, f);
@@ -1711,12 +1717,14 @@ static __attribute__((noinline)) void FN(tile_focal_terms)(
 /* Focal rows with soft or smoothed targets in a tile, eight rows at a time: focal_row's loss
  * and focal_output's gradient (finish's per-row values as tile_finish computes them), with each
  * row's sums taken over the classes in order (compensated), the terms recomputed for the
- * gradient. out holds F from the pass. */
+ * gradient. out holds F from the pass; without it F holds them (fs its class stride), or is
+ * NULL. */
 static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                            ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
-                           const double *m, const int64_t *top, double (*acc)[XK_TILE],
-                           const double *Ls, xk_sum *bsum)
+                           const T *F, ptrdiff_t fs, const double *m, const int64_t *top,
+                           double (*acc)[XK_TILE], const double *Ls, xk_sum *bsum)
 {
+    if (out) F = out, fs = os;
     const ptrdiff_t C = b->C;
     const int cat = mode == XK_CATEGORICAL, grad = out != NULL;
     const double z = b->z;
@@ -1742,8 +1750,8 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
         xv_d ls = zero, lc = zero, ds = zero, dc = zero, xsum = zero, xc = zero;
         for (ptrdiff_t c = 0; c < C; c++) {
             xv_d lt, wD = zero;
-            FN(tile_focal_terms)(b, cat, x, xs, t, ts, c, r, nr, mv, inv, L, topv, yv, ftop,
-                                 Dtop, grad, &lt, &wD);
+            FN(tile_focal_terms)(b, cat, x, xs, t, ts, F, fs, c, r, nr, mv, inv, L, topv, yv,
+                                 ftop, Dtop, grad, &lt, &wD);
             FN(vkadd)(&ls, &lc, lt, NULL);
             if (!grad) continue;
             FN(vkadd)(&ds, &dc, wD, NULL);
@@ -1770,8 +1778,8 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
         const xv_d g_top = k * (z == 0.0 ? ce : ce + zg * inv);
         for (ptrdiff_t c = 0; c < C; c++) {
             xv_d lt, wD = zero;
-            FN(tile_focal_terms)(b, cat, x, xs, t, ts, c, r, nr, mv, inv, L, topv, yv, ftop,
-                                 Dtop, 1, &lt, &wD);
+            FN(tile_focal_terms)(b, cat, x, xs, t, ts, F, fs, c, r, nr, mv, inv, L, topv, yv,
+                                 ftop, Dtop, 1, &lt, &wD);
             T *oc = out + c * os + r;
             for (ptrdiff_t l = 0; l < nr; l++) {
                 const double g = kzero[l] ? 0.0 : k[l] * (a[l] * (double)oc[l] - wD[l]);
@@ -2010,7 +2018,7 @@ static void FN(tile_stats)(ptrdiff_t C, ptrdiff_t n, ptrdiff_t n8, const T *x, p
 
 /* n <= XK_TILE rows of a class-major tile: element (r, c) at x[c * xs + r] (t and out alike). */
 static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
-                     ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
+                     ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os, T *fbuf,
                      xk_sum *bsum)
 {
     const ptrdiff_t C = b->C;
@@ -2020,18 +2028,22 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         return;
     }
     const int grad = out != NULL && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
-    const int STORE = mode == XK_SOFTMAX || grad;
     const int SMOOTH = b->eps > 0.0 && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
     const int CAT = mode == XK_CATEGORICAL;
+    /* focal rows with soft or smoothed targets through tile_focal after the pass; sparse focal
+       rows without smoothing through tile_finish with the others */
+    const int focal_rows = b->gamma != 0.0 && (CAT || SMOOTH);
+    /* without an output, a focal tile's F go to fbuf (a tile of scratch, stride XK_TILE; or
+       NULL: computed again) for tile_focal */
+    T *F = focal_rows && !out ? fbuf : NULL;
+    const int STORE = mode == XK_SOFTMAX || grad || F;
+    if (F) out = F, os = XK_TILE;
     /* per row: the maximum, then the output pass's coefficients and the entries set apart */
     double m[XK_TILE], sb[XK_TILE], nt[XK_TILE], vs[XK_TILE], tv[XK_TILE], wyx[XK_TILE];
     double acc[XK_NACC][XK_TILE], comp[XK_NACC][XK_TILE];
     int64_t top[XK_TILE];
     const ptrdiff_t n8 = (n + 7) & ~(ptrdiff_t)7; /* the vector pass reads whole vectors */
     /* the sums in use: F and the ties always, v with smoothing, the target sums of CAT */
-    /* focal rows with soft or smoothed targets through tile_focal after the pass; sparse focal
-       rows without smoothing through tile_finish with the others */
-    const int focal_rows = b->gamma != 0.0 && (CAT || SMOOTH);
     int used[XK_NACC];
     for (int k = 0; k < XK_NACC; k++) used[k] = k < 2 || (k == 2 && SMOOTH) || (k > 2 && CAT);
     /* a tile pass instantiated for the call's flags (STORE, SMOOTH, CAT) */
@@ -2071,7 +2083,8 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
             for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
     FN(tile_logs)(n8, m, acc, Ls);
     if (focal_rows) {
-        FN(tile_focal)(b, mode, r0, n, x, xs, t, ts, out, os, m, top, acc, Ls, bsum);
+        FN(tile_focal)(b, mode, r0, n, x, xs, t, ts, F ? NULL : out, os, F, XK_TILE, m, top,
+                       acc, Ls, bsum);
         return;
     }
     FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx, bsum,
@@ -2232,12 +2245,13 @@ static void FN(softmax)(xk_block *b, int mode)
             const T *x = (const T *)b->x + r0;
             const T *t = b->t ? (const T *)b->t + r0 : NULL;
             T *out = b->out ? (T *)b->out + r0 : NULL;
-            FN(tile)(b, mode, r0, n, x, b->x_cs, t, b->t_cs, out, b->o_cs, &bsum);
+            FN(tile)(b, mode, r0, n, x, b->x_cs, t, b->t_cs, out, b->o_cs, NULL, &bsum);
             continue;
         }
         FN(to_tile)((const T *)b->x + r0 * b->x_rs, b->x_rs, C, n, xt);
         if (mode == XK_CATEGORICAL) FN(to_tile)((const T *)b->t + r0 * b->t_rs, b->t_rs, C, n, tt);
-        FN(tile)(b, mode, r0, n, xt, XK_TILE, tt, XK_TILE, b->out ? ot : NULL, XK_TILE, &bsum);
+        FN(tile)(b, mode, r0, n, xt, XK_TILE, tt, XK_TILE, b->out ? ot : NULL, XK_TILE, ot,
+                 &bsum);
         if (b->out && mode != XK_LSE) {
             FN(from_tile)(ot, C, n, (T *)b->out + r0 * b->o_rs, b->o_rs);
         }
