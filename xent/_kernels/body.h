@@ -1792,8 +1792,7 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
     FN(vsum_store)(bsum, &sums);
 }
 
-/* Sparse and categorical cross-entropy of two classes (no smoothing; the focal factor for
- * sparse rows),
+/* Sparse and categorical cross-entropy of two classes (no smoothing; with the focal factor),
  * eight rows of a class-major tile at a time, one exp and one log1p per row (for float input
  * by tile2_terms, sixteen rows at a time on float lanes): with d = x1 - x0 and its TwoSum
  * error e,
@@ -1860,6 +1859,33 @@ static void FN(tile2_terms)(ptrdiff_t n, const float *x0, const float *x1, doubl
     }
 }
 #endif
+
+/* The focal factor exp(-gamma h) of a two-class row, h = r + T + e the other class's
+ * -log p as a value and its low part (e: TwoSum's), so that a large h keeps f's relative
+ * accuracy: for float results h and its product by gamma as plain doubles (relative errors
+ * near 2^-53 of the exponent, up to ~2^-46 of f) and the short exp; for double ones gamma h
+ * as a double-double (Dekker's product) into the exp. */
+static inline __attribute__((always_inline)) xv_d FN(focal2_f)(double gamma, xv_d r, xv_d e,
+                                                               xv_d Tv)
+{
+#if XK_WIDEN
+    (void)e;
+    return XK_EXP_OUT(-gamma * (r + Tv));
+#else
+    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
+    const xv_d h = r + Tv, bph = h - r;
+    xv_d hl = ((r - (h - bph)) + (Tv - bph)) + e;
+    hl = XV(sel)(h < inf, hl, zero);
+    const xv_d g = XV(splat)(-gamma), P = g * h;
+    const double split = 134217729.0;
+    const xv_d ta = split * g, ah = ta - (ta - g), al = g - ah;
+    const xv_d tb = split * h, bh = tb - (tb - h), bl = h - bh;
+    xv_d E = ((ah * bh - P) + ah * bl + al * bh) + al * bl;
+    E = XV(sel)((P > -0x1p900) & (h < 0x1p900), E, zero) + g * hl;
+    const xv_d X = XV(exp)(P);
+    return XV(sel)((X == zero) | (X == inf), X, X + X * E);
+#endif
+}
 
 static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                       ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
@@ -1928,40 +1954,28 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
             c1 = w0 * p1 - w1 * p0;
         }
         if (b->gamma != 0.0) {
-            /* sparse only: f = (1 - p_y)^gamma = exp(-gamma nll_o), nll_o = -log p_other as
-               hi + lo (its TwoSum and e) so that a large one keeps f's relative accuracy;
-               l = cw_y f nll_y, and w_y p_o in the gradient becomes cw_y f (p_o + gamma
-               p_y nll_y) (= cw_y D p_o, D of focal_entry) */
-            const xv_i is1 = w1 != zero;
-            const xv_d cwy = w0 + w1;
-            const xv_d r_o = XV(sel)(is1, XV(sel)(pos, d, zero), XV(sel)(pos, zero, -d));
-            const xv_d e_o = XV(sel)(is1, XV(sel)(pos, e, zero), XV(sel)(pos, zero, -e));
-#if XK_WIDEN
-            /* float results: nll_o and its product by gamma as plain doubles (relative errors
-               near 2^-53 of the exponent, up to ~2^-46 of f) and the short exp */
-            (void)e_o;
-            const xv_d f = XK_EXP_OUT(-b->gamma * (r_o + Tv));
-#else
-            const xv_d h = r_o + Tv, bph = h - r_o;
-            xv_d hl = ((r_o - (h - bph)) + (Tv - bph)) + e_o;
-            hl = XV(sel)(h < inf, hl, zero);
-            const xv_d g = XV(splat)(-b->gamma), P = g * h;
-            const double split = 134217729.0;
-            const xv_d ta = split * g, ah = ta - (ta - g), al = g - ah;
-            const xv_d tb = split * h, bh = tb - (tb - h), bl = h - bh;
-            xv_d E = ((ah * bh - P) + ah * bl + al * bh) + al * bl;
-            E = XV(sel)((P > -0x1p900) & (h < 0x1p900), E, zero) + g * hl;
-            const xv_d X = XV(exp)(P);
-            const xv_d f = XV(sel)((X == zero) | (X == inf), X, X + X * E);
-#endif
-            const xv_d nll_y = XV(sel)(is1, nll1, nll0);
-            loss = XV(sel)((cwy == zero) | (f == zero), zero, cwy * f * nll_y);
-            if (out) { /* w_y p_o becomes cw_y f (p_o + gamma p_y nll_y) */
-                const xv_d p_o = XV(sel)(is1, p0, p1), p_y = XV(sel)(is1, p1, p0);
-                const xv_d extra = XV(sel)(p_y == zero, zero, b->gamma * p_y * nll_y);
-                const xv_d fg =
-                    XV(sel)((cwy == zero) | (f == zero), zero, cwy * f * (p_o + extra));
-                c1 = XV(sel)(is1, -fg, fg);
+            /* the focal factor of class c, f_c = (1 - p_c)^gamma = exp(-gamma nll_o) with
+               nll_o = -log p of the other class (focal2_f); l = w_c f_c nll_c summed, and
+               w_c p_o in the gradient becomes w_c f_c (p_o + gamma p_c nll_c) (= w_c D_c p_o,
+               D of focal_entry) */
+            const xv_d r0o = XV(sel)(pos, zero, -d), e0o = XV(sel)(pos, zero, -e);
+            const xv_d r1o = XV(sel)(pos, d, zero), e1o = XV(sel)(pos, e, zero);
+            xv_d f0, f1;
+            if (cat) {
+                f0 = FN(focal2_f)(b->gamma, r0o, e0o, Tv);
+                f1 = FN(focal2_f)(b->gamma, r1o, e1o, Tv);
+            } else { /* the class of the label's only (the other's weight is 0) */
+                const xv_i is1 = w1 != zero;
+                f0 = f1 = FN(focal2_f)(b->gamma, XV(sel)(is1, r1o, r0o), XV(sel)(is1, e1o, e0o),
+                                       Tv);
+            }
+            const xv_i off0 = (w0 == zero) | (f0 == zero), off1 = (w1 == zero) | (f1 == zero);
+            loss = XV(sel)(off0, zero, w0 * f0 * nll0) + XV(sel)(off1, zero, w1 * f1 * nll1);
+            if (out) {
+                const xv_d x0v = XV(sel)(p0 == zero, zero, b->gamma * p0 * nll0);
+                const xv_d x1v = XV(sel)(p1 == zero, zero, b->gamma * p1 * nll1);
+                c1 = XV(sel)(off0, zero, w0 * f0 * (p1 + x0v)) -
+                     XV(sel)(off1, zero, w1 * f1 * (p0 + x1v));
             }
         }
         xv_d zg = zero;
@@ -2022,8 +2036,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
                      xk_sum *bsum)
 {
     const ptrdiff_t C = b->C;
-    if (C == 2 && (mode == XK_SPARSE || (mode == XK_CATEGORICAL && b->gamma == 0.0)) &&
-        b->eps == 0.0) {
+    if (C == 2 && (mode == XK_SPARSE || mode == XK_CATEGORICAL) && b->eps == 0.0) {
         FN(tile2)(b, mode, r0, n, x, xs, t, ts, out, os, bsum);
         return;
     }
