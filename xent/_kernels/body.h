@@ -400,7 +400,8 @@ static inline __attribute__((always_inline)) void FN(state_sums)(FN(state) *st, 
 /* The exp pass of a contiguous row: sb = sum of F = exp(x - m) below the maximum m; STORE:
  * out = F; SMOOTH: vs = sum_c cw_c v_c with v = m - x >= 0; CAT: with target weights
  * w_c = cw_c t_c, tv = sum_c w_c v_c, wy = sum_c w_c and wyx the same without entry `top`
- * (cw NULL: class weights of 1). A weight of 0 contributes 0 even where v is inf. The row is taken in groups of eight vectors
+ * (cw NULL: class weights of 1). A weight of 0 contributes 0 even where v is inf. The row is
+ * taken in groups of eight vectors
  * (the last ones padded with -inf and weights 0), whose F are added pairwise and then to a
  * compensated sum (Kahan, "Further remarks on reducing truncation errors", CACM 8, 1965): the
  * error of a long sum stays at a few ulp, whatever its length. A maximum that is not finite
@@ -614,7 +615,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                         xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
                         xv_d w_ = plain ? tvd : cwv[h] * tvd;
                         const xv_i cidx = lane + (c + 8 * h);
-                        /* v is finite but for entries of -inf (d too) or a maximum of inf */
+                        /* v is finite but where x is -inf (in a vector with a lane below
+                           exp's range, low) or the maximum is not finite (tie) */
                         xv_d wv_ = w_ * v_;
                         if (low || tie) wv_ = XV(sel)(w_ == zero, zero, wv_);
                         P3 += wv_;
