@@ -46,6 +46,14 @@
 
 #define XK_NACC 6
 
+/* Sums of non-negative terms along float rows (row_pass_s's weighted sums, focal_row's terms)
+ * are added in double, one vector each, over runs of this many entries (an error below 2^-46
+ * of the run's sum: 127 additions per lane), each run then to a compensated sum: a few ulp of
+ * double for any length of row, far below float's. (A compensated addition per 32 or 64
+ * entries, as for F, was a quarter of the focal pass, and in row_pass_s four partial sums with
+ * one each held more vectors than there are registers: the pass spilled them.) */
+#define XK_RUN 1024
+
 /* s += v on eight lanes, Kahan's compensation in c (XK_KADD lane by lane); with a mask of the
  * lanes to change (live; NULL: all of them), the others keep s and c. */
 static inline __attribute__((always_inline)) void FN(vkadd)(xv_d *s, xv_d *c, xv_d v,
@@ -438,8 +446,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
                 const int n = (int)(C - c);
                 xv = FN(load_pad)(x + c, n, -HUGE_VAL);
                 if (CAT) tv = FN(load_pad)(t + c, n, 0.0);
-                static const double ones8[8] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
-                cwv = SMOOTH || CAT ? XV(load_pad)(cw ? cw + c : ones8, n, 0.0) : zero;
+                cwv = SMOOTH || CAT ? XV(load_pad)(cw ? cw + c : xk_ones, n, 0.0) : zero;
             }
             const int nstore = C - c < 8 ? (int)(C - c) : 8;
             const xv_i idx = cidx + c;
@@ -510,12 +517,6 @@ static inline void FN(row_max_s)(const float *x, ptrdiff_t C, double *m_out)
     *m_out = XV(sany)(nan) || tail_nan ? NAN : (double)m;
 }
 
-/* The weighted sums of row_pass_s (SMOOTH, CAT) add their non-negative terms in double, one
- * vector each, over runs of this many entries (an error below 2^-46 of the run's sum: 127
- * additions per lane), each run then to a compensated sum: a few ulp of double for any length
- * of row, far below float's. (Four partial sums per 64 entries and a compensated addition
- * each, as for F, held more vectors than there are registers: the pass spilled them.) */
-#define XK_S_RUN 1024
 static inline __attribute__((always_inline)) void FN(row_pass_s)(
     const float *x, const float *t, const double *cw, float *out, ptrdiff_t C, FN(state) *st,
     const int STORE, const int SMOOTH, const int CAT)
@@ -530,7 +531,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     ptrdiff_t top = -1;
     xv_d A0 = zero, K0 = zero, A2 = zero, K2 = zero, A3 = zero, K3 = zero, A4 = zero, K4 = zero,
          A5 = zero, K5 = zero;
-    /* the weighted sums of the current run of XK_S_RUN entries (see above) */
+    /* the weighted sums of the current run of XK_RUN entries */
     xv_d P2 = zero, P3 = zero, P4 = zero, P5 = zero;
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
@@ -560,9 +561,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                 if ((SMOOTH || CAT) && !unit)
                     cwv[0] = XV(load)(cw + c), cwv[1] = XV(load)(cw + c + 8);
             } else { /* the last entries, padded with -inf (F = 0) and weights 0 */
-                static const double ones16[16] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
-                                                  1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
-                const double *w = unit ? ones16 : cw + c;
+                const double *w = unit ? xk_ones : cw + c;
                 xv = XV(sload_pad)(x + c, nstore, -HUGE_VALF);
                 if (CAT) tv = XV(sload_pad)(t + c, nstore, 0.0f);
                 if (SMOOTH || CAT) {
@@ -626,7 +625,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                 }
         }
         XV_KADD(A0, K0, ((G[0] + G[1]) + (G[2] + G[3])));
-        if ((SMOOTH || CAT) && ((c0 + 64) % XK_S_RUN == 0 || c0 + 64 >= C)) {
+        if ((SMOOTH || CAT) && ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C)) {
             if (SMOOTH) XV_KADD_INF(A2, K2, P2);
             if (CAT) {
                 XV_KADD_INF(A3, K3, P3);
@@ -1104,37 +1103,19 @@ static inline double FN(sparse_gy)(const xk_block *b, const FN(coef) *g, int64_t
  * row's exp pass stored (rows: unit strides). The maximum's entry (p > 1/2 possible) is set
  * apart by the callers. */
 static inline __attribute__((always_inline)) void FN(focal_vec)(
-    const xk_block *b, int cat, int grad, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts,
-    const T *F, ptrdiff_t c, int nl, int64_t y, xv_d mv, xv_d inv, xv_d L, xv_d *ltv,
-    xv_d *wdv)
+    const xk_block *b, int cat, int grad, const T *x, const T *t, const T *F, ptrdiff_t c,
+    int nl, int64_t y, xv_d mv, xv_d inv, xv_d L, xv_d *ltv, xv_d *wdv)
 {
     const double kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps, gamma = b->gamma;
     const xv_d zero = XV(splat)(0.0);
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
-    const int whole = nl == 8;
-    xv_d xv, tc, cwv = XV(splat)(1.0);
-    if (whole && xs == 1) xv = XK_LOADV(x + c);
-    else {
-        T xb[8];
-        for (int l = 0; l < 8; l++) xb[l] = l < nl ? x[(c + l) * xs] : (T)0;
-        xv = XK_LOADV(xb);
-    }
-    if (!cat) tc = XV(sel)(lane + c == y, XV(splat)(1.0), zero);
-    else if (whole && ts == 1) tc = XK_LOADV(t + c);
-    else {
-        T tb[8];
-        for (int l = 0; l < 8; l++) tb[l] = l < nl ? t[(c + l) * ts] : (T)0;
-        tc = XK_LOADV(tb);
-    }
-    if (b->cw && whole) cwv = XV(load)(b->cw + c);
-    else if (b->cw || !whole) { /* lanes past the row: weight 0, so that they add nothing */
-        double cb[8];
-        for (int l = 0; l < 8; l++) cb[l] = l >= nl ? 0.0 : b->cw ? b->cw[c + l] : 1.0;
-        cwv = XV(load)(cb);
-    }
+    /* lanes past the row read 0, their weight too, so that they add nothing */
+    const xv_d xv = FN(load_pad)(x + c, nl, 0.0);
+    const xv_d tc = cat ? FN(load_pad)(t + c, nl, 0.0)
+                        : XV(sel)(lane + c == y, XV(splat)(1.0), zero);
+    const xv_d cwv = XV(load_pad)(b->cw ? b->cw + c : xk_ones, nl, 0.0);
     xv_d nv;
-    const xv_d pv = FN(focal_pF)(xv, whole ? XK_LOADV(F + c) : FN(load_pad)(F + c, nl, 0.0), mv,
-                                 inv, L, &nv);
+    const xv_d pv = FN(focal_pF)(xv, FN(load_pad)(F + c, nl, 0.0), mv, inv, L, &nv);
     const xv_d f = FN(pow1m_v)(gamma, pv); /* p <= 1/2 but at the maximum: set apart */
     const xv_d wc = cwv * (kw1 * tc + kw0);
     *wdv = zero;
@@ -1148,11 +1129,10 @@ static inline __attribute__((always_inline)) void FN(focal_vec)(
 
 /* The focal terms of a row's maximum entry `top`, whose 1 - p is s / (1 + s) (focal_entry; its
  * p is 1 / (1 + s) and its nll L, exactly as focal_p gives them: x - m = 0 there). */
-static inline void FN(focal_top)(const xk_block *b, int cat, const T *t, ptrdiff_t ts,
-                                 ptrdiff_t top, int64_t y, double s, const FN(coef) *g,
-                                 double *lt, double *wd)
+static inline void FN(focal_top)(const xk_block *b, int cat, const T *t, ptrdiff_t top,
+                                 int64_t y, double s, const FN(coef) *g, double *lt, double *wd)
 {
-    const double tc = cat ? (double)t[top * ts] : (top == y ? 1.0 : 0.0);
+    const double tc = cat ? (double)t[top] : (top == y ? 1.0 : 0.0);
     const double wc = (b->cw ? b->cw[top] : 1.0) * ((1.0 - b->eps) * tc + b->eps / (double)b->C);
     double ft, D;
     FN(focal_entry)(b->gamma, g->L, s, g->L, g->inv, 1, g->inv, &ft, &D);
@@ -1160,23 +1140,20 @@ static inline void FN(focal_top)(const xk_block *b, int cat, const T *t, ptrdiff
     *lt = wc == 0.0 || ft == 0.0 ? 0.0 : wc * ft * g->L;
 }
 
-/* The terms of focal_row, all non-negative, are added in runs of this many entries before a
- * compensated addition: 32 for double rows (each group of four vectors); 1,024 for float rows,
- * whose double sums then carry at most 2^-46 of a run's sum (127 additions per lane), far
- * below float's precision, as row_pass_s's weighted sums (a compensated addition per 32
- * entries was a quarter of the pass). */
-#define XK_FOCAL_RUN (XK_WIDEN ? 1024 : 32)
+/* The terms of focal_row, all non-negative, are added in runs before each compensated
+ * addition: XK_RUN entries for float rows, 32 for double ones (each group of
+ * four vectors: double results need the compensation's few ulp). */
+#define XK_FOCAL_RUN (XK_WIDEN ? XK_RUN : 32)
 /* Focal loss with soft or smoothed targets: a second pass over the row once its softmax sums
- * are known (row = x[c * xs], targets t[c * ts]), focal_vec on four vectors a step, their terms
+ * are known (a contiguous row x, targets t), focal_vec on four vectors a step, their terms
  * added pairwise, in runs (XK_FOCAL_RUN) and then to compensated sums. Target weights
  * w_c = cw_c ((1 - eps) t_c + eps / C) (sparse: t_c = [c == y]); the loss is
  * sum_c w_c f_c nll_c with nll_c = L + v_c, and the gradient k (a F_c - w_c D_c) with
  * a = (sum_c w_c D_c + 2 z lse) / (1 + s), its maximum entry set apart as in `finish`; with
  * the gradient, each w_c D_c goes to wd[c] for focal_output. Returns the row's loss (with its
  * z-loss) before the row weight. */
-static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t xs, const T *t,
-                            ptrdiff_t ts, const T *F, const FN(state) *st, int64_t y,
-                            FN(coef) *g, double *wd)
+static double FN(focal_row)(const xk_block *b, int mode, const T *x, const T *t, const T *F,
+                            const FN(state) *st, int64_t y, FN(coef) *g, double *wd)
 {
     const ptrdiff_t C = b->C, top = st->top;
     const int cat = mode == XK_CATEGORICAL, grad = b->out != NULL;
@@ -1186,7 +1163,7 @@ static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t x
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     const xv_i topv = lane * 0 + top;
     double lt_top, wd_top;
-    FN(focal_top)(b, cat, t, ts, top, y, s, g, &lt_top, &wd_top);
+    FN(focal_top)(b, cat, t, top, y, s, g, &lt_top, &wd_top);
     const xv_d ltt = XV(splat)(lt_top), wdt = XV(splat)(wd_top);
     xv_d ls = zero, lc = zero, ds = zero, dc = zero, xsum = zero, xc = zero;
     xv_d lrun = zero, drun = zero, xrun = zero; /* the sums of the current run */
@@ -1197,8 +1174,8 @@ static double FN(focal_row)(const xk_block *b, int mode, const T *x, ptrdiff_t x
             const ptrdiff_t c = c0 + 8 * k;
             lv[k] = dv[k] = xv[k] = zero;
             if (c >= C) continue;
-            FN(focal_vec)(b, cat, grad, x, xs, t, ts, F, c, C - c < 8 ? (int)(C - c) : 8, y,
-                          mv, inv, L, &lv[k], &dv[k]);
+            FN(focal_vec)(b, cat, grad, x, t, F, c, C - c < 8 ? (int)(C - c) : 8, y, mv, inv,
+                          L, &lv[k], &dv[k]);
             const xv_i is_top = lane + c == topv;
             lv[k] = XV(sel)(is_top, ltt, lv[k]);
             if (grad) {
@@ -1378,7 +1355,7 @@ static void FN(rows)(xk_block *b, int mode)
         double L = xk_log1p(FN(row_s)(st.m, st.sb, st.nt));
         double value = FN(finish)(b, mode, &st, sw, y, xy, L, &g);
         if (g.focal_row) {
-            double l = FN(focal_row)(b, mode, x, 1, t, 1, F, &st, y, &g, wd);
+            double l = FN(focal_row)(b, mode, x, t, F, &st, y, &g, wd);
             value = sw == 0.0 ? 0.0 : sw * l;
         }
         if (b->row_out) b->row_out[r] = value;
@@ -1719,14 +1696,13 @@ static __attribute__((noinline)) void FN(tile_focal_terms)(
 /* Focal rows with soft or smoothed targets in a tile, eight rows at a time: focal_row's loss
  * and focal_output's gradient (finish's per-row values as tile_finish computes them), with each
  * row's sums taken over the classes in order (compensated), the terms recomputed for the
- * gradient. out holds F from the pass; without it F holds them (fs its class stride), or is
- * NULL. */
+ * gradient. F holds the F of the pass (fs its class stride: the output, or a scratch tile), or
+ * is NULL. */
 static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                            ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
                            const T *F, ptrdiff_t fs, const double *m, const int64_t *top,
                            double (*acc)[XK_TILE], const double *Ls, xk_sum *bsum)
 {
-    if (out) F = out, fs = os;
     const ptrdiff_t C = b->C;
     const int cat = mode == XK_CATEGORICAL, grad = out != NULL;
     const double z = b->z;
@@ -2048,11 +2024,11 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     /* focal rows with soft or smoothed targets through tile_focal after the pass; sparse focal
        rows without smoothing through tile_finish with the others */
     const int focal_rows = b->gamma != 0.0 && (CAT || SMOOTH);
-    /* without an output, a focal tile's F go to fbuf (a tile of scratch, stride XK_TILE; or
-       NULL: computed again) for tile_focal */
-    T *F = focal_rows && !out ? fbuf : NULL;
-    const int STORE = mode == XK_SOFTMAX || grad || F;
-    if (F) out = F, os = XK_TILE;
+    /* where the pass stores F: the output, else for a focal tile fbuf (a tile of scratch,
+       stride XK_TILE; or NULL: tile_focal computes them again) */
+    T *fo = out ? out : focal_rows ? fbuf : NULL;
+    const ptrdiff_t fos = out ? os : XK_TILE;
+    const int STORE = mode == XK_SOFTMAX || grad || (focal_rows && fo);
     /* per row: the maximum, then the output pass's coefficients and the entries set apart */
     double m[XK_TILE], sb[XK_TILE], nt[XK_TILE], vs[XK_TILE], tv[XK_TILE], wyx[XK_TILE];
     double acc[XK_NACC][XK_TILE], comp[XK_NACC][XK_TILE];
@@ -2065,14 +2041,14 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
 #define XK_TILE_PASS(P)                                                           \
     do {                                                                        \
         if (CAT) {                                                              \
-            if (STORE && SMOOTH) P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 1); \
-            else if (STORE) P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 1);     \
-            else if (SMOOTH) P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 1);    \
-            else P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 1);               \
-        } else if (STORE && SMOOTH) P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 1, 0); \
-        else if (STORE) P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 1, 0, 0);        \
-        else if (SMOOTH) P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 1, 0);       \
-        else P(b, n, x, xs, t, ts, out, os, m, top, acc, comp, 0, 0, 0);                  \
+            if (STORE && SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 1, 1); \
+            else if (STORE) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 0, 1);     \
+            else if (SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 1, 1);    \
+            else P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 0, 1);               \
+        } else if (STORE && SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 1, 0); \
+        else if (STORE) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 0, 0);        \
+        else if (SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 1, 0);       \
+        else P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 0, 0);                  \
     } while (0)
 #if XK_WIDEN
     if (C < XK_S_MAX_C) {
@@ -2086,7 +2062,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
                 for (ptrdiff_t r = 0; r < n8; r++) acc[k][r] = comp[k][r] = 0.0;
 #if XK_WIDEN
         /* rows of 2^31 - 32 classes or more (class-major): the double lanes */
-        FN(tile_pass_v)(b, n, x, xs, t, ts, out, os, m, top, acc, comp, STORE, SMOOTH, CAT);
+        FN(tile_pass_v)(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, STORE, SMOOTH, CAT);
 #else
         XK_TILE_PASS(FN(tile_pass_v));
 #endif
@@ -2098,8 +2074,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
             for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
     FN(tile_logs)(n8, m, acc, Ls);
     if (focal_rows) {
-        FN(tile_focal)(b, mode, r0, n, x, xs, t, ts, F ? NULL : out, os, F, XK_TILE, m, top,
-                       acc, Ls, bsum);
+        FN(tile_focal)(b, mode, r0, n, x, xs, t, ts, out, os, fo, fos, m, top, acc, Ls, bsum);
         return;
     }
     FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx, bsum,

@@ -27,6 +27,10 @@
 #define xk_log1p xm_log1p
 #define xk_expm1 xm_expm1
 
+/* class weights of 1, for the vector loads of kernels called without class weights (cw NULL) */
+static const double xk_ones[16] = {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+                                   1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
+
 /* cond ? a : b without a branch: a plain ?: lets the compiler move the work of one arm under
  * the condition, which stops the vectorizer (see xmath.h). */
 #define xk_sel XK_CAT(xk_sel, XK_V)
