@@ -26,7 +26,7 @@ import numpy.typing as npt
 from numpy_typing_compat import LiteralFalse, LiteralTrue
 
 from . import _validation as v
-from ._engine import Block, Layout, run_chunks
+from ._engine import Block, Layout, layout_of, run_chunks
 from ._kernels import _core
 from ._reduction import Reduction, for_mean, grad_divisor, mean_exponent, reduce
 from ._softmax import (
@@ -227,7 +227,7 @@ def _prepare(
 ) -> tuple[np.ndarray, Layout, str, float]:
     red = v.check_reduction(reduction)
     pred = v.as_real_array(y_pred, "y_pred")
-    layout = Layout(pred.shape, v.check_axis(axis, pred.ndim))
+    layout = layout_of(pred.shape, v.check_axis(axis, pred.ndim))
     if layout.C == 0:
         raise ValueError(f"y_pred has no classes: its axis {axis} has size 0.")
     return pred, layout, red, v.check_label_smoothing(label_smoothing)

@@ -15,6 +15,7 @@ itself, so that its loops run over rows.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -221,7 +222,11 @@ class Block(NamedTuple):
 
 
 class Layout:
-    """An array of ``shape`` seen as ``(A, C, B)`` around its class ``axis``."""
+    """An array of ``shape`` seen as ``(A, C, B)`` around its class ``axis``.
+
+    A description that does not change once made; `layout` gives the one of a (shape, axis)
+    made before, with its blocks, as calls on batches of one shape (a training loop's) need.
+    """
 
     def __init__(self, shape: tuple[int, ...], axis: int) -> None:
         self.shape, self.axis = shape, axis
@@ -231,13 +236,21 @@ class Layout:
         self.batch_shape = shape[:axis] + shape[axis + 1 :]
         #: Blocks are class-major, ``(C, R)``: always unless the class axis is the last one.
         self.class_major = self.B > 1
-        self._blocks: dict[int, list[Block]] = {}
+        self._blocks: dict[tuple[int, int], list[Block]] = {}
 
-    def view3(self, arr: np.ndarray) -> np.ndarray:
-        return arr.reshape(self.A, self.C, self.B)
+    def view(self, arr: np.ndarray) -> np.ndarray:
+        """``arr`` (of ``shape``) as `take` cuts it: ``(A, C)`` with classes last, else
+        ``(A, C, B)`` (also for an empty batch of ``B = 0``, which has no blocks)."""
+        if self.B != 1:
+            return arr.reshape(self.A, self.C, self.B)
+        return arr.reshape(self.A, self.C)
 
-    def rows2(self, arr: np.ndarray) -> np.ndarray:
-        return arr.reshape(self.A, self.B)
+    def rows_view(self, arr: np.ndarray) -> np.ndarray:
+        """A batch-shaped ``arr`` as `take_rows` cuts it: ``(A,)`` with classes last, else
+        ``(A, B)``."""
+        if self.B != 1:
+            return arr.reshape(self.A, self.B)
+        return arr.reshape(self.A)
 
     def block_rows(self, itemsize: int) -> int:
         rows = max(1, BLOCK_BYTES // (itemsize * max(self.C, 1)))
@@ -251,10 +264,11 @@ class Layout:
         tail never makes blocks of a few rows. The list is made once per item size (do not
         change it).
         """
-        cached = self._blocks.get(itemsize)
+        key = (itemsize, BLOCK_BYTES)
+        cached = self._blocks.get(key)
         if cached is not None:
             return cached
-        self._blocks[itemsize] = out = self._make_blocks(itemsize)
+        self._blocks[key] = out = self._make_blocks(itemsize)
         return out
 
     def _make_blocks(self, itemsize: int) -> list[Block]:
@@ -276,18 +290,26 @@ class Layout:
         return out
 
     def take(self, arr3: np.ndarray, blk: Block) -> np.ndarray:
-        """The block of a ``(A, C, B)`` array, a view: ``(R, C)`` with classes last, else
+        """The block of an array seen by `view`, a view: ``(R, C)`` with classes last, else
         ``(C, R)`` for a run of one tail, or ``(A', C, B)`` for a group of whole tails."""
         if not self.class_major:
-            return arr3[blk.a0 : blk.a1, :, 0]
+            return arr3[blk.a0 : blk.a1]
         if blk.a1 - blk.a0 == 1:
             return arr3[blk.a0, :, blk.b0 : blk.b1]
         return arr3[blk.a0 : blk.a1]
 
     def take_rows(self, arr2: np.ndarray, blk: Block) -> np.ndarray:
-        """The block's rows of a batch-shaped ``(A, B)`` array, 1-D (a view if it is contiguous)."""
+        """The block's rows of a batch-shaped array seen by `rows_view`, 1-D (a view if it is
+        contiguous)."""
         if not self.class_major:
-            return arr2[blk.a0 : blk.a1, 0]
+            return arr2[blk.a0 : blk.a1]
         if blk.a1 - blk.a0 == 1:
             return arr2[blk.a0, blk.b0 : blk.b1]
         return arr2[blk.a0 : blk.a1].reshape(-1)
+
+
+@functools.lru_cache(maxsize=64)
+def layout_of(shape: tuple[int, ...], axis: int) -> Layout:
+    """The `Layout` of ``shape`` around ``axis`` (``0 <= axis < len(shape)``), made once for
+    the last 64 pairs asked for: making one and its blocks took a fifth of a small call."""
+    return Layout(shape, axis)

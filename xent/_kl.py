@@ -19,7 +19,7 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 
 from . import _validation as v
 from ._categorical import _check_dtype, _Distributions
-from ._engine import Block, Layout
+from ._engine import Block, Layout, layout_of
 from ._kernels import _core
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
 from ._softmax import BlockArrays, RowSource, run_blocks
@@ -211,7 +211,7 @@ def kl_divergence(
     pred = v.as_real_array(y_pred, "y_pred")
     target = v.as_real_array(y_true, "y_true")
     v.check_same_shape(target, pred)
-    layout = Layout(pred.shape, v.check_axis(axis, pred.ndim))
+    layout = layout_of(pred.shape, v.check_axis(axis, pred.ndim))
     if layout.C == 0:
         raise ValueError(f"y_pred has no classes: its axis {axis} has size 0.")
     temp = v.check_temperature(temperature, from_logits, target_from_logits)

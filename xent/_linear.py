@@ -543,4 +543,4 @@ def _run_chunks(
 
 def _rows(source: RowSource, sub: Layout, r0: int, r1: int) -> RowSource:
     """The rows ``r0:r1`` of a batch's per-row values, for a chunk's layout ``sub``."""
-    return RowSource(sub, source.values2[r0:r1, 0], source.dtype, source.ignore)
+    return RowSource(sub, source.values[r0:r1], source.dtype, source.ignore)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from ._engine import Layout, run_chunks, tiles
+from ._engine import Layout, layout_of, run_chunks, tiles
 from ._kernels import _core
 from ._softmax import LOG_SOFTMAX, LSE, SOFTMAX, SoftmaxCall
 from ._validation import as_real_array, check_axis, check_flag, float_dtypes
@@ -28,7 +28,7 @@ def _softmax_input(
     arr = as_real_array(a, "a")
     ax = check_axis(axis, arr.ndim, "a")
     result, work = float_dtypes(arr)
-    return arr, Layout(arr.shape, ax), result, work
+    return arr, layout_of(arr.shape, ax), result, work
 
 
 def logsumexp(

@@ -47,9 +47,10 @@ def _usable(a: np.ndarray, dtype: np.dtype[np.floating], class_major: bool) -> b
     return (s0 == size or a.shape[0] == 1) if class_major else (s1 == size or a.shape[1] == 1)
 
 
-def load(layout: Layout, arr3: np.ndarray, blk: Block, dtype: np.dtype[np.floating]) -> np.ndarray:
-    """The block of ``arr3`` as an ``(R, C)`` array the kernel can read (a view when possible)."""
-    view = layout.take(arr3, blk)
+def load(layout: Layout, arr: np.ndarray, blk: Block, dtype: np.dtype[np.floating]) -> np.ndarray:
+    """The block of ``arr`` (seen by `Layout.view`) as an ``(R, C)`` array the kernel can read
+    (a view when possible)."""
+    view = layout.take(arr, blk)
     if view.ndim == 3:  # a group of short tails (A', C, B): gathered class-major
         A, C, B = view.shape
         buf = np.empty((C, A * B), dtype)
@@ -64,11 +65,11 @@ def load(layout: Layout, arr3: np.ndarray, blk: Block, dtype: np.dtype[np.floati
 
 
 def destination(
-    layout: Layout, arr3: np.ndarray, blk: Block, dtype: np.dtype[np.floating]
+    layout: Layout, arr: np.ndarray, blk: Block, dtype: np.dtype[np.floating]
 ) -> tuple[np.ndarray, bool]:
-    """Where the kernel writes a block of ``arr3``: ``(R, C)`` array, and whether it is a buffer
-    to be copied back by `store`."""
-    view = layout.take(arr3, blk)
+    """Where the kernel writes a block of ``arr`` (seen by `Layout.view`): ``(R, C)`` array, and
+    whether it is a buffer to be copied back by `store`."""
+    view = layout.take(arr, blk)
     if view.ndim == 2:
         rows = view.T if layout.class_major else view
         if _usable(rows, dtype, layout.class_major):
@@ -80,9 +81,9 @@ def destination(
     return (buf.T if layout.class_major else buf), True
 
 
-def store(layout: Layout, arr3: np.ndarray, blk: Block, values: np.ndarray) -> None:
-    """Copy a block written into a buffer (``(R, C)``) back into ``arr3``."""
-    view = layout.take(arr3, blk)
+def store(layout: Layout, arr: np.ndarray, blk: Block, values: np.ndarray) -> None:
+    """Copy a block written into a buffer (``(R, C)``) back into ``arr``."""
+    view = layout.take(arr, blk)
     # A value beyond a float16 result's range becomes inf, silently (the documented rule).
     with np.errstate(over="ignore"):
         if view.ndim == 3:
@@ -247,10 +248,10 @@ def run_blocks(
     (no copy) as one span, ``kernel(span, arrays, block_rows)`` returning each block's result:
     the same results, with one Python call per `SPAN_BLOCKS` blocks instead of one per block
     (the per-row arrays a span may copy, labels of another integer type say, stay bounded)."""
-    x3 = layout.view3(x)
-    t3 = None if target is None else layout.view3(target)
-    out3 = None if out is None else layout.view3(out)
-    rows2 = None if rows_out is None else layout.rows2(rows_out)
+    xs = layout.view(x)
+    ts = None if target is None else layout.view(target)
+    outs = None if out is None else layout.view(out)
+    row_values = None if rows_out is None else layout.rows_view(rows_out)
     blocks = layout.blocks(dtype.itemsize)
     # spans of at most SPAN_BLOCKS blocks and BLOCK_BYTES of per-row float64 values (a span's
     # buffers of per-row values stay the size of a block's logits)
@@ -261,10 +262,10 @@ def run_blocks(
     partial = [(0.0, 0.0)] * len(blocks)
 
     def run(blk: Block, scratch: np.ndarray, span_rows: int) -> list[tuple[float, float]]:
-        xb = load(layout, x3, blk, dtype)
-        tb = None if t3 is None else load(layout, t3, blk, dtype)
-        ob, copy_back = (None, False) if out3 is None else destination(layout, out3, blk, dtype)
-        rows = None if rows2 is None else layout.take_rows(rows2, blk)
+        xb = load(layout, xs, blk, dtype)
+        tb = None if ts is None else load(layout, ts, blk, dtype)
+        ob, copy_back = (None, False) if outs is None else destination(layout, outs, blk, dtype)
+        rows = None if row_values is None else layout.take_rows(row_values, blk)
         # per-row values are float64 in the kernel: a block buffer for other dtypes
         rb = rows if rows is None or rows.dtype == np.float64 else np.empty(rows.shape)
         result = kernel(blk, BlockArrays(xb, tb, ob, rb, scratch), span_rows)
@@ -272,15 +273,15 @@ def run_blocks(
             with np.errstate(over="ignore"):  # beyond the dtype's range: inf
                 rows[...] = rb
         if copy_back:
-            assert out3 is not None
+            assert outs is not None
             assert ob is not None
-            store(layout, out3, blk, ob)
+            store(layout, outs, blk, ob)
         return result
 
     def viewable(blk: Block) -> bool:
         """Whether every array of a row-major span is used in place (nothing copied)."""
         return all(
-            _usable(layout.take(a3, blk), dtype, False) for a3 in (x3, t3, out3) if a3 is not None
+            _usable(layout.take(a, blk), dtype, False) for a in (xs, ts, outs) if a is not None
         )
 
     def work(chunk: Sequence[Block]) -> None:
@@ -315,12 +316,12 @@ class RowSource:
     ) -> None:
         self.layout, self.dtype, self.ignore = layout, dtype, ignore
         shape = layout.batch_shape
-        self.values2 = layout.rows2(
+        self.values = layout.rows_view(
             values if values.shape == shape else np.broadcast_to(values, shape)
         )
 
     def block(self, blk: Block) -> np.ndarray:
-        return np.ascontiguousarray(self.layout.take_rows(self.values2, blk), dtype=self.dtype)
+        return np.ascontiguousarray(self.layout.take_rows(self.values, blk), dtype=self.dtype)
 
     def ids(self, blk: Block, weights: RowSource | None) -> tuple[np.ndarray, np.ndarray | None]:
         """A block's class ids and row weights (None: all 1), ignored rows given weight 0 and
