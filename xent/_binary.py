@@ -16,6 +16,9 @@ from ._reduction import Reduction, for_mean, grad_divisor, reduce
 
 Loss = np.ndarray | np.floating
 Tile = tuple[int, int, int, int]
+#: A tile's ranges before it has any: the least and greatest label, a NaN label, the least and
+#: greatest y_pred.
+_NO_RANGE = (np.inf, -np.inf, False, np.inf, -np.inf)
 
 
 def _pos_weight(value: npt.ArrayLike | None, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -178,7 +181,7 @@ def binary_cross_entropy(
     blocks = tiles(rows, cols, 2)
     partial = [(0.0, 0.0)] * len(blocks)
     # per tile: the least and greatest label, whether one is NaN, the least and greatest y_pred
-    ranges = [(np.inf, -np.inf, False, np.inf, -np.inf)] * len(blocks)
+    ranges = [_NO_RANGE] * len(blocks)
 
     def tile(i: int, r0: int, r1: int, c0: int, c1: int) -> None:
         shape = (r1 - r0, c1 - c0)
@@ -218,13 +221,9 @@ def binary_cross_entropy(
     run_chunks(list(enumerate(blocks)), work_chunk)
     # The checks of the labels (and probabilities) came from the kernel's pass; on a failure the
     # validators find the first bad entry for the message.
-    y_lo, y_hi, y_nan, x_lo, x_hi = (
-        min(r[0] for r in ranges) if ranges else np.inf,
-        max(r[1] for r in ranges) if ranges else -np.inf,
-        any(r[2] for r in ranges),
-        min(r[3] for r in ranges) if ranges else np.inf,
-        max(r[4] for r in ranges) if ranges else -np.inf,
-    )
+    # _NO_RANGE first: an empty batch has no tiles
+    y_los, y_his, y_nans, x_los, x_his = zip(_NO_RANGE, *ranges, strict=True)
+    y_lo, y_hi, y_nan, x_lo, x_hi = min(y_los), max(y_his), any(y_nans), min(x_los), max(x_his)
     if y_nan or y_lo < 0 or y_hi > 1:
         v.check_labels(target, "y_true")
     if not from_logits and (x_lo < 0 or x_hi > 1):

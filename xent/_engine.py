@@ -203,8 +203,13 @@ def run_chunks(items: Sequence[T], work: Callable[[Sequence[T]], None]) -> None:
 
 
 def tiles(rows: int, cols: int, itemsize: int) -> list[tuple[int, int, int, int]]:
-    """``(r0, r1, c0, c1)`` tiles of a ``(rows, cols)`` array, each about one scratch array."""
-    step = max(1, BLOCK_BYTES // itemsize)
+    """``(r0, r1, c0, c1)`` tiles of a ``(rows, cols)`` array, each about one scratch array
+    (the list made once for the last 64 shapes: do not change it)."""
+    return _tiles(rows, cols, max(1, BLOCK_BYTES // itemsize))
+
+
+@functools.lru_cache(maxsize=64)
+def _tiles(rows: int, cols: int, step: int) -> list[tuple[int, int, int, int]]:
     if cols <= step:
         per = step // max(cols, 1)
         return [(r, min(r + per, rows), 0, cols) for r in range(0, rows, per)]

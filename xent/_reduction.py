@@ -96,10 +96,18 @@ def reduce(
             total = small / total_weight / _core.SMALL
         else:
             total = total / total_weight
-    if dtype == np.float64 or not abs(total) > _finite_max(dtype):
-        return np.asarray(total, dtype=dtype)[()]
-    with np.errstate(over="ignore"):  # rounds to inf (or to the largest finite value)
-        return np.asarray(total, dtype=dtype)[()]
+    if abs(total) <= _finite_max(dtype):
+        scalar: np.floating = dtype.type(total)
+        return scalar
+    return _beyond(total, dtype)
+
+
+def _beyond(total: float, dtype: np.dtype[np.floating]) -> np.floating:
+    """``total`` (inf, NaN or beyond ``dtype``'s largest value) in ``dtype``: inf for a
+    finite one, silently."""
+    with np.errstate(over="ignore"):
+        scalar: np.floating = dtype.type(total)
+    return scalar
 
 
 @functools.lru_cache(maxsize=8)
