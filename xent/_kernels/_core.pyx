@@ -72,6 +72,7 @@ cdef extern from "kernels.h":
         const double *row_weight
         double lo, hi
         int nan, bad_sum
+        int all_hot
         double total
     ctypedef struct xk_kl:
         Py_ssize_t R, C
@@ -366,8 +367,7 @@ cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, 
     too): -1 where they are not distributions (an entry below 0, above 1 or NaN, a row sum off
     1), else 1 where every row is one-hot (with hot), else 0; whatever the answer, whether
     every row is one-hot into all_hot (if not NULL)."""
-    cdef Py_ssize_t r
-    cdef int every = hot != NULL and R > 0
+    cdef int every
     st.R = R
     st.t = t
     st.rs = rs
@@ -377,11 +377,7 @@ cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, 
     st.hot = hot
     st.row_weight = row_weight
     v.stats[kind](st)
-    if every:
-        for r in range(R):
-            if hot[r] < 0:
-                every = 0
-                break
+    every = hot != NULL and st.all_hot
     if all_hot != NULL:
         all_hot[0] = every
     if st.lo < 0 or st.hi > 1 or st.nan or st.bad_sum:

@@ -2853,6 +2853,56 @@ static inline __attribute__((always_inline)) void FN(two_cols)(const T *t, ptrdi
 #endif
 }
 
+#if XK_WIDEN
+/* The sixteen contiguous float rows of C <= 16 classes at t (rs = C; `avail` floats from t to
+ * the end of the block, at least 16 C), class by class: cols[c] holds class c of the rows
+ * (lane l: row l) for c < C. Each row is loaded whole (sixteen floats from its start, masked
+ * where they would pass the block's end) and the 16 x 16 matrix transposed in registers
+ * (four rounds of sixteen two-vector shuffles): contiguous loads where a gather per class
+ * and eight rows read one float per lane (the gathers' latency was most of stats_few). */
+static inline __attribute__((always_inline)) void FN(few_cols16)(const float *t, ptrdiff_t C,
+                                                                 ptrdiff_t avail, xv_s cols[16])
+{
+    xv_s m[16], a[16];
+    for (int i = 0; i < 16; i++) {
+        const ptrdiff_t left = avail - i * C;
+        m[i] = left >= 16 ? XV(sload)(t + i * C) : XV(sload_pad)(t + i * C, (int)left, 0.0f);
+    }
+    /* rows 2i, 2i + 1 interleaved within each 128-bit lane (unpacklo/hi_ps) */
+    for (int i = 0; i < 16; i += 2) {
+        a[i] = __builtin_shufflevector(m[i], m[i + 1], 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25,
+                                       12, 28, 13, 29);
+        a[i + 1] = __builtin_shufflevector(m[i], m[i + 1], 2, 18, 3, 19, 6, 22, 7, 23, 10, 26,
+                                           11, 27, 14, 30, 15, 31);
+    }
+    /* four rows 4g .. 4g + 3: m[4g + k] holds, in 128-bit lane j, class 4j + k of them
+       (unpacklo/hi_pd) */
+    for (int g = 0; g < 16; g += 4)
+        for (int h = 0; h < 2; h++) {
+            m[g + 2 * h] = __builtin_shufflevector(a[g + h], a[g + h + 2], 0, 1, 16, 17, 4, 5, 20,
+                                                   21, 8, 9, 24, 25, 12, 13, 28, 29);
+            m[g + 2 * h + 1] = __builtin_shufflevector(a[g + h], a[g + h + 2], 2, 3, 18, 19, 6, 7,
+                                                       22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+        }
+    /* eight rows 8q .. 8q + 7: a[8q + k] holds classes k (rows in the low half) and 8 + k,
+       a[8q + 4 + k] classes 4 + k and 12 + k (128-bit lanes of two groups of four rows) */
+    for (int q = 0; q < 16; q += 8)
+        for (int k = 0; k < 4; k++) {
+            a[q + k] = __builtin_shufflevector(m[q + k], m[q + 4 + k], 0, 1, 2, 3, 16, 17, 18, 19,
+                                               8, 9, 10, 11, 24, 25, 26, 27);
+            a[q + 4 + k] = __builtin_shufflevector(m[q + k], m[q + 4 + k], 4, 5, 6, 7, 20, 21,
+                                                   22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+        }
+    /* the sixteen rows: a[k] holds classes k and k + 8 of rows 0-7, a[8 + k] of rows 8-15 */
+    for (int k = 0; k < 8; k++) {
+        cols[k] = __builtin_shufflevector(a[k], a[8 + k], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19,
+                                          20, 21, 22, 23);
+        cols[k + 8] = __builtin_shufflevector(a[k], a[8 + k], 8, 9, 10, 11, 12, 13, 14, 15, 24,
+                                              25, 26, 27, 28, 29, 30, 31);
+    }
+}
+#endif
+
 /* A group's results: sums, weighted sums and, while every row so far is one-hot (*hot_ok), the
  * one-hot classes of its eight rows (the class of the only nonzero entry where it is 1; -1
  * without a nonzero entry, else -2), its bad sums. */
@@ -2871,6 +2921,87 @@ static inline __attribute__((always_inline)) void FN(stats8_end)(const xk_stats 
         *hot_ok = !XV(any)(h < 0);
     }
 }
+
+#if XK_WIDEN
+/* The stats of sixteen float rows of few classes, class by class (stats_contig): the rows'
+ * sums and weighted sums in double (lanes 0-7 in [0], 8-15 in [1]), the rest in float lanes. */
+typedef struct {
+    xv_d sum[2], wsum[2];
+    xv_s lo, hi;
+    xv_si nan, nnz, one;
+} FN(stats16);
+
+/* stats_col for sixteen rows: the same sums, added in the same order */
+static inline __attribute__((always_inline)) void FN(stats16_col)(FN(stats16) *a, xv_s x,
+                                                                  ptrdiff_t c, const double *cw)
+{
+    const xv_d x0 = XV(swiden_lo)(x), x1 = XV(swiden_hi)(x);
+    a->sum[0] += x0;
+    a->sum[1] += x1;
+    if (cw) {
+        a->wsum[0] += cw[c] * x0;
+        a->wsum[1] += cw[c] * x1;
+    }
+    a->lo = XV(smin)(x, a->lo); /* a NaN entry leaves them as they are */
+    a->hi = XV(smax)(x, a->hi);
+    a->nan |= x != x;
+    a->nnz -= x != XV(ssplat)(0.0f); /* (a true comparison is -1) */
+    const xv_si is1 = x == XV(ssplat)(1.0f), cv = (xv_si){0} + (int32_t)c;
+    a->one = (cv & is1) | (a->one & ~is1);
+}
+
+/* stats_few for contiguous float rows (rs = C), sixteen rows at a time: each row loaded whole
+ * and the classes of sixteen rows made vectors by shuffles (few_cols16; for two classes, one
+ * deinterleave of 32 floats), their stats in float lanes but for the sums (stats16_col). The
+ * same results as the gathers of stats_few, bit for bit, in about half its time. */
+static ptrdiff_t FN(stats_contig)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i *bad,
+                                  int *hot_ok)
+{
+    const ptrdiff_t R = s->R, C = s->C;
+    const float *t = (const float *)s->t;
+    const xv_d zero = XV(splat)(0.0);
+    const xv_si none = {0};
+    FN(stats16) a = {{zero, zero}, {zero, zero}, XV(ssplat)(HUGE_VALF), XV(ssplat)(-HUGE_VALF),
+                     none, none, none - 1};
+    xv_i bad_v = *bad;
+    ptrdiff_t r = 0;
+    for (; r + 16 <= R; r += 16) {
+        a.sum[0] = a.sum[1] = a.wsum[0] = a.wsum[1] = zero;
+        a.nnz = none;
+        a.one = none - 1;
+        if (C == 2) {
+            const xv_s v0 = XV(sload)(t + 2 * r), v1 = XV(sload)(t + 2 * r + 16);
+            FN(stats16_col)(&a, __builtin_shufflevector(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14, 16,
+                                                        18, 20, 22, 24, 26, 28, 30), 0, s->cw);
+            FN(stats16_col)(&a, __builtin_shufflevector(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15, 17,
+                                                        19, 21, 23, 25, 27, 29, 31), 1, s->cw);
+        } else {
+            xv_s cols[16];
+            FN(few_cols16)(t + r * C, C, (R - r) * C, cols);
+            for (ptrdiff_t c = 0; c < C; c++) FN(stats16_col)(&a, cols[c], c, s->cw);
+        }
+        for (int h = 0; h < 2; h++) {
+            FN(stats8) g;
+            g.sum = a.sum[h];
+            g.wsum = a.wsum[h];
+            g.nnz = __builtin_convertvector(
+                h ? __builtin_shufflevector(a.nnz, a.nnz, 8, 9, 10, 11, 12, 13, 14, 15)
+                  : __builtin_shufflevector(a.nnz, a.nnz, 0, 1, 2, 3, 4, 5, 6, 7),
+                xv_i);
+            g.one = __builtin_convertvector(
+                h ? __builtin_shufflevector(a.one, a.one, 8, 9, 10, 11, 12, 13, 14, 15)
+                  : __builtin_shufflevector(a.one, a.one, 0, 1, 2, 3, 4, 5, 6, 7),
+                xv_i);
+            FN(stats8_end)(s, &g, r + 8 * h, &bad_v, hot_ok);
+        }
+    }
+    *lo = XV(min)(*lo, XV(min)(XV(swiden_lo)(a.lo), XV(swiden_hi)(a.lo)));
+    *hi = XV(max)(*hi, XV(max)(XV(swiden_lo)(a.hi), XV(swiden_hi)(a.hi)));
+    if (XV(sany)(a.nan)) *nan |= (xv_i){0} == (xv_i){0}; /* every lane set */
+    *bad = bad_v;
+    return r;
+}
+#endif
 
 /* The stats of rows of C <= 16 classes with unit class stride, sixteen rows at a time in two
  * groups of eight (two independent chains of operations), each row's sum and weighted sum
@@ -2952,7 +3083,11 @@ static void FN(stats)(xk_stats *s)
     if (cs == 1 && C <= 16) {
         xv_d vlo = XV(splat)(HUGE_VAL), vhi = XV(splat)(-HUGE_VAL);
         xv_i vnan = {0}, vbad = {0};
-        r0 = FN(stats_few)(s, &vlo, &vhi, &vnan, &vbad, &want_hot);
+#if XK_WIDEN
+        if (s->rs == C) r0 = FN(stats_contig)(s, &vlo, &vhi, &vnan, &vbad, &want_hot);
+        else
+#endif
+            r0 = FN(stats_few)(s, &vlo, &vhi, &vnan, &vbad, &want_hot);
         for (int l = 0; l < 8; l++) {
             lo = vlo[l] < lo ? vlo[l] : lo;
             hi = vhi[l] > hi ? vhi[l] : hi;
@@ -3093,6 +3228,9 @@ static void FN(stats)(xk_stats *s)
     s->hi = hi;
     s->nan = nan;
     s->bad_sum = bad;
+    s->all_hot = s->hot != NULL && R > 0 && want_hot;
+    if (s->all_hot && rs == 1 && cs != 1) /* class-major: every row's class was written */
+        for (ptrdiff_t r = 0; r < R && s->all_hot; r++) s->all_hot = s->hot[r] >= 0;
     /* the total target weight: the rows' (weighted) sums eight at a time in lanes, four
        vectors added pairwise and then to eight compensated sums (the padding's lanes 0; a
        compensated addition per eight rows was a chain that set the pace of few-class rows) */

@@ -112,6 +112,7 @@ typedef struct {
     const double *row_weight; /* per row, or NULL: 1 */
     double lo, hi;       /* NaN skipped; +inf and -inf for a block of NaN */
     int nan, bad_sum;
+    int all_hot;         /* with hot: whether every row is one-hot (0 for no row) */
     /* the block's total target weight sum_r row_weight_r (w)sums_r: eight compensated sums
        (row r in sum r mod 8, four groups of eight rows added pairwise first) added in order */
     double total;
