@@ -1307,6 +1307,12 @@ def test_stats_kernel_against_numpy(rng, dtype, n_classes):
         arr[0, c] = -2.0
         arr[0, (c + 5) % C] = 3.0
         assert run(arr, None)[0][:3] == (-2.0, 3.0, False)
+        # the same inside a block of 37 rows (groups of sixteen and a tail), at rows 5 and 20
+        arr = np.full((37, C), 1.0 / C, dtype)
+        arr[5, c] = np.nan
+        assert run(arr, None)[0][:3] == (dtype(1.0 / C), dtype(1.0 / C), True)
+        arr[5, c], arr[20, c], arr[21, (c + 5) % C] = -2.0, -3.0, 4.0
+        assert run(arr, None)[0][:3] == (-3.0, 4.0, False)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
