@@ -310,11 +310,12 @@ XV_INLINE xv_d XV(expm1)(xv_d x)
 
 /* exp(x) with relative error < 2^-38 (measured 2^-39.5): XV(exp)'s reduction and 32-entry table
    without its tail, exp(r) - 1 by the degree-4 Taylor polynomial (|r| <= ln2/64: r^5/120 <
-   2^-39.5). A vector with a lane outside [-707, 709] (subnormal, zero, inf or NaN results) is
-   handed to XV(exp) whole. */
+   2^-39.5). Lanes outside [-707, 709] (subnormal, zero, inf or NaN results) take XV(exp)'s
+   value, lane by lane: a lane's result never depends on the others (the dead lanes of a tile's
+   last rows, say). */
 XV_INLINE xv_d XV(exp_short)(xv_d x)
 {
-    if (__builtin_expect(XV(any)(~((x >= -707.0) & (x <= 709.0))), 0)) return XV(exp)(x);
+    const xv_i wide = ~((x >= -707.0) & (x <= 709.0));
     const xv_d shift = XV(splat)(0x1.8p52);
     xv_d kd = x * XM_EXP_INVLN2N + shift;
     xv_u ki = (xv_u)kd;
@@ -325,16 +326,19 @@ XV_INLINE xv_d XV(exp_short)(xv_d x)
     xv_d p = r + r2 * ((0.5 + r * (1.0 / 6.0)) + r2 * (1.0 / 24.0));
     xv_d v = T + T * p;
     xv_u eb = (ki >> 5) - ((UINT64_C(0x4338000000000000) >> 5) - 1023);
-    return v * (xv_d)(eb << 52);
+    const xv_d y = v * (xv_d)(eb << 52);
+    if (__builtin_expect(XV(any)(wide), 0)) return XV(sel)(wide, XV(exp)(x), y);
+    return y;
 }
 
 /* expm1(x) with relative error < 2^-40: XV(expm1)'s reduction and table without its tail
    (2^-53 of exp, less than 2^-46 of expm1 where the table is used, |x| > ln2/64), exp(r) - 1
    by the degree-5 Taylor polynomial (at k = 0 the result itself: r^6/720 relative error r^5/720
-   < 2^-42). A vector with a lane outside [-40, 40] (or NaN) is handed to XV(expm1) whole. */
+   < 2^-42). Lanes outside [-40, 40] (or NaN) take XV(expm1)'s value, lane by lane (as
+   exp_short). */
 XV_INLINE xv_d XV(expm1_short)(xv_d x)
 {
-    if (__builtin_expect(XV(any)(~((x >= -40.0) & (x <= 40.0))), 0)) return XV(expm1)(x);
+    const xv_i wide = ~((x >= -40.0) & (x <= 40.0));
     const xv_d shift = XV(splat)(0x1.8p52);
     xv_d kd = x * XM_EXP_INVLN2N + shift;
     xv_u ki = (xv_u)kd;
@@ -350,7 +354,9 @@ XV_INLINE xv_d XV(expm1_short)(xv_d x)
     xv_d s = hi - 1.0;
     xv_d bv = s - hi;
     xv_d err = (hi - (s - bv)) + (-1.0 - bv);
-    return s + (err + lo);
+    const xv_d y = s + (err + lo);
+    if (__builtin_expect(XV(any)(wide), 0)) return XV(sel)(wide, XV(expm1)(x), y);
+    return y;
 }
 
 /* log1p(u) for 0 <= u <= 1 (NaN gives NaN) with relative error < 2^-32: u < 2^-10 by the
