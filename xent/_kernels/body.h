@@ -218,6 +218,11 @@ typedef struct {
     double m, sb, nt, vs, tv, wy, wyx;
     ptrdiff_t top;
     const T *next; /* the next row, prefetched by the exp pass (NULL: none) */
+    /* float rows: each exp summed as its float and the float of its rounding error
+       (expf_hilo), not the float alone: for the focal loss, whose factor at the maximum is
+       (s / (1 + s))^gamma, gamma times s's relative error (2^-24 from floats: 4.9 ulp of
+       float32 at gamma = 4) */
+    int hilo;
 } FN(state);
 
 /* What the output pass of a row needs. */
@@ -584,7 +589,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                 if (top < 0 && z) top = c + __builtin_ctz(z);
             }
             const int low = CAT && XV(sany)(d < XV_EXPF_MIN);
-            xv_s core = XV(expf_core)(d, e);
+            xv_s flo;
+            xv_s core = XV(expf_hilo)(d, e, &flo);
             if (__builtin_expect(XV(expf_needs_wide)(d), 0)) {
                 xv_d W[2];
                 XV(expf_wide)(d, e, core, W);
@@ -600,6 +606,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                 }
                 Fs = XV(ssel)(d < szero, Fs, szero);
                 G[k] = XV(swiden_lo)(Fs) + XV(swiden_hi)(Fs);
+            }
+            if (st->hilo) { /* the core's lanes (also in expf_wide's), with their rounding error */
+                flo = XV(ssel)((d < szero) & (d >= XV_EXPF_MIN), flo, szero);
+                G[k] += XV(swiden_lo)(flo) + XV(swiden_hi)(flo);
             }
             if (SMOOTH || CAT)
 #pragma GCC unroll 2
@@ -733,6 +743,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
     double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT)
 {
     const ptrdiff_t C = b->C;
+    const int hilo = b->gamma != 0.0; /* see FN(state).hilo */
     const xv_d zero = XV(splat)(0.0);
     const xv_s szero = XV(ssplat)(0.0f);
     for (ptrdiff_t r = 0; r < n; r += 16) {
@@ -771,7 +782,8 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
             const xv_si tie = xv == mf;
             d = XV(ssel)(tie, szero, d);
             e = XV(ssel)(tie, szero, e);
-            const xv_s core = XV(expf_core)(d, e);
+            xv_s flo;
+            const xv_s core = XV(expf_hilo)(d, e, &flo);
             float *oc = STORE ? out + c * os + r : NULL;
             xv_d F[2];
             if (__builtin_expect(XV(expf_needs_wide)(d), 0)) {
@@ -789,6 +801,11 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                 Fs = XV(ssel)(d < szero, Fs, szero);
                 F[0] = XV(swiden_lo)(Fs);
                 F[1] = XV(swiden_hi)(Fs);
+            }
+            if (hilo) { /* as row_pass_s: the core's lanes with their rounding error */
+                flo = XV(ssel)((d < szero) & (d >= XV_EXPF_MIN), flo, szero);
+                F[0] += XV(swiden_lo)(flo);
+                F[1] += XV(swiden_hi)(flo);
             }
             P[0][0] += F[0];
             P[0][1] += F[1];
@@ -982,7 +999,13 @@ static inline void FN(focal_entry)(double gamma, double nll, double s, double L,
                                    int is_top, double p, double *f_out, double *D_out)
 {
     double rho_nll;
-    if (is_top && s < 1.0) {
+    if (is_top && s < 1.0 && FN(focal_int)(gamma)) {
+        /* float results, gamma = 1-4: 1 - p = s / (1 + s) (a few ulp of double) and its
+           powers by products */
+        const double q = s / (1.0 + s), q2 = q * q;
+        *f_out = gamma == 1.0 ? q : gamma == 2.0 ? q2 : gamma == 3.0 ? q2 * q : q2 * q2;
+        rho_nll = s == 0.0 ? 1.0 : L / s;
+    } else if (is_top && s < 1.0) {
         /* log(1 - p) = log(s) - L can be large (-50 for s = 1e-11), and exp turns its
            rounding into a relative error: it is carried as hi + lo into exp_scaled */
         double h, lo;
@@ -1283,6 +1306,7 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, xk_sum *bsum)
                 const T *x = (const T *)b->x + r * b->x_rs;
                 const T *t = mode == XK_CATEGORICAL ? (const T *)b->t + r * b->t_rs : NULL;
                 st.next = r + 1 < R ? x + b->x_rs : NULL;
+                st.hilo = b->gamma != 0.0;
 #if XK_WIDEN
                 FN(row_max_s)(x, C, &st.m);
 #else
@@ -1330,6 +1354,7 @@ static void FN(rows)(xk_block *b, int mode)
         FN(state) st;
         FN(coef) g;
         st.next = r + 1 < R ? x + b->x_rs : NULL;
+        st.hilo = b->gamma != 0.0;
         st.top = 0, st.nt = 0.0; /* set by the exp pass (top: by row_first too) */
         /* the maximum; the entries equal to it and the first of them come from the exp pass,
            but for the categorical gradient, which needs that index during the pass */
@@ -1431,7 +1456,7 @@ static void FN(state_finish)(xk_block *b)
     fb.gamma = 0.0;
     for (ptrdiff_t r = 0; r < b->R; r++) {
         const double *q = b->state + XK_STATE_LEN * r;
-        FN(state) st = {q[0], q[1], q[2], q[3], 0.0, 0.0, 0.0, 0, NULL};
+        FN(state) st = {q[0], q[1], q[2], q[3], 0.0, 0.0, 0.0, 0, NULL, 0};
         FN(coef) g;
         const double sw = b->row_weight ? b->row_weight[r] : 1.0;
         const int64_t y = b->labels ? b->labels[r] : 0; /* st.top: for a gradient only */
@@ -1474,15 +1499,16 @@ static __attribute__((noinline)) void FN(focal_entry_v)(double gamma, xv_d nll,
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
     const xv_i top = is_top & (s < 1.0);
 #if XK_WIDEN
-    /* float results: log(1 - p) as a plain double (log(s) - L or log1p(-p)) and one short
-       exp, or at the other entries the products of pow1m_v (the maximum's arm only where a
-       lane takes it) */
+    /* float results: for gamma = 1-4 the products of pow1m_v, of 1 - p = s / (1 + s) at the
+       maximum (a few ulp of double; the maximum's arm only where a lane takes it); for other
+       gamma log(1 - p) as a plain double (log(s) - L or log1p(-p)) and one short exp */
     xv_d f;
     if (FN(focal_int)(gamma)) {
         f = FN(pow1m_v)(gamma, p);
         if (XV(any)(top)) {
-            const xv_d f_top = XK_EXP_OUT(gamma * (XV(log_kernel)(s, zero) - L));
-            f = XV(sel)(top, XV(sel)(s == 0.0, zero, f_top), f);
+            const xv_d q = s / (1.0 + s), q2 = q * q; /* s = 0: f = 0 */
+            f = XV(sel)(top, gamma == 1.0 ? q : gamma == 2.0 ? q2 : gamma == 3.0 ? q2 * q : q2 * q2,
+                        f);
         }
     } else {
         const xv_d l1p = XV(sel)(top, XV(log_kernel)(s, zero) - L, XV(log1p)(-p));
