@@ -538,6 +538,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
          A5 = zero, K5 = zero;
     /* the weighted sums of the current run of XK_RUN entries */
     xv_d P2 = zero, P3 = zero, P4 = zero, P5 = zero;
+    xv_s LO = szero; /* with st->hilo: the exps' rounding errors */
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
         /* per vector, the sum of its two halves' F (G), added in pairs and then to the
@@ -607,10 +608,9 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                 Fs = XV(ssel)(d < szero, Fs, szero);
                 G[k] = XV(swiden_lo)(Fs) + XV(swiden_hi)(Fs);
             }
-            if (st->hilo) { /* the core's lanes (also in expf_wide's), with their rounding error */
-                flo = XV(ssel)((d < szero) & (d >= XV_EXPF_MIN), flo, szero);
-                G[k] += XV(swiden_lo)(flo) + XV(swiden_hi)(flo);
-            }
+            /* the core's lanes (also in expf_wide's): their rounding errors, summed in float
+               lanes (a sum 2^-24 of s's needs no more; d = 0 has none) */
+            if (st->hilo) LO += XV(ssel)(d >= XV_EXPF_MIN, flo, szero);
             if (SMOOTH || CAT)
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
@@ -645,6 +645,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
             P2 = P3 = P4 = P5 = zero;
         }
     }
+    if (st->hilo) XV_KADD(A0, K0, XV(swiden_lo)(LO) + XV(swiden_hi)(LO));
     FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
     st->nt = (double)nt;
     st->top = top < 0 ? 0 : top;
