@@ -774,6 +774,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
         for (int k = 0; k < XK_NACC; k++)
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) A[k][h] = K[k][h] = P[k][h] = zero;
+        xv_s LO = szero; /* with hilo: the exps' rounding errors */
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
             /* d = x - m and its rounding error e (NaN where d is -inf: F = 0 there by the
@@ -803,11 +804,8 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                 F[0] = XV(swiden_lo)(Fs);
                 F[1] = XV(swiden_hi)(Fs);
             }
-            if (hilo) { /* as row_pass_s: the core's lanes with their rounding error */
-                flo = XV(ssel)((d < szero) & (d >= XV_EXPF_MIN), flo, szero);
-                F[0] += XV(swiden_lo)(flo);
-                F[1] += XV(swiden_hi)(flo);
-            }
+            /* as row_pass_s: the core's lanes' rounding errors, in float lanes */
+            if (hilo) LO += XV(ssel)(d >= XV_EXPF_MIN, flo, szero);
             P[0][0] += F[0];
             P[0][1] += F[1];
             if (SMOOTH || CAT) {
@@ -841,6 +839,10 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
 #pragma GCC unroll 6
                     for (int k = 0; k < XK_NACC; k++) P[k][h] = zero;
                 }
+        }
+        if (hilo) {
+            XV_KADD(A[0][0], K[0][0], XV(swiden_lo)(LO));
+            XV_KADD(A[0][1], K[0][1], XV(swiden_hi)(LO));
         }
 #pragma GCC unroll 6
         for (int k = 0; k < XK_NACC; k++)
