@@ -218,10 +218,10 @@ typedef struct {
     double m, sb, nt, vs, tv, wy, wyx;
     ptrdiff_t top;
     const T *next; /* the next row, prefetched by the exp pass (NULL: none) */
-    /* float rows: each exp summed as its float and the float of its rounding error
-       (expf_hilo), not the float alone: for the focal loss, whose factor at the maximum is
-       (s / (1 + s))^gamma, gamma times s's relative error (2^-24 from floats: 4.9 ulp of
-       float32 at gamma = 4) */
+    /* float rows: s with each exp's rounding error (expf_hilo's low part, summed in float
+       lanes and added once), not the floats alone: for the focal loss, whose factor at the
+       maximum, (s / (1 + s))^gamma, has gamma times s's relative error (2^-24 from floats:
+       4.9 ulp of float32 at gamma = 4) */
     int hilo;
 } FN(state);
 
@@ -2866,21 +2866,17 @@ static inline __attribute__((always_inline)) xv_d FN(few_col)(const T *t, ptrdif
     return FN(gather)(t + r * rs + c, (xv_i){0, 1, 2, 3, 4, 5, 6, 7} * rs);
 }
 
-/* Classes 0 and 1 of the eight rows r .. r + 7 of a block of contiguous rows of two classes
- * (sixteen contiguous entries, split by class). */
+#if !XK_WIDEN
+/* Classes 0 and 1 of the eight rows r .. r + 7 of a block of contiguous double rows of two
+ * classes (sixteen contiguous entries, split by class; float rows: stats_contig). */
 static inline __attribute__((always_inline)) void FN(two_cols)(const T *t, ptrdiff_t r,
                                                                xv_d *x0, xv_d *x1)
 {
-#if XK_WIDEN
-    const xv_s v = XV(sload)(t + 2 * r);
-    *x0 = __builtin_convertvector(__builtin_shufflevector(v, v, 0, 2, 4, 6, 8, 10, 12, 14), xv_d);
-    *x1 = __builtin_convertvector(__builtin_shufflevector(v, v, 1, 3, 5, 7, 9, 11, 13, 15), xv_d);
-#else
     const xv_d a = XV(load)(t + 2 * r), b = XV(load)(t + 2 * r + 8);
     *x0 = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
     *x1 = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
-#endif
 }
+#endif
 
 #if XK_WIDEN
 /* The sixteen contiguous float rows of C <= 16 classes at t (rs = C; `avail` floats from t to
@@ -3032,9 +3028,10 @@ static ptrdiff_t FN(stats_contig)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv
 }
 #endif
 
-/* The stats of rows of C <= 16 classes with unit class stride, sixteen rows at a time in two
- * groups of eight (two independent chains of operations), each row's sum and weighted sum
- * added in class order (the bits of the row-by-row loop). Returns the number of rows done
+/* The stats of rows of C <= 16 classes with unit class stride (double rows, and float rows
+ * not contiguous: others take stats_contig), sixteen rows at a time in two groups of eight
+ * (two independent chains of operations), each row's sum and weighted sum added in class
+ * order (the bits of the row-by-row loop). Returns the number of rows done
  * (whole groups of sixteen); *hot_ok (set: s->hot is wanted) stays set while they are all
  * one-hot, and their classes are in s->hot then. */
 static ptrdiff_t FN(stats_few)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i *bad,
@@ -3051,6 +3048,7 @@ static ptrdiff_t FN(stats_few)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i 
         a.sum = a.wsum = b.sum = b.wsum = zero;
         a.nnz = b.nnz = none;
         a.one = b.one = minus1;
+#if !XK_WIDEN
         if (C == 2 && rs == 2) {
             xv_d a0, a1, b0, b1;
             FN(two_cols)(t, r, &a0, &a1);
@@ -3059,7 +3057,9 @@ static ptrdiff_t FN(stats_few)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i 
             FN(stats_col)(&b, b0, 0, s->cw);
             FN(stats_col)(&a, a1, 1, s->cw);
             FN(stats_col)(&b, b1, 1, s->cw);
-        } else {
+        } else
+#endif
+        {
             for (ptrdiff_t c = 0; c < C; c++) {
                 FN(stats_col)(&a, FN(few_col)(t, rs, r, c), c, s->cw);
                 FN(stats_col)(&b, FN(few_col)(t, rs, r + 8, c), c, s->cw);
