@@ -124,8 +124,10 @@ def test_float32_leading_rows_keep_their_digits(rng, kind, c, gamma):
     x = (rng.standard_normal((n, c)) * rng.choice([3.0, 30.0], (n, 1))).astype(np.float32)
     y = x.argmax(axis=1)
     y[::4] = rng.integers(0, c, n // 4)
-    t = y if kind == "sparse" else ref.soft_targets(rng, x.astype(np.float64) / 4).astype(
-        np.float32
+    t = (
+        y
+        if kind == "sparse"
+        else ref.soft_targets(rng, x.astype(np.float64) / 4).astype(np.float32)
     )
     rows = ref.target_rows(t, c, sparse=kind == "sparse")
     want = ref.softmax_family_loss(rows, x, gamma=gamma)

@@ -253,13 +253,6 @@ def run_blocks(
     outs = None if out is None else layout.view(out)
     row_values = None if rows_out is None else layout.rows_view(rows_out)
     blocks = layout.blocks(dtype.itemsize)
-    # spans of at most SPAN_BLOCKS blocks and BLOCK_BYTES of per-row float64 values (a span's
-    # buffers of per-row values stay the size of a block's logits)
-    block_rows = layout.block_rows(dtype.itemsize)
-    step = 1
-    if spans and len(blocks) > 1 and not layout.class_major:
-        step = min(SPAN_BLOCKS, max(1, _engine.BLOCK_BYTES // (8 * block_rows)))
-    partial = [(0.0, 0.0)] * len(blocks)
 
     def run(blk: Block, scratch: np.ndarray, span_rows: int) -> list[tuple[float, float]]:
         xb = load(layout, xs, blk, dtype)
@@ -277,6 +270,16 @@ def run_blocks(
             assert ob is not None
             store(layout, outs, blk, ob)
         return result
+
+    if len(blocks) == 1:  # one block (a small call): on this thread, nothing to share out
+        return [run(blocks[0], np.empty(scratch_len), 0)[0]]
+    # spans of at most SPAN_BLOCKS blocks and BLOCK_BYTES of per-row float64 values (a span's
+    # buffers of per-row values stay the size of a block's logits)
+    block_rows = layout.block_rows(dtype.itemsize)
+    step = 1
+    if spans and not layout.class_major:
+        step = min(SPAN_BLOCKS, max(1, _engine.BLOCK_BYTES // (8 * block_rows)))
+    partial = [(0.0, 0.0)] * len(blocks)
 
     def viewable(blk: Block) -> bool:
         """Whether every array of a row-major span is used in place (nothing copied)."""
