@@ -1297,9 +1297,12 @@ def test_stats_kernel_against_numpy(rng, dtype, n_classes):
         stop = min(done, (first // 8 + 1) * 8)
         np.testing.assert_array_equal(hot[:stop], want[:stop])
     ids = rng.integers(0, C, 53)  # a block of one-hot rows only: every class, and says so
-    got, _, _, hot = run(np.eye(C, dtype=dtype)[ids], None)
-    assert got[5]
-    np.testing.assert_array_equal(hot, ids)
+    for arr in (np.eye(C, dtype=dtype)[ids], np.asfortranarray(np.eye(C, dtype=dtype)[ids])):
+        got, _, _, hot = run(arr, None)
+        assert got[5]
+        np.testing.assert_array_equal(hot, ids)
+        arr[40] = 1.0 / C  # one row that is not: the block is not one-hot, in either layout
+        assert not run(arr, None)[0][5]
     for c in range(C):  # a NaN or a negative entry anywhere is seen; lo and hi skip NaN
         arr = np.full((1, C), 1.0 / C, dtype)
         arr[0, c] = np.nan
