@@ -229,7 +229,7 @@ class Block(NamedTuple):
 class Layout:
     """An array of ``shape`` seen as ``(A, C, B)`` around its class ``axis``.
 
-    A description that does not change once made; `layout` gives the one of a (shape, axis)
+    A description that does not change once made; `layout_of` gives the one of a (shape, axis)
     made before, with its blocks, as calls on batches of one shape (a training loop's) need.
     """
 
@@ -294,23 +294,21 @@ class Layout:
                 out.append(Block(len(out), a0, min(a0 + step, self.A), 0, self.B))
         return out
 
-    def take(self, arr3: np.ndarray, blk: Block) -> np.ndarray:
+    def take(self, arr: np.ndarray, blk: Block) -> np.ndarray:
         """The block of an array seen by `view`, a view: ``(R, C)`` with classes last, else
         ``(C, R)`` for a run of one tail, or ``(A', C, B)`` for a group of whole tails."""
-        if not self.class_major:
-            return arr3[blk.a0 : blk.a1]
-        if blk.a1 - blk.a0 == 1:
-            return arr3[blk.a0, :, blk.b0 : blk.b1]
-        return arr3[blk.a0 : blk.a1]
+        if not self.class_major or blk.a1 - blk.a0 > 1:
+            return arr[blk.a0 : blk.a1]
+        return arr[blk.a0, :, blk.b0 : blk.b1]
 
-    def take_rows(self, arr2: np.ndarray, blk: Block) -> np.ndarray:
+    def take_rows(self, rows: np.ndarray, blk: Block) -> np.ndarray:
         """The block's rows of a batch-shaped array seen by `rows_view`, 1-D (a view if it is
         contiguous)."""
         if not self.class_major:
-            return arr2[blk.a0 : blk.a1]
+            return rows[blk.a0 : blk.a1]
         if blk.a1 - blk.a0 == 1:
-            return arr2[blk.a0, blk.b0 : blk.b1]
-        return arr2[blk.a0 : blk.a1].reshape(-1)
+            return rows[blk.a0, blk.b0 : blk.b1]
+        return rows[blk.a0 : blk.a1].reshape(-1)
 
 
 @functools.lru_cache(maxsize=64)

@@ -97,17 +97,9 @@ def reduce(
         else:
             total = total / total_weight
     if abs(total) <= _finite_max(dtype):
-        scalar: np.floating = dtype.type(total)
-        return scalar
-    return _beyond(total, dtype)
-
-
-def _beyond(total: float, dtype: np.dtype[np.floating]) -> np.floating:
-    """``total`` (inf, NaN or beyond ``dtype``'s largest value) in ``dtype``: inf for a
-    finite one, silently."""
-    with np.errstate(over="ignore"):
-        scalar: np.floating = dtype.type(total)
-    return scalar
+        return dtype.type(total)
+    with np.errstate(over="ignore"):  # inf, NaN, or beyond the largest value (rounded): silently
+        return dtype.type(total)
 
 
 @functools.lru_cache(maxsize=8)

@@ -377,7 +377,7 @@ cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, 
     st.hot = hot
     st.row_weight = row_weight
     v.stats[kind](st)
-    every = hot != NULL and st.all_hot
+    every = st.all_hot  # (0 without hot)
     if all_hot != NULL:
         all_hot[0] = every
     if st.lo < 0 or st.hi > 1 or st.nan or st.bad_sum:

@@ -968,12 +968,22 @@ static inline int FN(focal_int)(double gamma)
     return XK_WIDEN && (gamma == 1.0 || gamma == 2.0 || gamma == 3.0 || gamma == 4.0);
 }
 
+/* q^gamma by products for gamma = 1, 2, 3 or 4 (focal_int): q, q q, (q q) q, (q q)(q q) */
+static inline __attribute__((always_inline)) xv_d FN(powi_v)(double gamma, xv_d q)
+{
+    const xv_d q2 = q * q;
+    return gamma == 1.0 ? q : gamma == 2.0 ? q2 : gamma == 3.0 ? q2 * q : q2 * q2;
+}
+
+static inline double FN(powi)(double gamma, double q)
+{
+    const double q2 = q * q;
+    return gamma == 1.0 ? q : gamma == 2.0 ? q2 : gamma == 3.0 ? q2 * q : q2 * q2;
+}
+
 static inline __attribute__((always_inline)) xv_d FN(pow1m_v)(double gamma, xv_d p)
 {
-    if (FN(focal_int)(gamma)) {
-        const xv_d q = 1.0 - p, q2 = q * q;
-        return gamma == 1.0 ? q : gamma == 2.0 ? q2 : gamma == 3.0 ? q2 * q : q2 * q2;
-    }
+    if (FN(focal_int)(gamma)) return FN(powi_v)(gamma, 1.0 - p);
 #if XK_WIDEN
     return XK_EXP_OUT(gamma * XV(log_kernel)(1.0 - p, XV(splat)(0.0)));
 #else
@@ -983,10 +993,7 @@ static inline __attribute__((always_inline)) xv_d FN(pow1m_v)(double gamma, xv_d
 
 static inline double FN(pow1m)(double gamma, double p)
 {
-    if (FN(focal_int)(gamma)) {
-        const double q = 1.0 - p, q2 = q * q;
-        return gamma == 1.0 ? q : gamma == 2.0 ? q2 : gamma == 3.0 ? q2 * q : q2 * q2;
-    }
+    if (FN(focal_int)(gamma)) return FN(powi)(gamma, 1.0 - p);
     return xk_exp(gamma * xk_log1p(-p));
 }
 
@@ -1005,8 +1012,7 @@ static inline void FN(focal_entry)(double gamma, double nll, double s, double L,
     if (is_top && s < 1.0 && FN(focal_int)(gamma)) {
         /* float results, gamma = 1-4: 1 - p = s / (1 + s) (a few ulp of double) and its
            powers by products */
-        const double q = s / (1.0 + s), q2 = q * q;
-        *f_out = gamma == 1.0 ? q : gamma == 2.0 ? q2 : gamma == 3.0 ? q2 * q : q2 * q2;
+        *f_out = FN(powi)(gamma, s / (1.0 + s));
         rho_nll = s == 0.0 ? 1.0 : L / s;
     } else if (is_top && s < 1.0) {
         /* log(1 - p) = log(s) - L can be large (-50 for s = 1e-11), and exp turns its
@@ -1508,11 +1514,8 @@ static __attribute__((noinline)) void FN(focal_entry_v)(double gamma, xv_d nll,
     xv_d f;
     if (FN(focal_int)(gamma)) {
         f = FN(pow1m_v)(gamma, p);
-        if (XV(any)(top)) {
-            const xv_d q = s / (1.0 + s), q2 = q * q; /* s = 0: f = 0 */
-            f = XV(sel)(top, gamma == 1.0 ? q : gamma == 2.0 ? q2 : gamma == 3.0 ? q2 * q : q2 * q2,
-                        f);
-        }
+        if (XV(any)(top)) /* s = 0: f = 0 */
+            f = XV(sel)(top, FN(powi_v)(gamma, s / (1.0 + s)), f);
     } else {
         const xv_d l1p = XV(sel)(top, XV(log_kernel)(s, zero) - L, XV(log1p)(-p));
         f = XV(sel)(top & (s == 0.0), zero, XK_EXP_OUT(gamma * l1p));
@@ -2625,9 +2628,8 @@ static inline void FN(binary_focal_hard)(const xk_binary *bb, ptrdiff_t i0, ptrd
         const xv_i px = xv >= zero;
         const xv_d sig = XV(sel)(px, inv, small), sig_neg = XV(sel)(px, small, inv);
         xv_d f = one;
-        if (FN(focal_int)(gamma)) { /* (1 - p_t)^gamma by products (as pow1m_v) */
-            const xv_d q = XV(sel)(pos_label, sig_neg, sig), q2 = q * q;
-            f = gamma == 1.0 ? q : gamma == 2.0 ? q2 : gamma == 3.0 ? q2 * q : q2 * q2;
+        if (FN(focal_int)(gamma)) { /* (1 - p_t)^gamma by products */
+            f = FN(powi_v)(gamma, XV(sel)(pos_label, sig_neg, sig));
         } else if (gamma != 0.0) {
             f = XV(exp_short)(-gamma * XV(sel)(pos_label, sp, spn));
         }
