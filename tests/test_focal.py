@@ -113,8 +113,8 @@ def test_confident_rows_keep_tiny_losses_and_gradients(kind):
 
 
 @pytest.mark.parametrize("kind", ["sparse", "categorical"])
-@pytest.mark.parametrize("c", [10, 40])  # a class-major tile, a row pass
-@pytest.mark.parametrize("gamma", [3.0, 4.0])
+@pytest.mark.parametrize("c", [2, 10, 40])  # the two-class path, a class-major tile, a row pass
+@pytest.mark.parametrize("gamma", [1.0, 2.0, 3.0, 4.0])
 def test_float32_leading_rows_keep_their_digits(rng, kind, c, gamma):
     """Float32 rows whose label is the maximum with s < 1: the factor (s / (1 + s))^gamma
     multiplies s's relative error by gamma, so the kernel adds every exp of s with its

@@ -1955,9 +1955,11 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         const xv_d nll0 = (XV(sel)(pos, d, zero) + Tv) + XV(sel)(pos, e, zero);
         const xv_d nll1 = (XV(sel)(pos, zero, -d) + Tv) + XV(sel)(pos, zero, -e);
         xv_d loss = XV(sel)(w0 == zero, zero, w0 * nll0) + XV(sel)(w1 == zero, zero, w1 * nll1);
-        /* for the gradient: p1 = sigmoid(d), p0 = sigmoid(-d), c1 = W p1 - w1 */
+        /* for the gradient and the focal factors of float results: p1 = sigmoid(d),
+           p0 = sigmoid(-d), c1 = W p1 - w1 */
+        const int focal_int = b->gamma != 0.0 && FN(focal_int)(b->gamma);
         xv_d p0 = zero, p1 = zero, c1 = zero;
-        if (out) {
+        if (out || focal_int) {
             const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
             p1 = XV(sel)(pos, inv, small_p);
             p0 = XV(sel)(pos, small_p, inv);
@@ -1971,7 +1973,12 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
             const xv_d r0o = XV(sel)(pos, zero, -d), e0o = XV(sel)(pos, zero, -e);
             const xv_d r1o = XV(sel)(pos, d, zero), e1o = XV(sel)(pos, e, zero);
             xv_d f0, f1;
-            if (cat) {
+            if (focal_int) {
+                /* float results, gamma = 1-4: f_c = p_o^gamma by products (p from u, relative
+                   errors near 2^-28 for float rows: gamma of them in f, far below float's) */
+                f0 = FN(powi_v)(b->gamma, p1);
+                f1 = FN(powi_v)(b->gamma, p0);
+            } else if (cat) {
                 f0 = FN(focal2_f)(b->gamma, r0o, e0o, Tv);
                 f1 = FN(focal2_f)(b->gamma, r1o, e1o, Tv);
             } else { /* the class of the label's only (the other's weight is 0) */
