@@ -136,6 +136,69 @@ def test_float32_leading_rows_keep_their_digits(rng, kind, c, gamma):
     assert ref.max_ulp(ref.ulp_error(got, want)) <= 1.0
 
 
+@pytest.mark.parametrize("gamma", [1.0, 2.0, 3.0, 4.0])
+@pytest.mark.parametrize(
+    ("c", "axis"),
+    [(3, -1), (16, -1), (17, -1), (300, -1), (10, 0), (40, 0)],  # tiles, rows, class-major
+)
+@pytest.mark.parametrize("option", ["plain", "cw-sw", "ls", "z", "ties"])
+def test_float32_soft_targets_forward_from_the_power_sums(rng, gamma, c, axis, option):
+    """The forward focal loss of float32 soft targets, gamma 1-4, from power sums the exp pass
+    takes (body.h focal_sums_v) rather than a second pass: within an ulp of mpmath with
+    masked, leading (10 to 600) and tied logits, smoothing, weights and z-loss; the values of
+    the gradient call, which keeps the second pass, to float's rounding."""
+    n = 48
+    x, _ = logits(rng, n, c, np.float32)
+    kw: dict = {}
+    if option == "cw-sw":
+        kw["class_weight"] = rng.uniform(0.0, 2.0, c)
+        kw["sample_weight"] = rng.uniform(0.0, 3.0, n)
+    if option == "ls":
+        x = np.where(np.isneginf(x), -30.0, x).astype(np.float32)
+        kw["label_smoothing"] = 0.1
+    if option == "z":
+        kw["z_loss"] = 1e-3
+    if option == "ties":  # two, three or every class at the maximum
+        x[::3, :2] = x[::3].max(axis=1, keepdims=True)
+        x[1::3, -3:] = x[1::3].max(axis=1, keepdims=True)
+        x[2] = 1.5
+    t = soft_targets(rng, np.where(np.isneginf(x), -np.inf, x / 4.0)).astype(np.float32)
+    rows = ref.target_rows(
+        t, c, sparse=False, class_weight=kw.get("class_weight"), eps=kw.get("label_smoothing", 0.0)
+    )
+    want = ref.softmax_family_loss(
+        rows, x, sample_weight=kw.get("sample_weight"), z_loss=kw.get("z_loss", 0.0), gamma=gamma
+    )
+    tx, xx = (t.T.copy(), x.T.copy()) if axis == 0 else (t, x)
+    got = cce(tx, xx, from_logits=True, focal_gamma=gamma, reduction="none", axis=axis, **kw)
+    assert ref.max_ulp(ref.ulp_error(got, want)) <= 1.0
+    with_grad, _ = cce(
+        tx, xx, from_logits=True, focal_gamma=gamma, reduction="none", axis=axis,
+        return_grad=True, **kw,
+    )  # fmt: skip
+    np.testing.assert_allclose(got, with_grad, rtol=2**-21, atol=0.0)
+
+
+def test_power_sums_keep_infinite_and_nan_rows():
+    """Rows the power sums see at their edges: a +inf logit (one-hot p: an inf loss where a
+    target has mass elsewhere, 0 where it does not), every logit -inf or a NaN (NaN)."""
+    inf = np.inf
+    x = np.array(
+        [[inf, 0.0, 1.0], [inf, 0.0, 1.0], [-inf, -inf, -inf], [np.nan, 0.0, 1.0]], np.float32
+    )
+    t = np.array([[0.5, 0.25, 0.25], [1.0, 0.0, 0.0], [0.2, 0.3, 0.5], [0.2, 0.3, 0.5]], np.float32)
+    for gamma in (1.0, 2.0):
+        got = cce(t, x, from_logits=True, focal_gamma=gamma, reduction="none")
+        assert got[0] == inf
+        assert got[1] == 0.0
+        assert np.isnan(got[2])
+        assert np.isnan(got[3])
+        with_grad, _ = cce(
+            t, x, from_logits=True, focal_gamma=gamma, reduction="none", return_grad=True
+        )
+        np.testing.assert_array_equal(got, with_grad)
+
+
 # ------------------------------------------------------------------ softmax losses: peers
 
 

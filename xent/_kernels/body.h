@@ -45,6 +45,8 @@
     } while (0)
 
 #define XK_NACC 6
+/* the focal loss's power sums (focal_sums): gamma = 1-4 */
+#define XK_FG_MAX 4
 
 /* Sums of non-negative terms along float rows (row_pass_s's weighted sums, focal_row's terms)
  * are added in double, one vector each, over runs of this many entries (an error below 2^-46
@@ -223,6 +225,10 @@ typedef struct {
        maximum, (s / (1 + s))^gamma, has gamma times s's relative error (2^-24 from floats:
        4.9 ulp of float32 at gamma = 4) */
     int hilo;
+    /* the focal loss's power sums (row_pass_s with FG; see focal_sums_v): target weights
+       w_c = cw_c (kw1 t_c + kw0), and over the entries but the maximum's, fq[j] = sum w F^(j+1)
+       and fr[j] = sum w F^(j+1) v, for j < fg */
+    double kw0, kw1, fq[XK_FG_MAX], fr[XK_FG_MAX];
 } FN(state);
 
 /* What the output pass of a row needs. */
@@ -350,30 +356,28 @@ static inline void FN(row_max)(const T *x, ptrdiff_t C, double *m_out)
         (c) = XV(sel)((c) - (c) == zero, (c), zero);                          \
     } while (0)
 
-/* A row pass's sums into its state, each from its eight lanes added pairwise in a fixed
- * order: F (sb), v (vs), the target-weighted v (tv), the target weights (wy) and the same
- * without the maximum's entry (wyx). */
+/* The sum of eight lanes added pairwise in a fixed order, ((l0 + l1) + (l2 + l3)) +
+ * ((l4 + l5) + (l6 + l7)), in registers (through memory, each lane's load waited for the
+ * vector's store: a stall per row). */
+static inline __attribute__((always_inline)) double FN(hsum)(xv_d l)
+{
+    l += __builtin_shufflevector(l, l, 1, 0, 3, 2, 5, 4, 7, 6);
+    l += __builtin_shufflevector(l, l, 2, 3, 0, 1, 6, 7, 4, 5);
+    l += __builtin_shufflevector(l, l, 4, 5, 6, 7, 0, 1, 2, 3);
+    return l[0];
+}
+
+/* A row pass's sums into its state, each from its eight lanes (hsum): F (sb), v (vs), the
+ * target-weighted v (tv), the target weights (wy) and the same without the maximum's entry
+ * (wyx); the unused sums of a pass (zero vectors) fold away. */
 static inline __attribute__((always_inline)) void FN(state_sums)(FN(state) *st, xv_d F, xv_d V,
                                                                  xv_d TV, xv_d W, xv_d WX)
 {
-    /* ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) in registers (through memory, each
-       lane's load waited for the vector's store: a stall per row); the unused sums of a pass
-       (zero vectors) fold away */
-    const xv_d lanes[5] = {F, V, TV, W, WX};
-    double sum[5];
-#pragma GCC unroll 5
-    for (int k = 0; k < 5; k++) {
-        xv_d l = lanes[k];
-        l += __builtin_shufflevector(l, l, 1, 0, 3, 2, 5, 4, 7, 6);
-        l += __builtin_shufflevector(l, l, 2, 3, 0, 1, 6, 7, 4, 5);
-        l += __builtin_shufflevector(l, l, 4, 5, 6, 7, 0, 1, 2, 3);
-        sum[k] = l[0];
-    }
-    st->sb = sum[0];
-    st->vs = sum[1];
-    st->tv = sum[2];
-    st->wy = sum[3];
-    st->wyx = sum[4];
+    st->sb = FN(hsum)(F);
+    st->vs = FN(hsum)(V);
+    st->tv = FN(hsum)(TV);
+    st->wy = FN(hsum)(W);
+    st->wyx = FN(hsum)(WX);
 }
 
 /* One vector of the exp pass: F = exp(x - m) below the maximum (0 at the entries equal to it),
@@ -421,8 +425,9 @@ static inline __attribute__((always_inline)) void FN(state_sums)(FN(state) *st, 
  * (+inf, -inf: every entry -inf, NaN) takes `tie`, which makes entries equal to it count 1. */
 static inline __attribute__((always_inline)) void FN(row_pass_v)(
     const T *x, const T *t, const double *cw, T *out, ptrdiff_t C, FN(state) *st,
-    const int STORE, const int SMOOTH, const int CAT)
+    const int STORE, const int SMOOTH, const int CAT, const int FG)
 {
+    (void)FG; /* the focal sums: float rows only (row_pass_s) */
     /* the entries equal to the maximum, counted, and the first of them (row_max found only
        the maximum) */
     uint64_t nt = 0;
@@ -524,7 +529,7 @@ static inline void FN(row_max_s)(const float *x, ptrdiff_t C, double *m_out)
 
 static inline __attribute__((always_inline)) void FN(row_pass_s)(
     const float *x, const float *t, const double *cw, float *out, ptrdiff_t C, FN(state) *st,
-    const int STORE, const int SMOOTH, const int CAT)
+    const int STORE, const int SMOOTH, const int CAT, const int FG)
 {
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m);
     const xv_s szero = XV(ssplat)(0.0f), mf = XV(ssplat)((float)st->m);
@@ -538,6 +543,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
          A5 = zero, K5 = zero;
     /* the weighted sums of the current run of XK_RUN entries */
     xv_d P2 = zero, P3 = zero, P4 = zero, P5 = zero;
+    /* FG (CAT, the focal loss's power sums): runs and compensated sums of w F^j, w F^j v */
+    xv_d QP[XK_FG_MAX], QA[XK_FG_MAX], QK[XK_FG_MAX], RP[XK_FG_MAX], RA[XK_FG_MAX],
+        RK[XK_FG_MAX];
+    for (int j = 0; j < FG; j++) QP[j] = QA[j] = QK[j] = RP[j] = RA[j] = RK[j] = zero;
     xv_s LO = szero; /* with st->hilo: the exps' rounding errors */
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
@@ -592,6 +601,9 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
             const int low = CAT && XV(sany)(d < XV_EXPF_MIN);
             xv_s flo;
             xv_s core = XV(expf_hilo)(d, e, &flo);
+            /* the core's lanes (also in expf_wide's): their rounding errors */
+            const xv_s flo_core = XV(ssel)(d >= XV_EXPF_MIN, flo, szero);
+            xv_d FF[2] = {zero, zero}; /* FG: F at every entry, with its low part */
             if (__builtin_expect(XV(expf_needs_wide)(d), 0)) {
                 xv_d W[2];
                 XV(expf_wide)(d, e, core, W);
@@ -599,18 +611,26 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                     for (int l = 0; l < nstore; l++) out[c + l] = (float)W[l >> 3][l & 7];
                 G[k] = XV(sel)(XV(swiden_lo)(d) < zero, W[0], zero) +
                        XV(sel)(XV(swiden_hi)(d) < zero, W[1], zero);
+                if (FG) { /* the core's lanes as below: a row's sums whatever its vector */
+                    FF[0] = W[0] + XV(swiden_lo)(flo_core);
+                    FF[1] = W[1] + XV(swiden_hi)(flo_core);
+                }
             } else {
                 xv_s Fs = XV(ssel)(d < XV_EXPF_MIN, szero, core);
                 if (STORE) {
                     if (nstore == 16) XV(sstore)(out + c, Fs);
                     else for (int l = 0; l < nstore; l++) out[c + l] = Fs[l];
                 }
+                if (FG) {
+                    FF[0] = XV(swiden_lo)(Fs) + XV(swiden_lo)(flo_core);
+                    FF[1] = XV(swiden_hi)(Fs) + XV(swiden_hi)(flo_core);
+                }
                 Fs = XV(ssel)(d < szero, Fs, szero);
                 G[k] = XV(swiden_lo)(Fs) + XV(swiden_hi)(Fs);
             }
-            /* the core's lanes (also in expf_wide's): their rounding errors, summed in float
-               lanes (a sum 2^-24 of s's needs no more; d = 0 has none) */
-            if (st->hilo) LO += XV(ssel)(d >= XV_EXPF_MIN, flo, szero);
+            /* the rounding errors summed in float lanes (a sum 2^-24 of s's needs no more;
+               d = 0 has none) */
+            if (st->hilo) LO += flo_core;
             if (SMOOTH || CAT)
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
@@ -622,6 +642,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                     if (SMOOTH) P2 += plain ? v_ : XV(sel)(cwv[h] == zero, zero, cwv[h] * v_);
                     if (CAT) {
                         xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
+                        if (FG) tvd = st->kw1 * tvd + st->kw0; /* smoothed targets */
                         xv_d w_ = plain ? tvd : cwv[h] * tvd;
                         const xv_i cidx = lane + (c + 8 * h);
                         /* v is finite but where x is -inf (in a vector with a lane below
@@ -630,7 +651,21 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                         if (low || tie) wv_ = XV(sel)(w_ == zero, zero, wv_);
                         P3 += wv_;
                         P4 += w_;
-                        if (STORE) P5 += XV(sel)(cidx == topv, zero, w_);
+                        /* FG: the first maximum found so far (the pass reaches it in this
+                           vector or before; the caller's top with STORE) */
+                        const xv_i topc = FG ? (xv_i){0} + (int64_t)top : topv;
+                        const xv_d wx_ = XV(sel)(cidx == topc, zero, w_);
+                        if (STORE || FG) P5 += wx_;
+                        /* FG: w F^j and w F^j v off the maximum's entry (F = 1 at ties) */
+                        xv_d pw = wx_ * FF[h];
+#pragma GCC unroll 4
+                        for (int j = 0; j < FG; j++) {
+                            xv_d pv = pw * v_;
+                            if (low || tie) pv = XV(sel)(pw == zero, zero, pv);
+                            QP[j] += pw;
+                            RP[j] += pv;
+                            pw *= FF[h];
+                        }
                     }
                 }
         }
@@ -640,10 +675,20 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
             if (CAT) {
                 XV_KADD_INF(A3, K3, P3);
                 XV_KADD(A4, K4, P4);
-                if (STORE) XV_KADD(A5, K5, P5); /* wyx: for the gradient only */
+                if (STORE || FG) XV_KADD(A5, K5, P5); /* wyx: the gradient's, focal sums' */
+            }
+#pragma GCC unroll 4
+            for (int j = 0; j < FG; j++) {
+                XV_KADD(QA[j], QK[j], QP[j]);
+                XV_KADD_INF(RA[j], RK[j], RP[j]);
+                QP[j] = RP[j] = zero;
             }
             P2 = P3 = P4 = P5 = zero;
         }
+    }
+    for (int j = 0; j < FG; j++) {
+        st->fq[j] = FN(hsum)(QA[j] - QK[j]);
+        st->fr[j] = FN(hsum)(RA[j] - RK[j]);
     }
     if (st->hilo) XV_KADD(A0, K0, XV(swiden_lo)(LO) + XV(swiden_hi)(LO));
     FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
@@ -659,18 +704,28 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
 #else
 #define XK_ROW_PASS FN(row_pass_v)
 #endif
-static inline void FN(pass_v)(int mode, int store, int smooth, const T *x, const T *t,
+static inline void FN(pass_v)(int mode, int store, int smooth, int fg, const T *x, const T *t,
                               const double *cw, T *out, ptrdiff_t C, FN(state) *st)
 {
+#if XK_WIDEN
+    /* the focal loss's power sums (forward, categorical, float rows; see focal_sums) */
+    if (fg == 1) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 1);
+    else if (fg == 2) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 2);
+    else if (fg == 3) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 3);
+    else if (fg == 4) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 4);
+    if (fg) return;
+#else
+    (void)fg;
+#endif
     if (mode == XK_CATEGORICAL) {
-        if (store && smooth) XK_ROW_PASS(x, t, cw, out, C, st, 1, 1, 1);
-        else if (store) XK_ROW_PASS(x, t, cw, out, C, st, 1, 0, 1);
-        else if (smooth) XK_ROW_PASS(x, t, cw, out, C, st, 0, 1, 1);
-        else XK_ROW_PASS(x, t, cw, out, C, st, 0, 0, 1);
-    } else if (store && smooth) XK_ROW_PASS(x, t, cw, out, C, st, 1, 1, 0);
-    else if (store) XK_ROW_PASS(x, t, cw, out, C, st, 1, 0, 0);
-    else if (smooth) XK_ROW_PASS(x, t, cw, out, C, st, 0, 1, 0);
-    else XK_ROW_PASS(x, t, cw, out, C, st, 0, 0, 0);
+        if (store && smooth) XK_ROW_PASS(x, t, cw, out, C, st, 1, 1, 1, 0);
+        else if (store) XK_ROW_PASS(x, t, cw, out, C, st, 1, 0, 1, 0);
+        else if (smooth) XK_ROW_PASS(x, t, cw, out, C, st, 0, 1, 1, 0);
+        else XK_ROW_PASS(x, t, cw, out, C, st, 0, 0, 1, 0);
+    } else if (store && smooth) XK_ROW_PASS(x, t, cw, out, C, st, 1, 1, 0, 0);
+    else if (store) XK_ROW_PASS(x, t, cw, out, C, st, 1, 0, 0, 0);
+    else if (smooth) XK_ROW_PASS(x, t, cw, out, C, st, 0, 1, 0, 0);
+    else XK_ROW_PASS(x, t, cw, out, C, st, 0, 0, 0, 0);
 }
 #undef XK_ROW_PASS
 /* The exp pass over a class-major tile of n <= XK_TILE rows (see row_pass), vectors of eight
@@ -679,8 +734,10 @@ static inline void FN(pass_v)(int mode, int store, int smooth, const T *x, const
 static inline __attribute__((always_inline)) void FN(tile_pass_v)(
     const xk_block *b, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out,
     ptrdiff_t os, const double *m, const int64_t *top, double (*acc)[XK_TILE],
-    double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT)
+    double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT, const int FG,
+    double (*fsums)[XK_TILE])
 {
+    (void)FG, (void)fsums; /* the focal sums: float rows only (tile_pass_s) */
     const xv_d zero = XV(splat)(0.0);
     for (ptrdiff_t c = 0; c < b->C; c++) {
         const T *xc = x + c * xs;
@@ -741,10 +798,14 @@ static inline __attribute__((always_inline)) void FN(tile_pass_v)(
 static inline __attribute__((always_inline)) void FN(tile_pass_s)(
     const xk_block *b, ptrdiff_t n, const float *x, ptrdiff_t xs, const float *t, ptrdiff_t ts,
     float *out, ptrdiff_t os, double *m, int64_t *top, double (*acc)[XK_TILE],
-    double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT)
+    double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT, const int FG,
+    double (*fsums)[XK_TILE])
 {
     const ptrdiff_t C = b->C;
     const int hilo = b->gamma != 0.0; /* see FN(state).hilo */
+    /* FG (CAT, C <= XK_RUN): the focal loss's power sums as row_pass_s's, plain sums of at
+       most XK_RUN terms per row, into fsums[2 j] (w F^(j+1)) and fsums[2 j + 1] (times v) */
+    const double kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps;
     const xv_d zero = XV(splat)(0.0);
     const xv_s szero = XV(ssplat)(0.0f);
     for (ptrdiff_t r = 0; r < n; r += 16) {
@@ -775,6 +836,8 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) A[k][h] = K[k][h] = P[k][h] = zero;
         xv_s LO = szero; /* with hilo: the exps' rounding errors */
+        xv_d QA[XK_FG_MAX][2], RA[XK_FG_MAX][2];
+        for (int j = 0; j < FG; j++) QA[j][0] = QA[j][1] = RA[j][0] = RA[j][1] = zero;
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
             /* d = x - m and its rounding error e (NaN where d is -inf: F = 0 there by the
@@ -786,12 +849,17 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
             e = XV(ssel)(tie, szero, e);
             xv_s flo;
             const xv_s core = XV(expf_hilo)(d, e, &flo);
+            const xv_s flo_core = XV(ssel)(d >= XV_EXPF_MIN, flo, szero);
             float *oc = STORE ? out + c * os + r : NULL;
-            xv_d F[2];
+            xv_d F[2], FF[2] = {zero, zero}; /* FF (FG): F at every entry, with its low part */
             if (__builtin_expect(XV(expf_needs_wide)(d), 0)) {
                 XV(expf_wide)(d, e, core, F);
                 if (STORE)
                     for (int l = 0; l < nr; l++) oc[l] = (float)F[l >> 3][l & 7];
+                if (FG) {
+                    FF[0] = F[0] + XV(swiden_lo)(flo_core);
+                    FF[1] = F[1] + XV(swiden_hi)(flo_core);
+                }
                 F[0] = XV(sel)(XV(swiden_lo)(d) < zero, F[0], zero);
                 F[1] = XV(sel)(XV(swiden_hi)(d) < zero, F[1], zero);
             } else {
@@ -800,12 +868,16 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                     if (nr == 16) XV(sstore)(oc, Fs);
                     else for (int l = 0; l < nr; l++) oc[l] = Fs[l];
                 }
+                if (FG) {
+                    FF[0] = XV(swiden_lo)(Fs) + XV(swiden_lo)(flo_core);
+                    FF[1] = XV(swiden_hi)(Fs) + XV(swiden_hi)(flo_core);
+                }
                 Fs = XV(ssel)(d < szero, Fs, szero);
                 F[0] = XV(swiden_lo)(Fs);
                 F[1] = XV(swiden_hi)(Fs);
             }
             /* as row_pass_s: the core's lanes' rounding errors, in float lanes */
-            if (hilo) LO += XV(ssel)(d >= XV_EXPF_MIN, flo, szero);
+            if (hilo) LO += flo_core;
             P[0][0] += F[0];
             P[0][1] += F[1];
             if (SMOOTH || CAT) {
@@ -819,10 +891,20 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                     const xv_d v_ = XV(sel)(xd == mv[h], zero, mv[h] - xd);
                     if (SMOOTH && cwc != 0.0) P[2][h] += cwc * v_;
                     if (CAT) {
-                        const xv_d w_ = cwc * (h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv));
+                        xv_d tvh = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
+                        if (FG) tvh = kw1 * tvh + kw0; /* smoothed targets */
+                        const xv_d w_ = cwc * tvh;
                         P[3][h] += XV(sel)(w_ == zero, zero, w_ * v_);
                         P[4][h] += w_;
-                        P[5][h] += XV(sel)(cidx == topv[h], zero, w_);
+                        const xv_d wx_ = XV(sel)(cidx == topv[h], zero, w_);
+                        P[5][h] += wx_;
+                        xv_d pw = wx_ * FF[h]; /* FG: as row_pass_s */
+#pragma GCC unroll 4
+                        for (int j = 0; j < FG; j++) {
+                            QA[j][h] += pw;
+                            RA[j][h] += XV(sel)(pw == zero, zero, pw * v_);
+                            pw *= FF[h];
+                        }
                     }
                 }
             }
@@ -852,6 +934,11 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                     XV(store)(acc[k] + r + 8 * h, A[k][h]);
                     XV(store)(comp[k] + r + 8 * h, K[k][h]);
                 }
+        for (int j = 0; j < FG; j++)
+            for (int h = 0; h < 2; h++) {
+                XV(store)(fsums[2 * j] + r + 8 * h, QA[j][h]);
+                XV(store)(fsums[2 * j + 1] + r + 8 * h, RA[j][h]);
+            }
 #undef XK_TLOAD
     }
 }
@@ -1300,11 +1387,16 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
                             double *a_o, double *k_o, double *gtop_o, xk_sum *bsum,
                             const double *xy);
 
-static void FN(rows_values)(xk_block *b, int mode, int smooth, xk_sum *bsum)
+static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *t,
+                                ptrdiff_t t_cs, ptrdiff_t t_rs, const double *m,
+                                const int64_t *top, double (*acc)[XK_TILE], const double *Ls,
+                                int fg, double (*fsums)[XK_TILE], xk_sum *bsum);
+
+static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *bsum)
 {
     const ptrdiff_t R = b->R, C = b->C;
     double m[XK_TILE], xy[XK_TILE], Ls[XK_TILE], inv[XK_TILE], L[XK_TILE];
-    double acc[XK_NACC][XK_TILE];
+    double acc[XK_NACC][XK_TILE], fsums[2 * XK_FG_MAX][XK_TILE];
     int64_t top[XK_TILE];
     for (ptrdiff_t r0 = 0; r0 < R; r0 += XK_TILE) {
         const ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE, n8 = (n + 7) & ~(ptrdiff_t)7;
@@ -1316,22 +1408,29 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, xk_sum *bsum)
                 const T *t = mode == XK_CATEGORICAL ? (const T *)b->t + r * b->t_rs : NULL;
                 st.next = r + 1 < R ? x + b->x_rs : NULL;
                 st.hilo = b->gamma != 0.0;
+                st.kw0 = b->eps / (double)C, st.kw1 = 1.0 - b->eps;
 #if XK_WIDEN
                 FN(row_max_s)(x, C, &st.m);
 #else
                 FN(row_max)(x, C, &st.m);
 #endif
                 xy[j] = mode == XK_SPARSE ? (double)x[b->labels ? b->labels[r] : 0] : 0.0;
-                FN(pass_v)(mode, 0, smooth, x, t, b->cw, NULL, C, &st);
+                FN(pass_v)(mode, 0, smooth && !fg, fg, x, t, b->cw, NULL, C, &st);
             } else { /* the last vector's other lanes: a row of one entry */
                 xy[j] = 0.0;
                 st.nt = 1.0;
             }
+            for (int k = 0; k < fg; k++) fsums[2 * k][j] = st.fq[k], fsums[2 * k + 1][j] = st.fr[k];
             m[j] = st.m, top[j] = st.top;
             acc[0][j] = st.sb, acc[1][j] = st.nt, acc[2][j] = st.vs, acc[3][j] = st.tv;
             acc[4][j] = st.wy, acc[5][j] = st.wyx;
         }
         FN(tile_logs)(n8, m, acc, Ls);
+        if (fg) {
+            FN(tile_focal_sums)(b, r0, n, (const T *)b->t + r0 * b->t_rs, 1, b->t_rs, m, top,
+                                acc, Ls, fg, fsums, bsum);
+            continue;
+        }
         FN(tile_finish)(b, mode, r0, n, NULL, 0, NULL, 0, m, top, acc, Ls, inv, L, NULL, NULL,
                         NULL, bsum, xy);
     }
@@ -1348,9 +1447,15 @@ static void FN(rows)(xk_block *b, int mode)
        weighted sums of the plain loss would be unused: focal_row takes every term) */
     const int focal = b->gamma != 0.0 && (mode == XK_CATEGORICAL || (mode == XK_SPARSE && smooth));
     const int pass_mode = focal ? XK_SPARSE : mode;
+    /* the forward focal loss of soft targets, float results, gamma = 1-4: the exp pass's
+       power sums (rows_values, tile_focal_sums) rather than focal_row's second pass */
+    const int fg = XK_WIDEN && focal && mode == XK_CATEGORICAL && b->out == NULL &&
+                           FN(focal_int)(b->gamma)
+                       ? (int)b->gamma
+                       : 0;
     xk_sum bsum = {{0}, {0}, {0}};
-    if (b->out == NULL && mode != XK_STATE && !focal) {
-        FN(rows_values)(b, mode, smooth, &bsum);
+    if (b->out == NULL && mode != XK_STATE && (!focal || fg)) {
+        FN(rows_values)(b, mode, smooth, fg, &bsum);
         FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
         return;
     }
@@ -1380,7 +1485,7 @@ static void FN(rows)(xk_block *b, int mode)
            output, its w_c D_c for the third there */
         double *wd = b->scratch + XK_TILE;
         T *F = out ? out : focal ? (T *)wd : NULL;
-        FN(pass_v)(pass_mode, store || focal, smooth && !focal, x, t, b->cw, F, C, &st);
+        FN(pass_v)(pass_mode, store || focal, smooth && !focal, 0, x, t, b->cw, F, C, &st);
         if (mode == XK_STATE) {
             double *q = b->state + XK_STATE_LEN * r;
             q[0] = st.m, q[1] = st.sb, q[2] = st.nt, q[3] = smooth ? st.vs : 0.0;
@@ -1465,7 +1570,7 @@ static void FN(state_finish)(xk_block *b)
     fb.gamma = 0.0;
     for (ptrdiff_t r = 0; r < b->R; r++) {
         const double *q = b->state + XK_STATE_LEN * r;
-        FN(state) st = {q[0], q[1], q[2], q[3], 0.0, 0.0, 0.0, 0, NULL, 0};
+        FN(state) st = {.m = q[0], .sb = q[1], .nt = q[2], .vs = q[3]}; /* the others 0 */
         FN(coef) g;
         const double sw = b->row_weight ? b->row_weight[r] : 1.0;
         const int64_t y = b->labels ? b->labels[r] : 0; /* st.top: for a gradient only */
@@ -1542,6 +1647,38 @@ static __attribute__((noinline)) void FN(focal_entry_v)(double gamma, xv_d nll,
     const xv_d rho_other = XV(sel)(p == 0.0, zero, p * nll / (1.0 - p));
     const xv_d rho = XV(sel)(top, rho_top, rho_other);
     *D_out = XV(sel)(f == 0.0, zero, f * (1.0 + gamma * rho));
+}
+
+/* The focal loss of eight rows from their exp pass's power sums (forward, float results,
+ * gamma = G = 1-4; row_pass_s and tile_pass_s with FG), instead of focal_row's second pass
+ * over the row. Off the maximum's entry every class has p_c = F_c / (1 + s) <= 1/2, and with
+ * (1 - p_c)^G = sum_j binom(G, j) (-p_c)^j and nll_c = L + v_c,
+ *   sum_{c != top} w_c (1 - p_c)^G nll_c = sum_j binom(G, j) (-inv)^j (L A_j + B_j),
+ *   A_j = sum_{c != top} w_c F_c^j,  B_j = sum_{c != top} w_c F_c^j v_c,  inv = 1 / (1 + s),
+ * sums of non-negative terms (A_0 = wyx, B_0 = tv, A_j, B_j = A[j - 1], B[j - 1]). The
+ * alternating sum cancels by at most ((1 + p) / (1 - p))^G <= 3^G = 81 per entry: the sums'
+ * errors of a few ulp of double grow to below 2^-45, far under float's half ulp. The maximum's
+ * entry, whose p may be near 1, is focal_entry's (factor f_top, nll = L) with its weight
+ * wtop. A row of -inf entries or with a NaN is NaN (s), an infinite nll of weight > 0 inf
+ * (B_0). */
+static inline __attribute__((always_inline)) xv_d FN(focal_sums_v)(
+    int G, double gamma, xv_d L, xv_d s, xv_d inv, xv_d wtop, xv_d A0, xv_d B0, const xv_d *A,
+    const xv_d *B)
+{
+    static const double binom[XK_FG_MAX + 1][XK_FG_MAX + 1] = {
+        {1}, {1, 1}, {1, 2, 1}, {1, 3, 3, 1}, {1, 4, 6, 4, 1}};
+    const xv_d zero = XV(splat)(0.0);
+    const xv_i all = (xv_i){0} == 0;
+    xv_d pos = L * A0 + B0, neg = zero, ip = XV(splat)(1.0);
+    for (int j = 1; j <= G; j++) {
+        ip *= inv;
+        const xv_d term = (binom[G][j] * ip) * (L * A[j - 1] + B[j - 1]);
+        if (j & 1) neg += term;
+        else pos += term;
+    }
+    xv_d ftop;
+    FN(focal_entry_v)(gamma, L, s, L, all, inv, &ftop, NULL);
+    return (pos - neg) + XV(sel)((wtop == zero) | (ftop == zero), zero, wtop * ftop * L);
 }
 
 /* finish for the rows of a tile, eight at a time (gamma = 0, or sparse rows without smoothing):
@@ -1798,6 +1935,50 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
         }
         for (ptrdiff_t l = 0; l < nr; l++)
             if (sv[l] < 1.0 && !kzero[l]) out[topv[l] * os + r + l] = (T)g_top[l];
+    }
+    FN(vsum_store)(bsum, &sums);
+}
+
+/* The focal loss of n <= XK_TILE rows from their power sums (row_pass_s, tile_pass_s with
+ * FG: fsums), eight rows at a time (focal_sums_v), with the z-loss and row weights as
+ * tile_focal; the target of row i at class c is t[c t_cs + i t_rs]. */
+static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *t,
+                                ptrdiff_t t_cs, ptrdiff_t t_rs, const double *m,
+                                const int64_t *top, double (*acc)[XK_TILE], const double *Ls,
+                                int fg, double (*fsums)[XK_TILE], xk_sum *bsum)
+{
+    const double z = b->z, kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps;
+    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL),
+               ninf = XV(splat)(-HUGE_VAL);
+    FN(vsum) sums = FN(vsum_load)(bsum);
+    for (ptrdiff_t r = 0; r < n; r += 8) {
+        const ptrdiff_t nr = n - r < 8 ? n - r : 8;
+        const xv_i live = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} < (int64_t)nr;
+        xv_d sw = XV(splat)(1.0), wtop = zero;
+        for (ptrdiff_t l = 0; l < nr; l++) {
+            const int64_t c = top[r + l];
+            if (b->row_weight) sw[l] = b->row_weight[r0 + r + l];
+            wtop[l] = (b->cw ? b->cw[c] : 1.0) * (kw1 * (double)t[c * t_cs + (r + l) * t_rs] + kw0);
+        }
+        const xv_d mv = XV(load)(m + r), L = XV(load)(Ls + r);
+        const xv_d sv = FN(row_s_v)(mv, XV(load)(acc[0] + r), XV(load)(acc[1] + r));
+        xv_d A[XK_FG_MAX], B[XK_FG_MAX];
+        for (int j = 0; j < fg; j++) {
+            A[j] = XV(load)(fsums[2 * j] + r);
+            B[j] = XV(load)(fsums[2 * j + 1] + r);
+        }
+        xv_d loss = FN(focal_sums_v)(fg, b->gamma, L, sv, 1.0 / (1.0 + sv), wtop,
+                                     XV(load)(acc[5] + r), XV(load)(acc[3] + r), A, B);
+        if (z != 0.0) { /* z-loss z lse^2, lse = m + L as hi + lo (as in finish) */
+            const xv_d hi = mv + L, bp = hi - mv;
+            xv_d lo = (mv - (hi - bp)) + (L - bp);
+            lo = XV(sel)(~((hi < inf) & (hi > ninf)), zero, lo);
+            loss += z * (hi * hi + (2.0 * hi) * lo);
+        }
+        const xv_d value = XV(sel)(live & (sw != 0.0), sw * loss, zero);
+        if (b->row_out)
+            for (ptrdiff_t l = 0; l < nr; l++) b->row_out[r0 + r + l] = value[l];
+        FN(vsum_add)(&sums, value);
     }
     FN(vsum_store)(bsum, &sums);
 }
@@ -2063,9 +2244,15 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     /* focal rows with soft or smoothed targets through tile_focal after the pass; sparse focal
        rows without smoothing through tile_finish with the others */
     const int focal_rows = b->gamma != 0.0 && (CAT || SMOOTH);
+    /* the focal loss of soft targets, forward, float results, gamma = 1-4, rows of at most
+       XK_RUN classes: the exp pass's power sums (tile_focal_sums) rather than a second pass */
+    const int fg = XK_WIDEN && focal_rows && CAT && !out && FN(focal_int)(b->gamma) &&
+                           C <= XK_RUN
+                       ? (int)b->gamma
+                       : 0;
     /* where the pass stores F: the output, else for a focal tile fbuf (a tile of scratch,
        stride XK_TILE; or NULL: tile_focal computes them again) */
-    T *fo = out ? out : focal_rows ? fbuf : NULL;
+    T *fo = out ? out : focal_rows && !fg ? fbuf : NULL;
     const ptrdiff_t fos = out ? os : XK_TILE;
     const int STORE = mode == XK_SOFTMAX || grad || (focal_rows && fo);
     /* per row: the maximum, then the output pass's coefficients and the entries set apart */
@@ -2075,22 +2262,30 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     const ptrdiff_t n8 = (n + 7) & ~(ptrdiff_t)7; /* the vector pass reads whole vectors */
     /* the sums in use: F and the ties always, v with smoothing, the target sums of CAT */
     int used[XK_NACC];
-    for (int k = 0; k < XK_NACC; k++) used[k] = k < 2 || (k == 2 && SMOOTH) || (k > 2 && CAT);
+    for (int k = 0; k < XK_NACC; k++)
+        used[k] = k < 2 || (k == 2 && SMOOTH && !fg) || (k > 2 && CAT);
+    double fsums[2 * XK_FG_MAX][XK_TILE];
     /* a tile pass instantiated for the call's flags (STORE, SMOOTH, CAT) */
 #define XK_TILE_PASS(P)                                                           \
     do {                                                                        \
         if (CAT) {                                                              \
-            if (STORE && SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 1, 1); \
-            else if (STORE) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 0, 1);     \
-            else if (SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 1, 1);    \
-            else P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 0, 1);               \
-        } else if (STORE && SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 1, 0); \
-        else if (STORE) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 0, 0);        \
-        else if (SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 1, 0);       \
-        else P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 0, 0);                  \
+            if (STORE && SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 1, 1, 0, NULL); \
+            else if (STORE) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 0, 1, 0, NULL);     \
+            else if (SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 1, 1, 0, NULL);    \
+            else P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 0, 1, 0, NULL);               \
+        } else if (STORE && SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 1, 0, 0, NULL); \
+        else if (STORE) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 0, 0, 0, NULL);        \
+        else if (SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 1, 0, 0, NULL);       \
+        else P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 0, 0, 0, NULL);                  \
     } while (0)
 #if XK_WIDEN
-    if (C < XK_S_MAX_C) {
+#define XK_FOCAL_PASS(G)                                                                 \
+    FN(tile_pass_s)(b, n, x, xs, t, ts, NULL, 0, m, top, acc, comp, 0, 0, 1, G, fsums)
+    if (fg == 1) XK_FOCAL_PASS(1);
+    else if (fg == 2) XK_FOCAL_PASS(2);
+    else if (fg == 3) XK_FOCAL_PASS(3);
+    else if (fg == 4) XK_FOCAL_PASS(4);
+    else if (C < XK_S_MAX_C) {
         XK_TILE_PASS(FN(tile_pass_s));
     } else
 #endif
@@ -2101,17 +2296,23 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
                 for (ptrdiff_t r = 0; r < n8; r++) acc[k][r] = comp[k][r] = 0.0;
 #if XK_WIDEN
         /* rows of 2^31 - 32 classes or more (class-major): the double lanes */
-        FN(tile_pass_v)(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, STORE, SMOOTH, CAT);
+        FN(tile_pass_v)(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, STORE, SMOOTH, CAT, 0,
+                        NULL);
 #else
         XK_TILE_PASS(FN(tile_pass_v));
 #endif
     }
 #undef XK_TILE_PASS
+#undef XK_FOCAL_PASS
     double Ls[XK_TILE];
     for (int k = 0; k < XK_NACC; k++)
         if (used[k] && k != 1) /* the ties (1) are counted exactly */
             for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
     FN(tile_logs)(n8, m, acc, Ls);
+    if (fg) {
+        FN(tile_focal_sums)(b, r0, n, t, ts, 1, m, top, acc, Ls, fg, fsums, bsum);
+        return;
+    }
     if (focal_rows) {
         FN(tile_focal)(b, mode, r0, n, x, xs, t, ts, out, os, fo, fos, m, top, acc, Ls, bsum);
         return;
