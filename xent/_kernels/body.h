@@ -485,7 +485,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
  * in the double pass. The sums (of F, and the weighted sums of SMOOTH/CAT, whose v = m - x is
  * taken in double from the widened x) are double, added as row_pass_v adds F: groups of
  * 64 entries (eight vectors of eight doubles), pairwise, then Kahan. A float32 row's F is stored as float
- * anyway, so float arithmetic for it costs nothing in the results beyond its own 0.53 ulp. */
+ * anyway, so float arithmetic for it costs nothing in the results beyond its own 0.53 ulp.
+ * With FG = gamma (1-4; CAT, the forward focal loss: see focal_sums_v) the pass also adds the
+ * power sums of w F^j and w F^j v off the first maximum's entry, F with its float exp's low
+ * part, in runs as the weighted sums. */
 /* float tiles (tile_pass_s) keep class indices in int32 lanes: fewer classes than this */
 #define XK_S_MAX_C ((ptrdiff_t)INT32_MAX - 32)
 
@@ -708,7 +711,7 @@ static inline void FN(pass_v)(int mode, int store, int smooth, int fg, const T *
                               const double *cw, T *out, ptrdiff_t C, FN(state) *st)
 {
 #if XK_WIDEN
-    /* the focal loss's power sums (forward, categorical, float rows; see focal_sums) */
+    /* the focal loss's power sums (forward, categorical, float rows; see focal_sums_v) */
     if (fg == 1) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 1);
     else if (fg == 2) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 2);
     else if (fg == 3) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 3);
