@@ -43,6 +43,8 @@ cdef extern from "kernels.h":
         double z
         double gamma
         double *state
+        const char *pf
+        Py_ssize_t pf_lines
 
     ctypedef struct xk_binary:
         Py_ssize_t n
@@ -214,6 +216,8 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     cdef xk_block b
     cdef int kind = _kind(x)
     cdef cnp.ndarray a
+    b.pf = NULL
+    b.pf_lines = 0
     b.R = x.shape[0]
     b.C = x.shape[1]
     b.x = cnp.PyArray_DATA(x)
@@ -302,6 +306,10 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
             if checking:
                 if _span_check_block(v, kind, &chk, &sub, k // 2) < 0:
                     break
+                if r0 + block_rows < R and b.t_cs == 1 and b.t_rs == b.C:
+                    # the next block's targets, contiguous: prefetched while this one runs
+                    sub.pf = <const char *>b.t + (r0 + block_rows) * b.C * size
+                    sub.pf_lines = (min(block_rows, R - r0 - block_rows) * b.C * size + 63) // 64
                 if chk.hot[k // 2] == 1:  # one-hot rows: the sparse loss of their classes
                     sub_mode, sub.t, sub.labels = sparse, NULL, chk.ids
             _run_block(v, &sub, kind, sub_mode, from_logits)

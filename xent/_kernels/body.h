@@ -229,7 +229,27 @@ typedef struct {
        w_c = cw_c (kw1 t_c + kw0), and over the entries but the maximum's, fq[j] = sum w F^(j+1)
        and fr[j] = sum w F^(j+1) v, for j < fg */
     double kw0, kw1, fq[XK_FG_MAX], fr[XK_FG_MAX];
+    /* this row's share of the block's prefetch (xk_block.pf): pf_lines lines from pf */
+    const char *pf;
+    ptrdiff_t pf_lines;
 } FN(state);
+
+/* Row r of R's share of a block's prefetch (xk_block.pf) into st. */
+static inline void FN(pf_share)(const xk_block *b, ptrdiff_t r, FN(state) *st)
+{
+    const ptrdiff_t l0 = b->pf ? r * b->pf_lines / b->R : 0;
+    st->pf = b->pf ? b->pf + 64 * l0 : NULL;
+    st->pf_lines = b->pf ? (r + 1) * b->pf_lines / b->R - l0 : 0;
+}
+
+/* The prefetch of a row's exp pass: per step of 64 entries, its share of st->pf's lines. */
+#define XK_PF_INIT(st, C)                                                                  \
+    const char *pf_ = (st)->pf;                                                            \
+    ptrdiff_t pf_left_ = (st)->pf_lines;                                                   \
+    const ptrdiff_t pf_step_ = pf_left_ > 0 ? (pf_left_ + ((C) + 63) / 64 - 1) / (((C) + 63) / 64) : 0
+#define XK_PF_STEP()                                                                       \
+    for (ptrdiff_t q_ = 0; q_ < pf_step_ && pf_left_ > 0; q_++, pf_left_--, pf_ += 64)      \
+    __builtin_prefetch(pf_, 0, 2)
 
 /* What the output pass of a row needs. */
 typedef struct {
@@ -438,8 +458,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
     xv_d A0 = zero, K0 = zero, A2 = zero, K2 = zero, A3 = zero, K3 = zero, A4 = zero, K4 = zero,
          A5 = zero, K5 = zero;
     xv_i cidx = {0, 1, 2, 3, 4, 5, 6, 7};
+    XK_PF_INIT(st, C);
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
         xv_d F[8];
+        XK_PF_STEP();
         if (st->next) /* see row_pass_s */
             for (ptrdiff_t c = c0; c < c0 + 64 && c < C; c += 64 / (ptrdiff_t)sizeof(T))
                 __builtin_prefetch(st->next + c, 0, 3);
@@ -552,7 +574,9 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     for (int j = 0; j < FG; j++) QP[j] = QA[j] = QK[j] = RP[j] = RA[j] = RK[j] = zero;
     xv_s LO = szero; /* with st->hilo: the exps' rounding errors */
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    XK_PF_INIT(st, C);
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
+        XK_PF_STEP();
         /* per vector, the sum of its two halves' F (G), added in pairs and then to the
            compensated sum, once per 64 entries (a compensated addition is a chain of four
            dependent additions: once per 32 entries, its latency was a fifth of the pass) */
@@ -1412,6 +1436,7 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                 st.next = r + 1 < R ? x + b->x_rs : NULL;
                 st.hilo = b->gamma != 0.0;
                 st.kw0 = b->eps / (double)C, st.kw1 = 1.0 - b->eps;
+                FN(pf_share)(b, r, &st);
 #if XK_WIDEN
                 FN(row_max_s)(x, C, &st.m);
 #else
@@ -1473,6 +1498,7 @@ static void FN(rows)(xk_block *b, int mode)
         st.next = r + 1 < R ? x + b->x_rs : NULL;
         st.hilo = b->gamma != 0.0;
         st.top = 0, st.nt = 0.0; /* set by the exp pass (top: by row_first too) */
+        FN(pf_share)(b, r, &st);
         /* the maximum; the entries equal to it and the first of them come from the exp pass,
            but for the categorical gradient, which needs that index during the pass */
 #if XK_WIDEN

@@ -71,6 +71,12 @@ typedef struct {
     double gamma;
     /* XK_STATE_LEN doubles per row: written by XK_STATE, read by the state functions */
     double *state;
+    /* the next block's targets in a span (row-major, contiguous): pf_lines cache lines from
+       pf that the exp passes of this block's rows prefetch into L2, spread over the rows, so
+       that the next block's check finds them there instead of waiting on memory (NULL:
+       none) */
+    const char *pf;
+    ptrdiff_t pf_lines;
 } xk_block;
 
 typedef struct {
