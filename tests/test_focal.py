@@ -179,6 +179,32 @@ def test_float32_soft_targets_forward_from_the_power_sums(rng, gamma, c, axis, o
     np.testing.assert_allclose(got, with_grad, rtol=2**-21, atol=0.0)
 
 
+@pytest.mark.parametrize(
+    ("shape", "axis"), [((30_000, 7), -1), ((6_000, 40), -1), ((7, 30_000), 0)]
+)
+def test_power_sums_do_not_depend_on_thread_count(rng, shape, axis):
+    """The forward from the power sums over several blocks (tiles, rows, class-major tiles):
+    the same bits per row and in the mean for one, two and three threads."""
+    x = (rng.standard_normal(shape) * 3.0).astype(np.float32)
+    t = rng.random(shape).astype(np.float32)
+    t /= t.sum(axis=axis, keepdims=True)
+    results = []
+    try:
+        for n in (1, 2, 3):
+            xent.set_num_threads(n)
+            results.append(
+                [
+                    cce(t, x, from_logits=True, axis=axis, focal_gamma=2.0, reduction=red)
+                    for red in ("none", "mean")
+                ]
+            )
+    finally:
+        xent.set_num_threads(None)
+    for other in results[1:]:
+        for got, first in zip(other, results[0], strict=True):
+            np.testing.assert_array_equal(got, first)
+
+
 def test_power_sums_keep_infinite_and_nan_rows():
     """Rows the power sums see at their edges: a +inf logit (one-hot p: an inf loss where a
     target has mass elsewhere, 0 where it does not), every logit -inf or a NaN (NaN)."""
