@@ -1082,6 +1082,14 @@ static inline int FN(focal_int)(double gamma)
     return XK_WIDEN && (gamma == 1.0 || gamma == 2.0 || gamma == 3.0 || gamma == 4.0);
 }
 
+/* The gamma whose power sums the exp pass takes for a block's forward focal loss (soft or
+ * smoothed targets, float results, gamma = 1-4: focal_sums_v), else 0. */
+static inline int FN(focal_sums_gamma)(const xk_block *b, int mode)
+{
+    return mode == XK_CATEGORICAL && b->out == NULL && FN(focal_int)(b->gamma) ? (int)b->gamma
+                                                                                : 0;
+}
+
 /* q^gamma by products for gamma = 1, 2, 3 or 4 (focal_int): q, q q, (q q) q, (q q)(q q) */
 static inline __attribute__((always_inline)) xv_d FN(powi_v)(double gamma, xv_d q)
 {
@@ -1477,10 +1485,7 @@ static void FN(rows)(xk_block *b, int mode)
     const int pass_mode = focal ? XK_SPARSE : mode;
     /* the forward focal loss of soft targets, float results, gamma = 1-4: the exp pass's
        power sums (rows_values, tile_focal_sums) rather than focal_row's second pass */
-    const int fg = XK_WIDEN && focal && mode == XK_CATEGORICAL && b->out == NULL &&
-                           FN(focal_int)(b->gamma)
-                       ? (int)b->gamma
-                       : 0;
+    const int fg = FN(focal_sums_gamma)(b, mode);
     xk_sum bsum = {{0}, {0}, {0}};
     if (b->out == NULL && mode != XK_STATE && (!focal || fg)) {
         FN(rows_values)(b, mode, smooth, fg, &bsum);
@@ -1678,6 +1683,18 @@ static __attribute__((noinline)) void FN(focal_entry_v)(double gamma, xv_d nll,
     *D_out = XV(sel)(f == 0.0, zero, f * (1.0 + gamma * rho));
 }
 
+/* The z-loss of eight rows, z lse^2 with lse = m + L carried as hi + lo (TwoSum; lo = 0
+ * where hi is not finite), as finish computes it, and its gradient factor 2 z lse in zg. */
+static inline __attribute__((always_inline)) xv_d FN(z_loss_v)(double z, xv_d m, xv_d L,
+                                                               xv_d *zg)
+{
+    const xv_d hi = m + L, bp = hi - m;
+    xv_d lo = (m - (hi - bp)) + (L - bp);
+    lo = XV(sel)((hi < HUGE_VAL) & (hi > -HUGE_VAL), lo, XV(splat)(0.0));
+    *zg = 2.0 * z * hi;
+    return z * (hi * hi + (2.0 * hi) * lo);
+}
+
 /* The focal loss of eight rows from their exp pass's power sums (forward, float results,
  * gamma = G = 1-4; row_pass_s and tile_pass_s with FG), instead of focal_row's second pass
  * over the row. Off the maximum's entry every class has p_c = F_c / (1 + s) <= 1/2, and with
@@ -1803,13 +1820,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
             }
             if (eps > 0.0) loss += eps / Cd * (XV(load)(acc[2] + r) + b->cw_sum * L);
             xv_d zg = zero;
-            if (z != 0.0) {
-                const xv_d hi = mv + L, bp = hi - mv;
-                xv_d lo = (mv - (hi - bp)) + (L - bp);
-                lo = XV(sel)(~((hi < inf) & (hi > ninf)), zero, lo);
-                loss += z * (hi * hi + (2.0 * hi) * lo);
-                zg = 2.0 * z * hi;
-            }
+            if (z != 0.0) loss += FN(z_loss_v)(z, mv, L, &zg);
             value = XV(sel)(sw == 0.0, zero, sw * loss);
             if (out) { /* the output pass's coefficients: with a gradient only */
                 const xv_d k = sw / b->grad_div;
@@ -1904,8 +1915,7 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
     const ptrdiff_t C = b->C;
     const int cat = mode == XK_CATEGORICAL, grad = out != NULL;
     const double z = b->z;
-    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL),
-               ninf = XV(splat)(-HUGE_VAL);
+    const xv_d zero = XV(splat)(0.0);
     const xv_i all = (xv_i){0} == 0;
     FN(vsum) sums = FN(vsum_load)(bsum);
     for (ptrdiff_t r = 0; r < n; r += 8) {
@@ -1935,13 +1945,7 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
             FN(vkadd)(&xsum, &xc, XV(sel)(topv == c, zero, wD), NULL);
         }
         xv_d loss = ls - lc, zg = zero;
-        if (z != 0.0) { /* z-loss z lse^2, lse = m + L as hi + lo (as in finish) */
-            const xv_d hi = mv + L, bp = hi - mv;
-            xv_d lo = (mv - (hi - bp)) + (L - bp);
-            lo = XV(sel)(~((hi < inf) & (hi > ninf)), zero, lo);
-            loss += z * (hi * hi + (2.0 * hi) * lo);
-            zg = 2.0 * z * hi;
-        }
+        if (z != 0.0) loss += FN(z_loss_v)(z, mv, L, &zg);
         const xv_d value = XV(sel)(live & (sw != 0.0), sw * loss, zero);
         if (b->row_out)
             for (ptrdiff_t l = 0; l < nr; l++) b->row_out[r0 + r + l] = value[l];
@@ -1977,8 +1981,7 @@ static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T 
                                 int fg, double (*fsums)[XK_TILE], xk_sum *bsum)
 {
     const double z = b->z, kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps;
-    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL),
-               ninf = XV(splat)(-HUGE_VAL);
+    const xv_d zero = XV(splat)(0.0);
     FN(vsum) sums = FN(vsum_load)(bsum);
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const ptrdiff_t nr = n - r < 8 ? n - r : 8;
@@ -1998,12 +2001,8 @@ static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T 
         }
         xv_d loss = FN(focal_sums_v)(fg, b->gamma, L, sv, 1.0 / (1.0 + sv), wtop,
                                      XV(load)(acc[5] + r), XV(load)(acc[3] + r), A, B);
-        if (z != 0.0) { /* z-loss z lse^2, lse = m + L as hi + lo (as in finish) */
-            const xv_d hi = mv + L, bp = hi - mv;
-            xv_d lo = (mv - (hi - bp)) + (L - bp);
-            lo = XV(sel)(~((hi < inf) & (hi > ninf)), zero, lo);
-            loss += z * (hi * hi + (2.0 * hi) * lo);
-        }
+        xv_d zg;
+        if (z != 0.0) loss += FN(z_loss_v)(z, mv, L, &zg);
         const xv_d value = XV(sel)(live & (sw != 0.0), sw * loss, zero);
         if (b->row_out)
             for (ptrdiff_t l = 0; l < nr; l++) b->row_out[r0 + r + l] = value[l];
@@ -2167,7 +2166,7 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         xv_d loss = XV(sel)(w0 == zero, zero, w0 * nll0) + XV(sel)(w1 == zero, zero, w1 * nll1);
         /* for the gradient and the focal factors of float results: p1 = sigmoid(d),
            p0 = sigmoid(-d), c1 = W p1 - w1 */
-        const int focal_int = b->gamma != 0.0 && FN(focal_int)(b->gamma);
+        const int focal_int = FN(focal_int)(b->gamma);
         xv_d p0 = zero, p1 = zero, c1 = zero;
         if (out || focal_int) {
             const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
@@ -2205,15 +2204,8 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
                      XV(sel)(off1, zero, w1 * f1 * (p0 + x1v));
             }
         }
-        xv_d zg = zero;
-        if (b->z != 0.0) { /* z-loss z lse^2, lse = max + T as hi + lo (as in finish) */
-            const xv_d m = XV(sel)(pos, a1, a0);
-            const xv_d hi = m + Tv, bpz = hi - m;
-            xv_d lo = (m - (hi - bpz)) + (Tv - bpz);
-            lo = XV(sel)((hi < inf) & (hi > -inf), lo, zero);
-            loss += b->z * (hi * hi + (2.0 * hi) * lo);
-            zg = 2.0 * b->z * hi;
-        }
+        xv_d zg = zero; /* z-loss, lse = max + T */
+        if (b->z != 0.0) loss += FN(z_loss_v)(b->z, XV(sel)(pos, a1, a0), Tv, &zg);
         const xv_d sw = swp ? XV(load)(swp) : XV(splat)(1.0);
         xv_d value = XV(sel)(sw == zero, zero, sw * loss);
         if (b->row_out)
@@ -2275,10 +2267,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     const int focal_rows = b->gamma != 0.0 && (CAT || SMOOTH);
     /* the focal loss of soft targets, forward, float results, gamma = 1-4, rows of at most
        XK_RUN classes: the exp pass's power sums (tile_focal_sums) rather than a second pass */
-    const int fg = XK_WIDEN && focal_rows && CAT && !out && FN(focal_int)(b->gamma) &&
-                           C <= XK_RUN
-                       ? (int)b->gamma
-                       : 0;
+    const int fg = C <= XK_RUN ? FN(focal_sums_gamma)(b, mode) : 0;
     /* where the pass stores F: the output, else for a focal tile fbuf (a tile of scratch,
        stride XK_TILE; or NULL: tile_focal computes them again) */
     T *fo = out ? out : focal_rows && !fg ? fbuf : NULL;
