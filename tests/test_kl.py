@@ -103,6 +103,35 @@ def test_matches_mpmath(rng, dtype, mode, temperature, classes):
         _check(got, exact[0], grad, exact[1], exact[2], exact[3], f"{name} {mode}")
 
 
+@pytest.mark.parametrize("classes", [*CLASSES, 300])
+@pytest.mark.parametrize("mode", list(MODES))
+def test_float32_rows_either_side_of_the_direct_forms_threshold(rng, mode, classes):
+    """float32 results take the direct form sum p u - log SF + log SG where the divergence or
+    its scale sum p |r| is at least 2^-7 (kl.h), the expm1 form elsewhere: rows whose scale
+    runs from 2^-12 to 2^2 (student = teacher + noise), mixed in one call, each within half
+    an ulp of the scale (plus the margin the bound allows) against mpmath, and each row's bits
+    the same alone as among the others (a row's form is its own)."""
+    target_logits, pred_logits = MODES[mode]
+    temperature = 2.0 if target_logits and pred_logits else 1.0
+    noise = np.repeat(2.0 ** np.arange(-9, 4, 1.0), 2)
+    rng.shuffle(noise)
+    t = (3.0 * rng.standard_normal((noise.size, classes))).astype(np.float32)
+    s = (t + noise[:, None] * rng.standard_normal(t.shape)).astype(np.float32)
+    y_true, y_pred = _inputs(t, s, mode)
+    kw = {"from_logits": pred_logits, "target_from_logits": target_logits}
+    got = xent.kl_divergence(y_true, y_pred, temperature=temperature, reduction="none", **kw)
+    exact = ref.kl_divergence(y_true, y_pred, temperature=temperature, **kw)
+    assert ref.max_ulp(ref.ulp_error(got, exact[0], scale=exact[3])) <= 0.55
+    scale = ref.to_float(exact[3]) / temperature**2
+    assert scale.min() < 2.0**-9  # both forms are taken
+    assert scale.max() > 2.0**-5
+    for i in (0, 5, noise.size - 1):
+        one = xent.kl_divergence(
+            y_true[i : i + 1], y_pred[i : i + 1], temperature=temperature, reduction="none", **kw
+        )
+        assert one[0] == got[i]
+
+
 @pytest.mark.parametrize("copies", [1, 5])
 def test_nearly_equal_distributions_keep_their_divergence(copies):
     """KL of distributions a 1e-9 nudge apart is ~1e-19 (second order); the difference of

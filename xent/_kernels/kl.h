@@ -63,6 +63,21 @@
  * above an error e_c of p_c or q_c enters multiplied by x_c or expm1(x_c), i.e. below 2^-37 of
  * the sum of the absolute terms, far under float's half ulp.
  *
+ * The direct form, for float results. With F and G from exp_short (relative errors e_c, f_c
+ * below 2^-38), u_c = a_c - b_c and kh = log SF - log SG,
+ *   KL = sum_c F_c u_c / SF - P kh
+ * (log p_c - log q_c = u_c - kh; SF = 1 for probabilities, and SG = 1 with log SG = 0). Its
+ * error: the weights' errors enter as sum_c p_c (e_c - e) u_c (e the p-weighted mean of the
+ * e_c), which is sum_c p_c (e_c - e) r_c (the sum of the p_c (e_c - e) is 0) and so below 2^-37
+ * of the scale sum_c p_c |r_c|, and as the two normalizers' mean errors, below 2^-37 outright;
+ * the rest (u_c, the compensated sums, the logs) is a few ulp of double of the logits' scale.
+ * It is kept where the divergence (at most the scale) or the scale itself (kl_scale, a light
+ * pass over the stored F and u) is at least XK_KL_DIRECT = 2^-7: there its error is below 2^-30
+ * of the scale, 1/64 ulp of float. Elsewhere (nearly equal distributions, NaN rows) the form
+ * above decides; also where the gradient of student logits against teacher logits is wanted,
+ * since that takes expm1(x) from it. This saves the pass of expm1 per entry for most rows of a
+ * distillation (divergences of 0.01-1 per row).
+ *
  * Two ways through a block, with the same arithmetic per entry (the functions kl_logit,
  * kl_prob, kl_u, kl_term, kl_grad_logits and kl_grad_probs below, on vectors of eight doubles
  * from xvec.h):
@@ -87,6 +102,9 @@
         (e) = ((a) - (s_ - bv_)) + ((b) - bv_);                                           \
         (s) = s_;                                                                         \
     } while (0)
+/* the direct form (float results) is kept where the divergence or its scale is at least this
+ * (see the header) */
+#define XK_KL_DIRECT 0x1p-7
 /* rows of at most this many classes go eight rows at a time (the lanes are rows) */
 #define XK_KL_TILE_C 16
 /* the division of logits by the temperature: temp = bh + bl (Veltkamp's split), 1 / temp */
@@ -394,6 +412,21 @@ static inline void FN(kl_row_pass)(ptrdiff_t C, const double *Fw, const double *
     *S_out = s;
 }
 
+/* sum_c F_c |u_c - k| over a row's stored F and u (entries of weight 0 left out): SF times
+ * the scale sum_c p_c |log p_c - log q_c| of the direct form's error, to a few ulp of float. */
+static inline double FN(kl_scale)(ptrdiff_t C, const double *Fw, const double *Uh, double k)
+{
+    const xv_d zero = XV(splat)(0.0), vk = XV(splat)(k);
+    xv_d S = zero;
+    for (ptrdiff_t c = 0; c < C; c += 8) {
+        const xv_d F = XV(load)(Fw + c), d = XV(load)(Uh + c) - vk;
+        S += XV(sel)(F == 0.0, zero, F * XV(sel)(d < 0.0, -d, d));
+    }
+    double s = 0.0;
+    for (int j = 0; j < 8; j++) s += S[j];
+    return s;
+}
+
 /* A strided row copied to d, contiguous and padded with pad to a multiple of eight. */
 static inline void FN(kl_copy)(const T *x, ptrdiff_t cs, ptrdiff_t C, double pad, double *d)
 {
@@ -409,6 +442,8 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
     const ptrdiff_t C = b->C, Cp = (C + 7) & ~(ptrdiff_t)7;
     const double temp = b->temperature;
     const int grad_a = b->grad && pl && !ql; /* the gradient needs the target's logs */
+    /* the direct form for float results, unless the gradient needs expm1(x) (XK_KL_DIRECT) */
+    const int direct = XK_WIDEN && !(b->grad && pl && ql);
     double *Fw = b->scratch, *Gw = Fw + Cp, *Uh = Gw + Cp, *Ul = Uh + Cp, *X = Ul + Cp,
            *E = X + Cp, *Ah = E + Cp, *Al = Ah + Cp, *Dp = Al + Cp, *Dq = Dp + Cp;
     const T ppad = pl ? (T)-HUGE_VAL : (T)0.0, qpad = ql ? (T)-HUGE_VAL : (T)0.0;
@@ -437,15 +472,15 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
         const xv_d mq = XV(splat)(ql ? FN(kl_row_max)(q, dq, C) : 0.0);
         /* the weights, their sums and the difference of the logs (kl_weights) */
         const xv_d zero = XV(splat)(0.0);
-        xv_d sums[4] = {zero, zero, zero, zero};
+        xv_d sums[4] = {zero, zero, zero, zero}, fu = zero, fuk = zero;
         /* four vectors a step; a side of logits adds the step's weights pairwise and then to
-           its compensated sum (pad entries weigh 0) */
+           its compensated sum (pad entries weigh 0); the direct form's sum of F u likewise */
         for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
-            xv_d Fs[4], Gs[4];
+            xv_d Fs[4], Gs[4], FU[4];
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
                 const ptrdiff_t c = c0 + 8 * k;
-                Fs[k] = Gs[k] = zero;
+                Fs[k] = Gs[k] = FU[k] = zero;
                 if (c >= C) continue;
                 const xv_i lv = FN(kl_live)(c, C), *live = c + 8 <= C ? NULL : &lv;
                 const xv_d vp = FN(kl_get)(p, dp, c, C, ppad);
@@ -453,6 +488,7 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
                 xv_d uh, ul, ah, al;
                 FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, live, 0, sums, &Fs[k], &Gs[k], &uh,
                                &ul, &ah, &al);
+                if (direct) FU[k] = XV(sel)(Fs[k] == 0.0, zero, Fs[k] * uh);
                 XV(store)(Fw + c, Fs[k]);
                 XV(store)(Gw + c, Gs[k]);
                 XV(store)(Uh + c, uh);
@@ -464,39 +500,53 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
             }
             if (pl) FN(vkadd)(&sums[0], &sums[1], (Fs[0] + Fs[1]) + (Fs[2] + Fs[3]), NULL);
             if (ql) FN(vkadd)(&sums[2], &sums[3], (Gs[0] + Gs[1]) + (Gs[2] + Gs[3]), NULL);
+            if (direct) FN(vkadd)(&fu, &fuk, (FU[0] + FU[1]) + (FU[2] + FU[3]), NULL);
         }
         const double SF = pl ? FN(lanes_sum)(sums[0], sums[1]) : 1.0;
         const double SG = ql ? FN(lanes_sum)(sums[2], sums[3]) : 1.0;
         const double Pm1 = pl ? 0.0 : FN(kl_sum2_m1)(sums[0], sums[1]);
         const double Qm1 = ql ? 0.0 : FN(kl_sum2_m1)(sums[2], sums[3]);
-        const double kh = xk_log(SF) - xk_log(SG);
+        const double logSF = pl ? xk_log(SF) : 0.0, logSG = ql ? xk_log(SG) : 0.0;
+        const double kh = logSF - logSG;
         const double P = pl ? 1.0 : 1.0 + Pm1;
-        double *Xs = g && ql ? X : NULL;
-        double A, B, Sabs;
-        const double *Uls = XK_WIDEN ? NULL : Ul;
-        FN(kl_row_pass)(C, Fw, Gw, Uh, Uls, kh, 0.0, Xs, E, &A, &B, &Sabs);
-        double Y = Qm1 + B / SG;
-        if (Sabs / SF < 0x1p-20) {
-            /* Nearly equal distributions: the rounding of k (a few ulp of log SF, log SG) is
-               no longer small beside the divergence. k + lambda, with lambda from this pass,
-               is the exact shift to a few ulp of the divergence; pass again with it. */
-            const double lambda = xk_log1p(Y) - xk_log1p(Pm1);
-            FN(kl_row_pass)(C, Fw, Gw, Uh, Uls, kh, lambda, Xs, E, &A, &B, &Sabs);
-            Y = Qm1 + B / SG;
+        double kl = NAN, Y = 0.0;
+        if (direct) {
+            /* the direct form, kept where its error is below 2^-30 of the divergence's scale
+               (see XK_KL_DIRECT) */
+            kl = FN(lanes_sum)(fu, fuk) / SF - P * kh;
+            if (!(kl >= XK_KL_DIRECT) && kl == kl &&
+                !(FN(kl_scale)(C, Fw, Uh, kh) / SF >= XK_KL_DIRECT))
+                kl = NAN;
         }
-        double kl = A / SF;
-        kl = pl ? kl - xk_log1p(Y) : kl + P * (xk_log1p(Pm1) - xk_log1p(Y));
+        if (kl != kl) {
+            double *Xs = g && ql ? X : NULL;
+            double A, B, Sabs;
+            const double *Uls = XK_WIDEN ? NULL : Ul;
+            FN(kl_row_pass)(C, Fw, Gw, Uh, Uls, kh, 0.0, Xs, E, &A, &B, &Sabs);
+            Y = Qm1 + B / SG;
+            if (Sabs / SF < 0x1p-20) {
+                /* Nearly equal distributions: the rounding of k (a few ulp of log SF, log SG)
+                   is no longer small beside the divergence. k + lambda, with lambda from this
+                   pass, is the exact shift to a few ulp of the divergence; pass again with it. */
+                const double lambda = xk_log1p(Y) - xk_log1p(Pm1);
+                FN(kl_row_pass)(C, Fw, Gw, Uh, Uls, kh, lambda, Xs, E, &A, &B, &Sabs);
+                Y = Qm1 + B / SG;
+            }
+            kl = A / SF;
+            kl = pl ? kl - xk_log1p(Y) : kl + P * (xk_log1p(Pm1) - xk_log1p(Y));
+        }
         if (pl && ql && kl < 0.0) kl = 0.0; /* >= 0 for two distributions; NaN stays */
         const double value = w * ((temp * temp) * kl);
         if (b->row_out) b->row_out[r] = value;
         FN(sum_add)(&bsum, (int)(r & 7), value);
         if (!g) continue;
-        const int direct = b->g_cs == 1;
+        const int unit = b->g_cs == 1;
         for (ptrdiff_t c = 0; c < C; c += 8) {
             xv_d gv;
             if (ql)
-                gv = FN(kl_grad_logits)(XV(load)(Fw + c), XV(load)(Gw + c), XV(load)(X + c),
-                                        XV(load)(E + c), XV(splat)(SF), XV(splat)(SG),
+                gv = FN(kl_grad_logits)(XV(load)(Fw + c), XV(load)(Gw + c),
+                                        pl ? XV(load)(X + c) : zero, pl ? XV(load)(E + c) : zero,
+                                        XV(splat)(SF), XV(splat)(SG),
                                         XV(splat)(P), XV(splat)(Y), XV(splat)(SG * (1.0 + Y)),
                                         XV(splat)((w * temp) / b->grad_div), pl);
             else
@@ -505,7 +555,7 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
                                        grad_a ? XV(load)(Al + c) : zero, XV(splat)(SF),
                                        XV(splat)(pl ? xk_log(SF) : 0.0),
                                        XV(splat)((w * (temp * temp)) / b->grad_div), pl);
-            if (direct && c + 8 <= C) XK_STOREV(g + c, gv);
+            if (unit && c + 8 <= C) XK_STOREV(g + c, gv);
             else
                 for (int l = 0; l < 8 && c + l < C; l++) g[(c + l) * b->g_cs] = (T)gv[l];
         }
@@ -535,6 +585,7 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
     double *Fw = b->scratch, *Gw = Fw + n8, *Uh = Gw + n8, *Ul = Uh + n8, *X = Ul + n8,
            *E = X + n8, *Ah = E + n8, *Al = Ah + n8, *Vp = Al + n8, *Vq = Vp + n8;
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0), ninf = XV(splat)(-HUGE_VAL);
+    const int direct = XK_WIDEN && !(b->grad && pl && ql); /* as kl_rows_impl */
     xk_sum bsum = {{0}, {0}, {0}};
     for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
         const ptrdiff_t nr = R - r0 < 8 ? R - r0 : 8;
@@ -554,12 +605,13 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         const xv_d nanv = XV(splat)(NAN);
         mp = XV(sel)((np > 0.0) | (mp == -HUGE_VAL) | (fp > 1.0), nanv, mp);
         mq = XV(sel)((nq > 0.0) | (mq == -HUGE_VAL) | (fq > 1.0), nanv, mq);
-        xv_d sums[4] = {zero, zero, zero, zero};
+        xv_d sums[4] = {zero, zero, zero, zero}, fu = zero, fuk = zero;
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_d vp = XV(load)(Vp + 8 * c), vq = XV(load)(Vq + 8 * c);
             xv_d F, G, uh, ul, ah, al;
             FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, NULL, 1, sums, &F, &G, &uh, &ul, &ah,
                            &al);
+            if (direct) FN(vkadd)(&fu, &fuk, XV(sel)(F == 0.0, zero, F * uh), NULL);
             XV(store)(Fw + 8 * c, F);
             XV(store)(Gw + 8 * c, G);
             XV(store)(Uh + 8 * c, uh);
@@ -575,8 +627,24 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         else Qm1 = (sums[2] - 1.0) + sums[3];
         const xv_d kh = XV(log_kernel)(SF, zero) - XV(log_kernel)(SG, zero);
         const xv_d P = pl ? one : one + Pm1;
+        /* the direct form in the lanes where it is kept (as kl_rows_impl), the other form in
+           the others, computed for all eight lanes if any needs it */
+        xv_d kd = zero;
+        xv_i keep = (xv_i){0} != 0;
+        if (direct) {
+            kd = (fu - fuk) / SF - P * kh;
+            keep = kd >= XK_KL_DIRECT;
+            if (XV(any)(~keep)) {
+                xv_d S = zero;
+                for (ptrdiff_t c = 0; c < C; c++) {
+                    const xv_d F = XV(load)(Fw + 8 * c), d = XV(load)(Uh + 8 * c) - kh;
+                    S += XV(sel)(F == 0.0, zero, F * XV(sel)(d < 0.0, -d, d));
+                }
+                keep = keep | ((S / SF >= XK_KL_DIRECT) & (kd == kd));
+            }
+        }
         xv_d A = zero, B = zero, Sabs = zero, Y = zero;
-        for (int round = 0; round < 2; round++) {
+        for (int round = 0; round < 2 && XV(any)(~keep); round++) {
             /* round 1: the lanes of nearly equal distributions again with k + lambda (see the
                rows above); the others with lambda = 0 repeat their values exactly */
             xv_d lam = zero;
@@ -606,6 +674,7 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         xv_d kl = A / SF;
         if (pl) kl = kl - XV(log1p)(Y);
         else kl = kl + P * (XV(log1p)(Pm1) - XV(log1p)(Y));
+        kl = XV(sel)(keep, kd, kl);
         if (pl && ql) kl = XV(sel)(kl < 0.0, zero, kl);
         xv_d w = one;
         if (b->row_weight)
@@ -622,8 +691,9 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         const xv_d kg = (w * (ql ? temp : temp * temp)) / b->grad_div;
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_d F = XV(load)(Fw + 8 * c), G = XV(load)(Gw + 8 * c);
-            xv_d gv = ql ? FN(kl_grad_logits)(F, G, XV(load)(X + 8 * c), XV(load)(E + 8 * c), SF,
-                                              SG, P, Y, D, kg, pl)
+            xv_d gv = ql ? FN(kl_grad_logits)(F, G, pl ? XV(load)(X + 8 * c) : zero,
+                                              pl ? XV(load)(E + 8 * c) : zero, SF, SG, P, Y, D,
+                                              kg, pl)
                          : FN(kl_grad_probs)(F, G, XV(load)(Ah + 8 * c), XV(load)(Al + 8 * c),
                                              SF, logSF, kg, pl);
             gv = XV(sel)(dead, zero, gv);
