@@ -439,6 +439,29 @@ ERRORS = [
 ]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+@pytest.mark.parametrize("classes", CLASSES)
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_nan_teacher_logits_are_an_error_in_every_row(rng, dtype, classes, axis):
+    """The kernel finds a NaN teacher logit while it takes each row's maximum (no pass of its
+    own): in a row of weight 0 too, with the classes along any axis; the message names the
+    NaN's index in y_true."""
+    t = rng.standard_normal((11, classes)).astype(dtype)
+    s = rng.standard_normal((11, classes)).astype(dtype)
+    t[7, 3] = np.nan
+    w = np.ones(11)
+    w[7] = 0.0
+    if axis == 0:
+        t, s = t.T.copy(), s.T.copy()
+    where = r"\(7, 3\)" if axis == -1 else r"\(3, 7\)"
+    kw = {"from_logits": True, "target_from_logits": True, "axis": axis, "temperature": 2.0}
+    for options in ({}, {"sample_weight": w}, {"return_grad": True, "reduction": "none"}):
+        with pytest.raises(ValueError, match=rf"y_true holds NaN at index {where}; targets must"):
+            xent.kl_divergence(t, s, **kw, **options)
+    t_ok = np.where(np.isnan(t), 0.0, t).astype(dtype)
+    assert np.isfinite(xent.kl_divergence(t_ok, s, **kw))
+
+
 @pytest.mark.parametrize(("options", "error", "message"), ERRORS, ids=[e[2][:40] for e in ERRORS])
 def test_errors(options, error, message):
     kw = dict(options)

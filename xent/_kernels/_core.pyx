@@ -90,6 +90,7 @@ cdef extern from "kernels.h":
         int p_logits, q_logits
         double *scratch
         double loss_sum, loss_sum_small
+        int p_nan
 
     ctypedef void (*xk_softmax_fn)(xk_block *b, int mode) noexcept nogil
     ctypedef void (*xk_prob_fn)(xk_block *b, int mode) noexcept nogil
@@ -598,8 +599,8 @@ def kl_block(cnp.ndarray p, cnp.ndarray q, object grad, object row_weight, objec
     """KL divergence of one block: targets ``p`` and predictions ``q`` (R, C), one dtype, each
     logits (divided by ``temperature``) or probabilities; ``grad`` q's dtype and shape or None;
     ``row_weight``, ``row_out`` float64 (R,) or None; ``scratch`` float64 of
-    ``kl_scratch_len(C)``. Returns the
-    sum of the weighted per-row losses and their sum times 2**-64."""
+    ``kl_scratch_len(C)``. Returns the sum of the weighted per-row losses, their sum times
+    2**-64, and whether a target logit is NaN (``p_logits``; the caller's error)."""
     cdef xk_kl b
     cdef int kind = _kind(q)
     if _kind(p) != kind:
@@ -627,10 +628,11 @@ def kl_block(cnp.ndarray p, cnp.ndarray q, object grad, object row_weight, objec
         raise ValueError("scratch is too small")
     b.scratch = <double *>_dptr(scratch)
     b.loss_sum = b.loss_sum_small = 0.0
+    b.p_nan = 0
     cdef const xk_variant *v = xk_get_variant(_current)
     with nogil:
         v.kl[kind](&b)
-    return b.loss_sum, b.loss_sum_small
+    return b.loss_sum, b.loss_sum_small, bool(b.p_nan)
 
 
 def softplus_block(cnp.ndarray x, cnp.ndarray out, bint negate):

@@ -140,6 +140,7 @@ typedef struct {
     int p_logits, q_logits;
     double *scratch;     /* max(10 (C rounded up to 8), 80 C) doubles */
     double loss_sum, loss_sum_small;
+    int p_nan;           /* out: some target logit (of any row, weighted 0 too) is NaN */
 } xk_kl;
 
 /* A sum of finite losses can overflow where their mean does not: kernels also return the sum of

@@ -336,8 +336,9 @@ static inline __attribute__((always_inline)) xv_d FN(kl_get)(const T *x, const d
 
 /* The maximum of a row of logits, or NaN where the row has no distribution (a NaN, every entry
  * -inf, several +inf); pad entries are -inf. A contiguous row takes the loss kernels' maximum
- * pass (row_max_s, row_max: NaN if the row holds one), a copied one kl_vmax's lanes. */
-static inline double FN(kl_row_max)(const T *x, const double *d, ptrdiff_t C)
+ * pass (row_max_s, row_max: NaN if the row holds one), a copied one kl_vmax's lanes. *nan is
+ * set where the row holds a NaN. */
+static inline double FN(kl_row_max)(const T *x, const double *d, ptrdiff_t C, int *nan_out)
 {
     double mm;
     if (!d) {
@@ -346,6 +347,7 @@ static inline double FN(kl_row_max)(const T *x, const double *d, ptrdiff_t C)
 #else
         FN(row_max)(x, C, &mm);
 #endif
+        if (mm != mm) *nan_out = 1;
         if (mm == HUGE_VAL) { /* several +inf entries: no distribution */
             ptrdiff_t n = 0;
             for (ptrdiff_t c = 0; c < C; c++) n += (double)x[c] == HUGE_VAL;
@@ -363,6 +365,7 @@ static inline double FN(kl_row_max)(const T *x, const double *d, ptrdiff_t C)
         nn += nan[j];
         ni += inf[j];
     }
+    if (nn > 0.0) *nan_out = 1;
     return (nn > 0.0 || mm == -HUGE_VAL || ni > 1.0) ? NAN : mm;
 }
 
@@ -453,23 +456,25 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
         const T *q = (const T *)b->q + r * b->q_rs;
         T *g = b->grad ? (T *)b->grad + r * b->g_rs : NULL;
         const double w = b->row_weight ? b->row_weight[r] : 1.0;
+        const double *dp = NULL, *dq = NULL;
+        if (b->p_cs != 1 && (pl || w != 0.0)) {
+            FN(kl_copy)(p, b->p_cs, C, (double)ppad, Dp);
+            dp = Dp;
+        }
+        /* the target's maximum, also in rows of weight 0 (a NaN target logit is an error) */
+        const xv_d mp = XV(splat)(pl ? FN(kl_row_max)(p, dp, C, &b->p_nan) : 0.0);
         if (w == 0.0) { /* a row of weight 0 contributes 0, whatever its values */
             if (b->row_out) b->row_out[r] = 0.0;
             if (g)
                 for (ptrdiff_t c = 0; c < C; c++) g[c * b->g_cs] = (T)0.0;
             continue;
         }
-        const double *dp = NULL, *dq = NULL;
-        if (b->p_cs != 1) {
-            FN(kl_copy)(p, b->p_cs, C, (double)ppad, Dp);
-            dp = Dp;
-        }
         if (b->q_cs != 1) {
             FN(kl_copy)(q, b->q_cs, C, (double)qpad, Dq);
             dq = Dq;
         }
-        const xv_d mp = XV(splat)(pl ? FN(kl_row_max)(p, dp, C) : 0.0);
-        const xv_d mq = XV(splat)(ql ? FN(kl_row_max)(q, dq, C) : 0.0);
+        int q_nan = 0;
+        const xv_d mq = XV(splat)(ql ? FN(kl_row_max)(q, dq, C, &q_nan) : 0.0);
         /* the weights, their sums and the difference of the logs (kl_weights) */
         const xv_d zero = XV(splat)(0.0);
         xv_d sums[4] = {zero, zero, zero, zero}, fu = zero, fuk = zero;
@@ -602,6 +607,8 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
             if (pl) FN(kl_vmax)(vp, &mp, &np, &fp);
             if (ql) FN(kl_vmax)(vq, &mq, &nq, &fq);
         }
+        for (int l = 0; l < nr; l++)
+            if (np[l] > 0.0) b->p_nan = 1;
         const xv_d nanv = XV(splat)(NAN);
         mp = XV(sel)((np > 0.0) | (mp == -HUGE_VAL) | (fp > 1.0), nanv, mp);
         mq = XV(sel)((nq > 0.0) | (mq == -HUGE_VAL) | (fq > 1.0), nanv, mq);
