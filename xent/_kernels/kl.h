@@ -46,7 +46,10 @@
  * Gradient with respect to the predictions (of temp^2 KL):
  *   student logits: temp (P q_c - p_c), and for logits targets, where x_c <= 1,
  *                   q_c - p_c = q_c (Y - expm1(x_c)) / (1 + Y)   (from p_c = q_c e^x_c / (1+Y)),
- *                   exact to a few ulp of itself even where p_c and q_c agree to many digits;
+ *                   exact to a few ulp of itself even where p_c and q_c agree to many digits
+ *                   (float results: written in the expm1 pass with Y left out, then the
+ *                   entries that Y changes by more than 2^-30 of themselves, |expm1(x_c)| <=
+ *                   2^30 |Y|, rewritten with it; Y, the normalizers' rounding, is tiny);
  *   probabilities:  -temp^2 p_c / q_c (from logits targets, where p_c or q_c is below the
  *                   normal range, from their logs with exact scaling: kl_ratio).
  *
@@ -74,9 +77,10 @@
  * It is kept where the divergence (at most the scale) or the scale itself (kl_scale, a light
  * pass over the stored F and u) is at least XK_KL_DIRECT = 2^-7: there its error is below 2^-30
  * of the scale, 1/64 ulp of float. Elsewhere (nearly equal distributions, NaN rows) the form
- * above decides; also where the gradient of student logits against teacher logits is wanted,
- * since that takes expm1(x) from it. This saves the pass of expm1 per entry for most rows of a
- * distillation (divergences of 0.01-1 per row).
+ * above decides. The gradient of student logits against teacher logits takes the expm1 pass
+ * in every row (the loss keeps its form either way, the same bits with and without the
+ * gradient). This saves the pass of expm1 per entry for most rows of a distillation's forward
+ * pass (divergences of 0.01-1 per row).
  *
  * Two ways through a block, with the same arithmetic per entry (the functions kl_logit,
  * kl_prob, kl_u, kl_term, kl_grad_logits and kl_grad_probs below, on vectors of eight doubles
@@ -105,6 +109,14 @@
 /* the direct form (float results) is kept where the divergence or its scale is at least this
  * (see the header) */
 #define XK_KL_DIRECT 0x1p-7
+/* kl_row_pass's gradient, written in the pass (float results, student against teacher
+ * logits): g (T, stride cs) = k (q_c - p_c) with Y left out; emin: out, the least |expm1(x_c)|
+ * of the entries whose value Y would change (see kl_rows_impl) */
+typedef struct {
+    void *g;
+    ptrdiff_t cs;
+    double k, rF, rG, emin;
+} xk_kl_go;
 /* rows of at most this many classes go eight rows at a time (the lanes are rows) */
 #define XK_KL_TILE_C 16
 /* the division of logits by the temperature: temp = bh + bl (Veltkamp's split), 1 / temp */
@@ -377,15 +389,19 @@ static inline __attribute__((always_inline)) xv_i FN(kl_live)(ptrdiff_t c, ptrdi
 }
 
 /* One pass for the shift kh + kl over a row's stored F, G, uh, ul (ul NULL: 0): A = sum F x,
- * B = sum tm (both compensated), S = sum |F x| (an estimate); x and expm1(x) into X, E if not
- * NULL. */
+ * B = sum tm (both compensated), S = sum |F x| (an estimate); x and expm1(x) into X, E if X
+ * is not NULL; with go, the gradient written as go says and expm1(x) into E. */
 static inline void FN(kl_row_pass)(ptrdiff_t C, const double *Fw, const double *Gw,
                                    const double *Uh, const double *Ul, double kh, double kl,
                                    double *X, double *E, double *A_out, double *B_out,
-                                   double *S_out)
+                                   double *S_out, xk_kl_go *go)
 {
     const xv_d zero = XV(splat)(0.0), vkh = XV(splat)(kh), vkl = XV(splat)(kl);
     const xv_d E0 = XV(splat)(xk_exp(-(kh + kl)));
+    const xv_d vk = XV(splat)(go ? go->k : 0.0), rF = XV(splat)(go ? go->rF : 0.0),
+               rG = XV(splat)(go ? go->rG : 0.0);
+    T *g = go ? (T *)go->g : NULL;
+    xv_d emin = XV(splat)(HUGE_VAL);
     xv_d a = zero, ak = zero, bs = zero, bk = zero, S = zero;
     /* four vectors a step, their terms added pairwise and then to the compensated sums (the
        entries past C are pad: F = G = 0, so x = 0 and both terms 0) */
@@ -397,19 +413,33 @@ static inline void FN(kl_row_pass)(ptrdiff_t C, const double *Fw, const double *
             P[k] = M[k] = zero;
             if (c >= C) continue;
             xv_d x, em;
-            P[k] = FN(kl_term)(XV(load)(Fw + c), XV(load)(Gw + c), XV(load)(Uh + c),
-                               Ul ? XV(load)(Ul + c) : zero, vkh, vkl, E0, &x, &em, &M[k]);
-            if (X) {
-                XV(store)(X + c, x);
-                XV(store)(E + c, em);
-            }
+            const xv_d F = XV(load)(Fw + c), G = XV(load)(Gw + c);
+            P[k] = FN(kl_term)(F, G, XV(load)(Uh + c), Ul ? XV(load)(Ul + c) : zero, vkh, vkl,
+                               E0, &x, &em, &M[k]);
+            if (X) XV(store)(X + c, x);
+            if (X || go) XV(store)(E + c, em);
             S += XV(sel)(P[k] < 0.0, -P[k], P[k]);
+            if (go) {
+                /* kl_grad_logits with Y = 0: -q expm1(x) where x <= 1, else q - p */
+                const xv_d qc = G * rG;
+                const xv_i near = (x <= 1.0) & (G > 0.0);
+                const xv_d gv = vk * XV(sel)(x <= 1.0, -(qc * em), qc - F * rF);
+                const xv_d aem = XV(sel)(em < 0.0, -em, em);
+                emin = XV(sel)(near & (aem < emin), aem, emin);
+                if (go->cs == 1 && c + 8 <= C) XK_STOREV(g + c, gv);
+                else
+                    for (int l = 0; l < 8 && c + l < C; l++) g[(c + l) * go->cs] = (T)gv[l];
+            }
         }
         FN(vkadd)(&a, &ak, (P[0] + P[1]) + (P[2] + P[3]), NULL);
         FN(vkadd)(&bs, &bk, (M[0] + M[1]) + (M[2] + M[3]), NULL);
     }
-    double s = 0.0;
-    for (int j = 0; j < 8; j++) s += S[j];
+    double s = 0.0, em1 = HUGE_VAL;
+    for (int j = 0; j < 8; j++) {
+        s += S[j];
+        em1 = emin[j] < em1 ? emin[j] : em1;
+    }
+    if (go) go->emin = em1;
     *A_out = FN(lanes_sum)(a, ak);
     *B_out = FN(lanes_sum)(bs, bk);
     *S_out = s;
@@ -445,8 +475,10 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
     const ptrdiff_t C = b->C, Cp = (C + 7) & ~(ptrdiff_t)7;
     const double temp = b->temperature;
     const int grad_a = b->grad && pl && !ql; /* the gradient needs the target's logs */
-    /* the direct form for float results, unless the gradient needs expm1(x) (XK_KL_DIRECT) */
-    const int direct = XK_WIDEN && !(b->grad && pl && ql);
+    const int direct = XK_WIDEN; /* the direct form for float results (XK_KL_DIRECT) */
+    /* the gradient of student logits against teacher logits takes the expm1 pass (whatever
+       form the loss takes), and for float results is written in it (kl_row_pass's go) */
+    const int careful_grad = b->grad && pl && ql;
     double *Fw = b->scratch, *Gw = Fw + Cp, *Uh = Gw + Cp, *Ul = Uh + Cp, *X = Ul + Cp,
            *E = X + Cp, *Ah = E + Cp, *Al = Ah + Cp, *Dp = Al + Cp, *Dq = Dp + Cp;
     const T ppad = pl ? (T)-HUGE_VAL : (T)0.0, qpad = ql ? (T)-HUGE_VAL : (T)0.0;
@@ -523,28 +555,50 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
                 !(FN(kl_scale)(C, Fw, Uh, kh) / SF >= XK_KL_DIRECT))
                 kl = NAN;
         }
-        if (kl != kl) {
+        const double kgrad = (w * temp) / b->grad_div;
+        int written = 0; /* the gradient written by the expm1 pass */
+        if (kl != kl || careful_grad) {
             double *Xs = g && ql ? X : NULL;
             double A, B, Sabs;
             const double *Uls = XK_WIDEN ? NULL : Ul;
-            FN(kl_row_pass)(C, Fw, Gw, Uh, Uls, kh, 0.0, Xs, E, &A, &B, &Sabs);
+            xk_kl_go go = {g, b->g_cs, kgrad, 1.0 / SF, 1.0 / SG, 0.0};
+            xk_kl_go *gop = XK_WIDEN && careful_grad ? &go : NULL;
+            FN(kl_row_pass)(C, Fw, Gw, Uh, Uls, kh, 0.0, gop ? NULL : Xs, E, &A, &B, &Sabs, gop);
+            written = gop != NULL;
             Y = Qm1 + B / SG;
             if (Sabs / SF < 0x1p-20) {
                 /* Nearly equal distributions: the rounding of k (a few ulp of log SF, log SG)
                    is no longer small beside the divergence. k + lambda, with lambda from this
-                   pass, is the exact shift to a few ulp of the divergence; pass again with it. */
+                   pass, is the exact shift to a few ulp of the divergence; pass again with it
+                   (the gradient then by the loop below). */
                 const double lambda = xk_log1p(Y) - xk_log1p(Pm1);
-                FN(kl_row_pass)(C, Fw, Gw, Uh, Uls, kh, lambda, Xs, E, &A, &B, &Sabs);
+                FN(kl_row_pass)(C, Fw, Gw, Uh, Uls, kh, lambda, Xs, E, &A, &B, &Sabs, NULL);
                 Y = Qm1 + B / SG;
+                written = 0;
             }
-            kl = A / SF;
-            kl = pl ? kl - xk_log1p(Y) : kl + P * (xk_log1p(Pm1) - xk_log1p(Y));
+            if (written && Y != 0.0 && !(go.emin > 0x1p30 * fabs(Y))) {
+                /* the entries whose -q expm1(x) Y changes by more than 2^-30 of itself: the
+                   gradient of kl_grad_logits */
+                const xv_d vY = XV(splat)(Y), vD = XV(splat)(SG * (1.0 + Y));
+                const xv_d lim = XV(splat)(0x1p30 * fabs(Y)), vk = XV(splat)(kgrad);
+                for (ptrdiff_t c = 0; c < C; c += 8) {
+                    const xv_d em = XV(load)(E + c), G = XV(load)(Gw + c);
+                    const xv_i fix = (em <= lim) & (em >= -lim) & (em < 1.5) & (G > 0.0);
+                    if (!XV(any)(fix)) continue;
+                    const xv_d gv = vk * ((G * (vY - em)) / vD);
+                    for (int l = 0; l < 8 && c + l < C; l++)
+                        if (fix[l]) g[(c + l) * b->g_cs] = (T)gv[l];
+                }
+            }
+            const double kc = pl ? A / SF - xk_log1p(Y)
+                                 : A / SF + P * (xk_log1p(Pm1) - xk_log1p(Y));
+            if (kl != kl) kl = kc;
         }
         if (pl && ql && kl < 0.0) kl = 0.0; /* >= 0 for two distributions; NaN stays */
         const double value = w * ((temp * temp) * kl);
         if (b->row_out) b->row_out[r] = value;
         FN(sum_add)(&bsum, (int)(r & 7), value);
-        if (!g) continue;
+        if (!g || written) continue;
         const int unit = b->g_cs == 1;
         for (ptrdiff_t c = 0; c < C; c += 8) {
             xv_d gv;
@@ -553,7 +607,7 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
                                         pl ? XV(load)(X + c) : zero, pl ? XV(load)(E + c) : zero,
                                         XV(splat)(SF), XV(splat)(SG),
                                         XV(splat)(P), XV(splat)(Y), XV(splat)(SG * (1.0 + Y)),
-                                        XV(splat)((w * temp) / b->grad_div), pl);
+                                        XV(splat)(kgrad), pl);
             else
                 gv = FN(kl_grad_probs)(XV(load)(Fw + c), XV(load)(Gw + c),
                                        grad_a ? XV(load)(Ah + c) : zero,
@@ -590,7 +644,8 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
     double *Fw = b->scratch, *Gw = Fw + n8, *Uh = Gw + n8, *Ul = Uh + n8, *X = Ul + n8,
            *E = X + n8, *Ah = E + n8, *Al = Ah + n8, *Vp = Al + n8, *Vq = Vp + n8;
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0), ninf = XV(splat)(-HUGE_VAL);
-    const int direct = XK_WIDEN && !(b->grad && pl && ql); /* as kl_rows_impl */
+    const int direct = XK_WIDEN;                       /* as kl_rows_impl */
+    const int careful_grad = b->grad && pl && ql;       /* the gradient takes X, E, Y */
     xk_sum bsum = {{0}, {0}, {0}};
     for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
         const ptrdiff_t nr = R - r0 < 8 ? R - r0 : 8;
@@ -651,7 +706,7 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
             }
         }
         xv_d A = zero, B = zero, Sabs = zero, Y = zero;
-        for (int round = 0; round < 2 && XV(any)(~keep); round++) {
+        for (int round = 0; round < 2 && (careful_grad || XV(any)(~keep)); round++) {
             /* round 1: the lanes of nearly equal distributions again with k + lambda (see the
                rows above); the others with lambda = 0 repeat their values exactly */
             xv_d lam = zero;
