@@ -646,6 +646,7 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0), ninf = XV(splat)(-HUGE_VAL);
     const int direct = XK_WIDEN;                       /* as kl_rows_impl */
     const int careful_grad = b->grad && pl && ql;       /* the gradient takes X, E, Y */
+    const int grad_a = b->grad && pl && !ql;            /* and the target's logs */
     xk_sum bsum = {{0}, {0}, {0}};
     for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
         const ptrdiff_t nr = R - r0 < 8 ? R - r0 : 8;
@@ -677,9 +678,11 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
             XV(store)(Fw + 8 * c, F);
             XV(store)(Gw + 8 * c, G);
             XV(store)(Uh + 8 * c, uh);
-            XV(store)(Ul + 8 * c, ul);
-            XV(store)(Ah + 8 * c, ah);
-            XV(store)(Al + 8 * c, al);
+            if (!XK_WIDEN) XV(store)(Ul + 8 * c, ul); /* 0 for float logits: not stored */
+            if (grad_a) {
+                XV(store)(Ah + 8 * c, ah);
+                XV(store)(Al + 8 * c, al);
+            }
         }
         /* each lane's sums, in the order of the classes */
         xv_d SF = one, SG = one, Pm1 = zero, Qm1 = zero;
@@ -722,7 +725,8 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
                 xv_d x, em, tm;
                 const xv_d px =
                     FN(kl_term)(XV(load)(Fw + 8 * c), XV(load)(Gw + 8 * c), XV(load)(Uh + 8 * c),
-                                XV(load)(Ul + 8 * c), kh, lam, E0, &x, &em, &tm);
+                                XK_WIDEN ? zero : XV(load)(Ul + 8 * c), kh, lam, E0, &x, &em,
+                                &tm);
                 XV(store)(X + 8 * c, x);
                 XV(store)(E + 8 * c, em);
                 Sabs += XV(sel)(px < 0.0, -px, px);
@@ -756,8 +760,9 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
             xv_d gv = ql ? FN(kl_grad_logits)(F, G, pl ? XV(load)(X + 8 * c) : zero,
                                               pl ? XV(load)(E + 8 * c) : zero, SF, SG, P, Y, D,
                                               kg, pl)
-                         : FN(kl_grad_probs)(F, G, XV(load)(Ah + 8 * c), XV(load)(Al + 8 * c),
-                                             SF, logSF, kg, pl);
+                         : FN(kl_grad_probs)(F, G, grad_a ? XV(load)(Ah + 8 * c) : zero,
+                                             grad_a ? XV(load)(Al + 8 * c) : zero, SF, logSF, kg,
+                                             pl);
             gv = XV(sel)(dead, zero, gv);
             for (int l = 0; l < nr; l++) g[(r0 + l) * b->g_rs + c * b->g_cs] = (T)gv[l];
         }
