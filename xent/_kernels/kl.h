@@ -505,7 +505,7 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
             FN(kl_copy)(q, b->q_cs, C, (double)qpad, Dq);
             dq = Dq;
         }
-        int q_nan = 0;
+        int q_nan = 0; /* a NaN student logit makes its row NaN (not an error): unused */
         const xv_d mq = XV(splat)(ql ? FN(kl_row_max)(q, dq, C, &q_nan) : 0.0);
         /* the weights, their sums and the difference of the logs (kl_weights) */
         const xv_d zero = XV(splat)(0.0);
