@@ -149,7 +149,7 @@ def test_float32_gradient_entries_keep_their_digits(rng, temperature, classes):
     assert ref.max_ulp(ref.ulp_error(grad, exact[1])) <= 1.0
 
 
-@pytest.mark.parametrize("classes", [*CLASSES, 300])
+@pytest.mark.parametrize("classes", [2, *CLASSES, 300])
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 def test_the_loss_is_the_same_with_and_without_the_gradient(rng, dtype, mode, classes):
@@ -159,7 +159,7 @@ def test_the_loss_is_the_same_with_and_without_the_gradient(rng, dtype, mode, cl
     t = (3.0 * rng.standard_normal((400, classes))).astype(dtype)
     noise = np.repeat([1.0, 0.05, 1e-5, 0.0], 100)[:, None]
     s = (t + noise * rng.standard_normal(t.shape)).astype(dtype)
-    t[3, :2] = s[3, :2] = -np.inf
+    t[3, : min(2, classes - 1)] = s[3, : min(2, classes - 1)] = -np.inf
     y_true, y_pred = _inputs(t, s, mode)
     kw = {"from_logits": pred_logits, "target_from_logits": target_logits, "reduction": "none"}
     kw["temperature"] = 2.0 if target_logits and pred_logits else 1.0
