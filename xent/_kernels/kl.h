@@ -230,6 +230,14 @@ static inline __attribute__((always_inline)) xv_d FN(kl_term)(xv_d F, xv_d G, xv
     return XV(sel)(x == inf, inf, XV(sel)(F == 0.0, zero, F * x));
 }
 
+/* q_c - p_c = q_c (Y - expm1(x_c)) / (1 + Y) for teacher logits where x_c <= 1, D = SG (1 + Y):
+ * kl_grad_logits's form, and the entries kl_rows_impl rewrites after the expm1 pass. */
+static inline __attribute__((always_inline)) xv_d FN(kl_grad_near)(xv_d G, xv_d Y, xv_d em,
+                                                                   xv_d D)
+{
+    return (G * (Y - em)) / D;
+}
+
 /* The gradient entries (of temp^2 KL, times k) for student logits: temp (P q_c - p_c), and for
  * teacher logits, where x_c <= 1, q_c - p_c = q_c (Y - expm1(x_c)) / (1 + Y) (from
  * p_c = q_c e^x_c / (1 + Y)), exact to a few ulp of itself where p_c and q_c agree to many
@@ -239,7 +247,7 @@ static inline __attribute__((always_inline)) xv_d FN(kl_grad_logits)(
 {
     const xv_d pc = F / SF, qc = G / SG;
     xv_d gc = P * qc - pc;
-    if (pl) gc = XV(sel)(x <= 1.0, (G * (Y - em)) / D, gc);
+    if (pl) gc = XV(sel)(x <= 1.0, FN(kl_grad_near)(G, Y, em, D), gc);
     return k * gc;
 }
 
@@ -348,8 +356,8 @@ static inline __attribute__((always_inline)) xv_d FN(kl_get)(const T *x, const d
 
 /* The maximum of a row of logits, or NaN where the row has no distribution (a NaN, every entry
  * -inf, several +inf); pad entries are -inf. A contiguous row takes the loss kernels' maximum
- * pass (row_max_s, row_max: NaN if the row holds one), a copied one kl_vmax's lanes. *nan is
- * set where the row holds a NaN. */
+ * pass (row_max_s, row_max: NaN if the row holds one), a copied one kl_vmax's lanes. *nan_out
+ * (if not NULL) is set where the row holds a NaN. */
 static inline double FN(kl_row_max)(const T *x, const double *d, ptrdiff_t C, int *nan_out)
 {
     double mm;
@@ -359,7 +367,7 @@ static inline double FN(kl_row_max)(const T *x, const double *d, ptrdiff_t C, in
 #else
         FN(row_max)(x, C, &mm);
 #endif
-        if (mm != mm) *nan_out = 1;
+        if (mm != mm && nan_out) *nan_out = 1;
         if (mm == HUGE_VAL) { /* several +inf entries: no distribution */
             ptrdiff_t n = 0;
             for (ptrdiff_t c = 0; c < C; c++) n += (double)x[c] == HUGE_VAL;
@@ -377,7 +385,7 @@ static inline double FN(kl_row_max)(const T *x, const double *d, ptrdiff_t C, in
         nn += nan[j];
         ni += inf[j];
     }
-    if (nn > 0.0) *nan_out = 1;
+    if (nn > 0.0 && nan_out) *nan_out = 1;
     return (nn > 0.0 || mm == -HUGE_VAL || ni > 1.0) ? NAN : mm;
 }
 
@@ -445,16 +453,22 @@ static inline void FN(kl_row_pass)(ptrdiff_t C, const double *Fw, const double *
     *S_out = s;
 }
 
-/* sum_c F_c |u_c - k| over a row's stored F and u (entries of weight 0 left out): SF times
- * the scale sum_c p_c |log p_c - log q_c| of the direct form's error, to a few ulp of float. */
+/* F |u - k| (0 where F = 0): SF times a term of the scale sum_c p_c |log p_c - log q_c| of
+ * the direct form's error (u - k = log p - log q up to the rounding of k) */
+static inline __attribute__((always_inline)) xv_d FN(kl_scale_term)(xv_d F, xv_d u, xv_d k)
+{
+    const xv_d zero = XV(splat)(0.0), d = u - k;
+    return XV(sel)(F == 0.0, zero, F * XV(sel)(d < 0.0, -d, d));
+}
+
+/* SF times the scale of a row (classes in the lanes) from its stored F and u, to a few ulp of
+ * float. */
 static inline double FN(kl_scale)(ptrdiff_t C, const double *Fw, const double *Uh, double k)
 {
-    const xv_d zero = XV(splat)(0.0), vk = XV(splat)(k);
-    xv_d S = zero;
-    for (ptrdiff_t c = 0; c < C; c += 8) {
-        const xv_d F = XV(load)(Fw + c), d = XV(load)(Uh + c) - vk;
-        S += XV(sel)(F == 0.0, zero, F * XV(sel)(d < 0.0, -d, d));
-    }
+    const xv_d vk = XV(splat)(k);
+    xv_d S = XV(splat)(0.0);
+    for (ptrdiff_t c = 0; c < C; c += 8)
+        S += FN(kl_scale_term)(XV(load)(Fw + c), XV(load)(Uh + c), vk);
     double s = 0.0;
     for (int j = 0; j < 8; j++) s += S[j];
     return s;
@@ -505,8 +519,8 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
             FN(kl_copy)(q, b->q_cs, C, (double)qpad, Dq);
             dq = Dq;
         }
-        int q_nan = 0; /* a NaN student logit makes its row NaN (not an error): unused */
-        const xv_d mq = XV(splat)(ql ? FN(kl_row_max)(q, dq, C, &q_nan) : 0.0);
+        /* (a NaN student logit makes its row NaN, not an error) */
+        const xv_d mq = XV(splat)(ql ? FN(kl_row_max)(q, dq, C, NULL) : 0.0);
         /* the weights, their sums and the difference of the logs (kl_weights) */
         const xv_d zero = XV(splat)(0.0);
         xv_d sums[4] = {zero, zero, zero, zero}, fu = zero, fuk = zero;
@@ -585,7 +599,7 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
                     const xv_d em = XV(load)(E + c), G = XV(load)(Gw + c);
                     const xv_i fix = (em <= lim) & (em >= -lim) & (em < 1.5) & (G > 0.0);
                     if (!XV(any)(fix)) continue;
-                    const xv_d gv = vk * ((G * (vY - em)) / vD);
+                    const xv_d gv = vk * FN(kl_grad_near)(G, vY, em, vD);
                     for (int l = 0; l < 8 && c + l < C; l++)
                         if (fix[l]) g[(c + l) * b->g_cs] = (T)gv[l];
                 }
@@ -701,10 +715,8 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
             keep = kd >= XK_KL_DIRECT;
             if (XV(any)(~keep)) {
                 xv_d S = zero;
-                for (ptrdiff_t c = 0; c < C; c++) {
-                    const xv_d F = XV(load)(Fw + 8 * c), d = XV(load)(Uh + 8 * c) - kh;
-                    S += XV(sel)(F == 0.0, zero, F * XV(sel)(d < 0.0, -d, d));
-                }
+                for (ptrdiff_t c = 0; c < C; c++)
+                    S += FN(kl_scale_term)(XV(load)(Fw + 8 * c), XV(load)(Uh + 8 * c), kh);
                 keep = keep | ((S / SF >= XK_KL_DIRECT) & (kd == kd));
             }
         }
