@@ -2602,56 +2602,113 @@ static inline void FN(prob_logs)(const T *x, ptrdiff_t n, double *lp, double *lq
     }
 }
 
-/* Binary cross-entropy from logits of n contiguous elements, eight at a time: with weights a
- * (positive term) and b (negative), each smoothed on its own (1 - (y (1 - e) + e / 2) would
- * cancel where y is near 1), -log p = softplus(-x) = T + relu(-x) and -log(1 - p) =
- * softplus(x) = T + relu(x), T = log1p(exp(-|x|)), so l = (a + b) T + a relu(-x) + b relu(x),
- * non-negative terms (a + b = 1 without pos_weight); a label of exactly 0 or 1 at an infinite
- * logit gives 0, not 0 * inf. The gradient is b sigmoid(x) - a sigmoid(-x). */
-static inline __attribute__((always_inline)) void FN(binary_logits_chunk)(
-    const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, const double *y, const double *pw,
-    const double *sw, double *lb, const int GRAD, const int SW, const int PW)
+/* Binary cross-entropy from logits of a whole tile in one pass: with weights a (positive
+ * term) and b (negative), each smoothed on its own (1 - (y (1 - e) + e / 2) would cancel where
+ * y is near 1), -log p = softplus(-x) = T + relu(-x) and -log(1 - p) = softplus(x) = T +
+ * relu(x), T = log1p(exp(-|x|)), so l = (a + b) T + a relu(-x) + b relu(x), non-negative terms
+ * (a + b = 1 without pos_weight); a label of exactly 0 or 1 at an infinite logit gives 0, not
+ * 0 * inf. The gradient is b sigmoid(x) - a sigmoid(-x).
+ * A step of XK_BSTEP entries (softplus_terms32 for float, softplus_terms8 for double) is read
+ * once: its terms stay in registers, its labels' range goes into lo, hi, nan (two sets in
+ * turn: see binary_labels), and vector k of every 32 entries into the loss sum s[k] (the sums
+ * of the chunked passes, in the same order); the tile's last step padded (x 0, labels the
+ * step's first, weights 1, losses 0). */
+#if XK_WIDEN
+#define XK_BSTEP 32
+#else
+#define XK_BSTEP 8
+#endif
+static inline __attribute__((always_inline)) void FN(binary_logits_run)(
+    xk_binary *bb, FN(vsum) s[4], xv_d lo[2], xv_d hi[2], xv_i *nan, const int GRAD,
+    const int SW, const int PW)
 {
-    /* y, pw and sw: the chunk's, whole vectors */
-    const T *x = (const T *)bb->x + i0;
-    T *grad = GRAD ? (T *)bb->grad + i0 : NULL;
+    const ptrdiff_t N = bb->n;
+    const T *x = (const T *)bb->x;
+    T *grad = GRAD ? (T *)bb->grad : NULL;
     const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, ginv = 1.0 / bb->grad_div;
-    const xv_d zero = XV(splat)(0.0);
-    double U[XK_CHUNK], V[XK_CHUNK]; /* exp(-|x|) and log1p of it */
-    FN(softplus_parts)(x, n, GRAD ? U : NULL, V); /* u: for the gradient only */
-    for (ptrdiff_t i = 0; i < n; i += 8) {
-        const ptrdiff_t nl = n - i < 8 ? n - i : 8;
-        const xv_d xv = FN(load_pad)(x + i, (int)nl, 0.0), yv = XV(load)(y + i);
-        xv_d a = yv * keep + half;
-        const xv_d bw = (1.0 - yv) * keep + half;
-        if (PW) a *= XV(load)(pw + i);
-        const xv_d Tv = XV(load)(V + i);
-        const xv_d relu = XV(sel)(xv > zero, xv, zero), relu_neg = relu - xv;
-        const xv_d pa = relu_neg * a, pb = relu * bw;
-        xv_d loss = (PW ? (a + bw) * Tv : Tv) + XV(sel)(pa > zero, pa, zero) +
-                    XV(sel)(pb > zero, pb, zero);
-        xv_d g = zero;
-        if (GRAD) {
-            /* sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u) */
-            const xv_d u = XV(load)(U + i);
-            const xv_d inv = 1.0 / (1.0 + u), small = u * inv;
-            const xv_i pos = xv >= zero;
-            g = bw * XV(sel)(pos, inv, small) - a * XV(sel)(pos, small, inv);
+    const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
+    const float *yf = (const float *)bb->y;
+    const double *yd = (const double *)bb->y;
+    int v = 0; /* the vector's number mod 4: its loss sum */
+    for (ptrdiff_t i = 0; i < N; i += XK_BSTEP) {
+        const ptrdiff_t left = N - i;
+        xv_d U[XK_BSTEP / 8], L[XK_BSTEP / 8];
+#if XK_WIDEN
+        float x32[32] = {0};
+        const float *xs = x + i;
+        if (left < 32) {
+            for (ptrdiff_t l = 0; l < left; l++) x32[l] = x[i + l];
+            xs = x32;
         }
-        if (SW) {
-            const xv_d s = XV(load)(sw + i);
-            loss = XV(sel)(s == zero, zero, s * loss);
-            if (GRAD) g = XV(sel)(s == zero, zero, g * (s / bb->grad_div));
-        } else if (GRAD) {
-            g *= ginv;
-        }
-        XV(store)(lb + i, loss);
-        if (GRAD) {
-            if (nl == 8) XK_STOREV(grad + i, g);
-            else for (ptrdiff_t l = 0; l < nl; l++) grad[i + l] = (T)g[l];
+        FN(softplus_terms32)(xs, 1.0f, GRAD ? U : NULL, L);
+#else
+        FN(softplus_terms8)(FN(load_pad)(x + i, left < 8 ? (int)left : 8, 0.0), U, L);
+#endif
+#pragma GCC unroll 4
+        for (int k = 0; k < XK_BSTEP / 8; k++, v = (v + 1) & 3) {
+            const ptrdiff_t j = i + 8 * k;
+            const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
+            xv_d xv, yv, pwv = one, swv = one;
+            if (nl == 8) {
+                xv = XK_LOADV(x + j);
+                yv = bb->y_float ? XV(load_f)(yf + j) : XV(load)(yd + j);
+                if (PW) pwv = XV(load)(bb->pw + j);
+                if (SW) swv = XV(load)(bb->sw + j);
+            } else {
+                double y8[8];
+                for (int l = 0; l < 8; l++) {
+                    const ptrdiff_t e = l < nl ? j + l : i;
+                    y8[l] = bb->y_float ? yf[e] : yd[e];
+                }
+                xv = FN(load_pad)(x + j, (int)nl, 0.0);
+                yv = XV(load)(y8);
+                if (PW) pwv = XV(load_pad)(bb->pw + j, (int)nl, 1.0);
+                if (SW) swv = XV(load_pad)(bb->sw + j, (int)nl, 1.0);
+            }
+            lo[k & 1] = XV(min)(yv, lo[k & 1]);
+            hi[k & 1] = XV(max)(yv, hi[k & 1]);
+            *nan |= yv != yv;
+            xv_d a = yv * keep + half;
+            const xv_d bw = (1.0 - yv) * keep + half;
+            if (PW) a *= pwv;
+            const xv_d Tv = L[k];
+            const xv_d relu = XV(sel)(xv > zero, xv, zero), relu_neg = relu - xv;
+            const xv_d pa = relu_neg * a, pb = relu * bw;
+            xv_d loss = (PW ? (a + bw) * Tv : Tv) + XV(sel)(pa > zero, pa, zero) +
+                        XV(sel)(pb > zero, pb, zero);
+            xv_d g = zero;
+            if (GRAD) {
+                /* sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u) */
+                const xv_d u = U[k];
+                const xv_d inv = 1.0 / (1.0 + u), small = u * inv;
+                const xv_i pos = xv >= zero;
+                g = bw * XV(sel)(pos, inv, small) - a * XV(sel)(pos, small, inv);
+            }
+            if (SW) {
+                loss = XV(sel)(swv == zero, zero, swv * loss);
+                if (GRAD) g = XV(sel)(swv == zero, zero, g * (swv / bb->grad_div));
+            } else if (GRAD) {
+                g *= ginv;
+            }
+            if (nl < 8) { /* the padding's losses are 0 */
+                const xv_i idx = {0, 1, 2, 3, 4, 5, 6, 7};
+                loss = XV(sel)(idx < (int64_t)nl, loss, zero);
+            }
+            FN(vsum_add)(&s[v], loss);
+            if (bb->loss_out)
+                for (ptrdiff_t l = 0; l < nl; l++) bb->loss_out[j + l] = loss[l];
+            if (GRAD) {
+                if (nl == 8) XK_STOREV(grad + j, g);
+                else for (ptrdiff_t l = 0; l < nl; l++) grad[j + l] = (T)g[l];
+            }
         }
     }
+    /* the sums took vectors of zeros up to the next 32 entries (as the chunked passes) */
+    for (ptrdiff_t j = (N + XK_BSTEP - 1) / XK_BSTEP * XK_BSTEP; j < (N + 31) / 32 * 32;
+         j += 8, v = (v + 1) & 3)
+        FN(vsum_add)(&s[v], zero);
 }
+#undef XK_BSTEP
 
 /* The same from probabilities: l = -a log p - b log1p(-p), nothing clipped; gradient
  * b / (1 - p) - a / p, a weight of 0 contributing 0 (also where p is 0 or 1). */
@@ -2940,7 +2997,22 @@ static void FN(binary)(xk_binary *bb)
     xv_i ynan = {0};
     double ones[XK_CHUNK], pwb[XK_CHUNK], swb[XK_CHUNK];
     for (ptrdiff_t i = 0; focal && i < XK_CHUNK; i++) ones[i] = 1.0;
-    for (ptrdiff_t i0 = 0; i0 < bb->n; i0 += XK_CHUNK) {
+    if (L && !focal) { /* one pass (binary_logits_run) */
+        FN(vsum) s[4] = {FN(vsum_load)(bsum), FN(vsum_load)(bsum + 1), FN(vsum_load)(bsum + 2),
+                         FN(vsum_load)(bsum + 3)};
+        xv_d lo2[2] = {ylo, ylo}, hi2[2] = {yhi, yhi};
+        switch (key) {
+#define XK_CASE(K) \
+    case K: FN(binary_logits_run)(bb, s, lo2, hi2, &ynan, (K >> 2) & 1, (K >> 1) & 1, K & 1); break;
+            XK_CASE(0) XK_CASE(1) XK_CASE(2) XK_CASE(3) XK_CASE(4) XK_CASE(5) XK_CASE(6)
+            XK_CASE(7)
+#undef XK_CASE
+        }
+        for (int k = 0; k < 4; k++) FN(vsum_store)(bsum + k, s + k);
+        ylo = XV(min)(lo2[0], lo2[1]);
+        yhi = XV(max)(hi2[0], hi2[1]);
+    }
+    for (ptrdiff_t i0 = 0; (focal || !L) && i0 < bb->n; i0 += XK_CHUNK) {
         ptrdiff_t n = bb->n - i0 < XK_CHUNK ? bb->n - i0 : XK_CHUNK;
         FN(binary_labels)(bb, i0, n, Y, &ylo, &yhi, &ynan);
         if (!L) FN(binary_range)((const T *)bb->x + i0, n, &xlo, &xhi);
@@ -2948,7 +3020,7 @@ static void FN(binary)(xk_binary *bb)
         /* float32 focal from logits without smoothing: entries of labels 0 and 1 by
            binary_focal_hard, after binary_focal_chunk for the chunk's soft labels if any */
         const int hard_focal = XK_WIDEN && focal && L && bb->eps == 0.0;
-        if (n % 8 && L && (!focal || hard_focal)) { /* the last chunk's weights padded */
+        if (n % 8 && hard_focal) { /* the last chunk's weights padded */
             for (ptrdiff_t i = 0; i < (n + 7) / 8 * 8; i++) {
                 pwb[i] = P && i < n ? pw[i] : 1.0;
                 swb[i] = S && i < n ? sw[i] : 1.0;
@@ -2976,12 +3048,6 @@ static void FN(binary)(xk_binary *bb)
             else if (L) FN(binary_focal_chunk)(bb, i0, n, Y, lb, 1, 0, ones);
             else if (G) FN(binary_focal_chunk)(bb, i0, n, Y, lb, 0, 1, ones);
             else FN(binary_focal_chunk)(bb, i0, n, Y, lb, 0, 0, ones);
-        } else if (L) switch (key) {
-#define XK_CASE(K) \
-    case K: FN(binary_logits_chunk)(bb, i0, n, Y, pw, sw, lb, (K >> 2) & 1, (K >> 1) & 1, K & 1); break;
-            XK_CASE(0) XK_CASE(1) XK_CASE(2) XK_CASE(3) XK_CASE(4) XK_CASE(5) XK_CASE(6)
-            XK_CASE(7)
-#undef XK_CASE
         } else switch (key) {
 #define XK_CASE(K) \
     case K: FN(binary_prob_chunk)(bb, i0, n, Y, lb, (K >> 2) & 1, (K >> 1) & 1, K & 1); break;
