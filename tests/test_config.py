@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 
 import xent
@@ -28,3 +30,15 @@ def test_stdout_prints_every_key(capsys):
 def test_unknown_mode_is_named():
     with pytest.raises(ValueError, match=r"mode must be 'stdout' or 'dicts'; got 'json'\."):
         xent.show_config(mode="json")  # type: ignore[call-overload]
+
+
+def test_the_namespace_holds_the_public_api_only():
+    # names a module brought in for itself (importlib's helpers, say) are not xent's API
+    public = {
+        name
+        for name, value in vars(xent).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(xent.__all__) - {"__version__"}
+    assert isinstance(xent.__version__, str)
+    assert xent.__version__

@@ -1,6 +1,6 @@
 """xent: exact, stable and fast cross-entropy for NumPy arrays."""
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import metadata as _metadata
 
 from ._binary import binary_cross_entropy
 from ._categorical import categorical_cross_entropy, sparse_categorical_cross_entropy
@@ -11,8 +11,8 @@ from ._linear import LinearGrads, linear_cross_entropy
 from ._primitives import log_sigmoid, log_softmax, logsumexp, softmax, softplus
 
 try:
-    __version__ = version("xent")
-except PackageNotFoundError:  # a source tree that is not installed
+    __version__ = _metadata.version("xent")
+except _metadata.PackageNotFoundError:  # a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = [
