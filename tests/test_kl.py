@@ -158,6 +158,23 @@ def test_float32_gradient_entries_keep_their_digits(rng, temperature, classes):
     assert ref.max_ulp(ref.ulp_error(grad, exact[1])) <= 1.0
 
 
+@pytest.mark.parametrize("classes", [3, *CLASSES])
+def test_float32_gradient_digits_at_a_temperature_that_rounds(rng, classes):
+    """At temperature 7 (1/7 rounds, unlike 1/2) with a class 140 below the others and student
+    logits a last bit away from the teacher's in a third of the entries: log p_c - log q_c
+    is formed from the logits' differences before the division (kl.h kl_weights), not as the
+    difference of two rounded quotients of size 20 (which kept 13-21 bits of it, 5.3 ulp
+    measured on the gradient), so each gradient entry is within an ulp of itself."""
+    temperature = 7.0
+    t = (3.0 * rng.standard_normal((16, classes))).astype(np.float32)
+    t[:, 0] -= 140.0
+    s = np.where(rng.random(t.shape) < 0.3, np.nextafter(t, np.inf), t).astype(np.float32)
+    kw = {"from_logits": True, "target_from_logits": True, "temperature": temperature}
+    _, grad = xent.kl_divergence(t, s, reduction="sum", return_grad=True, **kw)
+    exact = ref.kl_divergence(t, s, **kw)
+    assert ref.max_ulp(ref.ulp_error(grad, exact[1])) <= 1.0
+
+
 def test_float32_two_class_rows_of_logits(rng):
     """float32 rows of two classes with logits on both sides take a closed form of their own
     (kl.h kl_two): against mpmath for independent, nearly equal (to the last bit; at an

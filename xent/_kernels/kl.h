@@ -327,6 +327,17 @@ static inline __attribute__((always_inline)) void FN(kl_weights)(
     if (!ql) FN(kl_vsum2)(&sums[2], &sums[3], *G, live);
     else if (sum_logits) FN(vkadd)(&sums[2], &sums[3], *G, live);
     FN(kl_u)(*ah, *al, bh, bl, uh, ul);
+#if XK_WIDEN
+    if (pl && ql) {
+        /* float logits: u from the floats' differences (exact in double, or nearly) and one
+           rounding, an ulp of itself, where ah - bh carries an ulp of each quotient by a
+           temperature (the gradient q (Y - expm1(x)) / D needs x to an ulp of itself) */
+        const xv_d du = (vp - vq) - (mp - mq);
+        const xv_i fin = ((vp - vp) == 0.0) & ((vq - vq) == 0.0) & ((mp - mp) == 0.0) &
+                         ((mq - mq) == 0.0);
+        *uh = XV(sel)(fin, tp->scale ? du * tp->inv : du, *uh);
+    }
+#endif
 }
 
 /* A row's double-length sum of probabilities (kl_vsum2's eight lanes) minus 1: exact for sums
