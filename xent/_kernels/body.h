@@ -2380,6 +2380,24 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
                                                                  ptrdiff_t C, ptrdiff_t n, T *xt)
 {
     ptrdiff_t r = 0;
+    if (C == 2 && rs == 2) { /* contiguous pairs: two loads split into even and odd entries */
+#if XK_WIDEN
+        for (; r + 16 <= n; r += 16) {
+            const xv_s a = XV(sload)(x + 2 * r), b = XV(sload)(x + 2 * r + 16);
+            XV(sstore)(xt + r, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
+                                                       20, 22, 24, 26, 28, 30));
+            XV(sstore)(xt + XK_TILE + r, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13,
+                                                                 15, 17, 19, 21, 23, 25, 27,
+                                                                 29, 31));
+        }
+#else
+        for (; r + 8 <= n; r += 8) {
+            const xv_d a = XV(load)(x + 2 * r), b = XV(load)(x + 2 * r + 8);
+            XV(store)(xt + r, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14));
+            XV(store)(xt + XK_TILE + r, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15));
+        }
+#endif
+    }
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     /* a class of sixteen (float) or eight (double) rows by one gather: a vector store per
        class instead of one per entry (the scalar copy was an eighth of a forward pass of
@@ -2408,6 +2426,24 @@ static inline __attribute__((always_inline)) void FN(from_tile_c)(const T *ot, p
                                                                    ptrdiff_t rs)
 {
     ptrdiff_t r = 0;
+    if (C == 2 && rs == 2) { /* contiguous pairs: the two classes interleaved, two stores */
+#if XK_WIDEN
+        for (; r + 16 <= n; r += 16) {
+            const xv_s a = XV(sload)(ot + r), b = XV(sload)(ot + XK_TILE + r);
+            XV(sstore)(out + 2 * r, __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4,
+                                                            20, 5, 21, 6, 22, 7, 23));
+            XV(sstore)(out + 2 * r + 16, __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11,
+                                                                 27, 12, 28, 13, 29, 14, 30,
+                                                                 15, 31));
+        }
+#else
+        for (; r + 8 <= n; r += 8) {
+            const xv_d a = XV(load)(ot + r), b = XV(load)(ot + XK_TILE + r);
+            XV(store)(out + 2 * r, __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11));
+            XV(store)(out + 2 * r + 8, __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15));
+        }
+#endif
+    }
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     if (rs <= (ptrdiff_t)INT32_MAX / 16) { /* by scatters, as to_tile_c gathers */
 #if XK_WIDEN
