@@ -798,22 +798,6 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
 #if XK_WIDEN
 /* ------------------------------------------------------------------ two classes of logits */
 
-/* Rows of two classes, teacher and student logits, float results: with the logits'
- * differences a = (t1 - t0) / temp and b = (s1 - s0) / temp, p1 = sigmoid(a), q1 = sigmoid(b),
- *   KL = sp(b) - sp(a) - sigmoid(a) (b - a)          (sp: softplus)
- * split so that nothing much larger than the divergence's scale S = sum_c p_c |r_c| cancels:
- * with sp(z) = relu(z) + L(z), L(z) = log1p(exp(-|z|)),
- *   B1 = relu(b) - relu(a) - sigmoid(a) d  (d = b - a)
- *      = relu(-b) + sigmoid(-a) d  (a >= 0),   relu(b) - sigmoid(a) d  (a < 0),
- *   B2 = L(b) - L(a) = log1p(sigmoid(-|a|) expm1(|a| - |b|)),
- * each term below twice S (S is about 2 p0 p1 |d| where d is small), each factor to a relative
- * 2^-37 (exp_short, expm1_short, log1p): the divergence to 2^-35 of S, as the direct form.
- * The gradient with respect to the student's logits is temp (q1 - p1) on class 1, its negative
- * on class 0, q1 - p1 = sigmoid(a) sigmoid(-b) expm1(d) for |d| <= 1 (relative to itself),
- * else the difference of the two sigmoids on the side where they are small. Eight rows at a
- * time (the lanes, read by gathers); a row with a logit difference beyond 700 in size (an
- * infinite or NaN logit too) goes through kl_tiles alone, and every row's value is added to
- * the block's sum in order, so a row's bits do not depend on its neighbours. */
 /* The two entries of eight rows (row: their indices) as doubles: contiguous rows by one load
  * of sixteen floats, split into the even and odd entries; other layouts by gathers. */
 static inline __attribute__((always_inline)) void FN(kl_two_load)(const T *x, ptrdiff_t rs,
@@ -834,6 +818,22 @@ static inline __attribute__((always_inline)) void FN(kl_two_load)(const T *x, pt
     *c1 = FN(gather)(x + cs, idx);
 }
 
+/* Rows of two classes, teacher and student logits, float results: with the logits'
+ * differences a = (t1 - t0) / temp and b = (s1 - s0) / temp, p1 = sigmoid(a), q1 = sigmoid(b),
+ *   KL = sp(b) - sp(a) - sigmoid(a) (b - a)          (sp: softplus)
+ * split so that nothing much larger than the divergence's scale S = sum_c p_c |r_c| cancels:
+ * with sp(z) = relu(z) + L(z), L(z) = log1p(exp(-|z|)),
+ *   B1 = relu(b) - relu(a) - sigmoid(a) d  (d = b - a)
+ *      = relu(-b) + sigmoid(-a) d  (a >= 0),   relu(b) - sigmoid(a) d  (a < 0),
+ *   B2 = L(b) - L(a) = log1p(sigmoid(-|a|) expm1(|a| - |b|)),
+ * each term below twice S (S is about 2 p0 p1 |d| where d is small), each factor to a relative
+ * 2^-37 (exp_short, expm1_short, log1p): the divergence to 2^-35 of S, as the direct form.
+ * The gradient with respect to the student's logits is temp (q1 - p1) on class 1, its negative
+ * on class 0, q1 - p1 = sigmoid(a) sigmoid(-b) expm1(d) for |d| <= 1 (relative to itself),
+ * else the difference of the two sigmoids on the side where they are small. Eight rows at a
+ * time (the lanes; kl_two_load); a row with a logit difference beyond 700 in size (an
+ * infinite or NaN logit too) goes through kl_tiles alone, and every row's value is added to
+ * the block's sum in order, so a row's bits do not depend on its neighbours. */
 static void FN(kl_two)(xk_kl *b, const xk_kl_tp *tp)
 {
     const ptrdiff_t R = b->R;
