@@ -2803,6 +2803,12 @@ static inline __attribute__((always_inline)) void FN(two_prod_sel)(double a, dou
     *e = xk_sel(ok, E, 0.0);
 }
 
+/* GCC (12, -O2) cannot see, once this is inlined into binary_focal_step, that its arrays are
+ * written for every entry its vector functions read (both loops run to n) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 static inline __attribute__((always_inline)) void FN(binary_focal_chunk)(
     const xk_binary *bb, ptrdiff_t i0, ptrdiff_t n, const double *y, double *lb,
     const int LOGITS, const int GRAD, const double *ones)
@@ -2909,6 +2915,9 @@ static inline __attribute__((always_inline)) void FN(binary_focal_chunk)(
         if (GRAD) grad[i] = (T)g;
     }
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 #if XK_WIDEN
 /* Focal binary cross-entropy of float32 logits with hard labels (no smoothing): 1 - p_t is
@@ -2990,6 +2999,18 @@ static inline void FN(binary_focal_hard)(const xk_binary *bb, ptrdiff_t i0, ptrd
     }
 }
 
+/* binary_focal_run's step with a label other than 0 or 1: the chunk functions on its n <= 32
+ * entries (one copy of them, not one per instance of the run) */
+static __attribute__((noinline)) void FN(binary_focal_step)(const xk_binary *bb, ptrdiff_t i,
+                                                          ptrdiff_t n, const double *y,
+                                                          const double *pw, const double *sw,
+                                                          const double *ones, double *lb)
+{
+    if (bb->grad) FN(binary_focal_chunk)(bb, i, n, y, lb, 1, 1, ones);
+    else FN(binary_focal_chunk)(bb, i, n, y, lb, 1, 0, ones);
+    FN(binary_focal_hard)(bb, i, n, y, pw, sw, lb);
+}
+
 /* The focal loss of float logits without smoothing in one pass per tile, as binary_logits_run:
  * a step of 32 entries whose labels are all 0 or 1 by binary_focal_hard_v on its softplus
  * terms in registers; a step with another label by the chunk functions on its 32 entries
@@ -3037,9 +3058,8 @@ static inline __attribute__((always_inline)) void FN(binary_focal_run)(
                 pwb[l] = PW && l < nstep ? bb->pw[i + l] : 1.0;
                 swb[l] = SW && l < nstep ? bb->sw[i + l] : 1.0;
             }
-            if (GRAD) FN(binary_focal_chunk)(bb, i, nstep, Ys, lbs, 1, 1, ones);
-            else FN(binary_focal_chunk)(bb, i, nstep, Ys, lbs, 1, 0, ones);
-            FN(binary_focal_hard)(bb, i, nstep, Ys, PW ? pwb : NULL, SW ? swb : NULL, lbs);
+            FN(binary_focal_step)(bb, i, nstep, Ys, PW ? pwb : NULL, SW ? swb : NULL, ones,
+                                  lbs);
             for (ptrdiff_t l = nstep; l < 32; l++) lbs[l] = 0.0;
             for (int k = 0; k < 4; k++, v = (v + 1) & 3) FN(vsum_add)(&s[v], XV(load)(lbs + 8 * k));
             if (bb->loss_out)
@@ -3146,13 +3166,9 @@ static void FN(binary)(xk_binary *bb)
         FN(vsum) s[4] = {FN(vsum_load)(bsum), FN(vsum_load)(bsum + 1), FN(vsum_load)(bsum + 2),
                          FN(vsum_load)(bsum + 3)};
         xv_d lo2[2] = {ylo, ylo}, hi2[2] = {yhi, yhi};
-        switch (key) {
-#define XK_CASE(K) \
-    case K: FN(binary_focal_run)(bb, s, lo2, hi2, &ynan, ones, (K >> 2) & 1, (K >> 1) & 1, K & 1); break;
-            XK_CASE(0) XK_CASE(1) XK_CASE(2) XK_CASE(3) XK_CASE(4) XK_CASE(5) XK_CASE(6)
-            XK_CASE(7)
-#undef XK_CASE
-        }
+        /* the weights' flags at run time: two instances, not eight (compile time) */
+        if (G) FN(binary_focal_run)(bb, s, lo2, hi2, &ynan, ones, 1, S, P);
+        else FN(binary_focal_run)(bb, s, lo2, hi2, &ynan, ones, 0, S, P);
         for (int k = 0; k < 4; k++) FN(vsum_store)(bsum + k, s + k);
         ylo = XV(min)(lo2[0], lo2[1]);
         yhi = XV(max)(hi2[0], hi2[1]);
@@ -3162,13 +3178,8 @@ static void FN(binary)(xk_binary *bb)
         FN(vsum) s[4] = {FN(vsum_load)(bsum), FN(vsum_load)(bsum + 1), FN(vsum_load)(bsum + 2),
                          FN(vsum_load)(bsum + 3)};
         xv_d lo2[2] = {ylo, ylo}, hi2[2] = {yhi, yhi};
-        switch (key) {
-#define XK_CASE(K) \
-    case K: FN(binary_logits_run)(bb, s, lo2, hi2, &ynan, (K >> 2) & 1, (K >> 1) & 1, K & 1); break;
-            XK_CASE(0) XK_CASE(1) XK_CASE(2) XK_CASE(3) XK_CASE(4) XK_CASE(5) XK_CASE(6)
-            XK_CASE(7)
-#undef XK_CASE
-        }
+        if (G) FN(binary_logits_run)(bb, s, lo2, hi2, &ynan, 1, S, P);
+        else FN(binary_logits_run)(bb, s, lo2, hi2, &ynan, 0, S, P);
         for (int k = 0; k < 4; k++) FN(vsum_store)(bsum + k, s + k);
         ylo = XV(min)(lo2[0], lo2[1]);
         yhi = XV(max)(hi2[0], hi2[1]);
