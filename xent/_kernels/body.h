@@ -2638,6 +2638,95 @@ static inline void FN(prob_logs)(const T *x, ptrdiff_t n, double *lp, double *lq
     }
 }
 
+/* The per-vector steps of the one-pass binary runs (binary_logits_run, binary_focal_run): vector
+ * j of a step at i holds nl <= 8 entries (0 past the tile's end); its padding lanes read x 0,
+ * weights 1 and the step's first label, and their losses are 0. */
+
+/* The softplus terms of the step at i (up to 32 floats or 8 doubles of N), u where wanted. */
+static inline __attribute__((always_inline)) void FN(binary_step_terms)(const T *x, ptrdiff_t i,
+                                                                        ptrdiff_t N, xv_d *U,
+                                                                        xv_d *L)
+{
+    const ptrdiff_t left = N - i;
+#if XK_WIDEN
+    float x32[32] = {0};
+    const float *xs = x + i;
+    if (left < 32) {
+        for (ptrdiff_t l = 0; l < left; l++) x32[l] = x[i + l];
+        xs = x32;
+    }
+    FN(softplus_terms32)(xs, 1.0f, U, L);
+#else
+    xv_d u;
+    FN(softplus_terms8)(FN(load_pad)(x + i, left < 8 ? (int)left : 8, 0.0), U ? U : &u, L);
+#endif
+}
+
+/* Vector j's labels as doubles, folded into the range (lo, hi, nan). */
+static inline __attribute__((always_inline)) xv_d FN(binary_label8)(const xk_binary *bb,
+                                                                    ptrdiff_t i, ptrdiff_t j,
+                                                                    ptrdiff_t nl, xv_d *lo,
+                                                                    xv_d *hi, xv_i *nan)
+{
+    const float *yf = (const float *)bb->y;
+    const double *yd = (const double *)bb->y;
+    xv_d yv;
+    if (nl == 8) {
+        yv = bb->y_float ? XV(load_f)(yf + j) : XV(load)(yd + j);
+    } else {
+        double y8[8];
+        for (int l = 0; l < 8; l++) {
+            const ptrdiff_t e = l < nl ? j + l : i;
+            y8[l] = bb->y_float ? yf[e] : yd[e];
+        }
+        yv = XV(load)(y8);
+    }
+    *lo = XV(min)(yv, *lo);
+    *hi = XV(max)(yv, *hi);
+    *nan |= yv != yv;
+    return yv;
+}
+
+/* Vector j's logits and, where given, pos_weight and sample weight. */
+static inline __attribute__((always_inline)) void FN(binary_in8)(const xk_binary *bb,
+                                                                 ptrdiff_t j, ptrdiff_t nl,
+                                                                 const int PW, const int SW,
+                                                                 xv_d *xv, xv_d *pwv, xv_d *swv)
+{
+    const T *x = (const T *)bb->x;
+    *pwv = *swv = XV(splat)(1.0);
+    if (nl == 8) {
+        *xv = XK_LOADV(x + j);
+        if (PW) *pwv = XV(load)(bb->pw + j);
+        if (SW) *swv = XV(load)(bb->sw + j);
+    } else {
+        *xv = FN(load_pad)(x + j, (int)nl, 0.0);
+        if (PW) *pwv = XV(load_pad)(bb->pw + j, (int)nl, 1.0);
+        if (SW) *swv = XV(load_pad)(bb->sw + j, (int)nl, 1.0);
+    }
+}
+
+/* Vector j's losses into the loss sum s (the padding's as 0) and loss_out, its gradient into
+ * grad. */
+static inline __attribute__((always_inline)) void FN(binary_out8)(xk_binary *bb, FN(vsum) *s,
+                                                                  ptrdiff_t j, ptrdiff_t nl,
+                                                                  xv_d loss, xv_d g,
+                                                                  const int GRAD)
+{
+    if (nl < 8) {
+        const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+        loss = XV(sel)(lane < (int64_t)nl, loss, XV(splat)(0.0));
+    }
+    FN(vsum_add)(s, loss);
+    if (bb->loss_out)
+        for (ptrdiff_t l = 0; l < nl; l++) bb->loss_out[j + l] = loss[l];
+    if (GRAD) {
+        T *grad = (T *)bb->grad;
+        if (nl == 8) XK_STOREV(grad + j, g);
+        else for (ptrdiff_t l = 0; l < nl; l++) grad[j + l] = (T)g[l];
+    }
+}
+
 /* Binary cross-entropy from logits of a whole tile in one pass: with weights a (positive
  * term) and b (negative), each smoothed on its own (1 - (y (1 - e) + e / 2) would cancel where
  * y is near 1), -log p = softplus(-x) = T + relu(-x) and -log(1 - p) = softplus(x) = T +
@@ -2659,51 +2748,19 @@ static inline __attribute__((always_inline)) void FN(binary_logits_run)(
     const int SW, const int PW)
 {
     const ptrdiff_t N = bb->n;
-    const T *x = (const T *)bb->x;
-    T *grad = GRAD ? (T *)bb->grad : NULL;
     const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, ginv = 1.0 / bb->grad_div;
-    const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
-    const float *yf = (const float *)bb->y;
-    const double *yd = (const double *)bb->y;
+    const xv_d zero = XV(splat)(0.0);
     int v = 0; /* the vector's number mod 4: its loss sum */
     for (ptrdiff_t i = 0; i < N; i += XK_BSTEP) {
-        const ptrdiff_t left = N - i;
         xv_d U[XK_BSTEP / 8], L[XK_BSTEP / 8];
-#if XK_WIDEN
-        float x32[32] = {0};
-        const float *xs = x + i;
-        if (left < 32) {
-            for (ptrdiff_t l = 0; l < left; l++) x32[l] = x[i + l];
-            xs = x32;
-        }
-        FN(softplus_terms32)(xs, 1.0f, GRAD ? U : NULL, L);
-#else
-        FN(softplus_terms8)(FN(load_pad)(x + i, left < 8 ? (int)left : 8, 0.0), U, L);
-#endif
+        FN(binary_step_terms)((const T *)bb->x, i, N, GRAD ? U : NULL, L);
 #pragma GCC unroll 4
         for (int k = 0; k < XK_BSTEP / 8; k++, v = (v + 1) & 3) {
             const ptrdiff_t j = i + 8 * k;
             const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
-            xv_d xv, yv, pwv = one, swv = one;
-            if (nl == 8) {
-                xv = XK_LOADV(x + j);
-                yv = bb->y_float ? XV(load_f)(yf + j) : XV(load)(yd + j);
-                if (PW) pwv = XV(load)(bb->pw + j);
-                if (SW) swv = XV(load)(bb->sw + j);
-            } else {
-                double y8[8];
-                for (int l = 0; l < 8; l++) {
-                    const ptrdiff_t e = l < nl ? j + l : i;
-                    y8[l] = bb->y_float ? yf[e] : yd[e];
-                }
-                xv = FN(load_pad)(x + j, (int)nl, 0.0);
-                yv = XV(load)(y8);
-                if (PW) pwv = XV(load_pad)(bb->pw + j, (int)nl, 1.0);
-                if (SW) swv = XV(load_pad)(bb->sw + j, (int)nl, 1.0);
-            }
-            lo[k & 1] = XV(min)(yv, lo[k & 1]);
-            hi[k & 1] = XV(max)(yv, hi[k & 1]);
-            *nan |= yv != yv;
+            xv_d xv, pwv, swv;
+            FN(binary_in8)(bb, j, nl, PW, SW, &xv, &pwv, &swv);
+            const xv_d yv = FN(binary_label8)(bb, i, j, nl, &lo[k & 1], &hi[k & 1], nan);
             xv_d a = yv * keep + half;
             const xv_d bw = (1.0 - yv) * keep + half;
             if (PW) a *= pwv;
@@ -2726,17 +2783,7 @@ static inline __attribute__((always_inline)) void FN(binary_logits_run)(
             } else if (GRAD) {
                 g *= ginv;
             }
-            if (nl < 8) { /* the padding's losses are 0 */
-                const xv_i idx = {0, 1, 2, 3, 4, 5, 6, 7};
-                loss = XV(sel)(idx < (int64_t)nl, loss, zero);
-            }
-            FN(vsum_add)(&s[v], loss);
-            if (bb->loss_out)
-                for (ptrdiff_t l = 0; l < nl; l++) bb->loss_out[j + l] = loss[l];
-            if (GRAD) {
-                if (nl == 8) XK_STOREV(grad + j, g);
-                else for (ptrdiff_t l = 0; l < nl; l++) grad[j + l] = (T)g[l];
-            }
+            FN(binary_out8)(bb, &s[v], j, nl, loss, g, GRAD);
         }
     }
     /* the sums took vectors of zeros up to the next 32 entries (as the chunked passes) */
@@ -3021,12 +3068,6 @@ static inline __attribute__((always_inline)) void FN(binary_focal_run)(
     const int GRAD, const int SW, const int PW)
 {
     const ptrdiff_t N = bb->n;
-    const T *x = (const T *)bb->x;
-    T *grad = GRAD ? (T *)bb->grad : NULL;
-    const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
-    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
-    const float *yf = (const float *)bb->y;
-    const double *yd = (const double *)bb->y;
     int v = 0; /* the vector's number mod 4: its loss sum */
     for (ptrdiff_t i = 0; i < N; i += 32) {
         const ptrdiff_t nstep = N - i < 32 ? N - i : 32;
@@ -3036,19 +3077,7 @@ static inline __attribute__((always_inline)) void FN(binary_focal_run)(
         for (int k = 0; k < 4; k++) {
             const ptrdiff_t j = i + 8 * k;
             const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
-            if (nl == 8) {
-                Y[k] = bb->y_float ? XV(load_f)(yf + j) : XV(load)(yd + j);
-            } else {
-                double y8[8];
-                for (int l = 0; l < 8; l++) {
-                    const ptrdiff_t e = l < nl ? j + l : i;
-                    y8[l] = bb->y_float ? yf[e] : yd[e];
-                }
-                Y[k] = XV(load)(y8);
-            }
-            lo[k & 1] = XV(min)(Y[k], lo[k & 1]);
-            hi[k & 1] = XV(max)(Y[k], hi[k & 1]);
-            *nan |= Y[k] != Y[k];
+            Y[k] = FN(binary_label8)(bb, i, j, nl, &lo[k & 1], &hi[k & 1], nan);
             softv |= (Y[k] != 0.0) & (Y[k] != 1.0);
         }
         if (__builtin_expect(XV(any)(softv), 0)) {
@@ -3067,38 +3096,16 @@ static inline __attribute__((always_inline)) void FN(binary_focal_run)(
             continue;
         }
         xv_d U[4], L[4];
-        float x32[32] = {0};
-        const float *xs = x + i;
-        if (nstep < 32) {
-            for (ptrdiff_t l = 0; l < nstep; l++) x32[l] = x[i + l];
-            xs = x32;
-        }
-        FN(softplus_terms32)(xs, 1.0f, U, L);
+        FN(binary_step_terms)((const T *)bb->x, i, N, U, L);
 /* not unrolled: the focal terms of four vectors at once spilled (4.4 -> 5.2 ns per entry) */
 #pragma GCC unroll 1
         for (int k = 0; k < 4; k++, v = (v + 1) & 3) {
             const ptrdiff_t j = i + 8 * k;
             const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
-            xv_d xv, pwv = one, swv = one;
-            if (nl == 8) {
-                xv = XK_LOADV(x + j);
-                if (PW) pwv = XV(load)(bb->pw + j);
-                if (SW) swv = XV(load)(bb->sw + j);
-            } else {
-                xv = FN(load_pad)(x + j, (int)nl, 0.0);
-                if (PW) pwv = XV(load_pad)(bb->pw + j, (int)nl, 1.0);
-                if (SW) swv = XV(load_pad)(bb->sw + j, (int)nl, 1.0);
-            }
-            xv_d loss, g;
+            xv_d xv, pwv, swv, loss, g;
+            FN(binary_in8)(bb, j, nl, PW, SW, &xv, &pwv, &swv);
             FN(binary_focal_hard_v)(bb, xv, Y[k], pwv, swv, U[k], L[k], GRAD, PW, SW, &loss, &g);
-            if (nl < 8) loss = XV(sel)(lane < (int64_t)nl, loss, zero);
-            FN(vsum_add)(&s[v], loss);
-            if (bb->loss_out)
-                for (ptrdiff_t l = 0; l < nl; l++) bb->loss_out[j + l] = loss[l];
-            if (GRAD) {
-                if (nl == 8) XK_STOREV(grad + j, g);
-                else for (ptrdiff_t l = 0; l < nl; l++) grad[j + l] = (T)g[l];
-            }
+            FN(binary_out8)(bb, &s[v], j, nl, loss, g, GRAD);
         }
     }
 }
