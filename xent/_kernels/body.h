@@ -298,7 +298,13 @@ static inline __attribute__((always_inline)) xv_d FN(gather)(const T *base, xv_i
 static inline __attribute__((always_inline)) xv_d FN(load_pad)(const T *p, int n, double pad)
 {
     if (n == 8) return XK_LOADV(p);
-#if XK_WIDEN
+#if XK_WIDEN && defined(XV_X86_INTRIN) && defined(__AVX512VL__)
+    /* a masked load (pad is 0 or -inf, floats): through memory, eight scalar stores and the
+       vector's load stalled each row's last entries */
+    return __builtin_convertvector(
+        (xv_f)_mm256_mask_loadu_ps(_mm256_set1_ps((float)pad), (__mmask8)((1u << n) - 1), p),
+        xv_d);
+#elif XK_WIDEN
     double v[8];
     for (int l = 0; l < 8; l++) v[l] = l < n ? (double)p[l] : pad;
     return XV(load)(v);
@@ -1373,43 +1379,74 @@ static void FN(focal_output)(ptrdiff_t C, T *out, const double *wd, ptrdiff_t to
         for (ptrdiff_t c = 0; c < C; c++) out[c] = 0;
         return;
     }
-    const double a = g->a, k = g->k;
-    for (ptrdiff_t c = 0; c < C; c++) out[c] = (T)(k * (a * (double)out[c] - wd[c]));
+    /* eight entries a step, as row_output */
+    const xv_d a = XV(splat)(g->a), k = XV(splat)(g->k);
+    for (ptrdiff_t c = 0; c < C; c += 8) {
+        const int n = C - c < 8 ? (int)(C - c) : 8;
+        const xv_d v = k * (a * FN(load_pad)(out + c, n, 0.0) - XV(load_pad)(wd + c, n, 0.0));
+        if (n == 8) XK_STOREV(out + c, v);
+        else
+            for (int l = 0; l < n; l++) out[c + l] = (T)v[l];
+    }
     if (g->fix_top) out[top] = (T)g->g_top;
 }
 
 /* The output pass of a contiguous row: the gradient (from F in out), softmax (from F in out) or
- * log_softmax (from x). */
+ * log_softmax (from x), eight entries a step in vectors (the loop's scalar form does not
+ * vectorize: at -O2 GCC leaves a loop with a remainder scalar, about 2 ns an entry), the last
+ * n < 8 entries through the same vector arithmetic (padded loads, stored lane by lane), so that
+ * an entry's value does not depend on where it sits. Each lane computes what the scalar form
+ * computed, in the same order: the same bits. */
+#define XK_ROW_OUT(expr)                                                                   \
+    do {                                                                                   \
+        for (ptrdiff_t c = 0; c < C; c += 8) {                                             \
+            const int n_ = C - c < 8 ? (int)(C - c) : 8;                                   \
+            const xv_d o = n_ == 8 ? XK_LOADV(out + c) : FN(load_pad)(out + c, n_, 0.0);   \
+            xv_d tv = zero, cv = zero, xv = zero;                                          \
+            if (mode == XK_CATEGORICAL) tv = FN(load_pad)(t + c, n_, 0.0);                 \
+            if (cw) cv = XV(load_pad)(cw + c, n_, 0.0);                                    \
+            if (mode == XK_LOG_SOFTMAX) xv = FN(load_pad)(x + c, n_, 0.0);                 \
+            (void)o, (void)tv, (void)cv, (void)xv;                                         \
+            const xv_d r_ = (expr);                                                        \
+            if (n_ == 8) XK_STOREV(out + c, r_);                                           \
+            else                                                                           \
+                for (int l = 0; l < n_; l++) out[c + l] = (T)r_[l];                        \
+        }                                                                                  \
+    } while (0)
 static inline __attribute__((always_inline)) void FN(row_output)(
     const xk_block *b, int mode, const T *x, const T *t, T *out, ptrdiff_t C, double m,
     const FN(coef) *g)
 {
-    if (mode == XK_SOFTMAX) {
-        for (ptrdiff_t c = 0; c < C; c++) out[c] = (T)((double)out[c] * g->inv);
-    } else if (mode == XK_LOG_SOFTMAX) {
-        for (ptrdiff_t c = 0; c < C; c++) {
-            double xv = x[c], d, e;
-            XK_SHIFT(xv, m, d, e);
-            out[c] = (T)((d - g->L) + e);
-        }
-    } else if (g->zero) {
+    const xv_d zero = XV(splat)(0.0);
+    if (g->zero && mode != XK_SOFTMAX && mode != XK_LOG_SOFTMAX) {
         for (ptrdiff_t c = 0; c < C; c++) out[c] = 0;
+        return;
+    }
+    const double *cw = mode == XK_SOFTMAX || mode == XK_LOG_SOFTMAX ? NULL : b->cw;
+    if (mode == XK_SOFTMAX) {
+        const xv_d inv = XV(splat)(g->inv);
+        XK_ROW_OUT(o * inv);
+    } else if (mode == XK_LOG_SOFTMAX) {
+        /* XK_SHIFT's d and e of x - m, lane by lane */
+        const xv_d mv = XV(splat)(m), L = XV(splat)(g->L);
+        XK_ROW_OUT(({
+            const xv_d d_ = xv - mv, bp_ = d_ - xv;
+            const xv_d e_ = (xv - (d_ - bp_)) - (bp_ + mv);
+            const xv_i tie_ = xv == mv;
+            const xv_d d = XV(sel)(tie_, zero, d_);
+            const xv_d e = XV(sel)(tie_ | ~(d_ > -HUGE_VAL), zero, e_);
+            (d - L) + e;
+        }));
     } else {
-        const double a = g->a, k = g->k, kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps;
-        const double *cw = b->cw;
-        if (mode == XK_CATEGORICAL && cw)
-            for (ptrdiff_t c = 0; c < C; c++)
-                out[c] = (T)(k * (a * (double)out[c] - (kw1 * (double)t[c] + kw0) * cw[c]));
-        else if (mode == XK_CATEGORICAL)
-            for (ptrdiff_t c = 0; c < C; c++)
-                out[c] = (T)(k * (a * (double)out[c] - (kw1 * (double)t[c] + kw0)));
-        else if (cw)
-            for (ptrdiff_t c = 0; c < C; c++)
-                out[c] = (T)(k * (a * (double)out[c] - kw0 * cw[c]));
-        else
-            for (ptrdiff_t c = 0; c < C; c++) out[c] = (T)(k * (a * (double)out[c] - kw0));
+        const xv_d a = XV(splat)(g->a), k = XV(splat)(g->k);
+        const xv_d kw0 = XV(splat)(b->eps / (double)C), kw1 = XV(splat)(1.0 - b->eps);
+        if (mode == XK_CATEGORICAL && cw) XK_ROW_OUT(k * (a * o - (kw1 * tv + kw0) * cv));
+        else if (mode == XK_CATEGORICAL) XK_ROW_OUT(k * (a * o - (kw1 * tv + kw0)));
+        else if (cw) XK_ROW_OUT(k * (a * o - kw0 * cv));
+        else XK_ROW_OUT(k * (a * o - kw0));
     }
 }
+#undef XK_ROW_OUT
 
 /* The rows of a call without an output pass (a loss or logsumexp without gradient), XK_TILE
  * at a time: each row's passes, then their L = log1p(s) and the rest of `finish` eight rows at
