@@ -2585,43 +2585,72 @@ static void FN(softmax)(xk_block *b, int mode)
 /* Sparse and categorical cross-entropy from probabilities: l = sum_c w_c (-log p_c), gradient
  * -k w_c / p_c, with the target weights of `finish`; a weight of 0 contributes 0 (also where
  * p = 0). Sparse rows without smoothing read p_y alone; otherwise a NaN anywhere in the row
- * makes its loss NaN. Any strides. */
+ * makes its loss NaN. Any strides.
+ *
+ * Eight rows at a time, one per lane (the last group's missing rows repeat its last row, their
+ * lanes unused), each entry read by a gather: a row's terms are added in class order, one lane
+ * each, so a row's loss does not depend on its neighbours or the layout. The vector log is the
+ * scalar one lane by lane (xvec.h). */
 static void FN(prob)(xk_block *b, int mode)
 {
     const ptrdiff_t R = b->R, C = b->C;
     const double eps = b->eps, Cd = (double)C;
     const int sparse = mode == XK_SPARSE, only_y = sparse && eps == 0.0;
+    const T *X = (const T *)b->x, *Tt = sparse ? NULL : (const T *)b->t;
+    const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
+    const xv_d kw1 = XV(splat)(1.0 - eps), kw0 = XV(splat)(eps / Cd);
     xk_sum bsum = {{0}, {0}, {0}};
     b->loss_sum = b->loss_sum_small = 0.0;
-    for (ptrdiff_t r = 0; r < R; r++) {
-        const T *x = (const T *)b->x + r * b->x_rs;
-        const T *t = sparse ? NULL : (const T *)b->t + r * b->t_rs;
-        T *out = b->out ? (T *)b->out + r * b->o_rs : NULL;
-        double sw = b->row_weight ? b->row_weight[r] : 1.0;
-        int64_t y = sparse ? b->labels[r] : 0;
-        double k = sw / b->grad_div, loss = 0.0;
+    for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
+        const int n = R - r0 < 8 ? (int)(R - r0) : 8;
+        xv_i rr, yv = {0};
+        xv_d sw = one;
+        for (int l = 0; l < 8; l++) {
+            const ptrdiff_t r = r0 + (l < n ? l : n - 1);
+            rr[l] = r;
+            if (sparse) yv[l] = b->labels[r];
+            if (b->row_weight) sw[l] = b->row_weight[r];
+        }
+        const xv_d k = sw / b->grad_div, nk = -k;
+        const xv_i k0 = k == zero;
+        const xv_i xrow = rr * (int64_t)b->x_rs, trow = rr * (int64_t)b->t_rs;
+        xv_d loss = zero;
         if (only_y) {
-            double w = b->cw ? b->cw[y] : 1.0, p = x[y * b->x_cs];
-            loss = w == 0.0 ? 0.0 : -w * xk_log(p);
-            if (out) {
-                for (ptrdiff_t c = 0; c < C; c++) out[c * b->o_cs] = 0;
-                out[y * b->o_cs] = (T)(k == 0.0 || w == 0.0 ? 0.0 : -k * w / p);
+            const xv_d p = FN(gather)(X, xrow + yv * (int64_t)b->x_cs);
+            const xv_d w = b->cw ? XV(gather)(b->cw, yv) : one;
+            const xv_i w0 = w == zero;
+            loss = XV(sel)(w0, zero, -w * XV(log_kernel)(p, zero));
+            if (b->out) {
+                const xv_d g = XV(sel)(k0 | w0, zero, nk * w / p);
+                for (int l = 0; l < n; l++) {
+                    T *out = (T *)b->out + (r0 + l) * b->o_rs;
+                    for (ptrdiff_t c = 0; c < C; c++) out[c * b->o_cs] = 0;
+                    out[yv[l] * b->o_cs] = (T)g[l];
+                }
             }
         } else {
-            int nan = 0;
+            xv_i nan = {0};
             for (ptrdiff_t c = 0; c < C; c++) {
-                double p = x[c * b->x_cs];
-                double tc = sparse ? (c == y ? 1.0 : 0.0) : (double)t[c * b->t_cs];
-                double w = (b->cw ? b->cw[c] : 1.0) * ((1.0 - eps) * tc + eps / Cd);
-                loss += w == 0.0 ? 0.0 : -w * xk_log(p);
+                const xv_d p = FN(gather)(X, xrow + c * b->x_cs);
+                const xv_d tc = sparse ? XV(sel)(yv == c, one, zero)
+                                       : FN(gather)(Tt, trow + c * b->t_cs);
+                const xv_d w = (b->cw ? XV(splat)(b->cw[c]) : one) * (kw1 * tc + kw0);
+                const xv_i w0 = w == zero;
+                loss += XV(sel)(w0, zero, -w * XV(log_kernel)(p, zero));
                 nan |= p != p;
-                if (out) out[c * b->o_cs] = (T)(k == 0.0 || w == 0.0 ? 0.0 : -k * w / p);
+                if (b->out) {
+                    const xv_d g = XV(sel)(k0 | w0, zero, nk * w / p);
+                    for (int l = 0; l < n; l++)
+                        ((T *)b->out)[(r0 + l) * b->o_rs + c * b->o_cs] = (T)g[l];
+                }
             }
-            if (nan) loss = NAN;
+            loss = XV(sel)(nan, XV(splat)(NAN), loss);
         }
-        double value = sw == 0.0 ? 0.0 : sw * loss;
-        if (b->row_out) b->row_out[r] = value;
-        FN(sum_add)(&bsum, r & 7, value);
+        const xv_d value = XV(sel)(sw == zero, zero, sw * loss);
+        for (int l = 0; l < n; l++) {
+            if (b->row_out) b->row_out[r0 + l] = value[l];
+            FN(sum_add)(&bsum, (int)((r0 + l) & 7), value[l]);
+        }
     }
     FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
 }
