@@ -909,6 +909,44 @@ def test_large_inputs_match_reference(rng, layout, kind, from_logits):
         )
 
 
+EPS32 = np.finfo(np.float32).eps
+
+
+@pytest.mark.parametrize("n_classes", [16, 17, 24, 32, 33, 40])
+@pytest.mark.parametrize("kind", SPARSE_AND_CAT)
+def test_float32_rows_either_side_of_the_tile_threshold(rng, kind, n_classes):
+    """Float32 rows of at most 32 classes go through class-major tiles, longer ones one row at
+    a time (16 for float64 and the focal loss): on both sides of those thresholds the loss and
+    gradient match the float64 formulas to float32's rounding, and the loss has the same bits
+    with and without the gradient (one threshold for both)."""
+    shape = (1_000, n_classes)
+    x = make_logits(rng, shape).astype(np.float32)
+    y = make_y(kind, rng, shape)
+    class_weight, sample_weight = option_values(rng, shape, -1, True, True)
+    kw = {
+        "from_logits": True,
+        "class_weight": class_weight,
+        "sample_weight": sample_weight,
+        "label_smoothing": 0.1,
+    }
+    ref = sparse_reference if kind == "sparse" else reference
+    for reduction in ("none", "mean"):
+        loss = loss_of(kind, y, x, reduction=reduction, **kw)
+        loss_g, grad = loss_of(kind, y, x, reduction=reduction, return_grad=True, **kw)
+        np.testing.assert_array_equal(loss, loss_g)
+        want, want_grad = ref(y, x, reduction=reduction, **kw)
+        np.testing.assert_allclose(loss, want, rtol=2 * EPS32)
+        np.testing.assert_allclose(
+            grad, want_grad, rtol=2 * EPS32, atol=2 * EPS32 * np.max(np.abs(want_grad))
+        )
+    for z in (0.0, 1e-3):  # the plain loss, and the z-loss option on the same path
+        loss = loss_of(kind, y, x, reduction="none", z_loss=z, from_logits=True)
+        loss_g, _ = loss_of(
+            kind, y, x, reduction="none", z_loss=z, from_logits=True, return_grad=True
+        )
+        np.testing.assert_array_equal(loss, loss_g)
+
+
 @pytest.mark.parametrize("kind", SPARSE_AND_CAT)
 @pytest.mark.parametrize("layout", ["rows-C7", "classes-first", "middle-long-tail"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])

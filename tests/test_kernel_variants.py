@@ -147,7 +147,7 @@ def softmax_inputs(
 
 
 DTYPES = [np.float32, np.float64]
-N_CLASSES = [2, 10, 1000]
+N_CLASSES = [2, 10, 24, 1000]  # 24: float32 rows in tiles, float64 rows one at a time
 LAYOUTS = [
     pytest.param((dtype, c, last), id=f"{np.dtype(dtype).name}-C{c}-{'last' if last else 'axis1'}")
     for dtype in DTYPES

@@ -265,9 +265,9 @@ typedef struct {
 /* ------------------------------------------------------------------ vector row passes */
 
 /* The passes over a contiguous row, written with the vectors of xvec.h: the row is read as
- * doubles eight entries at a time (float widened in registers) and exp is xv_exp; float rows of
- * more than XK_SMALL_C classes take row_max_s / row_pass_s below instead (sixteen float
- * lanes). Every row takes them, whatever its maximum (a maximum of +inf, -inf or NaN sets the
+ * doubles eight entries at a time (float widened in registers) and exp is xv_exp; float rows
+ * (too many classes for the tiles, see XK_TILE_C_MAX) take row_max_s / row_pass_s below instead
+ * (sixteen float lanes). Every row takes them, whatever its maximum (a maximum of +inf, -inf or NaN sets the
  * pass's `tie` flag). The maximum's pass finds the maximum alone; the exp pass counts the
  * entries equal to it and keeps the first, and takes the sum of F in groups of 64 entries (a
  * pairwise sum of eight vectors) each added to a compensated sum. For float input d = x - m in
@@ -2410,7 +2410,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     }
 }
 
-/* n <= XK_TILE rows of C <= XK_SMALL_C entries (row r at x + r * rs, unit class stride) to
+/* n <= XK_TILE rows of C <= XK_TILE_C_MAX entries (row r at x + r * rs, unit class stride) to
  * the class-major tile xt (entry (r, c) at xt[c * XK_TILE + r]), and back. The loops are
  * compiled for each C (a constant inner loop the compiler unrolls and vectorizes). */
 static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrdiff_t rs,
@@ -2546,7 +2546,8 @@ static void FN(softmax)(xk_block *b, int mode)
     const int row_major = b->x_cs == 1 && (!b->out || b->o_cs == 1) && (!b->t || b->t_cs == 1);
     const int class_major =
         R == 1 || (b->x_rs == 1 && (!b->out || b->o_rs == 1) && (!b->t || b->t_rs == 1));
-    if (row_major && C > XK_SMALL_C) {
+    const ptrdiff_t tile_c = XK_WIDEN && b->gamma == 0.0 ? XK_TILE_C_MAX : XK_SMALL_C;
+    if (row_major && (C > tile_c || mode == XK_STATE)) {
         FN(rows)(b, mode);
         return;
     }

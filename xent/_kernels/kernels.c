@@ -10,10 +10,10 @@
 #include "kernels.h"
 
 /* Per-row slots of a tile, then three class-major tiles of few classes (row-major rows
- * transposed; at most 98 KiB), or a row's F for the second pass of a focal loss. */
+ * transposed; at most 194 KiB), or a row's F for the second pass of a focal loss. */
 ptrdiff_t xk_scratch_len(ptrdiff_t C)
 {
-    return XK_TILE + (C <= XK_SMALL_C ? 3 * C * XK_TILE : C);
+    return XK_TILE + (C <= XK_TILE_C_MAX ? 3 * C * XK_TILE : C);
 }
 
 /* The variants, each compiled in a file of its own (kernels_avx512.c, kernels_avx2.c,
