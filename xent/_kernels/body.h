@@ -2375,30 +2375,38 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx, bsum,
                     NULL);
     if (out == NULL || mode == XK_LSE) return;
+    /* the output pass, eight rows a step (the scalar loops stayed scalar at -O2), the last
+       rows by padded loads and stores lane by lane: each entry as the scalar form computed it */
+    const xv_d zero = XV(splat)(0.0), kw0 = XV(splat)(b->eps / (double)C),
+               kw1 = XV(splat)(1.0 - b->eps);
     for (ptrdiff_t c = 0; c < C; c++) {
         T *oc = out + c * os;
         const T *xc = x + c * xs;
         const T *tc = CAT ? t + c * ts : NULL;
-        const double cwc = b->cw ? b->cw[c] : 1.0;
-        const double kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps;
-        if (mode == XK_SOFTMAX)
-            for (ptrdiff_t r = 0; r < n; r++) oc[r] = (T)((double)oc[r] * sb[r]);
-        else if (mode == XK_LOG_SOFTMAX)
-            for (ptrdiff_t r = 0; r < n; r++) {
-                double d, e;
-                XK_SHIFT((double)xc[r], m[r], d, e);
-                oc[r] = (T)((d - nt[r]) + e);
+        const xv_d cwc = XV(splat)(b->cw ? b->cw[c] : 1.0);
+        for (ptrdiff_t r = 0; r < n; r += 8) {
+            const int k = n - r < 8 ? (int)(n - r) : 8;
+            const xv_d o = FN(load_pad)(oc + r, k, 0.0);
+            xv_d v;
+            if (mode == XK_SOFTMAX) v = o * XV(load)(sb + r);
+            else if (mode == XK_LOG_SOFTMAX) { /* XK_SHIFT lane by lane */
+                const xv_d xv = FN(load_pad)(xc + r, k, 0.0), mv = XV(load)(m + r);
+                const xv_d d_ = xv - mv, bp_ = d_ - xv;
+                const xv_d e_ = (xv - (d_ - bp_)) - (bp_ + mv);
+                const xv_i tie_ = xv == mv;
+                const xv_d d = XV(sel)(tie_, zero, d_);
+                const xv_d e = XV(sel)(tie_ | ~(d_ > -HUGE_VAL), zero, e_);
+                v = (d - XV(load)(nt + r)) + e;
+            } else {
+                const xv_d tvr = XV(load)(tv + r), vsr = XV(load)(vs + r);
+                const xv_d w = CAT ? (kw1 * FN(load_pad)(tc + r, k, 0.0) + kw0) * cwc
+                                   : kw0 * cwc;
+                v = XV(sel)(tvr == zero, zero, tvr * (vsr * o - w));
             }
-        else if (CAT)
-            for (ptrdiff_t r = 0; r < n; r++) {
-                double g = tv[r] * (vs[r] * (double)oc[r] - (kw1 * (double)tc[r] + kw0) * cwc);
-                oc[r] = (T)(tv[r] == 0.0 ? 0.0 : g);
-            }
-        else
-            for (ptrdiff_t r = 0; r < n; r++) {
-                double g = tv[r] * (vs[r] * (double)oc[r] - kw0 * cwc);
-                oc[r] = (T)(tv[r] == 0.0 ? 0.0 : g);
-            }
+            if (k == 8) XK_STOREV(oc + r, v);
+            else
+                for (int l = 0; l < k; l++) oc[r + l] = (T)v[l];
+        }
     }
     if (!grad) return;
     for (ptrdiff_t r = 0; r < n; r++) {
