@@ -696,6 +696,12 @@ def log1p_short(x, variant=None):
     return _elementwise(6, x, variant, True)
 
 
+def log_short(x, variant=None):
+    """The kernels' log for float results (xvec.h log_short, x a float32 value or 0: relative
+    error < 2^-32) of float64 values, eight lanes at a time (for tests)."""
+    return _elementwise(10, x, variant, True)
+
+
 def expm1_short(x, variant=None):
     """The kernels' expm1 for float results (xvec.h expm1_short: relative error < 2^-40) of
     float64 values, eight lanes at a time (for tests)."""

@@ -120,14 +120,17 @@ static inline void FN(sum_result)(const xk_sum *a, int count, double *sum, doubl
     *small = *sum - *sum == 0.0 ? *sum * XK_SMALL : sm;
 }
 
-/* exp and log1p of the results: for float the short forms of xvec.h (relative error < 2^-32,
- * less than 2^-8 ulp of float), for double the full ones. XK_LOG1P_OUT takes 0 <= u <= 1. */
+/* exp, log1p and log of the results: for float the short forms of xvec.h (relative error
+ * < 2^-32, less than 2^-8 ulp of float), for double the full ones. XK_LOG1P_OUT takes
+ * 0 <= u <= 1. */
 #if XK_WIDEN
 #define XK_EXP_OUT XV(exp_short)
 #define XK_LOG1P_OUT XV(log1p_short)
+#define XK_LOG_OUT(v) XV(log_short)(v)
 #else
 #define XK_EXP_OUT XV(exp)
 #define XK_LOG1P_OUT XV(log1p)
+#define XK_LOG_OUT(v) XV(log_kernel)(v, XV(splat)(0.0))
 #endif
 
 #if XK_WIDEN
@@ -2598,8 +2601,8 @@ static void FN(softmax)(xk_block *b, int mode)
  *
  * Eight rows at a time, one per lane (the last group's missing rows repeat its last row, their
  * lanes unused), each entry read by a gather: a row's terms are added in class order, one lane
- * each, so a row's loss does not depend on its neighbours or the layout. The vector log is the
- * scalar one lane by lane (xvec.h). */
+ * each, so a row's loss does not depend on its neighbours or the layout. The log is XK_LOG_OUT:
+ * float results the short one (relative error < 2^-32), double ones the full one. */
 static void FN(prob)(xk_block *b, int mode)
 {
     const ptrdiff_t R = b->R, C = b->C;
@@ -2628,7 +2631,7 @@ static void FN(prob)(xk_block *b, int mode)
             const xv_d p = FN(gather)(X, xrow + yv * (int64_t)b->x_cs);
             const xv_d w = b->cw ? XV(gather)(b->cw, yv) : one;
             const xv_i w0 = w == zero;
-            loss = XV(sel)(w0, zero, -w * XV(log_kernel)(p, zero));
+            loss = XV(sel)(w0, zero, -w * XK_LOG_OUT(p));
             if (b->out) {
                 const xv_d g = XV(sel)(k0 | w0, zero, nk * w / p);
                 for (int l = 0; l < n; l++) {
@@ -2645,7 +2648,7 @@ static void FN(prob)(xk_block *b, int mode)
                                        : FN(gather)(Tt, trow + c * b->t_cs);
                 const xv_d w = (b->cw ? XV(splat)(b->cw[c]) : one) * (kw1 * tc + kw0);
                 const xv_i w0 = w == zero;
-                loss += XV(sel)(w0, zero, -w * XV(log_kernel)(p, zero));
+                loss += XV(sel)(w0, zero, -w * XK_LOG_OUT(p));
                 nan |= p != p;
                 if (b->out) {
                     const xv_d g = XV(sel)(k0 | w0, zero, nk * w / p);
@@ -2702,6 +2705,21 @@ static inline void FN(softplus_parts)(const T *x, ptrdiff_t n, double *u, double
 static inline void FN(prob_logs)(const T *x, ptrdiff_t n, double *lp, double *lq)
 {
     ptrdiff_t i = 0;
+#if XK_WIDEN
+    /* float results: the short log (relative error < 2^-32); log1p(-p) as log(1 - p), 1 - p
+       exact in double for a float p >= 2^-10, and below by its series (error < p^5/5) */
+    for (; i < n; i += 8) {
+        const xv_d v = FN(load_pad)(x + i, n - i < 8 ? (int)(n - i) : 8, 0.0);
+        const xv_d ser = -(v + (v * v) * (0.5 + v * ((1.0 / 3.0) + 0.25 * v)));
+        const xv_d a = XV(log_short)(v), b = XV(sel)(v < 0x1p-10, ser, XV(log_short)(1.0 - v));
+        if (n - i >= 8) {
+            XV(store)(lp + i, a);
+            XV(store)(lq + i, b);
+        } else {
+            for (int l = 0; l < n - i; l++) lp[i + l] = a[l], lq[i + l] = b[l];
+        }
+    }
+#endif
     for (; i + 8 <= n; i += 8) {
         xv_d v = XK_LOADV(x + i);
         XV(store)(lp + i, XV(log_kernel)(v, XV(splat)(0.0)));
@@ -3803,3 +3821,4 @@ static void FN(stats)(xk_stats *s)
 
 #undef XK_EXP_OUT
 #undef XK_LOG1P_OUT
+#undef XK_LOG_OUT

@@ -45,7 +45,8 @@ static inline __attribute__((always_inline)) double xk_sel(int cond, double a, d
 }
 
 /* exp (fn 0), log (1), log1p (2), the float rows' exp (3), expm1 (4), exp_short (5),
- * log1p_short (6, for 0 <= x <= 1), log1pf (7), expf_hilo (8) or expm1_short (9) of n doubles: exp, log, log1p and expm1 through the vector
+ * log1p_short (6, for 0 <= x <= 1), log1pf (7), expf_hilo (8), expm1_short (9) or log_short
+ * (10) of n doubles: exp, log, log1p and expm1 through the vector
  * path (vector != 0, the entries after the last whole vector through the scalar one) or the
  * scalar path: for the tests, which check them against mpmath and the paths against each
  * other. */
@@ -67,12 +68,15 @@ static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff
         }
         return;
     }
-    if (fn == 5 || fn == 6 || fn == 9) { /* the short forms (xvec.h), eight at a time */
+    if (fn == 5 || fn == 6 || fn == 9 || fn == 10) { /* the short forms, eight at a time */
         for (; i < n; i += XV_LANES) {
             double d[XV_LANES] = {0};
             for (int l = 0; l < XV_LANES && i + l < n; l++) d[l] = x[i + l];
             xv_d v = XV(load)(d);
-            v = fn == 5 ? XV(exp_short)(v) : fn == 6 ? XV(log1p_short)(v) : XV(expm1_short)(v);
+            v = fn == 5    ? XV(exp_short)(v)
+                : fn == 6  ? XV(log1p_short)(v)
+                : fn == 10 ? XV(log_short)(v)
+                           : XV(expm1_short)(v);
             for (int l = 0; l < XV_LANES && i + l < n; l++) y[i + l] = v[l];
         }
         return;

@@ -381,6 +381,32 @@ XV_INLINE xv_d XV(log1p_short)(xv_d u)
     return XV(sel)(u < 0x1p-10, small, big) + (u - u); /* u - u: NaN stays NaN */
 }
 
+/* log(x) for values that end as float32, x a float widened to double (normal in double or
+   zero) with relative error < 2^-32: log1p_short's reduction on x itself, x = 2^k z,
+   z invc - 1 = r rounded (exact around 1, where invc = 1: the interval's relative error stays
+   r's) and log1p(r) by its degree-5 Taylor polynomial; k ln2 with ln2 rounded (|k| <= 150 for
+   such x: 2^-53 of the result). 0 gives -inf, x < 0 and NaN give NaN, inf gives inf (the
+   selects of XV(log_kernel)). */
+XV_INLINE xv_d XV(log_short)(xv_d x)
+{
+    const xv_u ix = (xv_u)x;
+    const xv_u tmp = ix - XM_LOG_OFF;
+    const xv_i i = (xv_i)((tmp >> XM_LOG_SHIFT) & 31);
+    const xv_d kd = __builtin_convertvector((xv_i)tmp >> 52, xv_d);
+    const xv_d z = (xv_d)((tmp & ((UINT64_C(1) << 52) - 1)) + XM_LOG_OFF);
+    const xv_d r = z * XV(lookup32)(XM_LOG_INVC, i) - 1.0;
+    const xv_d r2 = r * r;
+    const xv_d q = r + r2 * ((-0.5 + r * (1.0 / 3.0)) + r2 * (-0.25 + r * 0.2));
+    const xv_d y = (kd * 0x1.62e42fefa39efp-1 + XV(lookup32)(XM_LOG_LOGC_HI, i)) +
+                   (XV(lookup32)(XM_LOG_LOGC_LO, i) + q);
+    const xv_u ok = (xv_u)(ix - 1 < UINT64_C(0x7fefffffffffffff));
+    const xv_u mzero = (xv_u)((ix << 1) == 0);
+    const xv_u mneg = (xv_u)((xv_i)ix < 0);
+    const xv_u sbits = ((xv_u)XV(splat)(-INFINITY) & mzero) |
+                       (~mzero & (((xv_u)XV(splat)(NAN) & mneg) | (ix & ~mneg)));
+    return (xv_d)(((xv_u)y & ok) | (sbits & ~ok));
+}
+
 /* ------------------------------------------------------------------ sixteen float lanes */
 
 XV_INLINE xv_s XV(ssplat)(float v)
