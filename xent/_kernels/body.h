@@ -1460,7 +1460,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
                             ptrdiff_t xs, const T *out, ptrdiff_t os, double *m, int64_t *top,
                             double (*acc)[XK_TILE], const double *Ls, double *inv_o, double *L_o,
                             double *a_o, double *k_o, double *gtop_o, xk_sum *bsum,
-                            const double *xy);
+                            const double *xy, const double *fy);
 
 static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *t,
                                 ptrdiff_t t_cs, ptrdiff_t t_rs, const double *m,
@@ -1470,17 +1470,29 @@ static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T 
 static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *bsum)
 {
     const ptrdiff_t R = b->R, C = b->C;
-    double m[XK_TILE], xy[XK_TILE], Ls[XK_TILE], inv[XK_TILE], L[XK_TILE];
+    /* with an output (the gradient without focal loss, softmax, log_softmax; rows of at most
+       1 KiB, see rows): the exp pass stores F (but for log_softmax), tile_finish gives each
+       row's coefficients and the entries set apart as for a tile (finish's values), and each
+       row's output pass follows (row_output): a row's fixed costs were a scalar finish and
+       log1p per row, 40-50 ns */
+    const int out = b->out != NULL;
+    const int grad = out && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
+    const int store = mode == XK_SOFTMAX || grad;
+    double m[XK_TILE], xy[XK_TILE], fy[XK_TILE], Ls[XK_TILE], inv[XK_TILE], L[XK_TILE];
+    double a[XK_TILE], k[XK_TILE], gtop[XK_TILE], mx[XK_TILE];
     double acc[XK_NACC][XK_TILE], fsums[2 * XK_FG_MAX][XK_TILE];
     int64_t top[XK_TILE];
     for (ptrdiff_t r0 = 0; r0 < R; r0 += XK_TILE) {
         const ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE, n8 = (n + 7) & ~(ptrdiff_t)7;
         for (ptrdiff_t j = 0; j < n8; j++) {
             FN(state) st = {0};
+            xy[j] = fy[j] = 0.0;
             if (j < n) {
                 const ptrdiff_t r = r0 + j;
                 const T *x = (const T *)b->x + r * b->x_rs;
                 const T *t = mode == XK_CATEGORICAL ? (const T *)b->t + r * b->t_rs : NULL;
+                T *o = out ? (T *)b->out + r * b->o_rs : NULL;
+                const int64_t y = b->labels ? b->labels[r] : 0;
                 st.next = r + 1 < R ? x + b->x_rs : NULL;
                 st.hilo = b->gamma != 0.0;
                 st.kw0 = b->eps / (double)C, st.kw1 = 1.0 - b->eps;
@@ -1490,14 +1502,17 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
 #else
                 FN(row_max)(x, C, &st.m);
 #endif
-                xy[j] = mode == XK_SPARSE ? (double)x[b->labels ? b->labels[r] : 0] : 0.0;
-                FN(pass_v)(mode, 0, smooth && !fg, fg, x, t, b->cw, NULL, C, &st);
+                /* the categorical gradient's pass needs the maximum's first entry */
+                if (mode == XK_CATEGORICAL && store) st.top = FN(row_first)(x, C, st.m);
+                /* x[y] before the pass: the gradient may be written over the logits */
+                if (mode == XK_SPARSE) xy[j] = (double)x[y];
+                FN(pass_v)(mode, store, smooth && !fg, fg, x, t, b->cw, o, C, &st);
+                if (mode == XK_SPARSE && grad) fy[j] = (double)o[y];
             } else { /* the last vector's other lanes: a row of one entry */
-                xy[j] = 0.0;
                 st.nt = 1.0;
             }
-            for (int k = 0; k < fg; k++) fsums[2 * k][j] = st.fq[k], fsums[2 * k + 1][j] = st.fr[k];
-            m[j] = st.m, top[j] = st.top;
+            for (int q = 0; q < fg; q++) fsums[2 * q][j] = st.fq[q], fsums[2 * q + 1][j] = st.fr[q];
+            m[j] = mx[j] = st.m, top[j] = st.top;
             acc[0][j] = st.sb, acc[1][j] = st.nt, acc[2][j] = st.vs, acc[3][j] = st.tv;
             acc[4][j] = st.wy, acc[5][j] = st.wyx;
         }
@@ -1507,8 +1522,24 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                                 acc, Ls, fg, fsums, bsum);
             continue;
         }
-        FN(tile_finish)(b, mode, r0, n, NULL, 0, NULL, 0, m, top, acc, Ls, inv, L, NULL, NULL,
-                        NULL, bsum, xy);
+        FN(tile_finish)(b, mode, r0, n, NULL, 0, out ? (const T *)b->out : NULL, 0, m, top, acc,
+                        Ls, inv, L, a, k, gtop, bsum, xy, fy);
+        if (!out) continue;
+        for (ptrdiff_t j = 0; j < n; j++) {
+            const ptrdiff_t r = r0 + j;
+            const T *x = (const T *)b->x + r * b->x_rs;
+            const T *t = mode == XK_CATEGORICAL ? (const T *)b->t + r * b->t_rs : NULL;
+            T *o = (T *)b->out + r * b->o_rs;
+            /* finish's coefficients, as tile_finish computed them (k 0: a zero row) */
+            FN(coef) g = {0};
+            g.inv = inv[j], g.L = L[j], g.a = a[j], g.k = k[j], g.zero = k[j] == 0.0;
+            FN(row_output)(b, mode, x, t, o, C, mx[j], &g);
+            if (!grad) continue;
+            /* the entries set apart: the label's (sparse) and the maximum's */
+            const int64_t yo = ((const int64_t *)b->scratch)[j];
+            if (mode == XK_SPARSE && yo >= 0) o[yo] = (T)m[j];
+            if (top[j] >= 0) o[top[j]] = (T)gtop[j];
+        }
     }
 }
 
@@ -1527,6 +1558,15 @@ static void FN(rows)(xk_block *b, int mode)
        power sums (rows_values, tile_focal_sums) rather than focal_row's second pass */
     const int fg = FN(focal_sums_gamma)(b, mode);
     xk_sum bsum = {{0}, {0}, {0}};
+    /* rows with an output (no focal loss) by rows_values too where a tile's output stays in
+       L2 for its output pass (XK_TILE rows of at most 1 KiB: 256 floats, 128 doubles); longer
+       rows one at a time below, the output pass while the row is in cache */
+    if (mode != XK_STATE && mode != XK_LSE && b->gamma == 0.0 &&
+        C * (ptrdiff_t)sizeof(T) <= 1024) {
+        FN(rows_values)(b, mode, smooth, fg, &bsum);
+        FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
+        return;
+    }
     if (b->out == NULL && mode != XK_STATE && (!focal || fg)) {
         FN(rows_values)(b, mode, smooth, fg, &bsum);
         FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
@@ -1775,7 +1815,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
                             ptrdiff_t xs, const T *out, ptrdiff_t os, double *m, int64_t *top,
                             double (*acc)[XK_TILE], const double *Ls, double *inv_o, double *L_o,
                             double *a_o, double *k_o, double *gtop_o, xk_sum *bsum,
-                            const double *xy)
+                            const double *xy, const double *fy)
 {
     const double Cd = (double)b->C, eps = b->eps, z = b->z;
     const int sparse = mode == XK_SPARSE, cat = mode == XK_CATEGORICAL;
@@ -1807,8 +1847,9 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
         const xv_d cwy = b->cw ? XV(gather)(b->cw, yv) : XV(splat)(1.0);
         const xv_d othv = out && b->cw_others ? XV(gather)(b->cw_others, topv) : XV(splat)(Cd - 1.0);
         xv_d xyv = zero, fyv = zero;
-        if (sparse && xy) { /* the caller's (rows_values: no output) */
+        if (sparse && xy) { /* the caller's (rows_values, rows_out), and F at the label */
             xyv = XV(sel)(lanem, XV(load)(xy + r), zero);
+            if (out) fyv = XV(sel)(lanem, XV(load)(fy + r), zero);
         } else if (sparse) { /* the padding lanes read row r's entry of class 0, in the tile */
             const xv_i lane = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} + (int64_t)r;
             const xv_i at_x = ((yv * (int64_t)xs + lane) & lanem) | (lane & ~lanem);
@@ -2376,7 +2417,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         return;
     }
     FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx, bsum,
-                    NULL);
+                    NULL, NULL);
     if (out == NULL || mode == XK_LSE) return;
     /* the output pass, eight rows a step (the scalar loops stayed scalar at -O2), the last
        rows by padded loads and stores lane by lane: each entry as the scalar form computed it */
