@@ -461,3 +461,26 @@ def test_two_classes_non_finite(variant, dtype):
     g_other = [1.0, 0.0, 0.0, 1.0, nan, nan, nan, nan, 1.0]
     np.testing.assert_array_equal(grad[:, 1], np.array(g_other, dtype))
     np.testing.assert_array_equal(grad[:, 0], -np.array(g_other, dtype))
+
+
+@pytest.mark.parametrize("n_classes", [3, 10, 24, 100, 1000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", ["C", "F"], ids=["rows", "class-major"])
+def test_sparse_kernel_without_labels_reads_class_0(rng, n_classes, dtype, order):
+    """The sparse kernel called without labels takes class 0 for every row, on every path
+    (tiles, rows finished eight at a time, rows one at a time): its gradient, with the entry
+    at the label set apart, is the one of labels all 0, and nothing is written elsewhere (the
+    scratch holds garbage that a stale label index would read)."""
+    R, C = 300, n_classes
+    x = np.asarray(rng.standard_normal((R, C)), dtype=dtype, order=order)
+    got = []
+    for labels in (None, np.zeros(R, np.int64)):
+        out, rows = np.full_like(x, np.nan), np.empty(R)
+        scratch = np.full(_core.scratch_len(C), 7e300)
+        _core.softmax_block(
+            3, x, out, None, labels, None, None, None, float(C), 0.0, float(R), rows, scratch
+        )
+        got.append((out, rows))
+    np.testing.assert_array_equal(got[0][0], got[1][0])
+    np.testing.assert_array_equal(got[0][1], got[1][1])
+    assert np.isfinite(got[0][0]).all()

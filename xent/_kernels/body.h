@@ -1921,10 +1921,9 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
                     const xv_i fix_y = ~(fix_top & (yv == topv)) & ~kzero;
                     const xv_d gy = k * (a * fyv - (focal ? Dy : ((1.0 - eps) + eps / Cd) * cwy));
                     XV(store)(m + r, XV(sel)(fix_y, gy, nan));
-                    if (b->labels) {
-                        const xv_i yo = (yv & fix_y) | ((xv_i){-1, -1, -1, -1, -1, -1, -1, -1} & ~fix_y);
-                        memcpy((int64_t *)b->scratch + r, &yo, sizeof yo);
-                    }
+                    /* the label to fix, or -1 (without labels: class 0, as `rows` takes it) */
+                    const xv_i yo = (yv & fix_y) | ((xv_i){-1, -1, -1, -1, -1, -1, -1, -1} & ~fix_y);
+                    memcpy((int64_t *)b->scratch + r, &yo, sizeof yo);
                 } else {
                     XV(store)(m + r, nan);
                 }
@@ -2454,7 +2453,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     }
     if (!grad) return;
     for (ptrdiff_t r = 0; r < n; r++) {
-        if (b->labels) {
+        if (mode == XK_SPARSE) { /* the label tile_finish says to fix, or -1 */
             int64_t y = ((int64_t *)b->scratch)[r];
             if (y >= 0) out[y * os + r] = (T)m[r];
         }
