@@ -1394,6 +1394,19 @@ static void FN(focal_output)(ptrdiff_t C, T *out, const double *wd, ptrdiff_t to
     if (g->fix_top) out[top] = (T)g->g_top;
 }
 
+/* log_softmax of eight entries x of rows with maxima m and L = log1p(s): (d - L) + e with d, e
+ * XK_SHIFT's of x - m, lane by lane (the output passes of rows and tiles) */
+static inline __attribute__((always_inline)) xv_d FN(log_softmax_v)(xv_d x, xv_d m, xv_d L)
+{
+    const xv_d zero = XV(splat)(0.0);
+    const xv_d d_ = x - m, bp = d_ - x;
+    const xv_d e_ = (x - (d_ - bp)) - (bp + m);
+    const xv_i tie = x == m;
+    const xv_d d = XV(sel)(tie, zero, d_);
+    const xv_d e = XV(sel)(tie | ~(d_ > -HUGE_VAL), zero, e_);
+    return (d - L) + e;
+}
+
 /* The output pass of a contiguous row: the gradient (from F in out), softmax (from F in out) or
  * log_softmax (from x), eight entries a step in vectors (the loop's scalar form does not
  * vectorize: at -O2 GCC leaves a loop with a remainder scalar, about 2 ns an entry), the last
@@ -1430,16 +1443,8 @@ static inline __attribute__((always_inline)) void FN(row_output)(
         const xv_d inv = XV(splat)(g->inv);
         XK_ROW_OUT(o * inv);
     } else if (mode == XK_LOG_SOFTMAX) {
-        /* XK_SHIFT's d and e of x - m, lane by lane */
         const xv_d mv = XV(splat)(m), L = XV(splat)(g->L);
-        XK_ROW_OUT(({
-            const xv_d d_ = xv - mv, bp_ = d_ - xv;
-            const xv_d e_ = (xv - (d_ - bp_)) - (bp_ + mv);
-            const xv_i tie_ = xv == mv;
-            const xv_d d = XV(sel)(tie_, zero, d_);
-            const xv_d e = XV(sel)(tie_ | ~(d_ > -HUGE_VAL), zero, e_);
-            (d - L) + e;
-        }));
+        XK_ROW_OUT(FN(log_softmax_v)(xv, mv, L));
     } else {
         const xv_d a = XV(splat)(g->a), k = XV(splat)(g->k);
         const xv_d kw0 = XV(splat)(b->eps / (double)C), kw1 = XV(splat)(1.0 - b->eps);
@@ -1558,16 +1563,15 @@ static void FN(rows)(xk_block *b, int mode)
        power sums (rows_values, tile_focal_sums) rather than focal_row's second pass */
     const int fg = FN(focal_sums_gamma)(b, mode);
     xk_sum bsum = {{0}, {0}, {0}};
-    /* rows with an output (no focal loss) by rows_values too where a tile's output stays in
-       L2 for its output pass (XK_TILE rows of at most 1 KiB: 256 floats, 128 doubles); longer
-       rows one at a time below, the output pass while the row is in cache */
-    if (mode != XK_STATE && mode != XK_LSE && b->gamma == 0.0 &&
-        C * (ptrdiff_t)sizeof(T) <= 1024) {
-        FN(rows_values)(b, mode, smooth, fg, &bsum);
-        FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
-        return;
-    }
-    if (b->out == NULL && mode != XK_STATE && (!focal || fg)) {
+    /* rows_values takes the rows without an output (but for a focal loss's second pass), and
+       those with an output and no focal loss where a tile's output stays in L2 for its output
+       pass (XK_TILE rows of at most 1 KiB: 256 floats, 128 doubles); longer rows one at a
+       time below, the output pass while the row is in cache */
+    const int batched =
+        mode != XK_STATE && (b->out == NULL ? !focal || fg
+                                            : mode != XK_LSE && b->gamma == 0.0 &&
+                                                  C * (ptrdiff_t)sizeof(T) <= 1024);
+    if (batched) {
         FN(rows_values)(b, mode, smooth, fg, &bsum);
         FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
         return;
@@ -2432,15 +2436,10 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
             const xv_d o = FN(load_pad)(oc + r, k, 0.0);
             xv_d v;
             if (mode == XK_SOFTMAX) v = o * XV(load)(sb + r);
-            else if (mode == XK_LOG_SOFTMAX) { /* XK_SHIFT lane by lane */
-                const xv_d xv = FN(load_pad)(xc + r, k, 0.0), mv = XV(load)(m + r);
-                const xv_d d_ = xv - mv, bp_ = d_ - xv;
-                const xv_d e_ = (xv - (d_ - bp_)) - (bp_ + mv);
-                const xv_i tie_ = xv == mv;
-                const xv_d d = XV(sel)(tie_, zero, d_);
-                const xv_d e = XV(sel)(tie_ | ~(d_ > -HUGE_VAL), zero, e_);
-                v = (d - XV(load)(nt + r)) + e;
-            } else {
+            else if (mode == XK_LOG_SOFTMAX)
+                v = FN(log_softmax_v)(FN(load_pad)(xc + r, k, 0.0), XV(load)(m + r),
+                                      XV(load)(nt + r));
+            else {
                 const xv_d tvr = XV(load)(tv + r), vsr = XV(load)(vs + r);
                 const xv_d w = CAT ? (kw1 * FN(load_pad)(tc + r, k, 0.0) + kw0) * cwc
                                    : kw0 * cwc;

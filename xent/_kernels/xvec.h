@@ -214,6 +214,18 @@ XV_INLINE xv_d XV(exp)(xv_d x)
     return y;
 }
 
+/* A log's result y for x = bits ix0 in (0, inf), else its special value: -inf at +-0, NaN
+   below 0 and for NaN, inf at inf (bit masks, as xm__log_kernel's end). */
+XV_INLINE xv_d XV(log_specials)(xv_u ix0, xv_d y)
+{
+    xv_u ok = (xv_u)(ix0 - 1 < UINT64_C(0x7fefffffffffffff));
+    xv_u mzero = (xv_u)((ix0 << 1) == 0);
+    xv_u mneg = (xv_u)((xv_i)ix0 < 0);
+    xv_u sbits = ((xv_u)XV(splat)(-INFINITY) & mzero) |
+                 (~mzero & (((xv_u)XV(splat)(NAN) & mneg) | (ix0 & ~mneg)));
+    return (xv_d)(((xv_u)y & ok) | (sbits & ~ok));
+}
+
 /* log(x) + corr lane by lane, equal to xm__log_kernel(x, corr) in every lane (the same
    operations in the same order, the table lookups done as in XV(exp)). */
 XV_INLINE xv_d XV(log_kernel)(xv_d x, xv_d corr)
@@ -252,12 +264,7 @@ XV_INLINE xv_d XV(log_kernel)(xv_d x, xv_d corr)
     xv_d lo = (((t + rl) + (logc_lo + kd * XM_LOG_LN2LO)) + corr) + q;
     xv_d y = hi + lo;
 
-    xv_u ok = (xv_u)(ix0 - 1 < UINT64_C(0x7fefffffffffffff));
-    xv_u mzero = (xv_u)((ix0 << 1) == 0);
-    xv_u mneg = (xv_u)((xv_i)ix0 < 0);
-    xv_u sbits = ((xv_u)XV(splat)(-INFINITY) & mzero) |
-                 (~mzero & (((xv_u)XV(splat)(NAN) & mneg) | (ix0 & ~mneg)));
-    return (xv_d)(((xv_u)y & ok) | (sbits & ~ok));
+    return XV(log_specials)(ix0, y);
 }
 
 /* log1p(u) lane by lane, equal to xm_log1p(u) in every lane. */
@@ -359,52 +366,41 @@ XV_INLINE xv_d XV(expm1_short)(xv_d x)
     return y;
 }
 
-/* log1p(u) for 0 <= u <= 1 (NaN gives NaN) with relative error < 2^-32: u < 2^-10 by the
-   series u - u^2/2 + u^3/3 - u^4/4 (error < u^4/5 < 2^-42); above, log(t) of t = 1 + u (whose
-   rounding is < 2^-43 of the result there) by XV(log_kernel)'s table, t = 2^k z, z invc - 1 = r
-   rounded (|r| <= 1/64) and log1p(r) by its degree-5 Taylor polynomial (r^6/6 < 2^-38.6, less
-   than 2^-32 of log t, which is at least 2^-6.6 outside the interval of 1, where r = t - 1 and
-   the error is relative). */
-XV_INLINE xv_d XV(log1p_short)(xv_d u)
+/* log(x) with relative error < 2^-32 for a normal x > 0 whose exponent is that of a float's
+   (|k| <= 150 below; no special values): XV(log_kernel)'s table, x = 2^k z, z invc - 1 = r
+   rounded (|r| <= 1/64; exact around 1, where invc = 1, so that the error stays relative
+   there) and log1p(r) by its degree-5 Taylor polynomial (r^6/6 < 2^-38.6, less than 2^-32 of
+   log x, which is at least 2^-6.6 outside the interval of 1); k ln2 with ln2 rounded (2^-53 of
+   the result). The short forms below. */
+XV_INLINE xv_d XV(log_short_table)(xv_d x)
 {
-    const xv_d t = u + 1.0;
-    const xv_u tmp = (xv_u)t - XM_LOG_OFF; /* t >= 1 > 2^k z's lower end: no wrap */
-    const xv_i i = (xv_i)((tmp >> XM_LOG_SHIFT) & 31);
-    const xv_d kd = __builtin_convertvector((xv_i)(tmp >> 52), xv_d); /* 0 or 1 */
-    const xv_d z = (xv_d)((tmp & ((UINT64_C(1) << 52) - 1)) + XM_LOG_OFF);
-    const xv_d r = z * XV(lookup32)(XM_LOG_INVC, i) - 1.0;
-    const xv_d r2 = r * r;
-    const xv_d q = r + r2 * ((-0.5 + r * (1.0 / 3.0)) + r2 * (-0.25 + r * 0.2));
-    const xv_d big = (kd * 0x1.62e42fefa39efp-1 + XV(lookup32)(XM_LOG_LOGC_HI, i)) +
-                     (XV(lookup32)(XM_LOG_LOGC_LO, i) + q);
-    const xv_d small = u + (u * u) * (-0.5 + u * ((1.0 / 3.0) - 0.25 * u));
-    return XV(sel)(u < 0x1p-10, small, big) + (u - u); /* u - u: NaN stays NaN */
-}
-
-/* log(x) for values that end as float32, x a float widened to double (normal in double or
-   zero) with relative error < 2^-32: log1p_short's reduction on x itself, x = 2^k z,
-   z invc - 1 = r rounded (exact around 1, where invc = 1: the interval's relative error stays
-   r's) and log1p(r) by its degree-5 Taylor polynomial; k ln2 with ln2 rounded (|k| <= 150 for
-   such x: 2^-53 of the result). 0 gives -inf, x < 0 and NaN give NaN, inf gives inf (the
-   selects of XV(log_kernel)). */
-XV_INLINE xv_d XV(log_short)(xv_d x)
-{
-    const xv_u ix = (xv_u)x;
-    const xv_u tmp = ix - XM_LOG_OFF;
+    const xv_u tmp = (xv_u)x - XM_LOG_OFF;
     const xv_i i = (xv_i)((tmp >> XM_LOG_SHIFT) & 31);
     const xv_d kd = __builtin_convertvector((xv_i)tmp >> 52, xv_d);
     const xv_d z = (xv_d)((tmp & ((UINT64_C(1) << 52) - 1)) + XM_LOG_OFF);
     const xv_d r = z * XV(lookup32)(XM_LOG_INVC, i) - 1.0;
     const xv_d r2 = r * r;
     const xv_d q = r + r2 * ((-0.5 + r * (1.0 / 3.0)) + r2 * (-0.25 + r * 0.2));
-    const xv_d y = (kd * 0x1.62e42fefa39efp-1 + XV(lookup32)(XM_LOG_LOGC_HI, i)) +
-                   (XV(lookup32)(XM_LOG_LOGC_LO, i) + q);
-    const xv_u ok = (xv_u)(ix - 1 < UINT64_C(0x7fefffffffffffff));
-    const xv_u mzero = (xv_u)((ix << 1) == 0);
-    const xv_u mneg = (xv_u)((xv_i)ix < 0);
-    const xv_u sbits = ((xv_u)XV(splat)(-INFINITY) & mzero) |
-                       (~mzero & (((xv_u)XV(splat)(NAN) & mneg) | (ix & ~mneg)));
-    return (xv_d)(((xv_u)y & ok) | (sbits & ~ok));
+    return (kd * 0x1.62e42fefa39efp-1 + XV(lookup32)(XM_LOG_LOGC_HI, i)) +
+           (XV(lookup32)(XM_LOG_LOGC_LO, i) + q);
+}
+
+/* log1p(u) for 0 <= u <= 1 (NaN gives NaN) with relative error < 2^-32: u < 2^-10 by the
+   series u - u^2/2 + u^3/3 - u^4/4 (error < u^4/5 < 2^-42); above, log(t) of t = 1 + u (whose
+   rounding is < 2^-43 of the result there) by log_short_table. */
+XV_INLINE xv_d XV(log1p_short)(xv_d u)
+{
+    const xv_d big = XV(log_short_table)(u + 1.0);
+    const xv_d small = u + (u * u) * (-0.5 + u * ((1.0 / 3.0) - 0.25 * u));
+    return XV(sel)(u < 0x1p-10, small, big) + (u - u); /* u - u: NaN stays NaN */
+}
+
+/* log(x) for values that end as float32, x a float widened to double (normal in double) or a
+   special value, with relative error < 2^-32: log_short_table, and XV(log_kernel)'s special
+   values (log_specials). */
+XV_INLINE xv_d XV(log_short)(xv_d x)
+{
+    return XV(log_specials)((xv_u)x, XV(log_short_table)(x));
 }
 
 /* ------------------------------------------------------------------ sixteen float lanes */
