@@ -241,21 +241,22 @@ class Layout:
         self.batch_shape = shape[:axis] + shape[axis + 1 :]
         #: Blocks are class-major, ``(C, R)``: always unless the class axis is the last one.
         self.class_major = self.B > 1
+        self._view_shape = (self.A, self.C, self.B) if self.B != 1 else (self.A, self.C)
+        self._rows_shape = (self.A, self.B) if self.B != 1 else (self.A,)
         self._blocks: dict[tuple[int, int], list[Block]] = {}
 
     def view(self, arr: np.ndarray) -> np.ndarray:
         """``arr`` (of ``shape``) as `take` cuts it: ``(A, C)`` with classes last, else
-        ``(A, C, B)`` (also for an empty batch of ``B = 0``, which has no blocks)."""
-        if self.B != 1:
-            return arr.reshape(self.A, self.C, self.B)
-        return arr.reshape(self.A, self.C)
+        ``(A, C, B)`` (also for an empty batch of ``B = 0``, which has no blocks); ``arr``
+        itself where it has that shape already."""
+        shape = self._view_shape
+        return arr if arr.shape == shape else arr.reshape(shape)
 
     def rows_view(self, arr: np.ndarray) -> np.ndarray:
         """A batch-shaped ``arr`` as `take_rows` cuts it: ``(A,)`` with classes last, else
-        ``(A, B)``."""
-        if self.B != 1:
-            return arr.reshape(self.A, self.B)
-        return arr.reshape(self.A)
+        ``(A, B)``; ``arr`` itself where it has that shape already."""
+        shape = self._rows_shape
+        return arr if arr.shape == shape else arr.reshape(shape)
 
     def block_rows(self, itemsize: int) -> int:
         rows = max(1, BLOCK_BYTES // (itemsize * max(self.C, 1)))
@@ -298,14 +299,15 @@ class Layout:
         """The block of an array seen by `view`, a view: ``(R, C)`` with classes last, else
         ``(C, R)`` for a run of one tail, or ``(A', C, B)`` for a group of whole tails."""
         if not self.class_major or blk.a1 - blk.a0 > 1:
-            return arr[blk.a0 : blk.a1]
+            # the whole array in one block (a small call): itself, not a slice of it
+            return arr if blk.a0 == 0 and blk.a1 == len(arr) else arr[blk.a0 : blk.a1]
         return arr[blk.a0, :, blk.b0 : blk.b1]
 
     def take_rows(self, rows: np.ndarray, blk: Block) -> np.ndarray:
         """The block's rows of a batch-shaped array seen by `rows_view`, 1-D (a view if it is
         contiguous)."""
         if not self.class_major:
-            return rows[blk.a0 : blk.a1]
+            return rows if blk.a0 == 0 and blk.a1 == len(rows) else rows[blk.a0 : blk.a1]
         if blk.a1 - blk.a0 == 1:
             return rows[blk.a0, blk.b0 : blk.b1]
         return rows[blk.a0 : blk.a1].reshape(-1)

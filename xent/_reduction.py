@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -52,9 +51,11 @@ def grad_divisor(reduction: str, total_weight: float) -> float:
     return total_weight if total_weight > 0 else np.inf
 
 
-def _sum(values: list[float]) -> float:
+def _sum(values: Sequence[float]) -> float:
     """The blocks' sums added exactly, then rounded once (`math.fsum`; 0.0 for none, and for
     -0.0): inf where that sum overflows, NaN where it holds inf and -inf."""
+    if len(values) == 1:  # one block (a small call): the sum itself, -0.0 as 0.0
+        return values[0] + 0.0
     try:
         return math.fsum(values)
     except OverflowError:  # finite values whose sum is beyond the largest float
@@ -86,22 +87,23 @@ def reduce(
         with np.errstate(over="ignore"):
             out: np.ndarray | np.floating = rows.astype(dtype, copy=False)[()]
         return out
-    total, small = _sum([s for s, _ in partial_sums]), math.nan  # small: if total is inf
-    if math.isinf(total):
-        small = _sum([s for _, s in partial_sums])
+    total = _sum([s for s, _ in partial_sums])
     if reduction == "mean":
         if total_weight <= 0:
             total = 0.0
-        elif math.isinf(total) and math.isfinite(small):
+        elif math.isinf(total) and math.isfinite(small := _sum([s for _, s in partial_sums])):
             total = small / total_weight / _core.SMALL
         else:
             total = total / total_weight
-    if abs(total) <= _finite_max(dtype):
-        return dtype.type(total)
+    kind = dtype.type
+    if abs(total) <= _FINITE_MAX.get(kind, 0.0):
+        return kind(total)
     with np.errstate(over="ignore"):  # inf, NaN, or beyond the largest value (rounded): silently
-        return dtype.type(total)
+        return kind(total)
 
 
-@functools.lru_cache(maxsize=8)
-def _finite_max(dtype: np.dtype[np.floating]) -> float:
-    return float(np.finfo(dtype).max)
+#: The largest finite value of each result type (below it, a result needs no errstate); keyed
+#: by the scalar type, whose hash is cheaper than a dtype's.
+_FINITE_MAX: dict[type, float] = {
+    t: float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)
+}

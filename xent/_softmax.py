@@ -38,8 +38,13 @@ LSE, SOFTMAX, LOG_SOFTMAX, SPARSE, CATEGORICAL, STATE = (
 def _usable(a: np.ndarray, dtype: np.dtype[np.floating], class_major: bool) -> bool:
     """Whether the kernel can use ``a`` (R, C) in place: unit stride along the rows
     (class-major) or along the classes (row-major), as every array of the call has."""
-    if a.dtype != dtype or not a.flags.aligned:
+    if a.dtype != dtype:
         return False
+    flags = a.flags
+    if not flags.aligned:
+        return False
+    if flags.c_contiguous and not class_major:  # the common case: a whole C-ordered batch
+        return True
     size = dtype.itemsize
     s0, s1 = a.strides
     if s0 % size or s1 % size:

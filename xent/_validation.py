@@ -83,15 +83,23 @@ def check_axis(axis: object, ndim: int, name: str = "y_pred") -> int:
     return int(axis) % ndim
 
 
-def check_label_smoothing(label_smoothing: object) -> float:
-    if isinstance(label_smoothing, bool) or not isinstance(
-        label_smoothing, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(f"label_smoothing must be a real number; got {label_smoothing!r}.")
+def _real(value: object) -> float | None:
+    """A real option (a Python or NumPy int or float, not a bool) as a float (inf for an int
+    beyond float's range); None for anything else."""
+    if type(value) is float:  # the common case first
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
     try:
-        e = float(label_smoothing)
-    except OverflowError:  # an int beyond float range: certainly not in [0, 1]
-        e = math.inf
+        return float(value)
+    except OverflowError:  # an int beyond float range
+        return math.inf
+
+
+def check_label_smoothing(label_smoothing: object) -> float:
+    e = _real(label_smoothing)
+    if e is None:
+        raise TypeError(f"label_smoothing must be a real number; got {label_smoothing!r}.")
     if not 0.0 <= e <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1]; got {_short(label_smoothing)}.")
     return e
@@ -99,12 +107,9 @@ def check_label_smoothing(label_smoothing: object) -> float:
 
 def check_coefficient(value: object, name: str) -> float:
     """A finite, non-negative real option (``z_loss``, ``focal_gamma``) as a float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    f = _real(value)
+    if f is None:
         raise TypeError(f"{name} must be a real number; got {_short(value)}.")
-    try:
-        f = float(value)
-    except OverflowError:  # an int beyond float range
-        f = math.inf
     if not (math.isfinite(f) and f >= 0.0):
         raise ValueError(f"{name} must be finite and non-negative; got {_short(value)}.")
     return f
@@ -112,12 +117,9 @@ def check_coefficient(value: object, name: str) -> float:
 
 def check_temperature(value: object, from_logits: bool, target_from_logits: bool) -> float:
     """A finite, positive temperature; one other than 1 needs logits on at least one side."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    t = _real(value)
+    if t is None:
         raise TypeError(f"temperature must be a real number; got {_short(value)}.")
-    try:
-        t = float(value)
-    except OverflowError:  # an int beyond float range
-        t = math.inf
     if not (math.isfinite(t) and t > 0.0):
         raise ValueError(f"temperature must be finite and positive; got {_short(value)}.")
     if t != 1.0 and not (from_logits or target_from_logits):
@@ -130,9 +132,9 @@ def check_temperature(value: object, from_logits: bool, target_from_logits: bool
 
 def check_fraction(value: object, name: str) -> float:
     """A real option in [0, 1] (``focal_alpha``) as a float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    f = _real(value)
+    if f is None:
         raise TypeError(f"{name} must be a real number or None; got {_short(value)}.")
-    f = float(value) if -2.0 < value < 2.0 else math.inf
     if not 0.0 <= f <= 1.0:
         raise ValueError(f"{name} must be in [0, 1]; got {_short(value)}.")
     return f

@@ -129,6 +129,11 @@ SMALL = XK_SMALL
 
 cdef int _current = -1
 
+#: Kernel calls on fewer entries than this keep the GIL: releasing and taking it back costs
+#: more than such a kernel (NumPy's loops draw the same line, at 500 elements). Larger blocks
+#: release it, so that the engine's threads (and the caller's) run in parallel.
+cdef Py_ssize_t GIL_FREE_MIN = 4096
+
 
 def variants():
     """The SIMD variants of this build, best first, each with whether this CPU runs it."""
@@ -161,9 +166,9 @@ set_variant(os.environ.get("XENT_SIMD") or None)
 
 
 cdef inline int _kind(cnp.ndarray a) except -1:
-    if a.dtype.num == cnp.NPY_FLOAT32:
+    if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32:
         return 0
-    if a.dtype.num == cnp.NPY_FLOAT64:
+    if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT64:
         return 1
     raise TypeError(f"kernel arrays are float32 or float64; got {a.dtype}")
 
@@ -177,7 +182,7 @@ cdef inline const double *_dptr(object a) except? NULL:
     if a is None:
         return NULL
     cdef cnp.ndarray arr = <cnp.ndarray>a
-    if arr.dtype.num != cnp.NPY_FLOAT64 or not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+    if cnp.PyArray_TYPE(arr) != cnp.NPY_FLOAT64 or not cnp.PyArray_IS_C_CONTIGUOUS(arr):
         raise TypeError("per-row and per-class arrays are contiguous float64")
     return <const double *>cnp.PyArray_DATA(arr)
 
@@ -242,7 +247,7 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     b.labels = NULL
     if labels is not None:
         a = <cnp.ndarray>labels
-        if a.dtype.num != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        if cnp.PyArray_TYPE(a) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a):
             raise TypeError("labels are contiguous int64")
         b.labels = <const int64_t *>cnp.PyArray_DATA(a)
     b.row_weight = _dptr(row_weight)
@@ -277,8 +282,11 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
         _span_check_init(&chk, check, b.C, (R + block_rows - 1) // block_rows, c_sums, c_wsums,
                          c_ids)
     elif block_rows <= 0 or block_rows >= R:  # one block
-        with nogil:
+        if R * b.C < GIL_FREE_MIN:
             _run_block(v, &b, kind, mode, from_logits)
+        else:
+            with nogil:
+                _run_block(v, &b, kind, mode, from_logits)
         return [(b.loss_sum, b.loss_sum_small)]
     cdef cnp.ndarray sums = np.empty(2 * ((R + block_rows - 1) // block_rows))
     cdef double *s = <double *>cnp.PyArray_DATA(sums)
@@ -336,7 +344,7 @@ cdef int _span_check_init(_SpanCheck *c, tuple check, Py_ssize_t C, Py_ssize_t n
     """A span's checks: what `check` says, and per-row buffers (the caller keeps them)."""
     cw, rtol, one_hot, first, totals, hot = check
     cdef cnp.ndarray t_arr = <cnp.ndarray>totals, h_arr = <cnp.ndarray>hot
-    if (t_arr.dtype.num != cnp.NPY_FLOAT64 or h_arr.dtype.num != cnp.NPY_INT8
+    if (cnp.PyArray_TYPE(t_arr) != cnp.NPY_FLOAT64 or cnp.PyArray_TYPE(h_arr) != cnp.NPY_INT8
             or not cnp.PyArray_IS_C_CONTIGUOUS(t_arr) or not cnp.PyArray_IS_C_CONTIGUOUS(h_arr)
             or t_arr.shape[0] < n_blocks or h_arr.shape[0] < n_blocks):
         raise TypeError("totals and hot are contiguous float64 and int8, one per block")
@@ -404,7 +412,7 @@ cdef inline void _run_block(const xk_variant *v, xk_block *b, int kind, int mode
 
 cdef inline double *_state_ptr(object state, Py_ssize_t R) except NULL:
     cdef cnp.ndarray a = <cnp.ndarray>state
-    if (a.dtype.num != cnp.NPY_FLOAT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a) or a.ndim != 2
+    if (cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a) or a.ndim != 2
             or a.shape[0] < R or a.shape[1] != XK_STATE_LEN):
         raise TypeError(f"states are contiguous float64 of shape (R, {XK_STATE_LEN})")
     return <double *>cnp.PyArray_DATA(a)
@@ -435,7 +443,7 @@ def state_finish(cnp.ndarray state, Py_ssize_t C, object labels, object row_weig
     b.state = _state_ptr(state, b.R)
     if labels is not None:
         a = <cnp.ndarray>labels
-        if (a.dtype.num != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+        if (cnp.PyArray_TYPE(a) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
                 or a.shape[0] < b.R):
             raise TypeError("labels are contiguous int64, one per row")
         b.labels = <const int64_t *>cnp.PyArray_DATA(a)
@@ -477,7 +485,7 @@ def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object
     cdef const double *swp = _dptr(row_weight)
     if hot is not None:
         a = <cnp.ndarray>hot
-        if (a.dtype.num != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+        if (cnp.PyArray_TYPE(a) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
                 or a.shape[0] < R):
             raise TypeError("hot is contiguous int64, one per row")
         hp = <int64_t *>cnp.PyArray_DATA(a)
@@ -543,8 +551,11 @@ def id_range(cnp.ndarray y, object skip=None):
     cdef Py_ssize_t n = y.shape[0], count
     cdef const void *data = cnp.PyArray_DATA(y)
     cdef const xk_variant *v = xk_get_variant(_current)
-    with nogil:
+    if n < GIL_FREE_MIN:
         v.id_range(data, is32, n, sk, use, &lo, &hi, &count)
+    else:
+        with nogil:
+            v.id_range(data, is32, n, sk, use, &lo, &hi, &count)
     return lo, hi, count
 
 
@@ -560,13 +571,13 @@ def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad
     cdef int kind = _kind(x)
     if not cnp.PyArray_IS_C_CONTIGUOUS(x):
         raise TypeError("x must be contiguous")
-    if not cnp.PyArray_IS_C_CONTIGUOUS(y) or y.shape[0] != x.shape[0] or y.dtype.num not in (
+    if not cnp.PyArray_IS_C_CONTIGUOUS(y) or y.shape[0] != x.shape[0] or cnp.PyArray_TYPE(y) not in (
             cnp.NPY_FLOAT32, cnp.NPY_FLOAT64):
         raise TypeError("y must be contiguous float32 or float64, x's length")
     b.n = x.shape[0]
     b.x = cnp.PyArray_DATA(x)
     b.y = cnp.PyArray_DATA(y)
-    b.y_float = y.dtype.num == cnp.NPY_FLOAT32
+    b.y_float = cnp.PyArray_TYPE(y) == cnp.NPY_FLOAT32
     b.pw = _dptr(pw)
     b.sw = _dptr(sw)
     b.grad = NULL
@@ -582,8 +593,11 @@ def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad
     b.alpha = alpha
     b.loss_sum = 0.0
     cdef const xk_variant *v = xk_get_variant(_current)
-    with nogil:
+    if b.n < GIL_FREE_MIN:
         v.binary[kind](&b)
+    else:
+        with nogil:
+            v.binary[kind](&b)
     return b.loss_sum, b.loss_sum_small, b.y_lo, b.y_hi, bool(b.y_nan), b.x_lo, b.x_hi
 
 
