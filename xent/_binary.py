@@ -221,9 +221,12 @@ def binary_cross_entropy(
     run_chunks(list(enumerate(blocks)), work_chunk)
     # The checks of the labels (and probabilities) came from the kernel's pass; on a failure the
     # validators find the first bad entry for the message.
-    # _NO_RANGE first: an empty batch has no tiles
-    y_los, y_his, y_nans, x_los, x_his = zip(_NO_RANGE, *ranges, strict=True)
-    y_lo, y_hi, y_nan, x_lo, x_hi = min(y_los), max(y_his), any(y_nans), min(x_los), max(x_his)
+    if len(ranges) == 1:  # one tile (a small call): its ranges
+        y_lo, y_hi, y_nan, x_lo, x_hi = ranges[0]
+    else:  # _NO_RANGE first: an empty batch has no tiles
+        y_los, y_his, y_nans, x_los, x_his = zip(_NO_RANGE, *ranges, strict=True)
+        y_lo, y_hi, y_nan = min(y_los), max(y_his), any(y_nans)
+        x_lo, x_hi = min(x_los), max(x_his)
     if y_nan or y_lo < 0 or y_hi > 1:
         v.check_labels(target, "y_true")
     if not from_logits and (x_lo < 0 or x_hi > 1):

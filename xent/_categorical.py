@@ -16,7 +16,6 @@ prediction keeps its tiny loss and gradient to the last bits. The kernel that do
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import overload
@@ -46,12 +45,13 @@ _PROB_HINT = "; pass from_logits=True if these are logits"
 
 def _rtol(arr: np.ndarray) -> float:
     """The tolerance of a row sum of ``arr``: sqrt(eps) of its float dtype (float64 else)."""
-    return _sqrt_eps(arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64))
+    return _SQRT_EPS.get(arr.dtype.type, _SQRT_EPS[np.float64])
 
 
-@functools.lru_cache(maxsize=8)
-def _sqrt_eps(dtype: np.dtype[np.floating]) -> float:
-    return float(np.sqrt(np.finfo(dtype).eps))
+#: sqrt(eps) of each float type (keyed by the scalar type, whose hash is cheaper than a dtype's)
+_SQRT_EPS: dict[type, float] = {
+    t: float(np.sqrt(np.finfo(t).eps)) for t in (np.float16, np.float32, np.float64, np.longdouble)
+}
 
 
 class _Distributions:

@@ -63,7 +63,9 @@ def float_dtypes(y_pred: np.ndarray) -> tuple[np.dtype[Any], np.dtype[Any]]:
     """(result dtype, working dtype): float16 is computed in float32, non-floats become float64."""
     if y_pred.dtype.kind != "f":
         return np.dtype(np.float64), np.dtype(np.float64)
-    native = y_pred.dtype.newbyteorder("=")  # results in native byte order, whatever the input
+    native = y_pred.dtype  # results in native byte order, whatever the input
+    if not native.isnative:
+        native = native.newbyteorder("=")
     if native.itemsize < 4:
         return native, np.dtype(np.float32)
     return native, native
