@@ -828,6 +828,30 @@ def test_float_ids_beyond_int64_compare_exactly():
             scce(ids, x, from_logits=True, ignore_index=ignore)
 
 
+@pytest.mark.parametrize("base", [np.int64, np.int32])
+@pytest.mark.parametrize("ignore_index", [None, -100])
+def test_ids_in_the_other_byte_order(base, ignore_index):
+    """Class ids in the non-native byte order give the loss of the same ids in native order, and
+    an id out of range whose bytes read swapped would be in range is an error naming it (the
+    kernel's range check read such ids swapped: the loss then read past its row)."""
+    swapped = np.dtype(base).newbyteorder()
+    x = np.random.default_rng(5).standard_normal((6, 4))
+    ids = np.array([0, 3, 1, 2, 2, 0])
+    kw = {"from_logits": True, "ignore_index": ignore_index, "return_grad": True}
+    want, want_grad = scce(ids, x, **kw)
+    got, got_grad = scce(ids.astype(swapped), x, **kw)
+    assert got == want
+    assert np.array_equal(got_grad, want_grad)
+    for lin_kw in ({}, {"bias": np.zeros(4)}):  # the linear loss checks its ids the same way
+        bad = np.zeros(6, swapped)  # 0 reads as 0 either way
+        bad[2] = 1 << (8 * (bad.itemsize - 1))  # its bytes swapped read as 1
+        match = rf"^y_true holds class id {int(bad[2])} at index \(2,\), outside \[0, 4\)"
+        with pytest.raises(ValueError, match=match):
+            scce(bad, x, from_logits=True, ignore_index=ignore_index)
+        with pytest.raises(ValueError, match=match):
+            xent.linear_cross_entropy(bad, x, np.eye(4), ignore_index=ignore_index, **lin_kw)
+
+
 # ------------------------------------------------------------------ 16. overflow of the dtype
 @pytest.mark.parametrize(("dtype", "big"), [(np.float16, 6e4), (np.float32, 3e38)])
 @pytest.mark.parametrize("reduction", REDUCTIONS)

@@ -247,8 +247,9 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     b.labels = NULL
     if labels is not None:
         a = <cnp.ndarray>labels
-        if cnp.PyArray_TYPE(a) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a):
-            raise TypeError("labels are contiguous int64")
+        if (cnp.PyArray_TYPE(a) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+                or not cnp.PyArray_ISNOTSWAPPED(a) or a.shape[0] < b.R):
+            raise TypeError("labels are contiguous native int64, one per row")
         b.labels = <const int64_t *>cnp.PyArray_DATA(a)
     b.row_weight = _dptr(row_weight)
     b.cw = _dptr(cw)
@@ -444,8 +445,8 @@ def state_finish(cnp.ndarray state, Py_ssize_t C, object labels, object row_weig
     if labels is not None:
         a = <cnp.ndarray>labels
         if (cnp.PyArray_TYPE(a) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
-                or a.shape[0] < b.R):
-            raise TypeError("labels are contiguous int64, one per row")
+                or not cnp.PyArray_ISNOTSWAPPED(a) or a.shape[0] < b.R):
+            raise TypeError("labels are contiguous native int64, one per row")
         b.labels = <const int64_t *>cnp.PyArray_DATA(a)
     b.row_weight = _dptr(row_weight)
     b.cw = _dptr(cw)
@@ -539,12 +540,14 @@ def stats_span(cnp.ndarray t, Py_ssize_t block_rows, tuple check, object row_wei
 def id_range(cnp.ndarray y, object skip=None):
     """The least and greatest of the contiguous int64 or int32 class ids ``y`` not equal to
     ``skip``, and how many there are, in one vectorized pass (NumPy's min and max take two, and
-    a copy without ``skip``'s entries); None for other arrays."""
-    if not cnp.PyArray_IS_C_CONTIGUOUS(y) or y.ndim != 1:
+    a copy without ``skip``'s entries); None for other arrays (also ids in the other byte
+    order, which the kernel would read swapped)."""
+    if not cnp.PyArray_IS_C_CONTIGUOUS(y) or y.ndim != 1 or not cnp.PyArray_ISNOTSWAPPED(y):
         return None
-    if y.dtype.kind != "i" or y.dtype.itemsize not in (4, 8):
+    cdef int size = cnp.PyArray_ITEMSIZE(y)
+    if not cnp.PyArray_ISSIGNED(y) or (size != 4 and size != 8):
         return None
-    cdef int is32 = y.dtype.itemsize == 4
+    cdef int is32 = size == 4
     cdef int64_t sk = 0 if skip is None else skip
     cdef int use = skip is not None
     cdef int64_t lo, hi
