@@ -23,13 +23,16 @@ def _fmt(value: Any) -> str:
     return repr(value.item()) if isinstance(value, np.generic) else repr(value)
 
 
+_MaskedArray = np.ma.MaskedArray
+
+
 def as_real_array(value: npt.ArrayLike, name: str) -> np.ndarray:
     """``value`` as an array of bool, integer or floating dtype (never copied if already one).
 
     A masked array is refused: its mask would be lost without a word. An ``np.matrix`` (or any
     other subclass) is read as the plain array it holds.
     """
-    if isinstance(value, np.ma.MaskedArray):
+    if isinstance(value, _MaskedArray):
         raise TypeError(
             f"{name} is a masked array, whose mask xent would ignore; pass its data with the "
             f"masked entries filled ({name}.filled(...)) and give them zero weight "
@@ -48,6 +51,8 @@ def as_real_array(value: npt.ArrayLike, name: str) -> np.ndarray:
 
 def check_flag(value: object, name: str) -> bool:
     """A bool option: a Python or NumPy bool and nothing else (no strings, numbers, arrays)."""
+    if value is True or value is False:  # the common case first
+        return value
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool (True or False); got {_short(value)}.")
     return bool(value)
@@ -295,7 +300,8 @@ def check_class_ids(
         skip = (
             ignore_index if ignore_index is not None and -(2**63) <= ignore_index < 2**63 else None
         )
-        found = _id_range(y.reshape(-1), skip) if y.flags.c_contiguous else None
+        contiguous = y.flags.c_contiguous
+        found = _id_range(y if y.ndim == 1 else y.reshape(-1), skip) if contiguous else None
         if found is not None:
             lo, hi, count = found
             if count == 0 or (lo >= 0 and hi < n_classes):
