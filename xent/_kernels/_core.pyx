@@ -496,8 +496,11 @@ def stats_block(cnp.ndarray t, object cw, cnp.ndarray sums, object wsums, object
         raise ValueError("row_weight needs a value per row")
     cdef const void *data = cnp.PyArray_DATA(t)
     cdef const xk_variant *v = xk_get_variant(_current)
-    with nogil:
+    if R * s.C < GIL_FREE_MIN:
         _stats_run(v, kind, &s, data, rs, cs, R, sp, wp, hp, swp, &all_hot)
+    else:
+        with nogil:
+            _stats_run(v, kind, &s, data, rs, cs, R, sp, wp, hp, swp, &all_hot)
     return s.lo, s.hi, bool(s.nan), bool(s.bad_sum), s.total, bool(all_hot)
 
 
@@ -647,8 +650,11 @@ def kl_block(cnp.ndarray p, cnp.ndarray q, object grad, object row_weight, objec
     b.loss_sum = b.loss_sum_small = 0.0
     b.p_nan = 0
     cdef const xk_variant *v = xk_get_variant(_current)
-    with nogil:
+    if b.R * b.C < GIL_FREE_MIN:
         v.kl[kind](&b)
+    else:
+        with nogil:
+            v.kl[kind](&b)
     return b.loss_sum, b.loss_sum_small, bool(b.p_nan)
 
 
@@ -661,8 +667,11 @@ def softplus_block(cnp.ndarray x, cnp.ndarray out, bint negate):
     cdef Py_ssize_t n = x.shape[0]
     cdef const void *px = cnp.PyArray_DATA(x)
     cdef void *po = cnp.PyArray_DATA(out)
-    with nogil:
+    if n < GIL_FREE_MIN:
         v.softplus[kind](px, po, n, negate)
+    else:
+        with nogil:
+            v.softplus[kind](px, po, n, negate)
 
 
 def expm1(x, variant=None, vector=False):
