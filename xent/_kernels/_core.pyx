@@ -129,10 +129,11 @@ SMALL = XK_SMALL
 
 cdef int _current = -1
 
-#: Kernel calls on fewer entries than this keep the GIL: releasing and taking it back costs
-#: more than such a kernel (NumPy's loops draw the same line, at 500 elements). Larger blocks
-#: release it, so that the engine's threads (and the caller's) run in parallel.
-cdef Py_ssize_t GIL_FREE_MIN = 4096
+#: Kernel calls on fewer entries than this (about a microsecond of kernel) keep the GIL:
+#: releasing and taking it back, about 0.2 us, would be a fifth of such a call (NumPy's loops
+#: draw the same kind of line, at 500 elements). Larger blocks release it, so that the
+#: engine's threads (and the caller's) run in parallel.
+cdef Py_ssize_t GIL_FREE_MIN = 1024
 
 
 def variants():
