@@ -359,20 +359,23 @@ XV_INLINE xv_d XV(exp_short)(xv_d x)
    (2^-53 of exp, less than 2^-46 of expm1 where the table is used, |x| > ln2/64), exp(r) - 1
    by the degree-5 Taylor polynomial (at k = 0 the result itself: r^6/720 relative error r^5/720
    < 2^-42). Lanes outside [-40, 40] (or NaN) take XV(expm1)'s value, lane by lane (as
-   exp_short). */
+   exp_short). The reduction and the polynomial are fused multiply-adds, as in exp_short. */
 XV_INLINE xv_d XV(expm1_short)(xv_d x)
 {
     const xv_i wide = ~((x >= -40.0) & (x <= 40.0));
     const xv_d shift = XV(splat)(0x1.8p52);
-    xv_d kd = x * XM_EXP_INVLN2N + shift;
+    xv_d kd = XV(fma)(x, XV(splat)(XM_EXP_INVLN2N), shift);
     xv_u ki = (xv_u)kd;
     kd = kd - shift;
-    xv_d r = (x - kd * XM_EXP_LN2HIN) - kd * XM_EXP_LN2LON;
+    xv_d r = XV(fma)(kd, XV(splat)(-XM_EXP_LN2LON), XV(fma)(kd, XV(splat)(-XM_EXP_LN2HIN), x));
     xv_u eb = ((ki >> 5) - ((UINT64_C(0x4338000000000000) >> 5) - 2048)) - 2048 + 1023;
     xv_d sc = (xv_d)((eb & 0x7ff) << 52);
     xv_d tab = XV(lookup32)(XM_EXP_HI, (xv_i)(ki & 31));
     xv_d r2 = r * r;
-    xv_d p = r + r2 * ((0.5 + r * (1.0 / 6.0)) + r2 * ((1.0 / 24.0) + r * (1.0 / 120.0)));
+    xv_d q = XV(fma)(r, XV(splat)(1.0 / 120.0), XV(splat)(1.0 / 24.0));
+    q = XV(fma)(r, q, XV(splat)(1.0 / 6.0));
+    q = XV(fma)(r, q, XV(splat)(0.5));
+    xv_d p = XV(fma)(r2, q, r);
     xv_d hi = tab * sc;
     xv_d lo = (tab * p) * sc;
     xv_d s = hi - 1.0;
