@@ -2,7 +2,9 @@
  *
  * Written with GCC/Clang vector extensions: the same source compiles to one zmm register per
  * vector for AVX-512, two ymm for AVX2 and four xmm for SSE2, always with the same IEEE
- * operations in the same order (-ffp-contract=off), so every variant gives the same bits.
+ * operations in the same order (-ffp-contract=off), so every variant gives the same bits. The
+ * only fused multiply-adds are the ones written out (XV(fma)), each rounded once in every
+ * variant (the instruction where the variant has it, else C's fma).
  * What the auto-vectorizer cannot find by itself is written here explicitly:
  *   - the table lookups of exp: with AVX-512 each 32-entry table lives in four registers and a
  *     lookup is two two-source permutes and a blend (gathers are slow on many CPUs, and GCC
