@@ -188,6 +188,18 @@ cdef inline const double *_dptr(object a) except? NULL:
     return <const double *>cnp.PyArray_DATA(arr)
 
 
+cdef inline const int64_t *_labels_ptr(object labels, Py_ssize_t R) except? NULL:
+    """The class ids of R rows (None: NULL), contiguous native int64 (ids in the other byte
+    order would be read swapped, past a row's classes)."""
+    if labels is None:
+        return NULL
+    cdef cnp.ndarray a = <cnp.ndarray>labels
+    if (cnp.PyArray_TYPE(a) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
+            or not cnp.PyArray_ISNOTSWAPPED(a) or a.shape[0] < R):
+        raise TypeError("labels are contiguous native int64, one per row")
+    return <const int64_t *>cnp.PyArray_DATA(a)
+
+
 def scratch_len(Py_ssize_t C):
     """Doubles of working memory a `softmax_block` call of C classes needs."""
     return xk_scratch_len(C)
@@ -245,13 +257,7 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
             raise TypeError("out must have x's dtype")
         b.out = cnp.PyArray_DATA(a)
         _strides2(a, &b.o_rs, &b.o_cs)
-    b.labels = NULL
-    if labels is not None:
-        a = <cnp.ndarray>labels
-        if (cnp.PyArray_TYPE(a) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
-                or not cnp.PyArray_ISNOTSWAPPED(a) or a.shape[0] < b.R):
-            raise TypeError("labels are contiguous native int64, one per row")
-        b.labels = <const int64_t *>cnp.PyArray_DATA(a)
+    b.labels = _labels_ptr(labels, b.R)
     b.row_weight = _dptr(row_weight)
     b.cw = _dptr(cw)
     b.cw_others = _dptr(cw_others)
@@ -438,17 +444,11 @@ def state_finish(cnp.ndarray state, Py_ssize_t C, object labels, object row_weig
     `softmax_block` in mode SPARSE gives it without a gradient. Returns the sum of the weighted
     per-row losses, in row order, and the same sum times 2**-64."""
     cdef xk_block b
-    cdef cnp.ndarray a
     memset(&b, 0, sizeof(b))
     b.R = state.shape[0]
     b.C = C
     b.state = _state_ptr(state, b.R)
-    if labels is not None:
-        a = <cnp.ndarray>labels
-        if (cnp.PyArray_TYPE(a) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a)
-                or not cnp.PyArray_ISNOTSWAPPED(a) or a.shape[0] < b.R):
-            raise TypeError("labels are contiguous native int64, one per row")
-        b.labels = <const int64_t *>cnp.PyArray_DATA(a)
+    b.labels = _labels_ptr(labels, b.R)
     b.row_weight = _dptr(row_weight)
     b.cw = _dptr(cw)
     b.cw_sum = cw_sum
