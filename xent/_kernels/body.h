@@ -146,9 +146,10 @@ static inline __attribute__((always_inline)) void FN(softplus_terms16)(xv_s v, x
     /* v + vl: a value and its low part (0 for a float); exp(-|v + vl|) = exp(-|v| -+ vl) */
     const xv_s zero = XV(ssplat)(0.0f);
     const xv_si neg = v < zero;
-    const xv_s av = XV(ssel)(neg, -v, v);
     xv_s ul, Tl;
-    const xv_s uh = XV(expf_hilo)(-av, XV(ssel)(neg, vl, -vl), &ul);
+    /* -|v| as a select of v and -v (-NaN for NaN, in every variant: a negation the compiler
+       could fold into exp's first multiply-add would leave a NaN's sign unchanged) */
+    const xv_s uh = XV(expf_hilo)(XV(ssel)(neg, v, -v), XV(ssel)(neg, vl, -vl), &ul);
     const xv_s Th = XV(log1pf)(uh, ul, &Tl);
     if (u) {
         u[0] = XV(swiden_lo)(uh) + XV(swiden_lo)(ul);
@@ -163,7 +164,7 @@ static inline __attribute__((always_inline)) void FN(softplus_terms16)(xv_s v, x
 /* u = exp(-|x|) and T = log1p(u) of eight doubles (the double lanes) */
 static inline __attribute__((always_inline)) void FN(softplus_terms8)(xv_d v, xv_d *u, xv_d *Tv)
 {
-    *u = XK_EXP_OUT(-XV(sel)(v < 0.0, -v, v));
+    *u = XK_EXP_OUT(XV(sel)(v < 0.0, v, -v)); /* -|v| (see softplus_terms16) */
     *Tv = XK_LOG1P_OUT(*u);
 }
 

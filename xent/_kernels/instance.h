@@ -17,7 +17,6 @@
 #define xm__bits XK_CAT(xm__bits, XK_V)
 #define xm__double XK_CAT(xm__double, XK_V)
 #define xm__log_kernel XK_CAT(xm__log_kernel, XK_V)
-#define xm__exp_poly XK_CAT(xm__exp_poly, XK_V)
 #include "xmath.h"
 #define XV(name) XK_CAT(XK_CAT(xv_, name), XK_V)
 #include "xvec.h"

@@ -207,17 +207,16 @@ XV_INLINE xv_d XV(exp)(xv_d x)
 {
     const xv_d shift = XV(splat)(0x1.8p52);
     /* the short path; lanes outside [-707, 709] are redone below (NaN passes through it) */
-    xv_d xc = x;
-    xv_d kd = xc * XM_EXP_INVLN2N + shift;
+    xv_d kd = XV(fma)(x, XV(splat)(XM_EXP_INVLN2N), shift);
     xv_u ki = (xv_u)kd;
     kd = kd - shift;
-    xv_d r = (xc - kd * XM_EXP_LN2HIN) - kd * XM_EXP_LN2LON;
+    xv_d r = XV(fma)(kd, XV(splat)(-XM_EXP_LN2LON), XV(fma)(kd, XV(splat)(-XM_EXP_LN2HIN), x));
     xv_i j = (xv_i)(ki & 31);
     xv_d T = XV(lookup32)(XM_EXP_HI, j);
     xv_d tail = XV(lookup32)(XM_EXP_TAIL, j);
     xv_d r2 = r * r;
-    xv_d p = tail + r + XM_EXP_POLY(r, r2);
-    xv_d v = T + T * p;
+    xv_d p = XM_EXP_P(r, r2, tail, XV(fma), XV(splat));
+    xv_d v = XV(fma)(T, p, T);
     /* 2^e, e = floor(k / N), as bits (e + 1023) << 52: right for -1022 <= e <= 1023 */
     xv_u eb = (ki >> 5) - ((UINT64_C(0x4338000000000000) >> 5) - 1023);
     xv_d y = v * (xv_d)(eb << 52);
@@ -302,16 +301,16 @@ XV_INLINE xv_d XV(expm1)(xv_d x)
     const xv_d shift = XV(splat)(0x1.8p52);
     const xv_i mhi = x > 40.0, mlo = x < -40.0;
     const xv_d xc = XV(sel)(mhi, XV(splat)(40.0), XV(sel)(mlo, XV(splat)(-40.0), x));
-    xv_d kd = xc * XM_EXP_INVLN2N + shift;
+    xv_d kd = XV(fma)(xc, XV(splat)(XM_EXP_INVLN2N), shift);
     xv_u ki = (xv_u)kd;
     kd = kd - shift;
-    xv_d r = (xc - kd * XM_EXP_LN2HIN) - kd * XM_EXP_LN2LON;
+    xv_d r = XV(fma)(kd, XV(splat)(-XM_EXP_LN2LON), XV(fma)(kd, XV(splat)(-XM_EXP_LN2HIN), xc));
     xv_i j = (xv_i)(ki & 31);
     xv_u eb = ((ki >> 5) - ((UINT64_C(0x4338000000000000) >> 5) - 2048)) - 2048 + 1023;
     xv_d sc = (xv_d)((eb & 0x7ff) << 52);
     xv_d tab = XV(lookup32)(XM_EXP_HI, j);
     xv_d r2 = r * r;
-    xv_d p = XV(lookup32)(XM_EXP_TAIL, j) + r + XM_EXP_POLY(r, r2);
+    xv_d p = XM_EXP_P(r, r2, XV(lookup32)(XM_EXP_TAIL, j), XV(fma), XV(splat));
     xv_d hi = tab * sc;
     xv_d lo = (tab * p) * sc;
     xv_d s = hi - 1.0;
@@ -531,6 +530,18 @@ XV_INLINE xv_s XV(smax)(xv_s a, xv_s b)
 #endif
 }
 
+/* a b + c rounded once, sixteen float lanes (XV(fma)'s rule: the same bits in every variant) */
+XV_INLINE xv_s XV(sfma)(xv_s a, xv_s b, xv_s c)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    return (xv_s)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#else
+    xv_s r;
+    for (int l = 0; l < XV_SLANES; l++) r[l] = __builtin_fmaf(a[l], b[l], c[l]);
+    return r;
+#endif
+}
+
 /* The greatest lane of v, which holds no NaN: a tree of maxima (exact, as any order is). */
 XV_INLINE float XV(smax_lanes)(xv_s v)
 {
@@ -592,26 +603,28 @@ XV_INLINE xv_s XV(slookup32)(const float *tab, xv_si j)
 /* exp(d + e) = hi + lo for float d <= 0 and a low part e (|e| <= ulp(d)/2, the rounding error
  * of d), in float arithmetic: exp's reduction (xmath.h) with N = 32 and float constants
  * (XM_EXPF_*), ln2/N with 12 significant bits so that k hi is exact and d - k hi too
- * (Sterbenz), e added to r, and exp(r) - 1 ~ r + r^2 (C2 + C3 r) (relative error 2^-31.6).
- * v = T + T p in [0.98, 2) is scaled by 2^floor(k/N) through its exponent bits: hi, right (a
- * normal float, error < 0.53 ulp of float, 0.522 measured) in lanes with d >= XV_EXPF_MIN;
- * other lanes hold garbage that expf_wide replaces. The rounding of that last sum is kept
- * (Fast2Sum, |T| >= |T p|) and scaled as lo: hi + lo has a relative error below 2^-28 (2^-29.1
- * measured; 2^-26 near d = -86, where lo is subnormal). */
+ * (Sterbenz), e added to r, and exp(r) - 1 ~ r + r^2 (C2 + C3 r) (relative error 2^-31.6);
+ * the reduction, the polynomial and v = T + T p are fused multiply-adds (XV(sfma), rounded once
+ * in every variant). v in [0.98, 2) is scaled by 2^floor(k/N) through its exponent bits: hi,
+ * right (a normal float, error < 0.53 ulp of float) in lanes with d >= XV_EXPF_MIN; other lanes
+ * hold garbage that expf_wide replaces. The rounding error of v, T p + (T - v) (T - v exact by
+ * Sterbenz), is one more fused multiply-add, scaled as lo: hi + lo has a relative error below
+ * 2^-28 (2^-28.9 measured; 2^-26 near d = -86, where lo is subnormal). */
 XV_INLINE xv_s XV(expf_hilo)(xv_s d, xv_s e, xv_s *lo)
 {
     const xv_s shift = XV(ssplat)(0x1.8p23f);
-    xv_s kd = d * XM_EXPF_INVLN2N + shift;
+    xv_s kd = XV(sfma)(d, XV(ssplat)(XM_EXPF_INVLN2N), shift);
     xv_su ki = (xv_su)kd;
     kd = kd - shift;
-    xv_s r = ((d - kd * XM_EXPF_LN2HIN) - kd * XM_EXPF_LN2LON) + e;
+    xv_s r = XV(sfma)(kd, XV(ssplat)(-XM_EXPF_LN2LON),
+                      XV(sfma)(kd, XV(ssplat)(-XM_EXPF_LN2HIN), d)) + e;
     xv_si j = (xv_si)(ki & 31);
     xv_s T = XV(slookup32)(XM_EXPF_HI, j);
     xv_s tail = XV(slookup32)(XM_EXPF_TAIL, j);
-    xv_s p = tail + (r + (r * r) * (XM_EXPF_C2 + r * XM_EXPF_C3));
-    xv_s Tp = T * p;
-    xv_s v = T + Tp;
-    xv_s vl = (T - v) + Tp;
+    xv_s q = XV(sfma)(r, XV(ssplat)(XM_EXPF_C3), XV(ssplat)(XM_EXPF_C2));
+    xv_s p = tail + XV(sfma)(r * r, q, r);
+    xv_s v = XV(sfma)(T, p, T);
+    xv_s vl = XV(sfma)(T, p, T - v);
     /* k = bits(kd) - bits(1.5 2^23); 2^e2 = 2^floor(k/32), -125 <= e2 <= 0 where it matters */
     const xv_si e2 = (xv_si)(ki - 0x4B400000u) >> 5;
     *lo = vl * (xv_s)((xv_su)(e2 + 127) << 23); /* rounded where it is subnormal */
