@@ -59,7 +59,8 @@
  *   and zl*invc are exact and a = zh*invc - 1 is exact (Sterbenz); (rh, rl) = TwoSum(a, b).
  *   k ln2_hi + logc_hi is exact (ln2_hi has 42 bits and logc_hi is a multiple of 2^-42), then
  *   (hi, t) = TwoSum(that, rh) and everything else (t, rl, logc_lo, k ln2_lo, r^2 Q(r), where
- *   log1p(r) - r ~ r^2 Q(r) with relative error < 2^-62) is added to the low part.  Near 1 the
+ *   log1p(r) - r ~ r^2 Q(r) with relative error < 2^-62; Q by fused multiply-adds in Estrin's
+ *   scheme, r^2 Q added by one) is added to the low part.  Near 1 the
  *   interval has invc = 1 and logc = 0, so the result is rh + (rl + r^2 Q) with r = x - 1 exact:
  *   no cancellation anywhere.  Error budget: final rounding 0.5 ulp + the errors of the low part
  *   (poly < 2^-63 relative, roundings of terms < 2^-58 of the result): < 0.02 ulp.
@@ -166,11 +167,14 @@ XM_INLINE double xm_exp(double x)
     return xm__double((xm__bits(ys) & msub) | (xm__bits(yn) & ~msub));
 }
 
-/* log1p(r) - r for |r| <= 1/64, the one polynomial of every log path (scalar and vector). */
-#define XM_LOG_POLY(r, r2)                                                                 \
-    ((r2) * ((XM_LOG_C2 + (r) * XM_LOG_C3) +                                               \
-             (r2) * ((XM_LOG_C4 + (r) * XM_LOG_C5) +                                       \
-                     (r2) * ((XM_LOG_C6 + (r) * XM_LOG_C7) + (r2) * (XM_LOG_C8 + (r) * XM_LOG_C9)))))
+/* (log1p(r) - r) / r^2 for |r| <= 1/64, the one polynomial of every log path (scalar and
+   vector alike), F a fused multiply-add and K a constant of the operands' type (Estrin's
+   scheme, as XM_EXP_P) */
+#define XM_LOG_Q(r, r2, F, K)                                                              \
+    F(r2,                                                                                  \
+      F(r2, F(r2, F(r, K(XM_LOG_C9), K(XM_LOG_C8)), F(r, K(XM_LOG_C7), K(XM_LOG_C6))),     \
+        F(r, K(XM_LOG_C5), K(XM_LOG_C4))),                                                 \
+      F(r, K(XM_LOG_C3), K(XM_LOG_C2)))
 
 /* log(x) + corr for finite x > 0, where corr is a low-order correction (|corr| <= 2^-53, added
    to the low part); special values of x (<= 0, inf, NaN) are selected at the end. */
@@ -204,14 +208,14 @@ XM_INLINE double xm__log_kernel(double x, double corr)
     double bv = rh - a;
     double rl = (a - (rh - bv)) + (b - bv);
 
-    double w = kd * XM_LOG_LN2HI + logc_hi;  /* exact */
+    double w = xm__fma(kd, XM_LOG_LN2HI, logc_hi);  /* exact */
     double hi = w + rh;                   /* TwoSum: hi + t = w + rh */
     double rv = hi - w;
     double t = (w - (hi - rv)) + (rh - rv);
 
     double r2 = rh * rh;
-    double q = XM_LOG_POLY(rh, r2);
-    double lo = (((t + rl) + (logc_lo + kd * XM_LOG_LN2LO)) + corr) + q;
+    double q = XM_LOG_Q(rh, r2, xm__fma, XM__SCALAR);
+    double lo = xm__fma(r2, q, ((t + rl) + xm__fma(kd, XM_LOG_LN2LO, logc_lo)) + corr);
     double y = hi + lo;
 
     /* x in (0, inf): y.  Otherwise +-0 -> -inf, x < 0 (incl. -inf, -NaN) -> NaN, inf/NaN -> x */

@@ -268,14 +268,14 @@ XV_INLINE xv_d XV(log_kernel)(xv_d x, xv_d corr)
     xv_d bv = rh - a;
     xv_d rl = (a - (rh - bv)) + (b - bv);
 
-    xv_d w = kd * XM_LOG_LN2HI + logc_hi;
+    xv_d w = XV(fma)(kd, XV(splat)(XM_LOG_LN2HI), logc_hi);
     xv_d hi = w + rh;
     xv_d rv = hi - w;
     xv_d t = (w - (hi - rv)) + (rh - rv);
 
     xv_d r2 = rh * rh;
-    xv_d q = XM_LOG_POLY(rh, r2);
-    xv_d lo = (((t + rl) + (logc_lo + kd * XM_LOG_LN2LO)) + corr) + q;
+    xv_d q = XM_LOG_Q(rh, r2, XV(fma), XV(splat));
+    xv_d lo = XV(fma)(r2, q, ((t + rl) + XV(fma)(kd, XV(splat)(XM_LOG_LN2LO), logc_lo)) + corr);
     xv_d y = hi + lo;
 
     return XV(log_specials)(ix0, y);
@@ -662,16 +662,20 @@ XV_INLINE xv_s XV(log1pf)(xv_s uh, xv_s ul, xv_s *lo_out)
     const xv_s rh = a + b, bv = rh - a;
     const xv_s rl = (a - (rh - bv)) + (b - bv);
     const xv_s r2 = rh * rh;
-    const xv_s q = r2 * (XM_LOGF_C2 + rh * (XM_LOGF_C3 + rh * (XM_LOGF_C4 + rh * (XM_LOGF_C5 + rh * XM_LOGF_C6))));
+    xv_s q = XV(sfma)(rh, XV(ssplat)(XM_LOGF_C6), XV(ssplat)(XM_LOGF_C5));
+    q = XV(sfma)(rh, q, XV(ssplat)(XM_LOGF_C4));
+    q = XV(sfma)(rh, q, XV(ssplat)(XM_LOGF_C3));
+    q = XV(sfma)(rh, q, XV(ssplat)(XM_LOGF_C2));
     const xv_s w = XV(ssel)(two, XV(ssplat)(XM_LOGF_LN2HI), XV(slookup32)(XM_LOGF_LOGC_HI, i));
     const xv_s wl = XV(ssel)(two, XV(ssplat)(XM_LOGF_LN2LO), XV(slookup32)(XM_LOGF_LOGC_LO, i));
     const xv_s hi = w + rh;
     const xv_s lo0 = (w - hi) + rh;
     const xv_s c = ((tl + ul) * invc) * (one - rh) * XV(ssel)(two, XV(ssplat)(0.5f), one);
-    const xv_s lo = lo0 + (((rl + q) + wl) + (c - 0.5f * (c * c)));
+    const xv_s lo = lo0 + ((XV(sfma)(r2, q, rl) + wl) + XV(sfma)(-0.5f * c, c, c));
     /* u < 2^-10: the series, u + (ul + u^2 (-1/2 + u/3 - u^2/4)) (error < u^4/5 < 2^-42); lo
        is then small against hi, as it is for the rest */
-    const xv_s ser = ul + (uh * uh) * (-0.5f + uh * ((1.0f / 3.0f) - 0.25f * uh));
+    xv_s ser = XV(sfma)(uh, XV(ssplat)(-0.25f), XV(ssplat)(1.0f / 3.0f));
+    ser = XV(sfma)(uh * uh, XV(sfma)(uh, ser, XV(ssplat)(-0.5f)), ul);
     const xv_si small = uh < 0x1p-10f;
     *lo_out = XV(ssel)(small, ser, lo);
     return XV(ssel)(small, uh, hi) + (uh - uh) + zero; /* uh - uh: NaN stays NaN */
