@@ -2110,13 +2110,16 @@ static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T 
  * make d NaN, one infinity makes it +-inf. The z-loss z lse^2 (lse = max(x0, x1) + T) adds
  * to the loss and 2 z lse p_c to the gradient, as in finish. */
 #if XK_WIDEN
-/* u = exp(-|d + e|) and T = log1p(u) of the n <= XK_TILE rows of a two-class float tile, for
- * d = x1 - x0 in double and its rounding error e: sixteen rows at a time in float lanes
+/* u = exp(-|d + e|) (into U, unless it is NULL) and T = log1p(u) of the n <= XK_TILE rows of
+ * a two-class float tile, for d = x1 - x0 in double and its rounding error e: sixteen rows at
+ * a time in float lanes
  * (softplus_terms16 of d + e as a float and its low part; relative errors below 2^-28, far
  * below float's precision), and the vectors holding a row whose |d| exceeds 86 (u not a
  * normal float; inf, NaN) by the double lanes, lane by lane, as tile2 computes them for
  * double. Lanes past n read 0. */
-static void FN(tile2_terms)(ptrdiff_t n, const float *x0, const float *x1, double *U, double *TT)
+static inline __attribute__((always_inline)) void FN(tile2_terms)(ptrdiff_t n, const float *x0,
+                                                                   const float *x1, double *U,
+                                                                   double *TT)
 {
     const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
     for (ptrdiff_t r = 0; r < n; r += 16) {
@@ -2146,8 +2149,8 @@ static void FN(tile2_terms)(ptrdiff_t n, const float *x0, const float *x1, doubl
                                                12, 13, 14, 15);
         const xv_s vl = __builtin_shufflevector(vl8[0], vl8[1], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
                                                 11, 12, 13, 14, 15);
-        xv_d u[2], Tv[2];
-        FN(softplus_terms16)(v, vl, u, Tv);
+        xv_d u[2] = {zero, zero}, Tv[2];
+        FN(softplus_terms16)(v, vl, U ? u : NULL, Tv);
         for (int h = 0; h < 2; h++) {
             const xv_i wide = ~((d[h] <= -(double)XV_EXPF_MIN) & (d[h] >= (double)XV_EXPF_MIN));
             if (__builtin_expect(XV(any)(wide), 0)) {
@@ -2157,7 +2160,7 @@ static void FN(tile2_terms)(ptrdiff_t n, const float *x0, const float *x1, doubl
                 u[h] = XV(sel)(wide, uw, u[h]);
                 Tv[h] = XV(sel)(wide, XK_LOG1P_OUT(uw), Tv[h]);
             }
-            XV(store)(U + r + 8 * h, u[h]);
+            if (U) XV(store)(U + r + 8 * h, u[h]);
             XV(store)(TT + r + 8 * h, Tv[h]);
         }
     }
@@ -2199,9 +2202,13 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
     const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
     const double cw0 = b->cw ? b->cw[0] : 1.0, cw1 = b->cw ? b->cw[1] : 1.0;
     FN(vsum) sums = FN(vsum_load)(bsum);
+    const int focal_int = FN(focal_int)(b->gamma);
 #if XK_WIDEN
+    /* u only where the gradient or the focal factors of float results need it (inlined twice,
+       so that the other form does not compute it) */
     double U[XK_TILE], TT[XK_TILE];
-    FN(tile2_terms)(n, x, x + xs, U, TT);
+    if (out || focal_int) FN(tile2_terms)(n, x, x + xs, U, TT);
+    else FN(tile2_terms)(n, x, x + xs, NULL, TT);
 #endif
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const int nr = n - r < 8 ? (int)(n - r) : 8;
@@ -2240,7 +2247,7 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         e = XV(sel)((d < inf) & (d > -inf), e, zero);
         const xv_i pos = d > zero;
 #if XK_WIDEN
-        const xv_d u = XV(load)(U + r), Tv = XV(load)(TT + r);
+        const xv_d u = out || focal_int ? XV(load)(U + r) : zero, Tv = XV(load)(TT + r);
 #else
         const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -d, d));
         const xv_d u = u0 + u0 * XV(sel)(pos, -e, e);
@@ -2251,7 +2258,6 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         xv_d loss = XV(sel)(w0 == zero, zero, w0 * nll0) + XV(sel)(w1 == zero, zero, w1 * nll1);
         /* for the gradient and the focal factors of float results: p1 = sigmoid(d),
            p0 = sigmoid(-d), c1 = W p1 - w1 */
-        const int focal_int = FN(focal_int)(b->gamma);
         xv_d p0 = zero, p1 = zero, c1 = zero;
         if (out || focal_int) {
             const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
