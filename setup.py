@@ -12,9 +12,9 @@ from setuptools.command.build_ext import build_ext
 KERNELS = "xent/_kernels/"
 
 # IEEE arithmetic in every SIMD variant: no contraction into FMA by the compiler (the variants
-# would differ in their last bits; the kernels write out the fused multiply-adds they use, which
-# every variant rounds once: xvec.h XV(fma)) and never -ffast-math (TwoSum, inf and NaN need
-# exact IEEE semantics).
+# would differ in their last bits; the kernels write out the multiply-adds they use, which the
+# variants for CPUs with the FMA instruction round once: xmath.h xm__fma, xvec.h XV(fma)) and
+# never -ffast-math (TwoSum, inf and NaN need exact IEEE semantics).
 extension = Extension(
     "xent._kernels._core",
     # the longest to compile first: the 8-lane vectors of xvec.h are emulated on narrower

@@ -163,6 +163,7 @@ def header_lines(machine: dict[str, Any]) -> list[str]:
     kernel = machine["xent_kernel"]
     kernel_text = (
         f"xent kernel: {kernel['kernel']}, simd: {kernel['simd']}"
+        + (" (multiply-adds fused)" if kernel.get("simd_fma") else "")
         if kernel["simd"] != NO_KERNEL
         else f"xent simd: {NO_KERNEL}"
     )

@@ -174,7 +174,9 @@ def test_header_names_the_kernels_simd_variant(monkeypatch: pytest.MonkeyPatch) 
     _fake_xent(monkeypatch, show_config)
     machine = _machine.describe(measure_floors=False)
     assert machine["xent_kernel"] == {"kernel": "compiled", "simd": "avx2"}
-    assert "xent kernel: compiled, simd: avx2" in _machine.header_lines(machine)[1]
+    assert "xent kernel: compiled, simd: avx2;" in _machine.header_lines(machine)[1] + ";"
+    machine["xent_kernel"]["simd_fma"] = True
+    assert "simd: avx2 (multiply-adds fused)" in _machine.header_lines(machine)[1]
 
 
 def test_numpy_simd_level_is_one_it_found_or_its_baseline() -> None:

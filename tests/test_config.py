@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import types
 
 import pytest
@@ -18,6 +19,15 @@ def test_dicts_name_the_variant_in_use():
     assert set(config["simd_supported"]) <= set(config["simd_compiled"])
     assert config["simd_compiled"][-1] == "baseline"
     assert config["threads"] == xent.get_num_threads()
+    assert config["simd_fma"] is _core.fused()
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 variants")
+def test_the_x86_variants_that_fuse_multiply_adds():
+    # AVX2 and AVX-512 imply the FMA instruction; the baseline is for CPUs without it, where
+    # C's fma() would be software (hundreds of ns a call), so it rounds a b + c in two steps
+    assert [_core.fused(name) for name, _ in _core.variants()] == [True, True, False]
+    assert _core.fused() is _core.fused(_core.get_variant())
 
 
 def test_stdout_prints_every_key(capsys):

@@ -25,6 +25,21 @@ MP_FUNCS = {"exp": mpmath.exp, "log": mpmath.log, "log1p": mpmath.log1p}
 #: Below its lower limit a function is NaN; at it (log 0, log1p -1), -inf.
 LOWER = {"exp": -math.inf, "log": 0.0, "log1p": -1.0}
 SUPPORTED = [name for name, ok in _core.variants() if ok]
+
+
+def by_fusing(results: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Results per variant, the same bits among the variants that fuse their multiply-adds and
+    among those that do not (NaN as one pattern); one result of each kind, for the bounds."""
+    kinds: dict[bool, np.ndarray] = {}
+    for variant, y in results.items():
+        kind = _core.fused(variant)
+        if kind in kinds:
+            assert np.array_equal(bits(y), bits(kinds[kind])), variant
+        else:
+            kinds[kind] = y
+    return list(kinds.values())
+
+
 DBL_MAX = float(np.finfo(np.float64).max)
 TINY = math.ldexp(1.0, -1074)
 TARGET_ULP = 0.52
@@ -327,14 +342,17 @@ def bits(y: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("fn", FUNCS)
 def test_variants_and_paths_bit_identical(fn):
+    """The scalar and vector paths of a variant agree bit for bit, and so do the variants that
+    fuse their multiply-adds (and those that do not: the baseline of a CPU without FMA)."""
     x = bit_inputs(fn)
-    base = bits(run(fn, x, "baseline"))
+    base: dict[bool, tuple[str, np.ndarray]] = {}
     for variant in SUPPORTED:
+        first, want = base.setdefault(_core.fused(variant), (variant, bits(run(fn, x, variant))))
         for path in PATHS:
             got = bits(run(fn, x, variant, path))
-            diff = np.flatnonzero(got != base)
+            diff = np.flatnonzero(got != want)
             assert diff.size == 0, (
-                f"{variant} {path} {fn} differs from the baseline scalar path at {x[diff[:5]]!r}"
+                f"{variant} {path} {fn} differs from the {first} scalar path at {x[diff[:5]]!r}"
             )
 
 
@@ -365,7 +383,7 @@ def test_float_rows_exp_against_mpmath():
     """The exp of the float32 row pass (xvec.h expf_core / expf_wide) of x rounded to float32:
     a float within 0.53 ulp of float from -86 up (where the result is a normal float), within
     0.52 ulp of double below (the double exp takes those entries), 0 where double underflows;
-    the same bits for every variant."""
+    the same bits for every variant of a kind (by_fusing)."""
     g = np.random.default_rng([7301, 9])
     x = np.concatenate(
         [
@@ -378,13 +396,11 @@ def test_float_rows_exp_against_mpmath():
             -np.arange(0.0, 747.0) * math.log(2) / 32,
         ]
     ).astype(np.float32)
-    want_bits = None
-    for variant in SUPPORTED:
-        y = _core.expf(x.astype(np.float64), variant)
-        if want_bits is None:
-            want_bits = y.view(np.uint64)
-        else:
-            assert np.array_equal(y.view(np.uint64), want_bits), variant
+    for y in by_fusing({v: _core.expf(x.astype(np.float64), v) for v in SUPPORTED}):
+        _check_float_rows_exp(x, y)
+
+
+def _check_float_rows_exp(x: np.ndarray, y: np.ndarray) -> None:
     mpmath.mp.dps = 40
     worst_f = worst_d = 0.0
     for xi, yi in zip(x.tolist(), y.tolist(), strict=True):
@@ -422,7 +438,7 @@ def _relative_errors(got: np.ndarray, fn, x: np.ndarray) -> float:
 def test_exp_short_against_mpmath():
     """The exp of float results (xvec.h exp_short): relative error below 2^-38 where the result
     is a normal double, XV(exp)'s value elsewhere (subnormal, 0, inf, NaN); the same bits for
-    every variant."""
+    every variant of a kind (by_fusing)."""
     g = np.random.default_rng([7301, 10])
     x = np.concatenate(
         [
@@ -433,13 +449,12 @@ def test_exp_short_against_mpmath():
             [0.0, -0.0, -707.0, 709.0, -720.0, -745.0, -746.0, -800.0, 710.0, np.inf, -np.inf],
         ]
     )
-    results = [_core.exp_short(x, v) for v in SUPPORTED]
-    for y in results[1:]:
-        assert np.array_equal(y.view(np.uint64), results[0].view(np.uint64))
-    y = results[0]
     normal = (x >= -707.0) & (x <= 709.0)
-    assert _relative_errors(y[normal], mpmath.exp, x[normal]) < 2.0**-38
-    assert np.array_equal(y[~normal], _core.exp(x[~normal], SUPPORTED[0]))
+    for variant in SUPPORTED:  # outside the short form's range: the full exp's bits
+        y = _core.exp_short(x, variant)
+        assert np.array_equal(y[~normal], _core.exp(x[~normal], variant)), variant
+    for y in by_fusing({v: _core.exp_short(x, v) for v in SUPPORTED}):
+        assert _relative_errors(y[normal], mpmath.exp, x[normal]) < 2.0**-38
     assert np.isnan(_core.exp_short(np.array([np.nan]))).all()
 
 
@@ -451,11 +466,11 @@ def test_short_forms_lane_by_lane(name):
     handed to the full form made a focal gradient depend on how the rows were chunked)."""
     fn = getattr(_core, name)
     x = np.random.default_rng([7301, 13]).uniform(-30.0, 30.0, 64)
-    alone = np.array([fn(np.array([v]))[0] for v in x])  # each with lanes of 0
     mixed = x.copy()
     mixed[3::8], mixed[5::8], mixed[6::16] = np.nan, -800.0, np.inf
     kept = np.isfinite(mixed) & (mixed > -100)
     for variant in SUPPORTED:
+        alone = np.array([fn(np.array([v]), variant)[0] for v in x])  # each with lanes of 0
         y = fn(mixed, variant)
         assert np.array_equal(y[kept].view(np.uint64), alone[kept].view(np.uint64))
 
@@ -464,7 +479,7 @@ def test_expm1_short_against_mpmath():
     """expm1 of float results (xvec.h expm1_short, the float32 KL kernel): relative error below
     2^-40 on [-40, 40], near 0 (where the result is the polynomial alone) and across the
     table's first step at ln2/64; XV(expm1)'s value outside (inf, -1, NaN); the same bits for
-    every variant."""
+    every variant of a kind (by_fusing)."""
     g = np.random.default_rng([7301, 12])
     step = math.log(2) / 64
     x = np.concatenate(
@@ -476,20 +491,19 @@ def test_expm1_short_against_mpmath():
             [0.0, 40.0, -40.0, 41.0, -41.0, 700.0, 710.0, np.inf, -np.inf],
         ]
     )
-    results = [_core.expm1_short(x, v) for v in SUPPORTED]
-    for y in results[1:]:
-        assert np.array_equal(y.view(np.uint64), results[0].view(np.uint64))
-    y = results[0]
     inside = np.abs(x) <= 40.0
-    assert _relative_errors(y[inside], mpmath.expm1, x[inside]) < 2.0**-40
-    assert np.array_equal(y[~inside], _core.expm1(x[~inside], SUPPORTED[0]))
+    for variant in SUPPORTED:  # outside the short form's range: the full expm1's bits
+        y = _core.expm1_short(x, variant)
+        assert np.array_equal(y[~inside], _core.expm1(x[~inside], variant)), variant
+    for y in by_fusing({v: _core.expm1_short(x, v) for v in SUPPORTED}):
+        assert _relative_errors(y[inside], mpmath.expm1, x[inside]) < 2.0**-40
     assert np.isnan(_core.expm1_short(np.array([np.nan]))).all()
 
 
 def test_log1p_short_against_mpmath():
     """log1p of float results (xvec.h log1p_short) on [0, 1]: relative error below 2^-32 over
     the series' range, both sides of its switch at 2^-10 and the table's range; 0 at 0, NaN at
-    NaN; the same bits for every variant."""
+    NaN; the same bits for every variant of a kind (by_fusing)."""
     g = np.random.default_rng([7301, 11])
     x = np.concatenate(
         [
@@ -500,10 +514,8 @@ def test_log1p_short_against_mpmath():
             [0.0, 1.0, 2.0**-1074, 0.36, 0.5, 0.99999999],
         ]
     )
-    results = [_core.log1p_short(x, v) for v in SUPPORTED]
-    for y in results[1:]:
-        assert np.array_equal(y.view(np.uint64), results[0].view(np.uint64))
-    assert _relative_errors(results[0], mpmath.log1p, x) < 2.0**-32
+    for y in by_fusing({v: _core.log1p_short(x, v) for v in SUPPORTED}):
+        assert _relative_errors(y, mpmath.log1p, x) < 2.0**-32
     assert np.isnan(_core.log1p_short(np.array([np.nan]))).all()
 
 
@@ -511,7 +523,8 @@ def test_log_short_against_mpmath():
     """log of float results (xvec.h log_short, for float32 values widened to double: the float32
     cross-entropy from probabilities): relative error below 2^-32 over float32's positive range,
     most densely near 1 (where the result is small and only its reduction keeps it relative);
-    -inf at 0, NaN below 0 and at NaN, inf at inf; the same bits for every variant."""
+    -inf at 0, NaN below 0 and at NaN, inf at inf; the same bits for every variant of a kind
+    (by_fusing)."""
     g = np.random.default_rng([7301, 12])
     tiny = float(np.finfo(np.float32).smallest_subnormal)
     x = (
@@ -527,11 +540,9 @@ def test_log_short_against_mpmath():
         .astype(np.float32)
         .astype(np.float64)
     )
-    results = [_core.log_short(x, v) for v in SUPPORTED]
-    for y in results[1:]:
-        assert np.array_equal(y.view(np.uint64), results[0].view(np.uint64))
     keep = x != 1.0  # log(1) = 0: checked below
-    assert _relative_errors(results[0][keep], mpmath.log, x[keep]) < 2.0**-32
+    for y in by_fusing({v: _core.log_short(x, v) for v in SUPPORTED}):
+        assert _relative_errors(y[keep], mpmath.log, x[keep]) < 2.0**-32
     special = _core.log_short(np.array([0.0, -0.0, 1.0, np.inf, -1.0, -np.inf, np.nan]))
     assert special[0] == special[1] == -np.inf
     assert special[2] == 0.0
@@ -546,7 +557,7 @@ def test_float_log1p_and_exp_pairs_against_mpmath():
     """The float-lane forms of float32 softplus (xvec.h): expf_hilo's hi + lo within 2^-28 of
     exp (2^-25 near -86, where lo is subnormal), log1pf's hi + lo within 2^-27 of log1p on
     [0, 1] (the series below 2^-10, the table above, t = 2 at u = 1); the same bits for every
-    variant."""
+    variant of a kind (by_fusing)."""
     g = np.random.default_rng([7301, 12])
     u = (
         np.concatenate(
@@ -562,14 +573,12 @@ def test_float_log1p_and_exp_pairs_against_mpmath():
     )
     x = np.concatenate([-g.uniform(0.0, 86.0, 6000), [0.0, -86.0, -1e-20]])
     x = x.astype(np.float32).astype(np.float64)
-    for fn, arg in ((_core.log1pf, u), (_core.expf_hilo, x)):
-        results = [fn(arg, v) for v in SUPPORTED]
-        for y in results[1:]:
-            assert np.array_equal(y.view(np.uint64), results[0].view(np.uint64))
-    assert _relative_errors(_core.log1pf(u), mpmath.log1p, u) < 2.0**-27
     near = x < -80.0
-    assert _relative_errors(_core.expf_hilo(x[~near]), mpmath.exp, x[~near]) < 2.0**-28
-    assert _relative_errors(_core.expf_hilo(x[near]), mpmath.exp, x[near]) < 2.0**-25
+    for y in by_fusing({v: _core.log1pf(u, v) for v in SUPPORTED}):
+        assert _relative_errors(y, mpmath.log1p, u) < 2.0**-27
+    for y in by_fusing({v: _core.expf_hilo(x, v) for v in SUPPORTED}):
+        assert _relative_errors(y[~near], mpmath.exp, x[~near]) < 2.0**-28
+        assert _relative_errors(y[near], mpmath.exp, x[near]) < 2.0**-25
     assert np.isnan(_core.log1pf(np.array([np.nan]))).all()
 
 

@@ -17,6 +17,7 @@ def _config() -> dict[str, object]:
         "xent": __version__,
         "kernel": "compiled",
         "simd": _core.get_variant(),
+        "simd_fma": _core.fused(),
         "simd_compiled": [name for name, _ in variants],
         "simd_supported": [name for name, ok in variants if ok],
         "machine": platform.machine(),
@@ -33,7 +34,10 @@ def show_config(mode: str = "stdout") -> dict[str, object] | None:
 
     The compiled kernels are built for AVX-512 (x86-64-v4), AVX2 + FMA (x86-64-v3) and the
     baseline of the build; the best one this CPU runs is chosen at import, or the one named by
-    the ``XENT_SIMD`` environment variable. Every variant gives the same bits.
+    the ``XENT_SIMD`` environment variable. The variants that fuse their multiply-adds (those
+    for CPUs with the FMA instruction) give the same bits; the x86-64 baseline, for CPUs
+    without it, rounds them in two steps and may differ in the last place, within the same
+    error bounds.
 
     Parameters
     ----------
@@ -44,7 +48,8 @@ def show_config(mode: str = "stdout") -> dict[str, object] | None:
     -------
     dict or None
         With ``mode="dicts"``: keys "xent" (version), "kernel", "simd" (the variant in use),
-        "simd_compiled", "simd_supported", "machine" and "threads".
+        "simd_fma" (whether it fuses its multiply-adds), "simd_compiled", "simd_supported",
+        "machine" and "threads".
 
     Raises
     ------

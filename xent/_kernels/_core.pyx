@@ -101,6 +101,7 @@ cdef extern from "kernels.h":
 
     ctypedef struct xk_variant:
         const char *name
+        int fused
         xk_softmax_fn softmax[2]
         xk_prob_fn prob[2]
         xk_binary_fn binary[2]
@@ -140,6 +141,15 @@ def variants():
     """The SIMD variants of this build, best first, each with whether this CPU runs it."""
     return [(xk_get_variant(i).name.decode(), bool(xk_variant_supported(i)))
             for i in range(xk_n_variants())]
+
+
+def fused(variant=None):
+    """Whether the SIMD variant ``variant`` (None: the one in use) fuses its multiply-adds
+    (rounds each once: the variants for CPUs with the FMA instruction); the variants that do
+    give the same bits, and one that does not may differ from them in the last place."""
+    names = [n for n, _ in variants()]
+    i = _current if variant is None else names.index(variant)
+    return bool(xk_get_variant(i).fused)
 
 
 def get_variant():

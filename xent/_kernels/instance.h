@@ -161,6 +161,7 @@ static void XK_CAT(id_range, XK_V)(const void *y, int is32, ptrdiff_t n, int64_t
 
 const xk_variant XK_CAT(xk_variant, XK_V) = {
     .name = XK_NAME,
+    .fused = XM_FUSED,
     .softmax = {XK_CAT(softmax_f32, XK_V), XK_CAT(softmax_f64, XK_V)},
     .prob = {XK_CAT(prob_f32, XK_V), XK_CAT(prob_f64, XK_V)},
     .binary = {XK_CAT(binary_f32, XK_V), XK_CAT(binary_f64, XK_V)},

@@ -183,6 +183,7 @@ typedef void (*xk_kl_fn)(xk_kl *b);
 
 typedef struct {
     const char *name;
+    int fused;                  /* whether its multiply-adds are fused (XM_FUSED, xmath.h) */
     xk_softmax_fn softmax[2];   /* [0] float, [1] double */
     xk_prob_fn prob[2];
     xk_binary_fn binary[2];

@@ -3,8 +3,9 @@
  * Written with GCC/Clang vector extensions: the same source compiles to one zmm register per
  * vector for AVX-512, two ymm for AVX2 and four xmm for SSE2, always with the same IEEE
  * operations in the same order (-ffp-contract=off), so every variant gives the same bits. The
- * only fused multiply-adds are the ones written out (XV(fma)), each rounded once in every
- * variant (the instruction where the variant has it, else C's fma).
+ * only fused multiply-adds are the ones written out (XV(fma)): rounded once in the variants for
+ * CPUs with the FMA instruction (AVX2, AVX-512), in two roundings in the x86-64 baseline (CPUs
+ * without it, whose results may therefore differ in the last place, within the same bounds).
  * What the auto-vectorizer cannot find by itself is written here explicitly:
  *   - the table lookups of exp: with AVX-512 each 32-entry table lives in four registers and a
  *     lookup is two two-source permutes and a blend (gathers are slow on many CPUs, and GCC
@@ -120,16 +121,19 @@ XV_INLINE uint32_t XV(mask)(xv_i m)
 #endif
 }
 
-/* a b + c rounded once (IEEE fusedMultiplyAdd), lane by lane: the same bits in every variant
- * (the FMA instruction where the variant has it, else C's correctly rounded fma) */
+/* a b + c lane by lane, as xm__fma: rounded once (IEEE fusedMultiplyAdd) where the variant's
+ * CPU has the FMA instruction (XM_FUSED), the same bits in every such variant; else in two
+ * roundings */
 XV_INLINE xv_d XV(fma)(xv_d a, xv_d b, xv_d c)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_d)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
-#else
+#elif XM_FUSED
     xv_d r;
     for (int l = 0; l < XV_LANES; l++) r[l] = __builtin_fma(a[l], b[l], c[l]);
     return r;
+#else
+    return a * b + c;
 #endif
 }
 
@@ -530,15 +534,17 @@ XV_INLINE xv_s XV(smax)(xv_s a, xv_s b)
 #endif
 }
 
-/* a b + c rounded once, sixteen float lanes (XV(fma)'s rule: the same bits in every variant) */
+/* a b + c, sixteen float lanes (XV(fma)'s rule: rounded once where the variant fuses) */
 XV_INLINE xv_s XV(sfma)(xv_s a, xv_s b, xv_s c)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_s)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
-#else
+#elif XM_FUSED
     xv_s r;
     for (int l = 0; l < XV_SLANES; l++) r[l] = __builtin_fmaf(a[l], b[l], c[l]);
     return r;
+#else
+    return a * b + c;
 #endif
 }
 
