@@ -5,7 +5,9 @@
  * build alone. The best variant this CPU runs is chosen once, from __builtin_cpu_supports,
  * which needs no ifunc (so it works on musl too). -ffp-contract=off is set for every file
  * (setup.py) and no -ffast-math: every variant computes the same IEEE operations in the same
- * order and gives the same bits; the tests run each on the same inputs.
+ * order and gives the same bits, but that the x86-64 baseline rounds the written-out
+ * multiply-adds in two steps where the others fuse them (xmath.h XM_FUSED); the tests run each
+ * on the same inputs.
  */
 #include "kernels.h"
 

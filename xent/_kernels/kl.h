@@ -95,7 +95,8 @@
  *     values are vectors too. With at most eight classes the two ways add the same numbers in
  *     the same order (a lane of the first holds one class or none), and gave the same bits
  *     where compared.
- * Every variant computes the same IEEE operations in the same order (the same bits).
+ * Every variant computes the same IEEE operations in the same order (the same bits among the
+ * variants that fuse their multiply-adds, xmath.h XM_FUSED).
  */
 
 #ifndef XK_KL_ONCE

@@ -20,9 +20,10 @@
  *
  * Building: compile with -ffp-contract=off (or -std=c11): each operation is then one IEEE operation
  * in source order (the only fused multiply-adds are the ones written out) and every SIMD width
- * of a variant, and every variant that fuses (XM_FUSED), gives the same bits.  Never -ffast-math: the exact two-sum
- * steps below would be simplified away.  Calling loops: mark pointers `restrict` and, for -O2
- * (GCC's "very cheap" vectorizer model, which rejects loops that need a scalar epilogue), write
+ * of a variant, and every variant that fuses (XM_FUSED), gives the same bits.  Never
+ * -ffast-math: the exact two-sum steps below would be simplified away.  Calling loops: mark
+ * pointers `restrict` and, for -O2 (GCC's "very cheap" vectorizer model, which rejects loops
+ * that need a scalar epilogue), write
  * blocks of 8 with a fixed inner loop plus a scalar remainder.  GCC 12.2 then vectorizes exp, log
  * and log1p to zmm for x86-64-v4 and ymm for x86-64-v3, by -march or by
  * __attribute__((target("arch=..."))); for baseline x86-64 (SSE2) it keeps scalar code (no

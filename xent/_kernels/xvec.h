@@ -338,8 +338,8 @@ XV_INLINE xv_d XV(expm1)(xv_d x)
    2^-39.5). Lanes outside [-707, 709] (subnormal, zero, inf or NaN results) take XV(exp)'s
    value, lane by lane: a lane's result never depends on the others (the dead lanes of a tile's
    last rows, say). The reduction, the polynomial (Horner) and T + T p are fused multiply-adds
-   (XV(fma): one rounding each, the same bits in every variant; about an eighth less time for
-   the float KL divergence, whose two exps per entry are these). */
+   (XV(fma): one rounding each where the variant fuses; about an eighth less time for the float
+   KL divergence, whose two exps per entry are these). */
 XV_INLINE xv_d XV(exp_short)(xv_d x)
 {
     const xv_i wide = ~((x >= -707.0) & (x <= 709.0));
@@ -610,8 +610,8 @@ XV_INLINE xv_s XV(slookup32)(const float *tab, xv_si j)
  * of d), in float arithmetic: exp's reduction (xmath.h) with N = 32 and float constants
  * (XM_EXPF_*), ln2/N with 12 significant bits so that k hi is exact and d - k hi too
  * (Sterbenz), e added to r, and exp(r) - 1 ~ r + r^2 (C2 + C3 r) (relative error 2^-31.6);
- * the reduction, the polynomial and v = T + T p are fused multiply-adds (XV(sfma), rounded once
- * in every variant). v in [0.98, 2) is scaled by 2^floor(k/N) through its exponent bits: hi,
+ * the reduction, the polynomial and v = T + T p are multiply-adds (XV(sfma), rounded once
+ * where the variant fuses). v in [0.98, 2) is scaled by 2^floor(k/N) through its exponent bits: hi,
  * right (a normal float, error < 0.53 ulp of float) in lanes with d >= XV_EXPF_MIN; other lanes
  * hold garbage that expf_wide replaces. The rounding error of v, T p + (T - v) (T - v exact by
  * Sterbenz), is one more fused multiply-add, scaled as lo: hi + lo has a relative error below
