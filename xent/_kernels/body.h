@@ -2203,11 +2203,13 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
     const double cw0 = b->cw ? b->cw[0] : 1.0, cw1 = b->cw ? b->cw[1] : 1.0;
     FN(vsum) sums = FN(vsum_load)(bsum);
     const int focal_int = FN(focal_int)(b->gamma);
+    /* p0 and p1 (from u = exp(-|d|)): for the gradient and the focal factors of float results */
+    const int need_p = out != NULL || focal_int;
 #if XK_WIDEN
-    /* u only where the gradient or the focal factors of float results need it (inlined twice,
-       so that the other form does not compute it) */
+    /* u only where p is needed (tile2_terms inlined twice, so that the other form does not
+       compute it) */
     double U[XK_TILE], TT[XK_TILE];
-    if (out || focal_int) FN(tile2_terms)(n, x, x + xs, U, TT);
+    if (need_p) FN(tile2_terms)(n, x, x + xs, U, TT);
     else FN(tile2_terms)(n, x, x + xs, NULL, TT);
 #endif
     for (ptrdiff_t r = 0; r < n; r += 8) {
@@ -2247,7 +2249,7 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         e = XV(sel)((d < inf) & (d > -inf), e, zero);
         const xv_i pos = d > zero;
 #if XK_WIDEN
-        const xv_d u = out || focal_int ? XV(load)(U + r) : zero, Tv = XV(load)(TT + r);
+        const xv_d u = need_p ? XV(load)(U + r) : zero, Tv = XV(load)(TT + r);
 #else
         const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -d, d));
         const xv_d u = u0 + u0 * XV(sel)(pos, -e, e);
@@ -2256,10 +2258,9 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         const xv_d nll0 = (XV(sel)(pos, d, zero) + Tv) + XV(sel)(pos, e, zero);
         const xv_d nll1 = (XV(sel)(pos, zero, -d) + Tv) + XV(sel)(pos, zero, -e);
         xv_d loss = XV(sel)(w0 == zero, zero, w0 * nll0) + XV(sel)(w1 == zero, zero, w1 * nll1);
-        /* for the gradient and the focal factors of float results: p1 = sigmoid(d),
-           p0 = sigmoid(-d), c1 = W p1 - w1 */
+        /* p1 = sigmoid(d), p0 = sigmoid(-d), c1 = W p1 - w1 */
         xv_d p0 = zero, p1 = zero, c1 = zero;
-        if (out || focal_int) {
+        if (need_p) {
             const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
             p1 = XV(sel)(pos, inv, small_p);
             p0 = XV(sel)(pos, small_p, inv);
