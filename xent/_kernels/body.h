@@ -62,7 +62,7 @@ static inline __attribute__((always_inline)) void FN(vkadd)(xv_d *s, xv_d *c, xv
                                                             const xv_i *live)
 {
     const xv_d y = v - *c, t = *s + y, cn = (t - *s) - y;
-    const xv_d cc = XV(sel)(cn - cn == 0.0, cn, XV(splat)(0.0)); /* as XK_KADD */
+    const xv_d cc = XV(sel)(XV_EQ(cn - cn, 0.0), cn, XV(splat)(0.0)); /* as XK_KADD */
     *c = live ? XV(sel)(*live, cc, *c) : cc;
     *s = live ? XV(sel)(*live, t, *s) : t;
 }
@@ -145,7 +145,7 @@ static inline __attribute__((always_inline)) void FN(softplus_terms16)(xv_s v, x
 {
     /* v + vl: a value and its low part (0 for a float); exp(-|v + vl|) = exp(-|v| -+ vl) */
     const xv_s zero = XV(ssplat)(0.0f);
-    const xv_si neg = v < zero;
+    const xv_si neg = XV_LT(v, zero);
     xv_s ul, Tl;
     /* -|v| as a select of v and -v (-NaN for NaN, in every variant: a negation the compiler
        could fold into exp's first multiply-add would leave a NaN's sign unchanged) */
@@ -164,7 +164,7 @@ static inline __attribute__((always_inline)) void FN(softplus_terms16)(xv_s v, x
 /* u = exp(-|x|) and T = log1p(u) of eight doubles (the double lanes) */
 static inline __attribute__((always_inline)) void FN(softplus_terms8)(xv_d v, xv_d *u, xv_d *Tv)
 {
-    *u = XK_EXP_OUT(XV(sel)(v < 0.0, v, -v)); /* -|v| (see softplus_terms16) */
+    *u = XK_EXP_OUT(XV(sel)(XV_LT(v, 0.0), v, -v)); /* -|v| (see softplus_terms16) */
     *Tv = XK_LOG1P_OUT(*u);
 }
 
@@ -181,13 +181,13 @@ static inline __attribute__((always_inline)) void FN(softplus_terms32)(const flo
     xv_d u4[4];
     FN(softplus_terms16)(v0, zero, U ? u4 : NULL, L);
     FN(softplus_terms16)(v1, zero, U ? u4 + 2 : NULL, L + 2);
-    const xv_si wide0 = (v0 > -XV_EXPF_MIN) | (v0 < XV_EXPF_MIN);
-    const xv_si wide1 = (v1 > -XV_EXPF_MIN) | (v1 < XV_EXPF_MIN);
+    const xv_si wide0 = XV_GT(v0, -XV_EXPF_MIN) | XV_LT(v0, XV_EXPF_MIN);
+    const xv_si wide1 = XV_GT(v1, -XV_EXPF_MIN) | XV_LT(v1, XV_EXPF_MIN);
     if (__builtin_expect(XV(sany)(wide0 | wide1), 0)) {
         for (int k = 0; k < 4; k++) {
             const xv_s v = k < 2 ? v0 : v1;
             const xv_d d = k & 1 ? XV(swiden_hi)(v) : XV(swiden_lo)(v);
-            const xv_i wide = (d > -(double)XV_EXPF_MIN) | (d < (double)XV_EXPF_MIN);
+            const xv_i wide = XV_GT(d, -(double)XV_EXPF_MIN) | XV_LT(d, (double)XV_EXPF_MIN);
             if (!XV(any)(wide)) continue;
             xv_d u8, t8;
             FN(softplus_terms8)(d, &u8, &t8);
@@ -324,7 +324,7 @@ static inline ptrdiff_t FN(row_first)(const T *x, ptrdiff_t C, double m)
     const xv_d mv = XV(splat)(m);
     ptrdiff_t c = 0;
     for (; c + 8 <= C; c += 8) {
-        const uint32_t z = XV(mask)(XK_LOADV(x + c) == mv);
+        const uint32_t z = XV(mask)(XV_EQ(XK_LOADV(x + c), mv));
         if (z) return c + __builtin_ctz(z);
     }
     for (; c < C; c++)
@@ -348,17 +348,17 @@ static inline void FN(row_max)(const T *x, ptrdiff_t C, double *m_out)
         m1 = XV(max)(v1, m1);
         m2 = XV(max)(v2, m2);
         m3 = XV(max)(v3, m3);
-        nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+        nan |= XV_NE(v0, v0) | XV_NE(v1, v1) | XV_NE(v2, v2) | XV_NE(v3, v3);
     }
     for (; c + 8 <= C; c += 8) {
         const xv_d v = XK_LOADV(x + c);
         m0 = XV(max)(v, m0);
-        nan |= v != v;
+        nan |= XV_NE(v, v);
     }
     if (c < C && C >= 8) { /* the last eight entries, some read again (the maximum is the same) */
         const xv_d v = XK_LOADV(x + C - 8);
         m0 = XV(max)(v, m0);
-        nan |= v != v;
+        nan |= XV_NE(v, v);
         c = C;
     }
     double m = XV(max_lanes)(XV(max)(XV(max)(m0, m1), XV(max)(m2, m3)));
@@ -383,7 +383,7 @@ static inline void FN(row_max)(const T *x, ptrdiff_t C, double *m_out)
 #define XV_KADD_INF(s, c, v)                                                    \
     do {                                                                      \
         XV_KADD(s, c, v);                                                     \
-        (c) = XV(sel)((c) - (c) == zero, (c), zero);                          \
+        (c) = XV(sel)(XV_EQ((c) - (c), zero), (c), zero);                     \
     } while (0)
 
 /* The sum of eight lanes added pairwise in a fixed order, ((l0 + l1) + (l2 + l3)) +
@@ -418,10 +418,10 @@ static inline __attribute__((always_inline)) void FN(state_sums)(FN(state) *st, 
         if (!XK_WIDEN) {                                                      \
             xv_d bp_ = d_ - (xv);                                             \
             e_ = ((xv) - (d_ - bp_)) - (bp_ + mv);                            \
-            e_ = XV(sel)(d_ > -HUGE_VAL, e_, zero);                           \
+            e_ = XV(sel)(XV_GT(d_, -HUGE_VAL), e_, zero);                     \
         }                                                                     \
         if (tie) { /* a maximum of +inf: x = m gives d = e = 0 */             \
-            xv_i tie_ = (xv) == mv;                                           \
+            xv_i tie_ = XV_EQ((xv), mv);                                      \
             d_ = XV(sel)(tie_, zero, d_);                                     \
             if (!XK_WIDEN) e_ = XV(sel)(tie_, zero, e_);                      \
         }                                                                     \
@@ -431,15 +431,15 @@ static inline __attribute__((always_inline)) void FN(state_sums)(FN(state) *st, 
             if ((nstore) == 8) XK_STOREV(o, F_);                              \
             else for (int l_ = 0; l_ < (nstore); l_++) (o)[l_] = (T)F_[l_];   \
         }                                                                     \
-        (F) = XV(sel)(d_ < zero, F_, zero);                                   \
+        (F) = XV(sel)(XV_LT(d_, zero), F_, zero);                             \
         if (SMOOTH || CAT) {                                                  \
             xv_d v_ = -(d_ + e_);                                             \
-            if (SMOOTH) XV_KADD_INF(A2, K2, XV(sel)((cwv) == zero, zero, (cwv) * v_)); \
+            if (SMOOTH) XV_KADD_INF(A2, K2, XV(sel)(XV_EQ((cwv), zero), zero, (cwv) * v_)); \
             if (CAT) {                                                        \
                 xv_d w_ = (cwv) * (tv);                                       \
-                XV_KADD_INF(A3, K3, XV(sel)(w_ == zero, zero, w_ * v_));      \
+                XV_KADD_INF(A3, K3, XV(sel)(XV_EQ(w_, zero), zero, w_ * v_)); \
                 XV_KADD(A4, K4, w_);                                          \
-                XV_KADD(A5, K5, XV(sel)((cidx) == topv, zero, w_));           \
+                XV_KADD(A5, K5, XV(sel)(XV_EQ((cidx), topv), zero, w_));      \
             }                                                                 \
         }                                                                     \
     } while (0)
@@ -493,7 +493,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
             const int nstore = C - c < 8 ? (int)(C - c) : 8;
             const xv_i idx = cidx + c;
             { /* the padding's lanes are not entries (they may equal a -inf maximum) */
-                const uint32_t z = XV(mask)(xv == mv) & ((1u << nstore) - 1);
+                const uint32_t z = XV(mask)(XV_EQ(xv, mv)) & ((1u << nstore) - 1);
                 nt += (uint64_t)__builtin_popcount(z);
                 if (top < 0 && z) top = c + __builtin_ctz(z);
             }
@@ -540,17 +540,17 @@ static inline void FN(row_max_s)(const float *x, ptrdiff_t C, double *m_out)
         m1 = XV(smax)(v1, m1);
         m2 = XV(smax)(v2, m2);
         m3 = XV(smax)(v3, m3);
-        nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+        nan |= XV_NE(v0, v0) | XV_NE(v1, v1) | XV_NE(v2, v2) | XV_NE(v3, v3);
     }
     for (; c + 16 <= C; c += 16) {
         const xv_s v = XV(sload)(x + c);
         m0 = XV(smax)(v, m0);
-        nan |= v != v;
+        nan |= XV_NE(v, v);
     }
     if (c < C && C >= 16) { /* the last sixteen entries, some read again (the same maximum) */
         const xv_s v = XV(sload)(x + C - 16);
         m0 = XV(smax)(v, m0);
-        nan |= v != v;
+        nan |= XV_NE(v, v);
         c = C;
     }
     float m = XV(smax_lanes)(XV(smax)(XV(smax)(m0, m1), XV(smax)(m2, m3)));
@@ -626,34 +626,34 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
             xv_s d = xv - mf, bp = d - xv;
             xv_s e = (xv - (d - bp)) - (bp + mf);
             if (tie) { /* a maximum of +inf: x = m gives d = e = 0 */
-                xv_si tie_ = xv == mf;
+                xv_si tie_ = XV_EQ(xv, mf);
                 d = XV(ssel)(tie_, szero, d);
                 e = XV(ssel)(tie_, szero, e);
             }
             { /* the padding's lanes are not entries (they may equal a -inf maximum) */
-                const uint32_t z = XV(smask)(d == szero) & (uint32_t)((1ull << nstore) - 1);
+                const uint32_t z = XV(smask)(XV_EQ(d, szero)) & (uint32_t)((1ull << nstore) - 1);
                 nt += (uint64_t)__builtin_popcount(z);
                 if (top < 0 && z) top = c + __builtin_ctz(z);
             }
-            const int low = CAT && XV(sany)(d < XV_EXPF_MIN);
+            const int low = CAT && XV(sany)(XV_LT(d, XV_EXPF_MIN));
             xv_s flo;
             xv_s core = XV(expf_hilo)(d, e, &flo);
             /* the core's lanes (also in expf_wide's): their rounding errors */
-            const xv_s flo_core = XV(ssel)(d >= XV_EXPF_MIN, flo, szero);
+            const xv_s flo_core = XV(ssel)(XV_GE(d, XV_EXPF_MIN), flo, szero);
             xv_d FF[2] = {zero, zero}; /* FG: F at every entry, with its low part */
             if (__builtin_expect(XV(expf_needs_wide)(d), 0)) {
                 xv_d W[2];
                 XV(expf_wide)(d, e, core, W);
                 if (STORE)
                     for (int l = 0; l < nstore; l++) out[c + l] = (float)W[l >> 3][l & 7];
-                G[k] = XV(sel)(XV(swiden_lo)(d) < zero, W[0], zero) +
-                       XV(sel)(XV(swiden_hi)(d) < zero, W[1], zero);
+                G[k] = XV(sel)(XV_LT(XV(swiden_lo)(d), zero), W[0], zero) +
+                       XV(sel)(XV_LT(XV(swiden_hi)(d), zero), W[1], zero);
                 if (FG) { /* the core's lanes as below: a row's sums whatever its vector */
                     FF[0] = W[0] + XV(swiden_lo)(flo_core);
                     FF[1] = W[1] + XV(swiden_hi)(flo_core);
                 }
             } else {
-                xv_s Fs = XV(ssel)(d < XV_EXPF_MIN, szero, core);
+                xv_s Fs = XV(ssel)(XV_LT(d, XV_EXPF_MIN), szero, core);
                 if (STORE) {
                     if (nstore == 16) XV(sstore)(out + c, Fs);
                     else for (int l = 0; l < nstore; l++) out[c + l] = Fs[l];
@@ -662,7 +662,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                     FF[0] = XV(swiden_lo)(Fs) + XV(swiden_lo)(flo_core);
                     FF[1] = XV(swiden_hi)(Fs) + XV(swiden_hi)(flo_core);
                 }
-                Fs = XV(ssel)(d < szero, Fs, szero);
+                Fs = XV(ssel)(XV_LT(d, szero), Fs, szero);
                 G[k] = XV(swiden_lo)(Fs) + XV(swiden_hi)(Fs);
             }
             /* the rounding errors summed in float lanes (a sum 2^-24 of s's needs no more;
@@ -675,8 +675,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                     /* v = m - x >= 0, 0 at the entries equal to the maximum (set where the
                        maximum is not finite: inf - inf) */
                     xv_d v_ = mv - xd;
-                    if (tie) v_ = XV(sel)(xd == mv, zero, v_);
-                    if (SMOOTH) P2 += plain ? v_ : XV(sel)(cwv[h] == zero, zero, cwv[h] * v_);
+                    if (tie) v_ = XV(sel)(XV_EQ(xd, mv), zero, v_);
+                    if (SMOOTH) P2 += plain ? v_ : XV(sel)(XV_EQ(cwv[h], zero), zero, cwv[h] * v_);
                     if (CAT) {
                         xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
                         if (FG) tvd = st->kw1 * tvd + st->kw0; /* smoothed targets */
@@ -685,20 +685,20 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                         /* v is finite but where x is -inf (in a vector with a lane below
                            exp's range, low) or the maximum is not finite (tie) */
                         xv_d wv_ = w_ * v_;
-                        if (low || tie) wv_ = XV(sel)(w_ == zero, zero, wv_);
+                        if (low || tie) wv_ = XV(sel)(XV_EQ(w_, zero), zero, wv_);
                         P3 += wv_;
                         P4 += w_;
                         /* FG: the first maximum found so far (the pass reaches it in this
                            vector or before; the caller's top with STORE) */
                         const xv_i topc = FG ? (xv_i){0} + (int64_t)top : topv;
-                        const xv_d wx_ = XV(sel)(cidx == topc, zero, w_);
+                        const xv_d wx_ = XV(sel)(XV_EQ(cidx, topc), zero, w_);
                         if (STORE || FG) P5 += wx_;
                         /* FG: w F^j and w F^j v off the maximum's entry (F = 1 at ties) */
                         xv_d pw = wx_ * FF[h];
 #pragma GCC unroll 4
                         for (int j = 0; j < FG; j++) {
                             xv_d pv = pw * v_;
-                            if (low || tie) pv = XV(sel)(pw == zero, zero, pv);
+                            if (low || tie) pv = XV(sel)(XV_EQ(pw, zero), zero, pv);
                             QP[j] += pw;
                             RP[j] += pv;
                             pw *= FF[h];
@@ -852,10 +852,10 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
         xv_si count = {0}, first = {0};
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_s v = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
-            const xv_si gt = v > mf, eq = v == mf;
+            const xv_si gt = XV_GT(v, mf), eq = XV_EQ(v, mf);
             count = ((count - eq) & ~gt) | (gt & 1); /* a new maximum counts 1, a tie adds 1 */
             first = (((xv_si){0} + (int32_t)c) & gt) | (first & ~gt);
-            mf = XV(ssel)(gt | (v != v), v, mf);
+            mf = XV(ssel)(gt | XV_NE(v, v), v, mf);
         }
         const xv_d mv[2] = {XV(swiden_lo)(mf), XV(swiden_hi)(mf)};
         xv_i topv[2];
@@ -881,12 +881,12 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                selects); d = e = 0 at the entries equal to the maximum (also inf) */
             xv_s d = xv - mf, bp = d - xv;
             xv_s e = (xv - (d - bp)) - (bp + mf);
-            const xv_si tie = xv == mf;
+            const xv_si tie = XV_EQ(xv, mf);
             d = XV(ssel)(tie, szero, d);
             e = XV(ssel)(tie, szero, e);
             xv_s flo;
             const xv_s core = XV(expf_hilo)(d, e, &flo);
-            const xv_s flo_core = XV(ssel)(d >= XV_EXPF_MIN, flo, szero);
+            const xv_s flo_core = XV(ssel)(XV_GE(d, XV_EXPF_MIN), flo, szero);
             float *oc = STORE ? out + c * os + r : NULL;
             xv_d F[2], FF[2] = {zero, zero}; /* FF (FG): F at every entry, with its low part */
             if (__builtin_expect(XV(expf_needs_wide)(d), 0)) {
@@ -897,10 +897,10 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                     FF[0] = F[0] + XV(swiden_lo)(flo_core);
                     FF[1] = F[1] + XV(swiden_hi)(flo_core);
                 }
-                F[0] = XV(sel)(XV(swiden_lo)(d) < zero, F[0], zero);
-                F[1] = XV(sel)(XV(swiden_hi)(d) < zero, F[1], zero);
+                F[0] = XV(sel)(XV_LT(XV(swiden_lo)(d), zero), F[0], zero);
+                F[1] = XV(sel)(XV_LT(XV(swiden_hi)(d), zero), F[1], zero);
             } else {
-                xv_s Fs = XV(ssel)(d < XV_EXPF_MIN, szero, core);
+                xv_s Fs = XV(ssel)(XV_LT(d, XV_EXPF_MIN), szero, core);
                 if (STORE) {
                     if (nr == 16) XV(sstore)(oc, Fs);
                     else for (int l = 0; l < nr; l++) oc[l] = Fs[l];
@@ -909,7 +909,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                     FF[0] = XV(swiden_lo)(Fs) + XV(swiden_lo)(flo_core);
                     FF[1] = XV(swiden_hi)(Fs) + XV(swiden_hi)(flo_core);
                 }
-                Fs = XV(ssel)(d < szero, Fs, szero);
+                Fs = XV(ssel)(XV_LT(d, szero), Fs, szero);
                 F[0] = XV(swiden_lo)(Fs);
                 F[1] = XV(swiden_hi)(Fs);
             }
@@ -925,21 +925,21 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                 for (int h = 0; h < 2; h++) {
                     const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
                     /* v = m - x >= 0, 0 at the entries equal to the maximum */
-                    const xv_d v_ = XV(sel)(xd == mv[h], zero, mv[h] - xd);
+                    const xv_d v_ = XV(sel)(XV_EQ(xd, mv[h]), zero, mv[h] - xd);
                     if (SMOOTH && cwc != 0.0) P[2][h] += cwc * v_;
                     if (CAT) {
                         xv_d tvh = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
                         if (FG) tvh = kw1 * tvh + kw0; /* smoothed targets */
                         const xv_d w_ = cwc * tvh;
-                        P[3][h] += XV(sel)(w_ == zero, zero, w_ * v_);
+                        P[3][h] += XV(sel)(XV_EQ(w_, zero), zero, w_ * v_);
                         P[4][h] += w_;
-                        const xv_d wx_ = XV(sel)(cidx == topv[h], zero, w_);
+                        const xv_d wx_ = XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);
                         P[5][h] += wx_;
                         xv_d pw = wx_ * FF[h]; /* FG: as row_pass_s */
 #pragma GCC unroll 4
                         for (int j = 0; j < FG; j++) {
                             QA[j][h] += pw;
-                            RA[j][h] += XV(sel)(pw == zero, zero, pw * v_);
+                            RA[j][h] += XV(sel)(XV_EQ(pw, zero), zero, pw * v_);
                             pw *= FF[h];
                         }
                     }
@@ -1001,8 +1001,8 @@ static inline __attribute__((always_inline)) double FN(row_s)(double m, double s
 static inline __attribute__((always_inline)) xv_d FN(row_s_v)(xv_d m, xv_d sb, xv_d nt)
 {
     const xv_d nan = XV(splat)(NAN);
-    const xv_d s = XV(sel)((m != m) | (m == -HUGE_VAL), nan, sb + (nt - 1.0));
-    return XV(sel)(m == HUGE_VAL, XV(sel)(nt == 1.0, XV(splat)(0.0), nan), s);
+    const xv_d s = XV(sel)(XV_NE(m, m) | XV_EQ(m, -HUGE_VAL), nan, sb + (nt - 1.0));
+    return XV(sel)(XV_EQ(m, HUGE_VAL), XV(sel)(XV_EQ(nt, 1.0), XV(splat)(0.0), nan), s);
 }
 
 /* L = log1p(s) of the rows 0 .. n8 - 1 (a multiple of 8) of a tile's maxima m and sums acc
@@ -1062,9 +1062,9 @@ static inline __attribute__((always_inline)) xv_d FN(focal_p)(xv_d xv, xv_d mv, 
     const xv_d zero = XV(splat)(0.0), ninf = XV(splat)(-HUGE_VAL);
     const xv_d d0 = xv - mv, bp = d0 - xv;
     const xv_d e0 = (xv - (d0 - bp)) - (bp + mv);
-    const xv_i tie = xv == mv;
+    const xv_i tie = XV_EQ(xv, mv);
     const xv_d d = XV(sel)(tie, zero, d0);
-    const xv_d e = XV(sel)(tie | ~(d0 > ninf), zero, e0);
+    const xv_d e = XV(sel)(tie | ~XV_GT(d0, ninf), zero, e0);
     const xv_d E = XK_EXP_OUT(d);
     *nll = L + -(d + e);
     return (E + E * e) * inv;
@@ -1076,7 +1076,7 @@ static inline __attribute__((always_inline)) xv_d FN(focal_p)(xv_d xv, xv_d mv, 
 static inline __attribute__((always_inline)) xv_d FN(focal_pF)(xv_d xv, xv_d Fv, xv_d mv,
                                                                xv_d inv, xv_d L, xv_d *nll)
 {
-    const xv_d d = XV(sel)(xv == mv, XV(splat)(0.0), xv - mv);
+    const xv_d d = XV(sel)(XV_EQ(xv, mv), XV(splat)(0.0), xv - mv);
     *nll = L + -d;
     return Fv * inv;
 }
@@ -1276,7 +1276,7 @@ static inline __attribute__((always_inline)) void FN(focal_vec)(
     /* lanes past the row read 0, their weight too, so that they add nothing */
     const xv_d xv = FN(load_pad)(x + c, nl, 0.0);
     const xv_d tc = cat ? FN(load_pad)(t + c, nl, 0.0)
-                        : XV(sel)(lane + c == y, XV(splat)(1.0), zero);
+                        : XV(sel)(XV_EQ(lane + c, y), XV(splat)(1.0), zero);
     const xv_d cwv = XV(load_pad)(b->cw ? b->cw + c : xk_ones, nl, 0.0);
     xv_d nv;
     const xv_d pv = FN(focal_pF)(xv, FN(load_pad)(F + c, nl, 0.0), mv, inv, L, &nv);
@@ -1284,11 +1284,11 @@ static inline __attribute__((always_inline)) void FN(focal_vec)(
     const xv_d wc = cwv * (kw1 * tc + kw0);
     *wdv = zero;
     if (grad) {
-        const xv_d rho_nll = XV(sel)(pv == 0.0, zero, pv * nv / (1.0 - pv));
-        const xv_d D = XV(sel)(f == 0.0, zero, f * (1.0 + gamma * rho_nll));
-        *wdv = XV(sel)(wc == 0.0, zero, wc * D);
+        const xv_d rho_nll = XV(sel)(XV_EQ(pv, 0.0), zero, pv * nv / (1.0 - pv));
+        const xv_d D = XV(sel)(XV_EQ(f, 0.0), zero, f * (1.0 + gamma * rho_nll));
+        *wdv = XV(sel)(XV_EQ(wc, 0.0), zero, wc * D);
     }
-    *ltv = XV(sel)((wc == 0.0) | (f == 0.0), zero, wc * f * nv);
+    *ltv = XV(sel)(XV_EQ(wc, 0.0) | XV_EQ(f, 0.0), zero, wc * f * nv);
 }
 
 /* The focal terms of a row's maximum entry `top`, whose 1 - p is s / (1 + s) (focal_entry; its
@@ -1340,7 +1340,7 @@ static double FN(focal_row)(const xk_block *b, int mode, const T *x, const T *t,
             if (c >= C) continue;
             FN(focal_vec)(b, cat, grad, x, t, F, c, C - c < 8 ? (int)(C - c) : 8, y, mv, inv,
                           L, &lv[k], &dv[k]);
-            const xv_i is_top = lane + c == topv;
+            const xv_i is_top = XV_EQ(lane + c, topv);
             lv[k] = XV(sel)(is_top, ltt, lv[k]);
             if (grad) {
                 dv[k] = XV(sel)(is_top, wdt, dv[k]);
@@ -1402,9 +1402,9 @@ static inline __attribute__((always_inline)) xv_d FN(log_softmax_v)(xv_d x, xv_d
     const xv_d zero = XV(splat)(0.0);
     const xv_d d_ = x - m, bp = d_ - x;
     const xv_d e_ = (x - (d_ - bp)) - (bp + m);
-    const xv_i tie = x == m;
+    const xv_i tie = XV_EQ(x, m);
     const xv_d d = XV(sel)(tie, zero, d_);
-    const xv_d e = XV(sel)(tie | ~(d_ > -HUGE_VAL), zero, e_);
+    const xv_d e = XV(sel)(tie | ~XV_GT(d_, -HUGE_VAL), zero, e_);
     return (d - L) + e;
 }
 
@@ -1713,8 +1713,8 @@ static inline __attribute__((always_inline)) void FN(two_prod_v)(xv_d a, xv_d b,
     const xv_d ta = split * a, ah = ta - (ta - a), al = a - ah;
     const xv_d tb = split * b, bh = tb - (tb - b), bl = b - bh;
     const xv_d E = ((ah * bh - P) + ah * bl + al * bh) + al * bl;
-    const xv_i ok = (P > -0x1p900) & (P < 0x1p900) & (a > -0x1p900) & (a < 0x1p900) &
-                    (b > -0x1p900) & (b < 0x1p900);
+    const xv_i ok = XV_GT(P, -0x1p900) & XV_LT(P, 0x1p900) & XV_GT(a, -0x1p900) &
+                    XV_LT(a, 0x1p900) & XV_GT(b, -0x1p900) & XV_LT(b, 0x1p900);
     *p = P;
     *e = XV(sel)(ok, E, XV(splat)(0.0));
 }
@@ -1730,7 +1730,7 @@ static __attribute__((noinline)) void FN(focal_entry_v)(double gamma, xv_d nll,
                                                                     xv_d *f_out, xv_d *D_out)
 {
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
-    const xv_i top = is_top & (s < 1.0);
+    const xv_i top = is_top & XV_LT(s, 1.0);
 #if XK_WIDEN
     /* float results: for gamma = 1-4 the products of pow1m_v, of 1 - p = s / (1 + s) at the
        maximum (a few ulp of double; the maximum's arm only where a lane takes it); for other
@@ -1742,30 +1742,31 @@ static __attribute__((noinline)) void FN(focal_entry_v)(double gamma, xv_d nll,
             f = XV(sel)(top, FN(powi_v)(gamma, s / (1.0 + s)), f);
     } else {
         const xv_d l1p = XV(sel)(top, XV(log_kernel)(s, zero) - L, XV(log1p)(-p));
-        f = XV(sel)(top & (s == 0.0), zero, XK_EXP_OUT(gamma * l1p));
+        f = XV(sel)(top & XV_EQ(s, 0.0), zero, XK_EXP_OUT(gamma * l1p));
     }
 #else
     /* the maximum with s < 1: log(1 - p) = log(s) - L as hi + lo (log_dd, exp_scaled) */
     const xv_d h = XV(log_kernel)(s, zero);
     xv_d P, E;
     FN(two_prod_v)(s, XV(exp)(-h), &P, &E);
-    xv_d lo = XV(sel)((s > 0x1p-1000) & (s < 0x1p1000), (P - 1.0) + E, zero);
+    xv_d lo = XV(sel)(XV_GT(s, 0x1p-1000) & XV_LT(s, 0x1p1000), (P - 1.0) + E, zero);
     const xv_d a = h - L, bp = a - h;
     lo += (h - (a - bp)) + (-L - bp);
     FN(two_prod_v)(XV(splat)(gamma), a, &P, &E);
     E += gamma * lo;
     const xv_d X = XV(exp)(P);
-    const xv_d f_top = XV(sel)(s == 0.0, zero, XV(sel)((X == 0.0) | (X == HUGE_VAL), X, X + X * E));
+    const xv_d f_top =
+        XV(sel)(XV_EQ(s, 0.0), zero, XV(sel)(XV_EQ(X, 0.0) | XV_EQ(X, HUGE_VAL), X, X + X * E));
     /* elsewhere (p <= 1/2) */
     const xv_d f_other = FN(pow1m_v)(gamma, p);
     const xv_d f = XV(sel)(top, f_top, f_other);
 #endif
     *f_out = f;
     if (D_out == NULL) return; /* the loss alone */
-    const xv_d rho_top = XV(sel)(s == 0.0, one, L / s);
-    const xv_d rho_other = XV(sel)(p == 0.0, zero, p * nll / (1.0 - p));
+    const xv_d rho_top = XV(sel)(XV_EQ(s, 0.0), one, L / s);
+    const xv_d rho_other = XV(sel)(XV_EQ(p, 0.0), zero, p * nll / (1.0 - p));
     const xv_d rho = XV(sel)(top, rho_top, rho_other);
-    *D_out = XV(sel)(f == 0.0, zero, f * (1.0 + gamma * rho));
+    *D_out = XV(sel)(XV_EQ(f, 0.0), zero, f * (1.0 + gamma * rho));
 }
 
 /* The z-loss of eight rows, z lse^2 with lse = m + L carried as hi + lo (TwoSum; lo = 0
@@ -1775,7 +1776,7 @@ static inline __attribute__((always_inline)) xv_d FN(z_loss_v)(double z, xv_d m,
 {
     const xv_d hi = m + L, bp = hi - m;
     xv_d lo = (m - (hi - bp)) + (L - bp);
-    lo = XV(sel)((hi < HUGE_VAL) & (hi > -HUGE_VAL), lo, XV(splat)(0.0));
+    lo = XV(sel)(XV_LT(hi, HUGE_VAL) & XV_GT(hi, -HUGE_VAL), lo, XV(splat)(0.0));
     *zg = 2.0 * z * hi;
     return z * (hi * hi + (2.0 * hi) * lo);
 }
@@ -1809,7 +1810,7 @@ static inline __attribute__((always_inline)) xv_d FN(focal_sums_v)(
     }
     xv_d ftop;
     FN(focal_entry_v)(gamma, L, s, L, all, inv, &ftop, NULL);
-    return (pos - neg) + XV(sel)((wtop == zero) | (ftop == zero), zero, wtop * ftop * L);
+    return (pos - neg) + XV(sel)(XV_EQ(wtop, zero) | XV_EQ(ftop, zero), zero, wtop * ftop * L);
 }
 
 /* finish for the rows of a tile, eight at a time (gamma = 0, or sparse rows without smoothing):
@@ -1844,7 +1845,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
             yp = ypad;
             swp = swpad;
         }
-        const xv_i lanem = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} < (int64_t)(n - r);
+        const xv_i lanem = XV_LT(((xv_i){0, 1, 2, 3, 4, 5, 6, 7}), (int64_t)(n - r));
         xv_i yv, topv;
         memcpy(&yv, yp, sizeof yv);
         memcpy(&topv, top + r, sizeof topv);
@@ -1870,50 +1871,50 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
         const xv_d inv = 1.0 / (1.0 + sv);
         xv_d value = zero;
         if (mode == XK_LSE) {
-            value = XV(sel)(mv == ninf, ninf, XV(sel)(mv == inf, inf, mv + L));
+            value = XV(sel)(XV_EQ(mv, ninf), ninf, XV(sel)(XV_EQ(mv, inf), inf, mv + L));
         } else if (sparse || cat) {
             xv_d wy, wyx, loss, Dy = zero;
             if (sparse) {
                 const xv_d xy = xyv;
                 xv_d hi = mv - xy, bp = hi - mv;
                 xv_d lo = (mv - (hi - bp)) - (bp + xy);
-                const xv_i tie = xy == mv;
+                const xv_i tie = XV_EQ(xy, mv);
                 hi = XV(sel)(tie, zero, hi);
                 lo = XV(sel)(tie, zero, lo);
-                lo = XV(sel)(~((hi < inf) & (hi > ninf)), zero, lo);
+                lo = XV(sel)(~(XV_LT(hi, inf) & XV_GT(hi, ninf)), zero, lo);
                 const xv_d nll = (L + hi) + lo;
                 const xv_d coef = (1.0 - eps) * cwy;
-                loss = XV(sel)(coef == 0.0, zero, coef * nll);
+                loss = XV(sel)(XV_EQ(coef, 0.0), zero, coef * nll);
                 wy = cwy;
-                wyx = XV(sel)(yv == topv, zero, cwy);
+                wyx = XV(sel)(XV_EQ(yv, topv), zero, cwy);
                 if (focal) {
                     /* l = cw_y f nll with f = (1 - p_y)^gamma, D = dl/d(-log p_y) (finish) */
                     xv_d f, D = zero, nll_y;
                     const xv_d p_y = FN(focal_p)(xy, mv, inv, L, &nll_y); /* (its nll: above) */
-                    FN(focal_entry_v)(b->gamma, nll, sv, L, yv == topv, p_y, &f,
+                    FN(focal_entry_v)(b->gamma, nll, sv, L, XV_EQ(yv, topv), p_y, &f,
                                       out ? &D : NULL);
-                    loss = XV(sel)((cwy == 0.0) | (f == 0.0), zero, cwy * f * nll);
-                    wy = XV(sel)(cwy == 0.0, zero, cwy * D);
-                    wyx = XV(sel)(yv == topv, zero, wy);
+                    loss = XV(sel)(XV_EQ(cwy, 0.0) | XV_EQ(f, 0.0), zero, cwy * f * nll);
+                    wy = XV(sel)(XV_EQ(cwy, 0.0), zero, cwy * D);
+                    wyx = XV(sel)(XV_EQ(yv, topv), zero, wy);
                     Dy = wy;
                 }
             } else {
                 const xv_d tv = XV(load)(acc[3] + r);
                 wy = XV(load)(acc[4] + r);
                 wyx = XV(load)(acc[5] + r);
-                loss = tv + XV(sel)(wy == 0.0, zero, wy * L);
+                loss = tv + XV(sel)(XV_EQ(wy, 0.0), zero, wy * L);
                 if (eps > 0.0) loss *= 1.0 - eps;
             }
             if (eps > 0.0) loss += eps / Cd * (XV(load)(acc[2] + r) + b->cw_sum * L);
             xv_d zg = zero;
             if (z != 0.0) loss += FN(z_loss_v)(z, mv, L, &zg);
-            value = XV(sel)(sw == 0.0, zero, sw * loss);
+            value = XV(sel)(XV_EQ(sw, 0.0), zero, sw * loss);
             if (out) { /* the output pass's coefficients: with a gradient only */
                 const xv_d k = sw / b->grad_div;
                 const xv_d W = (1.0 - eps) * wy + eps / Cd * b->cw_sum;
-                const xv_i kzero = k == 0.0;
+                const xv_i kzero = XV_EQ(k, 0.0);
                 const xv_d a = (z == 0.0 ? W : W + zg) * inv;
-                const xv_i fix_top = sv < 1.0;
+                const xv_i fix_top = XV_LT(sv, 1.0);
                 const xv_d ce = ((1.0 - eps) * wyx + eps / Cd * othv) - W * sv * inv;
                 const xv_d g_top = k * (z == 0.0 ? ce : ce + zg * inv);
                 XV(store)(a_o + r, a);
@@ -1923,7 +1924,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
                 const xv_i topo = (topv & ftop) | ((xv_i){-1, -1, -1, -1, -1, -1, -1, -1} & ~ftop);
                 memcpy(top + r, &topo, sizeof topo);
                 if (sparse) {
-                    const xv_i fix_y = ~(fix_top & (yv == topv)) & ~kzero;
+                    const xv_i fix_y = ~(fix_top & XV_EQ(yv, topv)) & ~kzero;
                     const xv_d gy = k * (a * fyv - (focal ? Dy : ((1.0 - eps) + eps / Cd) * cwy));
                     XV(store)(m + r, XV(sel)(fix_y, gy, nan));
                     /* the label to fix, or -1 (without labels: class 0, as `rows` takes it) */
@@ -1974,16 +1975,16 @@ static __attribute__((noinline)) void FN(tile_focal_terms)(
     const xv_d p = F ? FN(focal_pF)(XK_LOADV(xp), XK_LOADV(fp), mv, inv, L, &nll)
                      : FN(focal_p)(XK_LOADV(xp), mv, inv, L, &nll);
     xv_d f = FN(pow1m_v)(gamma, p);
-    const xv_i is_top = topv == c;
+    const xv_i is_top = XV_EQ(topv, c);
     f = XV(sel)(is_top, ftop, f);
-    const xv_d tc = cat ? XK_LOADV(tp) : XV(sel)(yv == c, XV(splat)(1.0), zero);
+    const xv_d tc = cat ? XK_LOADV(tp) : XV(sel)(XV_EQ(yv, c), XV(splat)(1.0), zero);
     const xv_d wc = (b->cw ? b->cw[c] : 1.0) * (kw1 * tc + kw0);
-    *lt = XV(sel)((wc == 0.0) | (f == 0.0), zero, wc * f * nll);
+    *lt = XV(sel)(XV_EQ(wc, 0.0) | XV_EQ(f, 0.0), zero, wc * f * nll);
     if (need_d) {
-        const xv_d rho_nll = XV(sel)(p == 0.0, zero, p * nll / (1.0 - p));
-        xv_d D = XV(sel)(f == 0.0, zero, f * (1.0 + gamma * rho_nll));
+        const xv_d rho_nll = XV(sel)(XV_EQ(p, 0.0), zero, p * nll / (1.0 - p));
+        xv_d D = XV(sel)(XV_EQ(f, 0.0), zero, f * (1.0 + gamma * rho_nll));
         D = XV(sel)(is_top, Dtop, D);
-        *wD = XV(sel)(wc == 0.0, zero, wc * D);
+        *wD = XV(sel)(XV_EQ(wc, 0.0), zero, wc * D);
     }
 }
 
@@ -2005,7 +2006,7 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
     FN(vsum) sums = FN(vsum_load)(bsum);
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const ptrdiff_t nr = n - r < 8 ? n - r : 8;
-        const xv_i live = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} < (int64_t)nr;
+        const xv_i live = XV_LT(((xv_i){0, 1, 2, 3, 4, 5, 6, 7}), (int64_t)nr);
         xv_i topv, yv = {0};
         xv_d sw = XV(splat)(1.0);
         memcpy(&topv, top + r, sizeof topv);
@@ -2027,17 +2028,17 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
             if (!grad) continue;
             FN(vkadd)(&ds, &dc, wD, NULL);
             /* the sum off the maximum on its own: dsum - wD[top] would cancel */
-            FN(vkadd)(&xsum, &xc, XV(sel)(topv == c, zero, wD), NULL);
+            FN(vkadd)(&xsum, &xc, XV(sel)(XV_EQ(topv, c), zero, wD), NULL);
         }
         xv_d loss = ls - lc, zg = zero;
         if (z != 0.0) loss += FN(z_loss_v)(z, mv, L, &zg);
-        const xv_d value = XV(sel)(live & (sw != 0.0), sw * loss, zero);
+        const xv_d value = XV(sel)(live & XV_NE(sw, 0.0), sw * loss, zero);
         if (b->row_out)
             for (ptrdiff_t l = 0; l < nr; l++) b->row_out[r0 + r + l] = value[l];
         FN(vsum_add)(&sums, value);
         if (!grad) continue;
         const xv_d dsum = ds - dc, dx = xsum - xc, k = sw / b->grad_div;
-        const xv_i kzero = k == 0.0;
+        const xv_i kzero = XV_EQ(k, 0.0);
         const xv_d a = (z == 0.0 ? dsum : dsum + zg) * inv;
         const xv_d ce = dx - dsum * sv * inv;
         const xv_d g_top = k * (z == 0.0 ? ce : ce + zg * inv);
@@ -2070,7 +2071,7 @@ static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T 
     FN(vsum) sums = FN(vsum_load)(bsum);
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const ptrdiff_t nr = n - r < 8 ? n - r : 8;
-        const xv_i live = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} < (int64_t)nr;
+        const xv_i live = XV_LT(((xv_i){0, 1, 2, 3, 4, 5, 6, 7}), (int64_t)nr);
         xv_d sw = XV(splat)(1.0), wtop = zero;
         for (ptrdiff_t l = 0; l < nr; l++) {
             const int64_t c = top[r + l];
@@ -2088,7 +2089,7 @@ static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T 
                                      XV(load)(acc[5] + r), XV(load)(acc[3] + r), A, B);
         xv_d zg;
         if (z != 0.0) loss += FN(z_loss_v)(z, mv, L, &zg);
-        const xv_d value = XV(sel)(live & (sw != 0.0), sw * loss, zero);
+        const xv_d value = XV(sel)(live & XV_NE(sw, 0.0), sw * loss, zero);
         if (b->row_out)
             for (ptrdiff_t l = 0; l < nr; l++) b->row_out[r0 + r + l] = value[l];
         FN(vsum_add)(&sums, value);
@@ -2140,7 +2141,7 @@ static inline __attribute__((always_inline)) void FN(tile2_terms)(ptrdiff_t n, c
             d[h] = a1 - a0;
             const xv_d bp = d[h] - a1;
             e[h] = (a1 - (d[h] - bp)) - (bp + a0);
-            e[h] = XV(sel)((d[h] < inf) & (d[h] > -inf), e[h], zero);
+            e[h] = XV(sel)(XV_LT(d[h], inf) & XV_GT(d[h], -inf), e[h], zero);
             v8[h] = __builtin_convertvector(d[h], xv_f);
             vl8[h] = __builtin_convertvector((d[h] - __builtin_convertvector(v8[h], xv_d)) + e[h],
                                              xv_f);
@@ -2152,9 +2153,10 @@ static inline __attribute__((always_inline)) void FN(tile2_terms)(ptrdiff_t n, c
         xv_d u[2] = {zero, zero}, Tv[2];
         FN(softplus_terms16)(v, vl, U ? u : NULL, Tv);
         for (int h = 0; h < 2; h++) {
-            const xv_i wide = ~((d[h] <= -(double)XV_EXPF_MIN) & (d[h] >= (double)XV_EXPF_MIN));
+            const xv_i wide = ~(XV_LE(d[h], -(double)XV_EXPF_MIN) &
+                XV_GE(d[h], (double)XV_EXPF_MIN));
             if (__builtin_expect(XV(any)(wide), 0)) {
-                const xv_i pos = d[h] > zero;
+                const xv_i pos = XV_GT(d[h], zero);
                 const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -d[h], d[h]));
                 const xv_d uw = u0 + u0 * XV(sel)(pos, -e[h], e[h]);
                 u[h] = XV(sel)(wide, uw, u[h]);
@@ -2182,15 +2184,15 @@ static inline __attribute__((always_inline)) xv_d FN(focal2_f)(double gamma, xv_
     const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
     const xv_d h = r + Tv, bph = h - r;
     xv_d hl = ((r - (h - bph)) + (Tv - bph)) + e;
-    hl = XV(sel)(h < inf, hl, zero);
+    hl = XV(sel)(XV_LT(h, inf), hl, zero);
     const xv_d g = XV(splat)(-gamma), P = g * h;
     const double split = 134217729.0;
     const xv_d ta = split * g, ah = ta - (ta - g), al = g - ah;
     const xv_d tb = split * h, bh = tb - (tb - h), bl = h - bh;
     xv_d E = ((ah * bh - P) + ah * bl + al * bh) + al * bl;
-    E = XV(sel)((P > -0x1p900) & (h < 0x1p900), E, zero) + g * hl;
+    E = XV(sel)(XV_GT(P, -0x1p900) & XV_LT(h, 0x1p900), E, zero) + g * hl;
     const xv_d X = XV(exp)(P);
-    return XV(sel)((X == zero) | (X == inf), X, X + X * E);
+    return XV(sel)(XV_EQ(X, zero) | XV_EQ(X, inf), X, X + X * E);
 #endif
 }
 
@@ -2239,15 +2241,15 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         } else {
             xv_i yv = {0};
             if (yp) memcpy(&yv, yp, sizeof yv);
-            const xv_i is1 = yv == 1;
+            const xv_i is1 = XV_EQ(yv, 1);
             w0 = XV(sel)(is1, zero, XV(splat)(cw0));
             w1 = XV(sel)(is1, XV(splat)(cw1), zero);
         }
         const xv_d a0 = XK_LOADV(x0), a1 = XK_LOADV(x1);
         const xv_d d = a1 - a0, bp = d - a1;
         xv_d e = (a1 - (d - bp)) - (bp + a0);
-        e = XV(sel)((d < inf) & (d > -inf), e, zero);
-        const xv_i pos = d > zero;
+        e = XV(sel)(XV_LT(d, inf) & XV_GT(d, -inf), e, zero);
+        const xv_i pos = XV_GT(d, zero);
 #if XK_WIDEN
         const xv_d u = need_p ? XV(load)(U + r) : zero, Tv = XV(load)(TT + r);
 #else
@@ -2257,7 +2259,8 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
 #endif
         const xv_d nll0 = (XV(sel)(pos, d, zero) + Tv) + XV(sel)(pos, e, zero);
         const xv_d nll1 = (XV(sel)(pos, zero, -d) + Tv) + XV(sel)(pos, zero, -e);
-        xv_d loss = XV(sel)(w0 == zero, zero, w0 * nll0) + XV(sel)(w1 == zero, zero, w1 * nll1);
+        xv_d loss = XV(sel)(XV_EQ(w0, zero), zero, w0 * nll0) +
+            XV(sel)(XV_EQ(w1, zero), zero, w1 * nll1);
         /* p1 = sigmoid(d), p0 = sigmoid(-d), c1 = W p1 - w1 */
         xv_d p0 = zero, p1 = zero, c1 = zero;
         if (need_p) {
@@ -2283,15 +2286,16 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
                 f0 = FN(focal2_f)(b->gamma, r0o, e0o, Tv);
                 f1 = FN(focal2_f)(b->gamma, r1o, e1o, Tv);
             } else { /* the class of the label's only (the other's weight is 0) */
-                const xv_i is1 = w1 != zero;
+                const xv_i is1 = XV_NE(w1, zero);
                 f0 = f1 = FN(focal2_f)(b->gamma, XV(sel)(is1, r1o, r0o), XV(sel)(is1, e1o, e0o),
                                        Tv);
             }
-            const xv_i off0 = (w0 == zero) | (f0 == zero), off1 = (w1 == zero) | (f1 == zero);
+            const xv_i off0 = XV_EQ(w0, zero) | XV_EQ(f0, zero),
+                       off1 = XV_EQ(w1, zero) | XV_EQ(f1, zero);
             loss = XV(sel)(off0, zero, w0 * f0 * nll0) + XV(sel)(off1, zero, w1 * f1 * nll1);
             if (out) {
-                const xv_d x0v = XV(sel)(p0 == zero, zero, b->gamma * p0 * nll0);
-                const xv_d x1v = XV(sel)(p1 == zero, zero, b->gamma * p1 * nll1);
+                const xv_d x0v = XV(sel)(XV_EQ(p0, zero), zero, b->gamma * p0 * nll0);
+                const xv_d x1v = XV(sel)(XV_EQ(p1, zero), zero, b->gamma * p1 * nll1);
                 c1 = XV(sel)(off0, zero, w0 * f0 * (p1 + x0v)) -
                      XV(sel)(off1, zero, w1 * f1 * (p0 + x1v));
             }
@@ -2299,14 +2303,14 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         xv_d zg = zero; /* z-loss, lse = max + T */
         if (b->z != 0.0) loss += FN(z_loss_v)(b->z, XV(sel)(pos, a1, a0), Tv, &zg);
         const xv_d sw = swp ? XV(load)(swp) : XV(splat)(1.0);
-        xv_d value = XV(sel)(sw == zero, zero, sw * loss);
+        xv_d value = XV(sel)(XV_EQ(sw, zero), zero, sw * loss);
         if (b->row_out)
             for (int l = 0; l < nr; l++) b->row_out[r0 + r + l] = value[l];
         FN(vsum_add)(&sums, value);
         if (out) {
             const xv_d k = sw / b->grad_div;
-            const xv_d g1 = XV(sel)(k == zero, zero, k * (c1 + zg * p1));
-            const xv_d g0 = XV(sel)(k == zero, zero, k * (-c1 + zg * p0));
+            const xv_d g1 = XV(sel)(XV_EQ(k, zero), zero, k * (c1 + zg * p1));
+            const xv_d g0 = XV(sel)(XV_EQ(k, zero), zero, k * (-c1 + zg * p0));
             T *o0 = out + r, *o1 = out + os + r;
             if (nr == 8) {
                 XK_STOREV(o0, g0);
@@ -2451,7 +2455,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
                 const xv_d tvr = XV(load)(tv + r), vsr = XV(load)(vs + r);
                 const xv_d w = CAT ? (kw1 * FN(load_pad)(tc + r, k, 0.0) + kw0) * cwc
                                    : kw0 * cwc;
-                v = XV(sel)(tvr == zero, zero, tvr * (vsr * o - w));
+                v = XV(sel)(XV_EQ(tvr, zero), zero, tvr * (vsr * o - w));
             }
             if (k == 8) XK_STOREV(oc + r, v);
             else
@@ -2497,7 +2501,7 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
     /* a class of sixteen (float) or eight (double) rows by one gather: a vector store per
        class instead of one per entry (the scalar copy was an eighth of a forward pass of
        65,536 rows of ten classes) */
-    if (rs <= (ptrdiff_t)INT32_MAX / 16) {
+    if XV_LE(rs, (ptrdiff_t)INT32_MAX / 16) {
 #if XK_WIDEN
         const xv_si idx = (xv_si){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} *
                           (int32_t)rs;
@@ -2540,7 +2544,7 @@ static inline __attribute__((always_inline)) void FN(from_tile_c)(const T *ot, p
 #endif
     }
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
-    if (rs <= (ptrdiff_t)INT32_MAX / 16) { /* by scatters, as to_tile_c gathers */
+    if XV_LE(rs, (ptrdiff_t)INT32_MAX / 16) { /* by scatters, as to_tile_c gathers */
 #if XK_WIDEN
         const xv_si idx = (xv_si){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} *
                           (int32_t)rs;
@@ -2671,13 +2675,13 @@ static void FN(prob)(xk_block *b, int mode)
             if (b->row_weight) sw[l] = b->row_weight[r];
         }
         const xv_d k = sw / b->grad_div, nk = -k;
-        const xv_i k0 = k == zero;
+        const xv_i k0 = XV_EQ(k, zero);
         const xv_i xrow = rr * (int64_t)b->x_rs, trow = rr * (int64_t)b->t_rs;
         xv_d loss = zero;
         if (only_y) {
             const xv_d p = FN(gather)(X, xrow + yv * (int64_t)b->x_cs);
             const xv_d w = b->cw ? XV(gather)(b->cw, yv) : one;
-            const xv_i w0 = w == zero;
+            const xv_i w0 = XV_EQ(w, zero);
             loss = XV(sel)(w0, zero, -w * XK_LOG_OUT(p));
             if (b->out) {
                 const xv_d g = XV(sel)(k0 | w0, zero, nk * w / p);
@@ -2691,12 +2695,12 @@ static void FN(prob)(xk_block *b, int mode)
             xv_i nan = {0};
             for (ptrdiff_t c = 0; c < C; c++) {
                 const xv_d p = FN(gather)(X, xrow + c * b->x_cs);
-                const xv_d tc = sparse ? XV(sel)(yv == c, one, zero)
+                const xv_d tc = sparse ? XV(sel)(XV_EQ(yv, c), one, zero)
                                        : FN(gather)(Tt, trow + c * b->t_cs);
                 const xv_d w = (b->cw ? XV(splat)(b->cw[c]) : one) * (kw1 * tc + kw0);
-                const xv_i w0 = w == zero;
+                const xv_i w0 = XV_EQ(w, zero);
                 loss += XV(sel)(w0, zero, -w * XK_LOG_OUT(p));
-                nan |= p != p;
+                nan |= XV_NE(p, p);
                 if (b->out) {
                     const xv_d g = XV(sel)(k0 | w0, zero, nk * w / p);
                     for (int l = 0; l < n; l++)
@@ -2705,7 +2709,7 @@ static void FN(prob)(xk_block *b, int mode)
             }
             loss = XV(sel)(nan, XV(splat)(NAN), loss);
         }
-        const xv_d value = XV(sel)(sw == zero, zero, sw * loss);
+        const xv_d value = XV(sel)(XV_EQ(sw, zero), zero, sw * loss);
         for (int l = 0; l < n; l++) {
             if (b->row_out) b->row_out[r0 + l] = value[l];
             FN(sum_add)(&bsum, (int)((r0 + l) & 7), value[l]);
@@ -2758,7 +2762,8 @@ static inline void FN(prob_logs)(const T *x, ptrdiff_t n, double *lp, double *lq
     for (; i < n; i += 8) {
         const xv_d v = FN(load_pad)(x + i, n - i < 8 ? (int)(n - i) : 8, 0.0);
         const xv_d ser = -(v + (v * v) * (0.5 + v * ((1.0 / 3.0) + 0.25 * v)));
-        const xv_d a = XV(log_short)(v), b = XV(sel)(v < 0x1p-10, ser, XV(log_short)(1.0 - v));
+        const xv_d a = XV(log_short)(v),
+            b = XV(sel)(XV_LT(v, 0x1p-10), ser, XV(log_short)(1.0 - v));
         if (n - i >= 8) {
             XV(store)(lp + i, a);
             XV(store)(lq + i, b);
@@ -2823,7 +2828,7 @@ static inline __attribute__((always_inline)) xv_d FN(binary_label8)(const xk_bin
     }
     *lo = XV(min)(yv, *lo);
     *hi = XV(max)(yv, *hi);
-    *nan |= yv != yv;
+    *nan |= XV_NE(yv, yv);
     return yv;
 }
 
@@ -2855,7 +2860,7 @@ static inline __attribute__((always_inline)) void FN(binary_out8)(xk_binary *bb,
 {
     if (nl < 8) {
         const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
-        loss = XV(sel)(lane < (int64_t)nl, loss, XV(splat)(0.0));
+        loss = XV(sel)(XV_LT(lane, (int64_t)nl), loss, XV(splat)(0.0));
     }
     FN(vsum_add)(s, loss);
     if (bb->loss_out)
@@ -2905,21 +2910,21 @@ static inline __attribute__((always_inline)) void FN(binary_logits_run)(
             const xv_d bw = (1.0 - yv) * keep + half;
             if (PW) a *= pwv;
             const xv_d Tv = L[k];
-            const xv_d relu = XV(sel)(xv > zero, xv, zero), relu_neg = relu - xv;
+            const xv_d relu = XV(sel)(XV_GT(xv, zero), xv, zero), relu_neg = relu - xv;
             const xv_d pa = relu_neg * a, pb = relu * bw;
-            xv_d loss = (PW ? (a + bw) * Tv : Tv) + XV(sel)(pa > zero, pa, zero) +
-                        XV(sel)(pb > zero, pb, zero);
+            xv_d loss = (PW ? (a + bw) * Tv : Tv) + XV(sel)(XV_GT(pa, zero), pa, zero) +
+                        XV(sel)(XV_GT(pb, zero), pb, zero);
             xv_d g = zero;
             if (GRAD) {
                 /* sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u) */
                 const xv_d u = U[k];
                 const xv_d inv = 1.0 / (1.0 + u), small = u * inv;
-                const xv_i pos = xv >= zero;
+                const xv_i pos = XV_GE(xv, zero);
                 g = bw * XV(sel)(pos, inv, small) - a * XV(sel)(pos, small, inv);
             }
             if (SW) {
-                loss = XV(sel)(swv == zero, zero, swv * loss);
-                if (GRAD) g = XV(sel)(swv == zero, zero, g * (swv / bb->grad_div));
+                loss = XV(sel)(XV_EQ(swv, zero), zero, swv * loss);
+                if (GRAD) g = XV(sel)(XV_EQ(swv, zero), zero, g * (swv / bb->grad_div));
             } else if (GRAD) {
                 g *= ginv;
             }
@@ -3123,16 +3128,16 @@ static inline __attribute__((always_inline)) void FN(binary_focal_hard_v)(
     /* eight entries, their labels yv 0 or 1 (the other lanes' values are not used) */
     const double gamma = bb->gamma, alpha = bb->alpha;
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
-    const xv_i pos_label = yv == 1.0;
+    const xv_i pos_label = XV_EQ(yv, 1.0);
     const xv_d bw = 1.0 - yv;
     xv_d a = yv;
     if (PW) a *= pwv;
-    const xv_d relu = XV(sel)(xv > zero, xv, zero), relu_neg = relu - xv;
+    const xv_d relu = XV(sel)(XV_GT(xv, zero), xv, zero), relu_neg = relu - xv;
     const xv_d sp = Tv + relu, spn = Tv + relu_neg; /* -log(1 - p), -log p */
-    const xv_d bce = XV(sel)(a == 0.0, zero, a * spn) + XV(sel)(bw == 0.0, zero, bw * sp);
+    const xv_d bce = XV(sel)(XV_EQ(a, 0.0), zero, a * spn) + XV(sel)(XV_EQ(bw, 0.0), zero, bw * sp);
     /* sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u) */
     const xv_d inv = 1.0 / (1.0 + u), small = u * inv;
-    const xv_i px = xv >= zero;
+    const xv_i px = XV_GE(xv, zero);
     const xv_d sig = XV(sel)(px, inv, small), sig_neg = XV(sel)(px, small, inv);
     xv_d f = one;
     if (FN(focal_int)(gamma)) { /* (1 - p_t)^gamma by products */
@@ -3141,19 +3146,19 @@ static inline __attribute__((always_inline)) void FN(binary_focal_hard_v)(
         f = XV(exp_short)(-gamma * XV(sel)(pos_label, sp, spn));
     }
     const xv_d F = alpha >= 0.0 ? (alpha * yv + (1.0 - alpha) * bw) * f : f;
-    xv_d loss = XV(sel)((F == 0.0) | (bce == 0.0), zero, F * bce);
+    xv_d loss = XV(sel)(XV_EQ(F, 0.0) | XV_EQ(bce, 0.0), zero, F * bce);
     xv_d g = zero;
     if (GRAD) {
         const xv_d dbce = bw * sig - a * sig_neg;
         const xv_d ru = XV(sel)(pos_label, -sig, sig_neg);
         const xv_d mod = gamma == 0.0 ? zero
-                                      : XV(sel)((ru == 0.0) | (bce == 0.0), zero,
+                                      : XV(sel)(XV_EQ(ru, 0.0) | XV_EQ(bce, 0.0), zero,
                                                 gamma * bce * ru);
-        g = XV(sel)(F == 0.0, zero, F * (dbce + mod));
+        g = XV(sel)(XV_EQ(F, 0.0), zero, F * (dbce + mod));
     }
     if (SW) {
-        loss = XV(sel)(swv == zero, zero, swv * loss);
-        if (GRAD) g = XV(sel)(swv == zero, zero, g * (swv / bb->grad_div));
+        loss = XV(sel)(XV_EQ(swv, zero), zero, swv * loss);
+        if (GRAD) g = XV(sel)(XV_EQ(swv, zero), zero, g * (swv / bb->grad_div));
     } else if (GRAD) {
         g = g * (1.0 / bb->grad_div);
     }
@@ -3173,7 +3178,7 @@ static inline void FN(binary_focal_hard)(const xk_binary *bb, ptrdiff_t i0, ptrd
     for (ptrdiff_t i = 0; i < n; i += 8) {
         const ptrdiff_t nl = n - i < 8 ? n - i : 8;
         const xv_d xv = FN(load_pad)(x + i, (int)nl, 0.0), yv = XV(load)(y + i);
-        const xv_i hard = (yv == 1.0) | (yv == 0.0);
+        const xv_i hard = XV_EQ(yv, 1.0) | XV_EQ(yv, 0.0);
         if (!XV(any)(hard)) continue;
         xv_d loss, g;
         FN(binary_focal_hard_v)(bb, xv, yv, pw ? XV(load)(pw + i) : one,
@@ -3218,7 +3223,7 @@ static inline __attribute__((always_inline)) void FN(binary_focal_run)(
             const ptrdiff_t j = i + 8 * k;
             const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
             Y[k] = FN(binary_label8)(bb, i, j, nl, &lo[k & 1], &hi[k & 1], nan);
-            softv |= (Y[k] != 0.0) & (Y[k] != 1.0);
+            softv |= XV_NE(Y[k], 0.0) & XV_NE(Y[k], 1.0);
         }
         if (__builtin_expect(XV(any)(softv), 0)) {
             double Ys[32], lbs[32], pwb[32], swb[32];
@@ -3275,7 +3280,7 @@ static inline void FN(binary_labels)(const xk_binary *bb, ptrdiff_t i0, ptrdiff_
         XV(store)(Y + i, v);
         lo2[k] = XV(min)(v, lo2[k]);
         hi2[k] = XV(max)(v, hi2[k]);
-        *nan |= v != v;
+        *nan |= XV_NE(v, v);
     }
     *lo = XV(min)(lo2[0], lo2[1]);
     *hi = XV(max)(hi2[0], hi2[1]);
@@ -3289,8 +3294,8 @@ static inline void FN(binary_range)(const T *x, ptrdiff_t n, xv_d *lo, xv_d *hi)
         T v8[8];
         for (int l = 0; nl < 8 && l < 8; l++) v8[l] = x[i + (l < nl ? l : 0)];
         const xv_d v = XK_LOADV(nl == 8 ? x + i : v8);
-        *lo = XV(sel)(v < *lo, v, *lo);
-        *hi = XV(sel)(v > *hi, v, *hi);
+        *lo = XV(sel)(XV_LT(v, *lo), v, *lo);
+        *hi = XV(sel)(XV_GT(v, *hi), v, *hi);
     }
 }
 
@@ -3397,7 +3402,7 @@ static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
         }
         const xv_s v0 = (float)sign * XV(sload)(xs), v1 = (float)sign * XV(sload)(xs + 16);
         const xv_s fz = XV(ssplat)(0.0f);
-        const xv_s r0 = XV(ssel)(v0 > fz, v0, fz), r1 = XV(ssel)(v1 > fz, v1, fz);
+        const xv_s r0 = XV(ssel)(XV_GT(v0, fz), v0, fz), r1 = XV(ssel)(XV_GT(v1, fz), v1, fz);
         xv_d R[4] = {XV(swiden_lo)(r0), XV(swiden_hi)(r0), XV(swiden_lo)(r1), XV(swiden_hi)(r1)};
         xv_d L[4];
         FN(softplus_terms32)(xs, (float)sign, NULL, L);
@@ -3414,7 +3419,7 @@ static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
         const xv_d v = sign * FN(load_pad)(x + i, (int)nl, 0.0);
         xv_d u, L;
         FN(softplus_terms8)(v, &u, &L);
-        const xv_d r = sign * (XV(sel)(v > zero, v, zero) + L);
+        const xv_d r = sign * (XV(sel)(XV_GT(v, zero), v, zero) + L);
         if (nl == 8) XK_STOREV(out + i, r);
         else for (ptrdiff_t l = 0; l < nl; l++) out[i + l] = (T)r[l];
     }
@@ -3439,9 +3444,9 @@ static inline __attribute__((always_inline)) void FN(stats_col)(FN(stats8) *a, x
     if (cw) a->wsum += cw[c] * x;
     a->lo = XV(min)(x, a->lo); /* a NaN entry leaves them as they are */
     a->hi = XV(max)(x, a->hi);
-    a->nan |= x != x;
-    a->nnz -= x != zero; /* (a true comparison is -1) */
-    const xv_i is1 = x == XV(splat)(1.0), cv = {c, c, c, c, c, c, c, c};
+    a->nan |= XV_NE(x, x);
+    a->nnz -= XV_NE(x, zero); /* (a true comparison is -1) */
+    const xv_i is1 = XV_EQ(x, XV(splat)(1.0)), cv = {c, c, c, c, c, c, c, c};
     a->one = (cv & is1) | (a->one & ~is1);
 }
 
@@ -3522,14 +3527,14 @@ static inline __attribute__((always_inline)) void FN(stats8_end)(const xk_stats 
                                                                  xv_i *bad, int *hot_ok)
 {
     const xv_d dev = a->sum - 1.0;
-    *bad |= XV(sel)(dev < 0.0, -dev, dev) > s->rtol;
+    *bad |= XV_GT(XV(sel)(XV_LT(dev, 0.0), -dev, dev), s->rtol);
     XV(store)(s->sums + r, a->sum);
     if (s->cw) XV(store)(s->wsums + r, a->wsum);
     if (*hot_ok) {
-        const xv_i none = a->nnz == 0, hot = (a->nnz == 1) & (a->one >= 0);
+        const xv_i none = XV_EQ(a->nnz, 0), hot = XV_EQ(a->nnz, 1) & XV_GE(a->one, 0);
         const xv_i h = (none & -1) | (hot & a->one) | (~none & ~hot & -2);
         memcpy(s->hot + r, &h, sizeof h);
-        *hot_ok = !XV(any)(h < 0);
+        *hot_ok = !XV(any)(XV_LT(h, 0));
     }
 }
 
@@ -3555,9 +3560,9 @@ static inline __attribute__((always_inline)) void FN(stats16_col)(FN(stats16) *a
     }
     a->lo = XV(smin)(x, a->lo); /* a NaN entry leaves them as they are */
     a->hi = XV(smax)(x, a->hi);
-    a->nan |= x != x;
-    a->nnz -= x != XV(ssplat)(0.0f); /* (a true comparison is -1) */
-    const xv_si is1 = x == XV(ssplat)(1.0f), cv = (xv_si){0} + (int32_t)c;
+    a->nan |= XV_NE(x, x);
+    a->nnz -= XV_NE(x, XV(ssplat)(0.0f)); /* (a true comparison is -1) */
+    const xv_si is1 = XV_EQ(x, XV(ssplat)(1.0f)), cv = (xv_si){0} + (int32_t)c;
     a->one = (cv & is1) | (a->one & ~is1);
 }
 
@@ -3752,8 +3757,8 @@ static void FN(stats)(xk_stats *s)
                 }
                 /* while the row may be one-hot: its nonzero entries, by the bits of a mask */
                 if (hot != -2) {
-                    const uint64_t nz = (uint64_t)XV(smask)(v0 != sz) |
-                                        (uint64_t)XV(smask)(v1 != sz) << 16;
+                    const uint64_t nz = (uint64_t)XV(smask)(XV_NE(v0, sz)) |
+                                        (uint64_t)XV(smask)(XV_NE(v1, sz)) << 16;
                     if (nz) {
                         const int l = __builtin_ctzll(nz);
                         const float e = l < 16 ? v0[l] : v1[l - 16];
@@ -3771,7 +3776,7 @@ static void FN(stats)(xk_stats *s)
                           XV(load_pad)(cw + c + 8, n < 8 ? 0 : n - 8, 0.0) * XV(swiden_hi)(v);
                 mn1 = XV(smin)(XV(sload_pad)(row + c, n, HUGE_VALF), mn1);
                 mx1 = XV(smax)(XV(sload_pad)(row + c, n, -HUGE_VALF), mx1);
-                const uint64_t nz = (uint64_t)XV(smask)(v != sz);
+                const uint64_t nz = (uint64_t)XV(smask)(XV_NE(v, sz));
                 if (hot != -2 && nz) {
                     const int l = __builtin_ctzll(nz);
                     hot = hot == -1 && (nz & (nz - 1)) == 0 && v[l] == 1.0f ? c + l : -2;
@@ -3795,11 +3800,11 @@ static void FN(stats)(xk_stats *s)
 #endif
                 a += v;
                 if (cw) w += XV(load)(cw + c) * v;
-                mn = XV(sel)(v < mn, v, mn);
-                mx = XV(sel)(v > mx, v, mx);
-                nn |= v != v;
+                mn = XV(sel)(XV_LT(v, mn), v, mn);
+                mx = XV(sel)(XV_GT(v, mx), v, mx);
+                nn |= XV_NE(v, v);
                 /* the lanes one by one only while the row may be one-hot */
-                if (hot != -2 && XV(any)(v != 0.0))
+                if (hot != -2 && XV(any)(XV_NE(v, 0.0)))
                     for (int l = 0; l < 8 && hot != -2; l++)
                         if (v[l] != 0.0) hot = v[l] == 1.0 && hot == -1 ? c + l : -2;
             }

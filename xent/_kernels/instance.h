@@ -117,9 +117,9 @@ static void XK_CAT(id_range, XK_V)(const void *y, int is32, ptrdiff_t n, int64_t
         } else {
             memcpy(&v, y64 + i, sizeof v);
         }
-        const xv_i keep = ~((v == sk) & use);
+        const xv_i keep = ~(XV_EQ(v, sk) & use);
         const xv_i a = (v & keep) | (vmax & ~keep), b = (v & keep) | (vmin & ~keep);
-        const xv_i below = a < vlo, above = b > vhi;
+        const xv_i below = XV_LT(a, vlo), above = XV_GT(b, vhi);
         vlo = (a & below) | (vlo & ~below);
         vhi = (b & above) | (vhi & ~above);
         cnt -= keep;

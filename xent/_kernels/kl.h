@@ -150,7 +150,7 @@ static inline __attribute__((always_inline)) xv_d FN(kl_logit)(xv_d v, xv_d m,
 {
     const xv_d zero = XV(splat)(0.0), ninf = XV(splat)(-HUGE_VAL);
     const xv_d d = v - m;
-    const xv_i tie = v == m;
+    const xv_i tie = XV_EQ(v, m);
     xv_d h = XV(sel)(tie, zero, d);
 #if XK_WIDEN
     /* float logits: see the header (no low parts; exp for float results) */
@@ -162,7 +162,7 @@ static inline __attribute__((always_inline)) xv_d FN(kl_logit)(xv_d v, xv_d m,
 #else
     const xv_d bp = d - v;
     const xv_d e = (v - (d - bp)) - (bp + m);
-    xv_d l = XV(sel)(tie | ~(d > ninf), zero, e);
+    xv_d l = XV(sel)(tie | ~XV_GT(d, ninf), zero, e);
     if (tp->scale) {
         /* h / temp as h * (1 / temp), rounded or not: the remainder is exact either way */
         const double split = 134217729.0; /* 2^27 + 1 */
@@ -171,8 +171,8 @@ static inline __attribute__((always_inline)) xv_d FN(kl_logit)(xv_d v, xv_d m,
         const xv_d P = qt * tp->temp;
         const xv_d E = ((ah * tp->bh - P) + ah * tp->bl + al * tp->bh) + al * tp->bl;
         const xv_d r = (h - P) - E; /* h - qt temp, exact */
-        const xv_d rk = tp->temp_ok ? XV(sel)(qt > -0x1p900, r, zero) : zero;
-        l = XV(sel)(qt > ninf, (rk + l) * tp->inv, zero);
+        const xv_d rk = tp->temp_ok ? XV(sel)(XV_GT(qt, -0x1p900), r, zero) : zero;
+        l = XV(sel)(XV_GT(qt, ninf), (rk + l) * tp->inv, zero);
         h = qt;
     }
     *hi = h;
@@ -203,7 +203,7 @@ static inline __attribute__((always_inline)) void FN(kl_u)(xv_d ah, xv_d al, xv_
     XK_KL_TWO_SUM(ah, -bh, u, ue);
     const xv_d l = ue + (al - bl);
     *uh = u;
-    *ul = XV(sel)(l == l, l, XV(splat)(0.0));
+    *ul = XV(sel)(XV_EQ(l, l), l, XV(splat)(0.0));
 #endif
 }
 
@@ -220,8 +220,9 @@ static inline __attribute__((always_inline)) xv_d FN(kl_term)(xv_d F, xv_d G, xv
     xv_d v, ve;
     XK_KL_TWO_SUM(uh, -kh, v, ve);
     const xv_d lo = (ve + ul) - kl;
-    xv_d x = v + XV(sel)(lo == lo, lo, zero); /* lo is NaN where v is infinite */
-    x = XV(sel)((x != x) & (F == 0.0) & (G == 0.0), zero, x); /* -inf on both sides: no mass */
+    xv_d x = v + XV(sel)(XV_EQ(lo, lo), lo, zero); /* lo is NaN where v is infinite */
+    /* -inf on both sides: no mass */
+    x = XV(sel)(XV_NE(x, x) & XV_EQ(F, 0.0) & XV_EQ(G, 0.0), zero, x);
 #if XK_WIDEN
     const xv_d em = XV(expm1_short)(x);
 #else
@@ -229,8 +230,8 @@ static inline __attribute__((always_inline)) xv_d FN(kl_term)(xv_d F, xv_d G, xv
 #endif
     *x_out = x;
     *em_out = em;
-    *tm = XV(sel)(x > 1.0, F * E0 - G, G * em);
-    return XV(sel)(x == inf, inf, XV(sel)(F == 0.0, zero, F * x));
+    *tm = XV(sel)(XV_GT(x, 1.0), F * E0 - G, G * em);
+    return XV(sel)(XV_EQ(x, inf), inf, XV(sel)(XV_EQ(F, 0.0), zero, F * x));
 }
 
 /* q_c - p_c = q_c (Y - expm1(x_c)) / (1 + Y) for teacher logits where x_c <= 1, D = SG (1 + Y):
@@ -250,7 +251,7 @@ static inline __attribute__((always_inline)) xv_d FN(kl_grad_logits)(
 {
     const xv_d pc = F / SF, qc = G / SG;
     xv_d gc = P * qc - pc;
-    if (pl) gc = XV(sel)(x <= 1.0, FN(kl_grad_near)(G, Y, em, D), gc);
+    if (pl) gc = XV(sel)(XV_LE(x, 1.0), FN(kl_grad_near)(G, Y, em, D), gc);
     return k * gc;
 }
 
@@ -290,14 +291,14 @@ static inline __attribute__((always_inline)) xv_d FN(kl_grad_probs)(xv_d F, xv_d
 {
     const xv_d zero = XV(splat)(0.0);
     const xv_d pc = F / SF;
-    xv_d ratio = XV(sel)(pc == 0.0, zero, pc / G);
+    xv_d ratio = XV(sel)(XV_EQ(pc, 0.0), zero, pc / G);
     if (pl) {
-        const xv_i tiny = (F < 0x1p-1000) | (G < 0x1p-1000);
+        const xv_i tiny = XV_LT(F, 0x1p-1000) | XV_LT(G, 0x1p-1000);
         if (XV(any)(tiny))
             for (int l = 0; l < 8; l++)
                 if (tiny[l]) ratio[l] = FN(kl_ratio)(ah[l], al[l], logSF[l], G[l]);
     }
-    return XV(sel)(ratio == 0.0, zero, -(k * ratio));
+    return XV(sel)(XV_EQ(ratio, 0.0), zero, -(k * ratio));
 }
 
 /* The maxima of eight lanes of logits, and the lanes' counts of NaN and +inf entries. */
@@ -305,9 +306,9 @@ static inline __attribute__((always_inline)) void FN(kl_vmax)(xv_d v, xv_d *m, x
                                                               xv_d *inf)
 {
     const xv_d one = XV(splat)(1.0), zero = XV(splat)(0.0);
-    *nan += XV(sel)(v != v, one, zero);
-    *inf += XV(sel)(v == HUGE_VAL, one, zero);
-    *m = XV(sel)(v > *m, v, *m);
+    *nan += XV(sel)(XV_NE(v, v), one, zero);
+    *inf += XV(sel)(XV_EQ(v, HUGE_VAL), one, zero);
+    *m = XV(sel)(XV_GT(v, *m), v, *m);
 }
 
 /* The weights F, G of eight entries of each side (logits or probabilities), the difference of
@@ -334,8 +335,8 @@ static inline __attribute__((always_inline)) void FN(kl_weights)(
            rounding, an ulp of itself, where ah - bh carries an ulp of each quotient by a
            temperature (the gradient q (Y - expm1(x)) / D needs x to an ulp of itself) */
         const xv_d du = (vp - vq) - (mp - mq);
-        const xv_i fin = ((vp - vp) == 0.0) & ((vq - vq) == 0.0) & ((mp - mp) == 0.0) &
-                         ((mq - mq) == 0.0);
+        const xv_i fin = XV_EQ((vp - vp), 0.0) & XV_EQ((vq - vq), 0.0) & XV_EQ((mp - mp), 0.0) &
+                         XV_EQ((mq - mq), 0.0);
         *uh = XV(sel)(fin, tp->scale ? du * tp->inv : du, *uh);
     }
 #endif
@@ -407,7 +408,7 @@ static inline double FN(kl_row_max)(const T *x, const double *d, ptrdiff_t C, in
 static inline __attribute__((always_inline)) xv_i FN(kl_live)(ptrdiff_t c, ptrdiff_t C)
 {
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
-    return lane < (xv_i){0} + (C - c);
+    return XV_LT(lane, (xv_i){0} + (C - c));
 }
 
 /* One pass for the shift kh + kl over a row's stored F, G, uh, ul (ul NULL: 0): A = sum F x,
@@ -440,14 +441,14 @@ static inline void FN(kl_row_pass)(ptrdiff_t C, const double *Fw, const double *
                                E0, &x, &em, &M[k]);
             if (X) XV(store)(X + c, x);
             if (X || go) XV(store)(E + c, em);
-            S += XV(sel)(P[k] < 0.0, -P[k], P[k]);
+            S += XV(sel)(XV_LT(P[k], 0.0), -P[k], P[k]);
             if (go) {
                 /* kl_grad_logits with Y = 0: -q expm1(x) where x <= 1, else q - p */
                 const xv_d qc = G * rG;
-                const xv_i near = (x <= 1.0) & (G > 0.0);
-                const xv_d gv = vk * XV(sel)(x <= 1.0, -(qc * em), qc - F * rF);
-                const xv_d aem = XV(sel)(em < 0.0, -em, em);
-                emin = XV(sel)(near & (aem < emin), aem, emin);
+                const xv_i near = XV_LE(x, 1.0) & XV_GT(G, 0.0);
+                const xv_d gv = vk * XV(sel)(XV_LE(x, 1.0), -(qc * em), qc - F * rF);
+                const xv_d aem = XV(sel)(XV_LT(em, 0.0), -em, em);
+                emin = XV(sel)(near & XV_LT(aem, emin), aem, emin);
                 if (go->cs == 1 && c + 8 <= C) XK_STOREV(g + c, gv);
                 else
                     for (int l = 0; l < 8 && c + l < C; l++) g[(c + l) * go->cs] = (T)gv[l];
@@ -472,7 +473,7 @@ static inline void FN(kl_row_pass)(ptrdiff_t C, const double *Fw, const double *
 static inline __attribute__((always_inline)) xv_d FN(kl_scale_term)(xv_d F, xv_d u, xv_d k)
 {
     const xv_d zero = XV(splat)(0.0), d = u - k;
-    return XV(sel)(F == 0.0, zero, F * XV(sel)(d < 0.0, -d, d));
+    return XV(sel)(XV_EQ(F, 0.0), zero, F * XV(sel)(XV_LT(d, 0.0), -d, d));
 }
 
 /* SF times the scale of a row (classes in the lanes) from its stored F and u, to a few ulp of
@@ -553,7 +554,7 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
                 xv_d uh, ul, ah, al;
                 FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, live, 0, sums, &Fs[k], &Gs[k], &uh,
                                &ul, &ah, &al);
-                if (direct) FU[k] = XV(sel)(Fs[k] == 0.0, zero, Fs[k] * uh);
+                if (direct) FU[k] = XV(sel)(XV_EQ(Fs[k], 0.0), zero, Fs[k] * uh);
                 XV(store)(Fw + c, Fs[k]);
                 XV(store)(Gw + c, Gs[k]);
                 XV(store)(Uh + c, uh);
@@ -611,7 +612,8 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
                 const xv_d lim = XV(splat)(0x1p30 * fabs(Y)), vk = XV(splat)(kgrad);
                 for (ptrdiff_t c = 0; c < C; c += 8) {
                     const xv_d em = XV(load)(E + c), G = XV(load)(Gw + c);
-                    const xv_i fix = (em <= lim) & (em >= -lim) & (em < 1.5) & (G > 0.0);
+                    const xv_i fix = XV_LE(em, lim) & XV_GE(em, -lim) & XV_LT(em, 1.5) &
+                        XV_GT(G, 0.0);
                     if (!XV(any)(fix)) continue;
                     const xv_d gv = vk * FN(kl_grad_near)(G, vY, em, vD);
                     for (int l = 0; l < 8 && c + l < C; l++)
@@ -694,15 +696,15 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         for (int l = 0; l < nr; l++)
             if (np[l] > 0.0) b->p_nan = 1;
         const xv_d nanv = XV(splat)(NAN);
-        mp = XV(sel)((np > 0.0) | (mp == -HUGE_VAL) | (fp > 1.0), nanv, mp);
-        mq = XV(sel)((nq > 0.0) | (mq == -HUGE_VAL) | (fq > 1.0), nanv, mq);
+        mp = XV(sel)(XV_GT(np, 0.0) | XV_EQ(mp, -HUGE_VAL) | XV_GT(fp, 1.0), nanv, mp);
+        mq = XV(sel)(XV_GT(nq, 0.0) | XV_EQ(mq, -HUGE_VAL) | XV_GT(fq, 1.0), nanv, mq);
         xv_d sums[4] = {zero, zero, zero, zero}, fu = zero, fuk = zero;
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_d vp = XV(load)(Vp + 8 * c), vq = XV(load)(Vq + 8 * c);
             xv_d F, G, uh, ul, ah, al;
             FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, NULL, 1, sums, &F, &G, &uh, &ul, &ah,
                            &al);
-            if (direct) FN(vkadd)(&fu, &fuk, XV(sel)(F == 0.0, zero, F * uh), NULL);
+            if (direct) FN(vkadd)(&fu, &fuk, XV(sel)(XV_EQ(F, 0.0), zero, F * uh), NULL);
             XV(store)(Fw + 8 * c, F);
             XV(store)(Gw + 8 * c, G);
             XV(store)(Uh + 8 * c, uh);
@@ -723,15 +725,15 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         /* the direct form in the lanes where it is kept (as kl_rows_impl), the other form in
            the others, computed for all eight lanes if any needs it */
         xv_d kd = zero;
-        xv_i keep = (xv_i){0} != 0;
+        xv_i keep = (xv_i){0};
         if (direct) {
             kd = (fu - fuk) / SF - P * kh;
-            keep = kd >= XK_KL_DIRECT;
+            keep = XV_GE(kd, XK_KL_DIRECT);
             if (XV(any)(~keep)) {
                 xv_d S = zero;
                 for (ptrdiff_t c = 0; c < C; c++)
                     S += FN(kl_scale_term)(XV(load)(Fw + 8 * c), XV(load)(Uh + 8 * c), kh);
-                keep = keep | ((S / SF >= XK_KL_DIRECT) & (kd == kd));
+                keep = keep | (XV_GE(S / SF, XK_KL_DIRECT) & XV_EQ(kd, kd));
             }
         }
         xv_d A = zero, B = zero, Sabs = zero, Y = zero;
@@ -740,7 +742,7 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
                rows above); the others with lambda = 0 repeat their values exactly */
             xv_d lam = zero;
             if (round) {
-                const xv_i again = Sabs / SF < 0x1p-20;
+                const xv_i again = XV_LT(Sabs / SF, 0x1p-20);
                 if (!XV(any)(again)) break;
                 lam = XV(sel)(again, XV(log1p)(Y) - XV(log1p)(Pm1), zero);
             }
@@ -755,7 +757,7 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
                                 &tm);
                 XV(store)(X + 8 * c, x);
                 XV(store)(E + 8 * c, em);
-                Sabs += XV(sel)(px < 0.0, -px, px);
+                Sabs += XV(sel)(XV_LT(px, 0.0), -px, px);
                 FN(vkadd)(&A, &ak, px, NULL);
                 FN(vkadd)(&B, &bk, tm, NULL);
             }
@@ -767,11 +769,11 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         if (pl) kl = kl - XV(log1p)(Y);
         else kl = kl + P * (XV(log1p)(Pm1) - XV(log1p)(Y));
         kl = XV(sel)(keep, kd, kl);
-        if (pl && ql) kl = XV(sel)(kl < 0.0, zero, kl);
+        if (pl && ql) kl = XV(sel)(XV_LT(kl, 0.0), zero, kl);
         xv_d w = one;
         if (b->row_weight)
             for (int l = 0; l < 8; l++) w[l] = b->row_weight[row[l]];
-        const xv_i dead = w == 0.0;
+        const xv_i dead = XV_EQ(w, 0.0);
         const xv_d value = XV(sel)(dead, zero, w * ((temp * temp) * kl));
         for (int l = 0; l < nr; l++) {
             if (b->row_out) b->row_out[r0 + l] = value[l];
@@ -856,15 +858,15 @@ static void FN(kl_two)(xk_kl *b, const xk_kl_tp *tp)
         const xv_d ta = t1 - t0, sb = s1 - s0, d0 = sb - ta;
         xv_d a = ta, bb = sb, dd = d0;
         if (tp->scale) a = a * tp->inv, bb = bb * tp->inv, dd = dd * tp->inv;
-        const xv_d aa = XV(sel)(a < 0.0, -a, a), ab = XV(sel)(bb < 0.0, -bb, bb);
-        const xv_i ok = (aa <= 700.0) & (ab <= 700.0); /* NaN too: not ok */
+        const xv_d aa = XV(sel)(XV_LT(a, 0.0), -a, a), ab = XV(sel)(XV_LT(bb, 0.0), -bb, bb);
+        const xv_i ok = XV_LE(aa, 700.0) & XV_LE(ab, 700.0); /* NaN too: not ok */
         const xv_d a_ = XV(sel)(ok, a, zero), b_ = XV(sel)(ok, bb, zero);
         const xv_d aa_ = XV(sel)(ok, aa, zero), ab_ = XV(sel)(ok, ab, zero);
         /* sigmoid(|z|) = 1 / (1 + exp(-|z|)), sigmoid(-|z|) = exp(-|z|) sigmoid(|z|) */
         const xv_d ea = XV(exp_short)(-aa_), eb = XV(exp_short)(-ab_);
         const xv_d sa_hi = one / (one + ea), sa_lo = ea * sa_hi;
         const xv_d sb_hi = one / (one + eb), sb_lo = eb * sb_hi;
-        const xv_i apos = a_ >= 0.0, bpos = b_ >= 0.0;
+        const xv_i apos = XV_GE(a_, 0.0), bpos = XV_GE(b_, 0.0);
         const xv_d sig_a = XV(sel)(apos, sa_hi, sa_lo), sig_na = XV(sel)(apos, sa_lo, sa_hi);
         const xv_d d = XV(sel)(ok, dd, zero);
         const xv_d relu_b = XV(sel)(bpos, b_, zero), relu_nb = XV(sel)(bpos, zero, -b_);
@@ -874,16 +876,16 @@ static void FN(kl_two)(xk_kl *b, const xk_kl_tp *tp)
         const xv_d k = XV(sel)(same, XV(sel)(apos, -d, d), aa_ - ab_);
         const xv_d B2 = XV(log1p)(sa_lo * XV(expm1_short)(k));
         xv_d kl = B1 + B2;
-        kl = XV(sel)(kl < 0.0, zero, kl);
+        kl = XV(sel)(XV_LT(kl, 0.0), zero, kl);
         xv_d w = one;
         if (b->row_weight)
             for (int l = 0; l < 8; l++) w[l] = b->row_weight[row[l]];
-        const xv_i dead = w == 0.0;
+        const xv_i dead = XV_EQ(w, 0.0);
         xv_d value = XV(sel)(dead, zero, w * ((temp * temp) * kl));
         xv_d gv = zero;
         if (g) {
             const xv_d sig_b = XV(sel)(bpos, sb_hi, sb_lo), sig_nb = XV(sel)(bpos, sb_lo, sb_hi);
-            const xv_i near = (d <= 1.0) & (d >= -1.0);
+            const xv_i near = XV_LE(d, 1.0) & XV_GE(d, -1.0);
             /* |d| > 1: sigmoid(b) - sigmoid(a), or sigmoid(-a) - sigmoid(-b) where both
                logits are positive (there the sigmoids of the negatives are the small ones) */
             const xv_d far = XV(sel)(apos & bpos, sig_na - sig_nb, sig_b - sig_a);

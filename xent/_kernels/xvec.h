@@ -45,10 +45,148 @@ typedef uint32_t xv_su __attribute__((vector_size(64)));
 
 #define XV_INLINE static inline __attribute__((always_inline))
 
+/* AVX2 (x86-64-v3, without AVX-512): a vector is two 256-bit halves. GCC splits arithmetic on
+ * wider vectors into halves by itself, but not comparisons, selects, multiply-adds, table
+ * lookups, conversions or lane masks: GCC 12 turns each of those into one scalar operation per
+ * lane (-Wvector-operation-performance lists them), which made the AVX2 variant 15-20x slower
+ * than the AVX-512 one. They are written below on the halves, and the kernels compare vectors
+ * through XV(lt) and the like instead of the operators. */
+#if defined(XV_X86_INTRIN) && defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
+#define XV_AVX2 1
+/* a vector as its two halves, and back (the copies are register moves) */
+#define XV_HALVES(H, v) memcpy((H), &(v), 64)
+#define XV_JOIN(T, H)                                                                      \
+    __extension__({                                                                        \
+        T j_;                                                                              \
+        memcpy(&j_, (H), 64);                                                              \
+        j_;                                                                                \
+    })
+#else
+#define XV_AVX2 0
+#endif
+
+/* Comparisons of vectors, a OP b lane by lane (all ones where true): XV_LT(a, b) is a < b, and
+ * so on, for every vector type (the lanes' type is a's; b may be a vector or a scalar). With
+ * AVX2, on the halves (see above); else the operators themselves. */
+#if XV_AVX2
+enum { XV_OP_LT, XV_OP_LE, XV_OP_GT, XV_OP_GE, XV_OP_EQ, XV_OP_NE };
+#define XV_CMP(a, b, op)                                                                    \
+    _Generic((a),                                                                           \
+        xv_d: XV(cmp_d),                                                                    \
+        xv_s: XV(cmp_s),                                                                    \
+        xv_i: XV(cmp_i),                                                                    \
+        xv_u: XV(cmp_u),                                                                    \
+        xv_si: XV(cmp_si),                                                                  \
+        xv_su: XV(cmp_su))((a), (__typeof__(a)){0} + (b), (op))
+#define XV_LT(a, b) XV_CMP(a, b, XV_OP_LT)
+#define XV_LE(a, b) XV_CMP(a, b, XV_OP_LE)
+#define XV_GT(a, b) XV_CMP(a, b, XV_OP_GT)
+#define XV_GE(a, b) XV_CMP(a, b, XV_OP_GE)
+#define XV_EQ(a, b) XV_CMP(a, b, XV_OP_EQ)
+#define XV_NE(a, b) XV_CMP(a, b, XV_OP_NE)
+#else
+#define XV_LT(a, b) ((a) < (b))
+#define XV_LE(a, b) ((a) <= (b))
+#define XV_GT(a, b) ((a) > (b))
+#define XV_GE(a, b) ((a) >= (b))
+#define XV_EQ(a, b) ((a) == (b))
+#define XV_NE(a, b) ((a) != (b))
+#endif
+
 XV_INLINE xv_d XV(splat)(double v)
 {
     return (xv_d){v, v, v, v, v, v, v, v};
 }
+
+#if XV_AVX2
+/* the comparisons of XV_CMP: IEEE's (ordered and quiet but for !=, true where a lane is NaN, as
+ * the operators) for floating lanes; signed or unsigned for integer lanes as their type */
+XV_INLINE __m256d XV(cmp_pd)(__m256d a, __m256d b, int op)
+{
+    switch (op) {
+    case XV_OP_LT: return _mm256_cmp_pd(a, b, _CMP_LT_OQ);
+    case XV_OP_LE: return _mm256_cmp_pd(a, b, _CMP_LE_OQ);
+    case XV_OP_GT: return _mm256_cmp_pd(a, b, _CMP_GT_OQ);
+    case XV_OP_GE: return _mm256_cmp_pd(a, b, _CMP_GE_OQ);
+    case XV_OP_EQ: return _mm256_cmp_pd(a, b, _CMP_EQ_OQ);
+    default: return _mm256_cmp_pd(a, b, _CMP_NEQ_UQ);
+    }
+}
+XV_INLINE __m256 XV(cmp_ps)(__m256 a, __m256 b, int op)
+{
+    switch (op) {
+    case XV_OP_LT: return _mm256_cmp_ps(a, b, _CMP_LT_OQ);
+    case XV_OP_LE: return _mm256_cmp_ps(a, b, _CMP_LE_OQ);
+    case XV_OP_GT: return _mm256_cmp_ps(a, b, _CMP_GT_OQ);
+    case XV_OP_GE: return _mm256_cmp_ps(a, b, _CMP_GE_OQ);
+    case XV_OP_EQ: return _mm256_cmp_ps(a, b, _CMP_EQ_OQ);
+    default: return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ);
+    }
+}
+/* integer lanes from equality and signed greater-than (unsigned: both sign bits flipped) */
+XV_INLINE __m256i XV(cmp_epi64)(__m256i a, __m256i b, int op)
+{
+    const __m256i ones = _mm256_set1_epi64x(-1);
+    switch (op) {
+    case XV_OP_LT: return _mm256_cmpgt_epi64(b, a);
+    case XV_OP_LE: return _mm256_xor_si256(_mm256_cmpgt_epi64(a, b), ones);
+    case XV_OP_GT: return _mm256_cmpgt_epi64(a, b);
+    case XV_OP_GE: return _mm256_xor_si256(_mm256_cmpgt_epi64(b, a), ones);
+    case XV_OP_EQ: return _mm256_cmpeq_epi64(a, b);
+    default: return _mm256_xor_si256(_mm256_cmpeq_epi64(a, b), ones);
+    }
+}
+XV_INLINE __m256i XV(cmp_epi32)(__m256i a, __m256i b, int op)
+{
+    const __m256i ones = _mm256_set1_epi32(-1);
+    switch (op) {
+    case XV_OP_LT: return _mm256_cmpgt_epi32(b, a);
+    case XV_OP_LE: return _mm256_xor_si256(_mm256_cmpgt_epi32(a, b), ones);
+    case XV_OP_GT: return _mm256_cmpgt_epi32(a, b);
+    case XV_OP_GE: return _mm256_xor_si256(_mm256_cmpgt_epi32(b, a), ones);
+    case XV_OP_EQ: return _mm256_cmpeq_epi32(a, b);
+    default: return _mm256_xor_si256(_mm256_cmpeq_epi32(a, b), ones);
+    }
+}
+XV_INLINE xv_i XV(cmp_d)(xv_d a, xv_d b, int op)
+{
+    __m256d ah[2], bh[2];
+    XV_HALVES(ah, a), XV_HALVES(bh, b);
+    const __m256d h[2] = {XV(cmp_pd)(ah[0], bh[0], op), XV(cmp_pd)(ah[1], bh[1], op)};
+    return XV_JOIN(xv_i, h);
+}
+XV_INLINE xv_si XV(cmp_s)(xv_s a, xv_s b, int op)
+{
+    __m256 ah[2], bh[2];
+    XV_HALVES(ah, a), XV_HALVES(bh, b);
+    const __m256 h[2] = {XV(cmp_ps)(ah[0], bh[0], op), XV(cmp_ps)(ah[1], bh[1], op)};
+    return XV_JOIN(xv_si, h);
+}
+XV_INLINE xv_i XV(cmp_i)(xv_i a, xv_i b, int op)
+{
+    __m256i ah[2], bh[2];
+    XV_HALVES(ah, a), XV_HALVES(bh, b);
+    const __m256i h[2] = {XV(cmp_epi64)(ah[0], bh[0], op), XV(cmp_epi64)(ah[1], bh[1], op)};
+    return XV_JOIN(xv_i, h);
+}
+XV_INLINE xv_i XV(cmp_u)(xv_u a, xv_u b, int op)
+{
+    const xv_u flip = (xv_u){0} + (UINT64_C(1) << 63);
+    return XV(cmp_i)((xv_i)(a ^ flip), (xv_i)(b ^ flip), op);
+}
+XV_INLINE xv_si XV(cmp_si)(xv_si a, xv_si b, int op)
+{
+    __m256i ah[2], bh[2];
+    XV_HALVES(ah, a), XV_HALVES(bh, b);
+    const __m256i h[2] = {XV(cmp_epi32)(ah[0], bh[0], op), XV(cmp_epi32)(ah[1], bh[1], op)};
+    return XV_JOIN(xv_si, h);
+}
+XV_INLINE xv_si XV(cmp_su)(xv_su a, xv_su b, int op)
+{
+    const xv_su flip = (xv_su){0} + (UINT32_C(1) << 31);
+    return XV(cmp_si)((xv_si)(a ^ flip), (xv_si)(b ^ flip), op);
+}
+#endif
 
 XV_INLINE xv_d XV(load)(const double *p)
 {
@@ -71,6 +209,10 @@ XV_INLINE xv_d XV(load_pad)(const double *p, int n, double pad)
 
 XV_INLINE xv_d XV(load_f)(const float *p)
 {
+#if XV_AVX2
+    const __m256d h[2] = {_mm256_cvtps_pd(_mm_loadu_ps(p)), _mm256_cvtps_pd(_mm_loadu_ps(p + 4))};
+    return XV_JOIN(xv_d, h);
+#endif
     xv_f v;
     memcpy(&v, p, sizeof v);
     return __builtin_convertvector(v, xv_d);
@@ -83,17 +225,31 @@ XV_INLINE void XV(store)(double *p, xv_d v)
 
 XV_INLINE void XV(store_f)(float *p, xv_d v)
 {
+#if XV_AVX2
+    __m256d h[2];
+    XV_HALVES(h, v);
+    _mm_storeu_ps(p, _mm256_cvtpd_ps(h[0]));
+    _mm_storeu_ps(p + 4, _mm256_cvtpd_ps(h[1]));
+    return;
+#endif
     xv_f f = __builtin_convertvector(v, xv_f);
     memcpy(p, &f, sizeof f);
 }
 
-/* m ? a : b lane by lane, m all ones or all zeros (the result of a vector comparison) */
+/* m ? a : b lane by lane, m all ones or all zeros (the result of a vector comparison). With
+ * AVX-512, as bit operations: GCC keeps m in a mask register and makes them a masked xor and an
+ * xor, where a blend through _mm512_movepi64_mask took the comparison's mask to a vector and
+ * back first (two more instructions: 6-17 % of the kernels' time, the same bits). */
 XV_INLINE xv_d XV(sel)(xv_i m, xv_d a, xv_d b)
 {
-#if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
-    return (xv_d)_mm512_mask_blend_pd(_mm512_movepi64_mask((__m512i)m), (__m512d)b, (__m512d)a);
+#if XV_AVX2
+    __m256d ah[2], bh[2], mh[2];
+    XV_HALVES(ah, a), XV_HALVES(bh, b), XV_HALVES(mh, m);
+    const __m256d h[2] = {_mm256_blendv_pd(bh[0], ah[0], mh[0]),
+                          _mm256_blendv_pd(bh[1], ah[1], mh[1])};
+    return XV_JOIN(xv_d, h);
 #else
-    return (xv_d)(((xv_i)a & m) | ((xv_i)b & ~m));
+    return (xv_d)((xv_i)b ^ (((xv_i)a ^ (xv_i)b) & m));
 #endif
 }
 
@@ -102,6 +258,10 @@ XV_INLINE int XV(any)(xv_i m)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
     return _mm512_movepi64_mask((__m512i)m) != 0;
+#elif XV_AVX2
+    __m256d h[2];
+    XV_HALVES(h, m);
+    return _mm256_movemask_pd(_mm256_or_pd(h[0], h[1])) != 0;
 #else
     int64_t r = 0;
     for (int j = 0; j < XV_LANES; j++) r |= m[j];
@@ -114,6 +274,10 @@ XV_INLINE uint32_t XV(mask)(xv_i m)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
     return (uint32_t)_mm512_movepi64_mask((__m512i)m);
+#elif XV_AVX2
+    __m256d h[2];
+    XV_HALVES(h, m);
+    return (uint32_t)_mm256_movemask_pd(h[0]) | (uint32_t)_mm256_movemask_pd(h[1]) << 4;
 #else
     uint32_t r = 0;
     for (int j = 0; j < XV_LANES; j++) r |= (uint32_t)(m[j] & 1) << j;
@@ -128,6 +292,12 @@ XV_INLINE xv_d XV(fma)(xv_d a, xv_d b, xv_d c)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_d)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
+#elif XV_AVX2
+    __m256d ah[2], bh[2], ch[2];
+    XV_HALVES(ah, a), XV_HALVES(bh, b), XV_HALVES(ch, c);
+    const __m256d h[2] = {_mm256_fmadd_pd(ah[0], bh[0], ch[0]),
+                          _mm256_fmadd_pd(ah[1], bh[1], ch[1])};
+    return XV_JOIN(xv_d, h);
 #elif XM_FUSED
     xv_d r;
     for (int l = 0; l < XV_LANES; l++) r[l] = __builtin_fma(a[l], b[l], c[l]);
@@ -142,8 +312,13 @@ XV_INLINE xv_d XV(min)(xv_d a, xv_d b)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_d)_mm512_min_pd((__m512d)a, (__m512d)b);
+#elif XV_AVX2
+    __m256d ah[2], bh[2];
+    XV_HALVES(ah, a), XV_HALVES(bh, b);
+    const __m256d h[2] = {_mm256_min_pd(ah[0], bh[0]), _mm256_min_pd(ah[1], bh[1])};
+    return XV_JOIN(xv_d, h);
 #else
-    return XV(sel)(a < b, a, b);
+    return XV(sel)(XV_LT(a, b), a, b);
 #endif
 }
 
@@ -152,8 +327,13 @@ XV_INLINE xv_d XV(max)(xv_d a, xv_d b)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_d)_mm512_max_pd((__m512d)a, (__m512d)b);
+#elif XV_AVX2
+    __m256d ah[2], bh[2];
+    XV_HALVES(ah, a), XV_HALVES(bh, b);
+    const __m256d h[2] = {_mm256_max_pd(ah[0], bh[0]), _mm256_max_pd(ah[1], bh[1])};
+    return XV_JOIN(xv_d, h);
 #else
-    return XV(sel)(a > b, a, b);
+    return XV(sel)(XV_GT(a, b), a, b);
 #endif
 }
 
@@ -174,7 +354,12 @@ XV_INLINE xv_d XV(lookup32)(const double *tab, xv_i j)
          t3 = XV(load)(tab + 24);
     xv_i k = j & 15;
     xv_d lo = __builtin_shuffle(t0, t1, k), hi = __builtin_shuffle(t2, t3, k);
-    return XV(sel)((j & 16) != 0, hi, lo);
+    return XV(sel)(XV_NE(j & 16, 0), hi, lo);
+#elif XV_AVX2
+    __m256i jh[2];
+    XV_HALVES(jh, j);
+    const __m256d h[2] = {_mm256_i64gather_pd(tab, jh[0], 8), _mm256_i64gather_pd(tab, jh[1], 8)};
+    return XV_JOIN(xv_d, h);
 #else
     xv_d v;
     for (int l = 0; l < XV_LANES; l++) v[l] = tab[j[l]];
@@ -188,6 +373,11 @@ XV_INLINE xv_d XV(gather)(const double *base, xv_i idx)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_d)_mm512_i64gather_pd((__m512i)idx, base, 8);
+#elif XV_AVX2
+    __m256i ih[2];
+    XV_HALVES(ih, idx);
+    const __m256d h[2] = {_mm256_i64gather_pd(base, ih[0], 8), _mm256_i64gather_pd(base, ih[1], 8)};
+    return XV_JOIN(xv_d, h);
 #else
     xv_d v;
     for (int l = 0; l < XV_LANES; l++) v[l] = base[idx[l]];
@@ -199,6 +389,12 @@ XV_INLINE xv_d XV(gather_f)(const float *base, xv_i idx)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return __builtin_convertvector((xv_f)_mm512_i64gather_ps((__m512i)idx, base, 4), xv_d);
+#elif XV_AVX2
+    __m256i ih[2];
+    XV_HALVES(ih, idx);
+    const __m256d h[2] = {_mm256_cvtps_pd(_mm256_i64gather_ps(base, ih[0], 4)),
+                          _mm256_cvtps_pd(_mm256_i64gather_ps(base, ih[1], 4))};
+    return XV_JOIN(xv_d, h);
 #else
     xv_d v;
     for (int l = 0; l < XV_LANES; l++) v[l] = base[idx[l]];
@@ -224,8 +420,8 @@ XV_INLINE xv_d XV(exp)(xv_d x)
     /* 2^e, e = floor(k / N), as bits (e + 1023) << 52: right for -1022 <= e <= 1023 */
     xv_u eb = (ki >> 5) - ((UINT64_C(0x4338000000000000) >> 5) - 1023);
     xv_d y = v * (xv_d)(eb << 52);
-    if (__builtin_expect(XV(any)((x < -707.0) | (x > 709.0)), 0)) {
-        y = XV(sel)(x < -746.0, XV(splat)(0.0), y);
+    if (__builtin_expect(XV(any)(XV_LT(x, -707.0) | XV_GT(x, 709.0)), 0)) {
+        y = XV(sel)(XV_LT(x, -746.0), XV(splat)(0.0), y);
         for (int l = 0; l < XV_LANES; l++)
             if ((x[l] < -707.0 && x[l] >= -746.0) || x[l] > 709.0) y[l] = xm_exp(x[l]);
     }
@@ -236,9 +432,9 @@ XV_INLINE xv_d XV(exp)(xv_d x)
    below 0 and for NaN, inf at inf (bit masks, as xm__log_kernel's end). */
 XV_INLINE xv_d XV(log_specials)(xv_u ix0, xv_d y)
 {
-    xv_u ok = (xv_u)(ix0 - 1 < UINT64_C(0x7fefffffffffffff));
-    xv_u mzero = (xv_u)((ix0 << 1) == 0);
-    xv_u mneg = (xv_u)((xv_i)ix0 < 0);
+    xv_u ok = (xv_u)XV_LT(ix0 - 1, UINT64_C(0x7fefffffffffffff));
+    xv_u mzero = (xv_u)XV_EQ(ix0 << 1, 0);
+    xv_u mneg = (xv_u)XV_LT((xv_i)ix0, 0);
     xv_u sbits = ((xv_u)XV(splat)(-INFINITY) & mzero) |
                  (~mzero & (((xv_u)XV(splat)(NAN) & mneg) | (ix0 & ~mneg)));
     return (xv_d)(((xv_u)y & ok) | (sbits & ~ok));
@@ -251,7 +447,7 @@ XV_INLINE xv_d XV(log_kernel)(xv_d x, xv_d corr)
     const xv_d two52 = XV(splat)(0x1p52);
     const xv_u ix0 = (xv_u)x;
     const xv_u one_b = (xv_u)XV(splat)(1.0), two52_b = (xv_u)two52;
-    xv_u msub = (xv_u)(ix0 < UINT64_C(0x0010000000000000));
+    xv_u msub = (xv_u)XV_LT(ix0, UINT64_C(0x0010000000000000));
     xv_u scale = one_b ^ ((one_b ^ two52_b) & msub);
     xv_u ix = (xv_u)(x * (xv_d)scale);
     xv_u tmp = ix + (((uint64_t)1 << 63) - XM_LOG_OFF);
@@ -294,7 +490,7 @@ XV_INLINE xv_d XV(log1p)(xv_d u)
     xv_d yk = XV(log_kernel)(t, e / t);
     xv_d u2 = u * u;
     xv_d ys = u + u2 * (-0.5 + u * (0x1.5555555555555p-2 - 0.25 * u));
-    xv_i msmall = ((xv_u)u << 1) < ((uint64_t)0x3f00000000000000 << 1);
+    xv_i msmall = XV_LT((xv_u)u << 1, (uint64_t)0x3f00000000000000 << 1);
     return XV(sel)(msmall, ys, yk);
 }
 
@@ -303,7 +499,7 @@ XV_INLINE xv_d XV(log1p)(xv_d u)
 XV_INLINE xv_d XV(expm1)(xv_d x)
 {
     const xv_d shift = XV(splat)(0x1.8p52);
-    const xv_i mhi = x > 40.0, mlo = x < -40.0;
+    const xv_i mhi = XV_GT(x, 40.0), mlo = XV_LT(x, -40.0);
     const xv_d xc = XV(sel)(mhi, XV(splat)(40.0), XV(sel)(mlo, XV(splat)(-40.0), x));
     xv_d kd = XV(fma)(xc, XV(splat)(XM_EXP_INVLN2N), shift);
     xv_u ki = (xv_u)kd;
@@ -342,7 +538,7 @@ XV_INLINE xv_d XV(expm1)(xv_d x)
    KL divergence, whose two exps per entry are these). */
 XV_INLINE xv_d XV(exp_short)(xv_d x)
 {
-    const xv_i wide = ~((x >= -707.0) & (x <= 709.0));
+    const xv_i wide = ~(XV_GE(x, -707.0) & XV_LE(x, 709.0));
     const xv_d shift = XV(splat)(0x1.8p52);
     xv_d kd = XV(fma)(x, XV(splat)(XM_EXP_INVLN2N), shift);
     xv_u ki = (xv_u)kd;
@@ -367,7 +563,7 @@ XV_INLINE xv_d XV(exp_short)(xv_d x)
    exp_short). The reduction and the polynomial are fused multiply-adds, as in exp_short. */
 XV_INLINE xv_d XV(expm1_short)(xv_d x)
 {
-    const xv_i wide = ~((x >= -40.0) & (x <= 40.0));
+    const xv_i wide = ~(XV_GE(x, -40.0) & XV_LE(x, 40.0));
     const xv_d shift = XV(splat)(0x1.8p52);
     xv_d kd = XV(fma)(x, XV(splat)(XM_EXP_INVLN2N), shift);
     xv_u ki = (xv_u)kd;
@@ -417,7 +613,7 @@ XV_INLINE xv_d XV(log1p_short)(xv_d u)
 {
     const xv_d big = XV(log_short_table)(u + 1.0);
     const xv_d small = u + (u * u) * (-0.5 + u * ((1.0 / 3.0) - 0.25 * u));
-    return XV(sel)(u < 0x1p-10, small, big) + (u - u); /* u - u: NaN stays NaN */
+    return XV(sel)(XV_LT(u, 0x1p-10), small, big) + (u - u); /* u - u: NaN stays NaN */
 }
 
 /* log(x) for values that end as float32, x a float widened to double (normal in double) or a
@@ -459,6 +655,11 @@ XV_INLINE xv_s XV(sgather)(const float *base, xv_si idx)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_s)_mm512_i32gather_ps((__m512i)idx, base, 4);
+#elif XV_AVX2
+    __m256i ih[2];
+    XV_HALVES(ih, idx);
+    const __m256 h[2] = {_mm256_i32gather_ps(base, ih[0], 4), _mm256_i32gather_ps(base, ih[1], 4)};
+    return XV_JOIN(xv_s, h);
 #else
     xv_s v;
     for (int l = 0; l < XV_SLANES; l++) v[l] = base[idx[l]];
@@ -494,10 +695,14 @@ XV_INLINE void XV(sstore)(float *p, xv_s v)
 /* m ? a : b lane by lane (m from a comparison of float vectors) */
 XV_INLINE xv_s XV(ssel)(xv_si m, xv_s a, xv_s b)
 {
-#if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
-    return (xv_s)_mm512_mask_blend_ps(_mm512_movepi32_mask((__m512i)m), (__m512)b, (__m512)a);
+#if XV_AVX2
+    __m256 ah[2], bh[2], mh[2];
+    XV_HALVES(ah, a), XV_HALVES(bh, b), XV_HALVES(mh, m);
+    const __m256 h[2] = {_mm256_blendv_ps(bh[0], ah[0], mh[0]),
+                         _mm256_blendv_ps(bh[1], ah[1], mh[1])};
+    return XV_JOIN(xv_s, h);
 #else
-    return (xv_s)(((xv_si)a & m) | ((xv_si)b & ~m));
+    return (xv_s)((xv_si)b ^ (((xv_si)a ^ (xv_si)b) & m));
 #endif
 }
 
@@ -507,6 +712,10 @@ XV_INLINE uint32_t XV(smask)(xv_si m)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
     return (uint32_t)_mm512_movepi32_mask((__m512i)m);
+#elif XV_AVX2
+    __m256 h[2];
+    XV_HALVES(h, m);
+    return (uint32_t)_mm256_movemask_ps(h[0]) | (uint32_t)_mm256_movemask_ps(h[1]) << 8;
 #else
     uint32_t r = 0;
     for (int j = 0; j < XV_SLANES; j++) r |= (uint32_t)(m[j] & 1) << j;
@@ -520,8 +729,13 @@ XV_INLINE xv_s XV(smin)(xv_s a, xv_s b)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_s)_mm512_min_ps((__m512)a, (__m512)b);
+#elif XV_AVX2
+    __m256 ah[2], bh[2];
+    XV_HALVES(ah, a), XV_HALVES(bh, b);
+    const __m256 h[2] = {_mm256_min_ps(ah[0], bh[0]), _mm256_min_ps(ah[1], bh[1])};
+    return XV_JOIN(xv_s, h);
 #else
-    return XV(ssel)(a < b, a, b);
+    return XV(ssel)(XV_LT(a, b), a, b);
 #endif
 }
 
@@ -529,8 +743,13 @@ XV_INLINE xv_s XV(smax)(xv_s a, xv_s b)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_s)_mm512_max_ps((__m512)a, (__m512)b);
+#elif XV_AVX2
+    __m256 ah[2], bh[2];
+    XV_HALVES(ah, a), XV_HALVES(bh, b);
+    const __m256 h[2] = {_mm256_max_ps(ah[0], bh[0]), _mm256_max_ps(ah[1], bh[1])};
+    return XV_JOIN(xv_s, h);
 #else
-    return XV(ssel)(a > b, a, b);
+    return XV(ssel)(XV_GT(a, b), a, b);
 #endif
 }
 
@@ -539,6 +758,12 @@ XV_INLINE xv_s XV(sfma)(xv_s a, xv_s b, xv_s c)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_s)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#elif XV_AVX2
+    __m256 ah[2], bh[2], ch[2];
+    XV_HALVES(ah, a), XV_HALVES(bh, b), XV_HALVES(ch, c);
+    const __m256 h[2] = {_mm256_fmadd_ps(ah[0], bh[0], ch[0]),
+                         _mm256_fmadd_ps(ah[1], bh[1], ch[1])};
+    return XV_JOIN(xv_s, h);
 #elif XM_FUSED
     xv_s r;
     for (int l = 0; l < XV_SLANES; l++) r[l] = __builtin_fmaf(a[l], b[l], c[l]);
@@ -566,6 +791,10 @@ XV_INLINE int XV(sany)(xv_si m)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
     return _mm512_movepi32_mask((__m512i)m) != 0;
+#elif XV_AVX2
+    __m256 h[2];
+    XV_HALVES(h, m);
+    return _mm256_movemask_ps(_mm256_or_ps(h[0], h[1])) != 0;
 #else
     int32_t r = 0;
     for (int j = 0; j < XV_SLANES; j++) r |= m[j];
@@ -578,6 +807,12 @@ XV_INLINE xv_d XV(swiden_lo)(xv_s v)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
     return (xv_d)_mm512_cvtps_pd(_mm512_castps512_ps256((__m512)v));
+#elif XV_AVX2
+    __m256 vh[2];
+    XV_HALVES(vh, v);
+    const __m256d h[2] = {_mm256_cvtps_pd(_mm256_castps256_ps128(vh[0])),
+                          _mm256_cvtps_pd(_mm256_extractf128_ps(vh[0], 1))};
+    return XV_JOIN(xv_d, h);
 #else
     return __builtin_convertvector(
         __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), xv_d);
@@ -588,6 +823,12 @@ XV_INLINE xv_d XV(swiden_hi)(xv_s v)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512DQ__)
     return (xv_d)_mm512_cvtps_pd(_mm512_extractf32x8_ps((__m512)v, 1));
+#elif XV_AVX2
+    __m256 vh[2];
+    XV_HALVES(vh, v);
+    const __m256d h[2] = {_mm256_cvtps_pd(_mm256_castps256_ps128(vh[1])),
+                          _mm256_cvtps_pd(_mm256_extractf128_ps(vh[1], 1))};
+    return XV_JOIN(xv_d, h);
 #else
     return __builtin_convertvector(
         __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), xv_d);
@@ -599,6 +840,11 @@ XV_INLINE xv_s XV(slookup32)(const float *tab, xv_si j)
 {
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
     return __builtin_shuffle(XV(sload)(tab), XV(sload)(tab + 16), j);
+#elif XV_AVX2
+    __m256i jh[2];
+    XV_HALVES(jh, j);
+    const __m256 h[2] = {_mm256_i32gather_ps(tab, jh[0], 4), _mm256_i32gather_ps(tab, jh[1], 4)};
+    return XV_JOIN(xv_s, h);
 #else
     xv_s v;
     for (int l = 0; l < XV_SLANES; l++) v[l] = tab[j[l]];
@@ -658,7 +904,7 @@ XV_INLINE xv_s XV(log1pf)(xv_s uh, xv_s ul, xv_s *lo_out)
     const xv_s one = XV(ssplat)(1.0f), zero = XV(ssplat)(0.0f);
     const xv_s t = one + uh;
     const xv_s tl = (one - t) + uh;
-    const xv_si two = t == 2.0f;
+    const xv_si two = XV_EQ(t, 2.0f);
     const xv_s z = XV(ssel)(two, one, t);
     const xv_su zb = (xv_su)z;
     const xv_si i = (xv_si)((zb >> 18) & 31);
@@ -682,7 +928,7 @@ XV_INLINE xv_s XV(log1pf)(xv_s uh, xv_s ul, xv_s *lo_out)
        is then small against hi, as it is for the rest */
     xv_s ser = XV(sfma)(uh, XV(ssplat)(-0.25f), XV(ssplat)(1.0f / 3.0f));
     ser = XV(sfma)(uh * uh, XV(sfma)(uh, ser, XV(ssplat)(-0.5f)), ul);
-    const xv_si small = uh < 0x1p-10f;
+    const xv_si small = XV_LT(uh, 0x1p-10f);
     *lo_out = XV(ssel)(small, ser, lo);
     return XV(ssel)(small, uh, hi) + (uh - uh) + zero; /* uh - uh: NaN stays NaN */
 }
@@ -691,7 +937,7 @@ XV_INLINE xv_s XV(log1pf)(xv_s uh, xv_s ul, xv_s *lo_out)
  * not 0 in double (d >= -746; -inf and the masked entries of a row are below). */
 XV_INLINE int XV(expf_needs_wide)(xv_s d)
 {
-    return XV(sany)((d < XV_EXPF_MIN) & (d >= -746.0f));
+    return XV(sany)(XV_LT(d, XV_EXPF_MIN) & XV_GE(d, -746.0f));
 }
 
 /* exp(d + e) as doubles, the lower [0] and upper [1] eight lanes, for every lane: the core's
@@ -706,6 +952,7 @@ XV_INLINE void XV(expf_wide)(xv_s d, xv_s e, xv_s core, xv_d out[2])
         xv_d cd = h ? XV(swiden_hi)(core) : XV(swiden_lo)(core);
         xv_d E = XV(exp)(dd);
         E = E + E * ed;
-        out[h] = XV(sel)(dd >= (double)XV_EXPF_MIN, cd, XV(sel)(dd < -746.0, XV(splat)(0.0), E));
+        out[h] = XV(sel)(XV_GE(dd, (double)XV_EXPF_MIN), cd,
+                         XV(sel)(XV_LT(dd, -746.0), XV(splat)(0.0), E));
     }
 }
