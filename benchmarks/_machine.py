@@ -27,6 +27,8 @@ NO_KERNEL = "n/a (no compiled kernel)"
 NUMPY_GROUPS = {"X86_V2": "SSE4.2", "X86_V3": "AVX2 + FMA3", "X86_V4": "AVX-512"}
 FLOOR_ELEMENTS = 1 << 22
 FLOOR_ROUNDS = 9
+# the call the header times in every SIMD variant of xent's kernel the CPU runs (rows, classes)
+VARIANT_SHAPE = (1024, 1000)
 
 
 def cpu_model() -> str:
@@ -122,6 +124,38 @@ def floors_ns(n: int = FLOOR_ELEMENTS) -> dict[str, dict[str, float]]:
     return out
 
 
+def variant_speeds() -> dict[str, float]:
+    """ns per logit of a sparse CE forward over VARIANT_SHAPE float32 logits at one thread
+    (median of FLOOR_ROUNDS calls) in each SIMD variant of xent's kernel that this CPU runs, the
+    best first; empty without a compiled kernel. A run then shows what a CPU without the best
+    variant would get from the same code: the variants differ by more than their lanes (the
+    AVX2 variant ran 17-25x the AVX-512 one's time until a compiler's lowering was found)."""
+    xent = load_xent()
+    try:
+        core = importlib.import_module("xent._kernels._core")
+    except ImportError:
+        return {}
+    if xent is None or not hasattr(core, "variants"):
+        return {}
+    rows, classes = VARIANT_SHAPE
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((rows, classes), dtype=np.float32)
+    y = rng.integers(0, classes, rows)
+    call = partial(xent.sparse_categorical_cross_entropy, y, x, from_logits=True)
+    in_use, threads = core.get_variant(), xent.get_num_threads()
+    out = {}
+    try:
+        xent.set_num_threads(1)
+        for name, runs in core.variants():
+            if runs:
+                core.set_variant(name)
+                out[name] = _ns_per_element(call, x.size)
+    finally:
+        core.set_variant(in_use)
+        xent.set_num_threads(threads)
+    return out
+
+
 def versions() -> dict[str, str]:
     out = {"numpy": np.__version__}
     for name in ("scipy", "torch", "xent"):
@@ -150,6 +184,7 @@ def describe(measure_floors: bool = True) -> dict[str, Any]:
         "xent_kernel": xent_kernel(),
         "torch_cpu_capability": torch_simd(),
         "floors_ns_per_element": floors_ns() if measure_floors else {},
+        "xent_variants_ns_per_logit": variant_speeds() if measure_floors else {},
         "versions": versions(),
     }
 
@@ -181,6 +216,18 @@ def header_lines(machine: dict[str, Any]) -> list[str]:
         ]
         lines.append(
             f"floors per element, 1 thread, {FLOOR_ELEMENTS:,} elements: " + "; ".join(parts)
+        )
+    speeds = machine.get("xent_variants_ns_per_logit") or {}
+    if speeds:
+        best = min(speeds.values())
+        parts = [
+            f"{name} {ns:.3g} ns" + ("" if ns == best else f" ({ns / best:.3g}x)")
+            for name, ns in speeds.items()
+        ]
+        rows, classes = VARIANT_SHAPE
+        lines.append(
+            f"xent kernel variants this CPU runs, sparse CE forward {rows:,} x {classes:,} "
+            "float32, 1 thread, per logit: " + ", ".join(parts)
         )
     lines.append(", ".join(f"{k} {v}" for k, v in machine["versions"].items()))
     return lines

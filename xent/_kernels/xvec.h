@@ -1,11 +1,12 @@
 /* xvec.h -- eight-lane double vectors for the hot loops of body.h, and exp on them.
  *
  * Written with GCC/Clang vector extensions: the same source compiles to one zmm register per
- * vector for AVX-512, two ymm for AVX2 and four xmm for SSE2, always with the same IEEE
- * operations in the same order (-ffp-contract=off), so every variant gives the same bits. The
- * only fused multiply-adds are the ones written out (XV(fma)): rounded once in the variants for
- * CPUs with the FMA instruction (AVX2, AVX-512), in two roundings in the x86-64 baseline (CPUs
- * without it, whose results may therefore differ in the last place, within the same bounds).
+ * vector for AVX-512, two ymm for AVX2 (with the help of the XV_AVX2 branches below) and four
+ * xmm for SSE2, always with the same IEEE operations in the same order (-ffp-contract=off), so
+ * every variant gives the same bits. The only fused multiply-adds are the ones written out
+ * (XV(fma)): rounded once in the variants for CPUs with the FMA instruction (AVX2, AVX-512), in
+ * two roundings in the x86-64 baseline (CPUs without it, whose results may therefore differ in
+ * the last place, within the same bounds).
  * What the auto-vectorizer cannot find by itself is written here explicitly:
  *   - the table lookups of exp: with AVX-512 each 32-entry table lives in four registers and a
  *     lookup is two two-source permutes and a blend (gathers are slow on many CPUs, and GCC
@@ -50,7 +51,9 @@ typedef uint32_t xv_su __attribute__((vector_size(64)));
  * lookups, conversions or lane masks: GCC 12 turns each of those into one scalar operation per
  * lane (-Wvector-operation-performance lists them), which made the AVX2 variant 15-20x slower
  * than the AVX-512 one. They are written below on the halves, and the kernels compare vectors
- * through XV(lt) and the like instead of the operators. */
+ * through XV_LT and the like instead of the operators. The vectors themselves still live in
+ * memory between operations there (no register holds 64 bytes): the AVX2 variant runs at
+ * 5-7x the AVX-512 one's time where half the lanes explain 2x. */
 #if defined(XV_X86_INTRIN) && defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
 #define XV_AVX2 1
 /* a vector as its two halves, and back (the copies are register moves) */
