@@ -405,9 +405,40 @@ XV_INLINE xv_d XV(gather_f)(const float *base, xv_i idx)
 #endif
 }
 
+#if XV_AVX2
+/* XV(exp)'s short path on one 256-bit half with the intrinsics, the same operations in the same
+ * order (see XV_AVX2) */
+XV_INLINE __m256d XV(exp_half)(__m256d x)
+{
+    const __m256d shift = _mm256_set1_pd(0x1.8p52);
+    __m256d kd = _mm256_fmadd_pd(x, _mm256_set1_pd(XM_EXP_INVLN2N), shift);
+    const __m256i ki = _mm256_castpd_si256(kd);
+    kd = _mm256_sub_pd(kd, shift);
+    const __m256d r = _mm256_fmadd_pd(kd, _mm256_set1_pd(-XM_EXP_LN2LON),
+                                      _mm256_fmadd_pd(kd, _mm256_set1_pd(-XM_EXP_LN2HIN), x));
+    const __m256i j = _mm256_and_si256(ki, _mm256_set1_epi64x(31));
+    const __m256d T = _mm256_i64gather_pd(XM_EXP_HI, j, 8);
+    const __m256d tail = _mm256_i64gather_pd(XM_EXP_TAIL, j, 8);
+    const __m256d r2 = _mm256_mul_pd(r, r);
+    const __m256d p = XM_EXP_P(r, r2, tail, _mm256_fmadd_pd, _mm256_set1_pd);
+    const __m256d v = _mm256_fmadd_pd(T, p, T);
+    const __m256i eb = _mm256_sub_epi64(
+        _mm256_srli_epi64(ki, 5),
+        _mm256_set1_epi64x((int64_t)((UINT64_C(0x4338000000000000) >> 5) - 1023)));
+    return _mm256_mul_pd(v, _mm256_castsi256_pd(_mm256_slli_epi64(eb, 52)));
+}
+#endif
+
 /* exp(x) lane by lane, equal to xm_exp(x) in every lane (see above). */
 XV_INLINE xv_d XV(exp)(xv_d x)
 {
+#if XV_AVX2
+    __m256d xh[2], yh[2];
+    XV_HALVES(xh, x);
+    yh[0] = XV(exp_half)(xh[0]);
+    yh[1] = XV(exp_half)(xh[1]);
+    xv_d y = XV_JOIN(xv_d, yh);
+#else
     const xv_d shift = XV(splat)(0x1.8p52);
     /* the short path; lanes outside [-707, 709] are redone below (NaN passes through it) */
     xv_d kd = XV(fma)(x, XV(splat)(XM_EXP_INVLN2N), shift);
@@ -423,6 +454,7 @@ XV_INLINE xv_d XV(exp)(xv_d x)
     /* 2^e, e = floor(k / N), as bits (e + 1023) << 52: right for -1022 <= e <= 1023 */
     xv_u eb = (ki >> 5) - ((UINT64_C(0x4338000000000000) >> 5) - 1023);
     xv_d y = v * (xv_d)(eb << 52);
+#endif
     if (__builtin_expect(XV(any)(XV_LT(x, -707.0) | XV_GT(x, 709.0)), 0)) {
         y = XV(sel)(XV_LT(x, -746.0), XV(splat)(0.0), y);
         for (int l = 0; l < XV_LANES; l++)
@@ -865,8 +897,43 @@ XV_INLINE xv_s XV(slookup32)(const float *tab, xv_si j)
  * hold garbage that expf_wide replaces. The rounding error of v, T p + (T - v) (T - v exact by
  * Sterbenz), is one more fused multiply-add, scaled as lo: hi + lo has a relative error below
  * 2^-28 (2^-28.9 measured; 2^-26 near d = -86, where lo is subnormal). */
+#if XV_AVX2
+/* expf_hilo of one 256-bit half with the intrinsics, the same operations in the same order:
+ * written out for AVX2 so that its intermediate vectors stay in registers (see XV_AVX2) */
+XV_INLINE __m256 XV(expf_hilo_half)(__m256 d, __m256 e, __m256 *lo)
+{
+    const __m256 shift = _mm256_set1_ps(0x1.8p23f);
+    __m256 kd = _mm256_fmadd_ps(d, _mm256_set1_ps(XM_EXPF_INVLN2N), shift);
+    const __m256i ki = _mm256_castps_si256(kd);
+    kd = _mm256_sub_ps(kd, shift);
+    const __m256 r = _mm256_add_ps(
+        _mm256_fmadd_ps(kd, _mm256_set1_ps(-XM_EXPF_LN2LON),
+                        _mm256_fmadd_ps(kd, _mm256_set1_ps(-XM_EXPF_LN2HIN), d)),
+        e);
+    const __m256i j = _mm256_and_si256(ki, _mm256_set1_epi32(31));
+    const __m256 T = _mm256_i32gather_ps(XM_EXPF_HI, j, 4);
+    const __m256 tail = _mm256_i32gather_ps(XM_EXPF_TAIL, j, 4);
+    const __m256 q = _mm256_fmadd_ps(r, _mm256_set1_ps(XM_EXPF_C3), _mm256_set1_ps(XM_EXPF_C2));
+    const __m256 p = _mm256_add_ps(tail, _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, r));
+    const __m256 v = _mm256_fmadd_ps(T, p, T);
+    const __m256 vl = _mm256_fmadd_ps(T, p, _mm256_sub_ps(T, v));
+    const __m256i e2 = _mm256_srai_epi32(_mm256_sub_epi32(ki, _mm256_set1_epi32(0x4B400000)), 5);
+    *lo = _mm256_mul_ps(
+        vl, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e2, _mm256_set1_epi32(127)), 23)));
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(v), _mm256_slli_epi32(e2, 23)));
+}
+#endif
+
 XV_INLINE xv_s XV(expf_hilo)(xv_s d, xv_s e, xv_s *lo)
 {
+#if XV_AVX2
+    __m256 dh[2], eh[2], lh[2], hh[2];
+    XV_HALVES(dh, d), XV_HALVES(eh, e);
+    hh[0] = XV(expf_hilo_half)(dh[0], eh[0], &lh[0]);
+    hh[1] = XV(expf_hilo_half)(dh[1], eh[1], &lh[1]);
+    *lo = XV_JOIN(xv_s, lh);
+    return XV_JOIN(xv_s, hh);
+#endif
     const xv_s shift = XV(ssplat)(0x1.8p23f);
     xv_s kd = XV(sfma)(d, XV(ssplat)(XM_EXPF_INVLN2N), shift);
     xv_su ki = (xv_su)kd;
@@ -902,8 +969,56 @@ XV_INLINE xv_s XV(expf_core)(xv_s d, xv_s e)
  * (1 - r) 2^-k and log1p(c) by c - c^2 / 2 (|c| <= 2^-24). Below u = 2^-10, where c is not
  * small against the result, the series in u. The high parts -log(invc)_hi (or ln2) + rh by Fast2Sum (|log c| >= 0.03 >
  * |r|, or log c = 0), everything else summed into the low part. NaN gives NaN. */
+#if XV_AVX2
+/* log1pf on one 256-bit half, the same operations in the same order (see XV_AVX2): GCC's
+ * operators on the intrinsics' 32-byte vector types, the lookups and integer lanes by
+ * intrinsics */
+XV_INLINE __m256 XV(log1pf_half)(__m256 uh, __m256 ul, __m256 *lo_out)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    const __m256 t = one + uh;
+    const __m256 tl = (one - t) + uh;
+    const __m256 two = _mm256_cmp_ps(t, _mm256_set1_ps(2.0f), _CMP_EQ_OQ);
+    const __m256 z = _mm256_blendv_ps(t, one, two);
+    const __m256i zb = _mm256_castps_si256(z);
+    const __m256i i = _mm256_and_si256(_mm256_srli_epi32(zb, 18), _mm256_set1_epi32(31));
+    const __m256 zh = _mm256_castsi256_ps(_mm256_and_si256(zb, _mm256_set1_epi32(~0x3ff)));
+    const __m256 zl = z - zh;
+    const __m256 invc = _mm256_i32gather_ps(XM_LOGF_INVC, i, 4);
+    const __m256 a = zh * invc - one, b = zl * invc;
+    const __m256 rh = a + b, bv = rh - a;
+    const __m256 rl = (a - (rh - bv)) + (b - bv);
+    const __m256 r2 = rh * rh;
+    __m256 q = _mm256_fmadd_ps(rh, _mm256_set1_ps(XM_LOGF_C6), _mm256_set1_ps(XM_LOGF_C5));
+    q = _mm256_fmadd_ps(rh, q, _mm256_set1_ps(XM_LOGF_C4));
+    q = _mm256_fmadd_ps(rh, q, _mm256_set1_ps(XM_LOGF_C3));
+    q = _mm256_fmadd_ps(rh, q, _mm256_set1_ps(XM_LOGF_C2));
+    const __m256 w = _mm256_blendv_ps(_mm256_i32gather_ps(XM_LOGF_LOGC_HI, i, 4),
+                                      _mm256_set1_ps(XM_LOGF_LN2HI), two);
+    const __m256 wl = _mm256_blendv_ps(_mm256_i32gather_ps(XM_LOGF_LOGC_LO, i, 4),
+                                       _mm256_set1_ps(XM_LOGF_LN2LO), two);
+    const __m256 hi = w + rh;
+    const __m256 lo0 = (w - hi) + rh;
+    const __m256 c = ((tl + ul) * invc) * (one - rh) * _mm256_blendv_ps(one, _mm256_set1_ps(0.5f), two);
+    const __m256 lo = lo0 + ((_mm256_fmadd_ps(r2, q, rl) + wl) + _mm256_fmadd_ps(-0.5f * c, c, c));
+    __m256 ser = _mm256_fmadd_ps(uh, _mm256_set1_ps(-0.25f), _mm256_set1_ps(1.0f / 3.0f));
+    ser = _mm256_fmadd_ps(uh * uh, _mm256_fmadd_ps(uh, ser, _mm256_set1_ps(-0.5f)), ul);
+    const __m256 small = _mm256_cmp_ps(uh, _mm256_set1_ps(0x1p-10f), _CMP_LT_OQ);
+    *lo_out = _mm256_blendv_ps(lo, ser, small);
+    return _mm256_blendv_ps(hi, uh, small) + (uh - uh) + zero;
+}
+#endif
+
 XV_INLINE xv_s XV(log1pf)(xv_s uh, xv_s ul, xv_s *lo_out)
 {
+#if XV_AVX2
+    __m256 uhh[2], ulh[2], loh[2], hh[2];
+    XV_HALVES(uhh, uh), XV_HALVES(ulh, ul);
+    hh[0] = XV(log1pf_half)(uhh[0], ulh[0], &loh[0]);
+    hh[1] = XV(log1pf_half)(uhh[1], ulh[1], &loh[1]);
+    *lo_out = XV_JOIN(xv_s, loh);
+    return XV_JOIN(xv_s, hh);
+#endif
     const xv_s one = XV(ssplat)(1.0f), zero = XV(ssplat)(0.0f);
     const xv_s t = one + uh;
     const xv_s tl = (one - t) + uh;
