@@ -918,8 +918,8 @@ XV_INLINE __m256 XV(expf_hilo_half)(__m256 d, __m256 e, __m256 *lo)
     const __m256 v = _mm256_fmadd_ps(T, p, T);
     const __m256 vl = _mm256_fmadd_ps(T, p, _mm256_sub_ps(T, v));
     const __m256i e2 = _mm256_srai_epi32(_mm256_sub_epi32(ki, _mm256_set1_epi32(0x4B400000)), 5);
-    *lo = _mm256_mul_ps(
-        vl, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e2, _mm256_set1_epi32(127)), 23)));
+    const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(e2, _mm256_set1_epi32(127)), 23);
+    *lo = _mm256_mul_ps(vl, _mm256_castsi256_ps(scale));
     return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(v), _mm256_slli_epi32(e2, 23)));
 }
 #endif
@@ -999,7 +999,8 @@ XV_INLINE __m256 XV(log1pf_half)(__m256 uh, __m256 ul, __m256 *lo_out)
                                        _mm256_set1_ps(XM_LOGF_LN2LO), two);
     const __m256 hi = w + rh;
     const __m256 lo0 = (w - hi) + rh;
-    const __m256 c = ((tl + ul) * invc) * (one - rh) * _mm256_blendv_ps(one, _mm256_set1_ps(0.5f), two);
+    const __m256 half = _mm256_blendv_ps(one, _mm256_set1_ps(0.5f), two);
+    const __m256 c = ((tl + ul) * invc) * (one - rh) * half;
     const __m256 lo = lo0 + ((_mm256_fmadd_ps(r2, q, rl) + wl) + _mm256_fmadd_ps(-0.5f * c, c, c));
     __m256 ser = _mm256_fmadd_ps(uh, _mm256_set1_ps(-0.25f), _mm256_set1_ps(1.0f / 3.0f));
     ser = _mm256_fmadd_ps(uh * uh, _mm256_fmadd_ps(uh, ser, _mm256_set1_ps(-0.5f)), ul);
