@@ -102,93 +102,40 @@ XV_INLINE xv_d XV(splat)(double v)
 }
 
 #if XV_AVX2
-/* the comparisons of XV_CMP: IEEE's (ordered and quiet but for !=, true where a lane is NaN, as
- * the operators) for floating lanes; signed or unsigned for integer lanes as their type */
-XV_INLINE __m256d XV(cmp_pd)(__m256d a, __m256d b, int op)
-{
-    switch (op) {
-    case XV_OP_LT: return _mm256_cmp_pd(a, b, _CMP_LT_OQ);
-    case XV_OP_LE: return _mm256_cmp_pd(a, b, _CMP_LE_OQ);
-    case XV_OP_GT: return _mm256_cmp_pd(a, b, _CMP_GT_OQ);
-    case XV_OP_GE: return _mm256_cmp_pd(a, b, _CMP_GE_OQ);
-    case XV_OP_EQ: return _mm256_cmp_pd(a, b, _CMP_EQ_OQ);
-    default: return _mm256_cmp_pd(a, b, _CMP_NEQ_UQ);
+/* the comparisons of XV_CMP on the halves: GCC's operators on 32-byte vectors, which AVX2
+ * compares natively (IEEE's comparisons for floating lanes, != true where a lane is NaN;
+ * unsigned lanes as unsigned), the result of each half as the operator gives it */
+#define XV_CMP_HALVES(NAME, VT, RT, HT, HR)                                                 \
+    XV_INLINE RT XV(NAME)(VT a, VT b, int op)                                               \
+    {                                                                                       \
+        HT ah[2], bh[2];                                                                    \
+        HR r[2];                                                                            \
+        XV_HALVES(ah, a), XV_HALVES(bh, b);                                                 \
+        for (int h = 0; h < 2; h++) {                                                       \
+            switch (op) {                                                                   \
+            case XV_OP_LT: r[h] = ah[h] < bh[h]; break;                                     \
+            case XV_OP_LE: r[h] = ah[h] <= bh[h]; break;                                    \
+            case XV_OP_GT: r[h] = ah[h] > bh[h]; break;                                     \
+            case XV_OP_GE: r[h] = ah[h] >= bh[h]; break;                                    \
+            case XV_OP_EQ: r[h] = ah[h] == bh[h]; break;                                    \
+            default: r[h] = ah[h] != bh[h]; break;                                          \
+            }                                                                               \
+        }                                                                                   \
+        return XV_JOIN(RT, r);                                                              \
     }
-}
-XV_INLINE __m256 XV(cmp_ps)(__m256 a, __m256 b, int op)
-{
-    switch (op) {
-    case XV_OP_LT: return _mm256_cmp_ps(a, b, _CMP_LT_OQ);
-    case XV_OP_LE: return _mm256_cmp_ps(a, b, _CMP_LE_OQ);
-    case XV_OP_GT: return _mm256_cmp_ps(a, b, _CMP_GT_OQ);
-    case XV_OP_GE: return _mm256_cmp_ps(a, b, _CMP_GE_OQ);
-    case XV_OP_EQ: return _mm256_cmp_ps(a, b, _CMP_EQ_OQ);
-    default: return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ);
-    }
-}
-/* integer lanes from equality and signed greater-than (unsigned: both sign bits flipped) */
-XV_INLINE __m256i XV(cmp_epi64)(__m256i a, __m256i b, int op)
-{
-    const __m256i ones = _mm256_set1_epi64x(-1);
-    switch (op) {
-    case XV_OP_LT: return _mm256_cmpgt_epi64(b, a);
-    case XV_OP_LE: return _mm256_xor_si256(_mm256_cmpgt_epi64(a, b), ones);
-    case XV_OP_GT: return _mm256_cmpgt_epi64(a, b);
-    case XV_OP_GE: return _mm256_xor_si256(_mm256_cmpgt_epi64(b, a), ones);
-    case XV_OP_EQ: return _mm256_cmpeq_epi64(a, b);
-    default: return _mm256_xor_si256(_mm256_cmpeq_epi64(a, b), ones);
-    }
-}
-XV_INLINE __m256i XV(cmp_epi32)(__m256i a, __m256i b, int op)
-{
-    const __m256i ones = _mm256_set1_epi32(-1);
-    switch (op) {
-    case XV_OP_LT: return _mm256_cmpgt_epi32(b, a);
-    case XV_OP_LE: return _mm256_xor_si256(_mm256_cmpgt_epi32(a, b), ones);
-    case XV_OP_GT: return _mm256_cmpgt_epi32(a, b);
-    case XV_OP_GE: return _mm256_xor_si256(_mm256_cmpgt_epi32(b, a), ones);
-    case XV_OP_EQ: return _mm256_cmpeq_epi32(a, b);
-    default: return _mm256_xor_si256(_mm256_cmpeq_epi32(a, b), ones);
-    }
-}
-XV_INLINE xv_i XV(cmp_d)(xv_d a, xv_d b, int op)
-{
-    __m256d ah[2], bh[2];
-    XV_HALVES(ah, a), XV_HALVES(bh, b);
-    const __m256d h[2] = {XV(cmp_pd)(ah[0], bh[0], op), XV(cmp_pd)(ah[1], bh[1], op)};
-    return XV_JOIN(xv_i, h);
-}
-XV_INLINE xv_si XV(cmp_s)(xv_s a, xv_s b, int op)
-{
-    __m256 ah[2], bh[2];
-    XV_HALVES(ah, a), XV_HALVES(bh, b);
-    const __m256 h[2] = {XV(cmp_ps)(ah[0], bh[0], op), XV(cmp_ps)(ah[1], bh[1], op)};
-    return XV_JOIN(xv_si, h);
-}
-XV_INLINE xv_i XV(cmp_i)(xv_i a, xv_i b, int op)
-{
-    __m256i ah[2], bh[2];
-    XV_HALVES(ah, a), XV_HALVES(bh, b);
-    const __m256i h[2] = {XV(cmp_epi64)(ah[0], bh[0], op), XV(cmp_epi64)(ah[1], bh[1], op)};
-    return XV_JOIN(xv_i, h);
-}
-XV_INLINE xv_i XV(cmp_u)(xv_u a, xv_u b, int op)
-{
-    const xv_u flip = (xv_u){0} + (UINT64_C(1) << 63);
-    return XV(cmp_i)((xv_i)(a ^ flip), (xv_i)(b ^ flip), op);
-}
-XV_INLINE xv_si XV(cmp_si)(xv_si a, xv_si b, int op)
-{
-    __m256i ah[2], bh[2];
-    XV_HALVES(ah, a), XV_HALVES(bh, b);
-    const __m256i h[2] = {XV(cmp_epi32)(ah[0], bh[0], op), XV(cmp_epi32)(ah[1], bh[1], op)};
-    return XV_JOIN(xv_si, h);
-}
-XV_INLINE xv_si XV(cmp_su)(xv_su a, xv_su b, int op)
-{
-    const xv_su flip = (xv_su){0} + (UINT32_C(1) << 31);
-    return XV(cmp_si)((xv_si)(a ^ flip), (xv_si)(b ^ flip), op);
-}
+typedef double xv_d4 __attribute__((vector_size(32)));
+typedef float xv_s8 __attribute__((vector_size(32)));
+typedef int64_t xv_i4 __attribute__((vector_size(32)));
+typedef uint64_t xv_u4 __attribute__((vector_size(32)));
+typedef int32_t xv_si8 __attribute__((vector_size(32)));
+typedef uint32_t xv_su8 __attribute__((vector_size(32)));
+XV_CMP_HALVES(cmp_d, xv_d, xv_i, xv_d4, xv_i4)
+XV_CMP_HALVES(cmp_s, xv_s, xv_si, xv_s8, xv_si8)
+XV_CMP_HALVES(cmp_i, xv_i, xv_i, xv_i4, xv_i4)
+XV_CMP_HALVES(cmp_u, xv_u, xv_i, xv_u4, xv_i4)
+XV_CMP_HALVES(cmp_si, xv_si, xv_si, xv_si8, xv_si8)
+XV_CMP_HALVES(cmp_su, xv_su, xv_si, xv_su8, xv_si8)
+#undef XV_CMP_HALVES
 #endif
 
 XV_INLINE xv_d XV(load)(const double *p)
