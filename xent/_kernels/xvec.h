@@ -49,11 +49,11 @@ typedef uint32_t xv_su __attribute__((vector_size(64)));
 /* AVX2 (x86-64-v3, without AVX-512): a vector is two 256-bit halves. GCC splits arithmetic on
  * wider vectors into halves by itself, but not comparisons, selects, multiply-adds, table
  * lookups, conversions or lane masks: GCC 12 turns each of those into one scalar operation per
- * lane (-Wvector-operation-performance lists them), which made the AVX2 variant 15-20x slower
+ * lane (-Wvector-operation-performance lists them), which made the AVX2 variant 13-25x slower
  * than the AVX-512 one. They are written below on the halves, and the kernels compare vectors
  * through XV_LT and the like instead of the operators. The vectors themselves still live in
  * memory between operations there (no register holds 64 bytes): the AVX2 variant runs at
- * 5-7x the AVX-512 one's time where half the lanes explain 2x. */
+ * 4-6x the AVX-512 one's time where half the lanes explain 2x. */
 #if defined(XV_X86_INTRIN) && defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
 #define XV_AVX2 1
 /* a vector as its two halves, and back (the copies are register moves) */
