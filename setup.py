@@ -8,8 +8,10 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.errors import CompileError
 
 KERNELS = "xent/_kernels/"
+X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 # IEEE arithmetic in every SIMD variant: no contraction into FMA by the compiler (the variants
 # would differ in their last bits; the kernels write out the multiply-adds they use, which the
@@ -18,21 +20,24 @@ KERNELS = "xent/_kernels/"
 extension = Extension(
     "xent._kernels._core",
     # the longest to compile first: the 8-lane vectors of xvec.h are emulated on narrower
-    # registers in the AVX2 and baseline variants (about 55 and 40 s here, AVX-512 25 s)
+    # registers in the AVX2 and baseline variants (about 85 and 65 s here, AVX-512 25 s)
     sources=[
         KERNELS + name
         for name in (
-            "kernels_avx2.c",
+            "kernels_avx2.cpp" if X86 else "kernels_avx2.c",
             "kernels_baseline.c",
             "kernels_avx512.c",
             "_core.pyx",
             "kernels.c",
         )
     ],
+    # linked as C: the C++ of kernels_avx2.cpp uses no C++ run-time library
+    language="c",
     include_dirs=[numpy.get_include(), "xent/_kernels"],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
     depends=[KERNELS + name for name in ("kernels.h", "instance.h", "body.h", "kl.h")]
-    + [KERNELS + name for name in ("xmath.h", "xmath_tables.h", "xvec.h")],
+    + [KERNELS + name for name in ("xmath.h", "xmath_tables.h", "xvec.h", "xvec_pieces.h")]
+    + [KERNELS + "kernels_avx2.c"],
     extra_compile_args=[
         "-O2",
         # no debug information (Python's flags ask for it): a third of the compile time
@@ -48,11 +53,21 @@ extension = Extension(
 )
 
 
+# The AVX2 variant is kernels_avx2.c compiled as C++ (kernels_avx2.cpp includes it): there its
+# 64-byte vectors are structs of two 32-byte GCC vectors with C++ operators (xvec_pieces.h),
+# which GCC keeps in registers, where a 64-byte GCC vector lives in memory on a CPU without
+# AVX-512 (3-4x the time). Its instruction set comes from the command line, because GCC's C++
+# front end reads the whole file before a `#pragma GCC target` takes effect, so the pragma does
+# not define __AVX2__ and __FMA__ for the preprocessor. Where the compiler cannot compile C++,
+# kernels_avx2.c is compiled as C instead: the same results, at the slower speed.
+CXX_FLAGS = ["-std=gnu++17", "-fno-exceptions", "-fno-rtti", "-fno-threadsafe-statics"]
+FILE_FLAGS = {"kernels_avx2.cpp": ["-march=x86-64-v3"]}
+
 # On x86-64 the baseline variant (SSE2) runs only on CPUs without AVX2 (made before 2013): it is
 # compiled at -O1, half its -O2 compile time, for the same bits (IEEE operations, no
 # contraction: the optimization level does not change a result). Elsewhere it is the only
 # variant and keeps -O2.
-LIGHT = {"kernels_baseline.c"} if platform.machine().lower() in ("x86_64", "amd64") else set()
+LIGHT = {"kernels_baseline.c"} if X86 else set()
 
 
 class ParallelBuildExt(build_ext):
@@ -72,10 +87,24 @@ class ParallelBuildExt(build_ext):
             jobs = os.cpu_count() or 1
         compile_many = self.compiler.compile
 
+        def flags(name, base):  # type: ignore[no-untyped-def]
+            if name.endswith(".cpp"):
+                base = [f for f in base if not f.startswith("-std=")] + CXX_FLAGS
+            return [*base, *FILE_FLAGS.get(name, []), *(["-O1"] if name in LIGHT else [])]
+
         def compile_one(source, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if os.path.basename(source) in LIGHT and self.compiler.compiler_type == "unix":
-                kwargs = {**kwargs, "extra_postargs": [*kwargs.get("extra_postargs", []), "-O1"]}
-            return compile_many([source], *args, **kwargs)
+            if self.compiler.compiler_type != "unix":
+                return compile_many([source], *args, **kwargs)
+            name, base = os.path.basename(source), kwargs.pop("extra_postargs", [])
+            try:
+                return compile_many([source], *args, **kwargs, extra_postargs=flags(name, base))
+            except CompileError:
+                if not name.endswith(".cpp"):
+                    raise
+            # no C++ compiler: the same variant from its C source
+            print(f"warning: {name} did not compile as C++; compiling it as C (slower)")
+            source, name = source[: -len(".cpp")] + ".c", name[: -len(".cpp")] + ".c"
+            return compile_many([source], *args, **kwargs, extra_postargs=flags(name, base))
 
         def compile_all(sources, *args, **kwargs):  # type: ignore[no-untyped-def]
             with ThreadPoolExecutor(max(1, jobs)) as pool:

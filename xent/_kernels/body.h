@@ -305,7 +305,7 @@ static inline __attribute__((always_inline)) xv_d FN(load_pad)(const T *p, int n
 #if XK_WIDEN && defined(XV_X86_INTRIN) && defined(__AVX512VL__)
     /* a masked load (pad is 0 or -inf, floats): through memory, eight scalar stores and the
        vector's load stalled each row's last entries */
-    return __builtin_convertvector(
+    return XV_CONVERT(
         (xv_f)_mm256_mask_loadu_ps(_mm256_set1_ps((float)pad), (__mmask8)((1u << n) - 1), p),
         xv_d);
 #elif XK_WIDEN
@@ -391,9 +391,9 @@ static inline void FN(row_max)(const T *x, ptrdiff_t C, double *m_out)
  * vector's store: a stall per row). */
 static inline __attribute__((always_inline)) double FN(hsum)(xv_d l)
 {
-    l += __builtin_shufflevector(l, l, 1, 0, 3, 2, 5, 4, 7, 6);
-    l += __builtin_shufflevector(l, l, 2, 3, 0, 1, 6, 7, 4, 5);
-    l += __builtin_shufflevector(l, l, 4, 5, 6, 7, 0, 1, 2, 3);
+    l += XV_SHUFFLE(l, l, 1, 0, 3, 2, 5, 4, 7, 6);
+    l += XV_SHUFFLE(l, l, 2, 3, 0, 1, 6, 7, 4, 5);
+    l += XV_SHUFFLE(l, l, 4, 5, 6, 7, 0, 1, 2, 3);
     return l[0];
 }
 
@@ -2142,13 +2142,13 @@ static inline __attribute__((always_inline)) void FN(tile2_terms)(ptrdiff_t n, c
             const xv_d bp = d[h] - a1;
             e[h] = (a1 - (d[h] - bp)) - (bp + a0);
             e[h] = XV(sel)(XV_LT(d[h], inf) & XV_GT(d[h], -inf), e[h], zero);
-            v8[h] = __builtin_convertvector(d[h], xv_f);
-            vl8[h] = __builtin_convertvector((d[h] - __builtin_convertvector(v8[h], xv_d)) + e[h],
+            v8[h] = XV_CONVERT(d[h], xv_f);
+            vl8[h] = XV_CONVERT((d[h] - XV_CONVERT(v8[h], xv_d)) + e[h],
                                              xv_f);
         }
-        const xv_s v = __builtin_shufflevector(v8[0], v8[1], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+        const xv_s v = XV_SHUFFLE(v8[0], v8[1], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
                                                12, 13, 14, 15);
-        const xv_s vl = __builtin_shufflevector(vl8[0], vl8[1], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+        const xv_s vl = XV_SHUFFLE(vl8[0], vl8[1], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
                                                 11, 12, 13, 14, 15);
         xv_d u[2] = {zero, zero}, Tv[2];
         FN(softplus_terms16)(v, vl, U ? u : NULL, Tv);
@@ -2483,17 +2483,17 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
 #if XK_WIDEN
         for (; r + 16 <= n; r += 16) {
             const xv_s a = XV(sload)(x + 2 * r), b = XV(sload)(x + 2 * r + 16);
-            XV(sstore)(xt + r, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
+            XV(sstore)(xt + r, XV_SHUFFLE(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
                                                        20, 22, 24, 26, 28, 30));
-            XV(sstore)(xt + XK_TILE + r, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13,
+            XV(sstore)(xt + XK_TILE + r, XV_SHUFFLE(a, b, 1, 3, 5, 7, 9, 11, 13,
                                                                  15, 17, 19, 21, 23, 25, 27,
                                                                  29, 31));
         }
 #else
         for (; r + 8 <= n; r += 8) {
             const xv_d a = XV(load)(x + 2 * r), b = XV(load)(x + 2 * r + 8);
-            XV(store)(xt + r, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14));
-            XV(store)(xt + XK_TILE + r, __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15));
+            XV(store)(xt + r, XV_SHUFFLE(a, b, 0, 2, 4, 6, 8, 10, 12, 14));
+            XV(store)(xt + XK_TILE + r, XV_SHUFFLE(a, b, 1, 3, 5, 7, 9, 11, 13, 15));
         }
 #endif
     }
@@ -2529,17 +2529,17 @@ static inline __attribute__((always_inline)) void FN(from_tile_c)(const T *ot, p
 #if XK_WIDEN
         for (; r + 16 <= n; r += 16) {
             const xv_s a = XV(sload)(ot + r), b = XV(sload)(ot + XK_TILE + r);
-            XV(sstore)(out + 2 * r, __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4,
+            XV(sstore)(out + 2 * r, XV_SHUFFLE(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4,
                                                             20, 5, 21, 6, 22, 7, 23));
-            XV(sstore)(out + 2 * r + 16, __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11,
+            XV(sstore)(out + 2 * r + 16, XV_SHUFFLE(a, b, 8, 24, 9, 25, 10, 26, 11,
                                                                  27, 12, 28, 13, 29, 14, 30,
                                                                  15, 31));
         }
 #else
         for (; r + 8 <= n; r += 8) {
             const xv_d a = XV(load)(ot + r), b = XV(load)(ot + XK_TILE + r);
-            XV(store)(out + 2 * r, __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11));
-            XV(store)(out + 2 * r + 8, __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15));
+            XV(store)(out + 2 * r, XV_SHUFFLE(a, b, 0, 8, 1, 9, 2, 10, 3, 11));
+            XV(store)(out + 2 * r + 8, XV_SHUFFLE(a, b, 4, 12, 5, 13, 6, 14, 7, 15));
         }
 #endif
     }
@@ -3464,8 +3464,8 @@ static inline __attribute__((always_inline)) void FN(two_cols)(const T *t, ptrdi
                                                                xv_d *x0, xv_d *x1)
 {
     const xv_d a = XV(load)(t + 2 * r), b = XV(load)(t + 2 * r + 8);
-    *x0 = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
-    *x1 = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+    *x0 = XV_SHUFFLE(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+    *x1 = XV_SHUFFLE(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
 }
 #endif
 
@@ -3486,34 +3486,34 @@ static inline __attribute__((always_inline)) void FN(few_cols16)(const float *t,
     }
     /* rows 2i, 2i + 1 interleaved within each 128-bit lane (unpacklo/hi_ps) */
     for (int i = 0; i < 16; i += 2) {
-        a[i] = __builtin_shufflevector(m[i], m[i + 1], 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25,
+        a[i] = XV_SHUFFLE(m[i], m[i + 1], 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25,
                                        12, 28, 13, 29);
-        a[i + 1] = __builtin_shufflevector(m[i], m[i + 1], 2, 18, 3, 19, 6, 22, 7, 23, 10, 26,
+        a[i + 1] = XV_SHUFFLE(m[i], m[i + 1], 2, 18, 3, 19, 6, 22, 7, 23, 10, 26,
                                            11, 27, 14, 30, 15, 31);
     }
     /* four rows 4g .. 4g + 3: m[4g + k] holds, in 128-bit lane j, class 4j + k of them
        (unpacklo/hi_pd) */
     for (int g = 0; g < 16; g += 4)
         for (int h = 0; h < 2; h++) {
-            m[g + 2 * h] = __builtin_shufflevector(a[g + h], a[g + h + 2], 0, 1, 16, 17, 4, 5, 20,
+            m[g + 2 * h] = XV_SHUFFLE(a[g + h], a[g + h + 2], 0, 1, 16, 17, 4, 5, 20,
                                                    21, 8, 9, 24, 25, 12, 13, 28, 29);
-            m[g + 2 * h + 1] = __builtin_shufflevector(a[g + h], a[g + h + 2], 2, 3, 18, 19, 6, 7,
+            m[g + 2 * h + 1] = XV_SHUFFLE(a[g + h], a[g + h + 2], 2, 3, 18, 19, 6, 7,
                                                        22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
         }
     /* eight rows 8q .. 8q + 7: a[8q + k] holds classes k (rows in the low half) and 8 + k,
        a[8q + 4 + k] classes 4 + k and 12 + k (128-bit lanes of two groups of four rows) */
     for (int q = 0; q < 16; q += 8)
         for (int k = 0; k < 4; k++) {
-            a[q + k] = __builtin_shufflevector(m[q + k], m[q + 4 + k], 0, 1, 2, 3, 16, 17, 18, 19,
+            a[q + k] = XV_SHUFFLE(m[q + k], m[q + 4 + k], 0, 1, 2, 3, 16, 17, 18, 19,
                                                8, 9, 10, 11, 24, 25, 26, 27);
-            a[q + 4 + k] = __builtin_shufflevector(m[q + k], m[q + 4 + k], 4, 5, 6, 7, 20, 21,
+            a[q + 4 + k] = XV_SHUFFLE(m[q + k], m[q + 4 + k], 4, 5, 6, 7, 20, 21,
                                                    22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
         }
     /* the sixteen rows: a[k] holds classes k and k + 8 of rows 0-7, a[8 + k] of rows 8-15 */
     for (int k = 0; k < 8; k++) {
-        cols[k] = __builtin_shufflevector(a[k], a[8 + k], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19,
+        cols[k] = XV_SHUFFLE(a[k], a[8 + k], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19,
                                           20, 21, 22, 23);
-        cols[k + 8] = __builtin_shufflevector(a[k], a[8 + k], 8, 9, 10, 11, 12, 13, 14, 15, 24,
+        cols[k + 8] = XV_SHUFFLE(a[k], a[8 + k], 8, 9, 10, 11, 12, 13, 14, 15, 24,
                                               25, 26, 27, 28, 29, 30, 31);
     }
 }
@@ -3587,9 +3587,9 @@ static ptrdiff_t FN(stats_contig)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv
         a.one = none - 1;
         if (C == 2) {
             const xv_s v0 = XV(sload)(t + 2 * r), v1 = XV(sload)(t + 2 * r + 16);
-            FN(stats16_col)(&a, __builtin_shufflevector(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14, 16,
+            FN(stats16_col)(&a, XV_SHUFFLE(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14, 16,
                                                         18, 20, 22, 24, 26, 28, 30), 0, s->cw);
-            FN(stats16_col)(&a, __builtin_shufflevector(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15, 17,
+            FN(stats16_col)(&a, XV_SHUFFLE(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15, 17,
                                                         19, 21, 23, 25, 27, 29, 31), 1, s->cw);
         } else {
             xv_s cols[16];
@@ -3600,13 +3600,13 @@ static ptrdiff_t FN(stats_contig)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv
             FN(stats8) g;
             g.sum = a.sum[h];
             g.wsum = a.wsum[h];
-            g.nnz = __builtin_convertvector(
-                h ? __builtin_shufflevector(a.nnz, a.nnz, 8, 9, 10, 11, 12, 13, 14, 15)
-                  : __builtin_shufflevector(a.nnz, a.nnz, 0, 1, 2, 3, 4, 5, 6, 7),
+            g.nnz = XV_CONVERT(
+                h ? XV_SHUFFLE(a.nnz, a.nnz, 8, 9, 10, 11, 12, 13, 14, 15)
+                  : XV_SHUFFLE(a.nnz, a.nnz, 0, 1, 2, 3, 4, 5, 6, 7),
                 xv_i);
-            g.one = __builtin_convertvector(
-                h ? __builtin_shufflevector(a.one, a.one, 8, 9, 10, 11, 12, 13, 14, 15)
-                  : __builtin_shufflevector(a.one, a.one, 0, 1, 2, 3, 4, 5, 6, 7),
+            g.one = XV_CONVERT(
+                h ? XV_SHUFFLE(a.one, a.one, 8, 9, 10, 11, 12, 13, 14, 15)
+                  : XV_SHUFFLE(a.one, a.one, 0, 1, 2, 3, 4, 5, 6, 7),
                 xv_i);
             FN(stats8_end)(s, &g, r + 8 * h, &bad_v, hot_ok);
         }

@@ -113,7 +113,7 @@ static void XK_CAT(id_range, XK_V)(const void *y, int is32, ptrdiff_t n, int64_t
             typedef int32_t i32x8 __attribute__((vector_size(32)));
             i32x8 w;
             memcpy(&w, y32 + i, sizeof w);
-            v = __builtin_convertvector(w, xv_i);
+            v = XV_CONVERT(w, xv_i);
         } else {
             memcpy(&v, y64 + i, sizeof v);
         }
@@ -159,6 +159,9 @@ static void XK_CAT(id_range, XK_V)(const void *y, int is32, ptrdiff_t n, int64_t
 #undef T
 #undef XK_WIDEN
 
+#ifdef __cplusplus
+extern "C" const xk_variant XK_CAT(xk_variant, XK_V);
+#endif
 const xk_variant XK_CAT(xk_variant, XK_V) = {
     .name = XK_NAME,
     .fused = XM_FUSED,

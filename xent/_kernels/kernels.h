@@ -21,6 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum xk_mode {
     XK_LSE = 0,         /* row_out = logsumexp */
     XK_SOFTMAX = 1,     /* out = softmax */
@@ -214,4 +218,7 @@ int xk_variant_supported(int i);
 /* Elementwise math, exposed for the tests of its accuracy. */
 void xk_math_array(int fn, const double *x, double *y, ptrdiff_t n, int variant, int vector);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

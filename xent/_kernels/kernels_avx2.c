@@ -1,4 +1,6 @@
-/* The AVX2 + FMA (x86-64-v3) variant of the kernels (instance.h); x86-64 with GCC or Clang only. */
+/* The AVX2 + FMA (x86-64-v3) variant of the kernels (instance.h); x86-64 with GCC or Clang only.
+ * The build compiles it as C++ (kernels_avx2.cpp, with -march=x86-64-v3: see setup.py), as C
+ * where there is no C++ compiler (the pragma below then sets the instruction set). */
 #include "kernels.h"
 
 #ifdef XK_X86

@@ -810,10 +810,10 @@ static inline __attribute__((always_inline)) void FN(kl_two_load)(const T *x, pt
 {
     if (nr == 8 && rs == 2 && cs == 1) {
         const xv_s v = XV(sload)(x + 2 * r0);
-        const xv_f even = __builtin_shufflevector(v, v, 0, 2, 4, 6, 8, 10, 12, 14);
-        const xv_f odd = __builtin_shufflevector(v, v, 1, 3, 5, 7, 9, 11, 13, 15);
-        *c0 = __builtin_convertvector(even, xv_d);
-        *c1 = __builtin_convertvector(odd, xv_d);
+        const xv_f even = XV_SHUFFLE(v, v, 0, 2, 4, 6, 8, 10, 12, 14);
+        const xv_f odd = XV_SHUFFLE(v, v, 1, 3, 5, 7, 9, 11, 13, 15);
+        *c0 = XV_CONVERT(even, xv_d);
+        *c1 = XV_CONVERT(odd, xv_d);
         return;
     }
     const xv_i idx = row * rs;

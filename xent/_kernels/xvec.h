@@ -1,8 +1,8 @@
 /* xvec.h -- eight-lane double vectors for the hot loops of body.h, and exp on them.
  *
  * Written with GCC/Clang vector extensions: the same source compiles to one zmm register per
- * vector for AVX-512, two ymm for AVX2 (with the help of the XV_AVX2 branches below) and four
- * xmm for SSE2, always with the same IEEE operations in the same order (-ffp-contract=off), so
+ * vector for AVX-512, two ymm for AVX2 (as C++, with the vector types of xvec_pieces.h and the
+ * XV_AVX2 branches below) and four xmm for SSE2, always with the same IEEE operations in the same order (-ffp-contract=off), so
  * every variant gives the same bits. The only fused multiply-adds are the ones written out
  * (XV(fma)): rounded once in the variants for CPUs with the FMA instruction (AVX2, AVX-512), in
  * two roundings in the x86-64 baseline (CPUs without it, whose results may therefore differ in
@@ -30,33 +30,46 @@
 #define XV_X86_INTRIN 1
 #endif
 
+typedef float xv_f __attribute__((vector_size(32)));
+#define XV_LANES 8
+#define XV_SLANES 16
+#if defined(__cplusplus) && defined(__AVX2__) && !defined(__AVX512F__)
+#define XV_PIECES 1
+#include "xvec_pieces.h"
+#else
+#define XV_PIECES 0
 typedef double xv_d __attribute__((vector_size(64)));
 typedef int64_t xv_i __attribute__((vector_size(64)));
 typedef uint64_t xv_u __attribute__((vector_size(64)));
-typedef float xv_f __attribute__((vector_size(32)));
-#define XV_LANES 8
 /* sixteen float lanes (the float32 rows), with their integer lanes */
 typedef float xv_s __attribute__((vector_size(64)));
 typedef int32_t xv_si __attribute__((vector_size(64)));
 typedef uint32_t xv_su __attribute__((vector_size(64)));
-#define XV_SLANES 16
+/* GCC's conversions and shuffles of vectors (xvec_pieces.h has them for its types) */
+#define XV_CONVERT(v, T) __builtin_convertvector(v, T)
+#define XV_SHUFFLE(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#endif
 /* below this, exp of a float row entry is not a normal float: such entries take the double exp */
 #define XV_EXPF_MIN -86.0f
 #endif
 
 #define XV_INLINE static inline __attribute__((always_inline))
 
-/* AVX2 (x86-64-v3, without AVX-512): a vector is two 256-bit halves. GCC splits arithmetic on
- * wider vectors into halves by itself, but not comparisons, selects, multiply-adds, table
- * lookups, conversions or lane masks: GCC 12 turns each of those into one scalar operation per
- * lane (-Wvector-operation-performance lists them), which made the AVX2 variant 13-25x slower
- * than the AVX-512 one. They are written below on the halves, and the kernels compare vectors
- * through XV_LT and the like instead of the operators. The vectors themselves still live in
- * memory between operations there (no register holds 64 bytes): the AVX2 variant runs at
- * 4-6x the AVX-512 one's time where half the lanes explain 2x. */
+/* AVX2 (x86-64-v3, without AVX-512): a vector is two 256-bit halves. Compiled as C++ (the
+ * build's way, kernels_avx2.cpp), the vectors are xvec_pieces.h's structs of two 32-byte GCC
+ * vectors, kept in registers, and their operators work on the halves. Compiled as C (where there
+ * is no C++ compiler), they are 64-byte GCC vectors: GCC splits their arithmetic into halves by
+ * itself, but keeps the vectors in memory (no register holds 64 bytes; the C variant runs at
+ * 3-4x the C++ one's time) and turns comparisons into one scalar operation per lane, so the
+ * kernels compare vectors through XV_LT and the like, which C compiles on the halves. In both,
+ * what GCC would do lane by lane on any vector type (selects, multiply-adds, table lookups,
+ * conversions, lane masks) is written below with the intrinsics on the halves: GCC 12 turns
+ * each of those into one scalar operation per lane (-Wvector-operation-performance lists them),
+ * which made the AVX2 variant 13-25x slower than the AVX-512 one. */
 #if defined(XV_X86_INTRIN) && defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
 #define XV_AVX2 1
-/* a vector as its two halves, and back (the copies are register moves) */
+#ifndef __cplusplus
+/* a vector as its two halves, and back (xvec_pieces.h has them for C++) */
 #define XV_HALVES(H, v) memcpy((H), &(v), 64)
 #define XV_JOIN(T, H)                                                                      \
     __extension__({                                                                        \
@@ -64,6 +77,7 @@ typedef uint32_t xv_su __attribute__((vector_size(64)));
         memcpy(&j_, (H), 64);                                                              \
         j_;                                                                                \
     })
+#endif
 #else
 #define XV_AVX2 0
 #endif
@@ -71,7 +85,7 @@ typedef uint32_t xv_su __attribute__((vector_size(64)));
 /* Comparisons of vectors, a OP b lane by lane (all ones where true): XV_LT(a, b) is a < b, and
  * so on, for every vector type (the lanes' type is a's; b may be a vector or a scalar). With
  * AVX2, on the halves (see above); else the operators themselves. */
-#if XV_AVX2
+#if XV_AVX2 && !defined(__cplusplus)
 enum { XV_OP_LT, XV_OP_LE, XV_OP_GT, XV_OP_GE, XV_OP_EQ, XV_OP_NE };
 #define XV_CMP(a, b, op)                                                                    \
     _Generic((a),                                                                           \
@@ -98,10 +112,13 @@ enum { XV_OP_LT, XV_OP_LE, XV_OP_GT, XV_OP_GE, XV_OP_EQ, XV_OP_NE };
 
 XV_INLINE xv_d XV(splat)(double v)
 {
+#if XV_PIECES
+    return xv_d::splat(v);
+#endif
     return (xv_d){v, v, v, v, v, v, v, v};
 }
 
-#if XV_AVX2
+#if XV_AVX2 && !defined(__cplusplus)
 /* the comparisons of XV_CMP on the halves: GCC's operators on 32-byte vectors, which AVX2
  * compares natively (IEEE's comparisons for floating lanes, != true where a lane is NaN;
  * unsigned lanes as unsigned), the result of each half as the operator gives it */
@@ -140,6 +157,9 @@ XV_CMP_HALVES(cmp_su, xv_su, xv_si, xv_su8, xv_si8)
 
 XV_INLINE xv_d XV(load)(const double *p)
 {
+#if XV_PIECES
+    return xv_d::load(p);
+#endif
     xv_d v;
     memcpy(&v, p, sizeof v);
     return v;
@@ -165,11 +185,14 @@ XV_INLINE xv_d XV(load_f)(const float *p)
 #endif
     xv_f v;
     memcpy(&v, p, sizeof v);
-    return __builtin_convertvector(v, xv_d);
+    return XV_CONVERT(v, xv_d);
 }
 
 XV_INLINE void XV(store)(double *p, xv_d v)
 {
+#if XV_PIECES
+    return v.store(p);
+#endif
     memcpy(p, &v, sizeof v);
 }
 
@@ -182,7 +205,7 @@ XV_INLINE void XV(store_f)(float *p, xv_d v)
     _mm_storeu_ps(p + 4, _mm256_cvtpd_ps(h[1]));
     return;
 #endif
-    xv_f f = __builtin_convertvector(v, xv_f);
+    xv_f f = XV_CONVERT(v, xv_f);
     memcpy(p, &f, sizeof f);
 }
 
@@ -290,9 +313,9 @@ XV_INLINE xv_d XV(max)(xv_d a, xv_d b)
 /* The greatest lane of v, which holds no NaN: a tree of maxima (exact, as any order is). */
 XV_INLINE double XV(max_lanes)(xv_d v)
 {
-    v = XV(max)(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3));
-    v = XV(max)(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5));
-    v = XV(max)(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6));
+    v = XV(max)(v, XV_SHUFFLE(v, v, 4, 5, 6, 7, 0, 1, 2, 3));
+    v = XV(max)(v, XV_SHUFFLE(v, v, 2, 3, 0, 1, 6, 7, 4, 5));
+    v = XV(max)(v, XV_SHUFFLE(v, v, 1, 0, 3, 2, 5, 4, 7, 6));
     return v[0];
 }
 
@@ -338,7 +361,7 @@ XV_INLINE xv_d XV(gather)(const double *base, xv_i idx)
 XV_INLINE xv_d XV(gather_f)(const float *base, xv_i idx)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
-    return __builtin_convertvector((xv_f)_mm512_i64gather_ps((__m512i)idx, base, 4), xv_d);
+    return XV_CONVERT((xv_f)_mm512_i64gather_ps((__m512i)idx, base, 4), xv_d);
 #elif XV_AVX2
     __m256i ih[2];
     XV_HALVES(ih, idx);
@@ -579,7 +602,7 @@ XV_INLINE xv_d XV(log_short_table)(xv_d x)
 {
     const xv_u tmp = (xv_u)x - XM_LOG_OFF;
     const xv_i i = (xv_i)((tmp >> XM_LOG_SHIFT) & 31);
-    const xv_d kd = __builtin_convertvector((xv_i)tmp >> 52, xv_d);
+    const xv_d kd = XV_CONVERT((xv_i)tmp >> 52, xv_d);
     const xv_d z = (xv_d)((tmp & ((UINT64_C(1) << 52) - 1)) + XM_LOG_OFF);
     const xv_d r = z * XV(lookup32)(XM_LOG_INVC, i) - 1.0;
     const xv_d r2 = r * r;
@@ -610,11 +633,17 @@ XV_INLINE xv_d XV(log_short)(xv_d x)
 
 XV_INLINE xv_s XV(ssplat)(float v)
 {
+#if XV_PIECES
+    return xv_s::splat(v);
+#endif
     return (xv_s){v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v};
 }
 
 XV_INLINE xv_s XV(sload)(const float *p)
 {
+#if XV_PIECES
+    return xv_s::load(p);
+#endif
     xv_s v;
     memcpy(&v, p, sizeof v);
     return v;
@@ -671,6 +700,9 @@ XV_INLINE void XV(scatter)(double *base, xv_i idx, xv_d v)
 
 XV_INLINE void XV(sstore)(float *p, xv_s v)
 {
+#if XV_PIECES
+    return v.store(p);
+#endif
     memcpy(p, &v, sizeof v);
 }
 
@@ -758,13 +790,13 @@ XV_INLINE xv_s XV(sfma)(xv_s a, xv_s b, xv_s c)
 /* The greatest lane of v, which holds no NaN: a tree of maxima (exact, as any order is). */
 XV_INLINE float XV(smax_lanes)(xv_s v)
 {
-    v = XV(smax)(v, __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4,
+    v = XV(smax)(v, XV_SHUFFLE(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4,
                                             5, 6, 7));
-    v = XV(smax)(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8,
+    v = XV(smax)(v, XV_SHUFFLE(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8,
                                             9, 10, 11));
-    v = XV(smax)(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14,
+    v = XV(smax)(v, XV_SHUFFLE(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14,
                                             15, 12, 13));
-    v = XV(smax)(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13,
+    v = XV(smax)(v, XV_SHUFFLE(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13,
                                             12, 15, 14));
     return v[0];
 }
@@ -796,8 +828,8 @@ XV_INLINE xv_d XV(swiden_lo)(xv_s v)
                           _mm256_cvtps_pd(_mm256_extractf128_ps(vh[0], 1))};
     return XV_JOIN(xv_d, h);
 #else
-    return __builtin_convertvector(
-        __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), xv_d);
+    return XV_CONVERT(
+        XV_SHUFFLE(v, v, 0, 1, 2, 3, 4, 5, 6, 7), xv_d);
 #endif
 }
 
@@ -812,8 +844,8 @@ XV_INLINE xv_d XV(swiden_hi)(xv_s v)
                           _mm256_cvtps_pd(_mm256_extractf128_ps(vh[1], 1))};
     return XV_JOIN(xv_d, h);
 #else
-    return __builtin_convertvector(
-        __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), xv_d);
+    return XV_CONVERT(
+        XV_SHUFFLE(v, v, 8, 9, 10, 11, 12, 13, 14, 15), xv_d);
 #endif
 }
 
