@@ -2787,7 +2787,7 @@ static inline void FN(prob_logs)(const T *x, ptrdiff_t n, double *lp, double *lq
  * j of a step at i holds nl <= 8 entries (0 past the tile's end); its padding lanes read x 0,
  * weights 1 and the step's first label, and their losses are 0. */
 
-/* The softplus terms of the step at i (up to 32 floats or 8 doubles of N), u where wanted. */
+/* The softplus terms of the step at i (up to 32 entries of N, four vectors), u where wanted. */
 static inline __attribute__((always_inline)) void FN(binary_step_terms)(const T *x, ptrdiff_t i,
                                                                         ptrdiff_t N, xv_d *U,
                                                                         xv_d *L)
@@ -2802,8 +2802,12 @@ static inline __attribute__((always_inline)) void FN(binary_step_terms)(const T 
     }
     FN(softplus_terms32)(xs, 1.0f, U, L);
 #else
-    xv_d u;
-    FN(softplus_terms8)(FN(load_pad)(x + i, left < 8 ? (int)left : 8, 0.0), U ? U : &u, L);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        const ptrdiff_t nl = left - 8 * k < 0 ? 0 : left - 8 * k < 8 ? left - 8 * k : 8;
+        xv_d u;
+        FN(softplus_terms8)(FN(load_pad)(x + i + 8 * k, (int)nl, 0.0), U ? &U[k] : &u, &L[k]);
+    }
 #endif
 }
 
@@ -2878,16 +2882,12 @@ static inline __attribute__((always_inline)) void FN(binary_out8)(xk_binary *bb,
  * relu(x), T = log1p(exp(-|x|)), so l = (a + b) T + a relu(-x) + b relu(x), non-negative terms
  * (a + b = 1 without pos_weight); a label of exactly 0 or 1 at an infinite logit gives 0, not
  * 0 * inf. The gradient is b sigmoid(x) - a sigmoid(-x).
- * A step of XK_BSTEP entries (softplus_terms32 for float, softplus_terms8 for double) is read
- * once: its terms stay in registers, its labels' range goes into lo, hi, nan (two sets in
- * turn: see binary_labels), and vector k of every 32 entries into the loss sum s[k] (the sums
- * of the chunked passes, in the same order); the tile's last step padded (x 0, labels the
- * step's first, weights 1, losses 0). */
-#if XK_WIDEN
-#define XK_BSTEP 32
-#else
-#define XK_BSTEP 8
-#endif
+ * A step of 32 entries (softplus_terms32 for float, softplus_terms8 four times for double) is
+ * read once: its terms stay in registers, its labels' range goes into lo, hi, nan (two sets in
+ * turn: see binary_labels), and its vector k into the loss sum s[k] (the sums of the chunked
+ * passes, in the same order; k known at compile time, so that the AVX2 variant keeps the sums
+ * in registers); the tile's last step padded (x 0, labels the step's first, weights 1, losses
+ * 0). */
 static inline __attribute__((always_inline)) void FN(binary_logits_run)(
     xk_binary *bb, FN(vsum) s[4], xv_d lo[2], xv_d hi[2], xv_i *nan, const int GRAD,
     const int SW, const int PW)
@@ -2895,12 +2895,11 @@ static inline __attribute__((always_inline)) void FN(binary_logits_run)(
     const ptrdiff_t N = bb->n;
     const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, ginv = 1.0 / bb->grad_div;
     const xv_d zero = XV(splat)(0.0);
-    int v = 0; /* the vector's number mod 4: its loss sum */
-    for (ptrdiff_t i = 0; i < N; i += XK_BSTEP) {
-        xv_d U[XK_BSTEP / 8], L[XK_BSTEP / 8];
+    for (ptrdiff_t i = 0; i < N; i += 32) {
+        xv_d U[4], L[4];
         FN(binary_step_terms)((const T *)bb->x, i, N, GRAD ? U : NULL, L);
 #pragma GCC unroll 4
-        for (int k = 0; k < XK_BSTEP / 8; k++, v = (v + 1) & 3) {
+        for (int k = 0; k < 4; k++) {
             const ptrdiff_t j = i + 8 * k;
             const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
             xv_d xv, pwv, swv;
@@ -2928,15 +2927,10 @@ static inline __attribute__((always_inline)) void FN(binary_logits_run)(
             } else if (GRAD) {
                 g *= ginv;
             }
-            FN(binary_out8)(bb, &s[v], j, nl, loss, g, GRAD);
+            FN(binary_out8)(bb, &s[k], j, nl, loss, g, GRAD);
         }
     }
-    /* the sums took vectors of zeros up to the next 32 entries (as the chunked passes) */
-    for (ptrdiff_t j = (N + XK_BSTEP - 1) / XK_BSTEP * XK_BSTEP; j < (N + 31) / 32 * 32;
-         j += 8, v = (v + 1) & 3)
-        FN(vsum_add)(&s[v], zero);
 }
-#undef XK_BSTEP
 
 /* The same from probabilities: l = -a log p - b log1p(-p), nothing clipped; gradient
  * b / (1 - p) - a / p, a weight of 0 contributing 0 (also where p is 0 or 1). */
@@ -3213,7 +3207,6 @@ static inline __attribute__((always_inline)) void FN(binary_focal_run)(
     const int GRAD, const int SW, const int PW)
 {
     const ptrdiff_t N = bb->n;
-    int v = 0; /* the vector's number mod 4: its loss sum */
     for (ptrdiff_t i = 0; i < N; i += 32) {
         const ptrdiff_t nstep = N - i < 32 ? N - i : 32;
         xv_d Y[4];
@@ -3235,7 +3228,7 @@ static inline __attribute__((always_inline)) void FN(binary_focal_run)(
             FN(binary_focal_step)(bb, i, nstep, Ys, PW ? pwb : NULL, SW ? swb : NULL, ones,
                                   lbs);
             for (ptrdiff_t l = nstep; l < 32; l++) lbs[l] = 0.0;
-            for (int k = 0; k < 4; k++, v = (v + 1) & 3) FN(vsum_add)(&s[v], XV(load)(lbs + 8 * k));
+            for (int k = 0; k < 4; k++) FN(vsum_add)(&s[k], XV(load)(lbs + 8 * k));
             if (bb->loss_out)
                 for (ptrdiff_t l = 0; l < nstep; l++) bb->loss_out[i + l] = lbs[l];
             continue;
@@ -3244,13 +3237,13 @@ static inline __attribute__((always_inline)) void FN(binary_focal_run)(
         FN(binary_step_terms)((const T *)bb->x, i, N, U, L);
 /* not unrolled: the focal terms of four vectors at once spilled (4.4 -> 5.2 ns per entry) */
 #pragma GCC unroll 1
-        for (int k = 0; k < 4; k++, v = (v + 1) & 3) {
+        for (int k = 0; k < 4; k++) {
             const ptrdiff_t j = i + 8 * k;
             const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
             xv_d xv, pwv, swv, loss, g;
             FN(binary_in8)(bb, j, nl, PW, SW, &xv, &pwv, &swv);
             FN(binary_focal_hard_v)(bb, xv, Y[k], pwv, swv, U[k], L[k], GRAD, PW, SW, &loss, &g);
-            FN(binary_out8)(bb, &s[v], j, nl, loss, g, GRAD);
+            FN(binary_out8)(bb, &s[k], j, nl, loss, g, GRAD);
         }
     }
 }
