@@ -199,6 +199,7 @@ def header_lines(machine: dict[str, Any]) -> list[str]:
     kernel_text = (
         f"xent kernel: {kernel['kernel']}, simd: {kernel['simd']}"
         + (" (multiply-adds fused)" if kernel.get("simd_fma") else "")
+        + ("" if kernel.get("simd_registers", True) else " (vectors in memory: slower)")
         if kernel["simd"] != NO_KERNEL
         else f"xent simd: {NO_KERNEL}"
     )

@@ -177,6 +177,9 @@ def test_header_names_the_kernels_simd_variant(monkeypatch: pytest.MonkeyPatch) 
     assert "xent kernel: compiled, simd: avx2;" in _machine.header_lines(machine)[1] + ";"
     machine["xent_kernel"]["simd_fma"] = True
     assert "simd: avx2 (multiply-adds fused)" in _machine.header_lines(machine)[1]
+    machine["xent_kernel"]["simd_registers"] = False  # an AVX2 variant compiled as C
+    header = _machine.header_lines(machine)[1]
+    assert "avx2 (multiply-adds fused) (vectors in memory: slower)" in header
 
 
 def test_numpy_simd_level_is_one_it_found_or_its_baseline() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import shutil
 import types
 
 import pytest
@@ -20,6 +21,7 @@ def test_dicts_name_the_variant_in_use():
     assert config["simd_compiled"][-1] == "baseline"
     assert config["threads"] == xent.get_num_threads()
     assert config["simd_fma"] is _core.fused()
+    assert config["simd_registers"] is _core.in_registers()
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 variants")
@@ -28,6 +30,18 @@ def test_the_x86_variants_that_fuse_multiply_adds():
     # C's fma() would be software (hundreds of ns a call), so it rounds a b + c in two steps
     assert [_core.fused(name) for name, _ in _core.variants()] == [True, True, False]
     assert _core.fused() is _core.fused(_core.get_variant())
+
+
+@pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "AMD64") or shutil.which("g++") is None,
+    reason="x86-64 variants, the AVX2 one compiled as C++",
+)
+def test_the_x86_variants_that_keep_their_vectors_in_registers():
+    # 64-byte vectors: one zmm register with AVX-512, two ymm as C++'s structs of halves in
+    # the AVX2 variant (in memory if it was compiled as C); the SSE2 baseline keeps them in
+    # memory
+    assert [_core.in_registers(name) for name, _ in _core.variants()] == [True, True, False]
+    assert _core.in_registers() is _core.in_registers(_core.get_variant())
 
 
 def test_stdout_prints_every_key(capsys):

@@ -18,6 +18,7 @@ def _config() -> dict[str, object]:
         "kernel": "compiled",
         "simd": _core.get_variant(),
         "simd_fma": _core.fused(),
+        "simd_registers": _core.in_registers(),
         "simd_compiled": [name for name, _ in variants],
         "simd_supported": [name for name, ok in variants if ok],
         "machine": platform.machine(),
@@ -48,8 +49,10 @@ def show_config(mode: str = "stdout") -> dict[str, object] | None:
     -------
     dict or None
         With ``mode="dicts"``: keys "xent" (version), "kernel", "simd" (the variant in use),
-        "simd_fma" (whether it fuses its multiply-adds), "simd_compiled", "simd_supported",
-        "machine" and "threads".
+        "simd_fma" (whether it fuses its multiply-adds), "simd_registers" (whether it keeps its
+        vectors in registers: False for the baseline, and for an AVX2 variant built without a
+        C++ compiler, which is then 3-4x slower), "simd_compiled", "simd_supported", "machine"
+        and "threads".
 
     Raises
     ------

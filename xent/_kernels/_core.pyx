@@ -102,6 +102,7 @@ cdef extern from "kernels.h":
     ctypedef struct xk_variant:
         const char *name
         int fused
+        int registers
         xk_softmax_fn softmax[2]
         xk_prob_fn prob[2]
         xk_binary_fn binary[2]
@@ -150,6 +151,15 @@ def fused(variant=None):
     names = [n for n, _ in variants()]
     i = _current if variant is None else names.index(variant)
     return bool(xk_get_variant(i).fused)
+
+
+def in_registers(variant=None):
+    """Whether the SIMD variant ``variant`` (None: the one in use) keeps its vectors in
+    registers: the AVX-512 variant, and the AVX2 one where the build compiled it as C++; not
+    the baseline, nor an AVX2 variant compiled as C for want of a C++ compiler (slower)."""
+    names = [n for n, _ in variants()]
+    i = _current if variant is None else names.index(variant)
+    return bool(xk_get_variant(i).registers)
 
 
 def get_variant():

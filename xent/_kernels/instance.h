@@ -165,6 +165,7 @@ extern "C" const xk_variant XK_CAT(xk_variant, XK_V);
 const xk_variant XK_CAT(xk_variant, XK_V) = {
     .name = XK_NAME,
     .fused = XM_FUSED,
+    .registers = XV_IN_REGISTERS,
     .softmax = {XK_CAT(softmax_f32, XK_V), XK_CAT(softmax_f64, XK_V)},
     .prob = {XK_CAT(prob_f32, XK_V), XK_CAT(prob_f64, XK_V)},
     .binary = {XK_CAT(binary_f32, XK_V), XK_CAT(binary_f64, XK_V)},

@@ -189,6 +189,8 @@ typedef void (*xk_kl_fn)(xk_kl *b);
 typedef struct {
     const char *name;
     int fused;                  /* whether its multiply-adds are fused (XM_FUSED, xmath.h) */
+    int registers;              /* whether its 64-byte vectors live in registers (xvec.h
+                                   XV_IN_REGISTERS) */
     xk_softmax_fn softmax[2];   /* [0] float, [1] double */
     xk_prob_fn prob[2];
     xk_binary_fn binary[2];

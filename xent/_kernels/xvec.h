@@ -55,6 +55,15 @@ typedef uint32_t xv_su __attribute__((vector_size(64)));
 
 #define XV_INLINE static inline __attribute__((always_inline))
 
+/* whether the vectors live in registers: one zmm each with AVX-512, two ymm each in the AVX2
+ * variant compiled as C++ (xvec_pieces.h); in memory between operations elsewhere (the
+ * baseline, and the AVX2 variant compiled as C: its kernels take 3-4x the time) */
+#if defined(__AVX512F__) || XV_PIECES
+#define XV_IN_REGISTERS 1
+#else
+#define XV_IN_REGISTERS 0
+#endif
+
 /* AVX2 (x86-64-v3, without AVX-512): a vector is two 256-bit halves. Compiled as C++ (the
  * build's way, kernels_avx2.cpp), the vectors are xvec_pieces.h's structs of two 32-byte GCC
  * vectors, kept in registers, and their operators work on the halves. Compiled as C (where there
