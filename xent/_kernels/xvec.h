@@ -611,7 +611,11 @@ XV_INLINE xv_d XV(log_short_table)(xv_d x)
 {
     const xv_u tmp = (xv_u)x - XM_LOG_OFF;
     const xv_i i = (xv_i)((tmp >> XM_LOG_SHIFT) & 31);
-    const xv_d kd = XV_CONVERT((xv_i)tmp >> 52, xv_d);
+    /* k, tmp's top 12 bits as a signed number, as a double: (0x1.8p52 + k) - 0x1.8p52 from
+       the bits of 0x1.8p52 + k (exact), as AVX2 has no conversion of int64 lanes (GCC makes it
+       one scalar conversion per lane) nor an arithmetic shift of them */
+    const xv_u ku = (((xv_u)tmp >> 52) ^ 0x800) + (UINT64_C(0x4338000000000000) - 0x800);
+    const xv_d kd = (xv_d)ku - 0x1.8p52;
     const xv_d z = (xv_d)((tmp & ((UINT64_C(1) << 52) - 1)) + XM_LOG_OFF);
     const xv_d r = z * XV(lookup32)(XM_LOG_INVC, i) - 1.0;
     const xv_d r2 = r * r;
