@@ -26,6 +26,11 @@ MAX_NUMBER = 1000
 # After a change of thread count, calls shorter than this get one untimed call first: the first
 # call after torch.set_num_threads pays milliseconds of thread-pool start-up.
 PRIME_BELOW_SECONDS = 0.05
+# After a sample of PyTorch, this pause before the next sample: PyTorch's OpenMP workers
+# (GNU libgomp) busy-wait for a while after each parallel region, on the cores the next
+# implementation needs. Measured here: xent at 2 threads on 8,192 x 1,000 float32 took 6.8 ms
+# right after a PyTorch call at 2 threads, 5.5 ms 5 ms after it and 4.8-5.1 ms from 10 ms on.
+TORCH_SETTLE_SECONDS = 0.02
 # Baselines (naive loop, textbook NumPy, SciPy) whose calls take longer than this are sampled in
 # the first round only: they are far from every target's threshold and dominate the run time.
 SLOW_BASELINE_SECONDS = 0.2
@@ -130,7 +135,10 @@ def _sample(impl: Impl, fn: Fn, number: int, prime: bool) -> float:
     start = time.perf_counter()
     for _ in range(number):
         fn()
-    return (time.perf_counter() - start) / number
+    seconds = (time.perf_counter() - start) / number
+    if impl.library == "torch":
+        time.sleep(TORCH_SETTLE_SECONDS)
+    return seconds
 
 
 def run_case(
@@ -148,7 +156,9 @@ def run_case(
     different one each round, so drifts of clock speed or cache state hit all of them alike.
     Rounds continue up to ``max_rounds`` while the case has used less than ``budget`` seconds,
     and never stop before ``min_rounds``; slow baselines sit out all rounds but the first.
-    A sample repeats the call ``number`` times so that it lasts at least MIN_SAMPLE_SECONDS.
+    A sample repeats the call ``number`` times so that it lasts at least MIN_SAMPLE_SECONDS;
+    one of PyTorch is followed by a pause (TORCH_SETTLE_SECONDS, outside the sample) so that
+    its spinning threads do not slow the next one.
     """
     case_start = time.perf_counter()
     tol = tolerance(case.dtype)

@@ -82,6 +82,21 @@ def test_main_writes_json_markdown_and_plot(
         assert (tmp_path / "latest.png").exists()
 
 
+def test_a_torch_sample_is_followed_by_a_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PyTorch's OpenMP threads spin after a call, on the cores the next sample needs
+    from benchmarks import _harness
+
+    pauses: list[float] = []
+    monkeypatch.setattr(_harness.time, "sleep", pauses.append)
+    calls: list[str] = []
+    for library in ("numpy", "torch"):
+        impl = Impl(library, library, library, build_textbook)
+        seconds = _harness._sample(impl, lambda library=library: calls.append(library), 3, False)
+        assert seconds >= 0
+    assert calls == ["numpy"] * 3 + ["torch"] * 3
+    assert pauses == [_harness.TORCH_SETTLE_SECONDS]
+
+
 def test_wrong_answer_is_reported_and_not_timed() -> None:
     def off_by_one_percent(op: str, data: Data, part: slice) -> Callable[[], Any]:
         right = build_textbook(op, data, part)
