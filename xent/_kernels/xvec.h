@@ -87,6 +87,31 @@ typedef uint32_t xv_su __attribute__((vector_size(64)));
         j_;                                                                                \
     })
 #endif
+/* f (an intrinsic on halves H) on each half of a and b (and c), the results' halves joined as
+ * the vector type T; XV_HALVES_HILO the same for f(a, b, &lo) of two results (*lo's halves
+ * joined into lo) */
+#define XV_ON_HALVES2(T, H, f, a, b)                                                       \
+    __extension__({                                                                        \
+        H a_[2], b_[2];                                                                    \
+        XV_HALVES(a_, a), XV_HALVES(b_, b);                                                \
+        const H r_[2] = {f(a_[0], b_[0]), f(a_[1], b_[1])};                                \
+        XV_JOIN(T, r_);                                                                    \
+    })
+#define XV_ON_HALVES3(T, H, f, a, b, c)                                                    \
+    __extension__({                                                                        \
+        H a_[2], b_[2], c_[2];                                                             \
+        XV_HALVES(a_, a), XV_HALVES(b_, b), XV_HALVES(c_, c);                              \
+        const H r_[2] = {f(a_[0], b_[0], c_[0]), f(a_[1], b_[1], c_[1])};                  \
+        XV_JOIN(T, r_);                                                                    \
+    })
+#define XV_HALVES_HILO(T, H, f, a, b, lo)                                                  \
+    __extension__({                                                                        \
+        H a_[2], b_[2], l_[2];                                                             \
+        XV_HALVES(a_, a), XV_HALVES(b_, b);                                                \
+        const H r_[2] = {f(a_[0], b_[0], &l_[0]), f(a_[1], b_[1], &l_[1])};                \
+        *(lo) = XV_JOIN(T, l_);                                                            \
+        XV_JOIN(T, r_);                                                                    \
+    })
 #else
 #define XV_AVX2 0
 #endif
@@ -225,11 +250,7 @@ XV_INLINE void XV(store_f)(float *p, xv_d v)
 XV_INLINE xv_d XV(sel)(xv_i m, xv_d a, xv_d b)
 {
 #if XV_AVX2
-    __m256d ah[2], bh[2], mh[2];
-    XV_HALVES(ah, a), XV_HALVES(bh, b), XV_HALVES(mh, m);
-    const __m256d h[2] = {_mm256_blendv_pd(bh[0], ah[0], mh[0]),
-                          _mm256_blendv_pd(bh[1], ah[1], mh[1])};
-    return XV_JOIN(xv_d, h);
+    return XV_ON_HALVES3(xv_d, __m256d, _mm256_blendv_pd, b, a, m);
 #else
     return (xv_d)((xv_i)b ^ (((xv_i)a ^ (xv_i)b) & m));
 #endif
@@ -275,11 +296,7 @@ XV_INLINE xv_d XV(fma)(xv_d a, xv_d b, xv_d c)
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_d)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
 #elif XV_AVX2
-    __m256d ah[2], bh[2], ch[2];
-    XV_HALVES(ah, a), XV_HALVES(bh, b), XV_HALVES(ch, c);
-    const __m256d h[2] = {_mm256_fmadd_pd(ah[0], bh[0], ch[0]),
-                          _mm256_fmadd_pd(ah[1], bh[1], ch[1])};
-    return XV_JOIN(xv_d, h);
+    return XV_ON_HALVES3(xv_d, __m256d, _mm256_fmadd_pd, a, b, c);
 #elif XM_FUSED
     xv_d r;
     for (int l = 0; l < XV_LANES; l++) r[l] = __builtin_fma(a[l], b[l], c[l]);
@@ -295,10 +312,7 @@ XV_INLINE xv_d XV(min)(xv_d a, xv_d b)
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_d)_mm512_min_pd((__m512d)a, (__m512d)b);
 #elif XV_AVX2
-    __m256d ah[2], bh[2];
-    XV_HALVES(ah, a), XV_HALVES(bh, b);
-    const __m256d h[2] = {_mm256_min_pd(ah[0], bh[0]), _mm256_min_pd(ah[1], bh[1])};
-    return XV_JOIN(xv_d, h);
+    return XV_ON_HALVES2(xv_d, __m256d, _mm256_min_pd, a, b);
 #else
     return XV(sel)(XV_LT(a, b), a, b);
 #endif
@@ -310,10 +324,7 @@ XV_INLINE xv_d XV(max)(xv_d a, xv_d b)
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_d)_mm512_max_pd((__m512d)a, (__m512d)b);
 #elif XV_AVX2
-    __m256d ah[2], bh[2];
-    XV_HALVES(ah, a), XV_HALVES(bh, b);
-    const __m256d h[2] = {_mm256_max_pd(ah[0], bh[0]), _mm256_max_pd(ah[1], bh[1])};
-    return XV_JOIN(xv_d, h);
+    return XV_ON_HALVES2(xv_d, __m256d, _mm256_max_pd, a, b);
 #else
     return XV(sel)(XV_GT(a, b), a, b);
 #endif
@@ -723,11 +734,7 @@ XV_INLINE void XV(sstore)(float *p, xv_s v)
 XV_INLINE xv_s XV(ssel)(xv_si m, xv_s a, xv_s b)
 {
 #if XV_AVX2
-    __m256 ah[2], bh[2], mh[2];
-    XV_HALVES(ah, a), XV_HALVES(bh, b), XV_HALVES(mh, m);
-    const __m256 h[2] = {_mm256_blendv_ps(bh[0], ah[0], mh[0]),
-                         _mm256_blendv_ps(bh[1], ah[1], mh[1])};
-    return XV_JOIN(xv_s, h);
+    return XV_ON_HALVES3(xv_s, __m256, _mm256_blendv_ps, b, a, m);
 #else
     return (xv_s)((xv_si)b ^ (((xv_si)a ^ (xv_si)b) & m));
 #endif
@@ -757,10 +764,7 @@ XV_INLINE xv_s XV(smin)(xv_s a, xv_s b)
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_s)_mm512_min_ps((__m512)a, (__m512)b);
 #elif XV_AVX2
-    __m256 ah[2], bh[2];
-    XV_HALVES(ah, a), XV_HALVES(bh, b);
-    const __m256 h[2] = {_mm256_min_ps(ah[0], bh[0]), _mm256_min_ps(ah[1], bh[1])};
-    return XV_JOIN(xv_s, h);
+    return XV_ON_HALVES2(xv_s, __m256, _mm256_min_ps, a, b);
 #else
     return XV(ssel)(XV_LT(a, b), a, b);
 #endif
@@ -771,10 +775,7 @@ XV_INLINE xv_s XV(smax)(xv_s a, xv_s b)
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_s)_mm512_max_ps((__m512)a, (__m512)b);
 #elif XV_AVX2
-    __m256 ah[2], bh[2];
-    XV_HALVES(ah, a), XV_HALVES(bh, b);
-    const __m256 h[2] = {_mm256_max_ps(ah[0], bh[0]), _mm256_max_ps(ah[1], bh[1])};
-    return XV_JOIN(xv_s, h);
+    return XV_ON_HALVES2(xv_s, __m256, _mm256_max_ps, a, b);
 #else
     return XV(ssel)(XV_GT(a, b), a, b);
 #endif
@@ -786,11 +787,7 @@ XV_INLINE xv_s XV(sfma)(xv_s a, xv_s b, xv_s c)
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_s)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
 #elif XV_AVX2
-    __m256 ah[2], bh[2], ch[2];
-    XV_HALVES(ah, a), XV_HALVES(bh, b), XV_HALVES(ch, c);
-    const __m256 h[2] = {_mm256_fmadd_ps(ah[0], bh[0], ch[0]),
-                         _mm256_fmadd_ps(ah[1], bh[1], ch[1])};
-    return XV_JOIN(xv_s, h);
+    return XV_ON_HALVES3(xv_s, __m256, _mm256_fmadd_ps, a, b, c);
 #elif XM_FUSED
     xv_s r;
     for (int l = 0; l < XV_SLANES; l++) r[l] = __builtin_fmaf(a[l], b[l], c[l]);
@@ -919,12 +916,7 @@ XV_INLINE __m256 XV(expf_hilo_half)(__m256 d, __m256 e, __m256 *lo)
 XV_INLINE xv_s XV(expf_hilo)(xv_s d, xv_s e, xv_s *lo)
 {
 #if XV_AVX2
-    __m256 dh[2], eh[2], lh[2], hh[2];
-    XV_HALVES(dh, d), XV_HALVES(eh, e);
-    hh[0] = XV(expf_hilo_half)(dh[0], eh[0], &lh[0]);
-    hh[1] = XV(expf_hilo_half)(dh[1], eh[1], &lh[1]);
-    *lo = XV_JOIN(xv_s, lh);
-    return XV_JOIN(xv_s, hh);
+    return XV_HALVES_HILO(xv_s, __m256, XV(expf_hilo_half), d, e, lo);
 #endif
     const xv_s shift = XV(ssplat)(0x1.8p23f);
     xv_s kd = XV(sfma)(d, XV(ssplat)(XM_EXPF_INVLN2N), shift);
@@ -1005,12 +997,7 @@ XV_INLINE __m256 XV(log1pf_half)(__m256 uh, __m256 ul, __m256 *lo_out)
 XV_INLINE xv_s XV(log1pf)(xv_s uh, xv_s ul, xv_s *lo_out)
 {
 #if XV_AVX2
-    __m256 uhh[2], ulh[2], loh[2], hh[2];
-    XV_HALVES(uhh, uh), XV_HALVES(ulh, ul);
-    hh[0] = XV(log1pf_half)(uhh[0], ulh[0], &loh[0]);
-    hh[1] = XV(log1pf_half)(uhh[1], ulh[1], &loh[1]);
-    *lo_out = XV_JOIN(xv_s, loh);
-    return XV_JOIN(xv_s, hh);
+    return XV_HALVES_HILO(xv_s, __m256, XV(log1pf_half), uh, ul, lo_out);
 #endif
     const xv_s one = XV(ssplat)(1.0f), zero = XV(ssplat)(0.0f);
     const xv_s t = one + uh;
