@@ -144,22 +144,25 @@ def variants():
             for i in range(xk_n_variants())]
 
 
+cdef const xk_variant *_named(variant):
+    """The SIMD variant named ``variant``, None: the one in use."""
+    if variant is None:
+        return xk_get_variant(_current)
+    return xk_get_variant([n for n, _ in variants()].index(variant))
+
+
 def fused(variant=None):
     """Whether the SIMD variant ``variant`` (None: the one in use) fuses its multiply-adds
     (rounds each once: the variants for CPUs with the FMA instruction); the variants that do
     give the same bits, and one that does not may differ from them in the last place."""
-    names = [n for n, _ in variants()]
-    i = _current if variant is None else names.index(variant)
-    return bool(xk_get_variant(i).fused)
+    return bool(_named(variant).fused)
 
 
 def in_registers(variant=None):
     """Whether the SIMD variant ``variant`` (None: the one in use) keeps its vectors in
     registers: the AVX-512 variant, and the AVX2 one where the build compiled it as C++; not
     the baseline, nor an AVX2 variant compiled as C for want of a C++ compiler (slower)."""
-    names = [n for n, _ in variants()]
-    i = _current if variant is None else names.index(variant)
-    return bool(xk_get_variant(i).registers)
+    return bool(_named(variant).registers)
 
 
 def get_variant():
