@@ -23,13 +23,18 @@ from ._impls import FLOOR, READ_FLOOR, Fn, Impl
 TOL_EPS = 1000
 MIN_SAMPLE_SECONDS = 0.005
 MAX_NUMBER = 1000
-# After a change of thread count, calls shorter than this get one untimed call first: the first
-# call after torch.set_num_threads pays milliseconds of thread-pool start-up.
+# After a change of thread count or a pause, calls shorter than this get one untimed call first:
+# the first call after torch.set_num_threads pays milliseconds of thread-pool start-up, the
+# first after a pause the wake-up of idle cores (TORCH_SETTLE_SECONDS).
 PRIME_BELOW_SECONDS = 0.05
 # After a sample of PyTorch, this pause before the next sample: PyTorch's OpenMP workers
 # (GNU libgomp) busy-wait for a while after each parallel region, on the cores the next
-# implementation needs. Measured here: xent at 2 threads on 8,192 x 1,000 float32 took 6.8 ms
-# right after a PyTorch call at 2 threads, 5.5 ms 5 ms after it and 4.8-5.1 ms from 10 ms on.
+# implementation needs. Measured on an Intel Xeon VM: xent at 2 threads on 8,192 x 1,000
+# float32 took 6.8 ms right after a PyTorch call at 2 threads, 5.5 ms 5 ms after it and
+# 4.8-5.1 ms from 10 ms on. The pause leaves the cores idle, and the first call after an idle
+# spell is slow in its turn (a virtual CPU woken from idle: on an AMD EPYC VM, xent's gradient
+# at 8,192 x 1,000 float32, 2 threads, took 9-10.5 ms after 50 ms of sleep against 6.0-6.4 ms
+# with one untimed call between), so the sample after a pause starts with an untimed call.
 TORCH_SETTLE_SECONDS = 0.02
 # Baselines (naive loop, textbook NumPy, SciPy) whose calls take longer than this are sampled in
 # the first round only: they are far from every target's threshold and dominate the run time.
@@ -129,8 +134,11 @@ def check(case: Case, data: Data, part: slice, result: Any) -> float:
     return err
 
 
-def _sample(impl: Impl, fn: Fn, number: int, prime: bool) -> float:
-    if impl.set_threads() and prime:
+def _sample(impl: Impl, fn: Fn, number: int, prime: bool, after_pause: bool = False) -> float:
+    """Seconds per call of ``number`` calls; a short call (``prime``) gets one untimed call
+    first after a change of thread count or a pause."""
+    changed = impl.set_threads()
+    if prime and (changed or after_pause):
         fn()
     start = time.perf_counter()
     for _ in range(number):
@@ -158,7 +166,8 @@ def run_case(
     and never stop before ``min_rounds``; slow baselines sit out all rounds but the first.
     A sample repeats the call ``number`` times so that it lasts at least MIN_SAMPLE_SECONDS;
     one of PyTorch is followed by a pause (TORCH_SETTLE_SECONDS, outside the sample) so that
-    its spinning threads do not slow the next one.
+    its spinning threads do not slow the next one, and the next sample of a short call starts
+    with an untimed call, which wakes the cores the pause left idle.
     """
     case_start = time.perf_counter()
     tol = tolerance(case.dtype)
@@ -210,13 +219,15 @@ def run_case(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
+        paused = False  # the last sample was PyTorch's, followed by the pause
         while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - start < budget):
             shift = rounds % len(timed)
             for impl, fn, timing, first in timed[shift:] + timed[:shift]:
                 if rounds and impl.key in BASELINES and first > SLOW_BASELINE_SECONDS:
                     continue
                 prime = first < PRIME_BELOW_SECONDS
-                timing.samples.append(_sample(impl, fn, timing.number, prime))
+                timing.samples.append(_sample(impl, fn, timing.number, prime, paused))
+                paused = impl.library == "torch"
             rounds += 1
     finally:
         if gc_was_enabled:

@@ -97,6 +97,21 @@ def test_a_torch_sample_is_followed_by_a_pause(monkeypatch: pytest.MonkeyPatch) 
     assert pauses == [_harness.TORCH_SETTLE_SECONDS]
 
 
+def test_a_short_sample_after_a_pause_starts_with_an_untimed_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the first call on cores woken from idle is slow: it is not timed
+    from benchmarks import _harness
+
+    monkeypatch.setattr(_harness.time, "sleep", lambda seconds: None)
+    calls: list[str] = []
+    impl = Impl("numpy", "numpy", "numpy", build_textbook)
+    for prime, after_pause, expected in ((True, True, 3), (True, False, 2), (False, True, 2)):
+        calls.clear()
+        _harness._sample(impl, lambda: calls.append("numpy"), 2, prime, after_pause)
+        assert len(calls) == expected, (prime, after_pause)
+
+
 def test_wrong_answer_is_reported_and_not_timed() -> None:
     def off_by_one_percent(op: str, data: Data, part: slice) -> Callable[[], Any]:
         right = build_textbook(op, data, part)
