@@ -151,15 +151,17 @@ static inline __attribute__((always_inline)) xv_d FN(kl_logit)(xv_d v, xv_d m,
     const xv_d zero = XV(splat)(0.0), ninf = XV(splat)(-HUGE_VAL);
     const xv_d d = v - m;
     const xv_i tie = XV_EQ(v, m);
-    xv_d h = XV(sel)(tie, zero, d);
 #if XK_WIDEN
-    /* float logits: see the header (no low parts; exp for float results) */
+    /* float logits: see the header (no low parts; exp for float results); below finite
+       maxima, d is 0 exactly where v equals its lane's (the test is loop-invariant) */
     (void)ninf;
+    xv_d h = XV(any)(XV_NE(m - m, zero)) ? XV(sel)(tie, zero, d) : d;
     if (tp->scale) h = h * tp->inv;
     *hi = h;
     *lo = zero;
     return XV(exp_short)(h);
 #else
+    xv_d h = XV(sel)(tie, zero, d);
     const xv_d bp = d - v;
     const xv_d e = (v - (d - bp)) - (bp + m);
     xv_d l = XV(sel)(tie | ~XV_GT(d, ninf), zero, e);
@@ -335,8 +337,9 @@ static inline __attribute__((always_inline)) void FN(kl_weights)(
            rounding, an ulp of itself, where ah - bh carries an ulp of each quotient by a
            temperature (the gradient q (Y - expm1(x)) / D needs x to an ulp of itself) */
         const xv_d du = (vp - vq) - (mp - mq);
-        const xv_i fin = XV_EQ((vp - vp), 0.0) & XV_EQ((vq - vq), 0.0) & XV_EQ((mp - mp), 0.0) &
-                         XV_EQ((mq - mq), 0.0);
+        /* du is finite exactly where vp, vq, mp and mq are (two floats' difference does not
+           overflow in double) */
+        const xv_i fin = XV_EQ(du - du, 0.0);
         *uh = XV(sel)(fin, tp->scale ? du * tp->inv : du, *uh);
     }
 #endif
