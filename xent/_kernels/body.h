@@ -475,6 +475,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
         if (st->next) /* see row_pass_s */
             for (ptrdiff_t c = c0; c < c0 + 64 && c < C; c += 64 / (ptrdiff_t)sizeof(T))
                 __builtin_prefetch(st->next + c, 0, 3);
+        /* unrolled: F stays in registers (a loop kept it on the stack) */
+#pragma GCC unroll 8
         for (int k = 0; k < 8; k++) {
             const ptrdiff_t c = c0 + 8 * k;
             F[k] = zero;
