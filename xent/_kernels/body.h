@@ -1475,6 +1475,19 @@ static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T 
                                 const int64_t *top, double (*acc)[XK_TILE], const double *Ls,
                                 int fg, double (*fsums)[XK_TILE], xk_sum *bsum);
 
+/* The maximum of a contiguous row (NaN if it holds one): row_max_s for float rows, row_max
+ * for double ones. */
+static inline __attribute__((always_inline)) double FN(max_of_row)(const T *x, ptrdiff_t C)
+{
+    double m;
+#if XK_WIDEN
+    FN(row_max_s)(x, C, &m);
+#else
+    FN(row_max)(x, C, &m);
+#endif
+    return m;
+}
+
 static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *bsum)
 {
     const ptrdiff_t R = b->R, C = b->C;
@@ -1490,6 +1503,12 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
     double a[XK_TILE], k[XK_TILE], gtop[XK_TILE], mx[XK_TILE];
     double acc[XK_NACC][XK_TILE], fsums[2 * XK_FG_MAX][XK_TILE];
     int64_t top[XK_TILE];
+    /* each row's maximum is taken before the previous row's exp pass (the first row's before
+       the loop): the two are independent, so that the maximum's reduction and the pass's
+       final sums, chains of dependent operations, overlap the other row's loads and exps
+       (about 25 ns a row of fixed cost before: rows of 100 floats took 0.98 ns an entry, of
+       1,000 0.67) */
+    double m_next = R > 0 ? FN(max_of_row)((const T *)b->x, C) : 0.0;
     for (ptrdiff_t r0 = 0; r0 < R; r0 += XK_TILE) {
         const ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE, n8 = (n + 7) & ~(ptrdiff_t)7;
         for (ptrdiff_t j = 0; j < n8; j++) {
@@ -1505,11 +1524,8 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                 st.hilo = b->gamma != 0.0;
                 st.kw0 = b->eps / (double)C, st.kw1 = 1.0 - b->eps;
                 FN(pf_share)(b, r, &st);
-#if XK_WIDEN
-                FN(row_max_s)(x, C, &st.m);
-#else
-                FN(row_max)(x, C, &st.m);
-#endif
+                st.m = m_next;
+                if (r + 1 < R) m_next = FN(max_of_row)(x + b->x_rs, C);
                 /* the categorical gradient's pass needs the maximum's first entry */
                 if (mode == XK_CATEGORICAL && store) st.top = FN(row_first)(x, C, st.m);
                 /* x[y] before the pass: the gradient may be written over the logits */
