@@ -39,6 +39,12 @@ TORCH_SETTLE_SECONDS = 0.02
 # Baselines (naive loop, textbook NumPy, SciPy) whose calls take longer than this are sampled in
 # the first round only: they are far from every target's threshold and dominate the run time.
 SLOW_BASELINE_SECONDS = 0.2
+# Rounds continue past the budget, up to NOISY_BUDGET_FACTOR times it, while xent's samples of
+# a case spread by more than NOISY_SPREAD of their median: on a shared machine a case's samples
+# moved by 30-50 % within three rounds (AMD EPYC VM, 8,192 x 1,000 float32 at one thread:
+# 6.75 to 10.1 ms), so that the median of three decided a target by chance.
+NOISY_SPREAD = 0.25
+NOISY_BUDGET_FACTOR = 3.0
 BASELINES = ("naive", "numpy", "scipy")
 
 
@@ -149,6 +155,13 @@ def _sample(impl: Impl, fn: Fn, number: int, prime: bool, after_pause: bool = Fa
     return seconds
 
 
+def noisy(samples: list[float]) -> bool:
+    """Whether samples spread by more than NOISY_SPREAD of their median."""
+    if len(samples) < 2:
+        return False
+    return (max(samples) - min(samples)) > NOISY_SPREAD * statistics.median(samples)
+
+
 def run_case(
     case: Case,
     data: Data,
@@ -162,8 +175,9 @@ def run_case(
 
     Timing is interleaved: each round takes one sample of every implementation, starting at a
     different one each round, so drifts of clock speed or cache state hit all of them alike.
-    Rounds continue up to ``max_rounds`` while the case has used less than ``budget`` seconds,
-    and never stop before ``min_rounds``; slow baselines sit out all rounds but the first.
+    Rounds continue up to ``max_rounds`` while the case has used less than ``budget`` seconds
+    (NOISY_BUDGET_FACTOR times it while xent's samples are `noisy`), and never stop before
+    ``min_rounds``; slow baselines sit out all rounds but the first.
     A sample repeats the call ``number`` times so that it lasts at least MIN_SAMPLE_SECONDS;
     one of PyTorch is followed by a pause (TORCH_SETTLE_SECONDS, outside the sample) so that
     its spinning threads do not slow the next one, and the next sample of a short call starts
@@ -214,13 +228,22 @@ def run_case(
 
     for _, _, timing, first in timed:
         timing.number = max(1, min(MAX_NUMBER, math.ceil(MIN_SAMPLE_SECONDS / max(first, 1e-9))))
+
+    def more() -> bool:
+        """Another round: within the budget, or within its multiple while xent's are noisy."""
+        used = time.perf_counter() - start
+        if used < budget:
+            return True
+        xent_samples = [t.samples for i, _, t, _ in timed if i.library == "xent"]
+        return used < NOISY_BUDGET_FACTOR * budget and any(map(noisy, xent_samples))
+
     start = time.perf_counter()
     rounds = 0
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         paused = False  # the last sample was PyTorch's, followed by the pause
-        while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - start < budget):
+        while rounds < max_rounds and (rounds < min_rounds or more()):
             shift = rounds % len(timed)
             for impl, fn, timing, first in timed[shift:] + timed[:shift]:
                 if rounds and impl.key in BASELINES and first > SLOW_BASELINE_SECONDS:

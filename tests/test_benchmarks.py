@@ -112,6 +112,16 @@ def test_a_short_sample_after_a_pause_starts_with_an_untimed_call(
         assert len(calls) == expected, (prime, after_pause)
 
 
+def test_noisy_samples_are_told_apart() -> None:
+    from benchmarks._harness import NOISY_SPREAD, noisy
+
+    assert not noisy([])
+    assert not noisy([1.0])
+    assert not noisy([1.0, 1.0 + 0.9 * NOISY_SPREAD, 1.05])
+    assert noisy([1.0, 1.0 + 1.1 * NOISY_SPREAD, 1.05])
+    assert noisy([6.75, 10.08, 9.12])  # a case of a shared machine's run
+
+
 def test_wrong_answer_is_reported_and_not_timed() -> None:
     def off_by_one_percent(op: str, data: Data, part: slice) -> Callable[[], Any]:
         right = build_textbook(op, data, part)
