@@ -150,9 +150,14 @@ def _sample(impl: Impl, fn: Fn, number: int, prime: bool, after_pause: bool = Fa
     for _ in range(number):
         fn()
     seconds = (time.perf_counter() - start) / number
-    if impl.library == "torch":
+    if _pauses_after(impl):
         time.sleep(TORCH_SETTLE_SECONDS)
     return seconds
+
+
+def _pauses_after(impl: Impl) -> bool:
+    """Whether a sample of ``impl`` is followed by the pause TORCH_SETTLE_SECONDS."""
+    return impl.library == "torch"
 
 
 def noisy(samples: list[float]) -> bool:
@@ -250,7 +255,7 @@ def run_case(
                     continue
                 prime = first < PRIME_BELOW_SECONDS
                 timing.samples.append(_sample(impl, fn, timing.number, prime, paused))
-                paused = impl.library == "torch"
+                paused = _pauses_after(impl)
             rounds += 1
     finally:
         if gc_was_enabled:

@@ -736,6 +736,19 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
 }
 #endif
 
+/* The maximum of a contiguous row (NaN if it holds one): row_max_s for float rows, row_max
+ * for double ones. */
+static inline __attribute__((always_inline)) double FN(max_of_row)(const T *x, ptrdiff_t C)
+{
+    double m;
+#if XK_WIDEN
+    FN(row_max_s)(x, C, &m);
+#else
+    FN(row_max)(x, C, &m);
+#endif
+    return m;
+}
+
 /* The exp pass of a contiguous row: row_pass_s for float rows, row_pass_v for double ones,
  * instantiated for the flags of the call. */
 #if XK_WIDEN
@@ -1475,19 +1488,6 @@ static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T 
                                 const int64_t *top, double (*acc)[XK_TILE], const double *Ls,
                                 int fg, double (*fsums)[XK_TILE], xk_sum *bsum);
 
-/* The maximum of a contiguous row (NaN if it holds one): row_max_s for float rows, row_max
- * for double ones. */
-static inline __attribute__((always_inline)) double FN(max_of_row)(const T *x, ptrdiff_t C)
-{
-    double m;
-#if XK_WIDEN
-    FN(row_max_s)(x, C, &m);
-#else
-    FN(row_max)(x, C, &m);
-#endif
-    return m;
-}
-
 static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *bsum)
 {
     const ptrdiff_t R = b->R, C = b->C;
@@ -1609,11 +1609,7 @@ static void FN(rows)(xk_block *b, int mode)
         FN(pf_share)(b, r, &st);
         /* the maximum; the entries equal to it and the first of them come from the exp pass,
            but for the categorical gradient, which needs that index during the pass */
-#if XK_WIDEN
-        FN(row_max_s)(x, C, &st.m);
-#else
-        FN(row_max)(x, C, &st.m);
-#endif
+        st.m = FN(max_of_row)(x, C);
         if (pass_mode == XK_CATEGORICAL && store) st.top = FN(row_first)(x, C, st.m);
         /* x[y] before the exp pass: the gradient may be written over the logits (out == x,
            see kernels.h) */

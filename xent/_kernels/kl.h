@@ -380,11 +380,7 @@ static inline double FN(kl_row_max)(const T *x, const double *d, ptrdiff_t C, in
 {
     double mm;
     if (!d) {
-#if XK_WIDEN
-        FN(row_max_s)(x, C, &mm);
-#else
-        FN(row_max)(x, C, &mm);
-#endif
+        mm = FN(max_of_row)(x, C);
         if (mm != mm && nan_out) *nan_out = 1;
         if (mm == HUGE_VAL) { /* several +inf entries: no distribution */
             ptrdiff_t n = 0;
