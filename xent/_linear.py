@@ -113,14 +113,17 @@ class _Products:
     """The three products of a chunk.
 
     SciPy's wrapper of BLAS ``?gemm`` where SciPy is installed: it accumulates ``dW += G.T @ H``
-    in place (``beta = 1``), which NumPy cannot, and makes the logits as well; ``dH = G @ W``
-    is NumPy's product (the same BLAS call, ``M = D, N = rows, K = V`` column-major, but
-    NumPy's OpenBLAS ran it 15-25 % faster than SciPy's at 384 rows, V = 131,072, D = 1,024
-    float32 on two threads, and the whole step 5-9 % faster in three interleaved runs, although
-    each library's idle threads spin for a while after its products). Without SciPy, NumPy's
-    products, ``dW`` accumulated in slices as tall as the chunk through a temporary of
-    ``rows x D``. Arrays are C-contiguous; SciPy's Fortran routines see their transposes, so
-    nothing is copied.
+    in place (``beta = 1``), which NumPy cannot, and makes the logits and ``dH = G @ W`` as
+    well, so that one BLAS library runs every product. Two libraries (NumPy's OpenBLAS for
+    ``dH``, as once here) take turns badly: OpenBLAS's idle threads spin for a while after each
+    product (2**28 cycles unless ``OPENBLAS_THREAD_TIMEOUT`` says otherwise), on the cores the
+    other library's product then needs. At 8,192 x 1,024 x 131,072 float32 on two threads of an
+    AMD EPYC, the step with gradients took 46.1 s with one library and 49.3 s with two (medians
+    of two interleaved runs; the three bare products 40.4 s), although NumPy's OpenBLAS ran
+    ``dH`` alone 5 % faster; with ``OPENBLAS_THREAD_TIMEOUT=4`` the two forms took the same
+    time. Without SciPy, NumPy's products, ``dW`` accumulated in slices as tall as the chunk
+    through a temporary of ``rows x D``. Arrays are C-contiguous; SciPy's Fortran routines see
+    their transposes, so nothing is copied.
     """
 
     def __init__(self, dtype: np.dtype[np.floating], w: np.ndarray, b: np.ndarray | None) -> None:
@@ -149,7 +152,10 @@ class _Products:
 
     def hidden_grad(self, gc: np.ndarray, out: np.ndarray) -> None:
         """``out = gc @ w``."""
-        np.matmul(gc, self.w, out=out)
+        if self.gemm is None:
+            np.matmul(gc, self.w, out=out)
+        else:  # out.T (D, R) = W.T (D, V) @ G.T (V, R)
+            self._into(out.T, self.gemm(1.0, self.w.T, gc.T, c=out.T, overwrite_c=1))
 
     def accumulate_weight_grad(self, dw: np.ndarray, gc: np.ndarray, hc: np.ndarray) -> None:
         """``dw += gc.T @ hc`` in place."""
@@ -316,8 +322,8 @@ def linear_cross_entropy(
 
     Notes
     -----
-    The products run on SciPy's ``gemm`` where SciPy is installed (``dW`` accumulated in place;
-    ``dH`` by NumPy's product, which ran faster), else on NumPy's (``dW`` through products into
+    The products run on SciPy's ``gemm`` where SciPy is installed (``dW`` accumulated in
+    place), else on NumPy's (``dW`` through products into
     slices of it), limited with threadpoolctl to `get_num_threads` threads for the call (one
     for products of fewer than `SMALL_PRODUCT` multiply-adds a chunk); the kernel between them
     runs on as many of xent's. float16 inputs are computed in float32 chunks (the weight is
