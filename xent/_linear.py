@@ -323,11 +323,11 @@ def linear_cross_entropy(
     Notes
     -----
     The products run on SciPy's ``gemm`` where SciPy is installed (``dW`` accumulated in
-    place), else on NumPy's (``dW`` through products into
-    slices of it), limited with threadpoolctl to `get_num_threads` threads for the call (one
-    for products of fewer than `SMALL_PRODUCT` multiply-adds a chunk); the kernel between them
-    runs on as many of xent's. float16 inputs are computed in float32 chunks (the weight is
-    converted once); integer inputs in float64.
+    place), else on NumPy's (``dW`` through products into slices of it), limited with
+    threadpoolctl to `get_num_threads` threads for the call (one for products of fewer than
+    `SMALL_PRODUCT` multiply-adds a chunk); the kernel between them runs on as many of xent's.
+    float16 inputs are computed in float32 chunks (the weight is converted once); integer
+    inputs in float64.
 
     Memory beyond the inputs and outputs: ``chunk_bytes``, plus per-row values and, for
     float16 or mixed inputs, the weight converted to the working dtype. A chunk holds at
