@@ -2486,11 +2486,40 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     }
 }
 
+/* Prefetch the cache lines of `rows` rows of C entries (row r at x + r * rs, unit class
+ * stride), for reading or (write) for writing: to_tile_c's gathers and from_tile_c's scatters
+ * ask for a group of rows a tile ahead, so that the next tile's lines arrive while this one is
+ * copied and computed. The hardware's stream prefetchers did not do it for the gathers: on an
+ * AMD EPYC the gathers of 65,536 rows of ten doubles took a quarter of log_softmax (perf),
+ * and with this the call took 0.68x the time (one thread, best of 4 x 5 x 20 calls
+ * alternating builds; softmax 0.63x, the sparse loss 0.74x, with its gradient 0.65x; float32
+ * rows of ten classes 0.86-0.94x, of sixteen 0.93-0.98x). */
+static inline __attribute__((always_inline)) void FN(prefetch_rows)(const T *x, ptrdiff_t rs,
+                                                                     ptrdiff_t C, ptrdiff_t rows,
+                                                                     const int write)
+{
+    const char *p = (const char *)x;
+    if (rs == C) { /* one contiguous run */
+        const char *end = (const char *)(x + rows * C);
+        for (; p < end; p += 64) {
+            if (write) __builtin_prefetch(p, 1, 2);
+            else __builtin_prefetch(p, 0, 2);
+        }
+        return;
+    }
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        const char *a = (const char *)(x + r * rs), *e = (const char *)(x + r * rs + C - 1);
+        if (write) __builtin_prefetch(a, 1, 2), __builtin_prefetch(e, 1, 2);
+        else __builtin_prefetch(a, 0, 2), __builtin_prefetch(e, 0, 2);
+    }
+}
+
 /* n <= XK_TILE rows of C <= XK_TILE_C_MAX entries (row r at x + r * rs, unit class stride) to
  * the class-major tile xt (entry (r, c) at xt[c * XK_TILE + r]), and back. The loops are
  * compiled for each C (a constant inner loop the compiler unrolls and vectorizes). */
 static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrdiff_t rs,
-                                                                 ptrdiff_t C, ptrdiff_t n, T *xt)
+                                                                 ptrdiff_t C, ptrdiff_t n, T *xt,
+                                                                 ptrdiff_t ahead)
 {
     ptrdiff_t r = 0;
     if (C == 2 && rs == 2) { /* contiguous pairs: two loads split into even and odd entries */
@@ -2519,14 +2548,20 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
 #if XK_WIDEN
         const xv_si idx = (xv_si){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} *
                           (int32_t)rs;
-        for (; r + 16 <= n; r += 16)
+        for (; r + 16 <= n; r += 16) {
+            if (r + XK_TILE + 16 <= n + ahead)
+                FN(prefetch_rows)(x + (r + XK_TILE) * rs, rs, C, 16, 0);
             for (ptrdiff_t c = 0; c < C; c++)
                 XV(sstore)(xt + c * XK_TILE + r, XV(sgather)(x + r * rs + c, idx));
+        }
 #else
         const xv_i idx = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} * (int64_t)rs;
-        for (; r + 8 <= n; r += 8)
+        for (; r + 8 <= n; r += 8) {
+            if (r + XK_TILE + 8 <= n + ahead)
+                FN(prefetch_rows)(x + (r + XK_TILE) * rs, rs, C, 8, 0);
             for (ptrdiff_t c = 0; c < C; c++)
                 XV(store)(xt + c * XK_TILE + r, XV(gather)(x + r * rs + c, idx));
+        }
 #endif
     }
 #endif
@@ -2536,7 +2571,7 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
 
 static inline __attribute__((always_inline)) void FN(from_tile_c)(const T *ot, ptrdiff_t C,
                                                                    ptrdiff_t n, T *out,
-                                                                   ptrdiff_t rs)
+                                                                   ptrdiff_t rs, ptrdiff_t ahead)
 {
     ptrdiff_t r = 0;
     if (C == 2 && rs == 2) { /* contiguous pairs: the two classes interleaved, two stores */
@@ -2562,14 +2597,20 @@ static inline __attribute__((always_inline)) void FN(from_tile_c)(const T *ot, p
 #if XK_WIDEN
         const xv_si idx = (xv_si){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} *
                           (int32_t)rs;
-        for (; r + 16 <= n; r += 16)
+        for (; r + 16 <= n; r += 16) {
+            if (r + XK_TILE + 16 <= n + ahead)
+                FN(prefetch_rows)(out + (r + XK_TILE) * rs, rs, C, 16, 1);
             for (ptrdiff_t c = 0; c < C; c++)
                 XV(sscatter)(out + r * rs + c, idx, XV(sload)(ot + c * XK_TILE + r));
+        }
 #else
         const xv_i idx = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} * (int64_t)rs;
-        for (; r + 8 <= n; r += 8)
+        for (; r + 8 <= n; r += 8) {
+            if (r + XK_TILE + 8 <= n + ahead)
+                FN(prefetch_rows)(out + (r + XK_TILE) * rs, rs, C, 8, 1);
             for (ptrdiff_t c = 0; c < C; c++)
                 XV(scatter)(out + r * rs + c, idx, XV(load)(ot + c * XK_TILE + r));
+        }
 #endif
     }
 #endif
@@ -2587,25 +2628,28 @@ static inline __attribute__((always_inline)) void FN(from_tile_c)(const T *ot, p
     }
 /* rows one after another (rs == C, the usual case) with rs a constant too: the compiler then
    turns the copies into vector loads and permutes */
-#define XK_TO_TILE(x, rs, n, xt, C)                                             \
+#define XK_TO_TILE(x, rs, n, xt, ahead, C)                                      \
     do {                                                                      \
-        if ((rs) == (C)) FN(to_tile_c)(x, C, C, n, xt);                       \
-        else FN(to_tile_c)(x, rs, C, n, xt);                                  \
+        if ((rs) == (C)) FN(to_tile_c)(x, C, C, n, xt, ahead);                \
+        else FN(to_tile_c)(x, rs, C, n, xt, ahead);                           \
     } while (0)
-#define XK_FROM_TILE(ot, n, out, rs, C)                                         \
+#define XK_FROM_TILE(ot, n, out, rs, ahead, C)                                  \
     do {                                                                      \
-        if ((rs) == (C)) FN(from_tile_c)(ot, C, n, out, C);                   \
-        else FN(from_tile_c)(ot, C, n, out, rs);                              \
+        if ((rs) == (C)) FN(from_tile_c)(ot, C, n, out, C, ahead);            \
+        else FN(from_tile_c)(ot, C, n, out, rs, ahead);                       \
     } while (0)
 
-static void FN(to_tile)(const T *x, ptrdiff_t rs, ptrdiff_t C, ptrdiff_t n, T *xt)
+/* ahead: the rows after these n that the block holds (the next tile's, prefetched) */
+static void FN(to_tile)(const T *x, ptrdiff_t rs, ptrdiff_t C, ptrdiff_t n, T *xt,
+                        ptrdiff_t ahead)
 {
-    XK_TILE_CASES(XK_TO_TILE, x, rs, n, xt)
+    XK_TILE_CASES(XK_TO_TILE, x, rs, n, xt, ahead)
 }
 
-static void FN(from_tile)(const T *ot, ptrdiff_t C, ptrdiff_t n, T *out, ptrdiff_t rs)
+static void FN(from_tile)(const T *ot, ptrdiff_t C, ptrdiff_t n, T *out, ptrdiff_t rs,
+                          ptrdiff_t ahead)
 {
-    XK_TILE_CASES(XK_FROM_TILE, ot, n, out, rs)
+    XK_TILE_CASES(XK_FROM_TILE, ot, n, out, rs, ahead)
 }
 #undef XK_TILE_CASES
 #undef XK_TO_TILE
@@ -2646,12 +2690,14 @@ static void FN(softmax)(xk_block *b, int mode)
             FN(tile)(b, mode, r0, n, x, b->x_cs, t, b->t_cs, out, b->o_cs, NULL, &bsum);
             continue;
         }
-        FN(to_tile)((const T *)b->x + r0 * b->x_rs, b->x_rs, C, n, xt);
-        if (mode == XK_CATEGORICAL) FN(to_tile)((const T *)b->t + r0 * b->t_rs, b->t_rs, C, n, tt);
+        const ptrdiff_t ahead = R - r0 - n;
+        FN(to_tile)((const T *)b->x + r0 * b->x_rs, b->x_rs, C, n, xt, ahead);
+        if (mode == XK_CATEGORICAL)
+            FN(to_tile)((const T *)b->t + r0 * b->t_rs, b->t_rs, C, n, tt, ahead);
         FN(tile)(b, mode, r0, n, xt, XK_TILE, tt, XK_TILE, b->out ? ot : NULL, XK_TILE, ot,
                  &bsum);
         if (b->out && mode != XK_LSE) {
-            FN(from_tile)(ot, C, n, (T *)b->out + r0 * b->o_rs, b->o_rs);
+            FN(from_tile)(ot, C, n, (T *)b->out + r0 * b->o_rs, b->o_rs, ahead);
         }
     }
     FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
