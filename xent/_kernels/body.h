@@ -2714,6 +2714,9 @@ static void FN(softmax)(xk_block *b, int mode)
  * lanes unused), each entry read by a gather: a row's terms are added in class order, one lane
  * each, so a row's loss does not depend on its neighbours or the layout. The log is XK_LOG_OUT:
  * float results the short one (relative error < 2^-32), double ones the full one. */
+#ifndef XK_PROB_AHEAD
+#define XK_PROB_AHEAD 64 /* rows */
+#endif
 static void FN(prob)(xk_block *b, int mode)
 {
     const ptrdiff_t R = b->R, C = b->C;
@@ -2724,8 +2727,16 @@ static void FN(prob)(xk_block *b, int mode)
     const xv_d kw1 = XV(splat)(1.0 - eps), kw0 = XV(splat)(eps / Cd);
     xk_sum bsum = {{0}, {0}, {0}};
     b->loss_sum = b->loss_sum_small = 0.0;
+    /* few classes in rows of unit class stride: the gathers' rows a few groups ahead
+       prefetched, as the tiles' (prefetch_rows) */
+    const int few = C <= XK_TILE_C_MAX;
+    const int pf_x = few && b->x_cs == 1 && !only_y, pf_t = few && Tt && b->t_cs == 1;
     for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
         const int n = R - r0 < 8 ? (int)(R - r0) : 8;
+        if (r0 + XK_PROB_AHEAD + 8 <= R) {
+            if (pf_x) FN(prefetch_rows)(X + (r0 + XK_PROB_AHEAD) * b->x_rs, b->x_rs, C, 8, 0);
+            if (pf_t) FN(prefetch_rows)(Tt + (r0 + XK_PROB_AHEAD) * b->t_rs, b->t_rs, C, 8, 0);
+        }
         xv_i rr, yv = {0};
         xv_d sw = one;
         for (int l = 0; l < 8; l++) {
