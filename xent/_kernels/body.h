@@ -2486,6 +2486,12 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     }
 }
 
+#ifndef XK_GATHER_AHEAD
+/* how far ahead the gathers of rows, one row per lane (FN(prob), stats_few, kl_tiles),
+   prefetch them */
+#define XK_GATHER_AHEAD 64 /* rows */
+#endif
+
 /* Prefetch the cache lines of `rows` rows of C entries (row r at x + r * rs, unit class
  * stride), for reading or (write) for writing: to_tile_c's gathers and from_tile_c's scatters
  * ask for a group of rows a tile ahead, so that the next tile's lines arrive while this one is
@@ -2714,9 +2720,6 @@ static void FN(softmax)(xk_block *b, int mode)
  * lanes unused), each entry read by a gather: a row's terms are added in class order, one lane
  * each, so a row's loss does not depend on its neighbours or the layout. The log is XK_LOG_OUT:
  * float results the short one (relative error < 2^-32), double ones the full one. */
-#ifndef XK_PROB_AHEAD
-#define XK_PROB_AHEAD 64 /* rows */
-#endif
 static void FN(prob)(xk_block *b, int mode)
 {
     const ptrdiff_t R = b->R, C = b->C;
@@ -2733,9 +2736,9 @@ static void FN(prob)(xk_block *b, int mode)
     const int pf_x = few && b->x_cs == 1 && !only_y, pf_t = few && Tt && b->t_cs == 1;
     for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
         const int n = R - r0 < 8 ? (int)(R - r0) : 8;
-        if (r0 + XK_PROB_AHEAD + 8 <= R) {
-            if (pf_x) FN(prefetch_rows)(X + (r0 + XK_PROB_AHEAD) * b->x_rs, b->x_rs, C, 8, 0);
-            if (pf_t) FN(prefetch_rows)(Tt + (r0 + XK_PROB_AHEAD) * b->t_rs, b->t_rs, C, 8, 0);
+        if (r0 + XK_GATHER_AHEAD + 8 <= R) {
+            if (pf_x) FN(prefetch_rows)(X + (r0 + XK_GATHER_AHEAD) * b->x_rs, b->x_rs, C, 8, 0);
+            if (pf_t) FN(prefetch_rows)(Tt + (r0 + XK_GATHER_AHEAD) * b->t_rs, b->t_rs, C, 8, 0);
         }
         xv_i rr, yv = {0};
         xv_d sw = one;
@@ -3700,6 +3703,8 @@ static ptrdiff_t FN(stats_few)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i 
     xv_i bad_v = *bad;
     ptrdiff_t r = 0;
     for (; r + 16 <= R; r += 16) {
+        if (r + XK_GATHER_AHEAD + 16 <= R) /* the gathers' rows ahead, as FN(prob)'s */
+            FN(prefetch_rows)(t + (r + XK_GATHER_AHEAD) * rs, rs, C, 16, 0);
         a.sum = a.wsum = b.sum = b.wsum = zero;
         a.nnz = b.nnz = none;
         a.one = b.one = minus1;
