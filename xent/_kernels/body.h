@@ -2492,29 +2492,32 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
 #define XK_GATHER_AHEAD 64 /* rows */
 #endif
 
-/* Prefetch the cache lines of `rows` rows of C entries (row r at x + r * rs, unit class
- * stride), for reading or (write) for writing: to_tile_c's gathers and from_tile_c's scatters
- * ask for a group of rows a tile ahead, so that the next tile's lines arrive while this one is
- * copied and computed. The hardware's stream prefetchers did not do it for the gathers: on an
- * AMD EPYC the gathers of 65,536 rows of ten doubles took a quarter of log_softmax (perf),
- * and with this the call took 0.68x the time (one thread, best of 4 x 5 x 20 calls
- * alternating builds; softmax 0.63x, the sparse loss 0.74x, with its gradient 0.65x; float32
- * rows of ten classes 0.86-0.94x, of sixteen 0.93-0.98x). */
+/* Prefetch the cache lines of the rows r .. r + rows - 1 of a block of R rows of C entries
+ * (row r at x + r * rs, unit class stride), where the block has them, for reading or (write)
+ * for writing: to_tile_c's gathers and from_tile_c's scatters ask for a group of rows a tile
+ * ahead, so that the next tile's lines arrive while this one is copied and computed. The
+ * hardware's stream prefetchers did not do it for the gathers: on an AMD EPYC the gathers of
+ * 65,536 rows of ten doubles took a quarter of log_softmax (perf), and with this the call
+ * took 0.68x the time (one thread, best of 4 x 5 x 20 calls alternating builds; softmax
+ * 0.63x, the sparse loss 0.74x, with its gradient 0.65x; float32 rows of ten classes
+ * 0.86-0.94x, of sixteen 0.93-0.98x). */
 static inline __attribute__((always_inline)) void FN(prefetch_rows)(const T *x, ptrdiff_t rs,
-                                                                     ptrdiff_t C, ptrdiff_t rows,
+                                                                     ptrdiff_t C, ptrdiff_t r,
+                                                                     ptrdiff_t rows, ptrdiff_t R,
                                                                      const int write)
 {
-    const char *p = (const char *)x;
+    if (r + rows > R) return;
+    x += r * rs;
     if (rs == C) { /* one contiguous run */
-        const char *end = (const char *)(x + rows * C);
+        const char *p = (const char *)x, *end = (const char *)(x + rows * C);
         for (; p < end; p += 64) {
             if (write) __builtin_prefetch(p, 1, 2);
             else __builtin_prefetch(p, 0, 2);
         }
         return;
     }
-    for (ptrdiff_t r = 0; r < rows; r++) {
-        const char *a = (const char *)(x + r * rs), *e = (const char *)(x + r * rs + C - 1);
+    for (ptrdiff_t k = 0; k < rows; k++) {
+        const char *a = (const char *)(x + k * rs), *e = (const char *)(x + k * rs + C - 1);
         if (write) __builtin_prefetch(a, 1, 2), __builtin_prefetch(e, 1, 2);
         else __builtin_prefetch(a, 0, 2), __builtin_prefetch(e, 0, 2);
     }
@@ -2555,16 +2558,14 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
         const xv_si idx = (xv_si){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} *
                           (int32_t)rs;
         for (; r + 16 <= n; r += 16) {
-            if (r + XK_TILE + 16 <= n + ahead)
-                FN(prefetch_rows)(x + (r + XK_TILE) * rs, rs, C, 16, 0);
+            FN(prefetch_rows)(x, rs, C, r + XK_TILE, 16, n + ahead, 0);
             for (ptrdiff_t c = 0; c < C; c++)
                 XV(sstore)(xt + c * XK_TILE + r, XV(sgather)(x + r * rs + c, idx));
         }
 #else
         const xv_i idx = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} * (int64_t)rs;
         for (; r + 8 <= n; r += 8) {
-            if (r + XK_TILE + 8 <= n + ahead)
-                FN(prefetch_rows)(x + (r + XK_TILE) * rs, rs, C, 8, 0);
+            FN(prefetch_rows)(x, rs, C, r + XK_TILE, 8, n + ahead, 0);
             for (ptrdiff_t c = 0; c < C; c++)
                 XV(store)(xt + c * XK_TILE + r, XV(gather)(x + r * rs + c, idx));
         }
@@ -2604,16 +2605,14 @@ static inline __attribute__((always_inline)) void FN(from_tile_c)(const T *ot, p
         const xv_si idx = (xv_si){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} *
                           (int32_t)rs;
         for (; r + 16 <= n; r += 16) {
-            if (r + XK_TILE + 16 <= n + ahead)
-                FN(prefetch_rows)(out + (r + XK_TILE) * rs, rs, C, 16, 1);
+            FN(prefetch_rows)(out, rs, C, r + XK_TILE, 16, n + ahead, 1);
             for (ptrdiff_t c = 0; c < C; c++)
                 XV(sscatter)(out + r * rs + c, idx, XV(sload)(ot + c * XK_TILE + r));
         }
 #else
         const xv_i idx = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} * (int64_t)rs;
         for (; r + 8 <= n; r += 8) {
-            if (r + XK_TILE + 8 <= n + ahead)
-                FN(prefetch_rows)(out + (r + XK_TILE) * rs, rs, C, 8, 1);
+            FN(prefetch_rows)(out, rs, C, r + XK_TILE, 8, n + ahead, 1);
             for (ptrdiff_t c = 0; c < C; c++)
                 XV(scatter)(out + r * rs + c, idx, XV(load)(ot + c * XK_TILE + r));
         }
@@ -2736,10 +2735,8 @@ static void FN(prob)(xk_block *b, int mode)
     const int pf_x = few && b->x_cs == 1 && !only_y, pf_t = few && Tt && b->t_cs == 1;
     for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
         const int n = R - r0 < 8 ? (int)(R - r0) : 8;
-        if (r0 + XK_GATHER_AHEAD + 8 <= R) {
-            if (pf_x) FN(prefetch_rows)(X + (r0 + XK_GATHER_AHEAD) * b->x_rs, b->x_rs, C, 8, 0);
-            if (pf_t) FN(prefetch_rows)(Tt + (r0 + XK_GATHER_AHEAD) * b->t_rs, b->t_rs, C, 8, 0);
-        }
+        if (pf_x) FN(prefetch_rows)(X, b->x_rs, C, r0 + XK_GATHER_AHEAD, 8, R, 0);
+        if (pf_t) FN(prefetch_rows)(Tt, b->t_rs, C, r0 + XK_GATHER_AHEAD, 8, R, 0);
         xv_i rr, yv = {0};
         xv_d sw = one;
         for (int l = 0; l < 8; l++) {
@@ -3703,8 +3700,8 @@ static ptrdiff_t FN(stats_few)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i 
     xv_i bad_v = *bad;
     ptrdiff_t r = 0;
     for (; r + 16 <= R; r += 16) {
-        if (r + XK_GATHER_AHEAD + 16 <= R) /* the gathers' rows ahead, as FN(prob)'s */
-            FN(prefetch_rows)(t + (r + XK_GATHER_AHEAD) * rs, rs, C, 16, 0);
+        /* the gathers' rows ahead, as FN(prob)'s */
+        FN(prefetch_rows)(t, rs, C, r + XK_GATHER_AHEAD, 16, R, 0);
         a.sum = a.wsum = b.sum = b.wsum = zero;
         a.nnz = b.nnz = none;
         a.one = b.one = minus1;

@@ -685,10 +685,8 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         const T *p = (const T *)b->p, *q = (const T *)b->q;
         /* rows of unit class stride: those of the gathers a few groups ahead prefetched, as
            FN(prob)'s */
-        if (r0 + XK_GATHER_AHEAD + 8 <= R) {
-            if (b->p_cs == 1) FN(prefetch_rows)(p + (r0 + XK_GATHER_AHEAD) * b->p_rs, b->p_rs, C, 8, 0);
-            if (b->q_cs == 1) FN(prefetch_rows)(q + (r0 + XK_GATHER_AHEAD) * b->q_rs, b->q_rs, C, 8, 0);
-        }
+        if (b->p_cs == 1) FN(prefetch_rows)(p, b->p_rs, C, r0 + XK_GATHER_AHEAD, 8, R, 0);
+        if (b->q_cs == 1) FN(prefetch_rows)(q, b->q_rs, C, r0 + XK_GATHER_AHEAD, 8, R, 0);
         /* the entries (kept in Vp, Vq) and the maxima of the logits */
         xv_d mp = ninf, mq = ninf, np = zero, nq = zero, fp = zero, fq = zero;
         for (ptrdiff_t c = 0; c < C; c++) {
