@@ -223,7 +223,7 @@ static inline void FN(vlog)(const double *in, double *out, ptrdiff_t n)
 typedef struct {
     double m, sb, nt, vs, tv, wy, wyx;
     ptrdiff_t top;
-    const T *next; /* the next row, prefetched by the exp pass (NULL: none) */
+    const T *next; /* the row whose maximum's pass comes next, prefetched by the exp pass (NULL: none) */
     /* float rows: s with each exp's rounding error (expf_hilo's low part, summed in float
        lanes and added once), not the floats alone: for the focal loss, whose factor at the
        maximum, (s / (1 + s))^gamma, has gamma times s's relative error (2^-24 from floats:
@@ -1520,7 +1520,9 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                 const T *t = mode == XK_CATEGORICAL ? (const T *)b->t + r * b->t_rs : NULL;
                 T *o = out ? (T *)b->out + r * b->o_rs : NULL;
                 const int64_t y = b->labels ? b->labels[r] : 0;
-                st.next = r + 1 < R ? x + b->x_rs : NULL;
+                /* the row whose maximum is taken after this pass (row r + 1's was taken
+                   before it) */
+                st.next = r + 2 < R ? x + 2 * b->x_rs : NULL;
                 st.hilo = b->gamma != 0.0;
                 st.kw0 = b->eps / (double)C, st.kw1 = 1.0 - b->eps;
                 FN(pf_share)(b, r, &st);
