@@ -116,7 +116,20 @@ class ParallelBuildExt(build_ext):
         super().build_extensions()
 
 
+# the reuse of large output arrays' memory (a NumPy memory handler): its own small module, not
+# rebuilt with the kernels
+buffers = Extension(
+    "xent._kernels._buffers",
+    sources=[KERNELS + "_buffers.pyx"],
+    language="c",
+    include_dirs=[numpy.get_include(), "xent/_kernels"],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+    depends=[KERNELS + "buffers.h"],
+    extra_compile_args=["-O2", "-g0", "-std=c11"],
+)
+
+
 setup(
-    ext_modules=cythonize([extension], compiler_directives={"language_level": "3"}),
+    ext_modules=cythonize([extension, buffers], compiler_directives={"language_level": "3"}),
     cmdclass={"build_ext": ParallelBuildExt},
 )

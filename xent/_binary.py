@@ -12,6 +12,7 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 from . import _validation as v
 from ._engine import run_chunks, tiles
 from ._kernels import _core
+from ._outputs import new_array
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
 
 Loss = np.ndarray | np.floating
@@ -174,8 +175,8 @@ def binary_cross_entropy(
     s2 = None if s is None else np.broadcast_to(s, pred.shape).reshape(rows, cols)
     total = float(pred.size) if s2 is None else float(np.sum(s2))
     gdiv = grad_divisor(red, total)
-    out = np.empty((rows, cols), result) if red == "none" else None
-    grad = np.empty((rows, cols), result) if return_grad else None
+    out = new_array((rows, cols), result) if red == "none" else None
+    grad = new_array((rows, cols), result) if return_grad else None
     # Tiles of a quarter million elements: per-tile copies (labels as float64, broadcast
     # weights) stay a few MiB per thread.
     blocks = tiles(rows, cols, 2)

@@ -27,6 +27,7 @@ from numpy_typing_compat import LiteralFalse, LiteralTrue
 from . import _validation as v
 from ._engine import Block, Layout, layout_of, run_chunks
 from ._kernels import _core
+from ._outputs import new_array
 from ._reduction import Reduction, for_mean, grad_divisor, mean_exponent, reduce
 from ._softmax import (
     CATEGORICAL,
@@ -212,8 +213,8 @@ def _run(
     """Run a loss over its blocks and reduce it: ``loss`` or ``(loss, grad)``. ``total`` gives
     the mean's denominator once the blocks have run (and each block of ``targets`` has been
     checked: before, where ``checked``, else as the blocks run)."""
-    rows_out = np.empty(call.layout.batch_shape, result) if red == "none" else None
-    grad = np.empty(pred.shape, result) if return_grad else None
+    rows_out = new_array(call.layout.batch_shape, result) if red == "none" else None
+    grad = new_array(pred.shape, result) if return_grad else None
     partial = call.run(
         pred, out=grad, target=target, labels=labels, weights=weights, rows_out=rows_out,
         targets=targets, checked=checked,

@@ -7,6 +7,7 @@ from typing import Literal, overload
 
 from ._engine import get_num_threads
 from ._kernels import _core
+from ._outputs import get_output_cache, output_cache_stats
 
 
 def _config() -> dict[str, object]:
@@ -23,6 +24,8 @@ def _config() -> dict[str, object]:
         "simd_supported": [name for name, ok in variants if ok],
         "machine": platform.machine(),
         "threads": get_num_threads(),
+        "output_cache": get_output_cache(),
+        "output_cache_held": output_cache_stats()["bytes"],
     }
 
 
@@ -51,8 +54,9 @@ def show_config(mode: str = "stdout") -> dict[str, object] | None:
         With ``mode="dicts"``: keys "xent" (version), "kernel", "simd" (the variant in use),
         "simd_fma" (whether it fuses its multiply-adds), "simd_registers" (whether it keeps its
         vectors in registers: False for the baseline, and for an AVX2 variant built without a
-        C++ compiler, which is then 3-4x slower), "simd_compiled", "simd_supported", "machine"
-        and "threads".
+        C++ compiler, which is then 3-4x slower), "simd_compiled", "simd_supported", "machine",
+        "threads", "output_cache" (the bytes of freed output memory kept at most, see
+        `set_output_cache`) and "output_cache_held" (kept now).
 
     Raises
     ------

@@ -21,6 +21,7 @@ from . import _validation as v
 from ._categorical import _check_dtype, _Distributions
 from ._engine import Block, Layout, layout_of
 from ._kernels import _core
+from ._outputs import new_array
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
 from ._softmax import BlockArrays, RowSource, run_blocks
 
@@ -238,8 +239,8 @@ def kl_divergence(
     n_rows = layout.A * layout.B
     total = float(n_rows) if s is None else float(np.sum(np.broadcast_to(s, layout.batch_shape)))
     weights = None if s is None else RowSource(layout, s, np.float64)
-    rows_out = np.empty(layout.batch_shape, result) if red == "none" else None
-    grad = np.empty(pred.shape, result) if return_grad else None
+    rows_out = new_array(layout.batch_shape, result) if red == "none" else None
+    grad = new_array(pred.shape, result) if return_grad else None
     partial, target_nan = _run(
         layout, work, target, pred, grad, weights, rows_out, temp, grad_divisor(red, total),
         target_from_logits, from_logits,

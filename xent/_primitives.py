@@ -9,6 +9,7 @@ import numpy.typing as npt
 
 from ._engine import Layout, layout_of, run_chunks, tiles
 from ._kernels import _core
+from ._outputs import new_array
 from ._softmax import LOG_SOFTMAX, LSE, SOFTMAX, SoftmaxCall
 from ._validation import as_real_array, check_axis, check_flag, float_dtypes
 
@@ -16,7 +17,7 @@ from ._validation import as_real_array, check_axis, check_flag, float_dtypes
 def _normalized(mode: int, a: npt.ArrayLike, axis: int) -> np.ndarray:
     """softmax or log_softmax of ``a`` along ``axis``."""
     arr, layout, result, work = _softmax_input(a, axis)
-    out = np.empty(arr.shape, result)
+    out = new_array(arr.shape, result)
     if layout.C and out.size:
         SoftmaxCall(mode, layout, work).run(arr, out=out)
     return out
@@ -189,7 +190,7 @@ def _elementwise(a: npt.ArrayLike, negate: bool) -> np.ndarray | np.floating:
     arr = as_real_array(a, "a")
     result, work = float_dtypes(arr)
     flat = np.ravel(arr)
-    out = np.empty(flat.shape, result)
+    out = new_array(flat.shape, result)
     direct = result == work
 
     def chunk(spans: Sequence[tuple[int, int, int, int]]) -> None:
