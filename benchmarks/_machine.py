@@ -189,6 +189,10 @@ def describe(measure_floors: bool = True) -> dict[str, Any]:
     }
 
 
+def _mib(nbytes: int) -> str:
+    return f"{nbytes / 2**20:,.0f} MiB"
+
+
 def header_lines(machine: dict[str, Any]) -> list[str]:
     """The header as lines of text, the same in the terminal, Markdown and the JSON's record."""
     cores = f"{machine['usable_cores']} usable of {machine['logical_cpus']} logical CPUs"
@@ -200,6 +204,11 @@ def header_lines(machine: dict[str, Any]) -> list[str]:
         f"xent kernel: {kernel['kernel']}, simd: {kernel['simd']}"
         + (" (multiply-adds fused)" if kernel.get("simd_fma") else "")
         + ("" if kernel.get("simd_registers", True) else " (vectors in memory: slower)")
+        + (
+            f", outputs of 32 MiB or more reuse freed memory (up to {_mib(kernel['output_cache'])})"
+            if kernel.get("output_cache")
+            else ""
+        )
         if kernel["simd"] != NO_KERNEL
         else f"xent simd: {NO_KERNEL}"
     )
