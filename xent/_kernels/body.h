@@ -224,6 +224,7 @@ typedef struct {
     double m, sb, nt, vs, tv, wy, wyx;
     ptrdiff_t top;
     const T *next; /* the row whose maximum's pass comes next, prefetched by the exp pass (NULL: none) */
+    int clean;     /* the row is clean (see XK_CLEAN_SPAN) */
     /* float rows: s with each exp's rounding error (expf_hilo's low part, summed in float
        lanes and added once), not the floats alone: for the focal loss, whose factor at the
        maximum, (s / (1 + s))^gamma, has gamma times s's relative error (2^-24 from floats:
@@ -334,11 +335,14 @@ static inline ptrdiff_t FN(row_first)(const T *x, ptrdiff_t C, double m)
 
 /* The maximum alone of a row (NaN if it holds one), four vectors a step with independent
  * maxima, so that the pass runs at the speed of its loads: the exp pass (row_pass_v) counts
- * the entries equal to it and finds the first. */
-static inline void FN(row_max)(const T *x, ptrdiff_t C, double *m_out)
+ * the entries equal to it and finds the first. With lo_out, also the row's minimum (NaN
+ * entries left out), which tells the exp pass whether its row is clean (XK_CLEAN_SPAN). */
+static inline __attribute__((always_inline)) void FN(row_max)(const T *x, ptrdiff_t C,
+                                                              double *m_out, double *lo_out)
 {
-    const xv_d ninf = XV(splat)(-HUGE_VAL);
+    const xv_d ninf = XV(splat)(-HUGE_VAL), pinf = XV(splat)(HUGE_VAL);
     xv_d m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+    xv_d l0 = pinf, l1 = pinf, l2 = pinf, l3 = pinf;
     xv_i nan = {0};
     ptrdiff_t c = 0;
     for (; c + 32 <= C; c += 32) {
@@ -348,27 +352,38 @@ static inline void FN(row_max)(const T *x, ptrdiff_t C, double *m_out)
         m1 = XV(max)(v1, m1);
         m2 = XV(max)(v2, m2);
         m3 = XV(max)(v3, m3);
+        if (lo_out) {
+            l0 = XV(min)(v0, l0);
+            l1 = XV(min)(v1, l1);
+            l2 = XV(min)(v2, l2);
+            l3 = XV(min)(v3, l3);
+        }
         nan |= XV_NE(v0, v0) | XV_NE(v1, v1) | XV_NE(v2, v2) | XV_NE(v3, v3);
     }
     for (; c + 8 <= C; c += 8) {
         const xv_d v = XK_LOADV(x + c);
         m0 = XV(max)(v, m0);
+        if (lo_out) l0 = XV(min)(v, l0);
         nan |= XV_NE(v, v);
     }
     if (c < C && C >= 8) { /* the last eight entries, some read again (the maximum is the same) */
         const xv_d v = XK_LOADV(x + C - 8);
         m0 = XV(max)(v, m0);
+        if (lo_out) l0 = XV(min)(v, l0);
         nan |= XV_NE(v, v);
         c = C;
     }
     double m = XV(max_lanes)(XV(max)(XV(max)(m0, m1), XV(max)(m2, m3)));
+    double lo = lo_out ? -XV(max_lanes)(-XV(min)(XV(min)(l0, l1), XV(min)(l2, l3))) : 0.0;
     int tail_nan = 0;
     for (; c < C; c++) {
         const double v = (double)x[c];
         m = v > m ? v : m;
+        lo = v < lo ? v : lo;
         tail_nan |= v != v;
     }
     *m_out = XV(any)(nan) || tail_nan ? NAN : m;
+    if (lo_out) *lo_out = lo;
 }
 
 #define XV_KADD(s, c, v)                                                        \
@@ -418,14 +433,14 @@ static inline __attribute__((always_inline)) void FN(state_sums)(FN(state) *st, 
         if (!XK_WIDEN) {                                                      \
             xv_d bp_ = d_ - (xv);                                             \
             e_ = ((xv) - (d_ - bp_)) - (bp_ + mv);                            \
-            e_ = XV(sel)(XV_GT(d_, -HUGE_VAL), e_, zero);                     \
+            if (!CLEAN) e_ = XV(sel)(XV_GT(d_, -HUGE_VAL), e_, zero);         \
         }                                                                     \
-        if (tie) { /* a maximum of +inf: x = m gives d = e = 0 */             \
+        if (!CLEAN && tie) { /* a maximum of +inf: x = m gives d = e = 0 */   \
             xv_i tie_ = XV_EQ((xv), mv);                                      \
             d_ = XV(sel)(tie_, zero, d_);                                     \
             if (!XK_WIDEN) e_ = XV(sel)(tie_, zero, e_);                      \
         }                                                                     \
-        xv_d E_ = XV(exp)(d_);                                                \
+        xv_d E_ = CLEAN ? XV(exp_core)(d_) : XV(exp)(d_);                     \
         xv_d F_ = XK_WIDEN ? E_ : E_ + E_ * e_;                               \
         if (STORE) {                                                          \
             if ((nstore) == 8) XK_STOREV(o, F_);                              \
@@ -455,7 +470,7 @@ static inline __attribute__((always_inline)) void FN(state_sums)(FN(state) *st, 
  * (+inf, -inf: every entry -inf, NaN) takes `tie`, which makes entries equal to it count 1. */
 static inline __attribute__((always_inline)) void FN(row_pass_v)(
     const T *x, const T *t, const double *cw, T *out, ptrdiff_t C, FN(state) *st,
-    const int STORE, const int SMOOTH, const int CAT, const int FG)
+    const int STORE, const int SMOOTH, const int CAT, const int FG, const int CLEAN)
 {
     (void)FG; /* the focal sums: float rows only (row_pass_s) */
     /* the entries equal to the maximum, counted, and the first of them (row_max found only
@@ -486,9 +501,11 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
                 xv = XK_LOADV(x + c);
                 if (CAT) tv = XK_LOADV(t + c);
                 if ((SMOOTH || CAT) && cw) cwv = XV(load)(cw + c);
-            } else { /* the last entries, padded with -inf (F = 0) and weights 0 */
+            } else { /* the last entries, padded with -inf (F = 0) and weights 0; in a clean
+                        row with m (d = 0: F = 0 too, and the padding is not counted as a
+                        tie below) */
                 const int n = (int)(C - c);
-                xv = FN(load_pad)(x + c, n, -HUGE_VAL);
+                xv = FN(load_pad)(x + c, n, CLEAN ? st->m : -HUGE_VAL);
                 if (CAT) tv = FN(load_pad)(t + c, n, 0.0);
                 cwv = SMOOTH || CAT ? XV(load_pad)(cw ? cw + c : xk_ones, n, 0.0) : zero;
             }
@@ -496,8 +513,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
             const xv_i idx = cidx + c;
             { /* the padding's lanes are not entries (they may equal a -inf maximum) */
                 const uint32_t z = XV(mask)(XV_EQ(xv, mv)) & ((1u << nstore) - 1);
-                nt += (uint64_t)__builtin_popcount(z);
-                if (top < 0 && z) top = c + __builtin_ctz(z);
+                if (z) { /* about once a row */
+                    nt += (uint64_t)__builtin_popcount(z);
+                    if (top < 0) top = c + __builtin_ctz(z);
+                }
             }
             XV_STEP(xv, tv, cwv, idx, F[k], nstore, out + c);
         }
@@ -736,15 +755,24 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
 }
 #endif
 
+/* A row is clean when its maximum m is finite and no entry is below m - XK_CLEAN_SPAN: every
+ * x - m is then finite and at least -707 after its rounding, so that the exp pass takes
+ * exp_core without the checks of exp's range and of -inf entries (row_pass_v's CLEAN). */
+#define XK_CLEAN_SPAN 700.0
+
 /* The maximum of a contiguous row (NaN if it holds one): row_max_s for float rows, row_max
- * for double ones. */
-static inline __attribute__((always_inline)) double FN(max_of_row)(const T *x, ptrdiff_t C)
+ * for double ones; with clean, whether the row is clean (double rows; float rows 0). */
+static inline __attribute__((always_inline)) double FN(max_of_row)(const T *x, ptrdiff_t C,
+                                                                   int *clean)
 {
     double m;
 #if XK_WIDEN
     FN(row_max_s)(x, C, &m);
+    if (clean) *clean = 0;
 #else
-    FN(row_max)(x, C, &m);
+    double lo;
+    FN(row_max)(x, C, &m, clean ? &lo : NULL);
+    if (clean) *clean = m > -HUGE_VAL && m < HUGE_VAL && lo >= m - XK_CLEAN_SPAN; /* NaN: 0 */
 #endif
     return m;
 }
@@ -766,18 +794,26 @@ static inline void FN(pass_v)(int mode, int store, int smooth, int fg, const T *
     else if (fg == 3) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 3);
     else if (fg == 4) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 4);
     if (fg) return;
+#define XK_PASS(STORE, SMOOTH, CAT) XK_ROW_PASS(x, t, cw, out, C, st, STORE, SMOOTH, CAT, 0)
 #else
     (void)fg;
+    /* clean double rows (see XK_CLEAN_SPAN) without the range checks */
+#define XK_PASS(STORE, SMOOTH, CAT)                                                            \
+    do {                                                                                      \
+        if (st->clean) XK_ROW_PASS(x, t, cw, out, C, st, STORE, SMOOTH, CAT, 0, 1);            \
+        else XK_ROW_PASS(x, t, cw, out, C, st, STORE, SMOOTH, CAT, 0, 0);                      \
+    } while (0)
 #endif
     if (mode == XK_CATEGORICAL) {
-        if (store && smooth) XK_ROW_PASS(x, t, cw, out, C, st, 1, 1, 1, 0);
-        else if (store) XK_ROW_PASS(x, t, cw, out, C, st, 1, 0, 1, 0);
-        else if (smooth) XK_ROW_PASS(x, t, cw, out, C, st, 0, 1, 1, 0);
-        else XK_ROW_PASS(x, t, cw, out, C, st, 0, 0, 1, 0);
-    } else if (store && smooth) XK_ROW_PASS(x, t, cw, out, C, st, 1, 1, 0, 0);
-    else if (store) XK_ROW_PASS(x, t, cw, out, C, st, 1, 0, 0, 0);
-    else if (smooth) XK_ROW_PASS(x, t, cw, out, C, st, 0, 1, 0, 0);
-    else XK_ROW_PASS(x, t, cw, out, C, st, 0, 0, 0, 0);
+        if (store && smooth) XK_PASS(1, 1, 1);
+        else if (store) XK_PASS(1, 0, 1);
+        else if (smooth) XK_PASS(0, 1, 1);
+        else XK_PASS(0, 0, 1);
+    } else if (store && smooth) XK_PASS(1, 1, 0);
+    else if (store) XK_PASS(1, 0, 0);
+    else if (smooth) XK_PASS(0, 1, 0);
+    else XK_PASS(0, 0, 0);
+#undef XK_PASS
 }
 #undef XK_ROW_PASS
 /* The exp pass over a class-major tile of n <= XK_TILE rows (see row_pass), vectors of eight
@@ -791,6 +827,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_v)(
 {
     (void)FG, (void)fsums; /* the focal sums: float rows only (tile_pass_s) */
     const xv_d zero = XV(splat)(0.0);
+    const int CLEAN = 0; /* XV_STEP's: the rows' own checks (see row_pass_v) */
     for (ptrdiff_t c = 0; c < b->C; c++) {
         const T *xc = x + c * xs;
         const T *tc = CAT ? t + c * ts : NULL;
@@ -1508,7 +1545,8 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
        final sums, chains of dependent operations, can overlap the other row's loads and exps
        (measured on an AMD EPYC: float64 rows of 100 classes about 10 % faster, float32 rows
        2-6 %; a row's fixed cost, about 30 ns at 100 float32 classes, is mostly elsewhere) */
-    double m_next = R > 0 ? FN(max_of_row)((const T *)b->x, C) : 0.0;
+    int clean_next = 0;
+    double m_next = R > 0 ? FN(max_of_row)((const T *)b->x, C, &clean_next) : 0.0;
     for (ptrdiff_t r0 = 0; r0 < R; r0 += XK_TILE) {
         const ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE, n8 = (n + 7) & ~(ptrdiff_t)7;
         for (ptrdiff_t j = 0; j < n8; j++) {
@@ -1526,8 +1564,8 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                 st.hilo = b->gamma != 0.0;
                 st.kw0 = b->eps / (double)C, st.kw1 = 1.0 - b->eps;
                 FN(pf_share)(b, r, &st);
-                st.m = m_next;
-                if (r + 1 < R) m_next = FN(max_of_row)(x + b->x_rs, C);
+                st.m = m_next, st.clean = clean_next;
+                if (r + 1 < R) m_next = FN(max_of_row)(x + b->x_rs, C, &clean_next);
                 /* the categorical gradient's pass needs the maximum's first entry */
                 if (mode == XK_CATEGORICAL && store) st.top = FN(row_first)(x, C, st.m);
                 /* x[y] before the pass: the gradient may be written over the logits */
@@ -1611,7 +1649,7 @@ static void FN(rows)(xk_block *b, int mode)
         FN(pf_share)(b, r, &st);
         /* the maximum; the entries equal to it and the first of them come from the exp pass,
            but for the categorical gradient, which needs that index during the pass */
-        st.m = FN(max_of_row)(x, C);
+        st.m = FN(max_of_row)(x, C, &st.clean);
         if (pass_mode == XK_CATEGORICAL && store) st.top = FN(row_first)(x, C, st.m);
         /* x[y] before the exp pass: the gradient may be written over the logits (out == x,
            see kernels.h) */

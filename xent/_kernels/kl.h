@@ -380,7 +380,7 @@ static inline double FN(kl_row_max)(const T *x, const double *d, ptrdiff_t C, in
 {
     double mm;
     if (!d) {
-        mm = FN(max_of_row)(x, C);
+        mm = FN(max_of_row)(x, C, NULL);
         if (mm != mm && nan_out) *nan_out = 1;
         if (mm == HUGE_VAL) { /* several +inf entries: no distribution */
             ptrdiff_t n = 0;

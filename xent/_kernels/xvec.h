@@ -419,8 +419,9 @@ XV_INLINE __m256d XV(exp_half)(__m256d x)
 }
 #endif
 
-/* exp(x) lane by lane, equal to xm_exp(x) in every lane (see above). */
-XV_INLINE xv_d XV(exp)(xv_d x)
+/* exp(x) for lanes in [-707, 709] (XV(exp)'s short path; other lanes hold garbage but NaN
+   passes through): for callers that know every lane is in range. */
+XV_INLINE xv_d XV(exp_core)(xv_d x)
 {
 #if XV_AVX2
     __m256d xh[2], yh[2];
@@ -430,7 +431,6 @@ XV_INLINE xv_d XV(exp)(xv_d x)
     xv_d y = XV_JOIN(xv_d, yh);
 #else
     const xv_d shift = XV(splat)(0x1.8p52);
-    /* the short path; lanes outside [-707, 709] are redone below (NaN passes through it) */
     xv_d kd = XV(fma)(x, XV(splat)(XM_EXP_INVLN2N), shift);
     xv_u ki = (xv_u)kd;
     kd = kd - shift;
@@ -445,6 +445,14 @@ XV_INLINE xv_d XV(exp)(xv_d x)
     xv_u eb = (ki >> 5) - ((UINT64_C(0x4338000000000000) >> 5) - 1023);
     xv_d y = v * (xv_d)(eb << 52);
 #endif
+    return y;
+}
+
+/* exp(x) lane by lane, equal to xm_exp(x) in every lane (see above): exp_core, then the lanes
+   outside [-707, 709] again (NaN passes through exp_core). */
+XV_INLINE xv_d XV(exp)(xv_d x)
+{
+    xv_d y = XV(exp_core)(x);
     if (__builtin_expect(XV(any)(XV_LT(x, -707.0) | XV_GT(x, 709.0)), 0)) {
         y = XV(sel)(XV_LT(x, -746.0), XV(splat)(0.0), y);
         for (int l = 0; l < XV_LANES; l++)
