@@ -165,3 +165,46 @@ def test_mean_and_sum_of_a_long_batch_keep_their_digits(rng, case, same):
     exact_sum = Fraction(math.fsum(rows))  # within half an ulp of the exact sum
     for got, exact in ((loss("sum"), exact_sum), (loss("mean"), exact_sum / rows.size)):
         assert abs(got - float(exact)) <= 2 * np.spacing(abs(float(exact))), (got, float(exact))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "gaps"),
+    [
+        # float rows: clean (without the exp pass's range checks) up to 80 below the maximum;
+        # below -86 an entry's exp is not a normal float and takes the double lanes
+        (np.float32, [79.9, 80.0, 80.1, 85.9, 86.1, 103.0, 150.0]),
+        # double rows: clean up to 700 below; exp's short path ends at -707, its result is
+        # subnormal below -708.4 and 0 below -745.2
+        (np.float64, [699.9, 700.0, 700.1, 706.9, 707.1, 720.0, 745.0, 760.0]),
+    ],
+)
+def test_rows_at_the_edge_of_the_clean_span(rng, dtype, gaps):
+    # the maximum 20 at entry 0 and the row's least entry the gap below it at entry C - 1; in
+    # even rows the others near 0 and the label at the least entry (a huge loss), in odd rows
+    # the others just above the least entry and the label at the maximum (a loss that is the
+    # sum of their tiny exps)
+    C = 300
+    x = np.empty((2 * len(gaps), C), dtype)
+    y = np.empty(len(x), np.int64)
+    for i, gap in enumerate(gaps):
+        low = 20.0 - gap
+        x[2 * i] = rng.standard_normal(C) * 0.5
+        x[2 * i + 1] = low + np.abs(rng.standard_normal(C)) * 0.5
+        x[2 * i : 2 * i + 2, 0] = 20.0
+        x[2 * i : 2 * i + 2, C - 1] = low
+        # (not where that sum is subnormal: a few ulp of the smallest subnormal is no bound)
+        tiny = np.finfo(dtype).tiny
+        y[2 * i], y[2 * i + 1] = C - 1, 0 if C * math.exp(-gap) > 2 * tiny else C - 1
+    rows, grad = xent.sparse_categorical_cross_entropy(
+        y, x, from_logits=True, reduction="none", return_grad=True
+    )
+    exact, exact_grad, scale = ref.sparse_categorical_cross_entropy(
+        y, x, from_logits=True, return_grad=True
+    )
+    assert ref.max_ulp(ref.ulp_error(rows, exact)) <= VALUE_ULP
+    assert ref.max_ulp(ref.ulp_error(grad, exact_grad, scale=scale)) <= GRAD_ULP
+    # the odd rows whose log_softmax at the maximum is subnormal left out (as above)
+    keep = x[(np.arange(len(x)) % 2 == 0) | (y == 0)]
+    for fn in ("logsumexp", "log_softmax", "softmax"):
+        got = getattr(xent, fn)(keep, axis=-1)
+        assert ref.max_ulp(ref.ulp_error(got, getattr(ref, fn)(keep))) <= VALUE_ULP, fn

@@ -548,10 +548,12 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
 /* The maximum alone of a float row (NaN if it holds one), four vectors a step with independent
  * maxima, so that the pass runs at the speed of its loads: the exp pass then counts the
  * entries equal to it and finds the first (row_pass_s with TIES). */
-static inline void FN(row_max_s)(const float *x, ptrdiff_t C, double *m_out)
+static inline __attribute__((always_inline)) void FN(row_max_s)(const float *x, ptrdiff_t C,
+                                                                double *m_out, double *lo_out)
 {
-    const xv_s ninf = XV(ssplat)(-HUGE_VALF);
+    const xv_s ninf = XV(ssplat)(-HUGE_VALF), pinf = XV(ssplat)(HUGE_VALF);
     xv_s m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+    xv_s l0 = pinf, l1 = pinf, l2 = pinf, l3 = pinf;
     xv_si nan = {0};
     ptrdiff_t c = 0;
     for (; c + 64 <= C; c += 64) {
@@ -561,36 +563,47 @@ static inline void FN(row_max_s)(const float *x, ptrdiff_t C, double *m_out)
         m1 = XV(smax)(v1, m1);
         m2 = XV(smax)(v2, m2);
         m3 = XV(smax)(v3, m3);
+        if (lo_out) {
+            l0 = XV(smin)(v0, l0);
+            l1 = XV(smin)(v1, l1);
+            l2 = XV(smin)(v2, l2);
+            l3 = XV(smin)(v3, l3);
+        }
         nan |= XV_NE(v0, v0) | XV_NE(v1, v1) | XV_NE(v2, v2) | XV_NE(v3, v3);
     }
     for (; c + 16 <= C; c += 16) {
         const xv_s v = XV(sload)(x + c);
         m0 = XV(smax)(v, m0);
+        if (lo_out) l0 = XV(smin)(v, l0);
         nan |= XV_NE(v, v);
     }
     if (c < C && C >= 16) { /* the last sixteen entries, some read again (the same maximum) */
         const xv_s v = XV(sload)(x + C - 16);
         m0 = XV(smax)(v, m0);
+        if (lo_out) l0 = XV(smin)(v, l0);
         nan |= XV_NE(v, v);
         c = C;
     }
     float m = XV(smax_lanes)(XV(smax)(XV(smax)(m0, m1), XV(smax)(m2, m3)));
+    float lo = -XV(smax_lanes)(-XV(smin)(XV(smin)(l0, l1), XV(smin)(l2, l3)));
     int tail_nan = 0;
     for (; c < C; c++) {
         m = x[c] > m ? x[c] : m;
+        lo = x[c] < lo ? x[c] : lo;
         tail_nan |= x[c] != x[c];
     }
     *m_out = XV(sany)(nan) || tail_nan ? NAN : (double)m;
+    if (lo_out) *lo_out = (double)lo;
 }
 
 static inline __attribute__((always_inline)) void FN(row_pass_s)(
     const float *x, const float *t, const double *cw, float *out, ptrdiff_t C, FN(state) *st,
-    const int STORE, const int SMOOTH, const int CAT, const int FG)
+    const int STORE, const int SMOOTH, const int CAT, const int FG, const int CLEAN)
 {
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m);
     const xv_s szero = XV(ssplat)(0.0f), mf = XV(ssplat)((float)st->m);
     const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
-    const int tie = !(st->m > -HUGE_VAL && st->m < HUGE_VAL), unit = cw == NULL;
+    const int tie = !CLEAN && !(st->m > -HUGE_VAL && st->m < HUGE_VAL), unit = cw == NULL;
     /* the entries equal to the maximum (d = 0 exactly, as the maximum is one of the row's
        floats; set below where it is infinite), counted, and the first of them */
     uint64_t nt = 0;
@@ -633,9 +646,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                 if (CAT) tv = XV(sload)(t + c);
                 if ((SMOOTH || CAT) && !unit)
                     cwv[0] = XV(load)(cw + c), cwv[1] = XV(load)(cw + c + 8);
-            } else { /* the last entries, padded with -inf (F = 0) and weights 0 */
+            } else { /* the last entries, padded with -inf (F = 0) and weights 0; in a clean
+                        row with m (d = 0: F = 0 too, and not counted as a tie below) */
                 const double *w = unit ? xk_ones : cw + c;
-                xv = XV(sload_pad)(x + c, nstore, -HUGE_VALF);
+                xv = XV(sload_pad)(x + c, nstore, CLEAN ? (float)st->m : -HUGE_VALF);
                 if (CAT) tv = XV(sload_pad)(t + c, nstore, 0.0f);
                 if (SMOOTH || CAT) {
                     cwv[0] = XV(load_pad)(w, nstore < 8 ? nstore : 8, 0.0);
@@ -653,16 +667,19 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
             }
             { /* the padding's lanes are not entries (they may equal a -inf maximum) */
                 const uint32_t z = XV(smask)(XV_EQ(d, szero)) & (uint32_t)((1ull << nstore) - 1);
-                nt += (uint64_t)__builtin_popcount(z);
-                if (top < 0 && z) top = c + __builtin_ctz(z);
+                if (z) { /* about once a row */
+                    nt += (uint64_t)__builtin_popcount(z);
+                    if (top < 0) top = c + __builtin_ctz(z);
+                }
             }
-            const int low = CAT && XV(sany)(XV_LT(d, XV_EXPF_MIN));
+            /* a clean row's d are all at least XV_EXPF_MIN (the core's lanes) */
+            const int low = !CLEAN && CAT && XV(sany)(XV_LT(d, XV_EXPF_MIN));
             xv_s flo;
             xv_s core = XV(expf_hilo)(d, e, &flo);
             /* the core's lanes (also in expf_wide's): their rounding errors */
-            const xv_s flo_core = XV(ssel)(XV_GE(d, XV_EXPF_MIN), flo, szero);
+            const xv_s flo_core = CLEAN ? flo : XV(ssel)(XV_GE(d, XV_EXPF_MIN), flo, szero);
             xv_d FF[2] = {zero, zero}; /* FG: F at every entry, with its low part */
-            if (__builtin_expect(XV(expf_needs_wide)(d), 0)) {
+            if (!CLEAN && __builtin_expect(XV(expf_needs_wide)(d), 0)) {
                 xv_d W[2];
                 XV(expf_wide)(d, e, core, W);
                 if (STORE)
@@ -674,7 +691,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                     FF[1] = W[1] + XV(swiden_hi)(flo_core);
                 }
             } else {
-                xv_s Fs = XV(ssel)(XV_LT(d, XV_EXPF_MIN), szero, core);
+                xv_s Fs = CLEAN ? core : XV(ssel)(XV_LT(d, XV_EXPF_MIN), szero, core);
                 if (STORE) {
                     if (nstore == 16) XV(sstore)(out + c, Fs);
                     else for (int l = 0; l < nstore; l++) out[c + l] = Fs[l];
@@ -756,24 +773,30 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
 #endif
 
 /* A row is clean when its maximum m is finite and no entry is below m - XK_CLEAN_SPAN: every
- * x - m is then finite and at least -707 after its rounding, so that the exp pass takes
- * exp_core without the checks of exp's range and of -inf entries (row_pass_v's CLEAN). */
+ * x - m is then finite and, after its rounding, at least -707 in a double row (exp_core's
+ * range) and XV_EXPF_MIN (-86) in a float row (expf_hilo's normal results), so that the exp
+ * pass runs without the checks of exp's range and of -inf entries (row_pass_v's and
+ * row_pass_s's CLEAN). */
+#undef XK_CLEAN_SPAN
+#if XK_WIDEN
+#define XK_CLEAN_SPAN 80.0
+#else
 #define XK_CLEAN_SPAN 700.0
+#endif
 
 /* The maximum of a contiguous row (NaN if it holds one): row_max_s for float rows, row_max
- * for double ones; with clean, whether the row is clean (double rows; float rows 0). */
+ * for double ones; with clean, whether the row is clean. */
 static inline __attribute__((always_inline)) double FN(max_of_row)(const T *x, ptrdiff_t C,
                                                                    int *clean)
 {
     double m;
-#if XK_WIDEN
-    FN(row_max_s)(x, C, &m);
-    if (clean) *clean = 0;
-#else
     double lo;
+#if XK_WIDEN
+    FN(row_max_s)(x, C, &m, clean ? &lo : NULL);
+#else
     FN(row_max)(x, C, &m, clean ? &lo : NULL);
-    if (clean) *clean = m > -HUGE_VAL && m < HUGE_VAL && lo >= m - XK_CLEAN_SPAN; /* NaN: 0 */
 #endif
+    if (clean) *clean = m > -HUGE_VAL && m < HUGE_VAL && lo >= m - XK_CLEAN_SPAN; /* NaN: 0 */
     return m;
 }
 
@@ -789,21 +812,20 @@ static inline void FN(pass_v)(int mode, int store, int smooth, int fg, const T *
 {
 #if XK_WIDEN
     /* the focal loss's power sums (forward, categorical, float rows; see focal_sums_v) */
-    if (fg == 1) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 1);
-    else if (fg == 2) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 2);
-    else if (fg == 3) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 3);
-    else if (fg == 4) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 4);
+    if (fg == 1) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 1, 0);
+    else if (fg == 2) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 2, 0);
+    else if (fg == 3) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 3, 0);
+    else if (fg == 4) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 4, 0);
     if (fg) return;
-#define XK_PASS(STORE, SMOOTH, CAT) XK_ROW_PASS(x, t, cw, out, C, st, STORE, SMOOTH, CAT, 0)
 #else
     (void)fg;
-    /* clean double rows (see XK_CLEAN_SPAN) without the range checks */
+#endif
+    /* clean rows (see XK_CLEAN_SPAN) without the range checks */
 #define XK_PASS(STORE, SMOOTH, CAT)                                                            \
     do {                                                                                      \
         if (st->clean) XK_ROW_PASS(x, t, cw, out, C, st, STORE, SMOOTH, CAT, 0, 1);            \
         else XK_ROW_PASS(x, t, cw, out, C, st, STORE, SMOOTH, CAT, 0, 0);                      \
     } while (0)
-#endif
     if (mode == XK_CATEGORICAL) {
         if (store && smooth) XK_PASS(1, 1, 1);
         else if (store) XK_PASS(1, 0, 1);
