@@ -812,10 +812,16 @@ static inline void FN(pass_v)(int mode, int store, int smooth, int fg, const T *
 {
 #if XK_WIDEN
     /* the focal loss's power sums (forward, categorical, float rows; see focal_sums_v) */
-    if (fg == 1) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 1, 0);
-    else if (fg == 2) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 2, 0);
-    else if (fg == 3) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 3, 0);
-    else if (fg == 4) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, 4, 0);
+#define XK_FG_PASS(G)                                                                          \
+    do {                                                                                      \
+        if (st->clean) XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, G, 1);                     \
+        else XK_ROW_PASS(x, t, cw, NULL, C, st, 0, 0, 1, G, 0);                               \
+    } while (0)
+    if (fg == 1) XK_FG_PASS(1);
+    else if (fg == 2) XK_FG_PASS(2);
+    else if (fg == 3) XK_FG_PASS(3);
+    else if (fg == 4) XK_FG_PASS(4);
+#undef XK_FG_PASS
     if (fg) return;
 #else
     (void)fg;
