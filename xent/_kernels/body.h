@@ -905,33 +905,162 @@ static inline __attribute__((always_inline)) void FN(tile_pass_v)(
 }
 
 #if XK_WIDEN
+/* tile_pass_s's exp pass over a group of nr <= 16 rows from row r, whose maxima (mf; as
+ * doubles mv) and first maxima (topv) its maximum's pass found; CLEAN: every row of the group
+ * clean (see XK_CLEAN_SPAN), so that the pass runs without the checks for the double exp's
+ * lanes and for infinite maxima, as row_pass_s's. */
+static inline __attribute__((always_inline)) void FN(tile_group_s)(
+    const xk_block *b, ptrdiff_t r, int nr, const float *x, ptrdiff_t xs, const float *t,
+    ptrdiff_t ts, float *out, ptrdiff_t os, xv_s mf, const xv_d mv[2], const xv_i topv[2],
+    double (*acc)[XK_TILE], double (*comp)[XK_TILE], const int STORE, const int SMOOTH,
+    const int CAT, const int FG, double (*fsums)[XK_TILE], const int CLEAN)
+{
+    const ptrdiff_t C = b->C;
+    const int hilo = b->gamma != 0.0; /* see FN(state).hilo */
+    const double kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps;
+    const xv_d zero = XV(splat)(0.0);
+    const xv_s szero = XV(ssplat)(0.0f);
+#define XK_TLOAD(p, pad) (nr == 16 ? XV(sload)(p) : XV(sload_pad)(p, nr, pad))
+    xv_d A[XK_NACC][2], K[XK_NACC][2], P[XK_NACC][2];
+#pragma GCC unroll 6
+    for (int k = 0; k < XK_NACC; k++)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) A[k][h] = K[k][h] = P[k][h] = zero;
+    xv_s LO = szero; /* with hilo: the exps' rounding errors */
+    xv_d QA[XK_FG_MAX][2], RA[XK_FG_MAX][2];
+    for (int j = 0; j < FG; j++) QA[j][0] = QA[j][1] = RA[j][0] = RA[j][1] = zero;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
+        /* d = x - m and its rounding error e (NaN where d is -inf: F = 0 there by the
+           selects); d = e = 0 at the entries equal to the maximum (also inf) */
+        xv_s d = xv - mf, bp = d - xv;
+        xv_s e = (xv - (d - bp)) - (bp + mf);
+        if (!CLEAN) { /* a finite maximum's entries have d = e = 0 already */
+            const xv_si tie = XV_EQ(xv, mf);
+            d = XV(ssel)(tie, szero, d);
+            e = XV(ssel)(tie, szero, e);
+        }
+        xv_s flo;
+        const xv_s core = XV(expf_hilo)(d, e, &flo);
+        const xv_s flo_core = CLEAN ? flo : XV(ssel)(XV_GE(d, XV_EXPF_MIN), flo, szero);
+        float *oc = STORE ? out + c * os + r : NULL;
+        xv_d F[2], FF[2] = {zero, zero}; /* FF (FG): F at every entry, with its low part */
+        if (!CLEAN && __builtin_expect(XV(expf_needs_wide)(d), 0)) {
+            XV(expf_wide)(d, e, core, F);
+            if (STORE)
+                for (int l = 0; l < nr; l++) oc[l] = (float)F[l >> 3][l & 7];
+            if (FG) {
+                FF[0] = F[0] + XV(swiden_lo)(flo_core);
+                FF[1] = F[1] + XV(swiden_hi)(flo_core);
+            }
+            F[0] = XV(sel)(XV_LT(XV(swiden_lo)(d), zero), F[0], zero);
+            F[1] = XV(sel)(XV_LT(XV(swiden_hi)(d), zero), F[1], zero);
+        } else {
+            xv_s Fs = CLEAN ? core : XV(ssel)(XV_LT(d, XV_EXPF_MIN), szero, core);
+            if (STORE) {
+                if (nr == 16) XV(sstore)(oc, Fs);
+                else for (int l = 0; l < nr; l++) oc[l] = Fs[l];
+            }
+            if (FG) {
+                FF[0] = XV(swiden_lo)(Fs) + XV(swiden_lo)(flo_core);
+                FF[1] = XV(swiden_hi)(Fs) + XV(swiden_hi)(flo_core);
+            }
+            Fs = XV(ssel)(XV_LT(d, szero), Fs, szero);
+            F[0] = XV(swiden_lo)(Fs);
+            F[1] = XV(swiden_hi)(Fs);
+        }
+        /* as row_pass_s: the core's lanes' rounding errors, in float lanes */
+        if (hilo) LO += flo_core;
+        P[0][0] += F[0];
+        P[0][1] += F[1];
+        if (SMOOTH || CAT) {
+            const double cwc = b->cw ? b->cw[c] : 1.0;
+            const xv_s tv = CAT ? XK_TLOAD(t + c * ts + r, 0.0f) : szero;
+            const xv_i cidx = (xv_i){0} + (int64_t)c;
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
+                /* v = m - x >= 0, 0 at the entries equal to the maximum */
+                const xv_d v_ = XV(sel)(XV_EQ(xd, mv[h]), zero, mv[h] - xd);
+                if (SMOOTH && cwc != 0.0) P[2][h] += cwc * v_;
+                if (CAT) {
+                    xv_d tvh = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
+                    if (FG) tvh = kw1 * tvh + kw0; /* smoothed targets */
+                    const xv_d w_ = cwc * tvh;
+                    P[3][h] += XV(sel)(XV_EQ(w_, zero), zero, w_ * v_);
+                    P[4][h] += w_;
+                    const xv_d wx_ = XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);
+                    P[5][h] += wx_;
+                    xv_d pw = wx_ * FF[h]; /* FG: as row_pass_s */
+#pragma GCC unroll 4
+                    for (int j = 0; j < FG; j++) {
+                        QA[j][h] += pw;
+                        RA[j][h] += XV(sel)(XV_EQ(pw, zero), zero, pw * v_);
+                        pw *= FF[h];
+                    }
+                }
+            }
+        }
+        if ((c & 7) == 7 || c == C - 1)
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                XV_KADD(A[0][h], K[0][h], P[0][h]);
+                if (SMOOTH) XV_KADD_INF(A[2][h], K[2][h], P[2][h]);
+                if (CAT) {
+                    XV_KADD_INF(A[3][h], K[3][h], P[3][h]);
+                    XV_KADD(A[4][h], K[4][h], P[4][h]);
+                    XV_KADD(A[5][h], K[5][h], P[5][h]);
+                }
+#pragma GCC unroll 6
+                for (int k = 0; k < XK_NACC; k++) P[k][h] = zero;
+            }
+    }
+    if (hilo) {
+        XV_KADD(A[0][0], K[0][0], XV(swiden_lo)(LO));
+        XV_KADD(A[0][1], K[0][1], XV(swiden_hi)(LO));
+    }
+#pragma GCC unroll 6
+    for (int k = 0; k < XK_NACC; k++)
+        if (k == 0 || (k == 2 && SMOOTH) || (k > 2 && CAT))
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                XV(store)(acc[k] + r + 8 * h, A[k][h]);
+                XV(store)(comp[k] + r + 8 * h, K[k][h]);
+            }
+    for (int j = 0; j < FG; j++)
+        for (int h = 0; h < 2; h++) {
+            XV(store)(fsums[2 * j] + r + 8 * h, QA[j][h]);
+            XV(store)(fsums[2 * j + 1] + r + 8 * h, RA[j][h]);
+        }
+#undef XK_TLOAD
+}
+
 /* The maximum's pass and the exp pass of a float tile (C < XK_S_MAX_C classes), sixteen rows
  * at a time in float lanes: the passes of a float row (row_max_s, row_pass_s) with the rows
  * in lanes. Per row the maximum m (NaN if the row holds one), its first class top and the
  * number of entries equal to it (acc[1]); then F = exp(d + e) from expf_core (expf_wide where a lane needs it), stored
  * (STORE) and summed below the maximum, and the weighted sums of SMOOTH/CAT from v = m - x in
  * double, as row_pass_s computes them. Each sum adds eight classes in double, then that to a
- * compensated sum (A in acc, K in comp). Rows past n read -inf and targets 0 (not stored). */
+ * compensated sum (A in acc, K in comp). Rows past n read -inf and targets 0 (not stored). A
+ * group of sixteen clean rows (see XK_CLEAN_SPAN) takes the exp pass without the checks
+ * (tile_group_s). */
 static inline __attribute__((always_inline)) void FN(tile_pass_s)(
     const xk_block *b, ptrdiff_t n, const float *x, ptrdiff_t xs, const float *t, ptrdiff_t ts,
     float *out, ptrdiff_t os, double *m, int64_t *top, double (*acc)[XK_TILE],
     double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT, const int FG,
     double (*fsums)[XK_TILE])
 {
-    const ptrdiff_t C = b->C;
-    const int hilo = b->gamma != 0.0; /* see FN(state).hilo */
     /* FG (CAT, C <= XK_RUN): the focal loss's power sums as row_pass_s's, plain sums of at
        most XK_RUN terms per row, into fsums[2 j] (w F^(j+1)) and fsums[2 j + 1] (times v) */
-    const double kw0 = b->eps / (double)C, kw1 = 1.0 - b->eps;
-    const xv_d zero = XV(splat)(0.0);
-    const xv_s szero = XV(ssplat)(0.0f);
+    const ptrdiff_t C = b->C;
     for (ptrdiff_t r = 0; r < n; r += 16) {
         const int nr = n - r < 16 ? (int)(n - r) : 16;
 #define XK_TLOAD(p, pad) (nr == 16 ? XV(sload)(p) : XV(sload_pad)(p, nr, pad))
-        xv_s mf = XV(ssplat)(-HUGE_VALF);
+        xv_s mf = XV(ssplat)(-HUGE_VALF), lo = XV(ssplat)(HUGE_VALF);
         xv_si count = {0}, first = {0};
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_s v = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
+            lo = XV(smin)(v, lo); /* a NaN entry leaves it as it is */
             const xv_si gt = XV_GT(v, mf), eq = XV_EQ(v, mf);
             count = ((count - eq) & ~gt) | (gt & 1); /* a new maximum counts 1, a tie adds 1 */
             first = (((xv_si){0} + (int32_t)c) & gt) | (first & ~gt);
@@ -947,115 +1076,16 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
             }
             memcpy(top + r + 8 * h, &topv[h], sizeof topv[h]);
         }
-        xv_d A[XK_NACC][2], K[XK_NACC][2], P[XK_NACC][2];
-#pragma GCC unroll 6
-        for (int k = 0; k < XK_NACC; k++)
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) A[k][h] = K[k][h] = P[k][h] = zero;
-        xv_s LO = szero; /* with hilo: the exps' rounding errors */
-        xv_d QA[XK_FG_MAX][2], RA[XK_FG_MAX][2];
-        for (int j = 0; j < FG; j++) QA[j][0] = QA[j][1] = RA[j][0] = RA[j][1] = zero;
-        for (ptrdiff_t c = 0; c < C; c++) {
-            const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
-            /* d = x - m and its rounding error e (NaN where d is -inf: F = 0 there by the
-               selects); d = e = 0 at the entries equal to the maximum (also inf) */
-            xv_s d = xv - mf, bp = d - xv;
-            xv_s e = (xv - (d - bp)) - (bp + mf);
-            const xv_si tie = XV_EQ(xv, mf);
-            d = XV(ssel)(tie, szero, d);
-            e = XV(ssel)(tie, szero, e);
-            xv_s flo;
-            const xv_s core = XV(expf_hilo)(d, e, &flo);
-            const xv_s flo_core = XV(ssel)(XV_GE(d, XV_EXPF_MIN), flo, szero);
-            float *oc = STORE ? out + c * os + r : NULL;
-            xv_d F[2], FF[2] = {zero, zero}; /* FF (FG): F at every entry, with its low part */
-            if (__builtin_expect(XV(expf_needs_wide)(d), 0)) {
-                XV(expf_wide)(d, e, core, F);
-                if (STORE)
-                    for (int l = 0; l < nr; l++) oc[l] = (float)F[l >> 3][l & 7];
-                if (FG) {
-                    FF[0] = F[0] + XV(swiden_lo)(flo_core);
-                    FF[1] = F[1] + XV(swiden_hi)(flo_core);
-                }
-                F[0] = XV(sel)(XV_LT(XV(swiden_lo)(d), zero), F[0], zero);
-                F[1] = XV(sel)(XV_LT(XV(swiden_hi)(d), zero), F[1], zero);
-            } else {
-                xv_s Fs = XV(ssel)(XV_LT(d, XV_EXPF_MIN), szero, core);
-                if (STORE) {
-                    if (nr == 16) XV(sstore)(oc, Fs);
-                    else for (int l = 0; l < nr; l++) oc[l] = Fs[l];
-                }
-                if (FG) {
-                    FF[0] = XV(swiden_lo)(Fs) + XV(swiden_lo)(flo_core);
-                    FF[1] = XV(swiden_hi)(Fs) + XV(swiden_hi)(flo_core);
-                }
-                Fs = XV(ssel)(XV_LT(d, szero), Fs, szero);
-                F[0] = XV(swiden_lo)(Fs);
-                F[1] = XV(swiden_hi)(Fs);
-            }
-            /* as row_pass_s: the core's lanes' rounding errors, in float lanes */
-            if (hilo) LO += flo_core;
-            P[0][0] += F[0];
-            P[0][1] += F[1];
-            if (SMOOTH || CAT) {
-                const double cwc = b->cw ? b->cw[c] : 1.0;
-                const xv_s tv = CAT ? XK_TLOAD(t + c * ts + r, 0.0f) : szero;
-                const xv_i cidx = (xv_i){0} + (int64_t)c;
-#pragma GCC unroll 2
-                for (int h = 0; h < 2; h++) {
-                    const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
-                    /* v = m - x >= 0, 0 at the entries equal to the maximum */
-                    const xv_d v_ = XV(sel)(XV_EQ(xd, mv[h]), zero, mv[h] - xd);
-                    if (SMOOTH && cwc != 0.0) P[2][h] += cwc * v_;
-                    if (CAT) {
-                        xv_d tvh = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
-                        if (FG) tvh = kw1 * tvh + kw0; /* smoothed targets */
-                        const xv_d w_ = cwc * tvh;
-                        P[3][h] += XV(sel)(XV_EQ(w_, zero), zero, w_ * v_);
-                        P[4][h] += w_;
-                        const xv_d wx_ = XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);
-                        P[5][h] += wx_;
-                        xv_d pw = wx_ * FF[h]; /* FG: as row_pass_s */
-#pragma GCC unroll 4
-                        for (int j = 0; j < FG; j++) {
-                            QA[j][h] += pw;
-                            RA[j][h] += XV(sel)(XV_EQ(pw, zero), zero, pw * v_);
-                            pw *= FF[h];
-                        }
-                    }
-                }
-            }
-            if ((c & 7) == 7 || c == C - 1)
-#pragma GCC unroll 2
-                for (int h = 0; h < 2; h++) {
-                    XV_KADD(A[0][h], K[0][h], P[0][h]);
-                    if (SMOOTH) XV_KADD_INF(A[2][h], K[2][h], P[2][h]);
-                    if (CAT) {
-                        XV_KADD_INF(A[3][h], K[3][h], P[3][h]);
-                        XV_KADD(A[4][h], K[4][h], P[4][h]);
-                        XV_KADD(A[5][h], K[5][h], P[5][h]);
-                    }
-#pragma GCC unroll 6
-                    for (int k = 0; k < XK_NACC; k++) P[k][h] = zero;
-                }
-        }
-        if (hilo) {
-            XV_KADD(A[0][0], K[0][0], XV(swiden_lo)(LO));
-            XV_KADD(A[0][1], K[0][1], XV(swiden_hi)(LO));
-        }
-#pragma GCC unroll 6
-        for (int k = 0; k < XK_NACC; k++)
-            if (k == 0 || (k == 2 && SMOOTH) || (k > 2 && CAT))
-#pragma GCC unroll 2
-                for (int h = 0; h < 2; h++) {
-                    XV(store)(acc[k] + r + 8 * h, A[k][h]);
-                    XV(store)(comp[k] + r + 8 * h, K[k][h]);
-                }
-        for (int j = 0; j < FG; j++)
-            for (int h = 0; h < 2; h++) {
-                XV(store)(fsums[2 * j] + r + 8 * h, QA[j][h]);
-                XV(store)(fsums[2 * j + 1] + r + 8 * h, RA[j][h]);
-            }
+        /* a whole group of clean rows: d = lo - mf, the least d of the exp pass (rounded as
+           it will be), at least -XK_CLEAN_SPAN (a NaN maximum fails the comparisons) */
+        const xv_si ok = XV_GT(mf, XV(ssplat)(-HUGE_VALF)) & XV_LT(mf, XV(ssplat)(HUGE_VALF)) &
+                         XV_GE(lo - mf, XV(ssplat)((float)-XK_CLEAN_SPAN));
+        if (nr == 16 && XV(smask)(ok) == 0xffffu)
+            FN(tile_group_s)(b, r, nr, x, xs, t, ts, out, os, mf, mv, topv, acc, comp, STORE,
+                             SMOOTH, CAT, FG, fsums, 1);
+        else
+            FN(tile_group_s)(b, r, nr, x, xs, t, ts, out, os, mf, mv, topv, acc, comp, STORE,
+                             SMOOTH, CAT, FG, fsums, 0);
 #undef XK_TLOAD
     }
 }
