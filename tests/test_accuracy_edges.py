@@ -167,6 +167,23 @@ def test_mean_and_sum_of_a_long_batch_keep_their_digits(rng, case, same):
         assert abs(got - float(exact)) <= 2 * np.spacing(abs(float(exact))), (got, float(exact))
 
 
+def _assert_sparse_and_softmax_accurate(x, y, rows_for_softmax):
+    """The sparse loss per row and its gradient of logits ``x`` (labels ``y``), and logsumexp,
+    log_softmax and softmax of ``rows_for_softmax``, against mpmath."""
+    rows, grad = xent.sparse_categorical_cross_entropy(
+        y, x, from_logits=True, reduction="none", return_grad=True
+    )
+    exact, exact_grad, scale = ref.sparse_categorical_cross_entropy(
+        y, x, from_logits=True, return_grad=True
+    )
+    assert ref.max_ulp(ref.ulp_error(rows, exact)) <= VALUE_ULP
+    assert ref.max_ulp(ref.ulp_error(grad, exact_grad, scale=scale)) <= GRAD_ULP
+    for fn in ("logsumexp", "log_softmax", "softmax"):
+        got = getattr(xent, fn)(rows_for_softmax, axis=-1)
+        exact_fn = getattr(ref, fn)(rows_for_softmax)
+        assert ref.max_ulp(ref.ulp_error(got, exact_fn)) <= VALUE_ULP, fn
+
+
 @pytest.mark.parametrize(
     ("dtype", "gaps"),
     [
@@ -186,6 +203,7 @@ def test_rows_at_the_edge_of_the_clean_span(rng, dtype, gaps):
     C = 300
     x = np.empty((2 * len(gaps), C), dtype)
     y = np.empty(len(x), np.int64)
+    tiny = np.finfo(dtype).tiny
     for i, gap in enumerate(gaps):
         low = 20.0 - gap
         x[2 * i] = rng.standard_normal(C) * 0.5
@@ -193,21 +211,9 @@ def test_rows_at_the_edge_of_the_clean_span(rng, dtype, gaps):
         x[2 * i : 2 * i + 2, 0] = 20.0
         x[2 * i : 2 * i + 2, C - 1] = low
         # (not where that sum is subnormal: a few ulp of the smallest subnormal is no bound)
-        tiny = np.finfo(dtype).tiny
         y[2 * i], y[2 * i + 1] = C - 1, 0 if C * math.exp(-gap) > 2 * tiny else C - 1
-    rows, grad = xent.sparse_categorical_cross_entropy(
-        y, x, from_logits=True, reduction="none", return_grad=True
-    )
-    exact, exact_grad, scale = ref.sparse_categorical_cross_entropy(
-        y, x, from_logits=True, return_grad=True
-    )
-    assert ref.max_ulp(ref.ulp_error(rows, exact)) <= VALUE_ULP
-    assert ref.max_ulp(ref.ulp_error(grad, exact_grad, scale=scale)) <= GRAD_ULP
     # the odd rows whose log_softmax at the maximum is subnormal left out (as above)
-    keep = x[(np.arange(len(x)) % 2 == 0) | (y == 0)]
-    for fn in ("logsumexp", "log_softmax", "softmax"):
-        got = getattr(xent, fn)(keep, axis=-1)
-        assert ref.max_ulp(ref.ulp_error(got, getattr(ref, fn)(keep))) <= VALUE_ULP, fn
+    _assert_sparse_and_softmax_accurate(x, y, x[(np.arange(len(x)) % 2 == 0) | (y == 0)])
 
 
 def test_tiles_at_the_edge_of_the_clean_span(rng):
@@ -221,15 +227,4 @@ def test_tiles_at_the_edge_of_the_clean_span(rng):
         rows = slice(16 * i, 16 * i + 16)
         x[rows, 0] = 20.0
         x[rows, C - 1] = 20.0 - gap
-    y = rng.integers(0, C, len(x))
-    rows, grad = xent.sparse_categorical_cross_entropy(
-        y, x, from_logits=True, reduction="none", return_grad=True
-    )
-    exact, exact_grad, scale = ref.sparse_categorical_cross_entropy(
-        y, x, from_logits=True, return_grad=True
-    )
-    assert ref.max_ulp(ref.ulp_error(rows, exact)) <= VALUE_ULP
-    assert ref.max_ulp(ref.ulp_error(grad, exact_grad, scale=scale)) <= GRAD_ULP
-    for fn in ("logsumexp", "log_softmax", "softmax"):
-        got = getattr(xent, fn)(x, axis=-1)
-        assert ref.max_ulp(ref.ulp_error(got, getattr(ref, fn)(x))) <= VALUE_ULP, fn
+    _assert_sparse_and_softmax_accurate(x, rng.integers(0, C, len(x)), x)
