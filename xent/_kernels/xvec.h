@@ -693,33 +693,6 @@ XV_INLINE xv_s XV(sload_pad)(const float *p, int n, float pad)
 #endif
 }
 
-/* base[idx] lane by lane, sixteen floats (idx >= 0) */
-XV_INLINE xv_s XV(sgather)(const float *base, xv_si idx)
-{
-#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
-    return (xv_s)_mm512_i32gather_ps((__m512i)idx, base, 4);
-#elif XV_AVX2
-    __m256i ih[2];
-    XV_HALVES(ih, idx);
-    const __m256 h[2] = {_mm256_i32gather_ps(base, ih[0], 4), _mm256_i32gather_ps(base, ih[1], 4)};
-    return XV_JOIN(xv_s, h);
-#else
-    xv_s v;
-    for (int l = 0; l < XV_SLANES; l++) v[l] = base[idx[l]];
-    return v;
-#endif
-}
-
-/* base[idx] = v lane by lane, sixteen floats (idx >= 0, distinct) */
-XV_INLINE void XV(sscatter)(float *base, xv_si idx, xv_s v)
-{
-#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
-    _mm512_i32scatter_ps(base, (__m512i)idx, (__m512)v, 4);
-#else
-    for (int l = 0; l < XV_SLANES; l++) base[idx[l]] = v[l];
-#endif
-}
-
 /* base[idx] = v lane by lane, eight doubles (idx >= 0, distinct) */
 XV_INLINE void XV(scatter)(double *base, xv_i idx, xv_d v)
 {
@@ -736,6 +709,101 @@ XV_INLINE void XV(sstore)(float *p, xv_s v)
     return v.store(p);
 #endif
     memcpy(p, &v, sizeof v);
+}
+
+/* The first n (0 <= n <= 8) lanes of v to p, nothing written past p + n. */
+XV_INLINE void XV(store_n)(double *p, int n, xv_d v)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    _mm512_mask_storeu_pd(p, (__mmask8)((1u << n) - 1), (__m512d)v);
+#else
+    for (int l = 0; l < n; l++) p[l] = v[l];
+#endif
+}
+
+/* The first n (0 <= n <= 16) lanes of v to p, nothing written past p + n. */
+XV_INLINE void XV(sstore_n)(float *p, int n, xv_s v)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
+#else
+    for (int l = 0; l < n; l++) p[l] = v[l];
+#endif
+}
+
+/* The 8 x 8 matrix whose row i is m[i] transposed in place (m[k] then holds lane k of every
+ * m[i], in lane i): three rounds of eight two-vector shuffles. */
+XV_INLINE void XV(transpose8)(xv_d m[8])
+{
+    xv_d a[8];
+    /* rows 2i, 2i + 1 interleaved (unpacklo/hi_pd): a[2i] holds their even lanes, a[2i + 1]
+       their odd ones */
+#pragma GCC unroll 4
+    for (int i = 0; i < 8; i += 2) {
+        a[i] = XV_SHUFFLE(m[i], m[i + 1], 0, 8, 2, 10, 4, 12, 6, 14);
+        a[i + 1] = XV_SHUFFLE(m[i], m[i + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+    }
+    /* four rows 4g .. 4g + 3: m[4g + k] holds lanes k (low half) and 4 + k (high half) */
+#pragma GCC unroll 2
+    for (int g = 0; g < 8; g += 4)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            m[g + h] = XV_SHUFFLE(a[g + h], a[g + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            m[g + h + 2] = XV_SHUFFLE(a[g + h], a[g + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    /* the eight rows: lane k from the low halves of rows 0-3's and rows 4-7's vectors */
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        a[k] = XV_SHUFFLE(m[k], m[4 + k], 0, 1, 2, 3, 8, 9, 10, 11);
+        a[k + 4] = XV_SHUFFLE(m[k], m[4 + k], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) m[k] = a[k];
+}
+
+/* The 16 x 16 matrix whose row i is m[i] transposed in place (m[k] then holds lane k of every
+ * m[i], in lane i): four rounds of sixteen two-vector shuffles. */
+XV_INLINE void XV(stranspose16)(xv_s m[16])
+{
+    xv_s a[16];
+    /* rows 2i, 2i + 1 interleaved within each 128-bit lane (unpacklo/hi_ps) */
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2) {
+        a[i] = XV_SHUFFLE(m[i], m[i + 1], 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13,
+                          29);
+        a[i + 1] = XV_SHUFFLE(m[i], m[i + 1], 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14,
+                              30, 15, 31);
+    }
+    /* four rows 4g .. 4g + 3: m[4g + k] holds, in 128-bit lane j, lane 4j + k of them
+       (unpacklo/hi_pd) */
+#pragma GCC unroll 4
+    for (int g = 0; g < 16; g += 4)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            m[g + 2 * h] = XV_SHUFFLE(a[g + h], a[g + h + 2], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9,
+                                      24, 25, 12, 13, 28, 29);
+            m[g + 2 * h + 1] = XV_SHUFFLE(a[g + h], a[g + h + 2], 2, 3, 18, 19, 6, 7, 22, 23,
+                                          10, 11, 26, 27, 14, 15, 30, 31);
+        }
+    /* eight rows 8q .. 8q + 7: a[8q + k] holds lanes k (rows in the low half) and 8 + k,
+       a[8q + 4 + k] lanes 4 + k and 12 + k (128-bit lanes of two groups of four rows) */
+#pragma GCC unroll 2
+    for (int q = 0; q < 16; q += 8)
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            a[q + k] = XV_SHUFFLE(m[q + k], m[q + 4 + k], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10,
+                                  11, 24, 25, 26, 27);
+            a[q + 4 + k] = XV_SHUFFLE(m[q + k], m[q + 4 + k], 4, 5, 6, 7, 20, 21, 22, 23, 12,
+                                      13, 14, 15, 28, 29, 30, 31);
+        }
+    /* the sixteen rows: a[k] holds lanes k and k + 8 of rows 0-7, a[8 + k] of rows 8-15 */
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        m[k] = XV_SHUFFLE(a[k], a[8 + k], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22,
+                          23);
+        m[k + 8] = XV_SHUFFLE(a[k], a[8 + k], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28,
+                              29, 30, 31);
+    }
 }
 
 /* m ? a : b lane by lane (m from a comparison of float vectors) */
