@@ -122,7 +122,7 @@ static inline void FN(sum_result)(const xk_sum *a, int count, double *sum, doubl
 
 /* exp, log1p and log of the results: for float the short forms of xvec.h (relative error
  * < 2^-32, less than 2^-8 ulp of float), for double the full ones. XK_LOG1P_OUT takes
- * 0 <= u <= 1. */
+ * 0 <= u < 2^127. */
 #if XK_WIDEN
 #define XK_EXP_OUT XV(exp_short)
 #define XK_LOG1P_OUT XV(log1p_short)
@@ -1124,14 +1124,28 @@ static inline __attribute__((always_inline)) xv_d FN(row_s_v)(xv_d m, xv_d sb, x
     return XV(sel)(XV_EQ(m, HUGE_VAL), XV(sel)(XV_EQ(nt, 1.0), XV(splat)(0.0), nan), s);
 }
 
-/* L = log1p(s) of the rows 0 .. n8 - 1 (a multiple of 8) of a tile's maxima m and sums acc
- * (acc[0]: below the maximum, acc[1]: the entries equal to it), eight rows at a time */
-static inline void FN(tile_logs)(ptrdiff_t n8, const double *m, double (*acc)[XK_TILE],
-                                 double *Ls)
+/* Whether L = log1p(s) may take the short log (relative error < 2^-32, XK_LOG1P_OUT) in a call
+ * of this mode: float results where L is only added to terms of its own sign, the loss
+ * (sparse, categorical, their smoothing: L + (m - x_y), t + W L, v + cw L, all >= 0) and
+ * log_softmax ((x - m) - L); not logsumexp (m + L may cancel), the z-loss (its square) nor
+ * the focal loss (log(1 - p) at the maximum is log(s) - L). */
+static inline int FN(short_logs)(const xk_block *b, int mode)
 {
-    for (ptrdiff_t r = 0; r < n8; r += 8)
-        XV(store)(Ls + r, XV(log1p)(FN(row_s_v)(XV(load)(m + r), XV(load)(acc[0] + r),
-                                                XV(load)(acc[1] + r))));
+    return XK_WIDEN && b->gamma == 0.0 && b->z == 0.0 &&
+           (mode == XK_SPARSE || mode == XK_CATEGORICAL || mode == XK_LOG_SOFTMAX);
+}
+
+/* L = log1p(s) of the rows 0 .. n8 - 1 (a multiple of 8) of a tile's maxima m and sums acc
+ * (acc[0]: below the maximum, acc[1]: the entries equal to it), eight rows at a time; SHORT
+ * (see short_logs): by XK_LOG1P_OUT, whose division-free log was a sixth of a forward pass
+ * over float32 rows of ten classes by the full one */
+static inline void FN(tile_logs)(ptrdiff_t n8, const double *m, double (*acc)[XK_TILE],
+                                 double *Ls, const int SHORT)
+{
+    for (ptrdiff_t r = 0; r < n8; r += 8) {
+        const xv_d s = FN(row_s_v)(XV(load)(m + r), XV(load)(acc[0] + r), XV(load)(acc[1] + r));
+        XV(store)(Ls + r, SHORT ? XK_LOG1P_OUT(s) : XV(log1p)(s));
+    }
 }
 
 /* a * b = p + e exactly (Dekker's TwoProduct with Veltkamp's split: no fma needed), for
@@ -1647,7 +1661,8 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
             acc[0][j] = st.sb, acc[1][j] = st.nt, acc[2][j] = st.vs, acc[3][j] = st.tv;
             acc[4][j] = st.wy, acc[5][j] = st.wyx;
         }
-        FN(tile_logs)(n8, m, acc, Ls);
+        if (FN(short_logs)(b, mode)) FN(tile_logs)(n8, m, acc, Ls, 1);
+        else FN(tile_logs)(n8, m, acc, Ls, 0);
         if (fg) {
             FN(tile_focal_sums)(b, r0, n, (const T *)b->t + r0 * b->t_rs, 1, b->t_rs, m, top,
                                 acc, Ls, fg, fsums, bsum);
@@ -2543,7 +2558,8 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     for (int k = 0; k < XK_NACC; k++)
         if (used[k] && k != 1) /* the ties (1) are counted exactly */
             for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
-    FN(tile_logs)(n8, m, acc, Ls);
+    if (FN(short_logs)(b, mode)) FN(tile_logs)(n8, m, acc, Ls, 1);
+    else FN(tile_logs)(n8, m, acc, Ls, 0);
     if (fg) {
         FN(tile_focal_sums)(b, r0, n, t, ts, 1, m, top, acc, Ls, fg, fsums, bsum);
         return;

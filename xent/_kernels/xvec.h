@@ -643,9 +643,9 @@ XV_INLINE xv_d XV(log_short_table)(xv_d x)
            (XV(lookup32)(XM_LOG_LOGC_LO, i) + q);
 }
 
-/* log1p(u) for 0 <= u <= 1 (NaN gives NaN) with relative error < 2^-32: u < 2^-10 by the
+/* log1p(u) for 0 <= u < 2^127 (NaN gives NaN) with relative error < 2^-32: u < 2^-10 by the
    series u - u^2/2 + u^3/3 - u^4/4 (error < u^4/5 < 2^-42); above, log(t) of t = 1 + u (whose
-   rounding is < 2^-43 of the result there) by log_short_table. */
+   rounding, 2^-53 absolutely in log t, is < 2^-43 of the result there) by log_short_table. */
 XV_INLINE xv_d XV(log1p_short)(xv_d u)
 {
     const xv_d big = XV(log_short_table)(u + 1.0);
