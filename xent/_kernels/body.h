@@ -2717,6 +2717,31 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
         for (ptrdiff_t c = 0; c < C; c++) xt[c * XK_TILE + r] = x[r * rs + c];
 }
 
+/* Classes 0 .. C - 1 of the eight rows at x + at[l] (class stride cs) as doubles, class c of
+ * row l at V[8 c + l]: with AVX-512 and unit class stride by masked loads and transposes of
+ * eight classes at a time (as to_tile_c's double rows), else a gather per class. */
+static inline __attribute__((always_inline)) void FN(rows_to_lanes)(const T *x, xv_i at,
+                                                                     ptrdiff_t cs, ptrdiff_t C,
+                                                                     double *V)
+{
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    if (cs == 1) {
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {
+            const int w = C - c0 < 8 ? (int)(C - c0) : 8;
+            xv_d v[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) v[i] = FN(load_pad)(x + at[i] + c0, w, 0.0);
+            XV(transpose8)(v);
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++)
+                if (k < w) XV(store)(V + 8 * (c0 + k), v[k]);
+        }
+        return;
+    }
+#endif
+    for (ptrdiff_t c = 0; c < C; c++) XV(store)(V + 8 * c, FN(gather)(x + c * cs, at));
+}
+
 static inline __attribute__((always_inline)) void FN(from_tile_c)(const T *ot, ptrdiff_t C,
                                                                    ptrdiff_t n, T *out,
                                                                    ptrdiff_t rs, ptrdiff_t ahead)

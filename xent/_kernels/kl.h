@@ -664,7 +664,7 @@ static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
 
 /* Eight rows r0 .. r0 + 7 at a time (the lanes), rows past the block's end repeating its last
  * row and left out of every result; per class c and lane the stored values at [8 c + lane]
- * (the entries themselves too, gathered once). */
+ * (the entries themselves too, read once: rows_to_lanes). */
 static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
 {
     const ptrdiff_t C = b->C, R = b->R, n8 = 8 * C;
@@ -689,10 +689,10 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         if (b->q_cs == 1) FN(prefetch_rows)(q, b->q_rs, C, r0 + XK_GATHER_AHEAD, 8, R, 0);
         /* the entries (kept in Vp, Vq) and the maxima of the logits */
         xv_d mp = ninf, mq = ninf, np = zero, nq = zero, fp = zero, fq = zero;
+        FN(rows_to_lanes)(p, ip, b->p_cs, C, Vp);
+        FN(rows_to_lanes)(q, iq, b->q_cs, C, Vq);
         for (ptrdiff_t c = 0; c < C; c++) {
-            const xv_d vp = FN(gather)(p + c * b->p_cs, ip), vq = FN(gather)(q + c * b->q_cs, iq);
-            XV(store)(Vp + 8 * c, vp);
-            XV(store)(Vq + 8 * c, vq);
+            const xv_d vp = XV(load)(Vp + 8 * c), vq = XV(load)(Vq + 8 * c);
             if (pl) FN(kl_vmax)(vp, &mp, &np, &fp);
             if (ql) FN(kl_vmax)(vq, &mq, &nq, &fq);
         }
