@@ -860,9 +860,10 @@ static inline __attribute__((always_inline)) void FN(tile_pass_v)(
     const xk_block *b, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out,
     ptrdiff_t os, const double *m, const int64_t *top, double (*acc)[XK_TILE],
     double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT, const int FG,
-    double (*fsums)[XK_TILE])
+    double (*fsums)[XK_TILE], const int64_t *labels, double *xy)
 {
     (void)FG, (void)fsums; /* the focal sums: float rows only (tile_pass_s) */
+    (void)labels, (void)xy; /* x at the labels: tile_finish gathers them */
     const xv_d zero = XV(splat)(0.0);
     const int CLEAN = 0; /* XV_STEP's: the rows' own checks (see row_pass_v) */
     for (ptrdiff_t c = 0; c < b->C; c++) {
@@ -955,16 +956,19 @@ static inline __attribute__((always_inline)) void FN(tile_group_v)(
 static inline __attribute__((always_inline)) void FN(tile_pass_d)(
     const xk_block *b, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out,
     ptrdiff_t os, double *m, int64_t *top, double (*acc)[XK_TILE], double (*comp)[XK_TILE],
-    const int STORE, const int SMOOTH, const int CAT, const int FG, double (*fsums)[XK_TILE])
+    const int STORE, const int SMOOTH, const int CAT, const int FG, double (*fsums)[XK_TILE], const int64_t *labels, double *xy)
 {
     (void)FG, (void)fsums; /* the focal sums: float tiles only (tile_pass_s) */
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const int nr = n - r < 8 ? (int)(n - r) : 8;
-        xv_d mv = XV(splat)(-HUGE_VAL), ntv = zero, lo = XV(splat)(HUGE_VAL);
-        xv_i topv = {0};
+        xv_d mv = XV(splat)(-HUGE_VAL), ntv = zero, lo = XV(splat)(HUGE_VAL), xyv = zero;
+        xv_i topv = {0}, yv = (xv_i){0} - 1; /* the labels (xy): -1 past the last row */
+        if (xy)
+            for (int l = 0; l < nr; l++) yv[l] = labels[r + l];
         for (ptrdiff_t c = 0; c < b->C; c++) {
             const xv_d v = FN(load_pad)(x + c * xs + r, nr, -HUGE_VAL);
+            if (xy) xyv = XV(sel)(XV_EQ(yv, (xv_i){0} + (int64_t)c), v, xyv);
             const xv_i gt = XV_GT(v, mv);
             ntv = XV(sel)(gt, one, ntv + XV(sel)(XV_EQ(v, mv), one, zero));
             topv = (((xv_i){0} + (int64_t)c) & gt) | (topv & ~gt);
@@ -974,6 +978,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_d)(
         XV(store)(m + r, mv);
         XV(store)(acc[1] + r, ntv);
         memcpy(top + r, &topv, sizeof topv);
+        if (xy) XV(store)(xy + r, xyv);
         /* clean: every maximum finite (not NaN) and every entry within the span below it */
         const xv_i clean = XV_GT(mv, -HUGE_VAL) & XV_LT(mv, HUGE_VAL) &
                            XV_GE(lo, mv - XK_CLEAN_SPAN);
@@ -1130,7 +1135,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
     const xk_block *b, ptrdiff_t n, const float *x, ptrdiff_t xs, const float *t, ptrdiff_t ts,
     float *out, ptrdiff_t os, double *m, int64_t *top, double (*acc)[XK_TILE],
     double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT, const int FG,
-    double (*fsums)[XK_TILE])
+    double (*fsums)[XK_TILE], const int64_t *labels, double *xy)
 {
     /* FG (CAT, C <= XK_RUN): the focal loss's power sums as row_pass_s's, plain sums of at
        most XK_RUN terms per row, into fsums[2 j] (w F^(j+1)) and fsums[2 j + 1] (times v) */
@@ -1138,10 +1143,13 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
     for (ptrdiff_t r = 0; r < n; r += 16) {
         const int nr = n - r < 16 ? (int)(n - r) : 16;
 #define XK_TLOAD(p, pad) (nr == 16 ? XV(sload)(p) : XV(sload_pad)(p, nr, pad))
-        xv_s mf = XV(ssplat)(-HUGE_VALF), lo = XV(ssplat)(HUGE_VALF);
-        xv_si count = {0}, first = {0};
+        xv_s mf = XV(ssplat)(-HUGE_VALF), lo = XV(ssplat)(HUGE_VALF), xyf = XV(ssplat)(0.0f);
+        xv_si count = {0}, first = {0}, yv = (xv_si){0} - 1; /* labels: -1 past the last row */
+        if (xy)
+            for (int l = 0; l < nr; l++) yv[l] = (int32_t)labels[r + l];
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_s v = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
+            if (xy) xyf = XV(ssel)(XV_EQ(yv, (xv_si){0} + (int32_t)c), v, xyf);
             lo = XV(smin)(v, lo); /* a NaN entry leaves it as it is */
             const xv_si gt = XV_GT(v, mf), eq = XV_EQ(v, mf);
             count = ((count - eq) & ~gt) | (gt & 1); /* a new maximum counts 1, a tie adds 1 */
@@ -1157,6 +1165,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                 acc[1][r + 8 * h + l] = (double)count[8 * h + l];
             }
             memcpy(top + r + 8 * h, &topv[h], sizeof topv[h]);
+            if (xy) XV(store)(xy + r + 8 * h, h ? XV(swiden_hi)(xyf) : XV(swiden_lo)(xyf));
         }
         /* a whole group of clean rows: d = lo - mf, the least d of the exp pass (rounded as
            it will be), at least -XK_CLEAN_SPAN (a NaN maximum fails the comparisons) */
@@ -2062,14 +2071,20 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
         const xv_d cwy = b->cw ? XV(gather)(b->cw, yv) : XV(splat)(1.0);
         const xv_d othv = out && b->cw_others ? XV(gather)(b->cw_others, topv) : XV(splat)(Cd - 1.0);
         xv_d xyv = zero, fyv = zero;
-        if (sparse && xy) { /* the caller's (rows_values, rows_out), and F at the label */
-            xyv = XV(sel)(lanem, XV(load)(xy + r), zero);
-            if (out) fyv = XV(sel)(lanem, XV(load)(fy + r), zero);
-        } else if (sparse) { /* the padding lanes read row r's entry of class 0, in the tile */
+        if (sparse) {
+            /* x and (with out) F at the label: the caller's (rows_values: both; tile: x, from
+               its maximum's pass), else gathered from the tile, the padding lanes reading row
+               r's entry of class 0 */
             const xv_i lane = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} + (int64_t)r;
-            const xv_i at_x = ((yv * (int64_t)xs + lane) & lanem) | (lane & ~lanem);
-            xyv = XV(sel)(lanem, FN(gather)(x, at_x), zero);
-            if (out) {
+            if (xy) {
+                xyv = XV(sel)(lanem, XV(load)(xy + r), zero);
+            } else {
+                const xv_i at_x = ((yv * (int64_t)xs + lane) & lanem) | (lane & ~lanem);
+                xyv = XV(sel)(lanem, FN(gather)(x, at_x), zero);
+            }
+            if (out && fy) {
+                fyv = XV(sel)(lanem, XV(load)(fy + r), zero);
+            } else if (out) {
                 const xv_i at_o = ((yv * (int64_t)os + lane) & lanem) | (lane & ~lanem);
                 fyv = XV(sel)(lanem, FN(gather)(out, at_o), zero);
             }
@@ -2588,22 +2603,30 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     for (int k = 0; k < XK_NACC; k++)
         used[k] = k < 2 || (k == 2 && SMOOTH && !fg) || (k > 2 && CAT);
     double fsums[2 * XK_FG_MAX][XK_TILE];
+    /* the sparse rows' entries at their labels, taken by the maximum's pass where it reads
+       them (tile_pass_s, tile_pass_d: a select per class instead of a gather per row in
+       tile_finish, whose gathers were a third of its time on an AMD EPYC) */
+    const int64_t *lab = mode == XK_SPARSE && b->labels && !fg &&
+                                 (XK_WIDEN ? C < XK_S_MAX_C : C <= XK_SMALL_C)
+                             ? b->labels + r0
+                             : NULL;
+    double xyb[XK_TILE], *const xyp = lab ? xyb : NULL;
     /* a tile pass instantiated for the call's flags (STORE, SMOOTH, CAT) */
 #define XK_TILE_PASS(P)                                                           \
     do {                                                                        \
         if (CAT) {                                                              \
-            if (STORE && SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 1, 1, 0, NULL); \
-            else if (STORE) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 0, 1, 0, NULL);     \
-            else if (SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 1, 1, 0, NULL);    \
-            else P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 0, 1, 0, NULL);               \
-        } else if (STORE && SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 1, 0, 0, NULL); \
-        else if (STORE) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 0, 0, 0, NULL);        \
-        else if (SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 1, 0, 0, NULL);       \
-        else P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 0, 0, 0, NULL);                  \
+            if (STORE && SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 1, 1, 0, NULL, lab, xyp); \
+            else if (STORE) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 0, 1, 0, NULL, lab, xyp);     \
+            else if (SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 1, 1, 0, NULL, lab, xyp);    \
+            else P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 0, 1, 0, NULL, lab, xyp);               \
+        } else if (STORE && SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 1, 0, 0, NULL, lab, xyp); \
+        else if (STORE) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 0, 0, 0, NULL, lab, xyp);        \
+        else if (SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 1, 0, 0, NULL, lab, xyp);       \
+        else P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 0, 0, 0, NULL, lab, xyp);                  \
     } while (0)
 #if XK_WIDEN
 #define XK_FOCAL_PASS(G)                                                                 \
-    FN(tile_pass_s)(b, n, x, xs, t, ts, NULL, 0, m, top, acc, comp, 0, 0, 1, G, fsums)
+    FN(tile_pass_s)(b, n, x, xs, t, ts, NULL, 0, m, top, acc, comp, 0, 0, 1, G, fsums, NULL, NULL)
     if (fg == 1) XK_FOCAL_PASS(1);
     else if (fg == 2) XK_FOCAL_PASS(2);
     else if (fg == 3) XK_FOCAL_PASS(3);
@@ -2626,7 +2649,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
                 for (ptrdiff_t r = 0; r < n8; r++) acc[k][r] = comp[k][r] = 0.0;
 #if XK_WIDEN
         FN(tile_pass_v)(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, STORE, SMOOTH, CAT, 0,
-                        NULL);
+                        NULL, NULL, NULL);
 #else
         XK_TILE_PASS(FN(tile_pass_v));
 #endif
@@ -2648,7 +2671,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         return;
     }
     FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx, bsum,
-                    NULL, NULL);
+                    xyp, NULL);
     if (out == NULL || mode == XK_LSE) return;
     /* the output pass, eight rows a step (the scalar loops stayed scalar at -O2), the last
        rows by padded loads and stores lane by lane: each entry as the scalar form computed it */
