@@ -1158,12 +1158,15 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
         }
         const xv_d mv[2] = {XV(swiden_lo)(mf), XV(swiden_hi)(mf)};
         xv_i topv[2];
+        /* (by conversions of the halves: an access lane by lane kept count and first in
+           memory through the loop above) */
+        topv[0] = XV_CONVERT(XV_SHUFFLE(first, first, 0, 1, 2, 3, 4, 5, 6, 7), xv_i);
+        topv[1] = XV_CONVERT(XV_SHUFFLE(first, first, 8, 9, 10, 11, 12, 13, 14, 15), xv_i);
+        XV(store)(acc[1] + r, XV_CONVERT(XV_SHUFFLE(count, count, 0, 1, 2, 3, 4, 5, 6, 7), xv_d));
+        XV(store)(acc[1] + r + 8,
+                  XV_CONVERT(XV_SHUFFLE(count, count, 8, 9, 10, 11, 12, 13, 14, 15), xv_d));
         for (int h = 0; h < 2; h++) {
             XV(store)(m + r + 8 * h, mv[h]);
-            for (int l = 0; l < 8; l++) {
-                topv[h][l] = first[8 * h + l];
-                acc[1][r + 8 * h + l] = (double)count[8 * h + l];
-            }
             memcpy(top + r + 8 * h, &topv[h], sizeof topv[h]);
             if (xy) XV(store)(xy + r + 8 * h, h ? XV(swiden_hi)(xyf) : XV(swiden_lo)(xyf));
         }
