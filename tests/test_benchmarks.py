@@ -463,3 +463,22 @@ def test_header_times_every_variant_the_cpu_runs() -> None:
         "xent kernel variants this CPU runs, sparse CE forward 1,024 x 1,000 float32, 1 thread, "
         "per logit: avx512 0.5 ns, avx2 2 ns (4x)"
     ]
+
+
+def test_ab_times_two_trees_in_one_process(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import ab
+
+    # the repository against itself (built in place by the editable install): one case
+    ab.main([str(ROOT), str(ROOT), "--calls", "2", "--filter", "3 float32 logsumexp"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith("3 float32 logsumexp")
+    ratios = [float(v) for v in out[-1].split()[-3:]]
+    assert all(r > 0 for r in ratios)
+
+
+def test_ab_asks_for_a_built_tree(tmp_path: Path) -> None:
+    from benchmarks import ab
+
+    (tmp_path / "xent" / "_kernels").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="no compiled _core module"):
+        ab.main([str(tmp_path), str(ROOT)])

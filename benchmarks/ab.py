@@ -1,0 +1,154 @@
+"""Two builds of xent timed against each other in one process, calls alternated.
+
+    git worktree add ../xent-before HEAD~1
+    (cd ../xent-before && python setup.py -q build_ext --inplace)   # builds A in place
+    python -m benchmarks.ab ../xent-before .                        # the few-class cases
+    python -m benchmarks.ab ../xent-before . --cases rows --calls 40
+
+Each tree's ``xent`` package (built in place: its compiled modules beside the sources) is
+copied into a temporary directory under another name (``xent_a``, ``xent_b``; the package
+imports itself only relatively) and both are imported into this process. Every case then
+calls A and B in turn, the order alternating (A B B A ...), ``--calls`` times each, on one
+thread, and prints the minimum, the median and the median of the paired ratios B / A.
+
+Why one process: on the shared virtual machines this project runs on, the same code timed in
+two processes came out 4-18 % apart (a path neither build had changed read 1.04-1.18x), which
+hid changes of 5-10 %; in one process such paths read 0.99-1.02x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+Case = tuple[str, Callable[[ModuleType], object]]
+
+#: the rows of each case's logits (in total: rows x classes = ENTRIES)
+ENTRIES = 655_360
+
+
+def _few(rng: np.random.Generator) -> Iterator[Case]:
+    """Rows of few classes (the tiles): softmax family and the losses."""
+    for dtype, classes in ((np.float32, (3, 10, 16, 32)), (np.float64, (4, 10, 16))):
+        for c in classes:
+            x = rng.standard_normal((ENTRIES // c, c)).astype(dtype)
+            y = rng.integers(0, c, x.shape[0])
+            name = f"{c} {np.dtype(dtype).name}"
+            yield f"{name} logsumexp", lambda m, x=x: m.logsumexp(x, axis=-1)
+            yield f"{name} softmax", lambda m, x=x: m.softmax(x, axis=-1)
+            yield (
+                f"{name} sparse",
+                lambda m, x=x, y=y: m.sparse_categorical_cross_entropy(y, x, from_logits=True),
+            )
+            yield (
+                f"{name} sparse+grad",
+                lambda m, x=x, y=y: m.sparse_categorical_cross_entropy(
+                    y, x, from_logits=True, return_grad=True
+                ),
+            )
+
+
+def _rows(rng: np.random.Generator) -> Iterator[Case]:
+    """Rows of many classes (one row at a time), four times the entries of `_few`."""
+    for dtype in (np.float32, np.float64):
+        for c in (100, 1000, 32_000):
+            x = rng.standard_normal((4 * ENTRIES // c, c)).astype(dtype)
+            y = rng.integers(0, c, x.shape[0])
+            name = f"{c} {np.dtype(dtype).name}"
+            yield (
+                f"{name} sparse",
+                lambda m, x=x, y=y: m.sparse_categorical_cross_entropy(y, x, from_logits=True),
+            )
+            yield (
+                f"{name} sparse+grad",
+                lambda m, x=x, y=y: m.sparse_categorical_cross_entropy(
+                    y, x, from_logits=True, return_grad=True
+                ),
+            )
+            yield f"{name} log_softmax", lambda m, x=x: m.log_softmax(x, axis=-1)
+
+
+CASES = {"few": _few, "rows": _rows}
+
+
+def _load(tree: Path, name: str, into: Path) -> ModuleType:
+    """Tree's xent package, imported as `name` from a copy in `into`."""
+    src = tree / "xent"
+    if not any((src / "_kernels").glob("_core*.so")) and not any(
+        (src / "_kernels").glob("_core*.pyd")
+    ):
+        raise SystemExit(
+            f"{src}: no compiled _core module (run `python setup.py build_ext --inplace` there)"
+        )
+    shutil.copytree(src, into / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+        del sys.modules[key]  # a copy imported by an earlier call
+    module = importlib.import_module(name)
+    module.set_num_threads(1)
+    return module
+
+
+def _time(
+    call: Callable[[ModuleType], object], a: ModuleType, b: ModuleType, calls: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds of each of `calls` calls of A and of B, in the order A B B A A B ..."""
+    ta: list[float] = []
+    tb: list[float] = []
+    call(a)  # untimed: the first call of each loads its caches
+    call(b)
+    for i in range(calls):
+        order = ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta))
+        for module, times in order:
+            t0 = time.perf_counter()
+            call(module)
+            times.append(time.perf_counter() - t0)
+    return np.array(ta), np.array(tb)
+
+
+def _run(args: argparse.Namespace, a: ModuleType, b: ModuleType) -> None:
+    """Time and print the cases of ``args.cases`` (those matching ``args.filter``)."""
+    print(f"A: {args.a}  B: {args.b}  ({args.calls} calls each, alternated, one thread)")
+    print(f"{'case':24s} {'A min':>9s} {'B min':>9s}  B/A: min  median  paired")
+    for name, call in CASES[args.cases](np.random.default_rng(0)):
+        if args.filter not in name:
+            continue
+        ta, tb = _time(call, a, b, args.calls)
+        print(
+            f"{name:24s} {ta.min() * 1e3:7.3f}ms {tb.min() * 1e3:7.3f}ms"
+            f"  {tb.min() / ta.min():8.3f} {np.median(tb) / np.median(ta):7.3f}"
+            f" {np.median(tb / ta):7.3f}",
+            flush=True,
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("a", type=Path, help="the source tree of build A (the reference)")
+    p.add_argument("b", type=Path, help="the source tree of build B")
+    p.add_argument("--cases", choices=sorted(CASES), default="few")
+    p.add_argument("--calls", type=int, default=30, help="timed calls of each build per case")
+    p.add_argument("--filter", default="", help="only the cases whose name contains this")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        sys.path.insert(0, tmp)
+        try:
+            _run(
+                args,
+                _load(args.a.resolve(), "xent_a", Path(tmp)),
+                _load(args.b.resolve(), "xent_b", Path(tmp)),
+            )
+        finally:
+            sys.path.remove(tmp)
+
+
+if __name__ == "__main__":
+    main()
