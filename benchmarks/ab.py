@@ -36,6 +36,15 @@ Case = tuple[str, Callable[[ModuleType], object]]
 ENTRIES = 655_360
 
 
+def _sparse(name: str, x: np.ndarray, y: np.ndarray) -> Iterator[Case]:
+    """The sparse loss of logits x and labels y, forward and with its gradient."""
+    yield f"{name} sparse", lambda m: m.sparse_categorical_cross_entropy(y, x, from_logits=True)
+    yield (
+        f"{name} sparse+grad",
+        lambda m: m.sparse_categorical_cross_entropy(y, x, from_logits=True, return_grad=True),
+    )
+
+
 def _few(rng: np.random.Generator) -> Iterator[Case]:
     """Rows of few classes (the tiles): softmax family and the losses."""
     for dtype, classes in ((np.float32, (3, 10, 16, 32)), (np.float64, (4, 10, 16))):
@@ -45,16 +54,7 @@ def _few(rng: np.random.Generator) -> Iterator[Case]:
             name = f"{c} {np.dtype(dtype).name}"
             yield f"{name} logsumexp", lambda m, x=x: m.logsumexp(x, axis=-1)
             yield f"{name} softmax", lambda m, x=x: m.softmax(x, axis=-1)
-            yield (
-                f"{name} sparse",
-                lambda m, x=x, y=y: m.sparse_categorical_cross_entropy(y, x, from_logits=True),
-            )
-            yield (
-                f"{name} sparse+grad",
-                lambda m, x=x, y=y: m.sparse_categorical_cross_entropy(
-                    y, x, from_logits=True, return_grad=True
-                ),
-            )
+            yield from _sparse(name, x, y)
 
 
 def _rows(rng: np.random.Generator) -> Iterator[Case]:
@@ -64,16 +64,7 @@ def _rows(rng: np.random.Generator) -> Iterator[Case]:
             x = rng.standard_normal((4 * ENTRIES // c, c)).astype(dtype)
             y = rng.integers(0, c, x.shape[0])
             name = f"{c} {np.dtype(dtype).name}"
-            yield (
-                f"{name} sparse",
-                lambda m, x=x, y=y: m.sparse_categorical_cross_entropy(y, x, from_logits=True),
-            )
-            yield (
-                f"{name} sparse+grad",
-                lambda m, x=x, y=y: m.sparse_categorical_cross_entropy(
-                    y, x, from_logits=True, return_grad=True
-                ),
-            )
+            yield from _sparse(name, x, y)
             yield f"{name} log_softmax", lambda m, x=x: m.log_softmax(x, axis=-1)
 
 

@@ -853,6 +853,19 @@ static inline void FN(pass_v)(int mode, int store, int smooth, int fg, const T *
 #undef XK_CLEAN_PASS
 }
 #undef XK_ROW_PASS
+/* The double-lane exp passes' sums of eight rows from r (XV_STEP's A0, K0 .. A5, K5: those in
+ * use) into the tile's acc and comp. */
+#define XK_STORE_SUMS(r)                                                                   \
+    do {                                                                                  \
+        XV(store)(acc[0] + (r), A0), XV(store)(comp[0] + (r), K0);                        \
+        if (SMOOTH) XV(store)(acc[2] + (r), A2), XV(store)(comp[2] + (r), K2);            \
+        if (CAT) {                                                                        \
+            XV(store)(acc[3] + (r), A3), XV(store)(comp[3] + (r), K3);                    \
+            XV(store)(acc[4] + (r), A4), XV(store)(comp[4] + (r), K4);                    \
+            XV(store)(acc[5] + (r), A5), XV(store)(comp[5] + (r), K5);                    \
+        }                                                                                 \
+    } while (0)
+
 /* The exp pass over a class-major tile of n <= XK_TILE rows (see row_pass), vectors of eight
  * rows at a time, one state per row: m, top and the accumulators are arrays of XK_TILE rows,
  * the entries tied with a row's maximum counted by the maximum's pass. */
@@ -902,14 +915,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_v)(
             const int tie = 1;
             XV_STEP(xv, tv, cwv, cidx, F, nr, oc + r);
             XV_KADD(A0, K0, F);
-            XV(store)(acc[0] + r, A0);
-            XV(store)(comp[0] + r, K0);
-            if (SMOOTH) XV(store)(acc[2] + r, A2), XV(store)(comp[2] + r, K2);
-            if (CAT) {
-                XV(store)(acc[3] + r, A3), XV(store)(comp[3] + r, K3);
-                XV(store)(acc[4] + r, A4), XV(store)(comp[4] + r, K4);
-                XV(store)(acc[5] + r, A5), XV(store)(comp[5] + r, K5);
-            }
+            XK_STORE_SUMS(r);
         }
     }
 }
@@ -937,26 +943,24 @@ static inline __attribute__((always_inline)) void FN(tile_group_v)(
         XV_STEP(xv, tv, cwv, cidx, F, nr, STORE ? out + c * os + r : NULL);
         XV_KADD(A0, K0, F);
     }
-    XV(store)(acc[0] + r, A0), XV(store)(comp[0] + r, K0);
-    if (SMOOTH) XV(store)(acc[2] + r, A2), XV(store)(comp[2] + r, K2);
-    if (CAT) {
-        XV(store)(acc[3] + r, A3), XV(store)(comp[3] + r, K3);
-        XV(store)(acc[4] + r, A4), XV(store)(comp[4] + r, K4);
-        XV(store)(acc[5] + r, A5), XV(store)(comp[5] + r, K5);
-    }
+    XK_STORE_SUMS(r);
 }
+#undef XK_STORE_SUMS
 
 /* The maximum's pass and the exp pass of a class-major tile of n <= XK_TILE double rows of at
- * most XK_SMALL_C classes (tile_stats and tile_pass_v take the others), eight rows at a time: per row the maximum m (NaN if the row holds one), its first
- * class top and the number of entries equal to it (acc[1]; rows past n: -inf, C entries equal
- * to it), in registers over the group's classes, then the group's exp pass (tile_group_v)
- * while its entries are in L1, without the checks where its eight rows are all clean. The sums
+ * most XK_SMALL_C classes (tile_stats and tile_pass_v take the others), eight rows at a time:
+ * per row the maximum m (NaN if the row holds one), its first class top and the number of
+ * entries equal to it (acc[1]; rows past n: -inf, C entries equal to it), and with xy the
+ * entry at its label, in registers over the group's classes, then the group's exp pass
+ * (tile_group_v) while its entries are in L1, without the checks where its eight rows are all
+ * clean. The sums
  * of the rows are those of the pass class by class over the whole tile (their order per row is
  * the same). */
 static inline __attribute__((always_inline)) void FN(tile_pass_d)(
     const xk_block *b, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out,
     ptrdiff_t os, double *m, int64_t *top, double (*acc)[XK_TILE], double (*comp)[XK_TILE],
-    const int STORE, const int SMOOTH, const int CAT, const int FG, double (*fsums)[XK_TILE], const int64_t *labels, double *xy)
+    const int STORE, const int SMOOTH, const int CAT, const int FG, double (*fsums)[XK_TILE],
+    const int64_t *labels, double *xy)
 {
     (void)FG, (void)fsums; /* the focal sums: float tiles only (tile_pass_s) */
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
@@ -2615,17 +2619,19 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
                              : NULL;
     double xyb[XK_TILE], *const xyp = lab ? xyb : NULL;
     /* a tile pass instantiated for the call's flags (STORE, SMOOTH, CAT) */
-#define XK_TILE_PASS(P)                                                           \
-    do {                                                                        \
-        if (CAT) {                                                              \
-            if (STORE && SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 1, 1, 0, NULL, lab, xyp); \
-            else if (STORE) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 0, 1, 0, NULL, lab, xyp);     \
-            else if (SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 1, 1, 0, NULL, lab, xyp);    \
-            else P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 0, 1, 0, NULL, lab, xyp);               \
-        } else if (STORE && SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 1, 0, 0, NULL, lab, xyp); \
-        else if (STORE) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 1, 0, 0, 0, NULL, lab, xyp);        \
-        else if (SMOOTH) P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 1, 0, 0, NULL, lab, xyp);       \
-        else P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, 0, 0, 0, 0, NULL, lab, xyp);                  \
+#define XK_PASS_AS(P, ST, SM, CA)                                                         \
+    P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, ST, SM, CA, 0, NULL, lab, xyp)
+#define XK_TILE_PASS(P)                                                                   \
+    do {                                                                                  \
+        if (CAT) {                                                                        \
+            if (STORE && SMOOTH) XK_PASS_AS(P, 1, 1, 1);                                  \
+            else if (STORE) XK_PASS_AS(P, 1, 0, 1);                                       \
+            else if (SMOOTH) XK_PASS_AS(P, 0, 1, 1);                                      \
+            else XK_PASS_AS(P, 0, 0, 1);                                                  \
+        } else if (STORE && SMOOTH) XK_PASS_AS(P, 1, 1, 0);                               \
+        else if (STORE) XK_PASS_AS(P, 1, 0, 0);                                           \
+        else if (SMOOTH) XK_PASS_AS(P, 0, 1, 0);                                          \
+        else XK_PASS_AS(P, 0, 0, 0);                                                      \
     } while (0)
 #if XK_WIDEN
 #define XK_FOCAL_PASS(G)                                                                 \
@@ -2658,6 +2664,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
 #endif
     }
 #undef XK_TILE_PASS
+#undef XK_PASS_AS
 #undef XK_FOCAL_PASS
     double Ls[XK_TILE];
     for (int k = 0; k < XK_NACC; k++)
@@ -2751,6 +2758,29 @@ static inline __attribute__((always_inline)) void FN(prefetch_rows)(const T *x, 
     }
 }
 
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+/* Classes 0 .. C - 1 of the eight rows at x + at[l] (unit class stride) as doubles, class c of
+ * row l at V[c * vs + l]: eight classes of each row by one masked load, the 8 x 8 square
+ * transposed in registers (XV(transpose8)), a store per class; the loops unrolled, so that
+ * the vectors stay in registers (see to_tile_c). */
+static inline __attribute__((always_inline)) void FN(rows8_to_lanes)(const T *x,
+                                                                      const ptrdiff_t at[8],
+                                                                      ptrdiff_t C, double *V,
+                                                                      ptrdiff_t vs)
+{
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {
+        const int w = C - c0 < 8 ? (int)(C - c0) : 8;
+        xv_d v[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) v[i] = FN(load_pad)(x + at[i] + c0, w, 0.0);
+        XV(transpose8)(v);
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++)
+            if (k < w) XV(store)(V + (c0 + k) * vs, v[k]);
+    }
+}
+#endif
+
 /* n <= XK_TILE rows of C <= XK_TILE_C_MAX entries (row r at x + r * rs, unit class stride) to
  * the class-major tile xt (entry (r, c) at xt[c * XK_TILE + r]), and back. The loops are
  * compiled for each C (a constant inner loop the compiler unrolls and vectorizes). */
@@ -2805,16 +2835,9 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
 #else
     for (; r + 8 <= n; r += 8) {
         FN(prefetch_rows)(x, rs, C, r + XK_TILE, 8, n + ahead, 0);
-        for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {
-            const int w = C - c0 < 8 ? (int)(C - c0) : 8;
-            xv_d v[8];
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) v[i] = XV(load_pad)(x + (r + i) * rs + c0, w, 0.0);
-            XV(transpose8)(v);
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++)
-                if (k < w) XV(store)(xt + (c0 + k) * XK_TILE + r, v[k]);
-        }
+        ptrdiff_t at[8];
+        for (int i = 0; i < 8; i++) at[i] = (r + i) * rs;
+        FN(rows8_to_lanes)(x, at, C, xt + r, XK_TILE);
     }
 #endif
 #endif
@@ -2823,24 +2846,17 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
 }
 
 /* Classes 0 .. C - 1 of the eight rows at x + at[l] (class stride cs) as doubles, class c of
- * row l at V[8 c + l]: with AVX-512 and unit class stride by masked loads and transposes of
- * eight classes at a time (as to_tile_c's double rows), else a gather per class. */
+ * row l at V[8 c + l]: with AVX-512 and unit class stride as to_tile_c's double rows
+ * (rows8_to_lanes), else a gather per class. */
 static inline __attribute__((always_inline)) void FN(rows_to_lanes)(const T *x, xv_i at,
                                                                      ptrdiff_t cs, ptrdiff_t C,
                                                                      double *V)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     if (cs == 1) {
-        for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {
-            const int w = C - c0 < 8 ? (int)(C - c0) : 8;
-            xv_d v[8];
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) v[i] = FN(load_pad)(x + at[i] + c0, w, 0.0);
-            XV(transpose8)(v);
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++)
-                if (k < w) XV(store)(V + 8 * (c0 + k), v[k]);
-        }
+        ptrdiff_t a[8];
+        for (int i = 0; i < 8; i++) a[i] = at[i];
+        FN(rows8_to_lanes)(x, a, C, V, 8);
         return;
     }
 #endif

@@ -693,16 +693,6 @@ XV_INLINE xv_s XV(sload_pad)(const float *p, int n, float pad)
 #endif
 }
 
-/* base[idx] = v lane by lane, eight doubles (idx >= 0, distinct) */
-XV_INLINE void XV(scatter)(double *base, xv_i idx, xv_d v)
-{
-#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
-    _mm512_i64scatter_pd(base, (__m512i)idx, (__m512d)v, 8);
-#else
-    for (int l = 0; l < XV_LANES; l++) base[idx[l]] = v[l];
-#endif
-}
-
 XV_INLINE void XV(sstore)(float *p, xv_s v)
 {
 #if XV_PIECES
