@@ -68,7 +68,37 @@ def _rows(rng: np.random.Generator) -> Iterator[Case]:
             yield f"{name} log_softmax", lambda m, x=x: m.log_softmax(x, axis=-1)
 
 
-CASES = {"few": _few, "rows": _rows}
+def _elementwise(rng: np.random.Generator) -> Iterator[Case]:
+    """Binary cross-entropy (hard and soft labels, with its gradient, with weights), softplus,
+    and rows of two classes (the binary loss of the logits' difference), four times the entries
+    of `_few`."""
+    for dtype in (np.float32, np.float64):
+        name = np.dtype(dtype).name
+        x = (3.0 * rng.standard_normal(4 * ENTRIES)).astype(dtype)
+        hard = (rng.random(x.size) < 0.5).astype(dtype)
+        soft = rng.random(x.size).astype(dtype)
+        w = rng.random(x.size)
+        for labels, y in (("hard", hard), ("soft", soft)):
+            yield (
+                f"{name} binary {labels}",
+                lambda m, y=y, x=x: m.binary_cross_entropy(y, x, from_logits=True),
+            )
+        yield (
+            f"{name} binary+grad",
+            lambda m, x=x, y=hard: m.binary_cross_entropy(y, x, from_logits=True, return_grad=True),
+        )
+        yield (
+            f"{name} binary weighted",
+            lambda m, x=x, y=hard, w=w: m.binary_cross_entropy(
+                y, x, from_logits=True, sample_weight=w
+            ),
+        )
+        yield f"{name} softplus", lambda m, x=x: m.softplus(x)
+        x2 = x.reshape(-1, 2)
+        yield from _sparse(f"2 {name}", x2, rng.integers(0, 2, x2.shape[0]))
+
+
+CASES = {"few": _few, "rows": _rows, "elementwise": _elementwise}
 
 
 def _load(tree: Path, name: str, into: Path) -> ModuleType:

@@ -758,10 +758,10 @@ def expm1_short(x, variant=None):
     return _elementwise(9, x, variant, True)
 
 
-def log1pf(x, variant=None):
-    """The kernels' float log1p (xvec.h log1pf) of x rounded to float32, 0 <= x <= 1, as
-    float64 (for tests)."""
-    return _elementwise(7, x, variant, True)
+def log1p_exp_short(x, variant=None, exp=False):
+    """log1p(exp(-x)) for float results (xvec.h log1p_exp_short, x >= 0: relative error
+    < 2^-34) of float64 values, eight lanes at a time, or (exp) its exp(-x) (for tests)."""
+    return _elementwise(11 if exp else 7, x, variant, True)
 
 
 def expf_hilo(x, variant=None):

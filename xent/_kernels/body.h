@@ -133,72 +133,19 @@ static inline void FN(sum_result)(const xk_sum *a, int count, double *sum, doubl
 #define XK_LOG_OUT(v) XV(log_kernel)(v, XV(splat)(0.0))
 #endif
 
-#if XK_WIDEN
-/* u = exp(-|v|) and T = log1p(u) of sixteen floats v (|v| <= -XV_EXPF_MIN) in float lanes,
- * (with vl: of v + vl, vl a low part of at most half an ulp of v),
- * each a float pair summed in double: u from expf_hilo (relative error < 2^-29), T from log1pf
- * (< 2^-28), as doubles, lanes 0-7 in [0] and 8-15 in [1]. softplus(v) = relu(v) + T to
- * about 0.52 ulp once rounded to float (0.63 measured, near |v| = 86 where exp's low part is
- * subnormal). */
-static inline __attribute__((always_inline)) void FN(softplus_terms16)(xv_s v, xv_s vl,
-                                                                       xv_d u[2], xv_d Tv[2])
-{
-    /* v + vl: a value and its low part (0 for a float); exp(-|v + vl|) = exp(-|v| -+ vl) */
-    const xv_s zero = XV(ssplat)(0.0f);
-    const xv_si neg = XV_LT(v, zero);
-    xv_s ul, Tl;
-    /* -|v| as a select of v and -v (-NaN for NaN, in every variant: a negation the compiler
-       could fold into exp's first multiply-add would leave a NaN's sign unchanged) */
-    const xv_s uh = XV(expf_hilo)(XV(ssel)(neg, v, -v), XV(ssel)(neg, vl, -vl), &ul);
-    const xv_s Th = XV(log1pf)(uh, ul, &Tl);
-    if (u) {
-        u[0] = XV(swiden_lo)(uh) + XV(swiden_lo)(ul);
-        u[1] = XV(swiden_hi)(uh) + XV(swiden_hi)(ul);
-    }
-    Tv[0] = XV(swiden_lo)(Th) + XV(swiden_lo)(Tl);
-    Tv[1] = XV(swiden_hi)(Th) + XV(swiden_hi)(Tl);
-}
-
-#endif
-
-/* u = exp(-|x|) and T = log1p(u) of eight doubles (the double lanes) */
+/* u = exp(-|v|) and T = log1p(u) of eight doubles: for float results by log1p_exp_short
+ * (relative errors below 2^-34), else in full precision */
 static inline __attribute__((always_inline)) void FN(softplus_terms8)(xv_d v, xv_d *u, xv_d *Tv)
 {
-    *u = XK_EXP_OUT(XV(sel)(XV_LT(v, 0.0), v, -v)); /* -|v| (see softplus_terms16) */
-    *Tv = XK_LOG1P_OUT(*u);
-}
-
 #if XK_WIDEN
-/* softplus_terms16 of 32 floats s * xs[0..31] in two vectors (two independent chains keep the
- * CPU busy), u (if not NULL) and T as doubles in U[0..3], L[0..3]; the entries beyond |x| = 86
- * (whose exp(-|x|) is not a normal float; inf too) by the double lanes, lane by lane, so that
- * an entry's value does not depend on its neighbours. */
-static inline __attribute__((always_inline)) void FN(softplus_terms32)(const float *xs, float s,
-                                                                       xv_d *U, xv_d *L)
-{
-    const xv_s zero = XV(ssplat)(0.0f);
-    const xv_s v0 = s * XV(sload)(xs), v1 = s * XV(sload)(xs + 16);
-    xv_d u4[4];
-    FN(softplus_terms16)(v0, zero, U ? u4 : NULL, L);
-    FN(softplus_terms16)(v1, zero, U ? u4 + 2 : NULL, L + 2);
-    const xv_si wide0 = XV_GT(v0, -XV_EXPF_MIN) | XV_LT(v0, XV_EXPF_MIN);
-    const xv_si wide1 = XV_GT(v1, -XV_EXPF_MIN) | XV_LT(v1, XV_EXPF_MIN);
-    if (__builtin_expect(XV(sany)(wide0 | wide1), 0)) {
-        for (int k = 0; k < 4; k++) {
-            const xv_s v = k < 2 ? v0 : v1;
-            const xv_d d = k & 1 ? XV(swiden_hi)(v) : XV(swiden_lo)(v);
-            const xv_i wide = XV_GT(d, -(double)XV_EXPF_MIN) | XV_LT(d, (double)XV_EXPF_MIN);
-            if (!XV(any)(wide)) continue;
-            xv_d u8, t8;
-            FN(softplus_terms8)(d, &u8, &t8);
-            if (U) u4[k] = XV(sel)(wide, u8, u4[k]);
-            L[k] = XV(sel)(wide, t8, L[k]);
-        }
-    }
-    if (U)
-        for (int k = 0; k < 4; k++) U[k] = u4[k];
-}
+    *Tv = XV(log1p_exp_short)(XV(sel)(XV_LT(v, 0.0), -v, v), u);
+#else
+    /* -|v| as a select of v and -v (-NaN for NaN, in every variant: a negation the compiler
+       could fold into exp's first multiply-add would leave a NaN's sign unchanged) */
+    *u = XK_EXP_OUT(XV(sel)(XV_LT(v, 0.0), v, -v));
+    *Tv = XK_LOG1P_OUT(*u);
 #endif
+}
 
 
 
@@ -2329,9 +2276,9 @@ static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T 
 }
 
 /* Sparse and categorical cross-entropy of two classes (no smoothing; with the focal factor),
- * eight rows of a class-major tile at a time, one exp and one log1p per row (for float input
- * by tile2_terms, sixteen rows at a time on float lanes): with d = x1 - x0 and its TwoSum
- * error e,
+ * eight rows of a class-major tile at a time, one exp and one log1p per row (softplus_terms8;
+ * for float input log1p_exp_short of |d|, where e changes exp(-|d|) by less than 2^-43): with
+ * d = x1 - x0 and its TwoSum error e,
  *   -log p0 = softplus(d) = relu(d) + T,  -log p1 = softplus(-d) = relu(-d) + T,
  *   T = log1p(exp(-|d|)), e carried (exp(-|d|) = exp(-|d_hi|)(1 -+ e), relu(+-d) = +-(d_hi + e)),
  * the values `finish` gives by the two-entry softmax sums. With target weights w_c (sparse:
@@ -2341,65 +2288,6 @@ static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T 
  * NaN and infinite logits give what the softmax sums give: a NaN or two infinities of one sign
  * make d NaN, one infinity makes it +-inf. The z-loss z lse^2 (lse = max(x0, x1) + T) adds
  * to the loss and 2 z lse p_c to the gradient, as in finish. */
-#if XK_WIDEN
-/* u = exp(-|d + e|) (into U, unless it is NULL) and T = log1p(u) of the n <= XK_TILE rows of
- * a two-class float tile, for d = x1 - x0 in double and its rounding error e: sixteen rows at
- * a time in float lanes
- * (softplus_terms16 of d + e as a float and its low part; relative errors below 2^-28, far
- * below float's precision), and the vectors holding a row whose |d| exceeds 86 (u not a
- * normal float; inf, NaN) by the double lanes, lane by lane, as tile2 computes them for
- * double. Lanes past n read 0. */
-static inline __attribute__((always_inline)) void FN(tile2_terms)(ptrdiff_t n, const float *x0,
-                                                                   const float *x1, double *U,
-                                                                   double *TT)
-{
-    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
-    for (ptrdiff_t r = 0; r < n; r += 16) {
-        const int nr = n - r < 16 ? (int)(n - r) : 16;
-        float p0[16], p1[16];
-        const float *a0p = x0 + r, *a1p = x1 + r;
-        if (nr < 16) {
-            for (int l = 0; l < 16; l++) {
-                p0[l] = l < nr ? a0p[l] : 0.0f;
-                p1[l] = l < nr ? a1p[l] : 0.0f;
-            }
-            a0p = p0, a1p = p1;
-        }
-        xv_d d[2], e[2];
-        xv_f v8[2], vl8[2];
-        for (int h = 0; h < 2; h++) {
-            const xv_d a0 = XV(load_f)(a0p + 8 * h), a1 = XV(load_f)(a1p + 8 * h);
-            d[h] = a1 - a0;
-            const xv_d bp = d[h] - a1;
-            e[h] = (a1 - (d[h] - bp)) - (bp + a0);
-            e[h] = XV(sel)(XV_LT(d[h], inf) & XV_GT(d[h], -inf), e[h], zero);
-            v8[h] = XV_CONVERT(d[h], xv_f);
-            vl8[h] = XV_CONVERT((d[h] - XV_CONVERT(v8[h], xv_d)) + e[h],
-                                             xv_f);
-        }
-        const xv_s v = XV_SHUFFLE(v8[0], v8[1], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-                                               12, 13, 14, 15);
-        const xv_s vl = XV_SHUFFLE(vl8[0], vl8[1], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                                11, 12, 13, 14, 15);
-        xv_d u[2] = {zero, zero}, Tv[2];
-        FN(softplus_terms16)(v, vl, U ? u : NULL, Tv);
-        for (int h = 0; h < 2; h++) {
-            const xv_i wide = ~(XV_LE(d[h], -(double)XV_EXPF_MIN) &
-                XV_GE(d[h], (double)XV_EXPF_MIN));
-            if (__builtin_expect(XV(any)(wide), 0)) {
-                const xv_i pos = XV_GT(d[h], zero);
-                const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -d[h], d[h]));
-                const xv_d uw = u0 + u0 * XV(sel)(pos, -e[h], e[h]);
-                u[h] = XV(sel)(wide, uw, u[h]);
-                Tv[h] = XV(sel)(wide, XK_LOG1P_OUT(uw), Tv[h]);
-            }
-            if (U) XV(store)(U + r + 8 * h, u[h]);
-            XV(store)(TT + r + 8 * h, Tv[h]);
-        }
-    }
-}
-#endif
-
 /* The focal factor exp(-gamma h) of a two-class row, h = r + T + e the other class's
  * -log p as a value and its low part (e: TwoSum's), so that a large h keeps f's relative
  * accuracy: for float results h and its product by gamma as plain doubles (relative errors
@@ -2438,13 +2326,6 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
     const int focal_int = FN(focal_int)(b->gamma);
     /* p0 and p1 (from u = exp(-|d|)): for the gradient and the focal factors of float results */
     const int need_p = out != NULL || focal_int;
-#if XK_WIDEN
-    /* u only where p is needed (tile2_terms inlined twice, so that the other form does not
-       compute it) */
-    double U[XK_TILE], TT[XK_TILE];
-    if (need_p) FN(tile2_terms)(n, x, x + xs, U, TT);
-    else FN(tile2_terms)(n, x, x + xs, NULL, TT);
-#endif
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const int nr = n - r < 8 ? (int)(n - r) : 8;
         const T *x0 = x + r, *x1 = x + xs + r;
@@ -2482,7 +2363,8 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         e = XV(sel)(XV_LT(d, inf) & XV_GT(d, -inf), e, zero);
         const xv_i pos = XV_GT(d, zero);
 #if XK_WIDEN
-        const xv_d u = need_p ? XV(load)(U + r) : zero, Tv = XV(load)(TT + r);
+        xv_d u, Tv;
+        FN(softplus_terms8)(d, &u, &Tv);
 #else
         const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -d, d));
         const xv_d u = u0 + u0 * XV(sel)(pos, -e, e);
@@ -3109,30 +2991,12 @@ static void FN(prob)(xk_block *b, int mode)
  * lt). */
 static inline void FN(softplus_parts)(const T *x, ptrdiff_t n, double *u, double *lt)
 {
-#if XK_WIDEN
-    /* 32 floats at a time (softplus_terms32); u and lt have room for whole steps */
-    for (ptrdiff_t i = 0; i < n; i += 32) {
-        float x32[32] = {0};
-        const float *xs = x + i;
-        if (n - i < 32) {
-            for (ptrdiff_t l = 0; l < n - i; l++) x32[l] = x[i + l];
-            xs = x32;
-        }
-        xv_d U[4], L[4];
-        FN(softplus_terms32)(xs, 1.0f, u ? U : NULL, L);
-        for (int k = 0; k < 4; k++) {
-            if (u) XV(store)(u + i + 8 * k, U[k]);
-            XV(store)(lt + i + 8 * k, L[k]);
-        }
-    }
-#else
     for (ptrdiff_t i = 0; i < n; i += 8) {
         xv_d U, L;
         FN(softplus_terms8)(FN(load_pad)(x + i, n - i < 8 ? (int)(n - i) : 8, 0.0), &U, &L);
         if (u) XV(store)(u + i, U);
         XV(store)(lt + i, L);
     }
-#endif
 }
 
 /* From probabilities: lp = log(p) and lq = log1p(-p). */
@@ -3176,22 +3040,12 @@ static inline __attribute__((always_inline)) void FN(binary_step_terms)(const T 
                                                                         xv_d *L)
 {
     const ptrdiff_t left = N - i;
-#if XK_WIDEN
-    float x32[32] = {0};
-    const float *xs = x + i;
-    if (left < 32) {
-        for (ptrdiff_t l = 0; l < left; l++) x32[l] = x[i + l];
-        xs = x32;
-    }
-    FN(softplus_terms32)(xs, 1.0f, U, L);
-#else
 #pragma GCC unroll 4
     for (int k = 0; k < 4; k++) {
         const ptrdiff_t nl = left - 8 * k < 0 ? 0 : left - 8 * k < 8 ? left - 8 * k : 8;
         xv_d u;
         FN(softplus_terms8)(FN(load_pad)(x + i + 8 * k, (int)nl, 0.0), U ? &U[k] : &u, &L[k]);
     }
-#endif
 }
 
 /* Vector j's labels as doubles, folded into the range (lo, hi, nan). */
@@ -3265,55 +3119,155 @@ static inline __attribute__((always_inline)) void FN(binary_out8)(xk_binary *bb,
  * relu(x), T = log1p(exp(-|x|)), so l = (a + b) T + a relu(-x) + b relu(x), non-negative terms
  * (a + b = 1 without pos_weight); a label of exactly 0 or 1 at an infinite logit gives 0, not
  * 0 * inf. The gradient is b sigmoid(x) - a sigmoid(-x).
- * A step of 32 entries (softplus_terms32 for float, softplus_terms8 four times for double) is
+ * A step of 32 entries (softplus_terms8 four times) is
  * read once: its terms stay in registers, its labels' range goes into lo, hi, nan (two sets in
  * turn: see binary_labels), and its vector k into the loss sum s[k] (the sums of the chunked
  * passes, in the same order; k known at compile time, so that the AVX2 variant keeps the sums
  * in registers); the tile's last step padded (x 0, labels the step's first, weights 1, losses
  * 0). */
-static inline __attribute__((always_inline)) void FN(binary_logits_run)(
-    xk_binary *bb, FN(vsum) s[4], xv_d lo[2], xv_d hi[2], xv_i *nan, const int GRAD,
+static inline __attribute__((always_inline)) void FN(binary_logits_step)(
+    xk_binary *bb, ptrdiff_t i, FN(vsum) s[4], xv_d lo[2], xv_d hi[2], xv_i *nan, const int GRAD,
     const int SW, const int PW)
 {
     const ptrdiff_t N = bb->n;
     const double keep = 1.0 - bb->eps, half = bb->eps / 2.0, ginv = 1.0 / bb->grad_div;
     const xv_d zero = XV(splat)(0.0);
-    for (ptrdiff_t i = 0; i < N; i += 32) {
-        xv_d U[4], L[4];
-        FN(binary_step_terms)((const T *)bb->x, i, N, GRAD ? U : NULL, L);
+    xv_d U[4], L[4];
+    FN(binary_step_terms)((const T *)bb->x, i, N, GRAD ? U : NULL, L);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        const ptrdiff_t j = i + 8 * k;
+        const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
+        xv_d xv, pwv, swv;
+        FN(binary_in8)(bb, j, nl, PW, SW, &xv, &pwv, &swv);
+        const xv_d yv = FN(binary_label8)(bb, i, j, nl, &lo[k & 1], &hi[k & 1], nan);
+        xv_d a = yv * keep + half;
+        const xv_d bw = (1.0 - yv) * keep + half;
+        if (PW) a *= pwv;
+        const xv_d Tv = L[k];
+        const xv_d relu = XV(sel)(XV_GT(xv, zero), xv, zero), relu_neg = relu - xv;
+        const xv_d pa = relu_neg * a, pb = relu * bw;
+        xv_d loss = (PW ? (a + bw) * Tv : Tv) + XV(sel)(XV_GT(pa, zero), pa, zero) +
+                    XV(sel)(XV_GT(pb, zero), pb, zero);
+        xv_d g = zero;
+        if (GRAD) {
+            /* sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u) */
+            const xv_d u = U[k];
+            const xv_d inv = 1.0 / (1.0 + u), small = u * inv;
+            const xv_i pos = XV_GE(xv, zero);
+            g = bw * XV(sel)(pos, inv, small) - a * XV(sel)(pos, small, inv);
+        }
+        if (SW) {
+            loss = XV(sel)(XV_EQ(swv, zero), zero, swv * loss);
+            if (GRAD) g = XV(sel)(XV_EQ(swv, zero), zero, g * (swv / bb->grad_div));
+        } else if (GRAD) {
+            g *= ginv;
+        }
+        FN(binary_out8)(bb, &s[k], j, nl, loss, g, GRAD);
+    }
+}
+
+static inline __attribute__((always_inline)) void FN(binary_logits_run)(
+    xk_binary *bb, FN(vsum) s[4], xv_d lo[2], xv_d hi[2], xv_i *nan, const int GRAD,
+    const int SW, const int PW)
+{
+    for (ptrdiff_t i = 0; i < bb->n; i += 32)
+        FN(binary_logits_step)(bb, i, s, lo, hi, nan, GRAD, SW, PW);
+}
+
+#if XK_WIDEN
+/* binary_logits_step without weights or smoothing, for the steps binary_plain_run leaves to it
+ * (not inlined: they are rare, and the plain loop keeps its registers) */
+static __attribute__((noinline)) void FN(binary_plain_other)(xk_binary *bb, ptrdiff_t i,
+                                                             FN(vsum) s[4], xv_d lo[2],
+                                                             xv_d hi[2], xv_i *nan)
+{
+    if (bb->grad) FN(binary_logits_step)(bb, i, s, lo, hi, nan, 1, 0, 0);
+    else FN(binary_logits_step)(bb, i, s, lo, hi, nan, 0, 0, 0);
+}
+
+/* binary_logits_run for float logits without pos_weight, sample weights or smoothing, the common
+ * call: each entry's loss is T + |x| w, T = log1p(u), u = exp(-|x|), w = 1 - y where x >= 0 and
+ * y elsewhere (the product exact for a float label: |x| w has at most 49 significant bits; one
+ * rounding for a double one), in double lanes by log1p_exp_short (T within 2^-34: the float
+ * result within 0.501 ulp); the gradient (1 - y) sigmoid(x) - y sigmoid(-x) as
+ * binary_logits_step's. binary_plain_steps runs whole steps of 32 entries from i until `end` or
+ * a step with an infinite or NaN logit (where |x| w would be 0 times inf), and returns where it
+ * stopped; its vectors' losses go to four plain double sums, which binary_plain_run adds to the
+ * compensated s[k] after at most 4 XK_RUN entries (128 additions per lane, as XK_RUN's:
+ * non-negative terms, an error below 2^-46 of the run's sum). binary_plain_run leaves such steps, and the tile's last entries when they are
+ * not a whole step, to binary_logits_step (binary_plain_other). YF: float labels. Everything
+ * the steps update is a local of binary_plain_steps, kept in registers through its loop. */
+static inline __attribute__((always_inline)) ptrdiff_t FN(binary_plain_steps)(
+    xk_binary *bb, ptrdiff_t i, ptrdiff_t end, xv_d acc[4], xv_d lo[2], xv_d hi[2], xv_i *nan,
+    const int GRAD, const int YF)
+{
+    const float *x = (const float *)bb->x;
+    const float *yf = (const float *)bb->y;
+    const double *yd = (const double *)bb->y;
+    float *const grad = (float *)bb->grad;
+    double *const loss_out = bb->loss_out;
+    const double ginv = 1.0 / bb->grad_div;
+    const xv_s fmax = XV(ssplat)(0x1.fffffep127f);
+    const xv_d zero = XV(splat)(0.0);
+    xv_d a[4] = {acc[0], acc[1], acc[2], acc[3]}, l[2] = {lo[0], lo[1]}, h[2] = {hi[0], hi[1]};
+    xv_i na = *nan;
+    for (; i < end; i += 32) {
+        const xv_s a0 = XV(sload)(x + i), a1 = XV(sload)(x + i + 16);
+        /* |x| <= FLT_MAX is false for inf and NaN */
+        const xv_si finite = XV_LE(XV(ssel)(XV_LT(a0, 0.0f), -a0, a0), fmax) &
+                             XV_LE(XV(ssel)(XV_LT(a1, 0.0f), -a1, a1), fmax);
+        if (__builtin_expect(XV(sany)(~finite), 0)) break;
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             const ptrdiff_t j = i + 8 * k;
-            const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
-            xv_d xv, pwv, swv;
-            FN(binary_in8)(bb, j, nl, PW, SW, &xv, &pwv, &swv);
-            const xv_d yv = FN(binary_label8)(bb, i, j, nl, &lo[k & 1], &hi[k & 1], nan);
-            xv_d a = yv * keep + half;
-            const xv_d bw = (1.0 - yv) * keep + half;
-            if (PW) a *= pwv;
-            const xv_d Tv = L[k];
-            const xv_d relu = XV(sel)(XV_GT(xv, zero), xv, zero), relu_neg = relu - xv;
-            const xv_d pa = relu_neg * a, pb = relu * bw;
-            xv_d loss = (PW ? (a + bw) * Tv : Tv) + XV(sel)(XV_GT(pa, zero), pa, zero) +
-                        XV(sel)(XV_GT(pb, zero), pb, zero);
-            xv_d g = zero;
+            const xv_d xv = XV(load_f)(x + j);
+            const xv_d yv = YF ? XV(load_f)(yf + j) : XV(load)(yd + j);
+            l[k & 1] = XV(min)(yv, l[k & 1]);
+            h[k & 1] = XV(max)(yv, h[k & 1]);
+            na |= XV_NE(yv, yv);
+            const xv_i pos = XV_GE(xv, zero);
+            const xv_d ax = XV(sel)(pos, xv, -xv);
+            xv_d u;
+            const xv_d loss = XV(log1p_exp_short)(ax, &u) + ax * XV(sel)(pos, 1.0 - yv, yv);
+            a[k] += loss;
+            if (loss_out) XV(store)(loss_out + j, loss);
             if (GRAD) {
-                /* sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u) */
-                const xv_d u = U[k];
                 const xv_d inv = 1.0 / (1.0 + u), small = u * inv;
-                const xv_i pos = XV_GE(xv, zero);
-                g = bw * XV(sel)(pos, inv, small) - a * XV(sel)(pos, small, inv);
+                const xv_d g = (1.0 - yv) * XV(sel)(pos, inv, small) -
+                               yv * XV(sel)(pos, small, inv);
+                XV(store_f)(grad + j, g * ginv);
             }
-            if (SW) {
-                loss = XV(sel)(XV_EQ(swv, zero), zero, swv * loss);
-                if (GRAD) g = XV(sel)(XV_EQ(swv, zero), zero, g * (swv / bb->grad_div));
-            } else if (GRAD) {
-                g *= ginv;
-            }
-            FN(binary_out8)(bb, &s[k], j, nl, loss, g, GRAD);
+        }
+    }
+    for (int k = 0; k < 4; k++) acc[k] = a[k];
+    lo[0] = l[0], lo[1] = l[1], hi[0] = h[0], hi[1] = h[1];
+    *nan = na;
+    return i;
+}
+
+static inline __attribute__((always_inline)) void FN(binary_plain_run)(
+    xk_binary *bb, FN(vsum) s[4], xv_d lo[2], xv_d hi[2], xv_i *nan, const int GRAD,
+    const int YF)
+{
+    const ptrdiff_t N = bb->n, whole = N / 32 * 32;
+    const xv_d zero = XV(splat)(0.0);
+    for (ptrdiff_t i = 0; i < N;) {
+        if (i == whole) { /* the last entries */
+            FN(binary_plain_other)(bb, i, s, lo, hi, nan);
+            break;
+        }
+        const ptrdiff_t end = whole - i > 4 * XK_RUN ? i + 4 * XK_RUN : whole;
+        xv_d acc[4] = {zero, zero, zero, zero};
+        i = FN(binary_plain_steps)(bb, i, end, acc, lo, hi, nan, GRAD, YF);
+        for (int k = 0; k < 4; k++) FN(vsum_add)(&s[k], acc[k]);
+        if (i < end) { /* a step with an infinite or NaN logit */
+            FN(binary_plain_other)(bb, i, s, lo, hi, nan);
+            i += 32;
         }
     }
 }
+#endif
 
 /* The same from probabilities: l = -a log p - b log1p(-p), nothing clipped; gradient
  * b / (1 - p) - a / p, a weight of 0 contributing 0 (also where p is 0 or 1). */
@@ -3706,6 +3660,17 @@ static void FN(binary)(xk_binary *bb)
         FN(vsum) s[4] = {FN(vsum_load)(bsum), FN(vsum_load)(bsum + 1), FN(vsum_load)(bsum + 2),
                          FN(vsum_load)(bsum + 3)};
         xv_d lo2[2] = {ylo, ylo}, hi2[2] = {yhi, yhi};
+#if XK_WIDEN
+        if (!S && !P && bb->eps == 0.0) {
+            if (bb->y_float) {
+                if (G) FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 1, 1);
+                else FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 0, 1);
+            } else {
+                if (G) FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 1, 0);
+                else FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 0, 0);
+            }
+        } else
+#endif
         if (G) FN(binary_logits_run)(bb, s, lo2, hi2, &ynan, 1, S, P);
         else FN(binary_logits_run)(bb, s, lo2, hi2, &ynan, 0, S, P);
         for (int k = 0; k < 4; k++) FN(vsum_store)(bsum + k, s + k);
@@ -3766,29 +3731,6 @@ static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
     const T *x = (const T *)xv;
     T *out = (T *)outv;
     const double sign = negate ? -1.0 : 1.0;
-#if XK_WIDEN
-    /* 32 floats at a time: two float vectors, two independent chains (as softplus_parts) */
-    float xb[32];
-    for (ptrdiff_t i = 0; i < n; i += 32) {
-        const ptrdiff_t nl = n - i < 32 ? n - i : 32;
-        const float *xs = x + i;
-        if (nl < 32) { /* the last entries, padded with zeros */
-            for (ptrdiff_t l = 0; l < 32; l++) xb[l] = l < nl ? x[i + l] : 0.0f;
-            xs = xb;
-        }
-        const xv_s v0 = (float)sign * XV(sload)(xs), v1 = (float)sign * XV(sload)(xs + 16);
-        const xv_s fz = XV(ssplat)(0.0f);
-        const xv_s r0 = XV(ssel)(XV_GT(v0, fz), v0, fz), r1 = XV(ssel)(XV_GT(v1, fz), v1, fz);
-        xv_d R[4] = {XV(swiden_lo)(r0), XV(swiden_hi)(r0), XV(swiden_lo)(r1), XV(swiden_hi)(r1)};
-        xv_d L[4];
-        FN(softplus_terms32)(xs, (float)sign, NULL, L);
-        for (int k = 0; k < 4; k++) {
-            const xv_d r = sign * (R[k] + L[k]);
-            if (nl == 32) XK_STOREV(out + i + 8 * k, r);
-            else for (int l = 0; l < 8 && 8 * k + l < nl; l++) out[i + 8 * k + l] = (T)r[l];
-        }
-    }
-#else
     const xv_d zero = XV(splat)(0.0);
     for (ptrdiff_t i = 0; i < n; i += 8) {
         const ptrdiff_t nl = n - i < 8 ? n - i : 8;
@@ -3799,7 +3741,6 @@ static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
         if (nl == 8) XK_STOREV(out + i, r);
         else for (ptrdiff_t l = 0; l < nl; l++) out[i + l] = (T)r[l];
     }
-#endif
 }
 
 /* ------------------------------------------------------------------ checks of distributions */

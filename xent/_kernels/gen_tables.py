@@ -288,48 +288,71 @@ def expf_part(out):
     return worst
 
 
-def logf_part(out):
-    """The float log1p of float results (xvec.h log1pf): t = 1 + u in [1, 2] in 32 intervals
-    of its mantissa's top five bits, r = t invc - 1 (invc with INVC_BITS bits, 1 for the first
-    interval), log t = log(c) + log1p(r), log(c) = -log(invc) as two floats."""
+def softplus_part(out):
+    """Tables of log1p(exp(-a)) for float32 results (xvec.h's log1p_exp_short): an exp with N = 8
+    (one register of table) and a log of w = 1 + u in [1, 2] with 16 intervals."""
     ln2 = mpmath.log(2)
-    ln2_hi = round_float(ln2)
-    ln2_lo = round_float(ln2 - exact(ln2_hi))
+    n = 8
+    radius = ln2 / n / 2 * mpf("1.0001")
+
+    def g(r):  # (e^r - 1 - r) / r^2
+        if r == 0:
+            return mpf(1) / 2
+        return (mpmath.expm1(r) - r) / r**2
+
+    cs = fit(g, radius, 3)
+    worst = mpf(0)
+    for t in mpmath.linspace(-radius, radius, 4001):
+        approx = 1 + t + t**2 * horner(cs, t)
+        worst = max(worst, abs(approx - mpmath.exp(t)) / mpmath.exp(t))
+    out.append(
+        "/* log1p(exp(-a)) for float32 results: exp with x = k ln2/N + r, N = %d, |r| <= ln2/(2N)"
+        % n
+    )
+    out.append("   (ln2/N rounded: k ln2/N within 2^-47 for |k| < 2^13) */")
+    out.append("#define XM_SPX_INVLN2N %s /* N/ln2 rounded */" % chex(to_double(n / ln2)))
+    out.append("#define XM_SPX_LN2N %s /* ln2/N rounded */" % chex(to_double(ln2 / n)))
+    out.append(
+        "/* exp(r) ~ 1 + r + r^2 (C2 + C3 r + C4 r^2 + C5 r^3) on |r| <= %s:\n"
+        "   max relative error %s = 2^%s (measured at 4001 points, 200-bit arithmetic). */"
+        % (mpmath.nstr(radius, 6), mpmath.nstr(worst, 3), mpmath.nstr(mpmath.log(worst, 2), 4))
+    )
+    for k, c in enumerate(cs, start=2):
+        out.append("#define XM_SPX_C%d %s" % (k, chex(c)))
+    out.append("/* XM_SPX_EXP[j] = 2^(j/N) rounded to double */")
+    emit_table(
+        out, "double", "XM_SPX_EXP", [chex(to_double(mpf(2) ** (mpf(j) / n))) for j in range(n)]
+    )
+    m = 16
     rows = []
     rmax = mpf(0)
-    for i in range(LOG_N):
-        start, end = 1 + mpf(i) / LOG_N, 1 + mpf(i + 1) / LOG_N
-        invc = 1.0 if i == 0 else round_sig(2 / (start + end), INVC_BITS)
-        logc = -mpmath.log(exact(invc))
-        logc_hi = round_float(logc)
-        logc_lo = round_float(logc - exact(logc_hi))
+    for i in range(m):
+        start, end = 1 + mpf(i) / m, 1 + mpf(i + 1) / m
+        invc = 1.0 if i == 0 else to_double(2 / (start + end))
         rmax = max(rmax, abs(start * exact(invc) - 1), abs(end * exact(invc) - 1))
-        rows.append((invc, logc_hi, logc_lo))
-
+        rows.append((invc, to_double(-mpmath.log(exact(invc)))))
     radius = rmax * mpf("1.0001")
-    cs, worst = fit_log1p(radius, 4, round_float)
+    cs, worst = fit_log1p(radius, 5, to_double)
     out.append(
-        "/* logf: t in [1, 2) = interval i (the top %d bits of its mantissa), r = t*invc - 1,"
-        % LOG_BITS
+        "/* log w for w in [1, 2]: interval i = the top 4 bits of w's mantissa (w = 2 in interval 15),"
     )
-    out.append("   |r| <= %s; t = 2 is 2 * 1 (interval 0). */" % mpmath.nstr(rmax, 6))
-    out.append("#define XM_LOGF_LN2HI %s /* ln2 rounded to float */" % fhex(ln2_hi))
-    out.append("#define XM_LOGF_LN2LO %s /* ln2 - XM_LOGF_LN2HI rounded */" % fhex(ln2_lo))
     out.append(
-        "/* log1p(r) ~ r + r^2 (C2 + C3 r + ... + C6 r^4) on |r| <= %s, float coefficients:\n"
+        "   r = w invc - 1, |r| <= %s; invc = 1 in interval 0 (r = w - 1: relative error near"
+        % mpmath.nstr(rmax, 6)
+    )
+    out.append("   w = 1). log w = -log(invc) + log1p(r). */")
+    out.append(
+        "/* log1p(r) ~ r + r^2 (C2 + C3 r + ... + C7 r^5) on |r| <= %s:\n"
         "   max relative error %s = 2^%s (measured at 4000 points, 200-bit arithmetic). */"
         % (mpmath.nstr(radius, 6), mpmath.nstr(worst, 3), mpmath.nstr(mpmath.log(worst, 2), 4))
     )
-    for n, c in enumerate(cs, start=2):
-        out.append("#define XM_LOGF_C%d %s" % (n, fhex(c)))
-    out.append(
-        "/* For interval i: XM_LOGF_INVC[i] = invc with %d significant bits (1 for interval 0);\n"
-        "   -log(invc) = XM_LOGF_LOGC_HI[i] + XM_LOGF_LOGC_LO[i], floats. */" % INVC_BITS
-    )
-    for col, name in enumerate(("XM_LOGF_INVC", "XM_LOGF_LOGC_HI", "XM_LOGF_LOGC_LO")):
-        emit_table(out, "float", name, [fhex(row[col]) for row in rows])
+    for k, c in enumerate(cs, start=2):
+        out.append("#define XM_SPL_C%d %s" % (k, chex(c)))
+    out.append("/* XM_SPL_INVC[i] = 1/c_i rounded (c_i the interval's middle; 1 in interval 0),")
+    out.append("   XM_SPL_LOGC[i] = -log(XM_SPL_INVC[i]) rounded, doubles */")
+    emit_table(out, "double", "XM_SPL_INVC", [chex(r[0]) for r in rows])
+    emit_table(out, "double", "XM_SPL_LOGC", [chex(r[1]) for r in rows])
     out.append("")
-    return worst
 
 
 def main(argv=None):
@@ -346,7 +369,7 @@ def main(argv=None):
     exp_part(out)
     expf_part(out)
     log_part(out)
-    logf_part(out)
+    softplus_part(out)
     out.append("#endif /* XMATH_TABLES_H */")
     text = "\n".join(out) + "\n"
     if args.output == "-":

@@ -44,16 +44,16 @@ static inline __attribute__((always_inline)) double xk_sel(int cond, double a, d
 }
 
 /* exp (fn 0), log (1), log1p (2), the float rows' exp (3), expm1 (4), exp_short (5),
- * log1p_short (6, for 0 <= x <= 1), log1pf (7), expf_hilo (8), expm1_short (9) or log_short
- * (10) of n doubles: exp, log, log1p and expm1 through the vector
+ * log1p_short (6, for 0 <= x <= 1), log1p_exp_short (7: log1p(exp(-x)); 11: its exp(-x), for
+ * x >= 0), expf_hilo (8), expm1_short (9) or log_short (10) of n doubles: exp, log, log1p and expm1 through the vector
  * path (vector != 0, the entries after the last whole vector through the scalar one) or the
  * scalar path: for the tests, which check them against mpmath and the paths against each
  * other. */
 static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff_t n, int vector)
 {
     ptrdiff_t i = 0;
-    if (fn == 3 || fn == 7 || fn == 8) { /* float lanes (xvec.h), x rounded to float, sixteen
-        at a time: the float rows' exp (3), log1pf (7) and expf_hilo (8), each as a double */
+    if (fn == 3 || fn == 8) { /* float lanes (xvec.h), x rounded to float, sixteen at a time:
+        the float rows' exp (3) and expf_hilo (8), each as a double */
         for (; i < n; i += XV_SLANES) {
             float d[XV_SLANES] = {0};
             for (int l = 0; l < XV_SLANES && i + l < n; l++) d[l] = (float)x[i + l];
@@ -61,18 +61,20 @@ static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff
             xv_s lo = zero, hi = zero;
             xv_d w[2] = {XV(splat)(0.0), XV(splat)(0.0)};
             if (fn == 3) XV(expf_wide)(v, zero, XV(expf_core)(v, zero), w);
-            else hi = fn == 7 ? XV(log1pf)(v, zero, &lo) : XV(expf_hilo)(v, zero, &lo);
+            else hi = XV(expf_hilo)(v, zero, &lo);
             for (int l = 0; l < XV_SLANES && i + l < n; l++)
                 y[i + l] = fn == 3 ? w[l >> 3][l & 7] : (double)hi[l] + lo[l];
         }
         return;
     }
-    if (fn == 5 || fn == 6 || fn == 9 || fn == 10) { /* the short forms, eight at a time */
+    if ((fn >= 5 && fn <= 7) || fn >= 9) { /* the short forms, eight at a time */
         for (; i < n; i += XV_LANES) {
             double d[XV_LANES] = {0};
             for (int l = 0; l < XV_LANES && i + l < n; l++) d[l] = x[i + l];
-            xv_d v = XV(load)(d);
-            v = fn == 5    ? XV(exp_short)(v)
+            xv_d v = XV(load)(d), u;
+            v = fn == 7    ? XV(log1p_exp_short)(v, &u)
+                : fn == 11 ? (XV(log1p_exp_short)(v, &u), u)
+                : fn == 5  ? XV(exp_short)(v)
                 : fn == 6  ? XV(log1p_short)(v)
                 : fn == 10 ? XV(log_short)(v)
                            : XV(expm1_short)(v);

@@ -120,48 +120,45 @@ static const double XM_LOG_LOGC_LO[32] __attribute__((aligned(64))) = {
     0x1.3b161a8c6e6c5p-45, 0x1.4bba46f1cf6a0p-44, -0x1.23299042d74bfp-44, 0x1.4300c128d1dc2p-45,
 };
 
-/* logf: t in [1, 2) = interval i (the top 5 bits of its mantissa), r = t*invc - 1,
-   |r| <= 0.03125; t = 2 is 2 * 1 (interval 0). */
-#define XM_LOGF_LN2HI 0x1.62e4300000000p-1f /* ln2 rounded to float */
-#define XM_LOGF_LN2LO -0x1.05c6100000000p-29f /* ln2 - XM_LOGF_LN2HI rounded */
-/* log1p(r) ~ r + r^2 (C2 + C3 r + ... + C6 r^4) on |r| <= 0.0312531, float coefficients:
-   max relative error 1.54e-11 = 2^-35.92 (measured at 4000 points, 200-bit arithmetic). */
-#define XM_LOGF_C2 -0x1.0000000000000p-1f
-#define XM_LOGF_C3 0x1.5555520000000p-2f
-#define XM_LOGF_C4 -0x1.fffffa0000000p-3f
-#define XM_LOGF_C5 0x1.99f51e0000000p-3f
-#define XM_LOGF_C6 -0x1.55a56a0000000p-3f
-/* For interval i: XM_LOGF_INVC[i] = invc with 10 significant bits (1 for interval 0);
-   -log(invc) = XM_LOGF_LOGC_HI[i] + XM_LOGF_LOGC_LO[i], floats. */
-static const float XM_LOGF_INVC[32] __attribute__((aligned(64))) = {
-    0x1.0000000000000p+0f, 0x1.e900000000000p-1f, 0x1.db00000000000p-1f, 0x1.cd80000000000p-1f,
-    0x1.c100000000000p-1f, 0x1.b500000000000p-1f, 0x1.a980000000000p-1f, 0x1.9f00000000000p-1f,
-    0x1.9480000000000p-1f, 0x1.8b00000000000p-1f, 0x1.8180000000000p-1f, 0x1.7880000000000p-1f,
-    0x1.7000000000000p-1f, 0x1.6800000000000p-1f, 0x1.6080000000000p-1f, 0x1.5900000000000p-1f,
-    0x1.5200000000000p-1f, 0x1.4b00000000000p-1f, 0x1.4480000000000p-1f, 0x1.3e00000000000p-1f,
-    0x1.3800000000000p-1f, 0x1.3200000000000p-1f, 0x1.2c80000000000p-1f, 0x1.2700000000000p-1f,
-    0x1.2200000000000p-1f, 0x1.1d00000000000p-1f, 0x1.1800000000000p-1f, 0x1.1380000000000p-1f,
-    0x1.0f00000000000p-1f, 0x1.0a80000000000p-1f, 0x1.0600000000000p-1f, 0x1.0200000000000p-1f,
+/* log1p(exp(-a)) for float32 results: exp with x = k ln2/N + r, N = 8, |r| <= ln2/(2N)
+   (ln2/N rounded: k ln2/N within 2^-47 for |k| < 2^13) */
+#define XM_SPX_INVLN2N 0x1.71547652b82fep+3 /* N/ln2 rounded */
+#define XM_SPX_LN2N 0x1.62e42fefa39efp-4 /* ln2/N rounded */
+/* exp(r) ~ 1 + r + r^2 (C2 + C3 r + C4 r^2 + C5 r^3) on |r| <= 0.043326:
+   max relative error 1.19e-12 = 2^-39.61 (measured at 4001 points, 200-bit arithmetic). */
+#define XM_SPX_C2 0x1.fffffff57d690p-2
+#define XM_SPX_C3 0x1.5555555254996p-3
+#define XM_SPX_C4 0x1.555acd133aeefp-5
+#define XM_SPX_C5 0x1.111430e9f5769p-7
+/* XM_SPX_EXP[j] = 2^(j/N) rounded to double */
+static const double XM_SPX_EXP[8] __attribute__((aligned(64))) = {
+    0x1.0000000000000p+0, 0x1.172b83c7d517bp+0, 0x1.306fe0a31b715p+0, 0x1.4bfdad5362a27p+0,
+    0x1.6a09e667f3bcdp+0, 0x1.8ace5422aa0dbp+0, 0x1.ae89f995ad3adp+0, 0x1.d5818dcfba487p+0,
 };
-static const float XM_LOGF_LOGC_HI[32] __attribute__((aligned(64))) = {
-    0x0p+0f, 0x1.7885960000000p-5f, 0x1.333d800000000p-4f, 0x1.a956d40000000p-4f,
-    0x1.0ce7ec0000000p-3f, 0x1.4462ba0000000p-3f, 0x1.7b00920000000p-3f, 0x1.ae2ca60000000p-3f,
-    0x1.e2a8780000000p-3f, 0x1.09aa580000000p-2f, 0x1.2298200000000p-2f, 0x1.3ac8ca0000000p-2f,
-    0x1.522ae00000000p-2f, 0x1.68ac840000000p-2f, 0x1.7e3b8a0000000p-2f, 0x1.9441440000000p-2f,
-    0x1.a93ed40000000p-2f, 0x1.beacda0000000p-2f, 0x1.d2fbea0000000p-2f, 0x1.e7b42c0000000p-2f,
-    0x1.fb358a0000000p-2f, 0x1.078bf00000000p-1f, 0x1.10d53c0000000p-1f, 0x1.1a4a740000000p-1f,
-    0x1.230b0e0000000p-1f, 0x1.2bf2a00000000p-1f, 0x1.35028a0000000p-1f, 0x1.3d4e2a0000000p-1f,
-    0x1.45bcc40000000p-1f, 0x1.4e4f840000000p-1f, 0x1.5707a20000000p-1f, 0x1.5ee82a0000000p-1f,
+/* log w for w in [1, 2]: interval i = the top 4 bits of w's mantissa (w = 2 in interval 15),
+   r = w invc - 1, |r| <= 0.0625; invc = 1 in interval 0 (r = w - 1: relative error near
+   w = 1). log w = -log(invc) + log1p(r). */
+/* log1p(r) ~ r + r^2 (C2 + C3 r + ... + C7 r^5) on |r| <= 0.0625062:
+   max relative error 1.5e-11 = 2^-35.96 (measured at 4000 points, 200-bit arithmetic). */
+#define XM_SPL_C2 -0x1.0000000202b7dp-1
+#define XM_SPL_C3 0x1.55555558e87c4p-2
+#define XM_SPL_C4 -0x1.ffff6f4a25f26p-3
+#define XM_SPL_C5 0x1.999918f491d63p-3
+#define XM_SPL_C6 -0x1.56d6c3e237253p-3
+#define XM_SPL_C7 0x1.25e8eb529ab85p-3
+/* XM_SPL_INVC[i] = 1/c_i rounded (c_i the interval's middle; 1 in interval 0),
+   XM_SPL_LOGC[i] = -log(XM_SPL_INVC[i]) rounded, doubles */
+static const double XM_SPL_INVC[16] __attribute__((aligned(64))) = {
+    0x1.0000000000000p+0, 0x1.d41d41d41d41dp-1, 0x1.bacf914c1bad0p-1, 0x1.a41a41a41a41ap-1,
+    0x1.8f9c18f9c18fap-1, 0x1.7d05f417d05f4p-1, 0x1.6c16c16c16c17p-1, 0x1.5c9882b931057p-1,
+    0x1.4e5e0a72f0539p-1, 0x1.4141414141414p-1, 0x1.3521cfb2b78c1p-1, 0x1.29e4129e4129ep-1,
+    0x1.1f7047dc11f70p-1, 0x1.15b1e5f75270dp-1, 0x1.0c9714fbcda3bp-1, 0x1.0410410410410p-1,
 };
-static const float XM_LOGF_LOGC_LO[32] __attribute__((aligned(64))) = {
-    0x0p+0f, -0x1.72a2120000000p-31f, -0x1.f9f02e0000000p-30f, -0x1.35219c0000000p-32f,
-    0x1.b998520000000p-28f, -0x1.1b26120000000p-30f, -0x1.35d5ae0000000p-28f, 0x1.ece57a0000000p-28f,
-    -0x1.6534fc0000000p-29f, -0x1.a327260000000p-27f, -0x1.0421a20000000p-28f, 0x1.c72e300000000p-29f,
-    0x1.ce28f60000000p-28f, -0x1.6395ec0000000p-30f, 0x1.26b0020000000p-28f, -0x1.6bf9b40000000p-27f,
-    -0x1.ba930e0000000p-29f, -0x1.d8e52e0000000p-30f, -0x1.9bf9680000000p-27f, 0x1.eed6ba0000000p-29f,
-    0x1.ef49100000000p-27f, 0x1.4cf15a0000000p-27f, 0x1.78101e0000000p-26f, -0x1.d217300000000p-27f,
-    -0x1.d050da0000000p-27f, -0x1.9ef8f20000000p-27f, 0x1.b3b1900000000p-26f, 0x1.cf6fc60000000p-26f,
-    0x1.93224e0000000p-27f, -0x1.a753e40000000p-26f, 0x1.aee31a0000000p-27f, 0x1.4483240000000p-26f,
+static const double XM_SPL_LOGC[16] __attribute__((aligned(64))) = {
+    0x0p+0, 0x1.6f0d28ae56b4ep-4, 0x1.29552f81ff521p-3, 0x1.9525a9cf456b6p-3,
+    0x1.fb9186d5e3e29p-3, 0x1.2e8e2bae11d31p-2, 0x1.5d1bdbf5809cap-2, 0x1.89a3386c1425bp-2,
+    0x1.b44f77bcc8f64p-2, 0x1.dd46a04c1c4a1p-2, 0x1.02552a5a5d0ffp-1, 0x1.154c3d2f4d5eap-1,
+    0x1.2795e1289b11bp-1, 0x1.393e0d3562a1ap-1, 0x1.4a4f85db03ebbp-1, 0x1.5ad404c359f2dp-1,
 };
 
 #endif /* XMATH_TABLES_H */

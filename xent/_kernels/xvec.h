@@ -213,7 +213,10 @@ XV_INLINE xv_d XV(load_pad)(const double *p, int n, double pad)
 
 XV_INLINE xv_d XV(load_f)(const float *p)
 {
-#if XV_AVX2
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    /* one conversion (GCC makes the generic one below two halves, an extract and an insert) */
+    return (xv_d)_mm512_cvtps_pd(_mm256_loadu_ps(p));
+#elif XV_AVX2
     const __m256d h[2] = {_mm256_cvtps_pd(_mm_loadu_ps(p)), _mm256_cvtps_pd(_mm_loadu_ps(p + 4))};
     return XV_JOIN(xv_d, h);
 #endif
@@ -232,7 +235,10 @@ XV_INLINE void XV(store)(double *p, xv_d v)
 
 XV_INLINE void XV(store_f)(float *p, xv_d v)
 {
-#if XV_AVX2
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    _mm256_storeu_ps(p, _mm512_cvtpd_ps((__m512d)v));
+    return;
+#elif XV_AVX2
     __m256d h[2];
     XV_HALVES(h, v);
     _mm_storeu_ps(p, _mm256_cvtpd_ps(h[0]));
@@ -356,6 +362,42 @@ XV_INLINE xv_d XV(lookup32)(const double *tab, xv_i j)
 #else
     xv_d v;
     for (int l = 0; l < XV_LANES; l++) v[l] = tab[j[l]];
+    return v;
+#endif
+}
+
+/* tab[j & 7] and tab[j & 15] lane by lane, for tables of 8 and 16 entries (with AVX-512 in one
+ * and two registers: one permute each) */
+XV_INLINE xv_d XV(lookup8)(const double *tab, xv_i j)
+{
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+    return __builtin_shuffle(XV(load)(tab), j & 7);
+#elif XV_AVX2
+    __m256i jh[2];
+    j &= 7;
+    XV_HALVES(jh, j);
+    const __m256d h[2] = {_mm256_i64gather_pd(tab, jh[0], 8), _mm256_i64gather_pd(tab, jh[1], 8)};
+    return XV_JOIN(xv_d, h);
+#else
+    xv_d v;
+    for (int l = 0; l < XV_LANES; l++) v[l] = tab[j[l] & 7];
+    return v;
+#endif
+}
+
+XV_INLINE xv_d XV(lookup16)(const double *tab, xv_i j)
+{
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+    return __builtin_shuffle(XV(load)(tab), XV(load)(tab + 8), j & 15);
+#elif XV_AVX2
+    __m256i jh[2];
+    j &= 15;
+    XV_HALVES(jh, j);
+    const __m256d h[2] = {_mm256_i64gather_pd(tab, jh[0], 8), _mm256_i64gather_pd(tab, jh[1], 8)};
+    return XV_JOIN(xv_d, h);
+#else
+    xv_d v;
+    for (int l = 0; l < XV_LANES; l++) v[l] = tab[j[l] & 15];
     return v;
 #endif
 }
@@ -659,6 +701,47 @@ XV_INLINE xv_d XV(log1p_short)(xv_d u)
 XV_INLINE xv_d XV(log_short)(xv_d x)
 {
     return XV(log_specials)((xv_u)x, XV(log_short_table)(x));
+}
+
+/* T = log1p(exp(-a)) and u = exp(-a) (in *u) for a >= 0 (a above 700, inf too, taken as 700:
+ * T and u below 2^-1009, which round to 0 in float; NaN gives NaN), with relative errors below
+ * 2^-35 (u) and 2^-34 (T): for float32 results (the binary loss, softplus), within 0.501 ulp
+ * once rounded.
+ * Written for few operations and registers (one table register for the exp, two per table for
+ * the log): u by exp's reduction with N = 8 (xmath_tables.h's XM_SPX_*: r = -a - k ln2/8 by one
+ * multiply-add, its error below 2^-47 for a <= 700; a degree-5 polynomial, 2^-39.6) and 2^(k/8)
+ * through the exponent bits (k >= -8080: a normal result); log1p(u) = log w, w = 1 + u in
+ * [1, 2], as -log(invc) + log1p(r) with r = u invc + (invc - 1) (invc - 1 exact; one rounding:
+ * where invc = 1, in the interval next to w = 1, r is u itself, so that log1p(u) keeps u's
+ * relative precision however small u is) and a degree-7 polynomial (2^-35.96, XM_SPL_*). */
+XV_INLINE xv_d XV(log1p_exp_short)(xv_d a, xv_d *u)
+{
+    const xv_d shift = XV(splat)(0x1.8p52);
+    const xv_d am = XV(min)(XV(splat)(700.0), a); /* vminpd: a where a is NaN */
+    const xv_d nan = am - am;                       /* 0, or NaN */
+    xv_d kd = XV(fma)(am, XV(splat)(-XM_SPX_INVLN2N), shift);
+    const xv_u ki = (xv_u)kd;
+    kd = kd - shift;
+    const xv_d r = XV(fma)(kd, XV(splat)(-XM_SPX_LN2N), -am);
+    const xv_d tab = XV(lookup8)(XM_SPX_EXP, (xv_i)ki);
+    xv_d q = XV(fma)(r, XV(splat)(XM_SPX_C5), XV(splat)(XM_SPX_C4));
+    q = XV(fma)(r, q, XV(splat)(XM_SPX_C3));
+    q = XV(fma)(r, q, XV(splat)(XM_SPX_C2));
+    const xv_d p = XV(fma)(r * r, q, r);
+    const xv_d v = XV(fma)(tab, p, tab);
+    /* k's low 15 bits are ki's; (k >> 3) << 52 (mod 2^64) added to v's exponent */
+    const xv_d e = (xv_d)((xv_u)v + ((ki << 49) & UINT64_C(0xfff0000000000000)));
+    *u = e + nan;
+    const xv_d w = 1.0 + e;
+    const xv_i i = (xv_i)((xv_u)XV(min)(w, XV(splat)(0x1.fffffffffffffp0)) >> 48);
+    const xv_d invc = XV(lookup16)(XM_SPL_INVC, i);
+    const xv_d rl = XV(fma)(e, invc, invc - 1.0);
+    xv_d ql = XV(fma)(rl, XV(splat)(XM_SPL_C7), XV(splat)(XM_SPL_C6));
+    ql = XV(fma)(rl, ql, XV(splat)(XM_SPL_C5));
+    ql = XV(fma)(rl, ql, XV(splat)(XM_SPL_C4));
+    ql = XV(fma)(rl, ql, XV(splat)(XM_SPL_C3));
+    ql = XV(fma)(rl, ql, XV(splat)(XM_SPL_C2));
+    return XV(lookup16)(XM_SPL_LOGC, i) + XV(fma)(rl * rl, ql, rl) + nan;
 }
 
 /* ------------------------------------------------------------------ sixteen float lanes */
@@ -1008,93 +1091,6 @@ XV_INLINE xv_s XV(expf_core)(xv_s d, xv_s e)
 {
     xv_s lo;
     return XV(expf_hilo)(d, e, &lo);
-}
-
-/* log1p(u) = hi + lo (returned, and in *lo) for float u = uh + ul with 0 <= uh <= 1 (|ul| <=
- * ulp(uh)): relative error below 2^-27 (hi + lo summed in double; rounded to float, 0.52 ulp). t = 1 + uh (its rounding error
- * tl exact by Fast2Sum) is 2^k z with z in [1, 2) (k = 1 only for t = 2, z = 1); interval i
- * of z's top five mantissa bits, r = z invc - 1 exactly as rh + rl (z = zh + zl, zh with 14
- * bits so that zh invc is exact and zh invc - 1 too; then TwoSum); log t = log c + log1p(r),
- * log1p(r) ~ r + r^2 P(r); log1p(u) = log t + log1p(c), c = (tl + ul) / t by (tl + ul) invc
- * (1 - r) 2^-k and log1p(c) by c - c^2 / 2 (|c| <= 2^-24). Below u = 2^-10, where c is not
- * small against the result, the series in u. The high parts -log(invc)_hi (or ln2) + rh by Fast2Sum (|log c| >= 0.03 >
- * |r|, or log c = 0), everything else summed into the low part. NaN gives NaN. */
-#if XV_AVX2
-/* log1pf on one 256-bit half, the same operations in the same order (see XV_AVX2): GCC's
- * operators on the intrinsics' 32-byte vector types, the lookups and integer lanes by
- * intrinsics */
-XV_INLINE __m256 XV(log1pf_half)(__m256 uh, __m256 ul, __m256 *lo_out)
-{
-    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-    const __m256 t = one + uh;
-    const __m256 tl = (one - t) + uh;
-    const __m256 two = _mm256_cmp_ps(t, _mm256_set1_ps(2.0f), _CMP_EQ_OQ);
-    const __m256 z = _mm256_blendv_ps(t, one, two);
-    const __m256i zb = _mm256_castps_si256(z);
-    const __m256i i = _mm256_and_si256(_mm256_srli_epi32(zb, 18), _mm256_set1_epi32(31));
-    const __m256 zh = _mm256_castsi256_ps(_mm256_and_si256(zb, _mm256_set1_epi32(~0x3ff)));
-    const __m256 zl = z - zh;
-    const __m256 invc = _mm256_i32gather_ps(XM_LOGF_INVC, i, 4);
-    const __m256 a = zh * invc - one, b = zl * invc;
-    const __m256 rh = a + b, bv = rh - a;
-    const __m256 rl = (a - (rh - bv)) + (b - bv);
-    const __m256 r2 = rh * rh;
-    __m256 q = _mm256_fmadd_ps(rh, _mm256_set1_ps(XM_LOGF_C6), _mm256_set1_ps(XM_LOGF_C5));
-    q = _mm256_fmadd_ps(rh, q, _mm256_set1_ps(XM_LOGF_C4));
-    q = _mm256_fmadd_ps(rh, q, _mm256_set1_ps(XM_LOGF_C3));
-    q = _mm256_fmadd_ps(rh, q, _mm256_set1_ps(XM_LOGF_C2));
-    const __m256 w = _mm256_blendv_ps(_mm256_i32gather_ps(XM_LOGF_LOGC_HI, i, 4),
-                                      _mm256_set1_ps(XM_LOGF_LN2HI), two);
-    const __m256 wl = _mm256_blendv_ps(_mm256_i32gather_ps(XM_LOGF_LOGC_LO, i, 4),
-                                       _mm256_set1_ps(XM_LOGF_LN2LO), two);
-    const __m256 hi = w + rh;
-    const __m256 lo0 = (w - hi) + rh;
-    const __m256 half = _mm256_blendv_ps(one, _mm256_set1_ps(0.5f), two);
-    const __m256 c = ((tl + ul) * invc) * (one - rh) * half;
-    const __m256 lo = lo0 + ((_mm256_fmadd_ps(r2, q, rl) + wl) + _mm256_fmadd_ps(-0.5f * c, c, c));
-    __m256 ser = _mm256_fmadd_ps(uh, _mm256_set1_ps(-0.25f), _mm256_set1_ps(1.0f / 3.0f));
-    ser = _mm256_fmadd_ps(uh * uh, _mm256_fmadd_ps(uh, ser, _mm256_set1_ps(-0.5f)), ul);
-    const __m256 small = _mm256_cmp_ps(uh, _mm256_set1_ps(0x1p-10f), _CMP_LT_OQ);
-    *lo_out = _mm256_blendv_ps(lo, ser, small);
-    return _mm256_blendv_ps(hi, uh, small) + (uh - uh) + zero;
-}
-#endif
-
-XV_INLINE xv_s XV(log1pf)(xv_s uh, xv_s ul, xv_s *lo_out)
-{
-#if XV_AVX2
-    return XV_HALVES_HILO(xv_s, __m256, XV(log1pf_half), uh, ul, lo_out);
-#endif
-    const xv_s one = XV(ssplat)(1.0f), zero = XV(ssplat)(0.0f);
-    const xv_s t = one + uh;
-    const xv_s tl = (one - t) + uh;
-    const xv_si two = XV_EQ(t, 2.0f);
-    const xv_s z = XV(ssel)(two, one, t);
-    const xv_su zb = (xv_su)z;
-    const xv_si i = (xv_si)((zb >> 18) & 31);
-    const xv_s zh = (xv_s)(zb & ~0x3ffu), zl = z - zh;
-    const xv_s invc = XV(slookup32)(XM_LOGF_INVC, i);
-    const xv_s a = zh * invc - one, b = zl * invc;
-    const xv_s rh = a + b, bv = rh - a;
-    const xv_s rl = (a - (rh - bv)) + (b - bv);
-    const xv_s r2 = rh * rh;
-    xv_s q = XV(sfma)(rh, XV(ssplat)(XM_LOGF_C6), XV(ssplat)(XM_LOGF_C5));
-    q = XV(sfma)(rh, q, XV(ssplat)(XM_LOGF_C4));
-    q = XV(sfma)(rh, q, XV(ssplat)(XM_LOGF_C3));
-    q = XV(sfma)(rh, q, XV(ssplat)(XM_LOGF_C2));
-    const xv_s w = XV(ssel)(two, XV(ssplat)(XM_LOGF_LN2HI), XV(slookup32)(XM_LOGF_LOGC_HI, i));
-    const xv_s wl = XV(ssel)(two, XV(ssplat)(XM_LOGF_LN2LO), XV(slookup32)(XM_LOGF_LOGC_LO, i));
-    const xv_s hi = w + rh;
-    const xv_s lo0 = (w - hi) + rh;
-    const xv_s c = ((tl + ul) * invc) * (one - rh) * XV(ssel)(two, XV(ssplat)(0.5f), one);
-    const xv_s lo = lo0 + ((XV(sfma)(r2, q, rl) + wl) + XV(sfma)(-0.5f * c, c, c));
-    /* u < 2^-10: the series, u + (ul + u^2 (-1/2 + u/3 - u^2/4)) (error < u^4/5 < 2^-42); lo
-       is then small against hi, as it is for the rest */
-    xv_s ser = XV(sfma)(uh, XV(ssplat)(-0.25f), XV(ssplat)(1.0f / 3.0f));
-    ser = XV(sfma)(uh * uh, XV(sfma)(uh, ser, XV(ssplat)(-0.5f)), ul);
-    const xv_si small = XV_LT(uh, 0x1p-10f);
-    *lo_out = XV(ssel)(small, ser, lo);
-    return XV(ssel)(small, uh, hi) + (uh - uh) + zero; /* uh - uh: NaN stays NaN */
 }
 
 /* Whether a vector has a lane whose exp needs expf_wide: d below XV_EXPF_MIN whose result is
