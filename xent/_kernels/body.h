@@ -2315,11 +2315,91 @@ static inline __attribute__((always_inline)) xv_d FN(focal2_f)(double gamma, xv_
 #endif
 }
 
+/* tile2 for the plain sparse loss (no class or row weights, no ignored rows, no focal factor,
+ * no z-loss, no per-row output): the loss of the label's class alone, nll_y = relu(+-d) + T +
+ * (+-e where +-d > 0), and the gradient's c1 = p1 (label 0) or 0 - p0 (label 1): the same
+ * operations on the same values as tile2's (whose other class has weight 0), so the same bits.
+ * For float results the losses go to a plain double sum per lane (at most XK_TILE / 8
+ * additions of non-negative terms), added to the compensated sum once per tile. */
+static inline __attribute__((always_inline)) void FN(tile2_plain)(
+    xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, T *out, ptrdiff_t os,
+    xk_sum *bsum, const int GRAD)
+{
+    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
+    const xv_d k = XV(splat)(1.0) / b->grad_div;
+    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    FN(vsum) sums = FN(vsum_load)(bsum);
+#if XK_WIDEN
+    xv_d acc = zero;
+#endif
+    for (ptrdiff_t r = 0; r < n; r += 8) {
+        const int nr = n - r < 8 ? (int)(n - r) : 8;
+        const T *x0 = x + r, *x1 = x + xs + r;
+        const int64_t *yp = b->labels + r0 + r;
+        xv_d a0, a1;
+        xv_i yv = {0};
+        if (nr == 8) {
+            a0 = XK_LOADV(x0), a1 = XK_LOADV(x1);
+            memcpy(&yv, yp, sizeof yv);
+        } else { /* the last rows, padded with zeros (their losses set to 0 below) */
+            a0 = FN(load_pad)(x0, nr, 0.0), a1 = FN(load_pad)(x1, nr, 0.0);
+            for (int l = 0; l < nr; l++) yv[l] = yp[l];
+        }
+        const xv_i is1 = XV_EQ(yv, 1);
+        const xv_d d = a1 - a0, bp = d - a1;
+        xv_d e = (a1 - (d - bp)) - (bp + a0);
+        e = XV(sel)(XV_LT(d, inf) & XV_GT(d, -inf), e, zero);
+        const xv_i pos = XV_GT(d, zero);
+#if XK_WIDEN
+        xv_d u, Tv;
+        FN(softplus_terms8)(d, &u, &Tv);
+#else
+        const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -d, d));
+        const xv_d u = u0 + u0 * XV(sel)(pos, -e, e);
+        const xv_d Tv = XK_LOG1P_OUT(u);
+#endif
+        /* nll1 = (relu(-d) + T) + (-e where d <= 0), nll0 = (relu(d) + T) + (e where d > 0) */
+        const xv_i on = is1 ^ pos; /* where the label's class has the relu term */
+        const xv_d dd = XV(sel)(is1, -d, d), ee = XV(sel)(is1, -e, e);
+        xv_d loss = (XV(sel)(on, dd, zero) + Tv) + XV(sel)(on, ee, zero);
+        if (nr < 8) loss = XV(sel)(XV_LT(lane, (int64_t)nr), loss, zero);
+#if XK_WIDEN
+        acc += loss;
+#else
+        FN(vsum_add)(&sums, loss);
+#endif
+        if (GRAD) {
+            const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
+            const xv_d p1 = XV(sel)(pos, inv, small_p), p0 = XV(sel)(pos, small_p, inv);
+            const xv_d c1 = XV(sel)(is1, zero - p0, p1);
+            const xv_d g1 = XV(sel)(XV_EQ(k, zero), zero, k * (c1 + zero * p1));
+            const xv_d g0 = XV(sel)(XV_EQ(k, zero), zero, k * (-c1 + zero * p0));
+            T *o0 = out + r, *o1 = out + os + r;
+            if (nr == 8) {
+                XK_STOREV(o0, g0);
+                XK_STOREV(o1, g1);
+            } else {
+                for (int l = 0; l < nr; l++) o0[l] = (T)g0[l], o1[l] = (T)g1[l];
+            }
+        }
+    }
+#if XK_WIDEN
+    FN(vsum_add)(&sums, acc);
+#endif
+    FN(vsum_store)(bsum, &sums);
+}
+
 static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                       ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
                       xk_sum *bsum)
 {
     const int cat = mode == XK_CATEGORICAL;
+    if (!cat && b->labels && !b->cw && !b->row_weight && !b->row_out && b->gamma == 0.0 &&
+        b->z == 0.0) {
+        if (out) FN(tile2_plain)(b, r0, n, x, xs, out, os, bsum, 1);
+        else FN(tile2_plain)(b, r0, n, x, xs, NULL, os, bsum, 0);
+        return;
+    }
     const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
     const double cw0 = b->cw ? b->cw[0] : 1.0, cw1 = b->cw ? b->cw[1] : 1.0;
     FN(vsum) sums = FN(vsum_load)(bsum);
