@@ -3305,11 +3305,10 @@ static inline __attribute__((always_inline)) ptrdiff_t FN(binary_plain_steps)(
             const xv_d yv = YF ? XV(load_f)(yf + j) : XV(load)(yd + j);
             l[k & 1] = XV(min)(yv, l[k & 1]);
             h[k & 1] = XV(max)(yv, h[k & 1]);
-            na |= XV_NE(yv, yv);
             const xv_i pos = XV_GE(xv, zero);
-            const xv_d ax = XV(sel)(pos, xv, -xv);
+            const xv_d ax = (xv_d)((xv_u)xv & ~(xv_u)XV(splat)(-0.0));
             xv_d u;
-            const xv_d loss = XV(log1p_exp_short)(ax, &u) + ax * XV(sel)(pos, 1.0 - yv, yv);
+            const xv_d loss = XV(log1p_exp_finite)(ax, &u) + ax * XV(sel)(pos, 1.0 - yv, yv);
             a[k] += loss;
             if (loss_out) XV(store)(loss_out + j, loss);
             if (GRAD) {
@@ -3320,7 +3319,9 @@ static inline __attribute__((always_inline)) ptrdiff_t FN(binary_plain_steps)(
             }
         }
     }
-    for (int k = 0; k < 4; k++) acc[k] = a[k];
+    /* a NaN label makes its loss NaN (a finite logit's T and |x| are finite): found in the
+       sums, not entry by entry; min and max above skip it */
+    for (int k = 0; k < 4; k++) acc[k] = a[k], na |= XV_NE(a[k], a[k]);
     lo[0] = l[0], lo[1] = l[1], hi[0] = h[0], hi[1] = h[1];
     *nan = na;
     return i;

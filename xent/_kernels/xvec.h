@@ -713,12 +713,12 @@ XV_INLINE xv_d XV(log_short)(xv_d x)
  * through the exponent bits (k >= -8080: a normal result); log1p(u) = log w, w = 1 + u in
  * [1, 2], as -log(invc) + log1p(r) with r = u invc + (invc - 1) (invc - 1 exact; one rounding:
  * where invc = 1, in the interval next to w = 1, r is u itself, so that log1p(u) keeps u's
- * relative precision however small u is) and a degree-7 polynomial (2^-35.96, XM_SPL_*). */
-XV_INLINE xv_d XV(log1p_exp_short)(xv_d a, xv_d *u)
+ * relative precision however small u is) and a degree-7 polynomial (2^-35.96, XM_SPL_*).
+ * log1p_exp_finite is the function for a that is not NaN. */
+XV_INLINE xv_d XV(log1p_exp_finite)(xv_d a, xv_d *u)
 {
     const xv_d shift = XV(splat)(0x1.8p52);
-    const xv_d am = XV(min)(XV(splat)(700.0), a); /* vminpd: a where a is NaN */
-    const xv_d nan = am - am;                       /* 0, or NaN */
+    const xv_d am = XV(min)(XV(splat)(700.0), a);
     xv_d kd = XV(fma)(am, XV(splat)(-XM_SPX_INVLN2N), shift);
     const xv_u ki = (xv_u)kd;
     kd = kd - shift;
@@ -731,7 +731,7 @@ XV_INLINE xv_d XV(log1p_exp_short)(xv_d a, xv_d *u)
     const xv_d v = XV(fma)(tab, p, tab);
     /* k's low 15 bits are ki's; (k >> 3) << 52 (mod 2^64) added to v's exponent */
     const xv_d e = (xv_d)((xv_u)v + ((ki << 49) & UINT64_C(0xfff0000000000000)));
-    *u = e + nan;
+    *u = e;
     const xv_d w = 1.0 + e;
     const xv_i i = (xv_i)((xv_u)XV(min)(w, XV(splat)(0x1.fffffffffffffp0)) >> 48);
     const xv_d invc = XV(lookup16)(XM_SPL_INVC, i);
@@ -741,7 +741,19 @@ XV_INLINE xv_d XV(log1p_exp_short)(xv_d a, xv_d *u)
     ql = XV(fma)(rl, ql, XV(splat)(XM_SPL_C4));
     ql = XV(fma)(rl, ql, XV(splat)(XM_SPL_C3));
     ql = XV(fma)(rl, ql, XV(splat)(XM_SPL_C2));
-    return XV(lookup16)(XM_SPL_LOGC, i) + XV(fma)(rl * rl, ql, rl) + nan;
+    return XV(lookup16)(XM_SPL_LOGC, i) + XV(fma)(rl * rl, ql, rl);
+}
+
+/* log1p_exp_finite with NaN's propagation (a NaN's lanes are garbage there: its exponent
+ * arithmetic can make a number of a NaN): adding a - a, 0 elsewhere (exact: both results are
+ * at least 0; inf is taken as 700 first) */
+XV_INLINE xv_d XV(log1p_exp_short)(xv_d a, xv_d *u)
+{
+    const xv_d am = XV(min)(XV(splat)(700.0), a); /* vminpd: a where a is NaN */
+    const xv_d nan = am - am;                       /* 0, or NaN */
+    const xv_d T = XV(log1p_exp_finite)(a, u);
+    *u += nan;
+    return T + nan;
 }
 
 /* ------------------------------------------------------------------ sixteen float lanes */
