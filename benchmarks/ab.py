@@ -69,7 +69,8 @@ def _rows(rng: np.random.Generator) -> Iterator[Case]:
 
 
 def _elementwise(rng: np.random.Generator) -> Iterator[Case]:
-    """Binary cross-entropy (hard and soft labels, with its gradient, with weights), softplus,
+    """Binary cross-entropy (hard and soft labels, with its gradient, with weights, the focal
+    loss), softplus,
     and rows of two classes (the binary loss of the logits' difference), four times the entries
     of `_few`."""
     for dtype in (np.float32, np.float64):
@@ -92,6 +93,10 @@ def _elementwise(rng: np.random.Generator) -> Iterator[Case]:
             lambda m, x=x, y=hard, w=w: m.binary_cross_entropy(
                 y, x, from_logits=True, sample_weight=w
             ),
+        )
+        yield (
+            f"{name} binary focal",
+            lambda m, x=x, y=hard: m.binary_cross_entropy(y, x, from_logits=True, focal_gamma=2.0),
         )
         yield f"{name} softplus", lambda m, x=x: m.softplus(x)
         x2 = x.reshape(-1, 2)

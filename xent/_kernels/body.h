@@ -3620,48 +3620,135 @@ static __attribute__((noinline)) void FN(binary_focal_step)(const xk_binary *bb,
  * terms in registers; a step with another label by the chunk functions on its 32 entries
  * (binary_focal_chunk, then binary_focal_hard for the hard labels: the chunked passes' values),
  * its losses through a buffer. Labels' range, sums and padding as binary_logits_run. */
+static inline __attribute__((always_inline)) void FN(binary_focal_step_any)(
+    xk_binary *bb, ptrdiff_t i, FN(vsum) s[4], xv_d lo[2], xv_d hi[2], xv_i *nan,
+    const double *ones, const int GRAD, const int SW, const int PW)
+{
+    const ptrdiff_t N = bb->n;
+    const ptrdiff_t nstep = N - i < 32 ? N - i : 32;
+    xv_d Y[4];
+    xv_i softv = {0};
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        const ptrdiff_t j = i + 8 * k;
+        const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
+        Y[k] = FN(binary_label8)(bb, i, j, nl, &lo[k & 1], &hi[k & 1], nan);
+        softv |= XV_NE(Y[k], 0.0) & XV_NE(Y[k], 1.0);
+    }
+    if (__builtin_expect(XV(any)(softv), 0)) {
+        double Ys[32], lbs[32], pwb[32], swb[32];
+        for (int k = 0; k < 4; k++) XV(store)(Ys + 8 * k, Y[k]);
+        for (ptrdiff_t l = 0; l < 32; l++) {
+            pwb[l] = PW && l < nstep ? bb->pw[i + l] : 1.0;
+            swb[l] = SW && l < nstep ? bb->sw[i + l] : 1.0;
+        }
+        FN(binary_focal_step)(bb, i, nstep, Ys, PW ? pwb : NULL, SW ? swb : NULL, ones, lbs);
+        for (ptrdiff_t l = nstep; l < 32; l++) lbs[l] = 0.0;
+        for (int k = 0; k < 4; k++) FN(vsum_add)(&s[k], XV(load)(lbs + 8 * k));
+        if (bb->loss_out)
+            for (ptrdiff_t l = 0; l < nstep; l++) bb->loss_out[i + l] = lbs[l];
+        return;
+    }
+    xv_d U[4], L[4];
+    FN(binary_step_terms)((const T *)bb->x, i, N, U, L);
+/* not unrolled: the focal terms of four vectors at once spilled (4.4 -> 5.2 ns per entry) */
+#pragma GCC unroll 1
+    for (int k = 0; k < 4; k++) {
+        const ptrdiff_t j = i + 8 * k;
+        const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
+        xv_d xv, pwv, swv, loss, g;
+        FN(binary_in8)(bb, j, nl, PW, SW, &xv, &pwv, &swv);
+        FN(binary_focal_hard_v)(bb, xv, Y[k], pwv, swv, U[k], L[k], GRAD, PW, SW, &loss, &g);
+        FN(binary_out8)(bb, &s[k], j, nl, loss, g, GRAD);
+    }
+}
+
 static inline __attribute__((always_inline)) void FN(binary_focal_run)(
     xk_binary *bb, FN(vsum) s[4], xv_d lo[2], xv_d hi[2], xv_i *nan, const double *ones,
     const int GRAD, const int SW, const int PW)
 {
-    const ptrdiff_t N = bb->n;
-    for (ptrdiff_t i = 0; i < N; i += 32) {
-        const ptrdiff_t nstep = N - i < 32 ? N - i : 32;
+    for (ptrdiff_t i = 0; i < bb->n; i += 32)
+        FN(binary_focal_step_any)(bb, i, s, lo, hi, nan, ones, GRAD, SW, PW);
+}
+
+/* binary_focal_step_any without weights, for the steps binary_focal_plain_run leaves to it */
+static __attribute__((noinline)) void FN(binary_focal_other)(xk_binary *bb, ptrdiff_t i,
+                                                             FN(vsum) s[4], xv_d lo[2],
+                                                             xv_d hi[2], xv_i *nan,
+                                                             const double *ones)
+{
+    if (bb->grad) FN(binary_focal_step_any)(bb, i, s, lo, hi, nan, ones, 1, 0, 0);
+    else FN(binary_focal_step_any)(bb, i, s, lo, hi, nan, ones, 0, 0, 0);
+}
+
+/* binary_focal_run without pos_weight or sample weights, as binary_plain_run is to
+ * binary_logits_run: whole steps of finite logits and labels 0 and 1 by binary_focal_hard_v
+ * on the terms of log1p_exp_finite (binary_step_terms' values: the same bits), read once, the
+ * losses in plain double sums; other steps (a soft or NaN label, an infinite or NaN logit,
+ * the tile's last entries) by binary_focal_step_any. */
+static inline __attribute__((always_inline)) ptrdiff_t FN(binary_focal_plain_steps)(
+    xk_binary *bb, ptrdiff_t i, ptrdiff_t end, xv_d acc[4], xv_d lo[2], xv_d hi[2],
+    const int GRAD, const int YF)
+{
+    const float *x = (const float *)bb->x;
+    const float *yf = (const float *)bb->y;
+    const double *yd = (const double *)bb->y;
+    float *const grad = (float *)bb->grad;
+    double *const loss_out = bb->loss_out;
+    const xv_s fmax = XV(ssplat)(0x1.fffffep127f);
+    const xv_d one = XV(splat)(1.0);
+    xv_d a[4] = {acc[0], acc[1], acc[2], acc[3]}, l[2] = {lo[0], lo[1]}, h[2] = {hi[0], hi[1]};
+    for (; i < end; i += 32) {
+        const xv_s a0 = XV(sload)(x + i), a1 = XV(sload)(x + i + 16);
+        const xv_si finite = XV_LE(XV(ssel)(XV_LT(a0, 0.0f), -a0, a0), fmax) &
+                             XV_LE(XV(ssel)(XV_LT(a1, 0.0f), -a1, a1), fmax);
         xv_d Y[4];
-        xv_i softv = {0};
-#pragma GCC unroll 4
+        xv_i soft = {0};
         for (int k = 0; k < 4; k++) {
-            const ptrdiff_t j = i + 8 * k;
-            const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
-            Y[k] = FN(binary_label8)(bb, i, j, nl, &lo[k & 1], &hi[k & 1], nan);
-            softv |= XV_NE(Y[k], 0.0) & XV_NE(Y[k], 1.0);
+            Y[k] = YF ? XV(load_f)(yf + i + 8 * k) : XV(load)(yd + i + 8 * k);
+            soft |= XV_NE(Y[k], 0.0) & XV_NE(Y[k], 1.0);
         }
-        if (__builtin_expect(XV(any)(softv), 0)) {
-            double Ys[32], lbs[32], pwb[32], swb[32];
-            for (int k = 0; k < 4; k++) XV(store)(Ys + 8 * k, Y[k]);
-            for (ptrdiff_t l = 0; l < 32; l++) {
-                pwb[l] = PW && l < nstep ? bb->pw[i + l] : 1.0;
-                swb[l] = SW && l < nstep ? bb->sw[i + l] : 1.0;
-            }
-            FN(binary_focal_step)(bb, i, nstep, Ys, PW ? pwb : NULL, SW ? swb : NULL, ones,
-                                  lbs);
-            for (ptrdiff_t l = nstep; l < 32; l++) lbs[l] = 0.0;
-            for (int k = 0; k < 4; k++) FN(vsum_add)(&s[k], XV(load)(lbs + 8 * k));
-            if (bb->loss_out)
-                for (ptrdiff_t l = 0; l < nstep; l++) bb->loss_out[i + l] = lbs[l];
-            continue;
+        if (__builtin_expect(XV(sany)(~finite) || XV(any)(soft), 0)) break;
+        for (int k = 0; k < 4; k++) {
+            l[k & 1] = XV(min)(Y[k], l[k & 1]);
+            h[k & 1] = XV(max)(Y[k], h[k & 1]);
         }
-        xv_d U[4], L[4];
-        FN(binary_step_terms)((const T *)bb->x, i, N, U, L);
-/* not unrolled: the focal terms of four vectors at once spilled (4.4 -> 5.2 ns per entry) */
 #pragma GCC unroll 1
         for (int k = 0; k < 4; k++) {
             const ptrdiff_t j = i + 8 * k;
-            const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
-            xv_d xv, pwv, swv, loss, g;
-            FN(binary_in8)(bb, j, nl, PW, SW, &xv, &pwv, &swv);
-            FN(binary_focal_hard_v)(bb, xv, Y[k], pwv, swv, U[k], L[k], GRAD, PW, SW, &loss, &g);
-            FN(binary_out8)(bb, &s[k], j, nl, loss, g, GRAD);
+            const xv_d xv = XV(load_f)(x + j);
+            xv_d u, loss, g;
+            const xv_d Tv =
+                XV(log1p_exp_finite)((xv_d)((xv_u)xv & ~(xv_u)XV(splat)(-0.0)), &u);
+            FN(binary_focal_hard_v)(bb, xv, Y[k], one, one, u, Tv, GRAD, 0, 0, &loss, &g);
+            a[k] += loss;
+            if (loss_out) XV(store)(loss_out + j, loss);
+            if (GRAD) XV(store_f)(grad + j, g);
+        }
+    }
+    for (int k = 0; k < 4; k++) acc[k] = a[k];
+    lo[0] = l[0], lo[1] = l[1], hi[0] = h[0], hi[1] = h[1];
+    return i;
+}
+
+static inline __attribute__((always_inline)) void FN(binary_focal_plain_run)(
+    xk_binary *bb, FN(vsum) s[4], xv_d lo[2], xv_d hi[2], xv_i *nan, const double *ones,
+    const int GRAD, const int YF)
+{
+    const ptrdiff_t N = bb->n, whole = N / 32 * 32;
+    const xv_d zero = XV(splat)(0.0);
+    for (ptrdiff_t i = 0; i < N;) {
+        if (i == whole) { /* the last entries */
+            FN(binary_focal_other)(bb, i, s, lo, hi, nan, ones);
+            break;
+        }
+        const ptrdiff_t end = whole - i > 4 * XK_RUN ? i + 4 * XK_RUN : whole;
+        xv_d acc[4] = {zero, zero, zero, zero};
+        i = FN(binary_focal_plain_steps)(bb, i, end, acc, lo, hi, GRAD, YF);
+        for (int k = 0; k < 4; k++) FN(vsum_add)(&s[k], acc[k]);
+        if (i < end) { /* a step with a soft label or a non-finite logit */
+            FN(binary_focal_other)(bb, i, s, lo, hi, nan, ones);
+            i += 32;
         }
     }
 }
@@ -3730,7 +3817,15 @@ static void FN(binary)(xk_binary *bb)
                          FN(vsum_load)(bsum + 3)};
         xv_d lo2[2] = {ylo, ylo}, hi2[2] = {yhi, yhi};
         /* the weights' flags at run time: two instances, not eight (compile time) */
-        if (G) FN(binary_focal_run)(bb, s, lo2, hi2, &ynan, ones, 1, S, P);
+        if (!S && !P) {
+            if (bb->y_float) {
+                if (G) FN(binary_focal_plain_run)(bb, s, lo2, hi2, &ynan, ones, 1, 1);
+                else FN(binary_focal_plain_run)(bb, s, lo2, hi2, &ynan, ones, 0, 1);
+            } else {
+                if (G) FN(binary_focal_plain_run)(bb, s, lo2, hi2, &ynan, ones, 1, 0);
+                else FN(binary_focal_plain_run)(bb, s, lo2, hi2, &ynan, ones, 0, 0);
+            }
+        } else if (G) FN(binary_focal_run)(bb, s, lo2, hi2, &ynan, ones, 1, S, P);
         else FN(binary_focal_run)(bb, s, lo2, hi2, &ynan, ones, 0, S, P);
         for (int k = 0; k < 4; k++) FN(vsum_store)(bsum + k, s + k);
         ylo = XV(min)(lo2[0], lo2[1]);
