@@ -3262,12 +3262,14 @@ static __attribute__((noinline)) void FN(binary_plain_other)(xk_binary *bb, ptrd
                                                              FN(vsum) s[4], xv_d lo[2],
                                                              xv_d hi[2], xv_i *nan)
 {
-    if (bb->grad) FN(binary_logits_step)(bb, i, s, lo, hi, nan, 1, 0, 0);
+    if (bb->grad && bb->sw) FN(binary_logits_step)(bb, i, s, lo, hi, nan, 1, 1, 0);
+    else if (bb->grad) FN(binary_logits_step)(bb, i, s, lo, hi, nan, 1, 0, 0);
+    else if (bb->sw) FN(binary_logits_step)(bb, i, s, lo, hi, nan, 0, 1, 0);
     else FN(binary_logits_step)(bb, i, s, lo, hi, nan, 0, 0, 0);
 }
 
-/* binary_logits_run for float logits without pos_weight, sample weights or smoothing, the common
- * call: each entry's loss is T + |x| w, T = log1p(u), u = exp(-|x|), w = 1 - y where x >= 0 and
+/* binary_logits_run for float logits without pos_weight or smoothing, the common call (SW:
+ * with sample weights, as binary_logits_step applies them): each entry's loss is T + |x| w, T = log1p(u), u = exp(-|x|), w = 1 - y where x >= 0 and
  * y elsewhere (the product exact for a float label: |x| w has at most 49 significant bits; one
  * rounding for a double one), in double lanes by log1p_exp_short (T within 2^-34: the float
  * result within 0.501 ulp); the gradient (1 - y) sigmoid(x) - y sigmoid(-x) as
@@ -3275,14 +3277,17 @@ static __attribute__((noinline)) void FN(binary_plain_other)(xk_binary *bb, ptrd
  * a step with an infinite or NaN logit (where |x| w would be 0 times inf), and returns where it
  * stopped; its vectors' losses go to four plain double sums, which binary_plain_run adds to the
  * compensated s[k] after at most 4 XK_RUN entries (128 additions per lane, as XK_RUN's:
- * non-negative terms, an error below 2^-46 of the run's sum). binary_plain_run leaves such steps, and the tile's last entries when they are
+ * non-negative terms, an error below 2^-46 of the run's sum). Without weights a NaN label is
+ * found in those sums (its loss is NaN); a weight of 0 would hide it, so with weights it is
+ * looked for entry by entry. binary_plain_run leaves such steps, and the tile's last entries when they are
  * not a whole step, to binary_logits_step (binary_plain_other). YF: float labels. Everything
  * the steps update is a local of binary_plain_steps, kept in registers through its loop. */
 static inline __attribute__((always_inline)) ptrdiff_t FN(binary_plain_steps)(
     xk_binary *bb, ptrdiff_t i, ptrdiff_t end, xv_d acc[4], xv_d lo[2], xv_d hi[2], xv_i *nan,
-    const int GRAD, const int YF)
+    const int GRAD, const int YF, const int SW)
 {
     const float *x = (const float *)bb->x;
+    const double *sw = bb->sw;
     const float *yf = (const float *)bb->y;
     const double *yd = (const double *)bb->y;
     float *const grad = (float *)bb->grad;
@@ -3308,14 +3313,22 @@ static inline __attribute__((always_inline)) ptrdiff_t FN(binary_plain_steps)(
             const xv_i pos = XV_GE(xv, zero);
             const xv_d ax = (xv_d)((xv_u)xv & ~(xv_u)XV(splat)(-0.0));
             xv_d u;
-            const xv_d loss = XV(log1p_exp_finite)(ax, &u) + ax * XV(sel)(pos, 1.0 - yv, yv);
+            xv_d loss = XV(log1p_exp_finite)(ax, &u) + ax * XV(sel)(pos, 1.0 - yv, yv);
+            const xv_d swv = SW ? XV(load)(sw + j) : zero;
+            if (SW) {
+                loss = XV(sel)(XV_EQ(swv, zero), zero, swv * loss);
+                na |= XV_NE(yv, yv);
+            }
             a[k] += loss;
             if (loss_out) XV(store)(loss_out + j, loss);
             if (GRAD) {
                 const xv_d inv = 1.0 / (1.0 + u), small = u * inv;
                 const xv_d g = (1.0 - yv) * XV(sel)(pos, inv, small) -
                                yv * XV(sel)(pos, small, inv);
-                XV(store_f)(grad + j, g * ginv);
+                if (SW)
+                    XV(store_f)(grad + j,
+                                XV(sel)(XV_EQ(swv, zero), zero, g * (swv / bb->grad_div)));
+                else XV(store_f)(grad + j, g * ginv);
             }
         }
     }
@@ -3329,7 +3342,7 @@ static inline __attribute__((always_inline)) ptrdiff_t FN(binary_plain_steps)(
 
 static inline __attribute__((always_inline)) void FN(binary_plain_run)(
     xk_binary *bb, FN(vsum) s[4], xv_d lo[2], xv_d hi[2], xv_i *nan, const int GRAD,
-    const int YF)
+    const int YF, const int SW)
 {
     const ptrdiff_t N = bb->n, whole = N / 32 * 32;
     const xv_d zero = XV(splat)(0.0);
@@ -3340,7 +3353,7 @@ static inline __attribute__((always_inline)) void FN(binary_plain_run)(
         }
         const ptrdiff_t end = whole - i > 4 * XK_RUN ? i + 4 * XK_RUN : whole;
         xv_d acc[4] = {zero, zero, zero, zero};
-        i = FN(binary_plain_steps)(bb, i, end, acc, lo, hi, nan, GRAD, YF);
+        i = FN(binary_plain_steps)(bb, i, end, acc, lo, hi, nan, GRAD, YF, SW);
         for (int k = 0; k < 4; k++) FN(vsum_add)(&s[k], acc[k]);
         if (i < end) { /* a step with an infinite or NaN logit */
             FN(binary_plain_other)(bb, i, s, lo, hi, nan);
@@ -3837,13 +3850,17 @@ static void FN(binary)(xk_binary *bb)
                          FN(vsum_load)(bsum + 3)};
         xv_d lo2[2] = {ylo, ylo}, hi2[2] = {yhi, yhi};
 #if XK_WIDEN
-        if (!S && !P && bb->eps == 0.0) {
-            if (bb->y_float) {
-                if (G) FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 1, 1);
-                else FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 0, 1);
+        if (!P && bb->eps == 0.0) {
+            const int YF = bb->y_float;
+            if (S) {
+                if (G) FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 1, YF, 1);
+                else FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 0, YF, 1);
+            } else if (YF) {
+                if (G) FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 1, 1, 0);
+                else FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 0, 1, 0);
             } else {
-                if (G) FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 1, 0);
-                else FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 0, 0);
+                if (G) FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 1, 0, 0);
+                else FN(binary_plain_run)(bb, s, lo2, hi2, &ynan, 0, 0, 0);
             }
         } else
 #endif
