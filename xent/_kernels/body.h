@@ -2315,6 +2315,27 @@ static inline __attribute__((always_inline)) xv_d FN(focal2_f)(double gamma, xv_
 #endif
 }
 
+/* The terms of eight two-class rows (tile2, tile2_plain): d = x1 - x0 and its TwoSum error e
+ * (0 where d is infinite), u = exp(-|d|) and T = log1p(u); returns where d > 0. */
+static inline __attribute__((always_inline)) xv_i FN(tile2_terms)(xv_d a0, xv_d a1, xv_d *d,
+                                                                  xv_d *e, xv_d *u, xv_d *Tv)
+{
+    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
+    *d = a1 - a0;
+    const xv_d bp = *d - a1;
+    *e = (a1 - (*d - bp)) - (bp + a0);
+    *e = XV(sel)(XV_LT(*d, inf) & XV_GT(*d, -inf), *e, zero);
+    const xv_i pos = XV_GT(*d, zero);
+#if XK_WIDEN
+    FN(softplus_terms8)(*d, u, Tv);
+#else
+    const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -*d, *d));
+    *u = u0 + u0 * XV(sel)(pos, -*e, *e);
+    *Tv = XK_LOG1P_OUT(*u);
+#endif
+    return pos;
+}
+
 /* tile2 for the plain sparse loss (no class or row weights, no ignored rows, no focal factor,
  * no z-loss, no per-row output): the loss of the label's class alone, nll_y = relu(+-d) + T +
  * (+-e where +-d > 0), and the gradient's c1 = p1 (label 0) or 0 - p0 (label 1): the same
@@ -2325,7 +2346,7 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
     xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, T *out, ptrdiff_t os,
     xk_sum *bsum, const int GRAD)
 {
-    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
+    const xv_d zero = XV(splat)(0.0);
     const xv_d k = XV(splat)(1.0) / b->grad_div;
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     FN(vsum) sums = FN(vsum_load)(bsum);
@@ -2346,18 +2367,8 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
             for (int l = 0; l < nr; l++) yv[l] = yp[l];
         }
         const xv_i is1 = XV_EQ(yv, 1);
-        const xv_d d = a1 - a0, bp = d - a1;
-        xv_d e = (a1 - (d - bp)) - (bp + a0);
-        e = XV(sel)(XV_LT(d, inf) & XV_GT(d, -inf), e, zero);
-        const xv_i pos = XV_GT(d, zero);
-#if XK_WIDEN
-        xv_d u, Tv;
-        FN(softplus_terms8)(d, &u, &Tv);
-#else
-        const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -d, d));
-        const xv_d u = u0 + u0 * XV(sel)(pos, -e, e);
-        const xv_d Tv = XK_LOG1P_OUT(u);
-#endif
+        xv_d d, e, u, Tv;
+        const xv_i pos = FN(tile2_terms)(a0, a1, &d, &e, &u, &Tv);
         /* nll1 = (relu(-d) + T) + (-e where d <= 0), nll0 = (relu(d) + T) + (e where d > 0) */
         const xv_i on = is1 ^ pos; /* where the label's class has the relu term */
         const xv_d dd = XV(sel)(is1, -d, d), ee = XV(sel)(is1, -e, e);
@@ -2400,7 +2411,7 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         else FN(tile2_plain)(b, r0, n, x, xs, NULL, os, bsum, 0);
         return;
     }
-    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
+    const xv_d zero = XV(splat)(0.0);
     const double cw0 = b->cw ? b->cw[0] : 1.0, cw1 = b->cw ? b->cw[1] : 1.0;
     FN(vsum) sums = FN(vsum_load)(bsum);
     const int focal_int = FN(focal_int)(b->gamma);
@@ -2438,18 +2449,8 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
             w1 = XV(sel)(is1, XV(splat)(cw1), zero);
         }
         const xv_d a0 = XK_LOADV(x0), a1 = XK_LOADV(x1);
-        const xv_d d = a1 - a0, bp = d - a1;
-        xv_d e = (a1 - (d - bp)) - (bp + a0);
-        e = XV(sel)(XV_LT(d, inf) & XV_GT(d, -inf), e, zero);
-        const xv_i pos = XV_GT(d, zero);
-#if XK_WIDEN
-        xv_d u, Tv;
-        FN(softplus_terms8)(d, &u, &Tv);
-#else
-        const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -d, d));
-        const xv_d u = u0 + u0 * XV(sel)(pos, -e, e);
-        const xv_d Tv = XK_LOG1P_OUT(u);
-#endif
+        xv_d d, e, u, Tv;
+        const xv_i pos = FN(tile2_terms)(a0, a1, &d, &e, &u, &Tv);
         const xv_d nll0 = (XV(sel)(pos, d, zero) + Tv) + XV(sel)(pos, e, zero);
         const xv_d nll1 = (XV(sel)(pos, zero, -d) + Tv) + XV(sel)(pos, zero, -e);
         xv_d loss = XV(sel)(XV_EQ(w0, zero), zero, w0 * nll0) +
