@@ -103,7 +103,30 @@ def _elementwise(rng: np.random.Generator) -> Iterator[Case]:
         yield from _sparse(f"2 {name}", x2, rng.integers(0, 2, x2.shape[0]))
 
 
-CASES = {"few": _few, "rows": _rows, "elementwise": _elementwise}
+def _options(rng: np.random.Generator) -> Iterator[Case]:
+    """The sparse loss's focal factor and z-loss (2, 10 and 1,000 classes), with the plain loss
+    beside them."""
+    for dtype in (np.float32, np.float64):
+        for c in (2, 10, 1000):
+            x = rng.standard_normal((ENTRIES // c, c)).astype(dtype)
+            y = rng.integers(0, c, x.shape[0])
+            name = f"{c} {np.dtype(dtype).name}"
+            for opt, kw in (("", {}), (" z", {"z_loss": 1e-4}), (" focal", {"focal_gamma": 2.0})):
+                yield (
+                    f"{name} sparse{opt}",
+                    lambda m, x=x, y=y, kw=kw: m.sparse_categorical_cross_entropy(
+                        y, x, from_logits=True, **kw
+                    ),
+                )
+                yield (
+                    f"{name} sparse{opt}+grad",
+                    lambda m, x=x, y=y, kw=kw: m.sparse_categorical_cross_entropy(
+                        y, x, from_logits=True, return_grad=True, **kw
+                    ),
+                )
+
+
+CASES = {"few": _few, "rows": _rows, "elementwise": _elementwise, "options": _options}
 
 
 def _load(tree: Path, name: str, into: Path) -> ModuleType:

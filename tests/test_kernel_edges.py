@@ -434,6 +434,38 @@ def test_two_classes(variant, dtype, axis, weighted, targets):
     assert float(total) == pytest.approx(mean, rel=4 * float(np.finfo(dtype).eps))
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"z_loss": 1e-3},
+        {"focal_gamma": 2.0},
+        {"focal_gamma": 0.5},
+        {"focal_gamma": 3.0, "z_loss": 0.1},
+    ],
+    ids=["plain", "z", "focal-2", "focal-0.5", "focal-3-z"],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_two_classes_unweighted_loop_has_the_weighted_bits(variant, dtype, options):
+    """Sparse two-class rows without weights or per-row output take a loop of their own
+    (body.h tile2_plain), with the focal factor and the z-loss too: its gradient is the
+    weighted loop's (sample weights of 1) bit for bit, and its mean that of the per-row losses
+    (infinite logits included)."""
+    x, y = two_class_rows(dtype)
+    x = np.concatenate([x, np.array([[np.inf, 1.0], [1.0, -np.inf], [-np.inf, 2.0]], dtype)])
+    y = np.concatenate([y, [1, 0, 1]])
+    kw: dict[str, Any] = {"from_logits": True, **options}
+    loss, grad = xent.sparse_categorical_cross_entropy(y, x, return_grad=True, **kw)
+    loss_w, grad_w = xent.sparse_categorical_cross_entropy(
+        y, x, return_grad=True, sample_weight=np.ones(y.size), **kw
+    )
+    np.testing.assert_array_equal(grad, grad_w)
+    rows = xent.sparse_categorical_cross_entropy(y, x, reduction="none", **kw)
+    mean = np.mean(rows.astype(np.float64))
+    assert float(loss) == pytest.approx(mean, rel=2 * float(np.finfo(dtype).eps), nan_ok=True)
+    assert float(loss_w) == pytest.approx(mean, rel=2 * float(np.finfo(dtype).eps), nan_ok=True)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_two_classes_non_finite(variant, dtype):
     """Infinite and NaN logits in two-class rows: what the softmax sums give."""

@@ -1163,11 +1163,15 @@ static inline __attribute__((always_inline)) xv_d FN(row_s_v)(xv_d m, xv_d sb, x
 /* Whether L = log1p(s) may take the short log (relative error < 2^-32, XK_LOG1P_OUT) in a call
  * of this mode: float results where L is only added to terms of its own sign, the loss
  * (sparse, categorical, their smoothing: L + (m - x_y), t + W L, v + cw L, all >= 0) and
- * log_softmax ((x - m) - L); not logsumexp (m + L may cancel), the z-loss (its square) nor
- * the focal loss (log(1 - p) at the maximum is log(s) - L). */
+ * log_softmax ((x - m) - L), and the sparse focal loss without smoothing (tile_finish: nll_y
+ * = L + (m - x_y) as above; focal_entry_v's log(1 - p) = log(s) - L only where s < 1, both
+ * terms <= 0, and its L / s, relative errors near 2^-32 again, gamma times that in f); not
+ * logsumexp (m + L may cancel), the z-loss (its square) nor the focal loss of soft or smoothed
+ * targets (tile_focal, focal_row: log(1 - p_c) of every class). */
 static inline int FN(short_logs)(const xk_block *b, int mode)
 {
-    return XK_WIDEN && b->gamma == 0.0 && b->z == 0.0 &&
+    const int focal_ok = b->gamma == 0.0 || (mode == XK_SPARSE && b->eps == 0.0);
+    return XK_WIDEN && focal_ok && b->z == 0.0 &&
            (mode == XK_SPARSE || mode == XK_CATEGORICAL || mode == XK_LOG_SOFTMAX);
 }
 
@@ -2336,19 +2340,24 @@ static inline __attribute__((always_inline)) xv_i FN(tile2_terms)(xv_d a0, xv_d 
     return pos;
 }
 
-/* tile2 for the plain sparse loss (no class or row weights, no ignored rows, no focal factor,
- * no z-loss, no per-row output): the loss of the label's class alone, nll_y = relu(+-d) + T +
- * (+-e where +-d > 0), and the gradient's c1 = p1 (label 0) or 0 - p0 (label 1): the same
- * operations on the same values as tile2's (whose other class has weight 0), so the same bits.
- * For float results the losses go to a plain double sum per lane (at most XK_TILE / 8
- * additions of non-negative terms), added to the compensated sum once per tile. */
+/* tile2 for the sparse loss without class or row weights, ignored rows or per-row output (with
+ * or without the focal factor and the z-loss): the loss of the label's class alone,
+ * nll_y = relu(+-d) + T + (+-e where +-d > 0), times the focal factor f_y of tile2 (FOCAL: the
+ * other class's p^gamma by products for float results and gamma 1-4, else focal2_f of the
+ * other class's -log p), plus the z-loss (Z), and the gradient's c1 = p1 (label 0) or 0 - p0
+ * (label 1), or their focal forms: the same operations on the same values as tile2's (whose
+ * other class has weight 0), so the same bits. For float results the losses go to a plain
+ * double sum per lane (at most XK_TILE / 8 additions of non-negative terms), added to the
+ * compensated sum once per tile. */
 static inline __attribute__((always_inline)) void FN(tile2_plain)(
     xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, T *out, ptrdiff_t os,
-    xk_sum *bsum, const int GRAD)
+    xk_sum *bsum, const int GRAD, const int FOCAL, const int Z)
 {
     const xv_d zero = XV(splat)(0.0);
     const xv_d k = XV(splat)(1.0) / b->grad_div;
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    const double gamma = b->gamma;
+    const int focal_int = FOCAL && FN(focal_int)(gamma);
     FN(vsum) sums = FN(vsum_load)(bsum);
 #if XK_WIDEN
     xv_d acc = zero;
@@ -2372,7 +2381,21 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
         /* nll1 = (relu(-d) + T) + (-e where d <= 0), nll0 = (relu(d) + T) + (e where d > 0) */
         const xv_i on = is1 ^ pos; /* where the label's class has the relu term */
         const xv_d dd = XV(sel)(is1, -d, d), ee = XV(sel)(is1, -e, e);
-        xv_d loss = (XV(sel)(on, dd, zero) + Tv) + XV(sel)(on, ee, zero);
+        const xv_d nll = (XV(sel)(on, dd, zero) + Tv) + XV(sel)(on, ee, zero);
+        xv_d loss = nll, p0 = zero, p1 = zero, f = zero;
+        if (GRAD || focal_int) {
+            const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
+            p1 = XV(sel)(pos, inv, small_p), p0 = XV(sel)(pos, small_p, inv);
+        }
+        if (FOCAL) {
+            /* the other class's -log p = relu(-+d) + T + e's part: relu and e where the
+               label's class has none */
+            if (focal_int) f = FN(powi_v)(gamma, XV(sel)(is1, p0, p1));
+            else f = FN(focal2_f)(gamma, XV(sel)(on, zero, -dd), XV(sel)(on, zero, -ee), Tv);
+            loss = XV(sel)(XV_EQ(f, zero), zero, f * nll);
+        }
+        xv_d zg = zero; /* z-loss, lse = max + T */
+        if (Z) loss += FN(z_loss_v)(b->z, XV(sel)(pos, a1, a0), Tv, &zg);
         if (nr < 8) loss = XV(sel)(XV_LT(lane, (int64_t)nr), loss, zero);
 #if XK_WIDEN
         acc += loss;
@@ -2380,11 +2403,18 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
         FN(vsum_add)(&sums, loss);
 #endif
         if (GRAD) {
-            const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
-            const xv_d p1 = XV(sel)(pos, inv, small_p), p0 = XV(sel)(pos, small_p, inv);
-            const xv_d c1 = XV(sel)(is1, zero - p0, p1);
-            const xv_d g1 = XV(sel)(XV_EQ(k, zero), zero, k * (c1 + zero * p1));
-            const xv_d g0 = XV(sel)(XV_EQ(k, zero), zero, k * (-c1 + zero * p0));
+            xv_d c1;
+            if (FOCAL) {
+                /* the label's class c: f (p_o + gamma p_c nll) (tile2's w_c D_c p_o) */
+                const xv_d pc = XV(sel)(is1, p1, p0), po = XV(sel)(is1, p0, p1);
+                const xv_d xv = XV(sel)(XV_EQ(pc, zero), zero, gamma * pc * nll);
+                const xv_d D = XV(sel)(XV_EQ(f, zero), zero, f * (po + xv));
+                c1 = XV(sel)(is1, zero - D, D);
+            } else {
+                c1 = XV(sel)(is1, zero - p0, p1);
+            }
+            const xv_d g1 = XV(sel)(XV_EQ(k, zero), zero, k * (c1 + zg * p1));
+            const xv_d g0 = XV(sel)(XV_EQ(k, zero), zero, k * (-c1 + zg * p0));
             T *o0 = out + r, *o1 = out + os + r;
             if (nr == 8) {
                 XK_STOREV(o0, g0);
@@ -2405,10 +2435,19 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
                       xk_sum *bsum)
 {
     const int cat = mode == XK_CATEGORICAL;
-    if (!cat && b->labels && !b->cw && !b->row_weight && !b->row_out && b->gamma == 0.0 &&
-        b->z == 0.0) {
-        if (out) FN(tile2_plain)(b, r0, n, x, xs, out, os, bsum, 1);
-        else FN(tile2_plain)(b, r0, n, x, xs, NULL, os, bsum, 0);
+    if (!cat && b->labels && !b->cw && !b->row_weight && !b->row_out) {
+        /* the plain loop instantiated for the call's gradient, focal factor and z-loss */
+#define XK_PLAIN(F, Z)                                                                    \
+    do {                                                                                  \
+        if (out) FN(tile2_plain)(b, r0, n, x, xs, out, os, bsum, 1, F, Z);                \
+        else FN(tile2_plain)(b, r0, n, x, xs, NULL, os, bsum, 0, F, Z);                   \
+    } while (0)
+        const int focal = b->gamma != 0.0, z = b->z != 0.0;
+        if (focal && z) XK_PLAIN(1, 1);
+        else if (focal) XK_PLAIN(1, 0);
+        else if (z) XK_PLAIN(0, 1);
+        else XK_PLAIN(0, 0);
+#undef XK_PLAIN
         return;
     }
     const xv_d zero = XV(splat)(0.0);
