@@ -448,12 +448,14 @@ def test_two_classes(variant, dtype, axis, weighted, targets):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_two_classes_unweighted_loop_has_the_weighted_bits(variant, dtype, options):
     """Sparse two-class rows without weights or per-row output take a loop of their own
-    (body.h tile2_plain), with the focal factor and the z-loss too: its gradient is the
-    weighted loop's (sample weights of 1) bit for bit, and its mean that of the per-row losses
-    (infinite logits included)."""
+    (body.h tile2_plain, which reads and writes row-major pairs in place), with the focal
+    factor and the z-loss too: its gradient is the weighted loop's (sample weights of 1) bit for
+    bit, and its mean that of the per-row losses (infinite logits included)."""
     x, y = two_class_rows(dtype)
     x = np.concatenate([x, np.array([[np.inf, 1.0], [1.0, -np.inf], [-np.inf, 2.0]], dtype)])
     y = np.concatenate([y, [1, 0, 1]])
+    # more than a tile of rows (256), the last vector of eight partial
+    x, y = np.concatenate([x] * 4), np.concatenate([y] * 4)
     kw: dict[str, Any] = {"from_logits": True, **options}
     loss, grad = xent.sparse_categorical_cross_entropy(y, x, return_grad=True, **kw)
     loss_w, grad_w = xent.sparse_categorical_cross_entropy(

@@ -2340,6 +2340,51 @@ static inline __attribute__((always_inline)) xv_i FN(tile2_terms)(xv_d a0, xv_d 
     return pos;
 }
 
+/* Eight rows of two entries in row-major pairs (entry (r, c) at p[2 r + c]) as the lanes of
+ * a0 (class 0) and a1 (class 1), and back: one or two loads (stores) and their shuffles. */
+static inline __attribute__((always_inline)) void FN(load_pairs)(const T *p, xv_d *a0, xv_d *a1)
+{
+#if XK_WIDEN
+    xv_s v;
+    memcpy(&v, p, sizeof v);
+    const xv_f e = XV_SHUFFLE(v, v, 0, 2, 4, 6, 8, 10, 12, 14);
+    const xv_f o = XV_SHUFFLE(v, v, 1, 3, 5, 7, 9, 11, 13, 15);
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    *a0 = (xv_d)_mm512_cvtps_pd((__m256)e), *a1 = (xv_d)_mm512_cvtps_pd((__m256)o);
+#else
+    *a0 = XV_CONVERT(e, xv_d), *a1 = XV_CONVERT(o, xv_d);
+#endif
+#else
+    const xv_d u = XV(load)(p), w = XV(load)(p + 8);
+    *a0 = XV_SHUFFLE(u, w, 0, 2, 4, 6, 8, 10, 12, 14);
+    *a1 = XV_SHUFFLE(u, w, 1, 3, 5, 7, 9, 11, 13, 15);
+#endif
+}
+
+static inline __attribute__((always_inline)) void FN(store_pairs)(T *p, xv_d g0, xv_d g1)
+{
+#if XK_WIDEN
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    const xv_f f0 = (xv_f)_mm512_cvtpd_ps((__m512d)g0), f1 = (xv_f)_mm512_cvtpd_ps((__m512d)g1);
+#else
+    const xv_f f0 = XV_CONVERT(g0, xv_f), f1 = XV_CONVERT(g1, xv_f);
+#endif
+    const xv_s v = XV_SHUFFLE(f0, f1, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    memcpy(p, &v, sizeof v);
+#else
+    XV(store)(p, XV_SHUFFLE(g0, g1, 0, 8, 1, 9, 2, 10, 3, 11));
+    XV(store)(p + 8, XV_SHUFFLE(g0, g1, 4, 12, 5, 13, 6, 14, 7, 15));
+#endif
+}
+
+/* Whether a two-class block takes tile2_plain: sparse rows with labels, without class or row
+ * weights, per-row output or smoothing (focal factor and z-loss allowed). */
+static inline int FN(two_plain)(const xk_block *b, int mode)
+{
+    return mode == XK_SPARSE && b->labels && !b->cw && !b->row_weight && !b->row_out &&
+           b->eps == 0.0;
+}
+
 /* tile2 for the sparse loss without class or row weights, ignored rows or per-row output (with
  * or without the focal factor and the z-loss): the loss of the label's class alone,
  * nll_y = relu(+-d) + T + (+-e where +-d > 0), times the focal factor f_y of tile2 (FOCAL: the
@@ -2351,7 +2396,7 @@ static inline __attribute__((always_inline)) xv_i FN(tile2_terms)(xv_d a0, xv_d 
  * compensated sum once per tile. */
 static inline __attribute__((always_inline)) void FN(tile2_plain)(
     xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, T *out, ptrdiff_t os,
-    xk_sum *bsum, const int GRAD, const int FOCAL, const int Z)
+    xk_sum *bsum, const int GRAD, const int FOCAL, const int Z, const int PAIRS)
 {
     const xv_d zero = XV(splat)(0.0);
     const xv_d k = XV(splat)(1.0) / b->grad_div;
@@ -2364,15 +2409,18 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
 #endif
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const int nr = n - r < 8 ? (int)(n - r) : 8;
-        const T *x0 = x + r, *x1 = x + xs + r;
+        const T *x0 = PAIRS ? x + 2 * r : x + r, *x1 = x + xs + r;
         const int64_t *yp = b->labels + r0 + r;
-        xv_d a0, a1;
+        xv_d a0 = zero, a1 = zero;
         xv_i yv = {0};
         if (nr == 8) {
-            a0 = XK_LOADV(x0), a1 = XK_LOADV(x1);
+            if (PAIRS) FN(load_pairs)(x0, &a0, &a1);
+            else a0 = XK_LOADV(x0), a1 = XK_LOADV(x1);
             memcpy(&yv, yp, sizeof yv);
         } else { /* the last rows, padded with zeros (their losses set to 0 below) */
-            a0 = FN(load_pad)(x0, nr, 0.0), a1 = FN(load_pad)(x1, nr, 0.0);
+            if (PAIRS)
+                for (int l = 0; l < nr; l++) a0[l] = (double)x0[2 * l], a1[l] = (double)x0[2 * l + 1];
+            else a0 = FN(load_pad)(x0, nr, 0.0), a1 = FN(load_pad)(x1, nr, 0.0);
             for (int l = 0; l < nr; l++) yv[l] = yp[l];
         }
         const xv_i is1 = XV_EQ(yv, 1);
@@ -2415,12 +2463,19 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
             }
             const xv_d g1 = XV(sel)(XV_EQ(k, zero), zero, k * (c1 + zg * p1));
             const xv_d g0 = XV(sel)(XV_EQ(k, zero), zero, k * (-c1 + zg * p0));
-            T *o0 = out + r, *o1 = out + os + r;
-            if (nr == 8) {
-                XK_STOREV(o0, g0);
-                XK_STOREV(o1, g1);
+            if (PAIRS) {
+                T *o = out + 2 * r;
+                if (nr == 8) FN(store_pairs)(o, g0, g1);
+                else
+                    for (int l = 0; l < nr; l++) o[2 * l] = (T)g0[l], o[2 * l + 1] = (T)g1[l];
             } else {
-                for (int l = 0; l < nr; l++) o0[l] = (T)g0[l], o1[l] = (T)g1[l];
+                T *o0 = out + r, *o1 = out + os + r;
+                if (nr == 8) {
+                    XK_STOREV(o0, g0);
+                    XK_STOREV(o1, g1);
+                } else {
+                    for (int l = 0; l < nr; l++) o0[l] = (T)g0[l], o1[l] = (T)g1[l];
+                }
             }
         }
     }
@@ -2430,24 +2485,32 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
     FN(vsum_store)(bsum, &sums);
 }
 
+/* tile2_plain instantiated for the call's gradient, focal factor and z-loss; PAIRS: x and out
+ * are row-major pairs (entry (r, c) at x[2 r + c]), else class-major (x[c xs + r]). */
+static inline __attribute__((always_inline)) void FN(tile2_plain_any)(
+    xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, T *out, ptrdiff_t os,
+    xk_sum *bsum, const int PAIRS)
+{
+#define XK_PLAIN(F, Z)                                                                    \
+    do {                                                                                  \
+        if (out) FN(tile2_plain)(b, r0, n, x, xs, out, os, bsum, 1, F, Z, PAIRS);         \
+        else FN(tile2_plain)(b, r0, n, x, xs, NULL, os, bsum, 0, F, Z, PAIRS);            \
+    } while (0)
+    const int focal = b->gamma != 0.0, z = b->z != 0.0;
+    if (focal && z) XK_PLAIN(1, 1);
+    else if (focal) XK_PLAIN(1, 0);
+    else if (z) XK_PLAIN(0, 1);
+    else XK_PLAIN(0, 0);
+#undef XK_PLAIN
+}
+
 static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                       ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
                       xk_sum *bsum)
 {
     const int cat = mode == XK_CATEGORICAL;
-    if (!cat && b->labels && !b->cw && !b->row_weight && !b->row_out) {
-        /* the plain loop instantiated for the call's gradient, focal factor and z-loss */
-#define XK_PLAIN(F, Z)                                                                    \
-    do {                                                                                  \
-        if (out) FN(tile2_plain)(b, r0, n, x, xs, out, os, bsum, 1, F, Z);                \
-        else FN(tile2_plain)(b, r0, n, x, xs, NULL, os, bsum, 0, F, Z);                   \
-    } while (0)
-        const int focal = b->gamma != 0.0, z = b->z != 0.0;
-        if (focal && z) XK_PLAIN(1, 1);
-        else if (focal) XK_PLAIN(1, 0);
-        else if (z) XK_PLAIN(0, 1);
-        else XK_PLAIN(0, 0);
-#undef XK_PLAIN
+    if (FN(two_plain)(b, mode)) {
+        FN(tile2_plain_any)(b, r0, n, x, xs, out, os, bsum, 0);
         return;
     }
     const xv_d zero = XV(splat)(0.0);
@@ -3000,8 +3063,17 @@ static void FN(softmax)(xk_block *b, int mode)
         tt = base + C * XK_TILE;
         ot = base + 2 * C * XK_TILE;
     }
+    /* rows of two classes in contiguous pairs for tile2_plain: read (and written) in place, a
+       tile's rows at a time as the transposed ones (the same sums) */
+    const int pairs = transpose && C == 2 && b->x_rs == 2 && (!b->out || b->o_rs == 2) &&
+                      FN(two_plain)(b, mode);
     for (ptrdiff_t r0 = 0; r0 < R; r0 += XK_TILE) {
         ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE;
+        if (pairs) {
+            T *out = b->out ? (T *)b->out + 2 * r0 : NULL;
+            FN(tile2_plain_any)(b, r0, n, (const T *)b->x + 2 * r0, 0, out, 0, &bsum, 1);
+            continue;
+        }
         if (!transpose) {
             const T *x = (const T *)b->x + r0;
             const T *t = b->t ? (const T *)b->t + r0 : NULL;
