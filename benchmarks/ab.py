@@ -47,7 +47,7 @@ def _sparse(name: str, x: np.ndarray, y: np.ndarray) -> Iterator[Case]:
 
 def _few(rng: np.random.Generator) -> Iterator[Case]:
     """Rows of few classes (the tiles): softmax family and the losses."""
-    for dtype, classes in ((np.float32, (3, 10, 16, 32)), (np.float64, (4, 10, 16))):
+    for dtype, classes in ((np.float32, (3, 6, 8, 10, 16, 32)), (np.float64, (4, 8, 10, 16))):
         for c in classes:
             x = rng.standard_normal((ENTRIES // c, c)).astype(dtype)
             y = rng.integers(0, c, x.shape[0])
