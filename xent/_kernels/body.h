@@ -2377,6 +2377,28 @@ static inline __attribute__((always_inline)) void FN(store_pairs)(T *p, xv_d g0,
 #endif
 }
 
+/* The gradient of the nr <= 8 two-class rows from row r, g0 and g1: into row-major pairs
+ * (PAIRS: entry (r, c) at out[2 r + c]) or class-major columns (out[c os + r]). */
+static inline __attribute__((always_inline)) void FN(store_two)(T *out, ptrdiff_t os,
+                                                                ptrdiff_t r, int nr, xv_d g0,
+                                                                xv_d g1, const int PAIRS)
+{
+    if (PAIRS) {
+        T *o = out + 2 * r;
+        if (nr == 8) FN(store_pairs)(o, g0, g1);
+        else
+            for (int l = 0; l < nr; l++) o[2 * l] = (T)g0[l], o[2 * l + 1] = (T)g1[l];
+        return;
+    }
+    T *o0 = out + r, *o1 = out + os + r;
+    if (nr == 8) {
+        XK_STOREV(o0, g0);
+        XK_STOREV(o1, g1);
+    } else {
+        for (int l = 0; l < nr; l++) o0[l] = (T)g0[l], o1[l] = (T)g1[l];
+    }
+}
+
 /* Whether a two-class block takes tile2_plain: sparse rows with labels, without class or row
  * weights, per-row output or smoothing (focal factor and z-loss allowed). */
 static inline int FN(two_plain)(const xk_block *b, int mode)
@@ -2463,20 +2485,7 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
             }
             const xv_d g1 = XV(sel)(XV_EQ(k, zero), zero, k * (c1 + zg * p1));
             const xv_d g0 = XV(sel)(XV_EQ(k, zero), zero, k * (-c1 + zg * p0));
-            if (PAIRS) {
-                T *o = out + 2 * r;
-                if (nr == 8) FN(store_pairs)(o, g0, g1);
-                else
-                    for (int l = 0; l < nr; l++) o[2 * l] = (T)g0[l], o[2 * l + 1] = (T)g1[l];
-            } else {
-                T *o0 = out + r, *o1 = out + os + r;
-                if (nr == 8) {
-                    XK_STOREV(o0, g0);
-                    XK_STOREV(o1, g1);
-                } else {
-                    for (int l = 0; l < nr; l++) o0[l] = (T)g0[l], o1[l] = (T)g1[l];
-                }
-            }
+            FN(store_two)(out, os, r, nr, g0, g1, PAIRS);
         }
     }
 #if XK_WIDEN
@@ -2607,13 +2616,7 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
             const xv_d k = sw / b->grad_div;
             const xv_d g1 = XV(sel)(XV_EQ(k, zero), zero, k * (c1 + zg * p1));
             const xv_d g0 = XV(sel)(XV_EQ(k, zero), zero, k * (-c1 + zg * p0));
-            T *o0 = out + r, *o1 = out + os + r;
-            if (nr == 8) {
-                XK_STOREV(o0, g0);
-                XK_STOREV(o1, g1);
-            } else {
-                for (int l = 0; l < nr; l++) o0[l] = (T)g0[l], o1[l] = (T)g1[l];
-            }
+            FN(store_two)(out, os, r, nr, g0, g1, 0);
         }
     }
     FN(vsum_store)(bsum, &sums);
