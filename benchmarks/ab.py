@@ -126,7 +126,37 @@ def _options(rng: np.random.Generator) -> Iterator[Case]:
                 )
 
 
-CASES = {"few": _few, "rows": _rows, "elementwise": _elementwise, "options": _options}
+def _categorical(rng: np.random.Generator) -> Iterator[Case]:
+    """The categorical loss of soft and one-hot targets (2, 10 and 1,000 classes), forward and
+    with its gradient, with the sparse loss beside them."""
+    for dtype in (np.float32, np.float64):
+        for c in (2, 10, 1000):
+            x = rng.standard_normal((ENTRIES // c, c)).astype(dtype)
+            y = rng.integers(0, c, x.shape[0])
+            soft = rng.random(x.shape).astype(dtype)
+            soft /= soft.sum(axis=1, keepdims=True)
+            name = f"{c} {np.dtype(dtype).name}"
+            yield from _sparse(name, x, y)
+            for kind, t in (("soft", soft), ("one-hot", np.eye(c, dtype=dtype)[y])):
+                yield (
+                    f"{name} categorical {kind}",
+                    lambda m, x=x, t=t: m.categorical_cross_entropy(t, x, from_logits=True),
+                )
+                yield (
+                    f"{name} categorical {kind}+grad",
+                    lambda m, x=x, t=t: m.categorical_cross_entropy(
+                        t, x, from_logits=True, return_grad=True
+                    ),
+                )
+
+
+CASES = {
+    "few": _few,
+    "rows": _rows,
+    "elementwise": _elementwise,
+    "options": _options,
+    "categorical": _categorical,
+}
 
 
 def _load(tree: Path, name: str, into: Path) -> ModuleType:

@@ -1234,3 +1234,87 @@ def test_campaign_every_function_returns_or_names_an_argument(campaign_dir, call
         assert_close(value, want, dtype, f"{name} value")
         if grad is not None:
             assert_close(grad, want_grad, dtype, f"{name} gradient")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_two_class_pairs_check_their_targets_in_the_loss_loop(
+    rng, monkeypatch, restore_threads, dtype, threads
+):
+    """Rows of two classes in contiguous pairs are checked by the loss's own loop as it reads
+    their targets (the other layouts: by a pass before it). The same losses, bit for bit: with
+    the gradient (checked first), class-major (axis 0), and one-hot rows as the sparse loss,
+    over many blocks and spans, a last group of fewer than eight rows included."""
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)  # blocks of 256-512 rows
+    xent.set_num_threads(threads)
+    n = 3001
+    x = (4 * rng.standard_normal((n, 2))).astype(dtype)
+    x[5] = [np.inf, 1.0]  # (its targets [1, 0]: loss 0)
+    y = rng.integers(0, 2, n)
+    y[5] = 0
+    t = rng.random((n, 2)).astype(dtype)
+    t /= t.sum(axis=1, keepdims=True)
+    t[5] = [1, 0]
+    onehot = np.eye(2, dtype=dtype)[y]
+    finite = x.astype(np.float64)
+    finite[5] = [1e4, 1.0]  # the same loss, 0
+    mixed = onehot.copy()
+    mixed[600:1400] = t[600:1400]  # soft rows in some blocks, one-hot ones in the others
+    for targets in (t, mixed, onehot):
+        kw = {"from_logits": True}
+        loss = cce(targets, x, **kw)
+        loss_g, grad = cce(targets, x, return_grad=True, **kw)
+        np.testing.assert_array_equal(loss, loss_g)
+        np.testing.assert_array_equal(cce(targets.T, x.T, axis=0, **kw), loss)
+        ref = -(targets * sp.log_softmax(finite, axis=1)).sum(axis=1)
+        np.testing.assert_allclose(loss, np.mean(ref), rtol=1e-6)
+    sparse, sparse_grad = xent.sparse_categorical_cross_entropy(y, x, **kw, return_grad=True)
+    np.testing.assert_array_equal(cce(onehot, x, **kw), sparse)
+    np.testing.assert_array_equal(grad, sparse_grad)  # (grad: of the last targets, one-hot)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("row", "bad"),
+    [
+        (0, "negative"),
+        (1297, "above one"),
+        (1700, "row sum"),
+        (2999, "nan"),  # in the last group of fewer than eight rows
+        (3000, "row sum"),
+    ],
+)
+def test_two_class_pairs_name_a_bad_target_as_a_check_pass_does(
+    rng, monkeypatch, restore_threads, dtype, row, bad
+):
+    """A bad target row of two classes in contiguous pairs, found by the loss's loop, raises
+    the message of the check of its block alone: the same as with the gradient (whose targets
+    are checked before its pass) and as class-major (axis 0, checked by the pass)."""
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)
+    xent.set_num_threads(1)
+    x = rng.standard_normal((3001, 2)).astype(dtype)
+    t = np.full((3001, 2), 0.5, dtype)
+    if bad == "negative":
+        t[row] = [-0.25, 1.25]
+    elif bad == "above one":
+        t[row] = [1.5, 0.0]
+    elif bad == "row sum":
+        t[row] = [0.75, 0.5]
+    else:
+        t[row, 1] = np.nan
+    messages = []
+    for targets, logits, axis, grad in [
+        (t, x, -1, False),
+        (t, x, -1, True),
+        (t.T, x.T, 0, False),
+    ]:
+        with pytest.raises(ValueError, match="y_true") as err:
+            cce(targets, logits, from_logits=True, axis=axis, return_grad=grad)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    col = 1 if bad == "nan" else 0
+    index, transposed = (
+        (str(row),) * 2 if bad == "row sum" else (f"({row}, {col})", f"({col}, {row})")
+    )
+    assert index in messages[0], messages
+    assert transposed in messages[2], messages

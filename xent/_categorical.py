@@ -62,15 +62,16 @@ class _Distributions:
     ``weights``, 1 without; ``cw``: 1 without).
 
     The blocks are those of a `SoftmaxCall` of ``dtype``: the loss's kernel checks each as it
-    reads it (the block is then in the cache; a span of blocks in its own call, see
-    `SoftmaxCall.run`, else `check` here), or `run` checks them all first (a gradient needs the
+    runs it (`span_check`: before its loss, the block then in the cache, or as its loop reads
+    the targets; see `SoftmaxCall.run`), or `run` checks them all first (a gradient needs the
     denominator before its pass). Both give each block's total (the kernel's `stats_block`
-    sum), so the mean is the same with and without the gradient.
+    sum), so the mean is the same with and without the gradient. Where the kernel's check of a
+    block fails, `check` finds the first bad entry or row for the message.
 
     With ``one_hot``, a block whose every row is one-hot (one entry exactly 1, the others
-    exactly 0) runs as the sparse loss of its class ids: `check` returns them, ``hot`` marks
-    the block (1; 0 not; -1 where a span's check failed), and after `run`, `relabel` gives
-    them again for those blocks.
+    exactly 0) may run as the sparse loss of its class ids (the same loss, bit for bit):
+    ``hot`` marks the block (1; 0 not; -1 where the kernel's check failed), and after `run`,
+    the kernel reads the ids of those blocks again.
     """
 
     def __init__(
@@ -125,11 +126,6 @@ class _Distributions:
         their totals and one-hot flags."""
         totals, hot = self.totals[index : index + n], self.hot[index : index + n]
         return (self.cw, self.rtol, self.one_hot, first, totals, hot)
-
-    def relabel(self, blk: Block, block: np.ndarray) -> np.ndarray | None:
-        """After `run`: a one-hot block's class ids (checked again: the same totals), else
-        None."""
-        return self.check(blk, block) if self.hot[blk.number] == 1 else None
 
     def run(self) -> float:
         """Check every block (a span of them in one kernel call, as the loss runs them);

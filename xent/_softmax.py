@@ -105,13 +105,12 @@ SpanCheck = tuple[np.ndarray | None, float, bool, bool, np.ndarray, np.ndarray]
 
 class Targets(Protocol):
     """The check of a categorical loss's targets, block by block (`_categorical._Distributions`):
-    a lone block's in Python, a span's by the kernel (`span_check`: what it needs)."""
+    by the kernel (`span_check`: what it needs), and where it fails, by `check`, which says
+    why."""
 
     def span_check(self, index: int, n: int, first: bool) -> SpanCheck: ...
 
     def check(self, blk: Block, block: np.ndarray) -> np.ndarray | None: ...
-
-    def relabel(self, blk: Block, block: np.ndarray) -> np.ndarray | None: ...
 
 
 class SoftmaxCall(NamedTuple):
@@ -148,28 +147,29 @@ class SoftmaxCall(NamedTuple):
         state: np.ndarray | None = None,
     ) -> list[tuple[float, float]]:
         """Run every block; returns the per-block partial sums of the per-row values (see
-        `_reduction.reduce`). With ``targets``, each block's targets are checked before its
-        kernel runs (by the kernel itself for a span of blocks, else by ``targets.check``);
-        a block whose targets are one-hot runs as the sparse loss of their class ids, which is
-        the same loss without reading the targets again. With ``checked`` (the targets were
-        checked before), only the one-hot blocks are read again, for their ids. Mode STATE
-        writes each row's softmax state into ``state`` (rows, STATE_LEN) instead (classes
-        last)."""
+        `_reduction.reduce`). With ``targets``, the kernel checks each block's targets as it
+        runs it (before its loss, or as it reads them: `_core.softmax_block`), and where a
+        check fails, ``targets.check`` finds out why; a block whose targets are one-hot runs as
+        the sparse loss of their class ids, which is the same loss without reading the targets
+        again. With ``checked`` (the targets were checked before), only the one-hot blocks are
+        read again, for their ids. Mode STATE writes each row's softmax state into ``state``
+        (rows, STATE_LEN) instead (classes last)."""
         cw = self.cw  # None: class weights of 1, which the kernel need not read
         cw_sum = float(self.layout.C) if cw is None else float(np.sum(cw))
 
         def block_call(
             blk: Block, a: BlockArrays, block_rows: int, check: SpanCheck | None = None
         ) -> list[tuple[float, float]]:
-            """The kernel on a block, or on a span of them (``block_rows``); a lone block's
-            targets checked here."""
+            """The kernel on a block, or on a span of them (``block_rows``), checking the
+            targets (``check``); without it, a block's targets checked here (where the kernel's
+            check failed, to say why)."""
             if labels is None:
                 yb, sw = None, None if weights is None else weights.block(blk)
             else:
                 yb, sw = labels.ids(blk, weights)
             mode, tb = self.mode, a.target
-            if targets is not None and tb is not None and not block_rows:
-                hot = (targets.relabel if checked else targets.check)(blk, tb)
+            if targets is not None and tb is not None and check is None and not checked:
+                hot = targets.check(blk, tb)
                 if hot is not None:
                     mode, tb, yb = SPARSE, None, hot
             sb = None if state is None else state[blk.a0 : blk.a1]
@@ -180,15 +180,18 @@ class SoftmaxCall(NamedTuple):
             )  # fmt: skip
 
         def kernel(blk: Block, a: BlockArrays, block_rows: int) -> list[tuple[float, float]]:
-            if targets is None or a.target is None or not block_rows:
+            rows = a.x.shape[0]
+            if targets is None or a.target is None or not rows:
                 return block_call(blk, a, block_rows)
-            # a span: the kernel checks each of its blocks' targets
-            n = -(-a.x.shape[0] // block_rows)
+            # the kernel checks each block's targets (a lone block: a span of one)
+            n = -(-rows // block_rows) if block_rows else 1
             check = targets.span_check(blk.number, n, not checked)
-            results = block_call(blk, a, block_rows, check)
+            results = block_call(blk, a, block_rows or rows, check)
+            if not block_rows:  # its check failed: `targets.check` says what is wrong
+                return results or block_call(blk, a, 0)
             # the check failed at block len(results): that block and the rest one by one,
-            # where `targets.check` says what is wrong
-            for sub, r0, r1 in span_blocks(blk, a.x.shape[0], block_rows, len(results)):
+            # as above
+            for sub, r0, r1 in span_blocks(blk, rows, block_rows, len(results)):
                 part = BlockArrays(
                     a.x[r0:r1], _rows(a.target, r0, r1), _rows(a.out, r0, r1),
                     _rows(a.rows, r0, r1), a.scratch,

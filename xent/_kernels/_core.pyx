@@ -21,6 +21,20 @@ cnp.import_array()
 cdef extern from "kernels.h":
     double XK_SMALL
     int XK_STATE_LEN
+    ctypedef struct xk_stats:
+        Py_ssize_t R, C
+        const void *t
+        Py_ssize_t rs, cs
+        const double *cw
+        double *sums
+        double *wsums
+        int64_t *hot
+        double rtol
+        const double *row_weight
+        double lo, hi
+        int nan, bad_sum
+        int all_hot
+        double total
     ctypedef struct xk_block:
         Py_ssize_t R, C
         const void *x
@@ -45,6 +59,7 @@ cdef extern from "kernels.h":
         double *state
         const char *pf
         Py_ssize_t pf_lines
+        xk_stats *check
 
     ctypedef struct xk_binary:
         Py_ssize_t n
@@ -62,20 +77,6 @@ cdef extern from "kernels.h":
         double y_lo, y_hi, x_lo, x_hi
         int y_nan
 
-    ctypedef struct xk_stats:
-        Py_ssize_t R, C
-        const void *t
-        Py_ssize_t rs, cs
-        const double *cw
-        double *sums
-        double *wsums
-        int64_t *hot
-        double rtol
-        const double *row_weight
-        double lo, hi
-        int nan, bad_sum
-        int all_hot
-        double total
     ctypedef struct xk_kl:
         Py_ssize_t R, C
         const void *p
@@ -115,6 +116,7 @@ cdef extern from "kernels.h":
         void (*id_range)(const void *y, int is32, Py_ssize_t n, int64_t skip, int use_skip,
                          int64_t *lo, int64_t *hi, Py_ssize_t *count) noexcept nogil
 
+    int xk_two_pairs(const xk_block *b, int mode) nogil
     Py_ssize_t xk_scratch_len(Py_ssize_t C) nogil
     int xk_n_variants() nogil
     const xk_variant *xk_get_variant(int i) nogil
@@ -247,7 +249,9 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     times 2**-64 (finite where the sum overflows).
 
     ``check`` (mode CATEGORICAL) checks each block's targets ``t`` first, as `stats_block`
-    does: a tuple ``(cw, rtol, one_hot, first, totals, hot)`` with ``totals`` float64 and
+    does (rows of two classes in contiguous pairs, from logits, without weights: as the loss's
+    loop reads them, the same totals; such a block runs as the categorical loss, one-hot or
+    not, which gives a one-hot row the sparse loss's bits): a tuple ``(cw, rtol, one_hot, first, totals, hot)`` with ``totals`` float64 and
     ``hot`` int8, one per block. With ``first``, each block is checked: its total target
     weight (`stats_block`'s) goes to ``totals``, and ``hot`` says 1 where every row is one-hot
     (with ``one_hot``; the block then runs as the sparse loss of those classes), 0 where not,
@@ -260,6 +264,7 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     cdef cnp.ndarray a
     b.pf = NULL
     b.pf_lines = 0
+    b.check = NULL
     b.R = x.shape[0]
     b.C = x.shape[1]
     b.x = cnp.PyArray_DATA(x)
@@ -322,7 +327,7 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     cdef cnp.ndarray sums = np.empty(2 * ((R + block_rows - 1) // block_rows))
     cdef double *s = <double *>cnp.PyArray_DATA(sums)
     cdef xk_block sub
-    cdef int sub_mode, sparse = SPARSE
+    cdef int sub_mode, status, sparse = SPARSE
     cdef bint checking = check is not None
     with nogil:
         r0 = 0
@@ -343,6 +348,23 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
             if b.state != NULL:
                 sub.state = b.state + r0 * XK_STATE_LEN
             sub_mode = mode
+            if checking and chk.first and chk.st.cw == NULL and from_logits and xk_two_pairs(&sub, mode):
+                # the kernel checks the targets as it reads them (not one-hot: rows that are
+                # give the sparse loss's bits in that loop)
+                _stats_init(&chk.st, sub.t, sub.t_rs, sub.t_cs, sub.R, chk.sums, chk.wsums,
+                            NULL, sub.row_weight)
+                sub.check = &chk.st
+                _run_block(v, &sub, kind, sub_mode, from_logits)
+                status = _stats_status(&chk.st)
+                chk.totals[k // 2] = chk.st.total
+                chk.hot[k // 2] = <signed char>status
+                if status < 0:
+                    break
+                s[k] = sub.loss_sum
+                s[k + 1] = sub.loss_sum_small
+                k += 2
+                r0 += block_rows
+                continue
             if checking:
                 if _span_check_block(v, kind, &chk, &sub, k // 2) < 0:
                     break
@@ -415,7 +437,16 @@ cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, 
     too): -1 where they are not distributions (an entry below 0, above 1 or NaN, a row sum off
     1), else 1 where every row is one-hot (with hot), else 0; whatever the answer, whether
     every row is one-hot into all_hot (if not NULL)."""
-    cdef int every
+    _stats_init(st, t, rs, cs, R, sums, wsums, hot, row_weight)
+    v.stats[kind](st)
+    if all_hot != NULL:
+        all_hot[0] = st.all_hot  # (0 without hot)
+    return _stats_status(st)
+
+
+cdef inline void _stats_init(xk_stats *st, const void *t, Py_ssize_t rs, Py_ssize_t cs,
+                             Py_ssize_t R, double *sums, double *wsums, int64_t *hot,
+                             const double *row_weight) noexcept nogil:
     st.R = R
     st.t = t
     st.rs = rs
@@ -424,13 +455,14 @@ cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, 
     st.wsums = wsums
     st.hot = hot
     st.row_weight = row_weight
-    v.stats[kind](st)
-    every = st.all_hot  # (0 without hot)
-    if all_hot != NULL:
-        all_hot[0] = every
+
+
+cdef inline int _stats_status(const xk_stats *st) noexcept nogil:
+    """-1 where the targets are not distributions (an entry below 0, above 1 or NaN, a row
+    sum off 1), else 1 where every row is one-hot, else 0."""
     if st.lo < 0 or st.hi > 1 or st.nan or st.bad_sum:
         return -1
-    return every
+    return st.all_hot
 
 
 cdef inline void _run_block(const xk_variant *v, xk_block *b, int kind, int mode,

@@ -2399,26 +2399,24 @@ static inline __attribute__((always_inline)) void FN(store_two)(T *out, ptrdiff_
     }
 }
 
-/* Whether a two-class block takes tile2_plain: sparse rows with labels, without class or row
- * weights, per-row output or smoothing (focal factor and z-loss allowed). */
-static inline int FN(two_plain)(const xk_block *b, int mode)
-{
-    return mode == XK_SPARSE && b->labels && !b->cw && !b->row_weight && !b->row_out &&
-           b->eps == 0.0;
-}
-
-/* tile2 for the sparse loss without class or row weights, ignored rows or per-row output (with
- * or without the focal factor and the z-loss): the loss of the label's class alone,
- * nll_y = relu(+-d) + T + (+-e where +-d > 0), times the focal factor f_y of tile2 (FOCAL: the
- * other class's p^gamma by products for float results and gamma 1-4, else focal2_f of the
- * other class's -log p), plus the z-loss (Z), and the gradient's c1 = p1 (label 0) or 0 - p0
- * (label 1), or their focal forms: the same operations on the same values as tile2's (whose
- * other class has weight 0), so the same bits. For float results the losses go to a plain
- * double sum per lane (at most XK_TILE / 8 additions of non-negative terms), added to the
- * compensated sum once per tile. */
+/* tile2 without class or row weights, per-row output or smoothing (xk_two_plain), with or
+ * without the focal factor (sparse only) and the z-loss. Sparse (labels): the loss of the
+ * label's class alone, nll_y = relu(+-d) + T + (+-e where +-d > 0), times the focal factor f_y
+ * of tile2 (FOCAL: the other class's p^gamma by products for float results and gamma 1-4, else
+ * focal2_f of the other class's -log p), plus the z-loss (Z), and the gradient's c1 = p1
+ * (label 0) or 0 - p0 (label 1), or their focal forms. CAT (targets t): tile2's t0 nll0 +
+ * t1 nll1 and c1 = t0 p1 - t1 p0, which for a one-hot row are the sparse loss's values, bit for
+ * bit. The same operations on the same values as tile2's (whose class weights are 1), so the
+ * same bits. For float results the losses go to a plain double sum per lane (at most
+ * XK_TILE / 8 additions of non-negative terms), added to the compensated sum once per tile.
+ *
+ * With chk (PAIRS and CAT only), the targets are checked as they are read: the least and
+ * greatest entry, NaN, and each row's sum (t0 + t1, added as `stats` does) into chk->sums and
+ * compared with 1; merged into chk's lo, hi, nan and bad_sum. */
 static inline __attribute__((always_inline)) void FN(tile2_plain)(
-    xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, T *out, ptrdiff_t os,
-    xk_sum *bsum, const int GRAD, const int FOCAL, const int Z, const int PAIRS)
+    xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts,
+    T *out, ptrdiff_t os, xk_sum *bsum, xk_stats *chk, const int GRAD, const int FOCAL,
+    const int Z, const int PAIRS, const int CAT)
 {
     const xv_d zero = XV(splat)(0.0);
     const xv_d k = XV(splat)(1.0) / b->grad_div;
@@ -2429,21 +2427,41 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
 #if XK_WIDEN
     xv_d acc = zero;
 #endif
+    /* the check's running least and greatest target, NaN and bad row sums */
+    xv_d t_lo = XV(splat)(HUGE_VAL), t_hi = XV(splat)(-HUGE_VAL);
+    xv_i t_nan = {0}, t_bad = {0};
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const int nr = n - r < 8 ? (int)(n - r) : 8;
         const T *x0 = PAIRS ? x + 2 * r : x + r, *x1 = x + xs + r;
-        const int64_t *yp = b->labels + r0 + r;
-        xv_d a0 = zero, a1 = zero;
+        const T *t0 = CAT ? (PAIRS ? t + 2 * r : t + r) : NULL, *t1 = CAT ? t + ts + r : NULL;
+        const int64_t *yp = CAT ? NULL : b->labels + r0 + r;
+        xv_d a0 = zero, a1 = zero, w0 = zero, w1 = zero;
         xv_i yv = {0};
         if (nr == 8) {
             if (PAIRS) FN(load_pairs)(x0, &a0, &a1);
             else a0 = XK_LOADV(x0), a1 = XK_LOADV(x1);
-            memcpy(&yv, yp, sizeof yv);
+            if (!CAT) memcpy(&yv, yp, sizeof yv);
+            else if (PAIRS) FN(load_pairs)(t0, &w0, &w1);
+            else w0 = XK_LOADV(t0), w1 = XK_LOADV(t1);
         } else { /* the last rows, padded with zeros (their losses set to 0 below) */
             if (PAIRS)
                 for (int l = 0; l < nr; l++) a0[l] = (double)x0[2 * l], a1[l] = (double)x0[2 * l + 1];
             else a0 = FN(load_pad)(x0, nr, 0.0), a1 = FN(load_pad)(x1, nr, 0.0);
-            for (int l = 0; l < nr; l++) yv[l] = yp[l];
+            if (!CAT)
+                for (int l = 0; l < nr; l++) yv[l] = yp[l];
+            else if (PAIRS)
+                for (int l = 0; l < nr; l++) w0[l] = (double)t0[2 * l], w1[l] = (double)t0[2 * l + 1];
+            else w0 = FN(load_pad)(t0, nr, 0.0), w1 = FN(load_pad)(t1, nr, 0.0);
+        }
+        if (CAT && PAIRS && chk) {
+            const xv_i in = XV_LT(lane, (int64_t)nr);
+            const xv_d tsum = (zero + w0) + w1, dev = tsum - 1.0;
+            t_lo = XV(min)(XV(sel)(in, XV(min)(w1, w0), t_lo), t_lo);
+            t_hi = XV(max)(XV(sel)(in, XV(max)(w1, w0), t_hi), t_hi);
+            t_nan |= in & (XV_NE(w0, w0) | XV_NE(w1, w1));
+            t_bad |= in & XV_GT(XV(sel)(XV_LT(dev, zero), -dev, dev), XV(splat)(chk->rtol));
+            if (nr == 8) XV(store)(chk->sums + r0 + r, tsum);
+            else for (int l = 0; l < nr; l++) chk->sums[r0 + r + l] = tsum[l];
         }
         const xv_i is1 = XV_EQ(yv, 1);
         xv_d d, e, u, Tv;
@@ -2451,7 +2469,15 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
         /* nll1 = (relu(-d) + T) + (-e where d <= 0), nll0 = (relu(d) + T) + (e where d > 0) */
         const xv_i on = is1 ^ pos; /* where the label's class has the relu term */
         const xv_d dd = XV(sel)(is1, -d, d), ee = XV(sel)(is1, -e, e);
-        const xv_d nll = (XV(sel)(on, dd, zero) + Tv) + XV(sel)(on, ee, zero);
+        xv_d nll = zero;
+        if (CAT) {
+            const xv_d nll0 = (XV(sel)(pos, d, zero) + Tv) + XV(sel)(pos, e, zero);
+            const xv_d nll1 = (XV(sel)(pos, zero, -d) + Tv) + XV(sel)(pos, zero, -e);
+            nll = XV(sel)(XV_EQ(w0, zero), zero, w0 * nll0) +
+                  XV(sel)(XV_EQ(w1, zero), zero, w1 * nll1);
+        } else {
+            nll = (XV(sel)(on, dd, zero) + Tv) + XV(sel)(on, ee, zero);
+        }
         xv_d loss = nll, p0 = zero, p1 = zero, f = zero;
         if (GRAD || focal_int) {
             const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
@@ -2480,6 +2506,8 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
                 const xv_d xv = XV(sel)(XV_EQ(pc, zero), zero, gamma * pc * nll);
                 const xv_d D = XV(sel)(XV_EQ(f, zero), zero, f * (po + xv));
                 c1 = XV(sel)(is1, zero - D, D);
+            } else if (CAT) {
+                c1 = w0 * p1 - w1 * p0;
             } else {
                 c1 = XV(sel)(is1, zero - p0, p1);
             }
@@ -2492,25 +2520,66 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
     FN(vsum_add)(&sums, acc);
 #endif
     FN(vsum_store)(bsum, &sums);
+    if (CAT && PAIRS && chk) {
+        for (int l = 0; l < 8; l++) {
+            chk->lo = t_lo[l] < chk->lo ? t_lo[l] : chk->lo;
+            chk->hi = t_hi[l] > chk->hi ? t_hi[l] : chk->hi;
+        }
+        chk->nan |= XV(any)(t_nan);
+        chk->bad_sum |= XV(any)(t_bad);
+    }
 }
 
-/* tile2_plain instantiated for the call's gradient, focal factor and z-loss; PAIRS: x and out
- * are row-major pairs (entry (r, c) at x[2 r + c]), else class-major (x[c xs + r]). */
-static inline __attribute__((always_inline)) void FN(tile2_plain_any)(
-    xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, T *out, ptrdiff_t os,
-    xk_sum *bsum, const int PAIRS)
+/* tile2_plain instantiated: one function per set of flags (GRAD, FOCAL, Z, PAIRS, CAT). In
+ * one function together (or in their callers), their loops kept their polynomials'
+ * coefficients on the stack: sparse float32 pairs with the gradient took 1.08x the time. */
+#define XK_TILE2_PLAIN(G, F, Z, P, C)                                                          \
+    static __attribute__((noinline)) void FN(tile2_plain_##G##F##Z##P##C)(                      \
+        xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t,           \
+        ptrdiff_t ts, T *out, ptrdiff_t os, xk_sum *bsum, xk_stats *chk)                        \
+    {                                                                                            \
+        FN(tile2_plain)(b, r0, n, x, xs, t, ts, out, os, bsum, chk, G, F, Z, P, C);             \
+    }
+#define XK_TILE2_PLAIN_GP(F, Z, C)                                                             \
+    XK_TILE2_PLAIN(0, F, Z, 0, C)                                                              \
+    XK_TILE2_PLAIN(0, F, Z, 1, C)                                                              \
+    XK_TILE2_PLAIN(1, F, Z, 0, C)                                                              \
+    XK_TILE2_PLAIN(1, F, Z, 1, C)
+XK_TILE2_PLAIN_GP(0, 0, 0)
+XK_TILE2_PLAIN_GP(0, 1, 0)
+XK_TILE2_PLAIN_GP(1, 0, 0)
+XK_TILE2_PLAIN_GP(1, 1, 0)
+XK_TILE2_PLAIN_GP(0, 0, 1)
+XK_TILE2_PLAIN_GP(0, 1, 1) /* (categorical rows without the focal factor: xk_two_plain) */
+#undef XK_TILE2_PLAIN_GP
+#undef XK_TILE2_PLAIN
+
+/* tile2_plain for the call's loss (sparse or categorical), gradient (out), focal factor and
+ * z-loss, and layout: pairs, x, t and out are row-major pairs (entry (r, c) at x[2 r + c]),
+ * else class-major (x[c xs + r]). */
+static inline void FN(tile2_plain_any)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n,
+                                       const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts,
+                                       T *out, ptrdiff_t os, xk_sum *bsum, xk_stats *chk,
+                                       int pairs)
 {
-#define XK_PLAIN(F, Z)                                                                    \
-    do {                                                                                  \
-        if (out) FN(tile2_plain)(b, r0, n, x, xs, out, os, bsum, 1, F, Z, PAIRS);         \
-        else FN(tile2_plain)(b, r0, n, x, xs, NULL, os, bsum, 0, F, Z, PAIRS);            \
+#define XK_CALL(G, F, Z, P, C) FN(tile2_plain_##G##F##Z##P##C)(b, r0, n, x, xs, t, ts, out, os, bsum, chk)
+#define XK_PLAIN(F, Z, C)                                                                     \
+    do {                                                                                      \
+        if (out && pairs) XK_CALL(1, F, Z, 1, C);                                             \
+        else if (out) XK_CALL(1, F, Z, 0, C);                                                 \
+        else if (pairs) XK_CALL(0, F, Z, 1, C);                                               \
+        else XK_CALL(0, F, Z, 0, C);                                                          \
     } while (0)
     const int focal = b->gamma != 0.0, z = b->z != 0.0;
-    if (focal && z) XK_PLAIN(1, 1);
-    else if (focal) XK_PLAIN(1, 0);
-    else if (z) XK_PLAIN(0, 1);
-    else XK_PLAIN(0, 0);
+    if (mode == XK_CATEGORICAL) {
+        if (z) XK_PLAIN(0, 1, 1);
+        else XK_PLAIN(0, 0, 1);
+    } else if (focal && z) XK_PLAIN(1, 1, 0);
+    else if (focal) XK_PLAIN(1, 0, 0);
+    else if (z) XK_PLAIN(0, 1, 0);
+    else XK_PLAIN(0, 0, 0);
 #undef XK_PLAIN
+#undef XK_CALL
 }
 
 static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
@@ -2518,8 +2587,8 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
                       xk_sum *bsum)
 {
     const int cat = mode == XK_CATEGORICAL;
-    if (FN(two_plain)(b, mode)) {
-        FN(tile2_plain_any)(b, r0, n, x, xs, out, os, bsum, 0);
+    if (xk_two_plain(b, mode)) {
+        FN(tile2_plain_any)(b, mode, r0, n, x, xs, t, ts, out, os, bsum, NULL, 0);
         return;
     }
     const xv_d zero = XV(splat)(0.0);
@@ -3062,6 +3131,8 @@ static void FN(from_tile)(const T *ot, ptrdiff_t C, ptrdiff_t n, T *out, ptrdiff
 #undef XK_TO_TILE
 #undef XK_FROM_TILE
 
+static void FN(stats_total)(xk_stats *s);
+
 /* A block of rows: contiguous rows one by one; class-major runs of rows, and row-major rows
  * of few classes transposed into scratch, in tiles of XK_TILE rows. */
 static void FN(softmax)(xk_block *b, int mode)
@@ -3089,14 +3160,21 @@ static void FN(softmax)(xk_block *b, int mode)
         ot = base + 2 * C * XK_TILE;
     }
     /* rows of two classes in contiguous pairs for tile2_plain: read (and written) in place, a
-       tile's rows at a time as the transposed ones (the same sums) */
-    const int pairs = transpose && C == 2 && b->x_rs == 2 && (!b->out || b->o_rs == 2) &&
-                      FN(two_plain)(b, mode);
+       tile's rows at a time as the transposed ones (the same sums); the targets checked as
+       they are read where b->check asks for it */
+    const int pairs = xk_two_pairs(b, mode);
+    xk_stats *chk = pairs && mode == XK_CATEGORICAL ? b->check : NULL;
+    if (chk) {
+        chk->lo = HUGE_VAL, chk->hi = -HUGE_VAL;
+        chk->nan = chk->bad_sum = chk->all_hot = 0;
+    }
     for (ptrdiff_t r0 = 0; r0 < R; r0 += XK_TILE) {
         ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE;
         if (pairs) {
             T *out = b->out ? (T *)b->out + 2 * r0 : NULL;
-            FN(tile2_plain_any)(b, r0, n, (const T *)b->x + 2 * r0, 0, out, 0, &bsum, 1);
+            const T *t = b->t ? (const T *)b->t + 2 * r0 : NULL;
+            FN(tile2_plain_any)(b, mode, r0, n, (const T *)b->x + 2 * r0, 0, t, 0, out, 0, &bsum,
+                                chk, 1);
             continue;
         }
         if (!transpose) {
@@ -3117,6 +3195,7 @@ static void FN(softmax)(xk_block *b, int mode)
         }
     }
     FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
+    if (chk) FN(stats_total)(chk);
 }
 
 /* ------------------------------------------------------------------ from probabilities */
@@ -4468,10 +4547,17 @@ static void FN(stats)(xk_stats *s)
     s->all_hot = s->hot != NULL && R > 0 && want_hot;
     if (s->all_hot && rs == 1 && cs != 1) /* class-major: every row's class was written */
         for (ptrdiff_t r = 0; r < R && s->all_hot; r++) s->all_hot = s->hot[r] >= 0;
-    /* the total target weight: the rows' (weighted) sums eight at a time in lanes, four
-       vectors added pairwise and then to eight compensated sums (the padding's lanes 0; a
-       compensated addition per eight rows was a chain that set the pace of few-class rows) */
-    const double *wy = cw ? s->wsums : s->sums, *sw = s->row_weight;
+    FN(stats_total)(s);
+}
+
+/* The total target weight of a block whose rows' (weighted) sums are in s->sums (s->wsums):
+ * eight at a time in lanes, four vectors added pairwise and then to eight compensated sums
+ * (the padding's lanes 0; a compensated addition per eight rows was a chain that set the pace
+ * of few-class rows). */
+static void FN(stats_total)(xk_stats *s)
+{
+    const ptrdiff_t R = s->R;
+    const double *wy = s->cw ? s->wsums : s->sums, *sw = s->row_weight;
     const xv_d zero = XV(splat)(0.0);
     xv_d ts = zero, tc = zero;
     for (ptrdiff_t r0 = 0; r0 < R; r0 += 32) {

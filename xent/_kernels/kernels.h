@@ -40,6 +40,8 @@ enum xk_mode {
 /* Doubles per row of a streamed state: m, sb, nt, vs (see FN(state) in body.h), and x_y. */
 #define XK_STATE_LEN 5
 
+struct xk_stats;
+
 typedef struct {
     /* shape */
     ptrdiff_t R, C;
@@ -83,7 +85,30 @@ typedef struct {
        none) */
     const char *pf;
     ptrdiff_t pf_lines;
+    /* the check of the targets (categorical, from logits), done by the kernel as it reads them
+       where xk_two_pairs holds: its results as `stats` gives them (but hot: not looked for,
+       all_hot 0), in the struct, whose sums and rtol are set (the rest as for `stats`); NULL:
+       not wanted */
+    struct xk_stats *check;
 } xk_block;
+
+/* Whether a block of two classes takes the unweighted two-class loop (body.h tile2_plain):
+ * sparse rows with labels, or categorical rows without the focal factor; without class or row
+ * weights, per-row output or smoothing. */
+static inline int xk_two_plain(const xk_block *b, int mode)
+{
+    if (b->cw || b->row_weight || b->row_out || b->eps != 0.0) return 0;
+    return (mode == XK_SPARSE && b->labels) || (mode == XK_CATEGORICAL && b->t && b->gamma == 0.0);
+}
+
+/* Whether tile2_plain reads (and writes) the block in place: rows of two contiguous entries
+ * (every array), more than one of them. */
+static inline int xk_two_pairs(const xk_block *b, int mode)
+{
+    return b->C == 2 && b->R > 1 && b->x_rs == 2 && b->x_cs == 1 &&
+           (!b->out || (b->o_rs == 2 && b->o_cs == 1)) &&
+           (!b->t || (b->t_rs == 2 && b->t_cs == 1)) && xk_two_plain(b, mode);
+}
 
 typedef struct {
     ptrdiff_t n;
@@ -109,7 +134,7 @@ typedef struct {
  * sum_c t_c and sum_c cw_c t_c in double, and the least and greatest entry and whether one is
  * NaN; whether each row is one-hot (hot: its class, or a negative number); the block's total
  * target weight. Any strides. */
-typedef struct {
+typedef struct xk_stats {
     ptrdiff_t R, C;
     const void *t;       /* the kernel's type */
     ptrdiff_t rs, cs;
