@@ -1191,8 +1191,8 @@ def test_mean_is_invariant_to_weight_scale(rng, kind, which, scale):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     ("shape", "axis"),
-    [((300, 5), -1), ((40, 700), -1), ((6, 300), 0)],
-    ids=["few", "many", "axis0"],
+    [((300, 5), -1), ((40, 700), -1), ((6, 300), 0), ((300, 2), -1), ((2, 300), 0)],
+    ids=["few", "many", "axis0", "two", "two-axis0"],
 )
 @pytest.mark.parametrize(
     "kw",

@@ -116,6 +116,7 @@ cdef extern from "kernels.h":
         void (*id_range)(const void *y, int is32, Py_ssize_t n, int64_t skip, int use_skip,
                          int64_t *lo, int64_t *hi, Py_ssize_t *count) noexcept nogil
 
+    int xk_two_plain(const xk_block *b, int mode) nogil
     int xk_two_pairs(const xk_block *b, int mode) nogil
     Py_ssize_t xk_scratch_len(Py_ssize_t C) nogil
     int xk_n_variants() nogil
@@ -328,6 +329,7 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     cdef double *s = <double *>cnp.PyArray_DATA(sums)
     cdef xk_block sub
     cdef int sub_mode, status, sparse = SPARSE
+    cdef bint two_plain
     cdef bint checking = check is not None
     with nogil:
         r0 = 0
@@ -348,9 +350,11 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
             if b.state != NULL:
                 sub.state = b.state + r0 * XK_STATE_LEN
             sub_mode = mode
-            if checking and chk.first and chk.st.cw == NULL and from_logits and xk_two_pairs(&sub, mode):
-                # the kernel checks the targets as it reads them (not one-hot: rows that are
-                # give the sparse loss's bits in that loop)
+            # rows of two classes in the unweighted loop: a one-hot row gives the sparse loss's
+            # bits there, so that they need not run as the sparse loss (nor be read for ids)
+            two_plain = from_logits and sub.C == 2 and xk_two_plain(&sub, mode)
+            if checking and chk.first and two_plain and xk_two_pairs(&sub, mode):
+                # the kernel checks the targets as it reads them
                 _stats_init(&chk.st, sub.t, sub.t_rs, sub.t_cs, sub.R, chk.sums, chk.wsums,
                             NULL, sub.row_weight)
                 sub.check = &chk.st
@@ -365,7 +369,7 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
                 k += 2
                 r0 += block_rows
                 continue
-            if checking:
+            if checking and not (two_plain and not chk.first):
                 if _span_check_block(v, kind, &chk, &sub, k // 2) < 0:
                     break
                 if r0 + block_rows < R and b.t_cs == 1 and b.t_rs == b.C:

@@ -2399,6 +2399,17 @@ static inline __attribute__((always_inline)) void FN(store_two)(T *out, ptrdiff_
     }
 }
 
+/* The check of a block's targets by tile2_plain as it reads them (xk_block.check): the least
+ * and greatest entry, NaN, the rows whose sum t0 + t1 (added as `stats` adds it) is further
+ * than rtol from 1, and the block's total target weight, stats_total's compensated lane sums of
+ * the rows' sums (groups of 32 rows, four vectors added pairwise: a block's tiles start at
+ * multiples of 32 rows), in lanes until the block's end (tcheck_end). */
+typedef struct {
+    xv_d lo, hi, ts, tc;
+    xv_i nan, bad;
+    double rtol;
+} FN(tcheck);
+
 /* tile2 without class or row weights, per-row output or smoothing (xk_two_plain), with or
  * without the focal factor (sparse only) and the z-loss. Sparse (labels): the loss of the
  * label's class alone, nll_y = relu(+-d) + T + (+-e where +-d > 0), times the focal factor f_y
@@ -2410,12 +2421,10 @@ static inline __attribute__((always_inline)) void FN(store_two)(T *out, ptrdiff_
  * same bits. For float results the losses go to a plain double sum per lane (at most
  * XK_TILE / 8 additions of non-negative terms), added to the compensated sum once per tile.
  *
- * With chk (PAIRS and CAT only), the targets are checked as they are read: the least and
- * greatest entry, NaN, and each row's sum (t0 + t1, added as `stats` does) into chk->sums and
- * compared with 1; merged into chk's lo, hi, nan and bad_sum. */
+ * With chk (PAIRS and CAT only), the targets are checked as they are read (tcheck). */
 static inline __attribute__((always_inline)) void FN(tile2_plain)(
     xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts,
-    T *out, ptrdiff_t os, xk_sum *bsum, xk_stats *chk, const int GRAD, const int FOCAL,
+    T *out, ptrdiff_t os, xk_sum *bsum, FN(tcheck) *chk, const int GRAD, const int FOCAL,
     const int Z, const int PAIRS, const int CAT)
 {
     const xv_d zero = XV(splat)(0.0);
@@ -2427,9 +2436,9 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
 #if XK_WIDEN
     xv_d acc = zero;
 #endif
-    /* the check's running least and greatest target, NaN and bad row sums */
-    xv_d t_lo = XV(splat)(HUGE_VAL), t_hi = XV(splat)(-HUGE_VAL);
-    xv_i t_nan = {0}, t_bad = {0};
+    /* the check's: the row sums of the group of 32 rows so far (one vector, and the sum of
+       the first two) */
+    xv_d t_one = zero, t_two = zero;
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const int nr = n - r < 8 ? (int)(n - r) : 8;
         const T *x0 = PAIRS ? x + 2 * r : x + r, *x1 = x + xs + r;
@@ -2455,13 +2464,21 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
         }
         if (CAT && PAIRS && chk) {
             const xv_i in = XV_LT(lane, (int64_t)nr);
-            const xv_d tsum = (zero + w0) + w1, dev = tsum - 1.0;
-            t_lo = XV(min)(XV(sel)(in, XV(min)(w1, w0), t_lo), t_lo);
-            t_hi = XV(max)(XV(sel)(in, XV(max)(w1, w0), t_hi), t_hi);
-            t_nan |= in & (XV_NE(w0, w0) | XV_NE(w1, w1));
-            t_bad |= in & XV_GT(XV(sel)(XV_LT(dev, zero), -dev, dev), XV(splat)(chk->rtol));
-            if (nr == 8) XV(store)(chk->sums + r0 + r, tsum);
-            else for (int l = 0; l < nr; l++) chk->sums[r0 + r + l] = tsum[l];
+            const xv_d tsum = (zero + w0) + w1, dev = tsum - 1.0; /* 0 past the last row */
+            chk->lo = XV(min)(XV(sel)(in, XV(min)(w1, w0), chk->lo), chk->lo);
+            chk->hi = XV(max)(XV(sel)(in, XV(max)(w1, w0), chk->hi), chk->hi);
+            chk->nan |= in & (XV_NE(w0, w0) | XV_NE(w1, w1));
+            chk->bad |= in & XV_GT(XV(sel)(XV_LT(dev, zero), -dev, dev), XV(splat)(chk->rtol));
+            /* stats_total's (v0 + v1) + (v2 + v3) per 32 rows, the vectors past the end 0 */
+            const int g = (int)((r0 + r) / 8 & 3), last = r + 8 >= n;
+            if (g == 0) t_one = tsum;
+            else if (g == 1) t_two = t_one + tsum;
+            else if (g == 2) t_one = tsum;
+            if (g == 3 || last) {
+                const xv_d pair0 = g == 0 ? t_one + zero : t_two;
+                const xv_d pair1 = g == 3 ? t_one + tsum : g == 2 ? t_one + zero : zero + zero;
+                FN(vkadd)(&chk->ts, &chk->tc, pair0 + pair1, NULL);
+            }
         }
         const xv_i is1 = XV_EQ(yv, 1);
         xv_d d, e, u, Tv;
@@ -2520,14 +2537,20 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
     FN(vsum_add)(&sums, acc);
 #endif
     FN(vsum_store)(bsum, &sums);
-    if (CAT && PAIRS && chk) {
-        for (int l = 0; l < 8; l++) {
-            chk->lo = t_lo[l] < chk->lo ? t_lo[l] : chk->lo;
-            chk->hi = t_hi[l] > chk->hi ? t_hi[l] : chk->hi;
-        }
-        chk->nan |= XV(any)(t_nan);
-        chk->bad_sum |= XV(any)(t_bad);
+}
+
+/* The results of a block's tcheck into its xk_stats (as `stats` gives them, but all_hot 0). */
+static void FN(tcheck_end)(const FN(tcheck) *c, xk_stats *s)
+{
+    s->lo = HUGE_VAL, s->hi = -HUGE_VAL;
+    for (int l = 0; l < 8; l++) {
+        s->lo = c->lo[l] < s->lo ? c->lo[l] : s->lo;
+        s->hi = c->hi[l] > s->hi ? c->hi[l] : s->hi;
     }
+    s->nan = XV(any)(c->nan);
+    s->bad_sum = XV(any)(c->bad);
+    s->all_hot = 0;
+    s->total = FN(lanes_sum)(c->ts, c->tc);
 }
 
 /* tile2_plain instantiated: one function per set of flags (GRAD, FOCAL, Z, PAIRS, CAT). In
@@ -2536,7 +2559,7 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
 #define XK_TILE2_PLAIN(G, F, Z, P, C)                                                          \
     static __attribute__((noinline)) void FN(tile2_plain_##G##F##Z##P##C)(                      \
         xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t,           \
-        ptrdiff_t ts, T *out, ptrdiff_t os, xk_sum *bsum, xk_stats *chk)                        \
+        ptrdiff_t ts, T *out, ptrdiff_t os, xk_sum *bsum, FN(tcheck) *chk)                      \
     {                                                                                            \
         FN(tile2_plain)(b, r0, n, x, xs, t, ts, out, os, bsum, chk, G, F, Z, P, C);             \
     }
@@ -2559,7 +2582,7 @@ XK_TILE2_PLAIN_GP(0, 1, 1) /* (categorical rows without the focal factor: xk_two
  * else class-major (x[c xs + r]). */
 static inline void FN(tile2_plain_any)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n,
                                        const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts,
-                                       T *out, ptrdiff_t os, xk_sum *bsum, xk_stats *chk,
+                                       T *out, ptrdiff_t os, xk_sum *bsum, FN(tcheck) *chk,
                                        int pairs)
 {
 #define XK_CALL(G, F, Z, P, C) FN(tile2_plain_##G##F##Z##P##C)(b, r0, n, x, xs, t, ts, out, os, bsum, chk)
@@ -3131,8 +3154,6 @@ static void FN(from_tile)(const T *ot, ptrdiff_t C, ptrdiff_t n, T *out, ptrdiff
 #undef XK_TO_TILE
 #undef XK_FROM_TILE
 
-static void FN(stats_total)(xk_stats *s);
-
 /* A block of rows: contiguous rows one by one; class-major runs of rows, and row-major rows
  * of few classes transposed into scratch, in tiles of XK_TILE rows. */
 static void FN(softmax)(xk_block *b, int mode)
@@ -3163,11 +3184,12 @@ static void FN(softmax)(xk_block *b, int mode)
        tile's rows at a time as the transposed ones (the same sums); the targets checked as
        they are read where b->check asks for it */
     const int pairs = xk_two_pairs(b, mode);
-    xk_stats *chk = pairs && mode == XK_CATEGORICAL ? b->check : NULL;
-    if (chk) {
-        chk->lo = HUGE_VAL, chk->hi = -HUGE_VAL;
-        chk->nan = chk->bad_sum = chk->all_hot = 0;
-    }
+    xk_stats *const check = pairs && mode == XK_CATEGORICAL ? b->check : NULL;
+    const xv_d zero = XV(splat)(0.0);
+    const xv_i no = {0};
+    FN(tcheck) tc = {XV(splat)(HUGE_VAL), XV(splat)(-HUGE_VAL), zero, zero, no, no,
+                     check ? check->rtol : 0.0};
+    FN(tcheck) *const chk = check ? &tc : NULL;
     for (ptrdiff_t r0 = 0; r0 < R; r0 += XK_TILE) {
         ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE;
         if (pairs) {
@@ -3195,7 +3217,7 @@ static void FN(softmax)(xk_block *b, int mode)
         }
     }
     FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
-    if (chk) FN(stats_total)(chk);
+    if (check) FN(tcheck_end)(chk, check);
 }
 
 /* ------------------------------------------------------------------ from probabilities */
@@ -4362,6 +4384,30 @@ static ptrdiff_t FN(stats_few)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i 
     return r;
 }
 
+/* The total target weight of a block whose rows' (weighted) sums are in s->sums (s->wsums):
+ * eight at a time in lanes, four vectors added pairwise and then to eight compensated sums
+ * (the padding's lanes 0; a compensated addition per eight rows was a chain that set the pace
+ * of few-class rows). */
+static void FN(stats_total)(xk_stats *s)
+{
+    const ptrdiff_t R = s->R;
+    const double *wy = s->cw ? s->wsums : s->sums, *sw = s->row_weight;
+    const xv_d zero = XV(splat)(0.0);
+    xv_d ts = zero, tc = zero;
+    for (ptrdiff_t r0 = 0; r0 < R; r0 += 32) {
+        xv_d v[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const ptrdiff_t r = r0 + 8 * k;
+            const int n = R - r >= 8 ? 8 : R - r > 0 ? (int)(R - r) : 0;
+            v[k] = n == 8 ? XV(load)(wy + r) : XV(load_pad)(wy + r, n, 0.0);
+            if (sw) v[k] *= n == 8 ? XV(load)(sw + r) : XV(load_pad)(sw + r, n, 0.0);
+        }
+        FN(vkadd)(&ts, &tc, (v[0] + v[1]) + (v[2] + v[3]), NULL);
+    }
+    s->total = FN(lanes_sum)(ts, tc);
+}
+
 /* xk_stats of a block (kernels.h): rows with unit class stride eight entries at a time in
  * lanes added in a fixed order (rows of at most 16 classes sixteen rows at a time), other
  * layouts entry by entry. */
@@ -4548,30 +4594,6 @@ static void FN(stats)(xk_stats *s)
     if (s->all_hot && rs == 1 && cs != 1) /* class-major: every row's class was written */
         for (ptrdiff_t r = 0; r < R && s->all_hot; r++) s->all_hot = s->hot[r] >= 0;
     FN(stats_total)(s);
-}
-
-/* The total target weight of a block whose rows' (weighted) sums are in s->sums (s->wsums):
- * eight at a time in lanes, four vectors added pairwise and then to eight compensated sums
- * (the padding's lanes 0; a compensated addition per eight rows was a chain that set the pace
- * of few-class rows). */
-static void FN(stats_total)(xk_stats *s)
-{
-    const ptrdiff_t R = s->R;
-    const double *wy = s->cw ? s->wsums : s->sums, *sw = s->row_weight;
-    const xv_d zero = XV(splat)(0.0);
-    xv_d ts = zero, tc = zero;
-    for (ptrdiff_t r0 = 0; r0 < R; r0 += 32) {
-        xv_d v[4];
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            const ptrdiff_t r = r0 + 8 * k;
-            const int n = R - r >= 8 ? 8 : R - r > 0 ? (int)(R - r) : 0;
-            v[k] = n == 8 ? XV(load)(wy + r) : XV(load_pad)(wy + r, n, 0.0);
-            if (sw) v[k] *= n == 8 ? XV(load)(sw + r) : XV(load_pad)(sw + r, n, 0.0);
-        }
-        FN(vkadd)(&ts, &tc, (v[0] + v[1]) + (v[2] + v[3]), NULL);
-    }
-    s->total = FN(lanes_sum)(ts, tc);
 }
 
 #undef XK_EXP_OUT

@@ -86,9 +86,9 @@ typedef struct {
     const char *pf;
     ptrdiff_t pf_lines;
     /* the check of the targets (categorical, from logits), done by the kernel as it reads them
-       where xk_two_pairs holds: its results as `stats` gives them (but hot: not looked for,
-       all_hot 0), in the struct, whose sums and rtol are set (the rest as for `stats`); NULL:
-       not wanted */
+       where xk_two_pairs holds: its results as `stats` gives them, but all_hot 0 (one-hot rows
+       are not looked for) and no per-row sums, in the struct, whose rtol is read; NULL: not
+       wanted */
     struct xk_stats *check;
 } xk_block;
 
