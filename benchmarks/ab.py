@@ -127,8 +127,9 @@ def _options(rng: np.random.Generator) -> Iterator[Case]:
 
 
 def _categorical(rng: np.random.Generator) -> Iterator[Case]:
-    """The categorical loss of soft and one-hot targets (2, 10 and 1,000 classes), forward and
-    with its gradient, with the sparse loss beside them."""
+    """The categorical loss of soft and one-hot targets (2, 10 and 1,000 classes), and the focal
+    loss (gamma 2) of the soft ones, forward and with its gradient, with the sparse loss beside
+    them."""
     for dtype in (np.float32, np.float64):
         for c in (2, 10, 1000):
             x = rng.standard_normal((ENTRIES // c, c)).astype(dtype)
@@ -137,15 +138,22 @@ def _categorical(rng: np.random.Generator) -> Iterator[Case]:
             soft /= soft.sum(axis=1, keepdims=True)
             name = f"{c} {np.dtype(dtype).name}"
             yield from _sparse(name, x, y)
-            for kind, t in (("soft", soft), ("one-hot", np.eye(c, dtype=dtype)[y])):
+            onehot = np.eye(c, dtype=dtype)[y]
+            for kind, t, kw in (
+                ("soft", soft, {}),
+                ("one-hot", onehot, {}),
+                ("soft focal", soft, {"focal_gamma": 2.0}),
+            ):
                 yield (
                     f"{name} categorical {kind}",
-                    lambda m, x=x, t=t: m.categorical_cross_entropy(t, x, from_logits=True),
+                    lambda m, x=x, t=t, kw=kw: m.categorical_cross_entropy(
+                        t, x, from_logits=True, **kw
+                    ),
                 )
                 yield (
                     f"{name} categorical {kind}+grad",
-                    lambda m, x=x, t=t: m.categorical_cross_entropy(
-                        t, x, from_logits=True, return_grad=True
+                    lambda m, x=x, t=t, kw=kw: m.categorical_cross_entropy(
+                        t, x, from_logits=True, return_grad=True, **kw
                     ),
                 )
 

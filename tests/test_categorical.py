@@ -1201,8 +1201,9 @@ def test_mean_is_invariant_to_weight_scale(rng, kind, which, scale):
         {"label_smoothing": 0.1, "class_weight": "cw", "reduction": "none"},
         {"z_loss": 1e-3, "sample_weight": "sw"},
         {"focal_gamma": 2.0, "reduction": "sum"},
+        {"focal_gamma": 0.5, "z_loss": 1e-3},
     ],
-    ids=["plain", "smoothing-cw", "z-sw", "focal"],
+    ids=["plain", "smoothing-cw", "z-sw", "focal", "focal-half-z"],
 )
 def test_one_hot_targets_give_the_sparse_loss_bit_for_bit(rng, dtype, shape, axis, kw):
     """One-hot targets from logits run as the sparse loss of their class ids (the same loss):

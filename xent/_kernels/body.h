@@ -2411,13 +2411,13 @@ typedef struct {
 } FN(tcheck);
 
 /* tile2 without class or row weights, per-row output or smoothing (xk_two_plain), with or
- * without the focal factor (sparse only) and the z-loss. Sparse (labels): the loss of the
- * label's class alone, nll_y = relu(+-d) + T + (+-e where +-d > 0), times the focal factor f_y
- * of tile2 (FOCAL: the other class's p^gamma by products for float results and gamma 1-4, else
+ * without the focal factor and the z-loss. Sparse (labels): the loss of the label's class
+ * alone, nll_y = relu(+-d) + T + (+-e where +-d > 0), times the focal factor f_y of tile2
+ * (FOCAL: the other class's p^gamma by products for float results and gamma 1-4, else
  * focal2_f of the other class's -log p), plus the z-loss (Z), and the gradient's c1 = p1
  * (label 0) or 0 - p0 (label 1), or their focal forms. CAT (targets t): tile2's t0 nll0 +
- * t1 nll1 and c1 = t0 p1 - t1 p0, which for a one-hot row are the sparse loss's values, bit for
- * bit. The same operations on the same values as tile2's (whose class weights are 1), so the
+ * t1 nll1 and c1 = t0 p1 - t1 p0, or their focal forms, which for a one-hot row are the sparse
+ * loss's values, bit for bit. The same operations on the same values as tile2's (whose class weights are 1), so the
  * same bits. For float results the losses go to a plain double sum per lane (at most
  * XK_TILE / 8 additions of non-negative terms), added to the compensated sum once per tile.
  *
@@ -2486,21 +2486,33 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
         /* nll1 = (relu(-d) + T) + (-e where d <= 0), nll0 = (relu(d) + T) + (e where d > 0) */
         const xv_i on = is1 ^ pos; /* where the label's class has the relu term */
         const xv_d dd = XV(sel)(is1, -d, d), ee = XV(sel)(is1, -e, e);
-        xv_d nll = zero;
+        xv_d nll = zero, nll0 = zero, nll1 = zero;
         if (CAT) {
-            const xv_d nll0 = (XV(sel)(pos, d, zero) + Tv) + XV(sel)(pos, e, zero);
-            const xv_d nll1 = (XV(sel)(pos, zero, -d) + Tv) + XV(sel)(pos, zero, -e);
+            nll0 = (XV(sel)(pos, d, zero) + Tv) + XV(sel)(pos, e, zero);
+            nll1 = (XV(sel)(pos, zero, -d) + Tv) + XV(sel)(pos, zero, -e);
             nll = XV(sel)(XV_EQ(w0, zero), zero, w0 * nll0) +
                   XV(sel)(XV_EQ(w1, zero), zero, w1 * nll1);
         } else {
             nll = (XV(sel)(on, dd, zero) + Tv) + XV(sel)(on, ee, zero);
         }
-        xv_d loss = nll, p0 = zero, p1 = zero, f = zero;
+        xv_d loss = nll, p0 = zero, p1 = zero, f = zero, f0 = zero, f1 = zero;
+        xv_i off0 = {0}, off1 = {0};
         if (GRAD || focal_int) {
             const xv_d inv = 1.0 / (1.0 + u), small_p = u * inv;
             p1 = XV(sel)(pos, inv, small_p), p0 = XV(sel)(pos, small_p, inv);
         }
-        if (FOCAL) {
+        if (FOCAL && CAT) {
+            /* tile2's: f_c = p_o^gamma by products, or focal2_f of the other class's -log p */
+            if (focal_int) {
+                f0 = FN(powi_v)(gamma, p1);
+                f1 = FN(powi_v)(gamma, p0);
+            } else {
+                f0 = FN(focal2_f)(gamma, XV(sel)(pos, zero, -d), XV(sel)(pos, zero, -e), Tv);
+                f1 = FN(focal2_f)(gamma, XV(sel)(pos, d, zero), XV(sel)(pos, e, zero), Tv);
+            }
+            off0 = XV_EQ(w0, zero) | XV_EQ(f0, zero), off1 = XV_EQ(w1, zero) | XV_EQ(f1, zero);
+            loss = XV(sel)(off0, zero, w0 * f0 * nll0) + XV(sel)(off1, zero, w1 * f1 * nll1);
+        } else if (FOCAL) {
             /* the other class's -log p = relu(-+d) + T + e's part: relu and e where the
                label's class has none */
             if (focal_int) f = FN(powi_v)(gamma, XV(sel)(is1, p0, p1));
@@ -2517,7 +2529,12 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
 #endif
         if (GRAD) {
             xv_d c1;
-            if (FOCAL) {
+            if (FOCAL && CAT) { /* tile2's */
+                const xv_d x0v = XV(sel)(XV_EQ(p0, zero), zero, gamma * p0 * nll0);
+                const xv_d x1v = XV(sel)(XV_EQ(p1, zero), zero, gamma * p1 * nll1);
+                c1 = XV(sel)(off0, zero, w0 * f0 * (p1 + x0v)) -
+                     XV(sel)(off1, zero, w1 * f1 * (p0 + x1v));
+            } else if (FOCAL) {
                 /* the label's class c: f (p_o + gamma p_c nll) (tile2's w_c D_c p_o) */
                 const xv_d pc = XV(sel)(is1, p1, p0), po = XV(sel)(is1, p0, p1);
                 const xv_d xv = XV(sel)(XV_EQ(pc, zero), zero, gamma * pc * nll);
@@ -2573,7 +2590,9 @@ XK_TILE2_PLAIN_GP(0, 1, 0)
 XK_TILE2_PLAIN_GP(1, 0, 0)
 XK_TILE2_PLAIN_GP(1, 1, 0)
 XK_TILE2_PLAIN_GP(0, 0, 1)
-XK_TILE2_PLAIN_GP(0, 1, 1) /* (categorical rows without the focal factor: xk_two_plain) */
+XK_TILE2_PLAIN_GP(0, 1, 1)
+XK_TILE2_PLAIN_GP(1, 0, 1)
+XK_TILE2_PLAIN_GP(1, 1, 1)
 #undef XK_TILE2_PLAIN_GP
 #undef XK_TILE2_PLAIN
 
@@ -2595,7 +2614,9 @@ static inline void FN(tile2_plain_any)(xk_block *b, int mode, ptrdiff_t r0, ptrd
     } while (0)
     const int focal = b->gamma != 0.0, z = b->z != 0.0;
     if (mode == XK_CATEGORICAL) {
-        if (z) XK_PLAIN(0, 1, 1);
+        if (focal && z) XK_PLAIN(1, 1, 1);
+        else if (focal) XK_PLAIN(1, 0, 1);
+        else if (z) XK_PLAIN(0, 1, 1);
         else XK_PLAIN(0, 0, 1);
     } else if (focal && z) XK_PLAIN(1, 1, 0);
     else if (focal) XK_PLAIN(1, 0, 0);

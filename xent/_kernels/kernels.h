@@ -93,12 +93,12 @@ typedef struct {
 } xk_block;
 
 /* Whether a block of two classes takes the unweighted two-class loop (body.h tile2_plain):
- * sparse rows with labels, or categorical rows without the focal factor; without class or row
- * weights, per-row output or smoothing. */
+ * sparse rows with labels, or categorical rows with targets, without class or row weights,
+ * per-row output or smoothing. */
 static inline int xk_two_plain(const xk_block *b, int mode)
 {
     if (b->cw || b->row_weight || b->row_out || b->eps != 0.0) return 0;
-    return (mode == XK_SPARSE && b->labels) || (mode == XK_CATEGORICAL && b->t && b->gamma == 0.0);
+    return (mode == XK_SPARSE && b->labels) || (mode == XK_CATEGORICAL && b->t);
 }
 
 /* Whether tile2_plain reads (and writes) the block in place: rows of two contiguous entries
