@@ -36,12 +36,18 @@ Case = tuple[str, Callable[[ModuleType], object]]
 ENTRIES = 655_360
 
 
-def _sparse(name: str, x: np.ndarray, y: np.ndarray) -> Iterator[Case]:
-    """The sparse loss of logits x and labels y, forward and with its gradient."""
-    yield f"{name} sparse", lambda m: m.sparse_categorical_cross_entropy(y, x, from_logits=True)
-    yield (
-        f"{name} sparse+grad",
-        lambda m: m.sparse_categorical_cross_entropy(y, x, from_logits=True, return_grad=True),
+def _with_grad(name: str, loss: Callable[..., object]) -> Iterator[Case]:
+    """A loss call, ``loss(m, **more)``, forward and with its gradient (``name+grad``)."""
+    yield name, lambda m: loss(m)
+    yield f"{name}+grad", lambda m: loss(m, return_grad=True)
+
+
+def _sparse(name: str, x: np.ndarray, y: np.ndarray, opt: str = "", **kw: float) -> Iterator[Case]:
+    """The sparse loss of logits x and labels y (options kw, named opt), forward and with its
+    gradient."""
+    yield from _with_grad(
+        f"{name} sparse{opt}",
+        lambda m, **more: m.sparse_categorical_cross_entropy(y, x, from_logits=True, **kw, **more),
     )
 
 
@@ -110,20 +116,8 @@ def _options(rng: np.random.Generator) -> Iterator[Case]:
         for c in (2, 10, 1000):
             x = rng.standard_normal((ENTRIES // c, c)).astype(dtype)
             y = rng.integers(0, c, x.shape[0])
-            name = f"{c} {np.dtype(dtype).name}"
             for opt, kw in (("", {}), (" z", {"z_loss": 1e-4}), (" focal", {"focal_gamma": 2.0})):
-                yield (
-                    f"{name} sparse{opt}",
-                    lambda m, x=x, y=y, kw=kw: m.sparse_categorical_cross_entropy(
-                        y, x, from_logits=True, **kw
-                    ),
-                )
-                yield (
-                    f"{name} sparse{opt}+grad",
-                    lambda m, x=x, y=y, kw=kw: m.sparse_categorical_cross_entropy(
-                        y, x, from_logits=True, return_grad=True, **kw
-                    ),
-                )
+                yield from _sparse(f"{c} {np.dtype(dtype).name}", x, y, opt, **kw)
 
 
 def _categorical(rng: np.random.Generator) -> Iterator[Case]:
@@ -144,16 +138,10 @@ def _categorical(rng: np.random.Generator) -> Iterator[Case]:
                 ("one-hot", onehot, {}),
                 ("soft focal", soft, {"focal_gamma": 2.0}),
             ):
-                yield (
+                yield from _with_grad(
                     f"{name} categorical {kind}",
-                    lambda m, x=x, t=t, kw=kw: m.categorical_cross_entropy(
-                        t, x, from_logits=True, **kw
-                    ),
-                )
-                yield (
-                    f"{name} categorical {kind}+grad",
-                    lambda m, x=x, t=t, kw=kw: m.categorical_cross_entropy(
-                        t, x, from_logits=True, return_grad=True, **kw
+                    lambda m, x=x, t=t, kw=kw, **more: m.categorical_cross_entropy(
+                        t, x, from_logits=True, **kw, **more
                     ),
                 )
 

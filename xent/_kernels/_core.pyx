@@ -252,13 +252,15 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     ``check`` (mode CATEGORICAL) checks each block's targets ``t`` first, as `stats_block`
     does (rows of two classes in contiguous pairs, from logits, without weights: as the loss's
     loop reads them, the same totals; such a block runs as the categorical loss, one-hot or
-    not, which gives a one-hot row the sparse loss's bits): a tuple ``(cw, rtol, one_hot, first, totals, hot)`` with ``totals`` float64 and
-    ``hot`` int8, one per block. With ``first``, each block is checked: its total target
-    weight (`stats_block`'s) goes to ``totals``, and ``hot`` says 1 where every row is one-hot
-    (with ``one_hot``; the block then runs as the sparse loss of those classes), 0 where not,
-    -1 where the check failed, which ends the call before that block (the list returned is
+    not, which gives a one-hot row the sparse loss's bits): a tuple
+    ``(cw, rtol, one_hot, first, totals, hot)`` with ``totals`` float64 and ``hot`` int8, one
+    per block. With ``first``, each block is checked: its total target weight
+    (`stats_block`'s) goes to ``totals``, and ``hot`` says 1 where every row is one-hot (with
+    ``one_hot``; the block then runs as the sparse loss of those classes), 0 where not, -1
+    where the check failed, which ends the call before that block (the list returned is
     shorter: the caller finds out why). Without ``first`` (the blocks were checked before),
-    only the blocks whose ``hot`` is 1 are read again, for their classes.
+    only the blocks whose ``hot`` is 1 are read again, for their classes (not two-class rows of
+    the unweighted loop, whose one-hot rows give the sparse loss's bits there).
     """
     cdef xk_block b
     cdef int kind = _kind(x)
@@ -354,9 +356,7 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
             # bits there, so that they need not run as the sparse loss (nor be read for ids)
             two_plain = from_logits and sub.C == 2 and xk_two_plain(&sub, mode)
             if checking and chk.first and two_plain and xk_two_pairs(&sub, mode):
-                # the kernel checks the targets as it reads them
-                _stats_init(&chk.st, sub.t, sub.t_rs, sub.t_cs, sub.R, chk.sums, chk.wsums,
-                            NULL, sub.row_weight)
+                # the kernel checks the targets as it reads them (into chk.st: rtol set)
                 sub.check = &chk.st
                 _run_block(v, &sub, kind, sub_mode, from_logits)
                 status = _stats_status(&chk.st)
@@ -364,21 +364,18 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
                 chk.hot[k // 2] = <signed char>status
                 if status < 0:
                     break
-                s[k] = sub.loss_sum
-                s[k + 1] = sub.loss_sum_small
-                k += 2
-                r0 += block_rows
-                continue
-            if checking and not (two_plain and not chk.first):
-                if _span_check_block(v, kind, &chk, &sub, k // 2) < 0:
-                    break
-                if r0 + block_rows < R and b.t_cs == 1 and b.t_rs == b.C:
-                    # the next block's targets, contiguous: prefetched while this one runs
-                    sub.pf = <const char *>b.t + (r0 + block_rows) * b.C * size
-                    sub.pf_lines = (min(block_rows, R - r0 - block_rows) * b.C * size + 63) // 64
-                if chk.hot[k // 2] == 1:  # one-hot rows: the sparse loss of their classes
-                    sub_mode, sub.t, sub.labels = sparse, NULL, chk.ids
-            _run_block(v, &sub, kind, sub_mode, from_logits)
+            else:
+                if checking and not (two_plain and not chk.first):
+                    if _span_check_block(v, kind, &chk, &sub, k // 2) < 0:
+                        break
+                    if r0 + block_rows < R and b.t_cs == 1 and b.t_rs == b.C:
+                        # the next block's targets, contiguous: prefetched while this one runs
+                        sub.pf = <const char *>b.t + (r0 + block_rows) * b.C * size
+                        sub.pf_lines = (min(block_rows, R - r0 - block_rows) * b.C * size
+                                        + 63) // 64
+                    if chk.hot[k // 2] == 1:  # one-hot rows: the sparse loss of their classes
+                        sub_mode, sub.t, sub.labels = sparse, NULL, chk.ids
+                _run_block(v, &sub, kind, sub_mode, from_logits)
             s[k] = sub.loss_sum
             s[k + 1] = sub.loss_sum_small
             k += 2
@@ -441,16 +438,6 @@ cdef int _stats_run(const xk_variant *v, int kind, xk_stats *st, const void *t, 
     too): -1 where they are not distributions (an entry below 0, above 1 or NaN, a row sum off
     1), else 1 where every row is one-hot (with hot), else 0; whatever the answer, whether
     every row is one-hot into all_hot (if not NULL)."""
-    _stats_init(st, t, rs, cs, R, sums, wsums, hot, row_weight)
-    v.stats[kind](st)
-    if all_hot != NULL:
-        all_hot[0] = st.all_hot  # (0 without hot)
-    return _stats_status(st)
-
-
-cdef inline void _stats_init(xk_stats *st, const void *t, Py_ssize_t rs, Py_ssize_t cs,
-                             Py_ssize_t R, double *sums, double *wsums, int64_t *hot,
-                             const double *row_weight) noexcept nogil:
     st.R = R
     st.t = t
     st.rs = rs
@@ -459,6 +446,10 @@ cdef inline void _stats_init(xk_stats *st, const void *t, Py_ssize_t rs, Py_ssiz
     st.wsums = wsums
     st.hot = hot
     st.row_weight = row_weight
+    v.stats[kind](st)
+    if all_hot != NULL:
+        all_hot[0] = st.all_hot  # (0 without hot)
+    return _stats_status(st)
 
 
 cdef inline int _stats_status(const xk_stats *st) noexcept nogil:

@@ -2585,14 +2585,14 @@ static void FN(tcheck_end)(const FN(tcheck) *c, xk_stats *s)
     XK_TILE2_PLAIN(0, F, Z, 1, C)                                                              \
     XK_TILE2_PLAIN(1, F, Z, 0, C)                                                              \
     XK_TILE2_PLAIN(1, F, Z, 1, C)
-XK_TILE2_PLAIN_GP(0, 0, 0)
-XK_TILE2_PLAIN_GP(0, 1, 0)
-XK_TILE2_PLAIN_GP(1, 0, 0)
-XK_TILE2_PLAIN_GP(1, 1, 0)
-XK_TILE2_PLAIN_GP(0, 0, 1)
-XK_TILE2_PLAIN_GP(0, 1, 1)
-XK_TILE2_PLAIN_GP(1, 0, 1)
-XK_TILE2_PLAIN_GP(1, 1, 1)
+#define XK_TILE2_PLAIN_FZ(C)                                                                   \
+    XK_TILE2_PLAIN_GP(0, 0, C)                                                                 \
+    XK_TILE2_PLAIN_GP(0, 1, C)                                                                 \
+    XK_TILE2_PLAIN_GP(1, 0, C)                                                                 \
+    XK_TILE2_PLAIN_GP(1, 1, C)
+XK_TILE2_PLAIN_FZ(0) /* sparse */
+XK_TILE2_PLAIN_FZ(1) /* categorical */
+#undef XK_TILE2_PLAIN_FZ
 #undef XK_TILE2_PLAIN_GP
 #undef XK_TILE2_PLAIN
 
@@ -2612,16 +2612,17 @@ static inline void FN(tile2_plain_any)(xk_block *b, int mode, ptrdiff_t r0, ptrd
         else if (pairs) XK_CALL(0, F, Z, 1, C);                                               \
         else XK_CALL(0, F, Z, 0, C);                                                          \
     } while (0)
+#define XK_PLAIN_FZ(C)                                                                        \
+    do {                                                                                      \
+        if (focal && z) XK_PLAIN(1, 1, C);                                                    \
+        else if (focal) XK_PLAIN(1, 0, C);                                                    \
+        else if (z) XK_PLAIN(0, 1, C);                                                        \
+        else XK_PLAIN(0, 0, C);                                                               \
+    } while (0)
     const int focal = b->gamma != 0.0, z = b->z != 0.0;
-    if (mode == XK_CATEGORICAL) {
-        if (focal && z) XK_PLAIN(1, 1, 1);
-        else if (focal) XK_PLAIN(1, 0, 1);
-        else if (z) XK_PLAIN(0, 1, 1);
-        else XK_PLAIN(0, 0, 1);
-    } else if (focal && z) XK_PLAIN(1, 1, 0);
-    else if (focal) XK_PLAIN(1, 0, 0);
-    else if (z) XK_PLAIN(0, 1, 0);
-    else XK_PLAIN(0, 0, 0);
+    if (mode == XK_CATEGORICAL) XK_PLAIN_FZ(1);
+    else XK_PLAIN_FZ(0);
+#undef XK_PLAIN_FZ
 #undef XK_PLAIN
 #undef XK_CALL
 }
