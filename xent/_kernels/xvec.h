@@ -9,8 +9,11 @@
  * the last place, within the same bounds).
  * What the auto-vectorizer cannot find by itself is written here explicitly:
  *   - the table lookups of exp: with AVX-512 each 32-entry table lives in four registers and a
- *     lookup is two two-source permutes and a blend (gathers are slow on many CPUs, and GCC
- *     turns `tab[j]` into eight scalar loads and inserts);
+ *     lookup is two two-source permutes and a blend; with AVX2 a float table's lookup is four
+ *     permutes and three blends (slookup32_half) and a double table's four scalar loads
+ *     (dlookup_half). No gathers: slow on many CPUs (16 cycles for eight floats on a Zen 3,
+ *     where the float rows' exp spent half its time in them), and GCC turns `tab[j]` into
+ *     eight scalar loads and inserts;
  *   - a cheap test that no lane needs the careful path, so that the common case runs without it.
  *
  * xv_exp(x) gives xm_exp(x) bit for bit: lanes whose result is a normal number go through the
@@ -345,6 +348,37 @@ XV_INLINE double XV(max_lanes)(xv_d v)
     return v[0];
 }
 
+#if XV_AVX2
+/* tab[j] in four double lanes (any 64-bit indices into the table, or array): four scalar loads. Not a
+ * gather: a four-lane gather of doubles took about 16 cycles on a Zen 3 (the slow gathers of
+ * slookup32_half), and permutes cannot hold a 32-entry table of doubles (eight registers). */
+XV_INLINE __m256d XV(dlookup_half)(const double *tab, __m256i j)
+{
+    const __m128i jl = _mm256_castsi256_si128(j), jh = _mm256_extracti128_si256(j, 1);
+    const __m128d lo = _mm_loadh_pd(_mm_load_sd(tab + _mm_cvtsi128_si64(jl)),
+                                    tab + _mm_extract_epi64(jl, 1));
+    const __m128d hi = _mm_loadh_pd(_mm_load_sd(tab + _mm_cvtsi128_si64(jh)),
+                                    tab + _mm_extract_epi64(jh, 1));
+    return _mm256_insertf128_pd(_mm256_castpd128_pd256(lo), hi, 1);
+}
+/* the same for a float table, widened */
+XV_INLINE __m256d XV(flookup_half)(const float *tab, __m256i j)
+{
+    const __m128i jl = _mm256_castsi256_si128(j), jh = _mm256_extracti128_si256(j, 1);
+    const __m128 v = _mm_setr_ps(tab[_mm_cvtsi128_si64(jl)], tab[_mm_extract_epi64(jl, 1)],
+                                 tab[_mm_cvtsi128_si64(jh)], tab[_mm_extract_epi64(jh, 1)]);
+    return _mm256_cvtps_pd(v);
+}
+#define XV_DLOOKUP(tab, j)                                                                  \
+    __extension__({                                                                        \
+        const xv_i j_ = (j);                                                               \
+        __m256i jh_[2];                                                                    \
+        XV_HALVES(jh_, j_);                                                                \
+        const __m256d h_[2] = {XV(dlookup_half)(tab, jh_[0]), XV(dlookup_half)(tab, jh_[1])}; \
+        XV_JOIN(xv_d, h_);                                                                 \
+    })
+#endif
+
 /* tab[j] lane by lane, for a 32-entry table and 0 <= j < 32 */
 XV_INLINE xv_d XV(lookup32)(const double *tab, xv_i j)
 {
@@ -355,10 +389,7 @@ XV_INLINE xv_d XV(lookup32)(const double *tab, xv_i j)
     xv_d lo = __builtin_shuffle(t0, t1, k), hi = __builtin_shuffle(t2, t3, k);
     return XV(sel)(XV_NE(j & 16, 0), hi, lo);
 #elif XV_AVX2
-    __m256i jh[2];
-    XV_HALVES(jh, j);
-    const __m256d h[2] = {_mm256_i64gather_pd(tab, jh[0], 8), _mm256_i64gather_pd(tab, jh[1], 8)};
-    return XV_JOIN(xv_d, h);
+    return XV_DLOOKUP(tab, j);
 #else
     xv_d v;
     for (int l = 0; l < XV_LANES; l++) v[l] = tab[j[l]];
@@ -373,11 +404,7 @@ XV_INLINE xv_d XV(lookup8)(const double *tab, xv_i j)
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
     return __builtin_shuffle(XV(load)(tab), j & 7);
 #elif XV_AVX2
-    __m256i jh[2];
-    j &= 7;
-    XV_HALVES(jh, j);
-    const __m256d h[2] = {_mm256_i64gather_pd(tab, jh[0], 8), _mm256_i64gather_pd(tab, jh[1], 8)};
-    return XV_JOIN(xv_d, h);
+    return XV_DLOOKUP(tab, j & 7);
 #else
     xv_d v;
     for (int l = 0; l < XV_LANES; l++) v[l] = tab[j[l] & 7];
@@ -390,11 +417,7 @@ XV_INLINE xv_d XV(lookup16)(const double *tab, xv_i j)
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
     return __builtin_shuffle(XV(load)(tab), XV(load)(tab + 8), j & 15);
 #elif XV_AVX2
-    __m256i jh[2];
-    j &= 15;
-    XV_HALVES(jh, j);
-    const __m256d h[2] = {_mm256_i64gather_pd(tab, jh[0], 8), _mm256_i64gather_pd(tab, jh[1], 8)};
-    return XV_JOIN(xv_d, h);
+    return XV_DLOOKUP(tab, j & 15);
 #else
     xv_d v;
     for (int l = 0; l < XV_LANES; l++) v[l] = tab[j[l] & 15];
@@ -409,10 +432,7 @@ XV_INLINE xv_d XV(gather)(const double *base, xv_i idx)
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_d)_mm512_i64gather_pd((__m512i)idx, base, 8);
 #elif XV_AVX2
-    __m256i ih[2];
-    XV_HALVES(ih, idx);
-    const __m256d h[2] = {_mm256_i64gather_pd(base, ih[0], 8), _mm256_i64gather_pd(base, ih[1], 8)};
-    return XV_JOIN(xv_d, h);
+    return XV_DLOOKUP(base, idx);
 #else
     xv_d v;
     for (int l = 0; l < XV_LANES; l++) v[l] = base[idx[l]];
@@ -427,8 +447,7 @@ XV_INLINE xv_d XV(gather_f)(const float *base, xv_i idx)
 #elif XV_AVX2
     __m256i ih[2];
     XV_HALVES(ih, idx);
-    const __m256d h[2] = {_mm256_cvtps_pd(_mm256_i64gather_ps(base, ih[0], 4)),
-                          _mm256_cvtps_pd(_mm256_i64gather_ps(base, ih[1], 4))};
+    const __m256d h[2] = {XV(flookup_half)(base, ih[0]), XV(flookup_half)(base, ih[1])};
     return XV_JOIN(xv_d, h);
 #else
     xv_d v;
@@ -449,8 +468,8 @@ XV_INLINE __m256d XV(exp_half)(__m256d x)
     const __m256d r = _mm256_fmadd_pd(kd, _mm256_set1_pd(-XM_EXP_LN2LON),
                                       _mm256_fmadd_pd(kd, _mm256_set1_pd(-XM_EXP_LN2HIN), x));
     const __m256i j = _mm256_and_si256(ki, _mm256_set1_epi64x(31));
-    const __m256d T = _mm256_i64gather_pd(XM_EXP_HI, j, 8);
-    const __m256d tail = _mm256_i64gather_pd(XM_EXP_TAIL, j, 8);
+    const __m256d T = XV(dlookup_half)(XM_EXP_HI, j);
+    const __m256d tail = XV(dlookup_half)(XM_EXP_TAIL, j);
     const __m256d r2 = _mm256_mul_pd(r, r);
     const __m256d p = XM_EXP_P(r, r2, tail, _mm256_fmadd_pd, _mm256_set1_pd);
     const __m256d v = _mm256_fmadd_pd(T, p, T);
@@ -1020,6 +1039,24 @@ XV_INLINE xv_d XV(swiden_hi)(xv_s v)
 #endif
 }
 
+#if XV_AVX2
+/* tab[j] in eight float lanes for a 32-entry table and 0 <= j < 32 (bits 5 and up ignored): a
+ * permute of each eight-entry quarter by j's low three bits, then selects by its bits 3 and 4
+ * (shifted into the sign bit, blendv's). Not a gather: an eight-lane gather took 16 cycles on a
+ * Zen 3 (this, 9 uops, about 4), and gathers are slow on the Intel CPUs with the Downfall
+ * microcode fix too. Two lookups with the same j share the shifts (the compiler's). */
+XV_INLINE __m256 XV(slookup32_half)(const float *tab, __m256i j)
+{
+    const __m256 b3 = _mm256_castsi256_ps(_mm256_slli_epi32(j, 28));
+    const __m256 b4 = _mm256_castsi256_ps(_mm256_slli_epi32(j, 27));
+    const __m256 q0 = _mm256_permutevar8x32_ps(_mm256_load_ps(tab), j);
+    const __m256 q1 = _mm256_permutevar8x32_ps(_mm256_load_ps(tab + 8), j);
+    const __m256 q2 = _mm256_permutevar8x32_ps(_mm256_load_ps(tab + 16), j);
+    const __m256 q3 = _mm256_permutevar8x32_ps(_mm256_load_ps(tab + 24), j);
+    return _mm256_blendv_ps(_mm256_blendv_ps(q0, q1, b3), _mm256_blendv_ps(q2, q3, b3), b4);
+}
+#endif
+
 /* tab[j] lane by lane, for a 32-entry float table and 0 <= j < 32 */
 XV_INLINE xv_s XV(slookup32)(const float *tab, xv_si j)
 {
@@ -1028,7 +1065,7 @@ XV_INLINE xv_s XV(slookup32)(const float *tab, xv_si j)
 #elif XV_AVX2
     __m256i jh[2];
     XV_HALVES(jh, j);
-    const __m256 h[2] = {_mm256_i32gather_ps(tab, jh[0], 4), _mm256_i32gather_ps(tab, jh[1], 4)};
+    const __m256 h[2] = {XV(slookup32_half)(tab, jh[0]), XV(slookup32_half)(tab, jh[1])};
     return XV_JOIN(xv_s, h);
 #else
     xv_s v;
@@ -1060,9 +1097,8 @@ XV_INLINE __m256 XV(expf_hilo_half)(__m256 d, __m256 e, __m256 *lo)
         _mm256_fmadd_ps(kd, _mm256_set1_ps(-XM_EXPF_LN2LON),
                         _mm256_fmadd_ps(kd, _mm256_set1_ps(-XM_EXPF_LN2HIN), d)),
         e);
-    const __m256i j = _mm256_and_si256(ki, _mm256_set1_epi32(31));
-    const __m256 T = _mm256_i32gather_ps(XM_EXPF_HI, j, 4);
-    const __m256 tail = _mm256_i32gather_ps(XM_EXPF_TAIL, j, 4);
+    const __m256 T = XV(slookup32_half)(XM_EXPF_HI, ki);
+    const __m256 tail = XV(slookup32_half)(XM_EXPF_TAIL, ki);
     const __m256 q = _mm256_fmadd_ps(r, _mm256_set1_ps(XM_EXPF_C3), _mm256_set1_ps(XM_EXPF_C2));
     const __m256 p = _mm256_add_ps(tail, _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, r));
     const __m256 v = _mm256_fmadd_ps(T, p, T);
