@@ -865,6 +865,50 @@ XV_INLINE void XV(transpose8)(xv_d m[8])
     for (int k = 0; k < 8; k++) m[k] = a[k];
 }
 
+#if XV_AVX2
+/* The 8 x 8 float matrix and the 4 x 4 double matrix whose row i is m[i], transposed in place
+ * (m[k] then holds lane k of every m[i]): the AVX2 tiles' copies (to_tile_c, from_tile_c) */
+XV_INLINE void XV(transpose8_ps)(__m256 m[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(m[i], m[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(m[i], m[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int k = 0; k < 4; k++) {
+        m[k] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x20);
+        m[k + 4] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x31);
+    }
+}
+
+XV_INLINE void XV(transpose4_pd)(__m256d m[4])
+{
+    const __m256d t0 = _mm256_unpacklo_pd(m[0], m[1]), t1 = _mm256_unpackhi_pd(m[0], m[1]);
+    const __m256d t2 = _mm256_unpacklo_pd(m[2], m[3]), t3 = _mm256_unpackhi_pd(m[2], m[3]);
+    m[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    m[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    m[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    m[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+/* lanes below n all ones (the masked loads and stores of the copies' last classes) */
+XV_INLINE __m256i XV(mask32_n)(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+XV_INLINE __m256i XV(mask64_n)(int n)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+#endif
+
 /* The 16 x 16 matrix whose row i is m[i] transposed in place (m[k] then holds lane k of every
  * m[i], in lane i): four rounds of sixteen two-vector shuffles. */
 XV_INLINE void XV(stranspose16)(xv_s m[16])
