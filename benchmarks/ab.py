@@ -74,6 +74,18 @@ def _rows(rng: np.random.Generator) -> Iterator[Case]:
             yield f"{name} log_softmax", lambda m, x=x: m.log_softmax(x, axis=-1)
 
 
+def _mid(rng: np.random.Generator) -> Iterator[Case]:
+    """Rows of 24 to 128 classes, around the threshold between the tiles and the row passes,
+    twice the entries of `_few`."""
+    for dtype, classes in ((np.float32, (24, 33, 48, 64, 65, 100)), (np.float64, (17, 33, 100))):
+        for c in classes:
+            x = rng.standard_normal((2 * ENTRIES // c, c)).astype(dtype)
+            y = rng.integers(0, c, x.shape[0])
+            name = f"{c} {np.dtype(dtype).name}"
+            yield from _sparse(name, x, y)
+            yield f"{name} softmax", lambda m, x=x: m.softmax(x, axis=-1)
+
+
 def _elementwise(rng: np.random.Generator) -> Iterator[Case]:
     """Binary cross-entropy (hard and soft labels, with its gradient, with weights, the focal
     loss), softplus,
@@ -148,6 +160,7 @@ def _categorical(rng: np.random.Generator) -> Iterator[Case]:
 
 CASES = {
     "few": _few,
+    "mid": _mid,
     "rows": _rows,
     "elementwise": _elementwise,
     "options": _options,

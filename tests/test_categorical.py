@@ -912,10 +912,10 @@ def test_large_inputs_match_reference(rng, layout, kind, from_logits):
 EPS32 = np.finfo(np.float32).eps
 
 
-@pytest.mark.parametrize("n_classes", [16, 17, 24, 32, 33, 40])
+@pytest.mark.parametrize("n_classes", [16, 17, 24, 33, 40, 48, 49, 64])
 @pytest.mark.parametrize("kind", SPARSE_AND_CAT)
 def test_float32_rows_either_side_of_the_tile_threshold(rng, kind, n_classes):
-    """Float32 rows of at most 32 classes go through class-major tiles, longer ones one row at
+    """Float32 rows of at most 48 classes go through class-major tiles, longer ones one row at
     a time (16 for float64 and the focal loss): on both sides of those thresholds the loss and
     gradient match the float64 formulas to float32's rounding, and the loss has the same bits
     with and without the gradient (one threshold for both)."""
