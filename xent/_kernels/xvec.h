@@ -349,9 +349,10 @@ XV_INLINE double XV(max_lanes)(xv_d v)
 }
 
 #if XV_AVX2
-/* tab[j] in four double lanes (any 64-bit indices into the table, or array): four scalar loads. Not a
- * gather: a four-lane gather of doubles took about 16 cycles on a Zen 3 (the slow gathers of
- * slookup32_half), and permutes cannot hold a 32-entry table of doubles (eight registers). */
+/* tab[j] in four double lanes (any 64-bit indices into the table, or array): four scalar
+ * loads. Not a gather: a four-lane gather of doubles took about 16 cycles on a Zen 3 (the slow
+ * gathers of slookup32_half), and permutes cannot hold a 32-entry table of doubles (eight
+ * registers). */
 XV_INLINE __m256d XV(dlookup_half)(const double *tab, __m256i j)
 {
     const __m128i jl = _mm256_castsi256_si128(j), jh = _mm256_extracti128_si256(j, 1);
@@ -374,7 +375,8 @@ XV_INLINE __m256d XV(flookup_half)(const float *tab, __m256i j)
         const xv_i j_ = (j);                                                               \
         __m256i jh_[2];                                                                    \
         XV_HALVES(jh_, j_);                                                                \
-        const __m256d h_[2] = {XV(dlookup_half)(tab, jh_[0]), XV(dlookup_half)(tab, jh_[1])}; \
+        const __m256d h_[2] = {XV(dlookup_half)(tab, jh_[0]),                             \
+                               XV(dlookup_half)(tab, jh_[1])};                            \
         XV_JOIN(xv_d, h_);                                                                 \
     })
 #endif
@@ -426,7 +428,8 @@ XV_INLINE xv_d XV(lookup16)(const double *tab, xv_i j)
 }
 
 /* base[idx] lane by lane (any 64-bit indices into the array), for the per-row values a tile
- * reads at each row's class id: one gather instruction where the CPU has it */
+ * reads at each row's class id: one gather instruction with AVX-512, scalar loads with AVX2
+ * (dlookup_half) */
 XV_INLINE xv_d XV(gather)(const double *base, xv_i idx)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
@@ -871,16 +874,19 @@ XV_INLINE void XV(transpose8)(xv_d m[8])
 XV_INLINE void XV(transpose8_ps)(__m256 m[8])
 {
     __m256 t[8], u[8];
+#pragma GCC unroll 4
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(m[i], m[i + 1]);
         t[i + 1] = _mm256_unpackhi_ps(m[i], m[i + 1]);
     }
+#pragma GCC unroll 2
     for (int i = 0; i < 8; i += 4) {
         u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
         u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
         u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
         u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
     }
+#pragma GCC unroll 4
     for (int k = 0; k < 4; k++) {
         m[k] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x20);
         m[k + 4] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x31);
