@@ -372,6 +372,16 @@ static inline __attribute__((always_inline)) void FN(state_sums)(FN(state) *st, 
     st->wyx = FN(hsum)(WX);
 }
 
+/* The weighted sums alone (state_sums's V, TV, W, WX). */
+static inline __attribute__((always_inline)) void FN(state_wsums)(FN(state) *st, xv_d V, xv_d TV,
+                                                                  xv_d W, xv_d WX)
+{
+    st->vs = FN(hsum)(V);
+    st->tv = FN(hsum)(TV);
+    st->wy = FN(hsum)(W);
+    st->wyx = FN(hsum)(WX);
+}
+
 /* One vector of the exp pass: F = exp(x - m) below the maximum (0 at the entries equal to it),
  * written to out (STORE, every entry) and the weighted sums of SMOOTH/CAT added. */
 #define XV_STEP(xv, tv, cwv, cidx, F, nstore, o)                                \
@@ -406,6 +416,55 @@ static inline __attribute__((always_inline)) void FN(state_sums)(FN(state) *st, 
         }                                                                     \
     } while (0)
 
+/* row_pass_v's weighted sums (SMOOTH, CAT) in a loop of their own, after its exp pass or
+ * before it where it writes over the row: XV_STEP's terms and compensated additions in the
+ * same order, so the same bits. Within the pass, the eight vectors of F and the compensated sums
+ * did not fit in the registers of AVX2. Into st (state_wsums). */
+static inline __attribute__((always_inline)) void FN(wsum_pass_v)(
+    const T *x, const T *t, const double *cw, ptrdiff_t C, FN(state) *st, const int SMOOTH,
+    const int CAT, const int CLEAN)
+{
+    const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m), ones = XV(splat)(1.0);
+    const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
+    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    const int tie = !(st->m > -HUGE_VAL && st->m < HUGE_VAL);
+    xv_d A2 = zero, K2 = zero, A3 = zero, K3 = zero, A4 = zero, K4 = zero, A5 = zero, K5 = zero;
+    for (ptrdiff_t c = 0; c < C; c += 8) {
+        xv_d xv, tv = zero, cwv = ones;
+        if (c + 8 <= C) {
+            xv = XK_LOADV(x + c);
+            if (CAT) tv = XK_LOADV(t + c);
+            if (cw) cwv = XV(load)(cw + c);
+        } else { /* padded as in row_pass_v */
+            const int n = (int)(C - c);
+            xv = FN(load_pad)(x + c, n, CLEAN ? st->m : -HUGE_VAL);
+            if (CAT) tv = FN(load_pad)(t + c, n, 0.0);
+            cwv = XV(load_pad)(cw ? cw + c : xk_ones, n, 0.0);
+        }
+        /* d and e as XV_STEP takes them */
+        xv_d d_ = xv - mv, e_ = zero;
+        if (!XK_WIDEN) {
+            xv_d bp_ = d_ - xv;
+            e_ = (xv - (d_ - bp_)) - (bp_ + mv);
+            if (!CLEAN) e_ = XV(sel)(XV_GT(d_, -HUGE_VAL), e_, zero);
+        }
+        if (!CLEAN && tie) {
+            xv_i tie_ = XV_EQ(xv, mv);
+            d_ = XV(sel)(tie_, zero, d_);
+            if (!XK_WIDEN) e_ = XV(sel)(tie_, zero, e_);
+        }
+        xv_d v_ = -(d_ + e_);
+        if (SMOOTH) XV_KADD_INF(A2, K2, XV(sel)(XV_EQ(cwv, zero), zero, cwv * v_));
+        if (CAT) {
+            xv_d w_ = cwv * tv;
+            XV_KADD_INF(A3, K3, XV(sel)(XV_EQ(w_, zero), zero, w_ * v_));
+            XV_KADD(A4, K4, w_);
+            XV_KADD(A5, K5, XV(sel)(XV_EQ(lane + c, topv), zero, w_));
+        }
+    }
+    FN(state_wsums)(st, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
+}
+
 /* The exp pass of a contiguous row: sb = sum of F = exp(x - m) below the maximum m; STORE:
  * out = F; SMOOTH: vs = sum_c cw_c v_c with v = m - x >= 0; CAT: with target weights
  * w_c = cw_c t_c, tv = sum_c w_c v_c, wy = sum_c w_c and wyx the same without entry `top`
@@ -417,9 +476,11 @@ static inline __attribute__((always_inline)) void FN(state_sums)(FN(state) *st, 
  * (+inf, -inf: every entry -inf, NaN) takes `tie`, which makes entries equal to it count 1. */
 static inline __attribute__((always_inline)) void FN(row_pass_v)(
     const T *x, const T *t, const double *cw, T *out, ptrdiff_t C, FN(state) *st,
-    const int STORE, const int SMOOTH, const int CAT, const int FG, const int CLEAN)
+    const int STORE, const int SMOOTH_SUMS, const int CAT_SUMS, const int FG, const int CLEAN)
 {
     (void)FG; /* the focal sums: float rows only (row_pass_s) */
+    /* the exp pass's XV_STEP without the weighted sums: wsum_pass_v takes them apart */
+    const int SMOOTH = 0, CAT = 0;
     /* the entries equal to the maximum, counted, and the first of them (row_max found only
        the maximum) */
     uint64_t nt = 0;
@@ -429,6 +490,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
     const int tie = !(st->m > -HUGE_VAL && st->m < HUGE_VAL);
     xv_d A0 = zero, K0 = zero, A2 = zero, K2 = zero, A3 = zero, K3 = zero, A4 = zero, K4 = zero,
          A5 = zero, K5 = zero;
+    /* the weighted sums after the pass (its row then in the cache), but before it where the
+       pass writes over x */
+    const int sums_first = (SMOOTH_SUMS || CAT_SUMS) && STORE && (const void *)out == x;
+    if (sums_first) FN(wsum_pass_v)(x, t, cw, C, st, SMOOTH_SUMS, CAT_SUMS, CLEAN);
     xv_i cidx = {0, 1, 2, 3, 4, 5, 6, 7};
     XK_PF_INIT(st, C);
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
@@ -469,7 +534,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
         }
         XV_KADD(A0, K0, ((F[0] + F[1]) + (F[2] + F[3])) + ((F[4] + F[5]) + (F[6] + F[7])));
     }
-    FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
+    if ((SMOOTH_SUMS || CAT_SUMS) && !sums_first)
+        FN(wsum_pass_v)(x, t, cw, C, st, SMOOTH_SUMS, CAT_SUMS, CLEAN);
+    if (SMOOTH_SUMS || CAT_SUMS) st->sb = FN(hsum)(A0 - K0); /* the others: wsum_pass_v */
+    else FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
     st->nt = (double)nt;
     st->top = top < 0 ? 0 : top;
 }
@@ -543,28 +611,165 @@ static inline __attribute__((always_inline)) void FN(row_max_s)(const float *x, 
     if (lo_out) *lo_out = (double)lo;
 }
 
+/* row_pass_s's weighted sums (SMOOTH, CAT): P2 .. P5 over the current run of XK_RUN entries,
+ * each run then added to the compensated sums A, K (see row_pass_s) */
+typedef struct {
+    xv_d P2, P3, P4, P5, A2, K2, A3, K3, A4, K4, A5, K5;
+} FN(wsums);
+
+/* Sixteen entries of a float row at c for row_pass_s: the logits (the last nstore < 16 padded
+ * with pad), the targets (CAT; padded with 0) and the class weights (SMOOTH or CAT; padded
+ * with 0, none to read in a whole vector without them). */
+static inline __attribute__((always_inline)) void FN(load16_s)(
+    const float *x, const float *t, const double *cw, ptrdiff_t c, int nstore, float pad,
+    xv_s *xv, xv_s *tv, xv_d cwv[2], const int SMOOTH, const int CAT)
+{
+    const xv_d zero = XV(splat)(0.0);
+    cwv[0] = cwv[1] = zero;
+    if (nstore == 16) {
+        *xv = XV(sload)(x + c);
+        if (CAT) *tv = XV(sload)(t + c);
+        if ((SMOOTH || CAT) && cw) cwv[0] = XV(load)(cw + c), cwv[1] = XV(load)(cw + c + 8);
+    } else {
+        const double *w = cw ? cw + c : xk_ones;
+        *xv = XV(sload_pad)(x + c, nstore, pad);
+        if (CAT) *tv = XV(sload_pad)(t + c, nstore, 0.0f);
+        if (SMOOTH || CAT) {
+            cwv[0] = XV(load_pad)(w, nstore < 8 ? nstore : 8, 0.0);
+            cwv[1] = XV(load_pad)(w + 8, nstore < 8 ? 0 : nstore - 8, 0.0);
+        }
+    }
+}
+
+/* The weighted sums' terms of sixteen entries at c (row_pass_s): v = m - x >= 0 in double from
+ * the widened x, SMOOTH's cw v, CAT's w = cw t (FG: smoothed targets), w v, w and w off the
+ * entry topc; FG: w F^j and w F^j v off it (FF: F with its low part). plain: a whole vector
+ * without class weights; low: a lane below exp's range (x may be -inf); tie: the maximum is
+ * not finite. */
+static inline __attribute__((always_inline)) void FN(wsum_vec_s)(
+    FN(wsums) *S, const FN(state) *st, xv_s xv, xv_s tv, const xv_d cwv[2], ptrdiff_t c,
+    int plain, int low, int tie, xv_i topc, const xv_d FF[2], xv_d *QP, xv_d *RP,
+    const int STORE, const int SMOOTH, const int CAT, const int FG)
+{
+    const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m);
+    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
+        /* 0 at the entries equal to the maximum (set where the maximum is not finite:
+           inf - inf) */
+        xv_d v_ = mv - xd;
+        if (tie) v_ = XV(sel)(XV_EQ(xd, mv), zero, v_);
+        if (SMOOTH) S->P2 += plain ? v_ : XV(sel)(XV_EQ(cwv[h], zero), zero, cwv[h] * v_);
+        if (CAT) {
+            xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
+            if (FG) tvd = st->kw1 * tvd + st->kw0; /* smoothed targets */
+            xv_d w_ = plain ? tvd : cwv[h] * tvd;
+            const xv_i cidx = lane + (c + 8 * h);
+            /* v is finite but where x is -inf (low) or the maximum is not finite (tie) */
+            xv_d wv_ = w_ * v_;
+            if (low || tie) wv_ = XV(sel)(XV_EQ(w_, zero), zero, wv_);
+            S->P3 += wv_;
+            S->P4 += w_;
+            const xv_d wx_ = XV(sel)(XV_EQ(cidx, topc), zero, w_);
+            if (STORE || FG) S->P5 += wx_;
+            /* FG: w F^j and w F^j v off the maximum's entry (F = 1 at ties) */
+            xv_d pw = FG ? wx_ * FF[h] : zero;
+#pragma GCC unroll 4
+            for (int j = 0; j < FG; j++) {
+                xv_d pv = pw * v_;
+                if (low || tie) pv = XV(sel)(XV_EQ(pw, zero), zero, pv);
+                QP[j] += pw;
+                RP[j] += pv;
+                pw *= FF[h];
+            }
+        }
+    }
+}
+
+/* The end of a run: its weighted sums added to the compensated ones. */
+static inline __attribute__((always_inline)) void FN(wsum_run_s)(FN(wsums) *S, const int STORE,
+                                                                  const int SMOOTH,
+                                                                  const int CAT, const int FG)
+{
+    const xv_d zero = XV(splat)(0.0);
+    if (SMOOTH) XV_KADD_INF(S->A2, S->K2, S->P2);
+    if (CAT) {
+        XV_KADD_INF(S->A3, S->K3, S->P3);
+        XV_KADD(S->A4, S->K4, S->P4);
+        if (STORE || FG) XV_KADD(S->A5, S->K5, S->P5); /* wyx: the gradient's, focal sums' */
+    }
+    S->P2 = S->P3 = S->P4 = S->P5 = zero;
+}
+
+/* d = x - m in float (0 at a maximum of +inf), as the exp pass takes it, and whether a lane's
+ * d is below exp's range (CAT, where the row is not clean). */
+static inline __attribute__((always_inline)) int FN(wsum_low_s)(xv_s xv, xv_s mf, int tie,
+                                                               const int CAT, const int CLEAN)
+{
+    if (CLEAN || !CAT) return 0;
+    xv_s d = xv - mf;
+    if (tie) d = XV(ssel)(XV_EQ(xv, mf), XV(ssplat)(0.0f), d);
+    return XV(sany)(XV_LT(d, XV_EXPF_MIN));
+}
+
+/* The weighted sums of a row (row_pass_s without FG) in a loop of their own, after its exp
+ * pass or before it (see row_pass_v): the same terms in the same order as within the pass,
+ * so the same bits. Within the pass the exp's and the sums' vectors did not fit in
+ * the sixteen registers of AVX2: the categorical loss's pass took 1.6 times the sparse one's,
+ * its gradient's 2.5 times. */
+static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
+    const float *x, const float *t, const double *cw, ptrdiff_t C, FN(state) *st, int tie,
+    const int STORE, const int SMOOTH, const int CAT, const int CLEAN)
+{
+    const xv_d zero = XV(splat)(0.0);
+    FN(wsums) S = {zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero};
+    const xv_s mf = XV(ssplat)((float)st->m);
+    const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const ptrdiff_t c = c0 + 16 * k;
+            if (c >= C) continue;
+            const int nstore = C - c < 16 ? (int)(C - c) : 16;
+            xv_s xv, tv = XV(ssplat)(0.0f);
+            xv_d cwv[2];
+            FN(load16_s)(x, t, cw, c, nstore, CLEAN ? (float)st->m : -HUGE_VALF, &xv, &tv, cwv,
+                         SMOOTH, CAT);
+            const int low = FN(wsum_low_s)(xv, mf, tie, CAT, CLEAN);
+            FN(wsum_vec_s)(&S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie, topv,
+                           NULL, NULL, NULL, STORE, SMOOTH, CAT, 0);
+        }
+        if ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C) FN(wsum_run_s)(&S, STORE, SMOOTH, CAT, 0);
+    }
+    FN(state_wsums)(st, S.A2 - S.K2, S.A3 - S.K3, S.A4 - S.K4, S.A5 - S.K5);
+}
+
 static inline __attribute__((always_inline)) void FN(row_pass_s)(
     const float *x, const float *t, const double *cw, float *out, ptrdiff_t C, FN(state) *st,
     const int STORE, const int SMOOTH, const int CAT, const int FG, const int CLEAN)
 {
-    const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m);
+    const xv_d zero = XV(splat)(0.0);
     const xv_s szero = XV(ssplat)(0.0f), mf = XV(ssplat)((float)st->m);
-    const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
-    const int tie = !CLEAN && !(st->m > -HUGE_VAL && st->m < HUGE_VAL), unit = cw == NULL;
+    const int tie = !CLEAN && !(st->m > -HUGE_VAL && st->m < HUGE_VAL);
+    /* the weighted sums within the pass only with FG, whose terms need each F; else before it
+       (wsum_pass_s) */
+    const int WS = (SMOOTH || CAT) && FG;
     /* the entries equal to the maximum (d = 0 exactly, as the maximum is one of the row's
        floats; set below where it is infinite), counted, and the first of them */
     uint64_t nt = 0;
     ptrdiff_t top = -1;
-    xv_d A0 = zero, K0 = zero, A2 = zero, K2 = zero, A3 = zero, K3 = zero, A4 = zero, K4 = zero,
-         A5 = zero, K5 = zero;
-    /* the weighted sums of the current run of XK_RUN entries */
-    xv_d P2 = zero, P3 = zero, P4 = zero, P5 = zero;
+    xv_d A0 = zero, K0 = zero;
+    FN(wsums) S = {zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero};
+    /* the weighted sums after the pass, but before it where it writes over x (see
+       row_pass_v) */
+    const int sums = (SMOOTH || CAT) && !FG, sums_first = sums && STORE && out == x;
+    if (sums_first) FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN);
     /* FG (CAT, the focal loss's power sums): runs and compensated sums of w F^j, w F^j v */
     xv_d QP[XK_FG_MAX], QA[XK_FG_MAX], QK[XK_FG_MAX], RP[XK_FG_MAX], RA[XK_FG_MAX],
         RK[XK_FG_MAX];
     for (int j = 0; j < FG; j++) QP[j] = QA[j] = QK[j] = RP[j] = RA[j] = RK[j] = zero;
     xv_s LO = szero; /* with st->hilo: the exps' rounding errors */
-    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     XK_PF_INIT(st, C);
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
         XK_PF_STEP();
@@ -584,25 +789,11 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
             if (c >= C) continue;
             const int nstore = C - c < 16 ? (int)(C - c) : 16;
             xv_s xv, tv = szero;
-            /* the class weights; none to read or multiply by in a whole vector without them
-               (plain) */
-            xv_d cwv[2] = {zero, zero};
-            const int plain = unit && nstore == 16;
-            if (nstore == 16) {
-                xv = XV(sload)(x + c);
-                if (CAT) tv = XV(sload)(t + c);
-                if ((SMOOTH || CAT) && !unit)
-                    cwv[0] = XV(load)(cw + c), cwv[1] = XV(load)(cw + c + 8);
-            } else { /* the last entries, padded with -inf (F = 0) and weights 0; in a clean
-                        row with m (d = 0: F = 0 too, and not counted as a tie below) */
-                const double *w = unit ? xk_ones : cw + c;
-                xv = XV(sload_pad)(x + c, nstore, CLEAN ? (float)st->m : -HUGE_VALF);
-                if (CAT) tv = XV(sload_pad)(t + c, nstore, 0.0f);
-                if (SMOOTH || CAT) {
-                    cwv[0] = XV(load_pad)(w, nstore < 8 ? nstore : 8, 0.0);
-                    cwv[1] = XV(load_pad)(w + 8, nstore < 8 ? 0 : nstore - 8, 0.0);
-                }
-            }
+            xv_d cwv[2];
+            /* the last entries padded with -inf (F = 0); in a clean row with m (d = 0: F = 0
+               too, and not counted as a tie below) */
+            FN(load16_s)(x, t, cw, c, nstore, CLEAN ? (float)st->m : -HUGE_VALF, &xv, &tv, cwv,
+                         WS && SMOOTH, WS && CAT);
             /* e is NaN where d is -inf (x = -inf, or x - m beyond float's range): such entries
                have F = 0 by the selects below, whatever e is */
             xv_s d = xv - mf, bp = d - xv;
@@ -620,7 +811,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                 }
             }
             /* a clean row's d are all at least XV_EXPF_MIN (the core's lanes) */
-            const int low = !CLEAN && CAT && XV(sany)(XV_LT(d, XV_EXPF_MIN));
+            const int low = WS && !CLEAN && CAT && XV(sany)(XV_LT(d, XV_EXPF_MIN));
             xv_s flo;
             xv_s core = XV(expf_hilo)(d, e, &flo);
             /* the core's lanes (also in expf_wide's): their rounding errors */
@@ -653,59 +844,21 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
             /* the rounding errors summed in float lanes (a sum 2^-24 of s's needs no more;
                d = 0 has none) */
             if (st->hilo) LO += flo_core;
-            if (SMOOTH || CAT)
-#pragma GCC unroll 2
-                for (int h = 0; h < 2; h++) {
-                    xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
-                    /* v = m - x >= 0, 0 at the entries equal to the maximum (set where the
-                       maximum is not finite: inf - inf) */
-                    xv_d v_ = mv - xd;
-                    if (tie) v_ = XV(sel)(XV_EQ(xd, mv), zero, v_);
-                    if (SMOOTH) P2 += plain ? v_ : XV(sel)(XV_EQ(cwv[h], zero), zero, cwv[h] * v_);
-                    if (CAT) {
-                        xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
-                        if (FG) tvd = st->kw1 * tvd + st->kw0; /* smoothed targets */
-                        xv_d w_ = plain ? tvd : cwv[h] * tvd;
-                        const xv_i cidx = lane + (c + 8 * h);
-                        /* v is finite but where x is -inf (in a vector with a lane below
-                           exp's range, low) or the maximum is not finite (tie) */
-                        xv_d wv_ = w_ * v_;
-                        if (low || tie) wv_ = XV(sel)(XV_EQ(w_, zero), zero, wv_);
-                        P3 += wv_;
-                        P4 += w_;
-                        /* FG: the first maximum found so far (the pass reaches it in this
-                           vector or before; the caller's top with STORE) */
-                        const xv_i topc = FG ? (xv_i){0} + (int64_t)top : topv;
-                        const xv_d wx_ = XV(sel)(XV_EQ(cidx, topc), zero, w_);
-                        if (STORE || FG) P5 += wx_;
-                        /* FG: w F^j and w F^j v off the maximum's entry (F = 1 at ties) */
-                        xv_d pw = wx_ * FF[h];
-#pragma GCC unroll 4
-                        for (int j = 0; j < FG; j++) {
-                            xv_d pv = pw * v_;
-                            if (low || tie) pv = XV(sel)(XV_EQ(pw, zero), zero, pv);
-                            QP[j] += pw;
-                            RP[j] += pv;
-                            pw *= FF[h];
-                        }
-                    }
-                }
+            /* FG: the first maximum found so far (the pass reaches it in this vector or
+               before) */
+            if (WS)
+                FN(wsum_vec_s)(&S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie,
+                               (xv_i){0} + (int64_t)top, FF, QP, RP, STORE, SMOOTH, CAT, FG);
         }
         XV_KADD(A0, K0, ((G[0] + G[1]) + (G[2] + G[3])));
-        if ((SMOOTH || CAT) && ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C)) {
-            if (SMOOTH) XV_KADD_INF(A2, K2, P2);
-            if (CAT) {
-                XV_KADD_INF(A3, K3, P3);
-                XV_KADD(A4, K4, P4);
-                if (STORE || FG) XV_KADD(A5, K5, P5); /* wyx: the gradient's, focal sums' */
-            }
+        if (WS && ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C)) {
+            FN(wsum_run_s)(&S, STORE, SMOOTH, CAT, FG);
 #pragma GCC unroll 4
             for (int j = 0; j < FG; j++) {
                 XV_KADD(QA[j], QK[j], QP[j]);
                 XV_KADD_INF(RA[j], RK[j], RP[j]);
                 QP[j] = RP[j] = zero;
             }
-            P2 = P3 = P4 = P5 = zero;
         }
     }
     for (int j = 0; j < FG; j++) {
@@ -713,7 +866,9 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
         st->fr[j] = FN(hsum)(RA[j] - RK[j]);
     }
     if (st->hilo) XV_KADD(A0, K0, XV(swiden_lo)(LO) + XV(swiden_hi)(LO));
-    FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
+    if (sums && !sums_first) FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN);
+    if (sums) st->sb = FN(hsum)(A0 - K0); /* the others: wsum_pass_s */
+    else FN(state_sums)(st, A0 - K0, S.A2 - S.K2, S.A3 - S.K3, S.A4 - S.K4, S.A5 - S.K5);
     st->nt = (double)nt;
     st->top = top < 0 ? 0 : top;
 }
