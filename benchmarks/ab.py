@@ -158,6 +158,30 @@ def _categorical(rng: np.random.Generator) -> Iterator[Case]:
                 )
 
 
+def _kl(rng: np.random.Generator) -> Iterator[Case]:
+    """The KL divergence of teacher and student logits at temperature 2, and of probabilities
+    against logits (2, 10 and 1,000 classes), forward and with its gradient, with the sparse
+    loss beside them."""
+    for dtype in (np.float32, np.float64):
+        for c in (2, 10, 1000):
+            s = (3 * rng.standard_normal((ENTRIES // c, c))).astype(dtype)
+            t = (3 * rng.standard_normal(s.shape)).astype(dtype)
+            p = np.exp(t - t.max(axis=1, keepdims=True))
+            p = (p / p.sum(axis=1, keepdims=True)).astype(dtype)
+            name = f"{c} {np.dtype(dtype).name}"
+            yield from _sparse(name, s, rng.integers(0, c, s.shape[0]))
+            for kind, y, kw in (
+                ("logits T2", t, {"target_from_logits": True, "temperature": 2.0}),
+                ("probs", p, {}),
+            ):
+                yield from _with_grad(
+                    f"{name} kl {kind}",
+                    lambda m, y=y, s=s, kw=kw, **more: m.kl_divergence(
+                        y, s, from_logits=True, **kw, **more
+                    ),
+                )
+
+
 CASES = {
     "few": _few,
     "mid": _mid,
@@ -165,6 +189,7 @@ CASES = {
     "elementwise": _elementwise,
     "options": _options,
     "categorical": _categorical,
+    "kl": _kl,
 }
 
 
