@@ -1,7 +1,11 @@
 """Build of the compiled kernels; everything else is in pyproject.toml."""
 
+import hashlib
 import os
 import platform
+import shutil
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy
@@ -70,12 +74,62 @@ FILE_FLAGS = {"kernels_avx2.cpp": ["-march=x86-64-v3"]}
 LIGHT = {"kernels_baseline.c"} if X86 else set()
 
 
+# Compiled objects are kept in the tree, under a hash of what makes them (see ObjectCache).
+OBJECT_CACHE = os.path.join("build", "objects")
+
+
+class ObjectCache:
+    """Compiled objects of the tree, under a hash of everything that goes into one.
+
+    The key of a source's object is the hash of the source's bytes, the extension's ``depends``
+    (every header the kernels include), the compiler's command, version and flags, and the
+    versions of Python and NumPy (whose headers the Cython modules include). A build whose
+    temporary directory is new each time (an editable install, a wheel, each with build
+    isolation) then compiles only the sources that changed: after an edit of ``_core.pyx`` the
+    kernels' variants (minutes of compiling) are taken as they are, and a wheel built after an
+    install of the same tree only links. ``build_ext --force`` compiles everything again.
+    """
+
+    def __init__(self, compiler) -> None:  # type: ignore[no-untyped-def]
+        command = list(compiler.compiler_so) + list(getattr(compiler, "compiler_so_cxx", []))
+        try:
+            version = subprocess.run(
+                [command[0], "--version"], capture_output=True, text=True, check=False
+            ).stdout
+        except OSError:
+            version = ""
+        self.base = repr((command, version, sys.version, numpy.__version__))
+
+    def key(self, source, depends, flags, macros):  # type: ignore[no-untyped-def]
+        digest = hashlib.sha256(repr((self.base, flags, macros)).encode())
+        for path in (source, *sorted(depends or ())):
+            with open(path, "rb") as f:
+                digest.update(path.encode() + b"\0" + f.read())
+        return os.path.join(OBJECT_CACHE, digest.hexdigest() + ".o")
+
+    @staticmethod
+    def fetch(cached, obj):  # type: ignore[no-untyped-def]
+        """Copy the cached object to obj; False if there is none."""
+        if not os.path.exists(cached):
+            return False
+        os.makedirs(os.path.dirname(obj) or ".", exist_ok=True)
+        shutil.copyfile(cached, obj)
+        return True
+
+    @staticmethod
+    def store(obj, cached):  # type: ignore[no-untyped-def]
+        os.makedirs(OBJECT_CACHE, exist_ok=True)
+        shutil.copyfile(obj, cached + ".tmp")
+        os.replace(cached + ".tmp", cached)
+
+
 class ParallelBuildExt(build_ext):
     """build_ext compiling an extension's sources in parallel, one compiler process per core.
 
     setuptools compiles the sources of one extension one after the other; the SIMD variants of
     the kernels are separate files so that they can be compiled at the same time. The number of
     processes is the build's ``--parallel``/``-j`` if given, else the CPUs this process may use.
+    Objects come from the tree's ObjectCache where one was compiled from the same inputs.
     """
 
     def build_extensions(self) -> None:
@@ -86,15 +140,14 @@ class ParallelBuildExt(build_ext):
         else:
             jobs = os.cpu_count() or 1
         compile_many = self.compiler.compile
+        cache = ObjectCache(self.compiler)
 
         def flags(name, base):  # type: ignore[no-untyped-def]
             if name.endswith(".cpp"):
                 base = [f for f in base if not f.startswith("-std=")] + CXX_FLAGS
             return [*base, *FILE_FLAGS.get(name, []), *(["-O1"] if name in LIGHT else [])]
 
-        def compile_one(source, *args, **kwargs):  # type: ignore[no-untyped-def]
-            if self.compiler.compiler_type != "unix":
-                return compile_many([source], *args, **kwargs)
+        def compile_unix(source, *args, **kwargs):  # type: ignore[no-untyped-def]
             name, base = os.path.basename(source), kwargs.pop("extra_postargs", [])
             try:
                 return compile_many([source], *args, **kwargs, extra_postargs=flags(name, base))
@@ -105,6 +158,24 @@ class ParallelBuildExt(build_ext):
             print(f"warning: {name} did not compile as C++; compiling it as C (slower)")
             source, name = source[: -len(".cpp")] + ".c", name[: -len(".cpp")] + ".c"
             return compile_many([source], *args, **kwargs, extra_postargs=flags(name, base))
+
+        def compile_one(source, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if self.compiler.compiler_type != "unix":
+                return compile_many([source], *args, **kwargs)
+            (obj,) = self.compiler.object_filenames([source], output_dir=kwargs["output_dir"])
+            name = os.path.basename(source)
+            cached = cache.key(
+                source,
+                kwargs.get("depends"),
+                flags(name, kwargs.get("extra_postargs", [])),
+                kwargs.get("macros"),
+            )
+            if not self.force and ObjectCache.fetch(cached, obj):
+                print(f"{name}: compiled before from the same inputs ({cached})")
+                return [obj]
+            objects = compile_unix(source, *args, **kwargs)
+            ObjectCache.store(obj, cached)
+            return objects
 
         def compile_all(sources, *args, **kwargs):  # type: ignore[no-untyped-def]
             with ThreadPoolExecutor(max(1, jobs)) as pool:
