@@ -659,9 +659,10 @@ def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad
 
 
 def kl_scratch_len(Py_ssize_t C):
-    """The length of ``kl_block``'s scratch for rows of C classes: ten rows padded to a multiple
-    of eight, or eight rows of ten values per class (rows of few classes go eight at a time)."""
-    return max(10 * ((C + 7) // 8 * 8), 80 * C)
+    """The length of ``kl_block``'s scratch for rows of C classes: twelve rows padded to a
+    multiple of eight, or eight rows of ten values per class (rows of few classes go eight at a
+    time)."""
+    return max(12 * ((C + 7) // 8 * 8), 80 * C)
 
 
 def kl_block(cnp.ndarray p, cnp.ndarray q, object grad, object row_weight, object row_out,

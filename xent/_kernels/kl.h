@@ -84,9 +84,8 @@
  *
  * Float rows of two classes with logits on both sides take a closed form of their own
  * (kl_two, below: about a third of the time of the tiles); the rest go one of two ways through
- * a block, with the same arithmetic per entry (the functions kl_logit,
- * kl_prob, kl_u, kl_term, kl_grad_logits and kl_grad_probs below, on vectors of eight doubles
- * from xvec.h):
+ * a block, with the same arithmetic per entry (the functions kl_logit, kl_prob, kl_u,
+ * kl_term, kl_grad_logits and kl_grad_probs below, on vectors of eight doubles from xvec.h):
  *   - rows of more than XK_KL_TILE_C classes, one at a time: lanes are classes (c mod 8), the
  *     sums of a row are taken on eight compensated lanes added in order at the end, and the
  *     per-row values in scalar code;
@@ -313,36 +312,44 @@ static inline __attribute__((always_inline)) void FN(kl_vmax)(xv_d v, xv_d *m, x
     *m = XV(sel)(XV_GT(v, *m), v, *m);
 }
 
+/* u = a - b for logits on both sides: for float logits from the floats' differences (exact in
+ * double, or nearly) and one rounding, an ulp of itself, where ah - bh (uh, given) carries an
+ * ulp of each quotient by a temperature (the gradient q (Y - expm1(x)) / D needs x to an ulp of
+ * itself); uh itself where an entry or a maximum is infinite, and for double logits. */
+static inline __attribute__((always_inline)) xv_d FN(kl_u_logits)(xv_d vp, xv_d vq, xv_d mp,
+                                                                  xv_d mq, const xk_kl_tp *tp,
+                                                                  xv_d uh)
+{
+#if XK_WIDEN
+    const xv_d du = (vp - vq) - (mp - mq);
+    /* du is finite exactly where vp, vq, mp and mq are (two floats' difference does not
+       overflow in double) */
+    const xv_i fin = XV_EQ(du - du, 0.0);
+    return XV(sel)(fin, tp->scale ? du * tp->inv : du, uh);
+#else
+    (void)vp, (void)vq, (void)mp, (void)mq, (void)tp;
+    return uh;
+#endif
+}
+
 /* The weights F, G of eight entries of each side (logits or probabilities), the difference of
- * their logs u = uh + ul and the target's logs (ah, al). A side of probabilities adds its
- * weights to its double-length sum (the sum minus 1 is a term of the loss; masked by live as
- * vkadd); a side of logits adds them to its compensated sum where sum_logits is set (else the
- * caller adds them, a group of vectors at a time). */
+ * their logs u = uh + ul and the target's logs (ah, al), for the tiles (kl_side and kl_u_pass
+ * one after the other: the same values, in about 1.5x the time there). A side of probabilities
+ * adds its weights to its double-length sum (the sum minus 1 is a term of the loss); a side of
+ * logits adds them to its compensated sum. */
 static inline __attribute__((always_inline)) void FN(kl_weights)(
-    xv_d vp, xv_d vq, xv_d mp, xv_d mq, const xk_kl_tp *tp, int pl, int ql, const xv_i *live,
-    const int sum_logits, xv_d sums[4], xv_d *F, xv_d *G, xv_d *uh, xv_d *ul, xv_d *ah,
-    xv_d *al)
+    xv_d vp, xv_d vq, xv_d mp, xv_d mq, const xk_kl_tp *tp, int pl, int ql, xv_d sums[4],
+    xv_d *F, xv_d *G, xv_d *uh, xv_d *ul, xv_d *ah, xv_d *al)
 {
     xv_d bh, bl;
     *F = pl ? FN(kl_logit)(vp, mp, tp, ah, al) : FN(kl_prob)(vp, ah, al);
     *G = ql ? FN(kl_logit)(vq, mq, tp, &bh, &bl) : FN(kl_prob)(vq, &bh, &bl);
-    if (!pl) FN(kl_vsum2)(&sums[0], &sums[1], *F, live);
-    else if (sum_logits) FN(vkadd)(&sums[0], &sums[1], *F, live);
-    if (!ql) FN(kl_vsum2)(&sums[2], &sums[3], *G, live);
-    else if (sum_logits) FN(vkadd)(&sums[2], &sums[3], *G, live);
+    if (!pl) FN(kl_vsum2)(&sums[0], &sums[1], *F, NULL);
+    else FN(vkadd)(&sums[0], &sums[1], *F, NULL);
+    if (!ql) FN(kl_vsum2)(&sums[2], &sums[3], *G, NULL);
+    else FN(vkadd)(&sums[2], &sums[3], *G, NULL);
     FN(kl_u)(*ah, *al, bh, bl, uh, ul);
-#if XK_WIDEN
-    if (pl && ql) {
-        /* float logits: u from the floats' differences (exact in double, or nearly) and one
-           rounding, an ulp of itself, where ah - bh carries an ulp of each quotient by a
-           temperature (the gradient q (Y - expm1(x)) / D needs x to an ulp of itself) */
-        const xv_d du = (vp - vq) - (mp - mq);
-        /* du is finite exactly where vp, vq, mp and mq are (two floats' difference does not
-           overflow in double) */
-        const xv_i fin = XV_EQ(du - du, 0.0);
-        *uh = XV(sel)(fin, tp->scale ? du * tp->inv : du, *uh);
-    }
-#endif
+    if (pl && ql) *uh = FN(kl_u_logits)(vp, vq, mp, mq, tp, *uh);
 }
 
 /* A row's double-length sum of probabilities (kl_vsum2's eight lanes) minus 1: exact for sums
@@ -412,11 +419,14 @@ static inline __attribute__((always_inline)) xv_i FN(kl_live)(ptrdiff_t c, ptrdi
 
 /* One pass for the shift kh + kl over a row's stored F, G, uh, ul (ul NULL: 0): A = sum F x,
  * B = sum tm (both compensated), S = sum |F x| (an estimate); x and expm1(x) into X, E if X
- * is not NULL; with go, the gradient written as go says and expm1(x) into E. */
-static inline void FN(kl_row_pass)(ptrdiff_t C, const double *Fw, const double *Gw,
-                                   const double *Uh, const double *Ul, double kh, double kl,
-                                   double *X, double *E, double *A_out, double *B_out,
-                                   double *S_out, xk_kl_go *go)
+ * is not NULL; with go, the gradient written as go says and expm1(x) into E. Not inlined, as
+ * kl_side_logits. */
+static __attribute__((noinline)) void FN(kl_row_pass)(ptrdiff_t C, const double *Fw,
+                                                      const double *Gw, const double *Uh,
+                                                      const double *Ul, double kh, double kl,
+                                                      double *X, double *E, double *A_out,
+                                                      double *B_out, double *S_out,
+                                                      xk_kl_go *go)
 {
     const xv_d zero = XV(splat)(0.0), vkh = XV(splat)(kh), vkl = XV(splat)(kl);
     const xv_d E0 = XV(splat)(xk_exp(-(kh + kl)));
@@ -496,6 +506,95 @@ static inline void FN(kl_copy)(const T *x, ptrdiff_t cs, ptrdiff_t C, double pad
     for (; c & 7; c++) d[c] = pad;
 }
 
+/* One side of a row (logits x or probabilities, as kl_get reads them; m the maximum of
+ * logits): its weights into W, their logs into H, L (L: double input only, else 0; kl_logit,
+ * kl_prob), and the weights added to the double-length sum s + k (probabilities; the last
+ * vector masked where C is not a multiple of eight) or, four vectors pairwise, to the
+ * compensated sum s, k (logits; pad entries weigh 0). */
+static inline __attribute__((always_inline)) void FN(kl_side)(const T *x, const double *d,
+                                                              T pad, xv_d m,
+                                                              const xk_kl_tp *tp, int logits,
+                                                              ptrdiff_t C, double *W, double *H,
+                                                              double *L, xv_d *s, xv_d *k)
+{
+    const xv_d zero = XV(splat)(0.0);
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
+        xv_d Ws[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            const ptrdiff_t c = c0 + 8 * j;
+            Ws[j] = zero;
+            if (c >= C) continue;
+            const xv_d v = FN(kl_get)(x, d, c, C, pad);
+            xv_d h, l;
+            if (logits) {
+                Ws[j] = FN(kl_logit)(v, m, tp, &h, &l);
+            } else {
+                const xv_i lv = FN(kl_live)(c, C);
+                Ws[j] = FN(kl_prob)(v, &h, &l);
+                FN(kl_vsum2)(s, k, Ws[j], c + 8 <= C ? NULL : &lv);
+            }
+            XV(store)(W + c, Ws[j]);
+            XV(store)(H + c, h);
+            if (!XK_WIDEN) XV(store)(L + c, l);
+        }
+        if (logits) FN(vkadd)(s, k, (Ws[0] + Ws[1]) + (Ws[2] + Ws[3]), NULL);
+    }
+}
+
+/* kl_side for each kind of side, compiled as functions of their own: inlined in the loop over
+ * rows, their vectors went to the stack (GCC allocates the registers of a function as a whole;
+ * the float KL divergence at 1,000 classes took twice the time). */
+static __attribute__((noinline)) void FN(kl_side_logits)(const T *x, const double *d, T pad,
+                                                         xv_d m, const xk_kl_tp *tp,
+                                                         ptrdiff_t C, double *W, double *H,
+                                                         double *L, xv_d *s, xv_d *k)
+{
+    FN(kl_side)(x, d, pad, m, tp, 1, C, W, H, L, s, k);
+}
+
+static __attribute__((noinline)) void FN(kl_side_probs)(const T *x, const double *d, T pad,
+                                                        ptrdiff_t C, double *W, double *H,
+                                                        double *L, xv_d *s, xv_d *k)
+{
+    FN(kl_side)(x, d, pad, XV(splat)(0.0), NULL, 0, C, W, H, L, s, k);
+}
+
+/* The difference of a row's logs u = (Ah, Al) - (Bh, Bl) into Uh, Ul (kl_u; Ul: double input
+ * only; for logits on both sides, kl_u_logits from the entries p, q and maxima mp, mq) and,
+ * where fu is not NULL, the direct form's sum of F u (0 where F = 0) into the compensated sum
+ * fu, fuk, four vectors pairwise. Not inlined, as kl_side_logits. */
+static __attribute__((noinline)) void FN(kl_u_pass)(
+    const T *p, const double *dp, T ppad, const T *q, const double *dq, T qpad, xv_d mp, xv_d mq,
+    const xk_kl_tp *tp, int logits, ptrdiff_t C, const double *Fw, const double *Ah,
+    const double *Al, const double *Bh, const double *Bl, double *Uh, double *Ul, xv_d *fu,
+    xv_d *fuk)
+{
+    const xv_d zero = XV(splat)(0.0);
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
+        xv_d FU[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            const ptrdiff_t c = c0 + 8 * j;
+            FU[j] = zero;
+            if (c >= C) continue;
+            xv_d uh, ul;
+            FN(kl_u)(XV(load)(Ah + c), XK_WIDEN ? zero : XV(load)(Al + c), XV(load)(Bh + c),
+                     XK_WIDEN ? zero : XV(load)(Bl + c), &uh, &ul);
+            if (logits)
+                uh = FN(kl_u_logits)(FN(kl_get)(p, dp, c, C, ppad), FN(kl_get)(q, dq, c, C, qpad),
+                                     mp, mq, tp, uh);
+            if (fu) {
+                const xv_d F = XV(load)(Fw + c);
+                FU[j] = XV(sel)(XV_EQ(F, 0.0), zero, F * uh);
+            }
+            XV(store)(Uh + c, uh);
+            if (!XK_WIDEN) XV(store)(Ul + c, ul); /* 0 for float input: not stored */
+        }
+        if (fu) FN(vkadd)(fu, fuk, (FU[0] + FU[1]) + (FU[2] + FU[3]), NULL);
+    }
+}
+
 static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
                                                                    const xk_kl_tp *tp,
                                                                    const int pl, const int ql)
@@ -508,7 +607,8 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
        form the loss takes), and for float results is written in it (kl_row_pass's go) */
     const int careful_grad = b->grad && pl && ql;
     double *Fw = b->scratch, *Gw = Fw + Cp, *Uh = Gw + Cp, *Ul = Uh + Cp, *X = Ul + Cp,
-           *E = X + Cp, *Ah = E + Cp, *Al = Ah + Cp, *Dp = Al + Cp, *Dq = Dp + Cp;
+           *E = X + Cp, *Ah = E + Cp, *Al = Ah + Cp, *Bh = Al + Cp, *Bl = Bh + Cp,
+           *Dp = Bl + Cp, *Dq = Dp + Cp;
     const T ppad = pl ? (T)-HUGE_VAL : (T)0.0, qpad = ql ? (T)-HUGE_VAL : (T)0.0;
     xk_sum bsum = {{0}, {0}, {0}};
     for (ptrdiff_t r = 0; r < b->R; r++) {
@@ -535,38 +635,17 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
         }
         /* (a NaN student logit makes its row NaN, not an error) */
         const xv_d mq = XV(splat)(ql ? FN(kl_row_max)(q, dq, C, NULL) : 0.0);
-        /* the weights, their sums and the difference of the logs (kl_weights) */
+        /* each side's weights, logs and sums (kl_side), then the difference of the logs and
+           the direct form's sum of F u (kl_u_pass): loops of their own, whose vectors fit in
+           AVX2's sixteen registers */
         const xv_d zero = XV(splat)(0.0);
         xv_d sums[4] = {zero, zero, zero, zero}, fu = zero, fuk = zero;
-        /* four vectors a step; a side of logits adds the step's weights pairwise and then to
-           its compensated sum (pad entries weigh 0); the direct form's sum of F u likewise */
-        for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
-            xv_d Fs[4], Gs[4], FU[4];
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                const ptrdiff_t c = c0 + 8 * k;
-                Fs[k] = Gs[k] = FU[k] = zero;
-                if (c >= C) continue;
-                const xv_i lv = FN(kl_live)(c, C), *live = c + 8 <= C ? NULL : &lv;
-                const xv_d vp = FN(kl_get)(p, dp, c, C, ppad);
-                const xv_d vq = FN(kl_get)(q, dq, c, C, qpad);
-                xv_d uh, ul, ah, al;
-                FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, live, 0, sums, &Fs[k], &Gs[k], &uh,
-                               &ul, &ah, &al);
-                if (direct) FU[k] = XV(sel)(XV_EQ(Fs[k], 0.0), zero, Fs[k] * uh);
-                XV(store)(Fw + c, Fs[k]);
-                XV(store)(Gw + c, Gs[k]);
-                XV(store)(Uh + c, uh);
-                if (!XK_WIDEN) XV(store)(Ul + c, ul); /* 0 for float logits: not stored */
-                if (grad_a) {
-                    XV(store)(Ah + c, ah);
-                    XV(store)(Al + c, al);
-                }
-            }
-            if (pl) FN(vkadd)(&sums[0], &sums[1], (Fs[0] + Fs[1]) + (Fs[2] + Fs[3]), NULL);
-            if (ql) FN(vkadd)(&sums[2], &sums[3], (Gs[0] + Gs[1]) + (Gs[2] + Gs[3]), NULL);
-            if (direct) FN(vkadd)(&fu, &fuk, (FU[0] + FU[1]) + (FU[2] + FU[3]), NULL);
-        }
+        if (pl) FN(kl_side_logits)(p, dp, ppad, mp, tp, C, Fw, Ah, Al, &sums[0], &sums[1]);
+        else FN(kl_side_probs)(p, dp, ppad, C, Fw, Ah, Al, &sums[0], &sums[1]);
+        if (ql) FN(kl_side_logits)(q, dq, qpad, mq, tp, C, Gw, Bh, Bl, &sums[2], &sums[3]);
+        else FN(kl_side_probs)(q, dq, qpad, C, Gw, Bh, Bl, &sums[2], &sums[3]);
+        FN(kl_u_pass)(p, dp, ppad, q, dq, qpad, mp, mq, tp, pl && ql, C, Fw, Ah, Al, Bh, Bl, Uh,
+                      Ul, direct ? &fu : NULL, &fuk);
         const double SF = pl ? FN(lanes_sum)(sums[0], sums[1]) : 1.0;
         const double SG = ql ? FN(lanes_sum)(sums[2], sums[3]) : 1.0;
         const double Pm1 = pl ? 0.0 : FN(kl_sum2_m1)(sums[0], sums[1]);
@@ -640,7 +719,8 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
             else
                 gv = FN(kl_grad_probs)(XV(load)(Fw + c), XV(load)(Gw + c),
                                        grad_a ? XV(load)(Ah + c) : zero,
-                                       grad_a ? XV(load)(Al + c) : zero, XV(splat)(SF),
+                                       grad_a && !XK_WIDEN ? XV(load)(Al + c) : zero,
+                                       XV(splat)(SF),
                                        XV(splat)(pl ? xk_log(SF) : 0.0),
                                        XV(splat)((w * (temp * temp)) / b->grad_div), pl);
             if (unit && c + 8 <= C) XK_STOREV(g + c, gv);
@@ -705,8 +785,7 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_d vp = XV(load)(Vp + 8 * c), vq = XV(load)(Vq + 8 * c);
             xv_d F, G, uh, ul, ah, al;
-            FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, NULL, 1, sums, &F, &G, &uh, &ul, &ah,
-                           &al);
+            FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, sums, &F, &G, &uh, &ul, &ah, &al);
             if (direct) FN(vkadd)(&fu, &fuk, XV(sel)(XV_EQ(F, 0.0), zero, F * uh), NULL);
             XV(store)(Fw + 8 * c, F);
             XV(store)(Gw + 8 * c, G);
