@@ -82,8 +82,8 @@ class ObjectCache:
     """Compiled objects of the tree, under a hash of everything that goes into one.
 
     The key of a source's object is the hash of the source's bytes, the extension's ``depends``
-    (every header the kernels include), the compiler's command, version and flags, and the
-    versions of Python and NumPy (whose headers the Cython modules include). A build whose
+    (every header the kernels include, and NumPy's that cythonize adds), the compiler's command,
+    version and flags, and the versions of Python and NumPy. A build whose
     temporary directory is new each time (an editable install, a wheel, each with build
     isolation) then compiles only the sources that changed: after an edit of ``_core.pyx`` the
     kernels' variants (minutes of compiling) are taken as they are, and a wheel built after an
@@ -102,9 +102,11 @@ class ObjectCache:
 
     def key(self, source, depends, flags, macros):  # type: ignore[no-untyped-def]
         digest = hashlib.sha256(repr((self.base, flags, macros)).encode())
+        # files by name and content: cythonize adds NumPy's headers to depends by their path in
+        # the build's environment, a new temporary directory in each isolated build
         for path in (source, *sorted(depends or ())):
             with open(path, "rb") as f:
-                digest.update(path.encode() + b"\0" + f.read())
+                digest.update(os.path.basename(path).encode() + b"\0" + f.read())
         return os.path.join(OBJECT_CACHE, digest.hexdigest() + ".o")
 
     @staticmethod
