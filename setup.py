@@ -150,16 +150,18 @@ class ParallelBuildExt(build_ext):
             return [*base, *FILE_FLAGS.get(name, []), *(["-O1"] if name in LIGHT else [])]
 
         def compile_unix(source, *args, **kwargs):  # type: ignore[no-untyped-def]
+            """The source's objects, and whether they came from the C fallback of a .cpp."""
             name, base = os.path.basename(source), kwargs.pop("extra_postargs", [])
             try:
-                return compile_many([source], *args, **kwargs, extra_postargs=flags(name, base))
+                objects = compile_many([source], *args, **kwargs, extra_postargs=flags(name, base))
+                return objects, False
             except CompileError:
                 if not name.endswith(".cpp"):
                     raise
             # no C++ compiler: the same variant from its C source
             print(f"warning: {name} did not compile as C++; compiling it as C (slower)")
             source, name = source[: -len(".cpp")] + ".c", name[: -len(".cpp")] + ".c"
-            return compile_many([source], *args, **kwargs, extra_postargs=flags(name, base))
+            return compile_many([source], *args, **kwargs, extra_postargs=flags(name, base)), True
 
         def compile_one(source, *args, **kwargs):  # type: ignore[no-untyped-def]
             if self.compiler.compiler_type != "unix":
@@ -175,8 +177,9 @@ class ParallelBuildExt(build_ext):
             if not self.force and ObjectCache.fetch(cached, obj):
                 print(f"{name}: compiled before from the same inputs ({cached})")
                 return [obj]
-            objects = compile_unix(source, *args, **kwargs)
-            ObjectCache.store(obj, cached)
+            objects, fallback = compile_unix(source, *args, **kwargs)
+            if not fallback:  # the slower C build is not kept for a later build with g++
+                ObjectCache.store(obj, cached)
             return objects
 
         def compile_all(sources, *args, **kwargs):  # type: ignore[no-untyped-def]
