@@ -381,9 +381,10 @@ if __name__ == "__main__":  # print the table of the maximum ulp errors
 
 def test_float_rows_exp_against_mpmath():
     """The exp of the float32 row pass (xvec.h expf_core / expf_wide) of x rounded to float32:
-    a float within 0.53 ulp of float from -86 up (where the result is a normal float), within
-    0.52 ulp of double below (the double exp takes those entries), 0 where double underflows;
-    the same bits for every variant of a kind (by_fusing)."""
+    a float within 0.56 ulp of float from -86 up (where the result is a normal float; 0.58
+    without fused multiply-adds), within 0.52 ulp of double below (the double exp takes those
+    entries), 0 where double underflows; the same bits for every variant of a kind
+    (by_fusing)."""
     g = np.random.default_rng([7301, 9])
     x = np.concatenate(
         [
@@ -396,11 +397,13 @@ def test_float_rows_exp_against_mpmath():
             -np.arange(0.0, 747.0) * math.log(2) / 32,
         ]
     ).astype(np.float32)
-    for y in by_fusing({v: _core.expf(x.astype(np.float64), v) for v in SUPPORTED}):
-        _check_float_rows_exp(x, y)
+    results = {v: _core.expf(x.astype(np.float64), v) for v in SUPPORTED}
+    by_fusing(results)
+    for fused, v in {_core.fused(v): v for v in SUPPORTED}.items():
+        _check_float_rows_exp(x, results[v], fused)
 
 
-def _check_float_rows_exp(x: np.ndarray, y: np.ndarray) -> None:
+def _check_float_rows_exp(x: np.ndarray, y: np.ndarray, fused: bool) -> None:
     mpmath.mp.dps = 40
     worst_f = worst_d = 0.0
     for xi, yi in zip(x.tolist(), y.tolist(), strict=True):
@@ -416,7 +419,8 @@ def _check_float_rows_exp(x: np.ndarray, y: np.ndarray) -> None:
             e = max(int(mpmath.floor(mpmath.log(exact, 2))), -1022)
             err = abs(mpmath.mpf(yi) - exact) / mpmath.mpf(2) ** (e - 52)
             worst_d = max(worst_d, float(err))
-    assert worst_f <= 0.53, worst_f  # float arithmetic: its roundings of r weigh 2^-24
+    # float arithmetic: the roundings of r and p (|r| <= ln2/16) weigh up to 2^-29 each
+    assert worst_f <= (0.56 if fused else 0.58), worst_f
     assert worst_d <= TARGET_ULP, worst_d
 
 
@@ -554,15 +558,15 @@ def test_log_short_against_mpmath():
 
 
 def test_float_exp_pairs_against_mpmath():
-    """The float-lane exp pair of the float32 rows (xvec.h expf_hilo): hi + lo within 2^-28 of
-    exp (2^-25 near -86, where lo is subnormal); the same bits for every variant of a kind
-    (by_fusing)."""
+    """The float-lane exp pair of the float32 rows (xvec.h expf_hilo): hi + lo within 2^-26.8 of
+    exp (three roundings of at most 2^-29: r's, r + r^2 q's and tail + p's; 2^-25 near -86,
+    where lo is subnormal); the same bits for every variant of a kind (by_fusing)."""
     g = np.random.default_rng([7301, 12])
     x = np.concatenate([-g.uniform(0.0, 86.0, 6000), [0.0, -86.0, -1e-20]])
     x = x.astype(np.float32).astype(np.float64)
     near = x < -80.0
     for y in by_fusing({v: _core.expf_hilo(x, v) for v in SUPPORTED}):
-        assert _relative_errors(y[~near], mpmath.exp, x[~near]) < 2.0**-28
+        assert _relative_errors(y[~near], mpmath.exp, x[~near]) < 2.0**-26.8
         assert _relative_errors(y[near], mpmath.exp, x[near]) < 2.0**-25
 
 

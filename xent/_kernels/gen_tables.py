@@ -31,6 +31,11 @@ INVC_BITS = 10  # significant bits of 1/c (so that zh * invc is exact when zh ha
 LN2HI_BITS_LOG = 42  # k * ln2_hi exact for |k| < 2^11
 LN2HI_BITS_EXP = 35  # k * (ln2/N)_hi exact for |k| < 2^18
 LN2HI_BITS_EXPF = 12  # float: k * (ln2/N)_hi exact for |k| < 2^12 (results down to 2^-128)
+# expf (the float32 rows' exp): N = 8 entries of 2^(j/8), so that a lookup is one permute of one
+# register (AVX2: vpermps; a 32-entry table took four permutes and three blends per eight lanes)
+EXPF_BITS = 3
+EXPF_N = 1 << EXPF_BITS
+EXPF_DEGREE = 4  # exp(r) ~ 1 + r + r^2 (C2 + C3 r + C4 r^2)
 
 
 def f2b(x: float) -> int:
@@ -240,10 +245,10 @@ def fhex(x: float) -> str:
 
 
 def expf_part(out):
-    """The float exp of the float32 rows (xvec.h): the same reduction with float arithmetic."""
+    """The float exp of the float32 rows (xvec.h): exp's reduction with float arithmetic, N = 8."""
     ln2 = mpmath.log(2)
-    ln2n = ln2 / EXP_N
-    inv_ln2_n = round_float(EXP_N / ln2)
+    ln2n = ln2 / EXPF_N
+    inv_ln2_n = round_float(EXPF_N / ln2)
     ln2n_hi = round_sig(ln2n, LN2HI_BITS_EXPF)
     ln2n_lo = round_float(ln2n - exact(ln2n_hi))
     radius = ln2n / 2 * mpf("1.01")
@@ -253,13 +258,14 @@ def expf_part(out):
             return mpf(1) / 2
         return (mpmath.expm1(r) - r) / r**2
 
-    coeffs, _ = mpmath.chebyfit(g, [-radius, radius], 2, error=True)
+    coeffs, _ = mpmath.chebyfit(g, [-radius, radius], EXPF_DEGREE - 1, error=True)
     cs = [round_float(c) for c in reversed(coeffs)]
     worst = mpf(0)
     for t in mpmath.linspace(-radius, radius, 4001):
         approx = 1 + t + t**2 * horner(cs, t)
         worst = max(worst, abs(approx - mpmath.exp(t)) / mpmath.exp(t))
-    out.append("/* expf: the float version of exp's reduction, N = %d, float constants */" % EXP_N)
+    out.append("/* expf: the float version of exp's reduction, N = %d, float constants */" % EXPF_N)
+    out.append("#define XM_EXPF_N %d" % EXPF_N)
     out.append("#define XM_EXPF_INVLN2N %s /* N/ln2 rounded to float */" % fhex(inv_ln2_n))
     out.append(
         "#define XM_EXPF_LN2HIN %s /* ln2/N with %d significant bits: k*hi exact for |k| < 2^%d */"
@@ -267,23 +273,24 @@ def expf_part(out):
     )
     out.append("#define XM_EXPF_LN2LON %s /* ln2/N - XM_EXPF_LN2HIN rounded */" % fhex(ln2n_lo))
     out.append(
-        "/* exp(r) ~ 1 + r + r^2 (C2 + C3 r) on |r| <= %s: max relative error %s = 2^%s */"
+        "/* exp(r) ~ 1 + r + r^2 (C2 + C3 r + C4 r^2) on |r| <= %s: max relative error %s = 2^%s */"
         % (mpmath.nstr(radius, 6), mpmath.nstr(worst, 3), mpmath.nstr(mpmath.log(worst, 2), 4))
     )
     for n, c in enumerate(cs, start=2):
         out.append("#define XM_EXPF_C%d %s" % (n, fhex(c)))
     out.append(
         "/* XM_EXPF_HI[j] = 2^(j/N) rounded to float; XM_EXPF_TAIL[j] = (2^(j/N) - hi)/hi rounded\n"
-        "   to float: 2^(j/N) = hi (1 + tail) to about 2^-48. */"
+        "   to float: 2^(j/N) = hi (1 + tail) to about 2^-48. Each written twice (j and j + N):\n"
+        "   a sixteen-lane permute looks them up by any four low bits of j. */"
     )
     his, tails = [], []
-    for j in range(EXP_N):
-        v = mpf(2) ** (mpf(j) / EXP_N)
+    for j in range(EXPF_N):
+        v = mpf(2) ** (mpf(j) / EXPF_N)
         hi = round_float(v)
         his.append(fhex(hi))
         tails.append(fhex(round_float((v - exact(hi)) / exact(hi))))
     for name, vals in (("XM_EXPF_HI", his), ("XM_EXPF_TAIL", tails)):
-        emit_table(out, "float", name, vals)
+        emit_table(out, "float", name, vals + vals)
     out.append("")
     return worst
 

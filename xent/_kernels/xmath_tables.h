@@ -39,34 +39,29 @@ static const double XM_EXP_TAIL[32] __attribute__((aligned(64))) = {
     0x1.4a385a63d07a7p-56, -0x1.2d52107b43e1fp-55, -0x1.ff7128fd391f0p-55, 0x1.a64a931d185eep-55,
 };
 
-/* expf: the float version of exp's reduction, N = 32, float constants */
-#define XM_EXPF_INVLN2N 0x1.7154760000000p+5f /* N/ln2 rounded to float */
-#define XM_EXPF_LN2HIN 0x1.62e0000000000p-6f /* ln2/N with 12 significant bits: k*hi exact for |k| < 2^12 */
-#define XM_EXPF_LN2LON 0x1.0bfbe80000000p-20f /* ln2/N - XM_EXPF_LN2HIN rounded */
-/* exp(r) ~ 1 + r + r^2 (C2 + C3 r) on |r| <= 0.0109387: max relative error 3.0e-10 = 2^-31.64 */
-#define XM_EXPF_C2 0x1.0000540000000p-1f
-#define XM_EXPF_C3 0x1.5555980000000p-3f
+/* expf: the float version of exp's reduction, N = 8, float constants */
+#define XM_EXPF_N 8
+#define XM_EXPF_INVLN2N 0x1.7154760000000p+3f /* N/ln2 rounded to float */
+#define XM_EXPF_LN2HIN 0x1.62e0000000000p-4f /* ln2/N with 12 significant bits: k*hi exact for |k| < 2^12 */
+#define XM_EXPF_LN2LON 0x1.0bfbe80000000p-18f /* ln2/N - XM_EXPF_LN2HIN rounded */
+/* exp(r) ~ 1 + r + r^2 (C2 + C3 r + C4 r^2) on |r| <= 0.0437549: max relative error 3.46e-10 = 2^-31.43 */
+#define XM_EXPF_C2 0x1.0000000000000p-1f
+#define XM_EXPF_C3 0x1.555b9c0000000p-3f
+#define XM_EXPF_C4 0x1.5559840000000p-5f
 /* XM_EXPF_HI[j] = 2^(j/N) rounded to float; XM_EXPF_TAIL[j] = (2^(j/N) - hi)/hi rounded
-   to float: 2^(j/N) = hi (1 + tail) to about 2^-48. */
-static const float XM_EXPF_HI[32] __attribute__((aligned(64))) = {
-    0x1.0000000000000p+0f, 0x1.059b0e0000000p+0f, 0x1.0b55860000000p+0f, 0x1.11301e0000000p+0f,
-    0x1.172b840000000p+0f, 0x1.1d48740000000p+0f, 0x1.2387a60000000p+0f, 0x1.29e9e00000000p+0f,
-    0x1.306fe00000000p+0f, 0x1.371a740000000p+0f, 0x1.3dea640000000p+0f, 0x1.44e0860000000p+0f,
-    0x1.4bfdae0000000p+0f, 0x1.5342b60000000p+0f, 0x1.5ab07e0000000p+0f, 0x1.6247ec0000000p+0f,
-    0x1.6a09e60000000p+0f, 0x1.71f75e0000000p+0f, 0x1.7a11480000000p+0f, 0x1.82589a0000000p+0f,
-    0x1.8ace540000000p+0f, 0x1.93737c0000000p+0f, 0x1.9c49180000000p+0f, 0x1.a5503c0000000p+0f,
-    0x1.ae89fa0000000p+0f, 0x1.b7f7700000000p+0f, 0x1.c199be0000000p+0f, 0x1.cb720e0000000p+0f,
-    0x1.d5818e0000000p+0f, 0x1.dfc9740000000p+0f, 0x1.ea4afa0000000p+0f, 0x1.f507660000000p+0f,
+   to float: 2^(j/N) = hi (1 + tail) to about 2^-48. Each written twice (j and j + N):
+   a sixteen-lane permute looks them up by any four low bits of j. */
+static const float XM_EXPF_HI[16] __attribute__((aligned(64))) = {
+    0x1.0000000000000p+0f, 0x1.172b840000000p+0f, 0x1.306fe00000000p+0f, 0x1.4bfdae0000000p+0f,
+    0x1.6a09e60000000p+0f, 0x1.8ace540000000p+0f, 0x1.ae89fa0000000p+0f, 0x1.d5818e0000000p+0f,
+    0x1.0000000000000p+0f, 0x1.172b840000000p+0f, 0x1.306fe00000000p+0f, 0x1.4bfdae0000000p+0f,
+    0x1.6a09e60000000p+0f, 0x1.8ace540000000p+0f, 0x1.ae89fa0000000p+0f, 0x1.d5818e0000000p+0f,
 };
-static const float XM_EXPF_TAIL[32] __attribute__((aligned(64))) = {
-    0x0p+0f, -0x1.9474140000000p-25f, 0x1.8d96d40000000p-25f, -0x1.dda2fc0000000p-25f,
-    -0x1.9c0c220000000p-27f, -0x1.a2fbb20000000p-25f, 0x1.9649040000000p-25f, -0x1.2b0dbc0000000p-25f,
-    0x1.1250020000000p-25f, -0x1.cde8ce0000000p-26f, 0x1.370be40000000p-25f, 0x1.336de20000000p-30f,
-    -0x1.0a35500000000p-25f, -0x1.c541b40000000p-26f, -0x1.00d8ac0000000p-27f, -0x1.6cb2840000000p-25f,
-    0x1.26055c0000000p-26f, 0x1.8b2bb80000000p-26f, -0x1.05cb440000000p-25f, -0x1.1c21420000000p-26f,
-    0x1.67a1ca0000000p-28f, -0x1.348e560000000p-25f, 0x1.a3b5e40000000p-28f, -0x1.0b7ec80000000p-25f,
-    -0x1.f9c3040000000p-27f, -0x1.e4c8860000000p-26f, -0x1.6961b40000000p-28f, -0x1.b5151e0000000p-28f,
-    -0x1.a5217c0000000p-28f, -0x1.ab71320000000p-26f, 0x1.61428e0000000p-28f, -0x1.2ad5f80000000p-27f,
+static const float XM_EXPF_TAIL[16] __attribute__((aligned(64))) = {
+    0x0p+0f, -0x1.9c0c220000000p-27f, 0x1.1250020000000p-25f, -0x1.0a35500000000p-25f,
+    0x1.26055c0000000p-26f, 0x1.67a1ca0000000p-28f, -0x1.f9c3040000000p-27f, -0x1.a5217c0000000p-28f,
+    0x0p+0f, -0x1.9c0c220000000p-27f, 0x1.1250020000000p-25f, -0x1.0a35500000000p-25f,
+    0x1.26055c0000000p-26f, 0x1.67a1ca0000000p-28f, -0x1.f9c3040000000p-27f, -0x1.a5217c0000000p-28f,
 };
 
 /* log: x = 2^k z, bits(z) - XM_LOG_OFF in [0, 2^52), z in [0.6796875, 1.359375);

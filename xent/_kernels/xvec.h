@@ -9,11 +9,11 @@
  * the last place, within the same bounds).
  * What the auto-vectorizer cannot find by itself is written here explicitly:
  *   - the table lookups of exp: with AVX-512 each 32-entry table lives in four registers and a
- *     lookup is two two-source permutes and a blend; with AVX2 a float table's lookup is four
- *     permutes and three blends (slookup32_half) and a double table's four scalar loads
- *     (dlookup_half). No gathers: slow on many CPUs (16 cycles for eight floats on a Zen 3,
- *     where the float rows' exp spent half its time in them), and GCC turns `tab[j]` into
- *     eight scalar loads and inserts;
+ *     lookup is two two-source permutes and a blend; with AVX2 a double table's lookup is four
+ *     scalar loads (dlookup_half); the float exp's table has 8 entries, one register, and a
+ *     lookup is one permute (slookup8). No gathers: slow on many CPUs (16 cycles for eight
+ *     floats on a Zen 3, where the float rows' exp spent half its time in them), and GCC turns
+ *     `tab[j]` into eight scalar loads and inserts;
  *   - a cheap test that no lane needs the careful path, so that the common case runs without it.
  *
  * xv_exp(x) gives xm_exp(x) bit for bit: lanes whose result is a normal number go through the
@@ -350,9 +350,8 @@ XV_INLINE double XV(max_lanes)(xv_d v)
 
 #if XV_AVX2
 /* tab[j] in four double lanes (any 64-bit indices into the table, or array): four scalar
- * loads. Not a gather: a four-lane gather of doubles took about 16 cycles on a Zen 3 (the slow
- * gathers of slookup32_half), and permutes cannot hold a 32-entry table of doubles (eight
- * registers). */
+ * loads. Not a gather: a four-lane gather of doubles took about 16 cycles on a Zen 3 (as slow
+ * as eight floats'), and permutes cannot hold a 32-entry table of doubles (eight registers). */
 XV_INLINE __m256d XV(dlookup_half)(const double *tab, __m256i j)
 {
     const __m128i jl = _mm256_castsi256_si128(j), jh = _mm256_extracti128_si256(j, 1);
@@ -1111,51 +1110,40 @@ XV_INLINE xv_d XV(swiden_hi)(xv_s v)
 #endif
 }
 
-#if XV_AVX2
-/* tab[j] in eight float lanes for a 32-entry table and 0 <= j < 32 (bits 5 and up ignored): a
- * permute of each eight-entry quarter by j's low three bits, then selects by its bits 3 and 4
- * (shifted into the sign bit, blendv's). Not a gather: an eight-lane gather took 16 cycles on a
- * Zen 3 (this, 9 uops, about 4), and gathers are slow on the Intel CPUs with the Downfall
- * microcode fix too. Two lookups with the same j share the shifts (the compiler's). */
-XV_INLINE __m256 XV(slookup32_half)(const float *tab, __m256i j)
-{
-    const __m256 b3 = _mm256_castsi256_ps(_mm256_slli_epi32(j, 28));
-    const __m256 b4 = _mm256_castsi256_ps(_mm256_slli_epi32(j, 27));
-    const __m256 q0 = _mm256_permutevar8x32_ps(_mm256_load_ps(tab), j);
-    const __m256 q1 = _mm256_permutevar8x32_ps(_mm256_load_ps(tab + 8), j);
-    const __m256 q2 = _mm256_permutevar8x32_ps(_mm256_load_ps(tab + 16), j);
-    const __m256 q3 = _mm256_permutevar8x32_ps(_mm256_load_ps(tab + 24), j);
-    return _mm256_blendv_ps(_mm256_blendv_ps(q0, q1, b3), _mm256_blendv_ps(q2, q3, b3), b4);
-}
-#endif
-
-/* tab[j] lane by lane, for a 32-entry float table and 0 <= j < 32 */
-XV_INLINE xv_s XV(slookup32)(const float *tab, xv_si j)
+/* tab[j] lane by lane for the float exp's table of 8 entries (xmath_tables.h writes each
+ * twice, at j and j + 8) and any j (bits 3 and up ignored): one permute of one register, with
+ * AVX2 per half (vpermps reads three bits) and with AVX-512 for all sixteen lanes (four bits). */
+XV_INLINE xv_s XV(slookup8)(const float *tab, xv_si j)
 {
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
-    return __builtin_shuffle(XV(sload)(tab), XV(sload)(tab + 16), j);
+    return __builtin_shuffle(XV(sload)(tab), j);
 #elif XV_AVX2
     __m256i jh[2];
     XV_HALVES(jh, j);
-    const __m256 h[2] = {XV(slookup32_half)(tab, jh[0]), XV(slookup32_half)(tab, jh[1])};
+    const __m256 t = _mm256_load_ps(tab);
+    const __m256 h[2] = {_mm256_permutevar8x32_ps(t, jh[0]), _mm256_permutevar8x32_ps(t, jh[1])};
     return XV_JOIN(xv_s, h);
 #else
     xv_s v;
-    for (int l = 0; l < XV_SLANES; l++) v[l] = tab[j[l]];
+    for (int l = 0; l < XV_SLANES; l++) v[l] = tab[j[l] & (XM_EXPF_N - 1)];
     return v;
 #endif
 }
 
 /* exp(d + e) = hi + lo for float d <= 0 and a low part e (|e| <= ulp(d)/2, the rounding error
- * of d), in float arithmetic: exp's reduction (xmath.h) with N = 32 and float constants
+ * of d), in float arithmetic: exp's reduction (xmath.h) with N = 8 and float constants
  * (XM_EXPF_*), ln2/N with 12 significant bits so that k hi is exact and d - k hi too
- * (Sterbenz), e added to r, and exp(r) - 1 ~ r + r^2 (C2 + C3 r) (relative error 2^-31.6);
- * the reduction, the polynomial and v = T + T p are multiply-adds (XV(sfma), rounded once
- * where the variant fuses). v in [0.98, 2) is scaled by 2^floor(k/N) through its exponent bits: hi,
- * right (a normal float, error < 0.53 ulp of float) in lanes with d >= XV_EXPF_MIN; other lanes
- * hold garbage that expf_wide replaces. The rounding error of v, T p + (T - v) (T - v exact by
+ * (Sterbenz); r = (d - k hi) + (e - k lo), one rounding (2^-29 at most: |r| <= ln2/16), and
+ * exp(r) - 1 ~ r + r^2 (C2 + C3 r + C4 r^2) (relative error 2^-31.4); the reduction, the
+ * polynomial and v = T + T p are multiply-adds (XV(sfma), rounded once where the variant
+ * fuses). v in [0.95, 2) is scaled by 2^floor(k/N) through its exponent bits: hi, right (a
+ * normal float, error < 0.56 ulp of float) in lanes with d >= XV_EXPF_MIN; other lanes hold
+ * garbage that expf_wide replaces. The rounding error of v, T p + (T - v) (T - v exact by
  * Sterbenz), is one more fused multiply-add, scaled as lo: hi + lo has a relative error below
- * 2^-28 (2^-28.9 measured; 2^-26 near d = -86, where lo is subnormal). */
+ * 2^-26.8 (the roundings of r, r + r^2 q and tail + p, each up to 2^-29; 2^-25 near d = -86,
+ * where lo is subnormal). N = 8 rather than exp's 32: the table is one register, and a lookup one permute
+ * (with AVX2, a 32-entry table's took four permutes and three blends per eight lanes, a third
+ * of the float rows' exp pass), for one more multiply-add in the polynomial. */
 #if XV_AVX2
 /* expf_hilo of one 256-bit half with the intrinsics, the same operations in the same order:
  * written out for AVX2 so that its intermediate vectors stay in registers (see XV_AVX2) */
@@ -1165,17 +1153,17 @@ XV_INLINE __m256 XV(expf_hilo_half)(__m256 d, __m256 e, __m256 *lo)
     __m256 kd = _mm256_fmadd_ps(d, _mm256_set1_ps(XM_EXPF_INVLN2N), shift);
     const __m256i ki = _mm256_castps_si256(kd);
     kd = _mm256_sub_ps(kd, shift);
-    const __m256 r = _mm256_add_ps(
-        _mm256_fmadd_ps(kd, _mm256_set1_ps(-XM_EXPF_LN2LON),
-                        _mm256_fmadd_ps(kd, _mm256_set1_ps(-XM_EXPF_LN2HIN), d)),
-        e);
-    const __m256 T = XV(slookup32_half)(XM_EXPF_HI, ki);
-    const __m256 tail = XV(slookup32_half)(XM_EXPF_TAIL, ki);
-    const __m256 q = _mm256_fmadd_ps(r, _mm256_set1_ps(XM_EXPF_C3), _mm256_set1_ps(XM_EXPF_C2));
+    const __m256 r = _mm256_add_ps(_mm256_fmadd_ps(kd, _mm256_set1_ps(-XM_EXPF_LN2HIN), d),
+                                   _mm256_fmadd_ps(kd, _mm256_set1_ps(-XM_EXPF_LN2LON), e));
+    const __m256 T = _mm256_permutevar8x32_ps(_mm256_load_ps(XM_EXPF_HI), ki);
+    const __m256 tail = _mm256_permutevar8x32_ps(_mm256_load_ps(XM_EXPF_TAIL), ki);
+    const __m256 q = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(r, _mm256_set1_ps(XM_EXPF_C4), _mm256_set1_ps(XM_EXPF_C3)), r,
+        _mm256_set1_ps(XM_EXPF_C2));
     const __m256 p = _mm256_add_ps(tail, _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, r));
     const __m256 v = _mm256_fmadd_ps(T, p, T);
     const __m256 vl = _mm256_fmadd_ps(T, p, _mm256_sub_ps(T, v));
-    const __m256i e2 = _mm256_srai_epi32(_mm256_sub_epi32(ki, _mm256_set1_epi32(0x4B400000)), 5);
+    const __m256i e2 = _mm256_srai_epi32(_mm256_sub_epi32(ki, _mm256_set1_epi32(0x4B400000)), 3);
     const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(e2, _mm256_set1_epi32(127)), 23);
     *lo = _mm256_mul_ps(vl, _mm256_castsi256_ps(scale));
     return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(v), _mm256_slli_epi32(e2, 23)));
@@ -1191,17 +1179,17 @@ XV_INLINE xv_s XV(expf_hilo)(xv_s d, xv_s e, xv_s *lo)
     xv_s kd = XV(sfma)(d, XV(ssplat)(XM_EXPF_INVLN2N), shift);
     xv_su ki = (xv_su)kd;
     kd = kd - shift;
-    xv_s r = XV(sfma)(kd, XV(ssplat)(-XM_EXPF_LN2LON),
-                      XV(sfma)(kd, XV(ssplat)(-XM_EXPF_LN2HIN), d)) + e;
-    xv_si j = (xv_si)(ki & 31);
-    xv_s T = XV(slookup32)(XM_EXPF_HI, j);
-    xv_s tail = XV(slookup32)(XM_EXPF_TAIL, j);
-    xv_s q = XV(sfma)(r, XV(ssplat)(XM_EXPF_C3), XV(ssplat)(XM_EXPF_C2));
+    xv_s r = XV(sfma)(kd, XV(ssplat)(-XM_EXPF_LN2HIN), d) +
+             XV(sfma)(kd, XV(ssplat)(-XM_EXPF_LN2LON), e);
+    xv_s T = XV(slookup8)(XM_EXPF_HI, (xv_si)ki);
+    xv_s tail = XV(slookup8)(XM_EXPF_TAIL, (xv_si)ki);
+    xv_s q = XV(sfma)(XV(sfma)(r, XV(ssplat)(XM_EXPF_C4), XV(ssplat)(XM_EXPF_C3)), r,
+                      XV(ssplat)(XM_EXPF_C2));
     xv_s p = tail + XV(sfma)(r * r, q, r);
     xv_s v = XV(sfma)(T, p, T);
     xv_s vl = XV(sfma)(T, p, T - v);
-    /* k = bits(kd) - bits(1.5 2^23); 2^e2 = 2^floor(k/32), -125 <= e2 <= 0 where it matters */
-    const xv_si e2 = (xv_si)(ki - 0x4B400000u) >> 5;
+    /* k = bits(kd) - bits(1.5 2^23); 2^e2 = 2^floor(k/8), -125 <= e2 <= 0 where it matters */
+    const xv_si e2 = (xv_si)(ki - 0x4B400000u) >> 3;
     *lo = vl * (xv_s)((xv_su)(e2 + 127) << 23); /* rounded where it is subnormal */
     return (xv_s)((xv_su)v + ((xv_su)e2 << 23));
 }
