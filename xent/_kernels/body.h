@@ -564,13 +564,13 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
  * result does not depend on it.
  *
  * The maximum's pass compares floats. The exp pass takes d = x - m in float with its rounding
- * error e (TwoSum), and F = exp(d + e) from expf_core (< 0.53 ulp of float, see xvec.h), or
+ * error e (TwoSum), and F = exp(d + e) from expf_core (< 0.56 ulp of float, see xvec.h), or
  * expf_wide for vectors holding an entry whose F is not a normal float: F is then the double
  * exp(d) (1 + e), so entries down to the bottom of double's range keep their contribution, as
  * in the double pass. The sums (of F, and the weighted sums of SMOOTH/CAT, whose v = m - x is
  * taken in double from the widened x) are double, added as row_pass_v adds F: groups of
  * 64 entries (eight vectors of eight doubles), pairwise, then Kahan. A float32 row's F is stored as float
- * anyway, so float arithmetic for it costs nothing in the results beyond its own 0.53 ulp.
+ * anyway, so float arithmetic for it costs nothing in the results beyond its own 0.56 ulp.
  * With FG = gamma (1-4; CAT, the forward focal loss: see focal_sums_v) the pass also adds the
  * power sums of w F^j and w F^j v off the first maximum's entry, F with its float exp's low
  * part, in runs as the weighted sums. */

@@ -10,7 +10,7 @@
  * the engine's threads may run blocks in any order and results do not depend on it.
  *
  * Arithmetic is IEEE double, but for the exp pass of float32 rows (body.h row_pass_s), where
- * exp(x - m) is computed in float on sixteen lanes to 0.53 ulp of float (it is stored as float
+ * exp(x - m) is computed in float on sixteen lanes to 0.56 ulp of float (it is stored as float
  * anyway) and added up in double; compiled with -ffp-contract=off and without -ffast-math, so
  * that every SIMD variant gives the same bits (every variant that fuses its multiply-adds: the
  * x86-64 baseline, for CPUs without FMA, rounds them twice; xmath.h XM_FUSED).
