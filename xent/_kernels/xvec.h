@@ -798,10 +798,27 @@ XV_INLINE xv_s XV(sload)(const float *p)
 }
 
 /* The first n (0 <= n <= 16) floats at p, the other lanes `pad` (nothing read past p + n). */
+#if XV_AVX2
+/* -1 then 0: eight int32 lanes from XV_TAIL_MASK + 8 - n are the mask of the first n */
+static const int32_t XV_TAIL_MASK[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+#endif
 XV_INLINE xv_s XV(sload_pad)(const float *p, int n, float pad)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
     return (xv_s)_mm512_mask_loadu_ps(_mm512_set1_ps(pad), (__mmask16)((1u << n) - 1), p);
+#elif XV_AVX2
+    /* masked loads, whose lanes masked off are not read (no fault past the row), pad blended
+       in; the masks loaded from a table (no constant vector for GCC to hoist into a register
+       of the hot loops around). Stored lane by lane into an array and loaded back as a
+       vector, a row's last entries waited on a store-forwarding stall. */
+    __m256 h[2];
+    for (int k = 0; k < 2; k++) {
+        const int nk = n - 8 * k < 0 ? 0 : n - 8 * k > 8 ? 8 : n - 8 * k;
+        const __m256i m = _mm256_loadu_si256((const __m256i *)(XV_TAIL_MASK + 8 - nk));
+        const __m256 v = _mm256_maskload_ps(nk ? p + 8 * k : p, m);
+        h[k] = _mm256_blendv_ps(_mm256_set1_ps(pad), v, _mm256_castsi256_ps(m));
+    }
+    return XV_JOIN(xv_s, h);
 #else
     float v[16];
     for (int l = 0; l < 16; l++) v[l] = l < n ? p[l] : pad;
