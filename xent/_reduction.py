@@ -51,11 +51,13 @@ def grad_divisor(reduction: str, total_weight: float) -> float:
     return total_weight if total_weight > 0 else np.inf
 
 
-def _sum(values: Sequence[float]) -> float:
-    """The blocks' sums added exactly, then rounded once (`math.fsum`; 0.0 for none, and for
-    -0.0): inf where that sum overflows, NaN where it holds inf and -inf."""
-    if len(values) == 1:  # one block (a small call): the sum itself, -0.0 as 0.0
-        return values[0] + 0.0
+def _sum(partial_sums: Sequence[tuple[float, float]], k: int) -> float:
+    """The blocks' sums (item ``k`` of each pair) added exactly, then rounded once
+    (`math.fsum`; 0.0 for none, and for -0.0): inf where that sum overflows, NaN where it holds
+    inf and -inf."""
+    if len(partial_sums) == 1:  # one block (a small call): the sum itself, -0.0 as 0.0
+        return partial_sums[0][k] + 0.0
+    values = [pair[k] for pair in partial_sums]
     try:
         return math.fsum(values)
     except OverflowError:  # finite values whose sum is beyond the largest float
@@ -87,14 +89,11 @@ def reduce(
         with np.errstate(over="ignore"):
             out: np.ndarray | np.floating = rows.astype(dtype, copy=False)[()]
         return out
-    if len(partial_sums) == 1:  # one block (a small call): its sum, -0.0 as 0.0
-        total = partial_sums[0][0] + 0.0
-    else:
-        total = _sum([s for s, _ in partial_sums])
+    total = _sum(partial_sums, 0)
     if reduction == "mean":
         if total_weight <= 0:
             total = 0.0
-        elif math.isinf(total) and math.isfinite(small := _sum([s for _, s in partial_sums])):
+        elif math.isinf(total) and math.isfinite(small := _sum(partial_sums, 1)):
             total = small / total_weight / _core.SMALL
         else:
             total = total / total_weight

@@ -797,11 +797,12 @@ XV_INLINE xv_s XV(sload)(const float *p)
     return v;
 }
 
-/* The first n (0 <= n <= 16) floats at p, the other lanes `pad` (nothing read past p + n). */
 #if XV_AVX2
 /* -1 then 0: eight int32 lanes from XV_TAIL_MASK + 8 - n are the mask of the first n */
 static const int32_t XV_TAIL_MASK[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 #endif
+
+/* The first n (0 <= n <= 16) floats at p, the other lanes `pad` (nothing read past p + n). */
 XV_INLINE xv_s XV(sload_pad)(const float *p, int n, float pad)
 {
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
@@ -1158,9 +1159,9 @@ XV_INLINE xv_s XV(slookup8)(const float *tab, xv_si j)
  * garbage that expf_wide replaces. The rounding error of v, T p + (T - v) (T - v exact by
  * Sterbenz), is one more fused multiply-add, scaled as lo: hi + lo has a relative error below
  * 2^-26.8 (the roundings of r, r + r^2 q and tail + p, each up to 2^-29; 2^-25 near d = -86,
- * where lo is subnormal). N = 8 rather than exp's 32: the table is one register, and a lookup one permute
- * (with AVX2, a 32-entry table's took four permutes and three blends per eight lanes, a third
- * of the float rows' exp pass), for one more multiply-add in the polynomial. */
+ * where lo is subnormal). N = 8 rather than exp's 32: the table is one register, and a lookup
+ * one permute (with AVX2, a 32-entry table's took four permutes and three blends per eight
+ * lanes, a third of the float rows' exp pass), for one more multiply-add in the polynomial. */
 #if XV_AVX2
 /* expf_hilo of one 256-bit half with the intrinsics, the same operations in the same order:
  * written out for AVX2 so that its intermediate vectors stay in registers (see XV_AVX2) */
