@@ -74,6 +74,30 @@ def _rows(rng: np.random.Generator) -> Iterator[Case]:
             yield f"{name} log_softmax", lambda m, x=x: m.log_softmax(x, axis=-1)
 
 
+def _large(rng: np.random.Generator) -> Iterator[Case]:
+    """The benchmark suite's 8,192 x 1,000 rows (32 and 64 MiB of logits, beyond the caches):
+    outputs written to memory, the targets of the categorical loss read from it."""
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((8192, 1000)).astype(dtype)
+        t = rng.random(x.shape).astype(dtype)
+        t /= t.sum(axis=1, keepdims=True)
+        s = (3 * rng.standard_normal(x.shape)).astype(dtype)
+        name = f"1000 {np.dtype(dtype).name}"
+        yield from _sparse(name, x, rng.integers(0, 1000, x.shape[0]))
+        yield from _with_grad(
+            f"{name} categorical",
+            lambda m, x=x, t=t, **more: m.categorical_cross_entropy(t, x, from_logits=True, **more),
+        )
+        yield f"{name} log_softmax", lambda m, x=x: m.log_softmax(x, axis=-1)
+        yield f"{name} softmax", lambda m, x=x: m.softmax(x, axis=-1)
+        yield (
+            f"{name} kl logits T2",
+            lambda m, x=x, s=s: m.kl_divergence(
+                s, x, from_logits=True, target_from_logits=True, temperature=2.0
+            ),
+        )
+
+
 def _mid(rng: np.random.Generator) -> Iterator[Case]:
     """Rows of 24 to 128 classes, around the threshold between the tiles and the row passes,
     twice the entries of `_few`."""
@@ -186,6 +210,7 @@ CASES = {
     "few": _few,
     "mid": _mid,
     "rows": _rows,
+    "large": _large,
     "elementwise": _elementwise,
     "options": _options,
     "categorical": _categorical,

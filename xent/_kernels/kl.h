@@ -80,7 +80,10 @@
  * above decides. The gradient of student logits against teacher logits takes the expm1 pass
  * in every row (the loss keeps its form either way, the same bits with and without the
  * gradient). This saves the pass of expm1 per entry for most rows of a distillation's forward
- * pass (divergences of 0.01-1 per row).
+ * pass (divergences of 0.01-1 per row). Such a forward pass (float logits on both sides,
+ * contiguous rows, no gradient) first takes the direct form's sums in one pass that stores
+ * nothing (kl_fused, the same sums in the same order) and keeps them where the divergence is
+ * at least XK_KL_DIRECT; only the other rows store their weights and logs for the passes below.
  *
  * Float rows of two classes with logits on both sides take a closed form of their own
  * (kl_two, below: about a third of the time of the tiles); the rest go one of two ways through
@@ -595,6 +598,54 @@ static __attribute__((noinline)) void FN(kl_u_pass)(
     }
 }
 
+#if XK_WIDEN
+/* The entries c .. c + 7 of a row of float logits on both sides (contiguous; pad -inf beyond
+ * C): their weights F, G (kl_logit) and the direct form's term F u (kl_u_pass's), zero where
+ * c >= C, as kl_side_logits and kl_u_pass compute them. */
+static inline __attribute__((always_inline)) void FN(kl_fused_v)(const T *p, const T *q,
+                                                                 xv_d mp, xv_d mq,
+                                                                 const xk_kl_tp *tp,
+                                                                 ptrdiff_t c, ptrdiff_t C,
+                                                                 xv_d *F, xv_d *G, xv_d *FU)
+{
+    const xv_d zero = XV(splat)(0.0);
+    *F = *G = *FU = zero;
+    if (c >= C) return;
+    const xv_d vp = FN(kl_get)(p, NULL, c, C, (T)-HUGE_VAL);
+    const xv_d vq = FN(kl_get)(q, NULL, c, C, (T)-HUGE_VAL);
+    xv_d ah, al, bh, bl, uh, ul;
+    *F = FN(kl_logit)(vp, mp, tp, &ah, &al);
+    *G = FN(kl_logit)(vq, mq, tp, &bh, &bl);
+    FN(kl_u)(ah, al, bh, bl, &uh, &ul);
+    uh = FN(kl_u_logits)(vp, vq, mp, mq, tp, uh);
+    *FU = XV(sel)(XV_EQ(*F, 0.0), zero, *F * uh);
+}
+
+/* The sums of the direct form of a row of float logits on both sides (contiguous), in one pass
+ * that stores nothing: the weights' compensated sums (sums[0..1] the target's, sums[2..3] the
+ * prediction's) and the sum of F u (fu, fuk), each added as kl_side_logits and kl_u_pass add
+ * them (four vectors pairwise per 32 entries), so with the same bits. A forward pass needs
+ * nothing else where the divergence is at least XK_KL_DIRECT; kl_side, kl_u_pass and their
+ * stores (five doubles an entry, beyond L1 at 1,000 classes) took about half of its time. Not
+ * inlined, as kl_side_logits. */
+static __attribute__((noinline)) void FN(kl_fused)(const T *p, const T *q, xv_d mp, xv_d mq,
+                                                   const xk_kl_tp *tp, ptrdiff_t C,
+                                                   xv_d sums[4], xv_d *fu, xv_d *fuk)
+{
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
+        xv_d F0, G0, U0, F1, G1, U1;
+        FN(kl_fused_v)(p, q, mp, mq, tp, c0, C, &F0, &G0, &U0);
+        FN(kl_fused_v)(p, q, mp, mq, tp, c0 + 8, C, &F1, &G1, &U1);
+        const xv_d F01 = F0 + F1, G01 = G0 + G1, U01 = U0 + U1;
+        FN(kl_fused_v)(p, q, mp, mq, tp, c0 + 16, C, &F0, &G0, &U0);
+        FN(kl_fused_v)(p, q, mp, mq, tp, c0 + 24, C, &F1, &G1, &U1);
+        FN(vkadd)(&sums[0], &sums[1], F01 + (F0 + F1), NULL);
+        FN(vkadd)(&sums[2], &sums[3], G01 + (G0 + G1), NULL);
+        FN(vkadd)(fu, fuk, U01 + (U0 + U1), NULL);
+    }
+}
+#endif
+
 static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
                                                                    const xk_kl_tp *tp,
                                                                    const int pl, const int ql)
@@ -635,6 +686,24 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
         }
         /* (a NaN student logit makes its row NaN, not an error) */
         const xv_d mq = XV(splat)(ql ? FN(kl_row_max)(q, dq, C, NULL) : 0.0);
+#if XK_WIDEN
+        if (pl && ql && !g && !dp && !dq) {
+            /* the direct form in one pass (kl_fused), kept where the divergence is at least
+               XK_KL_DIRECT; elsewhere the row goes the way below, which gives these bits too
+               where it keeps the direct form */
+            const xv_d z = XV(splat)(0.0);
+            xv_d s4[4] = {z, z, z, z}, su = z, suk = z;
+            FN(kl_fused)(p, q, mp, mq, tp, C, s4, &su, &suk);
+            const double SF = FN(lanes_sum)(s4[0], s4[1]), SG = FN(lanes_sum)(s4[2], s4[3]);
+            const double kl = FN(lanes_sum)(su, suk) / SF - 1.0 * (xk_log(SF) - xk_log(SG));
+            if (kl >= XK_KL_DIRECT) {
+                const double value = w * ((temp * temp) * kl);
+                if (b->row_out) b->row_out[r] = value;
+                FN(sum_add)(&bsum, (int)(r & 7), value);
+                continue;
+            }
+        }
+#endif
         /* each side's weights, logs and sums (kl_side), then the difference of the logs and
            the direct form's sum of F u (kl_u_pass): loops of their own, whose vectors fit in
            AVX2's sixteen registers */
