@@ -281,7 +281,9 @@ static inline __attribute__((always_inline)) xv_d FN(load_pad)(const T *p, int n
 }
 
 /* The first index of the row's entries equal to m (0 if none: a NaN maximum), for the
- * categorical gradient, whose exp pass needs it (the other passes find it themselves). */
+ * categorical gradient written over its logits, whose weighted sums (wsum_pass_v, wsum_pass_s)
+ * then come before the exp pass; the other passes find it themselves (the same index), and
+ * give it to the weighted sums that follow them. */
 static inline ptrdiff_t FN(row_first)(const T *x, ptrdiff_t C, double m)
 {
     const xv_d mv = XV(splat)(m);
@@ -551,12 +553,12 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
         }
         XV_KADD(A0, K0, ((F[0] + F[1]) + (F[2] + F[3])) + ((F[4] + F[5]) + (F[6] + F[7])));
     }
+    st->top = top < 0 ? 0 : top; /* for wsum_pass_v below: row_first's index */
     if ((SMOOTH_SUMS || CAT_SUMS) && !sums_first)
         FN(wsum_pass_v)(x, t, cw, C, st, SMOOTH_SUMS, CAT_SUMS, CLEAN);
     if (SMOOTH_SUMS || CAT_SUMS) st->sb = FN(hsum)(A0 - K0); /* the others: wsum_pass_v */
     else FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
     st->nt = (double)nt;
-    st->top = top < 0 ? 0 : top;
 }
 
 #if XK_WIDEN
@@ -883,11 +885,11 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
         st->fr[j] = FN(hsum)(RA[j] - RK[j]);
     }
     if (st->hilo) XV_KADD(A0, K0, XV(swiden_lo)(LO) + XV(swiden_hi)(LO));
+    st->top = top < 0 ? 0 : top; /* for wsum_pass_s below: row_first's index */
     if (sums && !sums_first) FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN);
     if (sums) st->sb = FN(hsum)(A0 - K0); /* the others: wsum_pass_s */
     else FN(state_sums)(st, A0 - K0, S.A2 - S.K2, S.A3 - S.K3, S.A4 - S.K4, S.A5 - S.K5);
     st->nt = (double)nt;
-    st->top = top < 0 ? 0 : top;
 }
 #endif
 
@@ -1891,8 +1893,10 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                 FN(pf_share)(b, r, &st);
                 st.m = m_next, st.clean = clean_next;
                 if (r + 1 < R) m_next = FN(max_of_row)(x + b->x_rs, C, &clean_next);
-                /* the categorical gradient's pass needs the maximum's first entry */
-                if (mode == XK_CATEGORICAL && store) st.top = FN(row_first)(x, C, st.m);
+                /* the categorical gradient over its logits: its weighted sums, before the
+                   pass, need the maximum's first entry */
+                if (mode == XK_CATEGORICAL && store && (const void *)o == (const void *)x)
+                    st.top = FN(row_first)(x, C, st.m);
                 /* x[y] before the pass: the gradient may be written over the logits */
                 if (mode == XK_SPARSE) xy[j] = (double)x[y];
                 FN(pass_v)(mode, store, smooth && !fg, fg, x, t, b->cw, o, C, &st);
@@ -1974,9 +1978,11 @@ static void FN(rows)(xk_block *b, int mode)
         st.top = 0, st.nt = 0.0; /* set by the exp pass (top: by row_first too) */
         FN(pf_share)(b, r, &st);
         /* the maximum; the entries equal to it and the first of them come from the exp pass,
-           but for the categorical gradient, which needs that index during the pass */
+           but for the categorical gradient over its logits, whose weighted sums need that
+           index before the pass */
         st.m = FN(max_of_row)(x, C, &st.clean);
-        if (pass_mode == XK_CATEGORICAL && store) st.top = FN(row_first)(x, C, st.m);
+        if (pass_mode == XK_CATEGORICAL && store && (const void *)out == (const void *)x)
+            st.top = FN(row_first)(x, C, st.m);
         /* x[y] before the exp pass: the gradient may be written over the logits (out == x,
            see kernels.h) */
         double xy = mode == XK_SPARSE ? (double)x[y] : 0.0;
