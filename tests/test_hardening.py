@@ -1274,6 +1274,80 @@ def test_two_class_pairs_check_their_targets_in_the_loss_loop(
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("classes", [2, 3, 8, 10, 15])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_few_class_rows_check_their_targets_from_the_loss_tiles(
+    rng, monkeypatch, restore_threads, dtype, classes, weighted
+):
+    """Row-major rows of fewer than 16 classes (but the unweighted two-class pairs) in a block
+    whose first row is not one-hot are checked from the loss kernel's tiles (body.h
+    tile_check); the gradient's targets, class-major ones and blocks that may be one-hot by a
+    pass before it. The mean's denominator is the same sum either way, so the loss has the same
+    bits: forward, with the gradient, class-major (axis 0), with class and sample weights,
+    blocks of one-hot rows as the sparse loss, over many blocks and spans on one and two
+    threads, a block's last rows (fewer than sixteen, which the pass adds in another order)
+    included."""
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)
+    n = 3001
+    x = (4 * rng.standard_normal((n, classes))).astype(dtype)
+    y = rng.integers(0, classes, n)
+    t = rng.random((n, classes)).astype(dtype)
+    t /= t.sum(axis=1, keepdims=True)
+    onehot = np.eye(classes, dtype=dtype)[y]
+    mixed = onehot.copy()
+    mixed[600:1400] = t[600:1400]  # soft rows in some blocks, one-hot ones in the others
+    kw: dict = {"from_logits": True}
+    cw, s = np.ones(classes), np.ones(n)
+    if weighted:
+        cw, s = rng.random(classes) + 0.5, rng.random(n)
+        kw |= {"class_weight": cw, "sample_weight": s}
+    for threads in (1, 2):
+        xent.set_num_threads(threads)
+        for targets in (t, mixed, onehot):
+            loss = cce(targets, x, **kw)
+            loss_g, _ = cce(targets, x, return_grad=True, **kw)
+            np.testing.assert_array_equal(loss, loss_g)
+            np.testing.assert_array_equal(cce(targets.T, x.T, axis=0, **kw), loss)
+            w = targets.astype(np.float64) * cw
+            ref = -(w * sp.log_softmax(x.astype(np.float64), axis=1)).sum(axis=1)
+            np.testing.assert_allclose(loss, (s * ref).sum() / (s * w.sum(axis=1)).sum(), 1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("row", "bad"),
+    [(0, "negative"), (1297, "above one"), (1700, "row sum"), (2999, "nan"), (3000, "row sum")],
+)
+def test_few_class_rows_name_a_bad_target_as_a_check_pass_does(
+    rng, monkeypatch, restore_threads, dtype, row, bad
+):
+    """A bad target row of ten classes, found in the loss kernel's tiles, raises the message of
+    the check of its block alone: the same as with the gradient (whose targets are checked by
+    a pass before it) and as class-major (axis 0)."""
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)
+    xent.set_num_threads(1)
+    x = rng.standard_normal((3001, 10)).astype(dtype)
+    t = np.full((3001, 10), 0.1, dtype)
+    if bad == "negative":
+        t[row, :2] = [-0.1, 0.3]
+    elif bad == "above one":
+        t[row] = 0.0
+        t[row, 3] = 1.5
+    elif bad == "row sum":
+        t[row, 0] = 0.5
+    else:
+        t[row, 1] = np.nan
+    messages = []
+    for targets, logits, axis, grad in [(t, x, -1, False), (t, x, -1, True), (t.T, x.T, 0, False)]:
+        with pytest.raises(ValueError, match="y_true") as err:
+            cce(targets, logits, from_logits=True, axis=axis, return_grad=grad)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    assert str(row) in messages[0], messages
+    assert str(row) in messages[2], messages
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     ("row", "bad"),
     [

@@ -118,6 +118,8 @@ cdef extern from "kernels.h":
 
     int xk_two_plain(const xk_block *b, int mode) nogil
     int xk_two_pairs(const xk_block *b, int mode) nogil
+    int xk_tile_check(const xk_block *b, int mode, int is_float) nogil
+    int xk_row_one_hot(const void *t, Py_ssize_t cs, Py_ssize_t C, int is_float) nogil
     Py_ssize_t xk_scratch_len(Py_ssize_t C) nogil
     int xk_n_variants() nogil
     const xk_variant *xk_get_variant(int i) nogil
@@ -252,7 +254,9 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     ``check`` (mode CATEGORICAL) checks each block's targets ``t`` first, as `stats_block`
     does (rows of two classes in contiguous pairs, from logits, without weights: as the loss's
     loop reads them, the same totals; such a block runs as the categorical loss, one-hot or
-    not, which gives a one-hot row the sparse loss's bits): a tuple
+    not, which gives a one-hot row the sparse loss's bits; other row-major rows of fewer than
+    16 classes from logits whose first row is not one-hot: from the kernel's tiles, the same
+    totals): a tuple
     ``(cw, rtol, one_hot, first, totals, hot)`` with ``totals`` float64 and ``hot`` int8, one
     per block. With ``first``, each block is checked: its total target weight
     (`stats_block`'s) goes to ``totals``, and ``hot`` says 1 where every row is one-hot (with
@@ -355,9 +359,14 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
             # rows of two classes in the unweighted loop: a one-hot row gives the sparse loss's
             # bits there, so that they need not run as the sparse loss (nor be read for ids)
             two_plain = from_logits and sub.C == 2 and xk_two_plain(&sub, mode)
-            if checking and chk.first and two_plain and xk_two_pairs(&sub, mode):
-                # the kernel checks the targets as it reads them (into chk.st: rtol set)
-                sub.check = &chk.st
+            # the kernel checks the targets as it reads them (two-class pairs) or from its tiles
+            # (rows of few classes; where the block may be one-hot, which the kernel does not
+            # look for, the first row says whether it may, and `stats` checks it instead)
+            if checking and chk.first and (
+                    (two_plain and xk_two_pairs(&sub, mode))
+                    or (from_logits and xk_tile_check(&sub, mode, kind == 0) and not (
+                        chk.one_hot and xk_row_one_hot(sub.t, sub.t_cs, sub.C, kind == 0)))):
+                sub.check = &chk.st  # (rtol set)
                 _run_block(v, &sub, kind, sub_mode, from_logits)
                 status = _stats_status(&chk.st)
                 chk.totals[k // 2] = chk.st.total

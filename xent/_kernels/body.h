@@ -2766,6 +2766,106 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
     FN(vsum_store)(bsum, &sums);
 }
 
+/* The check of a tile's targets (the n rows from r0 of fewer than 16 classes, transposed:
+ * entry (r, c) at tt[c * XK_TILE + r]) into chk, as `stats` gives it: each row's sum (with
+ * class weights, its weighted sum) added in class order (the block's last R % 16 rows of 8-15
+ * classes as stats's row loop adds them: the first eight entries pairwise, then the others in
+ * order), the least and greatest entry and NaN, the rows whose sum is further than rtol from
+ * 1, and the block's total target weight as stats_total adds the rows' sums times their
+ * weights (per 32 rows, four vectors added pairwise, zero past the last row, then to
+ * compensated lanes; a tile starts at a multiple of 32 rows). From the tile in L1, where
+ * `stats` read the rows again and transposed them (a tenth of the loss's time at ten classes).
+ * tests/test_hardening.py checks that the loss has the same bits as after the pass. */
+static void FN(tile_check)(const xk_block *b, const T *tt, ptrdiff_t r0, ptrdiff_t n,
+                           FN(tcheck) *chk)
+{
+    const ptrdiff_t C = b->C;
+    const double *cw = b->cw, *sw = b->row_weight;
+    const xv_d zero = XV(splat)(0.0), rtol = XV(splat)(chk->rtol);
+    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    /* the least and greatest entry and NaN (the last rows padded with 0, which changes
+       neither the check's answer), sixteen float lanes at a time for float targets */
+#if XK_WIDEN
+    xv_s lo = XV(ssplat)(HUGE_VALF), hi = XV(ssplat)(-HUGE_VALF);
+    xv_si nan = {0};
+    for (ptrdiff_t c = 0; c < C; c++)
+        for (ptrdiff_t r = 0; r < n; r += 16) {
+            const float *p = tt + c * XK_TILE + r;
+            const xv_s x = r + 16 <= n ? XV(sload)(p) : XV(sload_pad)(p, (int)(n - r), 0.0f);
+            lo = XV(smin)(x, lo); /* a NaN entry leaves them as they are */
+            hi = XV(smax)(x, hi);
+            nan |= XV_NE(x, x);
+        }
+    chk->lo = XV(min)(chk->lo, XV(min)(XV(swiden_lo)(lo), XV(swiden_hi)(lo)));
+    chk->hi = XV(max)(chk->hi, XV(max)(XV(swiden_lo)(hi), XV(swiden_hi)(hi)));
+    if (XV(sany)(nan)) chk->nan |= (xv_i){0} == (xv_i){0}; /* every lane set */
+#else
+    for (ptrdiff_t c = 0; c < C; c++)
+        for (ptrdiff_t r = 0; r < n; r += 8) {
+            const T *p = tt + c * XK_TILE + r;
+            const xv_d x = r + 8 <= n ? XK_LOADV(p) : FN(load_pad)(p, (int)(n - r), 0.0);
+            chk->lo = XV(min)(x, chk->lo);
+            chk->hi = XV(max)(x, chk->hi);
+            chk->nan |= XV_NE(x, x);
+        }
+#endif
+    /* the rows' sums (the lanes past the last row hold whatever the tile holds there: set to
+       0 before they count) */
+    const ptrdiff_t tail = b->R - b->R % 16; /* stats's row loop from there */
+    for (ptrdiff_t g = 0; g < n; g += 32) {
+        /* four groups of eight rows at a time: four independent chains of additions */
+        xv_d v[4], sums[4] = {zero, zero, zero, zero}, wsums[4] = {zero, zero, zero, zero};
+        const int groups = n - g >= 32 ? 4 : (int)((n - g + 7) / 8);
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const T *col = tt + c * XK_TILE + g;
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                if (k >= groups) continue;
+                const xv_d x = XK_LOADV(col + 8 * k);
+                sums[k] += x;
+                if (cw) wsums[k] += cw[c] * x;
+            }
+        }
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const ptrdiff_t r = g + 8 * k;
+            v[k] = zero;
+            if (r >= n) continue;
+            const int nr = n - r < 8 ? (int)(n - r) : 8;
+            const xv_i in = XV_LT(lane, (int64_t)nr);
+            xv_d sum = sums[k], wsum = wsums[k];
+            if (C >= 8 && r0 + r + 8 > tail) {
+                xv_d a[8], w[8];
+                for (int c = 0; c < 8; c++) {
+                    const xv_d x = XK_LOADV(tt + c * XK_TILE + r);
+                    a[c] = zero + x;
+                    if (cw) w[c] = zero + cw[c] * x;
+                }
+                xv_d s8 = zero + (((a[0] + a[1]) + (a[2] + a[3])) +
+                                  ((a[4] + a[5]) + (a[6] + a[7])));
+                xv_d w8 = zero;
+                if (cw)
+                    w8 = zero + (((w[0] + w[1]) + (w[2] + w[3])) +
+                                 ((w[4] + w[5]) + (w[6] + w[7])));
+                for (ptrdiff_t c = 8; c < C; c++) {
+                    const xv_d x = XK_LOADV(tt + c * XK_TILE + r);
+                    s8 += x;
+                    if (cw) w8 += cw[c] * x;
+                }
+                const xv_i rem = XV_GE(lane + (r0 + r), (int64_t)tail);
+                sum = XV(sel)(rem, s8, sum);
+                wsum = XV(sel)(rem, w8, wsum);
+            }
+            const xv_d dev = sum - 1.0;
+            chk->bad |= in & XV_GT(XV(sel)(XV_LT(dev, zero), -dev, dev), rtol);
+            chk->nan |= in & XV_NE(sum, sum);
+            v[k] = XV(sel)(in, cw ? wsum : sum, zero);
+            if (sw) v[k] *= XV(load_pad)(sw + r0 + r, nr, 0.0);
+        }
+        FN(vkadd)(&chk->ts, &chk->tc, (v[0] + v[1]) + (v[2] + v[3]), NULL);
+    }
+}
+
 /* The results of a block's tcheck into its xk_stats (as `stats` gives them, but all_hot 0). */
 static void FN(tcheck_end)(const FN(tcheck) *c, xk_stats *s)
 {
@@ -3480,11 +3580,8 @@ static void FN(softmax)(xk_block *b, int mode)
     b->loss_sum = b->loss_sum_small = 0.0;
     if (R == 0 || C == 0) return;
     /* every array of the call is row-major, or every one class-major (one row is both) */
-    const int row_major = b->x_cs == 1 && (!b->out || b->o_cs == 1) && (!b->t || b->t_cs == 1);
-    const int class_major =
-        R == 1 || (b->x_rs == 1 && (!b->out || b->o_rs == 1) && (!b->t || b->t_rs == 1));
-    const ptrdiff_t tile_c = XK_WIDEN && b->gamma == 0.0 ? XK_TILE_C_MAX : XK_SMALL_C;
-    if (row_major && (C > tile_c || mode == XK_STATE)) {
+    const int row_major = xk_row_major(b), class_major = xk_class_major(b);
+    if (row_major && (C > xk_tile_c(b, XK_WIDEN) || mode == XK_STATE)) {
         FN(rows)(b, mode);
         return;
     }
@@ -3500,9 +3597,11 @@ static void FN(softmax)(xk_block *b, int mode)
     }
     /* rows of two classes in contiguous pairs for tile2_plain: read (and written) in place, a
        tile's rows at a time as the transposed ones (the same sums); the targets checked as
-       they are read where b->check asks for it */
+       they are read (pairs) or from their tiles (tile_check) where b->check asks for it */
     const int pairs = xk_two_pairs(b, mode);
-    xk_stats *const check = pairs && mode == XK_CATEGORICAL ? b->check : NULL;
+    const int tile_checks = xk_tile_check(b, mode, XK_WIDEN);
+    xk_stats *const check =
+        (pairs && mode == XK_CATEGORICAL) || tile_checks ? b->check : NULL;
     const xv_d zero = XV(splat)(0.0);
     const xv_i no = {0};
     FN(tcheck) tc = {XV(splat)(HUGE_VAL), XV(splat)(-HUGE_VAL), zero, zero, no, no,
@@ -3528,6 +3627,7 @@ static void FN(softmax)(xk_block *b, int mode)
         FN(to_tile)((const T *)b->x + r0 * b->x_rs, b->x_rs, C, n, xt, ahead);
         if (mode == XK_CATEGORICAL)
             FN(to_tile)((const T *)b->t + r0 * b->t_rs, b->t_rs, C, n, tt, ahead);
+        if (check && tile_checks) FN(tile_check)(b, tt, r0, n, chk);
         FN(tile)(b, mode, r0, n, xt, XK_TILE, tt, XK_TILE, b->out ? ot : NULL, XK_TILE, ot,
                  &bsum);
         if (b->out && mode != XK_LSE) {

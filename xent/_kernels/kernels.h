@@ -86,9 +86,9 @@ typedef struct {
     const char *pf;
     ptrdiff_t pf_lines;
     /* the check of the targets (categorical, from logits), done by the kernel as it reads them
-       where xk_two_pairs holds: its results as `stats` gives them, but all_hot 0 (one-hot rows
-       are not looked for) and no per-row sums, in the struct, whose rtol is read; NULL: not
-       wanted */
+       where xk_two_pairs or xk_tile_check holds: its results as `stats` gives them, but
+       all_hot 0 (one-hot rows are not looked for) and no per-row sums, in the struct, whose
+       rtol is read; NULL: not wanted */
     struct xk_stats *check;
 } xk_block;
 
@@ -198,6 +198,50 @@ typedef struct {
  * gradient, so that the loss has the same bits either way. */
 #define XK_SMALL_C 16
 #define XK_TILE_C_MAX 48
+
+/* body.h softmax's layouts of a block: every array row-major (unit class stride), or every one
+ * class-major (unit row stride; one row is both). */
+static inline int xk_row_major(const xk_block *b)
+{
+    return b->x_cs == 1 && (!b->out || b->o_cs == 1) && (!b->t || b->t_cs == 1);
+}
+
+static inline int xk_class_major(const xk_block *b)
+{
+    return b->R == 1 || (b->x_rs == 1 && (!b->out || b->o_rs == 1) && (!b->t || b->t_rs == 1));
+}
+
+/* The most classes of the row-major rows that body.h softmax takes in tiles (float: float32
+ * rows). */
+static inline ptrdiff_t xk_tile_c(const xk_block *b, int is_float)
+{
+    return is_float && b->gamma == 0.0 ? XK_TILE_C_MAX : XK_SMALL_C;
+}
+
+/* Whether body.h softmax transposes the categorical loss's targets into its tiles (rows of
+ * few classes, neither class-major nor xk_two_pairs's): it then checks them from the tiles
+ * where b->check asks for it, as tile2_plain does for xk_two_pairs. */
+static inline int xk_tile_check(const xk_block *b, int mode, int is_float)
+{
+    /* (rows of fewer than 16 classes: `stats` adds each row's entries in class order there, as
+       the tiles' lanes do, but for a block's last R % 16 rows of 8-15 classes, which
+       tile_check adds in stats's order too) */
+    return mode == XK_CATEGORICAL && b->t && b->C < 16 && !xk_two_pairs(b, mode) &&
+           !xk_class_major(b) && !(xk_row_major(b) && b->C > xk_tile_c(b, is_float));
+}
+
+/* Whether the row of C entries at t (stride cs, float or double) is one-hot: a single nonzero
+ * entry, 1. */
+static inline int xk_row_one_hot(const void *t, ptrdiff_t cs, ptrdiff_t C, int is_float)
+{
+    int ones = 0;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const double v =
+            is_float ? (double)((const float *)t)[c * cs] : ((const double *)t)[c * cs];
+        if (v != 0.0 && (v != 1.0 || ++ones > 1)) return 0;
+    }
+    return ones == 1;
+}
 
 ptrdiff_t xk_scratch_len(ptrdiff_t C);
 
