@@ -1308,6 +1308,11 @@ def test_few_class_rows_check_their_targets_from_the_loss_tiles(
             loss_g, _ = cce(targets, x, return_grad=True, **kw)
             np.testing.assert_array_equal(loss, loss_g)
             np.testing.assert_array_equal(cce(targets.T, x.T, axis=0, **kw), loss)
+            # a sum's gradient needs no total: its targets are checked as the kernel reads them
+            total, total_g = (
+                cce(targets, x, reduction="sum", return_grad=g, **kw) for g in (False, True)
+            )
+            np.testing.assert_array_equal(total, total_g[0])
             w = targets.astype(np.float64) * cw
             ref = -(w * sp.log_softmax(x.astype(np.float64), axis=1)).sum(axis=1)
             np.testing.assert_allclose(loss, (s * ref).sum() / (s * w.sum(axis=1)).sum(), 1e-5)
@@ -1322,8 +1327,9 @@ def test_few_class_rows_name_a_bad_target_as_a_check_pass_does(
     rng, monkeypatch, restore_threads, dtype, row, bad
 ):
     """A bad target row of ten classes, found in the loss kernel's tiles, raises the message of
-    the check of its block alone: the same as with the gradient (whose targets are checked by
-    a pass before it) and as class-major (axis 0)."""
+    the check of its block alone: the same as with the gradient of the mean (whose targets are
+    checked by a pass before it), as with the gradient of the sum (checked as the kernel reads
+    them) and as class-major (axis 0)."""
     monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)
     xent.set_num_threads(1)
     x = rng.standard_normal((3001, 10)).astype(dtype)
@@ -1338,11 +1344,16 @@ def test_few_class_rows_name_a_bad_target_as_a_check_pass_does(
     else:
         t[row, 1] = np.nan
     messages = []
-    for targets, logits, axis, grad in [(t, x, -1, False), (t, x, -1, True), (t.T, x.T, 0, False)]:
+    for targets, logits, axis, grad, red in [
+        (t, x, -1, False, "mean"),
+        (t, x, -1, True, "mean"),
+        (t.T, x.T, 0, False, "mean"),
+        (t, x, -1, True, "sum"),
+    ]:
         with pytest.raises(ValueError, match="y_true") as err:
-            cce(targets, logits, from_logits=True, axis=axis, return_grad=grad)
+            cce(targets, logits, from_logits=True, axis=axis, return_grad=grad, reduction=red)
         messages.append(str(err.value))
-    assert messages[0] == messages[1]
+    assert messages[0] == messages[1] == messages[3]
     assert str(row) in messages[0], messages
     assert str(row) in messages[2], messages
 

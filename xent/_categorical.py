@@ -578,8 +578,10 @@ def categorical_cross_entropy(
         target, layout, "y_true", axis, "", work, nan_what="target probabilities", cw=cw,
         weights=weights, one_hot=from_logits,
     )  # fmt: skip
-    # the gradient is divided by the mean's denominator: checked first; else as it is read
-    total = targets.run() if return_grad else 0.0
+    # the gradient of a mean is divided by its denominator: the targets checked first; else
+    # as the kernel reads them
+    first = return_grad and red == "mean"
+    total = targets.run() if first else 0.0
     call = _call(CATEGORICAL, layout, work, from_logits, cw, eps, red, total, return_grad, z, gamma)
     return _run(call, pred, result, red, targets.total, return_grad, target=target,
-                weights=weights, targets=targets, checked=return_grad)  # fmt: skip
+                weights=weights, targets=targets, checked=first)  # fmt: skip
