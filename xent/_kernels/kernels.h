@@ -226,7 +226,7 @@ static inline int xk_tile_check(const xk_block *b, int mode, int is_float)
     /* (rows of fewer than 16 classes: `stats` adds each row's entries in class order there, as
        the tiles' lanes do, but for a block's last R % 16 rows of 8-15 classes, which
        tile_check adds in stats's order too) */
-    return mode == XK_CATEGORICAL && b->t && b->C < 16 && !xk_two_pairs(b, mode) &&
+    return mode == XK_CATEGORICAL && b->t && b->C < XK_SMALL_C && !xk_two_pairs(b, mode) &&
            !xk_class_major(b) && !(xk_row_major(b) && b->C > xk_tile_c(b, is_float));
 }
 
