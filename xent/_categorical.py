@@ -248,6 +248,142 @@ def _focal_gamma(focal_gamma: object, from_logits: bool) -> float:
     return gamma
 
 
+# --- calls of one block, in a few microseconds ------------------------------------------------
+#
+# A call whose logits fit in one block runs on the calling thread, and around its kernel (2 us
+# at 64 x 10 float32) the general path's validation, call description and block driver cost
+# 20 us of Python: PyTorch's whole call took 7. `_one_block_sparse` and
+# `_one_block_categorical` run such a call when its inputs are plainly valid: NumPy arrays the
+# kernel reads as they are (float32 or float64 in native byte order, C-contiguous, classes
+# along the last of two axes, class ids int64 or int32 in range, targets of the logits' dtype),
+# logits, no weights, no ignore_index, options of Python floats or ints in range. They pass the
+# kernel what the general path passes it and reduce as it does, so the result is the same, bit
+# for bit (tests/test_one_block.py); anything else, or a check that fails, returns None, and
+# the call takes the general path, whose checks and messages are the only ones.
+
+#: The largest float64, the bound of an option with no upper limit.
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def _option(value: object, top: float) -> float | None:
+    """A Python float or int option in [0, top] as a float; None otherwise (a NumPy scalar, a
+    bool, out of range, NaN: the general path's checks take it)."""
+    if type(value) is float or type(value) is int:
+        f = float(value) if -_FLOAT_MAX <= value <= _FLOAT_MAX else math.nan
+        if 0.0 <= f <= top:
+            return f
+    return None
+
+
+def _one_block_logits(y_pred: object, axis: object) -> np.ndarray | None:
+    """``y_pred`` where a small call can use it as it is: float32 or float64 in native byte
+    order, (R, C) C-contiguous with classes along ``axis`` (the last), R and C from 1 and the
+    rows one block of the general path."""
+    if type(y_pred) is not np.ndarray or type(axis) is not int or (axis != -1 and axis != 1):
+        return None
+    x: np.ndarray = y_pred
+    dt = x.dtype
+    if x.ndim != 2 or dt.char not in "fd" or not dt.isnative or not x.flags.c_contiguous:
+        return None
+    R, C = x.shape
+    if R == 0 or C == 0 or R > layout_of(x.shape, 1).block_rows(dt.itemsize):
+        return None
+    return x
+
+
+#: A small call's options: the reduction, label smoothing, z-loss and focal exponent.
+_Options = tuple[str, float, float, float]
+
+
+def _one_block_options(
+    reduction: object, label_smoothing: object, z_loss: object, focal_gamma: object
+) -> _Options | None:
+    if type(reduction) is not str or reduction not in v.REDUCTIONS:
+        return None
+    eps = _option(label_smoothing, 1.0)
+    z = _option(z_loss, _FLOAT_MAX)
+    gamma = _option(focal_gamma, _FLOAT_MAX)
+    if eps is None or z is None or gamma is None:
+        return None
+    return reduction, eps, z, gamma
+
+
+def _one_block_run(
+    mode: int,
+    x: np.ndarray,
+    options: _Options,
+    return_grad: bool,
+    total: float,
+    *,
+    target: np.ndarray | None = None,
+    ids: np.ndarray | None = None,
+    check: SpanCheck | None = None,
+) -> tuple[list[tuple[float, float]], np.ndarray | None, np.ndarray | None]:
+    """The kernel on the whole of a small call, as `SoftmaxCall.run` calls it on a lone block
+    (class weights of 1): its partial sums (none where ``check`` failed), per-row values for
+    "none" and gradient."""
+    red, eps, z, gamma = options
+    R, C = x.shape
+    rows = np.empty(R) if red == "none" else None
+    grad = new_array(x.shape, x.dtype) if return_grad else None
+    others = _sum_of_others(None, C) if eps > 0 and return_grad else None
+    partial: list[tuple[float, float]] = _core.softmax_block(
+        mode, x, grad, target, ids, None, None, others, float(C), eps, grad_divisor(red, total),
+        rows, np.empty(_core.scratch_len(C)), True, z, gamma, None, R if check else 0, check,
+    )  # fmt: skip
+    return partial, rows, grad
+
+
+def _one_block_sparse(
+    y_true: object, y_pred: object, axis: object, options: _Options | None, return_grad: bool
+) -> Loss | tuple[Loss, np.ndarray] | None:
+    x = _one_block_logits(y_pred, axis)
+    if options is None or x is None or type(y_true) is not np.ndarray:
+        return None
+    if y_true.shape != (x.shape[0],):
+        return None
+    found = _core.id_range(y_true, None)  # None: not contiguous native int64 or int32
+    if found is None or found[0] < 0 or found[1] >= x.shape[1]:
+        return None
+    ids = y_true if y_true.itemsize == 8 else y_true.astype(np.int64)
+    total = float(x.shape[0])
+    partial, rows, grad = _one_block_run(SPARSE, x, options, return_grad, total, ids=ids)
+    loss = reduce(rows, partial, total, options[0], x.dtype)
+    return loss if grad is None else (loss, grad)
+
+
+def _one_block_categorical(
+    y_true: object, y_pred: object, axis: object, options: _Options | None, return_grad: bool
+) -> Loss | tuple[Loss, np.ndarray] | None:
+    x = _one_block_logits(y_pred, axis)
+    if options is None or x is None or type(y_true) is not np.ndarray:
+        return None
+    t: np.ndarray = y_true
+    if t.shape != x.shape or t.dtype != x.dtype or not t.flags.c_contiguous:
+        return None
+    red, rtol = options[0], _rtol(t)
+    totals, hot = np.zeros(1), np.zeros(1, np.int8)
+    # as `_Distributions`: the gradient of a mean checks the targets first, else the kernel
+    # checks them as it runs
+    first = return_grad and red == "mean"
+    if first:
+        R = x.shape[0]
+        lo, hi, nan, bad_sum, total, all_hot = _core.stats_block(
+            t, None, np.empty(R), None, np.empty(R, np.int64), rtol, None
+        )
+        if nan or lo < 0 or hi > 1 or bad_sum:
+            return None
+        totals[0], hot[0] = total, all_hot
+    check = (None, rtol, True, not first, totals, hot)
+    partial, rows, grad = _one_block_run(
+        CATEGORICAL, x, options, return_grad, float(totals[0]), target=t, check=check
+    )
+    if not partial:  # a target the check refused: the general path says which
+        return None
+    loss = reduce(rows, partial, float(totals[0]), red, x.dtype)
+    return loss if grad is None else (loss, grad)
+
+
 @overload
 def sparse_categorical_cross_entropy(
     y_true: npt.ArrayLike,
@@ -389,6 +525,11 @@ def sparse_categorical_cross_entropy(
     """
     from_logits = v.check_flag(from_logits, "from_logits")
     return_grad = v.check_flag(return_grad, "return_grad")
+    if from_logits and ignore_index is None and class_weight is None and sample_weight is None:
+        options = _one_block_options(reduction, label_smoothing, z_loss, focal_gamma)
+        done = _one_block_sparse(y_true, y_pred, axis, options, return_grad)
+        if done is not None:
+            return done
     pred, layout, red, eps = _prepare(y_pred, axis, reduction, label_smoothing)
     labels = v.as_real_array(y_true, "y_true")
     v.check_batch_shape(labels, pred, axis, layout.batch_shape)
@@ -558,6 +699,11 @@ def categorical_cross_entropy(
     """
     from_logits = v.check_flag(from_logits, "from_logits")
     return_grad = v.check_flag(return_grad, "return_grad")
+    if from_logits and class_weight is None and sample_weight is None:
+        options = _one_block_options(reduction, label_smoothing, z_loss, focal_gamma)
+        done = _one_block_categorical(y_true, y_pred, axis, options, return_grad)
+        if done is not None:
+            return done
     pred, layout, red, eps = _prepare(y_pred, axis, reduction, label_smoothing)
     target = v.as_real_array(y_true, "y_true")
     v.check_same_shape(target, pred)

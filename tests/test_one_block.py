@@ -1,0 +1,267 @@
+"""Small calls: the sparse and categorical losses run a call of one block without the block
+driver (`_categorical._one_block_sparse`, `_one_block_categorical`) when its inputs are plainly
+valid. The spec: the same result as the general path, bit for bit, for every option that path
+takes; anything it does not take, or input that fails a check, goes the general way with that
+path's errors and messages.
+
+The general path is reached with the same data through an ndarray subclass (which the small
+path does not take, and which xent reads as the plain array it holds).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xent
+from xent import _categorical, _engine
+
+scce = xent.sparse_categorical_cross_entropy
+cce = xent.categorical_cross_entropy
+
+
+class _Plain(np.ndarray):  # type: ignore[type-arg]
+    """An ndarray subclass: the small path refuses it, so the call goes the general way."""
+
+
+def _general(a: np.ndarray) -> np.ndarray:
+    return a.view(_Plain)
+
+
+def _same(small, general):
+    """Equal bits, dtypes and types (a tuple: loss and gradient)."""
+    if isinstance(small, tuple):
+        assert isinstance(general, tuple)
+        assert len(small) == len(general)
+        for a, b in zip(small, general, strict=True):
+            _same(a, b)
+        return
+    assert type(small) is type(general)
+    a, b = np.asarray(small), np.asarray(general)
+    assert a.dtype == b.dtype
+    assert a.shape == b.shape
+    assert a.tobytes() == b.tobytes(), (a, b)
+
+
+@pytest.fixture
+def general_path_fails(monkeypatch):
+    """Make the general path raise: a call that returns went the small way."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the general path ran")
+
+    monkeypatch.setattr(_categorical, "_prepare", refuse)
+
+
+def _logits(rng, shape, dtype):
+    x = rng.standard_normal(shape) * rng.choice([1.0, 8.0, 60.0])
+    return x.astype(dtype)
+
+
+def _soft(rng, shape, dtype, kind):
+    R, C = shape
+    if kind == "one-hot":
+        t = np.zeros(shape, dtype)
+        t[np.arange(R), rng.integers(0, C, R)] = 1
+        return t
+    t = rng.dirichlet(np.ones(C), R).astype(dtype)
+    if kind == "mixed":  # one-hot rows among soft ones
+        t[::2] = 0
+        t[::2, 0] = 1
+    return t
+
+
+OPTIONS = [
+    {},
+    {"reduction": "sum"},
+    {"reduction": "none"},
+    {"label_smoothing": 0.1},
+    {"z_loss": 1e-3},
+    {"focal_gamma": 2.0},
+    {"focal_gamma": 1, "label_smoothing": 0.25, "z_loss": 0.5, "reduction": "sum"},
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 2), (64, 10), (5, 17), (40, 100), (9, 1000)])
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+@pytest.mark.parametrize("return_grad", [False, True])
+def test_sparse_same_bits(dtype, shape, options, return_grad, general_path_fails, monkeypatch):
+    rng = np.random.default_rng(sum(shape))
+    x = _logits(rng, shape, dtype)
+    y = rng.integers(0, shape[1], shape[0])
+    small = scce(y, x, from_logits=True, return_grad=return_grad, **options)
+    monkeypatch.undo()
+    general = scce(y, _general(x), from_logits=True, return_grad=return_grad, **options)
+    _same(small, general)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 2), (64, 10), (5, 17), (40, 100), (9, 1000)])
+@pytest.mark.parametrize("kind", ["soft", "one-hot", "mixed"])
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+@pytest.mark.parametrize("return_grad", [False, True])
+def test_categorical_same_bits(
+    dtype, shape, kind, options, return_grad, general_path_fails, monkeypatch
+):
+    rng = np.random.default_rng(sum(shape))
+    x = _logits(rng, shape, dtype)
+    t = _soft(rng, shape, dtype, kind)
+    small = cce(t, x, from_logits=True, return_grad=return_grad, **options)
+    monkeypatch.undo()
+    general = cce(t, _general(x), from_logits=True, return_grad=return_grad, **options)
+    _same(small, general)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 70),
+    classes=st.integers(1, 40),
+    seed=st.integers(0, 2**32 - 1),
+    f64=st.booleans(),
+    reduction=st.sampled_from(["none", "sum", "mean"]),
+    return_grad=st.booleans(),
+    special=st.sampled_from(["none", "inf", "-inf", "nan", "huge"]),
+)
+def test_same_bits_on_special_logits(rows, classes, seed, f64, reduction, return_grad, special):
+    """Masked, infinite, NaN and huge logits: whatever the loss is (inf, NaN), both ways agree."""
+    rng = np.random.default_rng(seed)
+    dtype = np.float64 if f64 else np.float32
+    x = _logits(rng, (rows, classes), dtype)
+    value = {"none": None, "inf": np.inf, "-inf": -np.inf, "nan": np.nan, "huge": 3e38}[special]
+    if value is not None:
+        x[rng.random(x.shape) < 0.2] = value
+    y = rng.integers(0, classes, rows)
+    t = _soft(rng, (rows, classes), dtype, "mixed")
+    kw = {"from_logits": True, "reduction": reduction, "return_grad": return_grad}
+    with np.errstate(all="ignore"):
+        _same(scce(y, x, **kw), scce(y, _general(x), **kw))
+        _same(cce(t, x, **kw), cce(t, _general(x), **kw))
+
+
+def test_int32_labels_and_both_axes(general_path_fails, monkeypatch):
+    rng = np.random.default_rng(1)
+    x = _logits(rng, (30, 7), np.float32)
+    y = rng.integers(0, 7, 30)
+    small = [scce(y.astype(np.int32), x, from_logits=True, axis=a) for a in (-1, 1)]
+    monkeypatch.undo()
+    general = scce(y, _general(x), from_logits=True)
+    for s in small:
+        _same(s, general)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x, y: ({"y_true": y, "y_pred": x, "sample_weight": np.ones(len(y))}),
+        lambda x, y: ({"y_true": y, "y_pred": x, "class_weight": np.ones(x.shape[1])}),
+        lambda x, y: ({"y_true": y, "y_pred": x, "ignore_index": -100}),
+        lambda x, y: ({"y_true": y, "y_pred": np.asfortranarray(x)}),
+        lambda x, y: ({"y_true": y, "y_pred": x.astype(">f4")}),
+        lambda x, y: ({"y_true": y, "y_pred": x.astype(np.float16)}),
+        lambda x, y: ({"y_true": y.astype(np.uint8), "y_pred": x}),
+        lambda x, y: ({"y_true": y.astype(np.float64), "y_pred": x}),
+        lambda x, y: ({"y_true": list(y), "y_pred": x}),
+        lambda x, y: ({"y_true": y[:, None], "y_pred": x[:, :, None], "axis": 1}),
+        lambda x, y: ({"y_true": y, "y_pred": x, "label_smoothing": np.float64(0.1)}),
+        lambda x, y: ({"y_true": y, "y_pred": x, "reduction": np.str_("sum")}),
+    ],
+)
+def test_other_calls_go_the_general_way(make, general_path_fails):
+    rng = np.random.default_rng(2)
+    x = _logits(rng, (12, 5), np.float32)
+    y = rng.integers(0, 5, 12)
+    with pytest.raises(AssertionError, match="general path ran"):
+        scce(from_logits=True, **make(x, y))
+
+
+def test_more_than_one_block_goes_the_general_way(general_path_fails, monkeypatch):
+    rng = np.random.default_rng(3)
+    x = _logits(rng, (64, 10), np.float32)
+    y = rng.integers(0, 10, 64)
+    scce(y, x, from_logits=True)  # one block
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 40 * 16)  # 16 rows of 10 float32 a block
+    with pytest.raises(AssertionError, match="general path ran"):
+        scce(y, x, from_logits=True)
+    with pytest.raises(AssertionError, match="general path ran"):
+        cce(_soft(rng, (64, 10), np.float32, "soft"), x, from_logits=True)
+
+
+_OUTSIDE = r"class id -?\d+ at index .* outside \[0, 5\)"
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda x, y, t: scce(y + 5, x, from_logits=True), ValueError, _OUTSIDE),
+        (lambda x, y, t: scce(y - 1, x, from_logits=True), ValueError, _OUTSIDE),
+        (lambda x, y, t: scce(y, x, from_logits=True, axis=True), TypeError, "axis must be"),
+        (lambda x, y, t: scce(y, x, from_logits=True, reduction="avg"), ValueError, "reduction"),
+        (
+            lambda x, y, t: scce(y, x, from_logits=True, label_smoothing=True),
+            TypeError,
+            "label_smoothing must be a real",
+        ),
+        (
+            lambda x, y, t: scce(y, x, from_logits=True, label_smoothing=1.5),
+            ValueError,
+            "label_smoothing must be in",
+        ),
+        (
+            lambda x, y, t: scce(y, x, from_logits=True, z_loss=10**400),
+            ValueError,
+            "z_loss must be finite",
+        ),
+        (
+            lambda x, y, t: scce(y, x, from_logits=True, focal_gamma=float("nan")),
+            ValueError,
+            "focal_gamma must be finite",
+        ),
+        (lambda x, y, t: scce(y[:-1], x, from_logits=True), ValueError, "shape"),
+        (lambda x, y, t: cce(t * 2, x, from_logits=True), ValueError, "outside"),
+        (lambda x, y, t: cce(t * 0.5, x, from_logits=True), ValueError, "sum to 1"),
+        (
+            lambda x, y, t: cce(t * 0.5, x, from_logits=True, return_grad=True),
+            ValueError,
+            "sum to 1",
+        ),
+        (lambda x, y, t: cce(t - 0.5, x, from_logits=True), ValueError, "outside"),
+        (lambda x, y, t: cce(t[:-1], x, from_logits=True), ValueError, "shape"),
+    ],
+)
+def test_bad_input_gets_the_general_message(call, error, message):
+    rng = np.random.default_rng(4)
+    x = _logits(rng, (12, 5), np.float32)
+    y = rng.integers(0, 5, 12)
+    t = _soft(rng, (12, 5), np.float32, "soft")
+    with pytest.raises(error, match=message):
+        call(x, y, t)
+
+
+def test_nan_target_gets_the_general_message():
+    rng = np.random.default_rng(5)
+    x = _logits(rng, (12, 5), np.float64)
+    t = _soft(rng, (12, 5), np.float64, "soft")
+    t[3, 2] = np.nan
+    for return_grad in (False, True):
+        with pytest.raises(ValueError, match="NaN"):
+            cce(t, x, from_logits=True, return_grad=return_grad)
+
+
+def test_inputs_untouched_and_outputs_fresh():
+    rng = np.random.default_rng(6)
+    x = _logits(rng, (20, 6), np.float32)
+    y = rng.integers(0, 6, 20)
+    t = _soft(rng, (20, 6), np.float32, "soft")
+    before = [a.copy() for a in (x, y, t)]
+    for red, eps in itertools.product(["none", "mean"], [0.0, 0.2]):
+        _, g1 = scce(y, x, from_logits=True, return_grad=True, reduction=red, label_smoothing=eps)
+        _, g2 = cce(t, x, from_logits=True, return_grad=True, reduction=red, label_smoothing=eps)
+        assert not np.shares_memory(g1, x)
+        assert not np.shares_memory(g2, x)
+    for a, b in zip((x, y, t), before, strict=True):
+        np.testing.assert_array_equal(a, b)
