@@ -1,8 +1,9 @@
 """Small calls: the sparse and categorical losses run a call of one block without the block
-driver (`_categorical._one_block_sparse`, `_one_block_categorical`) when its inputs are plainly
-valid. The spec: the same result as the general path, bit for bit, for every option that path
-takes; anything it does not take, or input that fails a check, goes the general way with that
-path's errors and messages.
+driver (`_categorical._one_block_sparse`, `_one_block_categorical`), and the binary loss a call
+of one tile without the tile driver (`_binary._one_tile`), when its inputs are plainly valid.
+The spec: the same result as the general path, bit for bit, for every option that path takes;
+anything it does not take, or input that fails a check, goes the general way with that path's
+errors and messages.
 
 The general path is reached with the same data through an ndarray subclass (which the small
 path does not take, and which xent reads as the plain array it holds).
@@ -18,8 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xent
-from xent import _categorical, _engine
+from xent import _binary, _categorical, _engine
 
+bce = xent.binary_cross_entropy
 scce = xent.sparse_categorical_cross_entropy
 cce = xent.categorical_cross_entropy
 
@@ -265,3 +267,89 @@ def test_inputs_untouched_and_outputs_fresh():
         assert not np.shares_memory(g2, x)
     for a, b in zip((x, y, t), before, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture
+def binary_general_path_fails(monkeypatch):
+    """Make the binary loss's general path raise: a call that returns went the small way."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the general path ran")
+
+    monkeypatch.setattr(_binary, "_pos_weight", refuse)
+
+
+BINARY_OPTIONS = [
+    {},
+    {"reduction": "sum"},
+    {"reduction": "none"},
+    {"label_smoothing": 0.1},
+    {"focal_gamma": 2.0},
+    {"focal_gamma": 0.5, "focal_alpha": 0.25},
+    {"focal_alpha": 1, "label_smoothing": 1, "reduction": "sum"},
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(), (1,), (1000,), (7, 3), (2, 3, 5)])
+@pytest.mark.parametrize("options", BINARY_OPTIONS, ids=str)
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("return_grad", [False, True])
+def test_binary_same_bits(
+    dtype, label_dtype, shape, options, from_logits, return_grad, binary_general_path_fails,
+    monkeypatch,
+):  # fmt: skip
+    rng = np.random.default_rng(7)
+    x = np.asarray(_logits(rng, shape, dtype) if from_logits else rng.random(shape), dtype)
+    y = np.asarray(rng.random(shape), label_dtype)
+    y[y < 0.3] = 0
+    kw = {"from_logits": from_logits, "return_grad": return_grad, **options}
+    with np.errstate(divide="ignore"):
+        small = bce(y, x, **kw)
+        monkeypatch.undo()
+        general = bce(y, _general(np.asarray(x)), **kw)
+    _same(small, general)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x, y: {"y_true": y, "y_pred": x, "sample_weight": np.ones(len(y))},
+        lambda x, y: {"y_true": y, "y_pred": x, "pos_weight": 2.0},
+        lambda x, y: {"y_true": y.astype(np.float16), "y_pred": x},
+        lambda x, y: {"y_true": y.astype(np.int64), "y_pred": x},
+        lambda x, y: {"y_true": y, "y_pred": x[::-1]},
+        lambda x, y: {"y_true": list(y), "y_pred": x},
+        lambda x, y: {"y_true": y, "y_pred": x, "focal_alpha": np.float64(0.5)},
+    ],
+)
+def test_binary_other_calls_go_the_general_way(make, binary_general_path_fails):
+    rng = np.random.default_rng(8)
+    x = _logits(rng, (12,), np.float32)
+    y = rng.integers(0, 2, 12).astype(np.float32)
+    with pytest.raises(AssertionError, match="general path ran"):
+        bce(from_logits=True, **make(x, y))
+
+
+def test_binary_more_than_one_tile_goes_the_general_way(binary_general_path_fails, monkeypatch):
+    x = np.zeros(100, np.float32)
+    bce(x, x, from_logits=True)
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 64)  # tiles of 32 elements
+    with pytest.raises(AssertionError, match="general path ran"):
+        bce(x, x, from_logits=True)
+
+
+@pytest.mark.parametrize(
+    ("y", "p", "from_logits", "message"),
+    [
+        ([0.0, 2.0], [0.5, 0.5], False, "y_true"),
+        ([0.0, np.nan], [0.5, 0.5], True, "y_true"),
+        ([0.0, 1.0], [0.5, 1.5], False, r"y_pred .*from_logits=True"),
+        ([0.0, 1.0], [-0.5, 0.5], False, "y_pred"),
+    ],
+)
+def test_binary_bad_input_gets_the_general_message(y, p, from_logits, message):
+    for dtype in (np.float32, np.float64):
+        with pytest.raises(ValueError, match=message):
+            bce(np.array(y, dtype), np.array(p, dtype), from_logits=from_logits)

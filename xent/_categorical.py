@@ -261,19 +261,6 @@ def _focal_gamma(focal_gamma: object, from_logits: bool) -> float:
 # for bit (tests/test_one_block.py); anything else, or a check that fails, returns None, and
 # the call takes the general path, whose checks and messages are the only ones.
 
-#: The largest float64, the bound of an option with no upper limit.
-_FLOAT_MAX = float(np.finfo(np.float64).max)
-
-
-def _option(value: object, top: float) -> float | None:
-    """A Python float or int option in [0, top] as a float; None otherwise (a NumPy scalar, a
-    bool, out of range, NaN: the general path's checks take it)."""
-    if type(value) is float or type(value) is int:
-        f = float(value) if -_FLOAT_MAX <= value <= _FLOAT_MAX else math.nan
-        if 0.0 <= f <= top:
-            return f
-    return None
-
 
 def _one_block_logits(y_pred: object, axis: object) -> np.ndarray | None:
     """``y_pred`` where a small call can use it as it is: float32 or float64 in native byte
@@ -300,9 +287,9 @@ def _one_block_options(
 ) -> _Options | None:
     if type(reduction) is not str or reduction not in v.REDUCTIONS:
         return None
-    eps = _option(label_smoothing, 1.0)
-    z = _option(z_loss, _FLOAT_MAX)
-    gamma = _option(focal_gamma, _FLOAT_MAX)
+    eps = v.plain_option(label_smoothing, 1.0)
+    z = v.plain_option(z_loss, v.FLOAT_MAX)
+    gamma = v.plain_option(focal_gamma, v.FLOAT_MAX)
     if eps is None or z is None or gamma is None:
         return None
     return reduction, eps, z, gamma
