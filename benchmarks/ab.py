@@ -182,6 +182,29 @@ def _categorical(rng: np.random.Generator) -> Iterator[Case]:
                 )
 
 
+def _categorical_rows(rng: np.random.Generator) -> Iterator[Case]:
+    """The categorical loss of soft float32 targets in rows of many classes (64 to 1,000: the
+    rows path, whose weighted sums' pass checks the targets), with the sparse loss beside it."""
+    for c in (64, 100, 257, 1000):
+        x = rng.standard_normal((ENTRIES // c, c)).astype(np.float32)
+        soft = rng.random(x.shape).astype(np.float32)
+        soft /= soft.sum(axis=1, keepdims=True)
+        name = f"{c} float32"
+        yield from _sparse(name, x, rng.integers(0, c, x.shape[0]))
+        yield from _with_grad(
+            f"{name} categorical soft",
+            lambda m, x=x, t=soft, **more: m.categorical_cross_entropy(
+                t, x, from_logits=True, **more
+            ),
+        )
+        yield (
+            f"{name} categorical soft sum+grad",
+            lambda m, x=x, t=soft: m.categorical_cross_entropy(
+                t, x, from_logits=True, reduction="sum", return_grad=True
+            ),
+        )
+
+
 def _kl(rng: np.random.Generator) -> Iterator[Case]:
     """The KL divergence of teacher and student logits at temperature 2, and of probabilities
     against logits (2, 10 and 1,000 classes), forward and with its gradient, with the sparse
@@ -214,6 +237,7 @@ CASES = {
     "elementwise": _elementwise,
     "options": _options,
     "categorical": _categorical,
+    "catrows": _categorical_rows,
     "kl": _kl,
 }
 

@@ -1360,6 +1360,119 @@ def test_few_class_rows_name_a_bad_target_as_a_check_pass_does(
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
+    "classes", [49, 63, 64, 65, 80, 95, 96, 97, 100, 111, 112, 113, 127, 128, 129, 257, 1030]
+)
+@pytest.mark.parametrize("weights", ["none", "sample", "class"])
+def test_many_class_rows_check_their_targets_in_the_weighted_sums_pass(
+    rng, monkeypatch, restore_threads, dtype, classes, weights
+):
+    """Float32 rows of more classes than tiles take (from logits, no class weights) are checked
+    by the loss's weighted sums' pass (body.h wsum_pass_s's CHECK, kernels.h xk_row_check),
+    which adds each row's targets in the order of the check pass before the gradient of a mean
+    (`stats`): the mean's denominator, and so the loss, has the same bits either way, also
+    against class-major float32 rows (axis 0, checked by that pass), on one and two threads,
+    over many blocks whose rows end anywhere in a vector of sixteen (float64 rows and class
+    weights take the pass before: the same property)."""
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 64 * classes)  # 16 float32 rows, 8 float64
+    n = 301
+    x = (4 * rng.standard_normal((n, classes))).astype(dtype)
+    y = rng.integers(0, classes, n)
+    t = rng.random((n, classes)).astype(dtype) ** 4
+    t /= t.sum(axis=1, keepdims=True)
+    onehot = np.eye(classes, dtype=dtype)[y]
+    mixed = t.copy()
+    mixed[::3] = onehot[::3]  # one-hot rows among soft ones, first rows of blocks too
+    kw: dict = {"from_logits": True}
+    cw, s = np.ones(classes), np.ones(n)
+    if weights == "sample":
+        s = rng.random(n)
+        s[5] = 0.0
+        kw["sample_weight"] = s
+    elif weights == "class":
+        cw = rng.random(classes) + 0.5
+        kw["class_weight"] = cw
+    for threads in (1, 2):
+        xent.set_num_threads(threads)
+        for targets in (t, mixed, onehot):
+            loss = cce(targets, x, **kw)
+            loss_g, _ = cce(targets, x, return_grad=True, **kw)
+            np.testing.assert_array_equal(loss, loss_g)
+            if dtype == np.float32:  # (float64 rows of 16 classes or more: `stats` adds a
+                # row's targets in lanes, class-major ones in class order, a last bit apart)
+                np.testing.assert_array_equal(cce(targets.T, x.T, axis=0, **kw), loss)
+            total, total_g = (
+                cce(targets, x, reduction="sum", return_grad=g, **kw) for g in (False, True)
+            )
+            np.testing.assert_array_equal(total, total_g[0])
+            w = targets.astype(np.float64) * cw
+            ref = -(w * sp.log_softmax(x.astype(np.float64), axis=1)).sum(axis=1)
+            np.testing.assert_allclose(loss, (s * ref).sum() / (s * w.sum(axis=1)).sum(), 1e-5)
+
+
+@pytest.mark.parametrize("classes", [100, 1030])
+@pytest.mark.parametrize(
+    ("row", "bad"),
+    [
+        (0, "negative"),
+        (97, "above one"),
+        (98, "above one, sum 1"),
+        (170, "row sum"),
+        (233, "nan"),
+        (240, "inf"),
+        (300, "negative zero"),
+    ],
+)
+def test_many_class_rows_name_a_bad_target_as_a_check_pass_does(
+    rng, monkeypatch, restore_threads, classes, row, bad
+):
+    """A bad target row of float32 rows of many classes, found by the loss's weighted sums'
+    pass, raises the message of the check of its block alone: the same as with the gradient
+    of the mean (its targets checked by a pass before it) and of the sum, and as class-major
+    (axis 0). An entry above 1 in a row that sums to 1 within the tolerance is found too, and
+    -0.0 is a valid target."""
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 8 * classes * 4)
+    xent.set_num_threads(1)
+    x = rng.standard_normal((301, classes)).astype(np.float32)
+    t = np.full((301, classes), 1 / classes, np.float32)
+    if bad == "negative":
+        t[row, :2] = [-0.1 / classes, 2.1 / classes]
+    elif bad.startswith("above one"):
+        t[row] = 0.0
+        t[row, 3] = 1.00001 if bad.endswith("sum 1") else 1.5
+    elif bad == "row sum":
+        t[row, 0] = 0.5
+    elif bad == "inf":
+        t[row, 7] = np.inf
+    elif bad == "nan":
+        t[row, 1] = np.nan
+    else:
+        t[row] = 0.0
+        t[row, 1:] = -0.0
+        t[row, 0] = 1.0
+        for axis, (tt, xx) in ((-1, (t, x)), (0, (t.T, x.T))):
+            forward = cce(tt, xx, from_logits=True, axis=axis)
+            np.testing.assert_array_equal(
+                forward, cce(tt, xx, from_logits=True, axis=axis, return_grad=True)[0]
+            )
+        return
+    messages = []
+    for targets, logits, axis, grad, red in [
+        (t, x, -1, False, "mean"),
+        (t, x, -1, True, "mean"),
+        (t.T, x.T, 0, False, "mean"),
+        (t, x, -1, True, "sum"),
+        (t, x, -1, False, "none"),
+    ]:
+        with pytest.raises(ValueError, match="y_true") as err:
+            cce(targets, logits, from_logits=True, axis=axis, return_grad=grad, reduction=red)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] == messages[3] == messages[4]
+    assert str(row) in messages[0], messages
+    assert str(row) in messages[2], messages
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
     ("row", "bad"),
     [
         (0, "negative"),

@@ -119,6 +119,7 @@ cdef extern from "kernels.h":
     int xk_two_plain(const xk_block *b, int mode) nogil
     int xk_two_pairs(const xk_block *b, int mode) nogil
     int xk_tile_check(const xk_block *b, int mode, int is_float) nogil
+    int xk_row_check(const xk_block *b, int mode, int is_float) nogil
     int xk_row_one_hot(const void *t, Py_ssize_t cs, Py_ssize_t C, int is_float) nogil
     Py_ssize_t xk_scratch_len(Py_ssize_t C) nogil
     int xk_n_variants() nogil
@@ -359,14 +360,18 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
             # rows of two classes in the unweighted loop: a one-hot row gives the sparse loss's
             # bits there, so that they need not run as the sparse loss (nor be read for ids)
             two_plain = from_logits and sub.C == 2 and xk_two_plain(&sub, mode)
-            # the kernel checks the targets as it reads them (two-class pairs) or from its tiles
-            # (rows of few classes; where the block may be one-hot, which the kernel does not
-            # look for, the first row says whether it may, and `stats` checks it instead)
+            # the kernel checks the targets as it reads them (two-class pairs, float rows of
+            # many classes) or from its tiles (rows of few classes); where the block may be
+            # one-hot, which the kernel does not look for, the first row says whether it may,
+            # and `stats` checks it instead
             if checking and chk.first and (
                     (two_plain and xk_two_pairs(&sub, mode))
-                    or (from_logits and xk_tile_check(&sub, mode, kind == 0) and not (
+                    or (from_logits and (xk_tile_check(&sub, mode, kind == 0)
+                                         or xk_row_check(&sub, mode, kind == 0)) and not (
                         chk.one_hot and xk_row_one_hot(sub.t, sub.t_cs, sub.C, kind == 0)))):
-                sub.check = &chk.st  # (rtol set)
+                # (rtol and cw set; the rows' sums and weights for xk_row_check's total)
+                chk.st.R, chk.st.sums, chk.st.row_weight = sub.R, chk.sums, sub.row_weight
+                sub.check = &chk.st
                 _run_block(v, &sub, kind, sub_mode, from_logits)
                 status = _stats_status(&chk.st)
                 chk.totals[k // 2] = chk.st.total

@@ -184,6 +184,11 @@ typedef struct {
     /* this row's share of the block's prefetch (xk_block.pf): pf_lines lines from pf */
     const char *pf;
     ptrdiff_t pf_lines;
+    /* tcheck (the categorical loss's float rows, xk_row_check): the weighted sums' pass also
+       checks the targets, as `stats` does: their sum in its order (tsum), and whether an entry
+       is below 0 or above 1 (tbad) */
+    int tcheck, tbad;
+    double tsum;
 } FN(state);
 
 /* A row's state, zero (the power sums fq, fr: their first fg), field by field: `= {0}` was a
@@ -199,6 +204,8 @@ static inline __attribute__((always_inline)) void FN(state_zero)(FN(state) *st, 
     for (int q = 0; q < fg; q++) st->fq[q] = st->fr[q] = 0.0;
     st->pf = NULL;
     st->pf_lines = 0;
+    st->tcheck = st->tbad = 0;
+    st->tsum = 0.0;
 }
 
 /* Row r of R's share of a block's prefetch (xk_block.pf) into st. */
@@ -736,13 +743,21 @@ static inline __attribute__((always_inline)) int FN(wsum_low_s)(xv_s xv, xv_s mf
  * pass or before it (see row_pass_v): the same terms in the same order as within the pass,
  * so the same bits. Within the pass the exp's and the sums' vectors did not fit in
  * the sixteen registers of AVX2: the categorical loss's pass took 1.6 times the sparse one's,
- * its gradient's 2.5 times. */
+ * its gradient's 2.5 times.
+ *
+ * CHECK (CAT): the targets checked as they are read here (st->tcheck, see xk_row_check), their
+ * row's sum added as `stats` adds it (sixteen entries at a time into two vectors of eight
+ * lanes taken in turn, the last entries, fewer than sixteen, padded with 0 into the second,
+ * its lanes then added pairwise), so that the block's total is the one `stats` gives: a pass
+ * over the targets fewer (at 1,000 float32 classes it was a fifth of the loss). */
 static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
     const float *x, const float *t, const double *cw, ptrdiff_t C, FN(state) *st, int tie,
-    const int STORE, const int SMOOTH, const int CAT, const int CLEAN)
+    const int STORE, const int SMOOTH, const int CAT, const int CLEAN, const int CHECK)
 {
     const xv_d zero = XV(splat)(0.0);
     FN(wsums) S = {zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero};
+    xv_d ta0 = zero, ta1 = zero;
+    xv_si tbad = {0};
     const xv_s mf = XV(ssplat)((float)st->m);
     const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
@@ -758,10 +773,20 @@ static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
             const int low = FN(wsum_low_s)(xv, mf, tie, CAT, CLEAN);
             FN(wsum_vec_s)(&S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie, topv,
                            NULL, NULL, NULL, STORE, SMOOTH, CAT, 0);
+            if (CHECK && CAT) {
+                const xv_d ts = XV(swiden_lo)(tv) + XV(swiden_hi)(tv);
+                if ((k & 1) || nstore < 16) ta1 += ts;
+                else ta0 += ts;
+                tbad |= XV_LT(tv, 0.0f) | XV_GT(tv, 1.0f); /* (NaN: its sum is NaN) */
+            }
         }
         if ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C) FN(wsum_run_s)(&S, STORE, SMOOTH, CAT, 0);
     }
     FN(state_wsums)(st, S.A2 - S.K2, S.A3 - S.K3, S.A4 - S.K4, S.A5 - S.K5);
+    if (CHECK && CAT) {
+        st->tsum = FN(hsum)(ta0 + ta1);
+        st->tbad = XV(sany)(tbad);
+    }
 }
 
 static inline __attribute__((always_inline)) void FN(row_pass_s)(
@@ -783,7 +808,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     /* the weighted sums after the pass, but before it where it writes over x (see
        row_pass_v) */
     const int sums = (SMOOTH || CAT) && !FG, sums_first = sums && STORE && out == x;
-    if (sums_first) FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN);
+    if (sums_first) FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0);
     /* FG (CAT, the focal loss's power sums): runs and compensated sums of w F^j, w F^j v */
     xv_d QP[XK_FG_MAX], QA[XK_FG_MAX], QK[XK_FG_MAX], RP[XK_FG_MAX], RA[XK_FG_MAX],
         RK[XK_FG_MAX];
@@ -886,7 +911,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     }
     if (st->hilo) XV_KADD(A0, K0, XV(swiden_lo)(LO) + XV(swiden_hi)(LO));
     st->top = top < 0 ? 0 : top; /* for wsum_pass_s below: row_first's index */
-    if (sums && !sums_first) FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN);
+    if (sums && !sums_first) {
+        if (CAT && st->tcheck) FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 1);
+        else FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0);
+    }
     if (sums) st->sb = FN(hsum)(A0 - K0); /* the others: wsum_pass_s */
     else FN(state_sums)(st, A0 - K0, S.A2 - S.K2, S.A3 - S.K3, S.A4 - S.K4, S.A5 - S.K5);
     st->nt = (double)nt;
@@ -1851,7 +1879,36 @@ static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T 
                                 const int64_t *top, double (*acc)[XK_TILE], const double *Ls,
                                 int fg, double (*fsums)[XK_TILE], xk_sum *bsum);
 
-static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *bsum)
+/* The check of a block's targets by its rows' weighted sums' pass (xk_row_check; st->tcheck):
+ * each row's sum into check->sums as it is read, and after the last row the block's results
+ * as `stats` gives them (the same total; lo and hi only 0 and 1, or +inf where an entry is out
+ * of [0, 1]; not one-hot). */
+typedef struct {
+    int bad, nan, range;
+} FN(rcheck);
+
+static void FN(stats_total)(xk_stats *s);
+
+static inline void FN(rcheck_row)(xk_stats *c, FN(rcheck) *a, ptrdiff_t r, const FN(state) *st)
+{
+    c->sums[r] = st->tsum;
+    a->bad |= fabs(st->tsum - 1.0) > c->rtol;
+    a->nan |= st->tsum != st->tsum;
+    a->range |= st->tbad;
+}
+
+static void FN(rcheck_end)(xk_stats *c, const FN(rcheck) *a)
+{
+    c->lo = 0.0;
+    c->hi = a->range ? HUGE_VAL : 1.0;
+    c->nan = a->nan;
+    c->bad_sum = a->bad;
+    c->all_hot = 0;
+    FN(stats_total)(c);
+}
+
+static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *bsum,
+                            xk_stats *check, FN(rcheck) *rc)
 {
     const ptrdiff_t R = b->R, C = b->C;
     /* with an output (the gradient without focal loss, softmax, log_softmax; rows of at most
@@ -1899,7 +1956,9 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                     st.top = FN(row_first)(x, C, st.m);
                 /* x[y] before the pass: the gradient may be written over the logits */
                 if (mode == XK_SPARSE) xy[j] = (double)x[y];
+                st.tcheck = check != NULL;
                 FN(pass_v)(mode, store, smooth && !fg, fg, x, t, b->cw, o, C, &st);
+                if (check) FN(rcheck_row)(check, rc, r, &st);
                 if (mode == XK_SPARSE && grad) fy[j] = (double)o[y];
             } else { /* the last vector's other lanes: a row of one entry */
                 st.nt = 1.0;
@@ -1952,6 +2011,9 @@ static void FN(rows)(xk_block *b, int mode)
        power sums (rows_values, tile_focal_sums) rather than focal_row's second pass */
     const int fg = FN(focal_sums_gamma)(b, mode);
     xk_sum bsum = {{0}, {0}, {0}};
+    /* the targets checked by the weighted sums' pass where b->check asks for it */
+    xk_stats *const check = xk_row_check(b, mode, XK_WIDEN) ? b->check : NULL;
+    FN(rcheck) rc = {0, 0, 0};
     /* rows_values takes the rows without an output (but for a focal loss's second pass), and
        those with an output and no focal loss where a tile's output stays in L2 for its output
        pass (XK_TILE rows of at most 1 KiB: 256 floats, 128 doubles); longer rows one at a
@@ -1961,8 +2023,9 @@ static void FN(rows)(xk_block *b, int mode)
                                             : mode != XK_LSE && b->gamma == 0.0 &&
                                                   C * (ptrdiff_t)sizeof(T) <= 1024);
     if (batched) {
-        FN(rows_values)(b, mode, smooth, fg, &bsum);
+        FN(rows_values)(b, mode, smooth, fg, &bsum, check, &rc);
         FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
+        if (check) FN(rcheck_end)(check, &rc);
         return;
     }
     for (ptrdiff_t r = 0; r < R; r++) {
@@ -1976,6 +2039,7 @@ static void FN(rows)(xk_block *b, int mode)
         st.next = r + 1 < R ? x + b->x_rs : NULL;
         st.hilo = b->gamma != 0.0;
         st.top = 0, st.nt = 0.0; /* set by the exp pass (top: by row_first too) */
+        st.tcheck = check != NULL;
         FN(pf_share)(b, r, &st);
         /* the maximum; the entries equal to it and the first of them come from the exp pass,
            but for the categorical gradient over its logits, whose weighted sums need that
@@ -1991,6 +2055,7 @@ static void FN(rows)(xk_block *b, int mode)
         double *wd = b->scratch + XK_TILE;
         T *F = out ? out : focal ? (T *)wd : NULL;
         FN(pass_v)(pass_mode, store || focal, smooth && !focal, 0, x, t, b->cw, F, C, &st);
+        if (check) FN(rcheck_row)(check, &rc, r, &st);
         if (mode == XK_STATE) {
             double *q = b->state + XK_STATE_LEN * r;
             q[0] = st.m, q[1] = st.sb, q[2] = st.nt, q[3] = smooth ? st.vs : 0.0;
@@ -2016,6 +2081,7 @@ static void FN(rows)(xk_block *b, int mode)
         if (g.fix_top) out[st.top] = (T)g.g_top;
     }
     FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
+    if (check) FN(rcheck_end)(check, &rc);
 }
 
 #if !XK_WIDEN

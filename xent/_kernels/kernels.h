@@ -230,6 +230,16 @@ static inline int xk_tile_check(const xk_block *b, int mode, int is_float)
            !xk_class_major(b) && !(xk_row_major(b) && b->C > xk_tile_c(b, is_float));
 }
 
+/* Whether body.h rows checks the categorical loss's targets in its weighted sums' pass where
+ * b->check asks for it (float rows of more classes than tiles take, read in place, from
+ * logits the caller says, without class weights or focal loss, the gradient not written over
+ * the logits): each row's sum in `stats`'s order, the same total. */
+static inline int xk_row_check(const xk_block *b, int mode, int is_float)
+{
+    return mode == XK_CATEGORICAL && b->t && is_float && b->cw == NULL && b->gamma == 0.0 &&
+           xk_row_major(b) && b->C > xk_tile_c(b, is_float) && (const void *)b->out != b->x;
+}
+
 /* Whether the row of C entries at t (stride cs, float or double) is one-hot: a single nonzero
  * entry, 1. */
 static inline int xk_row_one_hot(const void *t, ptrdiff_t cs, ptrdiff_t C, int is_float)
