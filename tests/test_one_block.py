@@ -1,5 +1,5 @@
-"""Small calls: the sparse and categorical losses run a call of one block without the block
-driver (`_categorical._one_block_sparse`, `_one_block_categorical`), and the binary loss a call
+"""Small calls: the sparse and categorical losses, logsumexp, log_softmax and softmax run a call
+of one block without the block driver (`_softmax.one_block_rows`), and the binary loss a call
 of one tile without the tile driver (`_binary._one_tile`), when its inputs are plainly valid.
 The spec: the same result as the general path, bit for bit, for every option that path takes;
 anything it does not take, or input that fails a check, goes the general way with that path's
@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xent
-from xent import _binary, _categorical, _engine
+from xent import _binary, _categorical, _engine, _primitives
 
 bce = xent.binary_cross_entropy
 scce = xent.sparse_categorical_cross_entropy
@@ -353,3 +353,77 @@ def test_binary_bad_input_gets_the_general_message(y, p, from_logits, message):
     for dtype in (np.float32, np.float64):
         with pytest.raises(ValueError, match=message):
             bce(np.array(y, dtype), np.array(p, dtype), from_logits=from_logits)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 4, 10), (2, 3, 100), (1, 1, 1)])
+@pytest.mark.parametrize("return_grad", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_losses_of_batches_of_sequences(
+    dtype, shape, return_grad, reduction, general_path_fails, monkeypatch
+):
+    """Logits of three axes (batch, position, class) and ids or targets of their shape."""
+    rng = np.random.default_rng(9)
+    x = _logits(rng, shape, dtype)
+    y = rng.integers(0, shape[-1], shape[:-1])
+    t = _soft(rng, (x.size // shape[-1], shape[-1]), dtype, "mixed").reshape(shape)
+    kw = {"from_logits": True, "return_grad": return_grad, "reduction": reduction}
+    small = scce(y, x, **kw), cce(t, x, **kw), scce(y[..., None], x[..., None, :], **kw)
+    monkeypatch.undo()
+    _same(small[0], scce(y, _general(x), **kw))
+    _same(small[1], cce(t, _general(x), **kw))
+    _same(small[2], scce(y[..., None], _general(x[..., None, :]), **kw))
+
+
+@pytest.fixture
+def primitives_general_path_fails(monkeypatch):
+    """Make logsumexp's, log_softmax's and softmax's general path raise."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the general path ran")
+
+    monkeypatch.setattr(_primitives, "_softmax_input", refuse)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (7,), (64, 10), (3, 5, 17), (9, 1000), (2, 1, 1)])
+@pytest.mark.parametrize("special", ["none", "inf", "-inf", "nan", "huge"])
+def test_primitives_same_bits(dtype, shape, special, primitives_general_path_fails, monkeypatch):
+    rng = np.random.default_rng(10)
+    x = np.asarray(_logits(rng, shape, dtype))
+    value = {"none": None, "inf": np.inf, "-inf": -np.inf, "nan": np.nan, "huge": 3e38}[special]
+    if value is not None:
+        x[rng.random(shape) < 0.3] = value
+    calls = [
+        lambda a, ax: xent.logsumexp(a, axis=ax),
+        lambda a, ax: xent.logsumexp(a, axis=ax, keepdims=True),
+        lambda a, ax: xent.log_softmax(a, axis=ax),
+        lambda a, ax: xent.softmax(a, axis=ax),
+    ]
+    with np.errstate(all="ignore"):
+        small = [call(x, ax) for call in calls for ax in (-1, len(shape) - 1)]
+        monkeypatch.undo()
+        general = [call(_general(x), ax) for call in calls for ax in (-1, len(shape) - 1)]
+    for a, b in zip(small, general, strict=True):
+        _same(a, b)
+
+
+@pytest.mark.parametrize(
+    ("a", "axis"),
+    [
+        (np.zeros((4, 3), np.float16), -1),
+        (np.zeros((4, 3), ">f8"), -1),
+        (np.zeros((4, 3), np.int64), -1),
+        (np.zeros((3, 4), np.float32).T, -1),
+        (np.zeros((4, 3), np.float32), 0),
+        (np.zeros((4, 3), np.float32), np.int64(-1)),
+        (np.zeros((4, 0), np.float32), -1),
+        (np.zeros((0, 3), np.float32), -1),
+        (np.float32(1.0), -1),
+        ([[0.0, 1.0]], -1),
+    ],
+)
+def test_primitives_other_calls_go_the_general_way(a, axis, primitives_general_path_fails):
+    for f in (xent.logsumexp, xent.log_softmax, xent.softmax):
+        with pytest.raises(AssertionError, match="general path ran"):
+            f(a, axis=axis)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import overload
+from typing import cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,7 @@ from ._softmax import (
     RowSource,
     SoftmaxCall,
     SpanCheck,
+    one_block_rows,
     run_blocks,
     span_blocks,
 )
@@ -254,28 +255,13 @@ def _focal_gamma(focal_gamma: object, from_logits: bool) -> float:
 # at 64 x 10 float32) the general path's validation, call description and block driver cost
 # 20 us of Python: PyTorch's whole call took 7. `_one_block_sparse` and
 # `_one_block_categorical` run such a call when its inputs are plainly valid: NumPy arrays the
-# kernel reads as they are (float32 or float64 in native byte order, C-contiguous, classes
-# along the last of two axes, class ids int64 or int32 in range, targets of the logits' dtype),
-# logits, no weights, no ignore_index, options of Python floats or ints in range. They pass the
-# kernel what the general path passes it and reduce as it does, so the result is the same, bit
-# for bit (tests/test_one_block.py); anything else, or a check that fails, returns None, and
-# the call takes the general path, whose checks and messages are the only ones.
-
-
-def _one_block_logits(y_pred: object, axis: object) -> np.ndarray | None:
-    """``y_pred`` where a small call can use it as it is: float32 or float64 in native byte
-    order, (R, C) C-contiguous with classes along ``axis`` (the last), R and C from 1 and the
-    rows one block of the general path."""
-    if type(y_pred) is not np.ndarray or type(axis) is not int or (axis != -1 and axis != 1):
-        return None
-    x: np.ndarray = y_pred
-    dt = x.dtype
-    if x.ndim != 2 or dt.char not in "fd" or not dt.isnative or not x.flags.c_contiguous:
-        return None
-    R, C = x.shape
-    if R == 0 or C == 0 or R > layout_of(x.shape, 1).block_rows(dt.itemsize):
-        return None
-    return x
+# kernel reads as they are (`_softmax.one_block_rows`: float32 or float64 in native byte
+# order, C-contiguous, classes along the last axis; class ids int64 or int32 in range, targets
+# of the logits' dtype), logits, no weights, no ignore_index, options of Python floats or ints
+# in range. They pass the kernel what the general path passes it and reduce as it does, so the
+# result is the same, bit for bit (tests/test_one_block.py); anything else, or a check that
+# fails, returns None, and the call takes the general path, whose checks and messages are the
+# only ones.
 
 
 #: A small call's options: the reduction, label smoothing, z-loss and focal exponent.
@@ -298,6 +284,7 @@ def _one_block_options(
 def _one_block_run(
     mode: int,
     x: np.ndarray,
+    shape: tuple[int, ...],
     options: _Options,
     return_grad: bool,
     total: float,
@@ -306,35 +293,39 @@ def _one_block_run(
     ids: np.ndarray | None = None,
     check: SpanCheck | None = None,
 ) -> tuple[list[tuple[float, float]], np.ndarray | None, np.ndarray | None]:
-    """The kernel on the whole of a small call, as `SoftmaxCall.run` calls it on a lone block
-    (class weights of 1): its partial sums (none where ``check`` failed), per-row values for
-    "none" and gradient."""
+    """The kernel on the whole of a small call, its logits ``x`` the ``(R, C)`` rows of an
+    array of ``shape``, as `SoftmaxCall.run` calls it on a lone block (class weights of 1): its
+    partial sums (none where ``check`` failed), per-row values for "none" (the batch's shape)
+    and gradient (``shape``)."""
     red, eps, z, gamma = options
     R, C = x.shape
     rows = np.empty(R) if red == "none" else None
-    grad = new_array(x.shape, x.dtype) if return_grad else None
+    grad = new_array(shape, x.dtype) if return_grad else None
     others = _sum_of_others(None, C) if eps > 0 and return_grad else None
     partial: list[tuple[float, float]] = _core.softmax_block(
-        mode, x, grad, target, ids, None, None, others, float(C), eps, grad_divisor(red, total),
-        rows, np.empty(_core.scratch_len(C)), True, z, gamma, None, R if check else 0, check,
+        mode, x, None if grad is None else grad.reshape(x.shape), target, ids, None, None,
+        others, float(C), eps, grad_divisor(red, total), rows, np.empty(_core.scratch_len(C)),
+        True, z, gamma, None, R if check else 0, check,
     )  # fmt: skip
-    return partial, rows, grad
+    return partial, None if rows is None else rows.reshape(shape[:-1]), grad
 
 
 def _one_block_sparse(
     y_true: object, y_pred: object, axis: object, options: _Options | None, return_grad: bool
 ) -> Loss | tuple[Loss, np.ndarray] | None:
-    x = _one_block_logits(y_pred, axis)
+    x = one_block_rows(y_pred, axis)
     if options is None or x is None or type(y_true) is not np.ndarray:
         return None
-    if y_true.shape != (x.shape[0],):
+    shape: tuple[int, ...] = cast(np.ndarray, y_pred).shape  # (an array: x is its rows)
+    if y_true.shape != shape[:-1]:
         return None
-    found = _core.id_range(y_true, None)  # None: not contiguous native int64 or int32
+    ids = y_true.reshape(-1)
+    found = _core.id_range(ids, None)  # None: not contiguous native int64 or int32
     if found is None or found[0] < 0 or found[1] >= x.shape[1]:
         return None
-    ids = y_true if y_true.itemsize == 8 else y_true.astype(np.int64)
+    ids = ids if ids.itemsize == 8 else ids.astype(np.int64)
     total = float(x.shape[0])
-    partial, rows, grad = _one_block_run(SPARSE, x, options, return_grad, total, ids=ids)
+    partial, rows, grad = _one_block_run(SPARSE, x, shape, options, return_grad, total, ids=ids)
     loss = reduce(rows, partial, total, options[0], x.dtype)
     return loss if grad is None else (loss, grad)
 
@@ -342,12 +333,13 @@ def _one_block_sparse(
 def _one_block_categorical(
     y_true: object, y_pred: object, axis: object, options: _Options | None, return_grad: bool
 ) -> Loss | tuple[Loss, np.ndarray] | None:
-    x = _one_block_logits(y_pred, axis)
+    x = one_block_rows(y_pred, axis)
     if options is None or x is None or type(y_true) is not np.ndarray:
         return None
-    t: np.ndarray = y_true
-    if t.shape != x.shape or t.dtype != x.dtype or not t.flags.c_contiguous:
+    shape: tuple[int, ...] = cast(np.ndarray, y_pred).shape  # (an array: x is its rows)
+    if y_true.shape != shape or y_true.dtype != x.dtype or not y_true.flags.c_contiguous:
         return None
+    t = y_true.reshape(x.shape)
     red, rtol = options[0], _rtol(t)
     totals, hot = np.zeros(1), np.zeros(1, np.int8)
     # as `_Distributions`: the gradient of a mean checks the targets first, else the kernel
@@ -363,7 +355,7 @@ def _one_block_categorical(
         totals[0], hot[0] = total, all_hot
     check = (None, rtol, True, not first, totals, hot)
     partial, rows, grad = _one_block_run(
-        CATEGORICAL, x, options, return_grad, float(totals[0]), target=t, check=check
+        CATEGORICAL, x, shape, options, return_grad, float(totals[0]), target=t, check=check
     )
     if not partial:  # a target the check refused: the general path says which
         return None

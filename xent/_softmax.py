@@ -315,6 +315,28 @@ def run_blocks(
     return partial
 
 
+def one_block_rows(a: object, axis: object) -> np.ndarray | None:
+    """``a`` as the ``(R, C)`` rows of one row-major block, for a small call to hand to the
+    kernel as they are, without the block driver: where ``a`` is a NumPy array (not a subclass)
+    of float32 or float64 in native byte order, C-contiguous, its classes along its last axis
+    (``axis`` -1 or ``a.ndim - 1``, a Python int), ``R`` and ``C`` from 1 and the rows one
+    block of `run_blocks`; None otherwise."""
+    if type(a) is not np.ndarray or type(axis) is not int:
+        return None
+    arr: np.ndarray = a
+    dt, nd = arr.dtype, arr.ndim
+    if dt.char not in "fd" or not dt.isnative or not arr.flags.c_contiguous:
+        return None
+    if nd == 0 or (axis != -1 and axis != nd - 1) or arr.size == 0:
+        return None
+    shape = arr.shape
+    C = shape[-1]
+    R = arr.size // C
+    if R > _engine.layout_of(shape, nd - 1).block_rows(dt.itemsize):
+        return None
+    return arr.reshape(R, C)
+
+
 class RowSource:
     """Per-row values (labels or weights) of a batch, handed to the kernel block by block.
 
