@@ -329,12 +329,11 @@ def one_block_rows(a: object, axis: object) -> np.ndarray | None:
         return None
     if nd == 0 or (axis != -1 and axis != nd - 1) or arr.size == 0:
         return None
-    shape = arr.shape
-    C = shape[-1]
+    C = arr.shape[-1]
     R = arr.size // C
-    if R > _engine.layout_of(shape, nd - 1).block_rows(dt.itemsize):
+    if R > _engine.row_block_rows(C, dt.itemsize):
         return None
-    return arr.reshape(R, C)
+    return arr if nd == 2 else arr.reshape(R, C)
 
 
 class RowSource:
