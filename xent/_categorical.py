@@ -304,8 +304,8 @@ def _one_block_run(
     others = _sum_of_others(None, C) if eps > 0 and return_grad else None
     partial: list[tuple[float, float]] = _core.softmax_block(
         mode, x, None if grad is None else grad.reshape(x.shape), target, ids, None, None,
-        others, float(C), eps, grad_divisor(red, total), rows, np.empty(_core.scratch_len(C)),
-        True, z, gamma, None, R if check else 0, check,
+        others, float(C), eps, grad_divisor(red, total), rows, None, True, z, gamma, None,
+        R if check else 0, check,
     )  # fmt: skip
     return partial, None if rows is None else rows.reshape(shape[:-1]), grad
 

@@ -17,11 +17,9 @@ from ._validation import as_real_array, check_axis, check_flag, float_dtypes
 def _one_block(mode: int, x: np.ndarray, out: np.ndarray | None, rows: np.ndarray | None) -> None:
     """The kernel on the rows ``x`` of a small call (`one_block_rows`), as `SoftmaxCall.run`
     calls it on a lone block: the same bits without the block driver."""
-    C = x.shape[1]
     _core.softmax_block(
-        mode, x, out, None, None, None, None, None, float(C), 0.0, 1.0, rows,
-        np.empty(_core.scratch_len(C)),
-    )  # fmt: skip
+        mode, x, out, None, None, None, None, None, float(x.shape[1]), 0.0, 1.0, rows
+    )
 
 
 def _normalized(mode: int, a: npt.ArrayLike, axis: int) -> np.ndarray:

@@ -30,7 +30,7 @@ def softmax_block(
     eps: float,
     grad_div: float,
     row_out: np.ndarray | None,
-    scratch: np.ndarray,
+    scratch: np.ndarray | None = None,
     from_logits: bool = True,
     z_loss: float = 0.0,
     gamma: float = 0.0,
