@@ -1,5 +1,6 @@
-"""Small calls: the sparse and categorical losses, logsumexp, log_softmax and softmax run a call
-of one block without the block driver (`_softmax.one_block_rows`), and the binary loss a call
+"""Small calls: the sparse and categorical losses, logsumexp, log_softmax, softmax and the KL
+divergence of two sets of logits run a call of one block without the block driver
+(`_softmax.one_block_rows`), and the binary loss a call
 of one tile without the tile driver (`_binary._one_tile`), when its inputs are plainly valid.
 The spec: the same result as the general path, bit for bit, for every option that path takes;
 anything it does not take, or input that fails a check, goes the general way with that path's
@@ -19,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xent
-from xent import _binary, _categorical, _engine, _primitives
+from xent import _binary, _categorical, _engine, _kl, _primitives
 
 bce = xent.binary_cross_entropy
 scce = xent.sparse_categorical_cross_entropy
@@ -427,3 +428,61 @@ def test_primitives_other_calls_go_the_general_way(a, axis, primitives_general_p
     for f in (xent.logsumexp, xent.log_softmax, xent.softmax):
         with pytest.raises(AssertionError, match="general path ran"):
             f(a, axis=axis)
+
+
+@pytest.fixture
+def kl_general_path_fails(monkeypatch):
+    """Make the KL divergence's general path raise."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the general path ran")
+
+    monkeypatch.setattr(_kl, "_run", refuse)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (64, 10), (3, 5, 17), (9, 1000)])
+@pytest.mark.parametrize("temperature", [1.0, 2, 0.5])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("return_grad", [False, True])
+def test_kl_same_bits(
+    dtype, shape, temperature, reduction, return_grad, kl_general_path_fails, monkeypatch
+):
+    rng = np.random.default_rng(11)
+    s = np.asarray(_logits(rng, shape, dtype))
+    t = (s + rng.standard_normal(shape)).astype(dtype)
+    t[..., 0] = -np.inf  # masked on the teacher's side
+    kw = {
+        "from_logits": True, "target_from_logits": True, "temperature": temperature,
+        "reduction": reduction, "return_grad": return_grad,
+    }  # fmt: skip
+    small = xent.kl_divergence(t, s, **kw)
+    monkeypatch.undo()
+    _same(small, xent.kl_divergence(t, _general(s), **kw))
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"from_logits": False, "target_from_logits": True},
+        {"sample_weight": np.ones(4)},
+        {"temperature": np.float64(2.0)},
+        {"temperature": 0.0},
+        {"axis": 0},
+    ],
+    ids=str,
+)
+def test_kl_other_calls_go_the_general_way(kw, kl_general_path_fails):
+    x = np.full((4, 3), 1 / 3)
+    kw = {"from_logits": True, "target_from_logits": True, **kw}
+    with pytest.raises((AssertionError, ValueError), match=r"general path ran|temperature"):
+        xent.kl_divergence(x, x, **kw)
+
+
+def test_kl_nan_target_logit_gets_the_general_message():
+    t = np.zeros((4, 3), np.float32)
+    t[2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        xent.kl_divergence(
+            t, np.zeros((4, 3), np.float32), from_logits=True, target_from_logits=True
+        )

@@ -11,7 +11,7 @@ accurate); this module validates, describes the call and reduces.
 
 from __future__ import annotations
 
-from typing import overload
+from typing import cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +23,7 @@ from ._engine import Block, Layout, layout_of
 from ._kernels import _core
 from ._outputs import new_array
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
-from ._softmax import BlockArrays, RowSource, run_blocks
+from ._softmax import BlockArrays, RowSource, one_block_rows, run_blocks
 
 Loss = np.ndarray | np.floating
 _PROB_HINT = "; pass from_logits=True if these are logits"
@@ -64,6 +64,42 @@ def _run(
         scratch_len=_core.kl_scratch_len(layout.C),
     )  # fmt: skip
     return partial, bool(nan_blocks)
+
+
+def _one_block(
+    y_true: object,
+    y_pred: object,
+    axis: object,
+    temperature: object,
+    red: str,
+    return_grad: bool,
+) -> Loss | tuple[Loss, np.ndarray] | None:
+    """A small call of two sets of logits without the block driver (as the losses',
+    `_categorical._one_block_sparse`): where ``y_pred``'s rows are one block the kernel reads as
+    they are (`one_block_rows`), ``y_true`` an array of their shape and dtype, C-contiguous, and
+    the temperature a Python number in range; the general path's kernel call and reduction, the
+    same bits; None for anything else and where a target logit is NaN (the general path says
+    where)."""
+    x = one_block_rows(y_pred, axis)
+    temp = v.plain_option(temperature, v.FLOAT_MAX)
+    if x is None or temp is None or temp == 0.0 or type(y_true) is not np.ndarray:
+        return None
+    shape: tuple[int, ...] = cast(np.ndarray, y_pred).shape  # (an array: x is its rows)
+    if y_true.shape != shape or y_true.dtype != x.dtype or not y_true.flags.c_contiguous:
+        return None
+    R, C = x.shape
+    total = float(R)
+    rows = np.empty(R) if red == "none" else None
+    grad = new_array(shape, x.dtype) if return_grad else None
+    loss_sum, small, nan = _core.kl_block(
+        y_true.reshape(x.shape), x, None if grad is None else grad.reshape(x.shape), None, rows,
+        temp, grad_divisor(red, total), True, True, np.empty(_core.kl_scratch_len(C)),
+    )  # fmt: skip
+    if nan:
+        return None
+    out = None if rows is None else rows.reshape(shape[:-1])
+    loss = reduce(out, [(loss_sum, small)], total, red, x.dtype)
+    return loss if grad is None else (loss, grad)
 
 
 @overload
@@ -216,6 +252,10 @@ def kl_divergence(
     target_from_logits = v.check_flag(target_from_logits, "target_from_logits")
     return_grad = v.check_flag(return_grad, "return_grad")
     red = v.check_reduction(reduction)
+    if from_logits and target_from_logits and sample_weight is None:
+        done = _one_block(y_true, y_pred, axis, temperature, red, return_grad)
+        if done is not None:
+            return done
     pred = v.as_real_array(y_pred, "y_pred")
     target = v.as_real_array(y_true, "y_true")
     v.check_same_shape(target, pred)
