@@ -1273,6 +1273,29 @@ def test_two_class_pairs_check_their_targets_in_the_loss_loop(
     np.testing.assert_array_equal(grad, sparse_grad)  # (grad: of the last targets, one-hot)
 
 
+def _assert_one_total_every_way(x, targets_list, kw, cw, s, class_major):
+    """The categorical loss of each targets on one and two threads: the same bits forward and
+    with the gradient of the mean (its targets checked before its kernel), and as class-major
+    rows (axis 0, with ``class_major``); a sum the same with and without its gradient (checked
+    as the kernel reads them); the mean against a float64 reference (class weights ``cw``,
+    sample weights ``s``)."""
+    for threads in (1, 2):
+        xent.set_num_threads(threads)
+        for targets in targets_list:
+            loss = cce(targets, x, **kw)
+            loss_g, _ = cce(targets, x, return_grad=True, **kw)
+            np.testing.assert_array_equal(loss, loss_g)
+            if class_major:
+                np.testing.assert_array_equal(cce(targets.T, x.T, axis=0, **kw), loss)
+            total, total_g = (
+                cce(targets, x, reduction="sum", return_grad=g, **kw) for g in (False, True)
+            )
+            np.testing.assert_array_equal(total, total_g[0])
+            w = targets.astype(np.float64) * cw
+            ref = -(w * sp.log_softmax(x.astype(np.float64), axis=1)).sum(axis=1)
+            np.testing.assert_allclose(loss, (s * ref).sum() / (s * w.sum(axis=1)).sum(), 1e-5)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("classes", [2, 3, 8, 10, 15])
 @pytest.mark.parametrize("weighted", [False, True])
@@ -1301,21 +1324,7 @@ def test_few_class_rows_check_their_targets_from_the_loss_tiles(
     if weighted:
         cw, s = rng.random(classes) + 0.5, rng.random(n)
         kw |= {"class_weight": cw, "sample_weight": s}
-    for threads in (1, 2):
-        xent.set_num_threads(threads)
-        for targets in (t, mixed, onehot):
-            loss = cce(targets, x, **kw)
-            loss_g, _ = cce(targets, x, return_grad=True, **kw)
-            np.testing.assert_array_equal(loss, loss_g)
-            np.testing.assert_array_equal(cce(targets.T, x.T, axis=0, **kw), loss)
-            # a sum's gradient needs no total: its targets are checked as the kernel reads them
-            total, total_g = (
-                cce(targets, x, reduction="sum", return_grad=g, **kw) for g in (False, True)
-            )
-            np.testing.assert_array_equal(total, total_g[0])
-            w = targets.astype(np.float64) * cw
-            ref = -(w * sp.log_softmax(x.astype(np.float64), axis=1)).sum(axis=1)
-            np.testing.assert_allclose(loss, (s * ref).sum() / (s * w.sum(axis=1)).sum(), 1e-5)
+    _assert_one_total_every_way(x, (t, mixed, onehot), kw, cw, s, class_major=True)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -1391,22 +1400,9 @@ def test_many_class_rows_check_their_targets_in_the_weighted_sums_pass(
     elif weights == "class":
         cw = rng.random(classes) + 0.5
         kw["class_weight"] = cw
-    for threads in (1, 2):
-        xent.set_num_threads(threads)
-        for targets in (t, mixed, onehot):
-            loss = cce(targets, x, **kw)
-            loss_g, _ = cce(targets, x, return_grad=True, **kw)
-            np.testing.assert_array_equal(loss, loss_g)
-            if dtype == np.float32:  # (float64 rows of 16 classes or more: `stats` adds a
-                # row's targets in lanes, class-major ones in class order, a last bit apart)
-                np.testing.assert_array_equal(cce(targets.T, x.T, axis=0, **kw), loss)
-            total, total_g = (
-                cce(targets, x, reduction="sum", return_grad=g, **kw) for g in (False, True)
-            )
-            np.testing.assert_array_equal(total, total_g[0])
-            w = targets.astype(np.float64) * cw
-            ref = -(w * sp.log_softmax(x.astype(np.float64), axis=1)).sum(axis=1)
-            np.testing.assert_allclose(loss, (s * ref).sum() / (s * w.sum(axis=1)).sum(), 1e-5)
+    # (float64 rows of 16 classes or more: `stats` adds a row-major row's targets in lanes, a
+    # class-major one in class order, a last bit apart)
+    _assert_one_total_every_way(x, (t, mixed, onehot), kw, cw, s, class_major=dtype == np.float32)
 
 
 @pytest.mark.parametrize("classes", [100, 1030])

@@ -50,14 +50,18 @@ def _same(small, general):
     assert a.tobytes() == b.tobytes(), (a, b)
 
 
+def _refuse(*args, **kwargs):
+    raise AssertionError("the general path ran")
+
+
 @pytest.fixture
 def general_path_fails(monkeypatch):
-    """Make the general path raise: a call that returns went the small way."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the general path ran")
-
-    monkeypatch.setattr(_categorical, "_prepare", refuse)
+    """Make every general path raise (a step each takes first, before its kernel): a call that
+    returns went the small way. ``monkeypatch.undo()`` lets the general path run again."""
+    monkeypatch.setattr(_categorical, "_prepare", _refuse)
+    monkeypatch.setattr(_binary, "_pos_weight", _refuse)
+    monkeypatch.setattr(_primitives, "_softmax_input", _refuse)
+    monkeypatch.setattr(_kl, "_run", _refuse)
 
 
 def _logits(rng, shape, dtype):
@@ -270,16 +274,6 @@ def test_inputs_untouched_and_outputs_fresh():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.fixture
-def binary_general_path_fails(monkeypatch):
-    """Make the binary loss's general path raise: a call that returns went the small way."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the general path ran")
-
-    monkeypatch.setattr(_binary, "_pos_weight", refuse)
-
-
 BINARY_OPTIONS = [
     {},
     {"reduction": "sum"},
@@ -298,7 +292,7 @@ BINARY_OPTIONS = [
 @pytest.mark.parametrize("from_logits", [False, True])
 @pytest.mark.parametrize("return_grad", [False, True])
 def test_binary_same_bits(
-    dtype, label_dtype, shape, options, from_logits, return_grad, binary_general_path_fails,
+    dtype, label_dtype, shape, options, from_logits, return_grad, general_path_fails,
     monkeypatch,
 ):  # fmt: skip
     rng = np.random.default_rng(7)
@@ -325,7 +319,7 @@ def test_binary_same_bits(
         lambda x, y: {"y_true": y, "y_pred": x, "focal_alpha": np.float64(0.5)},
     ],
 )
-def test_binary_other_calls_go_the_general_way(make, binary_general_path_fails):
+def test_binary_other_calls_go_the_general_way(make, general_path_fails):
     rng = np.random.default_rng(8)
     x = _logits(rng, (12,), np.float32)
     y = rng.integers(0, 2, 12).astype(np.float32)
@@ -333,7 +327,7 @@ def test_binary_other_calls_go_the_general_way(make, binary_general_path_fails):
         bce(from_logits=True, **make(x, y))
 
 
-def test_binary_more_than_one_tile_goes_the_general_way(binary_general_path_fails, monkeypatch):
+def test_binary_more_than_one_tile_goes_the_general_way(general_path_fails, monkeypatch):
     x = np.zeros(100, np.float32)
     bce(x, x, from_logits=True)
     monkeypatch.setattr(_engine, "BLOCK_BYTES", 64)  # tiles of 32 elements
@@ -376,20 +370,10 @@ def test_losses_of_batches_of_sequences(
     _same(small[2], scce(y[..., None], _general(x[..., None, :]), **kw))
 
 
-@pytest.fixture
-def primitives_general_path_fails(monkeypatch):
-    """Make logsumexp's, log_softmax's and softmax's general path raise."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the general path ran")
-
-    monkeypatch.setattr(_primitives, "_softmax_input", refuse)
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(1,), (7,), (64, 10), (3, 5, 17), (9, 1000), (2, 1, 1)])
 @pytest.mark.parametrize("special", ["none", "inf", "-inf", "nan", "huge"])
-def test_primitives_same_bits(dtype, shape, special, primitives_general_path_fails, monkeypatch):
+def test_primitives_same_bits(dtype, shape, special, general_path_fails, monkeypatch):
     rng = np.random.default_rng(10)
     x = np.asarray(_logits(rng, shape, dtype))
     value = {"none": None, "inf": np.inf, "-inf": -np.inf, "nan": np.nan, "huge": 3e38}[special]
@@ -424,20 +408,10 @@ def test_primitives_same_bits(dtype, shape, special, primitives_general_path_fai
         ([[0.0, 1.0]], -1),
     ],
 )
-def test_primitives_other_calls_go_the_general_way(a, axis, primitives_general_path_fails):
+def test_primitives_other_calls_go_the_general_way(a, axis, general_path_fails):
     for f in (xent.logsumexp, xent.log_softmax, xent.softmax):
         with pytest.raises(AssertionError, match="general path ran"):
             f(a, axis=axis)
-
-
-@pytest.fixture
-def kl_general_path_fails(monkeypatch):
-    """Make the KL divergence's general path raise."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the general path ran")
-
-    monkeypatch.setattr(_kl, "_run", refuse)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -446,7 +420,7 @@ def kl_general_path_fails(monkeypatch):
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("return_grad", [False, True])
 def test_kl_same_bits(
-    dtype, shape, temperature, reduction, return_grad, kl_general_path_fails, monkeypatch
+    dtype, shape, temperature, reduction, return_grad, general_path_fails, monkeypatch
 ):
     rng = np.random.default_rng(11)
     s = np.asarray(_logits(rng, shape, dtype))
@@ -472,7 +446,7 @@ def test_kl_same_bits(
     ],
     ids=str,
 )
-def test_kl_other_calls_go_the_general_way(kw, kl_general_path_fails):
+def test_kl_other_calls_go_the_general_way(kw, general_path_fails):
     x = np.full((4, 3), 1 / 3)
     kw = {"from_logits": True, "target_from_logits": True, **kw}
     with pytest.raises((AssertionError, ValueError), match=r"general path ran|temperature"):

@@ -36,6 +36,7 @@ from ._softmax import (
     RowSource,
     SoftmaxCall,
     SpanCheck,
+    one_block_pair,
     one_block_rows,
     run_blocks,
     span_blocks,
@@ -333,13 +334,11 @@ def _one_block_sparse(
 def _one_block_categorical(
     y_true: object, y_pred: object, axis: object, options: _Options | None, return_grad: bool
 ) -> Loss | tuple[Loss, np.ndarray] | None:
-    x = one_block_rows(y_pred, axis)
-    if options is None or x is None or type(y_true) is not np.ndarray:
+    pair = one_block_pair(y_pred, y_true, axis)
+    if options is None or pair is None:
         return None
-    shape: tuple[int, ...] = cast(np.ndarray, y_pred).shape  # (an array: x is its rows)
-    if y_true.shape != shape or y_true.dtype != x.dtype or not y_true.flags.c_contiguous:
-        return None
-    t = y_true.reshape(x.shape)
+    x, t = pair
+    shape: tuple[int, ...] = cast(np.ndarray, y_pred).shape
     red, rtol = options[0], _rtol(t)
     totals, hot = np.zeros(1), np.zeros(1, np.int8)
     # as `_Distributions`: the gradient of a mean checks the targets first, else the kernel

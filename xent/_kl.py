@@ -23,7 +23,7 @@ from ._engine import Block, Layout, layout_of
 from ._kernels import _core
 from ._outputs import new_array
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
-from ._softmax import BlockArrays, RowSource, one_block_rows, run_blocks
+from ._softmax import BlockArrays, RowSource, one_block_pair, run_blocks
 
 Loss = np.ndarray | np.floating
 _PROB_HINT = "; pass from_logits=True if these are logits"
@@ -76,23 +76,22 @@ def _one_block(
 ) -> Loss | tuple[Loss, np.ndarray] | None:
     """A small call of two sets of logits without the block driver (as the losses',
     `_categorical._one_block_sparse`): where ``y_pred``'s rows are one block the kernel reads as
-    they are (`one_block_rows`), ``y_true`` an array of their shape and dtype, C-contiguous, and
-    the temperature a Python number in range; the general path's kernel call and reduction, the
+    they are and ``y_true`` an array of their shape and dtype (`one_block_pair`), and the
+    temperature a Python number in range; the general path's kernel call and reduction, the
     same bits; None for anything else and where a target logit is NaN (the general path says
     where)."""
-    x = one_block_rows(y_pred, axis)
+    pair = one_block_pair(y_pred, y_true, axis)
     temp = v.plain_option(temperature, v.FLOAT_MAX)
-    if x is None or temp is None or temp == 0.0 or type(y_true) is not np.ndarray:
+    if pair is None or temp is None or temp == 0.0:
         return None
+    x, p = pair
     shape: tuple[int, ...] = cast(np.ndarray, y_pred).shape  # (an array: x is its rows)
-    if y_true.shape != shape or y_true.dtype != x.dtype or not y_true.flags.c_contiguous:
-        return None
     R, C = x.shape
     total = float(R)
     rows = np.empty(R) if red == "none" else None
     grad = new_array(shape, x.dtype) if return_grad else None
     loss_sum, small, nan = _core.kl_block(
-        y_true.reshape(x.shape), x, None if grad is None else grad.reshape(x.shape), None, rows,
+        p, x, None if grad is None else grad.reshape(x.shape), None, rows,
         temp, grad_divisor(red, total), True, True, np.empty(_core.kl_scratch_len(C)),
     )  # fmt: skip
     if nan:

@@ -16,7 +16,7 @@ is copied, so memory stays bounded by a few blocks whatever the batch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, cast
 
 import numpy as np
 
@@ -334,6 +334,19 @@ def one_block_rows(a: object, axis: object) -> np.ndarray | None:
     if R > _engine.row_block_rows(C, dt.itemsize):
         return None
     return arr if nd == 2 else arr.reshape(R, C)
+
+
+def one_block_pair(a: object, b: object, axis: object) -> tuple[np.ndarray, np.ndarray] | None:
+    """``a`` and ``b`` as the ``(R, C)`` rows of one block for a small call (`one_block_rows`
+    of ``a``), ``b`` where it is a NumPy array of ``a``'s shape and dtype, C-contiguous (the
+    categorical loss's targets, the KL divergence's teacher); None otherwise."""
+    x = one_block_rows(a, axis)
+    if x is None or type(b) is not np.ndarray:
+        return None
+    shape: tuple[int, ...] = cast(np.ndarray, a).shape  # (an array: x is its rows)
+    if b.shape != shape or b.dtype != x.dtype or not b.flags.c_contiguous:
+        return None
+    return x, b.reshape(x.shape)
 
 
 class RowSource:
