@@ -205,7 +205,8 @@ def header_lines(machine: dict[str, Any]) -> list[str]:
         + (" (multiply-adds fused)" if kernel.get("simd_fma") else "")
         + ("" if kernel.get("simd_registers", True) else " (vectors in memory: slower)")
         + (
-            f", outputs of 32 MiB or more reuse freed memory (up to {_mib(kernel['output_cache'])})"
+            f", outputs of {_mib(kernel.get('output_cache_min', 32 << 20))} or more reuse freed"
+            f" memory (up to {_mib(kernel['output_cache'])})"
             if kernel.get("output_cache")
             else ""
         )

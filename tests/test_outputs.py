@@ -16,7 +16,7 @@ from xent import _outputs
 
 _get_handler_name = importlib.import_module("numpy._core.multiarray").get_handler_name
 HANDLER = "xent_output_reuse"
-#: rows x classes of a float64 output just over the handler's threshold (32 MiB)
+#: rows x classes of a float64 output of 32 MiB, the size glibc always maps fresh
 BIG = (4200, 1000)
 
 
@@ -36,7 +36,7 @@ def _logits(shape=BIG, dtype=np.float64, seed=0):
 
 def test_large_outputs_come_from_the_handler_small_ones_from_numpy():
     x = _logits()
-    assert x.nbytes >= _outputs._MIN_BYTES
+    assert x.nbytes >= _outputs.MIN_BYTES
     y = np.zeros(x.shape[0], np.int64)
     _, g = xent.sparse_categorical_cross_entropy(y, x, from_logits=True, return_grad=True)
     assert _get_handler_name(g) == HANDLER
@@ -45,6 +45,10 @@ def test_large_outputs_come_from_the_handler_small_ones_from_numpy():
     assert _get_handler_name(xent.softmax(x, axis=0)) == HANDLER
     small = x[:100]
     assert _get_handler_name(xent.softmax(small, axis=-1)) != HANDLER
+    # the threshold: an output of MIN_BYTES takes the handler, one entry less does not
+    edge = _logits((_outputs.MIN_BYTES // 8 // 128, 128))
+    assert _get_handler_name(xent.softmax(edge, axis=-1)) == HANDLER
+    assert _get_handler_name(xent.softmax(edge[1:], axis=-1)) != HANDLER
     xent.set_output_cache(0)
     assert _get_handler_name(xent.softmax(x, axis=-1)) != HANDLER
 

@@ -7,7 +7,7 @@ from typing import Literal, overload
 
 from ._engine import get_num_threads
 from ._kernels import _core
-from ._outputs import get_output_cache, output_cache_stats
+from ._outputs import MIN_BYTES, get_output_cache, output_cache_stats
 
 
 def _config() -> dict[str, object]:
@@ -26,6 +26,7 @@ def _config() -> dict[str, object]:
         "threads": get_num_threads(),
         "output_cache": get_output_cache(),
         "output_cache_held": output_cache_stats()["bytes"],
+        "output_cache_min": MIN_BYTES,
     }
 
 
@@ -56,7 +57,8 @@ def show_config(mode: str = "stdout") -> dict[str, object] | None:
         vectors in registers: False for the baseline, and for an AVX2 variant built without a
         C++ compiler, which is then 3-4x slower), "simd_compiled", "simd_supported", "machine",
         "threads", "output_cache" (the bytes of freed output memory kept at most, see
-        `set_output_cache`) and "output_cache_held" (kept now).
+        `set_output_cache`), "output_cache_held" (kept now) and "output_cache_min" (the
+        smallest output it serves, in bytes).
 
     Raises
     ------

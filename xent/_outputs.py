@@ -4,11 +4,12 @@ memory that is reused from one call to the next.
 A fresh block of memory beyond the C library's mmap threshold (32 MiB at most with glibc) comes
 from the operating system, which zeroes each of its pages at the first write: measured at
 about 0.1 ms per MiB on the machines of this project (10 GB/s), a third of the time of a
-float64 gradient or log_softmax over the same entries. xent allocates its outputs of 32 MiB or
-more through a NumPy memory handler (NEP 49, `xent._kernels._buffers`) that keeps the blocks
-their arrays free, up to a limit, and gives one back to the next output of the same size.
-Nothing changes for the caller: the array owns its data, and NumPy frees it through the handler
-whenever it is released.
+float64 gradient or log_softmax over the same entries. Smaller blocks come fresh too whenever
+other code's frees have made glibc give the top of its heap back. xent allocates its outputs
+of 1 MiB (`MIN_BYTES`) or more through a NumPy memory handler (NEP 49,
+`xent._kernels._buffers`) that keeps the blocks their arrays free, up to a limit, and gives one
+back to the next output of the same size. Nothing changes for the caller: the array owns its
+data, and NumPy frees it through the handler whenever it is released.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ import numpy as np
 
 from ._kernels import _buffers
 
-#: Outputs smaller than this come from NumPy's own allocator: glibc's malloc reuses them
-#: itself once a block of their size has been freed (its mmap threshold follows the blocks freed
-#: up to 32 MiB), and outputs of 2.5-8 MiB from the handler measured 2-6 % slower than from it
-#: (AMD EPYC; the layout of the process's other arrays changes with it)
-_MIN_BYTES = 32 << 20
+#: Outputs smaller than this come from NumPy's own allocator. glibc's malloc serves blocks below
+#: 32 MiB from memory it holds once a block of their size has been freed, but only until other
+#: code's frees make it give the top of its heap back to the operating system: after one SciPy
+#: log_softmax over 65,536 x 10 float64, xent's log_softmax of the same logits at one thread (a
+#: 5 MiB output) took 242 page faults and 9.1 ms, from the handler none and 7.2 ms (AMD EPYC
+#: Zen 1 VM). In a steady loop (two threads) the two measured the same from 2.5 to 31 MiB,
+#: float32 and float64 (0.98-1.03x, calls alternated).
+MIN_BYTES = 1 << 20
 #: The default limit of the bytes kept for reuse.
 _DEFAULT_LIMIT = 1 << 30
 _ENV = "XENT_OUTPUT_CACHE"
@@ -47,7 +51,7 @@ def new_array(shape: Any, dtype: Any) -> np.ndarray:
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     # Python's product (np.prod took 4 us, most of a small call's output)
     n = dt.itemsize * math.prod(shape)
-    if n < _MIN_BYTES or get_output_cache() == 0:
+    if n < MIN_BYTES or get_output_cache() == 0:
         return np.empty(shape, dt)
     _buffers.set_hugepage(_madvise_hugepage())
     out: np.ndarray = _buffers.empty(shape, dt)
@@ -71,13 +75,14 @@ def set_output_cache(nbytes: int | None) -> None:
     """Set how many bytes of freed output memory xent keeps for its next outputs; ``None``
     restores the default.
 
-    The arrays xent returns of 32 MiB or more (gradients, ``softmax`` and ``log_softmax``,
+    The arrays xent returns of 1 MiB or more (gradients, ``softmax`` and ``log_softmax``,
     per-entry losses) are allocated through a NumPy memory handler that keeps the memory they
     free, at most four blocks and ``nbytes`` in all (the oldest freed first), and gives a block
-    back to the next output of the same size. A block that large comes fresh from the operating
-    system, which zeroes its pages at their first write (about 0.1 ms per MiB, a third of the
-    time of a float64 gradient; glibc's malloc reuses smaller blocks itself): a loop that
-    computes a gradient of the same shape at every step then pays it once. The memory kept is
+    back to the next output of the same size. Such a block otherwise often comes fresh from the
+    operating system, which zeroes its pages at their first write (about 0.1 ms per MiB, a
+    third of the time of a float64 gradient): always from 32 MiB up, and below that whenever
+    other code's frees made glibc's malloc give memory back. A loop that computes a gradient
+    of the same shape at every step then pays it once. The memory kept is
     not in use by any array; it is freed when the limit is lowered, ``set_output_cache(0)``
     freeing all of it. The default is the ``XENT_OUTPUT_CACHE`` environment variable (bytes)
     if set, else 1 GiB.
@@ -137,6 +142,6 @@ def get_output_cache() -> int:
 
 def output_cache_stats() -> dict[str, int]:
     """The memory kept now and how the large outputs were served: keys "bytes" and "blocks"
-    (kept now), "reused" and "fresh" (outputs of 32 MiB or more since the process started)."""
+    (kept now), "reused" and "fresh" (outputs of `MIN_BYTES` or more since the process started)."""
     held, blocks, hits, misses = _buffers.stats()
     return {"bytes": held, "blocks": blocks, "reused": hits, "fresh": misses}
