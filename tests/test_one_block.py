@@ -161,6 +161,55 @@ def test_int32_labels_and_both_axes(general_path_fails, monkeypatch):
         _same(s, general)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("return_grad", [False, True])
+def test_sparse_batch_shapes_and_id_layouts(dtype, reduction, return_grad, general_path_fails,
+                                            monkeypatch):  # fmt: skip
+    """Logits of one row (0-d class id), of two batch axes, and class ids that are a strided
+    view or big-endian (the latter the general way)."""
+    rng = np.random.default_rng(9)
+    kw = {"from_logits": True, "reduction": reduction, "return_grad": return_grad}
+    one, batch = _logits(rng, (7,), dtype), _logits(rng, (4, 3, 6), dtype)
+    y_one, y_batch = np.int64(3), rng.integers(0, 6, (4, 3))
+    y_strided = rng.integers(0, 6, (4, 6))[:, ::2].astype(np.int32)
+    small = [
+        scce(np.asarray(y_one), one, **kw),
+        scce(y_batch, batch, **kw),
+        scce(y_strided, batch, **kw),
+    ]
+    with pytest.raises(AssertionError, match="general path ran"):
+        scce(y_batch.astype(">i8"), batch, **kw)
+    monkeypatch.undo()
+    general = [
+        scce(np.asarray(y_one), _general(one), **kw),
+        scce(y_batch, _general(batch), **kw),
+        scce(np.ascontiguousarray(y_strided), _general(batch), **kw),
+    ]
+    for a, b in zip(small, general, strict=True):
+        _same(a, b)
+    if reduction == "none":  # one row: a scalar of the logits' type
+        loss = small[0][0] if return_grad else small[0]
+        assert isinstance(loss, dtype)
+
+
+def test_sparse_large_gradient_from_the_output_handler(general_path_fails, monkeypatch):
+    """A block of few rows of many classes: its gradient of 1 MiB or more comes from the
+    output handler, as the general path's does."""
+    from xent import _outputs
+
+    handler_name = __import__("numpy._core.multiarray", fromlist=["x"]).get_handler_name
+    rng = np.random.default_rng(10)
+    x = _logits(rng, (2, _outputs.MIN_BYTES // 8 + 16), np.float32)
+    y = rng.integers(0, x.shape[1], 2)
+    small = scce(y, x, from_logits=True, return_grad=True)
+    assert handler_name(small[1]) == "xent_output_reuse"
+    assert small[1].flags.owndata
+    monkeypatch.undo()
+    _same(small, scce(y, _general(x), from_logits=True, return_grad=True))
+    assert handler_name(xent.log_softmax(x, axis=-1)) == "xent_output_reuse"
+
+
 @pytest.mark.parametrize(
     "make",
     [

@@ -3,32 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from . import _engine
 from ._engine import Layout, layout_of, run_chunks, tiles
 from ._kernels import _core
-from ._outputs import new_array
-from ._softmax import LOG_SOFTMAX, LSE, SOFTMAX, SoftmaxCall, one_block_rows
+from ._outputs import MIN_BYTES, new_array
+from ._softmax import LOG_SOFTMAX, LSE, SOFTMAX, SoftmaxCall
 from ._validation import as_real_array, check_axis, check_flag, float_dtypes
 
 
-def _one_block(mode: int, x: np.ndarray, out: np.ndarray | None, rows: np.ndarray | None) -> None:
-    """The kernel on the rows ``x`` of a small call (`one_block_rows`), as `SoftmaxCall.run`
-    calls it on a lone block: the same bits without the block driver."""
-    _core.softmax_block(
-        mode, x, out, None, None, None, None, None, float(x.shape[1]), 0.0, 1.0, rows
+def _one_block(mode: int, a: object, axis: object, keepdims: bool) -> Any:
+    """A small call (logits of one block, plainly valid: `_softmax.one_block_rows`) in C: the
+    general path's kernel call and results (`_core.rows_one_block`); None for any other."""
+    return _core.rows_one_block(
+        mode, a, axis, keepdims, _engine.BLOCK_BYTES, _engine.MIN_ROWS, new_array, MIN_BYTES
     )
 
 
 def _normalized(mode: int, a: npt.ArrayLike, axis: int) -> np.ndarray:
     """softmax or log_softmax of ``a`` along ``axis``."""
-    x = one_block_rows(a, axis)
-    if x is not None:
-        out = new_array(x.shape, x.dtype)
-        _one_block(mode, x, out, None)
-        return out.reshape(np.shape(a))
+    done: np.ndarray | None = _one_block(mode, a, axis, False)
+    if done is not None:
+        return done
     arr, layout, result, work = _softmax_input(a, axis)
     out = new_array(arr.shape, result)
     if layout.C and out.size:
@@ -100,13 +100,9 @@ def logsumexp(
     0.0
     """
     keepdims = check_flag(keepdims, "keepdims")
-    x = one_block_rows(a, axis)
-    if x is not None:
-        rows = np.empty(x.shape[0])
-        _one_block(LSE, x, None, rows)
-        with np.errstate(over="ignore"):  # beyond the dtype's range: inf, as the blocks give it
-            lse = rows.astype(x.dtype, copy=False).reshape(np.shape(a)[:-1])
-        return (np.expand_dims(lse, -1) if keepdims else lse)[()]
+    done: np.ndarray | np.floating | None = _one_block(LSE, a, axis, keepdims)
+    if done is not None:
+        return done
     arr, layout, result, work = _softmax_input(a, axis)
     out = np.full(layout.batch_shape, -np.inf, result)  # log of an empty sum, if C == 0
     if layout.C:

@@ -320,20 +320,13 @@ def one_block_rows(a: object, axis: object) -> np.ndarray | None:
     kernel as they are, without the block driver: where ``a`` is a NumPy array (not a subclass)
     of float32 or float64 in native byte order, C-contiguous, its classes along its last axis
     (``axis`` -1 or ``a.ndim - 1``, a Python int), ``R`` and ``C`` from 1 and the rows one
-    block of `run_blocks`; None otherwise."""
-    if type(a) is not np.ndarray or type(axis) is not int:
+    block of `run_blocks` (`_core.one_block_shape`, the test of the small calls in C); None
+    otherwise."""
+    shape = _core.one_block_shape(a, axis, _engine.BLOCK_BYTES, _engine.MIN_ROWS)
+    if shape is None:
         return None
-    arr: np.ndarray = a
-    dt, nd = arr.dtype, arr.ndim
-    if dt.char not in "fd" or not dt.isnative or not arr.flags.c_contiguous:
-        return None
-    if nd == 0 or (axis != -1 and axis != nd - 1) or arr.size == 0:
-        return None
-    C = arr.shape[-1]
-    R = arr.size // C
-    if R > _engine.row_block_rows(C, dt.itemsize):
-        return None
-    return arr if nd == 2 else arr.reshape(R, C)
+    arr = cast(np.ndarray, a)
+    return arr if arr.ndim == 2 else arr.reshape(shape)
 
 
 def one_block_pair(a: object, b: object, axis: object) -> tuple[np.ndarray, np.ndarray] | None:

@@ -1,5 +1,8 @@
 """Types of the compiled kernels' entry points (_core.pyx)."""
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 LSE: int
@@ -107,3 +110,45 @@ def expm1_short(x: np.ndarray, variant: str | None = None) -> np.ndarray: ...
 def log1p_exp_short(x: np.ndarray, variant: str | None = None, exp: bool = False) -> np.ndarray: ...
 def expf_hilo(x: np.ndarray, variant: str | None = None) -> np.ndarray: ...
 def id_range(y: np.ndarray, skip: int | None = None) -> tuple[int, int, int] | None: ...
+def sparse_one_block(
+    y_true: object,
+    y_pred: object,
+    axis: object,
+    reduction: object,
+    label_smoothing: object,
+    z_loss: object,
+    focal_gamma: object,
+    return_grad: bool,
+    block_bytes: int,
+    min_rows: int,
+    new_array: Callable[[Any, Any], np.ndarray],
+    min_out_bytes: int,
+) -> Any: ...
+def rows_one_block(
+    mode: int,
+    a: object,
+    axis: object,
+    keepdims: bool,
+    block_bytes: int,
+    min_rows: int,
+    new_array: Callable[[Any, Any], np.ndarray],
+    min_out_bytes: int,
+) -> Any: ...
+def categorical_one_block(
+    y_true: object,
+    y_pred: object,
+    axis: object,
+    reduction: object,
+    label_smoothing: object,
+    z_loss: object,
+    focal_gamma: object,
+    return_grad: bool,
+    rtols: tuple[float, float],
+    block_bytes: int,
+    min_rows: int,
+    new_array: Callable[[Any, Any], np.ndarray],
+    min_out_bytes: int,
+) -> Any: ...
+def one_block_shape(
+    a: object, axis: object, block_bytes: int, min_rows: int
+) -> tuple[int, int] | None: ...

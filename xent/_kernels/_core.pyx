@@ -13,11 +13,14 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.stdint cimport int64_t
-from libc.math cimport INFINITY
+from libc.math cimport INFINITY, isfinite, isinf
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 cnp.import_array()
+
+cdef extern from "numpy/arrayobject.h":
+    object PyArray_Scalar(void *data, cnp.dtype descr, object base)
 
 cdef extern from "kernels.h":
     double XK_SMALL
@@ -135,6 +138,7 @@ LSE, SOFTMAX, LOG_SOFTMAX, SPARSE, CATEGORICAL, STATE = 0, 1, 2, 3, 4, 5
 STATE_LEN = XK_STATE_LEN
 #: The scale of the second sum the kernels return.
 SMALL = XK_SMALL
+cdef int SPARSE_MODE = SPARSE, LSE_MODE = LSE, CATEGORICAL_MODE = CATEGORICAL
 
 cdef int _current = -1
 
@@ -352,9 +356,9 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     cdef cnp.ndarray sums = np.empty(2 * ((R + block_rows - 1) // block_rows))
     cdef double *s = <double *>cnp.PyArray_DATA(sums)
     cdef xk_block sub
-    cdef int sub_mode, status, sparse = SPARSE
-    cdef bint two_plain
     cdef bint checking = check is not None
+    cdef const char *pf
+    cdef Py_ssize_t pf_lines
     with nogil:
         r0 = 0
         while r0 < R:
@@ -373,45 +377,422 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
                 sub.row_out = b.row_out + r0
             if b.state != NULL:
                 sub.state = b.state + r0 * XK_STATE_LEN
-            sub_mode = mode
-            # rows of two classes in the unweighted loop: a one-hot row gives the sparse loss's
-            # bits there, so that they need not run as the sparse loss (nor be read for ids)
-            two_plain = from_logits and sub.C == 2 and xk_two_plain(&sub, mode)
-            # the kernel checks the targets as it reads them (two-class pairs, float rows of
-            # many classes) or from its tiles (rows of few classes); where the block may be
-            # one-hot, which the kernel does not look for, the first row says whether it may,
-            # and `stats` checks it instead
-            if checking and chk.first and (
-                    (two_plain and xk_two_pairs(&sub, mode))
-                    or (from_logits and (xk_tile_check(&sub, mode, kind == 0)
-                                         or xk_row_check(&sub, mode, kind == 0)) and not (
-                        chk.one_hot and xk_row_one_hot(sub.t, sub.t_cs, sub.C, kind == 0)))):
-                # (rtol and cw set; the rows' sums and weights for xk_row_check's total)
-                chk.st.R, chk.st.sums, chk.st.row_weight = sub.R, chk.sums, sub.row_weight
-                sub.check = &chk.st
-                _run_block(v, &sub, kind, sub_mode, from_logits)
-                status = _stats_status(&chk.st)
-                chk.totals[k // 2] = chk.st.total
-                chk.hot[k // 2] = <signed char>status
-                if status < 0:
-                    break
-            else:
-                if checking and not (two_plain and not chk.first):
-                    if _span_check_block(v, kind, &chk, &sub, k // 2) < 0:
-                        break
-                    if r0 + block_rows < R and b.t_cs == 1 and b.t_rs == b.C:
-                        # the next block's targets, contiguous: prefetched while this one runs
-                        sub.pf = <const char *>b.t + (r0 + block_rows) * b.C * size
-                        sub.pf_lines = (min(block_rows, R - r0 - block_rows) * b.C * size
-                                        + 63) // 64
-                    if chk.hot[k // 2] == 1:  # one-hot rows: the sparse loss of their classes
-                        sub_mode, sub.t, sub.labels = sparse, NULL, chk.ids
-                _run_block(v, &sub, kind, sub_mode, from_logits)
+            pf, pf_lines = NULL, 0
+            if checking and r0 + block_rows < R and b.t_cs == 1 and b.t_rs == b.C:
+                # the next block's targets, contiguous: prefetched while this one runs
+                pf = <const char *>b.t + (r0 + block_rows) * b.C * size
+                pf_lines = (min(block_rows, R - r0 - block_rows) * b.C * size + 63) // 64
+            if _span_block(v, &sub, kind, mode, from_logits, &chk if checking else NULL, k // 2,
+                           pf, pf_lines) < 0:
+                break
             s[k] = sub.loss_sum
             s[k + 1] = sub.loss_sum_small
             k += 2
             r0 += block_rows
     return [(s[j], s[j + 1]) for j in range(0, k, 2)]
+
+
+# --- a small sparse call, whole -------------------------------------------------------------
+#
+# A sparse call whose logits fit in one block spends most of its time around the kernel: at
+# 64 x 10 float32 the Python of `_categorical`'s small path (the checks of its arguments, the
+# kernel call's 19 arguments, the reduction) took 14 of 17.6 us (AMD EPYC Zen 1), PyTorch's
+# whole call 14. `sparse_one_block` does the same in C: the same checks (a call that fails one
+# returns None, for the general path and its messages), the same kernel arguments and the same
+# reduction, so the same bits (tests/test_one_block.py).
+
+cdef double _FLOAT_MAX = 1.7976931348623157e308
+
+
+cdef int _one_block_kind(object a, object axis, Py_ssize_t block_bytes, Py_ssize_t min_rows,
+                         Py_ssize_t *R, Py_ssize_t *C) except -2:
+    """The test of a small call's logits: 0 (float32) or 1 (float64) where ``a`` is a NumPy
+    array (not a subclass) of float32 or float64 in native byte order, C-contiguous, of at
+    least one entry, ``axis`` (a Python int) its last axis and its rows one block (at most
+    ``max(block_bytes // (itemsize * C), min_rows)`` rows), with R and C set; -1 otherwise."""
+    if type(a) is not np.ndarray or type(axis) is not int:
+        return -1
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int typ = cnp.PyArray_TYPE(arr), nd = cnp.PyArray_NDIM(arr)
+    if typ != cnp.NPY_FLOAT32 and typ != cnp.NPY_FLOAT64:
+        return -1
+    if not cnp.PyArray_ISNOTSWAPPED(arr) or not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        return -1
+    if nd == 0 or (axis != -1 and axis != nd - 1) or cnp.PyArray_SIZE(arr) == 0:
+        return -1
+    C[0] = cnp.PyArray_DIM(arr, nd - 1)
+    R[0] = cnp.PyArray_SIZE(arr) // C[0]
+    if R[0] > max(block_bytes // (cnp.PyArray_ITEMSIZE(arr) * C[0]), min_rows):
+        return -1
+    return 0 if typ == cnp.NPY_FLOAT32 else 1
+
+
+def one_block_shape(object a, object axis, Py_ssize_t block_bytes, Py_ssize_t min_rows):
+    """``(R, C)`` where ``a`` is plainly one block (`_one_block_kind`), else None."""
+    cdef Py_ssize_t R, C
+    if _one_block_kind(a, axis, block_bytes, min_rows, &R, &C) < 0:
+        return None
+    return R, C
+
+
+cdef int _reduction_code(object reduction):
+    """0, 1, 2 for the reductions "none", "sum", "mean" (a str); -1 for anything else."""
+    if type(reduction) is not str:
+        return -1
+    if reduction == "mean":
+        return 2
+    if reduction == "sum":
+        return 1
+    if reduction == "none":
+        return 0
+    return -1
+
+
+cdef bint _plain_option(object value, double top, double *out) except -1:
+    """`xent._validation.plain_option` in C: a Python float or int in [0, top] into ``out``
+    (True); False for anything else."""
+    cdef double f
+    if type(value) is not float and type(value) is not int:
+        return False
+    if not (-_FLOAT_MAX <= value <= _FLOAT_MAX):  # NaN, or an int beyond float range
+        return False
+    f = float(value)
+    if not (0.0 <= f <= top):
+        return False
+    out[0] = f
+    return True
+
+
+cdef int _run_lone_block(const xk_variant *v, xk_block *b, int kind, int mode) except -1:
+    """The softmax kernel on a lone block from logits, its scratch from the C heap (the
+    caller frees ``b.scratch``), with the GIL released from GIL_FREE_MIN entries."""
+    b.scratch = <double *>malloc(xk_scratch_len(b.C) * sizeof(double))
+    if b.scratch == NULL:
+        raise MemoryError()
+    if b.R * b.C < GIL_FREE_MIN:
+        _run_block(v, b, kind, mode, True)
+    else:
+        with nogil:
+            _run_block(v, b, kind, mode, True)
+    return 0
+
+
+cdef void _round_rows(const double *rows, cnp.ndarray out, Py_ssize_t R) noexcept:
+    """Per-row float64 values into the float32 array ``out``, each rounded once (as NumPy's
+    astype: beyond float32's range, inf)."""
+    cdef float *o = <float *>cnp.PyArray_DATA(out)
+    cdef Py_ssize_t r
+    for r in range(R):
+        o[r] = <float>rows[r]
+
+
+cdef cnp.ndarray _new_output(cnp.ndarray like, object new_array, Py_ssize_t min_out_bytes):
+    """A new array of ``like``'s shape and dtype, from ``new_array(shape, dtype)``
+    (`xent._outputs.new_array`) from ``min_out_bytes`` up, else NumPy's."""
+    if cnp.PyArray_NBYTES(like) >= min_out_bytes:
+        return new_array((<object>like).shape, (<object>like).dtype)
+    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like),
+                             cnp.PyArray_TYPE(like), 0)
+
+
+def rows_one_block(int mode, object a, object axis, bint keepdims, Py_ssize_t block_bytes,
+                   Py_ssize_t min_rows, object new_array, Py_ssize_t min_out_bytes):
+    """logsumexp (mode LSE, ``keepdims``), softmax or log_softmax of ``a`` along ``axis``
+    where ``a`` is plainly one block (`_one_block_kind`); None otherwise. As
+    `sparse_one_block`, the general path's kernel call and results, in C."""
+    cdef Py_ssize_t R, C
+    cdef int kind = _one_block_kind(a, axis, block_bytes, min_rows, &R, &C)
+    if kind < 0:
+        return None
+    cdef cnp.ndarray x = <cnp.ndarray>a, out
+    cdef int nd = cnp.PyArray_NDIM(x), typ = cnp.PyArray_TYPE(x)
+    cdef cnp.npy_intp dims[64]
+    cdef const xk_variant *v = xk_get_variant(_current)
+    cdef xk_block b
+    cdef double *rows = NULL
+    memset(&b, 0, sizeof(b))
+    b.R, b.C = R, C
+    b.x = cnp.PyArray_DATA(x)
+    b.x_rs, b.x_cs = C, 1
+    b.cw_sum = <double>C
+    b.grad_div = 1.0
+    if mode == LSE_MODE:
+        memcpy(dims, cnp.PyArray_DIMS(x), nd * sizeof(cnp.npy_intp))
+        dims[nd - 1] = 1  # (dropped without keepdims)
+        out = cnp.PyArray_EMPTY(nd if keepdims else nd - 1, dims, typ, 0)
+    else:
+        out = _new_output(x, new_array, min_out_bytes)
+        b.out = cnp.PyArray_DATA(out)
+        b.o_rs, b.o_cs = C, 1
+    try:
+        if mode == LSE_MODE:
+            if typ == cnp.NPY_FLOAT64:
+                b.row_out = <double *>cnp.PyArray_DATA(out)
+            else:
+                rows = <double *>malloc(R * sizeof(double))
+                if rows == NULL:
+                    raise MemoryError()
+                b.row_out = rows
+        _run_lone_block(v, &b, kind, mode)
+        if rows != NULL:
+            _round_rows(rows, out, R)
+    finally:
+        free(b.scratch)
+        free(rows)
+    return out if cnp.PyArray_NDIM(out) else out[()]
+
+
+cdef object _scalar(double value, int kind):
+    """``value`` as a NumPy scalar of the kind's type, rounded once (as the reduction's)."""
+    cdef float f
+    if kind == 0:
+        f = <float>value
+        return PyArray_Scalar(&f, cnp.PyArray_DescrFromType(cnp.NPY_FLOAT32), None)
+    return PyArray_Scalar(&value, cnp.PyArray_DescrFromType(cnp.NPY_FLOAT64), None)
+
+
+def sparse_one_block(object y_true, object y_pred, object axis, object reduction,
+                     object label_smoothing, object z_loss, object focal_gamma, bint return_grad,
+                     Py_ssize_t block_bytes, Py_ssize_t min_rows, object new_array,
+                     Py_ssize_t min_out_bytes):
+    """The sparse cross-entropy of logits ``y_pred`` and class ids ``y_true`` (no weights, no
+    ignore_index), its loss or (loss, gradient), where the call is plainly valid and its
+    logits one block (`_one_block_kind`, the blocks of ``block_bytes`` and ``min_rows``): class
+    ids a NumPy array of the batch's shape, int64 or int32 in native byte order, in range; the
+    options Python numbers in range and ``reduction`` a reduction's name. None otherwise.
+    The gradient is a new array of the logits' shape and dtype, from ``new_array(shape,
+    dtype)`` (`xent._outputs.new_array`) from ``min_out_bytes`` up, else NumPy's."""
+    cdef Py_ssize_t R, C
+    cdef int kind = _one_block_kind(y_pred, axis, block_bytes, min_rows, &R, &C)
+    cdef int red = _reduction_code(reduction)
+    cdef double eps, z, gamma
+    if kind < 0 or red < 0 or type(y_true) is not np.ndarray:
+        return None
+    if not (_plain_option(label_smoothing, 1.0, &eps) and _plain_option(z_loss, _FLOAT_MAX, &z)
+            and _plain_option(focal_gamma, _FLOAT_MAX, &gamma)):
+        return None
+    cdef cnp.ndarray x = <cnp.ndarray>y_pred, y = <cnp.ndarray>y_true
+    cdef int nd = cnp.PyArray_NDIM(x), typ = cnp.PyArray_TYPE(x), i
+    if cnp.PyArray_NDIM(y) != nd - 1:
+        return None
+    for i in range(nd - 1):
+        if cnp.PyArray_DIM(y, i) != cnp.PyArray_DIM(x, i):
+            return None
+    if not cnp.PyArray_IS_C_CONTIGUOUS(y):
+        y = cnp.PyArray_GETCONTIGUOUS(y)
+    cdef int id_size = cnp.PyArray_ITEMSIZE(y)
+    if (not cnp.PyArray_ISSIGNED(y) or not cnp.PyArray_ISNOTSWAPPED(y)
+            or (id_size != 4 and id_size != 8)):
+        return None
+    cdef const xk_variant *v = xk_get_variant(_current)
+    cdef int64_t lo, hi
+    cdef Py_ssize_t count
+    v.id_range(cnp.PyArray_DATA(y), id_size == 4, R, 0, 0, &lo, &hi, &count)
+    if lo < 0 or hi >= C:
+        return None
+    cdef object grad = None
+    cdef cnp.ndarray rows_out = None
+    if return_grad:
+        grad = _new_output(x, new_array, min_out_bytes)
+    if red == 0:
+        rows_out = cnp.PyArray_EMPTY(nd - 1, cnp.PyArray_DIMS(x), typ, 0)
+    cdef xk_block b
+    memset(&b, 0, sizeof(b))
+    b.R, b.C = R, C
+    b.x = cnp.PyArray_DATA(x)
+    b.x_rs, b.x_cs = C, 1
+    if grad is not None:
+        b.out = cnp.PyArray_DATA(<cnp.ndarray>grad)
+        b.o_rs, b.o_cs = C, 1
+    b.cw_sum = <double>C
+    b.eps = eps
+    b.grad_div = <double>R if red == 2 else 1.0
+    b.z = z
+    b.gamma = gamma
+    cdef int64_t *ids = NULL
+    cdef double *others = NULL
+    cdef double *rows = NULL
+    cdef const int *ids32
+    cdef Py_ssize_t r
+    try:
+        if id_size == 8:
+            b.labels = <const int64_t *>cnp.PyArray_DATA(y)
+        else:
+            ids = <int64_t *>malloc(R * sizeof(int64_t))
+            if ids == NULL:
+                raise MemoryError()
+            ids32 = <const int *>cnp.PyArray_DATA(y)
+            for r in range(R):
+                ids[r] = ids32[r]
+            b.labels = ids
+        if eps > 0 and return_grad:
+            # the other classes' weights, `_sum_of_others` of unit weights: C - 1, exactly
+            others = <double *>malloc(C * sizeof(double))
+            if others == NULL:
+                raise MemoryError()
+            for r in range(C):
+                others[r] = <double>(C - 1)
+            b.cw_others = others
+        if red == 0:
+            if typ == cnp.NPY_FLOAT64:
+                b.row_out = <double *>cnp.PyArray_DATA(rows_out)
+            else:
+                rows = <double *>malloc(R * sizeof(double))
+                if rows == NULL:
+                    raise MemoryError()
+                b.row_out = rows
+        _run_lone_block(v, &b, kind, SPARSE_MODE)
+        if rows != NULL:
+            _round_rows(rows, rows_out, R)
+    finally:
+        free(b.scratch)
+        free(ids)
+        free(others)
+        free(rows)
+    cdef object loss
+    cdef double total, small
+    if red == 0:
+        loss = rows_out if nd > 1 else rows_out[()]
+    else:
+        # `xent._reduction.reduce` of one block's sums
+        total = b.loss_sum + 0.0
+        if red == 2:
+            small = b.loss_sum_small + 0.0
+            if isinf(total) and isfinite(small):
+                total = small / <double>R / XK_SMALL
+            else:
+                total = total / <double>R
+        loss = _scalar(total, kind)
+    return loss if grad is None else (loss, grad)
+
+
+def categorical_one_block(object y_true, object y_pred, object axis, object reduction,
+                          object label_smoothing, object z_loss, object focal_gamma,
+                          bint return_grad, tuple rtols, Py_ssize_t block_bytes,
+                          Py_ssize_t min_rows, object new_array, Py_ssize_t min_out_bytes):
+    """The categorical cross-entropy of logits ``y_pred`` and targets ``y_true`` (no weights)
+    as `sparse_one_block` does the sparse one: where the logits are one block and plainly
+    valid, the targets a NumPy array of their shape and dtype, C-contiguous, and the options
+    Python numbers in range; None otherwise, and where the targets are not distributions
+    (``rtols``: the tolerance of a row sum of float32 and of float64 targets), for the general
+    path's messages. The gradient of a
+    mean checks the targets first, for their total; otherwise the kernel checks them as it
+    runs (`softmax_block`'s ``check``, one block)."""
+    cdef Py_ssize_t R, C
+    cdef int kind = _one_block_kind(y_pred, axis, block_bytes, min_rows, &R, &C)
+    cdef int red = _reduction_code(reduction)
+    cdef double eps, z, gamma
+    if kind < 0 or red < 0 or type(y_true) is not np.ndarray:
+        return None
+    if not (_plain_option(label_smoothing, 1.0, &eps) and _plain_option(z_loss, _FLOAT_MAX, &z)
+            and _plain_option(focal_gamma, _FLOAT_MAX, &gamma)):
+        return None
+    cdef cnp.ndarray x = <cnp.ndarray>y_pred, t = <cnp.ndarray>y_true
+    cdef int nd = cnp.PyArray_NDIM(x), typ = cnp.PyArray_TYPE(x), i
+    if (cnp.PyArray_NDIM(t) != nd or cnp.PyArray_TYPE(t) != typ
+            or not cnp.PyArray_ISNOTSWAPPED(t) or not cnp.PyArray_IS_C_CONTIGUOUS(t)):
+        return None
+    for i in range(nd):
+        if cnp.PyArray_DIM(t, i) != cnp.PyArray_DIM(x, i):
+            return None
+    cdef const xk_variant *v = xk_get_variant(_current)
+    cdef object grad = None
+    cdef cnp.ndarray rows_out = None
+    cdef xk_block b
+    cdef xk_stats first_stats
+    cdef _SpanCheck chk
+    cdef double totals[1]
+    cdef signed char hot[1]
+    cdef int all_hot = 0, failed = 0
+    cdef bint first = return_grad and red == 2
+    cdef double rtol = rtols[kind]
+    cdef double *buf = NULL
+    cdef double *others = NULL
+    cdef double *rows = NULL
+    cdef Py_ssize_t r
+    memset(&b, 0, sizeof(b))
+    memset(&chk, 0, sizeof(chk))
+    totals[0], hot[0] = 0.0, 0
+    try:
+        # the rows' sums, weighted sums and one-hot classes of the checks
+        buf = <double *>malloc(3 * R * sizeof(double))
+        if buf == NULL:
+            raise MemoryError()
+        if first:  # `stats_block` of the targets, for their total
+            memset(&first_stats, 0, sizeof(first_stats))
+            first_stats.C, first_stats.cw, first_stats.rtol = C, NULL, rtol
+            if _stats_run(v, kind, &first_stats, cnp.PyArray_DATA(t), C, 1, R, buf, NULL,
+                          <int64_t *>(buf + 2 * R), NULL, &all_hot) < 0:
+                return None
+            totals[0], hot[0] = first_stats.total, all_hot
+        chk.st.C, chk.st.cw, chk.st.rtol = C, NULL, rtol
+        chk.sums, chk.wsums, chk.ids = buf, buf + R, <int64_t *>(buf + 2 * R)
+        chk.totals, chk.hot = totals, hot
+        chk.one_hot, chk.first = 1, not first
+        if return_grad:
+            grad = _new_output(x, new_array, min_out_bytes)
+            b.out = cnp.PyArray_DATA(<cnp.ndarray>grad)
+            b.o_rs, b.o_cs = C, 1
+        b.R, b.C = R, C
+        b.x = cnp.PyArray_DATA(x)
+        b.x_rs, b.x_cs = C, 1
+        b.t = cnp.PyArray_DATA(t)
+        b.t_rs, b.t_cs = C, 1
+        b.cw_sum = <double>C
+        b.eps = eps
+        # `grad_divisor` of the total known now (the forward's is not used)
+        b.grad_div = 1.0 if red != 2 else (totals[0] if totals[0] > 0 else INFINITY)
+        b.z = z
+        b.gamma = gamma
+        if eps > 0 and return_grad:
+            others = <double *>malloc(C * sizeof(double))
+            if others == NULL:
+                raise MemoryError()
+            for r in range(C):
+                others[r] = <double>(C - 1)
+            b.cw_others = others
+        if red == 0:
+            rows_out = cnp.PyArray_EMPTY(nd - 1, cnp.PyArray_DIMS(x), typ, 0)
+            if typ == cnp.NPY_FLOAT64:
+                b.row_out = <double *>cnp.PyArray_DATA(rows_out)
+            else:
+                rows = <double *>malloc(R * sizeof(double))
+                if rows == NULL:
+                    raise MemoryError()
+                b.row_out = rows
+        b.scratch = <double *>malloc(xk_scratch_len(C) * sizeof(double))
+        if b.scratch == NULL:
+            raise MemoryError()
+        if R * C < GIL_FREE_MIN:
+            failed = _span_block(v, &b, kind, CATEGORICAL_MODE, True, &chk, 0, NULL, 0)
+        else:
+            with nogil:
+                failed = _span_block(v, &b, kind, CATEGORICAL_MODE, True, &chk, 0, NULL, 0)
+        if failed:  # a target the check refused: the general path says which
+            return None
+        if rows != NULL:
+            _round_rows(rows, rows_out, R)
+    finally:
+        free(b.scratch)
+        free(buf)
+        free(others)
+        free(rows)
+    cdef object loss
+    cdef double total, small, weight = totals[0]
+    if red == 0:
+        loss = rows_out if nd > 1 else rows_out[()]
+    else:
+        total = b.loss_sum + 0.0
+        if red == 2:
+            small = b.loss_sum_small + 0.0
+            if weight <= 0:
+                total = 0.0
+            elif isinf(total) and isfinite(small):
+                total = small / weight / XK_SMALL
+            else:
+                total = total / weight
+        loss = _scalar(total, kind)
+    return loss if grad is None else (loss, grad)
 
 
 cdef struct _SpanCheck:
@@ -443,6 +824,43 @@ cdef int _span_check_init(_SpanCheck *c, tuple check, Py_ssize_t C, Py_ssize_t n
     c.hot = <signed char *>cnp.PyArray_DATA(h_arr)
     c.one_hot = one_hot
     c.first = first
+    return 0
+
+
+cdef int _span_block(const xk_variant *v, xk_block *sub, int kind, int mode, bint from_logits,
+                     _SpanCheck *chk, Py_ssize_t j, const char *pf,
+                     Py_ssize_t pf_lines) noexcept nogil:
+    """Block j of a span (``sub``): its check (``chk``, NULL: none) and its kernel; -1 where
+    the check failed (the block's sums are then not wanted). ``pf``, ``pf_lines``: the next
+    block's targets, prefetched where the check of this one is not the kernel's."""
+    cdef int sub_mode = mode, status
+    # rows of two classes in the unweighted loop: a one-hot row gives the sparse loss's bits
+    # there, so that they need not run as the sparse loss (nor be read for ids)
+    cdef bint two_plain = from_logits and sub.C == 2 and xk_two_plain(sub, mode)
+    # the kernel checks the targets as it reads them (two-class pairs, float rows of many
+    # classes) or from its tiles (rows of few classes); where the block may be one-hot, which
+    # the kernel does not look for, the first row says whether it may, and `stats` checks it
+    # instead
+    if chk != NULL and chk.first and (
+            (two_plain and xk_two_pairs(sub, mode))
+            or (from_logits and (xk_tile_check(sub, mode, kind == 0)
+                                 or xk_row_check(sub, mode, kind == 0)) and not (
+                chk.one_hot and xk_row_one_hot(sub.t, sub.t_cs, sub.C, kind == 0)))):
+        # (rtol and cw set; the rows' sums and weights for xk_row_check's total)
+        chk.st.R, chk.st.sums, chk.st.row_weight = sub.R, chk.sums, sub.row_weight
+        sub.check = &chk.st
+        _run_block(v, sub, kind, sub_mode, from_logits)
+        status = _stats_status(&chk.st)
+        chk.totals[j] = chk.st.total
+        chk.hot[j] = <signed char>status
+        return -1 if status < 0 else 0
+    if chk != NULL and not (two_plain and not chk.first):
+        if _span_check_block(v, kind, chk, sub, j) < 0:
+            return -1
+        sub.pf, sub.pf_lines = pf, pf_lines
+        if chk.hot[j] == 1:  # one-hot rows: the sparse loss of their classes
+            sub_mode, sub.t, sub.labels = SPARSE_MODE, NULL, chk.ids
+    _run_block(v, sub, kind, sub_mode, from_logits)
     return 0
 
 
