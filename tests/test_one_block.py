@@ -1,7 +1,8 @@
 """Small calls: the sparse and categorical losses, logsumexp, log_softmax, softmax and the KL
-divergence of two sets of logits run a call of one block without the block driver
-(`_softmax.one_block_rows`), and the binary loss a call
-of one tile without the tile driver (`_binary._one_tile`), when its inputs are plainly valid.
+divergence of two sets of logits run a call of one block without the block driver (all of it
+in C but the KL divergence's: `_core.sparse_one_block`, `categorical_one_block`,
+`rows_one_block`), and the binary loss a call of one tile without the tile driver
+(`_core.binary_one_tile`), when its inputs are plainly valid.
 The spec: the same result as the general path, bit for bit, for every option that path takes;
 anything it does not take, or input that fails a check, goes the general way with that path's
 errors and messages.
@@ -382,6 +383,11 @@ def test_binary_more_than_one_tile_goes_the_general_way(general_path_fails, monk
     monkeypatch.setattr(_engine, "BLOCK_BYTES", 64)  # tiles of 32 elements
     with pytest.raises(AssertionError, match="general path ran"):
         bce(x, x, from_logits=True)
+    # rows of 8: four rows are one tile, five are two; a row of 40 is two
+    bce(x[:32].reshape(4, 8), x[:32].reshape(4, 8), from_logits=True)
+    for shape in ((5, 8), (1, 40)):
+        with pytest.raises(AssertionError, match="general path ran"):
+            bce(x[:40].reshape(shape), x[:40].reshape(shape), from_logits=True)
 
 
 @pytest.mark.parametrize(

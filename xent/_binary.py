@@ -9,10 +9,11 @@ import numpy as np
 import numpy.typing as npt
 from numpy_typing_compat import LiteralFalse, LiteralTrue
 
+from . import _engine
 from . import _validation as v
 from ._engine import run_chunks, tiles
 from ._kernels import _core
-from ._outputs import new_array
+from ._outputs import MIN_BYTES, new_array
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
 
 Loss = np.ndarray | np.floating
@@ -26,51 +27,6 @@ def _pos_weight(value: npt.ArrayLike | None, shape: tuple[int, ...]) -> np.ndarr
     """A non-negative weight that broadcasts to ``y_pred``'s shape (PyTorch's rule: a scalar,
     a vector along the last axis, a column, or any shape that broadcasts)."""
     return v.check_weight(value, "pos_weight", shape, "y_pred's shape")
-
-
-def _one_tile(
-    y_true: object,
-    y_pred: object,
-    from_logits: bool,
-    options: tuple[float | None, float | None, float | None],
-    red: str,
-    return_grad: bool,
-) -> Loss | tuple[Loss, np.ndarray] | None:
-    """A call of one tile with plainly valid input, without the tile driver: the general
-    path's kernel call and reduction, so the same bits (tests/test_one_block.py), in a few
-    microseconds instead of 10-15. Arrays the kernel reads as they are (y_pred float32 or
-    float64, y_true float32 or float64, native, C-contiguous, one shape), no weights, options
-    of Python floats or ints in range (`_validation.plain_option`); None for anything else and
-    where a label or probability is out of range: the general path then checks and says
-    why."""
-    eps, gamma, alpha = options
-    if eps is None or gamma is None or alpha is None:
-        return None
-    if type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray:
-        return None
-    x: np.ndarray = y_pred
-    t: np.ndarray = y_true
-    dt, tdt = x.dtype, t.dtype
-    if dt.char not in "fd" or tdt.char not in "fd" or not (dt.isnative and tdt.isnative):
-        return None
-    if x.shape != t.shape or not (x.flags.c_contiguous and t.flags.c_contiguous) or not x.size:
-        return None
-    cols = x.shape[-1] if x.ndim else 1
-    if len(tiles(x.size // cols, cols, 2)) != 1:
-        return None
-    total = float(x.size)
-    loss = np.empty(x.size) if red == "none" else None
-    grad = new_array(x.shape, dt) if return_grad else None
-    res = _core.binary_block(
-        x.reshape(-1), t.reshape(-1), None, None, None if grad is None else grad.reshape(-1),
-        loss, eps, grad_divisor(red, total), from_logits, gamma, alpha,
-    )  # fmt: skip
-    y_lo, y_hi, y_nan, x_lo, x_hi = res[2:]
-    if y_nan or y_lo < 0 or y_hi > 1 or (not from_logits and (x_lo < 0 or x_hi > 1)):
-        return None
-    rows = None if loss is None else loss.reshape(x.shape)
-    value = reduce(rows, [res[:2]], total, red, dt)
-    return value if grad is None else (value, grad)
 
 
 @overload
@@ -202,10 +158,11 @@ def binary_cross_entropy(
     from_logits = v.check_flag(from_logits, "from_logits")
     return_grad = v.check_flag(return_grad, "return_grad")
     if pos_weight is None and sample_weight is None:
-        eps = v.plain_option(label_smoothing, 1.0)
-        gamma = v.plain_option(focal_gamma, v.FLOAT_MAX)
-        alpha = -1.0 if focal_alpha is None else v.plain_option(focal_alpha, 1.0)
-        done = _one_tile(y_true, y_pred, from_logits, (eps, gamma, alpha), red, return_grad)
+        # a call of one tile, plainly valid: in C (`_core.binary_one_tile`), the same bits
+        done: Loss | tuple[Loss, np.ndarray] | None = _core.binary_one_tile(
+            y_true, y_pred, from_logits, red, label_smoothing, focal_gamma, focal_alpha,
+            return_grad, _engine.BLOCK_BYTES, new_array, MIN_BYTES,
+        )  # fmt: skip
         if done is not None:
             return done
     pred = v.as_real_array(y_pred, "y_pred")

@@ -152,3 +152,16 @@ def categorical_one_block(
 def one_block_shape(
     a: object, axis: object, block_bytes: int, min_rows: int
 ) -> tuple[int, int] | None: ...
+def binary_one_tile(
+    y_true: object,
+    y_pred: object,
+    from_logits: bool,
+    reduction: object,
+    label_smoothing: object,
+    focal_gamma: object,
+    focal_alpha: object,
+    return_grad: bool,
+    block_bytes: int,
+    new_array: Callable[[Any, Any], np.ndarray],
+    min_out_bytes: int,
+) -> Any: ...

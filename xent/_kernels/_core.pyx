@@ -1107,6 +1107,102 @@ def binary_block(cnp.ndarray x, cnp.ndarray y, object pw, object sw, object grad
     return b.loss_sum, b.loss_sum_small, b.y_lo, b.y_hi, bool(b.y_nan), b.x_lo, b.x_hi
 
 
+def binary_one_tile(object y_true, object y_pred, bint from_logits, object reduction,
+                    object label_smoothing, object focal_gamma, object focal_alpha,
+                    bint return_grad, Py_ssize_t block_bytes, object new_array,
+                    Py_ssize_t min_out_bytes):
+    """Binary cross-entropy (or its focal loss) of ``y_pred`` and labels ``y_true`` without
+    weights, its loss or (loss, gradient), where the call is plainly valid and one tile of the
+    general path (of ``block_bytes``): NumPy arrays of one shape, float32 or float64, native,
+    C-contiguous, at least one entry; the options Python numbers in range (``focal_alpha``
+    also None). None for anything else and where a label or probability is out of range (the
+    general path says which). As `sparse_one_block`: the general path's kernel call and
+    reduction, in C."""
+    cdef int red = _reduction_code(reduction)
+    cdef double eps, gamma, alpha = -1.0
+    if red < 0 or type(y_pred) is not np.ndarray or type(y_true) is not np.ndarray:
+        return None
+    if not (_plain_option(label_smoothing, 1.0, &eps)
+            and _plain_option(focal_gamma, _FLOAT_MAX, &gamma)
+            and (focal_alpha is None or _plain_option(focal_alpha, 1.0, &alpha))):
+        return None
+    cdef cnp.ndarray x = <cnp.ndarray>y_pred, t = <cnp.ndarray>y_true
+    cdef int nd = cnp.PyArray_NDIM(x), typ = cnp.PyArray_TYPE(x), ttyp = cnp.PyArray_TYPE(t)
+    cdef int i
+    if ((typ != cnp.NPY_FLOAT32 and typ != cnp.NPY_FLOAT64)
+            or (ttyp != cnp.NPY_FLOAT32 and ttyp != cnp.NPY_FLOAT64)
+            or not cnp.PyArray_ISNOTSWAPPED(x) or not cnp.PyArray_ISNOTSWAPPED(t)
+            or cnp.PyArray_NDIM(t) != nd or not cnp.PyArray_IS_C_CONTIGUOUS(x)
+            or not cnp.PyArray_IS_C_CONTIGUOUS(t)):
+        return None
+    for i in range(nd):
+        if cnp.PyArray_DIM(t, i) != cnp.PyArray_DIM(x, i):
+            return None
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
+    if n == 0:
+        return None
+    # one tile of `_engine.tiles(rows, cols, 2)`: steps of max(1, block_bytes // 2) entries
+    cdef Py_ssize_t cols = cnp.PyArray_DIM(x, nd - 1) if nd else 1
+    cdef Py_ssize_t step = max(1, block_bytes // 2)
+    if cols > step or n // cols > step // cols:
+        return None
+    cdef int kind = 0 if typ == cnp.NPY_FLOAT32 else 1
+    cdef object grad = None
+    cdef cnp.ndarray rows_out = None
+    cdef double *rows = NULL
+    cdef xk_binary b
+    memset(&b, 0, sizeof(b))
+    b.n = n
+    b.x = cnp.PyArray_DATA(x)
+    b.y = cnp.PyArray_DATA(t)
+    b.y_float = ttyp == cnp.NPY_FLOAT32
+    b.eps = eps
+    b.grad_div = <double>n if red == 2 else 1.0
+    b.from_logits = from_logits
+    b.gamma = gamma
+    b.alpha = alpha
+    if return_grad:
+        grad = _new_output(x, new_array, min_out_bytes)
+        b.grad = cnp.PyArray_DATA(<cnp.ndarray>grad)
+    cdef const xk_variant *v = xk_get_variant(_current)
+    try:
+        if red == 0:
+            rows_out = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(x), typ, 0)
+            if typ == cnp.NPY_FLOAT64:
+                b.loss_out = <double *>cnp.PyArray_DATA(rows_out)
+            else:
+                rows = <double *>malloc(n * sizeof(double))
+                if rows == NULL:
+                    raise MemoryError()
+                b.loss_out = rows
+        if n < GIL_FREE_MIN:
+            v.binary[kind](&b)
+        else:
+            with nogil:
+                v.binary[kind](&b)
+        if b.y_nan or b.y_lo < 0 or b.y_hi > 1 or (not from_logits and (b.x_lo < 0
+                                                                       or b.x_hi > 1)):
+            return None
+        if rows != NULL:
+            _round_rows(rows, rows_out, n)
+    finally:
+        free(rows)
+    cdef object loss
+    cdef double total, small
+    if red == 0:
+        loss = rows_out if nd else rows_out[()]
+    else:
+        total = b.loss_sum + 0.0
+        if red == 2:
+            small = b.loss_sum_small + 0.0
+            if isinf(total) and isfinite(small):
+                total = small / <double>n / XK_SMALL
+            else:
+                total = total / <double>n
+        loss = _scalar(total, kind)
+    return loss if grad is None else (loss, grad)
+
+
 def kl_scratch_len(Py_ssize_t C):
     """The length of ``kl_block``'s scratch for rows of C classes: twelve rows padded to a
     multiple of eight, or eight rows of ten values per class (rows of few classes go eight at a
