@@ -1,7 +1,7 @@
 """Small calls: the sparse and categorical losses, logsumexp, log_softmax, softmax and the KL
-divergence of two sets of logits run a call of one block without the block driver (all of it
-in C but the KL divergence's: `_core.sparse_one_block`, `categorical_one_block`,
-`rows_one_block`), and the binary loss a call of one tile without the tile driver
+divergence of two sets of logits run a call of one block without the block driver, all of
+it in C (`_core.sparse_one_block`, `categorical_one_block`, `rows_one_block`,
+`kl_one_block`), and the binary loss a call of one tile without the tile driver
 (`_core.binary_one_tile`), when its inputs are plainly valid.
 The spec: the same result as the general path, bit for bit, for every option that path takes;
 anything it does not take, or input that fails a check, goes the general way with that path's

@@ -216,11 +216,6 @@ def _tiles(rows: int, cols: int, step: int) -> list[tuple[int, int, int, int]]:
     return [(r, r + 1, c, min(c + step, cols)) for r in range(rows) for c in range(0, cols, step)]
 
 
-def row_block_rows(C: int, itemsize: int) -> int:
-    """The rows of a row-major block of ``C`` classes (`Layout.block_rows`)."""
-    return max(BLOCK_BYTES // (itemsize * max(C, 1)), MIN_ROWS)
-
-
 class Block(NamedTuple):
     """Rows ``a0:a1`` x ``b0:b1`` of the ``(A, B)`` batch; ``number`` orders the blocks."""
 
@@ -264,9 +259,10 @@ class Layout:
         return arr if arr.shape == shape else arr.reshape(shape)
 
     def block_rows(self, itemsize: int) -> int:
-        if not self.class_major:
-            return row_block_rows(self.C, itemsize)
-        return max(1, BLOCK_BYTES // (itemsize * max(self.C, 1)))
+        """The rows of a block (the small calls of `_core` take row-major ones as one block by
+        the same formula)."""
+        rows = BLOCK_BYTES // (itemsize * max(self.C, 1))
+        return max(1, rows) if self.class_major else max(rows, MIN_ROWS)
 
     def blocks(self, itemsize: int) -> list[Block]:
         """Blocks of at most `block_rows` rows, in batch order.

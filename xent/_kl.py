@@ -11,19 +11,20 @@ accurate); this module validates, describes the call and reduces.
 
 from __future__ import annotations
 
-from typing import cast, overload
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
 from numpy_typing_compat import LiteralFalse, LiteralTrue
 
+from . import _engine
 from . import _validation as v
 from ._categorical import _check_dtype, _Distributions
 from ._engine import Block, Layout, layout_of
 from ._kernels import _core
-from ._outputs import new_array
+from ._outputs import MIN_BYTES, new_array
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
-from ._softmax import BlockArrays, RowSource, one_block_pair, run_blocks
+from ._softmax import BlockArrays, RowSource, run_blocks
 
 Loss = np.ndarray | np.floating
 _PROB_HINT = "; pass from_logits=True if these are logits"
@@ -64,41 +65,6 @@ def _run(
         scratch_len=_core.kl_scratch_len(layout.C),
     )  # fmt: skip
     return partial, bool(nan_blocks)
-
-
-def _one_block(
-    y_true: object,
-    y_pred: object,
-    axis: object,
-    temperature: object,
-    red: str,
-    return_grad: bool,
-) -> Loss | tuple[Loss, np.ndarray] | None:
-    """A small call of two sets of logits without the block driver (as the losses',
-    `_categorical._one_block_sparse`): where ``y_pred``'s rows are one block the kernel reads as
-    they are and ``y_true`` an array of their shape and dtype (`one_block_pair`), and the
-    temperature a Python number in range; the general path's kernel call and reduction, the
-    same bits; None for anything else and where a target logit is NaN (the general path says
-    where)."""
-    pair = one_block_pair(y_pred, y_true, axis)
-    temp = v.plain_option(temperature, v.FLOAT_MAX)
-    if pair is None or temp is None or temp == 0.0:
-        return None
-    x, p = pair
-    shape: tuple[int, ...] = cast(np.ndarray, y_pred).shape  # (an array: x is its rows)
-    R, C = x.shape
-    total = float(R)
-    rows = np.empty(R) if red == "none" else None
-    grad = new_array(shape, x.dtype) if return_grad else None
-    loss_sum, small, nan = _core.kl_block(
-        p, x, None if grad is None else grad.reshape(x.shape), None, rows,
-        temp, grad_divisor(red, total), True, True, np.empty(_core.kl_scratch_len(C)),
-    )  # fmt: skip
-    if nan:
-        return None
-    out = None if rows is None else rows.reshape(shape[:-1])
-    loss = reduce(out, [(loss_sum, small)], total, red, x.dtype)
-    return loss if grad is None else (loss, grad)
 
 
 @overload
@@ -252,7 +218,11 @@ def kl_divergence(
     return_grad = v.check_flag(return_grad, "return_grad")
     red = v.check_reduction(reduction)
     if from_logits and target_from_logits and sample_weight is None:
-        done = _one_block(y_true, y_pred, axis, temperature, red, return_grad)
+        # a small call, plainly valid: in C (`_core.kl_one_block`), the same bits
+        done: Loss | tuple[Loss, np.ndarray] | None = _core.kl_one_block(
+            y_true, y_pred, axis, temperature, red, return_grad, _engine.BLOCK_BYTES,
+            _engine.MIN_ROWS, new_array, MIN_BYTES,
+        )  # fmt: skip
         if done is not None:
             return done
     pred = v.as_real_array(y_pred, "y_pred")

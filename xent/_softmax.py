@@ -16,7 +16,7 @@ is copied, so memory stays bounded by a few blocks whatever the batch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple, Protocol, cast
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -313,33 +313,6 @@ def run_blocks(
 
     run_chunks(blocks, work)
     return partial
-
-
-def one_block_rows(a: object, axis: object) -> np.ndarray | None:
-    """``a`` as the ``(R, C)`` rows of one row-major block, for a small call to hand to the
-    kernel as they are, without the block driver: where ``a`` is a NumPy array (not a subclass)
-    of float32 or float64 in native byte order, C-contiguous, its classes along its last axis
-    (``axis`` -1 or ``a.ndim - 1``, a Python int), ``R`` and ``C`` from 1 and the rows one
-    block of `run_blocks` (`_core.one_block_shape`, the test of the small calls in C); None
-    otherwise."""
-    shape = _core.one_block_shape(a, axis, _engine.BLOCK_BYTES, _engine.MIN_ROWS)
-    if shape is None:
-        return None
-    arr = cast(np.ndarray, a)
-    return arr if arr.ndim == 2 else arr.reshape(shape)
-
-
-def one_block_pair(a: object, b: object, axis: object) -> tuple[np.ndarray, np.ndarray] | None:
-    """``a`` and ``b`` as the ``(R, C)`` rows of one block for a small call (`one_block_rows`
-    of ``a``), ``b`` where it is a NumPy array of ``a``'s shape and dtype, C-contiguous (the
-    categorical loss's targets, the KL divergence's teacher); None otherwise."""
-    x = one_block_rows(a, axis)
-    if x is None or type(b) is not np.ndarray:
-        return None
-    shape: tuple[int, ...] = cast(np.ndarray, a).shape  # (an array: x is its rows)
-    if b.shape != shape or b.dtype != x.dtype or not b.flags.c_contiguous:
-        return None
-    return x, b.reshape(x.shape)
 
 
 class RowSource:

@@ -103,21 +103,6 @@ def _real(value: object) -> float | None:
         return math.inf
 
 
-#: The largest float64: the bound of an option without an upper limit.
-FLOAT_MAX = float(np.finfo(np.float64).max)
-
-
-def plain_option(value: object, top: float) -> float | None:
-    """A small call's option (see `_categorical._one_block_sparse`): a Python float or int in
-    [0, top] as a float; None otherwise (a NumPy scalar, a bool, out of range, NaN), for the
-    general path's check to take."""
-    if type(value) is float or type(value) is int:
-        f = float(value) if -FLOAT_MAX <= value <= FLOAT_MAX else math.nan
-        if 0.0 <= f <= top:
-            return f
-    return None
-
-
 def check_label_smoothing(label_smoothing: object) -> float:
     e = _real(label_smoothing)
     if e is None:

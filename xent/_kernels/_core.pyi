@@ -149,9 +149,6 @@ def categorical_one_block(
     new_array: Callable[[Any, Any], np.ndarray],
     min_out_bytes: int,
 ) -> Any: ...
-def one_block_shape(
-    a: object, axis: object, block_bytes: int, min_rows: int
-) -> tuple[int, int] | None: ...
 def binary_one_tile(
     y_true: object,
     y_pred: object,
@@ -162,6 +159,18 @@ def binary_one_tile(
     focal_alpha: object,
     return_grad: bool,
     block_bytes: int,
+    new_array: Callable[[Any, Any], np.ndarray],
+    min_out_bytes: int,
+) -> Any: ...
+def kl_one_block(
+    y_true: object,
+    y_pred: object,
+    axis: object,
+    temperature: object,
+    reduction: object,
+    return_grad: bool,
+    block_bytes: int,
+    min_rows: int,
     new_array: Callable[[Any, Any], np.ndarray],
     min_out_bytes: int,
 ) -> Any: ...

@@ -409,7 +409,8 @@ cdef int _one_block_kind(object a, object axis, Py_ssize_t block_bytes, Py_ssize
     """The test of a small call's logits: 0 (float32) or 1 (float64) where ``a`` is a NumPy
     array (not a subclass) of float32 or float64 in native byte order, C-contiguous, of at
     least one entry, ``axis`` (a Python int) its last axis and its rows one block (at most
-    ``max(block_bytes // (itemsize * C), min_rows)`` rows), with R and C set; -1 otherwise."""
+    ``max(block_bytes // (itemsize * C), min_rows)`` rows, `xent._engine.Layout.block_rows`),
+    with R and C set; -1 otherwise."""
     if type(a) is not np.ndarray or type(axis) is not int:
         return -1
     cdef cnp.ndarray arr = <cnp.ndarray>a
@@ -425,14 +426,6 @@ cdef int _one_block_kind(object a, object axis, Py_ssize_t block_bytes, Py_ssize
     if R[0] > max(block_bytes // (cnp.PyArray_ITEMSIZE(arr) * C[0]), min_rows):
         return -1
     return 0 if typ == cnp.NPY_FLOAT32 else 1
-
-
-def one_block_shape(object a, object axis, Py_ssize_t block_bytes, Py_ssize_t min_rows):
-    """``(R, C)`` where ``a`` is plainly one block (`_one_block_kind`), else None."""
-    cdef Py_ssize_t R, C
-    if _one_block_kind(a, axis, block_bytes, min_rows, &R, &C) < 0:
-        return None
-    return R, C
 
 
 cdef int _reduction_code(object reduction):
@@ -1203,7 +1196,7 @@ def binary_one_tile(object y_true, object y_pred, bint from_logits, object reduc
     return loss if grad is None else (loss, grad)
 
 
-def kl_scratch_len(Py_ssize_t C):
+cpdef Py_ssize_t kl_scratch_len(Py_ssize_t C):
     """The length of ``kl_block``'s scratch for rows of C classes: twelve rows padded to a
     multiple of eight, or eight rows of ten values per class (rows of few classes go eight at a
     time)."""
@@ -1253,6 +1246,89 @@ def kl_block(cnp.ndarray p, cnp.ndarray q, object grad, object row_weight, objec
         with nogil:
             v.kl[kind](&b)
     return b.loss_sum, b.loss_sum_small, bool(b.p_nan)
+
+
+def kl_one_block(object y_true, object y_pred, object axis, object temperature,
+                 object reduction, bint return_grad, Py_ssize_t block_bytes, Py_ssize_t min_rows,
+                 object new_array, Py_ssize_t min_out_bytes):
+    """The KL divergence of teacher logits ``y_true`` and student logits ``y_pred`` (no sample
+    weights) as `sparse_one_block` does the sparse loss: where the student's logits are one
+    block and plainly valid (`_one_block_kind`), the teacher's a NumPy array of their shape
+    and dtype, C-contiguous, and the temperature a Python number in (0, max]; None otherwise
+    and where a teacher logit is NaN (the general path says where)."""
+    cdef Py_ssize_t R, C
+    cdef int kind = _one_block_kind(y_pred, axis, block_bytes, min_rows, &R, &C)
+    cdef int red = _reduction_code(reduction)
+    cdef double temp
+    if kind < 0 or red < 0 or type(y_true) is not np.ndarray:
+        return None
+    if not _plain_option(temperature, _FLOAT_MAX, &temp) or temp == 0.0:
+        return None
+    cdef cnp.ndarray q = <cnp.ndarray>y_pred, p = <cnp.ndarray>y_true
+    cdef int nd = cnp.PyArray_NDIM(q), typ = cnp.PyArray_TYPE(q), i
+    if (cnp.PyArray_NDIM(p) != nd or cnp.PyArray_TYPE(p) != typ
+            or not cnp.PyArray_ISNOTSWAPPED(p) or not cnp.PyArray_IS_C_CONTIGUOUS(p)):
+        return None
+    for i in range(nd):
+        if cnp.PyArray_DIM(p, i) != cnp.PyArray_DIM(q, i):
+            return None
+    cdef object grad = None
+    cdef cnp.ndarray rows_out = None
+    cdef double *rows = NULL
+    cdef xk_kl b
+    memset(&b, 0, sizeof(b))
+    b.R, b.C = R, C
+    b.p = cnp.PyArray_DATA(p)
+    b.p_rs, b.p_cs = C, 1
+    b.q = cnp.PyArray_DATA(q)
+    b.q_rs, b.q_cs = C, 1
+    b.temperature = temp
+    b.grad_div = <double>R if red == 2 else 1.0
+    b.p_logits = b.q_logits = 1
+    if return_grad:
+        grad = _new_output(q, new_array, min_out_bytes)
+        b.grad = cnp.PyArray_DATA(<cnp.ndarray>grad)
+        b.g_rs, b.g_cs = C, 1
+    cdef const xk_variant *v = xk_get_variant(_current)
+    try:
+        b.scratch = <double *>malloc(kl_scratch_len(C) * sizeof(double))
+        if b.scratch == NULL:
+            raise MemoryError()
+        if red == 0:
+            rows_out = cnp.PyArray_EMPTY(nd - 1, cnp.PyArray_DIMS(q), typ, 0)
+            if typ == cnp.NPY_FLOAT64:
+                b.row_out = <double *>cnp.PyArray_DATA(rows_out)
+            else:
+                rows = <double *>malloc(R * sizeof(double))
+                if rows == NULL:
+                    raise MemoryError()
+                b.row_out = rows
+        if R * C < GIL_FREE_MIN:
+            v.kl[kind](&b)
+        else:
+            with nogil:
+                v.kl[kind](&b)
+        if b.p_nan:
+            return None
+        if rows != NULL:
+            _round_rows(rows, rows_out, R)
+    finally:
+        free(b.scratch)
+        free(rows)
+    cdef object loss
+    cdef double total, small
+    if red == 0:
+        loss = rows_out if nd > 1 else rows_out[()]
+    else:
+        total = b.loss_sum + 0.0
+        if red == 2:
+            small = b.loss_sum_small + 0.0
+            if isinf(total) and isfinite(small):
+                total = small / <double>R / XK_SMALL
+            else:
+                total = total / <double>R
+        loss = _scalar(total, kind)
+    return loss if grad is None else (loss, grad)
 
 
 def softplus_block(cnp.ndarray x, cnp.ndarray out, bint negate):
