@@ -657,12 +657,16 @@ static inline __attribute__((always_inline)) void FN(load16_s)(
         if (CAT) *tv = XV(sload)(t + c);
         if ((SMOOTH || CAT) && cw) cwv[0] = XV(load)(cw + c), cwv[1] = XV(load)(cw + c + 8);
     } else {
-        const double *w = cw ? cw + c : xk_ones;
         *xv = XV(sload_pad)(x + c, nstore, pad);
         if (CAT) *tv = XV(sload_pad)(t + c, nstore, 0.0f);
-        if (SMOOTH || CAT) {
-            cwv[0] = XV(load_pad)(w, nstore < 8 ? nstore : 8, 0.0);
-            cwv[1] = XV(load_pad)(w + 8, nstore < 8 ? 0 : nstore - 8, 0.0);
+        if ((SMOOTH || CAT) && cw) {
+            cwv[0] = XV(load_pad)(cw + c, nstore < 8 ? nstore : 8, 0.0);
+            cwv[1] = XV(load_pad)(cw + c + 8, nstore < 8 ? 0 : nstore - 8, 0.0);
+        } else if (SMOOTH || CAT) { /* weights of 1 padded with 0, by lane numbers (the masked
+                                       loads of ones were a tenth of a 100-class row's sums) */
+            const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+            cwv[0] = XV(sel)(XV_LT(lane, (int64_t)nstore), XV(splat)(1.0), zero);
+            cwv[1] = XV(sel)(XV_LT(lane, (int64_t)nstore - 8), XV(splat)(1.0), zero);
         }
     }
 }
