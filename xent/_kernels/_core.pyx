@@ -509,30 +509,89 @@ def rows_one_block(int mode, object a, object axis, bint keepdims, Py_ssize_t bl
     b.x_rs, b.x_cs = C, 1
     b.cw_sum = <double>C
     b.grad_div = 1.0
-    if mode == LSE_MODE:
-        memcpy(dims, cnp.PyArray_DIMS(x), nd * sizeof(cnp.npy_intp))
-        dims[nd - 1] = 1  # (dropped without keepdims)
-        out = cnp.PyArray_EMPTY(nd if keepdims else nd - 1, dims, typ, 0)
-    else:
+    if mode != LSE_MODE:
         out = _new_output(x, new_array, min_out_bytes)
         b.out = cnp.PyArray_DATA(out)
         b.o_rs, b.o_cs = C, 1
     try:
         if mode == LSE_MODE:
-            if typ == cnp.NPY_FLOAT64:
-                b.row_out = <double *>cnp.PyArray_DATA(out)
-            else:
-                rows = <double *>malloc(R * sizeof(double))
-                if rows == NULL:
-                    raise MemoryError()
-                b.row_out = rows
+            memcpy(dims, cnp.PyArray_DIMS(x), nd * sizeof(cnp.npy_intp))
+            dims[nd - 1] = 1  # (dropped without keepdims)
+            out = _row_values(nd if keepdims else nd - 1, dims, typ, R, &b.row_out, &rows)
         _run_lone_block(v, &b, kind, mode)
         if rows != NULL:
             _round_rows(rows, out, R)
     finally:
         free(b.scratch)
         free(rows)
-    return out if cnp.PyArray_NDIM(out) else out[()]
+    return _one_loss(out, 0.0, 0.0, 0.0, 0, kind)
+
+
+cdef bint _loss_options(object label_smoothing, object z_loss, object focal_gamma,
+                        double *eps, double *z, double *gamma) except -1:
+    """The softmax losses' options of a small call (`_plain_option` each); False if one is
+    not plain."""
+    return (_plain_option(label_smoothing, 1.0, eps) and _plain_option(z_loss, _FLOAT_MAX, z)
+            and _plain_option(focal_gamma, _FLOAT_MAX, gamma))
+
+
+cdef bint _same_layout(cnp.ndarray a, cnp.ndarray like):
+    """Whether ``a`` has ``like``'s shape and is C-contiguous in native byte order."""
+    cdef int i, nd = cnp.PyArray_NDIM(like)
+    if (cnp.PyArray_NDIM(a) != nd or not cnp.PyArray_ISNOTSWAPPED(a)
+            or not cnp.PyArray_IS_C_CONTIGUOUS(a)):
+        return False
+    for i in range(nd):
+        if cnp.PyArray_DIM(a, i) != cnp.PyArray_DIM(like, i):
+            return False
+    return True
+
+
+cdef double *_unit_others(Py_ssize_t C) except NULL:
+    """`_sum_of_others` of unit class weights, C - 1 for every class (exactly), malloc'd."""
+    cdef double *others = <double *>malloc(C * sizeof(double))
+    cdef Py_ssize_t c
+    if others == NULL:
+        raise MemoryError()
+    for c in range(C):
+        others[c] = <double>(C - 1)
+    return others
+
+
+cdef cnp.ndarray _row_values(int nd, cnp.npy_intp *dims, int typ, Py_ssize_t n,
+                             double **values, double **buf):
+    """A new array of per-row (binary: per-entry) values, of ``dims`` and type ``typ``, and
+    where the kernel writes its ``n`` float64 values (``*values``): into it for float64, into
+    ``*buf`` (malloc'd, the caller frees it; `_round_rows` then fills the array) for
+    float32."""
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(nd, dims, typ, 0)
+    if typ == cnp.NPY_FLOAT64:
+        values[0] = <double *>cnp.PyArray_DATA(out)
+        return out
+    buf[0] = <double *>malloc(n * sizeof(double))
+    if buf[0] == NULL:
+        raise MemoryError()
+    values[0] = buf[0]
+    return out
+
+
+cdef object _one_loss(cnp.ndarray rows_out, double total, double small, double weight,
+                      int red, int kind):
+    """A small call's result, `xent._reduction.reduce` of one block: with ``red`` 0 ("none")
+    the array ``rows_out`` (0-d: its scalar), else the block's sum ``total`` (``small`` the
+    same times 2**-64), or its mean over ``weight``, as a scalar of the kind's type."""
+    if red == 0:
+        return rows_out if cnp.PyArray_NDIM(rows_out) else rows_out[()]
+    total = total + 0.0
+    if red == 2:
+        small = small + 0.0
+        if weight <= 0:
+            total = 0.0
+        elif isinf(total) and isfinite(small):
+            total = small / weight / XK_SMALL
+        else:
+            total = total / weight
+    return _scalar(total, kind)
 
 
 cdef object _scalar(double value, int kind):
@@ -561,8 +620,7 @@ def sparse_one_block(object y_true, object y_pred, object axis, object reduction
     cdef double eps, z, gamma
     if kind < 0 or red < 0 or type(y_true) is not np.ndarray:
         return None
-    if not (_plain_option(label_smoothing, 1.0, &eps) and _plain_option(z_loss, _FLOAT_MAX, &z)
-            and _plain_option(focal_gamma, _FLOAT_MAX, &gamma)):
+    if not _loss_options(label_smoothing, z_loss, focal_gamma, &eps, &z, &gamma):
         return None
     cdef cnp.ndarray x = <cnp.ndarray>y_pred, y = <cnp.ndarray>y_true
     cdef int nd = cnp.PyArray_NDIM(x), typ = cnp.PyArray_TYPE(x), i
@@ -587,8 +645,6 @@ def sparse_one_block(object y_true, object y_pred, object axis, object reduction
     cdef cnp.ndarray rows_out = None
     if return_grad:
         grad = _new_output(x, new_array, min_out_bytes)
-    if red == 0:
-        rows_out = cnp.PyArray_EMPTY(nd - 1, cnp.PyArray_DIMS(x), typ, 0)
     cdef xk_block b
     memset(&b, 0, sizeof(b))
     b.R, b.C = R, C
@@ -619,21 +675,10 @@ def sparse_one_block(object y_true, object y_pred, object axis, object reduction
                 ids[r] = ids32[r]
             b.labels = ids
         if eps > 0 and return_grad:
-            # the other classes' weights, `_sum_of_others` of unit weights: C - 1, exactly
-            others = <double *>malloc(C * sizeof(double))
-            if others == NULL:
-                raise MemoryError()
-            for r in range(C):
-                others[r] = <double>(C - 1)
+            others = _unit_others(C)
             b.cw_others = others
         if red == 0:
-            if typ == cnp.NPY_FLOAT64:
-                b.row_out = <double *>cnp.PyArray_DATA(rows_out)
-            else:
-                rows = <double *>malloc(R * sizeof(double))
-                if rows == NULL:
-                    raise MemoryError()
-                b.row_out = rows
+            rows_out = _row_values(nd - 1, cnp.PyArray_DIMS(x), typ, R, &b.row_out, &rows)
         _run_lone_block(v, &b, kind, SPARSE_MODE)
         if rows != NULL:
             _round_rows(rows, rows_out, R)
@@ -642,20 +687,7 @@ def sparse_one_block(object y_true, object y_pred, object axis, object reduction
         free(ids)
         free(others)
         free(rows)
-    cdef object loss
-    cdef double total, small
-    if red == 0:
-        loss = rows_out if nd > 1 else rows_out[()]
-    else:
-        # `xent._reduction.reduce` of one block's sums
-        total = b.loss_sum + 0.0
-        if red == 2:
-            small = b.loss_sum_small + 0.0
-            if isinf(total) and isfinite(small):
-                total = small / <double>R / XK_SMALL
-            else:
-                total = total / <double>R
-        loss = _scalar(total, kind)
+    loss = _one_loss(rows_out, b.loss_sum, b.loss_sum_small, <double>R, red, kind)
     return loss if grad is None else (loss, grad)
 
 
@@ -677,17 +709,12 @@ def categorical_one_block(object y_true, object y_pred, object axis, object redu
     cdef double eps, z, gamma
     if kind < 0 or red < 0 or type(y_true) is not np.ndarray:
         return None
-    if not (_plain_option(label_smoothing, 1.0, &eps) and _plain_option(z_loss, _FLOAT_MAX, &z)
-            and _plain_option(focal_gamma, _FLOAT_MAX, &gamma)):
+    if not _loss_options(label_smoothing, z_loss, focal_gamma, &eps, &z, &gamma):
         return None
     cdef cnp.ndarray x = <cnp.ndarray>y_pred, t = <cnp.ndarray>y_true
-    cdef int nd = cnp.PyArray_NDIM(x), typ = cnp.PyArray_TYPE(x), i
-    if (cnp.PyArray_NDIM(t) != nd or cnp.PyArray_TYPE(t) != typ
-            or not cnp.PyArray_ISNOTSWAPPED(t) or not cnp.PyArray_IS_C_CONTIGUOUS(t)):
+    cdef int nd = cnp.PyArray_NDIM(x), typ = cnp.PyArray_TYPE(x)
+    if cnp.PyArray_TYPE(t) != typ or not _same_layout(t, x):
         return None
-    for i in range(nd):
-        if cnp.PyArray_DIM(t, i) != cnp.PyArray_DIM(x, i):
-            return None
     cdef const xk_variant *v = xk_get_variant(_current)
     cdef object grad = None
     cdef cnp.ndarray rows_out = None
@@ -702,7 +729,6 @@ def categorical_one_block(object y_true, object y_pred, object axis, object redu
     cdef double *buf = NULL
     cdef double *others = NULL
     cdef double *rows = NULL
-    cdef Py_ssize_t r
     memset(&b, 0, sizeof(b))
     memset(&chk, 0, sizeof(chk))
     totals[0], hot[0] = 0.0, 0
@@ -738,21 +764,10 @@ def categorical_one_block(object y_true, object y_pred, object axis, object redu
         b.z = z
         b.gamma = gamma
         if eps > 0 and return_grad:
-            others = <double *>malloc(C * sizeof(double))
-            if others == NULL:
-                raise MemoryError()
-            for r in range(C):
-                others[r] = <double>(C - 1)
+            others = _unit_others(C)
             b.cw_others = others
         if red == 0:
-            rows_out = cnp.PyArray_EMPTY(nd - 1, cnp.PyArray_DIMS(x), typ, 0)
-            if typ == cnp.NPY_FLOAT64:
-                b.row_out = <double *>cnp.PyArray_DATA(rows_out)
-            else:
-                rows = <double *>malloc(R * sizeof(double))
-                if rows == NULL:
-                    raise MemoryError()
-                b.row_out = rows
+            rows_out = _row_values(nd - 1, cnp.PyArray_DIMS(x), typ, R, &b.row_out, &rows)
         b.scratch = <double *>malloc(xk_scratch_len(C) * sizeof(double))
         if b.scratch == NULL:
             raise MemoryError()
@@ -770,21 +785,7 @@ def categorical_one_block(object y_true, object y_pred, object axis, object redu
         free(buf)
         free(others)
         free(rows)
-    cdef object loss
-    cdef double total, small, weight = totals[0]
-    if red == 0:
-        loss = rows_out if nd > 1 else rows_out[()]
-    else:
-        total = b.loss_sum + 0.0
-        if red == 2:
-            small = b.loss_sum_small + 0.0
-            if weight <= 0:
-                total = 0.0
-            elif isinf(total) and isfinite(small):
-                total = small / weight / XK_SMALL
-            else:
-                total = total / weight
-        loss = _scalar(total, kind)
+    loss = _one_loss(rows_out, b.loss_sum, b.loss_sum_small, totals[0], red, kind)
     return loss if grad is None else (loss, grad)
 
 
@@ -1121,16 +1122,11 @@ def binary_one_tile(object y_true, object y_pred, bint from_logits, object reduc
         return None
     cdef cnp.ndarray x = <cnp.ndarray>y_pred, t = <cnp.ndarray>y_true
     cdef int nd = cnp.PyArray_NDIM(x), typ = cnp.PyArray_TYPE(x), ttyp = cnp.PyArray_TYPE(t)
-    cdef int i
     if ((typ != cnp.NPY_FLOAT32 and typ != cnp.NPY_FLOAT64)
             or (ttyp != cnp.NPY_FLOAT32 and ttyp != cnp.NPY_FLOAT64)
-            or not cnp.PyArray_ISNOTSWAPPED(x) or not cnp.PyArray_ISNOTSWAPPED(t)
-            or cnp.PyArray_NDIM(t) != nd or not cnp.PyArray_IS_C_CONTIGUOUS(x)
-            or not cnp.PyArray_IS_C_CONTIGUOUS(t)):
+            or not cnp.PyArray_ISNOTSWAPPED(x) or not cnp.PyArray_IS_C_CONTIGUOUS(x)
+            or not _same_layout(t, x)):
         return None
-    for i in range(nd):
-        if cnp.PyArray_DIM(t, i) != cnp.PyArray_DIM(x, i):
-            return None
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
     if n == 0:
         return None
@@ -1160,14 +1156,7 @@ def binary_one_tile(object y_true, object y_pred, bint from_logits, object reduc
     cdef const xk_variant *v = xk_get_variant(_current)
     try:
         if red == 0:
-            rows_out = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(x), typ, 0)
-            if typ == cnp.NPY_FLOAT64:
-                b.loss_out = <double *>cnp.PyArray_DATA(rows_out)
-            else:
-                rows = <double *>malloc(n * sizeof(double))
-                if rows == NULL:
-                    raise MemoryError()
-                b.loss_out = rows
+            rows_out = _row_values(nd, cnp.PyArray_DIMS(x), typ, n, &b.loss_out, &rows)
         if n < GIL_FREE_MIN:
             v.binary[kind](&b)
         else:
@@ -1180,19 +1169,7 @@ def binary_one_tile(object y_true, object y_pred, bint from_logits, object reduc
             _round_rows(rows, rows_out, n)
     finally:
         free(rows)
-    cdef object loss
-    cdef double total, small
-    if red == 0:
-        loss = rows_out if nd else rows_out[()]
-    else:
-        total = b.loss_sum + 0.0
-        if red == 2:
-            small = b.loss_sum_small + 0.0
-            if isinf(total) and isfinite(small):
-                total = small / <double>n / XK_SMALL
-            else:
-                total = total / <double>n
-        loss = _scalar(total, kind)
+    loss = _one_loss(rows_out, b.loss_sum, b.loss_sum_small, <double>n, red, kind)
     return loss if grad is None else (loss, grad)
 
 
@@ -1265,13 +1242,9 @@ def kl_one_block(object y_true, object y_pred, object axis, object temperature,
     if not _plain_option(temperature, _FLOAT_MAX, &temp) or temp == 0.0:
         return None
     cdef cnp.ndarray q = <cnp.ndarray>y_pred, p = <cnp.ndarray>y_true
-    cdef int nd = cnp.PyArray_NDIM(q), typ = cnp.PyArray_TYPE(q), i
-    if (cnp.PyArray_NDIM(p) != nd or cnp.PyArray_TYPE(p) != typ
-            or not cnp.PyArray_ISNOTSWAPPED(p) or not cnp.PyArray_IS_C_CONTIGUOUS(p)):
+    cdef int nd = cnp.PyArray_NDIM(q), typ = cnp.PyArray_TYPE(q)
+    if cnp.PyArray_TYPE(p) != typ or not _same_layout(p, q):
         return None
-    for i in range(nd):
-        if cnp.PyArray_DIM(p, i) != cnp.PyArray_DIM(q, i):
-            return None
     cdef object grad = None
     cdef cnp.ndarray rows_out = None
     cdef double *rows = NULL
@@ -1295,14 +1268,7 @@ def kl_one_block(object y_true, object y_pred, object axis, object temperature,
         if b.scratch == NULL:
             raise MemoryError()
         if red == 0:
-            rows_out = cnp.PyArray_EMPTY(nd - 1, cnp.PyArray_DIMS(q), typ, 0)
-            if typ == cnp.NPY_FLOAT64:
-                b.row_out = <double *>cnp.PyArray_DATA(rows_out)
-            else:
-                rows = <double *>malloc(R * sizeof(double))
-                if rows == NULL:
-                    raise MemoryError()
-                b.row_out = rows
+            rows_out = _row_values(nd - 1, cnp.PyArray_DIMS(q), typ, R, &b.row_out, &rows)
         if R * C < GIL_FREE_MIN:
             v.kl[kind](&b)
         else:
@@ -1315,19 +1281,7 @@ def kl_one_block(object y_true, object y_pred, object axis, object temperature,
     finally:
         free(b.scratch)
         free(rows)
-    cdef object loss
-    cdef double total, small
-    if red == 0:
-        loss = rows_out if nd > 1 else rows_out[()]
-    else:
-        total = b.loss_sum + 0.0
-        if red == 2:
-            small = b.loss_sum_small + 0.0
-            if isinf(total) and isfinite(small):
-                total = small / <double>R / XK_SMALL
-            else:
-                total = total / <double>R
-        loss = _scalar(total, kind)
+    loss = _one_loss(rows_out, b.loss_sum, b.loss_sum_small, <double>R, red, kind)
     return loss if grad is None else (loss, grad)
 
 
