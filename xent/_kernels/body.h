@@ -19,6 +19,21 @@
  * in a fixed order; class-major tiles keep one state per row and vectorize over the rows.
  */
 
+/* XK_SPECIALIZE (default 1): the hot passes compiled once per set of compile-time flags (the
+ * pass_* and tile2_plain_* functions, the tile's and the binary chunks' passes), so that each
+ * loop carries only its own work. 0 (the x86-64 baseline variant, kernels_baseline.c): one
+ * instance of each, its flags read at run time: the same operations in the same order, so the
+ * same bits, in a fraction of the code (that variant's compile took 215 s of the build's 630 s
+ * of CPU on a 2-core AMD EPYC Zen 1; it runs only on CPUs without AVX2). */
+#ifndef XK_SPECIALIZE
+#define XK_SPECIALIZE 1
+#endif
+
+/* float tiles (tile_pass_s) keep class indices in int32 lanes: fewer classes than this */
+#ifndef XK_S_MAX_C
+#define XK_S_MAX_C ((ptrdiff_t)INT32_MAX - 32)
+#endif
+
 /* ------------------------------------------------------------------ one element */
 
 /* d = x - m and its rounding error e; d = e = 0 where x equals m (also when both are +inf);
@@ -583,8 +598,6 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
  * With FG = gamma (1-4; CAT, the forward focal loss: see focal_sums_v) the pass also adds the
  * power sums of w F^j and w F^j v off the first maximum's entry, F with its float exp's low
  * part, in runs as the weighted sums. */
-/* float tiles (tile_pass_s) keep class indices in int32 lanes: fewer classes than this */
-#define XK_S_MAX_C ((ptrdiff_t)INT32_MAX - 32)
 
 /* The maximum alone of a float row (NaN if it holds one), four vectors a step with independent
  * maxima, so that the pass runs at the speed of its loads: the exp pass then counts the
@@ -963,6 +976,7 @@ static inline __attribute__((always_inline)) double FN(max_of_row)(const T *x, p
 #else
 #define XK_ROW_PASS FN(row_pass_v)
 #endif
+#if XK_SPECIALIZE
 #define XK_PASS_FN(S, M, K, G, L)                                                              \
     static __attribute__((noinline)) void FN(pass_##S##M##K##G##L)(                            \
         const T *x, const T *t, const double *cw, T *out, ptrdiff_t C, FN(state) *st)          \
@@ -990,8 +1004,17 @@ XK_PASS_FN(0, 0, 1, 4, 1)
 #endif
 #undef XK_PASS_FNS
 #undef XK_PASS_FN
+#define XK_PASS_CALL(O, S, M, K, G, L) FN(pass_##S##M##K##G##L)(x, t, cw, O, C, st)
+#else
+static __attribute__((noinline)) void FN(pass_flags)(const T *x, const T *t, const double *cw,
+                                                     T *out, ptrdiff_t C, FN(state) *st, int S,
+                                                     int M, int K, int G, int L)
+{
+    XK_ROW_PASS(x, t, cw, out, C, st, S, M, K, G, L);
+}
+#define XK_PASS_CALL(O, S, M, K, G, L) FN(pass_flags)(x, t, cw, O, C, st, S, M, K, G, L)
+#endif
 #undef XK_ROW_PASS
-#define XK_PASS_CALL(S, M, K, G, L) FN(pass_##S##M##K##G##L)(x, t, cw, out, C, st)
 static inline void FN(pass_v)(int mode, int store, int smooth, int fg, const T *x, const T *t,
                               const double *cw, T *out, ptrdiff_t C, FN(state) *st)
 {
@@ -999,8 +1022,8 @@ static inline void FN(pass_v)(int mode, int store, int smooth, int fg, const T *
     /* the focal loss's power sums (forward, categorical, float rows; see focal_sums_v) */
 #define XK_FG_PASS(G)                                                                          \
     do {                                                                                      \
-        if (st->clean) FN(pass_001##G##1)(x, t, cw, NULL, C, st);                             \
-        else FN(pass_001##G##0)(x, t, cw, NULL, C, st);                                       \
+        if (st->clean) XK_PASS_CALL(NULL, 0, 0, 1, G, 1);                             \
+        else XK_PASS_CALL(NULL, 0, 0, 1, G, 0);                                       \
     } while (0)
     if (fg == 1) XK_FG_PASS(1);
     else if (fg == 2) XK_FG_PASS(2);
@@ -1021,8 +1044,8 @@ static inline void FN(pass_v)(int mode, int store, int smooth, int fg, const T *
 #endif
 #define XK_PASS(STORE, SMOOTH, CAT)                                                            \
     do {                                                                                      \
-        if (XK_CLEAN_PASS(STORE) && st->clean) XK_PASS_CALL(STORE, SMOOTH, CAT, 0, 1);        \
-        else XK_PASS_CALL(STORE, SMOOTH, CAT, 0, 0);                                          \
+        if (XK_CLEAN_PASS(STORE) && st->clean) XK_PASS_CALL(out, STORE, SMOOTH, CAT, 0, 1);        \
+        else XK_PASS_CALL(out, STORE, SMOOTH, CAT, 0, 0);                                          \
     } while (0)
     if (mode == XK_CATEGORICAL) {
         if (store && smooth) XK_PASS(1, 1, 1);
@@ -2100,7 +2123,7 @@ static void FN(rows)(xk_block *b, int mode)
  * to sb, and vs adds (m - m_i) times each side's weight sum. A NaN maximum stays NaN; -inf and
  * +inf maxima merge as the pass's ties do (every entry -inf: nt counts them; +inf: the others
  * contribute 0). */
-static void FN(state_merge)(ptrdiff_t R, double *acc, const double *chunk, double w_acc,
+XK_ENTRY void FN(state_merge)(ptrdiff_t R, double *acc, const double *chunk, double w_acc,
                             double w_chunk, int smooth)
 {
     for (ptrdiff_t r = 0; r < R; r++) {
@@ -2137,7 +2160,7 @@ static void FN(state_merge)(ptrdiff_t R, double *acc, const double *chunk, doubl
 /* The sparse loss of each row from its streamed state and x_y (b->state), as the row pass and
  * `finish` give it: per-row values into row_out, their sum in row order (as FN(rows) adds it)
  * into loss_sum. No gradient (b->cw_others unused), no focal loss. */
-static void FN(state_finish)(xk_block *b)
+XK_ENTRY void FN(state_finish)(xk_block *b)
 {
     xk_sum bsum = {{0}, {0}, {0}};
     xk_block fb = *b;
@@ -2977,6 +3000,7 @@ static void FN(tcheck_end)(const FN(tcheck) *c, xk_stats *s)
 /* tile2_plain instantiated: one function per set of flags (GRAD, FOCAL, Z, PAIRS, CAT). In
  * one function together (or in their callers), their loops kept their polynomials'
  * coefficients on the stack: sparse float32 pairs with the gradient took 1.08x the time. */
+#if XK_SPECIALIZE
 #define XK_TILE2_PLAIN(G, F, Z, P, C)                                                          \
     static __attribute__((noinline)) void FN(tile2_plain_##G##F##Z##P##C)(                      \
         xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t,           \
@@ -2999,6 +3023,14 @@ XK_TILE2_PLAIN_FZ(1) /* categorical */
 #undef XK_TILE2_PLAIN_FZ
 #undef XK_TILE2_PLAIN_GP
 #undef XK_TILE2_PLAIN
+#else
+static __attribute__((noinline)) void FN(tile2_plain_flags)(
+    xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts,
+    T *out, ptrdiff_t os, xk_sum *bsum, FN(tcheck) *chk, int G, int F, int Z, int P, int C)
+{
+    FN(tile2_plain)(b, r0, n, x, xs, t, ts, out, os, bsum, chk, G, F, Z, P, C);
+}
+#endif
 
 /* tile2_plain for the call's loss (sparse or categorical), gradient (out), focal factor and
  * z-loss, and layout: pairs, x, t and out are row-major pairs (entry (r, c) at x[2 r + c]),
@@ -3008,7 +3040,12 @@ static inline void FN(tile2_plain_any)(xk_block *b, int mode, ptrdiff_t r0, ptrd
                                        T *out, ptrdiff_t os, xk_sum *bsum, FN(tcheck) *chk,
                                        int pairs)
 {
+#if XK_SPECIALIZE
 #define XK_CALL(G, F, Z, P, C) FN(tile2_plain_##G##F##Z##P##C)(b, r0, n, x, xs, t, ts, out, os, bsum, chk)
+#else
+#define XK_CALL(G, F, Z, P, C)                                                                \
+    FN(tile2_plain_flags)(b, r0, n, x, xs, t, ts, out, os, bsum, chk, G, F, Z, P, C)
+#endif
 #define XK_PLAIN(F, Z, C)                                                                     \
     do {                                                                                      \
         if (out && pairs) XK_CALL(1, F, Z, 1, C);                                             \
@@ -3210,6 +3247,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     /* a tile pass instantiated for the call's flags (STORE, SMOOTH, CAT) */
 #define XK_PASS_AS(P, ST, SM, CA)                                                         \
     P(b, n, x, xs, t, ts, fo, fos, m, top, acc, comp, ST, SM, CA, 0, NULL, lab, xyp)
+#if XK_SPECIALIZE
 #define XK_TILE_PASS(P)                                                                   \
     do {                                                                                  \
         if (CAT) {                                                                        \
@@ -3222,13 +3260,20 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         else if (SMOOTH) XK_PASS_AS(P, 0, 1, 0);                                          \
         else XK_PASS_AS(P, 0, 0, 0);                                                      \
     } while (0)
+#else
+#define XK_TILE_PASS(P) XK_PASS_AS(P, STORE, SMOOTH, CAT)
+#endif
 #if XK_WIDEN
 #define XK_FOCAL_PASS(G)                                                                 \
     FN(tile_pass_s)(b, n, x, xs, t, ts, NULL, 0, m, top, acc, comp, 0, 0, 1, G, fsums, NULL, NULL)
+#if XK_SPECIALIZE
     if (fg == 1) XK_FOCAL_PASS(1);
     else if (fg == 2) XK_FOCAL_PASS(2);
     else if (fg == 3) XK_FOCAL_PASS(3);
     else if (fg == 4) XK_FOCAL_PASS(4);
+#else
+    if (fg) XK_FOCAL_PASS(fg);
+#endif
     else if (C < XK_S_MAX_C) {
         XK_TILE_PASS(FN(tile_pass_s));
     } else
@@ -3668,7 +3713,7 @@ static void FN(from_tile)(const T *ot, ptrdiff_t C, ptrdiff_t n, T *out, ptrdiff
 
 /* A block of rows: contiguous rows one by one; class-major runs of rows, and row-major rows
  * of few classes transposed into scratch, in tiles of XK_TILE rows. */
-static void FN(softmax)(xk_block *b, int mode)
+XK_ENTRY void FN(softmax)(xk_block *b, int mode)
 {
     const ptrdiff_t R = b->R, C = b->C;
     b->loss_sum = b->loss_sum_small = 0.0;
@@ -3743,7 +3788,7 @@ static void FN(softmax)(xk_block *b, int mode)
  * lanes unused), each entry read by a gather: a row's terms are added in class order, one lane
  * each, so a row's loss does not depend on its neighbours or the layout. The log is XK_LOG_OUT:
  * float results the short one (relative error < 2^-32), double ones the full one. */
-static void FN(prob)(xk_block *b, int mode)
+XK_ENTRY void FN(prob)(xk_block *b, int mode)
 {
     const ptrdiff_t R = b->R, C = b->C;
     const double eps = b->eps, Cd = (double)C;
@@ -4595,7 +4640,7 @@ static inline void FN(binary_range)(const T *x, ptrdiff_t n, xv_d *lo, xv_d *hi)
     }
 }
 
-static void FN(binary)(xk_binary *bb)
+XK_ENTRY void FN(binary)(xk_binary *bb)
 {
     xk_sum bsum[4] = {{{0}, {0}, {0}}, {{0}, {0}, {0}}, {{0}, {0}, {0}}, {{0}, {0}, {0}}};
     double lb[XK_CHUNK], Y[XK_CHUNK];
@@ -4641,6 +4686,11 @@ static void FN(binary)(xk_binary *bb)
         ptrdiff_t n = bb->n - i0 < XK_CHUNK ? bb->n - i0 : XK_CHUNK;
         FN(binary_labels)(bb, i0, n, Y, &ylo, &yhi, &ynan);
         if (!L) FN(binary_range)((const T *)bb->x + i0, n, &xlo, &xhi);
+#if !XK_SPECIALIZE
+        (void)key;
+        if (focal) FN(binary_focal_chunk)(bb, i0, n, Y, lb, L, G, ones);
+        else FN(binary_prob_chunk)(bb, i0, n, Y, lb, G, S, P);
+#else
         if (focal) {
             if (L && G) FN(binary_focal_chunk)(bb, i0, n, Y, lb, 1, 1, ones);
             else if (L) FN(binary_focal_chunk)(bb, i0, n, Y, lb, 1, 0, ones);
@@ -4653,6 +4703,7 @@ static void FN(binary)(xk_binary *bb)
             XK_CASE(7)
 #undef XK_CASE
         }
+#endif
         /* the losses into four sums, a vector each in turn (one compensated sum would make
            its additions' latency the loop's time); the last chunk's padded with zeros */
         for (ptrdiff_t i = n; i < (n + 31) / 32 * 32; i++) lb[i] = 0.0;
@@ -4686,7 +4737,7 @@ static void FN(binary)(xk_binary *bb)
 
 /* softplus(x) = max(x, 0) + log1p(exp(-|x|)): no overflow for any x, and both terms are
  * non-negative; log_sigmoid(x) = -softplus(-x). */
-static void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
+XK_ENTRY void FN(softplus)(const void *xv, void *outv, ptrdiff_t n, int negate)
 {
     const T *x = (const T *)xv;
     T *out = (T *)outv;
@@ -4940,7 +4991,7 @@ static void FN(stats_total)(xk_stats *s)
 /* xk_stats of a block (kernels.h): rows with unit class stride eight entries at a time in
  * lanes added in a fixed order (rows of at most 16 classes sixteen rows at a time), other
  * layouts entry by entry. */
-static void FN(stats)(xk_stats *s)
+XK_ENTRY void FN(stats)(xk_stats *s)
 {
     const ptrdiff_t R = s->R, C = s->C, rs = s->rs, cs = s->cs;
     const T *t = (const T *)s->t;

@@ -10,6 +10,21 @@
 #define XK_CAT2(a, b) a##b
 #define XK_CAT(a, b) XK_CAT2(a, b)
 
+/* XK_PART: 0 (the default) the whole variant in this translation unit; 1 its float kernels
+ * alone, 2 the rest: its double kernels, its elementwise math and its table, which names the
+ * float kernels of the part-1 unit. A variant that takes long to compile is built as its two
+ * parts, compiled at the same time (setup.py); its entry points (XK_ENTRY) are then external. */
+#ifndef XK_PART
+#define XK_PART 0
+#endif
+#if XK_PART && defined(__cplusplus)
+#define XK_ENTRY extern "C"
+#elif XK_PART
+#define XK_ENTRY
+#else
+#define XK_ENTRY static
+#endif
+
 #define xm_exp XK_CAT(xm_exp, XK_V)
 #define xm_log XK_CAT(xm_log, XK_V)
 #define xm_log1p XK_CAT(xm_log1p, XK_V)
@@ -43,6 +58,7 @@ static inline __attribute__((always_inline)) double xk_sel(int cond, double a, d
     return a;
 }
 
+#if XK_PART != 1
 /* exp (fn 0), log (1), log1p (2), the float rows' exp (3), expm1 (4), exp_short (5),
  * log1p_short (6, for 0 <= x <= 1), log1p_exp_short (7: log1p(exp(-x)); 11: its exp(-x), for
  * x >= 0), expf_hilo (8), expm1_short (9) or log_short (10) of n doubles: exp, log, log1p and expm1 through the vector
@@ -190,7 +206,9 @@ static void XK_CAT(id_range, XK_V)(const void *y, int is32, ptrdiff_t n, int64_t
     }
     *lo = l, *hi = h, *count = c;
 }
+#endif
 
+#if XK_PART != 2
 #define T float
 #define XK_WIDEN 1
 #define FN(name) XK_CAT(XK_CAT(name, _f32), XK_V)
@@ -199,7 +217,9 @@ static void XK_CAT(id_range, XK_V)(const void *y, int is32, ptrdiff_t n, int64_t
 #undef FN
 #undef T
 #undef XK_WIDEN
+#endif
 
+#if XK_PART != 1
 #define T double
 #define XK_WIDEN 0
 #define FN(name) XK_CAT(XK_CAT(name, _f64), XK_V)
@@ -208,6 +228,16 @@ static void XK_CAT(id_range, XK_V)(const void *y, int is32, ptrdiff_t n, int64_t
 #undef FN
 #undef T
 #undef XK_WIDEN
+
+#if XK_PART == 2
+/* the float kernels, from the part-1 unit */
+XK_ENTRY void XK_CAT(softmax_f32, XK_V)(xk_block *b, int mode);
+XK_ENTRY void XK_CAT(prob_f32, XK_V)(xk_block *b, int mode);
+XK_ENTRY void XK_CAT(binary_f32, XK_V)(xk_binary *bb);
+XK_ENTRY void XK_CAT(softplus_f32, XK_V)(const void *xv, void *outv, ptrdiff_t n, int negate);
+XK_ENTRY void XK_CAT(stats_f32, XK_V)(xk_stats *s);
+XK_ENTRY void XK_CAT(kl_f32, XK_V)(xk_kl *b);
+#endif
 
 #ifdef __cplusplus
 extern "C" const xk_variant XK_CAT(xk_variant, XK_V);
@@ -227,3 +257,4 @@ const xk_variant XK_CAT(xk_variant, XK_V) = {
     .math_array = XK_CAT(math_array, XK_V),
     .id_range = XK_CAT(id_range, XK_V),
 };
+#endif

@@ -18,8 +18,9 @@ ptrdiff_t xk_scratch_len(ptrdiff_t C)
     return XK_TILE + (C <= XK_TILE_C_MAX ? 3 * C * XK_TILE : C);
 }
 
-/* The variants, each compiled in a file of its own (kernels_avx512.c, kernels_avx2.cpp,
- * kernels_baseline.c: the build compiles them in parallel), best first. */
+/* The variants, each compiled in files of its own (kernels_avx512.c and kernels_avx512_float.c,
+ * kernels_avx2.cpp and kernels_avx2_float.cpp, kernels_baseline.c: the build compiles them in
+ * parallel), best first. */
 #ifdef XK_X86
 extern const xk_variant xk_variant_v4, xk_variant_v3;
 #endif

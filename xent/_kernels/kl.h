@@ -807,13 +807,18 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
     FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
 }
 
-/* kl_rows_impl compiled for each kind of the two sides (logits or probabilities) */
+/* kl_rows_impl compiled for each kind of the two sides (logits or probabilities; at run time
+   without XK_SPECIALIZE, body.h) */
 static void FN(kl_rows)(xk_kl *b, const xk_kl_tp *tp)
 {
+#if XK_SPECIALIZE
     if (b->p_logits && b->q_logits) FN(kl_rows_impl)(b, tp, 1, 1);
     else if (b->p_logits) FN(kl_rows_impl)(b, tp, 1, 0);
     else if (b->q_logits) FN(kl_rows_impl)(b, tp, 0, 1);
     else FN(kl_rows_impl)(b, tp, 0, 0);
+#else
+    FN(kl_rows_impl)(b, tp, b->p_logits != 0, b->q_logits != 0);
+#endif
 }
 
 /* ------------------------------------------------------------------ rows of few classes */
@@ -1082,7 +1087,7 @@ static void FN(kl_two)(xk_kl *b, const xk_kl_tp *tp)
 }
 #endif
 
-static void FN(kl)(xk_kl *b)
+XK_ENTRY void FN(kl)(xk_kl *b)
 {
     const double temp = b->temperature;
     xk_kl_tp tp = {temp, 1.0 / temp, 0.0, 0.0, temp != 1.0, temp < 0x1p900 && temp > 0x1p-900};
