@@ -113,7 +113,14 @@ class ObjectCache:
         # the build's environment, a new temporary directory in each isolated build
         for path in (source, *sorted(depends or ())):
             with open(path, "rb") as f:
-                digest.update(os.path.basename(path).encode() + b"\0" + f.read())
+                data = f.read()
+            # cythonize's metadata comment names NumPy's headers by that path too (the same
+            # C code otherwise): a wheel built after an install compiled _core.c again
+            start = data.find(b"/* BEGIN: Cython Metadata")
+            end = data.find(b"END: Cython Metadata */", start)
+            if start >= 0 and end >= 0:
+                data = data[:start] + data[end:]
+            digest.update(os.path.basename(path).encode() + b"\0" + data)
         return os.path.join(OBJECT_CACHE, digest.hexdigest() + ".o")
 
     @staticmethod
