@@ -2997,16 +2997,23 @@ static void FN(tcheck_end)(const FN(tcheck) *c, xk_stats *s)
     s->total = FN(lanes_sum)(c->ts, c->tc);
 }
 
-/* tile2_plain instantiated: one function per set of flags (GRAD, FOCAL, Z, PAIRS, CAT). In
- * one function together (or in their callers), their loops kept their polynomials'
- * coefficients on the stack: sparse float32 pairs with the gradient took 1.08x the time. */
+/* tile2_plain instantiated: one function per set of flags (GRAD, PAIRS, CAT, and whether
+ * there is a focal factor or z-loss). In one function together (or in their callers), their
+ * loops kept their polynomials' coefficients on the stack: sparse float32 pairs with the
+ * gradient took 1.08x the time. FOCAL and Z themselves (the F and Z of the names) are read at
+ * run time: their three combinations in one instance (two classes with a focal factor or a
+ * z-loss; a fifth of the AVX2 variant's double code as one instance each). */
+#define XK_T2_0 0
+#define XK_T2_F (b->gamma != 0.0)
+#define XK_T2_Z (b->z != 0.0)
 #if XK_SPECIALIZE
 #define XK_TILE2_PLAIN(G, F, Z, P, C)                                                          \
     static __attribute__((noinline)) void FN(tile2_plain_##G##F##Z##P##C)(                      \
         xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t,           \
         ptrdiff_t ts, T *out, ptrdiff_t os, xk_sum *bsum, FN(tcheck) *chk)                      \
     {                                                                                            \
-        FN(tile2_plain)(b, r0, n, x, xs, t, ts, out, os, bsum, chk, G, F, Z, P, C);             \
+        FN(tile2_plain)(b, r0, n, x, xs, t, ts, out, os, bsum, chk, G, XK_T2_##F, XK_T2_##Z, P, \
+                        C);                                                                      \
     }
 #define XK_TILE2_PLAIN_GP(F, Z, C)                                                             \
     XK_TILE2_PLAIN(0, F, Z, 0, C)                                                              \
@@ -3015,9 +3022,7 @@ static void FN(tcheck_end)(const FN(tcheck) *c, xk_stats *s)
     XK_TILE2_PLAIN(1, F, Z, 1, C)
 #define XK_TILE2_PLAIN_FZ(C)                                                                   \
     XK_TILE2_PLAIN_GP(0, 0, C)                                                                 \
-    XK_TILE2_PLAIN_GP(0, 1, C)                                                                 \
-    XK_TILE2_PLAIN_GP(1, 0, C)                                                                 \
-    XK_TILE2_PLAIN_GP(1, 1, C)
+    XK_TILE2_PLAIN_GP(F, Z, C)
 XK_TILE2_PLAIN_FZ(0) /* sparse */
 XK_TILE2_PLAIN_FZ(1) /* categorical */
 #undef XK_TILE2_PLAIN_FZ
@@ -3044,7 +3049,8 @@ static inline void FN(tile2_plain_any)(xk_block *b, int mode, ptrdiff_t r0, ptrd
 #define XK_CALL(G, F, Z, P, C) FN(tile2_plain_##G##F##Z##P##C)(b, r0, n, x, xs, t, ts, out, os, bsum, chk)
 #else
 #define XK_CALL(G, F, Z, P, C)                                                                \
-    FN(tile2_plain_flags)(b, r0, n, x, xs, t, ts, out, os, bsum, chk, G, F, Z, P, C)
+    FN(tile2_plain_flags)(b, r0, n, x, xs, t, ts, out, os, bsum, chk, G, XK_T2_##F, XK_T2_##Z, \
+                          P, C)
 #endif
 #define XK_PLAIN(F, Z, C)                                                                     \
     do {                                                                                      \
@@ -3055,9 +3061,7 @@ static inline void FN(tile2_plain_any)(xk_block *b, int mode, ptrdiff_t r0, ptrd
     } while (0)
 #define XK_PLAIN_FZ(C)                                                                        \
     do {                                                                                      \
-        if (focal && z) XK_PLAIN(1, 1, C);                                                    \
-        else if (focal) XK_PLAIN(1, 0, C);                                                    \
-        else if (z) XK_PLAIN(0, 1, C);                                                        \
+        if (focal || z) XK_PLAIN(F, Z, C);                                                    \
         else XK_PLAIN(0, 0, C);                                                               \
     } while (0)
     const int focal = b->gamma != 0.0, z = b->z != 0.0;
