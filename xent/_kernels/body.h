@@ -3000,10 +3000,12 @@ static void FN(tcheck_end)(const FN(tcheck) *c, xk_stats *s)
 /* tile2_plain instantiated: one function per set of flags (GRAD, PAIRS, CAT, and whether
  * there is a focal factor or z-loss). In one function together (or in their callers), their
  * loops kept their polynomials' coefficients on the stack: sparse float32 pairs with the
- * gradient took 1.08x the time. FOCAL and Z themselves (the F and Z of the names) are read at
- * run time: their three combinations in one instance (two classes with a focal factor or a
- * z-loss; a fifth of the AVX2 variant's double code as one instance each). */
+ * gradient took 1.08x the time. The z-loss alone has instances of its own (the F and Z of
+ * the names: 0, 1, or read at run time); with a focal factor, whether there is a z-loss too is
+ * read at run time (two classes with a focal factor: their two combinations had been a tenth
+ * of the AVX2 variant's double code). */
 #define XK_T2_0 0
+#define XK_T2_1 1
 #define XK_T2_F (b->gamma != 0.0)
 #define XK_T2_Z (b->z != 0.0)
 #if XK_SPECIALIZE
@@ -3022,6 +3024,7 @@ static void FN(tcheck_end)(const FN(tcheck) *c, xk_stats *s)
     XK_TILE2_PLAIN(1, F, Z, 1, C)
 #define XK_TILE2_PLAIN_FZ(C)                                                                   \
     XK_TILE2_PLAIN_GP(0, 0, C)                                                                 \
+    XK_TILE2_PLAIN_GP(0, 1, C)                                                                 \
     XK_TILE2_PLAIN_GP(F, Z, C)
 XK_TILE2_PLAIN_FZ(0) /* sparse */
 XK_TILE2_PLAIN_FZ(1) /* categorical */
@@ -3061,7 +3064,8 @@ static inline void FN(tile2_plain_any)(xk_block *b, int mode, ptrdiff_t r0, ptrd
     } while (0)
 #define XK_PLAIN_FZ(C)                                                                        \
     do {                                                                                      \
-        if (focal || z) XK_PLAIN(F, Z, C);                                                    \
+        if (focal) XK_PLAIN(F, Z, C);                                                         \
+        else if (z) XK_PLAIN(0, 1, C);                                                        \
         else XK_PLAIN(0, 0, C);                                                               \
     } while (0)
     const int focal = b->gamma != 0.0, z = b->z != 0.0;
