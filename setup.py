@@ -198,14 +198,14 @@ class ParallelBuildExt(build_ext):
                 ObjectCache.store(obj, cached)
             return objects
 
-        def rank(source):  # type: ignore[no-untyped-def]
-            """The source's place in SOURCES (cythonize turns _core.pyx into _core.c)."""
-            stems = [os.path.splitext(os.path.basename(s))[0] for s in SOURCES]
-            stem = os.path.splitext(os.path.basename(source))[0]
-            return stems.index(stem) if stem in stems else len(stems)
+        def stem(path):  # type: ignore[no-untyped-def]
+            return os.path.splitext(os.path.basename(path))[0]
+
+        # each source's place in SOURCES (cythonize turns _core.pyx into _core.c)
+        rank = {stem(path): i for i, path in enumerate(SOURCES)}
 
         def compile_all(sources, *args, **kwargs):  # type: ignore[no-untyped-def]
-            sources = sorted(sources, key=rank)
+            sources = sorted(sources, key=lambda path: rank.get(stem(path), len(rank)))
             with ThreadPoolExecutor(max(1, jobs)) as pool:
                 done = pool.map(lambda source: compile_one(source, *args, **kwargs), sources)
                 return [obj for objects in done for obj in objects]

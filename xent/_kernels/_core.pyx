@@ -535,6 +535,45 @@ cdef bint _loss_options(object label_smoothing, object z_loss, object focal_gamm
             and _plain_option(focal_gamma, _FLOAT_MAX, gamma))
 
 
+cdef int _loss_call(object y_true, object y_pred, object axis, object reduction,
+                    object label_smoothing, object z_loss, object focal_gamma,
+                    Py_ssize_t block_bytes, Py_ssize_t min_rows, Py_ssize_t *R, Py_ssize_t *C,
+                    int *red, double *eps, double *z, double *gamma) except -2:
+    """The test of a small softmax-loss call: its logits' kind (`_one_block_kind`, with their
+    rows and classes), its reduction's code and its options (`_loss_options`); -1 where the
+    logits, the reduction or an option is not one of the small path's, or ``y_true`` is not a
+    NumPy array."""
+    cdef int kind = _one_block_kind(y_pred, axis, block_bytes, min_rows, R, C)
+    red[0] = _reduction_code(reduction)
+    if kind < 0 or red[0] < 0 or type(y_true) is not np.ndarray:
+        return -1
+    if not _loss_options(label_smoothing, z_loss, focal_gamma, eps, z, gamma):
+        return -1
+    return kind
+
+
+cdef object _loss_block(xk_block *b, cnp.ndarray x, Py_ssize_t R, Py_ssize_t C, double eps,
+                        double z, double gamma, bint return_grad, object new_array,
+                        Py_ssize_t min_out_bytes):
+    """A small softmax-loss call's block over its row-major logits ``x`` (R x C), without class
+    weights: the logits, the options and, where ``return_grad``, the gradient's new array
+    (`_new_output`; returned, else None) as the output. The caller sets the targets and
+    ``grad_div``."""
+    cdef object grad = None
+    b.R, b.C = R, C
+    b.x = cnp.PyArray_DATA(x)
+    b.x_rs, b.x_cs = C, 1
+    if return_grad:
+        grad = _new_output(x, new_array, min_out_bytes)
+        b.out = cnp.PyArray_DATA(<cnp.ndarray>grad)
+        b.o_rs, b.o_cs = C, 1
+    b.cw_sum = <double>C
+    b.eps = eps
+    b.z = z
+    b.gamma = gamma
+    return grad
+
+
 cdef bint _same_layout(cnp.ndarray a, cnp.ndarray like):
     """Whether ``a`` has ``like``'s shape and is C-contiguous in native byte order."""
     cdef int i, nd = cnp.PyArray_NDIM(like)
@@ -615,12 +654,11 @@ def sparse_one_block(object y_true, object y_pred, object axis, object reduction
     The gradient is a new array of the logits' shape and dtype, from ``new_array(shape,
     dtype)`` (`xent._outputs.new_array`) from ``min_out_bytes`` up, else NumPy's."""
     cdef Py_ssize_t R, C
-    cdef int kind = _one_block_kind(y_pred, axis, block_bytes, min_rows, &R, &C)
-    cdef int red = _reduction_code(reduction)
+    cdef int red
     cdef double eps, z, gamma
-    if kind < 0 or red < 0 or type(y_true) is not np.ndarray:
-        return None
-    if not _loss_options(label_smoothing, z_loss, focal_gamma, &eps, &z, &gamma):
+    cdef int kind = _loss_call(y_true, y_pred, axis, reduction, label_smoothing, z_loss,
+                               focal_gamma, block_bytes, min_rows, &R, &C, &red, &eps, &z, &gamma)
+    if kind < 0:
         return None
     cdef cnp.ndarray x = <cnp.ndarray>y_pred, y = <cnp.ndarray>y_true
     cdef int nd = cnp.PyArray_NDIM(x), typ = cnp.PyArray_TYPE(x), i
@@ -641,23 +679,12 @@ def sparse_one_block(object y_true, object y_pred, object axis, object reduction
     v.id_range(cnp.PyArray_DATA(y), id_size == 4, R, 0, 0, &lo, &hi, &count)
     if lo < 0 or hi >= C:
         return None
-    cdef object grad = None
     cdef cnp.ndarray rows_out = None
-    if return_grad:
-        grad = _new_output(x, new_array, min_out_bytes)
     cdef xk_block b
     memset(&b, 0, sizeof(b))
-    b.R, b.C = R, C
-    b.x = cnp.PyArray_DATA(x)
-    b.x_rs, b.x_cs = C, 1
-    if grad is not None:
-        b.out = cnp.PyArray_DATA(<cnp.ndarray>grad)
-        b.o_rs, b.o_cs = C, 1
-    b.cw_sum = <double>C
-    b.eps = eps
+    cdef object grad = _loss_block(&b, x, R, C, eps, z, gamma, return_grad, new_array,
+                                   min_out_bytes)
     b.grad_div = <double>R if red == 2 else 1.0
-    b.z = z
-    b.gamma = gamma
     cdef int64_t *ids = NULL
     cdef double *others = NULL
     cdef double *rows = NULL
@@ -704,12 +731,11 @@ def categorical_one_block(object y_true, object y_pred, object axis, object redu
     mean checks the targets first, for their total; otherwise the kernel checks them as it
     runs (`softmax_block`'s ``check``, one block)."""
     cdef Py_ssize_t R, C
-    cdef int kind = _one_block_kind(y_pred, axis, block_bytes, min_rows, &R, &C)
-    cdef int red = _reduction_code(reduction)
+    cdef int red
     cdef double eps, z, gamma
-    if kind < 0 or red < 0 or type(y_true) is not np.ndarray:
-        return None
-    if not _loss_options(label_smoothing, z_loss, focal_gamma, &eps, &z, &gamma):
+    cdef int kind = _loss_call(y_true, y_pred, axis, reduction, label_smoothing, z_loss,
+                               focal_gamma, block_bytes, min_rows, &R, &C, &red, &eps, &z, &gamma)
+    if kind < 0:
         return None
     cdef cnp.ndarray x = <cnp.ndarray>y_pred, t = <cnp.ndarray>y_true
     cdef int nd = cnp.PyArray_NDIM(x), typ = cnp.PyArray_TYPE(x)
@@ -748,21 +774,11 @@ def categorical_one_block(object y_true, object y_pred, object axis, object redu
         chk.sums, chk.wsums, chk.ids = buf, buf + R, <int64_t *>(buf + 2 * R)
         chk.totals, chk.hot = totals, hot
         chk.one_hot, chk.first = 1, not first
-        if return_grad:
-            grad = _new_output(x, new_array, min_out_bytes)
-            b.out = cnp.PyArray_DATA(<cnp.ndarray>grad)
-            b.o_rs, b.o_cs = C, 1
-        b.R, b.C = R, C
-        b.x = cnp.PyArray_DATA(x)
-        b.x_rs, b.x_cs = C, 1
+        grad = _loss_block(&b, x, R, C, eps, z, gamma, return_grad, new_array, min_out_bytes)
         b.t = cnp.PyArray_DATA(t)
         b.t_rs, b.t_cs = C, 1
-        b.cw_sum = <double>C
-        b.eps = eps
         # `grad_divisor` of the total known now (the forward's is not used)
         b.grad_div = 1.0 if red != 2 else (totals[0] if totals[0] > 0 else INFINITY)
-        b.z = z
-        b.gamma = gamma
         if eps > 0 and return_grad:
             others = _unit_others(C)
             b.cw_others = others
