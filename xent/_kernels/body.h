@@ -319,16 +319,18 @@ static inline ptrdiff_t FN(row_first)(const T *x, ptrdiff_t C, double m)
     return 0;
 }
 
-/* The maximum alone of a row (NaN if it holds one), four vectors a step with independent
- * maxima, so that the pass runs at the speed of its loads: the exp pass (row_pass_v) counts
- * the entries equal to it and finds the first. With lo_out, also the row's minimum (NaN
- * entries left out), which tells the exp pass whether its row is clean (XK_CLEAN_SPAN). */
+/* The maximum alone of a row (NaN if it holds one), four vectors a step into two independent
+ * maxima (and minima), so that the pass runs at the speed of its loads with its accumulators
+ * in registers (four of each had filled AVX2's sixteen, and the loop kept them on the stack):
+ * the exp pass (row_pass_v) counts the entries equal to it and finds the first. With lo_out,
+ * also the row's minimum (NaN entries left out), which tells the exp pass whether its row is
+ * clean (XK_CLEAN_SPAN). */
 static inline __attribute__((always_inline)) void FN(row_max)(const T *x, ptrdiff_t C,
                                                               double *m_out, double *lo_out)
 {
     const xv_d ninf = XV(splat)(-HUGE_VAL), pinf = XV(splat)(HUGE_VAL);
-    xv_d m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
-    xv_d l0 = pinf, l1 = pinf, l2 = pinf, l3 = pinf;
+    xv_d m0 = ninf, m1 = ninf;
+    xv_d l0 = pinf, l1 = pinf;
     xv_i nan = {0};
     ptrdiff_t c = 0;
     for (; c + 32 <= C; c += 32) {
@@ -336,15 +338,15 @@ static inline __attribute__((always_inline)) void FN(row_max)(const T *x, ptrdif
         const xv_d v2 = XK_LOADV(x + c + 16), v3 = XK_LOADV(x + c + 24);
         m0 = XV(max)(v0, m0); /* a NaN entry leaves the maximum as it is */
         m1 = XV(max)(v1, m1);
-        m2 = XV(max)(v2, m2);
-        m3 = XV(max)(v3, m3);
+        m0 = XV(max)(v2, m0);
+        m1 = XV(max)(v3, m1);
         if (lo_out) {
             l0 = XV(min)(v0, l0);
             l1 = XV(min)(v1, l1);
-            l2 = XV(min)(v2, l2);
-            l3 = XV(min)(v3, l3);
+            l0 = XV(min)(v2, l0);
+            l1 = XV(min)(v3, l1);
         }
-        nan |= XV_NE(v0, v0) | XV_NE(v1, v1) | XV_NE(v2, v2) | XV_NE(v3, v3);
+        nan |= (XV_NE(v0, v0) | XV_NE(v1, v1)) | (XV_NE(v2, v2) | XV_NE(v3, v3));
     }
     for (; c + 8 <= C; c += 8) {
         const xv_d v = XK_LOADV(x + c);
@@ -359,8 +361,8 @@ static inline __attribute__((always_inline)) void FN(row_max)(const T *x, ptrdif
         nan |= XV_NE(v, v);
         c = C;
     }
-    double m = XV(max_lanes)(XV(max)(XV(max)(m0, m1), XV(max)(m2, m3)));
-    double lo = lo_out ? -XV(max_lanes)(-XV(min)(XV(min)(l0, l1), XV(min)(l2, l3))) : 0.0;
+    double m = XV(max_lanes)(XV(max)(m0, m1));
+    double lo = lo_out ? -XV(max_lanes)(-XV(min)(l0, l1)) : 0.0;
     int tail_nan = 0;
     for (; c < C; c++) {
         const double v = (double)x[c];
@@ -599,15 +601,16 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
  * power sums of w F^j and w F^j v off the first maximum's entry, F with its float exp's low
  * part, in runs as the weighted sums. */
 
-/* The maximum alone of a float row (NaN if it holds one), four vectors a step with independent
- * maxima, so that the pass runs at the speed of its loads: the exp pass then counts the
- * entries equal to it and finds the first (row_pass_s with TIES). */
+/* The maximum alone of a float row (NaN if it holds one), as row_max: four vectors a step
+ * into two independent maxima and minima (four of each, their vectors on the stack, were a
+ * fifth of a 64-class row's time): the exp pass then counts the entries equal to it and finds
+ * the first (row_pass_s with TIES). */
 static inline __attribute__((always_inline)) void FN(row_max_s)(const float *x, ptrdiff_t C,
                                                                 double *m_out, double *lo_out)
 {
     const xv_s ninf = XV(ssplat)(-HUGE_VALF), pinf = XV(ssplat)(HUGE_VALF);
-    xv_s m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
-    xv_s l0 = pinf, l1 = pinf, l2 = pinf, l3 = pinf;
+    xv_s m0 = ninf, m1 = ninf;
+    xv_s l0 = pinf, l1 = pinf;
     xv_si nan = {0};
     ptrdiff_t c = 0;
     for (; c + 64 <= C; c += 64) {
@@ -615,15 +618,15 @@ static inline __attribute__((always_inline)) void FN(row_max_s)(const float *x, 
         const xv_s v2 = XV(sload)(x + c + 32), v3 = XV(sload)(x + c + 48);
         m0 = XV(smax)(v0, m0); /* a NaN entry leaves the maximum as it is */
         m1 = XV(smax)(v1, m1);
-        m2 = XV(smax)(v2, m2);
-        m3 = XV(smax)(v3, m3);
+        m0 = XV(smax)(v2, m0);
+        m1 = XV(smax)(v3, m1);
         if (lo_out) {
             l0 = XV(smin)(v0, l0);
             l1 = XV(smin)(v1, l1);
-            l2 = XV(smin)(v2, l2);
-            l3 = XV(smin)(v3, l3);
+            l0 = XV(smin)(v2, l0);
+            l1 = XV(smin)(v3, l1);
         }
-        nan |= XV_NE(v0, v0) | XV_NE(v1, v1) | XV_NE(v2, v2) | XV_NE(v3, v3);
+        nan |= (XV_NE(v0, v0) | XV_NE(v1, v1)) | (XV_NE(v2, v2) | XV_NE(v3, v3));
     }
     for (; c + 16 <= C; c += 16) {
         const xv_s v = XV(sload)(x + c);
@@ -638,8 +641,8 @@ static inline __attribute__((always_inline)) void FN(row_max_s)(const float *x, 
         nan |= XV_NE(v, v);
         c = C;
     }
-    float m = XV(smax_lanes)(XV(smax)(XV(smax)(m0, m1), XV(smax)(m2, m3)));
-    float lo = -XV(smax_lanes)(-XV(smin)(XV(smin)(l0, l1), XV(smin)(l2, l3)));
+    float m = XV(smax_lanes)(XV(smax)(m0, m1));
+    float lo = -XV(smax_lanes)(-XV(smin)(l0, l1));
     int tail_nan = 0;
     for (; c < C; c++) {
         m = x[c] > m ? x[c] : m;
