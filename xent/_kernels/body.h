@@ -691,10 +691,10 @@ static inline __attribute__((always_inline)) void FN(load16_s)(
  * the widened x, SMOOTH's cw v, CAT's w = cw t (FG: smoothed targets), w v, w and w off the
  * entry topc; FG: w F^j and w F^j v off it (FF: F with its low part). plain: a whole vector
  * without class weights; low: a lane below exp's range (x may be -inf); tie: the maximum is
- * not finite. */
+ * not finite; tw (wsum_pass_s, targets without class weights): w's sum is the caller's. */
 static inline __attribute__((always_inline)) void FN(wsum_vec_s)(
     FN(wsums) *S, const FN(state) *st, xv_s xv, xv_s tv, const xv_d cwv[2], ptrdiff_t c,
-    int plain, int low, int tie, xv_i topc, const xv_d FF[2], xv_d *QP, xv_d *RP,
+    int plain, int low, int tie, int tw, ptrdiff_t topc, const xv_d FF[2], xv_d *QP, xv_d *RP,
     const int STORE, const int SMOOTH, const int CAT, const int FG)
 {
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m);
@@ -711,13 +711,17 @@ static inline __attribute__((always_inline)) void FN(wsum_vec_s)(
             xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
             if (FG) tvd = st->kw1 * tvd + st->kw0; /* smoothed targets */
             xv_d w_ = plain ? tvd : cwv[h] * tvd;
-            const xv_i cidx = lane + (c + 8 * h);
-            /* v is finite but where x is -inf (low) or the maximum is not finite (tie) */
-            xv_d wv_ = w_ * v_;
-            if (low || tie) wv_ = XV(sel)(XV_EQ(w_, zero), zero, wv_);
-            S->P3 += wv_;
-            S->P4 += w_;
-            const xv_d wx_ = XV(sel)(XV_EQ(cidx, topc), zero, w_);
+            /* v is finite but where x is -inf (low) or the maximum is not finite (tie); without
+               FG (wsum_pass_s) w v is added in one multiply-add where it is */
+            if (low || tie) S->P3 += XV(sel)(XV_EQ(w_, zero), zero, w_ * v_);
+            else if (FG) S->P3 += w_ * v_;
+            else S->P3 = XV(fma)(w_, v_, S->P3);
+            if (!tw) S->P4 += w_; /* tw: the caller adds the targets as `stats` does */
+            /* the entry topc set apart in the one vector that holds it (once a row: no vector
+               of indices to compare in the others) */
+            xv_d wx_ = w_;
+            if ((STORE || FG) && (size_t)(topc - (c + 8 * h)) < 8)
+                wx_ = XV(sel)(XV_EQ(lane + (c + 8 * h), topc), zero, w_);
             if (STORE || FG) S->P5 += wx_;
             /* FG: w F^j and w F^j v off the maximum's entry (F = 1 at ties) */
             xv_d pw = FG ? wx_ * FF[h] : zero;
@@ -760,26 +764,31 @@ static inline __attribute__((always_inline)) int FN(wsum_low_s)(xv_s xv, xv_s mf
 }
 
 /* The weighted sums of a row (row_pass_s without FG) in a loop of their own, after its exp
- * pass or before it (see row_pass_v): the same terms in the same order as within the pass,
- * so the same bits. Within the pass the exp's and the sums' vectors did not fit in
- * the sixteen registers of AVX2: the categorical loss's pass took 1.6 times the sparse one's,
- * its gradient's 2.5 times.
+ * pass or before it (see row_pass_v): within the pass the exp's and the sums' vectors did not
+ * fit in the sixteen registers of AVX2 (the categorical loss's pass took 1.6 times the sparse
+ * one's, its gradient's 2.5 times). Each w v is added in one multiply-add.
  *
- * CHECK (CAT): the targets checked as they are read here (st->tcheck, see xk_row_check), their
- * row's sum added as `stats` adds it (sixteen entries at a time into two vectors of eight
- * lanes taken in turn, the last entries, fewer than sixteen, padded with 0 into the second,
- * its lanes then added pairwise), so that the block's total is the one `stats` gives: a pass
- * over the targets fewer (at 1,000 float32 classes it was a fifth of the loss). */
+ * Targets without class weights (CAT, tw): their sum wy = W is added as `stats` adds a row
+ * (sixteen entries at a time into two vectors of eight lanes taken in turn, the last entries,
+ * fewer than sixteen, padded with 0 into the second, its lanes then added pairwise; relative
+ * error below (C / 32 + 5) 2^-53, far under a float result's), so that with CHECK, the targets checked as
+ * they are read here (st->tcheck, see xk_row_check), the row's sum is W itself and the block's
+ * total the one `stats` gives: a pass over the targets fewer (at 1,000 float32 classes it was
+ * a fifth of the loss), and no sum of W of its own (compensated, in two more vectors, which
+ * took the check's and the sums' accumulators beyond the registers). */
 static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
     const float *x, const float *t, const double *cw, ptrdiff_t C, FN(state) *st, int tie,
-    const int STORE, const int SMOOTH, const int CAT, const int CLEAN, const int CHECK)
+    const int STORE, const int SMOOTH, const int CAT, const int CLEAN, const int CHECK,
+    const int TW)
 {
     const xv_d zero = XV(splat)(0.0);
     FN(wsums) S = {zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero};
     xv_d ta0 = zero, ta1 = zero;
     xv_si tbad = {0};
     const xv_s mf = XV(ssplat)((float)st->m);
-    const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
+    /* targets without class weights (TW: cw is NULL): their sum (wy), in `stats`'s order, is
+       also their check's (CHECK) */
+    const int tw = CAT && TW;
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
@@ -791,20 +800,21 @@ static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
             FN(load16_s)(x, t, cw, c, nstore, CLEAN ? (float)st->m : -HUGE_VALF, &xv, &tv, cwv,
                          SMOOTH, CAT);
             const int low = FN(wsum_low_s)(xv, mf, tie, CAT, CLEAN);
-            FN(wsum_vec_s)(&S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie, topv,
-                           NULL, NULL, NULL, STORE, SMOOTH, CAT, 0);
-            if (CHECK && CAT) {
+            FN(wsum_vec_s)(&S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie, tw,
+                           st->top, NULL, NULL, NULL, STORE, SMOOTH, CAT, 0);
+            if (tw) {
                 const xv_d ts = XV(swiden_lo)(tv) + XV(swiden_hi)(tv);
                 if ((k & 1) || nstore < 16) ta1 += ts;
                 else ta0 += ts;
-                tbad |= XV_LT(tv, 0.0f) | XV_GT(tv, 1.0f); /* (NaN: its sum is NaN) */
             }
+            if (CHECK && CAT) tbad |= XV_LT(tv, 0.0f) | XV_GT(tv, 1.0f); /* (NaN: its sum) */
         }
         if ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C) FN(wsum_run_s)(&S, STORE, SMOOTH, CAT, 0);
     }
     FN(state_wsums)(st, S.A2 - S.K2, S.A3 - S.K3, S.A4 - S.K4, S.A5 - S.K5);
+    if (tw) st->wy = FN(hsum)(ta0 + ta1);
     if (CHECK && CAT) {
-        st->tsum = FN(hsum)(ta0 + ta1);
+        st->tsum = st->wy;
         st->tbad = XV(sany)(tbad);
     }
 }
@@ -828,7 +838,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     /* the weighted sums after the pass, but before it where it writes over x (see
        row_pass_v) */
     const int sums = (SMOOTH || CAT) && !FG, sums_first = sums && STORE && out == x;
-    if (sums_first) FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0);
+    if (sums_first && cw == NULL)
+        FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 1);
+    else if (sums_first)
+        FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0);
     /* FG (CAT, the focal loss's power sums): runs and compensated sums of w F^j, w F^j v */
     xv_d QP[XK_FG_MAX], QA[XK_FG_MAX], QK[XK_FG_MAX], RP[XK_FG_MAX], RA[XK_FG_MAX],
         RK[XK_FG_MAX];
@@ -911,8 +924,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
             /* FG: the first maximum found so far (the pass reaches it in this vector or
                before) */
             if (WS)
-                FN(wsum_vec_s)(&S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie,
-                               (xv_i){0} + (int64_t)top, FF, QP, RP, STORE, SMOOTH, CAT, FG);
+                FN(wsum_vec_s)(&S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie, 0,
+                               top, FF, QP, RP, STORE, SMOOTH, CAT, FG);
         }
         XV_KADD(A0, K0, ((G[0] + G[1]) + (G[2] + G[3])));
         if (WS && ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C)) {
@@ -932,8 +945,12 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     if (st->hilo) XV_KADD(A0, K0, XV(swiden_lo)(LO) + XV(swiden_hi)(LO));
     st->top = top < 0 ? 0 : top; /* for wsum_pass_s below: row_first's index */
     if (sums && !sums_first) {
-        if (CAT && st->tcheck) FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 1);
-        else FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0);
+        /* (the check's targets have no class weights: xk_row_check) */
+        if (CAT && st->tcheck)
+            FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 1, 1);
+        else if (CAT && cw == NULL)
+            FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 1);
+        else FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0);
     }
     if (sums) st->sb = FN(hsum)(A0 - K0); /* the others: wsum_pass_s */
     else FN(state_sums)(st, A0 - K0, S.A2 - S.K2, S.A3 - S.K3, S.A4 - S.K4, S.A5 - S.K5);
