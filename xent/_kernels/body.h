@@ -196,6 +196,9 @@ typedef struct {
        w_c = cw_c (kw1 t_c + kw0), and over the entries but the maximum's, fq[j] = sum w F^(j+1)
        and fr[j] = sum w F^(j+1) v, for j < fg */
     double kw0, kw1, fq[XK_FG_MAX], fr[XK_FG_MAX];
+    /* where row_pass_s with FG keeps each entry's F (with its low part, as a double) for the
+       power sums' loop after it (fg_pass_s): C rounded up to 16 doubles */
+    double *ff;
     /* this row's share of the block's prefetch (xk_block.pf): pf_lines lines from pf */
     const char *pf;
     ptrdiff_t pf_lines;
@@ -217,6 +220,7 @@ static inline __attribute__((always_inline)) void FN(state_zero)(FN(state) *st, 
     st->clean = st->hilo = 0;
     st->kw0 = st->kw1 = 0.0;
     for (int q = 0; q < fg; q++) st->fq[q] = st->fr[q] = 0.0;
+    st->ff = NULL;
     st->pf = NULL;
     st->pf_lines = 0;
     st->tcheck = st->tbad = 0;
@@ -819,6 +823,53 @@ static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
     }
 }
 
+/* The focal loss's power sums of a float row (FG = gamma, 1-4; CAT, forward) after its exp
+ * pass, from the F it kept in st->ff: wsum_vec_s on sixteen entries at a time, each run of
+ * XK_RUN entries then added to compensated sums, the weighted sums into S (as wsum_pass_s)
+ * and w F^j, w F^j v into st->fq, st->fr. Within the exp pass, their eighteen vectors and the
+ * exp's went beyond AVX2's registers to the stack. The same terms in the same order as they
+ * were added there (the maximum's first entry, st->top, is set apart in the vector that holds
+ * it, as the pass found it by then), so the same bits. */
+static inline __attribute__((always_inline)) void FN(fg_pass_s)(
+    const float *x, const float *t, const double *cw, ptrdiff_t C, FN(state) *st, int tie,
+    FN(wsums) *S, const int SMOOTH, const int CAT, const int CLEAN, const int FG)
+{
+    const xv_d zero = XV(splat)(0.0);
+    const xv_s mf = XV(ssplat)((float)st->m);
+    xv_d QP[XK_FG_MAX], QA[XK_FG_MAX], QK[XK_FG_MAX], RP[XK_FG_MAX], RA[XK_FG_MAX],
+        RK[XK_FG_MAX];
+    for (int j = 0; j < FG; j++) QP[j] = QA[j] = QK[j] = RP[j] = RA[j] = RK[j] = zero;
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const ptrdiff_t c = c0 + 16 * k;
+            if (c >= C) continue;
+            const int nstore = C - c < 16 ? (int)(C - c) : 16;
+            xv_s xv, tv = XV(ssplat)(0.0f);
+            xv_d cwv[2];
+            FN(load16_s)(x, t, cw, c, nstore, CLEAN ? (float)st->m : -HUGE_VALF, &xv, &tv, cwv,
+                         SMOOTH, CAT);
+            const int low = FN(wsum_low_s)(xv, mf, tie, CAT, CLEAN);
+            const xv_d FF[2] = {XV(load)(st->ff + c), XV(load)(st->ff + c + 8)};
+            FN(wsum_vec_s)(S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie, 0,
+                           st->top, FF, QP, RP, 0, SMOOTH, CAT, FG);
+        }
+        if ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C) {
+            FN(wsum_run_s)(S, 0, SMOOTH, CAT, FG);
+#pragma GCC unroll 4
+            for (int j = 0; j < FG; j++) {
+                XV_KADD(QA[j], QK[j], QP[j]);
+                XV_KADD_INF(RA[j], RK[j], RP[j]);
+                QP[j] = RP[j] = zero;
+            }
+        }
+    }
+    for (int j = 0; j < FG; j++) {
+        st->fq[j] = FN(hsum)(QA[j] - QK[j]);
+        st->fr[j] = FN(hsum)(RA[j] - RK[j]);
+    }
+}
+
 static inline __attribute__((always_inline)) void FN(row_pass_s)(
     const float *x, const float *t, const double *cw, float *out, ptrdiff_t C, FN(state) *st,
     const int STORE, const int SMOOTH, const int CAT, const int FG, const int CLEAN)
@@ -826,9 +877,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     const xv_d zero = XV(splat)(0.0);
     const xv_s szero = XV(ssplat)(0.0f), mf = XV(ssplat)((float)st->m);
     const int tie = !CLEAN && !(st->m > -HUGE_VAL && st->m < HUGE_VAL);
-    /* the weighted sums within the pass only with FG, whose terms need each F; else before it
-       (wsum_pass_s) */
-    const int WS = (SMOOTH || CAT) && FG;
+    /* the weighted sums after the pass (before it where it writes over x): with FG, whose
+       terms need each F, from the F it keeps (fg_pass_s), else wsum_pass_s */
     /* the entries equal to the maximum (d = 0 exactly, as the maximum is one of the row's
        floats; set below where it is infinite), counted, and the first of them */
     uint64_t nt = 0;
@@ -842,10 +892,6 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
         FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 1);
     else if (sums_first)
         FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0);
-    /* FG (CAT, the focal loss's power sums): runs and compensated sums of w F^j, w F^j v */
-    xv_d QP[XK_FG_MAX], QA[XK_FG_MAX], QK[XK_FG_MAX], RP[XK_FG_MAX], RA[XK_FG_MAX],
-        RK[XK_FG_MAX];
-    for (int j = 0; j < FG; j++) QP[j] = QA[j] = QK[j] = RP[j] = RA[j] = RK[j] = zero;
     xv_s LO = szero; /* with st->hilo: the exps' rounding errors */
     XK_PF_INIT(st, C);
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
@@ -870,7 +916,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
             /* the last entries padded with -inf (F = 0); in a clean row with m (d = 0: F = 0
                too, and not counted as a tie below) */
             FN(load16_s)(x, t, cw, c, nstore, CLEAN ? (float)st->m : -HUGE_VALF, &xv, &tv, cwv,
-                         WS && SMOOTH, WS && CAT);
+                         0, 0);
             /* e is NaN where d is -inf (x = -inf, or x - m beyond float's range): such entries
                have F = 0 by the selects below, whatever e is */
             xv_s d = xv - mf, bp = d - xv;
@@ -887,8 +933,6 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                     if (top < 0) top = c + __builtin_ctz(z);
                 }
             }
-            /* a clean row's d are all at least XV_EXPF_MIN (the core's lanes) */
-            const int low = WS && !CLEAN && CAT && XV(sany)(XV_LT(d, XV_EXPF_MIN));
             xv_s flo;
             xv_s core = XV(expf_hilo)(d, e, &flo);
             /* the core's lanes (also in expf_wide's): their rounding errors */
@@ -921,28 +965,16 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
             /* the rounding errors summed in float lanes (a sum 2^-24 of s's needs no more;
                d = 0 has none) */
             if (st->hilo) LO += flo_core;
-            /* FG: the first maximum found so far (the pass reaches it in this vector or
-               before) */
-            if (WS)
-                FN(wsum_vec_s)(&S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie, 0,
-                               top, FF, QP, RP, STORE, SMOOTH, CAT, FG);
+            if (FG) XV(store)(st->ff + c, FF[0]), XV(store)(st->ff + c + 8, FF[1]);
         }
         XV_KADD(A0, K0, ((G[0] + G[1]) + (G[2] + G[3])));
-        if (WS && ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C)) {
-            FN(wsum_run_s)(&S, STORE, SMOOTH, CAT, FG);
-#pragma GCC unroll 4
-            for (int j = 0; j < FG; j++) {
-                XV_KADD(QA[j], QK[j], QP[j]);
-                XV_KADD_INF(RA[j], RK[j], RP[j]);
-                QP[j] = RP[j] = zero;
-            }
-        }
-    }
-    for (int j = 0; j < FG; j++) {
-        st->fq[j] = FN(hsum)(QA[j] - QK[j]);
-        st->fr[j] = FN(hsum)(RA[j] - RK[j]);
     }
     if (st->hilo) XV_KADD(A0, K0, XV(swiden_lo)(LO) + XV(swiden_hi)(LO));
+    /* for fg_pass_s (a maximum found: -1 where none, as the pass had it) */
+    if (FG && (SMOOTH || CAT)) {
+        st->top = top;
+        FN(fg_pass_s)(x, t, cw, C, st, tie, &S, SMOOTH, CAT, CLEAN, FG);
+    }
     st->top = top < 0 ? 0 : top; /* for wsum_pass_s below: row_first's index */
     if (sums && !sums_first) {
         /* (the check's targets have no class weights: xk_row_check) */
@@ -1994,6 +2026,7 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                 st.next = r + 2 < R ? x + 2 * b->x_rs : NULL;
                 st.hilo = b->gamma != 0.0;
                 st.kw0 = b->eps / (double)C, st.kw1 = 1.0 - b->eps;
+                st.ff = b->scratch + XK_TILE; /* (fg: C rounded up to 16 doubles) */
                 FN(pf_share)(b, r, &st);
                 st.m = m_next, st.clean = clean_next;
                 if (r + 1 < R) m_next = FN(max_of_row)(x + b->x_rs, C, &clean_next);

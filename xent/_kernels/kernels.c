@@ -12,10 +12,11 @@
 #include "kernels.h"
 
 /* Per-row slots of a tile, then three class-major tiles of few classes (row-major rows
- * transposed; at most 194 KiB), or a row's F for the second pass of a focal loss. */
+ * transposed; at most 194 KiB), or a row's F for the second pass of a focal loss (the float
+ * rows' power sums: C rounded up to 16). */
 ptrdiff_t xk_scratch_len(ptrdiff_t C)
 {
-    return XK_TILE + (C <= XK_TILE_C_MAX ? 3 * C * XK_TILE : C);
+    return XK_TILE + (C <= XK_TILE_C_MAX ? 3 * C * XK_TILE : C + 16);
 }
 
 /* The variants, each compiled in files of its own (kernels_avx512.c and kernels_avx512_float.c,
