@@ -695,10 +695,11 @@ static inline __attribute__((always_inline)) void FN(load16_s)(
  * the widened x, SMOOTH's cw v, CAT's w = cw t (FG: smoothed targets), w v, w and w off the
  * entry topc; FG: w F^j and w F^j v off it (FF: F with its low part). plain: a whole vector
  * without class weights; low: a lane below exp's range (x may be -inf); tie: the maximum is
- * not finite; tw (wsum_pass_s, targets without class weights): w's sum is the caller's. */
+ * not finite; nw: no sum of w here (wsum_pass_s's targets without class weights: the
+ * caller's; fg_pass_s: unused). */
 static inline __attribute__((always_inline)) void FN(wsum_vec_s)(
     FN(wsums) *S, const FN(state) *st, xv_s xv, xv_s tv, const xv_d cwv[2], ptrdiff_t c,
-    int plain, int low, int tie, int tw, ptrdiff_t topc, const xv_d FF[2], xv_d *QP, xv_d *RP,
+    int plain, int low, int tie, int nw, ptrdiff_t topc, const xv_d FF[2], xv_d *QP, xv_d *RP,
     const int STORE, const int SMOOTH, const int CAT, const int FG)
 {
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m);
@@ -713,14 +714,15 @@ static inline __attribute__((always_inline)) void FN(wsum_vec_s)(
         if (SMOOTH) S->P2 += plain ? v_ : XV(sel)(XV_EQ(cwv[h], zero), zero, cwv[h] * v_);
         if (CAT) {
             xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
-            if (FG) tvd = st->kw1 * tvd + st->kw0; /* smoothed targets */
+            if (FG && (st->kw0 != 0.0 || st->kw1 != 1.0)) /* smoothed targets */
+                tvd = st->kw1 * tvd + st->kw0;
             xv_d w_ = plain ? tvd : cwv[h] * tvd;
             /* v is finite but where x is -inf (low) or the maximum is not finite (tie); without
                FG (wsum_pass_s) w v is added in one multiply-add where it is */
             if (low || tie) S->P3 += XV(sel)(XV_EQ(w_, zero), zero, w_ * v_);
             else if (FG) S->P3 += w_ * v_;
             else S->P3 = XV(fma)(w_, v_, S->P3);
-            if (!tw) S->P4 += w_; /* tw: the caller adds the targets as `stats` does */
+            if (!nw) S->P4 += w_;
             /* the entry topc set apart in the one vector that holds it (once a row: no vector
                of indices to compare in the others) */
             xv_d wx_ = w_;
@@ -825,8 +827,9 @@ static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
 
 /* The focal loss's power sums of a float row (FG = gamma, 1-4; CAT, forward) after its exp
  * pass, from the F it kept in st->ff: wsum_vec_s on sixteen entries at a time, each run of
- * XK_RUN entries then added to compensated sums, the weighted sums into S (as wsum_pass_s)
- * and w F^j, w F^j v into st->fq, st->fr. Within the exp pass, their eighteen vectors and the
+ * XK_RUN entries then added to compensated sums, the weighted sums into S (as wsum_pass_s,
+ * but for W = sum w, which the loss does not use: focal_sums_v) and w F^j, w F^j v into
+ * st->fq, st->fr. Within the exp pass, their eighteen vectors and the
  * exp's went beyond AVX2's registers to the stack. The same terms in the same order as they
  * were added there (the maximum's first entry, st->top, is set apart in the vector that holds
  * it, as the pass found it by then), so the same bits. */
@@ -851,7 +854,7 @@ static inline __attribute__((always_inline)) void FN(fg_pass_s)(
                          SMOOTH, CAT);
             const int low = FN(wsum_low_s)(xv, mf, tie, CAT, CLEAN);
             const xv_d FF[2] = {XV(load)(st->ff + c), XV(load)(st->ff + c + 8)};
-            FN(wsum_vec_s)(S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie, 0,
+            FN(wsum_vec_s)(S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie, 1,
                            st->top, FF, QP, RP, 0, SMOOTH, CAT, FG);
         }
         if ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C) {
