@@ -4414,15 +4414,20 @@ static inline __attribute__((always_inline)) void FN(binary_focal_chunk)(
 #endif
 
 #if XK_WIDEN
-/* Focal binary cross-entropy of float32 logits with hard labels (no smoothing): 1 - p_t is
- * sigmoid(-+x), so log(1 - p_t) = -(relu(+-x) + T) from the softplus parts of the plain loss
- * (float lanes, T = log1p(exp(-|x|))), and f = (1 - p_t)^gamma = exp(-gamma (relu + T)) by the
- * short exp in double (for gamma = 1-4 by products of sigmoid(-+x) = 1 - p_t, as pow1m_v):
- * relative errors below 2^-26 in all, far under float's half ulp (the
- * general binary_focal_chunk carries log(1 - p_t) as hi + lo, for double results). Writes
- * the entries with labels 0 or 1 only (lb, and grad); the others are binary_focal_chunk's. The
- * loss and gradient are the general path's: l = F bce with F = alpha_t f, gradient
- * F (dbce + gamma bce ru), ru = d log(1 - p_t) / dx = -sigma(x) (y = 1) or sigma(-x) (y = 0). */
+/* Focal binary cross-entropy of float32 logits with hard labels (no smoothing), in terms of
+ * the logit signed toward the wrong class, s = -x for label 1 and x for label 0: the entry's
+ * cross-entropy is wt softplus(s) = wt (relu(s) + T) (wt = pos_weight for label 1, else 1;
+ * T = log1p(exp(-|x|)), the plain loss's softplus part, in double lanes), 1 - p_t = sigmoid(s)
+ * = q (1 / (1 + u) or u / (1 + u), u = exp(-|x|)), and f = (1 - p_t)^gamma = q^gamma by
+ * products for gamma = 1-4 (as pow1m_v), else exp(-gamma softplus(-s)) by the short exp:
+ * relative errors below 2^-26 in all, far under float's half ulp (the general
+ * binary_focal_chunk carries log(1 - p_t) as hi + lo, for double results). Writes the entries
+ * with labels 0 or 1 only (lb, and grad); the others are binary_focal_chunk's. The loss is
+ * F bce with F = alpha_t f, and dl/ds = F (wt q + gamma bce r), r = 1 - q = sigmoid(-s): the
+ * gradient is -dl/ds for label 1, dl/ds for label 0 (each term's sign taken before the
+ * product, as the form for any label has it). Written for labels 0 and 1 alone, it
+ * holds half the vectors of the form for any label (y pw softplus(-x) + (1 - y) softplus(x),
+ * ...), whose temporaries went to the stack. */
 static inline __attribute__((always_inline)) void FN(binary_focal_hard_v)(
     const xk_binary *bb, xv_d xv, xv_d yv, xv_d pwv, xv_d swv, xv_d u, xv_d Tv, const int GRAD,
     const int PW, const int SW, xv_d *loss_out, xv_d *g_out)
@@ -4431,31 +4436,40 @@ static inline __attribute__((always_inline)) void FN(binary_focal_hard_v)(
     const double gamma = bb->gamma, alpha = bb->alpha;
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
     const xv_i pos_label = XV_EQ(yv, 1.0);
-    const xv_d bw = 1.0 - yv;
-    xv_d a = yv;
-    if (PW) a *= pwv;
-    const xv_d relu = XV(sel)(XV_GT(xv, zero), xv, zero), relu_neg = relu - xv;
-    const xv_d sp = Tv + relu, spn = Tv + relu_neg; /* -log(1 - p), -log p */
-    const xv_d bce = XV(sel)(XV_EQ(a, 0.0), zero, a * spn) + XV(sel)(XV_EQ(bw, 0.0), zero, bw * sp);
-    /* sigmoid(|x|) = 1 / (1 + u), sigmoid(-|x|) = u / (1 + u) */
+    const xv_d sx = XV(sel)(pos_label, -xv, xv);
+    const xv_d sp = Tv + XV(sel)(XV_GT(sx, zero), sx, zero); /* softplus(s) = -log p_t */
+    xv_d bce = sp;
+    xv_d wt = one;
+    if (PW) {
+        wt = XV(sel)(pos_label, pwv, one);
+        bce = XV(sel)(XV_EQ(wt, zero), zero, wt * sp);
+    }
+    /* sigmoid(s) (q) and sigmoid(-s) (r): 1 / (1 + u) on the side of s's sign */
     const xv_d inv = 1.0 / (1.0 + u), small = u * inv;
-    const xv_i px = XV_GE(xv, zero);
-    const xv_d sig = XV(sel)(px, inv, small), sig_neg = XV(sel)(px, small, inv);
+    const xv_i s_pos = XV_GE(sx, zero);
+    const xv_d q = XV(sel)(s_pos, inv, small);
     xv_d f = one;
     if (FN(focal_int)(gamma)) { /* (1 - p_t)^gamma by products */
-        f = FN(powi_v)(gamma, XV(sel)(pos_label, sig_neg, sig));
-    } else if (gamma != 0.0) {
-        f = XV(exp_short)(-gamma * XV(sel)(pos_label, sp, spn));
+        f = FN(powi_v)(gamma, q);
+    } else if (gamma != 0.0) { /* -log(1 - p_t) = softplus(-s) */
+        f = XV(exp_short)(-gamma * (Tv + XV(sel)(XV_GT(-sx, zero), -sx, zero)));
     }
-    const xv_d F = alpha >= 0.0 ? (alpha * yv + (1.0 - alpha) * bw) * f : f;
+    const xv_d F = alpha >= 0.0 ? XV(sel)(pos_label, XV(splat)(alpha), XV(splat)(1.0 - alpha)) * f
+                                : f;
     xv_d loss = XV(sel)(XV_EQ(F, 0.0) | XV_EQ(bce, 0.0), zero, F * bce);
     xv_d g = zero;
     if (GRAD) {
-        const xv_d dbce = bw * sig - a * sig_neg;
-        const xv_d ru = XV(sel)(pos_label, -sig, sig_neg);
-        const xv_d mod = gamma == 0.0 ? zero
-                                      : XV(sel)(XV_EQ(ru, 0.0) | XV_EQ(bce, 0.0), zero,
-                                                gamma * bce * ru);
+        /* -+(wt q) and -+(gamma bce r) with x's sign (0 - v: +0 where v is 0, as the form
+           for any label gives it), then their sum times F: a gradient that underflows keeps
+           its sign */
+        const xv_d r = XV(sel)(s_pos, small, inv);
+        const xv_d dq = PW ? wt * q : q;
+        const xv_d dbce = XV(sel)(pos_label, zero - dq, dq);
+        xv_d mod = zero;
+        if (gamma != 0.0) {
+            const xv_d mag = gamma * bce * r;
+            mod = XV(sel)(XV_EQ(r, 0.0) | XV_EQ(bce, 0.0), zero, XV(sel)(pos_label, -mag, mag));
+        }
         g = XV(sel)(XV_EQ(F, 0.0), zero, F * (dbce + mod));
     }
     if (SW) {
