@@ -479,8 +479,8 @@ static inline __attribute__((always_inline)) void FN(state_wsums)(FN(state) *st,
  * same order, so the same bits. Within the pass, the eight vectors of F and the compensated sums
  * did not fit in the registers of AVX2. Into st (state_wsums). */
 static inline __attribute__((always_inline)) void FN(wsum_pass_v)(
-    const T *x, const T *t, const double *cw, ptrdiff_t C, FN(state) *st, const int SMOOTH,
-    const int CAT, const int CLEAN)
+    const T *x, const T *t, const double *cw, ptrdiff_t C, FN(state) *st, const int STORE,
+    const int SMOOTH, const int CAT, const int CLEAN)
 {
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m), ones = XV(splat)(1.0);
     const xv_i topv = {st->top, st->top, st->top, st->top, st->top, st->top, st->top, st->top};
@@ -507,7 +507,8 @@ static inline __attribute__((always_inline)) void FN(wsum_pass_v)(
             xv_d w_ = cwv * tv;
             XV_KADD_INF(A3, K3, XV(sel)(XV_EQ(w_, zero), zero, w_ * v_));
             XV_KADD(A4, K4, w_);
-            XV_KADD(A5, K5, XV(sel)(XV_EQ(lane + c, topv), zero, w_));
+            /* wyx: the gradient's alone (finish's g_top) */
+            if (STORE) XV_KADD(A5, K5, XV(sel)(XV_EQ(lane + c, topv), zero, w_));
         }
     }
     FN(state_wsums)(st, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
@@ -541,7 +542,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
     /* the weighted sums after the pass (its row then in the cache), but before it where the
        pass writes over x */
     const int sums_first = (SMOOTH_SUMS || CAT_SUMS) && STORE && (const void *)out == x;
-    if (sums_first) FN(wsum_pass_v)(x, t, cw, C, st, SMOOTH_SUMS, CAT_SUMS, CLEAN);
+    if (sums_first) FN(wsum_pass_v)(x, t, cw, C, st, STORE, SMOOTH_SUMS, CAT_SUMS, CLEAN);
     xv_i cidx = {0, 1, 2, 3, 4, 5, 6, 7};
     XK_PF_INIT(st, C);
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
@@ -584,7 +585,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
     }
     st->top = top < 0 ? 0 : top; /* for wsum_pass_v below: row_first's index */
     if ((SMOOTH_SUMS || CAT_SUMS) && !sums_first)
-        FN(wsum_pass_v)(x, t, cw, C, st, SMOOTH_SUMS, CAT_SUMS, CLEAN);
+        FN(wsum_pass_v)(x, t, cw, C, st, STORE, SMOOTH_SUMS, CAT_SUMS, CLEAN);
     if (SMOOTH_SUMS || CAT_SUMS) st->sb = FN(hsum)(A0 - K0); /* the others: wsum_pass_v */
     else FN(state_sums)(st, A0 - K0, A2 - K2, A3 - K3, A4 - K4, A5 - K5);
     st->nt = (double)nt;
