@@ -5156,11 +5156,13 @@ XK_ENTRY void FN(stats)(xk_stats *s)
                         w1 += XV(load)(cw + c + 16) * XV(swiden_lo)(v1) +
                               XV(load)(cw + c + 24) * XV(swiden_hi)(v1);
                 }
+                /* one least and one greatest vector (exact, in any order: two of each, with
+                   the sums' four, had filled AVX2's registers) */
                 mn0 = XV(smin)(v0, mn0);
                 mx0 = XV(smax)(v0, mx0);
                 if (two) {
-                    mn1 = XV(smin)(v1, mn1);
-                    mx1 = XV(smax)(v1, mx1);
+                    mn0 = XV(smin)(v1, mn0);
+                    mx0 = XV(smax)(v1, mx0);
                 }
                 /* while the row may be one-hot: its nonzero entries, by the bits of a mask */
                 if (hot != -2) {
