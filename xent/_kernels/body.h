@@ -197,7 +197,7 @@ typedef struct {
        and fr[j] = sum w F^(j+1) v, for j < fg */
     double kw0, kw1, fq[XK_FG_MAX], fr[XK_FG_MAX];
     /* where row_pass_s with FG keeps each entry's F (with its low part, as a double) for the
-       power sums' loop after it (fg_pass_s): C rounded up to 16 doubles */
+       power sums' loop after it (wsum_pass_s): C rounded up to 16 doubles */
     double *ff;
     /* this row's share of the block's prefetch (xk_block.pf): pf_lines lines from pf */
     const char *pf;
@@ -698,7 +698,7 @@ static inline __attribute__((always_inline)) void FN(load16_s)(
  * entry topc; FG: w F^j and w F^j v off it (FF: F with its low part). plain: a whole vector
  * without class weights; low: a lane below exp's range (x may be -inf); tie: the maximum is
  * not finite; nw: no sum of w here (wsum_pass_s's targets without class weights: the
- * caller's; fg_pass_s: unused). */
+ * caller's; with FG: unused). */
 static inline __attribute__((always_inline)) void FN(wsum_vec_s)(
     FN(wsums) *S, const FN(state) *st, xv_s xv, xv_s tv, const xv_d cwv[2], ptrdiff_t c,
     int plain, int low, int tie, int nw, ptrdiff_t topc, const xv_d FF[2], xv_d *QP, xv_d *RP,
@@ -779,18 +779,26 @@ static inline __attribute__((always_inline)) int FN(wsum_low_s)(xv_s xv, xv_s mf
  * Targets without class weights (CAT, tw): their sum wy = W is added as `stats` adds a row
  * (sixteen entries at a time into two vectors of eight lanes taken in turn, the last entries,
  * fewer than sixteen, padded with 0 into the second, its lanes then added pairwise; relative
- * error below (C / 32 + 5) 2^-53, far under a float result's), so that with CHECK, the targets checked as
- * they are read here (st->tcheck, see xk_row_check), the row's sum is W itself and the block's
- * total the one `stats` gives: a pass over the targets fewer (at 1,000 float32 classes it was
- * a fifth of the loss), and no sum of W of its own (compensated, in two more vectors, which
- * took the check's and the sums' accumulators beyond the registers). */
+ * error below (C / 32 + 5) 2^-53, far under a float result's), so that with CHECK, the
+ * targets checked as they are read here (st->tcheck, see xk_row_check), the row's sum is W
+ * itself and the block's total the one `stats` gives: a pass over the targets fewer (at 1,000
+ * float32 classes it was a fifth of the loss), and no sum of W of its own (compensated, in two
+ * more vectors, which took the check's and the sums' accumulators beyond the registers).
+ *
+ * FG (gamma, 1-4; CAT, the forward focal loss): also the power sums w F^j, w F^j v into st->fq,
+ * st->fr (see focal_sums_v), from the F the exp pass kept in st->ff, in runs of XK_RUN entries
+ * then compensated sums, and no sum of W (the focal loss does not use it). Within the exp pass,
+ * their eighteen vectors and the exp's went beyond AVX2's registers to the stack. */
 static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
     const float *x, const float *t, const double *cw, ptrdiff_t C, FN(state) *st, int tie,
     const int STORE, const int SMOOTH, const int CAT, const int CLEAN, const int CHECK,
-    const int TW)
+    const int TW, const int FG)
 {
     const xv_d zero = XV(splat)(0.0);
     FN(wsums) S = {zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero};
+    xv_d QP[XK_FG_MAX], QA[XK_FG_MAX], QK[XK_FG_MAX], RP[XK_FG_MAX], RA[XK_FG_MAX],
+        RK[XK_FG_MAX];
+    for (int j = 0; j < FG; j++) QP[j] = QA[j] = QK[j] = RP[j] = RA[j] = RK[j] = zero;
     xv_d ta0 = zero, ta1 = zero;
     xv_si tbad = {0};
     const xv_s mf = XV(ssplat)((float)st->m);
@@ -808,8 +816,10 @@ static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
             FN(load16_s)(x, t, cw, c, nstore, CLEAN ? (float)st->m : -HUGE_VALF, &xv, &tv, cwv,
                          SMOOTH, CAT);
             const int low = FN(wsum_low_s)(xv, mf, tie, CAT, CLEAN);
-            FN(wsum_vec_s)(&S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie, tw,
-                           st->top, NULL, NULL, NULL, STORE, SMOOTH, CAT, 0);
+            xv_d FF[2] = {zero, zero};
+            if (FG) FF[0] = XV(load)(st->ff + c), FF[1] = XV(load)(st->ff + c + 8);
+            FN(wsum_vec_s)(&S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie,
+                           tw || FG, st->top, FF, QP, RP, STORE, SMOOTH, CAT, FG);
             if (tw) {
                 const xv_d ts = XV(swiden_lo)(tv) + XV(swiden_hi)(tv);
                 if ((k & 1) || nstore < 16) ta1 += ts;
@@ -817,50 +827,8 @@ static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
             }
             if (CHECK && CAT) tbad |= XV_LT(tv, 0.0f) | XV_GT(tv, 1.0f); /* (NaN: its sum) */
         }
-        if ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C) FN(wsum_run_s)(&S, STORE, SMOOTH, CAT, 0);
-    }
-    FN(state_wsums)(st, S.A2 - S.K2, S.A3 - S.K3, S.A4 - S.K4, S.A5 - S.K5);
-    if (tw) st->wy = FN(hsum)(ta0 + ta1);
-    if (CHECK && CAT) {
-        st->tsum = st->wy;
-        st->tbad = XV(sany)(tbad);
-    }
-}
-
-/* The focal loss's power sums of a float row (FG = gamma, 1-4; CAT, forward) after its exp
- * pass, from the F it kept in st->ff: wsum_vec_s on sixteen entries at a time, each run of
- * XK_RUN entries then added to compensated sums, the weighted sums into S (as wsum_pass_s,
- * but for W = sum w, which the loss does not use: focal_sums_v) and w F^j, w F^j v into
- * st->fq, st->fr. Within the exp pass, their eighteen vectors and the
- * exp's went beyond AVX2's registers to the stack. The same terms in the same order as they
- * were added there (the maximum's first entry, st->top, is set apart in the vector that holds
- * it, as the pass found it by then), so the same bits. */
-static inline __attribute__((always_inline)) void FN(fg_pass_s)(
-    const float *x, const float *t, const double *cw, ptrdiff_t C, FN(state) *st, int tie,
-    FN(wsums) *S, const int SMOOTH, const int CAT, const int CLEAN, const int FG)
-{
-    const xv_d zero = XV(splat)(0.0);
-    const xv_s mf = XV(ssplat)((float)st->m);
-    xv_d QP[XK_FG_MAX], QA[XK_FG_MAX], QK[XK_FG_MAX], RP[XK_FG_MAX], RA[XK_FG_MAX],
-        RK[XK_FG_MAX];
-    for (int j = 0; j < FG; j++) QP[j] = QA[j] = QK[j] = RP[j] = RA[j] = RK[j] = zero;
-    for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
-#pragma GCC unroll 4
-        for (int k = 0; k < 4; k++) {
-            const ptrdiff_t c = c0 + 16 * k;
-            if (c >= C) continue;
-            const int nstore = C - c < 16 ? (int)(C - c) : 16;
-            xv_s xv, tv = XV(ssplat)(0.0f);
-            xv_d cwv[2];
-            FN(load16_s)(x, t, cw, c, nstore, CLEAN ? (float)st->m : -HUGE_VALF, &xv, &tv, cwv,
-                         SMOOTH, CAT);
-            const int low = FN(wsum_low_s)(xv, mf, tie, CAT, CLEAN);
-            const xv_d FF[2] = {XV(load)(st->ff + c), XV(load)(st->ff + c + 8)};
-            FN(wsum_vec_s)(S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie, 1,
-                           st->top, FF, QP, RP, 0, SMOOTH, CAT, FG);
-        }
         if ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C) {
-            FN(wsum_run_s)(S, 0, SMOOTH, CAT, FG);
+            FN(wsum_run_s)(&S, STORE, SMOOTH, CAT, FG);
 #pragma GCC unroll 4
             for (int j = 0; j < FG; j++) {
                 XV_KADD(QA[j], QK[j], QP[j]);
@@ -873,6 +841,12 @@ static inline __attribute__((always_inline)) void FN(fg_pass_s)(
         st->fq[j] = FN(hsum)(QA[j] - QK[j]);
         st->fr[j] = FN(hsum)(RA[j] - RK[j]);
     }
+    FN(state_wsums)(st, S.A2 - S.K2, S.A3 - S.K3, S.A4 - S.K4, S.A5 - S.K5);
+    if (tw) st->wy = FN(hsum)(ta0 + ta1);
+    if (CHECK && CAT) {
+        st->tsum = st->wy;
+        st->tbad = XV(sany)(tbad);
+    }
 }
 
 static inline __attribute__((always_inline)) void FN(row_pass_s)(
@@ -882,21 +856,18 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     const xv_d zero = XV(splat)(0.0);
     const xv_s szero = XV(ssplat)(0.0f), mf = XV(ssplat)((float)st->m);
     const int tie = !CLEAN && !(st->m > -HUGE_VAL && st->m < HUGE_VAL);
-    /* the weighted sums after the pass (before it where it writes over x): with FG, whose
-       terms need each F, from the F it keeps (fg_pass_s), else wsum_pass_s */
+    /* the weighted sums after the pass (wsum_pass_s; with FG, whose terms need each F, from
+       the F it keeps), but before it where it writes over x (see row_pass_v) */
     /* the entries equal to the maximum (d = 0 exactly, as the maximum is one of the row's
        floats; set below where it is infinite), counted, and the first of them */
     uint64_t nt = 0;
     ptrdiff_t top = -1;
     xv_d A0 = zero, K0 = zero;
-    FN(wsums) S = {zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero};
-    /* the weighted sums after the pass, but before it where it writes over x (see
-       row_pass_v) */
-    const int sums = (SMOOTH || CAT) && !FG, sums_first = sums && STORE && out == x;
+    const int sums = SMOOTH || CAT, sums_first = sums && STORE && out == x;
     if (sums_first && cw == NULL)
-        FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 1);
+        FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 1, 0);
     else if (sums_first)
-        FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0);
+        FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0, 0);
     xv_s LO = szero; /* with st->hilo: the exps' rounding errors */
     XK_PF_INIT(st, C);
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
@@ -975,22 +946,21 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
         XV_KADD(A0, K0, ((G[0] + G[1]) + (G[2] + G[3])));
     }
     if (st->hilo) XV_KADD(A0, K0, XV(swiden_lo)(LO) + XV(swiden_hi)(LO));
-    /* for fg_pass_s (a maximum found: -1 where none, as the pass had it) */
-    if (FG && (SMOOTH || CAT)) {
-        st->top = top;
-        FN(fg_pass_s)(x, t, cw, C, st, tie, &S, SMOOTH, CAT, CLEAN, FG);
-    }
-    st->top = top < 0 ? 0 : top; /* for wsum_pass_s below: row_first's index */
+    /* for wsum_pass_s below: row_first's index (FG: -1 where no maximum was found, as the
+       pass had it when the sums were within it) */
+    st->top = top < 0 && !FG ? 0 : top;
     if (sums && !sums_first) {
         /* (the check's targets have no class weights: xk_row_check) */
-        if (CAT && st->tcheck)
-            FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 1, 1);
+        if (FG) FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0, FG);
+        else if (CAT && st->tcheck)
+            FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 1, 1, 0);
         else if (CAT && cw == NULL)
-            FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 1);
-        else FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0);
+            FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 1, 0);
+        else FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0, 0);
     }
+    st->top = top < 0 ? 0 : top;
     if (sums) st->sb = FN(hsum)(A0 - K0); /* the others: wsum_pass_s */
-    else FN(state_sums)(st, A0 - K0, S.A2 - S.K2, S.A3 - S.K3, S.A4 - S.K4, S.A5 - S.K5);
+    else FN(state_sums)(st, A0 - K0, zero, zero, zero, zero);
     st->nt = (double)nt;
 }
 #endif
