@@ -192,34 +192,35 @@ typedef struct {
        maximum, (s / (1 + s))^gamma, has gamma times s's relative error (2^-24 from floats:
        4.9 ulp of float32 at gamma = 4) */
     int hilo;
-    /* the focal loss's power sums (row_pass_s with FG; see focal_sums_v): target weights
-       w_c = cw_c (kw1 t_c + kw0), and over the entries but the maximum's, fq[j] = sum w F^(j+1)
-       and fr[j] = sum w F^(j+1) v, for j < fg */
-    double kw0, kw1, fq[XK_FG_MAX], fr[XK_FG_MAX];
+    /* the focal loss's sums (row_pass_s with FG, gamma 1-4): target weights
+       w_c = cw_c (kw1 t_c + kw0), and over the entries but the maximum's, with the factor
+       f_c = (1 - p_c)^gamma, fa = sum w f and fb = sum w f v (focal_pass_s; focal_sums_v's
+       A_0, B_0) */
+    double kw0, kw1, fa, fb;
+    double finv; /* FG: 1 / (1 + s), set before the sums' pass */
     /* where row_pass_s with FG keeps each entry's F (with its low part, as a double) for the
-       power sums' loop after it (wsum_pass_s): C rounded up to 16 doubles */
+       focal sums' loop after it (focal_pass_s): C rounded up to 16 doubles */
     double *ff;
     /* this row's share of the block's prefetch (xk_block.pf): pf_lines lines from pf */
     const char *pf;
     ptrdiff_t pf_lines;
-    /* tcheck (the categorical loss's float rows, xk_row_check): the weighted sums' pass also
-       checks the targets, as `stats` does: their sum in its order (tsum), and whether an entry
+    /* tcheck (the categorical loss's float rows, xk_row_check): the weighted sums' pass (or the
+       focal sums') also checks the targets, as `stats` does: their sum in its order (tsum), and whether an entry
        is below 0 or above 1 (tbad) */
     int tcheck, tbad;
     double tsum;
 } FN(state);
 
-/* A row's state, zero (the power sums fq, fr: their first fg), field by field: `= {0}` was a
+/* A row's state, zero, field by field: `= {0}` was a
  * `rep stos` of its 176 bytes, whose start-up took a twentieth of a float32 forward pass at 64
  * classes. */
-static inline __attribute__((always_inline)) void FN(state_zero)(FN(state) *st, int fg)
+static inline __attribute__((always_inline)) void FN(state_zero)(FN(state) *st)
 {
     st->m = st->sb = st->nt = st->vs = st->tv = st->wy = st->wyx = 0.0;
     st->top = 0;
     st->next = NULL;
     st->clean = st->hilo = 0;
-    st->kw0 = st->kw1 = 0.0;
-    for (int q = 0; q < fg; q++) st->fq[q] = st->fr[q] = 0.0;
+    st->kw0 = st->kw1 = st->fa = st->fb = st->finv = 0.0;
     st->ff = NULL;
     st->pf = NULL;
     st->pf_lines = 0;
@@ -591,6 +592,23 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
     st->nt = (double)nt;
 }
 
+/* s of a row from its pass: NaN for a NaN row and a row of -inf (whose softmax is undefined),
+ * 0 or NaN for a row whose maximum is +inf (one such entry: the limit; several: undefined).
+ * Branch-free, so that a loop over the rows of a tile vectorizes with log1p(s) in it. */
+static inline __attribute__((always_inline)) double FN(row_s)(double m, double sb, double nt)
+{
+    double s = sb + (nt - 1.0);
+    s = xk_sel(m != m || m == -HUGE_VAL, NAN, s);
+    return xk_sel(m == HUGE_VAL, xk_sel(nt == 1.0, 0.0, NAN), s);
+}
+
+/* q^gamma by products for gamma = 1, 2, 3 or 4 (focal_int): q, q q, (q q) q, (q q)(q q) */
+static inline __attribute__((always_inline)) xv_d FN(powi_v)(double gamma, xv_d q)
+{
+    const xv_d q2 = q * q;
+    return gamma == 1.0 ? q : gamma == 2.0 ? q2 : gamma == 3.0 ? q2 * q : q2 * q2;
+}
+
 #if XK_WIDEN
 /* float rows, sixteen lanes at a time: row_max and row_pass_v with float arithmetic where the
  * result does not depend on it.
@@ -603,9 +621,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
  * taken in double from the widened x) are double, added as row_pass_v adds F: groups of
  * 64 entries (eight vectors of eight doubles), pairwise, then Kahan. A float32 row's F is stored as float
  * anyway, so float arithmetic for it costs nothing in the results beyond its own 0.56 ulp.
- * With FG = gamma (1-4; CAT, the forward focal loss: see focal_sums_v) the pass also adds the
- * power sums of w F^j and w F^j v off the first maximum's entry, F with its float exp's low
- * part, in runs as the weighted sums. */
+ * With FG = gamma (1-4; CAT, the forward focal loss) the pass keeps each F with its float exp's
+ * low part for the focal sums' loop after it (focal_pass_s). */
 
 /* The maximum alone of a float row (NaN if it holds one), as row_max: four vectors a step
  * into two independent maxima and minima (four of each, their vectors on the stack, were a
@@ -694,15 +711,14 @@ static inline __attribute__((always_inline)) void FN(load16_s)(
 }
 
 /* The weighted sums' terms of sixteen entries at c (row_pass_s): v = m - x >= 0 in double from
- * the widened x, SMOOTH's cw v, CAT's w = cw t (FG: smoothed targets), w v, w and w off the
- * entry topc; FG: w F^j and w F^j v off it (FF: F with its low part). plain: a whole vector
- * without class weights; low: a lane below exp's range (x may be -inf); tie: the maximum is
- * not finite; nw: no sum of w here (wsum_pass_s's targets without class weights: the
- * caller's; with FG: unused). */
+ * the widened x, SMOOTH's cw v, CAT's w = cw t, w v, w and w off the entry topc. plain: a whole
+ * vector without class weights; low: a lane below exp's range (x may be -inf); tie: the
+ * maximum is not finite; nw: no sum of w here (wsum_pass_s's targets without class weights:
+ * the caller's). */
 static inline __attribute__((always_inline)) void FN(wsum_vec_s)(
     FN(wsums) *S, const FN(state) *st, xv_s xv, xv_s tv, const xv_d cwv[2], ptrdiff_t c,
-    int plain, int low, int tie, int nw, ptrdiff_t topc, const xv_d FF[2], xv_d *QP, xv_d *RP,
-    const int STORE, const int SMOOTH, const int CAT, const int FG)
+    int plain, int low, int tie, int nw, ptrdiff_t topc, const int STORE, const int SMOOTH,
+    const int CAT)
 {
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m);
     const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
@@ -715,31 +731,20 @@ static inline __attribute__((always_inline)) void FN(wsum_vec_s)(
         if (tie) v_ = XV(sel)(XV_EQ(xd, mv), zero, v_);
         if (SMOOTH) S->P2 += plain ? v_ : XV(sel)(XV_EQ(cwv[h], zero), zero, cwv[h] * v_);
         if (CAT) {
-            xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
-            if (FG && (st->kw0 != 0.0 || st->kw1 != 1.0)) /* smoothed targets */
-                tvd = st->kw1 * tvd + st->kw0;
-            xv_d w_ = plain ? tvd : cwv[h] * tvd;
-            /* v is finite but where x is -inf (low) or the maximum is not finite (tie); without
-               FG (wsum_pass_s) w v is added in one multiply-add where it is */
+            const xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
+            const xv_d w_ = plain ? tvd : cwv[h] * tvd;
+            /* v is finite but where x is -inf (low) or the maximum is not finite (tie); w v is
+               added in one multiply-add where it is */
             if (low || tie) S->P3 += XV(sel)(XV_EQ(w_, zero), zero, w_ * v_);
-            else if (FG) S->P3 += w_ * v_;
             else S->P3 = XV(fma)(w_, v_, S->P3);
             if (!nw) S->P4 += w_;
             /* the entry topc set apart in the one vector that holds it (once a row: no vector
                of indices to compare in the others) */
-            xv_d wx_ = w_;
-            if ((STORE || FG) && (size_t)(topc - (c + 8 * h)) < 8)
-                wx_ = XV(sel)(XV_EQ(lane + (c + 8 * h), topc), zero, w_);
-            if (STORE || FG) S->P5 += wx_;
-            /* FG: w F^j and w F^j v off the maximum's entry (F = 1 at ties) */
-            xv_d pw = FG ? wx_ * FF[h] : zero;
-#pragma GCC unroll 4
-            for (int j = 0; j < FG; j++) {
-                xv_d pv = pw * v_;
-                if (low || tie) pv = XV(sel)(XV_EQ(pw, zero), zero, pv);
-                QP[j] += pw;
-                RP[j] += pv;
-                pw *= FF[h];
+            if (STORE) {
+                xv_d wx_ = w_;
+                if ((size_t)(topc - (c + 8 * h)) < 8)
+                    wx_ = XV(sel)(XV_EQ(lane + (c + 8 * h), topc), zero, w_);
+                S->P5 += wx_;
             }
         }
     }
@@ -748,14 +753,14 @@ static inline __attribute__((always_inline)) void FN(wsum_vec_s)(
 /* The end of a run: its weighted sums added to the compensated ones. */
 static inline __attribute__((always_inline)) void FN(wsum_run_s)(FN(wsums) *S, const int STORE,
                                                                   const int SMOOTH,
-                                                                  const int CAT, const int FG)
+                                                                  const int CAT)
 {
     const xv_d zero = XV(splat)(0.0);
     if (SMOOTH) XV_KADD_INF(S->A2, S->K2, S->P2);
     if (CAT) {
         XV_KADD_INF(S->A3, S->K3, S->P3);
         XV_KADD(S->A4, S->K4, S->P4);
-        if (STORE || FG) XV_KADD(S->A5, S->K5, S->P5); /* wyx: the gradient's, focal sums' */
+        if (STORE) XV_KADD(S->A5, S->K5, S->P5); /* wyx: the gradient's */
     }
     S->P2 = S->P3 = S->P4 = S->P5 = zero;
 }
@@ -771,7 +776,7 @@ static inline __attribute__((always_inline)) int FN(wsum_low_s)(xv_s xv, xv_s mf
     return XV(sany)(XV_LT(d, XV_EXPF_MIN));
 }
 
-/* The weighted sums of a row (row_pass_s without FG) in a loop of their own, after its exp
+/* The weighted sums of a row (row_pass_s) in a loop of their own, after its exp
  * pass or before it (see row_pass_v): within the pass the exp's and the sums' vectors did not
  * fit in the sixteen registers of AVX2 (the categorical loss's pass took 1.6 times the sparse
  * one's, its gradient's 2.5 times). Each w v is added in one multiply-add.
@@ -783,22 +788,14 @@ static inline __attribute__((always_inline)) int FN(wsum_low_s)(xv_s xv, xv_s mf
  * targets checked as they are read here (st->tcheck, see xk_row_check), the row's sum is W
  * itself and the block's total the one `stats` gives: a pass over the targets fewer (at 1,000
  * float32 classes it was a fifth of the loss), and no sum of W of its own (compensated, in two
- * more vectors, which took the check's and the sums' accumulators beyond the registers).
- *
- * FG (gamma, 1-4; CAT, the forward focal loss): also the power sums w F^j, w F^j v into st->fq,
- * st->fr (see focal_sums_v), from the F the exp pass kept in st->ff, in runs of XK_RUN entries
- * then compensated sums, and no sum of W (the focal loss does not use it). Within the exp pass,
- * their eighteen vectors and the exp's went beyond AVX2's registers to the stack. */
+ * more vectors, which took the check's and the sums' accumulators beyond the registers). */
 static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
     const float *x, const float *t, const double *cw, ptrdiff_t C, FN(state) *st, int tie,
     const int STORE, const int SMOOTH, const int CAT, const int CLEAN, const int CHECK,
-    const int TW, const int FG)
+    const int TW)
 {
     const xv_d zero = XV(splat)(0.0);
     FN(wsums) S = {zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero};
-    xv_d QP[XK_FG_MAX], QA[XK_FG_MAX], QK[XK_FG_MAX], RP[XK_FG_MAX], RA[XK_FG_MAX],
-        RK[XK_FG_MAX];
-    for (int j = 0; j < FG; j++) QP[j] = QA[j] = QK[j] = RP[j] = RA[j] = RK[j] = zero;
     xv_d ta0 = zero, ta1 = zero;
     xv_si tbad = {0};
     const xv_s mf = XV(ssplat)((float)st->m);
@@ -816,10 +813,8 @@ static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
             FN(load16_s)(x, t, cw, c, nstore, CLEAN ? (float)st->m : -HUGE_VALF, &xv, &tv, cwv,
                          SMOOTH, CAT);
             const int low = FN(wsum_low_s)(xv, mf, tie, CAT, CLEAN);
-            xv_d FF[2] = {zero, zero};
-            if (FG) FF[0] = XV(load)(st->ff + c), FF[1] = XV(load)(st->ff + c + 8);
-            FN(wsum_vec_s)(&S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie,
-                           tw || FG, st->top, FF, QP, RP, STORE, SMOOTH, CAT, FG);
+            FN(wsum_vec_s)(&S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie, tw,
+                           st->top, STORE, SMOOTH, CAT);
             if (tw) {
                 const xv_d ts = XV(swiden_lo)(tv) + XV(swiden_hi)(tv);
                 if ((k & 1) || nstore < 16) ta1 += ts;
@@ -828,23 +823,78 @@ static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
             if (CHECK && CAT) tbad |= XV_LT(tv, 0.0f) | XV_GT(tv, 1.0f); /* (NaN: its sum) */
         }
         if ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C) {
-            FN(wsum_run_s)(&S, STORE, SMOOTH, CAT, FG);
-#pragma GCC unroll 4
-            for (int j = 0; j < FG; j++) {
-                XV_KADD(QA[j], QK[j], QP[j]);
-                XV_KADD_INF(RA[j], RK[j], RP[j]);
-                QP[j] = RP[j] = zero;
-            }
+            FN(wsum_run_s)(&S, STORE, SMOOTH, CAT);
         }
-    }
-    for (int j = 0; j < FG; j++) {
-        st->fq[j] = FN(hsum)(QA[j] - QK[j]);
-        st->fr[j] = FN(hsum)(RA[j] - RK[j]);
     }
     FN(state_wsums)(st, S.A2 - S.K2, S.A3 - S.K3, S.A4 - S.K4, S.A5 - S.K5);
     if (tw) st->wy = FN(hsum)(ta0 + ta1);
     if (CHECK && CAT) {
         st->tsum = st->wy;
+        st->tbad = XV(sany)(tbad);
+    }
+}
+
+/* The focal loss's sums of a float row (row_pass_s with FG = gamma, 1-4; the forward loss of
+ * soft or smoothed targets) in a loop after its exp pass: over the entries but the first
+ * maximum's, fa = sum w f and fb = sum w f v (see FN(state)), f = (1 - p)^gamma by products,
+ * p = F / (1 + s) from the F the pass kept in st->ff (with its low part) and its s (st->finv),
+ * in runs of XK_RUN entries then compensated sums. Such a p is at most 1/2, 1 - p within an
+ * ulp, and every term is non-negative: the tiles' alternating power sums (focal_sums_v), taken
+ * within their exp pass before s is known, needed 2 gamma + 2 accumulators here, whose loop
+ * took as long as the exp pass (1,000 float32 classes). CHECK: the targets checked as they are
+ * read, as wsum_pass_s's CHECK does (their sum in `stats`'s order). */
+static inline __attribute__((always_inline)) void FN(focal_pass_s)(
+    const float *x, const float *t, const double *cw, ptrdiff_t C, FN(state) *st, int tie,
+    const int CLEAN, const int CHECK, const int G)
+{
+    const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m), inv = XV(splat)(st->finv);
+    const xv_s mf = XV(ssplat)((float)st->m);
+    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    const int smoothed = st->kw0 != 0.0 || st->kw1 != 1.0;
+    const ptrdiff_t top = st->top;
+    xv_d PA = zero, PB = zero, AA = zero, KA = zero, AB = zero, KB = zero;
+    xv_d ta0 = zero, ta1 = zero;
+    xv_si tbad = {0};
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += XK_RUN) {
+        const ptrdiff_t c1 = C - c0 < XK_RUN ? C : c0 + XK_RUN;
+        for (ptrdiff_t c = c0; c < c1; c += 16) {
+            const int nstore = C - c < 16 ? (int)(C - c) : 16;
+            xv_s xv, tv;
+            xv_d cwv[2];
+            FN(load16_s)(x, t, cw, c, nstore, CLEAN ? (float)st->m : -HUGE_VALF, &xv, &tv, cwv,
+                         0, 1);
+            const int low = FN(wsum_low_s)(xv, mf, tie, 1, CLEAN);
+            if (CHECK) {
+                const xv_d ts = XV(swiden_lo)(tv) + XV(swiden_hi)(tv);
+                if (((c >> 4) & 1) || nstore < 16) ta1 += ts;
+                else ta0 += ts;
+                tbad |= XV_LT(tv, 0.0f) | XV_GT(tv, 1.0f); /* (NaN: its sum) */
+            }
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
+                xv_d v = mv - xd; /* 0 at the maximum's entries (set where it is infinite) */
+                if (tie) v = XV(sel)(XV_EQ(xd, mv), zero, v);
+                xv_d w = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
+                if (smoothed) w = st->kw1 * w + st->kw0;
+                if (cw != NULL || nstore < 16) w = cwv[h] * w;
+                if ((size_t)(top - (c + 8 * h)) < 8) /* the maximum's entry set apart */
+                    w = XV(sel)(XV_EQ(lane + (c + 8 * h), top), zero, w);
+                const xv_d wf = w * FN(powi_v)(G, 1.0 - XV(load)(st->ff + c + 8 * h) * inv);
+                xv_d wfv = wf * v; /* v is infinite where x is -inf (low) */
+                if (low || tie) wfv = XV(sel)(XV_EQ(wf, zero), zero, wfv);
+                PA += wf;
+                PB += wfv;
+            }
+        }
+        XV_KADD(AA, KA, PA);
+        XV_KADD_INF(AB, KB, PB);
+        PA = PB = zero;
+    }
+    st->fa = FN(hsum)(AA - KA);
+    st->fb = FN(hsum)(AB - KB);
+    if (CHECK) {
+        st->tsum = FN(hsum)(ta0 + ta1);
         st->tbad = XV(sany)(tbad);
     }
 }
@@ -856,8 +906,9 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     const xv_d zero = XV(splat)(0.0);
     const xv_s szero = XV(ssplat)(0.0f), mf = XV(ssplat)((float)st->m);
     const int tie = !CLEAN && !(st->m > -HUGE_VAL && st->m < HUGE_VAL);
-    /* the weighted sums after the pass (wsum_pass_s; with FG, whose terms need each F, from
-       the F it keeps), but before it where it writes over x (see row_pass_v) */
+    /* the weighted sums after the pass (wsum_pass_s; with FG the focal sums instead,
+       focal_pass_s, from the F it keeps and its s), but before it where it writes over x (see
+       row_pass_v) */
     /* the entries equal to the maximum (d = 0 exactly, as the maximum is one of the row's
        floats; set below where it is infinite), counted, and the first of them */
     uint64_t nt = 0;
@@ -865,9 +916,9 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     xv_d A0 = zero, K0 = zero;
     const int sums = SMOOTH || CAT, sums_first = sums && STORE && out == x;
     if (sums_first && cw == NULL)
-        FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 1, 0);
+        FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 1);
     else if (sums_first)
-        FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0, 0);
+        FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0);
     xv_s LO = szero; /* with st->hilo: the exps' rounding errors */
     XK_PF_INIT(st, C);
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
@@ -946,17 +997,22 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
         XV_KADD(A0, K0, ((G[0] + G[1]) + (G[2] + G[3])));
     }
     if (st->hilo) XV_KADD(A0, K0, XV(swiden_lo)(LO) + XV(swiden_hi)(LO));
-    /* for wsum_pass_s below: row_first's index (FG: -1 where no maximum was found, as the
-       pass had it when the sums were within it) */
+    /* for the sums' pass below: row_first's index (FG: -1 where no maximum was found, a NaN
+       row: no entry set apart) */
     st->top = top < 0 && !FG ? 0 : top;
+    if (FG) { /* the focal factors' p = F / (1 + s) */
+        st->sb = FN(hsum)(A0 - K0);
+        st->finv = 1.0 / (1.0 + FN(row_s)(st->m, st->sb, (double)nt));
+    }
     if (sums && !sums_first) {
         /* (the check's targets have no class weights: xk_row_check) */
-        if (FG) FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0, FG);
+        if (FG && st->tcheck) FN(focal_pass_s)(x, t, cw, C, st, tie, CLEAN, 1, FG);
+        else if (FG) FN(focal_pass_s)(x, t, cw, C, st, tie, CLEAN, 0, FG);
         else if (CAT && st->tcheck)
-            FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 1, 1, 0);
+            FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 1, 1);
         else if (CAT && cw == NULL)
-            FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 1, 0);
-        else FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0, 0);
+            FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 1);
+        else FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0);
     }
     st->top = top < 0 ? 0 : top;
     if (sums) st->sb = FN(hsum)(A0 - K0); /* the others: wsum_pass_s */
@@ -1046,7 +1102,7 @@ static inline void FN(pass_v)(int mode, int store, int smooth, int fg, const T *
                               const double *cw, T *out, ptrdiff_t C, FN(state) *st)
 {
 #if XK_WIDEN
-    /* the focal loss's power sums (forward, categorical, float rows; see focal_sums_v) */
+    /* the focal loss's sums (forward, categorical, float rows; see focal_pass_s) */
 #define XK_FG_PASS(G)                                                                          \
     do {                                                                                      \
         if (st->clean) XK_PASS_CALL(NULL, 0, 0, 1, G, 1);                                     \
@@ -1380,7 +1436,7 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
     double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT, const int FG,
     double (*fsums)[XK_TILE], const int64_t *labels, double *xy)
 {
-    /* FG (CAT, C <= XK_RUN): the focal loss's power sums as row_pass_s's, plain sums of at
+    /* FG (CAT, C <= XK_RUN): the focal loss's power sums (focal_sums_v), plain sums of at
        most XK_RUN terms per row, into fsums[2 j] (w F^(j+1)) and fsums[2 j + 1] (times v) */
     const ptrdiff_t C = b->C;
     for (ptrdiff_t r = 0; r < n; r += 16) {
@@ -1434,15 +1490,6 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
 
 /* ------------------------------------------------------------------ per-row results */
 
-/* s of a row from its pass: NaN for a NaN row and a row of -inf (whose softmax is undefined),
- * 0 or NaN for a row whose maximum is +inf (one such entry: the limit; several: undefined).
- * Branch-free, so that a loop over the rows of a tile vectorizes with log1p(s) in it. */
-static inline __attribute__((always_inline)) double FN(row_s)(double m, double sb, double nt)
-{
-    double s = sb + (nt - 1.0);
-    s = xk_sel(m != m || m == -HUGE_VAL, NAN, s);
-    return xk_sel(m == HUGE_VAL, xk_sel(nt == 1.0, 0.0, NAN), s);
-}
 
 /* row_s of eight rows (the same operations as selects) */
 static inline __attribute__((always_inline)) xv_d FN(row_s_v)(xv_d m, xv_d sb, xv_d nt)
@@ -1557,19 +1604,13 @@ static inline int FN(focal_int)(double gamma)
     return XK_WIDEN && (gamma == 1.0 || gamma == 2.0 || gamma == 3.0 || gamma == 4.0);
 }
 
-/* The gamma whose power sums the exp pass takes for a block's forward focal loss (soft or
- * smoothed targets, float results, gamma = 1-4: focal_sums_v), else 0. */
+/* The gamma whose focal sums the exp pass takes for a block's forward focal loss (soft or
+ * smoothed targets, float results, gamma = 1-4: the tiles' power sums of focal_sums_v, the
+ * rows' sums of focal_pass_s), else 0. */
 static inline int FN(focal_sums_gamma)(const xk_block *b, int mode)
 {
     return mode == XK_CATEGORICAL && b->out == NULL && FN(focal_int)(b->gamma) ? (int)b->gamma
                                                                                 : 0;
-}
-
-/* q^gamma by products for gamma = 1, 2, 3 or 4 (focal_int): q, q q, (q q) q, (q q)(q q) */
-static inline __attribute__((always_inline)) xv_d FN(powi_v)(double gamma, xv_d q)
-{
-    const xv_d q2 = q * q;
-    return gamma == 1.0 ? q : gamma == 2.0 ? q2 : gamma == 3.0 ? q2 * q : q2 * q2;
 }
 
 static inline double FN(powi)(double gamma, double q)
@@ -1980,7 +2021,7 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
     const int store = mode == XK_SOFTMAX || grad;
     double m[XK_TILE], xy[XK_TILE], fy[XK_TILE], Ls[XK_TILE], inv[XK_TILE], L[XK_TILE];
     double a[XK_TILE], k[XK_TILE], gtop[XK_TILE], mx[XK_TILE];
-    double acc[XK_NACC][XK_TILE], fsums[2 * XK_FG_MAX][XK_TILE];
+    double acc[XK_NACC][XK_TILE];
     int64_t top[XK_TILE];
     /* each row's maximum is taken before the previous row's exp pass (the first row's before
        the loop): the two are independent, so that the maximum's reduction and the pass's
@@ -1993,7 +2034,7 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
         const ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE, n8 = (n + 7) & ~(ptrdiff_t)7;
         for (ptrdiff_t j = 0; j < n8; j++) {
             FN(state) st;
-            FN(state_zero)(&st, fg);
+            FN(state_zero)(&st);
             xy[j] = fy[j] = 0.0;
             if (j < n) {
                 const ptrdiff_t r = r0 + j;
@@ -2023,16 +2064,17 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
             } else { /* the last vector's other lanes: a row of one entry */
                 st.nt = 1.0;
             }
-            for (int q = 0; q < fg; q++) fsums[2 * q][j] = st.fq[q], fsums[2 * q + 1][j] = st.fr[q];
             m[j] = mx[j] = st.m, top[j] = st.top;
             acc[0][j] = st.sb, acc[1][j] = st.nt, acc[2][j] = st.vs, acc[3][j] = st.tv;
             acc[4][j] = st.wy, acc[5][j] = st.wyx;
+            /* the focal loss's sums, as focal_sums_v with no power sums (G = 0) takes them */
+            if (fg) acc[3][j] = st.fb, acc[5][j] = st.fa;
         }
         if (FN(short_logs)(b, mode)) FN(tile_logs)(n8, m, acc, Ls, 1);
         else FN(tile_logs)(n8, m, acc, Ls, 0);
         if (fg) {
             FN(tile_focal_sums)(b, r0, n, (const T *)b->t + r0 * b->t_rs, 1, b->t_rs, m, top,
-                                acc, Ls, fg, fsums, bsum);
+                                acc, Ls, 0, NULL, bsum);
             continue;
         }
         FN(tile_finish)(b, mode, r0, n, NULL, 0, out ? (const T *)b->out : NULL, 0, m, top, acc,
@@ -2067,8 +2109,8 @@ static void FN(rows)(xk_block *b, int mode)
        weighted sums of the plain loss would be unused: focal_row takes every term) */
     const int focal = b->gamma != 0.0 && (mode == XK_CATEGORICAL || (mode == XK_SPARSE && smooth));
     const int pass_mode = focal ? XK_SPARSE : mode;
-    /* the forward focal loss of soft targets, float results, gamma = 1-4: the exp pass's
-       power sums (rows_values, tile_focal_sums) rather than focal_row's second pass */
+    /* the forward focal loss of soft targets, float results, gamma = 1-4: the focal sums of
+       the exp pass's row (row_pass_s with FG, rows_values) rather than focal_row's pass */
     const int fg = FN(focal_sums_gamma)(b, mode);
     xk_sum bsum = {{0}, {0}, {0}};
     /* the targets checked by the weighted sums' pass where b->check asks for it */
@@ -2308,8 +2350,9 @@ static inline __attribute__((always_inline)) xv_d FN(z_loss_v)(double z, xv_d m,
 }
 
 /* The focal loss of eight rows from their exp pass's power sums (forward, float results,
- * gamma = G = 1-4; row_pass_s and tile_pass_s with FG), instead of focal_row's second pass
- * over the row. Off the maximum's entry every class has p_c = F_c / (1 + s) <= 1/2, and with
+ * gamma = G = 1-4; tile_pass_s with FG; rows: G = 0 with A0, B0 their sums of w f and w f v,
+ * see focal_pass_s), instead of focal_row's second pass over the row. Off the maximum's entry
+ * every class has p_c = F_c / (1 + s) <= 1/2, and with
  * (1 - p_c)^G = sum_j binom(G, j) (-p_c)^j and nll_c = L + v_c,
  *   sum_{c != top} w_c (1 - p_c)^G nll_c = sum_j binom(G, j) (-inv)^j (L A_j + B_j),
  *   A_j = sum_{c != top} w_c F_c^j,  B_j = sum_{c != top} w_c F_c^j v_c,  inv = 1 / (1 + s),
@@ -2600,8 +2643,9 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
     FN(vsum_store)(bsum, &sums);
 }
 
-/* The focal loss of n <= XK_TILE rows from their power sums (row_pass_s, tile_pass_s with
- * FG: fsums), eight rows at a time (focal_sums_v), with the z-loss and row weights as
+/* The focal loss of n <= XK_TILE rows from their sums (tile_pass_s with FG: the power sums
+ * acc[5], acc[3] and fsums of fg = gamma; row_pass_s with FG: fa, fb in acc[5], acc[3] and
+ * fg = 0), eight rows at a time (focal_sums_v), with the z-loss and row weights as
  * tile_focal; the target of row i at class c is t[c t_cs + i t_rs]. */
 static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *t,
                                 ptrdiff_t t_cs, ptrdiff_t t_rs, const double *m,

@@ -230,14 +230,18 @@ static inline int xk_tile_check(const xk_block *b, int mode, int is_float)
            !xk_class_major(b) && !(xk_row_major(b) && b->C > xk_tile_c(b, is_float));
 }
 
-/* Whether body.h rows checks the categorical loss's targets in its weighted sums' pass where
- * b->check asks for it (float rows of more classes than tiles take, read in place, from
- * logits the caller says, without class weights or focal loss, the gradient not written over
- * the logits): each row's sum in `stats`'s order, the same total. */
+/* Whether body.h rows checks the categorical loss's targets in its weighted sums' pass (or
+ * the focal sums' pass: the forward focal loss, gamma = 1-4) where b->check asks for it (float
+ * rows of more classes than tiles take, read in place, from logits the caller says, without
+ * class weights or another focal loss, the gradient not written over the logits): each row's
+ * sum in `stats`'s order, the same total. */
 static inline int xk_row_check(const xk_block *b, int mode, int is_float)
 {
-    return mode == XK_CATEGORICAL && b->t && is_float && b->cw == NULL && b->gamma == 0.0 &&
-           xk_row_major(b) && b->C > xk_tile_c(b, is_float) && (const void *)b->out != b->x;
+    const double g = b->gamma;
+    const int focal_sums = b->out == NULL && (g == 1.0 || g == 2.0 || g == 3.0 || g == 4.0);
+    return mode == XK_CATEGORICAL && b->t && is_float && b->cw == NULL &&
+           (g == 0.0 || focal_sums) && xk_row_major(b) && b->C > xk_tile_c(b, is_float) &&
+           (const void *)b->out != b->x;
 }
 
 /* Whether the row of C entries at t (stride cs, float or double) is one-hot: a single nonzero
