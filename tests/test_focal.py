@@ -139,12 +139,15 @@ def test_float32_leading_rows_keep_their_digits(rng, kind, c, gamma):
 @pytest.mark.parametrize("gamma", [1.0, 2.0, 3.0, 4.0])
 @pytest.mark.parametrize(
     ("c", "axis"),
-    [(3, -1), (16, -1), (17, -1), (300, -1), (10, 0), (40, 0)],  # tiles, rows, class-major
+    # tiles, rows, class-major tiles (their F kept in the transposes' room, and beyond 48
+    # classes in a scratch of their own)
+    [(3, -1), (16, -1), (17, -1), (300, -1), (10, 0), (40, 0), (60, 0)],
 )
 @pytest.mark.parametrize("option", ["plain", "cw-sw", "ls", "z", "ties"])
-def test_float32_soft_targets_forward_from_the_power_sums(rng, gamma, c, axis, option):
-    """The forward focal loss of float32 soft targets, gamma 1-4, from power sums the exp pass
-    takes (body.h focal_sums_v) rather than a second pass: within an ulp of mpmath with
+def test_float32_soft_targets_forward_from_the_focal_sums(rng, gamma, c, axis, option):
+    """The forward focal loss of float32 soft targets, gamma 1-4, from the sums of w f and
+    w f v that a loop after the exp pass takes from its F and s (body.h focal_pass_s,
+    tile_group_s; focal_sums_v) rather than a second pass: within an ulp of mpmath with
     masked, leading (10 to 600) and tied logits, smoothing, weights and z-loss; the values of
     the gradient call, which keeps the second pass, to float's rounding."""
     n = 48
@@ -180,10 +183,11 @@ def test_float32_soft_targets_forward_from_the_power_sums(rng, gamma, c, axis, o
 
 
 @pytest.mark.parametrize(
-    ("shape", "axis"), [((30_000, 7), -1), ((6_000, 40), -1), ((7, 30_000), 0)]
+    ("shape", "axis"),
+    [((30_000, 7), -1), ((6_000, 40), -1), ((60, 5_000), 0), ((7, 30_000), 0)],
 )
-def test_power_sums_do_not_depend_on_thread_count(rng, shape, axis):
-    """The forward from the power sums over several blocks (tiles, rows, class-major tiles):
+def test_focal_sums_do_not_depend_on_thread_count(rng, shape, axis):
+    """The forward from the focal sums over several blocks (tiles, rows, class-major tiles):
     the same bits per row and in the mean for one, two and three threads."""
     x = (rng.standard_normal(shape) * 3.0).astype(np.float32)
     t = rng.random(shape).astype(np.float32)
@@ -205,8 +209,8 @@ def test_power_sums_do_not_depend_on_thread_count(rng, shape, axis):
             np.testing.assert_array_equal(got, first)
 
 
-def test_power_sums_keep_infinite_and_nan_rows():
-    """Rows the power sums see at their edges: a +inf logit (one-hot p: an inf loss where a
+def test_focal_sums_keep_infinite_and_nan_rows():
+    """Rows the focal sums see at their edges: a +inf logit (one-hot p: an inf loss where a
     target has mass elsewhere, 0 where it does not), every logit -inf or a NaN (NaN)."""
     inf = np.inf
     x = np.array(

@@ -60,16 +60,14 @@
     } while (0)
 
 #define XK_NACC 6
-/* the focal loss's power sums (focal_sums): gamma = 1-4 */
-#define XK_FG_MAX 4
 
 /* Sums of non-negative terms along float rows (row_pass_s's weighted sums, focal_row's terms)
  * are added in double, one vector each, over runs of this many entries (an error below 2^-46
  * of the run's sum: 127 additions per lane), each run then to a compensated sum: a few ulp of
  * double for any length of row, far below float's. (A compensated addition per 32 or 64
  * entries, as for F, was a quarter of the focal pass, and in row_pass_s four partial sums with
- * one each held more vectors than there are registers: the pass spilled them.) */
-#define XK_RUN 1024
+ * one each held more vectors than there are registers: the pass spilled them.) XK_RUN (1,024)
+ * is defined in kernels.h, where the scratch's length depends on it. */
 
 /* s += v on eight lanes, Kahan's compensation in c (XK_KADD lane by lane); with a mask of the
  * lanes to change (live; NULL: all of them), the others keep s and c. */
@@ -600,6 +598,14 @@ static inline __attribute__((always_inline)) double FN(row_s)(double m, double s
     double s = sb + (nt - 1.0);
     s = xk_sel(m != m || m == -HUGE_VAL, NAN, s);
     return xk_sel(m == HUGE_VAL, xk_sel(nt == 1.0, 0.0, NAN), s);
+}
+
+/* row_s of eight rows (the same operations as selects) */
+static inline __attribute__((always_inline)) xv_d FN(row_s_v)(xv_d m, xv_d sb, xv_d nt)
+{
+    const xv_d nan = XV(splat)(NAN);
+    const xv_d s = XV(sel)(XV_NE(m, m) | XV_EQ(m, -HUGE_VAL), nan, sb + (nt - 1.0));
+    return XV(sel)(XV_EQ(m, HUGE_VAL), XV(sel)(XV_EQ(nt, 1.0), XV(splat)(0.0), nan), s);
 }
 
 /* q^gamma by products for gamma = 1, 2, 3 or 4 (focal_int): q, q q, (q q) q, (q q)(q q) */
@@ -1163,9 +1169,9 @@ static inline __attribute__((always_inline)) void FN(tile_pass_v)(
     const xk_block *b, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out,
     ptrdiff_t os, const double *m, const int64_t *top, double (*acc)[XK_TILE],
     double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT, const int FG,
-    double (*fsums)[XK_TILE], const int64_t *labels, double *xy)
+    double *ffb, const int64_t *labels, double *xy)
 {
-    (void)FG, (void)fsums; /* the focal sums: float rows only (tile_pass_s) */
+    (void)FG, (void)ffb; /* the focal sums: float rows only (tile_pass_s) */
     (void)labels, (void)xy; /* x at the labels: tile_finish gathers them */
     const xv_d zero = XV(splat)(0.0);
     const int CLEAN = 0; /* XV_STEP's: the rows' own checks (see row_pass_v) */
@@ -1249,10 +1255,10 @@ static inline __attribute__((always_inline)) void FN(tile_group_v)(
 static inline __attribute__((always_inline)) void FN(tile_pass_d)(
     const xk_block *b, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out,
     ptrdiff_t os, double *m, int64_t *top, double (*acc)[XK_TILE], double (*comp)[XK_TILE],
-    const int STORE, const int SMOOTH, const int CAT, const int FG, double (*fsums)[XK_TILE],
+    const int STORE, const int SMOOTH, const int CAT, const int FG, double *ffb,
     const int64_t *labels, double *xy)
 {
-    (void)FG, (void)fsums; /* the focal sums: float tiles only (tile_pass_s) */
+    (void)FG, (void)ffb; /* the focal sums: float tiles only (tile_pass_s) */
     const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const int nr = n - r < 8 ? (int)(n - r) : 8;
@@ -1294,7 +1300,7 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
     const xk_block *b, ptrdiff_t r, int nr, const float *x, ptrdiff_t xs, const float *t,
     ptrdiff_t ts, float *out, ptrdiff_t os, xv_s mf, const xv_d mv[2], const xv_i topv[2],
     double (*acc)[XK_TILE], double (*comp)[XK_TILE], const int STORE, const int SMOOTH,
-    const int CAT, const int FG, double (*fsums)[XK_TILE], const int CLEAN)
+    const int CAT, const int FG, double *ffb, const int CLEAN)
 {
     const ptrdiff_t C = b->C;
     const int hilo = b->gamma != 0.0; /* see FN(state).hilo */
@@ -1308,8 +1314,6 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) A[k][h] = K[k][h] = P[k][h] = zero;
     xv_s LO = szero; /* with hilo: the exps' rounding errors */
-    xv_d QA[XK_FG_MAX][2], RA[XK_FG_MAX][2];
-    for (int j = 0; j < FG; j++) QA[j][0] = QA[j][1] = RA[j][0] = RA[j][1] = zero;
     for (ptrdiff_t c = 0; c < C; c++) {
         const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
         /* d = x - m and its rounding error e (NaN where d is -inf: F = 0 there by the
@@ -1354,7 +1358,8 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
         if (hilo) LO += flo_core;
         P[0][0] += F[0];
         P[0][1] += F[1];
-        if (SMOOTH || CAT) {
+        if (FG) XV(store)(ffb + 16 * c, FF[0]), XV(store)(ffb + 16 * c + 8, FF[1]);
+        if ((SMOOTH || CAT) && !FG) {
             const double cwc = b->cw ? b->cw[c] : 1.0;
             const xv_s tv = CAT ? XK_TLOAD(t + c * ts + r, 0.0f) : szero;
             const xv_i cidx = (xv_i){0} + (int64_t)c;
@@ -1365,25 +1370,13 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
                 const xv_d v_ = XV(sel)(XV_EQ(xd, mv[h]), zero, mv[h] - xd);
                 if (SMOOTH && cwc != 0.0) P[2][h] += cwc * v_;
                 if (CAT) {
-                    xv_d tvh = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
-                    if (FG) tvh = kw1 * tvh + kw0; /* smoothed targets */
-                    const xv_d w_ = cwc * tvh;
+                    const xv_d w_ = cwc * (h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv));
                     P[3][h] += XV(sel)(XV_EQ(w_, zero), zero, w_ * v_);
                     P[4][h] += w_;
-                    /* wyx, w off the maximum's entry: the gradient's and the focal power
-                       sums' (the forward loss does not read it: without its vectors and
-                       compares, ten classes of soft targets take 0.92x the time) */
-                    if (STORE || FG) {
-                        const xv_d wx_ = XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);
-                        P[5][h] += wx_;
-                        xv_d pw = wx_ * FF[h]; /* FG: as row_pass_s */
-#pragma GCC unroll 4
-                        for (int j = 0; j < FG; j++) {
-                            QA[j][h] += pw;
-                            RA[j][h] += XV(sel)(XV_EQ(pw, zero), zero, pw * v_);
-                            pw *= FF[h];
-                        }
-                    }
+                    /* wyx, w off the maximum's entry: the gradient's (the forward loss does
+                       not read it: without its vectors and compares, ten classes of soft
+                       targets take 0.92x the time) */
+                    if (STORE) P[5][h] += XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);
                 }
             }
         }
@@ -1392,10 +1385,10 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
             for (int h = 0; h < 2; h++) {
                 XV_KADD(A[0][h], K[0][h], P[0][h]);
                 if (SMOOTH) XV_KADD_INF(A[2][h], K[2][h], P[2][h]);
-                if (CAT) {
+                if (CAT && !FG) {
                     XV_KADD_INF(A[3][h], K[3][h], P[3][h]);
                     XV_KADD(A[4][h], K[4][h], P[4][h]);
-                    if (STORE || FG) XV_KADD(A[5][h], K[5][h], P[5][h]);
+                    if (STORE) XV_KADD(A[5][h], K[5][h], P[5][h]);
                 }
 #pragma GCC unroll 6
                 for (int k = 0; k < XK_NACC; k++) P[k][h] = zero;
@@ -1405,6 +1398,38 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
         XV_KADD(A[0][0], K[0][0], XV(swiden_lo)(LO));
         XV_KADD(A[0][1], K[0][1], XV(swiden_hi)(LO));
     }
+    if (FG) { /* the focal sums into A[5], A[3] (A[4], W: unused) */
+        xv_d inv[2];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const xv_d s = FN(row_s_v)(mv[h], A[0][h] - K[0][h], XV(load)(acc[1] + r + 8 * h));
+            inv[h] = 1.0 / (1.0 + s);
+        }
+        for (ptrdiff_t c = 0; c < C; c++) {
+            const double cwc = b->cw ? b->cw[c] : 1.0;
+            const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
+            const xv_s tv = XK_TLOAD(t + c * ts + r, 0.0f);
+            const xv_i cidx = (xv_i){0} + (int64_t)c;
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
+                const xv_d v_ = XV(sel)(XV_EQ(xd, mv[h]), zero, mv[h] - xd);
+                xv_d w_ = cwc * (kw1 * (h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv)) + kw0);
+                w_ = XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);
+                const xv_d F = XV(load)(ffb + 16 * c + 8 * h);
+                const xv_d wf = w_ * FN(powi_v)(FG, 1.0 - F * inv[h]);
+                P[5][h] += wf;
+                P[3][h] += XV(sel)(XV_EQ(wf, zero), zero, wf * v_);
+            }
+            if ((c & 7) == 7 || c == C - 1)
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    XV_KADD(A[5][h], K[5][h], P[5][h]);
+                    XV_KADD_INF(A[3][h], K[3][h], P[3][h]);
+                    P[5][h] = P[3][h] = zero;
+                }
+        }
+    }
 #pragma GCC unroll 6
     for (int k = 0; k < XK_NACC; k++)
         if (k == 0 || (k == 2 && SMOOTH) || (k > 2 && CAT))
@@ -1413,11 +1438,6 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
                 XV(store)(acc[k] + r + 8 * h, A[k][h]);
                 XV(store)(comp[k] + r + 8 * h, K[k][h]);
             }
-    for (int j = 0; j < FG; j++)
-        for (int h = 0; h < 2; h++) {
-            XV(store)(fsums[2 * j] + r + 8 * h, QA[j][h]);
-            XV(store)(fsums[2 * j + 1] + r + 8 * h, RA[j][h]);
-        }
 #undef XK_TLOAD
 }
 
@@ -1434,10 +1454,12 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
     const xk_block *b, ptrdiff_t n, const float *x, ptrdiff_t xs, const float *t, ptrdiff_t ts,
     float *out, ptrdiff_t os, double *m, int64_t *top, double (*acc)[XK_TILE],
     double (*comp)[XK_TILE], const int STORE, const int SMOOTH, const int CAT, const int FG,
-    double (*fsums)[XK_TILE], const int64_t *labels, double *xy)
+    double *ffb, const int64_t *labels, double *xy)
 {
-    /* FG (CAT, C <= XK_RUN): the focal loss's power sums (focal_sums_v), plain sums of at
-       most XK_RUN terms per row, into fsums[2 j] (w F^(j+1)) and fsums[2 j + 1] (times v) */
+    /* FG (CAT, gamma 1-4, the forward focal loss of soft or smoothed targets): instead of the
+       weighted sums, each row's focal sums as focal_pass_s takes them, fa into acc[5] and fb
+       into acc[3] (A - K as the others), after each group's exp pass from its F kept in ffb
+       (sixteen rows by C doubles) and its s */
     const ptrdiff_t C = b->C;
     for (ptrdiff_t r = 0; r < n; r += 16) {
         const int nr = n - r < 16 ? (int)(n - r) : 16;
@@ -1475,10 +1497,10 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
                          XV_GE(lo - mf, XV(ssplat)((float)-XK_CLEAN_SPAN));
         if (nr == 16 && XV(smask)(ok) == 0xffffu)
             FN(tile_group_s)(b, r, nr, x, xs, t, ts, out, os, mf, mv, topv, acc, comp, STORE,
-                             SMOOTH, CAT, FG, fsums, 1);
+                             SMOOTH, CAT, FG, ffb, 1);
         else
             FN(tile_group_s)(b, r, nr, x, xs, t, ts, out, os, mf, mv, topv, acc, comp, STORE,
-                             SMOOTH, CAT, FG, fsums, 0);
+                             SMOOTH, CAT, FG, ffb, 0);
 #undef XK_TLOAD
     }
 }
@@ -1491,25 +1513,18 @@ static inline __attribute__((always_inline)) void FN(tile_pass_s)(
 /* ------------------------------------------------------------------ per-row results */
 
 
-/* row_s of eight rows (the same operations as selects) */
-static inline __attribute__((always_inline)) xv_d FN(row_s_v)(xv_d m, xv_d sb, xv_d nt)
-{
-    const xv_d nan = XV(splat)(NAN);
-    const xv_d s = XV(sel)(XV_NE(m, m) | XV_EQ(m, -HUGE_VAL), nan, sb + (nt - 1.0));
-    return XV(sel)(XV_EQ(m, HUGE_VAL), XV(sel)(XV_EQ(nt, 1.0), XV(splat)(0.0), nan), s);
-}
-
 /* Whether L = log1p(s) may take the short log (relative error < 2^-32, XK_LOG1P_OUT) in a call
  * of this mode: float results where L is only added to terms of its own sign, the loss
  * (sparse, categorical, their smoothing: L + (m - x_y), t + W L, v + cw L, all >= 0) and
  * log_softmax ((x - m) - L), and the sparse focal loss without smoothing (tile_finish: nll_y
  * = L + (m - x_y) as above; focal_entry_v's log(1 - p) = log(s) - L only where s < 1, both
- * terms <= 0, and its L / s, relative errors near 2^-32 again, gamma times that in f); not
- * logsumexp (m + L may cancel), the z-loss (its square) nor the focal loss of soft or smoothed
- * targets (tile_focal, focal_row: log(1 - p_c) of every class). */
-static inline int FN(short_logs)(const xk_block *b, int mode)
+ * terms <= 0, and its L / s, relative errors near 2^-32 again, gamma times that in f), and
+ * the focal sums of soft or smoothed targets (fg: L A + B + wtop f_top L, see focal_sums_v);
+ * not logsumexp (m + L may cancel), the z-loss (its square) nor the other focal losses of
+ * soft or smoothed targets (tile_focal, focal_row: log(1 - p_c) of every class). */
+static inline int FN(short_logs)(const xk_block *b, int mode, int fg)
 {
-    const int focal_ok = b->gamma == 0.0 || (mode == XK_SPARSE && b->eps == 0.0);
+    const int focal_ok = b->gamma == 0.0 || (mode == XK_SPARSE && b->eps == 0.0) || fg;
     return XK_WIDEN && focal_ok && b->z == 0.0 &&
            (mode == XK_SPARSE || mode == XK_CATEGORICAL || mode == XK_LOG_SOFTMAX);
 }
@@ -1977,7 +1992,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
 static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *t,
                                 ptrdiff_t t_cs, ptrdiff_t t_rs, const double *m,
                                 const int64_t *top, double (*acc)[XK_TILE], const double *Ls,
-                                int fg, double (*fsums)[XK_TILE], xk_sum *bsum);
+                                xk_sum *bsum);
 
 /* The check of a block's targets by its rows' weighted sums' pass (xk_row_check; st->tcheck):
  * each row's sum into check->sums as it is read, and after the last row the block's results
@@ -2067,14 +2082,13 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
             m[j] = mx[j] = st.m, top[j] = st.top;
             acc[0][j] = st.sb, acc[1][j] = st.nt, acc[2][j] = st.vs, acc[3][j] = st.tv;
             acc[4][j] = st.wy, acc[5][j] = st.wyx;
-            /* the focal loss's sums, as focal_sums_v with no power sums (G = 0) takes them */
-            if (fg) acc[3][j] = st.fb, acc[5][j] = st.fa;
+            if (fg) acc[3][j] = st.fb, acc[5][j] = st.fa; /* the focal sums (tile_focal_sums) */
         }
-        if (FN(short_logs)(b, mode)) FN(tile_logs)(n8, m, acc, Ls, 1);
+        if (FN(short_logs)(b, mode, fg)) FN(tile_logs)(n8, m, acc, Ls, 1);
         else FN(tile_logs)(n8, m, acc, Ls, 0);
         if (fg) {
             FN(tile_focal_sums)(b, r0, n, (const T *)b->t + r0 * b->t_rs, 1, b->t_rs, m, top,
-                                acc, Ls, 0, NULL, bsum);
+                                acc, Ls, bsum);
             continue;
         }
         FN(tile_finish)(b, mode, r0, n, NULL, 0, out ? (const T *)b->out : NULL, 0, m, top, acc,
@@ -2349,41 +2363,26 @@ static inline __attribute__((always_inline)) xv_d FN(z_loss_v)(double z, xv_d m,
     return z * (hi * hi + (2.0 * hi) * lo);
 }
 
-/* The focal loss of eight rows from their exp pass's power sums (forward, float results,
- * gamma = G = 1-4; tile_pass_s with FG; rows: G = 0 with A0, B0 their sums of w f and w f v,
- * see focal_pass_s), instead of focal_row's second pass over the row. Off the maximum's entry
- * every class has p_c = F_c / (1 + s) <= 1/2, and with
- * (1 - p_c)^G = sum_j binom(G, j) (-p_c)^j and nll_c = L + v_c,
- *   sum_{c != top} w_c (1 - p_c)^G nll_c = sum_j binom(G, j) (-inv)^j (L A_j + B_j),
- *   A_j = sum_{c != top} w_c F_c^j,  B_j = sum_{c != top} w_c F_c^j v_c,  inv = 1 / (1 + s),
- * sums of non-negative terms (A_0 = wyx, B_0 = tv, A_j, B_j = A[j - 1], B[j - 1]). The
- * alternating sum cancels by at most ((1 + p) / (1 - p))^G <= 3^G = 81 per entry: the sums'
- * errors of a few ulp of double grow to below 2^-45, far under float's half ulp. The maximum's
- * entry, whose p may be near 1, is focal_entry's (factor f_top, nll = L) with its weight
- * wtop. A row of -inf entries or with a NaN is NaN (s), an infinite nll of weight > 0 inf
- * (B_0). */
-static inline __attribute__((always_inline)) xv_d FN(focal_sums_v)(
-    int G, double gamma, xv_d L, xv_d s, xv_d inv, xv_d wtop, xv_d A0, xv_d B0, const xv_d *A,
-    const xv_d *B)
+/* The focal loss of eight rows from their focal sums (forward, float results, gamma = 1-4;
+ * row_pass_s and tile_pass_s with FG: A = sum w f, B = sum w f v over the entries but the
+ * maximum's, see focal_pass_s), instead of focal_row's second pass over the row: with
+ * nll_c = L + v_c, the sum of w_c f_c nll_c there is L A + B, and the maximum's entry, whose p
+ * may be near 1, is focal_entry's (factor f_top, nll = L) with its weight wtop. Terms of one
+ * sign: L may be the short log (short_logs). A row of -inf entries or with a NaN is NaN (s),
+ * an infinite nll of weight > 0 inf (B). */
+static inline __attribute__((always_inline)) xv_d FN(focal_sums_v)(double gamma, xv_d L, xv_d s,
+                                                                   xv_d inv, xv_d wtop, xv_d A,
+                                                                   xv_d B)
 {
-    static const double binom[XK_FG_MAX + 1][XK_FG_MAX + 1] = {
-        {1}, {1, 1}, {1, 2, 1}, {1, 3, 3, 1}, {1, 4, 6, 4, 1}};
     const xv_d zero = XV(splat)(0.0);
     const xv_i all = (xv_i){0} == 0;
-    xv_d pos = L * A0 + B0, neg = zero, ip = XV(splat)(1.0);
-    for (int j = 1; j <= G; j++) {
-        ip *= inv;
-        const xv_d term = (binom[G][j] * ip) * (L * A[j - 1] + B[j - 1]);
-        if (j & 1) neg += term;
-        else pos += term;
-    }
     xv_d ftop;
 #if XK_WIDEN
     if (FN(focal_int)(gamma)) ftop = FN(focal_f_int)(gamma, s, all, inv);
     else
 #endif
         FN(focal_entry_v)(gamma, L, s, L, all, inv, &ftop, NULL);
-    return (pos - neg) + XV(sel)(XV_EQ(wtop, zero) | XV_EQ(ftop, zero), zero, wtop * ftop * L);
+    return (L * A + B) + XV(sel)(XV_EQ(wtop, zero) | XV_EQ(ftop, zero), zero, wtop * ftop * L);
 }
 
 /* finish for the rows of a tile, eight at a time (gamma = 0, or sparse rows without smoothing):
@@ -2643,14 +2642,13 @@ static void FN(tile_focal)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, con
     FN(vsum_store)(bsum, &sums);
 }
 
-/* The focal loss of n <= XK_TILE rows from their sums (tile_pass_s with FG: the power sums
- * acc[5], acc[3] and fsums of fg = gamma; row_pass_s with FG: fa, fb in acc[5], acc[3] and
- * fg = 0), eight rows at a time (focal_sums_v), with the z-loss and row weights as
- * tile_focal; the target of row i at class c is t[c t_cs + i t_rs]. */
+/* The focal loss of n <= XK_TILE rows from their focal sums (row_pass_s and tile_pass_s with
+ * FG: sum w f in acc[5], sum w f v in acc[3]), eight rows at a time (focal_sums_v), with the
+ * z-loss and row weights as tile_focal; the target of row i at class c is t[c t_cs + i t_rs]. */
 static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *t,
                                 ptrdiff_t t_cs, ptrdiff_t t_rs, const double *m,
                                 const int64_t *top, double (*acc)[XK_TILE], const double *Ls,
-                                int fg, double (*fsums)[XK_TILE], xk_sum *bsum)
+                                xk_sum *bsum)
 {
     const double z = b->z, kw0 = b->eps / (double)b->C, kw1 = 1.0 - b->eps;
     const xv_d zero = XV(splat)(0.0);
@@ -2666,13 +2664,8 @@ static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T 
         }
         const xv_d mv = XV(load)(m + r), L = XV(load)(Ls + r);
         const xv_d sv = FN(row_s_v)(mv, XV(load)(acc[0] + r), XV(load)(acc[1] + r));
-        xv_d A[XK_FG_MAX], B[XK_FG_MAX];
-        for (int j = 0; j < fg; j++) {
-            A[j] = XV(load)(fsums[2 * j] + r);
-            B[j] = XV(load)(fsums[2 * j + 1] + r);
-        }
-        xv_d loss = FN(focal_sums_v)(fg, b->gamma, L, sv, 1.0 / (1.0 + sv), wtop,
-                                     XV(load)(acc[5] + r), XV(load)(acc[3] + r), A, B);
+        xv_d loss = FN(focal_sums_v)(b->gamma, L, sv, 1.0 / (1.0 + sv), wtop,
+                                     XV(load)(acc[5] + r), XV(load)(acc[3] + r));
         xv_d zg;
         if (z != 0.0) loss += FN(z_loss_v)(z, mv, L, &zg);
         const xv_d value = XV(sel)(live & XV_NE(sw, 0.0), sw * loss, zero);
@@ -3320,7 +3313,6 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     int used[XK_NACC];
     for (int k = 0; k < XK_NACC; k++)
         used[k] = k < 2 || (k == 2 && SMOOTH && !fg) || (k > 2 && CAT);
-    double fsums[2 * XK_FG_MAX][XK_TILE];
     /* the sparse rows' entries at their labels, taken by the maximum's pass where it reads
        them (tile_pass_s, tile_pass_d: a select per class instead of a gather per row in
        tile_finish, whose gathers were a third of its time on an AMD EPYC) */
@@ -3349,8 +3341,11 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
 #define XK_TILE_PASS(P) XK_PASS_AS(P, STORE, SMOOTH, CAT)
 #endif
 #if XK_WIDEN
+    /* FG: where the exp pass keeps sixteen rows' F (tile_pass_s): the output tile of a
+       transposed tile, else the scratch (xk_scratch_len) */
+    double *const ffb = fg ? (fbuf ? (double *)(void *)fbuf : b->scratch + XK_TILE) : NULL;
 #define XK_FOCAL_PASS(G)                                                                 \
-    FN(tile_pass_s)(b, n, x, xs, t, ts, NULL, 0, m, top, acc, comp, 0, 0, 1, G, fsums, NULL, NULL)
+    FN(tile_pass_s)(b, n, x, xs, t, ts, NULL, 0, m, top, acc, comp, 0, 0, 1, G, ffb, NULL, NULL)
 #if XK_SPECIALIZE
     if (fg == 1) XK_FOCAL_PASS(1);
     else if (fg == 2) XK_FOCAL_PASS(2);
@@ -3389,10 +3384,10 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     for (int k = 0; k < XK_NACC; k++)
         if (used[k] && k != 1) /* the ties (1) are counted exactly */
             for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
-    if (FN(short_logs)(b, mode)) FN(tile_logs)(n8, m, acc, Ls, 1);
+    if (FN(short_logs)(b, mode, fg)) FN(tile_logs)(n8, m, acc, Ls, 1);
     else FN(tile_logs)(n8, m, acc, Ls, 0);
     if (fg) {
-        FN(tile_focal_sums)(b, r0, n, t, ts, 1, m, top, acc, Ls, fg, fsums, bsum);
+        FN(tile_focal_sums)(b, r0, n, t, ts, 1, m, top, acc, Ls, bsum);
         return;
     }
     if (focal_rows) {

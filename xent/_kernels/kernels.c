@@ -13,10 +13,11 @@
 
 /* Per-row slots of a tile, then three class-major tiles of few classes (row-major rows
  * transposed; at most 194 KiB), or a row's F for the second pass of a focal loss (the float
- * rows' power sums: C rounded up to 16). */
+ * rows' focal sums: C rounded up to 16), or sixteen rows' F for the focal sums of a tile of
+ * class-major float rows (C <= XK_RUN: at most 128 KiB). */
 ptrdiff_t xk_scratch_len(ptrdiff_t C)
 {
-    return XK_TILE + (C <= XK_TILE_C_MAX ? 3 * C * XK_TILE : C + 16);
+    return XK_TILE + (C <= XK_TILE_C_MAX ? 3 * C * XK_TILE : C <= XK_RUN ? 16 * C + 16 : C + 16);
 }
 
 /* The variants, each compiled in files of its own (kernels_avx512.c and kernels_avx512_float.c,

@@ -198,6 +198,9 @@ typedef struct {
  * gradient, so that the loss has the same bits either way. */
 #define XK_SMALL_C 16
 #define XK_TILE_C_MAX 48
+/* The entries of a float row's run of plain sums before a compensated addition (see body.h);
+ * also the most classes of a float tile whose focal loss takes the focal sums (tile_pass_s). */
+#define XK_RUN 1024
 
 /* body.h softmax's layouts of a block: every array row-major (unit class stride), or every one
  * class-major (unit row stride; one row is both). */
