@@ -886,11 +886,12 @@ static inline __attribute__((always_inline)) void FN(focal_pass_s)(
                 if (cw != NULL || nstore < 16) w = cwv[h] * w;
                 if ((size_t)(top - (c + 8 * h)) < 8) /* the maximum's entry set apart */
                     w = XV(sel)(XV_EQ(lane + (c + 8 * h), top), zero, w);
-                const xv_d wf = w * FN(powi_v)(G, 1.0 - XV(load)(st->ff + c + 8 * h) * inv);
-                xv_d wfv = wf * v; /* v is infinite where x is -inf (low) */
-                if (low || tie) wfv = XV(sel)(XV_EQ(wf, zero), zero, wfv);
+                const xv_d F = XV(load)(st->ff + c + 8 * h);
+                const xv_d wf = w * FN(powi_v)(G, XV(fma)(-1.0 * F, inv, XV(splat)(1.0)));
                 PA += wf;
-                PB += wfv;
+                /* v is infinite where x is -inf (low) */
+                if (low || tie) PB += XV(sel)(XV_EQ(wf, zero), zero, wf * v);
+                else PB = XV(fma)(wf, v, PB);
             }
         }
         XV_KADD(AA, KA, PA);
@@ -1417,7 +1418,7 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
                 xv_d w_ = cwc * (kw1 * (h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv)) + kw0);
                 w_ = XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);
                 const xv_d F = XV(load)(ffb + 16 * c + 8 * h);
-                const xv_d wf = w_ * FN(powi_v)(FG, 1.0 - F * inv[h]);
+                const xv_d wf = w_ * FN(powi_v)(FG, XV(fma)(-1.0 * F, inv[h], XV(splat)(1.0)));
                 P[5][h] += wf;
                 P[3][h] += XV(sel)(XV_EQ(wf, zero), zero, wf * v_);
             }
