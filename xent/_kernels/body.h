@@ -195,7 +195,6 @@ typedef struct {
        f_c = (1 - p_c)^gamma, fa = sum w f and fb = sum w f v (focal_pass_s; focal_sums_v's
        A_0, B_0) */
     double kw0, kw1, fa, fb;
-    double finv; /* FG: 1 / (1 + s), set before the sums' pass */
     /* where row_pass_s with FG keeps each entry's F (with its low part, as a double) for the
        focal sums' loop after it (focal_pass_s): C rounded up to 16 doubles */
     double *ff;
@@ -218,7 +217,7 @@ static inline __attribute__((always_inline)) void FN(state_zero)(FN(state) *st)
     st->top = 0;
     st->next = NULL;
     st->clean = st->hilo = 0;
-    st->kw0 = st->kw1 = st->fa = st->fb = st->finv = 0.0;
+    st->kw0 = st->kw1 = st->fa = st->fb = 0.0;
     st->ff = NULL;
     st->pf = NULL;
     st->pf_lines = 0;
@@ -615,6 +614,15 @@ static inline __attribute__((always_inline)) xv_d FN(powi_v)(double gamma, xv_d 
     return gamma == 1.0 ? q : gamma == 2.0 ? q2 : gamma == 3.0 ? q2 * q : q2 * q2;
 }
 
+/* w f of the focal sums (focal_pass_s, tile_group_s): f = (1 - p)^G by products, p = F inv
+ * (F = exp(x - m) with its low part, inv = 1 / (1 + s)) at most 1/2 off the maximum's entry,
+ * so that 1 - p, in one multiply-add, is within an ulp */
+static inline __attribute__((always_inline)) xv_d FN(focal_wf)(const int G, xv_d w, xv_d F,
+                                                               xv_d inv)
+{
+    return w * FN(powi_v)(G, XV(fma)(-1.0 * F, inv, XV(splat)(1.0)));
+}
+
 #if XK_WIDEN
 /* float rows, sixteen lanes at a time: row_max and row_pass_v with float arithmetic where the
  * result does not depend on it.
@@ -716,6 +724,29 @@ static inline __attribute__((always_inline)) void FN(load16_s)(
     }
 }
 
+/* w with the entry top set apart (0) where one of the eight lanes from c holds it (once a row:
+ * no vector of indices to compare in the others) */
+static inline __attribute__((always_inline)) xv_d FN(off_top)(xv_d w, ptrdiff_t c, ptrdiff_t top)
+{
+    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    if ((size_t)(top - c) < 8) w = XV(sel)(XV_EQ(lane + c, top), XV(splat)(0.0), w);
+    return w;
+}
+
+/* The targets of sixteen entries at c of a float row into their sum as `stats` adds a row
+ * (ta0 and ta1 taken in turn, sixteen entries each; the last, fewer than sixteen, padded with
+ * 0, into ta1), and with BAD whether one is below 0 or above 1 (a NaN: the sum's): the check
+ * of the targets within the sums' passes (wsum_pass_s, focal_pass_s; xk_row_check). */
+static inline __attribute__((always_inline)) void FN(tsum16)(xv_s tv, ptrdiff_t c, int nstore,
+                                                             xv_d *ta0, xv_d *ta1, xv_si *tbad,
+                                                             const int BAD)
+{
+    const xv_d ts = XV(swiden_lo)(tv) + XV(swiden_hi)(tv);
+    if (((c >> 4) & 1) || nstore < 16) *ta1 += ts;
+    else *ta0 += ts;
+    if (BAD) *tbad |= XV_LT(tv, 0.0f) | XV_GT(tv, 1.0f);
+}
+
 /* The weighted sums' terms of sixteen entries at c (row_pass_s): v = m - x >= 0 in double from
  * the widened x, SMOOTH's cw v, CAT's w = cw t, w v, w and w off the entry topc. plain: a whole
  * vector without class weights; low: a lane below exp's range (x may be -inf); tie: the
@@ -727,7 +758,6 @@ static inline __attribute__((always_inline)) void FN(wsum_vec_s)(
     const int CAT)
 {
     const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m);
-    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
 #pragma GCC unroll 2
     for (int h = 0; h < 2; h++) {
         xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
@@ -746,12 +776,7 @@ static inline __attribute__((always_inline)) void FN(wsum_vec_s)(
             if (!nw) S->P4 += w_;
             /* the entry topc set apart in the one vector that holds it (once a row: no vector
                of indices to compare in the others) */
-            if (STORE) {
-                xv_d wx_ = w_;
-                if ((size_t)(topc - (c + 8 * h)) < 8)
-                    wx_ = XV(sel)(XV_EQ(lane + (c + 8 * h), topc), zero, w_);
-                S->P5 += wx_;
-            }
+            if (STORE) S->P5 += FN(off_top)(w_, c + 8 * h, topc);
         }
     }
 }
@@ -821,12 +846,7 @@ static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
             const int low = FN(wsum_low_s)(xv, mf, tie, CAT, CLEAN);
             FN(wsum_vec_s)(&S, st, xv, tv, cwv, c, cw == NULL && nstore == 16, low, tie, tw,
                            st->top, STORE, SMOOTH, CAT);
-            if (tw) {
-                const xv_d ts = XV(swiden_lo)(tv) + XV(swiden_hi)(tv);
-                if ((k & 1) || nstore < 16) ta1 += ts;
-                else ta0 += ts;
-            }
-            if (CHECK && CAT) tbad |= XV_LT(tv, 0.0f) | XV_GT(tv, 1.0f); /* (NaN: its sum) */
+            if (tw) FN(tsum16)(tv, c, nstore, &ta0, &ta1, &tbad, CHECK);
         }
         if ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C) {
             FN(wsum_run_s)(&S, STORE, SMOOTH, CAT);
@@ -843,19 +863,19 @@ static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
 /* The focal loss's sums of a float row (row_pass_s with FG = gamma, 1-4; the forward loss of
  * soft or smoothed targets) in a loop after its exp pass: over the entries but the first
  * maximum's, fa = sum w f and fb = sum w f v (see FN(state)), f = (1 - p)^gamma by products,
- * p = F / (1 + s) from the F the pass kept in st->ff (with its low part) and its s (st->finv),
- * in runs of XK_RUN entries then compensated sums. Such a p is at most 1/2, 1 - p within an
- * ulp, and every term is non-negative: the tiles' alternating power sums (focal_sums_v), taken
- * within their exp pass before s is known, needed 2 gamma + 2 accumulators here, whose loop
- * took as long as the exp pass (1,000 float32 classes). CHECK: the targets checked as they are
- * read, as wsum_pass_s's CHECK does (their sum in `stats`'s order). */
+ * p = F / (1 + s) from the F the pass kept in st->ff (with its low part) and its s (st->sb,
+ * st->nt), in runs of XK_RUN entries then compensated sums (focal_wf). Every term is
+ * non-negative: the alternating power sums sum w F^j, sum w F^j v that the exp pass took
+ * before s was known (commit 9149854 replaced them) needed 2 gamma + 2 accumulators, whose
+ * loop took as long as the exp pass (1,000 float32 classes). CHECK: the targets checked as
+ * they are read, as wsum_pass_s's CHECK does (tsum16). */
 static inline __attribute__((always_inline)) void FN(focal_pass_s)(
     const float *x, const float *t, const double *cw, ptrdiff_t C, FN(state) *st, int tie,
     const int CLEAN, const int CHECK, const int G)
 {
-    const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m), inv = XV(splat)(st->finv);
+    const xv_d zero = XV(splat)(0.0), mv = XV(splat)(st->m);
+    const xv_d inv = XV(splat)(1.0 / (1.0 + FN(row_s)(st->m, st->sb, st->nt)));
     const xv_s mf = XV(ssplat)((float)st->m);
-    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     const int smoothed = st->kw0 != 0.0 || st->kw1 != 1.0;
     const ptrdiff_t top = st->top;
     xv_d PA = zero, PB = zero, AA = zero, KA = zero, AB = zero, KB = zero;
@@ -870,12 +890,7 @@ static inline __attribute__((always_inline)) void FN(focal_pass_s)(
             FN(load16_s)(x, t, cw, c, nstore, CLEAN ? (float)st->m : -HUGE_VALF, &xv, &tv, cwv,
                          0, 1);
             const int low = FN(wsum_low_s)(xv, mf, tie, 1, CLEAN);
-            if (CHECK) {
-                const xv_d ts = XV(swiden_lo)(tv) + XV(swiden_hi)(tv);
-                if (((c >> 4) & 1) || nstore < 16) ta1 += ts;
-                else ta0 += ts;
-                tbad |= XV_LT(tv, 0.0f) | XV_GT(tv, 1.0f); /* (NaN: its sum) */
-            }
+            if (CHECK) FN(tsum16)(tv, c, nstore, &ta0, &ta1, &tbad, 1);
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
                 const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
@@ -884,10 +899,8 @@ static inline __attribute__((always_inline)) void FN(focal_pass_s)(
                 xv_d w = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
                 if (smoothed) w = st->kw1 * w + st->kw0;
                 if (cw != NULL || nstore < 16) w = cwv[h] * w;
-                if ((size_t)(top - (c + 8 * h)) < 8) /* the maximum's entry set apart */
-                    w = XV(sel)(XV_EQ(lane + (c + 8 * h), top), zero, w);
-                const xv_d F = XV(load)(st->ff + c + 8 * h);
-                const xv_d wf = w * FN(powi_v)(G, XV(fma)(-1.0 * F, inv, XV(splat)(1.0)));
+                w = FN(off_top)(w, c + 8 * h, top); /* the maximum's entry set apart */
+                const xv_d wf = FN(focal_wf)(G, w, XV(load)(st->ff + c + 8 * h), inv);
                 PA += wf;
                 /* v is infinite where x is -inf (low) */
                 if (low || tie) PB += XV(sel)(XV_EQ(wf, zero), zero, wf * v);
@@ -1007,10 +1020,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     /* for the sums' pass below: row_first's index (FG: -1 where no maximum was found, a NaN
        row: no entry set apart) */
     st->top = top < 0 && !FG ? 0 : top;
-    if (FG) { /* the focal factors' p = F / (1 + s) */
-        st->sb = FN(hsum)(A0 - K0);
-        st->finv = 1.0 / (1.0 + FN(row_s)(st->m, st->sb, (double)nt));
-    }
+    st->nt = (double)nt;
+    if (sums) st->sb = FN(hsum)(A0 - K0); /* (the focal sums' s; the others: the sums' pass) */
     if (sums && !sums_first) {
         /* (the check's targets have no class weights: xk_row_check) */
         if (FG && st->tcheck) FN(focal_pass_s)(x, t, cw, C, st, tie, CLEAN, 1, FG);
@@ -1022,9 +1033,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
         else FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0);
     }
     st->top = top < 0 ? 0 : top;
-    if (sums) st->sb = FN(hsum)(A0 - K0); /* the others: wsum_pass_s */
-    else FN(state_sums)(st, A0 - K0, zero, zero, zero, zero);
-    st->nt = (double)nt;
+    if (!sums) FN(state_sums)(st, A0 - K0, zero, zero, zero, zero);
 }
 #endif
 
@@ -1417,8 +1426,7 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
                 const xv_d v_ = XV(sel)(XV_EQ(xd, mv[h]), zero, mv[h] - xd);
                 xv_d w_ = cwc * (kw1 * (h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv)) + kw0);
                 w_ = XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);
-                const xv_d F = XV(load)(ffb + 16 * c + 8 * h);
-                const xv_d wf = w_ * FN(powi_v)(FG, XV(fma)(-1.0 * F, inv[h], XV(splat)(1.0)));
+                const xv_d wf = FN(focal_wf)(FG, w_, XV(load)(ffb + 16 * c + 8 * h), inv[h]);
                 P[5][h] += wf;
                 P[3][h] += XV(sel)(XV_EQ(wf, zero), zero, wf * v_);
             }
