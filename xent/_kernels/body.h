@@ -1302,6 +1302,54 @@ static inline __attribute__((always_inline)) void FN(tile_pass_d)(
 }
 
 #if XK_WIDEN
+/* The weighted sums' terms of class c of a group of sixteen float rows (tile_group_s): x (xv)
+ * and the targets (tv) widened, v = m - x in double, into P[2] (SMOOTH: sum cw v), P[3]
+ * (CAT: sum w v), P[4] (sum w) and P[5] (STORE: w off the maximum's entry, the gradient's). */
+static inline __attribute__((always_inline)) void FN(tile_wsum_s)(
+    const xk_block *b, ptrdiff_t c, xv_s xv, xv_s tv, const xv_d mv[2], const xv_i topv[2],
+    xv_d (*P)[2], const int STORE, const int SMOOTH, const int CAT, const int CLEAN)
+{
+    const xv_d zero = XV(splat)(0.0);
+    const double cwc = b->cw ? b->cw[c] : 1.0;
+    const xv_i cidx = (xv_i){0} + (int64_t)c;
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
+        /* v = m - x >= 0, 0 at the entries equal to the maximum (in a clean group m - x is
+           that already, and finite: w v needs no select either) */
+        const xv_d v_ = CLEAN ? mv[h] - xd : XV(sel)(XV_EQ(xd, mv[h]), zero, mv[h] - xd);
+        if (SMOOTH && cwc != 0.0) P[2][h] += cwc * v_;
+        if (CAT) {
+            const xv_d tvd = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);
+            const xv_d w_ = b->cw ? cwc * tvd : tvd;
+            P[3][h] += CLEAN ? w_ * v_ : XV(sel)(XV_EQ(w_, zero), zero, w_ * v_);
+            P[4][h] += w_;
+            /* wyx, w off the maximum's entry: the gradient's (the forward loss does not read
+               it: without its vectors and compares, ten classes of soft targets take 0.92x
+               the time) */
+            if (STORE) P[5][h] += XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);
+        }
+    }
+}
+
+/* The end of a run of eight classes (tile_wsum_s): half h of its sums added to the
+ * compensated ones. */
+static inline __attribute__((always_inline)) void FN(tile_wsum_run)(xv_d (*A)[2], xv_d (*K)[2],
+                                                                    xv_d (*P)[2], int h,
+                                                                    const int STORE,
+                                                                    const int SMOOTH,
+                                                                    const int CAT)
+{
+    const xv_d zero = XV(splat)(0.0);
+    if (SMOOTH) XV_KADD_INF(A[2][h], K[2][h], P[2][h]);
+    if (CAT) {
+        XV_KADD_INF(A[3][h], K[3][h], P[3][h]);
+        XV_KADD(A[4][h], K[4][h], P[4][h]);
+        if (STORE) XV_KADD(A[5][h], K[5][h], P[5][h]);
+    }
+    P[2][h] = P[3][h] = P[4][h] = P[5][h] = zero;
+}
+
 /* tile_pass_s's exp pass over a group of nr <= 16 rows from row r, whose maxima (mf; as
  * doubles mv) and first maxima (topv) its maximum's pass found; CLEAN: every row of the group
  * clean (see XK_CLEAN_SPAN), so that the pass runs without the checks for the double exp's
@@ -1318,13 +1366,27 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
     const xv_d zero = XV(splat)(0.0);
     const xv_s szero = XV(ssplat)(0.0f);
 #define XK_TLOAD(p, pad) (nr == 16 ? XV(sload)(p) : XV(sload_pad)(p, nr, pad))
-    xv_d A[XK_NACC][2], K[XK_NACC][2], P[XK_NACC][2];
+    xv_d A[XK_NACC][2], K[XK_NACC][2];
 #pragma GCC unroll 6
     for (int k = 0; k < XK_NACC; k++)
 #pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) A[k][h] = K[k][h] = P[k][h] = zero;
+        for (int h = 0; h < 2; h++) A[k][h] = K[k][h] = zero;
+    /* a run's sums (P, added to the compensated sums A, K at its end) are local to the run's
+       loop: GCC then keeps them in registers (declared for the whole loop over the classes, P
+       lived in memory, a load and a store per addition, and A, K in registers) */
+#define XK_RUN_SUMS(P)                                                                     \
+    xv_d P[XK_NACC][2];                                                                   \
+    _Pragma("GCC unroll 6") for (int k = 0; k < XK_NACC; k++)                             \
+        _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) P[k][h] = zero
     xv_s LO = szero; /* with hilo: the exps' rounding errors */
-    for (ptrdiff_t c = 0; c < C; c++) {
+    /* the weighted sums (tile_wsum_s), in the forward pass in a loop of their own after the
+       exp loop, over the group's classes in L1: within it, its accumulators and the exp's
+       constants did not fit in AVX2's sixteen registers (with the gradient, whose pass may
+       write over x, the loop of their own gained nothing) */
+    const int wsums = (SMOOTH || CAT) && !FG, split = !STORE;
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {
+      XK_RUN_SUMS(P);
+      for (ptrdiff_t c = c0; c < C && c < c0 + 8; c++) {
         const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
         /* d = x - m and its rounding error e (NaN where d is -inf: F = 0 there by the
            selects); d = e = 0 at the entries equal to the maximum (also inf) */
@@ -1369,41 +1431,26 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
         P[0][0] += F[0];
         P[0][1] += F[1];
         if (FG) XV(store)(ffb + 16 * c, FF[0]), XV(store)(ffb + 16 * c + 8, FF[1]);
-        if ((SMOOTH || CAT) && !FG) {
-            const double cwc = b->cw ? b->cw[c] : 1.0;
-            const xv_s tv = CAT ? XK_TLOAD(t + c * ts + r, 0.0f) : szero;
-            const xv_i cidx = (xv_i){0} + (int64_t)c;
+        if (wsums && !split)
+            FN(tile_wsum_s)(b, c, xv, CAT ? XK_TLOAD(t + c * ts + r, 0.0f) : szero, mv, topv, P,
+                            STORE, SMOOTH, CAT, CLEAN);
+      }
 #pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) {
-                const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
-                /* v = m - x >= 0, 0 at the entries equal to the maximum */
-                const xv_d v_ = XV(sel)(XV_EQ(xd, mv[h]), zero, mv[h] - xd);
-                if (SMOOTH && cwc != 0.0) P[2][h] += cwc * v_;
-                if (CAT) {
-                    const xv_d w_ = cwc * (h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv));
-                    P[3][h] += XV(sel)(XV_EQ(w_, zero), zero, w_ * v_);
-                    P[4][h] += w_;
-                    /* wyx, w off the maximum's entry: the gradient's (the forward loss does
-                       not read it: without its vectors and compares, ten classes of soft
-                       targets take 0.92x the time) */
-                    if (STORE) P[5][h] += XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);
-                }
-            }
-        }
-        if ((c & 7) == 7 || c == C - 1)
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) {
-                XV_KADD(A[0][h], K[0][h], P[0][h]);
-                if (SMOOTH) XV_KADD_INF(A[2][h], K[2][h], P[2][h]);
-                if (CAT && !FG) {
-                    XV_KADD_INF(A[3][h], K[3][h], P[3][h]);
-                    XV_KADD(A[4][h], K[4][h], P[4][h]);
-                    if (STORE) XV_KADD(A[5][h], K[5][h], P[5][h]);
-                }
-#pragma GCC unroll 6
-                for (int k = 0; k < XK_NACC; k++) P[k][h] = zero;
-            }
+      for (int h = 0; h < 2; h++) {
+          XV_KADD(A[0][h], K[0][h], P[0][h]);
+          if (wsums && !split) FN(tile_wsum_run)(A, K, P, h, STORE, SMOOTH, CAT);
+      }
     }
+    if (wsums && split)
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {
+            XK_RUN_SUMS(P);
+            for (ptrdiff_t c = c0; c < C && c < c0 + 8; c++)
+                FN(tile_wsum_s)(b, c, XK_TLOAD(x + c * xs + r, -HUGE_VALF),
+                                CAT ? XK_TLOAD(t + c * ts + r, 0.0f) : szero, mv, topv, P,
+                                STORE, SMOOTH, CAT, CLEAN);
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) FN(tile_wsum_run)(A, K, P, h, STORE, SMOOTH, CAT);
+        }
     if (hilo) {
         XV_KADD(A[0][0], K[0][0], XV(swiden_lo)(LO));
         XV_KADD(A[0][1], K[0][1], XV(swiden_hi)(LO));
@@ -1415,7 +1462,9 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
             const xv_d s = FN(row_s_v)(mv[h], A[0][h] - K[0][h], XV(load)(acc[1] + r + 8 * h));
             inv[h] = 1.0 / (1.0 + s);
         }
-        for (ptrdiff_t c = 0; c < C; c++) {
+        for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {
+          XK_RUN_SUMS(P);
+          for (ptrdiff_t c = c0; c < C && c < c0 + 8; c++) {
             const double cwc = b->cw ? b->cw[c] : 1.0;
             const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
             const xv_s tv = XK_TLOAD(t + c * ts + r, 0.0f);
@@ -1430,13 +1479,12 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
                 P[5][h] += wf;
                 P[3][h] += XV(sel)(XV_EQ(wf, zero), zero, wf * v_);
             }
-            if ((c & 7) == 7 || c == C - 1)
+          }
 #pragma GCC unroll 2
-                for (int h = 0; h < 2; h++) {
-                    XV_KADD(A[5][h], K[5][h], P[5][h]);
-                    XV_KADD_INF(A[3][h], K[3][h], P[3][h]);
-                    P[5][h] = P[3][h] = zero;
-                }
+          for (int h = 0; h < 2; h++) {
+              XV_KADD(A[5][h], K[5][h], P[5][h]);
+              XV_KADD_INF(A[3][h], K[3][h], P[3][h]);
+          }
         }
     }
 #pragma GCC unroll 6
@@ -1447,6 +1495,7 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
                 XV(store)(acc[k] + r + 8 * h, A[k][h]);
                 XV(store)(comp[k] + r + 8 * h, K[k][h]);
             }
+#undef XK_RUN_SUMS
 #undef XK_TLOAD
 }
 
