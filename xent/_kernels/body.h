@@ -4675,7 +4675,11 @@ static inline __attribute__((always_inline)) ptrdiff_t FN(binary_focal_plain_ste
     double *const loss_out = bb->loss_out;
     const xv_s fmax = XV(ssplat)(0x1.fffffep127f);
     const xv_d one = XV(splat)(1.0);
-    xv_d a[4] = {acc[0], acc[1], acc[2], acc[3]}, l[2] = {lo[0], lo[1]}, h[2] = {hi[0], hi[1]};
+    /* the labels' bounds in one vector each (the step's four label vectors reduced first; min
+       and max are exact, so the same bounds as binary_labels's two sets): two registers fewer
+       across the loop than two sets */
+    xv_d a[4] = {acc[0], acc[1], acc[2], acc[3]}, l = XV(min)(lo[0], lo[1]),
+         h = XV(max)(hi[0], hi[1]);
     for (; i < end; i += 32) {
         const xv_s a0 = XV(sload)(x + i), a1 = XV(sload)(x + i + 16);
         const xv_si finite = XV_LE(XV(ssel)(XV_LT(a0, 0.0f), -a0, a0), fmax) &
@@ -4687,10 +4691,8 @@ static inline __attribute__((always_inline)) ptrdiff_t FN(binary_focal_plain_ste
             soft |= XV_NE(Y[k], 0.0) & XV_NE(Y[k], 1.0);
         }
         if (__builtin_expect(XV(sany)(~finite) || XV(any)(soft), 0)) break;
-        for (int k = 0; k < 4; k++) {
-            l[k & 1] = XV(min)(Y[k], l[k & 1]);
-            h[k & 1] = XV(max)(Y[k], h[k & 1]);
-        }
+        l = XV(min)(XV(min)(XV(min)(Y[0], Y[1]), XV(min)(Y[2], Y[3])), l);
+        h = XV(max)(XV(max)(XV(max)(Y[0], Y[1]), XV(max)(Y[2], Y[3])), h);
 #pragma GCC unroll 1
         for (int k = 0; k < 4; k++) {
             const ptrdiff_t j = i + 8 * k;
@@ -4705,7 +4707,7 @@ static inline __attribute__((always_inline)) ptrdiff_t FN(binary_focal_plain_ste
         }
     }
     for (int k = 0; k < 4; k++) acc[k] = a[k];
-    lo[0] = l[0], lo[1] = l[1], hi[0] = h[0], hi[1] = h[1];
+    lo[0] = lo[1] = l, hi[0] = hi[1] = h;
     return i;
 }
 
