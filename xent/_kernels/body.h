@@ -5016,54 +5016,68 @@ static inline __attribute__((always_inline)) void FN(stats16_col)(FN(stats16) *a
     a->one = (cv & is1) | (a->one & ~is1);
 }
 
-/* stats_few for contiguous float rows (rs = C), sixteen rows at a time: each row loaded whole
- * and the classes of sixteen rows made vectors by shuffles (few_cols16; for two classes, one
- * deinterleave of 32 floats), their stats in float lanes but for the sums (stats16_col). The
- * same results as the gathers of stats_few, bit for bit, in about half its time. */
-static ptrdiff_t FN(stats_contig)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i *bad,
-                                  int *hot_ok)
+/* One group of sixteen contiguous float rows at row r for stats_contig: its sums, counts and
+ * one-hot classes in locals of the group (declared for the whole loop over the groups, GCC
+ * kept them and the bounds in memory, a load and a store per class), the bounds and NaN
+ * carried in *lo, *hi, *nan; CW: class weights (their sums only then). */
+static inline __attribute__((always_inline)) void FN(stats_group16)(
+    xk_stats *s, ptrdiff_t r, xv_s *lo, xv_s *hi, xv_si *nan, xv_i *bad, int *hot_ok,
+    const int CW)
 {
     const ptrdiff_t R = s->R, C = s->C;
     const float *t = (const float *)s->t;
+    const double *cw = CW ? s->cw : NULL;
     const xv_d zero = XV(splat)(0.0);
     const xv_si none = {0};
-    FN(stats16) a = {{zero, zero}, {zero, zero}, XV(ssplat)(HUGE_VALF), XV(ssplat)(-HUGE_VALF),
-                     none, none, none - 1};
+    FN(stats16) a = {{zero, zero}, {zero, zero}, *lo, *hi, *nan, none, none - 1};
+    if (C == 2) {
+        const xv_s v0 = XV(sload)(t + 2 * r), v1 = XV(sload)(t + 2 * r + 16);
+        FN(stats16_col)(&a, XV_SHUFFLE(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14, 16,
+                                                    18, 20, 22, 24, 26, 28, 30), 0, cw);
+        FN(stats16_col)(&a, XV_SHUFFLE(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15, 17,
+                                                    19, 21, 23, 25, 27, 29, 31), 1, cw);
+    } else {
+        xv_s cols[16];
+        FN(few_cols16)(t + r * C, C, (R - r) * C, cols);
+        for (ptrdiff_t c = 0; c < C; c++) FN(stats16_col)(&a, cols[c], c, cw);
+    }
+    *lo = a.lo, *hi = a.hi, *nan = a.nan;
+    for (int h = 0; h < 2; h++) {
+        FN(stats8) g;
+        g.sum = a.sum[h];
+        g.wsum = a.wsum[h];
+        g.nnz = XV_CONVERT(
+            h ? XV_SHUFFLE(a.nnz, a.nnz, 8, 9, 10, 11, 12, 13, 14, 15)
+              : XV_SHUFFLE(a.nnz, a.nnz, 0, 1, 2, 3, 4, 5, 6, 7),
+            xv_i);
+        g.one = XV_CONVERT(
+            h ? XV_SHUFFLE(a.one, a.one, 8, 9, 10, 11, 12, 13, 14, 15)
+              : XV_SHUFFLE(a.one, a.one, 0, 1, 2, 3, 4, 5, 6, 7),
+            xv_i);
+        FN(stats8_end)(s, &g, r + 8 * h, bad, hot_ok);
+    }
+}
+
+/* stats_few for contiguous float rows (rs = C), sixteen rows at a time (stats_group16): each
+ * row loaded whole and the classes of sixteen rows made vectors by shuffles (few_cols16; for
+ * two classes, one deinterleave of 32 floats), their stats in float lanes but for the sums
+ * (stats16_col). The same results as the gathers of stats_few, bit for bit, in about half its
+ * time. */
+static ptrdiff_t FN(stats_contig)(xk_stats *s, xv_d *lo, xv_d *hi, xv_i *nan, xv_i *bad,
+                                  int *hot_ok)
+{
+    const ptrdiff_t R = s->R;
+    xv_s vlo = XV(ssplat)(HUGE_VALF), vhi = XV(ssplat)(-HUGE_VALF);
+    xv_si vnan = {0};
     xv_i bad_v = *bad;
     ptrdiff_t r = 0;
-    for (; r + 16 <= R; r += 16) {
-        a.sum[0] = a.sum[1] = a.wsum[0] = a.wsum[1] = zero;
-        a.nnz = none;
-        a.one = none - 1;
-        if (C == 2) {
-            const xv_s v0 = XV(sload)(t + 2 * r), v1 = XV(sload)(t + 2 * r + 16);
-            FN(stats16_col)(&a, XV_SHUFFLE(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14, 16,
-                                                        18, 20, 22, 24, 26, 28, 30), 0, s->cw);
-            FN(stats16_col)(&a, XV_SHUFFLE(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15, 17,
-                                                        19, 21, 23, 25, 27, 29, 31), 1, s->cw);
-        } else {
-            xv_s cols[16];
-            FN(few_cols16)(t + r * C, C, (R - r) * C, cols);
-            for (ptrdiff_t c = 0; c < C; c++) FN(stats16_col)(&a, cols[c], c, s->cw);
-        }
-        for (int h = 0; h < 2; h++) {
-            FN(stats8) g;
-            g.sum = a.sum[h];
-            g.wsum = a.wsum[h];
-            g.nnz = XV_CONVERT(
-                h ? XV_SHUFFLE(a.nnz, a.nnz, 8, 9, 10, 11, 12, 13, 14, 15)
-                  : XV_SHUFFLE(a.nnz, a.nnz, 0, 1, 2, 3, 4, 5, 6, 7),
-                xv_i);
-            g.one = XV_CONVERT(
-                h ? XV_SHUFFLE(a.one, a.one, 8, 9, 10, 11, 12, 13, 14, 15)
-                  : XV_SHUFFLE(a.one, a.one, 0, 1, 2, 3, 4, 5, 6, 7),
-                xv_i);
-            FN(stats8_end)(s, &g, r + 8 * h, &bad_v, hot_ok);
-        }
-    }
-    *lo = XV(min)(*lo, XV(min)(XV(swiden_lo)(a.lo), XV(swiden_hi)(a.lo)));
-    *hi = XV(max)(*hi, XV(max)(XV(swiden_lo)(a.hi), XV(swiden_hi)(a.hi)));
-    if (XV(sany)(a.nan)) *nan |= (xv_i){0} == (xv_i){0}; /* every lane set */
+    if (s->cw)
+        for (; r + 16 <= R; r += 16) FN(stats_group16)(s, r, &vlo, &vhi, &vnan, &bad_v, hot_ok, 1);
+    else
+        for (; r + 16 <= R; r += 16) FN(stats_group16)(s, r, &vlo, &vhi, &vnan, &bad_v, hot_ok, 0);
+    *lo = XV(min)(*lo, XV(min)(XV(swiden_lo)(vlo), XV(swiden_hi)(vlo)));
+    *hi = XV(max)(*hi, XV(max)(XV(swiden_lo)(vhi), XV(swiden_hi)(vhi)));
+    if (XV(sany)(vnan)) *nan |= (xv_i){0} == (xv_i){0}; /* every lane set */
     *bad = bad_v;
     return r;
 }
