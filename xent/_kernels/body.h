@@ -973,13 +973,16 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                 d = XV(ssel)(tie_, szero, d);
                 e = XV(ssel)(tie_, szero, e);
             }
-            { /* the padding's lanes are not entries (they may equal a -inf maximum) */
-                const uint32_t z = XV(smask)(XV_EQ(d, szero)) & (uint32_t)((1ull << nstore) - 1);
-                if (z) { /* about once a row */
-                    nt += (uint64_t)__builtin_popcount(z);
-                    if (top < 0) top = c + __builtin_ctz(z);
-                }
+            /* the padding's lanes are not entries (they may equal a -inf maximum) */
+            const uint32_t z = XV(smask)(XV_EQ(d, szero)) & (uint32_t)((1ull << nstore) - 1);
+            if (z) { /* about once a row */
+                nt += (uint64_t)__builtin_popcount(z);
+                if (top < 0) top = c + __builtin_ctz(z);
             }
+            /* FG, a whole vector without an entry at the maximum (d < 0 in every lane): s
+               takes each F with its low part as FF keeps them, one sum in double, instead of
+               the select's F widened again and the low parts' float sum (LO) */
+            int kept = 0;
             xv_s flo;
             xv_s core = XV(expf_hilo)(d, e, &flo);
             /* the core's lanes (also in expf_wide's): their rounding errors */
@@ -1006,12 +1009,17 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
                     FF[0] = XV(swiden_lo)(Fs) + XV(swiden_lo)(flo_core);
                     FF[1] = XV(swiden_hi)(Fs) + XV(swiden_hi)(flo_core);
                 }
-                Fs = XV(ssel)(XV_LT(d, szero), Fs, szero);
-                G[k] = XV(swiden_lo)(Fs) + XV(swiden_hi)(Fs);
+                kept = FG && !z && nstore == 16;
+                if (kept) {
+                    G[k] = FF[0] + FF[1];
+                } else {
+                    Fs = XV(ssel)(XV_LT(d, szero), Fs, szero);
+                    G[k] = XV(swiden_lo)(Fs) + XV(swiden_hi)(Fs);
+                }
             }
             /* the rounding errors summed in float lanes (a sum 2^-24 of s's needs no more;
                d = 0 has none) */
-            if (st->hilo) LO += flo_core;
+            if (st->hilo && !kept) LO += flo_core;
             if (FG) XV(store)(st->ff + c, FF[0]), XV(store)(st->ff + c + 8, FF[1]);
         }
         XV_KADD(A0, K0, ((G[0] + G[1]) + (G[2] + G[3])));
