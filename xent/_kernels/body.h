@@ -1393,61 +1393,61 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
        write over x, the loop of their own gained nothing) */
     const int wsums = (SMOOTH || CAT) && !FG, split = !STORE;
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {
-      XK_RUN_SUMS(P);
-      for (ptrdiff_t c = c0; c < C && c < c0 + 8; c++) {
-        const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
-        /* d = x - m and its rounding error e (NaN where d is -inf: F = 0 there by the
-           selects); d = e = 0 at the entries equal to the maximum (also inf) */
-        xv_s d = xv - mf, bp = d - xv;
-        xv_s e = (xv - (d - bp)) - (bp + mf);
-        if (!CLEAN) { /* a finite maximum's entries have d = e = 0 already */
-            const xv_si tie = XV_EQ(xv, mf);
-            d = XV(ssel)(tie, szero, d);
-            e = XV(ssel)(tie, szero, e);
+        XK_RUN_SUMS(P);
+        for (ptrdiff_t c = c0; c < C && c < c0 + 8; c++) {
+            const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
+            /* d = x - m and its rounding error e (NaN where d is -inf: F = 0 there by the
+               selects); d = e = 0 at the entries equal to the maximum (also inf) */
+            xv_s d = xv - mf, bp = d - xv;
+            xv_s e = (xv - (d - bp)) - (bp + mf);
+            if (!CLEAN) { /* a finite maximum's entries have d = e = 0 already */
+                const xv_si tie = XV_EQ(xv, mf);
+                d = XV(ssel)(tie, szero, d);
+                e = XV(ssel)(tie, szero, e);
+            }
+            xv_s flo;
+            const xv_s core = XV(expf_hilo)(d, e, &flo);
+            const xv_s flo_core = CLEAN ? flo : XV(ssel)(XV_GE(d, XV_EXPF_MIN), flo, szero);
+            float *oc = STORE ? out + c * os + r : NULL;
+            xv_d F[2], FF[2] = {zero, zero}; /* FF (FG): F at every entry, with its low part */
+            if (!CLEAN && __builtin_expect(XV(expf_needs_wide)(d), 0)) {
+                XV(expf_wide)(d, e, core, F);
+                if (STORE)
+                    for (int l = 0; l < nr; l++) oc[l] = (float)F[l >> 3][l & 7];
+                if (FG) {
+                    FF[0] = F[0] + XV(swiden_lo)(flo_core);
+                    FF[1] = F[1] + XV(swiden_hi)(flo_core);
+                }
+                F[0] = XV(sel)(XV_LT(XV(swiden_lo)(d), zero), F[0], zero);
+                F[1] = XV(sel)(XV_LT(XV(swiden_hi)(d), zero), F[1], zero);
+            } else {
+                xv_s Fs = CLEAN ? core : XV(ssel)(XV_LT(d, XV_EXPF_MIN), szero, core);
+                if (STORE) {
+                    if (nr == 16) XV(sstore)(oc, Fs);
+                    else for (int l = 0; l < nr; l++) oc[l] = Fs[l];
+                }
+                if (FG) {
+                    FF[0] = XV(swiden_lo)(Fs) + XV(swiden_lo)(flo_core);
+                    FF[1] = XV(swiden_hi)(Fs) + XV(swiden_hi)(flo_core);
+                }
+                Fs = XV(ssel)(XV_LT(d, szero), Fs, szero);
+                F[0] = XV(swiden_lo)(Fs);
+                F[1] = XV(swiden_hi)(Fs);
+            }
+            /* as row_pass_s: the core's lanes' rounding errors, in float lanes */
+            if (hilo) LO += flo_core;
+            P[0][0] += F[0];
+            P[0][1] += F[1];
+            if (FG) XV(store)(ffb + 16 * c, FF[0]), XV(store)(ffb + 16 * c + 8, FF[1]);
+            if (wsums && !split)
+                FN(tile_wsum_s)(b, c, xv, CAT ? XK_TLOAD(t + c * ts + r, 0.0f) : szero, mv, topv, P,
+                                STORE, SMOOTH, CAT, CLEAN);
         }
-        xv_s flo;
-        const xv_s core = XV(expf_hilo)(d, e, &flo);
-        const xv_s flo_core = CLEAN ? flo : XV(ssel)(XV_GE(d, XV_EXPF_MIN), flo, szero);
-        float *oc = STORE ? out + c * os + r : NULL;
-        xv_d F[2], FF[2] = {zero, zero}; /* FF (FG): F at every entry, with its low part */
-        if (!CLEAN && __builtin_expect(XV(expf_needs_wide)(d), 0)) {
-            XV(expf_wide)(d, e, core, F);
-            if (STORE)
-                for (int l = 0; l < nr; l++) oc[l] = (float)F[l >> 3][l & 7];
-            if (FG) {
-                FF[0] = F[0] + XV(swiden_lo)(flo_core);
-                FF[1] = F[1] + XV(swiden_hi)(flo_core);
-            }
-            F[0] = XV(sel)(XV_LT(XV(swiden_lo)(d), zero), F[0], zero);
-            F[1] = XV(sel)(XV_LT(XV(swiden_hi)(d), zero), F[1], zero);
-        } else {
-            xv_s Fs = CLEAN ? core : XV(ssel)(XV_LT(d, XV_EXPF_MIN), szero, core);
-            if (STORE) {
-                if (nr == 16) XV(sstore)(oc, Fs);
-                else for (int l = 0; l < nr; l++) oc[l] = Fs[l];
-            }
-            if (FG) {
-                FF[0] = XV(swiden_lo)(Fs) + XV(swiden_lo)(flo_core);
-                FF[1] = XV(swiden_hi)(Fs) + XV(swiden_hi)(flo_core);
-            }
-            Fs = XV(ssel)(XV_LT(d, szero), Fs, szero);
-            F[0] = XV(swiden_lo)(Fs);
-            F[1] = XV(swiden_hi)(Fs);
-        }
-        /* as row_pass_s: the core's lanes' rounding errors, in float lanes */
-        if (hilo) LO += flo_core;
-        P[0][0] += F[0];
-        P[0][1] += F[1];
-        if (FG) XV(store)(ffb + 16 * c, FF[0]), XV(store)(ffb + 16 * c + 8, FF[1]);
-        if (wsums && !split)
-            FN(tile_wsum_s)(b, c, xv, CAT ? XK_TLOAD(t + c * ts + r, 0.0f) : szero, mv, topv, P,
-                            STORE, SMOOTH, CAT, CLEAN);
-      }
 #pragma GCC unroll 2
-      for (int h = 0; h < 2; h++) {
-          XV_KADD(A[0][h], K[0][h], P[0][h]);
-          if (wsums && !split) FN(tile_wsum_run)(A, K, P, h, STORE, SMOOTH, CAT);
-      }
+        for (int h = 0; h < 2; h++) {
+            XV_KADD(A[0][h], K[0][h], P[0][h]);
+            if (wsums && !split) FN(tile_wsum_run)(A, K, P, h, STORE, SMOOTH, CAT);
+        }
     }
     if (wsums && split)
         for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {
@@ -1471,28 +1471,28 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
             inv[h] = 1.0 / (1.0 + s);
         }
         for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {
-          XK_RUN_SUMS(P);
-          for (ptrdiff_t c = c0; c < C && c < c0 + 8; c++) {
-            const double cwc = b->cw ? b->cw[c] : 1.0;
-            const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
-            const xv_s tv = XK_TLOAD(t + c * ts + r, 0.0f);
-            const xv_i cidx = (xv_i){0} + (int64_t)c;
+            XK_RUN_SUMS(P);
+            for (ptrdiff_t c = c0; c < C && c < c0 + 8; c++) {
+                const double cwc = b->cw ? b->cw[c] : 1.0;
+                const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
+                const xv_s tv = XK_TLOAD(t + c * ts + r, 0.0f);
+                const xv_i cidx = (xv_i){0} + (int64_t)c;
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
+                    const xv_d v_ = XV(sel)(XV_EQ(xd, mv[h]), zero, mv[h] - xd);
+                    xv_d w_ = cwc * (kw1 * (h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv)) + kw0);
+                    w_ = XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);
+                    const xv_d wf = FN(focal_wf)(FG, w_, XV(load)(ffb + 16 * c + 8 * h), inv[h]);
+                    P[5][h] += wf;
+                    P[3][h] += XV(sel)(XV_EQ(wf, zero), zero, wf * v_);
+                }
+            }
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
-                const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
-                const xv_d v_ = XV(sel)(XV_EQ(xd, mv[h]), zero, mv[h] - xd);
-                xv_d w_ = cwc * (kw1 * (h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv)) + kw0);
-                w_ = XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);
-                const xv_d wf = FN(focal_wf)(FG, w_, XV(load)(ffb + 16 * c + 8 * h), inv[h]);
-                P[5][h] += wf;
-                P[3][h] += XV(sel)(XV_EQ(wf, zero), zero, wf * v_);
+                XV_KADD(A[5][h], K[5][h], P[5][h]);
+                XV_KADD_INF(A[3][h], K[3][h], P[3][h]);
             }
-          }
-#pragma GCC unroll 2
-          for (int h = 0; h < 2; h++) {
-              XV_KADD(A[5][h], K[5][h], P[5][h]);
-              XV_KADD_INF(A[3][h], K[3][h], P[3][h]);
-          }
         }
     }
 #pragma GCC unroll 6
