@@ -2150,8 +2150,9 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
             acc[4][j] = st.wy, acc[5][j] = st.wyx;
             if (fg) acc[3][j] = st.fb, acc[5][j] = st.fa; /* the focal sums (tile_focal_sums) */
         }
-        if (FN(short_logs)(b, mode, fg)) FN(tile_logs)(n8, m, acc, Ls, 1);
-        else FN(tile_logs)(n8, m, acc, Ls, 0);
+        const int logs = mode != XK_SOFTMAX; /* softmax takes 1 / (1 + s) alone */
+        if (logs && FN(short_logs)(b, mode, fg)) FN(tile_logs)(n8, m, acc, Ls, 1);
+        else if (logs) FN(tile_logs)(n8, m, acc, Ls, 0);
         if (fg) {
             FN(tile_focal_sums)(b, r0, n, (const T *)b->t + r0 * b->t_rs, 1, b->t_rs, m, top,
                                 acc, Ls, bsum);
@@ -2510,7 +2511,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
             }
         }
         const xv_d mv = XV(load)(m + r), sbv = XV(load)(acc[0] + r), ntv = XV(load)(acc[1] + r);
-        const xv_d L = XV(load)(Ls + r);
+        const xv_d L = mode == XK_SOFTMAX ? zero : XV(load)(Ls + r); /* (no log: tile_logs) */
         const xv_d sv = FN(row_s_v)(mv, sbv, ntv);
         const xv_d inv = 1.0 / (1.0 + sv);
         xv_d value = zero;
@@ -3450,8 +3451,9 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     for (int k = 0; k < XK_NACC; k++)
         if (used[k] && k != 1) /* the ties (1) are counted exactly */
             for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
-    if (FN(short_logs)(b, mode, fg)) FN(tile_logs)(n8, m, acc, Ls, 1);
-    else FN(tile_logs)(n8, m, acc, Ls, 0);
+    const int logs = mode != XK_SOFTMAX; /* softmax takes 1 / (1 + s) alone */
+    if (logs && FN(short_logs)(b, mode, fg)) FN(tile_logs)(n8, m, acc, Ls, 1);
+    else if (logs) FN(tile_logs)(n8, m, acc, Ls, 0);
     if (fg) {
         FN(tile_focal_sums)(b, r0, n, t, ts, 1, m, top, acc, Ls, bsum);
         return;
