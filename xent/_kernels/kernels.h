@@ -194,8 +194,9 @@ typedef struct {
  * set-up and the sums' reductions, weigh more than the transposes there: 24 classes, float32,
  * forward 4.0 -> 2.1 ns per entry, gradient 7.3 -> 5.1 on a Zen 4; on a Zen 3 (AVX2) tiles
  * took 0.52x / 0.63x the time at 33 classes, 0.71x / 0.89x at 48, and at 64 the forward 0.86x
- * but the gradient and softmax 1.06-1.09x). One threshold for the loss with and without its
- * gradient, so that the loss has the same bits either way. */
+ * but the gradient and softmax 1.06-1.09x; on a Zen 1 (AVX2), tiles of 64 and 100 classes took
+ * 1.10-1.14x the rows' time forward and 1.24-1.36x with the gradient or softmax). One threshold
+ * for the loss with and without its gradient, so that the loss has the same bits either way. */
 #define XK_SMALL_C 16
 #define XK_TILE_C_MAX 48
 /* The entries of a float row's run of plain sums before a compensated addition (see body.h);
