@@ -1341,21 +1341,20 @@ static inline __attribute__((always_inline)) void FN(tile_wsum_s)(
 }
 
 /* The end of a run of eight classes (tile_wsum_s): half h of its sums added to the
- * compensated ones. */
+ * compensated ones (the run's P are locals of its loop: nothing to reset). */
 static inline __attribute__((always_inline)) void FN(tile_wsum_run)(xv_d (*A)[2], xv_d (*K)[2],
                                                                     xv_d (*P)[2], int h,
                                                                     const int STORE,
                                                                     const int SMOOTH,
                                                                     const int CAT)
 {
-    const xv_d zero = XV(splat)(0.0);
+    const xv_d zero = XV(splat)(0.0); /* (XV_KADD_INF's) */
     if (SMOOTH) XV_KADD_INF(A[2][h], K[2][h], P[2][h]);
     if (CAT) {
         XV_KADD_INF(A[3][h], K[3][h], P[3][h]);
         XV_KADD(A[4][h], K[4][h], P[4][h]);
         if (STORE) XV_KADD(A[5][h], K[5][h], P[5][h]);
     }
-    P[2][h] = P[3][h] = P[4][h] = P[5][h] = zero;
 }
 
 /* tile_pass_s's exp pass over a group of nr <= 16 rows from row r, whose maxima (mf; as
@@ -1606,6 +1605,16 @@ static inline void FN(tile_logs)(ptrdiff_t n8, const double *m, double (*acc)[XK
         const xv_d s = FN(row_s_v)(XV(load)(m + r), XV(load)(acc[0] + r), XV(load)(acc[1] + r));
         XV(store)(Ls + r, SHORT ? XK_LOG1P_OUT(s) : XV(log1p)(s));
     }
+}
+
+/* The rows' L = log1p(s) for a call of this mode (tile_logs, the short log where short_logs
+ * allows it); none for softmax, whose output takes 1 / (1 + s) alone (Ls then unread). */
+static inline void FN(rows_logs)(const xk_block *b, int mode, int fg, ptrdiff_t n8,
+                                 const double *m, double (*acc)[XK_TILE], double *Ls)
+{
+    if (mode == XK_SOFTMAX) return;
+    if (FN(short_logs)(b, mode, fg)) FN(tile_logs)(n8, m, acc, Ls, 1);
+    else FN(tile_logs)(n8, m, acc, Ls, 0);
 }
 
 /* a * b = p + e exactly (Dekker's TwoProduct with Veltkamp's split: no fma needed), for
@@ -2150,9 +2159,7 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
             acc[4][j] = st.wy, acc[5][j] = st.wyx;
             if (fg) acc[3][j] = st.fb, acc[5][j] = st.fa; /* the focal sums (tile_focal_sums) */
         }
-        const int logs = mode != XK_SOFTMAX; /* softmax takes 1 / (1 + s) alone */
-        if (logs && FN(short_logs)(b, mode, fg)) FN(tile_logs)(n8, m, acc, Ls, 1);
-        else if (logs) FN(tile_logs)(n8, m, acc, Ls, 0);
+        FN(rows_logs)(b, mode, fg, n8, m, acc, Ls);
         if (fg) {
             FN(tile_focal_sums)(b, r0, n, (const T *)b->t + r0 * b->t_rs, 1, b->t_rs, m, top,
                                 acc, Ls, bsum);
@@ -2511,7 +2518,7 @@ static void FN(tile_finish)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, co
             }
         }
         const xv_d mv = XV(load)(m + r), sbv = XV(load)(acc[0] + r), ntv = XV(load)(acc[1] + r);
-        const xv_d L = mode == XK_SOFTMAX ? zero : XV(load)(Ls + r); /* (no log: tile_logs) */
+        const xv_d L = mode == XK_SOFTMAX ? zero : XV(load)(Ls + r); /* (none: rows_logs) */
         const xv_d sv = FN(row_s_v)(mv, sbv, ntv);
         const xv_d inv = 1.0 / (1.0 + sv);
         xv_d value = zero;
@@ -3451,9 +3458,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     for (int k = 0; k < XK_NACC; k++)
         if (used[k] && k != 1) /* the ties (1) are counted exactly */
             for (ptrdiff_t r = 0; r < n; r++) acc[k][r] -= comp[k][r];
-    const int logs = mode != XK_SOFTMAX; /* softmax takes 1 / (1 + s) alone */
-    if (logs && FN(short_logs)(b, mode, fg)) FN(tile_logs)(n8, m, acc, Ls, 1);
-    else if (logs) FN(tile_logs)(n8, m, acc, Ls, 0);
+    FN(rows_logs)(b, mode, fg, n8, m, acc, Ls);
     if (fg) {
         FN(tile_focal_sums)(b, r0, n, t, ts, 1, m, top, acc, Ls, bsum);
         return;
