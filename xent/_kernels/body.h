@@ -2197,6 +2197,17 @@ static void FN(rows)(xk_block *b, int mode)
        weighted sums of the plain loss would be unused: focal_row takes every term) */
     const int focal = b->gamma != 0.0 && (mode == XK_CATEGORICAL || (mode == XK_SPARSE && smooth));
     const int pass_mode = focal ? XK_SPARSE : mode;
+    /* log_softmax's double rows, one at a time: the exp pass stores F in the output as
+       softmax's does, values that the output pass then writes over with log_softmax's (from x,
+       m and L alone: the same bits). The output's cache lines are thus fetched for writing
+       while the exp pass computes, and the output pass writes in the cache; alone in that
+       pass, the fetches of an output beyond the caches took as long as the exp pass (8,192 x
+       1,000 float64, Intel Xeon with AVX-512: 0.58x the time with them in the exp pass).
+       Not for float rows, whose exp pass with STORE is not the clean one (see pass_v; 1.07-1.1x
+       the time at 100-32,000 float32 classes), nor for rows_values' (a tile's output stays in
+       L2 for its output pass: 1.05x at 100 float64 classes), nor where the output is the
+       logits themselves. */
+    const int warm = !XK_WIDEN && mode == XK_LOG_SOFTMAX && b->out != NULL && b->out != b->x;
     /* the forward focal loss of soft targets, float results, gamma = 1-4: the focal sums of
        the exp pass's row (row_pass_s with FG, rows_values) rather than focal_row's pass */
     const int fg = FN(focal_sums_gamma)(b, mode);
@@ -2244,7 +2255,8 @@ static void FN(rows)(xk_block *b, int mode)
            output, its w_c D_c for the third there */
         double *wd = b->scratch + XK_TILE;
         T *F = out ? out : focal ? (T *)wd : NULL;
-        FN(pass_v)(pass_mode, store || focal, smooth && !focal, 0, x, t, b->cw, F, C, &st);
+        FN(pass_v)(pass_mode, store || focal || warm, smooth && !focal, 0, x, t, b->cw, F, C,
+                   &st);
         if (check) FN(rcheck_row)(check, &rc, r, &st);
         if (mode == XK_STATE) {
             double *q = b->state + XK_STATE_LEN * r;
