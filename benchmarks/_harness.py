@@ -23,10 +23,18 @@ from ._impls import FLOOR, READ_FLOOR, Fn, Impl
 TOL_EPS = 1000
 MIN_SAMPLE_SECONDS = 0.005
 MAX_NUMBER = 1000
-# After a change of thread count or a pause, calls shorter than this get one untimed call first:
+# After a change of thread count or a pause, calls shorter than this get untimed calls first:
 # the first call after torch.set_num_threads pays milliseconds of thread-pool start-up, the
 # first after a pause the wake-up of idle cores (TORCH_SETTLE_SECONDS).
 PRIME_BELOW_SECONDS = 0.05
+# Those untimed calls last at least this long (one call at least): after PyTorch's samples one
+# call was not enough. On an Intel Xeon VM (AVX-512), xent's categorical focal loss at
+# 1,048,576 x 2 float32 took 3.2 ms in a loop of its own; after two PyTorch calls and the pause,
+# 5.4 ms as the first call, 4.2 ms as the second and 3.3 ms from the fourth on (5.9 ms as the
+# second after a pause of 200 ms). The sample of xent at one thread, which follows PyTorch's in
+# every round, was timed in that transient: the focal loss read 1.6x the plain loss, timed
+# after it, where the two alone took 1.2x.
+PRIME_SECONDS = 0.01
 # After a sample of PyTorch, this pause before the next sample: PyTorch's OpenMP workers
 # (GNU libgomp) busy-wait for a while after each parallel region, on the cores the next
 # implementation needs. Measured on an Intel Xeon VM: xent at 2 threads on 8,192 x 1,000
@@ -141,11 +149,14 @@ def check(case: Case, data: Data, part: slice, result: Any) -> float:
 
 
 def _sample(impl: Impl, fn: Fn, number: int, prime: bool, after_pause: bool = False) -> float:
-    """Seconds per call of ``number`` calls; a short call (``prime``) gets one untimed call
-    first after a change of thread count or a pause."""
+    """Seconds per call of ``number`` calls; a short call (``prime``) gets untimed calls for
+    PRIME_SECONDS first after a change of thread count or a pause."""
     changed = impl.set_threads()
     if prime and (changed or after_pause):
+        until = time.perf_counter() + PRIME_SECONDS
         fn()
+        while time.perf_counter() < until:
+            fn()
     start = time.perf_counter()
     for _ in range(number):
         fn()
@@ -186,7 +197,7 @@ def run_case(
     A sample repeats the call ``number`` times so that it lasts at least MIN_SAMPLE_SECONDS;
     one of PyTorch is followed by a pause (TORCH_SETTLE_SECONDS, outside the sample) so that
     its spinning threads do not slow the next one, and the next sample of a short call starts
-    with an untimed call, which wakes the cores the pause left idle.
+    with untimed calls (PRIME_SECONDS), which wake the cores the pause left idle.
     """
     case_start = time.perf_counter()
     tol = tolerance(case.dtype)
