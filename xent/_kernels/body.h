@@ -306,8 +306,9 @@ static inline __attribute__((always_inline)) xv_d FN(load_pad)(const T *p, int n
 
 /* The first index of the row's entries equal to m (0 if none: a NaN maximum), for the
  * categorical gradient written over its logits, whose weighted sums (wsum_pass_v, wsum_pass_s)
- * then come before the exp pass; the other passes find it themselves (the same index), and
- * give it to the weighted sums that follow them. */
+ * then come before the exp pass, and for the categorical gradient of double rows with
+ * XK_FUSE_TOP, whose sums are within it; the other passes find it themselves (the same index),
+ * and give it to the weighted sums that follow them. */
 static inline ptrdiff_t FN(row_first)(const T *x, ptrdiff_t C, double m)
 {
     const xv_d mv = XV(splat)(m);
@@ -481,11 +482,18 @@ static inline __attribute__((always_inline)) void FN(state_wsums)(FN(state) *st,
  * float32 classes and 0.76x at 1,000 float64 classes, label smoothing 0.93-0.96x (float32) and
  * 0.68-0.77x (float64) at 100 and 1,000 classes. */
 #undef XK_FUSE_SUMS
+#undef XK_FUSE_TOP
 #if defined(__AVX512F__)
 #define XK_FUSE_SUMS 1
 #else
 #define XK_FUSE_SUMS 0
 #endif
+/* double rows with XK_FUSE_SUMS: the passes with a gradient too, the categorical gradient's
+ * maximum's first entry (whose target it leaves out of a sum) found before the pass
+ * (row_first). Intel Xeon (AVX-512), one thread: float64 gradients of label smoothing
+ * 0.72-0.81x the time, of soft targets 0.77-0.90x (100 and 1,000 classes). Not float rows,
+ * whose pass with STORE, fused, took 1.03-1.05x the time. */
+#define XK_FUSE_TOP (XK_FUSE_SUMS && !XK_WIDEN)
 
 /* row_pass_v's weighted sums (SMOOTH, CAT) in a loop of their own, after its exp pass or
  * before it where it writes over the row: XV_STEP's terms and compensated additions in the
@@ -541,9 +549,9 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
     const int STORE, const int SMOOTH_SUMS, const int CAT_SUMS, const int FG, const int CLEAN)
 {
     (void)FG; /* the focal sums: float rows only (row_pass_s) */
-    /* the exp pass's XV_STEP without the weighted sums (wsum_pass_v takes them apart) but for
-       a forward pass with XK_FUSE_SUMS */
-    const int FUSE = XK_FUSE_SUMS && !STORE;
+    /* the exp pass's XV_STEP without the weighted sums (wsum_pass_v takes them apart) but with
+       XK_FUSE_TOP, or XK_FUSE_SUMS in a forward pass */
+    const int FUSE = XK_FUSE_TOP || (XK_FUSE_SUMS && !STORE);
     const int SMOOTH = FUSE && SMOOTH_SUMS, CAT = FUSE && CAT_SUMS;
     /* the entries equal to the maximum, counted, and the first of them (row_max found only
        the maximum) */
@@ -556,7 +564,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
          A5 = zero, K5 = zero;
     /* the weighted sums after the pass (its row then in the cache), but before it where the
        pass writes over x */
-    const int sums_first = (SMOOTH_SUMS || CAT_SUMS) && STORE && (const void *)out == x;
+    const int sums_first =
+        (SMOOTH_SUMS || CAT_SUMS) && STORE && (const void *)out == x && !FUSE;
     if (sums_first) FN(wsum_pass_v)(x, t, cw, C, st, STORE, SMOOTH_SUMS, CAT_SUMS, CLEAN);
     xv_i cidx = {0, 1, 2, 3, 4, 5, 6, 7};
     XK_PF_INIT(st, C);
@@ -2198,8 +2207,9 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                 st.m = m_next, st.clean = clean_next;
                 if (r + 1 < R) m_next = FN(max_of_row)(x + b->x_rs, C, &clean_next);
                 /* the categorical gradient over its logits: its weighted sums, before the
-                   pass, need the maximum's first entry */
-                if (mode == XK_CATEGORICAL && store && (const void *)o == (const void *)x)
+                   pass, need the maximum's first entry (and within it: XK_FUSE_TOP) */
+                if (mode == XK_CATEGORICAL && store &&
+                    (XK_FUSE_TOP || (const void *)o == (const void *)x))
                     st.top = FN(row_first)(x, C, st.m);
                 /* x[y] before the pass: the gradient may be written over the logits */
                 if (mode == XK_SPARSE) xy[j] = (double)x[y];
@@ -2302,7 +2312,8 @@ static void FN(rows)(xk_block *b, int mode)
            but for the categorical gradient over its logits, whose weighted sums need that
            index before the pass */
         st.m = FN(max_of_row)(x, C, &st.clean);
-        if (pass_mode == XK_CATEGORICAL && store && (const void *)out == (const void *)x)
+        if (pass_mode == XK_CATEGORICAL && store &&
+            (XK_FUSE_TOP || (const void *)out == (const void *)x))
             st.top = FN(row_first)(x, C, st.m);
         /* x[y] before the exp pass: the gradient may be written over the logits (out == x,
            see kernels.h) */
