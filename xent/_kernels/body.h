@@ -3654,6 +3654,7 @@ static inline __attribute__((always_inline)) void FN(rows8_to_lanes)(const T *x,
                                                                       ptrdiff_t C, double *V,
                                                                       ptrdiff_t vs)
 {
+#pragma GCC unroll 2
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {
         const int w = C - c0 < 8 ? (int)(C - c0) : 8;
         xv_d v[8];
@@ -3703,10 +3704,14 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
        classes, 0.87-0.95x at 3-16 double ones (one thread, both builds in one process,
        calls alternated). The loops unrolled, so that the sixteen vectors stay in registers
        (rolled, GCC 12 kept them on the stack, and the copy was slower than the gathers
-       below 10 classes). */
+       below 10 classes), the chunks' loop too: each chunk's width then known, the transposes'
+       shuffles that only its missing classes need are left out (Intel Xeon, one thread: ten
+       float64 classes' softmax 0.94-0.96x the time, logsumexp and the sparse loss 0.95-0.98x;
+       the others unchanged). */
 #if XK_WIDEN
     for (; r + 16 <= n; r += 16) {
         FN(prefetch_rows)(x, rs, C, r + XK_TILE, 16, n + ahead, 0);
+#pragma GCC unroll 3
         for (ptrdiff_t c0 = 0; c0 < C; c0 += 16) {
             const int w = C - c0 < 16 ? (int)(C - c0) : 16;
             xv_s v[16];
@@ -3823,6 +3828,7 @@ static inline __attribute__((always_inline)) void FN(from_tile_c)(const T *ot, p
 #if XK_WIDEN
     for (; r + 16 <= n; r += 16) {
         FN(prefetch_rows)(out, rs, C, r + XK_TILE, 16, n + ahead, 1);
+#pragma GCC unroll 3
         for (ptrdiff_t c0 = (C - 1) / 16 * 16; c0 >= 0; c0 -= 16) { /* the last chunk first */
             const int w = C - c0 < 16 ? (int)(C - c0) : 16;
             xv_s v[16];
@@ -3844,6 +3850,7 @@ static inline __attribute__((always_inline)) void FN(from_tile_c)(const T *ot, p
 #else
     for (; r + 8 <= n; r += 8) {
         FN(prefetch_rows)(out, rs, C, r + XK_TILE, 8, n + ahead, 1);
+#pragma GCC unroll 2
         for (ptrdiff_t c0 = (C - 1) / 8 * 8; c0 >= 0; c0 -= 8) {
             const int w = C - c0 < 8 ? (int)(C - c0) : 8;
             xv_d v[8];
