@@ -4795,7 +4795,14 @@ static inline __attribute__((always_inline)) ptrdiff_t FN(binary_focal_plain_ste
         if (__builtin_expect(XV(sany)(~finite) || XV(any)(soft), 0)) break;
         l = XV(min)(XV(min)(XV(min)(Y[0], Y[1]), XV(min)(Y[2], Y[3])), l);
         h = XV(max)(XV(max)(XV(max)(Y[0], Y[1]), XV(max)(Y[2], Y[3])), h);
+        /* not unrolled with AVX2: the focal terms of four vectors at once spilled (4.4 -> 5.2
+           ns per entry); unrolled with AVX-512's 32 registers (Intel Xeon: 0.95x the time,
+           forward) */
+#if defined(__AVX512F__)
+#pragma GCC unroll 4
+#else
 #pragma GCC unroll 1
+#endif
         for (int k = 0; k < 4; k++) {
             const ptrdiff_t j = i + 8 * k;
             const xv_d xv = XV(load_f)(x + j);
