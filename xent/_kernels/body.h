@@ -834,10 +834,10 @@ static inline __attribute__((always_inline)) int FN(wsum_low_s)(xv_s xv, xv_s mf
     return XV(sany)(XV_LT(d, XV_EXPF_MIN));
 }
 
-/* The weighted sums of a row (row_pass_s) in a loop of their own, after its exp
- * pass or before it (see row_pass_v; within it with XK_FUSE_SUMS): within the pass the exp's
- * and the sums' vectors did not fit in the sixteen registers of AVX2 (the categorical loss's pass took 1.6 times the sparse
- * one's, its gradient's 2.5 times). Each w v is added in one multiply-add.
+/* The weighted sums of a row (row_pass_s) in a loop of their own, after its exp pass or before
+ * it (see row_pass_v; within it with XK_FUSE_SUMS): within the pass the exp's and the sums'
+ * vectors did not fit in the sixteen registers of AVX2 (the categorical loss's pass took 1.6
+ * times the sparse one's, its gradient's 2.5 times). Each w v is added in one multiply-add.
  *
  * Targets without class weights (CAT, tw): their sum wy = W is added as `stats` adds a row
  * (sixteen entries at a time into two vectors of eight lanes taken in turn, the last entries,
@@ -4731,8 +4731,13 @@ static inline __attribute__((always_inline)) void FN(binary_focal_step_any)(
     }
     xv_d U[4], L[4];
     FN(binary_step_terms)((const T *)bb->x, i, N, U, L);
-/* not unrolled: the focal terms of four vectors at once spilled (4.4 -> 5.2 ns per entry) */
+/* not unrolled with AVX2: the focal terms of four vectors at once spilled (4.4 -> 5.2 ns per
+   entry); unrolled with AVX-512 (see binary_focal_plain_steps) */
+#if defined(__AVX512F__)
+#pragma GCC unroll 4
+#else
 #pragma GCC unroll 1
+#endif
     for (int k = 0; k < 4; k++) {
         const ptrdiff_t j = i + 8 * k;
         const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
