@@ -630,9 +630,18 @@ static inline __attribute__((always_inline)) void FN(kl_fused_v)(const T *p, con
  * inlined, as kl_side_logits. */
 static __attribute__((noinline)) void FN(kl_fused)(const T *p, const T *q, xv_d mp, xv_d mq,
                                                    const xk_kl_tp *tp, ptrdiff_t C,
-                                                   xv_d sums[4], xv_d *fu, xv_d *fuk)
+                                                   xv_d sums[4], xv_d *fu, xv_d *fuk,
+                                                   const T *pn, const T *qn)
 {
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
+        /* the next rows (pn, qn: NULL for none), whose maxima come next, into the cache
+           meanwhile (their maxima's passes waited for memory: a sixth of the time at 8,192
+           x 1,000 float32) */
+        if (pn)
+            for (ptrdiff_t c = c0; c < c0 + 32 && c < C; c += 64 / (ptrdiff_t)sizeof(T)) {
+                __builtin_prefetch(pn + c, 0, 3);
+                __builtin_prefetch(qn + c, 0, 3);
+            }
         xv_d F0, G0, U0, F1, G1, U1;
         FN(kl_fused_v)(p, q, mp, mq, tp, c0, C, &F0, &G0, &U0);
         FN(kl_fused_v)(p, q, mp, mq, tp, c0 + 8, C, &F1, &G1, &U1);
@@ -698,7 +707,9 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
                where it keeps the direct form */
             const xv_d z = XV(splat)(0.0);
             xv_d s4[4] = {z, z, z, z}, su = z, suk = z;
-            FN(kl_fused)(p, q, mp, mq, tp, C, s4, &su, &suk);
+            const int next = r + 1 < b->R;
+            FN(kl_fused)(p, q, mp, mq, tp, C, s4, &su, &suk, next ? p + b->p_rs : NULL,
+                         next ? q + b->q_rs : NULL);
             const double SF = FN(lanes_sum)(s4[0], s4[1]), SG = FN(lanes_sum)(s4[2], s4[3]);
             const double kl = FN(lanes_sum)(su, suk) / SF - 1.0 * (xk_log(SF) - xk_log(SG));
             fuse = kl >= XK_KL_DIRECT;
