@@ -814,3 +814,58 @@ def test_id_range_in_pieces(monkeypatch, threads):
             xent.sparse_categorical_cross_entropy(bad, x, ignore_index=-100, from_logits=True)
     finally:
         xent.set_num_threads(None)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    ("dtype", "bad", "ignore"),
+    [
+        (np.int64, 5, None),
+        (np.int64, -1, None),
+        (np.int64, -1, -100),
+        (np.int32, 9, -100),
+        (np.uint8, 200, None),
+        (np.uint64, 2**64 - 1, None),
+    ],
+)
+def test_many_class_ids_are_checked_block_by_block_with_the_same_message(
+    threads: int, dtype: type, bad: int, ignore: int | None
+) -> None:
+    # more ids than one piece of the check: each block's are checked just before the kernel
+    # reads them, and a bad one anywhere gives the message of the first in the batch
+    n, C = 300_000, 4
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, C, n).astype(dtype)
+    logits = rng.standard_normal((n, C)).astype(np.float32)
+    if ignore is not None:
+        y[::7] = ignore
+    y[250_001] = y[123_457] = dtype(bad)
+    want = (
+        f"y_true holds class id {bad} at index (123457,), outside [0, {C}) for y_pred's axis -1 "
+        f"of size {C}."
+    )
+    with _threads(threads):
+        for kw in ({}, {"return_grad": True}, {"reduction": "none"}, {"label_smoothing": 0.1}):
+            with pytest.raises(ValueError, match=re.escape(want)):
+                xent.sparse_categorical_cross_entropy(
+                    y, logits, from_logits=True, ignore_index=ignore, **kw
+                )
+    y[250_001] = y[123_457] = 0  # valid again: the loss of the same ids as int64
+    got = xent.sparse_categorical_cross_entropy(y, logits, from_logits=True, ignore_index=ignore)
+    ref = xent.sparse_categorical_cross_entropy(
+        y.astype(np.int64), logits, from_logits=True, ignore_index=ignore
+    )
+    assert got == ref
+
+
+class _threads:
+    """xent's thread count for a block (restored after it)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.old = n, xent.get_num_threads()
+
+    def __enter__(self) -> None:
+        xent.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        xent.set_num_threads(self.old)

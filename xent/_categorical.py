@@ -421,7 +421,13 @@ def sparse_categorical_cross_entropy(
     pred, layout, red, eps = _prepare(y_pred, axis, reduction, label_smoothing)
     labels = v.as_real_array(y_true, "y_true")
     v.check_batch_shape(labels, pred, axis, layout.batch_shape)
-    labels, ignore = v.check_class_ids(labels, layout.C, axis, v.check_ignore_index(ignore_index))
+    ignore_given = v.check_ignore_index(ignore_index)
+    # many integer ids: checked block by block as the kernel's blocks read them
+    by_blocks = v.ids_checked_by_blocks(labels)
+    if by_blocks:
+        ignore = ignore_given
+    else:
+        labels, ignore = v.check_class_ids(labels, layout.C, axis, ignore_given)
     cw_given = v.check_class_weight(class_weight, layout.C)
     cw, z = for_mean(cw_given, red), _z_loss(z_loss, from_logits, cw_given, red)
     gamma = _focal_gamma(focal_gamma, from_logits)
@@ -431,11 +437,17 @@ def sparse_categorical_cross_entropy(
     if not from_logits:
         _Distributions(pred, layout, "y_pred", axis, _PROB_HINT, _check_dtype(pred)).run()
     result, work = v.float_dtypes(pred)
-    ids = RowSource(layout, labels, np.int64, ignore)
+    ids = RowSource(layout, labels, np.int64, ignore, layout.C if by_blocks else None)
     weights = None if s is None else RowSource(layout, s, np.float64)
-    total = _sparse_total(layout, ids, weights, cw) if red == "mean" else 0.0
-    call = _call(SPARSE, layout, work, from_logits, cw, eps, red, total, return_grad, z, gamma)
-    return _run(call, pred, result, red, lambda: total, return_grad, labels=ids, weights=weights)
+    try:
+        total = _sparse_total(layout, ids, weights, cw) if red == "mean" else 0.0
+        call = _call(SPARSE, layout, work, from_logits, cw, eps, red, total, return_grad, z, gamma)
+        return _run(
+            call, pred, result, red, lambda: total, return_grad, labels=ids, weights=weights
+        )
+    except v.ClassIdsOutOfRange:  # (a block's ids, before the kernel read them) where and which
+        v.check_class_ids(labels, layout.C, axis, ignore_given)
+        raise
 
 
 def _sparse_total(

@@ -23,6 +23,7 @@ import numpy as np
 from . import _engine
 from ._engine import Block, Layout, run_chunks
 from ._kernels import _core
+from ._validation import block_id_check
 
 #: Kernel modes.
 LSE, SOFTMAX, LOG_SOFTMAX, SPARSE, CATEGORICAL, STATE = (
@@ -323,9 +324,17 @@ class RowSource:
     """
 
     def __init__(
-        self, layout: Layout, values: np.ndarray, dtype: type, ignore: int | None = None
+        self,
+        layout: Layout,
+        values: np.ndarray,
+        dtype: type,
+        ignore: int | None = None,
+        check_ids: int | None = None,
     ) -> None:
         self.layout, self.dtype, self.ignore = layout, dtype, ignore
+        #: class ids not checked yet: each block's checked against [0, check_ids) as `ids`
+        #: hands it out (`_validation.block_id_check`)
+        self.check_ids = check_ids
         shape = layout.batch_shape
         self.values = layout.rows_view(
             values if values.shape == shape else np.broadcast_to(values, shape)
@@ -338,6 +347,8 @@ class RowSource:
         """A block's class ids and row weights (None: all 1), ignored rows given weight 0 and
         id 0, so that the kernel never reads past a row's classes for them."""
         y = self.block(blk)
+        if self.check_ids is not None:
+            block_id_check(y, self.check_ids, self.ignore)
         sw = None if weights is None else weights.block(blk)
         if self.ignore is not None:
             keep = y != self.ignore
