@@ -491,7 +491,7 @@ static inline __attribute__((always_inline)) void FN(state_wsums)(FN(state) *st,
 /* double rows with XK_FUSE_SUMS: the passes with a gradient too, the categorical gradient's
  * maximum's first entry (whose target it leaves out of a sum) found before the pass
  * (row_first). Intel Xeon (AVX-512), one thread: float64 gradients of label smoothing
- * 0.72-0.81x the time, of soft targets 0.77-0.90x (100 and 1,000 classes). Not float rows,
+ * 0.72-0.81x the time, of soft targets 0.74-0.90x (100 and 1,000 classes). Not float rows,
  * whose pass with STORE, fused, took 1.03-1.05x the time. */
 #define XK_FUSE_TOP (XK_FUSE_SUMS && !XK_WIDEN)
 
@@ -2269,7 +2269,8 @@ static void FN(rows)(xk_block *b, int mode)
        m and L alone: the same bits). The output's cache lines are thus fetched for writing
        while the exp pass computes, and the output pass writes in the cache; alone in that
        pass, the fetches of an output beyond the caches took as long as the exp pass (8,192 x
-       1,000 float64, Intel Xeon with AVX-512: 0.58x the time with them in the exp pass).
+       1,000 float64, Intel Xeon with AVX-512: 0.58-0.59x the time with them in the exp
+       pass).
        Not for float rows, whose exp pass with STORE is not the clean one (see pass_v; 1.07-1.1x
        the time at 100-32,000 float32 classes), nor for rows_values' (a tile's output stays in
        L2 for its output pass: 1.05x at 100 float64 classes), nor where the output is the
