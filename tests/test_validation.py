@@ -844,28 +844,25 @@ def test_many_class_ids_are_checked_block_by_block_with_the_same_message(
         f"y_true holds class id {bad} at index (123457,), outside [0, {C}) for y_pred's axis -1 "
         f"of size {C}."
     )
-    with _threads(threads):
-        for kw in ({}, {"return_grad": True}, {"reduction": "none"}, {"label_smoothing": 0.1}):
+    xent.set_num_threads(threads)
+    try:
+        weighted = {"sample_weight": np.full(n, 0.5)}  # the mean's denominator reads the ids
+        for kw in (
+            {},
+            {"return_grad": True},
+            {"reduction": "none"},
+            {"label_smoothing": 0.1},
+            weighted,
+        ):
             with pytest.raises(ValueError, match=re.escape(want)):
                 xent.sparse_categorical_cross_entropy(
                     y, logits, from_logits=True, ignore_index=ignore, **kw
                 )
+    finally:
+        xent.set_num_threads(None)
     y[250_001] = y[123_457] = 0  # valid again: the loss of the same ids as int64
     got = xent.sparse_categorical_cross_entropy(y, logits, from_logits=True, ignore_index=ignore)
     ref = xent.sparse_categorical_cross_entropy(
         y.astype(np.int64), logits, from_logits=True, ignore_index=ignore
     )
     assert got == ref
-
-
-class _threads:
-    """xent's thread count for a block (restored after it)."""
-
-    def __init__(self, n: int) -> None:
-        self.n, self.old = n, xent.get_num_threads()
-
-    def __enter__(self) -> None:
-        xent.set_num_threads(self.n)
-
-    def __exit__(self, *exc: object) -> None:
-        xent.set_num_threads(self.old)

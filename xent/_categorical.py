@@ -468,6 +468,7 @@ def _sparse_total(
             sums[blk.number] = float(np.sum(w))
 
     run_chunks(blocks, work)
+    ids.check_ids = None  # (every block's ids checked here already: not again in the kernel's)
     return float(np.sum(sums))
 
 

@@ -295,21 +295,10 @@ def check_class_ids(
         if ignored is not None:
             out &= ~ignored
     else:
-        # one pass in the kernels where it can (no int64 entry equals an ignore_index
-        # beyond int64's range)
-        skip = (
-            ignore_index if ignore_index is not None and -(2**63) <= ignore_index < 2**63 else None
-        )
-        contiguous = y.flags.c_contiguous
-        found = _id_range(y if y.ndim == 1 else y.reshape(-1), skip) if contiguous else None
-        if found is not None:
-            lo, hi, count = found
-            if count == 0 or (lo >= 0 and hi < n_classes):
-                return y, ignore_index
-        else:
-            valid = y if ignore_index is None else y[y != ignore_index]
-            if valid.size == 0 or (valid.min() >= 0 and valid.max() < n_classes):
-                return y, ignore_index
+        # one pass in the kernels where it can
+        found = _id_range(y.reshape(-1), _id_skip(ignore_index)) if y.flags.c_contiguous else None
+        if _ids_within(found, y, n_classes, ignore_index):
+            return y, ignore_index
         out = (y < 0) | (y >= n_classes)
         if ignore_index is not None:
             out &= y != ignore_index
@@ -349,14 +338,28 @@ def ids_checked_by_blocks(y: np.ndarray) -> bool:
 def block_id_check(y: np.ndarray, n_classes: int, ignore_index: int | None) -> None:
     """Raise `ClassIdsOutOfRange` where a block's int64 class ids (but those equal to
     ``ignore_index``) are not all in [0, ``n_classes``)."""
-    skip = ignore_index if ignore_index is not None and -(2**63) <= ignore_index < 2**63 else None
-    found = _core.id_range(y, skip)
+    if not _ids_within(_core.id_range(y, _id_skip(ignore_index)), y, n_classes, ignore_index):
+        raise ClassIdsOutOfRange
+
+
+def _id_skip(ignore_index: int | None) -> int | None:
+    """The id `_core.id_range` leaves out: ``ignore_index``, or None beyond int64's range
+    (no int64 id equals it)."""
+    in_range = ignore_index is not None and -(2**63) <= ignore_index < 2**63
+    return ignore_index if in_range else None
+
+
+def _ids_within(
+    found: tuple[int, int, int] | None, y: np.ndarray, n_classes: int, ignore_index: int | None
+) -> bool:
+    """Whether the integer ids ``y`` but those equal to ``ignore_index`` are all in
+    [0, ``n_classes``): from ``found`` (`_core.id_range`'s least, greatest and count), or where
+    it is None from ``y`` itself."""
     if found is None:
         valid = y if ignore_index is None else y[y != ignore_index]
-        found = (int(valid.min()), int(valid.max()), valid.size) if valid.size else (0, 0, 0)
+        return valid.size == 0 or bool(valid.min() >= 0 and valid.max() < n_classes)
     lo, hi, count = found
-    if count and (lo < 0 or hi >= n_classes):
-        raise ClassIdsOutOfRange
+    return count == 0 or (lo >= 0 and hi < n_classes)
 
 
 def _id_range(flat: np.ndarray, skip: int | None) -> tuple[int, int, int] | None:

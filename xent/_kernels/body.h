@@ -550,8 +550,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
 {
     (void)FG; /* the focal sums: float rows only (row_pass_s) */
     /* the exp pass's XV_STEP without the weighted sums (wsum_pass_v takes them apart) but with
-       XK_FUSE_TOP, or XK_FUSE_SUMS in a forward pass */
-    const int FUSE = XK_FUSE_TOP || (XK_FUSE_SUMS && !STORE);
+       XK_FUSE_TOP (XK_FUSE_SUMS in double rows, whatever the pass) */
+    const int FUSE = XK_FUSE_TOP;
     const int SMOOTH = FUSE && SMOOTH_SUMS, CAT = FUSE && CAT_SUMS;
     /* the entries equal to the maximum, counted, and the first of them (row_max found only
        the maximum) */
@@ -4696,6 +4696,17 @@ static __attribute__((noinline)) void FN(binary_focal_step)(const xk_binary *bb,
     FN(binary_focal_hard)(bb, i, n, y, pw, sw, lb);
 }
 
+/* The loops over a step's four vectors of the binary focal loss (binary_focal_step_any,
+ * binary_focal_plain_steps): not unrolled with AVX2, where the focal terms of four vectors at
+ * once spilled (4.4 -> 5.2 ns per entry); unrolled with AVX-512's 32 registers (Intel Xeon:
+ * 0.955-0.98x the time). */
+#undef XK_FOCAL_UNROLL
+#if defined(__AVX512F__)
+#define XK_FOCAL_UNROLL _Pragma("GCC unroll 4")
+#else
+#define XK_FOCAL_UNROLL _Pragma("GCC unroll 1")
+#endif
+
 /* The focal loss of float logits without smoothing in one pass per tile, as binary_logits_run:
  * a step of 32 entries whose labels are all 0 or 1 by binary_focal_hard_v on its softplus
  * terms in registers; a step with another label by the chunk functions on its 32 entries
@@ -4732,13 +4743,7 @@ static inline __attribute__((always_inline)) void FN(binary_focal_step_any)(
     }
     xv_d U[4], L[4];
     FN(binary_step_terms)((const T *)bb->x, i, N, U, L);
-/* not unrolled with AVX2: the focal terms of four vectors at once spilled (4.4 -> 5.2 ns per
-   entry); unrolled with AVX-512 (see binary_focal_plain_steps) */
-#if defined(__AVX512F__)
-#pragma GCC unroll 4
-#else
-#pragma GCC unroll 1
-#endif
+    XK_FOCAL_UNROLL
     for (int k = 0; k < 4; k++) {
         const ptrdiff_t j = i + 8 * k;
         const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
@@ -4801,14 +4806,7 @@ static inline __attribute__((always_inline)) ptrdiff_t FN(binary_focal_plain_ste
         if (__builtin_expect(XV(sany)(~finite) || XV(any)(soft), 0)) break;
         l = XV(min)(XV(min)(XV(min)(Y[0], Y[1]), XV(min)(Y[2], Y[3])), l);
         h = XV(max)(XV(max)(XV(max)(Y[0], Y[1]), XV(max)(Y[2], Y[3])), h);
-        /* not unrolled with AVX2: the focal terms of four vectors at once spilled (4.4 -> 5.2
-           ns per entry); unrolled with AVX-512's 32 registers (Intel Xeon: 0.95x the time,
-           forward) */
-#if defined(__AVX512F__)
-#pragma GCC unroll 4
-#else
-#pragma GCC unroll 1
-#endif
+        XK_FOCAL_UNROLL
         for (int k = 0; k < 4; k++) {
             const ptrdiff_t j = i + 8 * k;
             const xv_d xv = XV(load_f)(x + j);
