@@ -6,6 +6,7 @@ argument, the rule and the offending value or position.
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -786,7 +787,7 @@ def test_id_range_kernel():
     assert _core.id_range(extremes, 2**63 - 1) == (-(2**63), 2**62, 8)
     with pytest.raises(ValueError, match=r"class id 7 at index \(3,\), outside \[0, 5\)"):
         xent.sparse_categorical_cross_entropy(
-            np.array([3, -100, 0, 7], np.int32), np.zeros((4, 5)), ignore_index=-100
+            np.array([3, -100, 0, 7], np.int32), np.full((4, 5), 0.2), ignore_index=-100
         )
 
 
@@ -866,3 +867,52 @@ def test_many_class_ids_are_checked_block_by_block_with_the_same_message(
         y.astype(np.int64), logits, from_logits=True, ignore_index=ignore
     )
     assert got == ref
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+@pytest.mark.parametrize(
+    ("shape", "axis"),
+    [((1_000, 2), -1), ((1_000, 4), -1), ((300, 300), -1), ((7, 4, 150), 1), ((3,), 0)],
+)
+def test_the_kernel_checks_class_ids_wherever_they_are(
+    shape: tuple[int, ...], axis: int, from_logits: bool
+) -> None:
+    # the kernel checks each tile's ids (rows of two, of few and of many classes, class-major
+    # blocks, probabilities): a bad id in the first row, the last or a tile's tail is named
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal(shape)
+    pred = logits if from_logits else xent.softmax(logits, axis=axis)
+    C = shape[axis]
+    batch = tuple(d for k, d in enumerate(shape) if k != axis % len(shape))
+    n = math.prod(batch)
+    for where in sorted({0, n - 1, min(257, n - 1)}):
+        for bad in (C, -1):
+            y = rng.integers(0, C, batch)
+            y.flat[where] = bad
+            index = np.unravel_index(where, batch)
+            want = f"class id {bad} at index {tuple(int(i) for i in index)}, outside [0, {C})"
+            for kw in ({}, {"return_grad": True}, {"ignore_index": -5}, {"reduction": "none"}):
+                with pytest.raises(ValueError, match=re.escape(want)):
+                    xent.sparse_categorical_cross_entropy(
+                        y, pred, axis=axis, from_logits=from_logits, **kw
+                    )
+
+
+def test_uint64_ids_ignore_an_index_beyond_int64() -> None:
+    # an ignore_index only uint64 ids can hold: those rows are ignored (not read as id -1)
+    rng = np.random.default_rng(2)
+    logits = rng.standard_normal((6, 3))
+    y = np.array([0, 2, 2**64 - 1, 1, 2**64 - 1, 0], np.uint64)
+    keep = y != 2**64 - 1
+    for kw in ({}, {"sample_weight": np.arange(1.0, 7.0)}, {"reduction": "sum"}):
+        loss, grad = xent.sparse_categorical_cross_entropy(
+            y, logits, from_logits=True, ignore_index=2**64 - 1, return_grad=True, **kw
+        )
+        sub = {k: v[keep] for k, v in kw.items() if k == "sample_weight"}
+        ref, ref_grad = xent.sparse_categorical_cross_entropy(
+            y[keep].astype(np.int64), logits[keep], from_logits=True, return_grad=True,
+            **{**kw, **sub},
+        )  # fmt: skip
+        assert loss == ref
+        np.testing.assert_array_equal(grad[keep], ref_grad)
+        np.testing.assert_array_equal(grad[~keep], 0.0)

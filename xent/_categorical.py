@@ -461,7 +461,7 @@ def _sparse_total(
 
     def work(chunk: Sequence[Block]) -> None:
         for blk in chunk:
-            y, sw = ids.ids(blk, weights)
+            y, sw = ids.ids(blk, weights, check=True)  # (before cw[y] reads past cw)
             w = np.ones(y.shape) if sw is None else sw
             if cw is not None:
                 w = w * cw[y]

@@ -164,10 +164,12 @@ class SoftmaxCall(NamedTuple):
             """The kernel on a block, or on a span of them (``block_rows``), checking the
             targets (``check``); without it, a block's targets checked here (where the kernel's
             check failed, to say why)."""
+            id_limit = 0
             if labels is None:
                 yb, sw = None, None if weights is None else weights.block(blk)
             else:
                 yb, sw = labels.ids(blk, weights)
+                id_limit = labels.check_ids or 0  # the kernel checks them as it reads them
             mode, tb = self.mode, a.target
             if targets is not None and tb is not None and check is None and not checked:
                 hot = targets.check(blk, tb)
@@ -177,7 +179,7 @@ class SoftmaxCall(NamedTuple):
             return _core.softmax_block(
                 mode, a.x, a.out, tb, yb, sw, cw, self.cw_others, cw_sum, self.eps,
                 self.grad_div, a.rows, a.scratch, self.from_logits, self.z_loss, self.gamma, sb,
-                block_rows, check,
+                block_rows, check, id_limit,
             )  # fmt: skip
 
         def kernel(blk: Block, a: BlockArrays, block_rows: int) -> list[tuple[float, float]]:
@@ -332,8 +334,8 @@ class RowSource:
         check_ids: int | None = None,
     ) -> None:
         self.layout, self.dtype, self.ignore = layout, dtype, ignore
-        #: class ids not checked yet: each block's checked against [0, check_ids) as `ids`
-        #: hands it out (`_validation.block_id_check`)
+        #: class ids not checked yet: each block's checked against [0, check_ids), by the
+        #: kernel as it reads them (`SoftmaxCall.run`) or by `ids` with ``check``
         self.check_ids = check_ids
         shape = layout.batch_shape
         self.values = layout.rows_view(
@@ -343,16 +345,20 @@ class RowSource:
     def block(self, blk: Block) -> np.ndarray:
         return np.ascontiguousarray(self.layout.take_rows(self.values, blk), dtype=self.dtype)
 
-    def ids(self, blk: Block, weights: RowSource | None) -> tuple[np.ndarray, np.ndarray | None]:
+    def ids(
+        self, blk: Block, weights: RowSource | None, *, check: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """A block's class ids and row weights (None: all 1), ignored rows given weight 0 and
-        id 0, so that the kernel never reads past a row's classes for them."""
-        y = self.block(blk)
-        if self.check_ids is not None:
-            block_id_check(y, self.check_ids, self.ignore)
+        id 0, so that the kernel never reads past a row's classes for them; with ``check``, the
+        ids checked first where `check_ids` asks for it (`_validation.block_id_check`)."""
+        raw = self.layout.take_rows(self.values, blk)
+        y: np.ndarray = np.ascontiguousarray(raw, dtype=self.dtype)
         sw = None if weights is None else weights.block(blk)
         if self.ignore is not None:
-            keep = y != self.ignore
+            keep = raw != self.ignore  # (in their dtype: uint64 ids may equal one beyond int64)
             if not keep.all():
                 sw = np.where(keep, 1.0 if sw is None else sw, 0.0)
                 y = np.where(keep, y, 0)
+        if check and self.check_ids is not None:
+            block_id_check(y, self.check_ids)
         return y, sw

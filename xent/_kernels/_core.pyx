@@ -64,6 +64,8 @@ cdef extern from "kernels.h":
         const char *pf
         Py_ssize_t pf_lines
         xk_stats *check
+        int64_t id_limit
+        int ids_bad
 
     ctypedef struct xk_binary:
         Py_ssize_t n
@@ -243,7 +245,7 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
                   object row_weight, object cw, object cw_others, double cw_sum, double eps,
                   double grad_div, object row_out, cnp.ndarray scratch=None,
                   bint from_logits=True, double z_loss=0.0, double gamma=0.0, object state=None,
-                  Py_ssize_t block_rows=0, object check=None):
+                  Py_ssize_t block_rows=0, object check=None, int64_t id_limit=0):
     """Run the softmax kernel (``from_logits``) or the probability kernel on one block.
 
     ``x`` (R, C); ``out`` and ``t`` the same dtype and shape (or None); ``labels`` int64 (R,);
@@ -272,13 +274,14 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     shorter: the caller finds out why). Without ``first`` (the blocks were checked before),
     only the blocks whose ``hot`` is 1 are read again, for their classes (not two-class rows of
     the unweighted loop, whose one-hot rows give the sparse loss's bits there).
+
+    ``id_limit`` > 0: the kernel checks ``labels`` against [0, ``id_limit``) before it reads
+    them, a tile of rows at a time, and raises `ClassIdsOutOfRange` where one is outside.
     """
     cdef xk_block b
     cdef int kind = _kind(x)
     cdef cnp.ndarray a
-    b.pf = NULL
-    b.pf_lines = 0
-    b.check = NULL
+    memset(&b, 0, sizeof(b))
     b.R = x.shape[0]
     b.C = x.shape[1]
     b.x = cnp.PyArray_DATA(x)
@@ -300,6 +303,7 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
         b.out = cnp.PyArray_DATA(a)
         _strides2(a, &b.o_rs, &b.o_cs)
     b.labels = _labels_ptr(labels, b.R)
+    b.id_limit = id_limit if b.labels != NULL else 0
     b.row_weight = _dptr(row_weight)
     b.cw = _dptr(cw)
     b.cw_others = _dptr(cw_others)
@@ -307,10 +311,8 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     b.eps = eps
     b.grad_div = grad_div
     b.row_out = <double *>_dptr(row_out)
-    b.loss_sum = 0.0
     b.z = z_loss
     b.gamma = gamma
-    b.state = NULL
     if mode == STATE:
         if not from_logits or b.x_cs != 1 or b.C <= 16:
             raise ValueError("mode STATE takes logits with unit class stride, > 16 classes")
@@ -330,6 +332,8 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
                 with nogil:
                     _run_block(v, &b, kind, mode, from_logits)
             free(b.scratch)
+            if b.ids_bad:
+                raise ClassIdsOutOfRange
             return [(b.loss_sum, b.loss_sum_small)]
         scratch = np.empty(xk_scratch_len(b.C))
     elif scratch.shape[0] < xk_scratch_len(b.C):
@@ -352,6 +356,8 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
         else:
             with nogil:
                 _run_block(v, &b, kind, mode, from_logits)
+        if b.ids_bad:
+            raise ClassIdsOutOfRange
         return [(b.loss_sum, b.loss_sum_small)]
     cdef cnp.ndarray sums = np.empty(2 * ((R + block_rows - 1) // block_rows))
     cdef double *s = <double *>cnp.PyArray_DATA(sums)
@@ -383,12 +389,15 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
                 pf = <const char *>b.t + (r0 + block_rows) * b.C * size
                 pf_lines = (min(block_rows, R - r0 - block_rows) * b.C * size + 63) // 64
             if _span_block(v, &sub, kind, mode, from_logits, &chk if checking else NULL, k // 2,
-                           pf, pf_lines) < 0:
+                           pf, pf_lines) < 0 or sub.ids_bad:
+                b.ids_bad = sub.ids_bad
                 break
             s[k] = sub.loss_sum
             s[k + 1] = sub.loss_sum_small
             k += 2
             r0 += block_rows
+    if b.ids_bad:
+        raise ClassIdsOutOfRange
     return [(s[j], s[j + 1]) for j in range(0, k, 2)]
 
 
@@ -1048,6 +1057,12 @@ def stats_span(cnp.ndarray t, Py_ssize_t block_rows, tuple check, object row_wei
             j += 1
             r0 += block_rows
     return j
+
+
+class ClassIdsOutOfRange(Exception):
+    """A block's class ids, checked as the block is run (``softmax_block``'s ``id_limit``, or
+    `xent._validation.block_id_check`), hold one outside [0, C): the caller then checks the
+    whole batch's ids, which says where."""
 
 
 def id_range(cnp.ndarray y, object skip=None):

@@ -3962,6 +3962,7 @@ XK_ENTRY void FN(softmax)(xk_block *b, int mode)
     /* every array of the call is row-major, or every one class-major (one row is both) */
     const int row_major = xk_row_major(b), class_major = xk_class_major(b);
     if (row_major && (C > xk_tile_c(b, XK_WIDEN) || mode == XK_STATE)) {
+        if (xk_labels_bad(b, 0, R)) return;
         FN(rows)(b, mode);
         return;
     }
@@ -3989,6 +3990,7 @@ XK_ENTRY void FN(softmax)(xk_block *b, int mode)
     FN(tcheck) *const chk = check ? &tc : NULL;
     for (ptrdiff_t r0 = 0; r0 < R; r0 += XK_TILE) {
         ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE;
+        if (xk_labels_bad(b, r0, n)) return;
         if (pairs) {
             T *out = b->out ? (T *)b->out + 2 * r0 : NULL;
             const T *t = b->t ? (const T *)b->t + 2 * r0 : NULL;
@@ -4039,6 +4041,7 @@ XK_ENTRY void FN(prob)(xk_block *b, int mode)
     const xv_d kw1 = XV(splat)(1.0 - eps), kw0 = XV(splat)(eps / Cd);
     xk_sum bsum = {{0}, {0}, {0}};
     b->loss_sum = b->loss_sum_small = 0.0;
+    if (sparse && xk_labels_bad(b, 0, R)) return;
     /* few classes in rows of unit class stride: the gathers' rows a few groups ahead
        prefetched, as the tiles' (prefetch_rows) */
     const int few = C <= XK_TILE_C_MAX;

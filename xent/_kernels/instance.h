@@ -112,6 +112,7 @@ static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff
                : fn == 2 ? xk_log1p(x[i])
                          : xk_expm1(x[i]); /* fn 4 */
 }
+#endif
 
 /* The least and greatest of n class ids y (int64, or int32 with is32) other than skip (where
  * use_skip), and how many they are: one pass, eight ids at a time without a branch. lo and hi
@@ -119,8 +120,9 @@ static void XK_CAT(math_array, XK_V)(int fn, const double *x, double *y, ptrdiff
  * in two independent chains: the eight-lane vectors of xvec_pieces.h went through the stack
  * on each load (a store-forwarding stall: 2 ns per int64 id on a Zen 3, six times NumPy's
  * min and max, a quarter of a sparse forward pass of two float32 classes). */
-static void XK_CAT(id_range, XK_V)(const void *y, int is32, ptrdiff_t n, int64_t skip,
-                                   int use_skip, int64_t *lo, int64_t *hi, ptrdiff_t *count)
+static inline void XK_CAT(id_range, XK_V)(const void *y, int is32, ptrdiff_t n, int64_t skip,
+                                          int use_skip, int64_t *lo, int64_t *hi,
+                                          ptrdiff_t *count)
 {
     const int64_t *y64 = (const int64_t *)y;
     const int32_t *y32 = (const int32_t *)y;
@@ -206,7 +208,25 @@ static void XK_CAT(id_range, XK_V)(const void *y, int is32, ptrdiff_t n, int64_t
     }
     *lo = l, *hi = h, *count = c;
 }
-#endif
+
+/* Whether the labels of rows r0:r0+n of a block are outside [0, b->id_limit) somewhere (where
+ * b->id_limit > 0 asks for the check): then b->ids_bad is set, and the kernel returns. The next
+ * n rows' labels are prefetched (a tile's check otherwise waited for memory: as long as a pass
+ * of its own over them). */
+#define xk_labels_bad XK_CAT(xk_labels_bad, XK_V)
+static inline int xk_labels_bad(xk_block *b, ptrdiff_t r0, ptrdiff_t n)
+{
+    if (b->id_limit <= 0 || !b->labels || n <= 0) return 0;
+    const ptrdiff_t ahead = r0 + n + n <= b->R ? n : b->R - r0 - n;
+    for (ptrdiff_t i = 0; i < ahead; i += 64 / sizeof(int64_t))
+        __builtin_prefetch(b->labels + r0 + n + i, 0, 3);
+    int64_t lo, hi;
+    ptrdiff_t count;
+    XK_CAT(id_range, XK_V)(b->labels + r0, 0, n, 0, 0, &lo, &hi, &count);
+    if (lo >= 0 && hi < b->id_limit) return 0;
+    b->ids_bad = 1;
+    return 1;
+}
 
 #if XK_PART != 2
 #define T float

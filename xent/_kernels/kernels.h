@@ -90,6 +90,11 @@ typedef struct {
        all_hot 0 (one-hot rows are not looked for) and no per-row sums, in the struct, whose
        rtol is read; NULL: not wanted */
     struct xk_stats *check;
+    /* > 0: the sparse loss's class ids (labels) are checked against [0, id_limit) before the
+       kernel reads them (a tile of rows at a time, while they stay in cache: no pass of their
+       own); a bad one sets ids_bad and ends the call, whose results are then not wanted */
+    int64_t id_limit;
+    int ids_bad;
 } xk_block;
 
 /* Whether a block of two classes takes the unweighted two-class loop (body.h tile2_plain):
