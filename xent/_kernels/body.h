@@ -3436,6 +3436,76 @@ static void FN(tile_stats)(ptrdiff_t C, ptrdiff_t n, ptrdiff_t n8, const T *x, p
 #ifndef XK_FIX_C
 #define XK_FIX_C 6
 #endif
+/* The first k <= 8 lanes of v to p as T (nothing written past p + k). */
+static inline __attribute__((always_inline)) void FN(store_pad)(T *p, int k, xv_d v)
+{
+    if (k == 8) {
+        XK_STOREV(p, v);
+        return;
+    }
+#if XK_WIDEN && defined(XV_X86_INTRIN) && defined(__AVX512VL__)
+    _mm256_mask_storeu_ps(p, (__mmask8)((1u << k) - 1), _mm512_cvtpd_ps((__m512d)v));
+#elif !XK_WIDEN
+    XV(store_n)(p, k, v);
+#else
+    for (int l = 0; l < k; l++) p[l] = (T)v[l];
+#endif
+}
+
+/* The output pass of a tile (FN(tile)), eight rows a step (the scalar loops stayed scalar at
+ * -O2), the last rows by padded loads and stores: each entry as the scalar form computed it.
+ * Compiled for each MODE and FIX: with the mode tested in its loop, and its last rows' stores
+ * lane by lane (which kept each vector on the stack), the pass took a third of a float tile's
+ * time with a gradient. The gradient's entries set apart, the label's (sparse: the class
+ * tile_finish says to fix, or -1) and then the maximum's (top, or -1), with the values it left
+ * in m and wyx: by selects in the pass (FIX) where the rows have at most XK_FIX_C classes, else
+ * row by row after it (their scalar stores into the vectors the transpose back (from_tile)
+ * reads at once made it wait: three float32 classes with the gradient took 1.27x the time,
+ * four float64 classes 1.16x, six 1.02x; the selects, four loads and four operations more per
+ * vector, cost more than that from eight classes on: 1.05x). */
+static inline __attribute__((always_inline)) void FN(tile_out)(
+    const xk_block *b, ptrdiff_t n, const T *x, ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out,
+    ptrdiff_t os, const double *m, const int64_t *top, const double *sb, const double *nt,
+    const double *vs, const double *tv, const double *wyx, const int MODE, const int FIX)
+{
+    const ptrdiff_t C = b->C;
+    const int CAT = MODE == XK_CATEGORICAL;
+    const xv_d zero = XV(splat)(0.0), kw0 = XV(splat)(b->eps / (double)C),
+               kw1 = XV(splat)(1.0 - b->eps);
+    for (ptrdiff_t c = 0; c < C; c++) {
+        T *oc = out + c * os;
+        const T *xc = x + c * xs;
+        const T *tc = CAT ? t + c * ts : NULL;
+        const xv_d cwc = XV(splat)(b->cw ? b->cw[c] : 1.0);
+        const xv_i cv = (xv_i){0} + (int64_t)c;
+        for (ptrdiff_t r = 0; r < n; r += 8) {
+            const int k = n - r < 8 ? (int)(n - r) : 8;
+            const xv_d o = FN(load_pad)(oc + r, k, 0.0);
+            xv_d v;
+            if (MODE == XK_SOFTMAX) v = o * XV(load)(sb + r);
+            else if (MODE == XK_LOG_SOFTMAX)
+                v = FN(log_softmax_v)(FN(load_pad)(xc + r, k, 0.0), XV(load)(m + r),
+                                      XV(load)(nt + r));
+            else {
+                const xv_d tvr = XV(load)(tv + r), vsr = XV(load)(vs + r);
+                const xv_d w = CAT ? (kw1 * FN(load_pad)(tc + r, k, 0.0) + kw0) * cwc
+                                   : kw0 * cwc;
+                v = XV(sel)(XV_EQ(tvr, zero), zero, tvr * (vsr * o - w));
+            }
+            if (FIX) { /* the entries set apart, by selects */
+                xv_i fix;
+                if (MODE == XK_SPARSE) {
+                    memcpy(&fix, (const int64_t *)b->scratch + r, sizeof fix);
+                    v = XV(sel)(XV_EQ(fix, cv), XV(load)(m + r), v);
+                }
+                memcpy(&fix, top + r, sizeof fix);
+                v = XV(sel)(XV_EQ(fix, cv), XV(load)(wyx + r), v);
+            }
+            FN(store_pad)(oc + r, k, v);
+        }
+    }
+}
+
 static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                      ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os, T *fbuf,
                      xk_sum *bsum)
@@ -3551,53 +3621,22 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx, bsum,
                     xyp, NULL);
     if (out == NULL || mode == XK_LSE) return;
-    /* the output pass, eight rows a step (the scalar loops stayed scalar at -O2), the last
-       rows by padded loads and stores lane by lane: each entry as the scalar form computed it.
-       The gradient's entries set apart, the label's (sparse: the class tile_finish says to fix,
-       or -1) and then the maximum's (top, or -1), with the values it left in m and wyx: by
-       selects in the pass where the rows have at most XK_FIX_C classes, else row by row after
-       it (their scalar stores into the vectors the transpose back (from_tile) reads at once
-       made it wait: three float32 classes with the gradient took 1.27x the time, four float64
-       classes 1.16x, six 1.02x; the selects, four loads and four operations more per vector,
-       cost more than that from eight classes on: 1.05x) */
+    /* the output pass (tile_out), compiled for each mode and whether it fixes the entries set
+       apart by selects */
     const int fix_in_pass = grad && C <= XK_FIX_C;
-    const xv_d zero = XV(splat)(0.0), kw0 = XV(splat)(b->eps / (double)C),
-               kw1 = XV(splat)(1.0 - b->eps);
-    for (ptrdiff_t c = 0; c < C; c++) {
-        T *oc = out + c * os;
-        const T *xc = x + c * xs;
-        const T *tc = CAT ? t + c * ts : NULL;
-        const xv_d cwc = XV(splat)(b->cw ? b->cw[c] : 1.0);
-        for (ptrdiff_t r = 0; r < n; r += 8) {
-            const int k = n - r < 8 ? (int)(n - r) : 8;
-            const xv_d o = FN(load_pad)(oc + r, k, 0.0);
-            xv_d v;
-            if (mode == XK_SOFTMAX) v = o * XV(load)(sb + r);
-            else if (mode == XK_LOG_SOFTMAX)
-                v = FN(log_softmax_v)(FN(load_pad)(xc + r, k, 0.0), XV(load)(m + r),
-                                      XV(load)(nt + r));
-            else {
-                const xv_d tvr = XV(load)(tv + r), vsr = XV(load)(vs + r);
-                const xv_d w = CAT ? (kw1 * FN(load_pad)(tc + r, k, 0.0) + kw0) * cwc
-                                   : kw0 * cwc;
-                v = XV(sel)(XV_EQ(tvr, zero), zero, tvr * (vsr * o - w));
-            }
-            if (fix_in_pass) {
-                /* the entries set apart (see below), by selects */
-                const xv_i cv = (xv_i){0} + (int64_t)c;
-                xv_i fix;
-                if (mode == XK_SPARSE) {
-                    memcpy(&fix, (const int64_t *)b->scratch + r, sizeof fix);
-                    v = XV(sel)(XV_EQ(fix, cv), XV(load)(m + r), v);
-                }
-                memcpy(&fix, top + r, sizeof fix);
-                v = XV(sel)(XV_EQ(fix, cv), XV(load)(wyx + r), v);
-            }
-            if (k == 8) XK_STOREV(oc + r, v);
-            else
-                for (int l = 0; l < k; l++) oc[r + l] = (T)v[l];
-        }
-    }
+#define XK_TILE_OUT(MODE, FIX)                                                            \
+    FN(tile_out)(b, n, x, xs, t, ts, out, os, m, top, sb, nt, vs, tv, wyx, MODE, FIX)
+#if XK_SPECIALIZE
+    if (mode == XK_SOFTMAX) XK_TILE_OUT(XK_SOFTMAX, 0);
+    else if (mode == XK_LOG_SOFTMAX) XK_TILE_OUT(XK_LOG_SOFTMAX, 0);
+    else if (mode == XK_SPARSE && fix_in_pass) XK_TILE_OUT(XK_SPARSE, 1);
+    else if (mode == XK_SPARSE) XK_TILE_OUT(XK_SPARSE, 0);
+    else if (fix_in_pass) XK_TILE_OUT(XK_CATEGORICAL, 1);
+    else XK_TILE_OUT(XK_CATEGORICAL, 0);
+#else
+    XK_TILE_OUT(mode, fix_in_pass);
+#endif
+#undef XK_TILE_OUT
     if (!grad || fix_in_pass) return;
     for (ptrdiff_t r = 0; r < n; r++) {
         if (mode == XK_SPARSE) { /* the label tile_finish says to fix, or -1 */
