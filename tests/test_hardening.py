@@ -506,10 +506,11 @@ def test_a_spans_bad_target_block_is_named_as_without_spans(
     assert "203" in str(single.value)
 
 
-@pytest.mark.parametrize(("C", "spanned"), [(2, 2), (50, 16)])
+@pytest.mark.parametrize(("C", "spanned"), [(2, 1), (50, 16)])
 def test_spans_keep_per_row_buffers_to_a_block(rng, monkeypatch, restore_threads, C, spanned):
     """A span is at most 16 blocks and at most a block's bytes of per-row values: rows of few
-    classes make blocks of many rows, which are not put together."""
+    classes make blocks of many rows, which are not put together. (float32 rows: their per-row
+    values are float32, converted block by block, so the blocks are not run whole.)"""
     from xent._kernels import _core
 
     monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)
@@ -522,11 +523,72 @@ def test_spans_keep_per_row_buffers_to_a_block(rng, monkeypatch, restore_threads
         return real(mode, x, *args, **kwargs)
 
     monkeypatch.setattr(_core, "softmax_block", spy)
-    x = rng.normal(0, 1, (4000, C))
+    x = rng.normal(0, 1, (4000, C)).astype(np.float32)
     xent.logsumexp(x)
-    rows = _engine.Layout(x.shape, 1).block_rows(8)
+    rows = _engine.Layout(x.shape, 1).block_rows(4)
     assert max(seen) == spanned * rows
     assert sum(seen) == 4000
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, y: xent.logsumexp(x),
+        lambda x, y: xent.softmax(x),
+        lambda x, y: xent.sparse_categorical_cross_entropy(y, x, from_logits=True),
+        lambda x, y: xent.sparse_categorical_cross_entropy(
+            y,
+            x,
+            from_logits=True,
+            return_grad=True,
+            sample_weight=np.linspace(0, 2, len(y)),
+            reduction="sum",
+            z_loss=1e-3,
+        ),
+        lambda x, y: xent.sparse_categorical_cross_entropy(
+            y, x, from_logits=True, reduction="none", focal_gamma=2.0
+        ),
+    ],
+)
+def test_whole_arrays_run_by_one_kernel_call_per_thread(
+    rng, monkeypatch, restore_threads, threads, call
+):
+    """Row-major arrays used whole (contiguous, the kernel's dtypes) run as one kernel call per
+    thread, the threads taking the blocks from a shared counter: the bits of the call block by
+    block, for every thread count."""
+    from xent import _softmax
+    from xent._kernels import _core
+
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)
+    x = rng.normal(0, 3, (3001, 7))
+    y = rng.integers(0, 7, 3001)
+    calls: list[int] = []
+    jobs: list[int] = []
+    real, real_job = _core.softmax_block, _core.SharedBlocks
+
+    def spy(mode, xb, *args, **kwargs):
+        calls.append(xb.shape[0])
+        return real(mode, xb, *args, **kwargs)
+
+    def job_spy(mode, xb, *args):
+        jobs.append(xb.shape[0])
+        return real_job(mode, xb, *args)
+
+    monkeypatch.setattr(_core, "softmax_block", spy)
+    monkeypatch.setattr(_core, "SharedBlocks", job_spy)
+    xent.set_num_threads(threads)
+    got = call(x, y)
+    assert (calls, jobs) == ([], [3001])
+    monkeypatch.setattr(_softmax.SoftmaxCall, "_run_shared", lambda *a: None)
+    want = call(x, y)
+    assert len(calls) > 1  # (block by block)
+    for g, w in zip(
+        got if isinstance(got, tuple) else (got,),
+        want if isinstance(want, tuple) else (want,),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(g, w)
 
 
 def _child_call(n):

@@ -202,6 +202,25 @@ def run_chunks(items: Sequence[T], work: Callable[[Sequence[T]], None]) -> None:
             raise err
 
 
+def run_alongside(n: int, work: Callable[[bool], None]) -> None:
+    """Call ``work(True)`` on this thread and ``work(False)`` on ``n - 1`` of the engine's
+    threads, without waiting for those to come back.
+
+    For kernels whose threads share their work through counters in C and wait there for each
+    other's last piece (`_core.softmax_block`'s ``shared``): this thread's ``work`` returns when
+    all of it is done, and waiting for the others' return to Python too took a tenth of a
+    millisecond more on a 2-core VM (a thread waiting for the GIL, or for a future, is woken
+    up). Their errors are theirs alone: ``work`` raises the call's error on this thread too,
+    and a thread that fails before it starts leaves its part to the others. What the others
+    hold (``work`` and what it refers to) they hold until they next take the GIL: not the
+    call's arrays (`_core.SharedBlocks`).
+    """
+    if n > 1:
+        others: list[Sequence[None]] = [()] * (n - 1)
+        _submit(n, lambda _: work(False), others)
+    work(True)
+
+
 def tiles(rows: int, cols: int, itemsize: int) -> list[tuple[int, int, int, int]]:
     """``(r0, r1, c0, c1)`` tiles of a ``(rows, cols)`` array, each about one scratch array
     (the list made once for the last 64 shapes: do not change it)."""

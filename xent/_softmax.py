@@ -53,6 +53,12 @@ def _usable(a: np.ndarray, dtype: np.dtype[np.floating], class_major: bool) -> b
     return (s0 == size or a.shape[0] == 1) if class_major else (s1 == size or a.shape[1] == 1)
 
 
+def _whole(a: np.ndarray, dtype: np.dtype[np.generic]) -> bool:
+    """Whether the kernel can read or write ``a`` whole, in place: C-contiguous, aligned, of
+    ``dtype`` in the machine's byte order."""
+    return a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned
+
+
 def load(layout: Layout, arr: np.ndarray, blk: Block, dtype: np.dtype[np.floating]) -> np.ndarray:
     """The block of ``arr`` (seen by `Layout.view`) as an ``(R, C)`` array the kernel can read
     (a view when possible)."""
@@ -202,10 +208,60 @@ class SoftmaxCall(NamedTuple):
                 results += block_call(sub, part, 0)
             return results
 
+        if target is None and state is None:
+            shared = self._run_shared(x, out, labels, weights, rows_out, cw, cw_sum)
+            if shared is not None:
+                return shared
         return run_blocks(
             self.layout, self.dtype, x, kernel, target=target, out=out, rows_out=rows_out,
             scratch_len=_core.scratch_len(self.layout.C), spans=True,
         )  # fmt: skip
+
+    def _run_shared(
+        self,
+        x: np.ndarray,
+        out: np.ndarray | None,
+        labels: RowSource | None,
+        weights: RowSource | None,
+        rows_out: np.ndarray | None,
+        cw: np.ndarray | None,
+        cw_sum: float,
+    ) -> list[tuple[float, float]] | None:
+        """`run`'s blocks by one kernel call per thread, where every array of the call is used
+        whole, in place (row-major, of the kernel's dtypes, contiguous; labels without an
+        ``ignore_index``): the threads take the blocks from a counter they share, in the
+        kernel, instead of a Python call each (whose handing over of the GIL between the
+        threads took as long as a block of two classes' kernel every few blocks). The same
+        blocks as `run_blocks`'s, so the same results. None where it does not apply."""
+        layout, dtype = self.layout, self.dtype
+        if layout.class_major:
+            return None
+        blocks = layout.blocks(dtype.itemsize)
+        if len(blocks) <= 1:
+            return None
+        xs = layout.view(x)
+        outs = None if out is None else layout.view(out)
+        if not all(_usable(a, dtype, False) for a in (xs, outs) if a is not None):
+            return None
+        y = None if labels is None or labels.ignore is not None else labels.whole()
+        sw = None if weights is None else weights.whole()
+        rows = None if rows_out is None else layout.rows_view(rows_out)
+        if (
+            (labels is not None and y is None)
+            or (weights is not None and sw is None)
+            or (rows is not None and not _whole(rows, np.dtype(np.float64)))
+        ):
+            return None
+        id_limit = 0 if labels is None else labels.check_ids or 0
+        job = _core.SharedBlocks(
+            self.mode, xs, outs, y, sw, cw, self.cw_others, cw_sum, self.eps, self.grad_div,
+            rows, self.from_logits, self.z_loss, self.gamma, layout.block_rows(dtype.itemsize),
+            id_limit,
+        )  # fmt: skip
+        # (the other threads hold the job alone, not the arrays, which this frame keeps alive
+        # until its own run has returned: every block is done then)
+        _engine.run_alongside(min(_engine.get_num_threads(), len(blocks)), job.run)
+        return job.results()
 
 
 def _rows(arr: np.ndarray | None, r0: int, r1: int) -> np.ndarray | None:
@@ -341,6 +397,12 @@ class RowSource:
         self.values = layout.rows_view(
             values if values.shape == shape else np.broadcast_to(values, shape)
         )
+
+    def whole(self) -> np.ndarray | None:
+        """The values of every row as one contiguous 1-D array of ``dtype``, where they are
+        that already (None where not: a block at a time takes a copy of its rows)."""
+        v = self.values
+        return v if v.ndim == 1 and _whole(v, np.dtype(self.dtype)) else None
 
     def block(self, blk: Block) -> np.ndarray:
         return np.ascontiguousarray(self.layout.take_rows(self.values, blk), dtype=self.dtype)

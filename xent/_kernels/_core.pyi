@@ -113,6 +113,29 @@ def expf_hilo(x: np.ndarray, variant: str | None = None) -> np.ndarray: ...
 
 class ClassIdsOutOfRange(Exception): ...
 
+class SharedBlocks:
+    def __init__(
+        self,
+        mode: int,
+        x: np.ndarray,
+        out: np.ndarray | None,
+        labels: np.ndarray | None,
+        row_weight: np.ndarray | None,
+        cw: np.ndarray | None,
+        cw_others: np.ndarray | None,
+        cw_sum: float,
+        eps: float,
+        grad_div: float,
+        row_out: np.ndarray | None,
+        from_logits: bool,
+        z_loss: float,
+        gamma: float,
+        block_rows: int,
+        id_limit: int,
+    ) -> None: ...
+    def run(self, lead: bool) -> None: ...
+    def results(self) -> list[tuple[float, float]]: ...
+
 def id_range(y: np.ndarray, skip: int | None = None) -> tuple[int, int, int] | None: ...
 def sparse_one_block(
     y_true: object,

@@ -14,7 +14,7 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int64_t
 from libc.math cimport INFINITY, isfinite, isinf
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, calloc
 from libc.string cimport memcpy, memset
 
 cnp.import_array()
@@ -128,6 +128,12 @@ cdef extern from "kernels.h":
     int xk_row_check(const xk_block *b, int mode, int is_float) nogil
     int xk_row_one_hot(const void *t, Py_ssize_t cs, Py_ssize_t C, int is_float) nogil
     Py_ssize_t xk_scratch_len(Py_ssize_t C) nogil
+    int64_t xk_take(int64_t *next) nogil
+    int64_t xk_stopped(int64_t *stop) nogil
+    void xk_stop(int64_t *stop) nogil
+    void xk_done(int64_t *done) nogil
+    int64_t xk_done_count(int64_t *done) nogil
+    void xk_pause(int64_t spins) nogil
     int xk_n_variants() nogil
     const xk_variant *xk_get_variant(int i) nogil
     int xk_variant_supported(int i) nogil
@@ -241,6 +247,53 @@ def scratch_len(Py_ssize_t C):
     return xk_scratch_len(C)
 
 
+cdef int _fill_block(xk_block *bp, int mode, cnp.ndarray x, object out, object t, object labels,
+                     object row_weight, object cw, object cw_others, double cw_sum, double eps,
+                     double grad_div, object row_out, bint from_logits, double z_loss,
+                     double gamma, object state, int64_t id_limit) except -1:
+    """`softmax_block`'s arguments into the kernel's block ``bp`` (pointers into the arrays,
+    which the caller keeps alive); returns the kind of x (0 float32, 1 float64)."""
+    cdef int kind = _kind(x)
+    cdef cnp.ndarray a
+    memset(bp, 0, sizeof(xk_block))
+    bp.R = x.shape[0]
+    bp.C = x.shape[1]
+    bp.x = cnp.PyArray_DATA(x)
+    _strides2(x, &bp.x_rs, &bp.x_cs)
+    bp.t = NULL
+    bp.t_rs = bp.t_cs = 0
+    if t is not None:
+        a = <cnp.ndarray>t
+        if _kind(a) != kind:
+            raise TypeError("t must have x's dtype")
+        bp.t = cnp.PyArray_DATA(a)
+        _strides2(a, &bp.t_rs, &bp.t_cs)
+    bp.out = NULL
+    bp.o_rs = bp.o_cs = 0
+    if out is not None:
+        a = <cnp.ndarray>out
+        if _kind(a) != kind:
+            raise TypeError("out must have x's dtype")
+        bp.out = cnp.PyArray_DATA(a)
+        _strides2(a, &bp.o_rs, &bp.o_cs)
+    bp.labels = _labels_ptr(labels, bp.R)
+    bp.id_limit = id_limit if bp.labels != NULL else 0
+    bp.row_weight = _dptr(row_weight)
+    bp.cw = _dptr(cw)
+    bp.cw_others = _dptr(cw_others)
+    bp.cw_sum = cw_sum
+    bp.eps = eps
+    bp.grad_div = grad_div
+    bp.row_out = <double *>_dptr(row_out)
+    bp.z = z_loss
+    bp.gamma = gamma
+    if mode == STATE:
+        if not from_logits or bp.x_cs != 1 or bp.C <= 16:
+            raise ValueError("mode STATE takes logits with unit class stride, > 16 classes")
+        bp.state = _state_ptr(state, bp.R)
+    return kind
+
+
 def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
                   object row_weight, object cw, object cw_others, double cw_sum, double eps,
                   double grad_div, object row_out, cnp.ndarray scratch=None,
@@ -277,46 +330,12 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
 
     ``id_limit`` > 0: the kernel checks ``labels`` against [0, ``id_limit``) before it reads
     them, a tile of rows at a time, and raises `ClassIdsOutOfRange` where one is outside.
+
     """
     cdef xk_block b
-    cdef int kind = _kind(x)
-    cdef cnp.ndarray a
-    memset(&b, 0, sizeof(b))
-    b.R = x.shape[0]
-    b.C = x.shape[1]
-    b.x = cnp.PyArray_DATA(x)
-    _strides2(x, &b.x_rs, &b.x_cs)
-    b.t = NULL
-    b.t_rs = b.t_cs = 0
-    if t is not None:
-        a = <cnp.ndarray>t
-        if _kind(a) != kind:
-            raise TypeError("t must have x's dtype")
-        b.t = cnp.PyArray_DATA(a)
-        _strides2(a, &b.t_rs, &b.t_cs)
-    b.out = NULL
-    b.o_rs = b.o_cs = 0
-    if out is not None:
-        a = <cnp.ndarray>out
-        if _kind(a) != kind:
-            raise TypeError("out must have x's dtype")
-        b.out = cnp.PyArray_DATA(a)
-        _strides2(a, &b.o_rs, &b.o_cs)
-    b.labels = _labels_ptr(labels, b.R)
-    b.id_limit = id_limit if b.labels != NULL else 0
-    b.row_weight = _dptr(row_weight)
-    b.cw = _dptr(cw)
-    b.cw_others = _dptr(cw_others)
-    b.cw_sum = cw_sum
-    b.eps = eps
-    b.grad_div = grad_div
-    b.row_out = <double *>_dptr(row_out)
-    b.z = z_loss
-    b.gamma = gamma
-    if mode == STATE:
-        if not from_logits or b.x_cs != 1 or b.C <= 16:
-            raise ValueError("mode STATE takes logits with unit class stride, > 16 classes")
-        b.state = _state_ptr(state, b.R)
+    cdef int kind = _fill_block(&b, mode, x, out, t, labels, row_weight, cw, cw_others, cw_sum,
+                                eps, grad_div, row_out, from_logits, z_loss, gamma, state,
+                                id_limit)
     cdef const xk_variant *v = xk_get_variant(_current)
     cdef Py_ssize_t R = b.R, r0, k = 0, size = 4 if kind == 0 else 8
     if scratch is None:
@@ -368,21 +387,7 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     with nogil:
         r0 = 0
         while r0 < R:
-            sub = b
-            sub.R = min(block_rows, R - r0)
-            sub.x = <const char *>b.x + r0 * b.x_rs * size
-            if b.t != NULL:
-                sub.t = <const char *>b.t + r0 * b.t_rs * size
-            if b.out != NULL:
-                sub.out = <char *>b.out + r0 * b.o_rs * size
-            if b.labels != NULL:
-                sub.labels = b.labels + r0
-            if b.row_weight != NULL:
-                sub.row_weight = b.row_weight + r0
-            if b.row_out != NULL:
-                sub.row_out = b.row_out + r0
-            if b.state != NULL:
-                sub.state = b.state + r0 * XK_STATE_LEN
+            _sub_block(&b, &sub, r0, block_rows, size)
             pf, pf_lines = NULL, 0
             if checking and r0 + block_rows < R and b.t_cs == 1 and b.t_rs == b.C:
                 # the next block's targets, contiguous: prefetched while this one runs
@@ -844,6 +849,118 @@ cdef int _span_check_init(_SpanCheck *c, tuple check, Py_ssize_t C, Py_ssize_t n
     c.one_hot = one_hot
     c.first = first
     return 0
+
+
+cdef inline void _sub_block(const xk_block *b, xk_block *sub, Py_ssize_t r0,
+                            Py_ssize_t block_rows, Py_ssize_t size) noexcept nogil:
+    """``sub``: the rows ``r0 : r0 + block_rows`` of ``b`` (fewer at its end), ``size`` the
+    bytes of an entry."""
+    sub[0] = b[0]
+    sub.R = min(block_rows, b.R - r0)
+    sub.x = <const char *>b.x + r0 * b.x_rs * size
+    if b.t != NULL:
+        sub.t = <const char *>b.t + r0 * b.t_rs * size
+    if b.out != NULL:
+        sub.out = <char *>b.out + r0 * b.o_rs * size
+    if b.labels != NULL:
+        sub.labels = b.labels + r0
+    if b.row_weight != NULL:
+        sub.row_weight = b.row_weight + r0
+    if b.row_out != NULL:
+        sub.row_out = b.row_out + r0
+    if b.state != NULL:
+        sub.state = b.state + r0 * XK_STATE_LEN
+
+
+#: How long a thread of `SharedBlocks.run` waits for the lead thread at most (turns of
+#: xk_pause: a few milliseconds): the lead takes the GIL back as soon as the last block is done.
+cdef int64_t RELEASE_SPINS = 20000
+
+
+cdef class SharedBlocks:
+    """The blocks of one call, run by several threads that take them from a counter they share:
+    one Python call per thread, not one per block.
+
+    Made from `softmax_block`'s arguments (without ``t``, ``scratch``, ``state``, ``check``),
+    with ``block_rows`` > 0. It keeps pointers into the arrays, not the arrays: the caller keeps
+    them alive until its own `run` (``lead``) has returned, which it does once every block that
+    a thread took is done, whenever the other threads come back to Python (a thread that starts
+    late finds no block left, and touches nothing but this object). `results` then gives each
+    block's two sums, as `softmax_block` returns them; a block whose class ids are out of range
+    stops every thread, and `run` raises `ClassIdsOutOfRange` on each.
+    """
+
+    cdef xk_block b
+    cdef int kind, mode
+    cdef bint from_logits
+    cdef Py_ssize_t block_rows, n_blocks, size
+    cdef int64_t next_block, stop, done, released
+    cdef double *sums
+
+    def __cinit__(self, int mode, cnp.ndarray x, object out, object labels, object row_weight,
+                  object cw, object cw_others, double cw_sum, double eps, double grad_div,
+                  object row_out, bint from_logits, double z_loss, double gamma,
+                  Py_ssize_t block_rows, int64_t id_limit):
+        self.sums = NULL
+        if block_rows <= 0 or mode == STATE:
+            raise ValueError("SharedBlocks takes block_rows > 0, not mode STATE")
+        self.kind = _fill_block(&self.b, mode, x, out, None, labels, row_weight, cw, cw_others,
+                                cw_sum, eps, grad_div, row_out, from_logits, z_loss, gamma,
+                                None, id_limit)
+        self.mode, self.from_logits, self.block_rows = mode, from_logits, block_rows
+        self.size = 4 if self.kind == 0 else 8
+        self.n_blocks = (self.b.R + block_rows - 1) // block_rows
+        self.next_block = self.stop = self.done = self.released = 0
+        self.sums = <double *>calloc(2 * self.n_blocks + 2, sizeof(double))
+        if self.sums == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.sums)
+
+    def run(self, bint lead):
+        """This thread's part: blocks until none is left, then until every block taken is
+        done; the others (not ``lead``) then wait (a while at most) for the lead to take the
+        GIL back, so that it need not wait for one of them to let go of it (a thread waiting
+        for the GIL is woken up: a tenth of a millisecond on a 2-core VM)."""
+        cdef const xk_variant *v = xk_get_variant(_current)
+        cdef double *scratch = <double *>malloc(xk_scratch_len(self.b.C) * sizeof(double))
+        if scratch == NULL:
+            raise MemoryError()
+        cdef xk_block sub
+        cdef int64_t j, spins = 0
+        with nogil:
+            while not xk_stopped(&self.stop):
+                j = xk_take(&self.next_block)
+                if j >= self.n_blocks:
+                    break
+                _sub_block(&self.b, &sub, j * self.block_rows, self.block_rows, self.size)
+                sub.scratch = scratch
+                _run_block(v, &sub, self.kind, self.mode, self.from_logits)
+                self.sums[2 * j] = sub.loss_sum
+                self.sums[2 * j + 1] = sub.loss_sum_small
+                xk_done(&self.done)
+                if sub.ids_bad:
+                    xk_stop(&self.stop)
+                    break
+            while xk_done_count(&self.done) < min(xk_done_count(&self.next_block),
+                                                  self.n_blocks):
+                xk_pause(spins)
+                spins += 1
+            spins = 0
+            while not lead and not xk_stopped(&self.released) and spins < RELEASE_SPINS:
+                xk_pause(spins)
+                spins += 1
+        free(scratch)
+        if lead:
+            xk_stop(&self.released)
+        if xk_stopped(&self.stop):
+            raise ClassIdsOutOfRange
+
+    def results(self):
+        """Each block's sum of weighted per-row losses and the same sum times 2**-64, in block
+        order (after the lead's `run`)."""
+        return [(self.sums[2 * j], self.sums[2 * j + 1]) for j in range(self.n_blocks)]
 
 
 cdef int _span_block(const xk_variant *v, xk_block *sub, int kind, int mode, bint from_logits,

@@ -268,6 +268,64 @@ static inline int xk_row_one_hot(const void *t, ptrdiff_t cs, ptrdiff_t C, int i
 
 ptrdiff_t xk_scratch_len(ptrdiff_t C);
 
+/* The blocks of a call shared by its threads (_core.softmax_block's ``shared``): each thread
+ * takes the next block number from *next until they run out, and stops early once *stop is
+ * set (a block's class ids are out of range); xk_done counts the blocks finished (their results
+ * written before), xk_done_count reads it (after it, their results are there to read). */
+/* A thread waiting for the others spins this many times (a pause each: some 0.1 ms), then
+ * gives its core away at each turn (xk_pause): more threads than cores would otherwise spin
+ * where the ones they wait for could run. */
+#define XK_SPINS_BEFORE_YIELD 4096
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+static inline int64_t xk_take(int64_t *next)
+{
+    return _InterlockedExchangeAdd64((volatile long long *)next, 1);
+}
+static inline int64_t xk_stopped(int64_t *stop)
+{
+    return _InterlockedOr64((volatile long long *)stop, 0);
+}
+static inline void xk_stop(int64_t *stop) { _InterlockedExchange64((volatile long long *)stop, 1); }
+static inline void xk_done(int64_t *done) { _InterlockedExchangeAdd64((volatile long long *)done, 1); }
+static inline int64_t xk_done_count(int64_t *done)
+{
+    return _InterlockedOr64((volatile long long *)done, 0);
+}
+static inline void xk_pause(int64_t spins)
+{
+    if (spins < XK_SPINS_BEFORE_YIELD) _mm_pause();
+    else SwitchToThread();
+}
+#else
+#include <sched.h>
+static inline int64_t xk_take(int64_t *next)
+{
+    return __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
+}
+static inline int64_t xk_stopped(int64_t *stop) { return __atomic_load_n(stop, __ATOMIC_RELAXED); }
+static inline void xk_stop(int64_t *stop) { __atomic_store_n(stop, 1, __ATOMIC_RELAXED); }
+static inline void xk_done(int64_t *done) { __atomic_fetch_add(done, 1, __ATOMIC_RELEASE); }
+static inline int64_t xk_done_count(int64_t *done) { return __atomic_load_n(done, __ATOMIC_ACQUIRE); }
+static inline void xk_pause(int64_t spins)
+{
+    if (spins >= XK_SPINS_BEFORE_YIELD) {
+        sched_yield();
+        return;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+#endif
+
 typedef void (*xk_softmax_fn)(xk_block *b, int mode);
 typedef void (*xk_prob_fn)(xk_block *b, int mode);
 typedef void (*xk_binary_fn)(xk_binary *b);
