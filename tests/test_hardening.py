@@ -428,24 +428,33 @@ def test_spans_give_the_blocks_results(rng, monkeypatch, restore_threads, thread
             mixed, xent.softmax(x), sample_weight=sw
         ),
     }
-    orig = _softmax.run_blocks
+    orig, shared = _softmax.run_blocks, _softmax.SoftmaxCall._run_shared
 
     def per_block(*args, **kwargs):
         return orig(*args, **{**kwargs, "spans": False})
 
+    def results(call):
+        got = call()
+        return got if isinstance(got, tuple) else (got,)
+
     for name, call in calls.items():
+        # arrays used whole: one kernel call per thread (SharedBlocks); else spans of blocks;
+        # else one kernel call per block
         state = rng.bit_generator.state
-        with_spans = call()
+        whole = results(call)
+        rng.bit_generator.state = state
+        monkeypatch.setattr(_softmax.SoftmaxCall, "_run_shared", lambda *a: None)
+        with_spans = results(call)
         rng.bit_generator.state = state
         for module in (_softmax, _categorical):  # the losses' blocks and the targets' checks
             monkeypatch.setattr(module, "run_blocks", per_block)
-        blocks = call()
+        blocks = results(call)
         for module in (_softmax, _categorical):
             monkeypatch.setattr(module, "run_blocks", orig)
-        got = with_spans if isinstance(with_spans, tuple) else (with_spans,)
-        want = blocks if isinstance(blocks, tuple) else (blocks,)
-        for a, b in zip(got, want, strict=True):
-            np.testing.assert_array_equal(a, b, err_msg=name)
+        monkeypatch.setattr(_softmax.SoftmaxCall, "_run_shared", shared)
+        for a, b, c in zip(whole, with_spans, blocks, strict=True):
+            np.testing.assert_array_equal(a, c, err_msg=name)
+            np.testing.assert_array_equal(b, c, err_msg=name)
 
 
 @pytest.mark.parametrize("bad", ["negative", "row sum", "nan"])
@@ -504,6 +513,41 @@ def test_a_spans_bad_target_block_is_named_as_without_spans(
         call()
     assert str(spanned.value) == str(single.value)
     assert "203" in str(single.value)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("return_grad", [False, True])
+def test_a_bad_target_block_of_a_whole_array_call_is_named(
+    rng, monkeypatch, restore_threads, threads, return_grad
+):
+    """Targets used whole run as one kernel call per thread (SharedBlocks), which checks each
+    block; where one fails, the call runs block by block, which raises the message the checks
+    of single blocks raise."""
+    from xent import _softmax
+
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)
+    xent.set_num_threads(threads)
+    x = rng.normal(0, 3, (3000, 4))
+    t = np.eye(4)[rng.integers(0, 4, 3000)]
+    t[1000:1100] = t[2200:2210] = 0.25  # soft blocks among one-hot ones
+    t[2203] *= 1.5
+    calls: list[bool] = []
+    real = _softmax.SoftmaxCall._run_shared
+
+    def spy(*args):
+        got = real(*args)
+        calls.append(got is None)
+        return got
+
+    monkeypatch.setattr(_softmax.SoftmaxCall, "_run_shared", spy)
+    with pytest.raises(ValueError, match=r"row \(2203,\) sums to") as whole:
+        xent.categorical_cross_entropy(t, x, from_logits=True, return_grad=return_grad)
+    assert calls == ([] if return_grad else [True])  # (a gradient checks them first)
+    t[2203] /= 1.5
+    calls.clear()
+    xent.categorical_cross_entropy(t, x, from_logits=True, return_grad=return_grad)
+    assert calls == [False]
+    assert "1.5" in str(whole.value)  # (the row's sum)
 
 
 @pytest.mark.parametrize(("C", "spanned"), [(2, 1), (50, 16)])

@@ -208,8 +208,10 @@ class SoftmaxCall(NamedTuple):
                 results += block_call(sub, part, 0)
             return results
 
-        if target is None and state is None:
-            shared = self._run_shared(x, out, labels, weights, rows_out, cw, cw_sum)
+        if state is None and (target is None) == (targets is None):
+            shared = self._run_shared(
+                x, out, labels, weights, rows_out, cw, cw_sum, target, targets, checked
+            )
             if shared is not None:
                 return shared
         return run_blocks(
@@ -226,13 +228,17 @@ class SoftmaxCall(NamedTuple):
         rows_out: np.ndarray | None,
         cw: np.ndarray | None,
         cw_sum: float,
+        target: np.ndarray | None,
+        targets: Targets | None,
+        checked: bool,
     ) -> list[tuple[float, float]] | None:
         """`run`'s blocks by one kernel call per thread, where every array of the call is used
         whole, in place (row-major, of the kernel's dtypes, contiguous; labels without an
         ``ignore_index``): the threads take the blocks from a counter they share, in the
         kernel, instead of a Python call each (whose handing over of the GIL between the
         threads took as long as a block of two classes' kernel every few blocks). The same
-        blocks as `run_blocks`'s, so the same results. None where it does not apply."""
+        blocks and checks as `run_blocks`'s, so the same results. None where it does not
+        apply, or where a block's targets fail their check (`run_blocks` then says why)."""
         layout, dtype = self.layout, self.dtype
         if layout.class_major:
             return None
@@ -241,7 +247,8 @@ class SoftmaxCall(NamedTuple):
             return None
         xs = layout.view(x)
         outs = None if out is None else layout.view(out)
-        if not all(_usable(a, dtype, False) for a in (xs, outs) if a is not None):
+        ts = None if target is None else layout.view(target)
+        if not all(_usable(a, dtype, False) for a in (xs, outs, ts) if a is not None):
             return None
         y = None if labels is None or labels.ignore is not None else labels.whole()
         sw = None if weights is None else weights.whole()
@@ -253,15 +260,18 @@ class SoftmaxCall(NamedTuple):
         ):
             return None
         id_limit = 0 if labels is None else labels.check_ids or 0
+        # (with targets: every block checked as it runs, or only the one-hot ones read again
+        # where they were checked before)
+        check = None if targets is None else targets.span_check(0, len(blocks), not checked)
         job = _core.SharedBlocks(
             self.mode, xs, outs, y, sw, cw, self.cw_others, cw_sum, self.eps, self.grad_div,
             rows, self.from_logits, self.z_loss, self.gamma, layout.block_rows(dtype.itemsize),
-            id_limit,
+            id_limit, ts, check,
         )  # fmt: skip
         # (the other threads hold the job alone, not the arrays, which this frame keeps alive
         # until its own run has returned: every block is done then)
         _engine.run_alongside(min(_engine.get_num_threads(), len(blocks)), job.run)
-        return job.results()
+        return None if job.failed() else job.results()
 
 
 def _rows(arr: np.ndarray | None, r0: int, r1: int) -> np.ndarray | None:

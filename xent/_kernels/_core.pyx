@@ -831,7 +831,8 @@ cdef struct _SpanCheck:
 
 cdef int _span_check_init(_SpanCheck *c, tuple check, Py_ssize_t C, Py_ssize_t n_blocks,
                           cnp.ndarray sums, cnp.ndarray wsums, cnp.ndarray ids) except -1:
-    """A span's checks: what `check` says, and per-row buffers (the caller keeps them)."""
+    """A span's checks: what `check` says, and per-row buffers (the caller keeps them; None:
+    set by the caller)."""
     cw, rtol, one_hot, first, totals, hot = check
     cdef cnp.ndarray t_arr = <cnp.ndarray>totals, h_arr = <cnp.ndarray>hot
     if (cnp.PyArray_TYPE(t_arr) != cnp.NPY_FLOAT64 or cnp.PyArray_TYPE(h_arr) != cnp.NPY_INT8
@@ -841,9 +842,10 @@ cdef int _span_check_init(_SpanCheck *c, tuple check, Py_ssize_t C, Py_ssize_t n
     c.st.C = C
     c.st.cw = _dptr(cw)
     c.st.rtol = rtol
-    c.sums = <double *>cnp.PyArray_DATA(sums)
-    c.wsums = <double *>cnp.PyArray_DATA(wsums)
-    c.ids = <int64_t *>cnp.PyArray_DATA(ids)
+    if sums is not None:
+        c.sums = <double *>cnp.PyArray_DATA(sums)
+        c.wsums = <double *>cnp.PyArray_DATA(wsums)
+        c.ids = <int64_t *>cnp.PyArray_DATA(ids)
     c.totals = <double *>cnp.PyArray_DATA(t_arr)
     c.hot = <signed char *>cnp.PyArray_DATA(h_arr)
     c.one_hot = one_hot
@@ -872,6 +874,13 @@ cdef inline void _sub_block(const xk_block *b, xk_block *sub, Py_ssize_t r0,
         sub.state = b.state + r0 * XK_STATE_LEN
 
 
+cdef inline void _free4(void *a, void *b, void *c, void *d) noexcept nogil:
+    free(a)
+    free(b)
+    free(c)
+    free(d)
+
+
 #: How long a thread of `SharedBlocks.run` waits for the lead thread at most (turns of
 #: xk_pause: a few milliseconds): the lead takes the GIL back as soon as the last block is done.
 cdef int64_t RELEASE_SPINS = 20000
@@ -881,18 +890,21 @@ cdef class SharedBlocks:
     """The blocks of one call, run by several threads that take them from a counter they share:
     one Python call per thread, not one per block.
 
-    Made from `softmax_block`'s arguments (without ``t``, ``scratch``, ``state``, ``check``),
-    with ``block_rows`` > 0. It keeps pointers into the arrays, not the arrays: the caller keeps
+    Made from `softmax_block`'s arguments (without ``scratch`` and ``state``; ``check`` for
+    every block of the call), with ``block_rows`` > 0. It keeps pointers into the arrays, not the arrays: the caller keeps
     them alive until its own `run` (``lead``) has returned, which it does once every block that
     a thread took is done, whenever the other threads come back to Python (a thread that starts
     late finds no block left, and touches nothing but this object). `results` then gives each
     block's two sums, as `softmax_block` returns them; a block whose class ids are out of range
-    stops every thread, and `run` raises `ClassIdsOutOfRange` on each.
+    stops every thread, and `run` raises `ClassIdsOutOfRange` on each; a block whose targets'
+    check fails stops them too (`failed`): the caller runs the call block by block, which says
+    why.
     """
 
     cdef xk_block b
     cdef int kind, mode
-    cdef bint from_logits
+    cdef bint from_logits, checking
+    cdef _SpanCheck chk  # (the checks' template: each thread's has per-row buffers of its own)
     cdef Py_ssize_t block_rows, n_blocks, size
     cdef int64_t next_block, stop, done, released
     cdef double *sums
@@ -900,17 +912,23 @@ cdef class SharedBlocks:
     def __cinit__(self, int mode, cnp.ndarray x, object out, object labels, object row_weight,
                   object cw, object cw_others, double cw_sum, double eps, double grad_div,
                   object row_out, bint from_logits, double z_loss, double gamma,
-                  Py_ssize_t block_rows, int64_t id_limit):
+                  Py_ssize_t block_rows, int64_t id_limit, object t=None, object check=None):
         self.sums = NULL
         if block_rows <= 0 or mode == STATE:
             raise ValueError("SharedBlocks takes block_rows > 0, not mode STATE")
-        self.kind = _fill_block(&self.b, mode, x, out, None, labels, row_weight, cw, cw_others,
+        self.kind = _fill_block(&self.b, mode, x, out, t, labels, row_weight, cw, cw_others,
                                 cw_sum, eps, grad_div, row_out, from_logits, z_loss, gamma,
                                 None, id_limit)
         self.mode, self.from_logits, self.block_rows = mode, from_logits, block_rows
         self.size = 4 if self.kind == 0 else 8
         self.n_blocks = (self.b.R + block_rows - 1) // block_rows
         self.next_block = self.stop = self.done = self.released = 0
+        self.checking = check is not None
+        memset(&self.chk, 0, sizeof(_SpanCheck))
+        if self.checking:
+            if mode != CATEGORICAL or self.b.t == NULL:
+                raise ValueError("check takes the categorical loss's targets")
+            _span_check_init(&self.chk, check, self.b.C, self.n_blocks, None, None, None)
         self.sums = <double *>calloc(2 * self.n_blocks + 2, sizeof(double))
         if self.sums == NULL:
             raise MemoryError()
@@ -924,23 +942,37 @@ cdef class SharedBlocks:
         GIL back, so that it need not wait for one of them to let go of it (a thread waiting
         for the GIL is woken up: a tenth of a millisecond on a 2-core VM)."""
         cdef const xk_variant *v = xk_get_variant(_current)
+        cdef Py_ssize_t rows = self.block_rows
         cdef double *scratch = <double *>malloc(xk_scratch_len(self.b.C) * sizeof(double))
-        if scratch == NULL:
+        # this thread's checks of the targets: the template's, with per-row buffers
+        cdef _SpanCheck chk = self.chk
+        cdef _SpanCheck *check = &chk if self.checking else NULL
+        chk.sums = chk.wsums = NULL
+        chk.ids = NULL
+        if self.checking:
+            chk.sums = <double *>malloc(rows * sizeof(double))
+            chk.wsums = <double *>malloc(rows * sizeof(double))
+            chk.ids = <int64_t *>malloc(rows * sizeof(int64_t))
+        if scratch == NULL or (self.checking and (chk.sums == NULL or chk.wsums == NULL
+                                                  or chk.ids == NULL)):
+            _free4(scratch, chk.sums, chk.wsums, chk.ids)
             raise MemoryError()
         cdef xk_block sub
         cdef int64_t j, spins = 0
+        cdef int status
         with nogil:
             while not xk_stopped(&self.stop):
                 j = xk_take(&self.next_block)
                 if j >= self.n_blocks:
                     break
-                _sub_block(&self.b, &sub, j * self.block_rows, self.block_rows, self.size)
+                _sub_block(&self.b, &sub, j * rows, rows, self.size)
                 sub.scratch = scratch
-                _run_block(v, &sub, self.kind, self.mode, self.from_logits)
+                status = _span_block(v, &sub, self.kind, self.mode, self.from_logits, check, j,
+                                     NULL, 0)
                 self.sums[2 * j] = sub.loss_sum
                 self.sums[2 * j + 1] = sub.loss_sum_small
                 xk_done(&self.done)
-                if sub.ids_bad:
+                if sub.ids_bad or status < 0:  # (a failed check: the caller finds out why)
                     xk_stop(&self.stop)
                     break
             while xk_done_count(&self.done) < min(xk_done_count(&self.next_block),
@@ -951,11 +983,16 @@ cdef class SharedBlocks:
             while not lead and not xk_stopped(&self.released) and spins < RELEASE_SPINS:
                 xk_pause(spins)
                 spins += 1
-        free(scratch)
+        _free4(scratch, chk.sums, chk.wsums, chk.ids)
         if lead:
             xk_stop(&self.released)
-        if xk_stopped(&self.stop):
+        if xk_stopped(&self.stop) and not self.checking:
             raise ClassIdsOutOfRange
+
+    def failed(self):
+        """Whether a block's check of its targets failed (after the lead's `run`): the call's
+        results are then not all there."""
+        return bool(self.stop)
 
     def results(self):
         """Each block's sum of weighted per-row losses and the same sum times 2**-64, in block
