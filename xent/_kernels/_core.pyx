@@ -247,6 +247,19 @@ def scratch_len(Py_ssize_t C):
     return xk_scratch_len(C)
 
 
+cdef void *_like_x(object a, int kind, str name, Py_ssize_t *rs, Py_ssize_t *cs) except? NULL:
+    """The data of an (R, C) array of x's kind (None: NULL), its strides in entries into rs,
+    cs (0 for None)."""
+    rs[0] = cs[0] = 0
+    if a is None:
+        return NULL
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if _kind(arr) != kind:
+        raise TypeError(f"{name} must have x's dtype")
+    _strides2(arr, rs, cs)
+    return cnp.PyArray_DATA(arr)
+
+
 cdef int _fill_block(xk_block *bp, int mode, cnp.ndarray x, object out, object t, object labels,
                      object row_weight, object cw, object cw_others, double cw_sum, double eps,
                      double grad_div, object row_out, bint from_logits, double z_loss,
@@ -254,28 +267,13 @@ cdef int _fill_block(xk_block *bp, int mode, cnp.ndarray x, object out, object t
     """`softmax_block`'s arguments into the kernel's block ``bp`` (pointers into the arrays,
     which the caller keeps alive); returns the kind of x (0 float32, 1 float64)."""
     cdef int kind = _kind(x)
-    cdef cnp.ndarray a
     memset(bp, 0, sizeof(xk_block))
     bp.R = x.shape[0]
     bp.C = x.shape[1]
     bp.x = cnp.PyArray_DATA(x)
     _strides2(x, &bp.x_rs, &bp.x_cs)
-    bp.t = NULL
-    bp.t_rs = bp.t_cs = 0
-    if t is not None:
-        a = <cnp.ndarray>t
-        if _kind(a) != kind:
-            raise TypeError("t must have x's dtype")
-        bp.t = cnp.PyArray_DATA(a)
-        _strides2(a, &bp.t_rs, &bp.t_cs)
-    bp.out = NULL
-    bp.o_rs = bp.o_cs = 0
-    if out is not None:
-        a = <cnp.ndarray>out
-        if _kind(a) != kind:
-            raise TypeError("out must have x's dtype")
-        bp.out = cnp.PyArray_DATA(a)
-        _strides2(a, &bp.o_rs, &bp.o_cs)
+    bp.t = _like_x(t, kind, "t", &bp.t_rs, &bp.t_cs)
+    bp.out = _like_x(out, kind, "out", &bp.o_rs, &bp.o_cs)
     bp.labels = _labels_ptr(labels, bp.R)
     bp.id_limit = id_limit if bp.labels != NULL else 0
     bp.row_weight = _dptr(row_weight)
