@@ -48,7 +48,7 @@ extension = Extension(
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
     depends=[KERNELS + name for name in ("kernels.h", "instance.h", "body.h", "kl.h")]
     + [KERNELS + name for name in ("xmath.h", "xmath_tables.h", "xvec.h", "xvec_pieces.h")]
-    + [KERNELS + "kernels_avx2.c", KERNELS + "kernels_avx512.c"],
+    + [KERNELS + "kernels_avx2.c", KERNELS + "kernels_avx512.c", KERNELS + "pool.h"],
     extra_compile_args=[
         "-O2",
         # no debug information (Python's flags ask for it): a third of the compile time

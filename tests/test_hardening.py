@@ -515,6 +515,61 @@ def test_a_spans_bad_target_block_is_named_as_without_spans(
     assert "203" in str(single.value)
 
 
+def test_callers_at_once_share_the_helper_threads(rng, monkeypatch, restore_threads):
+    """Calls from several threads at once: one holds the kernel's helper threads (pool.h), the
+    others share their blocks through the engine's threads meanwhile; every result is the one
+    of a lone call, bit for bit, and a bad class id raises in its own call only."""
+    from xent._kernels import _core
+
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)
+    x = rng.normal(0, 3, (20_000, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 20_000)
+    bad = y.copy()
+    bad[12_345] = 3
+    xent.set_num_threads(1)
+    want = xent.sparse_categorical_cross_entropy(y, x, from_logits=True, return_grad=True)
+    xent.set_num_threads(2)
+    pooled: list[bool] = []
+    real = _core.SharedBlocks
+
+    class Spy:
+        def __init__(self, *args):
+            self.job = real(*args)
+
+        def run_pooled(self, helpers):
+            pooled.append(self.job.run_pooled(helpers))
+            return pooled[-1]
+
+        def __getattr__(self, name):
+            return getattr(self.job, name)
+
+    monkeypatch.setattr(_core, "SharedBlocks", Spy)
+    errors: list[BaseException] = []
+
+    def caller(k: int) -> None:
+        try:
+            for i in range(20):
+                if (k + i) % 5 == 0:
+                    with pytest.raises(ValueError, match="class id 3 at index \\(12345,\\)"):
+                        xent.sparse_categorical_cross_entropy(bad, x, from_logits=True)
+                    continue
+                got = xent.sparse_categorical_cross_entropy(
+                    y, x, from_logits=True, return_grad=True
+                )
+                assert got[0] == want[0]
+                np.testing.assert_array_equal(got[1], want[1])
+        except BaseException as e:  # (reported below, on the test's thread)
+            errors.append(e)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+    assert (True in pooled) == _core.pool_supported()  # the helpers ran some of the calls
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("return_grad", [False, True])
 def test_a_bad_target_block_of_a_whole_array_call_is_named(

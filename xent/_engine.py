@@ -27,6 +27,8 @@ from typing import NamedTuple, TypeVar
 
 import numpy as np
 
+from ._kernels import _core
+
 #: Bytes of one scratch array of a block; a kernel holds a handful per thread.
 BLOCK_BYTES = 1 << 19
 #: Row-major blocks hold at least this many rows (a kernel call per row of a huge vocabulary
@@ -147,11 +149,35 @@ def _submit(
 
 
 def _reset_after_fork() -> None:
-    """In a forked child: forget the parent's pool (its threads do not exist here) and lock
+    """In a forked child: forget the parent's pools (their threads do not exist here) and lock
     (another thread may have held it at the fork)."""
-    global _lock, _pool, _pool_size, _default
+    global _lock, _pool, _pool_size, _default, _helpers
     _lock = threading.Lock()
-    _pool, _pool_size, _default = None, 0, None
+    _pool, _pool_size, _default, _helpers = None, 0, None, 0
+    _core.pool_reset()
+
+
+#: The kernel's helper threads started (`start_helpers`).
+_helpers = 0
+
+
+def start_helpers(n: int) -> bool:
+    """Whether the kernel's helper threads (`_core.pool_helper`: they wait for work in C,
+    without the GIL) number at least ``n``, starting those missing; False where this build
+    has none (then `run_alongside` shares the work). Daemon threads: they hold no Python
+    state, and a process exits with them waiting."""
+    global _helpers
+    if not _core.pool_supported():
+        return False
+    if _helpers < n:
+        with _lock:
+            for index in range(_helpers, n):
+                threading.Thread(
+                    target=_core.pool_helper, args=(index,), name=f"xent-helper-{index}",
+                    daemon=True,
+                ).start()  # fmt: skip
+            _helpers = max(_helpers, n)
+    return True
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows
@@ -207,7 +233,8 @@ def run_alongside(n: int, work: Callable[[bool], None]) -> None:
     threads, without waiting for those to come back.
 
     For kernels whose threads share their work through counters in C and wait there for each
-    other's last piece (`_core.softmax_block`'s ``shared``): this thread's ``work`` returns when
+    other's last piece (`_core.SharedBlocks`, where the kernel's helper threads are missing or
+    held by another call: `start_helpers`): this thread's ``work`` returns when
     all of it is done, and waiting for the others' return to Python too took a tenth of a
     millisecond more on a 2-core VM (a thread waiting for the GIL, or for a future, is woken
     up). Their errors are theirs alone: ``work`` raises the call's error on this thread too,

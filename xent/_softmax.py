@@ -268,9 +268,12 @@ class SoftmaxCall(NamedTuple):
             rows, self.from_logits, self.z_loss, self.gamma, layout.block_rows(dtype.itemsize),
             id_limit, ts, check,
         )  # fmt: skip
-        # (the other threads hold the job alone, not the arrays, which this frame keeps alive
-        # until its own run has returned: every block is done then)
-        _engine.run_alongside(min(_engine.get_num_threads(), len(blocks)), job.run)
+        # the kernel's helper threads, else the engine's (those hold the job alone, not the
+        # arrays, which this frame keeps alive until its own run has returned: every block is
+        # done then)
+        n = min(_engine.get_num_threads(), len(blocks))
+        if n == 1 or not _engine.start_helpers(n - 1) or not job.run_pooled(n - 1):
+            _engine.run_alongside(n, job.run)
         return None if job.failed() else job.results()
 
 

@@ -19,6 +19,15 @@ from libc.string cimport memcpy, memset
 
 cnp.import_array()
 
+cdef extern from "pool.h":
+    ctypedef void (*xk_pool_fn)(void *job) noexcept nogil
+    int xk_pool_supported() nogil
+    void xk_pool_helper(int64_t index) nogil
+    int xk_pool_post(xk_pool_fn fn, void *job, int64_t helpers) nogil
+    void xk_pool_finish() nogil
+    void xk_pool_reset() nogil
+
+
 cdef extern from "numpy/arrayobject.h":
     object PyArray_Scalar(void *data, cnp.dtype descr, object base)
 
@@ -872,6 +881,70 @@ cdef inline void _sub_block(const xk_block *b, xk_block *sub, Py_ssize_t r0,
         sub.state = b.state + r0 * XK_STATE_LEN
 
 
+cdef struct _Job:
+    xk_block b
+    int kind, mode
+    bint from_logits, checking
+    _SpanCheck chk  # (the checks' template: each thread's has per-row buffers of its own)
+    Py_ssize_t block_rows, n_blocks, size
+    int64_t next_block, stop, done, released
+    double *sums
+
+
+cdef int _job_part(_Job *job) noexcept nogil:
+    """This thread's blocks of a job, taken from its counter until none is left (or a block
+    stopped it: class ids out of range, or a failed check of its targets); -1 where this
+    thread's buffers could not be had (it then takes no block)."""
+    cdef const xk_variant *v = xk_get_variant(_current)
+    cdef Py_ssize_t rows = job.block_rows
+    cdef _SpanCheck chk = job.chk
+    cdef _SpanCheck *check = &chk if job.checking else NULL
+    cdef double *scratch = <double *>malloc(xk_scratch_len(job.b.C) * sizeof(double))
+    chk.sums = chk.wsums = NULL
+    chk.ids = NULL
+    if job.checking:
+        chk.sums = <double *>malloc(rows * sizeof(double))
+        chk.wsums = <double *>malloc(rows * sizeof(double))
+        chk.ids = <int64_t *>malloc(rows * sizeof(int64_t))
+    if scratch == NULL or (job.checking and (chk.sums == NULL or chk.wsums == NULL
+                                             or chk.ids == NULL)):
+        _free4(scratch, chk.sums, chk.wsums, chk.ids)
+        return -1
+    cdef xk_block sub
+    cdef int64_t j
+    cdef int status
+    while not xk_stopped(&job.stop):
+        j = xk_take(&job.next_block)
+        if j >= job.n_blocks:
+            break
+        _sub_block(&job.b, &sub, j * rows, rows, job.size)
+        sub.scratch = scratch
+        status = _span_block(v, &sub, job.kind, job.mode, job.from_logits, check, j, NULL, 0)
+        job.sums[2 * j] = sub.loss_sum
+        job.sums[2 * j + 1] = sub.loss_sum_small
+        xk_done(&job.done)
+        if sub.ids_bad or status < 0:  # (a failed check: the caller finds out why)
+            xk_stop(&job.stop)
+            break
+    _free4(scratch, chk.sums, chk.wsums, chk.ids)
+    return 0
+
+
+cdef void _job_wait(_Job *job) noexcept nogil:
+    """Until every block a thread took is done (at most one each, also after a stop): then
+    nothing writes to the call's arrays any more."""
+    cdef int64_t spins = 0
+    while xk_done_count(&job.done) < min(xk_done_count(&job.next_block), job.n_blocks):
+        xk_pause(spins)
+        spins += 1
+
+
+cdef void _helper_part(void *job) noexcept nogil:
+    """A helper thread's part of a job (pool.h): its blocks (none where its buffers could not
+    be had: the others take them)."""
+    _job_part(<_Job *>job)
+
+
 cdef inline void _free4(void *a, void *b, void *c, void *d) noexcept nogil:
     free(a)
     free(b)
@@ -884,118 +957,122 @@ cdef inline void _free4(void *a, void *b, void *c, void *d) noexcept nogil:
 cdef int64_t RELEASE_SPINS = 20000
 
 
+def pool_supported():
+    """Whether this build has the kernel's helper threads (pool.h: POSIX threads)."""
+    return bool(xk_pool_supported())
+
+
+def pool_helper(int64_t index):
+    """The body of the kernel's helper thread ``index`` (0, 1, ...): it waits for jobs in C,
+    without the GIL, and never returns (`_engine.start_helpers` runs it on daemon threads)."""
+    with nogil:
+        xk_pool_helper(index)
+
+
+def pool_reset():
+    """In a forked child: the helper pool as new (the parent's helpers are not there)."""
+    xk_pool_reset()
+
+
 cdef class SharedBlocks:
     """The blocks of one call, run by several threads that take them from a counter they share:
-    one Python call per thread, not one per block.
+    no Python between blocks.
 
     Made from `softmax_block`'s arguments (without ``scratch`` and ``state``; ``check`` for
-    every block of the call), with ``block_rows`` > 0. It keeps pointers into the arrays, not the arrays: the caller keeps
-    them alive until its own `run` (``lead``) has returned, which it does once every block that
-    a thread took is done, whenever the other threads come back to Python (a thread that starts
+    every block of the call), with ``block_rows`` > 0. It keeps pointers into the arrays, not
+    the arrays: the caller keeps them alive until its own `run_pooled` or `run` (``lead``) has
+    returned, which it does once every block that a thread took is done (a thread that starts
     late finds no block left, and touches nothing but this object). `results` then gives each
     block's two sums, as `softmax_block` returns them; a block whose class ids are out of range
-    stops every thread, and `run` raises `ClassIdsOutOfRange` on each; a block whose targets'
-    check fails stops them too (`failed`): the caller runs the call block by block, which says
-    why.
+    stops every thread, and the lead raises `ClassIdsOutOfRange`; a block whose targets' check
+    fails stops them too (`failed`): the caller runs the call block by block, which says why.
     """
 
-    cdef xk_block b
-    cdef int kind, mode
-    cdef bint from_logits, checking
-    cdef _SpanCheck chk  # (the checks' template: each thread's has per-row buffers of its own)
-    cdef Py_ssize_t block_rows, n_blocks, size
-    cdef int64_t next_block, stop, done, released
-    cdef double *sums
+    cdef _Job job
 
     def __cinit__(self, int mode, cnp.ndarray x, object out, object labels, object row_weight,
                   object cw, object cw_others, double cw_sum, double eps, double grad_div,
                   object row_out, bint from_logits, double z_loss, double gamma,
                   Py_ssize_t block_rows, int64_t id_limit, object t=None, object check=None):
-        self.sums = NULL
+        memset(&self.job, 0, sizeof(_Job))
         if block_rows <= 0 or mode == STATE:
             raise ValueError("SharedBlocks takes block_rows > 0, not mode STATE")
-        self.kind = _fill_block(&self.b, mode, x, out, t, labels, row_weight, cw, cw_others,
-                                cw_sum, eps, grad_div, row_out, from_logits, z_loss, gamma,
-                                None, id_limit)
-        self.mode, self.from_logits, self.block_rows = mode, from_logits, block_rows
-        self.size = 4 if self.kind == 0 else 8
-        self.n_blocks = (self.b.R + block_rows - 1) // block_rows
-        self.next_block = self.stop = self.done = self.released = 0
-        self.checking = check is not None
-        memset(&self.chk, 0, sizeof(_SpanCheck))
-        if self.checking:
-            if mode != CATEGORICAL or self.b.t == NULL:
+        cdef _Job *job = &self.job
+        job.kind = _fill_block(&job.b, mode, x, out, t, labels, row_weight, cw, cw_others,
+                               cw_sum, eps, grad_div, row_out, from_logits, z_loss, gamma,
+                               None, id_limit)
+        job.mode, job.from_logits, job.block_rows = mode, from_logits, block_rows
+        job.size = 4 if job.kind == 0 else 8
+        job.n_blocks = (job.b.R + block_rows - 1) // block_rows
+        job.checking = check is not None
+        if job.checking:
+            if mode != CATEGORICAL or job.b.t == NULL:
                 raise ValueError("check takes the categorical loss's targets")
-            _span_check_init(&self.chk, check, self.b.C, self.n_blocks, None, None, None)
-        self.sums = <double *>calloc(2 * self.n_blocks + 2, sizeof(double))
-        if self.sums == NULL:
+            _span_check_init(&job.chk, check, job.b.C, job.n_blocks, None, None, None)
+        job.sums = <double *>calloc(2 * job.n_blocks + 2, sizeof(double))
+        if job.sums == NULL:
             raise MemoryError()
 
     def __dealloc__(self):
-        free(self.sums)
+        free(self.job.sums)
+
+    def run_pooled(self, int64_t helpers):
+        """The whole job on this thread and the first ``helpers`` of the kernel's helper
+        threads (`pool_helper`); False (nothing run) where the pool is held by another call
+        or missing, which then runs the job with `run` on the engine's threads."""
+        cdef _Job *job = &self.job
+        cdef int status = 0
+        with nogil:
+            if not xk_pool_post(_helper_part, job, helpers):
+                status = 1
+            else:
+                if _job_part(job) < 0:
+                    status = -1
+                    xk_stop(&job.stop)
+                _job_wait(job)
+                xk_pool_finish()
+        if status == 1:
+            return False
+        self._raise(status)
+        return True
 
     def run(self, bint lead):
-        """This thread's part: blocks until none is left, then until every block taken is
-        done; the others (not ``lead``) then wait (a while at most) for the lead to take the
-        GIL back, so that it need not wait for one of them to let go of it (a thread waiting
-        for the GIL is woken up: a tenth of a millisecond on a 2-core VM)."""
-        cdef const xk_variant *v = xk_get_variant(_current)
-        cdef Py_ssize_t rows = self.block_rows
-        cdef double *scratch = <double *>malloc(xk_scratch_len(self.b.C) * sizeof(double))
-        # this thread's checks of the targets: the template's, with per-row buffers
-        cdef _SpanCheck chk = self.chk
-        cdef _SpanCheck *check = &chk if self.checking else NULL
-        chk.sums = chk.wsums = NULL
-        chk.ids = NULL
-        if self.checking:
-            chk.sums = <double *>malloc(rows * sizeof(double))
-            chk.wsums = <double *>malloc(rows * sizeof(double))
-            chk.ids = <int64_t *>malloc(rows * sizeof(int64_t))
-        if scratch == NULL or (self.checking and (chk.sums == NULL or chk.wsums == NULL
-                                                  or chk.ids == NULL)):
-            _free4(scratch, chk.sums, chk.wsums, chk.ids)
-            raise MemoryError()
-        cdef xk_block sub
-        cdef int64_t j, spins = 0
-        cdef int status
+        """This thread's part (one of the engine's threads): blocks until none is left, then
+        until every block taken is done; the others (not ``lead``) then wait (a while at most)
+        for the lead to take the GIL back, so that it need not wait for one of them to let go
+        of it (a thread waiting for the GIL is woken up: a tenth of a millisecond on a 2-core
+        VM)."""
+        cdef _Job *job = &self.job
+        cdef int status = 0
+        cdef int64_t spins = 0
         with nogil:
-            while not xk_stopped(&self.stop):
-                j = xk_take(&self.next_block)
-                if j >= self.n_blocks:
-                    break
-                _sub_block(&self.b, &sub, j * rows, rows, self.size)
-                sub.scratch = scratch
-                status = _span_block(v, &sub, self.kind, self.mode, self.from_logits, check, j,
-                                     NULL, 0)
-                self.sums[2 * j] = sub.loss_sum
-                self.sums[2 * j + 1] = sub.loss_sum_small
-                xk_done(&self.done)
-                if sub.ids_bad or status < 0:  # (a failed check: the caller finds out why)
-                    xk_stop(&self.stop)
-                    break
-            while xk_done_count(&self.done) < min(xk_done_count(&self.next_block),
-                                                  self.n_blocks):
+            if _job_part(job) < 0:
+                status = -1
+                if lead:
+                    xk_stop(&job.stop)
+            _job_wait(job)
+            while not lead and not xk_stopped(&job.released) and spins < RELEASE_SPINS:
                 xk_pause(spins)
                 spins += 1
-            spins = 0
-            while not lead and not xk_stopped(&self.released) and spins < RELEASE_SPINS:
-                xk_pause(spins)
-                spins += 1
-        _free4(scratch, chk.sums, chk.wsums, chk.ids)
         if lead:
-            xk_stop(&self.released)
-        if xk_stopped(&self.stop) and not self.checking:
+            xk_stop(&job.released)
+            self._raise(status)
+
+    def _raise(self, int status):
+        if status < 0:
+            raise MemoryError()
+        if xk_stopped(&self.job.stop) and not self.job.checking:
             raise ClassIdsOutOfRange
 
     def failed(self):
-        """Whether a block's check of its targets failed (after the lead's `run`): the call's
+        """Whether a block's check of its targets failed (after the lead's run): the call's
         results are then not all there."""
-        return bool(self.stop)
+        return bool(self.job.stop)
 
     def results(self):
         """Each block's sum of weighted per-row losses and the same sum times 2**-64, in block
-        order (after the lead's `run`)."""
-        return [(self.sums[2 * j], self.sums[2 * j + 1]) for j in range(self.n_blocks)]
+        order (after the lead's run)."""
+        return [(self.job.sums[2 * j], self.job.sums[2 * j + 1]) for j in range(self.job.n_blocks)]
 
 
 cdef int _span_block(const xk_variant *v, xk_block *sub, int kind, int mode, bint from_logits,
