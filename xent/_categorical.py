@@ -38,7 +38,10 @@ from ._softmax import (
     SoftmaxCall,
     SpanCheck,
     run_blocks,
+    run_shared,
     span_blocks,
+    usable,
+    whole_blocks,
 )
 
 Loss = np.ndarray | np.floating
@@ -145,9 +148,27 @@ class _Distributions:
                 self.check(sub, a.x[r0:r1])
             return [(0.0, 0.0)] * n
 
-        if self.arr.size:
+        if self.arr.size and not self._run_shared():
             run_blocks(self.layout, self.dtype, self.arr, kernel, spans=True)
         return self.total()
+
+    def _run_shared(self) -> bool:
+        """`run`'s checks as one kernel call per thread (`_softmax.run_shared`), where the
+        targets and weights are used whole; False where not, or where a block's check fails
+        (`run_blocks` then says why)."""
+        blocks = whole_blocks(self.layout, self.dtype)
+        t = self.layout.view(self.arr)
+        sw = None if self.weights is None else self.weights.whole()
+        if blocks is None or not usable(t, self.dtype, False):
+            return False
+        if self.weights is not None and sw is None:
+            return False
+        job = _core.SharedBlocks(
+            CATEGORICAL, t, None, None, sw, None, None, 0.0, 0.0, 1.0, None, True, 0.0, 0.0,
+            self.layout.block_rows(self.dtype.itemsize), 0, t,
+            self.span_check(0, len(blocks), True), True,
+        )  # fmt: skip
+        return run_shared(job, len(blocks))
 
     def total(self) -> float:
         """The denominator, once every block is checked (one block's total as it is: what

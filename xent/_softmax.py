@@ -36,7 +36,7 @@ LSE, SOFTMAX, LOG_SOFTMAX, SPARSE, CATEGORICAL, STATE = (
 )
 
 
-def _usable(a: np.ndarray, dtype: np.dtype[np.floating], class_major: bool) -> bool:
+def usable(a: np.ndarray, dtype: np.dtype[np.floating], class_major: bool) -> bool:
     """Whether the kernel can use ``a`` (R, C) in place: unit stride along the rows
     (class-major) or along the classes (row-major), as every array of the call has."""
     if a.dtype != dtype:
@@ -69,7 +69,7 @@ def load(layout: Layout, arr: np.ndarray, blk: Block, dtype: np.dtype[np.floatin
         np.copyto(buf.reshape(C, A, B), view.transpose(1, 0, 2), casting="unsafe")
         return buf.T
     rows = view.T if layout.class_major else view
-    if _usable(rows, dtype, layout.class_major):
+    if usable(rows, dtype, layout.class_major):
         return rows
     if layout.class_major:
         return np.ascontiguousarray(view, dtype=dtype).T
@@ -84,7 +84,7 @@ def destination(
     view = layout.take(arr, blk)
     if view.ndim == 2:
         rows = view.T if layout.class_major else view
-        if _usable(rows, dtype, layout.class_major):
+        if usable(rows, dtype, layout.class_major):
             return rows, False
         shape = view.shape
     else:
@@ -240,15 +240,13 @@ class SoftmaxCall(NamedTuple):
         blocks and checks as `run_blocks`'s, so the same results. None where it does not
         apply, or where a block's targets fail their check (`run_blocks` then says why)."""
         layout, dtype = self.layout, self.dtype
-        if layout.class_major:
-            return None
-        blocks = layout.blocks(dtype.itemsize)
-        if len(blocks) <= 1:
+        blocks = whole_blocks(layout, dtype)
+        if blocks is None:
             return None
         xs = layout.view(x)
         outs = None if out is None else layout.view(out)
         ts = None if target is None else layout.view(target)
-        if not all(_usable(a, dtype, False) for a in (xs, outs, ts) if a is not None):
+        if not all(usable(a, dtype, False) for a in (xs, outs, ts) if a is not None):
             return None
         y = None if labels is None or labels.ignore is not None else labels.whole()
         sw = None if weights is None else weights.whole()
@@ -268,13 +266,28 @@ class SoftmaxCall(NamedTuple):
             rows, self.from_logits, self.z_loss, self.gamma, layout.block_rows(dtype.itemsize),
             id_limit, ts, check,
         )  # fmt: skip
-        # the kernel's helper threads, else the engine's (those hold the job alone, not the
-        # arrays, which this frame keeps alive until its own run has returned: every block is
-        # done then)
-        n = min(_engine.get_num_threads(), len(blocks))
-        if n == 1 or not _engine.start_helpers(n - 1) or not job.run_pooled(n - 1):
-            _engine.run_alongside(n, job.run)
-        return None if job.failed() else job.results()
+        return job.results() if run_shared(job, len(blocks)) else None
+
+
+def whole_blocks(layout: Layout, dtype: np.dtype[np.floating]) -> list[Block] | None:
+    """The blocks of a call whose arrays could be used whole (`run_shared`): row-major, more
+    than one block; else None."""
+    if layout.class_major:
+        return None
+    blocks = layout.blocks(dtype.itemsize)
+    return blocks if len(blocks) > 1 else None
+
+
+def run_shared(job: _core.SharedBlocks, n_blocks: int) -> bool:
+    """Run a job of ``n_blocks`` blocks on this thread and the kernel's helper threads, else
+    (none in this build, or held by another call) the engine's; whether it ran to its end (not
+    where a block's check of its targets failed). The other threads hold the job alone, not
+    the call's arrays, which the caller keeps alive until this returns: every block is done
+    then."""
+    n = min(_engine.get_num_threads(), n_blocks)
+    if n == 1 or not _engine.start_helpers(n - 1) or not job.run_pooled(n - 1):
+        _engine.run_alongside(n, job.run)
+    return not job.failed()
 
 
 def _rows(arr: np.ndarray | None, r0: int, r1: int) -> np.ndarray | None:
@@ -364,7 +377,7 @@ def run_blocks(
     def viewable(blk: Block) -> bool:
         """Whether every array of a row-major span is used in place (nothing copied)."""
         return all(
-            _usable(layout.take(a, blk), dtype, False) for a in (xs, ts, outs) if a is not None
+            usable(layout.take(a, blk), dtype, False) for a in (xs, ts, outs) if a is not None
         )
 
     def work(chunk: Sequence[Block]) -> None:

@@ -885,6 +885,7 @@ cdef struct _Job:
     xk_block b
     int kind, mode
     bint from_logits, checking
+    bint stats_only  # the targets' checks alone (`stats_span`'s), no loss
     _SpanCheck chk  # (the checks' template: each thread's has per-row buffers of its own)
     Py_ssize_t block_rows, n_blocks, size
     int64_t next_block, stop, done, released
@@ -919,7 +920,10 @@ cdef int _job_part(_Job *job) noexcept nogil:
             break
         _sub_block(&job.b, &sub, j * rows, rows, job.size)
         sub.scratch = scratch
-        status = _span_block(v, &sub, job.kind, job.mode, job.from_logits, check, j, NULL, 0)
+        if job.stats_only:
+            status = _span_check_block(v, job.kind, check, &sub, j)
+        else:
+            status = _span_block(v, &sub, job.kind, job.mode, job.from_logits, check, j, NULL, 0)
         job.sums[2 * j] = sub.loss_sum
         job.sums[2 * j + 1] = sub.loss_sum_small
         xk_done(&job.done)
@@ -979,7 +983,8 @@ cdef class SharedBlocks:
     no Python between blocks.
 
     Made from `softmax_block`'s arguments (without ``scratch`` and ``state``; ``check`` for
-    every block of the call), with ``block_rows`` > 0. It keeps pointers into the arrays, not
+    every block of the call), with ``block_rows`` > 0; with ``stats_only``, the checks of the
+    targets ``t`` alone, as `stats_span` makes them (``x`` the targets too). It keeps pointers into the arrays, not
     the arrays: the caller keeps them alive until its own `run_pooled` or `run` (``lead``) has
     returned, which it does once every block that a thread took is done (a thread that starts
     late finds no block left, and touches nothing but this object). `results` then gives each
@@ -993,7 +998,8 @@ cdef class SharedBlocks:
     def __cinit__(self, int mode, cnp.ndarray x, object out, object labels, object row_weight,
                   object cw, object cw_others, double cw_sum, double eps, double grad_div,
                   object row_out, bint from_logits, double z_loss, double gamma,
-                  Py_ssize_t block_rows, int64_t id_limit, object t=None, object check=None):
+                  Py_ssize_t block_rows, int64_t id_limit, object t=None, object check=None,
+                  bint stats_only=False):
         memset(&self.job, 0, sizeof(_Job))
         if block_rows <= 0 or mode == STATE:
             raise ValueError("SharedBlocks takes block_rows > 0, not mode STATE")
@@ -1009,6 +1015,11 @@ cdef class SharedBlocks:
             if mode != CATEGORICAL or job.b.t == NULL:
                 raise ValueError("check takes the categorical loss's targets")
             _span_check_init(&job.chk, check, job.b.C, job.n_blocks, None, None, None)
+        elif stats_only:
+            raise ValueError("stats_only takes a check")
+        job.stats_only = stats_only
+        if stats_only:
+            job.chk.first = 1
         job.sums = <double *>calloc(2 * job.n_blocks + 2, sizeof(double))
         if job.sums == NULL:
             raise MemoryError()
