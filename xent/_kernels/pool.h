@@ -2,7 +2,7 @@
  *
  * A call whose blocks its threads share (a counter in C) needs no Python on the threads that
  * help its calling thread, the lead: these wait here, in C, without the GIL, for the next job
- * (spinning a while after each, then asleep on a condition variable), run their part of it and
+ * (spinning 0.2 ms after each, then asleep on a condition variable), run their part of it and
  * wait again. Handing work to Python's thread pool instead (a future, a queue, the GIL taken
  * and given back) took 60-120 us of a 1.1 ms call on a 2-core VM, where waking a waiting
  * thread takes about 0.1 ms; a helper still spinning takes a job at once.
@@ -26,12 +26,18 @@ typedef void (*xk_pool_fn)(void *job);
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
+#include <time.h>
 
-#define XK_POOL_SUPPORTED 1
+/* a helper spins this long after a job before it sleeps (by the clock: a pause instruction
+ * takes 3 to 140 cycles depending on the CPU) */
+#define XK_POOL_SPIN_NS 200000
 
-/* a helper spins this many times (a pause each, some 0.1-0.3 ms in all) after a job before it
- * sleeps */
-#define XK_POOL_SPINS 8192
+static inline int64_t xk_pool_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 typedef struct {
     pthread_mutex_t mu;
@@ -57,9 +63,10 @@ static inline void xk_pool_helper(int64_t index)
     int64_t seen = __atomic_load_n(&p->seq, __ATOMIC_SEQ_CST);
     int took = 0; /* whether it took part in the last job: else it sleeps at once */
     for (;;) {
-        int64_t spins = took ? 0 : XK_POOL_SPINS, seq;
+        const int64_t until = took ? xk_pool_now() + XK_POOL_SPIN_NS : 0;
+        int64_t spins = 0, seq;
         while ((seq = __atomic_load_n(&p->seq, __ATOMIC_SEQ_CST)) == seen) {
-            if (spins++ < XK_POOL_SPINS) {
+            if (took && (++spins % 64 != 0 || xk_pool_now() < until)) {
                 xk_pause(0);
                 continue;
             }
