@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import types
@@ -20,6 +21,11 @@ def test_dicts_name_the_variant_in_use():
     assert set(config["simd_supported"]) <= set(config["simd_compiled"])
     assert config["simd_compiled"][-1] == "baseline"
     assert config["threads"] == xent.get_num_threads()
+    # POSIX builds have the kernel's helper threads (pool.h)
+    want = "kernel (C)" if hasattr(os, "fork") else "Python"
+    assert (
+        config["thread_helpers"] == want == ("kernel (C)" if _core.pool_supported() else "Python")
+    )
     assert config["simd_fma"] is _core.fused()
     assert config["simd_registers"] is _core.in_registers()
 

@@ -24,6 +24,7 @@ def _config() -> dict[str, object]:
         "simd_supported": [name for name, ok in variants if ok],
         "machine": platform.machine(),
         "threads": get_num_threads(),
+        "thread_helpers": "kernel (C)" if _core.pool_supported() else "Python",
         "output_cache": get_output_cache(),
         "output_cache_held": output_cache_stats()["bytes"],
         "output_cache_min": MIN_BYTES,
@@ -56,7 +57,9 @@ def show_config(mode: str = "stdout") -> dict[str, object] | None:
         "simd_fma" (whether it fuses its multiply-adds), "simd_registers" (whether it keeps its
         vectors in registers: False for the baseline, and for an AVX2 variant built without a
         C++ compiler, which is then 3-4x slower), "simd_compiled", "simd_supported", "machine",
-        "threads", "output_cache" (the bytes of freed output memory kept at most, see
+        "threads", "thread_helpers" (what runs the blocks of a call beside its own thread:
+        "kernel (C)", the kernel's helper threads, or "Python", the engine's pool where the
+        build has none), "output_cache" (the bytes of freed output memory kept at most, see
         `set_output_cache`), "output_cache_held" (kept now) and "output_cache_min" (the
         smallest output it serves, in bytes).
 
