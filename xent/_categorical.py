@@ -157,11 +157,11 @@ class _Distributions:
         targets and weights are used whole; False where not, or where a block's check fails
         (`run_blocks` then says why)."""
         blocks = whole_blocks(self.layout, self.dtype)
+        if blocks is None:
+            return False
         t = self.layout.view(self.arr)
         sw = None if self.weights is None else self.weights.whole()
-        if blocks is None or not usable(t, self.dtype, False):
-            return False
-        if self.weights is not None and sw is None:
+        if not usable(t, self.dtype, False) or (self.weights is not None and sw is None):
             return False
         job = _core.SharedBlocks(
             CATEGORICAL, t, None, None, sw, None, None, 0.0, 0.0, 1.0, None, True, 0.0, 0.0,

@@ -137,11 +137,10 @@ cdef extern from "kernels.h":
     int xk_row_check(const xk_block *b, int mode, int is_float) nogil
     int xk_row_one_hot(const void *t, Py_ssize_t cs, Py_ssize_t C, int is_float) nogil
     Py_ssize_t xk_scratch_len(Py_ssize_t C) nogil
-    int64_t xk_take(int64_t *next) nogil
-    int64_t xk_stopped(int64_t *stop) nogil
-    void xk_stop(int64_t *stop) nogil
-    void xk_done(int64_t *done) nogil
-    int64_t xk_done_count(int64_t *done) nogil
+    int64_t xk_take(int64_t *c) nogil
+    void xk_count_up(int64_t *c) nogil
+    int64_t xk_count(int64_t *c) nogil
+    void xk_set(int64_t *flag) nogil
     void xk_pause(int64_t spins) nogil
     int xk_n_variants() nogil
     const xk_variant *xk_get_variant(int i) nogil
@@ -914,7 +913,7 @@ cdef int _job_part(_Job *job) noexcept nogil:
     cdef xk_block sub
     cdef int64_t j
     cdef int status
-    while not xk_stopped(&job.stop):
+    while not xk_count(&job.stop):
         j = xk_take(&job.next_block)
         if j >= job.n_blocks:
             break
@@ -926,9 +925,9 @@ cdef int _job_part(_Job *job) noexcept nogil:
             status = _span_block(v, &sub, job.kind, job.mode, job.from_logits, check, j, NULL, 0)
         job.sums[2 * j] = sub.loss_sum
         job.sums[2 * j + 1] = sub.loss_sum_small
-        xk_done(&job.done)
+        xk_count_up(&job.done)
         if sub.ids_bad or status < 0:  # (a failed check: the caller finds out why)
-            xk_stop(&job.stop)
+            xk_set(&job.stop)
             break
     _free4(scratch, chk.sums, chk.wsums, chk.ids)
     return 0
@@ -938,7 +937,7 @@ cdef void _job_wait(_Job *job) noexcept nogil:
     """Until every block a thread took is done (at most one each, also after a stop): then
     nothing writes to the call's arrays any more."""
     cdef int64_t spins = 0
-    while xk_done_count(&job.done) < min(xk_done_count(&job.next_block), job.n_blocks):
+    while xk_count(&job.done) < min(xk_count(&job.next_block), job.n_blocks):
         xk_pause(spins)
         spins += 1
 
@@ -984,10 +983,10 @@ cdef class SharedBlocks:
 
     Made from `softmax_block`'s arguments (without ``scratch`` and ``state``; ``check`` for
     every block of the call), with ``block_rows`` > 0; with ``stats_only``, the checks of the
-    targets ``t`` alone, as `stats_span` makes them (``x`` the targets too). It keeps pointers into the arrays, not
-    the arrays: the caller keeps them alive until its own `run_pooled` or `run` (``lead``) has
-    returned, which it does once every block that a thread took is done (a thread that starts
-    late finds no block left, and touches nothing but this object). `results` then gives each
+    targets ``t`` alone, as `stats_span` makes them (``x`` the targets too). It keeps pointers
+    into the arrays, not the arrays: the caller keeps them alive until its own `run_pooled` or
+    `run` (``lead``) has returned, which it does once every block that a thread took is done (a
+    thread that starts late finds no block left, and touches nothing but this object). `results` then gives each
     block's two sums, as `softmax_block` returns them; a block whose class ids are out of range
     stops every thread, and the lead raises `ClassIdsOutOfRange`; a block whose targets' check
     fails stops them too (`failed`): the caller runs the call block by block, which says why.
@@ -1039,7 +1038,7 @@ cdef class SharedBlocks:
             else:
                 if _job_part(job) < 0:
                     status = -1
-                    xk_stop(&job.stop)
+                    xk_set(&job.stop)
                 _job_wait(job)
                 xk_pool_finish()
         if status == 1:
@@ -1060,19 +1059,19 @@ cdef class SharedBlocks:
             if _job_part(job) < 0:
                 status = -1
                 if lead:
-                    xk_stop(&job.stop)
+                    xk_set(&job.stop)
             _job_wait(job)
-            while not lead and not xk_stopped(&job.released) and spins < RELEASE_SPINS:
+            while not lead and not xk_count(&job.released) and spins < RELEASE_SPINS:
                 xk_pause(spins)
                 spins += 1
         if lead:
-            xk_stop(&job.released)
+            xk_set(&job.released)
             self._raise(status)
 
     def _raise(self, int status):
         if status < 0:
             raise MemoryError()
-        if xk_stopped(&self.job.stop) and not self.job.checking:
+        if xk_count(&self.job.stop) and not self.job.checking:
             raise ClassIdsOutOfRange
 
     def failed(self):

@@ -268,10 +268,12 @@ static inline int xk_row_one_hot(const void *t, ptrdiff_t cs, ptrdiff_t C, int i
 
 ptrdiff_t xk_scratch_len(ptrdiff_t C);
 
-/* The blocks of a call shared by its threads (_core.softmax_block's ``shared``): each thread
- * takes the next block number from *next until they run out, and stops early once *stop is
- * set (a block's class ids are out of range); xk_done counts the blocks finished (their results
- * written before), xk_done_count reads it (after it, their results are there to read). */
+/* The counters and flags of a job whose blocks its threads share (_core.pyx SharedBlocks):
+ * xk_take hands out the next block number, xk_count_up counts a block done (its results
+ * written before), xk_count reads a counter or flag (what was written before its count is
+ * there to read after it), xk_set raises a flag (a block stopped the job, the lead has the GIL
+ * back). */
+
 /* A thread waiting for the others spins this many times (a pause each: some 0.1 ms), then
  * gives its core away at each turn (xk_pause): more threads than cores would otherwise spin
  * where the ones they wait for could run. */
@@ -285,20 +287,10 @@ ptrdiff_t xk_scratch_len(ptrdiff_t C);
 #define NOMINMAX
 #endif
 #include <windows.h>
-static inline int64_t xk_take(int64_t *next)
-{
-    return _InterlockedExchangeAdd64((volatile long long *)next, 1);
-}
-static inline int64_t xk_stopped(int64_t *stop)
-{
-    return _InterlockedOr64((volatile long long *)stop, 0);
-}
-static inline void xk_stop(int64_t *stop) { _InterlockedExchange64((volatile long long *)stop, 1); }
-static inline void xk_done(int64_t *done) { _InterlockedExchangeAdd64((volatile long long *)done, 1); }
-static inline int64_t xk_done_count(int64_t *done)
-{
-    return _InterlockedOr64((volatile long long *)done, 0);
-}
+static inline int64_t xk_take(int64_t *c) { return _InterlockedExchangeAdd64((volatile long long *)c, 1); }
+static inline void xk_count_up(int64_t *c) { _InterlockedExchangeAdd64((volatile long long *)c, 1); }
+static inline int64_t xk_count(int64_t *c) { return _InterlockedOr64((volatile long long *)c, 0); }
+static inline void xk_set(int64_t *flag) { _InterlockedExchange64((volatile long long *)flag, 1); }
 static inline void xk_pause(int64_t spins)
 {
     if (spins < XK_SPINS_BEFORE_YIELD) _mm_pause();
@@ -306,14 +298,10 @@ static inline void xk_pause(int64_t spins)
 }
 #else
 #include <sched.h>
-static inline int64_t xk_take(int64_t *next)
-{
-    return __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
-}
-static inline int64_t xk_stopped(int64_t *stop) { return __atomic_load_n(stop, __ATOMIC_RELAXED); }
-static inline void xk_stop(int64_t *stop) { __atomic_store_n(stop, 1, __ATOMIC_RELAXED); }
-static inline void xk_done(int64_t *done) { __atomic_fetch_add(done, 1, __ATOMIC_RELEASE); }
-static inline int64_t xk_done_count(int64_t *done) { return __atomic_load_n(done, __ATOMIC_ACQUIRE); }
+static inline int64_t xk_take(int64_t *c) { return __atomic_fetch_add(c, 1, __ATOMIC_RELAXED); }
+static inline void xk_count_up(int64_t *c) { __atomic_fetch_add(c, 1, __ATOMIC_RELEASE); }
+static inline int64_t xk_count(int64_t *c) { return __atomic_load_n(c, __ATOMIC_ACQUIRE); }
+static inline void xk_set(int64_t *flag) { __atomic_store_n(flag, 1, __ATOMIC_RELEASE); }
 static inline void xk_pause(int64_t spins)
 {
     if (spins >= XK_SPINS_BEFORE_YIELD) {
