@@ -17,6 +17,7 @@ import pytest
 from scipy import special
 
 import xent
+from tests._reference import ulp_error
 
 DTYPES = [np.float16, np.float32, np.float64]
 DTYPE_IDS = ["f16", "f32", "f64"]
@@ -196,6 +197,120 @@ def test_softmax_undefined_rows_are_nan(row):
         out = fn(a)
         assert np.all(np.isnan(out[0][undefined])), fn.__name__
         assert np.all(np.isfinite(out[1])), fn.__name__
+
+
+# ------------------------------------------------------------- rows of two classes
+#
+# The kernel takes rows of two classes apart (body.h tile2_out): d = x1 - x0 and one exp and
+# one log1p per row, in double lanes for both dtypes. References: mpmath at 60 digits on the
+# rounded inputs (exact), in every layout the kernel reads them.
+
+
+def _two_class_exact(x):
+    """Exact logsumexp, log_softmax and softmax of rows (r, 2) of finite floats, as mpf: with
+    m the larger entry and d >= 0 the difference, T = log1p(exp(-d)), logsumexp = m + T and
+    log_softmax -T (the larger) and -d - T, at a precision that keeps every digit of T."""
+    mpmath.mp.dps = 80
+    lse, lsm, sm = [], [], []
+    for a0, a1 in x.astype(np.float64):
+        big = a1 > a0
+        d = abs(mpmath.mpf(a1) - mpmath.mpf(a0))
+        u = mpmath.exp(-d)
+        t = mpmath.log1p(u)
+        m = mpmath.mpf(a1 if big else a0)
+        lse.append(m + t)
+        top, other = -t, -d - t
+        lsm.append([other, top] if big else [top, other])
+        ptop, pother = 1 / (1 + u), u / (1 + u)
+        sm.append([pother, ptop] if big else [ptop, pother])
+    return np.array(lse, dtype=object), np.array(lsm, dtype=object), np.array(sm, dtype=object)
+
+
+def _two_class_rows(rng, dtype):
+    """Rows of every regime: close and far apart, ties, huge and tiny logits, differences
+    beyond float's exponent range apart, and log-probability rows (logsumexp near 0)."""
+    n = 301  # not a multiple of 8 nor of a 256-row tile
+    x = 4.0 * rng.standard_normal((n, 2))
+    x[:40, 1] = x[:40, 0] + rng.uniform(-1e-6, 1e-6, 40)
+    x[40:50, 1] = x[40:50, 0]  # ties
+    x[50:80] *= 1e3 if dtype == np.float64 else 10.0
+    x[80:90, 0] = 1e30
+    x[90:100, 1] = -1e-30
+    p = rng.uniform(1e-6, 1.0, 100)
+    x[100:200] = np.log(np.stack([p, 1.0 - p], axis=1) + 1e-300)
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", ["pairs", "class-major", "strided", "middle-axis"])
+def test_two_classes_against_mpmath(rng, dtype, layout):
+    x = _two_class_rows(rng, dtype)
+    lse_x, lsm_x, sm_x = _two_class_exact(x)
+    if layout == "pairs":
+        arr, axis = x, -1
+    elif layout == "class-major":
+        arr, axis = np.ascontiguousarray(x.T), 0
+    elif layout == "strided":
+        arr, axis = np.repeat(x, 2, axis=1)[:, ::2], -1
+    else:
+        arr, axis = np.ascontiguousarray(x.reshape(7, 43, 2).swapaxes(1, 2)), 1
+
+    def back(out):
+        if layout == "class-major":
+            return out.T
+        if layout == "middle-axis":
+            return out.swapaxes(1, 2).reshape(-1, 2) if out.ndim == 3 else out.reshape(-1)
+        return out
+
+    fns = (xent.logsumexp, xent.log_softmax, xent.softmax)
+    lse, lsm, sm = (back(f(arr, axis=axis)) for f in fns)
+    for got in (lse, lsm, sm):
+        assert got.dtype == dtype
+    # logsumexp = m + log1p(u): within an ulp of its terms' size (m and log1p(u) cancel in
+    # log-probability rows, whose float32 results are still within an ulp of the exact)
+    m = x.astype(np.float64).max(axis=1)
+    scale = np.abs(m) if dtype == np.float64 else None
+    assert ulp_error(lse, lse_x, dtype, scale).max() <= 1.0
+    # log_softmax: two non-positive terms (-|d| and -log1p(u)), no cancellation
+    assert ulp_error(lsm, lsm_x, dtype).max() <= (1.0 if dtype == np.float32 else 2.0)
+    assert ulp_error(sm, sm_x, dtype).max() <= (1.0 if dtype == np.float32 else 2.0)
+
+
+def test_two_classes_float32_logsumexp_near_zero(rng):
+    """Rows of float32 log-probabilities: logsumexp is the log of a sum within 2^-24 of 1,
+    which the float exp of the general pass got to a few 1e-8 at best."""
+    p = rng.uniform(0.01, 0.99, 200)
+    x = np.log(np.stack([p, 1.0 - p], axis=1)).astype(np.float32)
+    lse_x = _two_class_exact(x)[0]
+    assert ulp_error(xent.logsumexp(x, axis=-1), lse_x, np.float32).max() <= 1.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_two_classes_special_rows(dtype):
+    inf, nan = np.inf, np.nan
+    rows = [
+        ([0.0, inf], inf, [-inf, 0.0], [0.0, 1.0]),
+        ([inf, -3.0], inf, [0.0, -inf], [1.0, 0.0]),
+        ([-inf, 2.0], 2.0, [-inf, 0.0], [0.0, 1.0]),
+        ([5.0, -inf], 5.0, [0.0, -inf], [1.0, 0.0]),
+        ([-inf, inf], inf, [-inf, 0.0], [0.0, 1.0]),
+        ([inf, inf], inf, [nan, nan], [nan, nan]),
+        ([-inf, -inf], -inf, [nan, nan], [nan, nan]),
+        ([nan, 1.0], nan, [nan, nan], [nan, nan]),
+        ([1.0, nan], nan, [nan, nan], [nan, nan]),
+        ([3.0, 3.0], 3.0 + np.log(2.0), [-np.log(2.0)] * 2, [0.5, 0.5]),
+    ]
+    for reps in (1, 9):  # one row alone, and in a vector of eight rows with others
+        x = np.array([r[0] for r in rows] * reps, dtype=dtype)
+        want_lse = np.array([r[1] for r in rows] * reps, dtype=dtype)
+        want_lsm = np.array([r[2] for r in rows] * reps, dtype=dtype)
+        want_sm = np.array([r[3] for r in rows] * reps, dtype=dtype)
+        np.testing.assert_array_equal(xent.logsumexp(x, axis=-1), want_lse)
+        np.testing.assert_array_equal(xent.log_softmax(x, axis=-1), want_lsm)
+        np.testing.assert_array_equal(xent.softmax(x, axis=-1), want_sm)
+        # exact zeros are +0 (log 1, a probability of 1 - 0)
+        lsm = xent.log_softmax(x, axis=-1)[:5]
+        assert not np.signbit(lsm[lsm == 0.0]).any()
 
 
 # ------------------------------------------------------------- softplus / log_sigmoid

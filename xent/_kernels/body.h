@@ -3301,6 +3301,112 @@ static inline void FN(tile2_plain_any)(xk_block *b, int mode, ptrdiff_t r0, ptrd
 #undef XK_CALL
 }
 
+/* logsumexp, softmax and log_softmax of rows of two classes (MODE), eight rows a step in
+ * double lanes, without the maximum's and the exp pass's loops of other rows: with d = x1 - x0
+ * and its TwoSum error e (tile2_terms), the other entry's x_o - m is -|d| with error -+e, its
+ * F = exp(-|d|) (1 -+ e) = u, and
+ *   logsumexp = m + log1p(u),  softmax = 1 / (1 + u) (the maximum's), u / (1 + u),
+ *   log_softmax = (0 - L) + 0 (the maximum's), (-|d| - L) + (-+e),  L = log1p(u),
+ * the operations `finish` and the output passes apply to the two-entry sums (s = u): the same
+ * bits for double rows. Float rows in double lanes too (their d exact but where the two
+ * exponents lie far apart, e then carried): logsumexp by the full-precision exp and log1p, as
+ * the sums of many classes take it (a result near 0, m ~ -L, keeps its digits), softmax and
+ * log_softmax by softplus_terms8 (relative errors below 2^-34 before their rounding to float).
+ * Rows of two equal infinities (d NaN) are the maximum's: logsumexp +-inf, softmax and
+ * log_softmax the sums' NaN, as for every row of -inf or of several +inf; NaN gives NaN. PAIRS: x and out are row-major
+ * pairs (entry (r, c) at x[2 r + c]), else class-major (x[c xs + r]). logsumexp's values go to
+ * row_out and their sum (in row order, eight lanes) to bsum, as tile_finish's. */
+static inline __attribute__((always_inline)) void FN(tile2_out)(
+    xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, T *out, ptrdiff_t os,
+    xk_sum *bsum, const int MODE, const int PAIRS)
+{
+    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
+    const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    FN(vsum) sums = FN(vsum_load)(bsum);
+    for (ptrdiff_t r = 0; r < n; r += 8) {
+        const int nr = n - r < 8 ? (int)(n - r) : 8;
+        const T *x0 = PAIRS ? x + 2 * r : x + r, *x1 = x + xs + r;
+        xv_d a0 = zero, a1 = zero;
+        if (nr == 8) {
+            if (PAIRS) FN(load_pairs)(x0, &a0, &a1);
+            else a0 = XK_LOADV(x0), a1 = XK_LOADV(x1);
+        } else if (PAIRS) { /* the last rows, padded with zeros */
+            for (int l = 0; l < nr; l++) a0[l] = (double)x0[2 * l], a1[l] = (double)x0[2 * l + 1];
+        } else {
+            a0 = FN(load_pad)(x0, nr, 0.0), a1 = FN(load_pad)(x1, nr, 0.0);
+        }
+        xv_d d, e, u, L;
+        xv_i pos;
+        if (MODE == XK_LSE && XK_WIDEN) { /* full precision (tile2_terms' short forms not) */
+            d = a1 - a0;
+            const xv_d bp = d - a1;
+            e = (a1 - (d - bp)) - (bp + a0);
+            e = XV(sel)(XV_LT(d, inf) & XV_GT(d, -inf), e, zero);
+            pos = XV_GT(d, zero);
+            const xv_d u0 = XV(exp)(XV(sel)(pos, -d, d));
+            u = u0 + u0 * XV(sel)(pos, -e, e);
+            L = XV(log1p)(u);
+        } else {
+            pos = FN(tile2_terms)(a0, a1, &d, &e, &u, &L);
+            /* an infinite d: u = 0 and L = 0 exactly (the short forms take it as 700) */
+            if (XK_WIDEN) L = XV(sel)(XV_EQ(d, inf) | XV_EQ(d, -inf), zero, L);
+        }
+        /* two equal infinities: d = inf - inf, a NaN of its own; the sums' NaN (row_s) */
+        const xv_i twin = XV_EQ(a0, a1) & ~XV_EQ(a0 - a0, zero);
+        if (MODE == XK_LSE) {
+            xv_d value = XV(sel)(pos, a1, a0) + L;
+            /* two equal infinities: the maximum itself (d is NaN there) */
+            value = XV(sel)(twin, a0, value);
+            value = XV(sel)(XV_LT(lane, (int64_t)nr), value, zero);
+            FN(vsum_add)(&sums, value);
+            if (b->row_out && nr == 8) XV(store)(b->row_out + r0 + r, value);
+            else if (b->row_out) XV(store_n)(b->row_out + r0 + r, nr, value);
+            continue;
+        }
+        u = XV(sel)(twin, XV(splat)(NAN), u);
+        L = XV(sel)(twin, XV(splat)(NAN), L);
+        xv_d vm, vo; /* the maximum's entry and the other's (both the maximum's in a twin) */
+        if (MODE == XK_SOFTMAX) {
+            vm = 1.0 / (1.0 + u);
+            vo = u * vm;
+        } else {
+            vm = (zero - L) + zero;
+            vo = (XV(sel)(pos, -d, d) - L) + XV(sel)(pos, -e, e);
+        }
+        vo = XV(sel)(twin, vm, vo);
+        FN(store_two)(out, os, r, nr, XV(sel)(pos, vo, vm), XV(sel)(pos, vm, vo), PAIRS);
+    }
+    FN(vsum_store)(bsum, &sums);
+}
+
+/* tile2_out for the mode and layout of a call (a function each) */
+#define XK_TILE2_OUT(M, P)                                                                     \
+    static __attribute__((noinline)) void FN(tile2_out_##M##P)(                                 \
+        xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, T *out, ptrdiff_t os, \
+        xk_sum *bsum)                                                                            \
+    {                                                                                            \
+        FN(tile2_out)(b, r0, n, x, xs, out, os, bsum, M, P);                                     \
+    }
+XK_TILE2_OUT(0, 0)
+XK_TILE2_OUT(0, 1)
+XK_TILE2_OUT(1, 0)
+XK_TILE2_OUT(1, 1)
+XK_TILE2_OUT(2, 0)
+XK_TILE2_OUT(2, 1)
+#undef XK_TILE2_OUT
+
+static inline void FN(tile2_out_any)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n,
+                                     const T *x, ptrdiff_t xs, T *out, ptrdiff_t os,
+                                     xk_sum *bsum, int pairs)
+{
+    if (mode == XK_LSE && pairs) FN(tile2_out_01)(b, r0, n, x, xs, out, os, bsum);
+    else if (mode == XK_LSE) FN(tile2_out_00)(b, r0, n, x, xs, out, os, bsum);
+    else if (mode == XK_SOFTMAX && pairs) FN(tile2_out_11)(b, r0, n, x, xs, out, os, bsum);
+    else if (mode == XK_SOFTMAX) FN(tile2_out_10)(b, r0, n, x, xs, out, os, bsum);
+    else if (pairs) FN(tile2_out_21)(b, r0, n, x, xs, out, os, bsum);
+    else FN(tile2_out_20)(b, r0, n, x, xs, out, os, bsum);
+}
+
 static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
                       ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os,
                       xk_sum *bsum)
@@ -3513,6 +3619,10 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     const ptrdiff_t C = b->C;
     if (C == 2 && (mode == XK_SPARSE || mode == XK_CATEGORICAL) && b->eps == 0.0) {
         FN(tile2)(b, mode, r0, n, x, xs, t, ts, out, os, bsum);
+        return;
+    }
+    if (C == 2 && (mode == XK_LSE || mode == XK_SOFTMAX || mode == XK_LOG_SOFTMAX)) {
+        FN(tile2_out_any)(b, mode, r0, n, x, xs, out, os, bsum, 0);
         return;
     }
     const int grad = out != NULL && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
@@ -4018,7 +4128,7 @@ XK_ENTRY void FN(softmax)(xk_block *b, int mode)
     /* rows of two classes in contiguous pairs for tile2_plain: read (and written) in place, a
        tile's rows at a time as the transposed ones (the same sums); the targets checked as
        they are read (pairs) or from their tiles (tile_check) where b->check asks for it */
-    const int pairs = xk_two_pairs(b, mode);
+    const int pairs = xk_two_pairs(b, mode), out_pairs = xk_two_out_pairs(b, mode);
     const int tile_checks = xk_tile_check(b, mode, XK_WIDEN);
     xk_stats *const check =
         (pairs && mode == XK_CATEGORICAL) || tile_checks ? b->check : NULL;
@@ -4035,6 +4145,11 @@ XK_ENTRY void FN(softmax)(xk_block *b, int mode)
             const T *t = b->t ? (const T *)b->t + 2 * r0 : NULL;
             FN(tile2_plain_any)(b, mode, r0, n, (const T *)b->x + 2 * r0, 0, t, 0, out, 0, &bsum,
                                 chk, 1);
+            continue;
+        }
+        if (out_pairs) {
+            T *out = b->out ? (T *)b->out + 2 * r0 : NULL;
+            FN(tile2_out_any)(b, mode, r0, n, (const T *)b->x + 2 * r0, 0, out, 0, &bsum, 1);
             continue;
         }
         if (!transpose) {

@@ -115,6 +115,15 @@ static inline int xk_two_pairs(const xk_block *b, int mode)
            (!b->t || (b->t_rs == 2 && b->t_cs == 1)) && xk_two_plain(b, mode);
 }
 
+/* Whether body.h tile2_out reads (and writes) the block in place: logsumexp, softmax and
+ * log_softmax of rows of two contiguous entries (every array), more than one of them. */
+static inline int xk_two_out_pairs(const xk_block *b, int mode)
+{
+    return b->C == 2 && b->R > 1 && b->x_rs == 2 && b->x_cs == 1 &&
+           (mode == XK_LSE || mode == XK_SOFTMAX || mode == XK_LOG_SOFTMAX) &&
+           (mode == XK_LSE || (b->out && b->o_rs == 2 && b->o_cs == 1));
+}
+
 typedef struct {
     ptrdiff_t n;
     const void *x;       /* logits or probabilities, the kernel's type, contiguous */
