@@ -153,8 +153,8 @@ def assert_close(got, want, dtype, what=""):
 
 
 # ------------------------------------------------------------------ 1. long last axes
-# Binary tiles hold BLOCK_BYTES / (4 * itemsize) elements: 16,384 (float64), 32,768 (float32).
-LONG = 2 * 32768 + 7
+# Binary tiles hold BLOCK_BYTES / 2 elements (131,072): a last axis of two tiles and a piece.
+LONG = 2 * 131_072 + 7
 
 BINARY_OPTIONS = [
     {},
@@ -209,7 +209,7 @@ def test_binary_long_last_axis_every_option(rng, opts, from_logits, dtype):
         assert_close(grad, want_g, dtype, reduction)
 
 
-# Softmax blocks hold BLOCK_BYTES / itemsize entries: 65,536 float64 classes is one row.
+# Softmax blocks hold BLOCK_BYTES / itemsize entries: 32,768 float64 classes is one row.
 @pytest.mark.parametrize("axis", [-1, 0], ids=["classes-last", "classes-first"])
 @pytest.mark.parametrize("kind", ["sparse", "categorical"])
 def test_softmax_losses_long_class_axis(rng, axis, kind):

@@ -76,7 +76,7 @@ def options(name: str, rng: np.random.Generator, y: np.ndarray, V: int) -> dict[
 
 
 def n_chunks(N: int, V: int, itemsize: int, chunk_bytes: int | None, grad: bool) -> int:
-    """How many chunks a call makes (the kernel's blocks of rows hold ~512 KiB, so a chunk of
+    """How many chunks a call makes (the kernel's blocks of rows hold ~256 KiB, so a chunk of
     few rows needs thousands of classes)."""
     budget = _linear.CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     layout = xent._engine.Layout((N, V), 1)
@@ -120,7 +120,7 @@ def assert_grads_close(got: xent.LinearGrads, want: tuple[Any, ...], rtol: float
 def test_exact_products_give_the_sparse_loss_bit_for_bit(
     rng: np.random.Generator, reduction: str, opt: str, with_bias: bool
 ) -> None:
-    N, V = 45, 4099
+    N, V = 45, 2049
     y, h, w, b = make(rng, N, 12, V, integral=True, bias=with_bias)
     kw = options(opt, rng, y, V)
     want, want_grads, _ = reference(y, h, w, b, reduction=reduction, **kw)
@@ -141,7 +141,7 @@ def test_exact_products_give_the_sparse_loss_bit_for_bit(
 def test_random_products_match_the_sparse_loss(
     rng: np.random.Generator, reduction: str, opt: str
 ) -> None:
-    N, V = 70, 2500
+    N, V = 70, 1250
     y, h, w, b = make(rng, N, 24, V)
     kw = options(opt, rng, y, V)
     want, want_grads, _ = reference(y, h, w, b, reduction=reduction, **kw)
@@ -507,7 +507,7 @@ def test_matches_torch_linear_and_cross_entropy(
 
 
 def test_chunk_budget_does_not_change_results(rng: np.random.Generator) -> None:
-    N, V = 100, 3000
+    N, V = 100, 1500
     y, h, w, b = make(rng, N, 20, V, integral=True)
     budgets = (1, 2 * 21 * V * 8 * 2, 3 * 21 * V * 8 * 2, None)
     assert [n_chunks(N, V, 8, c, True) for c in budgets] == [5, 3, 2, 1]
@@ -579,8 +579,8 @@ def test_non_contiguous_inputs(rng: np.random.Generator) -> None:
 
 
 def test_memory_stays_within_the_chunks(rng: np.random.Generator) -> None:
-    # N x V logits would be 48 MiB; the chunks are 20 rows (938 KiB, two of 10 with gradients)
-    N, D, V = 1024, 4, 6000
+    # N x V logits would be 24 MiB; the chunks are 20 rows (469 KiB, two of 10 with gradients)
+    N, D, V = 1024, 4, 3000
     y, h, w, b = make(rng, N, D, V)
     chunk = 20 * V * 8
     assert (n_chunks(N, V, 8, chunk, False), n_chunks(N, V, 8, chunk, True)) == (52, 103)
