@@ -17,6 +17,7 @@ import pytest
 from scipy import special
 
 import xent
+from xent._kernels import _core
 
 EPS64 = np.finfo(np.float64).eps
 REDUCTIONS = ["none", "sum", "mean"]
@@ -693,3 +694,71 @@ def test_probabilities_checked_in_every_tile():
     x[700_001] = 1.25
     with pytest.raises(ValueError, match=re.escape("(first: 1.25 at index (700001,))")):
         xent.binary_cross_entropy(np.zeros(800_000), x)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("label_dtype", [np.float32, np.float64], ids=["y32", "y64"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize(
+    "shape", [(300_007,), (700, 900), (2, 150_001)], ids=["1d", "rows", "long"]
+)
+def test_whole_array_job_equals_tile_by_tile(rng, shape, dtype, label_dtype, threads):
+    """Contiguous arrays without weights run their tiles as one job in C (`_core.SharedBinary`);
+    the same values through strided views take the tiles one by one from Python: the same
+    kernel calls, the same bits, for every option and thread count."""
+    x = (3.0 * rng.standard_normal(shape)).astype(dtype)
+    p = special.expit(x.astype(np.float64)).astype(dtype)
+    y = (rng.random(shape) < 0.5).astype(label_dtype)
+    y.reshape(-1)[::7] = 0.25
+
+    def strided(a):
+        return np.repeat(a, 2, axis=-1)[..., ::2]
+
+    options = [
+        {"from_logits": True},
+        {"from_logits": True, "return_grad": True, "reduction": "sum"},
+        {"from_logits": True, "label_smoothing": 0.1, "focal_gamma": 2.0, "focal_alpha": 0.25},
+        {"from_logits": False, "return_grad": True},
+    ]
+    try:
+        xent.set_num_threads(threads)
+        for kw in options:
+            pred = x if kw["from_logits"] else p
+            got = xent.binary_cross_entropy(y, pred, **kw)
+            want = xent.binary_cross_entropy(strided(y), strided(pred), **kw)
+            for a, b in zip(
+                got if isinstance(got, tuple) else (got,),
+                want if isinstance(want, tuple) else (want,),
+                strict=True,
+            ):
+                assert np.asarray(a).tobytes() == np.asarray(b).tobytes(), kw
+    finally:
+        xent.set_num_threads(None)
+
+
+def test_shared_binary_refuses_what_it_cannot_read():
+    x = np.zeros(10, np.float32)
+    y = np.zeros(10, np.float32)
+    bounds = np.array([0, 4, 10], np.int64)
+    args = (0.0, 1.0, True, 0.0, -1.0)
+    Job = _core.SharedBinary
+    msg = "x and y must be contiguous, y float32 or float64 of x's size"
+    for xx, yy in ((x[::2], y[::2]), (x, y[:5]), (x, y.astype(np.int32))):
+        with pytest.raises(TypeError, match=re.escape(msg)):
+            Job(xx, yy, None, *args, np.array([0, xx.size], np.int64))
+    with pytest.raises(TypeError, match=re.escape("grad must be contiguous with x's dtype")):
+        Job(x, y, np.zeros(10), *args, bounds)
+    msg = "bounds must be a contiguous int64 vector of two or more offsets"
+    for b in (bounds.astype(np.int32), bounds[:1], np.array([[0, 10]], np.int64)):
+        with pytest.raises(TypeError, match=re.escape(msg)):
+            Job(x, y, None, *args, b)
+    with pytest.raises(ValueError, match=re.escape("bounds must run from 0 to x's size")):
+        Job(x, y, None, *args, np.array([0, 9], np.int64))
+    with pytest.raises(ValueError, match=re.escape("bounds must increase")):
+        Job(x, y, None, *args, np.array([0, 4, 4, 10], np.int64))
+    job = Job(x, y, None, *args, bounds)
+    job.run(True)
+    assert not job.failed()
+    (s0, _), (s1, _) = job.results()
+    assert (s0, s1) == (pytest.approx(4 * np.log(2.0)), pytest.approx(6 * np.log(2.0)))
+    assert [r[:3] for r in job.ranges()] == [(0.0, 0.0, False)] * 2

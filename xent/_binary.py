@@ -15,6 +15,7 @@ from ._engine import run_chunks, tiles
 from ._kernels import _core
 from ._outputs import MIN_BYTES, new_array
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
+from ._softmax import run_shared
 
 Loss = np.ndarray | np.floating
 Tile = tuple[int, int, int, int]
@@ -228,7 +229,31 @@ def binary_cross_entropy(
         for i, (r0, r1, c0, c1) in chunk:
             tile(i, r0, r1, c0, c1)
 
-    run_chunks(list(enumerate(blocks)), work_chunk)
+    # arrays the kernel reads whole, without weights or per-element losses: the tiles as one
+    # job in C (`_core.SharedBinary`: the threads take them from a shared counter, no Python
+    # between them), the same kernel calls and results as tile by tile
+    whole = (
+        blocks
+        and pw2 is None
+        and s2 is None
+        and out is None
+        and pred.dtype == work
+        and target.dtype == label_dtype
+        and pred.flags.c_contiguous
+        and target.flags.c_contiguous
+        and (grad is None or (grad.dtype == work and grad.flags.c_contiguous))
+    )
+    if whole:
+        # each tile is full rows or a piece of one row: a range of the flat arrays
+        starts = [r0 * cols + c0 for r0, _, c0, _ in blocks]
+        job = _core.SharedBinary(
+            pred.reshape(-1), target.reshape(-1), None if grad is None else grad.reshape(-1),
+            eps, gdiv, bool(from_logits), gamma, alpha, np.array([*starts, rows * cols], np.int64),
+        )  # fmt: skip
+        run_shared(job, len(blocks))
+        partial, ranges = job.results(), job.ranges()
+    else:
+        run_chunks(list(enumerate(blocks)), work_chunk)
     # The checks of the labels (and probabilities) came from the kernel's pass; on a failure the
     # validators find the first bad entry for the message.
     if len(ranges) == 1:  # one tile (a small call): its ranges

@@ -278,7 +278,16 @@ def whole_blocks(layout: Layout, dtype: np.dtype[np.floating]) -> list[Block] | 
     return blocks if len(blocks) > 1 else None
 
 
-def run_shared(job: _core.SharedBlocks, n_blocks: int) -> bool:
+class SharedJob(Protocol):
+    """A job whose threads share its blocks through counters in C (`_core.SharedBlocks`,
+    `_core.SharedBinary`)."""
+
+    def run_pooled(self, helpers: int) -> bool: ...
+    def run(self, lead: bool) -> None: ...
+    def failed(self) -> bool: ...
+
+
+def run_shared(job: SharedJob, n_blocks: int) -> bool:
     """Run a job of ``n_blocks`` blocks on this thread and the kernel's helper threads, else
     (none in this build, or held by another call) the engine's; whether it ran to its end (not
     where a block's check of its targets failed). The other threads hold the job alone, not

@@ -880,14 +880,24 @@ cdef inline void _sub_block(const xk_block *b, xk_block *sub, Py_ssize_t r0,
         sub.state = b.state + r0 * XK_STATE_LEN
 
 
+cdef struct _Shared:
+    # what the threads of a job share: its blocks' count, the next block to take, the blocks
+    # done, a stop, and the lead's word that the others may go (see _run_part)
+    Py_ssize_t n_blocks
+    int64_t next_block, stop, done, released
+
+
+ctypedef int (*_part_fn)(void *job) noexcept nogil
+
+
 cdef struct _Job:
+    _Shared s
     xk_block b
     int kind, mode
     bint from_logits, checking
     bint stats_only  # the targets' checks alone (`stats_span`'s), no loss
     _SpanCheck chk  # (the checks' template: each thread's has per-row buffers of its own)
-    Py_ssize_t block_rows, n_blocks, size
-    int64_t next_block, stop, done, released
+    Py_ssize_t block_rows, size
     double *sums
 
 
@@ -913,9 +923,9 @@ cdef int _job_part(_Job *job) noexcept nogil:
     cdef xk_block sub
     cdef int64_t j
     cdef int status
-    while not xk_count(&job.stop):
-        j = xk_take(&job.next_block)
-        if j >= job.n_blocks:
+    while not xk_count(&job.s.stop):
+        j = xk_take(&job.s.next_block)
+        if j >= job.s.n_blocks:
             break
         _sub_block(&job.b, &sub, j * rows, rows, job.size)
         sub.scratch = scratch
@@ -925,27 +935,71 @@ cdef int _job_part(_Job *job) noexcept nogil:
             status = _span_block(v, &sub, job.kind, job.mode, job.from_logits, check, j, NULL, 0)
         job.sums[2 * j] = sub.loss_sum
         job.sums[2 * j + 1] = sub.loss_sum_small
-        xk_count_up(&job.done)
+        xk_count_up(&job.s.done)
         if sub.ids_bad or status < 0:  # (a failed check: the caller finds out why)
-            xk_set(&job.stop)
+            xk_set(&job.s.stop)
             break
     _free4(scratch, chk.sums, chk.wsums, chk.ids)
     return 0
 
 
-cdef void _job_wait(_Job *job) noexcept nogil:
-    """Until every block a thread took is done (at most one each, also after a stop): then
-    nothing writes to the call's arrays any more."""
-    cdef int64_t spins = 0
-    while xk_count(&job.done) < min(xk_count(&job.next_block), job.n_blocks):
-        xk_pause(spins)
-        spins += 1
+#: How long a thread of `SharedBlocks.run` waits for the lead thread at most (turns of
+#: xk_pause: a few milliseconds): the lead takes the GIL back as soon as the last block is done.
+cdef int64_t RELEASE_SPINS = 20000
+
+
+cdef int _job_part_v(void *job) noexcept nogil:
+    return _job_part(<_Job *>job)
 
 
 cdef void _helper_part(void *job) noexcept nogil:
     """A helper thread's part of a job (pool.h): its blocks (none where its buffers could not
     be had: the others take them)."""
     _job_part(<_Job *>job)
+
+
+cdef void _shared_wait(_Shared *s) noexcept nogil:
+    """Until every block a thread took is done (at most one each, also after a stop): then
+    nothing writes to the call's arrays any more."""
+    cdef int64_t spins = 0
+    while xk_count(&s.done) < min(xk_count(&s.next_block), s.n_blocks):
+        xk_pause(spins)
+        spins += 1
+
+
+cdef int _run_pooled(_Shared *s, _part_fn part, xk_pool_fn helper, void *job,
+                     int64_t helpers) noexcept nogil:
+    """A job (``part`` of ``job`` on this thread, ``helper`` on the kernel's first ``helpers``
+    helper threads) until every block is done: 0, -1 where this thread's part failed (it then
+    stops the job), 1 where the pool is held by another call or missing (nothing run)."""
+    cdef int status = 0
+    if not xk_pool_post(helper, job, helpers):
+        return 1
+    if part(job) < 0:
+        status = -1
+        xk_set(&s.stop)
+    _shared_wait(s)
+    xk_pool_finish()
+    return status
+
+
+cdef int _run_part(_Shared *s, _part_fn part, void *job, bint lead) noexcept nogil:
+    """One engine thread's part of a job (`SharedBlocks.run`): its blocks until none is left,
+    then until every block taken is done; the others (not ``lead``) then wait (a while at
+    most) for the lead to take the GIL back, so that it need not wait for one of them to let
+    go of it (a thread waiting for the GIL is woken up: a tenth of a millisecond on a 2-core
+    VM). -1 where this thread's part failed (the lead's stops the job)."""
+    cdef int status = 0
+    cdef int64_t spins = 0
+    if part(job) < 0:
+        status = -1
+        if lead:
+            xk_set(&s.stop)
+    _shared_wait(s)
+    while not lead and not xk_count(&s.released) and spins < RELEASE_SPINS:
+        xk_pause(spins)
+        spins += 1
+    return status
 
 
 cdef inline void _free4(void *a, void *b, void *c, void *d) noexcept nogil:
@@ -955,9 +1009,6 @@ cdef inline void _free4(void *a, void *b, void *c, void *d) noexcept nogil:
     free(d)
 
 
-#: How long a thread of `SharedBlocks.run` waits for the lead thread at most (turns of
-#: xk_pause: a few milliseconds): the lead takes the GIL back as soon as the last block is done.
-cdef int64_t RELEASE_SPINS = 20000
 
 
 def pool_supported():
@@ -1008,18 +1059,18 @@ cdef class SharedBlocks:
                                None, id_limit)
         job.mode, job.from_logits, job.block_rows = mode, from_logits, block_rows
         job.size = 4 if job.kind == 0 else 8
-        job.n_blocks = (job.b.R + block_rows - 1) // block_rows
+        job.s.n_blocks = (job.b.R + block_rows - 1) // block_rows
         job.checking = check is not None
         if job.checking:
             if mode != CATEGORICAL or job.b.t == NULL:
                 raise ValueError("check takes the categorical loss's targets")
-            _span_check_init(&job.chk, check, job.b.C, job.n_blocks, None, None, None)
+            _span_check_init(&job.chk, check, job.b.C, job.s.n_blocks, None, None, None)
         elif stats_only:
             raise ValueError("stats_only takes a check")
         job.stats_only = stats_only
         if stats_only:
             job.chk.first = 1
-        job.sums = <double *>calloc(2 * job.n_blocks + 2, sizeof(double))
+        job.sums = <double *>calloc(2 * job.s.n_blocks + 2, sizeof(double))
         if job.sums == NULL:
             raise MemoryError()
 
@@ -1030,59 +1081,168 @@ cdef class SharedBlocks:
         """The whole job on this thread and the first ``helpers`` of the kernel's helper
         threads (`pool_helper`); False (nothing run) where the pool is held by another call
         or missing, which then runs the job with `run` on the engine's threads."""
-        cdef _Job *job = &self.job
-        cdef int status = 0
+        cdef int status
         with nogil:
-            if not xk_pool_post(_helper_part, job, helpers):
-                status = 1
-            else:
-                if _job_part(job) < 0:
-                    status = -1
-                    xk_set(&job.stop)
-                _job_wait(job)
-                xk_pool_finish()
+            status = _run_pooled(&self.job.s, _job_part_v, _helper_part, &self.job, helpers)
         if status == 1:
             return False
         self._raise(status)
         return True
 
     def run(self, bint lead):
-        """This thread's part (one of the engine's threads): blocks until none is left, then
-        until every block taken is done; the others (not ``lead``) then wait (a while at most)
-        for the lead to take the GIL back, so that it need not wait for one of them to let go
-        of it (a thread waiting for the GIL is woken up: a tenth of a millisecond on a 2-core
-        VM)."""
-        cdef _Job *job = &self.job
-        cdef int status = 0
-        cdef int64_t spins = 0
+        """This thread's part (one of the engine's threads; see _run_part)."""
+        cdef int status
         with nogil:
-            if _job_part(job) < 0:
-                status = -1
-                if lead:
-                    xk_set(&job.stop)
-            _job_wait(job)
-            while not lead and not xk_count(&job.released) and spins < RELEASE_SPINS:
-                xk_pause(spins)
-                spins += 1
+            status = _run_part(&self.job.s, _job_part_v, &self.job, lead)
         if lead:
-            xk_set(&job.released)
+            xk_set(&self.job.s.released)
             self._raise(status)
 
     def _raise(self, int status):
         if status < 0:
             raise MemoryError()
-        if xk_count(&self.job.stop) and not self.job.checking:
+        if xk_count(&self.job.s.stop) and not self.job.checking:
             raise ClassIdsOutOfRange
 
     def failed(self):
         """Whether a block's check of its targets failed (after the lead's run): the call's
         results are then not all there."""
-        return bool(self.job.stop)
+        return bool(self.job.s.stop)
 
     def results(self):
         """Each block's sum of weighted per-row losses and the same sum times 2**-64, in block
         order (after the lead's run)."""
-        return [(self.job.sums[2 * j], self.job.sums[2 * j + 1]) for j in range(self.job.n_blocks)]
+        return [(self.job.sums[2 * j], self.job.sums[2 * j + 1])
+                for j in range(self.job.s.n_blocks)]
+
+
+cdef struct _BinaryJob:
+    _Shared s
+    xk_binary b  # the whole call's arrays (no per-element loss); tiles are its ranges
+    int kind
+    Py_ssize_t x_size, y_size
+    int64_t *bounds  # tile j: elements bounds[j] .. bounds[j + 1] - 1
+    double *sums  # per tile: the loss sum, the same times 2**-64
+    double *ranges  # per tile: least and greatest label, a NaN label, least and greatest x
+
+
+cdef int _binary_part(void *job_v) noexcept nogil:
+    """This thread's tiles of a binary job, taken from its counter until none is left."""
+    cdef _BinaryJob *job = <_BinaryJob *>job_v
+    cdef const xk_variant *v = xk_get_variant(_current)
+    cdef xk_binary b
+    cdef int64_t j, start
+    while True:
+        j = xk_take(&job.s.next_block)
+        if j >= job.s.n_blocks:
+            break
+        b = job.b
+        start = job.bounds[j]
+        b.n = job.bounds[j + 1] - start
+        b.x = <const char *>job.b.x + start * job.x_size
+        b.y = <const char *>job.b.y + start * job.y_size
+        if job.b.grad != NULL:
+            b.grad = <char *>job.b.grad + start * job.x_size
+        v.binary[job.kind](&b)
+        job.sums[2 * j], job.sums[2 * j + 1] = b.loss_sum, b.loss_sum_small
+        job.ranges[5 * j], job.ranges[5 * j + 1] = b.y_lo, b.y_hi
+        job.ranges[5 * j + 2] = b.y_nan
+        job.ranges[5 * j + 3], job.ranges[5 * j + 4] = b.x_lo, b.x_hi
+        xk_count_up(&job.s.done)
+    return 0
+
+
+cdef void _binary_helper_part(void *job) noexcept nogil:
+    _binary_part(job)
+
+
+cdef class SharedBinary:
+    """The tiles of one binary cross-entropy call (`binary_block` per tile, without weights or
+    per-element loss), run as `SharedBlocks` runs blocks: several threads take them from a
+    counter they share, no Python between tiles. ``x``, ``y`` and ``grad`` are whole
+    contiguous arrays (``grad`` x's dtype, or None) and ``bounds`` the tiles' element offsets
+    (int64, from 0 to x's length); `results` and `ranges` then give each tile's sums and
+    checks, as `binary_block` returns them. The caller keeps the arrays alive until its
+    `run_pooled` or `run` (``lead``) has returned."""
+
+    cdef _BinaryJob job
+
+    def __cinit__(self, cnp.ndarray x, cnp.ndarray y, object grad, double eps,
+                  double grad_div, bint from_logits, double gamma, double alpha,
+                  cnp.ndarray bounds):
+        memset(&self.job, 0, sizeof(_BinaryJob))
+        cdef _BinaryJob *job = &self.job
+        job.kind = _kind(x)
+        if not cnp.PyArray_IS_C_CONTIGUOUS(x) or not cnp.PyArray_IS_C_CONTIGUOUS(y) or (
+                cnp.PyArray_TYPE(y) not in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64)) or (
+                cnp.PyArray_SIZE(y) != cnp.PyArray_SIZE(x)):
+            raise TypeError("x and y must be contiguous, y float32 or float64 of x's size")
+        if grad is not None and (_kind(<cnp.ndarray>grad) != job.kind or not (
+                cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>grad)) or (
+                cnp.PyArray_SIZE(<cnp.ndarray>grad) != cnp.PyArray_SIZE(x))):
+            raise TypeError("grad must be contiguous with x's dtype and size")
+        cdef Py_ssize_t n = bounds.shape[0] - 1
+        if (cnp.PyArray_TYPE(bounds) != cnp.NPY_INT64 or bounds.ndim != 1 or n < 1
+                or not cnp.PyArray_IS_C_CONTIGUOUS(bounds)):
+            raise TypeError("bounds must be a contiguous int64 vector of two or more offsets")
+        cdef const int64_t *bp = <const int64_t *>cnp.PyArray_DATA(bounds)
+        cdef Py_ssize_t j
+        if bp[0] != 0 or bp[n] != cnp.PyArray_SIZE(x):
+            raise ValueError("bounds must run from 0 to x's size")
+        for j in range(n):
+            if bp[j + 1] <= bp[j]:
+                raise ValueError("bounds must increase")
+        job.s.n_blocks = n
+        job.x_size = cnp.PyArray_ITEMSIZE(x)
+        job.y_size = cnp.PyArray_ITEMSIZE(y)
+        job.b.x = cnp.PyArray_DATA(x)
+        job.b.y = cnp.PyArray_DATA(y)
+        job.b.y_float = cnp.PyArray_TYPE(y) == cnp.NPY_FLOAT32
+        job.b.grad = NULL if grad is None else cnp.PyArray_DATA(<cnp.ndarray>grad)
+        job.b.eps, job.b.grad_div, job.b.from_logits = eps, grad_div, from_logits
+        job.b.gamma, job.b.alpha = gamma, alpha
+        job.bounds = <int64_t *>malloc((n + 1) * sizeof(int64_t))
+        job.sums = <double *>calloc(2 * n, sizeof(double))
+        job.ranges = <double *>calloc(5 * n, sizeof(double))
+        if job.bounds == NULL or job.sums == NULL or job.ranges == NULL:
+            raise MemoryError()
+        memcpy(job.bounds, bp, (n + 1) * sizeof(int64_t))
+
+    def __dealloc__(self):
+        free(self.job.bounds)
+        free(self.job.sums)
+        free(self.job.ranges)
+
+    def run_pooled(self, int64_t helpers):
+        """As `SharedBlocks.run_pooled`."""
+        cdef int status
+        with nogil:
+            status = _run_pooled(&self.job.s, _binary_part, _binary_helper_part, &self.job,
+                                 helpers)
+        return status != 1
+
+    def run(self, bint lead):
+        """As `SharedBlocks.run`."""
+        with nogil:
+            _run_part(&self.job.s, _binary_part, &self.job, lead)
+        if lead:
+            xk_set(&self.job.s.released)
+
+    def failed(self):
+        """False: a tile always runs to its end (`run_shared` asks)."""
+        return False
+
+    def results(self):
+        """Each tile's loss sum and the same times 2**-64, in tile order."""
+        return [(self.job.sums[2 * j], self.job.sums[2 * j + 1])
+                for j in range(self.job.s.n_blocks)]
+
+    def ranges(self):
+        """Each tile's least and greatest label, whether one is NaN, and least and greatest
+        x, as `binary_block` returns them."""
+        cdef double *r = self.job.ranges
+        return [(r[5 * j], r[5 * j + 1], bool(r[5 * j + 2]), r[5 * j + 3], r[5 * j + 4])
+                for j in range(self.job.s.n_blocks)]
 
 
 cdef int _span_block(const xk_variant *v, xk_block *sub, int kind, int mode, bint from_logits,
