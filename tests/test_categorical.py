@@ -1358,6 +1358,40 @@ def test_stats_kernel_against_numpy(rng, dtype, n_classes):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes", [16, 31, 33, 100, 1000])
+def test_stats_kernel_rows_of_zeros(dtype, n_classes):
+    """Rows of zeros but one entry (1, 0.5, -2, 3, NaN) at every position: while a row may be
+    one-hot the pass reads its vectors of zeros without adding them, and still gives every
+    output as NumPy does: the zeros in the least and greatest entry, the entry's sign, range
+    and NaN, the sums and the one-hot class."""
+    from xent._kernels import _core
+
+    C = n_classes
+    positions = range(C) if C <= 100 else [0, 1, 15, 16, 31, 32, 500, 991, 992, 999]
+    for value in (1.0, 0.5, -2.0, 3.0, np.nan):
+        t = np.zeros((len(positions) + 1, C), dtype)  # the last row all zeros
+        for r, c in enumerate(positions):
+            t[r, c] = value
+        exact = t.astype(np.float64)
+        sums, hot = np.empty(len(t)), np.full(len(t), -9, np.int64)
+        for arr in (t, t[::-1]):  # the row of zeros first, and last
+            lo, hi, nan, _, _, _ = _core.stats_block(arr, None, sums, None, hot)
+            finite = exact[np.isfinite(exact)]
+            assert (lo, hi, nan) == (finite.min(), finite.max(), bool(np.isnan(value))), value
+        _core.stats_block(t, None, sums, None, hot)
+        np.testing.assert_array_equal(sums, exact.sum(axis=1))
+        for r, c in enumerate(positions):  # one row per block: its own class and range
+            got = np.full(1, -9, np.int64)
+            lo, hi, nan, _, _, _ = _core.stats_block(t[r : r + 1], None, np.empty(1), None, got)
+            assert got[0] == (c if value == 1.0 else -2), (value, c)
+            want = (0.0, 0.0) if np.isnan(value) else (min(value, 0.0), max(value, 0.0))
+            assert (lo, hi, nan) == (*want, bool(np.isnan(value))), (value, c)
+        got = np.full(1, -9, np.int64)
+        _core.stats_block(t[-1:], None, np.empty(1), None, got)
+        assert got[0] == -1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_classes", [3, 20])
 def test_stats_kernel_flags_row_sums(dtype, n_classes):
     """The stats pass flags a row whose sum is further than rtol from 1, in either layout; a

@@ -5435,7 +5435,7 @@ XK_ENTRY void FN(stats)(xk_stats *s)
     const T *t = (const T *)s->t;
     const double *cw = s->cw;
     double lo = HUGE_VAL, hi = -HUGE_VAL;
-    int nan = 0, bad = 0;
+    int nan = 0, bad = 0, zero = 0; /* zero: entries of 0 left out of lo and hi */
     if (rs == 1 && cs != 1) { /* class-major: runs of rows are contiguous */
         for (ptrdiff_t r = 0; r < R; r++) {
             s->sums[r] = 0.0;
@@ -5500,6 +5500,21 @@ XK_ENTRY void FN(stats)(xk_stats *s)
                 __builtin_prefetch(row + c + 512, 0, 3); /* 2 KiB ahead: into the next row */
                 __builtin_prefetch(row + c + 528, 0, 3);
                 const xv_s v0 = XV(sload)(row + c), v1 = two ? XV(sload)(row + c + 16) : sz;
+                /* while the row may be one-hot: its nonzero entries (NaN among them), by the
+                   bits of a mask; without any, the entries add nothing to the sums and leave
+                   the least and greatest entry but for their 0 (zero, added after the rows):
+                   a one-hot row's zeros are read, not widened and added (at 1,000 float32
+                   classes the pass took 0.6x the time) */
+                uint64_t nz = 0;
+                if (hot != -2) {
+                    nz = (uint64_t)XV(smask)(XV_NE(v0, sz)) |
+                         (uint64_t)XV(smask)(XV_NE(v1, sz)) << 16;
+                    if (!nz) {
+                        zero = 1;
+                        if (!two) c -= 16;
+                        continue;
+                    }
+                }
                 a0 += XV(swiden_lo)(v0) + XV(swiden_hi)(v0);
                 a1 += XV(swiden_lo)(v1) + XV(swiden_hi)(v1);
                 if (cw) {
@@ -5517,15 +5532,10 @@ XK_ENTRY void FN(stats)(xk_stats *s)
                     mn0 = XV(smin)(v1, mn0);
                     mx0 = XV(smax)(v1, mx0);
                 }
-                /* while the row may be one-hot: its nonzero entries, by the bits of a mask */
-                if (hot != -2) {
-                    const uint64_t nz = (uint64_t)XV(smask)(XV_NE(v0, sz)) |
-                                        (uint64_t)XV(smask)(XV_NE(v1, sz)) << 16;
-                    if (nz) {
-                        const int l = __builtin_ctzll(nz);
-                        const float e = l < 16 ? v0[l] : v1[l - 16];
-                        hot = hot == -1 && (nz & (nz - 1)) == 0 && e == 1.0f ? c + l : -2;
-                    }
+                if (nz) { /* (0 once the row is not one-hot) */
+                    const int l = __builtin_ctzll(nz);
+                    const float e = l < 16 ? v0[l] : v1[l - 16];
+                    hot = hot == -1 && (nz & (nz - 1)) == 0 && e == 1.0f ? c + l : -2;
                 }
                 if (!two) c -= 16; /* one vector done: the loop's step leaves c at c + 16 */
             }
@@ -5560,13 +5570,19 @@ XK_ENTRY void FN(stats)(xk_stats *s)
 #else
                 xv_d v = XV(load)(row + c);
 #endif
+                /* a one-hot row's zeros: read alone (see above) */
+                const int nz = hot != -2 && XV(any)(XV_NE(v, 0.0));
+                if (hot != -2 && !nz) {
+                    zero = 1;
+                    continue;
+                }
                 a += v;
                 if (cw) w += XV(load)(cw + c) * v;
                 mn = XV(sel)(XV_LT(v, mn), v, mn);
                 mx = XV(sel)(XV_GT(v, mx), v, mx);
                 nn |= XV_NE(v, v);
                 /* the lanes one by one only while the row may be one-hot */
-                if (hot != -2 && XV(any)(XV_NE(v, 0.0)))
+                if (nz)
                     for (int l = 0; l < 8 && hot != -2; l++)
                         if (v[l] != 0.0) hot = v[l] == 1.0 && hot == -1 ? c + l : -2;
             }
@@ -5606,6 +5622,10 @@ XK_ENTRY void FN(stats)(xk_stats *s)
         hi = mx0[l] > hi ? mx0[l] : hi;
     }
 #endif
+    if (zero) {
+        lo = 0.0 < lo ? 0.0 : lo;
+        hi = 0.0 > hi ? 0.0 : hi;
+    }
     s->lo = lo;
     s->hi = hi;
     s->nan = nan;
