@@ -608,8 +608,8 @@ def test_a_bad_target_block_of_a_whole_array_call_is_named(
 @pytest.mark.parametrize(("C", "spanned"), [(2, 1), (50, 16)])
 def test_spans_keep_per_row_buffers_to_a_block(rng, monkeypatch, restore_threads, C, spanned):
     """A span is at most 16 blocks and at most a block's bytes of per-row values: rows of few
-    classes make blocks of many rows, which are not put together. (float32 rows: their per-row
-    values are float32, converted block by block, so the blocks are not run whole.)"""
+    classes make blocks of many rows, which are not put together. (Labels with an
+    ignore_index: blocks the kernel reads in place, in spans, but not whole.)"""
     from xent._kernels import _core
 
     monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)
@@ -623,7 +623,8 @@ def test_spans_keep_per_row_buffers_to_a_block(rng, monkeypatch, restore_threads
 
     monkeypatch.setattr(_core, "softmax_block", spy)
     x = rng.normal(0, 1, (4000, C)).astype(np.float32)
-    xent.logsumexp(x)
+    y = rng.integers(0, C, 4000)
+    xent.sparse_categorical_cross_entropy(y, x, from_logits=True, ignore_index=-1, reduction="none")
     rows = _engine.Layout(x.shape, 1).block_rows(4)
     assert max(seen) == spanned * rows
     assert sum(seen) == 4000
@@ -648,19 +649,24 @@ def test_spans_keep_per_row_buffers_to_a_block(rng, monkeypatch, restore_threads
         lambda x, y: xent.sparse_categorical_cross_entropy(
             y, x, from_logits=True, reduction="none", focal_gamma=2.0
         ),
+        lambda x, y: xent.categorical_cross_entropy(
+            (0.5 * np.eye(7)[y] + 0.5 / 7).astype(x.dtype), x, from_logits=True, reduction="none"
+        ),
     ],
 )
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_whole_arrays_run_by_one_kernel_call_per_thread(
-    rng, monkeypatch, restore_threads, threads, call
+    rng, monkeypatch, restore_threads, dtype, threads, call
 ):
     """Row-major arrays used whole (contiguous, the kernel's dtypes) run as one kernel call per
     thread, the threads taking the blocks from a shared counter: the bits of the call block by
-    block, for every thread count."""
+    block, for every thread count (float32 per-row values too, rounded from each block's
+    doubles in the job)."""
     from xent import _softmax
     from xent._kernels import _core
 
     monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)
-    x = rng.normal(0, 3, (3001, 7))
+    x = rng.normal(0, 3, (3001, 7)).astype(dtype)
     y = rng.integers(0, 7, 3001)
     calls: list[int] = []
     jobs: list[int] = []
@@ -688,6 +694,34 @@ def test_whole_arrays_run_by_one_kernel_call_per_thread(
         strict=True,
     ):
         np.testing.assert_array_equal(g, w)
+
+
+def test_shared_blocks_refuses_what_it_cannot_run():
+    from xent._kernels import _core
+
+    x = np.zeros((10, 3), np.float32)
+
+    def job(mode=_core.LSE, block_rows=4, row_out=None, **kw):
+        return _core.SharedBlocks(
+            mode, x, None, None, None, None, None, 0.0, 0.0, 1.0, row_out, True, 0.0, 0.0,
+            block_rows, 0, **kw,
+        )  # fmt: skip
+
+    msg = "SharedBlocks takes block_rows > 0, not mode STATE"
+    for kw in ({"block_rows": 0}, {"mode": _core.STATE}):
+        with pytest.raises(ValueError, match=re.escape(msg)):
+            job(**kw)
+    with pytest.raises(ValueError, match=re.escape("check takes the categorical loss's targets")):
+        job(check=(None, 1e-3, False, True, np.zeros(3), np.zeros(3, np.int8)))
+    with pytest.raises(ValueError, match=re.escape("stats_only takes a check")):
+        job(stats_only=True)
+    msg = "float32 per-row values are contiguous, one per row of x"
+    for rows in (np.zeros(20, np.float32)[::2], np.zeros(9, np.float32)):
+        with pytest.raises(TypeError, match=re.escape(msg)):
+            job(row_out=rows)
+    rows = np.full(10, np.nan, np.float32)
+    job(row_out=rows).run(True)
+    np.testing.assert_array_equal(rows, np.float32(np.log(3.0)))
 
 
 def _child_call(n):

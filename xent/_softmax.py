@@ -254,7 +254,10 @@ class SoftmaxCall(NamedTuple):
         if (
             (labels is not None and y is None)
             or (weights is not None and sw is None)
-            or (rows is not None and not _whole(rows, np.dtype(np.float64)))
+            or (
+                rows is not None
+                and not (_whole(rows, np.dtype(np.float64)) or _whole(rows, np.dtype(np.float32)))
+            )
         ):
             return None
         id_limit = 0 if labels is None else labels.check_ids or 0

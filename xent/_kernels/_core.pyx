@@ -899,6 +899,7 @@ cdef struct _Job:
     _SpanCheck chk  # (the checks' template: each thread's has per-row buffers of its own)
     Py_ssize_t block_rows, size
     double *sums
+    float *rows_f  # float32 per-row values (row_out float32): each block's from its doubles
 
 
 cdef int _job_part(_Job *job) noexcept nogil:
@@ -910,18 +911,25 @@ cdef int _job_part(_Job *job) noexcept nogil:
     cdef _SpanCheck chk = job.chk
     cdef _SpanCheck *check = &chk if job.checking else NULL
     cdef double *scratch = <double *>malloc(xk_scratch_len(job.b.C) * sizeof(double))
+    # float32 per-row values: each block's doubles here, then rounded into rows_f
+    cdef double *row_values = NULL
     chk.sums = chk.wsums = NULL
     chk.ids = NULL
     if job.checking:
         chk.sums = <double *>malloc(rows * sizeof(double))
         chk.wsums = <double *>malloc(rows * sizeof(double))
         chk.ids = <int64_t *>malloc(rows * sizeof(int64_t))
+    if job.rows_f != NULL:
+        row_values = <double *>malloc(rows * sizeof(double))
     if scratch == NULL or (job.checking and (chk.sums == NULL or chk.wsums == NULL
-                                             or chk.ids == NULL)):
+                                             or chk.ids == NULL)) or (
+            job.rows_f != NULL and row_values == NULL):
         _free4(scratch, chk.sums, chk.wsums, chk.ids)
+        free(row_values)
         return -1
     cdef xk_block sub
     cdef int64_t j
+    cdef Py_ssize_t i
     cdef int status
     while not xk_count(&job.s.stop):
         j = xk_take(&job.s.next_block)
@@ -929,10 +937,16 @@ cdef int _job_part(_Job *job) noexcept nogil:
             break
         _sub_block(&job.b, &sub, j * rows, rows, job.size)
         sub.scratch = scratch
+        if row_values != NULL:
+            sub.row_out = row_values
         if job.stats_only:
             status = _span_check_block(v, job.kind, check, &sub, j)
         else:
             status = _span_block(v, &sub, job.kind, job.mode, job.from_logits, check, j, NULL, 0)
+        if row_values != NULL and status >= 0:
+            # rounded as NumPy's casts round (to nearest; beyond float's range, inf)
+            for i in range(sub.R):
+                job.rows_f[j * rows + i] = <float>row_values[i]
         job.sums[2 * j] = sub.loss_sum
         job.sums[2 * j + 1] = sub.loss_sum_small
         xk_count_up(&job.s.done)
@@ -940,6 +954,7 @@ cdef int _job_part(_Job *job) noexcept nogil:
             xk_set(&job.s.stop)
             break
     _free4(scratch, chk.sums, chk.wsums, chk.ids)
+    free(row_values)
     return 0
 
 
@@ -1033,7 +1048,8 @@ cdef class SharedBlocks:
     no Python between blocks.
 
     Made from `softmax_block`'s arguments (without ``scratch`` and ``state``; ``check`` for
-    every block of the call), with ``block_rows`` > 0; with ``stats_only``, the checks of the
+    every block of the call; ``row_out`` also float32, each block's values rounded from its
+    doubles, as NumPy's cast rounds), with ``block_rows`` > 0; with ``stats_only``, the checks of the
     targets ``t`` alone, as `stats_span` makes them (``x`` the targets too). It keeps pointers
     into the arrays, not the arrays: the caller keeps them alive until its own `run_pooled` or
     `run` (``lead``) has returned, which it does once every block that a thread took is done (a
@@ -1054,9 +1070,17 @@ cdef class SharedBlocks:
         if block_rows <= 0 or mode == STATE:
             raise ValueError("SharedBlocks takes block_rows > 0, not mode STATE")
         cdef _Job *job = &self.job
+        # float32 per-row values: rounded from each block's doubles (see _job_part)
+        cdef bint rows_f = row_out is not None and cnp.PyArray_TYPE(<cnp.ndarray>row_out) == (
+            cnp.NPY_FLOAT32)
+        if rows_f and (not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>row_out)
+                       or cnp.PyArray_SIZE(<cnp.ndarray>row_out) != x.shape[0]):
+            raise TypeError("float32 per-row values are contiguous, one per row of x")
         job.kind = _fill_block(&job.b, mode, x, out, t, labels, row_weight, cw, cw_others,
-                               cw_sum, eps, grad_div, row_out, from_logits, z_loss, gamma,
-                               None, id_limit)
+                               cw_sum, eps, grad_div, None if rows_f else row_out, from_logits,
+                               z_loss, gamma, None, id_limit)
+        if rows_f:
+            job.rows_f = <float *>cnp.PyArray_DATA(<cnp.ndarray>row_out)
         job.mode, job.from_logits, job.block_rows = mode, from_logits, block_rows
         job.size = 4 if job.kind == 0 else 8
         job.s.n_blocks = (job.b.R + block_rows - 1) // block_rows

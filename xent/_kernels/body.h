@@ -2962,8 +2962,8 @@ typedef struct {
     double rtol;
 } FN(tcheck);
 
-/* tile2 without class or row weights, per-row output or smoothing (xk_two_plain), with or
- * without the focal factor and the z-loss. Sparse (labels): the loss of the label's class
+/* tile2 without class or row weights or smoothing (xk_two_plain), with or without the focal
+ * factor, the z-loss and per-row output (row_out: each row's loss, tile2's value). Sparse (labels): the loss of the label's class
  * alone, nll_y = relu(+-d) + T + (+-e where +-d > 0), times the focal factor f_y of tile2
  * (FOCAL: the other class's p^gamma by products for float results and gamma 1-4, else
  * focal2_f of the other class's -log p), plus the z-loss (Z), and the gradient's c1 = p1
@@ -3074,6 +3074,8 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
         xv_d zg = zero; /* z-loss, lse = max + T */
         if (Z) loss += FN(z_loss_v)(b->z, XV(sel)(pos, a1, a0), Tv, &zg);
         if (nr < 8) loss = XV(sel)(XV_LT(lane, (int64_t)nr), loss, zero);
+        if (b->row_out && nr == 8) XV(store)(b->row_out + r0 + r, loss);
+        else if (b->row_out) XV(store_n)(b->row_out + r0 + r, nr, loss);
 #if XK_WIDEN
         acc += loss;
 #else

@@ -98,11 +98,13 @@ typedef struct {
 } xk_block;
 
 /* Whether a block of two classes takes the unweighted two-class loop (body.h tile2_plain):
- * sparse rows with labels, or categorical rows with targets, without class or row weights,
- * per-row output or smoothing. */
+ * sparse rows with labels, or categorical rows with targets, without class or row weights or
+ * smoothing; categorical rows without per-row output (whose one-hot rows then run as the
+ * sparse loss's, the same values to the sign of a NaN). */
 static inline int xk_two_plain(const xk_block *b, int mode)
 {
-    if (b->cw || b->row_weight || b->row_out || b->eps != 0.0) return 0;
+    if (b->cw || b->row_weight || b->eps != 0.0) return 0;
+    if (b->row_out && mode == XK_CATEGORICAL) return 0;
     return (mode == XK_SPARSE && b->labels) || (mode == XK_CATEGORICAL && b->t);
 }
 
