@@ -583,3 +583,84 @@ def test_errors(options, error, message):
     y_pred = kw.pop("y_pred", _P)
     with pytest.raises(error, match=message):
         xent.kl_divergence(y_true, y_pred, **kw)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"return_grad": True, "temperature": 2.0},
+        {"reduction": "none"},
+        {"reduction": "sum", "sample_weight": "rows", "return_grad": True},
+        {"target_from_logits": False, "reduction": "none", "return_grad": True},
+    ],
+    ids=["mean", "grad-T2", "none", "weighted-grad", "probs-none"],
+)
+def test_whole_arrays_run_as_one_job(rng, monkeypatch, dtype, threads, kw):
+    """Row-major arrays used whole run their blocks as one job in C (`_core.SharedKL`): the
+    bits of the call block by block, for every thread count (float32 per-row values rounded
+    from each block's doubles in the job)."""
+    from xent import _engine, _kl
+
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)
+    q = rng.normal(0, 3, (2001, 9)).astype(dtype)
+    p = (q + rng.normal(0, 1, q.shape)).astype(dtype)
+    kw = dict(kw)
+    if kw.get("sample_weight") == "rows":
+        kw["sample_weight"] = rng.uniform(0, 2, len(q))
+    target_logits = kw.pop("target_from_logits", True)
+    if not target_logits:
+        p = np.exp(p - p.max(axis=1, keepdims=True))
+        p = (p / p.sum(axis=1, keepdims=True)).astype(dtype)
+    jobs: list[int] = []
+    real_job = _core.SharedKL
+
+    def job_spy(p_, q_, *args):
+        jobs.append(q_.shape[0])
+        return real_job(p_, q_, *args)
+
+    def call():
+        return xent.kl_divergence(p, q, from_logits=True, target_from_logits=target_logits, **kw)
+
+    try:
+        xent.set_num_threads(threads)
+        monkeypatch.setattr(_core, "SharedKL", job_spy)
+        got = call()
+        assert jobs == [2001]
+        monkeypatch.setattr(_kl, "_run_shared", lambda *a: None)
+        want = call()
+    finally:
+        xent.set_num_threads(None)
+    for g, w in zip(
+        got if isinstance(got, tuple) else (got,),
+        want if isinstance(want, tuple) else (want,),
+        strict=True,
+    ):
+        assert np.asarray(g).tobytes() == np.asarray(w).tobytes()
+
+
+def test_shared_kl_refuses_what_it_cannot_run():
+    q = np.zeros((6, 3), np.float32)
+    args = (None, None, None, 1.0, 1.0, True, True, 4)
+    with pytest.raises(TypeError, match="p and q must be \\(R, C\\) arrays of one dtype"):
+        _core.SharedKL(q.astype(np.float64), q, *args)
+    with pytest.raises(TypeError, match="p and q must be \\(R, C\\) arrays of one dtype"):
+        _core.SharedKL(q[:5], q, *args)
+    with pytest.raises(ValueError, match="SharedKL takes block_rows > 0"):
+        _core.SharedKL(q, q, None, None, None, 1.0, 1.0, True, True, 0)
+    with pytest.raises(TypeError, match="grad must be \\(R, C\\) with q's dtype"):
+        _core.SharedKL(q, q, np.zeros((6, 3)), None, None, 1.0, 1.0, True, True, 4)
+    with pytest.raises(TypeError, match="p, q and grad must have unit class stride"):
+        _core.SharedKL(np.zeros((6, 6), np.float32)[:, ::2], q, *args)
+    msg = "float32 per-row values are contiguous, one per row of q"
+    with pytest.raises(TypeError, match=msg):
+        _core.SharedKL(q, q, None, None, np.zeros(5, np.float32), 1.0, 1.0, True, True, 4)
+    rows = np.full(6, np.nan, np.float32)
+    job = _core.SharedKL(q, q, None, None, rows, 1.0, 1.0, True, True, 4)
+    job.run(True)
+    assert not job.failed()
+    assert not job.target_nan()
+    np.testing.assert_array_equal(rows, 0.0)
+    assert [s for s, _ in job.results()] == [0.0, 0.0]

@@ -24,7 +24,7 @@ from ._engine import Block, Layout, layout_of
 from ._kernels import _core
 from ._outputs import MIN_BYTES, new_array
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
-from ._softmax import BlockArrays, RowSource, run_blocks
+from ._softmax import BlockArrays, RowSource, _whole, run_blocks, run_shared, usable, whole_blocks
 
 Loss = np.ndarray | np.floating
 _PROB_HINT = "; pass from_logits=True if these are logits"
@@ -46,6 +46,12 @@ def _run(
 ) -> tuple[list[tuple[float, float]], bool]:
     """Every block through the kernel: the per-block partial sums, in block order, and whether
     a target logit is NaN (found by the kernel's maximum of each target row)."""
+    shared = _run_shared(
+        layout, work, target, pred, grad, weights, rows_out, temperature, grad_div,
+        target_logits, pred_logits,
+    )  # fmt: skip
+    if shared is not None:
+        return shared
     nan_blocks: list[int] = []  # appended to by the engine's threads
 
     def kernel(blk: Block, a: BlockArrays, block_rows: int) -> list[tuple[float, float]]:
@@ -65,6 +71,45 @@ def _run(
         scratch_len=_core.kl_scratch_len(layout.C),
     )  # fmt: skip
     return partial, bool(nan_blocks)
+
+
+def _run_shared(
+    layout: Layout,
+    work: np.dtype[np.floating],
+    target: np.ndarray,
+    pred: np.ndarray,
+    grad: np.ndarray | None,
+    weights: RowSource | None,
+    rows_out: np.ndarray | None,
+    temperature: float,
+    grad_div: float,
+    target_logits: bool,
+    pred_logits: bool,
+) -> tuple[list[tuple[float, float]], bool] | None:
+    """`_run`'s blocks as one job whose threads take them from a counter shared in C
+    (`_core.SharedKL`), where every array is used whole, in place (row-major, of the kernel's
+    dtype, unit class stride; weights and per-row values contiguous): the same blocks and
+    kernel calls as block by block, so the same results. None where it does not apply."""
+    blocks = whole_blocks(layout, work)
+    if blocks is None:
+        return None
+    ps, qs = layout.view(target), layout.view(pred)
+    gs = None if grad is None else layout.view(grad)
+    if not all(usable(a, work, False) for a in (ps, qs, gs) if a is not None):
+        return None
+    sw = None if weights is None else weights.whole()
+    rows = None if rows_out is None else layout.rows_view(rows_out)
+    if (weights is not None and sw is None) or (
+        rows is not None
+        and not (_whole(rows, np.dtype(np.float64)) or _whole(rows, np.dtype(np.float32)))
+    ):
+        return None
+    job = _core.SharedKL(
+        ps, qs, gs, sw, rows, temperature, grad_div, target_logits, pred_logits,
+        layout.block_rows(work.itemsize),
+    )  # fmt: skip
+    run_shared(job, len(blocks))
+    return job.results(), job.target_nan()
 
 
 @overload

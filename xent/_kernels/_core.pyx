@@ -1269,6 +1269,159 @@ cdef class SharedBinary:
                 for j in range(self.job.s.n_blocks)]
 
 
+cdef inline Py_ssize_t _kl_scratch_len(Py_ssize_t C) noexcept nogil:
+    return max(12 * ((C + 7) // 8 * 8), 80 * C)
+
+
+cdef struct _KLJob:
+    _Shared s
+    xk_kl b  # the whole call's arrays; blocks are its runs of block_rows rows
+    int kind
+    Py_ssize_t block_rows, size
+    float *rows_f  # float32 per-row values (row_out float32): each block's from its doubles
+    double *sums  # per block: the loss sum, the same times 2**-64, a NaN target logit (0, 1)
+
+
+cdef int _kl_part(void *job_v) noexcept nogil:
+    """This thread's blocks of a KL job, taken from its counter until none is left; -1 where
+    its buffers could not be had (it then takes no block)."""
+    cdef _KLJob *job = <_KLJob *>job_v
+    cdef const xk_variant *v = xk_get_variant(_current)
+    cdef Py_ssize_t rows = job.block_rows, i
+    cdef double *scratch = <double *>malloc(_kl_scratch_len(job.b.C) * sizeof(double))
+    cdef double *row_values = NULL
+    if job.rows_f != NULL:
+        row_values = <double *>malloc(rows * sizeof(double))
+    if scratch == NULL or (job.rows_f != NULL and row_values == NULL):
+        free(scratch)
+        free(row_values)
+        return -1
+    cdef xk_kl b
+    cdef int64_t j, r0
+    while not xk_count(&job.s.stop):
+        j = xk_take(&job.s.next_block)
+        if j >= job.s.n_blocks:
+            break
+        r0 = j * rows
+        b = job.b
+        b.R = min(rows, job.b.R - r0)
+        b.p = <const char *>job.b.p + r0 * job.b.p_rs * job.size
+        b.q = <const char *>job.b.q + r0 * job.b.q_rs * job.size
+        if job.b.grad != NULL:
+            b.grad = <char *>job.b.grad + r0 * job.b.g_rs * job.size
+        if job.b.row_weight != NULL:
+            b.row_weight = job.b.row_weight + r0
+        if row_values != NULL:
+            b.row_out = row_values
+        elif job.b.row_out != NULL:
+            b.row_out = job.b.row_out + r0
+        b.scratch = scratch
+        b.loss_sum = b.loss_sum_small = 0.0
+        b.p_nan = 0
+        v.kl[job.kind](&b)
+        if row_values != NULL:  # rounded as NumPy's casts round
+            for i in range(b.R):
+                job.rows_f[r0 + i] = <float>row_values[i]
+        job.sums[3 * j], job.sums[3 * j + 1] = b.loss_sum, b.loss_sum_small
+        job.sums[3 * j + 2] = b.p_nan
+        xk_count_up(&job.s.done)
+    free(scratch)
+    free(row_values)
+    return 0
+
+
+cdef void _kl_helper_part(void *job) noexcept nogil:
+    _kl_part(job)
+
+
+cdef class SharedKL:
+    """The blocks of one KL divergence call (`kl_block` per block of ``block_rows`` rows), run
+    as `SharedBlocks` runs blocks. ``p`` and ``q`` (and ``grad``) are (R, C) arrays of one
+    dtype with unit class stride; ``row_weight`` float64 (R,) or None; ``row_out`` float64 or
+    float32 (R,) or None (float32: each block's values rounded from its doubles). `results`
+    then gives each block's sums, and `target_nan` whether a target logit is NaN. The caller
+    keeps the arrays alive until its `run_pooled` or `run` (``lead``) has returned."""
+
+    cdef _KLJob job
+
+    def __cinit__(self, cnp.ndarray p, cnp.ndarray q, object grad, object row_weight,
+                  object row_out, double temperature, double grad_div, bint p_logits,
+                  bint q_logits, Py_ssize_t block_rows):
+        memset(&self.job, 0, sizeof(_KLJob))
+        cdef _KLJob *job = &self.job
+        job.kind = _kind(q)
+        if _kind(p) != job.kind or p.ndim != 2 or q.ndim != 2 or p.shape[0] != q.shape[0] or (
+                p.shape[1] != q.shape[1]):
+            raise TypeError("p and q must be (R, C) arrays of one dtype")
+        if block_rows <= 0:
+            raise ValueError("SharedKL takes block_rows > 0")
+        job.size = cnp.PyArray_ITEMSIZE(q)
+        job.b.R, job.b.C = q.shape[0], q.shape[1]
+        job.b.p = cnp.PyArray_DATA(p)
+        _strides2(p, &job.b.p_rs, &job.b.p_cs)
+        job.b.q = cnp.PyArray_DATA(q)
+        _strides2(q, &job.b.q_rs, &job.b.q_cs)
+        if grad is not None:
+            if _kind(<cnp.ndarray>grad) != job.kind or (<cnp.ndarray>grad).ndim != 2:
+                raise TypeError("grad must be (R, C) with q's dtype")
+            job.b.grad = cnp.PyArray_DATA(<cnp.ndarray>grad)
+            _strides2(<cnp.ndarray>grad, &job.b.g_rs, &job.b.g_cs)
+        if job.b.p_cs != 1 or job.b.q_cs != 1 or (grad is not None and job.b.g_cs != 1):
+            raise TypeError("p, q and grad must have unit class stride")
+        job.b.row_weight = _dptr(row_weight)
+        if row_out is not None and cnp.PyArray_TYPE(<cnp.ndarray>row_out) == cnp.NPY_FLOAT32:
+            if (not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>row_out)
+                    or cnp.PyArray_SIZE(<cnp.ndarray>row_out) != job.b.R):
+                raise TypeError("float32 per-row values are contiguous, one per row of q")
+            job.rows_f = <float *>cnp.PyArray_DATA(<cnp.ndarray>row_out)
+        else:
+            job.b.row_out = <double *>_dptr(row_out)
+        job.b.temperature, job.b.grad_div = temperature, grad_div
+        job.b.p_logits, job.b.q_logits = p_logits, q_logits
+        job.block_rows = block_rows
+        job.s.n_blocks = (job.b.R + block_rows - 1) // block_rows
+        job.sums = <double *>calloc(3 * job.s.n_blocks + 3, sizeof(double))
+        if job.sums == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.job.sums)
+
+    def run_pooled(self, int64_t helpers):
+        """As `SharedBlocks.run_pooled`."""
+        cdef int status
+        with nogil:
+            status = _run_pooled(&self.job.s, _kl_part, _kl_helper_part, &self.job, helpers)
+        if status == 1:
+            return False
+        if status < 0:
+            raise MemoryError()
+        return True
+
+    def run(self, bint lead):
+        """As `SharedBlocks.run`."""
+        cdef int status
+        with nogil:
+            status = _run_part(&self.job.s, _kl_part, &self.job, lead)
+        if lead:
+            xk_set(&self.job.s.released)
+            if status < 0:
+                raise MemoryError()
+
+    def failed(self):
+        """False: a block always runs to its end (`run_shared` asks)."""
+        return False
+
+    def results(self):
+        """Each block's loss sum and the same times 2**-64, in block order."""
+        return [(self.job.sums[3 * j], self.job.sums[3 * j + 1])
+                for j in range(self.job.s.n_blocks)]
+
+    def target_nan(self):
+        """Whether a block found a NaN target logit."""
+        return any(self.job.sums[3 * j + 2] != 0 for j in range(self.job.s.n_blocks))
+
+
 cdef int _span_block(const xk_variant *v, xk_block *sub, int kind, int mode, bint from_logits,
                      _SpanCheck *chk, Py_ssize_t j, const char *pf,
                      Py_ssize_t pf_lines) noexcept nogil:
@@ -1631,7 +1784,7 @@ cpdef Py_ssize_t kl_scratch_len(Py_ssize_t C):
     """The length of ``kl_block``'s scratch for rows of C classes: twelve rows padded to a
     multiple of eight, or eight rows of ten values per class (rows of few classes go eight at a
     time)."""
-    return max(12 * ((C + 7) // 8 * 8), 80 * C)
+    return _kl_scratch_len(C)
 
 
 def kl_block(cnp.ndarray p, cnp.ndarray q, object grad, object row_weight, object row_out,
