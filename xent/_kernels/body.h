@@ -1886,11 +1886,12 @@ static inline double FN(finish)(const xk_block *b, int mode, const FN(state) *st
     }
     if (eps > 0.0) loss += eps / C * (st->vs + b->cw_sum * L);
     /* z-loss z lse^2 with lse = m + L as hi + lo (TwoSum): lse^2 = hi^2 + 2 hi lo to working
-       precision, also where m + L nearly cancels; its gradient 2 z lse p joins W p in `a` */
+       precision, also where m + L nearly cancels; its gradient 2 z lse p joins W p in `a`.
+       Float results take hi^2 alone (z_loss_v) */
     double zg = 0.0;
     if (b->z != 0.0) {
         double hi = st->m + L, bp = hi - st->m;
-        double lo = (st->m - (hi - bp)) + (L - bp);
+        double lo = XK_WIDEN ? 0.0 : (st->m - (hi - bp)) + (L - bp);
         if (!(hi < HUGE_VAL) || !(hi > -HUGE_VAL)) lo = 0.0;
         g->zl = b->z * (hi * hi + (2.0 * hi) * lo);
         loss += g->zl;
@@ -2507,15 +2508,23 @@ static __attribute__((noinline)) void FN(focal_entry_v)(double gamma, xv_d nll,
 }
 
 /* The z-loss of eight rows, z lse^2 with lse = m + L carried as hi + lo (TwoSum; lo = 0
- * where hi is not finite), as finish computes it, and its gradient factor 2 z lse in zg. */
+ * where hi is not finite, and for float results), as finish computes it, and its gradient
+ * factor 2 z lse in zg. */
 static inline __attribute__((always_inline)) xv_d FN(z_loss_v)(double z, xv_d m, xv_d L,
                                                                xv_d *zg)
 {
-    const xv_d hi = m + L, bp = hi - m;
+    const xv_d hi = m + L;
+    *zg = 2.0 * z * hi;
+#if XK_WIDEN
+    /* float results: lo = 0 (hi^2 within 2^-52 of the z-loss, far below their rounding; the
+       TwoSum's low part was a fifth of the two-class loss with the z-loss), as finish */
+    return z * (hi * hi + (2.0 * hi) * XV(splat)(0.0));
+#else
+    const xv_d bp = hi - m;
     xv_d lo = (m - (hi - bp)) + (L - bp);
     lo = XV(sel)(XV_LT(hi, HUGE_VAL) & XV_GT(hi, -HUGE_VAL), lo, XV(splat)(0.0));
-    *zg = 2.0 * z * hi;
     return z * (hi * hi + (2.0 * hi) * lo);
+#endif
 }
 
 /* The focal loss of eight rows from their focal sums (forward, float results, gamma = 1-4;
