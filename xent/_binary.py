@@ -233,7 +233,7 @@ def binary_cross_entropy(
     # job in C (`_core.SharedBinary`: the threads take them from a shared counter, no Python
     # between them), the same kernel calls and results as tile by tile
     whole = (
-        blocks
+        len(blocks) > 0
         and pw2 is None
         and s2 is None
         and out is None

@@ -24,7 +24,15 @@ from ._engine import Block, Layout, layout_of
 from ._kernels import _core
 from ._outputs import MIN_BYTES, new_array
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
-from ._softmax import BlockArrays, RowSource, _whole, run_blocks, run_shared, usable, whole_blocks
+from ._softmax import (
+    BlockArrays,
+    RowSource,
+    run_blocks,
+    run_shared,
+    usable,
+    whole_blocks,
+    whole_rows,
+)
 
 Loss = np.ndarray | np.floating
 _PROB_HINT = "; pass from_logits=True if these are logits"
@@ -99,10 +107,7 @@ def _run_shared(
         return None
     sw = None if weights is None else weights.whole()
     rows = None if rows_out is None else layout.rows_view(rows_out)
-    if (weights is not None and sw is None) or (
-        rows is not None
-        and not (_whole(rows, np.dtype(np.float64)) or _whole(rows, np.dtype(np.float32)))
-    ):
+    if (weights is not None and sw is None) or (rows is not None and not whole_rows(rows)):
         return None
     job = _core.SharedKL(
         ps, qs, gs, sw, rows, temperature, grad_div, target_logits, pred_logits,

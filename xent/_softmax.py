@@ -254,10 +254,7 @@ class SoftmaxCall(NamedTuple):
         if (
             (labels is not None and y is None)
             or (weights is not None and sw is None)
-            or (
-                rows is not None
-                and not (_whole(rows, np.dtype(np.float64)) or _whole(rows, np.dtype(np.float32)))
-            )
+            or (rows is not None and not whole_rows(rows))
         ):
             return None
         id_limit = 0 if labels is None else labels.check_ids or 0
@@ -272,6 +269,12 @@ class SoftmaxCall(NamedTuple):
         return job.results() if run_shared(job, len(blocks)) else None
 
 
+def whole_rows(rows: np.ndarray) -> bool:
+    """Whether a job in C (`run_shared`) writes per-row values into ``rows`` whole: contiguous
+    float64, or float32 (each block's doubles rounded into it in the job)."""
+    return _whole(rows, np.dtype(np.float64)) or _whole(rows, np.dtype(np.float32))
+
+
 def whole_blocks(layout: Layout, dtype: np.dtype[np.floating]) -> list[Block] | None:
     """The blocks of a call whose arrays could be used whole (`run_shared`): row-major, more
     than one block; else None."""
@@ -283,7 +286,7 @@ def whole_blocks(layout: Layout, dtype: np.dtype[np.floating]) -> list[Block] | 
 
 class SharedJob(Protocol):
     """A job whose threads share its blocks through counters in C (`_core.SharedBlocks`,
-    `_core.SharedBinary`)."""
+    `_core.SharedBinary`, `_core.SharedKL`)."""
 
     def run_pooled(self, helpers: int) -> bool: ...
     def run(self, lead: bool) -> None: ...
