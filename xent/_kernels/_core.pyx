@@ -1049,8 +1049,8 @@ cdef class SharedBlocks:
 
     Made from `softmax_block`'s arguments (without ``scratch`` and ``state``; ``check`` for
     every block of the call; ``row_out`` also float32, each block's values rounded from its
-    doubles, as NumPy's cast rounds), with ``block_rows`` > 0; with ``stats_only``, the checks of the
-    targets ``t`` alone, as `stats_span` makes them (``x`` the targets too). It keeps pointers
+    doubles, as NumPy's cast rounds), with ``block_rows`` > 0; with ``stats_only``, the checks
+    of the targets ``t`` alone, as `stats_span` makes them (``x`` the targets too). It keeps pointers
     into the arrays, not the arrays: the caller keeps them alive until its own `run_pooled` or
     `run` (``lead``) has returned, which it does once every block that a thread took is done (a
     thread that starts late finds no block left, and touches nothing but this object). `results` then gives each

@@ -2972,14 +2972,14 @@ typedef struct {
 } FN(tcheck);
 
 /* tile2 without class or row weights or smoothing (xk_two_plain), with or without the focal
- * factor, the z-loss and per-row output (row_out: each row's loss, tile2's value). Sparse (labels): the loss of the label's class
- * alone, nll_y = relu(+-d) + T + (+-e where +-d > 0), times the focal factor f_y of tile2
- * (FOCAL: the other class's p^gamma by products for float results and gamma 1-4, else
- * focal2_f of the other class's -log p), plus the z-loss (Z), and the gradient's c1 = p1
- * (label 0) or 0 - p0 (label 1), or their focal forms. CAT (targets t): tile2's t0 nll0 +
- * t1 nll1 and c1 = t0 p1 - t1 p0, or their focal forms, which for a one-hot row are the sparse
- * loss's values, bit for bit. The same operations on the same values as tile2's (whose class weights are 1), so the
- * same bits. For float results the losses go to a plain double sum per lane (at most
+ * factor, the z-loss and per-row output (row_out: each row's loss, tile2's value). Sparse
+ * (labels): the loss of the label's class alone, nll_y = relu(+-d) + T + (+-e where
+ * +-d > 0), times the focal factor f_y of tile2 (FOCAL: the other class's p^gamma by
+ * products for float results and gamma 1-4, else focal2_f of the other class's -log p), plus
+ * the z-loss (Z), and the gradient's c1 = p1 (label 0) or 0 - p0 (label 1), or their focal
+ * forms. CAT (targets t): tile2's t0 nll0 + t1 nll1 and c1 = t0 p1 - t1 p0, or their focal
+ * forms, which for a one-hot row are the sparse loss's values, bit for bit. The same
+ * operations on the same values as tile2's (whose class weights are 1), so the same bits. For float results the losses go to a plain double sum per lane (at most
  * XK_TILE / 8 additions of non-negative terms), added to the compensated sum once per tile.
  *
  * With chk (PAIRS and CAT only), the targets are checked as they are read (tcheck). */
@@ -3324,9 +3324,10 @@ static inline void FN(tile2_plain_any)(xk_block *b, int mode, ptrdiff_t r0, ptrd
  * the sums of many classes take it (a result near 0, m ~ -L, keeps its digits), softmax and
  * log_softmax by softplus_terms8 (relative errors below 2^-34 before their rounding to float).
  * Rows of two equal infinities (d NaN) are the maximum's: logsumexp +-inf, softmax and
- * log_softmax the sums' NaN, as for every row of -inf or of several +inf; NaN gives NaN. PAIRS: x and out are row-major
- * pairs (entry (r, c) at x[2 r + c]), else class-major (x[c xs + r]). logsumexp's values go to
- * row_out and their sum (in row order, eight lanes) to bsum, as tile_finish's. */
+ * log_softmax the sums' NaN, as for every row of -inf or of several +inf; NaN gives NaN.
+ * PAIRS: x and out are row-major pairs (entry (r, c) at x[2 r + c]), else class-major
+ * (x[c xs + r]). logsumexp's values go to row_out and their sum (in row order, eight lanes)
+ * to bsum, as tile_finish's. */
 static inline __attribute__((always_inline)) void FN(tile2_out)(
     xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs, T *out, ptrdiff_t os,
     xk_sum *bsum, const int MODE, const int PAIRS)
