@@ -570,6 +570,49 @@ def test_callers_at_once_share_the_helper_threads(rng, monkeypatch, restore_thre
     assert (True in pooled) == _core.pool_supported()  # the helpers ran some of the calls
 
 
+def test_jobs_of_every_kind_at_once(rng, monkeypatch, restore_threads):
+    """The binary loss's, the KL divergence's and the softmax family's jobs in C from several
+    threads at once: whichever holds the kernel's helper threads, the others share their blocks
+    on the engine's threads; every result is the one of a lone call, bit for bit."""
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 4096)
+    x = rng.normal(0, 3, (6_000, 5)).astype(np.float32)
+    t = (x + rng.normal(0, 1, x.shape)).astype(np.float32)
+    y = rng.integers(0, 5, 6_000)
+    b = (rng.random(x.shape) < 0.5).astype(np.float32)
+    calls = [
+        lambda: xent.binary_cross_entropy(b, x, from_logits=True, return_grad=True),
+        lambda: xent.kl_divergence(t, x, from_logits=True, target_from_logits=True,
+                                   reduction="none"),
+        lambda: xent.sparse_categorical_cross_entropy(y, x, from_logits=True, reduction="none"),
+        lambda: xent.logsumexp(x, axis=-1),
+    ]  # fmt: skip
+    xent.set_num_threads(1)
+    want = [call() for call in calls]
+    xent.set_num_threads(2)
+    errors: list[BaseException] = []
+
+    def caller(k: int) -> None:
+        try:
+            for i in range(30):
+                j = (k + i) % len(calls)
+                got = calls[j]()
+                for g, w in zip(
+                    got if isinstance(got, tuple) else (got,),
+                    want[j] if isinstance(want[j], tuple) else (want[j],),
+                    strict=True,
+                ):
+                    assert np.asarray(g).tobytes() == np.asarray(w).tobytes(), j
+        except BaseException as e:  # (reported below, on the test's thread)
+            errors.append(e)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("return_grad", [False, True])
 def test_a_bad_target_block_of_a_whole_array_call_is_named(
