@@ -664,3 +664,16 @@ def test_shared_kl_refuses_what_it_cannot_run():
     assert not job.target_nan()
     np.testing.assert_array_equal(rows, 0.0)
     assert [s for s, _ in job.results()] == [0.0, 0.0]
+
+
+def test_scratch_is_what_the_rows_take():
+    """Rows of at most 16 classes go eight at a time (ten arrays of eight rows' classes), longer
+    ones one at a time (twelve arrays of a row's classes): 80 C doubles at every C had been
+    82 MB a thread at 128,000 classes. A kernel call with less scratch is refused."""
+    assert [_core.kl_scratch_len(c) for c in (2, 16)] == [160, 1280]
+    assert [_core.kl_scratch_len(c) for c in (17, 1000, 128_000)] == [288, 12_000, 1_536_000]
+    q = np.zeros((3, 17))
+    with pytest.raises(ValueError, match="scratch is too small"):
+        _core.kl_block(q, q, None, None, None, 1.0, 1.0, True, True, np.zeros(287))
+    total, _, nan = _core.kl_block(q, q, None, None, None, 1.0, 1.0, True, True, np.zeros(288))
+    assert (total, nan) == (0.0, False)

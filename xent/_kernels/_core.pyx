@@ -34,6 +34,7 @@ cdef extern from "numpy/arrayobject.h":
 cdef extern from "kernels.h":
     double XK_SMALL
     int XK_STATE_LEN
+    int XK_KL_TILE_C
     ctypedef struct xk_stats:
         Py_ssize_t R, C
         const void *t
@@ -1270,7 +1271,8 @@ cdef class SharedBinary:
 
 
 cdef inline Py_ssize_t _kl_scratch_len(Py_ssize_t C) noexcept nogil:
-    return max(12 * ((C + 7) // 8 * 8), 80 * C)
+    cdef Py_ssize_t rows = 12 * ((C + 7) // 8 * 8)
+    return max(rows, 80 * C) if C <= XK_KL_TILE_C else rows
 
 
 cdef struct _KLJob:
@@ -1782,8 +1784,9 @@ def binary_one_tile(object y_true, object y_pred, bint from_logits, object reduc
 
 cpdef Py_ssize_t kl_scratch_len(Py_ssize_t C):
     """The length of ``kl_block``'s scratch for rows of C classes: twelve rows padded to a
-    multiple of eight, or eight rows of ten values per class (rows of few classes go eight at a
-    time)."""
+    multiple of eight, and for rows of at most XK_KL_TILE_C (16) classes, which go eight at a
+    time, eight rows of ten values per class (80 C doubles at every C had been 82 MB a thread
+    at 128,000 classes)."""
     return _kl_scratch_len(C)
 
 

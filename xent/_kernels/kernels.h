@@ -40,6 +40,11 @@ enum xk_mode {
 /* Doubles per row of a streamed state: m, sb, nt, vs (see FN(state) in body.h), and x_y. */
 #define XK_STATE_LEN 5
 
+/* The KL divergence's rows of at most this many classes go eight rows at a time (kl.h: the
+ * lanes are rows, ten arrays of eight rows' classes in its scratch); longer rows one at a
+ * time (twelve arrays of a row's classes). */
+#define XK_KL_TILE_C 16
+
 struct xk_stats;
 
 typedef struct {

@@ -122,8 +122,6 @@ typedef struct {
     ptrdiff_t cs;
     double k, rF, rG, emin;
 } xk_kl_go;
-/* rows of at most this many classes go eight rows at a time (the lanes are rows) */
-#define XK_KL_TILE_C 16
 /* the division of logits by the temperature: temp = bh + bl (Veltkamp's split), 1 / temp */
 typedef struct {
     double temp, inv, bh, bl;
