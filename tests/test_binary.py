@@ -703,9 +703,9 @@ def test_probabilities_checked_in_every_tile():
     "shape", [(300_007,), (700, 900), (2, 150_001)], ids=["1d", "rows", "long"]
 )
 def test_whole_array_job_equals_tile_by_tile(rng, shape, dtype, label_dtype, threads):
-    """Contiguous arrays without weights run their tiles as one job in C (`_core.SharedBinary`);
-    the same values through strided views take the tiles one by one from Python: the same
-    kernel calls, the same bits, for every option and thread count."""
+    """Contiguous arrays (weights too, of the batch's shape) run their tiles as one job in C
+    (`_core.SharedBinary`); the same values through strided views take the tiles one by one
+    from Python: the same kernel calls, the same bits, for every option and thread count."""
     x = (3.0 * rng.standard_normal(shape)).astype(dtype)
     p = special.expit(x.astype(np.float64)).astype(dtype)
     y = (rng.random(shape) < 0.5).astype(label_dtype)
@@ -714,11 +714,13 @@ def test_whole_array_job_equals_tile_by_tile(rng, shape, dtype, label_dtype, thr
     def strided(a):
         return np.repeat(a, 2, axis=-1)[..., ::2]
 
+    w = rng.uniform(0.0, 2.0, shape)
     options = [
         {"from_logits": True},
         {"from_logits": True, "return_grad": True, "reduction": "sum"},
         {"from_logits": True, "label_smoothing": 0.1, "focal_gamma": 2.0, "focal_alpha": 0.25},
         {"from_logits": False, "return_grad": True},
+        {"from_logits": True, "return_grad": True, "sample_weight": w, "pos_weight": 1.0 + w},
     ]
     try:
         xent.set_num_threads(threads)
@@ -748,6 +750,12 @@ def test_shared_binary_refuses_what_it_cannot_read():
             Job(xx, yy, None, *args, np.array([0, xx.size], np.int64))
     with pytest.raises(TypeError, match=re.escape("grad must be contiguous with x's dtype")):
         Job(x, y, np.zeros(10), *args, bounds)
+    msg = "pw and sw must be contiguous float64 of x's size"
+    for kw in ({"pw": np.ones(9)}, {"sw": np.ones(11)}):
+        with pytest.raises(TypeError, match=re.escape(msg)):
+            Job(x, y, None, *args, bounds, **kw)
+    with pytest.raises(TypeError, match="per-row and per-class arrays are contiguous float64"):
+        Job(x, y, None, *args, bounds, sw=np.ones(10, np.float32))
     msg = "bounds must be a contiguous int64 vector of two or more offsets"
     for b in (bounds.astype(np.int32), bounds[:1], np.array([[0, 10]], np.int64)):
         with pytest.raises(TypeError, match=re.escape(msg)):

@@ -1412,3 +1412,29 @@ def test_stats_kernel_flags_row_sums(dtype, n_classes):
         nan = t.copy()
         nan[5, 1] = np.nan
         assert not flagged(layout(nan), 1e-5)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_weighted_mean_denominator_fast_and_slow_paths_agree(rng, restore_threads, axis, threads):
+    """The mean's denominator with row weights alone is their sum block by block, without a
+    pass over the ids (the kernel checks them); with an ignore_index that no row holds, the
+    pass over the ids gives the same sums: the same loss and gradient, bit for bit, and a bad
+    id is named either way."""
+    xent.set_num_threads(threads)
+    R, C = 70_000, 10
+    x = rng.standard_normal((R, C)).astype(np.float32)
+    y = rng.integers(0, C, R)
+    w = rng.uniform(0, 2, R)
+    xa = np.ascontiguousarray(np.moveaxis(x, -1, axis))
+    for grad in (False, True):
+        kw = {"from_logits": True, "sample_weight": w, "axis": axis, "return_grad": grad}
+        fast = xent.sparse_categorical_cross_entropy(y, xa, **kw)
+        slow = xent.sparse_categorical_cross_entropy(y, xa, ignore_index=-100, **kw)
+        for a, b in zip(fast if grad else (fast,), slow if grad else (slow,), strict=True):
+            assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    bad = y.copy()
+    bad[54_321] = C
+    msg = f"y_true holds class id {C} at index \\(54321,\\)"
+    with pytest.raises(ValueError, match=msg):
+        xent.sparse_categorical_cross_entropy(bad, xa, from_logits=True, sample_weight=w, axis=axis)

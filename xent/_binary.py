@@ -15,7 +15,7 @@ from ._engine import run_chunks, tiles
 from ._kernels import _core
 from ._outputs import MIN_BYTES, new_array
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
-from ._softmax import run_shared
+from ._softmax import run_shared, whole_array
 
 Loss = np.ndarray | np.floating
 Tile = tuple[int, int, int, int]
@@ -229,13 +229,13 @@ def binary_cross_entropy(
         for i, (r0, r1, c0, c1) in chunk:
             tile(i, r0, r1, c0, c1)
 
-    # arrays the kernel reads whole, without weights or per-element losses: the tiles as one
-    # job in C (`_core.SharedBinary`: the threads take them from a shared counter, no Python
-    # between them), the same kernel calls and results as tile by tile
+    # arrays the kernel reads whole (weights too: float64 of the batch's shape), without
+    # per-element losses: the tiles as one job in C (`_core.SharedBinary`: the threads take
+    # them from a shared counter, no Python between them), the same kernel calls and results
+    # as tile by tile
     whole = (
         len(blocks) > 0
-        and pw2 is None
-        and s2 is None
+        and all(w is None or whole_array(w, np.dtype(np.float64)) for w in (pw2, s2))
         and out is None
         and pred.dtype == work
         and target.dtype == label_dtype
@@ -249,6 +249,7 @@ def binary_cross_entropy(
         job = _core.SharedBinary(
             pred.reshape(-1), target.reshape(-1), None if grad is None else grad.reshape(-1),
             eps, gdiv, bool(from_logits), gamma, alpha, np.array([*starts, rows * cols], np.int64),
+            None if pw2 is None else pw2.reshape(-1), None if s2 is None else s2.reshape(-1),
         )  # fmt: skip
         run_shared(job, len(blocks))
         partial, ranges = job.results(), job.ranges()

@@ -478,6 +478,11 @@ def _sparse_total(
     if weights is None and ids.ignore is None and cw is None:
         return float(layout.A * layout.B)
     blocks = layout.blocks(8)
+    if ids.ignore is None and cw is None and weights is not None:
+        # the row weights alone, block by block as below (the same sums), the ids left to the
+        # kernel's check: a pass over each block's ids here had made the call's denominator
+        # 0.55 ms of a 0.95 ms call (65,536 x 10 float32), at one thread whatever the count
+        return float(np.sum([float(np.sum(weights.block(blk))) for blk in blocks]))
     sums = [0.0] * len(blocks)
 
     def work(chunk: Sequence[Block]) -> None:

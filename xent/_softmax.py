@@ -53,7 +53,7 @@ def usable(a: np.ndarray, dtype: np.dtype[np.floating], class_major: bool) -> bo
     return (s0 == size or a.shape[0] == 1) if class_major else (s1 == size or a.shape[1] == 1)
 
 
-def _whole(a: np.ndarray, dtype: np.dtype[np.generic]) -> bool:
+def whole_array(a: np.ndarray, dtype: np.dtype[np.generic]) -> bool:
     """Whether the kernel can read or write ``a`` whole, in place: C-contiguous, aligned, of
     ``dtype`` in the machine's byte order."""
     return a.dtype == dtype and a.flags.c_contiguous and a.flags.aligned
@@ -272,7 +272,7 @@ class SoftmaxCall(NamedTuple):
 def whole_rows(rows: np.ndarray) -> bool:
     """Whether a job in C (`run_shared`) writes per-row values into ``rows`` whole: contiguous
     float64, or float32 (each block's doubles rounded into it in the job)."""
-    return _whole(rows, np.dtype(np.float64)) or _whole(rows, np.dtype(np.float32))
+    return whole_array(rows, np.dtype(np.float64)) or whole_array(rows, np.dtype(np.float32))
 
 
 def whole_blocks(layout: Layout, dtype: np.dtype[np.floating]) -> list[Block] | None:
@@ -443,7 +443,7 @@ class RowSource:
         """The values of every row as one contiguous 1-D array of ``dtype``, where they are
         that already (None where not: a block at a time takes a copy of its rows)."""
         v = self.values
-        return v if v.ndim == 1 and _whole(v, np.dtype(self.dtype)) else None
+        return v if v.ndim == 1 and whole_array(v, np.dtype(self.dtype)) else None
 
     def block(self, blk: Block) -> np.ndarray:
         return np.ascontiguousarray(self.layout.take_rows(self.values, blk), dtype=self.dtype)

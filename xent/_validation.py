@@ -187,8 +187,11 @@ def check_weight(
         ) from None
     if np.broadcast_shapes(w.shape, shape) != shape:
         raise ValueError(f"{name} of shape {w.shape} does not broadcast to {rule} {shape}.")
-    bad = ~(np.isfinite(w) & (w >= 0))
-    if bad.any():
+    # two reductions in the common case (NaN makes the minimum NaN, inf the maximum; a weight
+    # per element of a large batch was five passes and their temporaries before), the exact
+    # search for the message only where they fail
+    if w.size and not (np.min(w) >= 0.0 and np.max(w) < np.inf):
+        bad = ~(np.isfinite(w) & (w >= 0))
         flat = int(np.flatnonzero(bad)[0])
         raise ValueError(
             f"{name} must be finite and non-negative; got {_fmt(w.flat[flat])} "

@@ -1166,6 +1166,10 @@ cdef int _binary_part(void *job_v) noexcept nogil:
         b.n = job.bounds[j + 1] - start
         b.x = <const char *>job.b.x + start * job.x_size
         b.y = <const char *>job.b.y + start * job.y_size
+        if job.b.pw != NULL:
+            b.pw = job.b.pw + start
+        if job.b.sw != NULL:
+            b.sw = job.b.sw + start
         if job.b.grad != NULL:
             b.grad = <char *>job.b.grad + start * job.x_size
         v.binary[job.kind](&b)
@@ -1182,19 +1186,19 @@ cdef void _binary_helper_part(void *job) noexcept nogil:
 
 
 cdef class SharedBinary:
-    """The tiles of one binary cross-entropy call (`binary_block` per tile, without weights or
-    per-element loss), run as `SharedBlocks` runs blocks: several threads take them from a
-    counter they share, no Python between tiles. ``x``, ``y`` and ``grad`` are whole
-    contiguous arrays (``grad`` x's dtype, or None) and ``bounds`` the tiles' element offsets
-    (int64, from 0 to x's length); `results` and `ranges` then give each tile's sums and
-    checks, as `binary_block` returns them. The caller keeps the arrays alive until its
-    `run_pooled` or `run` (``lead``) has returned."""
+    """The tiles of one binary cross-entropy call (`binary_block` per tile, without per-element
+    loss), run as `SharedBlocks` runs blocks: several threads take them from a counter they
+    share, no Python between tiles. ``x``, ``y``, ``grad`` and the weights are whole
+    contiguous arrays (``grad`` x's dtype, or None; ``pw``, ``sw`` float64 of x's size, or
+    None) and ``bounds`` the tiles' element offsets (int64, from 0 to x's length); `results`
+    and `ranges` then give each tile's sums and checks, as `binary_block` returns them. The
+    caller keeps the arrays alive until its `run_pooled` or `run` (``lead``) has returned."""
 
     cdef _BinaryJob job
 
     def __cinit__(self, cnp.ndarray x, cnp.ndarray y, object grad, double eps,
                   double grad_div, bint from_logits, double gamma, double alpha,
-                  cnp.ndarray bounds):
+                  cnp.ndarray bounds, object pw=None, object sw=None):
         memset(&self.job, 0, sizeof(_BinaryJob))
         cdef _BinaryJob *job = &self.job
         job.kind = _kind(x)
@@ -1224,6 +1228,11 @@ cdef class SharedBinary:
         job.b.y = cnp.PyArray_DATA(y)
         job.b.y_float = cnp.PyArray_TYPE(y) == cnp.NPY_FLOAT32
         job.b.grad = NULL if grad is None else cnp.PyArray_DATA(<cnp.ndarray>grad)
+        for w in (pw, sw):
+            if w is not None and cnp.PyArray_SIZE(<cnp.ndarray>w) != cnp.PyArray_SIZE(x):
+                raise TypeError("pw and sw must be contiguous float64 of x's size")
+        job.b.pw = _dptr(pw)
+        job.b.sw = _dptr(sw)
         job.b.eps, job.b.grad_div, job.b.from_logits = eps, grad_div, from_logits
         job.b.gamma, job.b.alpha = gamma, alpha
         job.bounds = <int64_t *>malloc((n + 1) * sizeof(int64_t))
