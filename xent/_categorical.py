@@ -40,8 +40,7 @@ from ._softmax import (
     run_blocks,
     run_shared,
     span_blocks,
-    usable,
-    whole_blocks,
+    whole_call,
 )
 
 Loss = np.ndarray | np.floating
@@ -156,13 +155,10 @@ class _Distributions:
         """`run`'s checks as one kernel call per thread (`_softmax.run_shared`), where the
         targets and weights are used whole; False where not, or where a block's check fails
         (`run_blocks` then says why)."""
-        blocks = whole_blocks(self.layout, self.dtype)
-        if blocks is None:
+        whole = whole_call(self.layout, self.dtype, self.arr, (), self.weights, None)
+        if whole is None:
             return False
-        t = self.layout.view(self.arr)
-        sw = None if self.weights is None else self.weights.whole()
-        if not usable(t, self.dtype, False) or (self.weights is not None and sw is None):
-            return False
+        blocks, t, _, sw, _ = whole
         job = _core.SharedBlocks(
             CATEGORICAL, t, None, None, sw, None, None, 0.0, 0.0, 1.0, None, True, 0.0, 0.0,
             self.layout.block_rows(self.dtype.itemsize), 0, t,

@@ -24,15 +24,7 @@ from ._engine import Block, Layout, layout_of
 from ._kernels import _core
 from ._outputs import MIN_BYTES, new_array
 from ._reduction import Reduction, for_mean, grad_divisor, reduce
-from ._softmax import (
-    BlockArrays,
-    RowSource,
-    run_blocks,
-    run_shared,
-    usable,
-    whole_blocks,
-    whole_rows,
-)
+from ._softmax import BlockArrays, RowSource, run_blocks, run_shared, whole_call
 
 Loss = np.ndarray | np.floating
 _PROB_HINT = "; pass from_logits=True if these are logits"
@@ -98,17 +90,11 @@ def _run_shared(
     (`_core.SharedKL`), where every array is used whole, in place (row-major, of the kernel's
     dtype, unit class stride; weights and per-row values contiguous): the same blocks and
     kernel calls as block by block, so the same results. None where it does not apply."""
-    blocks = whole_blocks(layout, work)
-    if blocks is None:
+    whole = whole_call(layout, work, pred, (target, grad), weights, rows_out)
+    if whole is None:
         return None
-    ps, qs = layout.view(target), layout.view(pred)
-    gs = None if grad is None else layout.view(grad)
-    if not all(usable(a, work, False) for a in (ps, qs, gs) if a is not None):
-        return None
-    sw = None if weights is None else weights.whole()
-    rows = None if rows_out is None else layout.rows_view(rows_out)
-    if (weights is not None and sw is None) or (rows is not None and not whole_rows(rows)):
-        return None
+    blocks, qs, (ps, gs), sw, rows = whole
+    assert ps is not None  # (the targets are given)
     job = _core.SharedKL(
         ps, qs, gs, sw, rows, temperature, grad_div, target_logits, pred_logits,
         layout.block_rows(work.itemsize),

@@ -240,23 +240,11 @@ class SoftmaxCall(NamedTuple):
         blocks and checks as `run_blocks`'s, so the same results. None where it does not
         apply, or where a block's targets fail their check (`run_blocks` then says why)."""
         layout, dtype = self.layout, self.dtype
-        blocks = whole_blocks(layout, dtype)
-        if blocks is None:
-            return None
-        xs = layout.view(x)
-        outs = None if out is None else layout.view(out)
-        ts = None if target is None else layout.view(target)
-        if not all(usable(a, dtype, False) for a in (xs, outs, ts) if a is not None):
-            return None
+        whole = whole_call(layout, dtype, x, (out, target), weights, rows_out)
         y = None if labels is None or labels.ignore is not None else labels.whole()
-        sw = None if weights is None else weights.whole()
-        rows = None if rows_out is None else layout.rows_view(rows_out)
-        if (
-            (labels is not None and y is None)
-            or (weights is not None and sw is None)
-            or (rows is not None and not whole_rows(rows))
-        ):
+        if whole is None or (labels is not None and y is None):
             return None
+        blocks, xs, (outs, ts), sw, rows = whole
         id_limit = 0 if labels is None else labels.check_ids or 0
         # (with targets: every block checked as it runs, or only the one-hot ones read again
         # where they were checked before)
@@ -269,19 +257,47 @@ class SoftmaxCall(NamedTuple):
         return job.results() if run_shared(job, len(blocks)) else None
 
 
-def whole_rows(rows: np.ndarray) -> bool:
-    """Whether a job in C (`run_shared`) writes per-row values into ``rows`` whole: contiguous
-    float64, or float32 (each block's doubles rounded into it in the job)."""
-    return whole_array(rows, np.dtype(np.float64)) or whole_array(rows, np.dtype(np.float32))
+class WholeCall(NamedTuple):
+    """A call whose arrays a job in C (`run_shared`) uses whole, in place: its blocks, its
+    input and other arrays as (R, C) views (None for those it has not), its row weights and
+    per-row values."""
+
+    blocks: list[Block]
+    x: np.ndarray
+    others: tuple[np.ndarray | None, ...]
+    weights: np.ndarray | None
+    rows: np.ndarray | None
 
 
-def whole_blocks(layout: Layout, dtype: np.dtype[np.floating]) -> list[Block] | None:
-    """The blocks of a call whose arrays could be used whole (`run_shared`): row-major, more
-    than one block; else None."""
+def whole_call(
+    layout: Layout,
+    dtype: np.dtype[np.floating],
+    x: np.ndarray,
+    others: tuple[np.ndarray | None, ...],
+    weights: RowSource | None,
+    rows_out: np.ndarray | None,
+) -> WholeCall | None:
+    """The call as a job in C takes it whole (`WholeCall`), where it can: row-major, more than
+    one block, every array of ``dtype`` with unit class stride, the row weights one
+    contiguous float64 vector, the per-row values contiguous float64 or float32 (each block's
+    doubles rounded into them in the job); else None."""
     if layout.class_major:
         return None
     blocks = layout.blocks(dtype.itemsize)
-    return blocks if len(blocks) > 1 else None
+    if len(blocks) < 2:
+        return None
+    xs = layout.view(x)
+    views = tuple(None if a is None else layout.view(a) for a in others)
+    if not all(usable(v, dtype, False) for v in (xs, *views) if v is not None):
+        return None
+    sw = None if weights is None else weights.whole()
+    rows = None if rows_out is None else layout.rows_view(rows_out)
+    if (weights is not None and sw is None) or (
+        rows is not None
+        and not (whole_array(rows, np.dtype(np.float64)) or whole_array(rows, np.dtype(np.float32)))
+    ):
+        return None
+    return WholeCall(blocks, xs, views, sw, rows)
 
 
 class SharedJob(Protocol):
