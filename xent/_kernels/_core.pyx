@@ -1185,7 +1185,48 @@ cdef void _binary_helper_part(void *job) noexcept nogil:
     _binary_part(job)
 
 
-cdef class SharedBinary:
+cdef class _SharedRun:
+    """What SharedBinary and SharedKL share: a job of blocks that always run to their end, run
+    as `SharedBlocks` runs blocks, each block's sums at ``sums[stride j]`` (its loss sum, the
+    same times 2**-64). The subclass's job is set up by its own constructor."""
+
+    cdef _Shared *shared
+    cdef _part_fn part
+    cdef xk_pool_fn helper
+    cdef void *data
+    cdef double *sums
+    cdef Py_ssize_t stride
+
+    def run_pooled(self, int64_t helpers):
+        """As `SharedBlocks.run_pooled`."""
+        cdef int status
+        with nogil:
+            status = _run_pooled(self.shared, self.part, self.helper, self.data, helpers)
+        if status < 0:
+            raise MemoryError()
+        return status != 1
+
+    def run(self, bint lead):
+        """As `SharedBlocks.run`."""
+        cdef int status
+        with nogil:
+            status = _run_part(self.shared, self.part, self.data, lead)
+        if lead:
+            xk_set(&self.shared.released)
+            if status < 0:
+                raise MemoryError()
+
+    def failed(self):
+        """False: a block always runs to its end (`run_shared` asks)."""
+        return False
+
+    def results(self):
+        """Each block's loss sum and the same times 2**-64, in block order."""
+        return [(self.sums[self.stride * j], self.sums[self.stride * j + 1])
+                for j in range(self.shared.n_blocks)]
+
+
+cdef class SharedBinary(_SharedRun):
     """The tiles of one binary cross-entropy call (`binary_block` per tile, without per-element
     loss), run as `SharedBlocks` runs blocks: several threads take them from a counter they
     share, no Python between tiles. ``x``, ``y``, ``grad`` and the weights are whole
@@ -1241,35 +1282,13 @@ cdef class SharedBinary:
         if job.bounds == NULL or job.sums == NULL or job.ranges == NULL:
             raise MemoryError()
         memcpy(job.bounds, bp, (n + 1) * sizeof(int64_t))
+        self.shared, self.part, self.helper = &job.s, _binary_part, _binary_helper_part
+        self.data, self.sums, self.stride = job, job.sums, 2
 
     def __dealloc__(self):
         free(self.job.bounds)
         free(self.job.sums)
         free(self.job.ranges)
-
-    def run_pooled(self, int64_t helpers):
-        """As `SharedBlocks.run_pooled`."""
-        cdef int status
-        with nogil:
-            status = _run_pooled(&self.job.s, _binary_part, _binary_helper_part, &self.job,
-                                 helpers)
-        return status != 1
-
-    def run(self, bint lead):
-        """As `SharedBlocks.run`."""
-        with nogil:
-            _run_part(&self.job.s, _binary_part, &self.job, lead)
-        if lead:
-            xk_set(&self.job.s.released)
-
-    def failed(self):
-        """False: a tile always runs to its end (`run_shared` asks)."""
-        return False
-
-    def results(self):
-        """Each tile's loss sum and the same times 2**-64, in tile order."""
-        return [(self.job.sums[2 * j], self.job.sums[2 * j + 1])
-                for j in range(self.job.s.n_blocks)]
 
     def ranges(self):
         """Each tile's least and greatest label, whether one is NaN, and least and greatest
@@ -1345,7 +1364,7 @@ cdef void _kl_helper_part(void *job) noexcept nogil:
     _kl_part(job)
 
 
-cdef class SharedKL:
+cdef class SharedKL(_SharedRun):
     """The blocks of one KL divergence call (`kl_block` per block of ``block_rows`` rows), run
     as `SharedBlocks` runs blocks. ``p`` and ``q`` (and ``grad``) are (R, C) arrays of one
     dtype with unit class stride; ``row_weight`` float64 (R,) or None; ``row_out`` float64 or
@@ -1394,39 +1413,11 @@ cdef class SharedKL:
         job.sums = <double *>calloc(3 * job.s.n_blocks + 3, sizeof(double))
         if job.sums == NULL:
             raise MemoryError()
+        self.shared, self.part, self.helper = &job.s, _kl_part, _kl_helper_part
+        self.data, self.sums, self.stride = job, job.sums, 3
 
     def __dealloc__(self):
         free(self.job.sums)
-
-    def run_pooled(self, int64_t helpers):
-        """As `SharedBlocks.run_pooled`."""
-        cdef int status
-        with nogil:
-            status = _run_pooled(&self.job.s, _kl_part, _kl_helper_part, &self.job, helpers)
-        if status == 1:
-            return False
-        if status < 0:
-            raise MemoryError()
-        return True
-
-    def run(self, bint lead):
-        """As `SharedBlocks.run`."""
-        cdef int status
-        with nogil:
-            status = _run_part(&self.job.s, _kl_part, &self.job, lead)
-        if lead:
-            xk_set(&self.job.s.released)
-            if status < 0:
-                raise MemoryError()
-
-    def failed(self):
-        """False: a block always runs to its end (`run_shared` asks)."""
-        return False
-
-    def results(self):
-        """Each block's loss sum and the same times 2**-64, in block order."""
-        return [(self.job.sums[3 * j], self.job.sums[3 * j + 1])
-                for j in range(self.job.s.n_blocks)]
 
     def target_nan(self):
         """Whether a block found a NaN target logit."""
