@@ -2880,10 +2880,13 @@ static inline __attribute__((always_inline)) xv_d FN(focal2_f)(double gamma, xv_
 #endif
 }
 
-/* The terms of eight two-class rows (tile2, tile2_plain): d = x1 - x0 and its TwoSum error e
- * (0 where d is infinite), u = exp(-|d|) and T = log1p(u); returns where d > 0. */
+/* The terms of eight two-class rows (tile2, tile2_plain, tile2_out): d = x1 - x0 and its
+ * TwoSum error e (0 where d is infinite), u = exp(-|d|) and T = log1p(u); returns where
+ * d > 0. Float rows take softplus_terms8's short forms, but with FULL the full-precision exp
+ * and log1p of double rows (e carried), as logsumexp needs them. */
 static inline __attribute__((always_inline)) xv_i FN(tile2_terms)(xv_d a0, xv_d a1, xv_d *d,
-                                                                  xv_d *e, xv_d *u, xv_d *Tv)
+                                                                  xv_d *e, xv_d *u, xv_d *Tv,
+                                                                  const int FULL)
 {
     const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
     *d = a1 - a0;
@@ -2891,13 +2894,13 @@ static inline __attribute__((always_inline)) xv_i FN(tile2_terms)(xv_d a0, xv_d 
     *e = (a1 - (*d - bp)) - (bp + a0);
     *e = XV(sel)(XV_LT(*d, inf) & XV_GT(*d, -inf), *e, zero);
     const xv_i pos = XV_GT(*d, zero);
-#if XK_WIDEN
-    FN(softplus_terms8)(*d, u, Tv);
-#else
-    const xv_d u0 = XK_EXP_OUT(XV(sel)(pos, -*d, *d));
-    *u = u0 + u0 * XV(sel)(pos, -*e, *e);
-    *Tv = XK_LOG1P_OUT(*u);
-#endif
+    if (XK_WIDEN && !FULL) {
+        FN(softplus_terms8)(*d, u, Tv);
+    } else {
+        const xv_d u0 = XV(exp)(XV(sel)(pos, -*d, *d));
+        *u = u0 + u0 * XV(sel)(pos, -*e, *e);
+        *Tv = XV(log1p)(*u);
+    }
     return pos;
 }
 
@@ -3043,7 +3046,7 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
         }
         const xv_i is1 = XV_EQ(yv, 1);
         xv_d d, e, u, Tv;
-        const xv_i pos = FN(tile2_terms)(a0, a1, &d, &e, &u, &Tv);
+        const xv_i pos = FN(tile2_terms)(a0, a1, &d, &e, &u, &Tv, 0);
         /* nll1 = (relu(-d) + T) + (-e where d <= 0), nll0 = (relu(d) + T) + (e where d > 0) */
         const xv_i on = is1 ^ pos; /* where the label's class has the relu term */
         const xv_d dd = XV(sel)(is1, -d, d), ee = XV(sel)(is1, -e, e);
@@ -3348,21 +3351,10 @@ static inline __attribute__((always_inline)) void FN(tile2_out)(
             a0 = FN(load_pad)(x0, nr, 0.0), a1 = FN(load_pad)(x1, nr, 0.0);
         }
         xv_d d, e, u, L;
-        xv_i pos;
-        if (MODE == XK_LSE && XK_WIDEN) { /* full precision (tile2_terms' short forms not) */
-            d = a1 - a0;
-            const xv_d bp = d - a1;
-            e = (a1 - (d - bp)) - (bp + a0);
-            e = XV(sel)(XV_LT(d, inf) & XV_GT(d, -inf), e, zero);
-            pos = XV_GT(d, zero);
-            const xv_d u0 = XV(exp)(XV(sel)(pos, -d, d));
-            u = u0 + u0 * XV(sel)(pos, -e, e);
-            L = XV(log1p)(u);
-        } else {
-            pos = FN(tile2_terms)(a0, a1, &d, &e, &u, &L);
-            /* an infinite d: u = 0 and L = 0 exactly (the short forms take it as 700) */
-            if (XK_WIDEN) L = XV(sel)(XV_EQ(d, inf) | XV_EQ(d, -inf), zero, L);
-        }
+        const xv_i pos = FN(tile2_terms)(a0, a1, &d, &e, &u, &L, MODE == XK_LSE);
+        /* an infinite d: L = 0 exactly, where the short forms take it as 700 (L ~ 2^-1010,
+           whose -L log_softmax would round to -0 for the maximum's log of 1) */
+        if (XK_WIDEN && MODE != XK_LSE) L = XV(sel)(XV_EQ(d, inf) | XV_EQ(d, -inf), zero, L);
         /* two equal infinities: d = inf - inf, a NaN of its own; the sums' NaN (row_s) */
         const xv_i twin = XV_EQ(a0, a1) & ~XV_EQ(a0 - a0, zero);
         if (MODE == XK_LSE) {
@@ -3467,7 +3459,7 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
         }
         const xv_d a0 = XK_LOADV(x0), a1 = XK_LOADV(x1);
         xv_d d, e, u, Tv;
-        const xv_i pos = FN(tile2_terms)(a0, a1, &d, &e, &u, &Tv);
+        const xv_i pos = FN(tile2_terms)(a0, a1, &d, &e, &u, &Tv, 0);
         const xv_d nll0 = (XV(sel)(pos, d, zero) + Tv) + XV(sel)(pos, e, zero);
         const xv_d nll1 = (XV(sel)(pos, zero, -d) + Tv) + XV(sel)(pos, zero, -e);
         xv_d loss = XV(sel)(XV_EQ(w0, zero), zero, w0 * nll0) +

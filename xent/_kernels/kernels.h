@@ -113,22 +113,27 @@ static inline int xk_two_plain(const xk_block *b, int mode)
     return (mode == XK_SPARSE && b->labels) || (mode == XK_CATEGORICAL && b->t);
 }
 
-/* Whether tile2_plain reads (and writes) the block in place: rows of two contiguous entries
- * (every array), more than one of them. */
-static inline int xk_two_pairs(const xk_block *b, int mode)
+/* Whether every array of a block is rows of two contiguous entries, more than one of them:
+ * the two-class loops read (and write) them in place, as pairs. */
+static inline int xk_pair_rows(const xk_block *b)
 {
     return b->C == 2 && b->R > 1 && b->x_rs == 2 && b->x_cs == 1 &&
            (!b->out || (b->o_rs == 2 && b->o_cs == 1)) &&
-           (!b->t || (b->t_rs == 2 && b->t_cs == 1)) && xk_two_plain(b, mode);
+           (!b->t || (b->t_rs == 2 && b->t_cs == 1));
 }
 
-/* Whether body.h tile2_out reads (and writes) the block in place: logsumexp, softmax and
- * log_softmax of rows of two contiguous entries (every array), more than one of them. */
+/* Whether tile2_plain reads (and writes) the block in place (xk_pair_rows). */
+static inline int xk_two_pairs(const xk_block *b, int mode)
+{
+    return xk_pair_rows(b) && xk_two_plain(b, mode);
+}
+
+/* Whether body.h tile2_out reads (and writes) the block in place (xk_pair_rows): logsumexp,
+ * and softmax and log_softmax into their output. */
 static inline int xk_two_out_pairs(const xk_block *b, int mode)
 {
-    return b->C == 2 && b->R > 1 && b->x_rs == 2 && b->x_cs == 1 &&
-           (mode == XK_LSE || mode == XK_SOFTMAX || mode == XK_LOG_SOFTMAX) &&
-           (mode == XK_LSE || (b->out && b->o_rs == 2 && b->o_cs == 1));
+    return xk_pair_rows(b) && (mode == XK_LSE || ((mode == XK_SOFTMAX || mode == XK_LOG_SOFTMAX)
+                                                  && b->out));
 }
 
 typedef struct {
