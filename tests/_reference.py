@@ -897,6 +897,13 @@ def families(dtype: Any, quick: bool = False, big_rows: int = 1) -> list[Family]
     return out
 
 
+def as_bits(result: Any) -> list[tuple[str, tuple[int, ...], bytes]]:
+    """Dtype, shape and bytes of every array of a result (a value or a (loss, grad) pair): two
+    results are the same bits where these are equal."""
+    parts = result if isinstance(result, tuple) else (result,)
+    return [(str(np.asarray(p).dtype), np.shape(p), np.asarray(p).tobytes()) for p in parts]
+
+
 def max_ulp(err: np.ndarray) -> float:
     """Largest entry (0 for an empty array)."""
     return float(np.max(err)) if err.size else 0.0

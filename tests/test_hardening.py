@@ -34,6 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xent
+from tests._reference import as_bits
 from xent import _engine
 
 bce = xent.binary_cross_entropy
@@ -515,6 +516,24 @@ def test_a_spans_bad_target_block_is_named_as_without_spans(
     assert "203" in str(single.value)
 
 
+def _at_once(caller, n: int = 4) -> None:
+    """``caller(k)`` on ``n`` threads at once; the first failure of any, raised here."""
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            caller(k)
+        except BaseException as e:  # (reported below, on the test's thread)
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+
+
 def test_callers_at_once_share_the_helper_threads(rng, monkeypatch, restore_threads):
     """Calls from several threads at once: one holds the kernel's helper threads (pool.h), the
     others share their blocks through the engine's threads meanwhile; every result is the one
@@ -544,29 +563,18 @@ def test_callers_at_once_share_the_helper_threads(rng, monkeypatch, restore_thre
             return getattr(self.job, name)
 
     monkeypatch.setattr(_core, "SharedBlocks", Spy)
-    errors: list[BaseException] = []
 
     def caller(k: int) -> None:
-        try:
-            for i in range(20):
-                if (k + i) % 5 == 0:
-                    with pytest.raises(ValueError, match="class id 3 at index \\(12345,\\)"):
-                        xent.sparse_categorical_cross_entropy(bad, x, from_logits=True)
-                    continue
-                got = xent.sparse_categorical_cross_entropy(
-                    y, x, from_logits=True, return_grad=True
-                )
-                assert got[0] == want[0]
-                np.testing.assert_array_equal(got[1], want[1])
-        except BaseException as e:  # (reported below, on the test's thread)
-            errors.append(e)
+        for i in range(20):
+            if (k + i) % 5 == 0:
+                with pytest.raises(ValueError, match="class id 3 at index \\(12345,\\)"):
+                    xent.sparse_categorical_cross_entropy(bad, x, from_logits=True)
+                continue
+            got = xent.sparse_categorical_cross_entropy(y, x, from_logits=True, return_grad=True)
+            assert got[0] == want[0]
+            np.testing.assert_array_equal(got[1], want[1])
 
-    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert not errors, errors
+    _at_once(caller)
     assert (True in pooled) == _core.pool_supported()  # the helpers ran some of the calls
 
 
@@ -589,28 +597,13 @@ def test_jobs_of_every_kind_at_once(rng, monkeypatch, restore_threads):
     xent.set_num_threads(1)
     want = [call() for call in calls]
     xent.set_num_threads(2)
-    errors: list[BaseException] = []
 
     def caller(k: int) -> None:
-        try:
-            for i in range(30):
-                j = (k + i) % len(calls)
-                got = calls[j]()
-                for g, w in zip(
-                    got if isinstance(got, tuple) else (got,),
-                    want[j] if isinstance(want[j], tuple) else (want[j],),
-                    strict=True,
-                ):
-                    assert np.asarray(g).tobytes() == np.asarray(w).tobytes(), j
-        except BaseException as e:  # (reported below, on the test's thread)
-            errors.append(e)
+        for i in range(30):
+            j = (k + i) % len(calls)
+            assert as_bits(calls[j]()) == as_bits(want[j]), j
 
-    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert not errors, errors
+    _at_once(caller)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

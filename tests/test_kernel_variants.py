@@ -25,16 +25,11 @@ import numpy as np
 import pytest
 
 import xent
+from tests._reference import as_bits
 from xent._kernels import _core
 
 SUPPORTED = [name for name, ok in _core.variants() if ok]
 needs_two = pytest.mark.skipif(len(SUPPORTED) < 2, reason="this CPU runs one SIMD variant only")
-
-
-def as_bits(result: Any) -> list[tuple[str, tuple[int, ...], bytes]]:
-    """Dtype, shape and bytes of every array of a result (a value or a (loss, grad) pair)."""
-    parts = result if isinstance(result, tuple) else (result,)
-    return [(str(np.asarray(p).dtype), np.shape(p), np.asarray(p).tobytes()) for p in parts]
 
 
 def assert_same_bits(results: dict[Any, Any]) -> None:
