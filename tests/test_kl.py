@@ -629,7 +629,7 @@ def test_whole_arrays_run_as_one_job(rng, monkeypatch, dtype, threads, kw):
         monkeypatch.setattr(_core, "SharedKL", job_spy)
         got = call()
         assert jobs == [2001]
-        monkeypatch.setattr(_kl, "_run_shared", lambda *a: None)
+        monkeypatch.setattr(_kl, "whole_call", lambda *a: None)
         want = call()
     finally:
         xent.set_num_threads(None)

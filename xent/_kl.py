@@ -45,13 +45,19 @@ def _run(
     pred_logits: bool,
 ) -> tuple[list[tuple[float, float]], bool]:
     """Every block through the kernel: the per-block partial sums, in block order, and whether
-    a target logit is NaN (found by the kernel's maximum of each target row)."""
-    shared = _run_shared(
-        layout, work, target, pred, grad, weights, rows_out, temperature, grad_div,
-        target_logits, pred_logits,
-    )  # fmt: skip
-    if shared is not None:
-        return shared
+    a target logit is NaN (found by the kernel's maximum of each target row). Where every array
+    is used whole (`whole_call`), the blocks as one job whose threads take them from a counter
+    shared in C (`_core.SharedKL`): the same blocks and kernel calls, so the same results."""
+    whole = whole_call(layout, work, pred, (target, grad), weights, rows_out)
+    if whole is not None:
+        blocks, qs, (ps, gs), sw, rows = whole
+        assert ps is not None  # (the targets are given)
+        job = _core.SharedKL(
+            ps, qs, gs, sw, rows, temperature, grad_div, target_logits, pred_logits,
+            layout.block_rows(work.itemsize),
+        )  # fmt: skip
+        run_shared(job, len(blocks))
+        return job.results(), job.target_nan()
     nan_blocks: list[int] = []  # appended to by the engine's threads
 
     def kernel(blk: Block, a: BlockArrays, block_rows: int) -> list[tuple[float, float]]:
@@ -71,36 +77,6 @@ def _run(
         scratch_len=_core.kl_scratch_len(layout.C),
     )  # fmt: skip
     return partial, bool(nan_blocks)
-
-
-def _run_shared(
-    layout: Layout,
-    work: np.dtype[np.floating],
-    target: np.ndarray,
-    pred: np.ndarray,
-    grad: np.ndarray | None,
-    weights: RowSource | None,
-    rows_out: np.ndarray | None,
-    temperature: float,
-    grad_div: float,
-    target_logits: bool,
-    pred_logits: bool,
-) -> tuple[list[tuple[float, float]], bool] | None:
-    """`_run`'s blocks as one job whose threads take them from a counter shared in C
-    (`_core.SharedKL`), where every array is used whole, in place (row-major, of the kernel's
-    dtype, unit class stride; weights and per-row values contiguous): the same blocks and
-    kernel calls as block by block, so the same results. None where it does not apply."""
-    whole = whole_call(layout, work, pred, (target, grad), weights, rows_out)
-    if whole is None:
-        return None
-    blocks, qs, (ps, gs), sw, rows = whole
-    assert ps is not None  # (the targets are given)
-    job = _core.SharedKL(
-        ps, qs, gs, sw, rows, temperature, grad_div, target_logits, pred_logits,
-        layout.block_rows(work.itemsize),
-    )  # fmt: skip
-    run_shared(job, len(blocks))
-    return job.results(), job.target_nan()
 
 
 @overload
