@@ -77,12 +77,21 @@ def _rows(rng: np.random.Generator) -> Iterator[Case]:
 def _large(rng: np.random.Generator) -> Iterator[Case]:
     """The benchmark suite's 8,192 x 1,000 rows (32 and 64 MiB of logits, beyond the caches):
     outputs written to memory, the targets of the categorical loss read from it; and its binary
-    loss of 10,000,000 float32 entries (two streams of 38 MiB)."""
+    loss of 10,000,000 float32 entries (two streams of 38 MiB) and its categorical loss of
+    256 x 128,000 float32 soft targets (rows of 500 KiB)."""
     x = (3.0 * rng.standard_normal(10_000_000)).astype(np.float32)
     y = (rng.random(x.size) < 0.5).astype(np.float32)
     yield from _with_grad(
         "10,000,000 float32 binary",
         lambda m, x=x, y=y, **more: m.binary_cross_entropy(y, x, from_logits=True, **more),
+    )
+    x = rng.standard_normal((256, 128_000)).astype(np.float32)
+    t = rng.random(x.shape).astype(np.float32)
+    t /= t.sum(axis=1, keepdims=True)
+    yield from _sparse("128000 float32", x, rng.integers(0, 128_000, x.shape[0]))
+    yield (
+        "128000 float32 categorical",
+        lambda m, x=x, t=t: m.categorical_cross_entropy(t, x, from_logits=True),
     )
     for dtype in (np.float32, np.float64):
         x = rng.standard_normal((8192, 1000)).astype(dtype)
