@@ -236,16 +236,49 @@ def test_other_calls_go_the_general_way(make, general_path_fails):
         scce(from_logits=True, **make(x, y))
 
 
-def test_more_than_one_block_goes_the_general_way(general_path_fails, monkeypatch):
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_more_than_one_block_as_one_job(threads, dtype, general_path_fails, monkeypatch):
+    """Calls of several blocks (of 16 rows here), with int64 class ids for the sparse loss:
+    one job in C (`_core._plain_job`), the general path's bits on every thread count, the
+    options and reductions too; the categorical loss goes the general way."""
     rng = np.random.default_rng(3)
-    x = _logits(rng, (64, 10), np.float32)
-    y = rng.integers(0, 10, 64)
-    scce(y, x, from_logits=True)  # one block
-    monkeypatch.setattr(_engine, "BLOCK_BYTES", 40 * 16)  # 16 rows of 10 float32 a block
-    with pytest.raises(AssertionError, match="general path ran"):
-        scce(y, x, from_logits=True)
-    with pytest.raises(AssertionError, match="general path ran"):
-        cce(_soft(rng, (64, 10), np.float32, "soft"), x, from_logits=True)
+    x = _logits(rng, (70, 10), dtype)
+    y = rng.integers(0, 10, 70)
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 10 * 16 * np.dtype(dtype).itemsize)
+    previous = xent.get_num_threads()
+    xent.set_num_threads(threads)
+    try:
+        cases = [{**o, "return_grad": g} for o in OPTIONS for g in (False, True)]
+        small = [scce(y, x, from_logits=True, **kw) for kw in cases]
+        calls = [lambda a: xent.logsumexp(a, axis=-1), lambda a: xent.log_softmax(a, axis=-1),
+                 lambda a: xent.softmax(a, axis=-1),
+                 lambda a: xent.logsumexp(a, axis=1, keepdims=True)]  # fmt: skip
+        small_rows = [call(x) for call in calls]
+        with pytest.raises(AssertionError, match="general path ran"):
+            cce(_soft(rng, (70, 10), dtype, "soft"), x, from_logits=True)
+        with pytest.raises(AssertionError, match="general path ran"):
+            scce(y.astype(np.int32), x, from_logits=True)  # ids copied block by block
+    finally:
+        xent.set_num_threads(previous)
+    monkeypatch.undo()
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 10 * 16 * np.dtype(dtype).itemsize)
+    for kw, got in zip(cases, small, strict=True):
+        _same(got, scce(y, _general(x), from_logits=True, **kw))
+    for call, got in zip(calls, small_rows, strict=True):
+        _same(got, call(_general(x)))
+
+
+@pytest.mark.parametrize("bad", [10, -1, 2**40])
+def test_more_than_one_block_bad_id_gets_the_general_message(bad, monkeypatch):
+    """An id out of range in any block of a job: the general path's error, which says where."""
+    rng = np.random.default_rng(5)
+    x = _logits(rng, (70, 10), np.float32)
+    y = rng.integers(0, 10, 70)
+    y[57] = bad
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 10 * 16 * 4)
+    with pytest.raises(ValueError, match=r"class id -?\d+ at index \(?57"):
+        scce(y, x, from_logits=True, return_grad=True)
 
 
 _OUTSIDE = r"class id -?\d+ at index .* outside \[0, 5\)"

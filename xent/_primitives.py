@@ -12,7 +12,7 @@ from . import _engine
 from ._engine import Layout, layout_of, run_chunks, tiles
 from ._kernels import _core
 from ._outputs import MIN_BYTES, new_array
-from ._softmax import LOG_SOFTMAX, LSE, SOFTMAX, SoftmaxCall
+from ._softmax import LOG_SOFTMAX, LSE, SOFTMAX, SoftmaxCall, run_shared
 from ._validation import as_real_array, check_axis, check_flag, float_dtypes
 
 
@@ -20,8 +20,9 @@ def _one_block(mode: int, a: object, axis: object, keepdims: bool) -> Any:
     """A small call (logits of one block, plainly valid) in C: the general path's kernel call
     and results (`_core.rows_one_block`); None for any other."""
     return _core.rows_one_block(
-        mode, a, axis, keepdims, _engine.BLOCK_BYTES, _engine.MIN_ROWS, new_array, MIN_BYTES
-    )
+        mode, a, axis, keepdims, _engine.BLOCK_BYTES, _engine.MIN_ROWS, new_array, MIN_BYTES,
+        run_shared,
+    )  # fmt: skip
 
 
 def _normalized(mode: int, a: npt.ArrayLike, axis: int) -> np.ndarray:

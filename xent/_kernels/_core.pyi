@@ -198,6 +198,7 @@ def sparse_one_block(
     min_rows: int,
     new_array: Callable[[Any, Any], np.ndarray],
     min_out_bytes: int,
+    run_job: Callable[[SharedBlocks, int], bool] | None = None,
 ) -> Any: ...
 def rows_one_block(
     mode: int,
@@ -208,6 +209,7 @@ def rows_one_block(
     min_rows: int,
     new_array: Callable[[Any, Any], np.ndarray],
     min_out_bytes: int,
+    run_job: Callable[[SharedBlocks, int], bool] | None = None,
 ) -> Any: ...
 def categorical_one_block(
     y_true: object,

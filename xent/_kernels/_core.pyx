@@ -10,10 +10,11 @@ every 2-D block has unit stride along its classes (row-major) or along its rows 
 import os
 
 import numpy as np
+from math import fsum
 
 cimport numpy as cnp
 from libc.stdint cimport int64_t
-from libc.math cimport INFINITY, isfinite, isinf
+from libc.math cimport INFINITY, NAN, copysign, isfinite, isinf
 from libc.stdlib cimport free, malloc, calloc
 from libc.string cimport memcpy, memset
 
@@ -426,12 +427,13 @@ cdef double _FLOAT_MAX = 1.7976931348623157e308
 
 
 cdef int _one_block_kind(object a, object axis, Py_ssize_t block_bytes, Py_ssize_t min_rows,
-                         Py_ssize_t *R, Py_ssize_t *C) except -2:
+                         Py_ssize_t *R, Py_ssize_t *C, Py_ssize_t *block_rows=NULL) except -2:
     """The test of a small call's logits: 0 (float32) or 1 (float64) where ``a`` is a NumPy
     array (not a subclass) of float32 or float64 in native byte order, C-contiguous, of at
     least one entry, ``axis`` (a Python int) its last axis and its rows one block (at most
     ``max(block_bytes // (itemsize * C), min_rows)`` rows, `xent._engine.Layout.block_rows`),
-    with R and C set; -1 otherwise."""
+    with R and C set; -1 otherwise. Given ``block_rows``, rows of any number of blocks (a
+    call in C as one job, `_plain_job`), with that number of rows a block set."""
     if type(a) is not np.ndarray or type(axis) is not int:
         return -1
     cdef cnp.ndarray arr = <cnp.ndarray>a
@@ -444,7 +446,10 @@ cdef int _one_block_kind(object a, object axis, Py_ssize_t block_bytes, Py_ssize
         return -1
     C[0] = cnp.PyArray_DIM(arr, nd - 1)
     R[0] = cnp.PyArray_SIZE(arr) // C[0]
-    if R[0] > max(block_bytes // (cnp.PyArray_ITEMSIZE(arr) * C[0]), min_rows):
+    cdef Py_ssize_t rows = max(block_bytes // (cnp.PyArray_ITEMSIZE(arr) * C[0]), min_rows)
+    if block_rows != NULL:
+        block_rows[0] = rows
+    elif R[0] > rows:
         return -1
     return 0 if typ == cnp.NPY_FLOAT32 else 1
 
@@ -510,12 +515,15 @@ cdef cnp.ndarray _new_output(cnp.ndarray like, object new_array, Py_ssize_t min_
 
 
 def rows_one_block(int mode, object a, object axis, bint keepdims, Py_ssize_t block_bytes,
-                   Py_ssize_t min_rows, object new_array, Py_ssize_t min_out_bytes):
+                   Py_ssize_t min_rows, object new_array, Py_ssize_t min_out_bytes,
+                   object run_job=None):
     """logsumexp (mode LSE, ``keepdims``), softmax or log_softmax of ``a`` along ``axis``
-    where ``a`` is plainly one block (`_one_block_kind`); None otherwise. As
-    `sparse_one_block`, the general path's kernel call and results, in C."""
-    cdef Py_ssize_t R, C
-    cdef int kind = _one_block_kind(a, axis, block_bytes, min_rows, &R, &C)
+    where ``a`` is plainly one block (`_one_block_kind`), or of any number of blocks given
+    ``run_job`` (`_plain_job`); None otherwise. As `sparse_one_block`, the general path's
+    kernel call and results, in C."""
+    cdef Py_ssize_t R, C, block_rows = 0
+    cdef int kind = _one_block_kind(a, axis, block_bytes, min_rows, &R, &C,
+                                    NULL if run_job is None else &block_rows)
     if kind < 0:
         return None
     cdef cnp.ndarray x = <cnp.ndarray>a, out
@@ -524,6 +532,18 @@ def rows_one_block(int mode, object a, object axis, bint keepdims, Py_ssize_t bl
     cdef const xk_variant *v = xk_get_variant(_current)
     cdef xk_block b
     cdef double *rows = NULL
+    if R > block_rows > 0:
+        if mode == LSE_MODE:
+            memcpy(dims, cnp.PyArray_DIMS(x), nd * sizeof(cnp.npy_intp))
+            dims[nd - 1] = 1  # (dropped without keepdims)
+            out = cnp.PyArray_EMPTY(nd if keepdims else nd - 1, dims, typ, 0)
+            _plain_job(mode, x, R, C, block_rows, None, None, None, 0.0, 1.0, out, 0.0, 0.0, 0,
+                       run_job)
+        else:
+            out = _new_output(x, new_array, min_out_bytes)
+            _plain_job(mode, x, R, C, block_rows, out, None, None, 0.0, 1.0, None, 0.0, 0.0, 0,
+                       run_job)
+        return out
     memset(&b, 0, sizeof(b))
     b.R, b.C = R, C
     b.x = cnp.PyArray_DATA(x)
@@ -559,12 +579,13 @@ cdef bint _loss_options(object label_smoothing, object z_loss, object focal_gamm
 cdef int _loss_call(object y_true, object y_pred, object axis, object reduction,
                     object label_smoothing, object z_loss, object focal_gamma,
                     Py_ssize_t block_bytes, Py_ssize_t min_rows, Py_ssize_t *R, Py_ssize_t *C,
-                    int *red, double *eps, double *z, double *gamma) except -2:
+                    int *red, double *eps, double *z, double *gamma,
+                    Py_ssize_t *block_rows=NULL) except -2:
     """The test of a small softmax-loss call: its logits' kind (`_one_block_kind`, with their
-    rows and classes), its reduction's code and its options (`_loss_options`); -1 where the
-    logits, the reduction or an option is not one of the small path's, or ``y_true`` is not a
-    NumPy array."""
-    cdef int kind = _one_block_kind(y_pred, axis, block_bytes, min_rows, R, C)
+    rows and classes, and ``block_rows`` as it sets them), its reduction's code and its options
+    (`_loss_options`); -1 where the logits, the reduction or an option is not one of the small
+    path's, or ``y_true`` is not a NumPy array."""
+    cdef int kind = _one_block_kind(y_pred, axis, block_bytes, min_rows, R, C, block_rows)
     red[0] = _reduction_code(reduction)
     if kind < 0 or red[0] < 0 or type(y_true) is not np.ndarray:
         return -1
@@ -663,22 +684,57 @@ cdef object _scalar(double value, int kind):
     return PyArray_Scalar(&value, cnp.PyArray_DescrFromType(cnp.NPY_FLOAT64), None)
 
 
+cdef SharedBlocks _plain_job(int mode, cnp.ndarray x, Py_ssize_t R, Py_ssize_t C,
+                             Py_ssize_t block_rows, object out, object labels, object cw_others,
+                             double eps, double grad_div, object rows_out, double z, double gamma,
+                             int64_t id_limit, object run_job):
+    """A small path's call of more than one block, from logits without weights, as
+    `xent._softmax.SoftmaxCall._run_shared` runs it: one `SharedBlocks` job over the whole
+    C-contiguous arrays (``x`` and ``out`` seen as R x C, ``labels`` and ``rows_out`` as R
+    values), run by ``run_job(job, n_blocks)`` (`xent._softmax.run_shared`: this thread and the
+    kernel's helper threads); returns the job, whose blocks' sums `_job_sum` adds. The general
+    path's Python around that job took 10-13 us a call (Intel Xeon, one thread: 1,024 rows of
+    100 float32 logits, two blocks, 90 us in all)."""
+    job = SharedBlocks(
+        mode, x.reshape(R, C), None if out is None else out.reshape(R, C),
+        None if labels is None else labels.reshape(R), None, None, cw_others, <double>C, eps,
+        grad_div, None if rows_out is None else rows_out.reshape(R), True, z, gamma, block_rows,
+        id_limit)
+    run_job(job, job.job.s.n_blocks)
+    return job
+
+
+cdef double _job_sum(SharedBlocks job, int k) except? -1.0:
+    """Item ``k`` of the blocks' sums (0: the loss sums, 1: the same times 2**-64) added
+    exactly and rounded once, as `xent._reduction.reduce` adds those of two blocks or more."""
+    values = [job.job.sums[2 * j + k] for j in range(job.job.s.n_blocks)]
+    try:
+        return fsum(values)
+    except OverflowError:  # finite values whose sum is beyond the largest float
+        return copysign(INFINITY, sum(values))
+    except ValueError:  # inf + -inf
+        return NAN
+
+
 def sparse_one_block(object y_true, object y_pred, object axis, object reduction,
                      object label_smoothing, object z_loss, object focal_gamma, bint return_grad,
                      Py_ssize_t block_bytes, Py_ssize_t min_rows, object new_array,
-                     Py_ssize_t min_out_bytes):
+                     Py_ssize_t min_out_bytes, object run_job=None):
     """The sparse cross-entropy of logits ``y_pred`` and class ids ``y_true`` (no weights, no
     ignore_index), its loss or (loss, gradient), where the call is plainly valid and its
     logits one block (`_one_block_kind`, the blocks of ``block_bytes`` and ``min_rows``): class
     ids a NumPy array of the batch's shape, int64 or int32 in native byte order, in range; the
-    options Python numbers in range and ``reduction`` a reduction's name. None otherwise.
+    options Python numbers in range and ``reduction`` a reduction's name. Given ``run_job``,
+    also logits of more than one block with C-contiguous int64 ids, as one job (`_plain_job`;
+    the kernel checks the ids). None otherwise, and where an id is out of range.
     The gradient is a new array of the logits' shape and dtype, from ``new_array(shape,
     dtype)`` (`xent._outputs.new_array`) from ``min_out_bytes`` up, else NumPy's."""
-    cdef Py_ssize_t R, C
+    cdef Py_ssize_t R, C, block_rows = 0
     cdef int red
     cdef double eps, z, gamma
     cdef int kind = _loss_call(y_true, y_pred, axis, reduction, label_smoothing, z_loss,
-                               focal_gamma, block_bytes, min_rows, &R, &C, &red, &eps, &z, &gamma)
+                               focal_gamma, block_bytes, min_rows, &R, &C, &red, &eps, &z, &gamma,
+                               NULL if run_job is None else &block_rows)
     if kind < 0:
         return None
     cdef cnp.ndarray x = <cnp.ndarray>y_pred, y = <cnp.ndarray>y_true
@@ -688,6 +744,28 @@ def sparse_one_block(object y_true, object y_pred, object axis, object reduction
     for i in range(nd - 1):
         if cnp.PyArray_DIM(y, i) != cnp.PyArray_DIM(x, i):
             return None
+    cdef object grad = None
+    cdef cnp.ndarray rows_out = None
+    if R > block_rows > 0:
+        if (cnp.PyArray_TYPE(y) != cnp.NPY_INT64 or not cnp.PyArray_IS_C_CONTIGUOUS(y)
+                or not cnp.PyArray_ISNOTSWAPPED(y)):
+            return None
+        if return_grad:
+            grad = _new_output(x, new_array, min_out_bytes)
+        if red == 0:
+            rows_out = cnp.PyArray_EMPTY(nd - 1, cnp.PyArray_DIMS(x), typ, 0)
+        try:
+            job = _plain_job(
+                SPARSE_MODE, x, R, C, block_rows, grad, y,
+                np.full(C, C - 1.0) if eps > 0 and return_grad else None, eps,
+                <double>R if red == 2 else 1.0, rows_out, z, gamma, C, run_job)
+        except ClassIdsOutOfRange:  # the general path says which
+            return None
+        if red == 0:
+            loss = _one_loss(rows_out, 0.0, 0.0, 0.0, 0, kind)
+        else:
+            loss = _one_loss(None, _job_sum(job, 0), _job_sum(job, 1), <double>R, red, kind)
+        return loss if grad is None else (loss, grad)
     if not cnp.PyArray_IS_C_CONTIGUOUS(y):
         y = cnp.PyArray_GETCONTIGUOUS(y)
     cdef int id_size = cnp.PyArray_ITEMSIZE(y)
@@ -700,11 +778,9 @@ def sparse_one_block(object y_true, object y_pred, object axis, object reduction
     v.id_range(cnp.PyArray_DATA(y), id_size == 4, R, 0, 0, &lo, &hi, &count)
     if lo < 0 or hi >= C:
         return None
-    cdef cnp.ndarray rows_out = None
     cdef xk_block b
     memset(&b, 0, sizeof(b))
-    cdef object grad = _loss_block(&b, x, R, C, eps, z, gamma, return_grad, new_array,
-                                   min_out_bytes)
+    grad = _loss_block(&b, x, R, C, eps, z, gamma, return_grad, new_array, min_out_bytes)
     b.grad_div = <double>R if red == 2 else 1.0
     cdef int64_t *ids = NULL
     cdef double *others = NULL
