@@ -269,6 +269,25 @@ def test_more_than_one_block_as_one_job(threads, dtype, general_path_fails, monk
         _same(got, call(_general(x)))
 
 
+def test_more_than_one_block_outputs_from_the_output_handler(general_path_fails):
+    """A job's outputs of 1 MiB or more (per-row values too) come from the output handler, as
+    the general path's do."""
+    from xent import _outputs
+
+    handler_name = __import__("numpy._core.multiarray", fromlist=["x"]).get_handler_name
+    rng = np.random.default_rng(6)
+    x = _logits(rng, (_outputs.MIN_BYTES // 4 + 16, 2), np.float32)
+    y = rng.integers(0, 2, x.shape[0])
+    outputs = [
+        xent.logsumexp(x, axis=-1),
+        xent.softmax(x, axis=-1),
+        scce(y, x, from_logits=True, reduction="none"),
+        scce(y, x, from_logits=True, return_grad=True)[1],
+    ]
+    for out in outputs:
+        assert handler_name(out) == "xent_output_reuse"
+
+
 @pytest.mark.parametrize("bad", [10, -1, 2**40])
 def test_more_than_one_block_bad_id_gets_the_general_message(bad, monkeypatch):
     """An id out of range in any block of a job: the general path's error, which says where."""

@@ -514,6 +514,19 @@ cdef cnp.ndarray _new_output(cnp.ndarray like, object new_array, Py_ssize_t min_
                              cnp.PyArray_TYPE(like), 0)
 
 
+cdef cnp.ndarray _new_rows(int nd, cnp.npy_intp *dims, int typ, object new_array,
+                           Py_ssize_t min_out_bytes):
+    """A new array of ``dims`` and type ``typ`` for per-row values, as `_new_output` makes
+    one: from ``new_array`` from ``min_out_bytes`` up, else NumPy's."""
+    cdef Py_ssize_t i, n = 8 if typ == cnp.NPY_FLOAT64 else 4
+    for i in range(nd):
+        n *= dims[i]
+    if n >= min_out_bytes:
+        return new_array(tuple([dims[i] for i in range(nd)]),
+                         np.float64 if typ == cnp.NPY_FLOAT64 else np.float32)
+    return cnp.PyArray_EMPTY(nd, dims, typ, 0)
+
+
 def rows_one_block(int mode, object a, object axis, bint keepdims, Py_ssize_t block_bytes,
                    Py_ssize_t min_rows, object new_array, Py_ssize_t min_out_bytes,
                    object run_job=None):
@@ -536,7 +549,7 @@ def rows_one_block(int mode, object a, object axis, bint keepdims, Py_ssize_t bl
         if mode == LSE_MODE:
             memcpy(dims, cnp.PyArray_DIMS(x), nd * sizeof(cnp.npy_intp))
             dims[nd - 1] = 1  # (dropped without keepdims)
-            out = cnp.PyArray_EMPTY(nd if keepdims else nd - 1, dims, typ, 0)
+            out = _new_rows(nd if keepdims else nd - 1, dims, typ, new_array, min_out_bytes)
             _plain_job(mode, x, R, C, block_rows, None, None, None, 0.0, 1.0, out, 0.0, 0.0, 0,
                        run_job)
         else:
@@ -753,7 +766,7 @@ def sparse_one_block(object y_true, object y_pred, object axis, object reduction
         if return_grad:
             grad = _new_output(x, new_array, min_out_bytes)
         if red == 0:
-            rows_out = cnp.PyArray_EMPTY(nd - 1, cnp.PyArray_DIMS(x), typ, 0)
+            rows_out = _new_rows(nd - 1, cnp.PyArray_DIMS(x), typ, new_array, min_out_bytes)
         try:
             job = _plain_job(
                 SPARSE_MODE, x, R, C, block_rows, grad, y,
