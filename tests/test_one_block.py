@@ -240,8 +240,8 @@ def test_other_calls_go_the_general_way(make, general_path_fails):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_more_than_one_block_as_one_job(threads, dtype, general_path_fails, monkeypatch):
     """Calls of several blocks (of 16 rows here), with int64 class ids for the sparse loss:
-    one job in C (`_core._plain_job`), the general path's bits on every thread count, the
-    options and reductions too; the categorical loss goes the general way."""
+    jobs in C (`_core._plain_job`, `_core._categorical_job`), the general path's bits on every
+    thread count, the options and reductions too, soft, one-hot and mixed targets."""
     rng = np.random.default_rng(3)
     x = _logits(rng, (70, 10), dtype)
     y = rng.integers(0, 10, 70)
@@ -255,8 +255,8 @@ def test_more_than_one_block_as_one_job(threads, dtype, general_path_fails, monk
                  lambda a: xent.softmax(a, axis=-1),
                  lambda a: xent.logsumexp(a, axis=1, keepdims=True)]  # fmt: skip
         small_rows = [call(x) for call in calls]
-        with pytest.raises(AssertionError, match="general path ran"):
-            cce(_soft(rng, (70, 10), dtype, "soft"), x, from_logits=True)
+        targets = [_soft(rng, (70, 10), dtype, kind) for kind in ("soft", "one-hot", "mixed")]
+        small_cat = [cce(t, x, from_logits=True, **kw) for t in targets for kw in cases]
         with pytest.raises(AssertionError, match="general path ran"):
             scce(y.astype(np.int32), x, from_logits=True)  # ids copied block by block
     finally:
@@ -267,6 +267,9 @@ def test_more_than_one_block_as_one_job(threads, dtype, general_path_fails, monk
         _same(got, scce(y, _general(x), from_logits=True, **kw))
     for call, got in zip(calls, small_rows, strict=True):
         _same(got, call(_general(x)))
+    general_cat = [cce(t, _general(x), from_logits=True, **kw) for t in targets for kw in cases]
+    for got, want in zip(small_cat, general_cat, strict=True):
+        _same(got, want)
 
 
 def test_more_than_one_block_outputs_from_the_output_handler(general_path_fails):
@@ -286,6 +289,27 @@ def test_more_than_one_block_outputs_from_the_output_handler(general_path_fails)
     ]
     for out in outputs:
         assert handler_name(out) == "xent_output_reuse"
+
+
+@pytest.mark.parametrize("return_grad", [False, True])
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (lambda t: t.__setitem__((57, 3), 2.0), "outside"),
+        (lambda t: t.__setitem__((57, 3), np.nan), "NaN"),
+        (lambda t: t.__setitem__(57, t[57] * 0.5), "sum to 1"),
+    ],
+)
+def test_more_than_one_block_bad_target_gets_the_general_message(spoil, message, return_grad,
+                                                                 monkeypatch):  # fmt: skip
+    """Targets that fail the job's check in a later block: the general path's error."""
+    rng = np.random.default_rng(7)
+    x = _logits(rng, (70, 10), np.float32)
+    t = _soft(rng, (70, 10), np.float32, "mixed")
+    spoil(t)
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 10 * 16 * 4)
+    with pytest.raises(ValueError, match=message):
+        cce(t, x, from_logits=True, return_grad=return_grad)
 
 
 @pytest.mark.parametrize("bad", [10, -1, 2**40])

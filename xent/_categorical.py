@@ -280,9 +280,10 @@ def _focal_gamma(focal_gamma: object, from_logits: bool) -> float:
 # fails, returns None, and the call takes the general path, whose checks and messages are the
 # only ones. 64 x 10 float32, one thread (AMD EPYC Zen 1): sparse 17.6 -> 6.2-7.3 us (PyTorch
 # 14.4), categorical of soft targets 30 -> 7.5 us (PyTorch 37), with the gradient 60 -> 16 us.
-# Sparse calls of more blocks, with int64 ids, take the same way as one job in C
-# (`_core._plain_job`, the general path's `SharedBlocks` job and its threads): 10-13 us of
-# Python less a call (Intel Xeon, one thread: 1,024 x 100 float32 90.8 -> 80.9 us).
+# Calls of more blocks (the sparse loss's with int64 ids) take the same way as jobs in C
+# (`_core._plain_job`, `_core._categorical_job`: the general path's `SharedBlocks` jobs and
+# threads): 10-13 us of Python less a call (Intel Xeon, one thread: 1,024 x 100 float32 sparse
+# 90.8 -> 80.9 us).
 
 
 #: The tolerance of a row sum of float32 and of float64 targets (`_rtol`), for
@@ -629,6 +630,7 @@ def categorical_cross_entropy(
         done: Loss | tuple[Loss, np.ndarray] | None = _core.categorical_one_block(
             y_true, y_pred, axis, reduction, label_smoothing, z_loss, focal_gamma, return_grad,
             _ONE_BLOCK_RTOLS, _engine.BLOCK_BYTES, _engine.MIN_ROWS, new_array, MIN_BYTES,
+            run_shared,
         )  # fmt: skip
         if done is not None:
             return done

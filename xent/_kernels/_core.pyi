@@ -225,6 +225,7 @@ def categorical_one_block(
     min_rows: int,
     new_array: Callable[[Any, Any], np.ndarray],
     min_out_bytes: int,
+    run_job: Callable[[SharedBlocks, int], bool] | None = None,
 ) -> Any: ...
 def binary_one_tile(
     y_true: object,

@@ -831,7 +831,8 @@ def sparse_one_block(object y_true, object y_pred, object axis, object reduction
 def categorical_one_block(object y_true, object y_pred, object axis, object reduction,
                           object label_smoothing, object z_loss, object focal_gamma,
                           bint return_grad, tuple rtols, Py_ssize_t block_bytes,
-                          Py_ssize_t min_rows, object new_array, Py_ssize_t min_out_bytes):
+                          Py_ssize_t min_rows, object new_array, Py_ssize_t min_out_bytes,
+                          object run_job=None):
     """The categorical cross-entropy of logits ``y_pred`` and targets ``y_true`` (no weights)
     as `sparse_one_block` does the sparse one: where the logits are one block and plainly
     valid, the targets a NumPy array of their shape and dtype, C-contiguous, and the options
@@ -839,18 +840,23 @@ def categorical_one_block(object y_true, object y_pred, object axis, object redu
     (``rtols``: the tolerance of a row sum of float32 and of float64 targets), for the general
     path's messages. The gradient of a
     mean checks the targets first, for their total; otherwise the kernel checks them as it
-    runs (`softmax_block`'s ``check``, one block)."""
-    cdef Py_ssize_t R, C
+    runs (`softmax_block`'s ``check``, one block). Given ``run_job``, logits of more than one
+    block too, as `_categorical_job`."""
+    cdef Py_ssize_t R, C, block_rows = 0
     cdef int red
     cdef double eps, z, gamma
     cdef int kind = _loss_call(y_true, y_pred, axis, reduction, label_smoothing, z_loss,
-                               focal_gamma, block_bytes, min_rows, &R, &C, &red, &eps, &z, &gamma)
+                               focal_gamma, block_bytes, min_rows, &R, &C, &red, &eps, &z, &gamma,
+                               NULL if run_job is None else &block_rows)
     if kind < 0:
         return None
     cdef cnp.ndarray x = <cnp.ndarray>y_pred, t = <cnp.ndarray>y_true
     cdef int nd = cnp.PyArray_NDIM(x), typ = cnp.PyArray_TYPE(x)
     if cnp.PyArray_TYPE(t) != typ or not _same_layout(t, x):
         return None
+    if R > block_rows > 0:
+        return _categorical_job(x, t, R, C, block_rows, red, eps, z, gamma, return_grad,
+                                rtols[kind], new_array, min_out_bytes, run_job, kind)
     cdef const xk_variant *v = xk_get_variant(_current)
     cdef object grad = None
     cdef cnp.ndarray rows_out = None
@@ -912,6 +918,48 @@ def categorical_one_block(object y_true, object y_pred, object axis, object redu
         free(others)
         free(rows)
     loss = _one_loss(rows_out, b.loss_sum, b.loss_sum_small, totals[0], red, kind)
+    return loss if grad is None else (loss, grad)
+
+
+cdef object _categorical_job(cnp.ndarray x, cnp.ndarray t, Py_ssize_t R, Py_ssize_t C,
+                            Py_ssize_t block_rows, int red, double eps, double z, double gamma,
+                            bint return_grad, double rtol, object new_array,
+                            Py_ssize_t min_out_bytes, object run_job, int kind):
+    """`categorical_one_block` of more than one block, as the general path runs it whole
+    (`xent._categorical._Distributions` and `SoftmaxCall._run_shared`): the targets' check
+    first as a job of its own where the gradient of a mean needs their total, then the loss's
+    job, which checks every block's targets as it reads them (or reads the one-hot blocks'
+    again, for their ids); each block's total and one-hot flag in ``totals``, ``hot``. None
+    where a block's check fails (the general path says why)."""
+    cdef Py_ssize_t n = (R + block_rows - 1) // block_rows
+    cdef bint first = return_grad and red == 2
+    cdef cnp.ndarray xs = x.reshape(R, C), ts = t.reshape(R, C)
+    cdef cnp.ndarray rows_out = None
+    totals, hot = np.zeros(n), np.zeros(n, np.int8)
+    if first:
+        checks = SharedBlocks(CATEGORICAL_MODE, ts, None, None, None, None, None, 0.0, 0.0, 1.0,
+                              None, True, 0.0, 0.0, block_rows, 0, ts,
+                              (None, rtol, True, True, totals, hot), True)
+        if not run_job(checks, n):
+            return None
+    cdef double total = float(np.sum(totals)) if first else 0.0
+    grad = _new_output(x, new_array, min_out_bytes) if return_grad else None
+    if red == 0:
+        rows_out = _new_rows(cnp.PyArray_NDIM(x) - 1, cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x),
+                             new_array, min_out_bytes)
+    job = SharedBlocks(
+        CATEGORICAL_MODE, xs, None if grad is None else grad.reshape(R, C), None, None, None,
+        np.full(C, C - 1.0) if eps > 0 and return_grad else None, <double>C, eps,
+        1.0 if red != 2 else (total if total > 0 else INFINITY),
+        None if rows_out is None else rows_out.reshape(R), True, z, gamma, block_rows, 0, ts,
+        (None, rtol, True, not first, totals, hot))
+    if not run_job(job, n):
+        return None
+    if red == 0:
+        loss = _one_loss(rows_out, 0.0, 0.0, 0.0, 0, kind)
+    else:
+        loss = _one_loss(None, _job_sum(job, 0), _job_sum(job, 1), float(np.sum(totals)), red,
+                         kind)
     return loss if grad is None else (loss, grad)
 
 
