@@ -104,6 +104,11 @@ def _large(rng: np.random.Generator) -> Iterator[Case]:
             f"{name} categorical",
             lambda m, x=x, t=t, **more: m.categorical_cross_entropy(t, x, from_logits=True, **more),
         )
+        hot = np.eye(1000, dtype=dtype)[rng.integers(0, 1000, x.shape[0])]
+        yield (
+            f"{name} categorical one-hot",
+            lambda m, x=x, t=hot: m.categorical_cross_entropy(t, x, from_logits=True),
+        )
         yield f"{name} log_softmax", lambda m, x=x: m.log_softmax(x, axis=-1)
         yield f"{name} softmax", lambda m, x=x: m.softmax(x, axis=-1)
         yield (
