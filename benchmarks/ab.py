@@ -112,6 +112,10 @@ def _large(rng: np.random.Generator) -> Iterator[Case]:
         yield f"{name} log_softmax", lambda m, x=x: m.log_softmax(x, axis=-1)
         yield f"{name} softmax", lambda m, x=x: m.softmax(x, axis=-1)
         yield (
+            f"{name} kl probabilities",
+            lambda m, x=x, t=t: m.kl_divergence(t, x, from_logits=True),
+        )
+        yield (
             f"{name} kl logits T2",
             lambda m, x=x, s=s: m.kl_divergence(
                 s, x, from_logits=True, target_from_logits=True, temperature=2.0
