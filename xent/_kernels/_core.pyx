@@ -700,21 +700,21 @@ cdef object _scalar(double value, int kind):
 cdef SharedBlocks _plain_job(int mode, cnp.ndarray x, Py_ssize_t R, Py_ssize_t C,
                              Py_ssize_t block_rows, object out, object labels, object cw_others,
                              double eps, double grad_div, object rows_out, double z, double gamma,
-                             int64_t id_limit, object run_job):
+                             int64_t id_limit, object run_job, object t=None, object check=None):
     """A small path's call of more than one block, from logits without weights, as
     `xent._softmax.SoftmaxCall._run_shared` runs it: one `SharedBlocks` job over the whole
-    C-contiguous arrays (``x`` and ``out`` seen as R x C, ``labels`` and ``rows_out`` as R
-    values), run by ``run_job(job, n_blocks)`` (`xent._softmax.run_shared`: this thread and the
-    kernel's helper threads); returns the job, whose blocks' sums `_job_sum` adds. The general
+    C-contiguous arrays (``x``, ``out`` and the targets ``t`` seen as R x C, ``labels`` and
+    ``rows_out`` as R values), run by ``run_job(job, n_blocks)`` (`xent._softmax.run_shared`:
+    this thread and the kernel's helper threads); returns the job, whose blocks' sums
+    `_job_sum` adds, or None where a block's ``check`` of its targets failed. The general
     path's Python around that job took 10-13 us a call (Intel Xeon, one thread: 1,024 rows of
     100 float32 logits, two blocks, 90 us in all)."""
     job = SharedBlocks(
         mode, x.reshape(R, C), None if out is None else out.reshape(R, C),
         None if labels is None else labels.reshape(R), None, None, cw_others, <double>C, eps,
         grad_div, None if rows_out is None else rows_out.reshape(R), True, z, gamma, block_rows,
-        id_limit)
-    run_job(job, job.job.s.n_blocks)
-    return job
+        id_limit, None if t is None else t.reshape(R, C), check)
+    return job if run_job(job, job.job.s.n_blocks) else None
 
 
 cdef double _job_sum(SharedBlocks job, int k) except? -1.0:
@@ -933,7 +933,7 @@ cdef object _categorical_job(cnp.ndarray x, cnp.ndarray t, Py_ssize_t R, Py_ssiz
     where a block's check fails (the general path says why)."""
     cdef Py_ssize_t n = (R + block_rows - 1) // block_rows
     cdef bint first = return_grad and red == 2
-    cdef cnp.ndarray xs = x.reshape(R, C), ts = t.reshape(R, C)
+    cdef cnp.ndarray ts = t.reshape(R, C)
     cdef cnp.ndarray rows_out = None
     totals, hot = np.zeros(n), np.zeros(n, np.int8)
     if first:
@@ -947,13 +947,11 @@ cdef object _categorical_job(cnp.ndarray x, cnp.ndarray t, Py_ssize_t R, Py_ssiz
     if red == 0:
         rows_out = _new_rows(cnp.PyArray_NDIM(x) - 1, cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x),
                              new_array, min_out_bytes)
-    job = SharedBlocks(
-        CATEGORICAL_MODE, xs, None if grad is None else grad.reshape(R, C), None, None, None,
-        np.full(C, C - 1.0) if eps > 0 and return_grad else None, <double>C, eps,
-        1.0 if red != 2 else (total if total > 0 else INFINITY),
-        None if rows_out is None else rows_out.reshape(R), True, z, gamma, block_rows, 0, ts,
-        (None, rtol, True, not first, totals, hot))
-    if not run_job(job, n):
+    job = _plain_job(CATEGORICAL_MODE, x, R, C, block_rows, grad, None,
+                     np.full(C, C - 1.0) if eps > 0 and return_grad else None, eps,
+                     1.0 if red != 2 else (total if total > 0 else INFINITY), rows_out, z, gamma,
+                     0, run_job, t, (None, rtol, True, not first, totals, hot))
+    if job is None:
         return None
     if red == 0:
         loss = _one_loss(rows_out, 0.0, 0.0, 0.0, 0, kind)
