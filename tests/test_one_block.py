@@ -272,6 +272,26 @@ def test_more_than_one_block_as_one_job(threads, dtype, general_path_fails, monk
         _same(got, want)
 
 
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_more_than_one_block_of_sequences(reduction, general_path_fails, monkeypatch):
+    """Batches of sequences (two batch axes) as one job: per-row values and gradients of the
+    batch's shapes, the general path's bits."""
+    rng = np.random.default_rng(8)
+    x = _logits(rng, (5, 14, 10), np.float32)
+    y = rng.integers(0, 10, (5, 14))
+    t = _soft(rng, (70, 10), np.float32, "mixed").reshape(5, 14, 10)
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 10 * 16 * 4)
+    kw = {"from_logits": True, "reduction": reduction, "return_grad": True}
+    small = [scce(y, x, **kw), cce(t, x, **kw), xent.logsumexp(x, axis=2, keepdims=True)]
+    monkeypatch.undo()
+    monkeypatch.setattr(_engine, "BLOCK_BYTES", 10 * 16 * 4)
+    general = [scce(y, _general(x), **kw), cce(t, _general(x), **kw),
+               xent.logsumexp(_general(x), axis=2, keepdims=True)]  # fmt: skip
+    for a, b in zip(small, general, strict=True):
+        _same(a, b)
+    assert small[2].shape == (5, 14, 1)
+
+
 def test_more_than_one_block_outputs_from_the_output_handler(general_path_fails):
     """A job's outputs of 1 MiB or more (per-row values too) come from the output handler, as
     the general path's do."""
