@@ -112,7 +112,7 @@ def test_matches_mpmath(rng, dtype, mode, temperature, classes):
                value_ulp=10.0 if few else VALUE_ULP)  # fmt: skip
 
 
-@pytest.mark.parametrize("classes", [*CLASSES, 300])
+@pytest.mark.parametrize("classes", [2, *CLASSES, 300])
 @pytest.mark.parametrize("mode", list(MODES))
 def test_float32_rows_either_side_of_the_direct_forms_threshold(rng, mode, classes):
     """float32 results take the direct form sum p u - log SF + log SG where the divergence or
@@ -222,6 +222,51 @@ def test_float32_two_class_rows_of_logits(rng):
     # the rows the general path takes: the same infinities and NaN as float64's
     np.testing.assert_array_equal(got[28:], wide[28:].astype(np.float32))
     np.testing.assert_array_equal(grad[28:], wide_grad[28:].astype(np.float32))
+    np.testing.assert_array_equal(got, np.array(alone, np.float32))
+    np.testing.assert_array_equal(rows_t, got)
+    np.testing.assert_array_equal(grad_t.T, grad)
+
+
+def test_float32_two_class_probability_targets(rng):
+    """float32 rows of two classes with probability targets and student logits take a closed
+    form of their own (kl.h kl_two_probs), nearly equal rows (where it would lose digits) and
+    rows of extreme or special logits kl_tiles: against mpmath for independent, confident,
+    lopsided and nearly equal rows, targets with a 0 or exactly 1, at a temperature (the
+    gradient, T (P q - p), within a few ulp of its terms' scale, as the general path's); logit
+    differences either side of 700 times the temperature, infinities and NaN mixed in (the
+    same values as float64's); each row's bits the same alone and in the batch, and with the
+    classes along the first axis (read by gathers)."""
+    temp, n = 1.5, 48
+    # targets whose two entries sum to 1 exactly (multiples of 2^-24), some tiny, 0 or 1
+    p1 = np.round(rng.uniform(0.02, 0.98, n) * 2.0**24) / 2.0**24
+    p1[8:12] = [0.0, 1.0, 2.0**-24, 1.0 - 2.0**-24]
+    p1[12:16] = rng.integers(17, 1700, 4) / 2.0**24
+    t = np.stack([1.0 - p1, p1], axis=1).astype(np.float32)
+    s = 3.0 * rng.standard_normal((n, 2))
+    # nearly equal rows: the student's logits are the targets' logs (to float), a last bit away
+    logs = np.log(t[16:24].astype(np.float64)) * temp
+    s[16:24] = logs + 1e-7 * rng.standard_normal((8, 2))
+    s[24:28] = [[0.0, 690.0 * temp], [0.0, 699.0 * temp], [0.0, 701.0 * temp], [5.0, -700.5 * temp]]
+    s32 = s.astype(np.float32)
+    finite = np.arange(28)
+    s32[28:34] = [[-np.inf, 1.0], [0.0, np.inf], [np.nan, 2.0], [np.inf, np.inf],
+                  [-np.inf, -np.inf], [1.0, 2.0]]  # fmt: skip
+    kw = {"from_logits": True, "target_from_logits": False, "temperature": temp}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        got, grad = xent.kl_divergence(t, s32, reduction="none", return_grad=True, **kw)
+        wide, wide_grad = xent.kl_divergence(
+            t.astype(np.float64), s32.astype(np.float64), reduction="none", return_grad=True, **kw
+        )
+        rows_t, grad_t = xent.kl_divergence(
+            t.T.copy(), s32.T.copy(), axis=0, reduction="none", return_grad=True, **kw
+        )
+        alone = [xent.kl_divergence(t[i : i + 1], s32[i : i + 1], reduction="none", **kw)[0]
+                 for i in range(n)]  # fmt: skip
+    exact = ref.kl_divergence(t[finite], s32[finite], **kw)
+    assert ref.max_ulp(ref.ulp_error(got[finite], exact[0], scale=exact[3])) <= 0.55
+    assert ref.max_ulp(ref.ulp_error(grad[finite], exact[1], scale=exact[2])) <= GRAD_ULP
+    np.testing.assert_array_equal(got[28:34], wide[28:34].astype(np.float32))
+    np.testing.assert_array_equal(grad[28:34], wide_grad[28:34].astype(np.float32))
     np.testing.assert_array_equal(got, np.array(alone, np.float32))
     np.testing.assert_array_equal(rows_t, got)
     np.testing.assert_array_equal(grad_t.T, grad)

@@ -993,6 +993,23 @@ static inline __attribute__((always_inline)) void FN(kl_two_load)(const T *x, pt
     *c1 = FN(gather)(x + cs, idx);
 }
 
+/* Row r of block b alone by kl_tiles (its gradient written there): its value. */
+static double FN(kl_one_row)(xk_kl *b, const xk_kl_tp *tp, ptrdiff_t r)
+{
+    double v;
+    xk_kl one_row = *b;
+    one_row.R = 1;
+    one_row.p = (const T *)b->p + r * b->p_rs;
+    one_row.q = (const T *)b->q + r * b->q_rs;
+    one_row.grad = b->grad ? (void *)((T *)b->grad + r * b->g_rs) : NULL;
+    one_row.row_weight = b->row_weight ? b->row_weight + r : NULL;
+    one_row.row_out = &v;
+    one_row.p_nan = 0;
+    FN(kl_tiles)(&one_row, tp);
+    if (one_row.p_nan) b->p_nan = 1;
+    return v;
+}
+
 /* Rows of two classes, teacher and student logits, float results: with the logits'
  * differences a = (t1 - t0) / temp and b = (s1 - s0) / temp, p1 = sigmoid(a), q1 = sigmoid(b),
  *   KL = sp(b) - sp(a) - sigmoid(a) (b - a)          (sp: softplus)
@@ -1067,24 +1084,92 @@ static void FN(kl_two)(xk_kl *b, const xk_kl_tp *tp)
         }
         for (int l = 0; l < nr; l++) {
             if (!ok[l]) { /* this row alone by kl_tiles */
-                const ptrdiff_t r = r0 + l;
-                double v;
-                xk_kl one_row = *b;
-                one_row.R = 1;
-                one_row.p = p + r * b->p_rs;
-                one_row.q = q + r * b->q_rs;
-                one_row.grad = g ? (void *)(g + r * b->g_rs) : NULL;
-                one_row.row_weight = b->row_weight ? b->row_weight + r : NULL;
-                one_row.row_out = &v;
-                one_row.p_nan = 0;
-                FN(kl_tiles)(&one_row, tp);
-                if (one_row.p_nan) b->p_nan = 1;
-                value[l] = v;
+                value[l] = FN(kl_one_row)(b, tp, r0 + l);
                 continue;
             }
             if (g) {
                 g[(r0 + l) * b->g_rs + b->g_cs] = (T)gv[l];
                 g[(r0 + l) * b->g_rs] = (T)-gv[l];
+            }
+        }
+        for (int l = 0; l < nr; l++) {
+            if (b->row_out) b->row_out[r0 + l] = value[l];
+            FN(sum_add)(&bsum, l, value[l]);
+        }
+    }
+    FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
+}
+#endif
+
+#if XK_WIDEN
+/* Rows of two classes, probability targets p and student logits, float results: with
+ * b = (s1 - s0) / temp, log q0 = -sp(b) and log q1 = -sp(-b) (sp: softplus, relu plus
+ * log1p(exp(-|b|)) in full precision), the divergence sum_c p_c (log p_c + sp(-+b)) directly
+ * (a p_c of 0 adds 0). Its error, a few roundings of 2^-53 of M = sum_c p_c (|log p_c| +
+ * sp(-+b)), is below 2^-31 of the scale S = sum_c p_c |log p_c - log q_c| where S >= 2^-20 M;
+ * the gradient temp (P q_c - p_c) (P = p0 + p1, exact; q_c to a few ulp) is within a few ulp of
+ * its terms' scale, as the general path's. A row below that S (nearly equal distributions),
+ * or whose |b| is beyond 700 (an infinite or NaN logit too) or whose target is not in [0, 1],
+ * goes through kl_tiles alone, as kl_two's rows do. Eight rows at a time (the lanes;
+ * kl_two_load). Before it every such row took kl_tiles: 1,048,576 x 2 float32 on an Intel
+ * Xeon, one thread, 30 -> 12.8 ms. */
+static void FN(kl_two_probs)(xk_kl *b, const xk_kl_tp *tp)
+{
+    const ptrdiff_t R = b->R;
+    const double temp = b->temperature;
+    const T *p = (const T *)b->p, *q = (const T *)b->q;
+    T *g = (T *)b->grad;
+    const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
+    xk_sum bsum = {{0}, {0}, {0}};
+    for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
+        const ptrdiff_t nr = R - r0 < 8 ? R - r0 : 8;
+        xv_i row;
+        for (int l = 0; l < 8; l++) row[l] = l < nr ? r0 + l : R - 1;
+        xv_d p0, p1, s0, s1;
+        FN(kl_two_load)(p, b->p_rs, b->p_cs, r0, nr, row, &p0, &p1);
+        FN(kl_two_load)(q, b->q_rs, b->q_cs, r0, nr, row, &s0, &s1);
+        xv_d bb = s1 - s0;
+        if (tp->scale) bb = bb * tp->inv;
+        const xv_d ab = XV(sel)(XV_LT(bb, 0.0), -bb, bb);
+        xv_i ok = XV_LE(ab, 700.0) & XV_GE(p0, 0.0) & XV_LE(p0, 1.0) & XV_GE(p1, 0.0) &
+                  XV_LE(p1, 1.0); /* NaN too: not ok */
+        const xv_d b_ = XV(sel)(ok, bb, zero), ab_ = XV(sel)(ok, ab, zero);
+        const xv_d e = XV(exp)(-ab_), L = XV(log1p)(e);
+        const xv_i bpos = XV_GE(b_, 0.0);
+        const xv_d sp_b = XV(sel)(bpos, b_, zero) + L, sp_nb = XV(sel)(bpos, zero, -b_) + L;
+        /* log p_c, 0 where p_c is 0 (its term is 0 whatever q_c) */
+        const xv_i z0 = XV_EQ(p0, 0.0), z1 = XV_EQ(p1, 0.0);
+        const xv_d lp0 = XV(log_kernel)(XV(sel)(z0, one, p0), zero);
+        const xv_d lp1 = XV(log_kernel)(XV(sel)(z1, one, p1), zero);
+        const xv_d r0v = lp0 + sp_b, r1v = lp1 + sp_nb;
+        const xv_d t0 = XV(sel)(z0, zero, p0 * r0v), t1 = XV(sel)(z1, zero, p1 * r1v);
+        const xv_d kl = t0 + t1;
+        const xv_d S = XV(sel)(XV_LT(t0, 0.0), -t0, t0) + XV(sel)(XV_LT(t1, 0.0), -t1, t1);
+        const xv_d M = XV(sel)(z0, zero, p0 * (sp_b - lp0)) + XV(sel)(z1, zero, p1 * (sp_nb - lp1));
+        ok &= XV_GE(S, 0x1p-20 * M);
+        xv_d w = one;
+        if (b->row_weight)
+            for (int l = 0; l < 8; l++) w[l] = b->row_weight[row[l]];
+        const xv_i dead = XV_EQ(w, 0.0);
+        xv_d value = XV(sel)(dead, zero, w * ((temp * temp) * kl));
+        xv_d g0 = zero, g1 = zero;
+        if (g) {
+            /* q1 = sigmoid(b) = 1 / (1 + e) or e / (1 + e), q0 on the other side */
+            const xv_d hi = one / (one + e), lo = e * hi;
+            const xv_d q1 = XV(sel)(bpos, hi, lo), q0 = XV(sel)(bpos, lo, hi);
+            const xv_d P = p0 + p1, d0 = P * q0 - p0, d1 = P * q1 - p1;
+            const xv_d k = (w * temp) / b->grad_div;
+            g0 = XV(sel)(dead, zero, k * d0);
+            g1 = XV(sel)(dead, zero, k * d1);
+        }
+        for (int l = 0; l < nr; l++) {
+            if (!ok[l]) { /* this row alone by kl_tiles */
+                value[l] = FN(kl_one_row)(b, tp, r0 + l);
+                continue;
+            }
+            if (g) {
+                g[(r0 + l) * b->g_rs] = (T)g0[l];
+                g[(r0 + l) * b->g_rs + b->g_cs] = (T)g1[l];
             }
         }
         for (int l = 0; l < nr; l++) {
@@ -1107,6 +1192,10 @@ XK_ENTRY void FN(kl)(xk_kl *b)
 #if XK_WIDEN
     if (b->C == 2 && b->p_logits && b->q_logits) {
         FN(kl_two)(b, &tp);
+        return;
+    }
+    if (b->C == 2 && !b->p_logits && b->q_logits) {
+        FN(kl_two_probs)(b, &tp);
         return;
     }
 #endif
