@@ -78,7 +78,8 @@ def _check(
 
 
 # rows of at most 16 classes go eight rows at a time, longer rows one at a time (kl.h); float
-# rows of two classes of logits on both sides take a closed form of their own (kl_two)
+# rows of two classes of logits on both sides, or of probability targets and student logits,
+# take closed forms of their own (kl_two, kl_two_probs)
 CLASSES = [10, 40]
 
 
