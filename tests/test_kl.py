@@ -79,7 +79,7 @@ def _check(
 
 # rows of at most 16 classes go eight rows at a time, longer rows one at a time (kl.h); float
 # rows of two classes of logits on both sides, or of probability targets and student logits,
-# take closed forms of their own (kl_two, kl_two_probs)
+# take closed forms of their own (kl_two_logits_v, kl_two_probs_v)
 CLASSES = [10, 40]
 
 
@@ -230,7 +230,7 @@ def test_float32_two_class_rows_of_logits(rng):
 
 def test_float32_two_class_probability_targets(rng):
     """float32 rows of two classes with probability targets and student logits take a closed
-    form of their own (kl.h kl_two_probs), nearly equal rows (where it would lose digits) and
+    form of their own (kl.h kl_two_probs_v), nearly equal rows (where it would lose digits) and
     rows of extreme or special logits kl_tiles: against mpmath for independent, confident,
     lopsided and nearly equal rows, targets with a 0 or exactly 1, at a temperature (the
     gradient, T (P q - p), within a few ulp of its terms' scale, as the general path's); logit

@@ -993,6 +993,108 @@ static inline __attribute__((always_inline)) void FN(kl_two_load)(const T *x, pt
     *c1 = FN(gather)(x + cs, idx);
 }
 
+/* Rows of two classes, teacher and student logits, float results, eight rows in the lanes
+ * (t0, t1 the teacher's logits, s0, s1 the student's): with the logits' differences
+ * a = (t1 - t0) / temp and b = (s1 - s0) / temp, p1 = sigmoid(a), q1 = sigmoid(b),
+ *   KL = sp(b) - sp(a) - sigmoid(a) (b - a)          (sp: softplus)
+ * split so that nothing much larger than the divergence's scale S = sum_c p_c |r_c| cancels:
+ * with sp(z) = relu(z) + L(z), L(z) = log1p(exp(-|z|)),
+ *   B1 = relu(b) - relu(a) - sigmoid(a) d  (d = b - a)
+ *      = relu(-b) + sigmoid(-a) d  (a >= 0),   relu(b) - sigmoid(a) d  (a < 0),
+ *   B2 = L(b) - L(a) = log1p(sigmoid(-|a|) expm1(|a| - |b|)),
+ * each term below twice S (S is about 2 p0 p1 |d| where d is small), each factor to a relative
+ * 2^-37 (exp_short, expm1_short, log1p): the divergence to 2^-35 of S, as the direct form.
+ * With GRAD, *d1 = q1 - p1 (the gradient with respect to the student's logits is temp times it
+ * on class 1, its negative on class 0): sigmoid(a) sigmoid(-b) expm1(d) for |d| <= 1 (relative
+ * to itself), else the difference of the two sigmoids on the side where they are small. *ok:
+ * the lanes whose logit differences are within 700 in size (not an infinite or NaN logit);
+ * the others' values are not used. */
+static inline __attribute__((always_inline)) xv_d FN(kl_two_logits_v)(
+    xv_d t0, xv_d t1, xv_d s0, xv_d s1, const xk_kl_tp *tp, const int GRAD, xv_i *ok_out,
+    xv_d *d1_out)
+{
+    const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
+    /* the differences of two floats are exact in double (or nearly), and so is
+       d0 = (s1 - s0) - (t1 - t0) where the rows nearly agree: d = b - a to an ulp of itself
+       (b - a of the quotients would carry their roundings, an ulp of |a|) */
+    const xv_d ta = t1 - t0, sb = s1 - s0, d0 = sb - ta;
+    xv_d a = ta, bb = sb, dd = d0;
+    if (tp->scale) a = a * tp->inv, bb = bb * tp->inv, dd = dd * tp->inv;
+    const xv_d aa = XV(sel)(XV_LT(a, 0.0), -a, a), ab = XV(sel)(XV_LT(bb, 0.0), -bb, bb);
+    const xv_i ok = XV_LE(aa, 700.0) & XV_LE(ab, 700.0); /* NaN too: not ok */
+    const xv_d a_ = XV(sel)(ok, a, zero), b_ = XV(sel)(ok, bb, zero);
+    const xv_d aa_ = XV(sel)(ok, aa, zero), ab_ = XV(sel)(ok, ab, zero);
+    /* sigmoid(|z|) = 1 / (1 + exp(-|z|)), sigmoid(-|z|) = exp(-|z|) sigmoid(|z|) */
+    const xv_d ea = XV(exp_short)(-aa_), eb = XV(exp_short)(-ab_);
+    const xv_d sa_hi = one / (one + ea), sa_lo = ea * sa_hi;
+    const xv_d sb_hi = one / (one + eb), sb_lo = eb * sb_hi;
+    const xv_i apos = XV_GE(a_, 0.0), bpos = XV_GE(b_, 0.0);
+    const xv_d sig_a = XV(sel)(apos, sa_hi, sa_lo), sig_na = XV(sel)(apos, sa_lo, sa_hi);
+    const xv_d d = XV(sel)(ok, dd, zero);
+    const xv_d relu_b = XV(sel)(bpos, b_, zero), relu_nb = XV(sel)(bpos, zero, -b_);
+    const xv_d B1 = XV(sel)(apos, relu_nb + sig_na * d, relu_b - sig_a * d);
+    /* |a| - |b| is -d or d where the signs agree (the one place it may cancel) */
+    const xv_i same = ~(apos ^ bpos);
+    const xv_d k = XV(sel)(same, XV(sel)(apos, -d, d), aa_ - ab_);
+    const xv_d B2 = XV(log1p)(sa_lo * XV(expm1_short)(k));
+    const xv_d kl = B1 + B2;
+    if (GRAD) {
+        const xv_d sig_b = XV(sel)(bpos, sb_hi, sb_lo), sig_nb = XV(sel)(bpos, sb_lo, sb_hi);
+        const xv_i near = XV_LE(d, 1.0) & XV_GE(d, -1.0);
+        /* |d| > 1: sigmoid(b) - sigmoid(a), or sigmoid(-a) - sigmoid(-b) where both logits
+           are positive (there the sigmoids of the negatives are the small ones) */
+        const xv_d far = XV(sel)(apos & bpos, sig_na - sig_nb, sig_b - sig_a);
+        const xv_d em = XV(expm1_short)(XV(sel)(near, d, zero));
+        *d1_out = XV(sel)(near, sig_a * sig_nb * em, far);
+    }
+    *ok_out = ok;
+    return XV(sel)(XV_LT(kl, 0.0), zero, kl);
+}
+
+/* Rows of two classes, probability targets (p0, p1) and student logits (s0, s1), float
+ * results, eight rows in the lanes: with b = (s1 - s0) / temp, log q0 = -sp(b) and
+ * log q1 = -sp(-b) (sp: softplus, relu plus log1p(exp(-|b|)) in full precision), the
+ * divergence sum_c p_c (log p_c + sp(-+b)) directly (a p_c of 0 adds 0). Its error, a few
+ * roundings of 2^-53 of M = sum_c p_c (|log p_c| + sp(-+b)), is below 2^-31 of the scale
+ * S = sum_c p_c |log p_c - log q_c| where S >= 2^-20 M; with GRAD, *d0 and *d1 = P q_c - p_c
+ * (P = p0 + p1, exact; q_c to a few ulp: the gradient, temp times them, within a few ulp of its
+ * terms' scale, as the general path's). *ok: the lanes kept, not those below that S (nearly
+ * equal distributions), whose |b| is beyond 700 (an infinite or NaN logit too) or whose target
+ * is not in [0, 1]. Before it every such row took kl_tiles: 1,048,576 x 2 float32 on an Intel
+ * Xeon, one thread, 30 -> 12.8 ms. */
+static inline __attribute__((always_inline)) xv_d FN(kl_two_probs_v)(
+    xv_d p0, xv_d p1, xv_d s0, xv_d s1, const xk_kl_tp *tp, const int GRAD, xv_i *ok_out,
+    xv_d *d0_out, xv_d *d1_out)
+{
+    const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
+    xv_d bb = s1 - s0;
+    if (tp->scale) bb = bb * tp->inv;
+    const xv_d ab = XV(sel)(XV_LT(bb, 0.0), -bb, bb);
+    const xv_i in = XV_LE(ab, 700.0) & XV_GE(p0, 0.0) & XV_LE(p0, 1.0) & XV_GE(p1, 0.0) &
+                    XV_LE(p1, 1.0); /* NaN too: not in */
+    const xv_d b_ = XV(sel)(in, bb, zero), ab_ = XV(sel)(in, ab, zero);
+    const xv_d e = XV(exp)(-ab_), L = XV(log1p)(e);
+    const xv_i bpos = XV_GE(b_, 0.0);
+    const xv_d sp_b = XV(sel)(bpos, b_, zero) + L, sp_nb = XV(sel)(bpos, zero, -b_) + L;
+    /* log p_c, 0 where p_c is 0 (its term is 0 whatever q_c) */
+    const xv_i z0 = XV_EQ(p0, 0.0), z1 = XV_EQ(p1, 0.0);
+    const xv_d lp0 = XV(log_kernel)(XV(sel)(z0, one, p0), zero);
+    const xv_d lp1 = XV(log_kernel)(XV(sel)(z1, one, p1), zero);
+    const xv_d t0 = XV(sel)(z0, zero, p0 * (lp0 + sp_b)), t1 = XV(sel)(z1, zero, p1 * (lp1 + sp_nb));
+    const xv_d S = XV(sel)(XV_LT(t0, 0.0), -t0, t0) + XV(sel)(XV_LT(t1, 0.0), -t1, t1);
+    const xv_d M = XV(sel)(z0, zero, p0 * (sp_b - lp0)) + XV(sel)(z1, zero, p1 * (sp_nb - lp1));
+    if (GRAD) {
+        /* q1 = sigmoid(b) = 1 / (1 + e) or e / (1 + e), q0 on the other side */
+        const xv_d hi = one / (one + e), lo = e * hi;
+        const xv_d q1 = XV(sel)(bpos, hi, lo), q0 = XV(sel)(bpos, lo, hi);
+        const xv_d P = p0 + p1;
+        *d0_out = P * q0 - p0;
+        *d1_out = P * q1 - p1;
+    }
+    *ok_out = in & XV_GE(S, 0x1p-20 * M);
+    return t0 + t1;
+}
+
 /* Row r of block b alone by kl_tiles (its gradient written there): its value. */
 static double FN(kl_one_row)(xk_kl *b, const xk_kl_tp *tp, ptrdiff_t r)
 {
@@ -1010,23 +1112,13 @@ static double FN(kl_one_row)(xk_kl *b, const xk_kl_tp *tp, ptrdiff_t r)
     return v;
 }
 
-/* Rows of two classes, teacher and student logits, float results: with the logits'
- * differences a = (t1 - t0) / temp and b = (s1 - s0) / temp, p1 = sigmoid(a), q1 = sigmoid(b),
- *   KL = sp(b) - sp(a) - sigmoid(a) (b - a)          (sp: softplus)
- * split so that nothing much larger than the divergence's scale S = sum_c p_c |r_c| cancels:
- * with sp(z) = relu(z) + L(z), L(z) = log1p(exp(-|z|)),
- *   B1 = relu(b) - relu(a) - sigmoid(a) d  (d = b - a)
- *      = relu(-b) + sigmoid(-a) d  (a >= 0),   relu(b) - sigmoid(a) d  (a < 0),
- *   B2 = L(b) - L(a) = log1p(sigmoid(-|a|) expm1(|a| - |b|)),
- * each term below twice S (S is about 2 p0 p1 |d| where d is small), each factor to a relative
- * 2^-37 (exp_short, expm1_short, log1p): the divergence to 2^-35 of S, as the direct form.
- * The gradient with respect to the student's logits is temp (q1 - p1) on class 1, its negative
- * on class 0, q1 - p1 = sigmoid(a) sigmoid(-b) expm1(d) for |d| <= 1 (relative to itself),
- * else the difference of the two sigmoids on the side where they are small. Eight rows at a
- * time (the lanes; kl_two_load); a row with a logit difference beyond 700 in size (an
- * infinite or NaN logit too) goes through kl_tiles alone, and every row's value is added to
- * the block's sum in order, so a row's bits do not depend on its neighbours. */
-static void FN(kl_two)(xk_kl *b, const xk_kl_tp *tp)
+/* Rows of two classes, student logits, float results, in a closed form (PL: teacher logits,
+ * kl_two_logits_v; else probability targets, kl_two_probs_v), eight rows at a time (the lanes;
+ * kl_two_load): a lane the form does not keep is its row alone by kl_tiles, and every row's
+ * value is added to the block's sum in order, so a row's bits do not depend on its
+ * neighbours. */
+static inline __attribute__((always_inline)) void FN(kl_two)(xk_kl *b, const xk_kl_tp *tp,
+                                                              const int PL)
 {
     const ptrdiff_t R = b->R;
     const double temp = b->temperature;
@@ -1038,115 +1130,12 @@ static void FN(kl_two)(xk_kl *b, const xk_kl_tp *tp)
         const ptrdiff_t nr = R - r0 < 8 ? R - r0 : 8;
         xv_i row;
         for (int l = 0; l < 8; l++) row[l] = l < nr ? r0 + l : R - 1;
-        xv_d t0, t1, s0, s1;
-        FN(kl_two_load)(p, b->p_rs, b->p_cs, r0, nr, row, &t0, &t1);
-        FN(kl_two_load)(q, b->q_rs, b->q_cs, r0, nr, row, &s0, &s1);
-        /* the differences of two floats are exact in double (or nearly), and so is
-           d0 = (s1 - s0) - (t1 - t0) where the rows nearly agree: d = b - a to an ulp of itself
-           (b - a of the quotients would carry their roundings, an ulp of |a|) */
-        const xv_d ta = t1 - t0, sb = s1 - s0, d0 = sb - ta;
-        xv_d a = ta, bb = sb, dd = d0;
-        if (tp->scale) a = a * tp->inv, bb = bb * tp->inv, dd = dd * tp->inv;
-        const xv_d aa = XV(sel)(XV_LT(a, 0.0), -a, a), ab = XV(sel)(XV_LT(bb, 0.0), -bb, bb);
-        const xv_i ok = XV_LE(aa, 700.0) & XV_LE(ab, 700.0); /* NaN too: not ok */
-        const xv_d a_ = XV(sel)(ok, a, zero), b_ = XV(sel)(ok, bb, zero);
-        const xv_d aa_ = XV(sel)(ok, aa, zero), ab_ = XV(sel)(ok, ab, zero);
-        /* sigmoid(|z|) = 1 / (1 + exp(-|z|)), sigmoid(-|z|) = exp(-|z|) sigmoid(|z|) */
-        const xv_d ea = XV(exp_short)(-aa_), eb = XV(exp_short)(-ab_);
-        const xv_d sa_hi = one / (one + ea), sa_lo = ea * sa_hi;
-        const xv_d sb_hi = one / (one + eb), sb_lo = eb * sb_hi;
-        const xv_i apos = XV_GE(a_, 0.0), bpos = XV_GE(b_, 0.0);
-        const xv_d sig_a = XV(sel)(apos, sa_hi, sa_lo), sig_na = XV(sel)(apos, sa_lo, sa_hi);
-        const xv_d d = XV(sel)(ok, dd, zero);
-        const xv_d relu_b = XV(sel)(bpos, b_, zero), relu_nb = XV(sel)(bpos, zero, -b_);
-        const xv_d B1 = XV(sel)(apos, relu_nb + sig_na * d, relu_b - sig_a * d);
-        /* |a| - |b| is -d or d where the signs agree (the one place it may cancel) */
-        const xv_i same = ~(apos ^ bpos);
-        const xv_d k = XV(sel)(same, XV(sel)(apos, -d, d), aa_ - ab_);
-        const xv_d B2 = XV(log1p)(sa_lo * XV(expm1_short)(k));
-        xv_d kl = B1 + B2;
-        kl = XV(sel)(XV_LT(kl, 0.0), zero, kl);
-        xv_d w = one;
-        if (b->row_weight)
-            for (int l = 0; l < 8; l++) w[l] = b->row_weight[row[l]];
-        const xv_i dead = XV_EQ(w, 0.0);
-        xv_d value = XV(sel)(dead, zero, w * ((temp * temp) * kl));
-        xv_d gv = zero;
-        if (g) {
-            const xv_d sig_b = XV(sel)(bpos, sb_hi, sb_lo), sig_nb = XV(sel)(bpos, sb_lo, sb_hi);
-            const xv_i near = XV_LE(d, 1.0) & XV_GE(d, -1.0);
-            /* |d| > 1: sigmoid(b) - sigmoid(a), or sigmoid(-a) - sigmoid(-b) where both
-               logits are positive (there the sigmoids of the negatives are the small ones) */
-            const xv_d far = XV(sel)(apos & bpos, sig_na - sig_nb, sig_b - sig_a);
-            const xv_d em = XV(expm1_short)(XV(sel)(near, d, zero));
-            const xv_d dq = XV(sel)(near, sig_a * sig_nb * em, far);
-            gv = XV(sel)(dead, zero, ((w * temp) / b->grad_div) * dq);
-        }
-        for (int l = 0; l < nr; l++) {
-            if (!ok[l]) { /* this row alone by kl_tiles */
-                value[l] = FN(kl_one_row)(b, tp, r0 + l);
-                continue;
-            }
-            if (g) {
-                g[(r0 + l) * b->g_rs + b->g_cs] = (T)gv[l];
-                g[(r0 + l) * b->g_rs] = (T)-gv[l];
-            }
-        }
-        for (int l = 0; l < nr; l++) {
-            if (b->row_out) b->row_out[r0 + l] = value[l];
-            FN(sum_add)(&bsum, l, value[l]);
-        }
-    }
-    FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
-}
-#endif
-
-#if XK_WIDEN
-/* Rows of two classes, probability targets p and student logits, float results: with
- * b = (s1 - s0) / temp, log q0 = -sp(b) and log q1 = -sp(-b) (sp: softplus, relu plus
- * log1p(exp(-|b|)) in full precision), the divergence sum_c p_c (log p_c + sp(-+b)) directly
- * (a p_c of 0 adds 0). Its error, a few roundings of 2^-53 of M = sum_c p_c (|log p_c| +
- * sp(-+b)), is below 2^-31 of the scale S = sum_c p_c |log p_c - log q_c| where S >= 2^-20 M;
- * the gradient temp (P q_c - p_c) (P = p0 + p1, exact; q_c to a few ulp) is within a few ulp of
- * its terms' scale, as the general path's. A row below that S (nearly equal distributions),
- * or whose |b| is beyond 700 (an infinite or NaN logit too) or whose target is not in [0, 1],
- * goes through kl_tiles alone, as kl_two's rows do. Eight rows at a time (the lanes;
- * kl_two_load). Before it every such row took kl_tiles: 1,048,576 x 2 float32 on an Intel
- * Xeon, one thread, 30 -> 12.8 ms. */
-static void FN(kl_two_probs)(xk_kl *b, const xk_kl_tp *tp)
-{
-    const ptrdiff_t R = b->R;
-    const double temp = b->temperature;
-    const T *p = (const T *)b->p, *q = (const T *)b->q;
-    T *g = (T *)b->grad;
-    const xv_d zero = XV(splat)(0.0), one = XV(splat)(1.0);
-    xk_sum bsum = {{0}, {0}, {0}};
-    for (ptrdiff_t r0 = 0; r0 < R; r0 += 8) {
-        const ptrdiff_t nr = R - r0 < 8 ? R - r0 : 8;
-        xv_i row;
-        for (int l = 0; l < 8; l++) row[l] = l < nr ? r0 + l : R - 1;
-        xv_d p0, p1, s0, s1;
+        xv_d p0, p1, s0, s1, d0 = zero, d1 = zero;
         FN(kl_two_load)(p, b->p_rs, b->p_cs, r0, nr, row, &p0, &p1);
         FN(kl_two_load)(q, b->q_rs, b->q_cs, r0, nr, row, &s0, &s1);
-        xv_d bb = s1 - s0;
-        if (tp->scale) bb = bb * tp->inv;
-        const xv_d ab = XV(sel)(XV_LT(bb, 0.0), -bb, bb);
-        xv_i ok = XV_LE(ab, 700.0) & XV_GE(p0, 0.0) & XV_LE(p0, 1.0) & XV_GE(p1, 0.0) &
-                  XV_LE(p1, 1.0); /* NaN too: not ok */
-        const xv_d b_ = XV(sel)(ok, bb, zero), ab_ = XV(sel)(ok, ab, zero);
-        const xv_d e = XV(exp)(-ab_), L = XV(log1p)(e);
-        const xv_i bpos = XV_GE(b_, 0.0);
-        const xv_d sp_b = XV(sel)(bpos, b_, zero) + L, sp_nb = XV(sel)(bpos, zero, -b_) + L;
-        /* log p_c, 0 where p_c is 0 (its term is 0 whatever q_c) */
-        const xv_i z0 = XV_EQ(p0, 0.0), z1 = XV_EQ(p1, 0.0);
-        const xv_d lp0 = XV(log_kernel)(XV(sel)(z0, one, p0), zero);
-        const xv_d lp1 = XV(log_kernel)(XV(sel)(z1, one, p1), zero);
-        const xv_d r0v = lp0 + sp_b, r1v = lp1 + sp_nb;
-        const xv_d t0 = XV(sel)(z0, zero, p0 * r0v), t1 = XV(sel)(z1, zero, p1 * r1v);
-        const xv_d kl = t0 + t1;
-        const xv_d S = XV(sel)(XV_LT(t0, 0.0), -t0, t0) + XV(sel)(XV_LT(t1, 0.0), -t1, t1);
-        const xv_d M = XV(sel)(z0, zero, p0 * (sp_b - lp0)) + XV(sel)(z1, zero, p1 * (sp_nb - lp1));
-        ok &= XV_GE(S, 0x1p-20 * M);
+        xv_i ok;
+        const xv_d kl = PL ? FN(kl_two_logits_v)(p0, p1, s0, s1, tp, g != NULL, &ok, &d1)
+                           : FN(kl_two_probs_v)(p0, p1, s0, s1, tp, g != NULL, &ok, &d0, &d1);
         xv_d w = one;
         if (b->row_weight)
             for (int l = 0; l < 8; l++) w[l] = b->row_weight[row[l]];
@@ -1154,13 +1143,9 @@ static void FN(kl_two_probs)(xk_kl *b, const xk_kl_tp *tp)
         xv_d value = XV(sel)(dead, zero, w * ((temp * temp) * kl));
         xv_d g0 = zero, g1 = zero;
         if (g) {
-            /* q1 = sigmoid(b) = 1 / (1 + e) or e / (1 + e), q0 on the other side */
-            const xv_d hi = one / (one + e), lo = e * hi;
-            const xv_d q1 = XV(sel)(bpos, hi, lo), q0 = XV(sel)(bpos, lo, hi);
-            const xv_d P = p0 + p1, d0 = P * q0 - p0, d1 = P * q1 - p1;
             const xv_d k = (w * temp) / b->grad_div;
-            g0 = XV(sel)(dead, zero, k * d0);
             g1 = XV(sel)(dead, zero, k * d1);
+            g0 = PL ? -g1 : XV(sel)(dead, zero, k * d0); /* teacher logits: q0 - p0 = p1 - q1 */
         }
         for (int l = 0; l < nr; l++) {
             if (!ok[l]) { /* this row alone by kl_tiles */
@@ -1168,8 +1153,8 @@ static void FN(kl_two_probs)(xk_kl *b, const xk_kl_tp *tp)
                 continue;
             }
             if (g) {
-                g[(r0 + l) * b->g_rs] = (T)g0[l];
                 g[(r0 + l) * b->g_rs + b->g_cs] = (T)g1[l];
+                g[(r0 + l) * b->g_rs] = (T)g0[l];
             }
         }
         for (int l = 0; l < nr; l++) {
@@ -1179,6 +1164,7 @@ static void FN(kl_two_probs)(xk_kl *b, const xk_kl_tp *tp)
     }
     FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
 }
+
 #endif
 
 XK_ENTRY void FN(kl)(xk_kl *b)
@@ -1190,12 +1176,9 @@ XK_ENTRY void FN(kl)(xk_kl *b)
     tp.bl = temp - tp.bh;
     b->loss_sum = b->loss_sum_small = 0.0;
 #if XK_WIDEN
-    if (b->C == 2 && b->p_logits && b->q_logits) {
-        FN(kl_two)(b, &tp);
-        return;
-    }
-    if (b->C == 2 && !b->p_logits && b->q_logits) {
-        FN(kl_two_probs)(b, &tp);
+    if (b->C == 2 && b->q_logits) { /* the closed forms of two classes */
+        if (b->p_logits) FN(kl_two)(b, &tp, 1);
+        else FN(kl_two)(b, &tp, 0);
         return;
     }
 #endif
