@@ -176,6 +176,39 @@ def test_float32_gradient_digits_at_a_temperature_that_rounds(rng, classes):
     assert ref.max_ulp(ref.ulp_error(grad, exact[1])) <= 1.0
 
 
+def _two_class_rows(y_true, y_pred, kw, finite, special, grad_of_itself: bool) -> None:
+    """The checks of float32 rows of two classes (kl.h kl_two): against mpmath on the rows
+    ``finite`` (the value within half an ulp of the scale, plus the margin the bound allows;
+    the gradient within an ulp of itself, or ``GRAD_ULP`` of its terms' scale), float64's
+    values on the rows ``special`` (those the general path takes: infinities and NaN), and each
+    row's bits the same alone as in the batch, and with the classes along the first axis (read
+    by gathers instead of contiguous loads)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        got, grad = xent.kl_divergence(y_true, y_pred, reduction="none", return_grad=True, **kw)
+        wide, wide_grad = xent.kl_divergence(
+            y_true.astype(np.float64), y_pred.astype(np.float64), reduction="none",
+            return_grad=True, **kw,
+        )  # fmt: skip
+        rows_t, grad_t = xent.kl_divergence(
+            y_true.T.copy(), y_pred.T.copy(), axis=0, reduction="none", return_grad=True, **kw
+        )
+        alone = [
+            xent.kl_divergence(y_true[i : i + 1], y_pred[i : i + 1], reduction="none", **kw)[0]
+            for i in range(y_true.shape[0])
+        ]
+    exact = ref.kl_divergence(y_true[finite], y_pred[finite], **kw)
+    assert ref.max_ulp(ref.ulp_error(got[finite], exact[0], scale=exact[3])) <= 0.55
+    if grad_of_itself:
+        assert ref.max_ulp(ref.ulp_error(grad[finite], exact[1])) <= 1.0
+    else:
+        assert ref.max_ulp(ref.ulp_error(grad[finite], exact[1], scale=exact[2])) <= GRAD_ULP
+    np.testing.assert_array_equal(got[special], wide[special].astype(np.float32))
+    np.testing.assert_array_equal(grad[special], wide_grad[special].astype(np.float32))
+    np.testing.assert_array_equal(got, np.array(alone, np.float32))
+    np.testing.assert_array_equal(rows_t, got)
+    np.testing.assert_array_equal(grad_t.T, grad)
+
+
 def test_float32_two_class_rows_of_logits(rng):
     """float32 rows of two classes with logits on both sides take a closed form of their own
     (kl.h kl_two): against mpmath for independent, nearly equal (to the last bit; at an
@@ -183,9 +216,7 @@ def test_float32_two_class_rows_of_logits(rng):
     is a last bit away from the teacher's (the gradient q1 - p1 = sigmoid(a) sigmoid(-b)
     expm1(d) needs d = b - a to an ulp of itself; b - a of the two quotients keeps 21 bits
     there); logit differences either side of 700 times the temperature, infinities and NaN
-    (rows the general path takes) mixed in; each row's bits the same alone and in the batch,
-    and with the classes along the first axis (read by gathers instead of contiguous
-    loads)."""
+    (rows the general path takes) mixed in (_two_class_rows)."""
     temp, n = 7.0, 48
     t = 3.0 * rng.standard_normal((n, 2))
     s = t + 0.3 * rng.standard_normal((n, 2))
@@ -207,25 +238,7 @@ def test_float32_two_class_rows_of_logits(rng):
     s32[28:] = [[0.0, 1.0], [0.0, 5.0], [-np.inf, 2.0], [-np.inf, 1.0], [np.nan, 4.0],
                 [np.inf, np.inf], *[[1.0, 0.0]] * 14]  # fmt: skip
     kw = {"from_logits": True, "target_from_logits": True, "temperature": temp}
-    with np.errstate(invalid="ignore"):
-        got, grad = xent.kl_divergence(t32, s32, reduction="none", return_grad=True, **kw)
-        wide, wide_grad = xent.kl_divergence(
-            t32.astype(np.float64), s32.astype(np.float64), reduction="none", return_grad=True, **kw
-        )
-        rows_t, grad_t = xent.kl_divergence(
-            t32.T.copy(), s32.T.copy(), axis=0, reduction="none", return_grad=True, **kw
-        )
-        alone = [xent.kl_divergence(t32[i : i + 1], s32[i : i + 1], reduction="none", **kw)[0]
-                 for i in range(n)]  # fmt: skip
-    exact = ref.kl_divergence(t32[finite], s32[finite], **kw)
-    assert ref.max_ulp(ref.ulp_error(got[finite], exact[0], scale=exact[3])) <= 0.55
-    assert ref.max_ulp(ref.ulp_error(grad[finite], exact[1])) <= 1.0
-    # the rows the general path takes: the same infinities and NaN as float64's
-    np.testing.assert_array_equal(got[28:], wide[28:].astype(np.float32))
-    np.testing.assert_array_equal(grad[28:], wide_grad[28:].astype(np.float32))
-    np.testing.assert_array_equal(got, np.array(alone, np.float32))
-    np.testing.assert_array_equal(rows_t, got)
-    np.testing.assert_array_equal(grad_t.T, grad)
+    _two_class_rows(t32, s32, kw, finite, np.arange(28, n), grad_of_itself=True)
 
 
 def test_float32_two_class_probability_targets(rng):
@@ -234,9 +247,8 @@ def test_float32_two_class_probability_targets(rng):
     rows of extreme or special logits kl_tiles: against mpmath for independent, confident,
     lopsided and nearly equal rows, targets with a 0 or exactly 1, at a temperature (the
     gradient, T (P q - p), within a few ulp of its terms' scale, as the general path's); logit
-    differences either side of 700 times the temperature, infinities and NaN mixed in (the
-    same values as float64's); each row's bits the same alone and in the batch, and with the
-    classes along the first axis (read by gathers)."""
+    differences either side of 700 times the temperature, infinities and NaN mixed in
+    (_two_class_rows)."""
     temp, n = 1.5, 48
     # targets whose two entries sum to 1 exactly (multiples of 2^-24), some tiny, 0 or 1
     p1 = np.round(rng.uniform(0.02, 0.98, n) * 2.0**24) / 2.0**24
@@ -249,28 +261,11 @@ def test_float32_two_class_probability_targets(rng):
     s[16:24] = logs + 1e-7 * rng.standard_normal((8, 2))
     s[24:28] = [[0.0, 690.0 * temp], [0.0, 699.0 * temp], [0.0, 701.0 * temp], [5.0, -700.5 * temp]]
     s32 = s.astype(np.float32)
-    finite = np.arange(28)
     s32[28:34] = [[-np.inf, 1.0], [0.0, np.inf], [np.nan, 2.0], [np.inf, np.inf],
                   [-np.inf, -np.inf], [1.0, 2.0]]  # fmt: skip
     kw = {"from_logits": True, "target_from_logits": False, "temperature": temp}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        got, grad = xent.kl_divergence(t, s32, reduction="none", return_grad=True, **kw)
-        wide, wide_grad = xent.kl_divergence(
-            t.astype(np.float64), s32.astype(np.float64), reduction="none", return_grad=True, **kw
-        )
-        rows_t, grad_t = xent.kl_divergence(
-            t.T.copy(), s32.T.copy(), axis=0, reduction="none", return_grad=True, **kw
-        )
-        alone = [xent.kl_divergence(t[i : i + 1], s32[i : i + 1], reduction="none", **kw)[0]
-                 for i in range(n)]  # fmt: skip
-    exact = ref.kl_divergence(t[finite], s32[finite], **kw)
-    assert ref.max_ulp(ref.ulp_error(got[finite], exact[0], scale=exact[3])) <= 0.55
-    assert ref.max_ulp(ref.ulp_error(grad[finite], exact[1], scale=exact[2])) <= GRAD_ULP
-    np.testing.assert_array_equal(got[28:34], wide[28:34].astype(np.float32))
-    np.testing.assert_array_equal(grad[28:34], wide_grad[28:34].astype(np.float32))
-    np.testing.assert_array_equal(got, np.array(alone, np.float32))
-    np.testing.assert_array_equal(rows_t, got)
-    np.testing.assert_array_equal(grad_t.T, grad)
+    finite = np.r_[0:28, 34:n]
+    _two_class_rows(t, s32, kw, finite, np.arange(28, 34), grad_of_itself=False)
 
 
 @pytest.mark.parametrize("classes", [2, *CLASSES, 300])
