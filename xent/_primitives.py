@@ -17,8 +17,8 @@ from ._validation import as_real_array, check_axis, check_flag, float_dtypes
 
 
 def _one_block(mode: int, a: object, axis: object, keepdims: bool) -> Any:
-    """A small call (logits of one block, plainly valid) in C: the general path's kernel call
-    and results (`_core.rows_one_block`); None for any other."""
+    """A plain call (logits of one block, or of more as one job, plainly valid) in C: the
+    general path's kernel calls and results (`_core.rows_one_block`); None for any other."""
     return _core.rows_one_block(
         mode, a, axis, keepdims, _engine.BLOCK_BYTES, _engine.MIN_ROWS, new_array, MIN_BYTES,
         run_shared,

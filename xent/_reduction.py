@@ -53,17 +53,11 @@ def grad_divisor(reduction: str, total_weight: float) -> float:
 
 def _sum(partial_sums: Sequence[tuple[float, float]], k: int) -> float:
     """The blocks' sums (item ``k`` of each pair) added exactly, then rounded once
-    (`math.fsum`; 0.0 for none, and for -0.0): inf where that sum overflows, NaN where it holds
-    inf and -inf."""
+    (`_core.exact_sum`, as the small path's jobs add theirs; 0.0 for none, and for -0.0): inf
+    where that sum overflows, NaN where it holds inf and -inf."""
     if len(partial_sums) == 1:  # one block (a small call): the sum itself, -0.0 as 0.0
         return partial_sums[0][k] + 0.0
-    values = [pair[k] for pair in partial_sums]
-    try:
-        return math.fsum(values)
-    except OverflowError:  # finite values whose sum is beyond the largest float
-        return math.copysign(math.inf, sum(values))
-    except ValueError:  # inf + -inf
-        return math.nan
+    return _core.exact_sum([pair[k] for pair in partial_sums])
 
 
 def reduce(

@@ -505,19 +505,11 @@ cdef void _round_rows(const double *rows, cnp.ndarray out, Py_ssize_t R) noexcep
         o[r] = <float>rows[r]
 
 
-cdef cnp.ndarray _new_output(cnp.ndarray like, object new_array, Py_ssize_t min_out_bytes):
-    """A new array of ``like``'s shape and dtype, from ``new_array(shape, dtype)``
-    (`xent._outputs.new_array`) from ``min_out_bytes`` up, else NumPy's."""
-    if cnp.PyArray_NBYTES(like) >= min_out_bytes:
-        return new_array((<object>like).shape, (<object>like).dtype)
-    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like),
-                             cnp.PyArray_TYPE(like), 0)
-
-
 cdef cnp.ndarray _new_rows(int nd, cnp.npy_intp *dims, int typ, object new_array,
                            Py_ssize_t min_out_bytes):
-    """A new array of ``dims`` and type ``typ`` for per-row values, as `_new_output` makes
-    one: from ``new_array`` from ``min_out_bytes`` up, else NumPy's."""
+    """A new array of ``dims`` and type ``typ`` (float32 or float64) that xent returns: from
+    ``new_array(shape, dtype)`` (`xent._outputs.new_array`) from ``min_out_bytes`` up, else
+    NumPy's."""
     cdef Py_ssize_t i, n = 8 if typ == cnp.NPY_FLOAT64 else 4
     for i in range(nd):
         n *= dims[i]
@@ -525,6 +517,12 @@ cdef cnp.ndarray _new_rows(int nd, cnp.npy_intp *dims, int typ, object new_array
         return new_array(tuple([dims[i] for i in range(nd)]),
                          np.float64 if typ == cnp.NPY_FLOAT64 else np.float32)
     return cnp.PyArray_EMPTY(nd, dims, typ, 0)
+
+
+cdef cnp.ndarray _new_output(cnp.ndarray like, object new_array, Py_ssize_t min_out_bytes):
+    """A new array of ``like``'s shape and dtype (float32 or float64), as `_new_rows`."""
+    return _new_rows(cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like), cnp.PyArray_TYPE(like),
+                     new_array, min_out_bytes)
 
 
 def rows_one_block(int mode, object a, object axis, bint keepdims, Py_ssize_t block_bytes,
@@ -717,16 +715,22 @@ cdef SharedBlocks _plain_job(int mode, cnp.ndarray x, Py_ssize_t R, Py_ssize_t C
     return job if run_job(job, job.job.s.n_blocks) else None
 
 
-cdef double _job_sum(SharedBlocks job, int k) except? -1.0:
-    """Item ``k`` of the blocks' sums (0: the loss sums, 1: the same times 2**-64) added
-    exactly and rounded once, as `xent._reduction.reduce` adds those of two blocks or more."""
-    values = [job.job.sums[2 * j + k] for j in range(job.job.s.n_blocks)]
+def exact_sum(list values):
+    """The blocks' sums ``values`` added exactly and rounded once (`math.fsum`): inf where that
+    sum overflows, NaN where it holds inf and -inf. The reduction of every call of two blocks
+    or more (`xent._reduction.reduce`, `_job_sum`)."""
     try:
         return fsum(values)
     except OverflowError:  # finite values whose sum is beyond the largest float
         return copysign(INFINITY, sum(values))
     except ValueError:  # inf + -inf
         return NAN
+
+
+cdef double _job_sum(SharedBlocks job, int k) except? -1.0:
+    """Item ``k`` of the blocks' sums (0: the loss sums, 1: the same times 2**-64), as
+    `exact_sum` adds them."""
+    return exact_sum([job.job.sums[2 * j + k] for j in range(job.job.s.n_blocks)])
 
 
 def sparse_one_block(object y_true, object y_pred, object axis, object reduction,
