@@ -548,12 +548,10 @@ def rows_one_block(int mode, object a, object axis, bint keepdims, Py_ssize_t bl
             memcpy(dims, cnp.PyArray_DIMS(x), nd * sizeof(cnp.npy_intp))
             dims[nd - 1] = 1  # (dropped without keepdims)
             out = _new_rows(nd if keepdims else nd - 1, dims, typ, new_array, min_out_bytes)
-            _plain_job(mode, x, R, C, block_rows, None, None, None, 0.0, 1.0, out, 0.0, 0.0, 0,
-                       run_job)
+            _plain_job(mode, x, R, C, block_rows, None, None, 0.0, 1.0, out, 0.0, 0.0, 0, run_job)
         else:
             out = _new_output(x, new_array, min_out_bytes)
-            _plain_job(mode, x, R, C, block_rows, out, None, None, 0.0, 1.0, None, 0.0, 0.0, 0,
-                       run_job)
+            _plain_job(mode, x, R, C, block_rows, out, None, 0.0, 1.0, None, 0.0, 0.0, 0, run_job)
         return out
     memset(&b, 0, sizeof(b))
     b.R, b.C = R, C
@@ -696,8 +694,8 @@ cdef object _scalar(double value, int kind):
 
 
 cdef SharedBlocks _plain_job(int mode, cnp.ndarray x, Py_ssize_t R, Py_ssize_t C,
-                             Py_ssize_t block_rows, object out, object labels, object cw_others,
-                             double eps, double grad_div, object rows_out, double z, double gamma,
+                             Py_ssize_t block_rows, object out, object labels, double eps,
+                             double grad_div, object rows_out, double z, double gamma,
                              int64_t id_limit, object run_job, object t=None, object check=None):
     """A small path's call of more than one block, from logits without weights, as
     `xent._softmax.SoftmaxCall._run_shared` runs it: one `SharedBlocks` job over the whole
@@ -706,10 +704,12 @@ cdef SharedBlocks _plain_job(int mode, cnp.ndarray x, Py_ssize_t R, Py_ssize_t C
     this thread and the kernel's helper threads); returns the job, whose blocks' sums
     `_job_sum` adds, or None where a block's ``check`` of its targets failed. The general
     path's Python around that job took 10-13 us a call (Intel Xeon, one thread: 1,024 rows of
-    100 float32 logits, two blocks, 90 us in all)."""
+    100 float32 logits, two blocks, 90 us in all). Without class weights, a smoothed gradient's
+    sums of the other classes' weights are C - 1 each (`_unit_others`)."""
+    others = np.full(C, C - 1.0) if eps > 0 and out is not None else None
     job = SharedBlocks(
         mode, x.reshape(R, C), None if out is None else out.reshape(R, C),
-        None if labels is None else labels.reshape(R), None, None, cw_others, <double>C, eps,
+        None if labels is None else labels.reshape(R), None, None, others, <double>C, eps,
         grad_div, None if rows_out is None else rows_out.reshape(R), True, z, gamma, block_rows,
         id_limit, None if t is None else t.reshape(R, C), check)
     return job if run_job(job, job.job.s.n_blocks) else None
@@ -772,10 +772,8 @@ def sparse_one_block(object y_true, object y_pred, object axis, object reduction
         if red == 0:
             rows_out = _new_rows(nd - 1, cnp.PyArray_DIMS(x), typ, new_array, min_out_bytes)
         try:
-            job = _plain_job(
-                SPARSE_MODE, x, R, C, block_rows, grad, y,
-                np.full(C, C - 1.0) if eps > 0 and return_grad else None, eps,
-                <double>R if red == 2 else 1.0, rows_out, z, gamma, C, run_job)
+            job = _plain_job(SPARSE_MODE, x, R, C, block_rows, grad, y, eps,
+                             <double>R if red == 2 else 1.0, rows_out, z, gamma, C, run_job)
         except ClassIdsOutOfRange:  # the general path says which
             return None
         if red == 0:
@@ -951,8 +949,7 @@ cdef object _categorical_job(cnp.ndarray x, cnp.ndarray t, Py_ssize_t R, Py_ssiz
     if red == 0:
         rows_out = _new_rows(cnp.PyArray_NDIM(x) - 1, cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x),
                              new_array, min_out_bytes)
-    job = _plain_job(CATEGORICAL_MODE, x, R, C, block_rows, grad, None,
-                     np.full(C, C - 1.0) if eps > 0 and return_grad else None, eps,
+    job = _plain_job(CATEGORICAL_MODE, x, R, C, block_rows, grad, None, eps,
                      1.0 if red != 2 else (total if total > 0 else INFINITY), rows_out, z, gamma,
                      0, run_job, t, (None, rtol, True, not first, totals, hot))
     if job is None:
