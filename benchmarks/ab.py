@@ -60,6 +60,7 @@ def _few(rng: np.random.Generator) -> Iterator[Case]:
             name = f"{c} {np.dtype(dtype).name}"
             yield f"{name} logsumexp", lambda m, x=x: m.logsumexp(x, axis=-1)
             yield f"{name} softmax", lambda m, x=x: m.softmax(x, axis=-1)
+            yield f"{name} log_softmax", lambda m, x=x: m.log_softmax(x, axis=-1)
             yield from _sparse(name, x, y)
 
 

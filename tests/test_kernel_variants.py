@@ -212,6 +212,24 @@ def test_softmax_family_bit_identical(each_variant, data, fn):
     assert_variants_agree(results)
 
 
+@pytest.mark.parametrize("fn", ["log_softmax", "softmax"])
+@pytest.mark.parametrize("n_classes", [3, 10, 24])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_family_strided_rows_bit_identical(each_variant, rng, dtype, n_classes, fn):
+    """Rows apart in memory (row stride 2 C) give the bits of the same rows one after another,
+    under every variant: the tiles read rows of either kind, and log_softmax writes contiguous
+    rows eight at a time, the others row by row."""
+    x = softmax_inputs(rng, dtype, n_classes, axis_last=True)["x"]
+    wide = np.zeros((x.shape[0], 2 * n_classes), dtype)
+    wide[:, :n_classes] = x
+    f = getattr(xent, fn)
+    strided = each_variant(lambda: f(wide[:, :n_classes], axis=-1))
+    contiguous = each_variant(lambda: f(x, axis=-1))
+    for name in SUPPORTED:
+        assert_same_bits({"contiguous": contiguous[name], "strided": strided[name]})
+    assert_variants_agree(contiguous)
+
+
 SPARSE_OPTIONS = {
     "plain": {},
     "weights": {"class_weight": True, "sample_weight": True},

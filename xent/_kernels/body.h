@@ -3628,18 +3628,98 @@ static inline __attribute__((always_inline)) void FN(tile_out)(
     }
 }
 
-static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x,
-                     ptrdiff_t xs, const T *t, ptrdiff_t ts, T *out, ptrdiff_t os, T *fbuf,
-                     xk_sum *bsum)
+/* Prefetch the cache lines of the rows r .. r + rows - 1 of a block of R rows of C entries
+ * (row r at x + r * rs, unit class stride), where the block has them, for reading or (write)
+ * for writing: to_tile_c and from_tile_c ask for a group of rows a tile ahead, so that the
+ * next tile's lines arrive while this one is copied and computed. The hardware's stream
+ * prefetchers did not do it for the gathers that copied them then: on an AMD EPYC the gathers of
+ * 65,536 rows of ten doubles took a quarter of log_softmax (perf), and with this the call
+ * took 0.68x the time (one thread, best of 4 x 5 x 20 calls alternating builds; softmax
+ * 0.63x, the sparse loss 0.74x, with its gradient 0.65x; float32 rows of ten classes
+ * 0.86-0.94x, of sixteen 0.93-0.98x). */
+static inline __attribute__((always_inline)) void FN(prefetch_rows)(const T *x, ptrdiff_t rs,
+                                                                     ptrdiff_t C, ptrdiff_t r,
+                                                                     ptrdiff_t rows, ptrdiff_t R,
+                                                                     const int write)
+{
+    if (r + rows > R) return;
+    x += r * rs;
+    if (rs == C) { /* one contiguous run */
+        const char *p = (const char *)x, *end = (const char *)(x + rows * C);
+        for (; p < end; p += 64) {
+            if (write) __builtin_prefetch(p, 1, 2);
+            else __builtin_prefetch(p, 0, 2);
+        }
+        return;
+    }
+    for (ptrdiff_t k = 0; k < rows; k++) {
+        const char *a = (const char *)(x + k * rs), *e = (const char *)(x + k * rs + C - 1);
+        if (write) __builtin_prefetch(a, 1, 2), __builtin_prefetch(e, 1, 2);
+        else __builtin_prefetch(a, 0, 2), __builtin_prefetch(e, 0, 2);
+    }
+}
+
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+/* log_softmax of n <= XK_TILE rows of C <= XK_TILE_C_MAX classes (row r at x + r * xs and
+ * out + r * os, unit class stride) from their maxima m and L = log1p(s) (nt), each entry as
+ * tile_out computes it (log_softmax_v, the same bits), in the rows as they are: contiguous
+ * rows eight at a time, their 8 C entries as C vectors whose lanes take their row's m and L by
+ * a permute (the lanes' rows the same for every group of eight), the others row by row. With
+ * it the transposed tiles of log_softmax skip tile_out's pass over the tile and from_tile's
+ * transposes, whose output pass then took as long as a read and write of the rows (np.subtract):
+ * Intel Xeon (AVX-512), one thread (benchmarks.ab), 65,536 x 10 float64 0.92x the time
+ * (1.81 -> 1.67 ms), float64 rows of 4-16 classes 0.89-0.92x, float32 of 3-32 0.90-0.95x.
+ * AVX2 has no permute of eight doubles in one register: its tiles go the way of the others. */
+static void FN(log_softmax_rows)(const T *x, ptrdiff_t xs, T *out, ptrdiff_t os, ptrdiff_t C,
+                                 ptrdiff_t n, const double *m, const double *nt, ptrdiff_t ahead)
+{
+    xv_i lane_row[XK_TILE_C_MAX]; /* entry 8 k + l of eight rows: row (8 k + l) / C */
+    ptrdiff_t r = 0;
+    if (xs == C && os == C) {
+        for (ptrdiff_t k = 0; k < C; k++)
+            for (int l = 0; l < 8; l++) lane_row[k][l] = (8 * k + l) / C;
+        for (; r + 8 <= n; r += 8) {
+            FN(prefetch_rows)(out, os, C, r + XK_TILE, 8, n + ahead, 1);
+            const xv_d M = XV(load)(m + r), L = XV(load)(nt + r);
+            const T *xg = x + r * C;
+            T *og = out + r * C;
+            for (ptrdiff_t k = 0; k < C; k++) {
+                const __m512i idx = (__m512i)lane_row[k];
+                const xv_d mv = (xv_d)_mm512_permutexvar_pd(idx, (__m512d)M);
+                const xv_d Lv = (xv_d)_mm512_permutexvar_pd(idx, (__m512d)L);
+                XK_STOREV(og + 8 * k, FN(log_softmax_v)(XK_LOADV(xg + 8 * k), mv, Lv));
+            }
+        }
+    }
+    for (; r < n; r++) {
+        const xv_d mv = XV(splat)(m[r]), Lv = XV(splat)(nt[r]);
+        for (ptrdiff_t c = 0; c < C; c += 8) {
+            const int k = C - c < 8 ? (int)(C - c) : 8;
+            FN(store_pad)(out + r * os + c, k,
+                          FN(log_softmax_v)(FN(load_pad)(x + r * xs + c, k, 0.0), mv, Lv));
+        }
+    }
+}
+#endif
+
+/* A tile of n rows (class-major: entry (r, c) at x[c * xs + r]) through its passes, its output
+ * (if out) written class-major to out for the caller to transpose. Where rows_out is given
+ * (the transposed tile's rows, row-major at rows_x and rows_out, row strides rows_xs and
+ * rows_os, the block's next `ahead` rows after them) log_softmax may write its rows there
+ * itself (log_softmax_rows): it returns 1 where it did, else 0. */
+static int FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x, ptrdiff_t xs,
+                    const T *t, ptrdiff_t ts, T *out, ptrdiff_t os, T *fbuf, xk_sum *bsum,
+                    const T *rows_x, ptrdiff_t rows_xs, T *rows_out, ptrdiff_t rows_os,
+                    ptrdiff_t ahead)
 {
     const ptrdiff_t C = b->C;
     if (C == 2 && (mode == XK_SPARSE || mode == XK_CATEGORICAL) && b->eps == 0.0) {
         FN(tile2)(b, mode, r0, n, x, xs, t, ts, out, os, bsum);
-        return;
+        return 0;
     }
     if (C == 2 && (mode == XK_LSE || mode == XK_SOFTMAX || mode == XK_LOG_SOFTMAX)) {
         FN(tile2_out_any)(b, mode, r0, n, x, xs, out, os, bsum, 0);
-        return;
+        return 0;
     }
     const int grad = out != NULL && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
     const int SMOOTH = b->eps > 0.0 && (mode == XK_SPARSE || mode == XK_CATEGORICAL);
@@ -3738,15 +3818,23 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     FN(rows_logs)(b, mode, fg, n8, m, acc, Ls);
     if (fg) {
         FN(tile_focal_sums)(b, r0, n, t, ts, 1, m, top, acc, Ls, bsum);
-        return;
+        return 0;
     }
     if (focal_rows) {
         FN(tile_focal)(b, mode, r0, n, x, xs, t, ts, out, os, fo, fos, m, top, acc, Ls, bsum);
-        return;
+        return 0;
     }
     FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx, bsum,
                     xyp, NULL);
-    if (out == NULL || mode == XK_LSE) return;
+    if (out == NULL || mode == XK_LSE) return 0;
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    if (mode == XK_LOG_SOFTMAX && rows_out) {
+        FN(log_softmax_rows)(rows_x, rows_xs, rows_out, rows_os, C, n, m, nt, ahead);
+        return 1;
+    }
+#else
+    (void)rows_x, (void)rows_xs, (void)rows_out, (void)rows_os, (void)ahead;
+#endif
     /* the output pass (tile_out), compiled for each mode and whether it fixes the entries set
        apart by selects */
     const int fix_in_pass = grad && C <= XK_FIX_C;
@@ -3763,7 +3851,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
     XK_TILE_OUT(mode, fix_in_pass);
 #endif
 #undef XK_TILE_OUT
-    if (!grad || fix_in_pass) return;
+    if (!grad || fix_in_pass) return 0;
     for (ptrdiff_t r = 0; r < n; r++) {
         if (mode == XK_SPARSE) { /* the label tile_finish says to fix, or -1 */
             int64_t y = ((int64_t *)b->scratch)[r];
@@ -3771,6 +3859,7 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
         }
         if (top[r] >= 0) out[top[r] * os + r] = (T)wyx[r];
     }
+    return 0;
 }
 
 #ifndef XK_GATHER_AHEAD
@@ -3778,37 +3867,6 @@ static void FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *
    prefetch them */
 #define XK_GATHER_AHEAD 64 /* rows */
 #endif
-
-/* Prefetch the cache lines of the rows r .. r + rows - 1 of a block of R rows of C entries
- * (row r at x + r * rs, unit class stride), where the block has them, for reading or (write)
- * for writing: to_tile_c and from_tile_c ask for a group of rows a tile ahead, so that the
- * next tile's lines arrive while this one is copied and computed. The hardware's stream
- * prefetchers did not do it for the gathers that copied them then: on an AMD EPYC the gathers of
- * 65,536 rows of ten doubles took a quarter of log_softmax (perf), and with this the call
- * took 0.68x the time (one thread, best of 4 x 5 x 20 calls alternating builds; softmax
- * 0.63x, the sparse loss 0.74x, with its gradient 0.65x; float32 rows of ten classes
- * 0.86-0.94x, of sixteen 0.93-0.98x). */
-static inline __attribute__((always_inline)) void FN(prefetch_rows)(const T *x, ptrdiff_t rs,
-                                                                     ptrdiff_t C, ptrdiff_t r,
-                                                                     ptrdiff_t rows, ptrdiff_t R,
-                                                                     const int write)
-{
-    if (r + rows > R) return;
-    x += r * rs;
-    if (rs == C) { /* one contiguous run */
-        const char *p = (const char *)x, *end = (const char *)(x + rows * C);
-        for (; p < end; p += 64) {
-            if (write) __builtin_prefetch(p, 1, 2);
-            else __builtin_prefetch(p, 0, 2);
-        }
-        return;
-    }
-    for (ptrdiff_t k = 0; k < rows; k++) {
-        const char *a = (const char *)(x + k * rs), *e = (const char *)(x + k * rs + C - 1);
-        if (write) __builtin_prefetch(a, 1, 2), __builtin_prefetch(e, 1, 2);
-        else __builtin_prefetch(a, 0, 2), __builtin_prefetch(e, 0, 2);
-    }
-}
 
 #if defined(XV_X86_INTRIN) && defined(__AVX512F__)
 /* Classes 0 .. C - 1 of the eight rows at x + at[l] (unit class stride) as doubles, class c of
@@ -4172,7 +4230,8 @@ XK_ENTRY void FN(softmax)(xk_block *b, int mode)
             const T *x = (const T *)b->x + r0;
             const T *t = b->t ? (const T *)b->t + r0 : NULL;
             T *out = b->out ? (T *)b->out + r0 : NULL;
-            FN(tile)(b, mode, r0, n, x, b->x_cs, t, b->t_cs, out, b->o_cs, NULL, &bsum);
+            FN(tile)(b, mode, r0, n, x, b->x_cs, t, b->t_cs, out, b->o_cs, NULL, &bsum, NULL, 0,
+                     NULL, 0, 0);
             continue;
         }
         const ptrdiff_t ahead = R - r0 - n;
@@ -4180,11 +4239,12 @@ XK_ENTRY void FN(softmax)(xk_block *b, int mode)
         if (mode == XK_CATEGORICAL)
             FN(to_tile)((const T *)b->t + r0 * b->t_rs, b->t_rs, C, n, tt, ahead);
         if (check && tile_checks) FN(tile_check)(b, tt, r0, n, chk);
-        FN(tile)(b, mode, r0, n, xt, XK_TILE, tt, XK_TILE, b->out ? ot : NULL, XK_TILE, ot,
-                 &bsum);
-        if (b->out && mode != XK_LSE) {
-            FN(from_tile)(ot, C, n, (T *)b->out + r0 * b->o_rs, b->o_rs, ahead);
-        }
+        const T *const rows_x = (const T *)b->x + r0 * b->x_rs;
+        T *const rows_out = b->out ? (T *)b->out + r0 * b->o_rs : NULL;
+        if (!FN(tile)(b, mode, r0, n, xt, XK_TILE, tt, XK_TILE, b->out ? ot : NULL, XK_TILE, ot,
+                      &bsum, rows_x, b->x_rs, rows_out, b->o_rs, ahead) &&
+            rows_out && mode != XK_LSE)
+            FN(from_tile)(ot, C, n, rows_out, b->o_rs, ahead);
     }
     FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
     if (check) FN(tcheck_end)(chk, check);
