@@ -4885,7 +4885,7 @@ static inline __attribute__((always_inline)) void FN(binary_focal_chunk)(
  * ...), whose temporaries went to the stack. */
 static inline __attribute__((always_inline)) void FN(binary_focal_hard_v)(
     const xk_binary *bb, xv_d xv, xv_d yv, xv_d pwv, xv_d swv, xv_d u, xv_d Tv, const int GRAD,
-    const int PW, const int SW, xv_d *loss_out, xv_d *g_out)
+    const int PW, const int SW, const int FINITE, xv_d *loss_out, xv_d *g_out)
 {
     /* eight entries, their labels yv 0 or 1 (the other lanes' values are not used) */
     const double gamma = bb->gamma, alpha = bb->alpha;
@@ -4911,7 +4911,10 @@ static inline __attribute__((always_inline)) void FN(binary_focal_hard_v)(
     }
     const xv_d F = alpha >= 0.0 ? XV(sel)(pos_label, XV(splat)(alpha), XV(splat)(1.0 - alpha)) * f
                                 : f;
-    xv_d loss = XV(sel)(XV_EQ(F, 0.0) | XV_EQ(bce, 0.0), zero, F * bce);
+    /* 0 where F or bce is 0 (0 inf); with FINITE (finite logits, no weights) both are finite
+       and at least +0, so that F bce is that +0 itself */
+    xv_d loss = FINITE && !PW && !SW ? F * bce
+                                     : XV(sel)(XV_EQ(F, 0.0) | XV_EQ(bce, 0.0), zero, F * bce);
     xv_d g = zero;
     if (GRAD) {
         /* -+(wt q) and -+(gamma bce r) with x's sign (0 - v: +0 where v is 0, as the form
@@ -4954,7 +4957,7 @@ static inline void FN(binary_focal_hard)(const xk_binary *bb, ptrdiff_t i0, ptrd
         xv_d loss, g;
         FN(binary_focal_hard_v)(bb, xv, yv, pw ? XV(load)(pw + i) : one,
                                 sw ? XV(load)(sw + i) : one, XV(load)(U + i), XV(load)(V + i),
-                                grad != NULL, pw != NULL, sw != NULL, &loss, &g);
+                                grad != NULL, pw != NULL, sw != NULL, 0, &loss, &g);
         XV(store)(lb + i, XV(sel)(hard, loss, XV(load)(lb + i)));
         if (grad)
             for (ptrdiff_t l = 0; l < nl; l++)
@@ -5028,7 +5031,8 @@ static inline __attribute__((always_inline)) void FN(binary_focal_step_any)(
         const ptrdiff_t nl = N - j < 0 ? 0 : N - j < 8 ? N - j : 8;
         xv_d xv, pwv, swv, loss, g;
         FN(binary_in8)(bb, j, nl, PW, SW, &xv, &pwv, &swv);
-        FN(binary_focal_hard_v)(bb, xv, Y[k], pwv, swv, U[k], L[k], GRAD, PW, SW, &loss, &g);
+        FN(binary_focal_hard_v)(bb, xv, Y[k], pwv, swv, U[k], L[k], GRAD, PW, SW, 0, &loss,
+                                &g);
         FN(binary_out8)(bb, &s[k], j, nl, loss, g, GRAD);
     }
 }
@@ -5093,7 +5097,7 @@ static inline __attribute__((always_inline)) ptrdiff_t FN(binary_focal_plain_ste
             xv_d u, loss, g;
             const xv_d Tv =
                 XV(log1p_exp_finite)((xv_d)((xv_u)xv & ~(xv_u)XV(splat)(-0.0)), &u);
-            FN(binary_focal_hard_v)(bb, xv, Y[k], one, one, u, Tv, GRAD, 0, 0, &loss, &g);
+            FN(binary_focal_hard_v)(bb, xv, Y[k], one, one, u, Tv, GRAD, 0, 0, 1, &loss, &g);
             a[k] += loss;
             if (loss_out) XV(store)(loss_out + j, loss);
             if (GRAD) XV(store_f)(grad + j, g);
