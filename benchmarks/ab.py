@@ -77,8 +77,8 @@ def _rows(rng: np.random.Generator) -> Iterator[Case]:
 
 def _large(rng: np.random.Generator) -> Iterator[Case]:
     """The benchmark suite's 8,192 x 1,000 rows (32 and 64 MiB of logits, beyond the caches):
-    outputs written to memory, the targets of the categorical loss (soft and one-hot) and the
-    KL divergence (probabilities, teacher logits) read from it; and its binary loss of
+    outputs written to memory, the targets of the categorical loss (soft, one-hot, the focal
+    loss of the soft ones) and the KL divergence (probabilities, teacher logits) read from it; and its binary loss of
     10,000,000 float32 entries (two streams of 38 MiB) and its categorical loss of 256 x 128,000
     float32 soft targets (rows of 500 KiB)."""
     x = (3.0 * rng.standard_normal(10_000_000)).astype(np.float32)
@@ -105,6 +105,12 @@ def _large(rng: np.random.Generator) -> Iterator[Case]:
         yield from _with_grad(
             f"{name} categorical",
             lambda m, x=x, t=t, **more: m.categorical_cross_entropy(t, x, from_logits=True, **more),
+        )
+        yield (
+            f"{name} categorical focal",
+            lambda m, x=x, t=t: m.categorical_cross_entropy(
+                t, x, from_logits=True, focal_gamma=2.0
+            ),
         )
         hot = np.eye(1000, dtype=dtype)[rng.integers(0, 1000, x.shape[0])]
         yield (
