@@ -1555,30 +1555,42 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
             const xv_d s = FN(row_s_v)(mv[h], A[0][h] - K[0][h], XV(load)(acc[1] + r + 8 * h));
             inv[h] = 1.0 / (1.0 + s);
         }
-        for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {
-            XK_RUN_SUMS(P);
-            for (ptrdiff_t c = c0; c < C && c < c0 + 8; c++) {
-                const double cwc = b->cw ? b->cw[c] : 1.0;
-                const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);
-                const xv_s tv = XK_TLOAD(t + c * ts + r, 0.0f);
-                const xv_i cidx = (xv_i){0} + (int64_t)c;
-#pragma GCC unroll 2
-                for (int h = 0; h < 2; h++) {
-                    const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);
-                    const xv_d v_ = XV(sel)(XV_EQ(xd, mv[h]), zero, mv[h] - xd);
-                    xv_d w_ = cwc * (kw1 * (h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv)) + kw0);
-                    w_ = XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);
-                    const xv_d wf = FN(focal_wf)(FG, w_, XV(load)(ffb + 16 * c + 8 * h), inv[h]);
-                    P[5][h] += wf;
-                    P[3][h] += XV(sel)(XV_EQ(wf, zero), zero, wf * v_);
-                }
-            }
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) {
-                XV_KADD(A[5][h], K[5][h], P[5][h]);
-                XV_KADD_INF(A[3][h], K[3][h], P[3][h]);
-            }
+        /* PLAIN: targets without class weights or smoothing (w = t), in a clean group (v
+           finite, 0 at a finite maximum's entries): the same values without the selects and
+           products that leave them as they are */
+#define XK_FOCAL_SUMS(PLAIN)                                                               \
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {                                              \
+        XK_RUN_SUMS(P);                                                                    \
+        for (ptrdiff_t c = c0; c < C && c < c0 + 8; c++) {                                 \
+            const double cwc = b->cw ? b->cw[c] : 1.0;                                     \
+            const xv_s xv = XK_TLOAD(x + c * xs + r, -HUGE_VALF);                          \
+            const xv_s tv = XK_TLOAD(t + c * ts + r, 0.0f);                                \
+            const xv_i cidx = (xv_i){0} + (int64_t)c;                                      \
+            _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {                          \
+                const xv_d xd = h ? XV(swiden_hi)(xv) : XV(swiden_lo)(xv);                 \
+                const xv_d td = h ? XV(swiden_hi)(tv) : XV(swiden_lo)(tv);                 \
+                const xv_d v_ =                                                            \
+                    PLAIN ? mv[h] - xd : XV(sel)(XV_EQ(xd, mv[h]), zero, mv[h] - xd);      \
+                xv_d w_ = PLAIN ? td : cwc * (kw1 * td + kw0);                             \
+                w_ = XV(sel)(XV_EQ(cidx, topv[h]), zero, w_);                              \
+                const xv_d wf =                                                            \
+                    FN(focal_wf)(FG, w_, XV(load)(ffb + 16 * c + 8 * h), inv[h]);          \
+                P[5][h] += wf;                                                             \
+                if (PLAIN) P[3][h] += wf * v_;                                             \
+                else P[3][h] += XV(sel)(XV_EQ(wf, zero), zero, wf * v_);                   \
+            }                                                                              \
+        }                                                                                  \
+        _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {                              \
+            XV_KADD(A[5][h], K[5][h], P[5][h]);                                            \
+            XV_KADD_INF(A[3][h], K[3][h], P[3][h]);                                        \
+        }                                                                                  \
+    }
+        if (CLEAN && b->cw == NULL && b->eps == 0.0) {
+            XK_FOCAL_SUMS(1)
+        } else {
+            XK_FOCAL_SUMS(0)
         }
+#undef XK_FOCAL_SUMS
     }
 #pragma GCC unroll 6
     for (int k = 0; k < XK_NACC; k++)
