@@ -182,6 +182,21 @@ def test_float32_soft_targets_forward_from_the_focal_sums(rng, gamma, c, axis, o
     np.testing.assert_allclose(got, with_grad, rtol=2**-21, atol=0.0)
 
 
+@pytest.mark.parametrize("c", [3, 10])
+def test_float32_focal_sums_weights_of_later_tiles(rng, c):
+    """The focal sums' rows past the first tile of 256 (tile_focal_sums's gathers of each
+    group's maxima's targets, class weights and row weights at the tile's offset): within an
+    ulp of mpmath over 600 rows."""
+    n = 600
+    x, _ = logits(rng, n, c, np.float32)
+    kw = {"class_weight": rng.uniform(0.0, 2.0, c), "sample_weight": rng.uniform(0.0, 3.0, n)}
+    t = soft_targets(rng, np.where(np.isneginf(x), -np.inf, x / 4.0)).astype(np.float32)
+    rows = ref.target_rows(t, c, sparse=False, class_weight=kw["class_weight"], eps=0.0)
+    want = ref.softmax_family_loss(rows, x, sample_weight=kw["sample_weight"], gamma=2.0)
+    got = cce(t, x, from_logits=True, focal_gamma=2.0, reduction="none", **kw)
+    assert ref.max_ulp(ref.ulp_error(got, want)) <= 1.0
+
+
 @pytest.mark.parametrize(
     ("shape", "axis"),
     [((30_000, 7), -1), ((6_000, 40), -1), ((60, 5_000), 0), ((7, 30_000), 0)],
