@@ -78,9 +78,9 @@ def _rows(rng: np.random.Generator) -> Iterator[Case]:
 def _large(rng: np.random.Generator) -> Iterator[Case]:
     """The benchmark suite's 8,192 x 1,000 rows (32 and 64 MiB of logits, beyond the caches):
     outputs written to memory, the targets of the categorical loss (soft, one-hot, the focal
-    loss of the soft ones) and the KL divergence (probabilities, teacher logits) read from it; and its binary loss of
-    10,000,000 float32 entries (two streams of 38 MiB) and its categorical loss of 256 x 128,000
-    float32 soft targets (rows of 500 KiB)."""
+    loss of the soft ones) and the KL divergence (probabilities, teacher logits) read from it;
+    and its binary loss of 10,000,000 float32 entries (two streams of 38 MiB) and its
+    categorical loss of 256 x 128,000 float32 soft targets (rows of 500 KiB)."""
     x = (3.0 * rng.standard_normal(10_000_000)).astype(np.float32)
     y = (rng.random(x.size) < 0.5).astype(np.float32)
     yield from _with_grad(
