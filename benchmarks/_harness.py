@@ -33,8 +33,11 @@ PRIME_BELOW_SECONDS = 0.05
 # 5.4 ms as the first call, 4.2 ms as the second and 3.3 ms from the fourth on (5.9 ms as the
 # second after a pause of 200 ms). The sample of xent at one thread, which follows PyTorch's in
 # every round, was timed in that transient: the focal loss read 1.6x the plain loss, timed
-# after it, where the two alone took 1.2x.
-PRIME_SECONDS = 0.01
+# after it, where the two alone took 1.2x. Ten milliseconds were not enough either (the same
+# VM, benchmarks with torch-N, xent-1 and xent-plain alone, medians of the suite's rounds): the
+# focal loss 5.76 ms and the plain loss 3.88 ms with 10 ms of untimed calls, 3.58 and 2.99 ms
+# with 30 ms (as in a loop of their own), the same with 50 ms.
+PRIME_SECONDS = 0.03
 # After a sample of PyTorch, this pause before the next sample: PyTorch's OpenMP workers
 # (GNU libgomp) busy-wait for a while after each parallel region, on the cores the next
 # implementation needs. Measured on an Intel Xeon VM: xent at 2 threads on 8,192 x 1,000
