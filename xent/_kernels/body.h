@@ -3860,19 +3860,19 @@ static int FN(tile)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T *x
     FN(tile_finish)(b, mode, r0, n, x, xs, out, os, m, top, acc, Ls, sb, nt, vs, tv, wyx, bsum,
                     xyp, NULL);
     if (out == NULL || mode == XK_LSE) return 0;
-#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
-    if (mode == XK_LOG_SOFTMAX && rows_out) {
-        FN(log_softmax_rows)(rows_x, rows_xs, rows_out, rows_os, C, n, m, nt, ahead);
-        return 1;
-    }
     if (!XK_WIDEN && mode == XK_SOFTMAX && rows_out) {
         /* double rows: F times 1 / (1 + s) as from_tile transposes them (its multiplies
            instead of tile_out's pass over the tile) */
         FN(from_tile)(out, C, n, rows_out, rows_os, ahead, sb);
         return 1;
     }
+#if defined(XV_X86_INTRIN) && defined(__AVX512F__)
+    if (mode == XK_LOG_SOFTMAX && rows_out) {
+        FN(log_softmax_rows)(rows_x, rows_xs, rows_out, rows_os, C, n, m, nt, ahead);
+        return 1;
+    }
 #else
-    (void)rows_x, (void)rows_xs, (void)rows_out, (void)rows_os, (void)ahead;
+    (void)rows_x, (void)rows_xs;
 #endif
     /* the output pass (tile_out), compiled for each mode and whether it fixes the entries set
        apart by selects */
@@ -4169,6 +4169,11 @@ static inline __attribute__((always_inline)) void FN(from_tile_c)(const T *ot, p
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++)
                 v[k] = k < w ? _mm256_loadu_pd(ot + (c0 + k) * XK_TILE + r) : _mm256_setzero_pd();
+            if (scale) { /* softmax: F times its row's 1 / (1 + s) */
+                const __m256d sv = _mm256_loadu_pd(scale + r);
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++) v[k] = _mm256_mul_pd(v[k], sv);
+            }
             XV(transpose4_pd)(v);
 #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) {
@@ -4213,12 +4218,13 @@ static void FN(to_tile)(const T *x, ptrdiff_t rs, ptrdiff_t C, ptrdiff_t n, T *x
     XK_TILE_CASES(XK_TO_TILE, x, rs, n, xt, ahead)
 }
 
-/* scale (double rows' softmax, AVX-512; else NULL): each row's entries times scale[r] as
-   tile_out's softmax multiplies them, here instead of there. Intel Xeon, one thread
-   (benchmarks.ab): 65,536 x 10 float64 0.94x the time, 4-16 classes 0.91-0.95x. Float rows
-   multiply in double, which took 1.03-1.10x the time before their transposes (3-32 classes)
-   and 1.08-1.25x at 3-6 classes after them (per row rather than per entry): theirs stay in
-   tile_out. */
+/* scale (the softmax of double rows of more than two classes; else NULL): each row's entries
+   times scale[r] as tile_out's softmax multiplies them, here instead of there. Intel Xeon, one
+   thread (benchmarks.ab), 4-16 float64 classes: 0.91-0.95x the time with AVX-512, 0.94-0.97x
+   with the AVX2 variant, 0.94-0.99x with the baseline one. Float rows multiply in double,
+   which took 1.03-1.10x the time before their transposes (3-32 classes) and 1.08-1.25x at 3-6
+   classes after them (per row rather than per entry): theirs stay in tile_out, and their
+   branches read no scale. */
 static void FN(from_tile)(const T *ot, ptrdiff_t C, ptrdiff_t n, T *out, ptrdiff_t rs,
                           ptrdiff_t ahead, const double *scale)
 {
