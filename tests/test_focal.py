@@ -185,9 +185,9 @@ def test_float32_soft_targets_forward_from_the_focal_sums(rng, gamma, c, axis, o
 @pytest.mark.parametrize("c", [3, 10])
 def test_float32_focal_sums_weights_of_later_tiles(rng, c):
     """The focal sums' rows past the first tile of 256 (tile_focal_sums's gathers of each
-    group's maxima's targets, class weights and row weights at the tile's offset): within an
-    ulp of mpmath over 600 rows."""
-    n = 600
+    group's maxima's targets, class weights and row weights at the tile's offset, the last
+    group's missing rows masked): within an ulp of mpmath over 601 rows."""
+    n = 601
     x, _ = logits(rng, n, c, np.float32)
     kw = {"class_weight": rng.uniform(0.0, 2.0, c), "sample_weight": rng.uniform(0.0, 3.0, n)}
     t = soft_targets(rng, np.where(np.isneginf(x), -np.inf, x / 4.0)).astype(np.float32)

@@ -2852,22 +2852,18 @@ static void FN(tile_focal_sums)(xk_block *b, ptrdiff_t r0, ptrdiff_t n, const T 
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const ptrdiff_t nr = n - r < 8 ? n - r : 8;
         const xv_i live = XV_LT(((xv_i){0, 1, 2, 3, 4, 5, 6, 7}), (int64_t)nr);
-        xv_d sw = XV(splat)(1.0), wtop = zero;
-        if (nr == 8) { /* the maxima's targets by a gather (lane by lane, through the stack,
-                          their stores made the vector's load wait: a third of this loop) */
-            const xv_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
-            xv_i topv;
-            memcpy(&topv, top + r, sizeof topv);
-            const xv_d tt = FN(gather)(t, topv * t_cs + (lane + r) * t_rs);
-            wtop = (b->cw ? XV(gather)(b->cw, topv) : XV(splat)(1.0)) * (kw1 * tt + kw0);
-            if (b->row_weight) sw = XV(load)(b->row_weight + r0 + r);
-        } else
-            for (ptrdiff_t l = 0; l < nr; l++) {
-                const int64_t c = top[r + l];
-                if (b->row_weight) sw[l] = b->row_weight[r0 + r + l];
-                wtop[l] = (b->cw ? b->cw[c] : 1.0) *
-                          (kw1 * (double)t[c * t_cs + (r + l) * t_rs] + kw0);
-            }
+        /* the maxima's targets by a gather (lane by lane, through the stack, their stores
+           made the vector's load wait: a third of this loop), the lanes past the last row
+           reading row r's class 0 */
+        const xv_i lane = (xv_i){0, 1, 2, 3, 4, 5, 6, 7} + (int64_t)r;
+        xv_i topv;
+        memcpy(&topv, top + r, sizeof topv);
+        topv &= live;
+        const xv_i at = ((topv * t_cs + lane * t_rs) & live) | (((xv_i){0} + r * t_rs) & ~live);
+        const xv_d tt = FN(gather)(t, at);
+        const xv_d wtop = (b->cw ? XV(gather)(b->cw, topv) : XV(splat)(1.0)) * (kw1 * tt + kw0);
+        const xv_d sw = b->row_weight ? XV(load_pad)(b->row_weight + r0 + r, (int)nr, 1.0)
+                                      : XV(splat)(1.0);
         const xv_d mv = XV(load)(m + r), L = XV(load)(Ls + r);
         const xv_d sv = FN(row_s_v)(mv, XV(load)(acc[0] + r), XV(load)(acc[1] + r));
         xv_d loss = FN(focal_sums_v)(b->gamma, L, sv, 1.0 / (1.0 + sv), wtop,
