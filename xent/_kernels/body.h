@@ -4943,10 +4943,9 @@ static inline __attribute__((always_inline)) void FN(binary_focal_hard_v)(
     }
     const xv_d F = alpha >= 0.0 ? XV(sel)(pos_label, XV(splat)(alpha), XV(splat)(1.0 - alpha)) * f
                                 : f;
-    /* 0 where F or bce is 0 (0 inf); with FINITE (finite logits, no weights) both are finite
-       and at least +0, so that F bce is that +0 itself */
-    xv_d loss = FINITE && !PW && !SW ? F * bce
-                                     : XV(sel)(XV_EQ(F, 0.0) | XV_EQ(bce, 0.0), zero, F * bce);
+    /* 0 where F or bce is 0 (0 inf); with FINITE (every logit finite) both are finite and at
+       least +0, so that F bce is that +0 itself */
+    xv_d loss = FINITE ? F * bce : XV(sel)(XV_EQ(F, 0.0) | XV_EQ(bce, 0.0), zero, F * bce);
     xv_d g = zero;
     if (GRAD) {
         /* -+(wt q) and -+(gamma bce r) with x's sign (0 - v: +0 where v is 0, as the form
