@@ -1232,6 +1232,85 @@ def test_one_hot_targets_give_the_sparse_loss_bit_for_bit(rng, dtype, shape, axi
             np.testing.assert_array_equal(g, w)
 
 
+@pytest.mark.parametrize("C", [49, 700, 1001])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "sample-weights"])
+def test_one_hot_rows_found_by_the_exp_pass(rng, C, weighted):
+    """Float32 rows of many classes whose block starts one-hot: the kernel looks for one-hot
+    rows itself (xk_block.hot_scan), their pass the sparse loss's, until a row is not one-hot,
+    after which the rows take the weighted sums' pass. Every row gets the bits it gets in a
+    block of its own (the sparse loss's for a one-hot row, a -0 target the same as 0), and the
+    mean is the one the gradient's path (the targets checked first) gives."""
+    R = 40
+    x = (4 * rng.standard_normal((R, C))).astype(np.float32)
+    y = rng.integers(0, C, R)
+    t = np.zeros((R, C), np.float32)
+    t[np.arange(R), y] = 1.0
+    x[3, y[3]] = -np.inf  # the class's logit -inf: loss inf
+    x[4, y[4]] = np.inf  # a single +inf at the class: loss 0
+    x[5, :] = -np.inf  # every logit -inf: NaN
+    x[6, C // 2] = np.nan  # a NaN logit: NaN
+    x[7, y[7]] = x[7].max() + 80.0  # a confident row
+    t[8, (y[8] + 1) % C] = -0.0  # one-hot with a -0 target
+    soft = rng.uniform(0.0, 1.0, C).astype(np.float32)
+    t[20] = soft / soft.sum(dtype=np.float64)  # not one-hot: the rows after it not looked for
+    t[20] /= t[20].sum(dtype=np.float64)
+    sw = rng.uniform(0.0, 2.0, R) if weighted else None
+    got = xent.categorical_cross_entropy(t, x, from_logits=True, reduction="none", sample_weight=sw)
+    for r in range(R):
+        alone = xent.categorical_cross_entropy(
+            t[r : r + 1], x[r : r + 1], from_logits=True, reduction="none",
+            sample_weight=None if sw is None else sw[r : r + 1],
+        )  # fmt: skip
+        np.testing.assert_array_equal(got[r : r + 1], alone, err_msg=f"row {r}")
+    hot = np.array([r for r in range(R) if r != 20])
+    sparse = xent.sparse_categorical_cross_entropy(
+        y[hot], x[hot], from_logits=True, reduction="none",
+        sample_weight=None if sw is None else sw[hot],
+    )  # fmt: skip
+    np.testing.assert_array_equal(got[hot], sparse)
+    assert np.isinf(got[3])
+    assert got[4] == 0.0
+    assert np.isnan(got[5])
+    assert np.isnan(got[6])
+    assert 0.0 < got[7] < 1e-30
+    keep = np.ones(R, bool)
+    keep[[3, 5, 6]] = False  # a finite mean
+    kw = {"sample_weight": None if sw is None else sw[keep]}
+    mean = xent.categorical_cross_entropy(t[keep], x[keep], from_logits=True, **kw)
+    with_grad, _ = xent.categorical_cross_entropy(
+        t[keep], x[keep], from_logits=True, return_grad=True, **kw
+    )
+    assert mean == with_grad
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("two", r"row \(3,\) sums to 2\.0"),
+        ("zero", r"row \(3,\) sums to 0\.0"),
+        ("nan", r"NaN at index \(3, 10\)"),
+        ("outside", r"outside \[0, 1\] \(first: 1\.5 at index \(3, 3\)\)"),
+    ],
+)
+def test_one_hot_rows_found_by_the_exp_pass_check_the_others(bad, message):
+    """A block that starts one-hot, whose fourth row is not a distribution: the pass that looks
+    for one-hot rows checks it, and the message names it."""
+    C = 700
+    x = np.zeros((5, C), np.float32)
+    t = np.zeros((5, C), np.float32)
+    t[np.arange(5), np.arange(5)] = 1.0
+    if bad == "two":
+        t[3, 10] = 1.0
+    elif bad == "zero":
+        t[3] = 0.0
+    elif bad == "nan":
+        t[3, 10] = np.nan
+    else:
+        t[3, 3], t[3, 4] = 1.5, -0.5
+    with pytest.raises(ValueError, match=message):
+        xent.categorical_cross_entropy(t, x, from_logits=True)
+
+
 def test_nearly_one_hot_targets_keep_their_small_terms():
     # the confident row's loss is log1p(exp(-60)) = 8.75651e-27; the target 1e-30 on the other
     # class adds 1e-30 * 60: a row that is not exactly one-hot runs as the categorical loss

@@ -77,6 +77,7 @@ cdef extern from "kernels.h":
         xk_stats *check
         int64_t id_limit
         int ids_bad
+        int hot_scan
 
     ctypedef struct xk_binary:
         Py_ssize_t n
@@ -1570,18 +1571,25 @@ cdef int _span_block(const xk_variant *v, xk_block *sub, int kind, int mode, bin
     # rows of two classes in the unweighted loop: a one-hot row gives the sparse loss's bits
     # there, so that they need not run as the sparse loss (nor be read for ids)
     cdef bint two_plain = from_logits and sub.C == 2 and xk_two_plain(sub, mode)
+    cdef bint tiles = False, rows = False, hot = False
     # the kernel checks the targets as it reads them (two-class pairs, float rows of many
-    # classes) or from its tiles (rows of few classes); where the block may be one-hot, which
-    # the kernel does not look for, the first row says whether it may, and `stats` checks it
-    # instead
+    # classes) or from its tiles (rows of few classes); where the block may be one-hot, the
+    # first row says whether it may: the forward pass of such rows looks for one-hot rows
+    # itself (xk_block.hot_scan), the tiles and the gradient do not, and `stats` checks the
+    # block instead
+    if chk != NULL and chk.first and not (two_plain and xk_two_pairs(sub, mode)) and from_logits:
+        tiles = xk_tile_check(sub, mode, kind == 0)
+        rows = not tiles and xk_row_check(sub, mode, kind == 0)
+        hot = (tiles or rows) and chk.one_hot and xk_row_one_hot(sub.t, sub.t_cs, sub.C,
+                                                                 kind == 0)
     if chk != NULL and chk.first and (
             (two_plain and xk_two_pairs(sub, mode))
-            or (from_logits and (xk_tile_check(sub, mode, kind == 0)
-                                 or xk_row_check(sub, mode, kind == 0)) and not (
-                chk.one_hot and xk_row_one_hot(sub.t, sub.t_cs, sub.C, kind == 0)))):
+            or ((tiles or rows) and not hot)
+            or (rows and hot and sub.out == NULL and sub.eps == 0.0 and sub.gamma == 0.0)):
         # (rtol and cw set; the rows' sums and weights for xk_row_check's total)
         chk.st.R, chk.st.sums, chk.st.row_weight = sub.R, chk.sums, sub.row_weight
         sub.check = &chk.st
+        sub.hot_scan = hot
         _run_block(v, sub, kind, sub_mode, from_logits)
         status = _stats_status(&chk.st)
         chk.totals[j] = chk.st.total

@@ -184,6 +184,7 @@ typedef struct {
     double m, sb, nt, vs, tv, wy, wyx;
     ptrdiff_t top;
     const T *next; /* the row whose maximum's pass comes next, prefetched by the exp pass (NULL: none) */
+    const T *next_t; /* float rows: the targets read after this row's pass, prefetched by it */
     int clean;     /* the row is clean (see XK_CLEAN_SPAN) */
     /* float rows: s with each exp's rounding error (expf_hilo's low part, summed in float
        lanes and added once), not the floats alone: for the focal loss, whose factor at the
@@ -215,7 +216,7 @@ static inline __attribute__((always_inline)) void FN(state_zero)(FN(state) *st)
 {
     st->m = st->sb = st->nt = st->vs = st->tv = st->wy = st->wyx = 0.0;
     st->top = 0;
-    st->next = NULL;
+    st->next = st->next_t = NULL;
     st->clean = st->hilo = 0;
     st->kw0 = st->kw1 = st->fa = st->fb = 0.0;
     st->ff = NULL;
@@ -996,6 +997,9 @@ static inline __attribute__((always_inline)) void FN(row_pass_s_impl)(
         if (st->next)
             for (ptrdiff_t c = c0; c < c0 + 64 && c < C; c += 16)
                 __builtin_prefetch(st->next + c, 0, 3);
+        if (st->next_t)
+            for (ptrdiff_t c = c0; c < c0 + 64 && c < C; c += 16)
+                __builtin_prefetch(st->next_t + c, 0, 3);
         if (__builtin_expect(pf_t, 0) && c0 + 512 < C)
             for (int l = 0; l < 4; l++) __builtin_prefetch(t + c0 + 512 + 16 * l, 0, 3);
         /* FG: the focal sums' loop after this pass reads the targets, which this one does not:
@@ -2196,6 +2200,52 @@ static void FN(rcheck_end)(xk_stats *c, const FN(rcheck) *a)
     FN(stats_total)(c);
 }
 
+#if XK_WIDEN
+/* The class of a one-hot row of float targets (one entry exactly 1, the others 0 or -0), else
+ * -1 (at its first vector that says so): xk_block.hot_scan. */
+static inline ptrdiff_t FN(row_hot_s)(const float *t, ptrdiff_t C)
+{
+    const xv_s zero = XV(ssplat)(0.0f);
+    const xv_si none = {0}, mag = none + 0x7fffffff;
+    ptrdiff_t y = -1;
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
+        /* 64 entries of zeros (+0 or -0) in one test (a mask per vector, moved to a general
+           register and tested, had cost a fifth of a one-hot row's exp pass) */
+        if (c0 + 64 <= C) {
+            const xv_si a = ((xv_si)XV(sload)(t + c0) | (xv_si)XV(sload)(t + c0 + 16)) |
+                            ((xv_si)XV(sload)(t + c0 + 32) | (xv_si)XV(sload)(t + c0 + 48));
+            if (!XV(sany)(XV_NE(a & mag, none))) continue;
+        }
+        for (ptrdiff_t c = c0; c < c0 + 64 && c < C; c += 16) {
+            const int n = C - c < 16 ? (int)(C - c) : 16;
+            const xv_s v = n == 16 ? XV(sload)(t + c) : XV(sload_pad)(t + c, n, 0.0f);
+            const uint32_t nz = XV(smask)(XV_NE(v, zero)); /* (NaN too) */
+            if (nz) {
+                const int l = __builtin_ctz(nz);
+                if (y >= 0 || (nz & (nz - 1)) || t[c + l] != 1.0f) return -1;
+                y = c + l;
+            }
+        }
+    }
+    return y;
+}
+
+/* A one-hot row's weighted sums and check (class y, logit xy), as the exp pass's weighted
+ * sums give them for its targets (row_pass_s with XK_FUSE_SUMS, CHECK and TW: the entry at y
+ * the only term, w v = 1 v in one multiply-add and the compensated sums exact), after the
+ * sparse loss's exp pass, which leaves the same m, sb, nt and top: tv = m - x_y (0 where x_y
+ * is a maximum that is not finite), W = the targets' sum = 1. */
+static inline void FN(hot_sums)(FN(state) *st, double xy)
+{
+    const double m = st->m;
+    const int tie = !(m > -HUGE_VAL && m < HUGE_VAL);
+    st->tv = tie && xy == m ? 0.0 : m - xy;
+    st->wy = st->tsum = 1.0;
+    st->vs = st->wyx = 0.0;
+    st->tbad = 0;
+}
+#endif
+
 static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *bsum,
                             xk_stats *check, FN(rcheck) *rc)
 {
@@ -2219,6 +2269,12 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
        2-6 %; a row's fixed cost, about 30 ns at 100 float32 classes, is mostly elsewhere) */
     int clean_next = 0;
     double m_next = R > 0 ? FN(max_of_row)((const T *)b->x, C, &clean_next) : 0.0;
+#if XK_WIDEN
+    /* one-hot rows looked for (xk_block.hot_scan) until a row is not one-hot: the stats' pass
+       over a block's targets before its exp passes had cost half of them (8,192 x 1,000
+       float32, their loads waiting for memory) */
+    int scan = b->hot_scan && check && mode == XK_CATEGORICAL && !out && !smooth && !fg;
+#endif
     for (ptrdiff_t r0 = 0; r0 < R; r0 += XK_TILE) {
         const ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE, n8 = (n + 7) & ~(ptrdiff_t)7;
         for (ptrdiff_t j = 0; j < n8; j++) {
@@ -2248,7 +2304,18 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                 /* x[y] before the pass: the gradient may be written over the logits */
                 if (mode == XK_SPARSE) xy[j] = (double)x[y];
                 st.tcheck = check != NULL;
-                FN(pass_v)(mode, store, smooth && !fg, fg, x, t, b->cw, o, C, &st);
+#if XK_WIDEN
+                const ptrdiff_t hy = scan ? FN(row_hot_s)(t, C) : -1;
+                scan = hy >= 0;
+                if (hy >= 0) { /* a one-hot row: the sparse loss's pass (see hot_sums), which
+                                  asks for the next row's targets */
+                    st.tcheck = 0;
+                    st.next_t = r + 1 < R ? t + b->t_rs : NULL;
+                    FN(pass_v)(XK_SPARSE, 0, 0, 0, x, NULL, b->cw, NULL, C, &st);
+                    FN(hot_sums)(&st, (double)x[hy]);
+                } else
+#endif
+                    FN(pass_v)(mode, store, smooth && !fg, fg, x, t, b->cw, o, C, &st);
                 if (check) FN(rcheck_row)(check, rc, r, &st);
                 if (mode == XK_SPARSE && grad) fy[j] = (double)o[y];
             } else { /* the last vector's other lanes: a row of one entry */

@@ -100,6 +100,12 @@ typedef struct {
        own); a bad one sets ids_bad and ends the call, whose results are then not wanted */
     int64_t id_limit;
     int ids_bad;
+    /* with check, where xk_row_check holds (forward, without smoothing or focal loss): each
+       row's targets are read first for a one-hot row (one entry exactly 1, the others 0),
+       whose exp pass is then the sparse loss's, its weighted sums taken from its class alone;
+       from the first row that is not, the rows take the weighted sums' pass (body.h
+       rows_values). Set where the block's first row is one-hot. */
+    int hot_scan;
 } xk_block;
 
 /* Whether a block of two classes takes the unweighted two-class loop (body.h tile2_plain):
