@@ -1287,6 +1287,7 @@ def test_one_hot_rows_found_by_the_exp_pass(rng, C, weighted):
     ("bad", "message"),
     [
         ("two", r"row \(3,\) sums to 2\.0"),
+        ("two-apart", r"row \(3,\) sums to 2\.0"),
         ("zero", r"row \(3,\) sums to 0\.0"),
         ("nan", r"NaN at index \(3, 10\)"),
         ("outside", r"outside \[0, 1\] \(first: 1\.5 at index \(3, 3\)\)"),
@@ -1301,6 +1302,8 @@ def test_one_hot_rows_found_by_the_exp_pass_check_the_others(bad, message):
     t[np.arange(5), np.arange(5)] = 1.0
     if bad == "two":
         t[3, 10] = 1.0
+    elif bad == "two-apart":  # in another vector, another run of 64 entries
+        t[3, 600] = 1.0
     elif bad == "zero":
         t[3] = 0.0
     elif bad == "nan":
