@@ -1364,6 +1364,56 @@ def test_stats_kernel_finds_one_hot_rows():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("C", [1, 2, 3, 10, 16])
+@pytest.mark.parametrize("R", [1, 15, 16, 17, 53, 1000])
+def test_stats_kernel_one_hot_blocks_of_few_classes(rng, dtype, C, R):
+    """A block of contiguous one-hot rows of at most 16 classes, read as one run of entries
+    (body.h stats_one_hot): the same results as the stats pass that does not look for one-hot
+    rows (hot None), bit for bit, with class and row weights; a 1 moved to the next row, a
+    second 1, a NaN or a -0 leave the block to that pass, which says what it is."""
+    from xent._kernels import _core
+
+    def run(arr, hot):
+        n = len(arr)
+        sums, wsums = np.empty(n), np.empty(n)
+        got = _core.stats_block(arr, cw, sums, wsums, hot, 1e-3, sw)
+        return got, sums, wsums
+
+    cw, sw = rng.uniform(0.5, 2.0, C), rng.uniform(0.0, 2.0, R)
+    ids = rng.integers(0, C, R)
+    t = np.eye(C, dtype=dtype)[ids]
+    t[R // 2, (ids[R // 2] + 1) % C] = -0.0 if C > 1 else t[R // 2, 0]
+    hot = np.full(R, -5, np.int64)
+    got, sums, wsums = run(t, hot)
+    want, want_sums, want_wsums = run(t, None)
+    assert got[:5] == want[:5]
+    assert got[5]  # every row one-hot
+    np.testing.assert_array_equal(sums, want_sums)
+    np.testing.assert_array_equal(wsums, want_wsums)
+    np.testing.assert_array_equal(hot, ids)
+    if R < 2:
+        return
+    for change in ("moved", "second", "nan") if C > 1 else ("moved", "nan"):
+        bad = t.copy()
+        r = R - 2
+        if change == "moved":  # row r without its 1, row r + 1 with two
+            bad[r] = 0.0
+            bad[r + 1, 0] = 1.0 if ids[r + 1] != 0 else bad[r + 1, 0]
+            if ids[r + 1] == 0:
+                bad[r + 1, -1] = 1.0
+        elif change == "second":
+            bad[r, (ids[r] + 1) % C] = 1.0
+        else:
+            bad[r, 0] = np.nan
+        got, sums, _ = run(bad, np.full(R, -5, np.int64))
+        want, want_sums, _ = run(bad, None)
+        assert not got[5], change
+        assert got[:4] == want[:4] or change == "nan", change
+        assert got[2] == want[2], change
+        np.testing.assert_array_equal(sums, want_sums)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_classes", [2, 3, 10, 16, 31, 32, 33, 48, 50, 70, 100])
 def test_stats_kernel_against_numpy(rng, dtype, n_classes):
     """Every output of the stats pass against NumPy on rows the vector loops cut differently
