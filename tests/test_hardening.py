@@ -364,6 +364,34 @@ def test_run_chunks_error_stops_the_other_pieces(restore_threads):
     assert len(started) <= 3  # the failing piece and at most the one the other thread ran
 
 
+def test_run_chunks_raises_the_first_pieces_error(restore_threads):
+    """Where several pieces fail, the error raised is the first piece's in the items' order,
+    not the first in time: here piece 1 fails after piece 2 has (a message naming the first bad
+    row of an input had named a later one when its thread got there first)."""
+    xent.set_num_threads(2)
+    threads: set[str] = set()
+    for _ in range(50):  # until piece 2 has run on the calling thread and on the other
+        if len(threads) > 1 and threading.current_thread().name in threads:
+            break
+        one, two = threading.Event(), threading.Event()
+
+        def work(piece, one=one, two=two):
+            if piece[0] == 0:  # piece 1 to the other thread, piece 2 to this one
+                one.wait(10)
+            elif piece[0] == 1:
+                one.set()
+                two.wait(10)  # until piece 2 has failed
+                raise ValueError("piece 1")
+            elif piece[0] == 2:
+                threads.add(threading.current_thread().name)
+                two.set()
+                raise ValueError("piece 2")
+
+        with pytest.raises(ValueError, match="piece 1"):
+            _engine.run_chunks(range(16), work)
+    assert len(threads) == 2  # piece 2 failed first on the calling thread and on the other
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_spans_give_the_blocks_results(rng, monkeypatch, restore_threads, threads):
     """Blocks run as spans (one kernel call for a run of blocks) give bit for bit what a call

@@ -196,7 +196,11 @@ def run_chunks(items: Sequence[T], work: Callable[[Sequence[T]], None]) -> None:
 
     The items are cut into about `PIECES_PER_THREAD` pieces per thread, handed out in order as
     threads become free. Callers write each item's results to its own place, so which thread
-    runs a piece does not change them.
+    runs a piece does not change them. Where pieces raise, the error raised is that of the
+    first of them in the items' order, whatever the threads' timing: once a piece fails no
+    thread takes another, and every piece before it was taken already, so each has run to its
+    end or its own error (a message naming the first bad row of an input names the same row
+    at every thread count).
     """
     n = len(items)
     if n > 1:
@@ -209,6 +213,7 @@ def run_chunks(items: Sequence[T], work: Callable[[Sequence[T]], None]) -> None:
     pieces = [items[bounds[k] : bounds[k + 1]] for k in range(count)]
     taken = itertools.count()  # next() on it is atomic: each piece goes to one thread
     failed = threading.Event()
+    errors: dict[int, BaseException] = {}  # piece -> its error
 
     def worker(_: Sequence[int]) -> None:
         for k in taken:
@@ -216,18 +221,19 @@ def run_chunks(items: Sequence[T], work: Callable[[Sequence[T]], None]) -> None:
                 return
             try:
                 work(pieces[k])
-            except BaseException:
+            except BaseException as err:
+                errors[k] = err
                 failed.set()
-                raise
+                return
 
     futures = _submit(n, worker, [()] * (n - 1))
     try:
         worker(())
     finally:
-        errors = [f.exception() for f in futures]
-    for err in errors:
-        if err is not None:
-            raise err
+        for f in futures:
+            f.exception()  # (waits for it: its errors are in `errors`)
+    if errors:
+        raise errors[min(errors)]
 
 
 def run_alongside(n: int, work: Callable[[bool], None]) -> None:
