@@ -3106,8 +3106,14 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
     xv_d acc = zero;
 #endif
     /* the check's: the row sums of the group of 32 rows so far (one vector, and the sum of
-       the first two) */
+       the first two); float targets' least and greatest entry and NaN in float lanes, as
+       loaded (added to chk's after the loop) */
     xv_d t_one = zero, t_two = zero;
+    const xv_d rtol = XV(splat)(chk ? chk->rtol : 0.0);
+#if XK_WIDEN
+    xv_s t_lo = XV(ssplat)(HUGE_VALF), t_hi = XV(ssplat)(-HUGE_VALF);
+    xv_si t_nan = {0};
+#endif
     for (ptrdiff_t r = 0; r < n; r += 8) {
         const int nr = n - r < 8 ? (int)(n - r) : 8;
         const T *x0 = PAIRS ? x + 2 * r : x + r, *x1 = x + xs + r;
@@ -3132,12 +3138,27 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
             else w0 = FN(load_pad)(t0, nr, 0.0), w1 = FN(load_pad)(t1, nr, 0.0);
         }
         if (CAT && PAIRS && chk) {
-            const xv_i in = XV_LT(lane, (int64_t)nr);
             const xv_d tsum = (zero + w0) + w1, dev = tsum - 1.0; /* 0 past the last row */
-            chk->lo = XV(min)(XV(sel)(in, XV(min)(w1, w0), chk->lo), chk->lo);
-            chk->hi = XV(max)(XV(sel)(in, XV(max)(w1, w0), chk->hi), chk->hi);
-            chk->nan |= in & (XV_NE(w0, w0) | XV_NE(w1, w1));
-            chk->bad |= in & XV_GT(XV(sel)(XV_LT(dev, zero), -dev, dev), XV(splat)(chk->rtol));
+            if (nr == 8) { /* (no lanes to leave out: a fifth fewer operations a group) */
+#if XK_WIDEN
+                xv_s tv;
+                memcpy(&tv, t0, sizeof tv);
+                t_lo = XV(smin)(tv, t_lo); /* a NaN entry leaves them as they are */
+                t_hi = XV(smax)(tv, t_hi);
+                t_nan |= XV_NE(tv, tv);
+#else
+                chk->lo = XV(min)(XV(min)(w1, w0), chk->lo);
+                chk->hi = XV(max)(XV(max)(w1, w0), chk->hi);
+                chk->nan |= XV_NE(w0, w0) | XV_NE(w1, w1);
+#endif
+                chk->bad |= XV_GT(dev, rtol) | XV_LT(dev, -rtol); /* |dev| > rtol */
+            } else {
+                const xv_i in = XV_LT(lane, (int64_t)nr);
+                chk->lo = XV(min)(XV(sel)(in, XV(min)(w1, w0), chk->lo), chk->lo);
+                chk->hi = XV(max)(XV(sel)(in, XV(max)(w1, w0), chk->hi), chk->hi);
+                chk->nan |= in & (XV_NE(w0, w0) | XV_NE(w1, w1));
+                chk->bad |= in & (XV_GT(dev, rtol) | XV_LT(dev, -rtol));
+            }
             /* stats_total's (v0 + v1) + (v2 + v3) per 32 rows, the vectors past the end 0 */
             const int g = (int)((r0 + r) / 8 & 3), last = r + 8 >= n;
             if (g == 0) t_one = tsum;
@@ -3223,6 +3244,11 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
     }
 #if XK_WIDEN
     FN(vsum_add)(&sums, acc);
+    if (CAT && PAIRS && chk) {
+        chk->lo = XV(min)(chk->lo, XV(min)(XV(swiden_lo)(t_lo), XV(swiden_hi)(t_lo)));
+        chk->hi = XV(max)(chk->hi, XV(max)(XV(swiden_lo)(t_hi), XV(swiden_hi)(t_hi)));
+        if (XV(sany)(t_nan)) chk->nan |= (xv_i){0} == (xv_i){0}; /* every lane set */
+    }
 #endif
     FN(vsum_store)(bsum, &sums);
 }
