@@ -1314,6 +1314,31 @@ def test_one_hot_rows_found_by_the_exp_pass_check_the_others(bad, message):
         xent.categorical_cross_entropy(t, x, from_logits=True)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("row", [100, 997, 999], ids=["whole-group", "last-group", "last-row"])
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ((1.5, -0.5), r"outside \[0, 1\] \(first: 1\.5 at index \({row}, 0\)\)"),
+        ((0.25, 1.25), r"outside \[0, 1\] \(first: 1\.25 at index \({row}, 1\)\)"),
+        ((0.25, 0.25), r"row \({row},\) sums to 0\.5\."),
+        ((0.5, 0.75), r"row \({row},\) sums to 1\.25\."),
+        ((np.nan, 1.0), r"NaN at index \({row}, 0\)"),
+    ],
+    ids=["negative", "above-one", "sum-low", "sum-high", "nan"],
+)
+def test_two_class_pairs_check_every_row(dtype, row, bad, message):
+    """Two-class targets in row-major pairs, checked by the loss's loop as it reads them
+    (groups of eight rows, the last one partial): a bad row anywhere is named."""
+    R = 1000
+    x = np.linspace(-3.0, 3.0, 2 * R).reshape(R, 2).astype(dtype)
+    q = np.linspace(0.0, 1.0, R).astype(dtype)
+    t = np.stack([1 - q, q], axis=1)
+    t[row] = bad
+    with pytest.raises(ValueError, match=message.format(row=row)):
+        xent.categorical_cross_entropy(t, x, from_logits=True)
+
+
 def test_nearly_one_hot_targets_keep_their_small_terms():
     # the confident row's loss is log1p(exp(-60)) = 8.75651e-27; the target 1e-30 on the other
     # class adds 1e-30 * 60: a row that is not exactly one-hot runs as the categorical loss
