@@ -1288,6 +1288,7 @@ def test_one_hot_rows_found_by_the_exp_pass(rng, C, weighted):
     [
         ("two", r"row \(3,\) sums to 2\.0"),
         ("two-apart", r"row \(3,\) sums to 2\.0"),
+        ("half", r"row \(3,\) sums to 0\.5\."),
         ("zero", r"row \(3,\) sums to 0\.0"),
         ("nan", r"NaN at index \(3, 10\)"),
         ("outside", r"outside \[0, 1\] \(first: 1\.5 at index \(3, 3\)\)"),
@@ -1306,6 +1307,8 @@ def test_one_hot_rows_found_by_the_exp_pass_check_the_others(bad, message):
         t[3, 600] = 1.0
     elif bad == "zero":
         t[3] = 0.0
+    elif bad == "half":  # a single nonzero entry, not 1
+        t[3, 3] = 0.5
     elif bad == "nan":
         t[3, 10] = np.nan
     else:

@@ -206,6 +206,9 @@ typedef struct {
        focal sums') also checks the targets, as `stats` does: their sum in its order (tsum), and whether an entry
        is below 0 or above 1 (tbad) */
     int tcheck, tbad;
+    /* rows_values's one-hot rows (xk_block.hot_scan, row_pass_s_impl's HOT): the class of the
+       row's 1 so far (-1: none yet; -2: the row is not one-hot) */
+    ptrdiff_t hot_y;
     double tsum;
 } FN(state);
 
@@ -224,6 +227,7 @@ static inline __attribute__((always_inline)) void FN(state_zero)(FN(state) *st)
     st->pf_lines = 0;
     st->tcheck = st->tbad = 0;
     st->tsum = 0.0;
+    st->hot_y = -1;
 }
 
 /* Row r of R's share of a block's prefetch (xk_block.pf) into st. */
@@ -947,6 +951,38 @@ static inline __attribute__((always_inline)) void FN(focal_pass_s)(
     }
 }
 
+/* The targets of the 64 entries from c0 of a float row, looked at for a one-hot row
+ * (row_pass_s_impl's HOT): st->hot_y the class of its 1 so far, -2 once it is not one-hot (a
+ * second nonzero entry, or one that is not 1; NaN is not). 64 entries of zeros (+0 or -0) in
+ * one test: a mask a vector, moved to a general register and tested, had cost a fifth of a
+ * one-hot row's exp pass. */
+static inline __attribute__((always_inline)) void FN(hot_step)(const float *t, ptrdiff_t c0,
+                                                               ptrdiff_t C, FN(state) *st)
+{
+    const xv_si none = {0};
+    if (c0 + 64 <= C) {
+        const xv_si a = ((xv_si)XV(sload)(t + c0) | (xv_si)XV(sload)(t + c0 + 16)) |
+                        ((xv_si)XV(sload)(t + c0 + 32) | (xv_si)XV(sload)(t + c0 + 48));
+        if (!XV(sany)(XV_NE(a & (none + 0x7fffffff), none))) return;
+    }
+    /* the nonzero entries and the 1s as the bits of two masks: one test, without a branch
+       per vector (each a misprediction where the 1 is) */
+    uint64_t nz = 0, ones = 0;
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        const ptrdiff_t c = c0 + 16 * k;
+        if (c >= C) break;
+        const int n = C - c < 16 ? (int)(C - c) : 16;
+        const xv_s v = n == 16 ? XV(sload)(t + c) : XV(sload_pad)(t + c, n, 0.0f);
+        nz |= (uint64_t)XV(smask)(XV_NE(v, XV(ssplat)(0.0f))) << (16 * k);
+        ones |= (uint64_t)XV(smask)(XV_EQ(v, XV(ssplat)(1.0f))) << (16 * k);
+    }
+    if (nz)
+        st->hot_y = st->hot_y < 0 && (nz & (nz - 1)) == 0 && nz == ones
+                        ? c0 + __builtin_ctzll(nz)
+                        : -2;
+}
+
 /* The float rows of at least this many classes prefetch their targets in the exp pass, 2 KiB
  * ahead: rows that are not in the cache (a 500 KiB row of 128,000 float32 targets) waited for
  * them, and the categorical loss of 256 x 128,000 took 0.83x the time with it (Intel Xeon, one
@@ -958,9 +994,11 @@ static inline __attribute__((always_inline)) void FN(focal_pass_s)(
 static inline __attribute__((always_inline)) void FN(row_pass_s_impl)(
     const float *x, const float *t, const double *cw, float *out, ptrdiff_t C, FN(state) *st,
     const int STORE, const int SMOOTH, const int CAT, const int FG, const int CLEAN,
-    const int FUSE, const int FCHECK, const int FTW)
+    const int FUSE, const int FCHECK, const int FTW, const int HOT)
 {
     const xv_d zero = XV(splat)(0.0);
+    /* HOT (the sparse loss's pass, CAT 0): the row's targets t looked at for a one-hot row as
+       the pass reads the logits (hot_step) */
     /* FUSE: the weighted sums in the exp pass's loop (see row_pass_s), their targets' check
        (FCHECK) and targets without class weights (FTW) as wsum_pass_s's CHECK and TW */
     FN(wsums) S = {zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero};
@@ -1010,6 +1048,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s_impl)(
            2 % at 1,000 classes from the same and lost 1-2 % at 64-257 in the cache: not there. */
         if (FG)
             for (ptrdiff_t c = c0; c < c0 + 64 && c < C; c += 16) __builtin_prefetch(t + c, 0, 3);
+        if (HOT && st->hot_y != -2) FN(hot_step)(t, c0, C, st);
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             const ptrdiff_t c = c0 + 16 * k;
@@ -1126,12 +1165,31 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     if (XK_FUSE_SUMS && (SMOOTH || CAT) && !STORE && !FG) {
         /* (the check's targets have no class weights: xk_row_check) */
         if (CAT && st->tcheck)
-            FN(row_pass_s_impl)(x, t, cw, out, C, st, STORE, SMOOTH, CAT, FG, CLEAN, 1, 1, 1);
+            FN(row_pass_s_impl)(x, t, cw, out, C, st, STORE, SMOOTH, CAT, FG, CLEAN, 1, 1, 1, 0);
         else if (CAT && cw == NULL)
-            FN(row_pass_s_impl)(x, t, cw, out, C, st, STORE, SMOOTH, CAT, FG, CLEAN, 1, 0, 1);
-        else FN(row_pass_s_impl)(x, t, cw, out, C, st, STORE, SMOOTH, CAT, FG, CLEAN, 1, 0, 0);
-    } else FN(row_pass_s_impl)(x, t, cw, out, C, st, STORE, SMOOTH, CAT, FG, CLEAN, 0, 0, 0);
+            FN(row_pass_s_impl)(x, t, cw, out, C, st, STORE, SMOOTH, CAT, FG, CLEAN, 1, 0, 1, 0);
+        else FN(row_pass_s_impl)(x, t, cw, out, C, st, STORE, SMOOTH, CAT, FG, CLEAN, 1, 0, 0, 0);
+    } else FN(row_pass_s_impl)(x, t, cw, out, C, st, STORE, SMOOTH, CAT, FG, CLEAN, 0, 0, 0, 0);
 }
+
+/* The forward pass of a float row of the categorical loss that may be one-hot (rows_values,
+ * xk_block.hot_scan; targets checked, without class weights: xk_row_check): the sparse loss's
+ * exp pass, which looks at the targets as it reads the logits (HOT), and where the row is not
+ * one-hot, the weighted sums' pass with their check after it (as row_pass_s adds them where
+ * they are not in its loop: the same sums). A one-hot row's sums: rows_values (hot_sums). */
+#define XK_PASS_HOT(L)                                                                         \
+    static __attribute__((noinline)) void FN(pass_hot_##L)(const float *x, const float *t,     \
+                                                            ptrdiff_t C, FN(state) *st)        \
+    {                                                                                         \
+        st->hot_y = -1;                                                                       \
+        FN(row_pass_s_impl)(x, t, NULL, NULL, C, st, 0, 0, 0, 0, L, 0, 0, 0, 1);              \
+        if (st->hot_y >= 0) return;                                                           \
+        const int tie = !L && !(st->m > -HUGE_VAL && st->m < HUGE_VAL);                       \
+        FN(wsum_pass_s)(x, t, NULL, C, st, tie, 0, 0, 1, L, 1, 1);                            \
+    }
+XK_PASS_HOT(0)
+XK_PASS_HOT(1)
+#undef XK_PASS_HOT
 #endif
 
 /* A row is clean when its maximum m is finite and no entry is below m - XK_CLEAN_SPAN: every
@@ -2201,35 +2259,6 @@ static void FN(rcheck_end)(xk_stats *c, const FN(rcheck) *a)
 }
 
 #if XK_WIDEN
-/* The class of a one-hot row of float targets (one entry exactly 1, the others 0 or -0), else
- * -1 (at its first vector that says so): xk_block.hot_scan. */
-static inline ptrdiff_t FN(row_hot_s)(const float *t, ptrdiff_t C)
-{
-    const xv_s zero = XV(ssplat)(0.0f);
-    const xv_si none = {0}, mag = none + 0x7fffffff;
-    ptrdiff_t y = -1;
-    for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
-        /* 64 entries of zeros (+0 or -0) in one test (a mask per vector, moved to a general
-           register and tested, had cost a fifth of a one-hot row's exp pass) */
-        if (c0 + 64 <= C) {
-            const xv_si a = ((xv_si)XV(sload)(t + c0) | (xv_si)XV(sload)(t + c0 + 16)) |
-                            ((xv_si)XV(sload)(t + c0 + 32) | (xv_si)XV(sload)(t + c0 + 48));
-            if (!XV(sany)(XV_NE(a & mag, none))) continue;
-        }
-        for (ptrdiff_t c = c0; c < c0 + 64 && c < C; c += 16) {
-            const int n = C - c < 16 ? (int)(C - c) : 16;
-            const xv_s v = n == 16 ? XV(sload)(t + c) : XV(sload_pad)(t + c, n, 0.0f);
-            const uint32_t nz = XV(smask)(XV_NE(v, zero)); /* (NaN too) */
-            if (nz) {
-                const int l = __builtin_ctz(nz);
-                if (y >= 0 || (nz & (nz - 1)) || t[c + l] != 1.0f) return -1;
-                y = c + l;
-            }
-        }
-    }
-    return y;
-}
-
 /* A one-hot row's weighted sums and check (class y, logit xy), as the exp pass's weighted
  * sums give them for its targets (row_pass_s with XK_FUSE_SUMS, CHECK and TW: the entry at y
  * the only term, w v = 1 v in one multiply-add and the compensated sums exact), after the
@@ -2305,14 +2334,12 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                 if (mode == XK_SPARSE) xy[j] = (double)x[y];
                 st.tcheck = check != NULL;
 #if XK_WIDEN
-                const ptrdiff_t hy = scan ? FN(row_hot_s)(t, C) : -1;
-                scan = hy >= 0;
-                if (hy >= 0) { /* a one-hot row: the sparse loss's pass (see hot_sums), which
-                                  asks for the next row's targets */
-                    st.tcheck = 0;
+                if (scan) { /* see pass_hot_L; it asks for the next row's targets */
                     st.next_t = r + 1 < R ? t + b->t_rs : NULL;
-                    FN(pass_v)(XK_SPARSE, 0, 0, 0, x, NULL, b->cw, NULL, C, &st);
-                    FN(hot_sums)(&st, (double)x[hy]);
+                    if (st.clean) FN(pass_hot_1)(x, t, C, &st);
+                    else FN(pass_hot_0)(x, t, C, &st);
+                    if (st.hot_y >= 0) FN(hot_sums)(&st, (double)x[st.hot_y]);
+                    scan = st.hot_y >= 0;
                 } else
 #endif
                     FN(pass_v)(mode, store, smooth && !fg, fg, x, t, b->cw, o, C, &st);
