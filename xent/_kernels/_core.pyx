@@ -326,8 +326,10 @@ def softmax_block(int mode, cnp.ndarray x, object out, object t, object labels,
     does (rows of two classes in contiguous pairs, from logits, without weights: as the loss's
     loop reads them, the same totals; such a block runs as the categorical loss, one-hot or
     not, which gives a one-hot row the sparse loss's bits; other row-major rows of fewer than
-    16 classes from logits whose first row is not one-hot: from the kernel's tiles, the same
-    totals): a tuple
+    16 classes from logits whose first row is not one-hot: from the kernel's tiles; float rows
+    of more classes from logits: as the loss's passes read them, and a forward pass whose first
+    row is one-hot looks for one-hot rows in them (``xk_block.hot_scan``); the same totals): a
+    tuple
     ``(cw, rtol, one_hot, first, totals, hot)`` with ``totals`` float64 and ``hot`` int8, one
     per block. With ``first``, each block is checked: its total target weight
     (`stats_block`'s) goes to ``totals``, and ``hot`` says 1 where every row is one-hot (with

@@ -101,10 +101,11 @@ typedef struct {
     int64_t id_limit;
     int ids_bad;
     /* with check, where xk_row_check holds (forward, without smoothing or focal loss): each
-       row's targets are read first for a one-hot row (one entry exactly 1, the others 0),
-       whose exp pass is then the sparse loss's, its weighted sums taken from its class alone;
-       from the first row that is not, the rows take the weighted sums' pass (body.h
-       rows_values). Set where the block's first row is one-hot. */
+       row's exp pass is the sparse loss's, which looks at the targets for a one-hot row (one
+       entry exactly 1, the others 0) as it reads the logits; a one-hot row's weighted sums
+       come from its class, and from the first row that is not, the rows take the weighted
+       sums' pass (body.h rows_values, pass_hot_L). Set where the block's first row is
+       one-hot. */
     int hot_scan;
 } xk_block;
 
