@@ -138,6 +138,7 @@ cdef extern from "kernels.h":
     int xk_two_pairs(const xk_block *b, int mode) nogil
     int xk_tile_check(const xk_block *b, int mode, int is_float) nogil
     int xk_row_check(const xk_block *b, int mode, int is_float) nogil
+    int xk_hot_rows(const xk_block *b, int mode, int is_float) nogil
     int xk_row_one_hot(const void *t, Py_ssize_t cs, Py_ssize_t C, int is_float) nogil
     Py_ssize_t xk_scratch_len(Py_ssize_t C) nogil
     int64_t xk_take(int64_t *c) nogil
@@ -1587,7 +1588,7 @@ cdef int _span_block(const xk_variant *v, xk_block *sub, int kind, int mode, bin
     if chk != NULL and chk.first and (
             (two_plain and xk_two_pairs(sub, mode))
             or ((tiles or rows) and not hot)
-            or (rows and hot and sub.out == NULL and sub.eps == 0.0 and sub.gamma == 0.0)):
+            or (rows and hot and xk_hot_rows(sub, mode, kind == 0))):
         # (rtol and cw set; the rows' sums and weights for xk_row_check's total)
         chk.st.R, chk.st.sums, chk.st.row_weight = sub.R, chk.sums, sub.row_weight
         sub.check = &chk.st

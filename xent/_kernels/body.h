@@ -1490,15 +1490,15 @@ static inline __attribute__((always_inline)) void FN(tile_wsum_s)(
     }
 }
 
-/* The end of a run of eight classes (tile_wsum_s): half h of its sums added to the
- * compensated ones (the run's P are locals of its loop: nothing to reset). */
-static inline __attribute__((always_inline)) void FN(tile_wsum_run)(xv_d (*A)[2], xv_d (*K)[2],
+/* The end of a run of eight classes (tile_wsum_s): half h of its sums added to the rows'
+ * sums, in plain double (see tile_group_s; the run's P are locals of its loop: nothing to
+ * reset). */
+static inline __attribute__((always_inline)) void FN(tile_wsum_run)(xv_d (*A)[2],
                                                                     xv_d (*P)[2], int h,
                                                                     const int STORE,
                                                                     const int SMOOTH,
                                                                     const int CAT)
 {
-    (void)K; /* (plain sums, see tile_group_s) */
     if (SMOOTH) A[2][h] += P[2][h];
     if (CAT) {
         A[3][h] += P[3][h];
@@ -1601,7 +1601,7 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
                additions there, chains of four dependent operations, had cost 1-2.5 % of the
                float tiles' time at 6-32 classes */
             A[0][h] += P[0][h];
-            if (wsums && !split) FN(tile_wsum_run)(A, K, P, h, STORE, SMOOTH, CAT);
+            if (wsums && !split) FN(tile_wsum_run)(A, P, h, STORE, SMOOTH, CAT);
         }
     }
     if (wsums && split)
@@ -1612,7 +1612,7 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
                                 CAT ? XK_TLOAD(t + c * ts + r, 0.0f) : szero, mv, topv, P,
                                 STORE, SMOOTH, CAT, CLEAN);
 #pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) FN(tile_wsum_run)(A, K, P, h, STORE, SMOOTH, CAT);
+            for (int h = 0; h < 2; h++) FN(tile_wsum_run)(A, P, h, STORE, SMOOTH, CAT);
         }
     if (hilo) {
         XV_KADD(A[0][0], K[0][0], XV(swiden_lo)(LO));
@@ -1680,7 +1680,9 @@ static inline __attribute__((always_inline)) void FN(tile_group_s)(
  * number of entries equal to it (acc[1]); then F = exp(d + e) from expf_core (expf_wide where a lane needs it), stored
  * (STORE) and summed below the maximum, and the weighted sums of SMOOTH/CAT from v = m - x in
  * double, as row_pass_s computes them. Each sum adds eight classes in double, then that to
- * the row's sum (A in acc; comp, for the double tiles' compensated sums, stays 0). Rows past n read -inf and targets 0 (not stored). A
+ * the row's sum in plain double (A in acc), but for the exps' low parts (hilo) and the focal
+ * loss's sums, which are added with compensation (K in comp). Rows past n read -inf and
+ * targets 0 (not stored). A
  * group of sixteen clean rows (see XK_CLEAN_SPAN) takes the exp pass without the checks
  * (tile_group_s). */
 static inline __attribute__((always_inline)) void FN(tile_pass_s)(
@@ -2310,7 +2312,7 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
     /* one-hot rows looked for (xk_block.hot_scan) until a row is not one-hot: the stats' pass
        over a block's targets before its exp passes had cost half of them (8,192 x 1,000
        float32, their loads waiting for memory) */
-    int scan = b->hot_scan && check && mode == XK_CATEGORICAL && !out && !smooth && !fg;
+    int scan = b->hot_scan && check && xk_hot_rows(b, mode, 1);
 #endif
     for (ptrdiff_t r0 = 0; r0 < R; r0 += XK_TILE) {
         const ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE, n8 = (n + 7) & ~(ptrdiff_t)7;

@@ -100,7 +100,7 @@ typedef struct {
        own); a bad one sets ids_bad and ends the call, whose results are then not wanted */
     int64_t id_limit;
     int ids_bad;
-    /* with check, where xk_row_check holds (forward, without smoothing or focal loss): each
+    /* with check, where xk_hot_rows holds (forward, without smoothing or focal loss): each
        row's exp pass is the sparse loss's, which looks at the targets for a one-hot row (one
        entry exactly 1, the others 0) as it reads the logits; a one-hot row's weighted sums
        come from its class, and from the first row that is not, the rows take the weighted
@@ -279,6 +279,13 @@ static inline int xk_row_check(const xk_block *b, int mode, int is_float)
     return mode == XK_CATEGORICAL && b->t && is_float && b->cw == NULL &&
            (g == 0.0 || focal_sums) && xk_row_major(b) && b->C > xk_tile_c(b, is_float) &&
            (const void *)b->out != b->x;
+}
+
+/* Whether a block whose first row is one-hot takes xk_block.hot_scan: rows that their passes
+ * check (xk_row_check), forward, without smoothing or focal loss. */
+static inline int xk_hot_rows(const xk_block *b, int mode, int is_float)
+{
+    return xk_row_check(b, mode, is_float) && b->out == NULL && b->eps == 0.0 && b->gamma == 0.0;
 }
 
 /* Whether the row of C entries at t (stride cs, float or double) is one-hot: a single nonzero
