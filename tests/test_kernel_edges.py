@@ -518,3 +518,39 @@ def test_sparse_kernel_without_labels_reads_class_0(rng, n_classes, dtype, order
     np.testing.assert_array_equal(got[0][0], got[1][0])
     np.testing.assert_array_equal(got[0][1], got[1][1])
     assert np.isfinite(got[0][0]).all()
+
+
+@pytest.mark.parametrize("n_classes", [49, 64, 100, 256, 257])
+def test_rows_in_pairs_have_the_bits_of_a_row_alone(variant, rng, n_classes):
+    """Float32 rows of 49 to 256 classes whose pass is the plain clean one (the sparse loss,
+    logsumexp) run two at a time where both are clean (body.h pass_pair, AVX-512): each row's
+    loss and logsumexp have the bits of the row in a call of its own. Rows that are not clean
+    (an entry 100 below the maximum, a -inf, NaN, +inf, every entry -inf) sit between clean
+    ones, so that pairs start at odd and even rows; ties at the maximum count; 301 rows: a last
+    tile of 45 rows and a last row without a partner."""
+    R = 301
+    x = (3.0 * rng.standard_normal((R, n_classes))).astype(np.float32)
+    y = rng.integers(0, n_classes, R)
+    x[4, [0, n_classes - 1]] = 9.0  # two entries at the maximum (in different vectors)
+    x[5, 3] = x[5].max() - 100.0  # not clean: below the maximum by more than 80
+    x[8, 1] = -np.inf
+    x[11, n_classes // 2] = np.nan
+    x[13, y[13]] = np.inf
+    x[17, :] = -np.inf
+    x[20, :] = 2.5  # every entry at the maximum
+    x[23, y[23]] = x[23].max() + 60.0  # confident, still clean: a loss near 1e-26
+    loss = xent.sparse_categorical_cross_entropy(y, x, from_logits=True, reduction="none")
+    lse = xent.logsumexp(x, axis=-1)
+    for r in range(R):
+        one = slice(r, r + 1)
+        alone = xent.sparse_categorical_cross_entropy(
+            y[one], x[one], from_logits=True, reduction="none"
+        )
+        assert ref.as_bits(loss[one]) == ref.as_bits(alone), f"loss, row {r}"
+        assert ref.as_bits(lse[one]) == ref.as_bits(xent.logsumexp(x[one], axis=-1)), r
+    assert 0.0 < loss[23] < 1e-20
+    assert np.isnan(loss[[11, 17]]).all()
+    assert loss[13] == 0.0
+    np.testing.assert_allclose(loss[20], np.log(n_classes), rtol=2e-7)
+    rest = np.exp(x[4, 1:-1].astype(np.float64) - 9.0).sum()
+    np.testing.assert_allclose(lse[4], 9.0 + np.log1p(1.0 + rest), rtol=2e-7)
