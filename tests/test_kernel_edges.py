@@ -523,11 +523,13 @@ def test_sparse_kernel_without_labels_reads_class_0(rng, n_classes, dtype, order
 @pytest.mark.parametrize("n_classes", [49, 64, 100, 256, 257])
 def test_rows_in_pairs_have_the_bits_of_a_row_alone(variant, rng, n_classes):
     """Float32 rows of 49 to 256 classes whose pass is the plain clean one (the sparse loss,
-    logsumexp) run two at a time where both are clean (body.h pass_pair, AVX-512): each row's
-    loss and logsumexp have the bits of the row in a call of its own. Rows that are not clean
-    (an entry 100 below the maximum, a -inf, NaN, +inf, every entry -inf) sit between clean
-    ones, so that pairs start at odd and even rows; ties at the maximum count; 301 rows: a last
-    tile of 45 rows and a last row without a partner."""
+    logsumexp, the categorical loss of targets the pass checks) run two at a time where both
+    are clean (body.h pass_pair, AVX-512): each row's values have the bits of the row in a call
+    of its own. Rows that are not clean (an entry 100 below the maximum, a -inf, NaN, +inf,
+    every entry -inf) sit between clean ones, so that pairs start at odd and even rows; ties
+    at the maximum count; 301 rows: a last tile of 45 rows and a last row without a partner.
+    The categorical loss's first row is one-hot (the rows are looked at for one-hot ones until
+    row 1), and so is row 30, within the pairs."""
     R = 301
     x = (3.0 * rng.standard_normal((R, n_classes))).astype(np.float32)
     y = rng.integers(0, n_classes, R)
@@ -539,18 +541,48 @@ def test_rows_in_pairs_have_the_bits_of_a_row_alone(variant, rng, n_classes):
     x[17, :] = -np.inf
     x[20, :] = 2.5  # every entry at the maximum
     x[23, y[23]] = x[23].max() + 60.0  # confident, still clean: a loss near 1e-26
-    loss = xent.sparse_categorical_cross_entropy(y, x, from_logits=True, reduction="none")
-    lse = xent.logsumexp(x, axis=-1)
+    t = rng.random((R, n_classes)) ** 3
+    t = (t / t.sum(axis=1, keepdims=True)).astype(np.float32)
+    t[[0, 30]] = 0.0
+    t[[0, 30], y[[0, 30]]] = 1.0
+    sw = rng.uniform(0.0, 2.0, R)
+
+    def calls(r: slice) -> dict[str, Any]:
+        kw = {"from_logits": True, "reduction": "none"}
+        return {
+            "sparse": xent.sparse_categorical_cross_entropy(y[r], x[r], **kw),
+            "logsumexp": xent.logsumexp(x[r], axis=-1),
+            "categorical": xent.categorical_cross_entropy(t[r], x[r], **kw),
+            "weighted": xent.categorical_cross_entropy(t[r], x[r], sample_weight=sw[r], **kw),
+        }
+
+    got = calls(slice(None))
     for r in range(R):
-        one = slice(r, r + 1)
-        alone = xent.sparse_categorical_cross_entropy(
-            y[one], x[one], from_logits=True, reduction="none"
-        )
-        assert ref.as_bits(loss[one]) == ref.as_bits(alone), f"loss, row {r}"
-        assert ref.as_bits(lse[one]) == ref.as_bits(xent.logsumexp(x[one], axis=-1)), r
+        for name, alone in calls(slice(r, r + 1)).items():
+            assert ref.as_bits(got[name][r : r + 1]) == ref.as_bits(alone), f"{name}, row {r}"
+    loss = got["sparse"]
     assert 0.0 < loss[23] < 1e-20
     assert np.isnan(loss[[11, 17]]).all()
     assert loss[13] == 0.0
     np.testing.assert_allclose(loss[20], np.log(n_classes), rtol=2e-7)
     rest = np.exp(x[4, 1:-1].astype(np.float64) - 9.0).sum()
-    np.testing.assert_allclose(lse[4], 9.0 + np.log1p(1.0 + rest), rtol=2e-7)
+    np.testing.assert_allclose(got["logsumexp"][4], 9.0 + np.log1p(1.0 + rest), rtol=2e-7)
+
+
+@pytest.mark.parametrize("bad_rows", [[41], [42], [41, 42]], ids=["first", "second", "both"])
+def test_rows_in_pairs_check_their_targets(variant, rng, bad_rows):
+    """The categorical loss's targets checked by a pass of two rows (pass_pair): a row that does
+    not sum to 1 is named, the first one where both do not; so is an entry outside [0, 1] in a
+    row that sums to 1."""
+    x = rng.standard_normal((64, 100)).astype(np.float32)
+    t = np.full((64, 100), 0.01, np.float32)
+    t[bad_rows, 7] = 0.5
+    with pytest.raises(ValueError, match=rf"row \({bad_rows[0]},\) sums to 1\.4899"):
+        xent.categorical_cross_entropy(t, x, from_logits=True)
+    t[bad_rows, 7] = 1.51
+    t[bad_rows, 8] = -1.49  # the row still sums to 1
+    where = rf"\({bad_rows[0]}, 7\)"
+    with pytest.raises(
+        ValueError, match=rf"outside \[0, 1\] \(first: 1\.50999\d* at index {where}\)"
+    ):
+        xent.categorical_cross_entropy(t, x, from_logits=True)

@@ -1175,57 +1175,113 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
     } else FN(row_pass_s_impl)(x, t, cw, out, C, st, STORE, SMOOTH, CAT, FG, CLEAN, 0, 0, 0, 0);
 }
 
-/* Two rows in one exp pass: the float rows of rows_values whose pass is the plain clean one (the
- * sparse loss without smoothing or focal factor, logsumexp; no output, no targets) with at most
- * XK_PAIR_C classes, two at a time where both are clean, where a vector is one register
- * (AVX-512: the two rows' exps and sums fit in its 32). Each row's operations are those of
- * row_pass_s_impl with CLEAN alone, in the same order (pair_vec: its vector step, its F's sum
- * per vector; the same A0, nt and top): the same bits as the row alone. Interleaved, the rows'
- * chains of dependent operations (the exp's, the sums' reduction) overlap, and the two share one
- * call's set-up: Intel Xeon (AVX-512), one thread, float32 sparse loss and logsumexp of 2,048
- * rows: 49-100 classes 0.88-0.91x the time, 128-192 0.94-0.97x, 256 1.0x; with AVX2's sixteen
- * registers 1.6-1.8x (spilled), so not there. */
+/* Two rows in one exp pass: the float rows of rows_values whose pass is row_pass_s_impl's with
+ * CLEAN alone (the sparse loss without smoothing or focal factor, logsumexp) or with CLEAN and
+ * the categorical loss's fused sums and check (CAT, FUSE, FCHECK, FTW: targets without class
+ * weights, checked by the pass; forward, no smoothing or focal factor), with at most XK_PAIR_C
+ * classes, two at a time where both are clean, where a vector is one register (AVX-512: the
+ * two rows' exps and sums fit in its 32). Each row's operations are that pass's, in the same
+ * order (pair_vec: its vector step; pair_end: its end): the same bits as the row alone.
+ * Interleaved, the rows' chains of dependent operations (the exp's, the sums' reductions)
+ * overlap, and the two share one call's set-up: Intel Xeon (AVX-512), one thread, float32
+ * sparse loss and logsumexp of 2,048 rows: 49-100 classes 0.88-0.91x the time, 128-192
+ * 0.94-0.97x, 256 1.0x; the categorical loss of soft targets at 64 and 100 classes 0.95-0.97x
+ * (benchmarks.ab catrows), 256 x 100 0.91x; with AVX2's sixteen registers the sparse pair
+ * took 1.6-1.8x the time (spilled), so not there. */
 #if defined(__AVX512F__)
 #define XK_PAIR_C 256
 #else
 #define XK_PAIR_C 0
 #endif
 
-/* row_pass_s_impl's vector step with CLEAN alone: the 16 entries from c of a clean row (nstore
- * of them, the others padded with its maximum), their ties with the maximum counted into nt and
- * the first one's index into top, and their F below the maximum summed in double. */
-static inline __attribute__((always_inline)) xv_d FN(pair_vec)(const float *x, ptrdiff_t c,
-                                                              int nstore, xv_s mf, uint64_t *nt,
-                                                              ptrdiff_t *top)
+/* One row of a pair: its pass's sums as row_pass_s_impl keeps them, and its share of the
+ * block's prefetch (XK_PF_INIT's). */
+typedef struct {
+    const float *x, *t;
+    FN(state) *st;
+    xv_s mf;
+    uint64_t nt;
+    ptrdiff_t top;
+    xv_d A0, ta0, ta1;
+    xv_si tbad;
+    FN(wsums) S;
+    const char *pf;
+    ptrdiff_t pf_left, pf_step;
+} FN(pair_row);
+
+static inline __attribute__((always_inline)) void FN(pair_init)(FN(pair_row) *p,
+                                                               const float *x, const float *t,
+                                                               FN(state) *st, ptrdiff_t C)
+{
+    const xv_d zero = XV(splat)(0.0);
+    p->x = x, p->t = t, p->st = st;
+    p->mf = XV(ssplat)((float)st->m);
+    p->nt = 0, p->top = -1;
+    p->A0 = p->ta0 = p->ta1 = zero;
+    p->tbad = (xv_si){0};
+    p->S = (FN(wsums)){zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero};
+    p->pf = st->pf, p->pf_left = st->pf_lines;
+    p->pf_step = p->pf_left > 0 ? (p->pf_left + (C + 63) / 64 - 1) / ((C + 63) / 64) : 0;
+}
+
+/* The vector step of the 16 entries from c (nstore of them, the others padded with the
+ * maximum; targets with 0): the ties with the maximum counted into nt and the first one's index
+ * into top, F below the maximum summed in double (returned), and with CAT the weighted sums and
+ * the targets' sum and check. */
+static inline __attribute__((always_inline)) xv_d FN(pair_vec)(FN(pair_row) *p, ptrdiff_t c,
+                                                              int nstore, const int CAT)
 {
     const xv_s szero = XV(ssplat)(0.0f);
-    const xv_s xv = nstore == 16 ? XV(sload)(x + c) : XV(sload_pad)(x + c, nstore, mf[0]);
-    const xv_s d = xv - mf, bp = d - xv;
-    const xv_s e = (xv - (d - bp)) - (bp + mf);
+    xv_s xv, tv = szero;
+    xv_d cwv[2];
+    FN(load16_s)(p->x, p->t, NULL, c, nstore, p->mf[0], &xv, &tv, cwv, 0, CAT);
+    const xv_s d = xv - p->mf, bp = d - xv;
+    const xv_s e = (xv - (d - bp)) - (bp + p->mf);
     const uint32_t z = XV(smask)(XV_EQ(d, szero)) & (uint32_t)((1ull << nstore) - 1);
     if (z) {
-        *nt += (uint64_t)__builtin_popcount(z);
-        if (*top < 0) *top = c + __builtin_ctz(z);
+        p->nt += (uint64_t)__builtin_popcount(z);
+        if (p->top < 0) p->top = c + __builtin_ctz(z);
     }
     xv_s flo;
     const xv_s Fs = XV(ssel)(XV_LT(d, szero), XV(expf_hilo)(d, e, &flo), szero);
+    if (CAT) {
+        FN(wsum_vec_s)(&p->S, p->st, xv, tv, cwv, c, nstore == 16, 0, 0, 1, p->st->top, 0, 0, 1);
+        FN(tsum16)(tv, c, nstore, &p->ta0, &p->ta1, &p->tbad, 1);
+    }
     return XV(swiden_lo)(Fs) + XV(swiden_hi)(Fs);
 }
 
-/* The exp passes of the clean rows xa and xb (states sa, sb; each prefetches its `next`), as
- * row_pass_s_impl's with CLEAN alone leaves them. */
-static __attribute__((noinline)) void FN(pass_pair)(const float *xa, const float *xb,
-                                                    ptrdiff_t C, FN(state) *sa, FN(state) *sb)
+static inline __attribute__((always_inline)) void FN(pair_end)(FN(pair_row) *p, const int CAT)
 {
     const xv_d zero = XV(splat)(0.0);
-    const xv_s ma = XV(ssplat)((float)sa->m), mb = XV(ssplat)((float)sb->m);
-    uint64_t nta = 0, ntb = 0;
-    ptrdiff_t topa = -1, topb = -1;
-    xv_d Aa = zero, Ab = zero;
+    FN(state) *st = p->st;
+    st->top = p->top < 0 ? 0 : p->top;
+    st->nt = (double)p->nt;
+    if (CAT) {
+        st->sb = FN(hsum)(p->A0);
+        FN(state_wsums)(st, p->S.A2 - p->S.K2, p->S.A3 - p->S.K3, p->S.A4 - p->S.K4,
+                        p->S.A5 - p->S.K5);
+        st->wy = st->tsum = FN(hsum)(p->ta0 + p->ta1);
+        st->tbad = XV(sany)(p->tbad);
+    } else FN(state_sums)(st, p->A0, zero, zero, zero, zero);
+}
+
+/* The exp passes of the clean rows a and b (each prefetches its `next` and its share of the
+ * block's prefetch). */
+static inline __attribute__((always_inline)) void FN(pass_pair_impl)(FN(pair_row) *a,
+                                                                    FN(pair_row) *b,
+                                                                    ptrdiff_t C, const int CAT)
+{
+    const xv_d zero = XV(splat)(0.0);
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
+        for (int q = 0; q < 2; q++) { /* XK_PF_STEP's */
+            FN(pair_row) *p = q ? b : a;
+            for (ptrdiff_t k = 0; k < p->pf_step && p->pf_left > 0; k++, p->pf_left--)
+                __builtin_prefetch(p->pf, 0, 2), p->pf += 64;
+        }
         for (ptrdiff_t c = c0; c < c0 + 64 && c < C; c += 16) {
-            if (sa->next) __builtin_prefetch(sa->next + c, 0, 3);
-            if (sb->next) __builtin_prefetch(sb->next + c, 0, 3);
+            if (a->st->next) __builtin_prefetch(a->st->next + c, 0, 3);
+            if (b->st->next) __builtin_prefetch(b->st->next + c, 0, 3);
         }
         xv_d Ga[4], Gb[4];
 #pragma GCC unroll 4
@@ -1234,16 +1290,31 @@ static __attribute__((noinline)) void FN(pass_pair)(const float *xa, const float
             Ga[k] = Gb[k] = zero;
             if (c >= C) continue;
             const int nstore = C - c < 16 ? (int)(C - c) : 16;
-            Ga[k] = FN(pair_vec)(xa, c, nstore, ma, &nta, &topa);
-            Gb[k] = FN(pair_vec)(xb, c, nstore, mb, &ntb, &topb);
+            Ga[k] = FN(pair_vec)(a, c, nstore, CAT);
+            Gb[k] = FN(pair_vec)(b, c, nstore, CAT);
         }
-        Aa += (Ga[0] + Ga[1]) + (Ga[2] + Ga[3]);
-        Ab += (Gb[0] + Gb[1]) + (Gb[2] + Gb[3]);
+        a->A0 += (Ga[0] + Ga[1]) + (Ga[2] + Ga[3]);
+        b->A0 += (Gb[0] + Gb[1]) + (Gb[2] + Gb[3]);
+        if (CAT && ((c0 + 64) % XK_RUN == 0 || c0 + 64 >= C)) {
+            FN(wsum_run_s)(&a->S, 0, 0, 1);
+            FN(wsum_run_s)(&b->S, 0, 0, 1);
+        }
     }
-    sa->top = topa < 0 ? 0 : topa, sb->top = topb < 0 ? 0 : topb;
-    sa->nt = (double)nta, sb->nt = (double)ntb;
-    FN(state_sums)(sa, Aa, zero, zero, zero, zero);
-    FN(state_sums)(sb, Ab, zero, zero, zero, zero);
+    FN(pair_end)(a, CAT);
+    FN(pair_end)(b, CAT);
+}
+
+/* Rows xa and xb (targets ta, tb with CAT; states sa, sb) in one pass. */
+static __attribute__((noinline)) void FN(pass_pair)(const float *xa, const float *xb,
+                                                    const float *ta, const float *tb,
+                                                    ptrdiff_t C, FN(state) *sa, FN(state) *sb,
+                                                    int cat)
+{
+    FN(pair_row) a, b;
+    FN(pair_init)(&a, xa, ta, sa, C);
+    FN(pair_init)(&b, xb, tb, sb, C);
+    if (cat) FN(pass_pair_impl)(&a, &b, C, 1);
+    else FN(pass_pair_impl)(&a, &b, C, 0);
 }
 
 /* The forward pass of a float row of the categorical loss that may be one-hot (rows_values,
@@ -2398,8 +2469,9 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
        float32, their loads waiting for memory) */
     int scan = b->hot_scan && check && xk_hot_rows(b, mode, 1);
     /* rows in pairs (pass_pair): the passes that are row_pass_s_impl's with CLEAN alone */
-    const int pair = C <= XK_PAIR_C && !out && !check && (mode == XK_SPARSE || mode == XK_LSE) &&
-                     !smooth && !fg && b->gamma == 0.0 && !b->pf;
+    const int cat = mode == XK_CATEGORICAL && check != NULL; /* (no class weights) */
+    const int pair = C <= XK_PAIR_C && !out && !smooth && !fg && b->gamma == 0.0 &&
+                     (cat || (!check && (mode == XK_SPARSE || mode == XK_LSE)));
 #endif
     for (ptrdiff_t r0 = 0; r0 < R; r0 += XK_TILE) {
         const ptrdiff_t n = R - r0 < XK_TILE ? R - r0 : XK_TILE, n8 = (n + 7) & ~(ptrdiff_t)7;
@@ -2410,7 +2482,7 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
 #if XK_WIDEN
             /* rows j and j + 1 in one pass where both are clean (see pass_pair); else row j
                below, which takes row j + 1's maximum again */
-            if (pair && j + 1 < n && clean_next) {
+            if (pair && !scan && j + 1 < n && clean_next) {
                 const ptrdiff_t r = r0 + j;
                 const T *x = (const T *)b->x + r * b->x_rs, *x1 = x + b->x_rs;
                 FN(state) s1;
@@ -2425,7 +2497,15 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                         xy[j] = (double)x[b->labels[r]];
                         xy[j + 1] = (double)x1[b->labels[r + 1]];
                     }
-                    FN(pass_pair)(x, x1, C, &st, &s1);
+                    const T *t = cat ? (const T *)b->t + r * b->t_rs : NULL;
+                    FN(pf_share)(b, r, &st);
+                    FN(pf_share)(b, r + 1, &s1);
+                    st.tcheck = s1.tcheck = check != NULL;
+                    FN(pass_pair)(x, x1, t, cat ? t + b->t_rs : NULL, C, &st, &s1, cat);
+                    if (check) {
+                        FN(rcheck_row)(check, rc, r, &st);
+                        FN(rcheck_row)(check, rc, r + 1, &s1);
+                    }
                     FN(rows_value_sums)(&st, j, m, mx, top, acc);
                     FN(rows_value_sums)(&s1, ++j, m, mx, top, acc);
                     continue;
