@@ -1598,3 +1598,44 @@ def test_weighted_mean_denominator_fast_and_slow_paths_agree(rng, restore_thread
     msg = f"y_true holds class id {C} at index \\(54321,\\)"
     with pytest.raises(ValueError, match=msg):
         xent.sparse_categorical_cross_entropy(bad, xa, from_logits=True, sample_weight=w, axis=axis)
+
+
+@pytest.mark.parametrize("C", [17, 24, 31, 32, 33, 47, 48])
+@pytest.mark.parametrize("R", [5, 37, 300])
+def test_tiles_of_17_to_48_classes_check_targets_as_the_stats_pass(rng, C, R):
+    """Contiguous float32 rows of 17-48 classes without class weights: the tiles check the
+    categorical loss's targets themselves (body.h tile_check), each row's sum added in the
+    order the stats pass adds such a row (runs of sixteen entries into two vectors in turn),
+    so that the block's total, the mean's denominator, has the bits the stats pass gives (the
+    gradient's path); a row that does not sum to 1 is named."""
+    from xent._kernels import _core
+
+    x = rng.standard_normal((R, C)).astype(np.float32)
+    # about half the entries 2^-48 to 2^-56 of the others, so that a row's sum in double
+    # rounds, and by how much depends on the order of the additions
+    big = rng.random((R, C)) < 0.5
+    t = rng.random((R, C)) * np.where(big, 1.0, np.exp2(rng.integers(-56, -48, (R, C))))
+    t = (t / t.sum(axis=1, keepdims=True)).astype(np.float32)
+    for sw in (None, rng.uniform(0.0, 2.0, R)):
+        totals = {}
+        for path in ("tiles", "stats"):
+            total, hot = np.zeros(1), np.zeros(1, np.int8)
+            check = (None, 1e-3, False, True, total, hot)
+            if path == "tiles":
+                _core.softmax_block(
+                    _core.CATEGORICAL, x, None, t, None, sw, None, None, 0.0, 0.0, 1.0, None,
+                    check=check,
+                )  # fmt: skip
+            else:
+                _core.stats_span(t, 0, check, sw)
+            assert hot[0] == 0
+            totals[path] = total[0]
+        assert totals["tiles"] == totals["stats"]
+        mean = xent.categorical_cross_entropy(t, x, from_logits=True, sample_weight=sw)
+        with_grad, _ = xent.categorical_cross_entropy(
+            t, x, from_logits=True, sample_weight=sw, return_grad=True
+        )
+        assert mean == with_grad
+    t[R // 2] = 1.5 / C
+    with pytest.raises(ValueError, match=rf"row \({R // 2},\) sums to 1\.(5|49999)"):
+        xent.categorical_cross_entropy(t, x, from_logits=True)
