@@ -1600,14 +1600,15 @@ def test_weighted_mean_denominator_fast_and_slow_paths_agree(rng, restore_thread
         xent.sparse_categorical_cross_entropy(bad, xa, from_logits=True, sample_weight=w, axis=axis)
 
 
-@pytest.mark.parametrize("C", [17, 24, 31, 32, 33, 47, 48])
-@pytest.mark.parametrize("R", [5, 37, 300])
-def test_tiles_of_17_to_48_classes_check_targets_as_the_stats_pass(rng, C, R):
-    """Contiguous float32 rows of 17-48 classes without class weights: the tiles check the
-    categorical loss's targets themselves (body.h tile_check), each row's sum added in the
-    order the stats pass adds such a row (runs of sixteen entries into two vectors in turn),
-    so that the block's total, the mean's denominator, has the bits the stats pass gives (the
-    gradient's path); a row that does not sum to 1 is named."""
+@pytest.mark.parametrize("C", [16, 17, 24, 31, 32, 33, 47, 48])
+@pytest.mark.parametrize("R", [5, 32, 37, 300])
+def test_tiles_of_16_to_48_classes_check_targets_as_the_stats_pass(rng, C, R):
+    """Contiguous float32 rows of 16-48 classes (17-48: without class weights): the tiles
+    check the categorical loss's targets themselves (body.h tile_check), each row's sum added
+    in the order the stats pass adds such a row (runs of sixteen entries into two vectors in
+    turn; at sixteen classes, groups of sixteen rows in class order and the last R % 16 rows
+    so), so that the block's total, the mean's denominator, has the bits the stats pass gives
+    (the gradient's path); a row that does not sum to 1 is named."""
     from xent._kernels import _core
 
     x = rng.standard_normal((R, C)).astype(np.float32)
@@ -1616,14 +1617,21 @@ def test_tiles_of_17_to_48_classes_check_targets_as_the_stats_pass(rng, C, R):
     big = rng.random((R, C)) < 0.5
     t = rng.random((R, C)) * np.where(big, 1.0, np.exp2(rng.integers(-56, -48, (R, C))))
     t = (t / t.sum(axis=1, keepdims=True)).astype(np.float32)
-    for sw in (None, rng.uniform(0.0, 2.0, R)):
+    weights = [(None, None), (None, rng.uniform(0.0, 2.0, R))]
+    if C == 16:
+        weights.append((rng.uniform(0.5, 2.0, C), rng.uniform(0.0, 2.0, R)))
+    # each row's own sum: row weights of 1 there and 0 elsewhere (a block's total rounds a row
+    # sum's last bits away)
+    for cw in [None, *([weights[-1][0]] if C == 16 else [])]:
+        weights += [(cw, np.eye(R)[r]) for r in range(R)]
+    for cw, sw in weights:
         totals = {}
         for path in ("tiles", "stats"):
             total, hot = np.zeros(1), np.zeros(1, np.int8)
-            check = (None, 1e-3, False, True, total, hot)
+            check = (cw, 1e-3, False, True, total, hot)
             if path == "tiles":
                 _core.softmax_block(
-                    _core.CATEGORICAL, x, None, t, None, sw, None, None, 0.0, 0.0, 1.0, None,
+                    _core.CATEGORICAL, x, None, t, None, sw, cw, None, 0.0, 0.0, 1.0, None,
                     check=check,
                 )  # fmt: skip
             else:
@@ -1631,10 +1639,9 @@ def test_tiles_of_17_to_48_classes_check_targets_as_the_stats_pass(rng, C, R):
             assert hot[0] == 0
             totals[path] = total[0]
         assert totals["tiles"] == totals["stats"]
-        mean = xent.categorical_cross_entropy(t, x, from_logits=True, sample_weight=sw)
-        with_grad, _ = xent.categorical_cross_entropy(
-            t, x, from_logits=True, sample_weight=sw, return_grad=True
-        )
+        kw = {"from_logits": True, "sample_weight": sw, "class_weight": cw}
+        mean = xent.categorical_cross_entropy(t, x, **kw)
+        with_grad, _ = xent.categorical_cross_entropy(t, x, return_grad=True, **kw)
         assert mean == with_grad
     t[R // 2] = 1.5 / C
     with pytest.raises(ValueError, match=rf"row \({R // 2},\) sums to 1\.(5|49999)"):

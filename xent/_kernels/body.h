@@ -3601,10 +3601,14 @@ static void FN(tile_check)(const xk_block *b, const T *tt, ptrdiff_t r0, ptrdiff
             xv_d sum = sums[k], wsum = wsums[k];
             if (C >= 8 && r0 + r + 8 > tail) {
                 xv_d a[8], w[8];
+                /* float rows of sixteen classes: stats's row order for more than 16 (above),
+                   entries l and l + 8 into lane l */
+                const int sixteen = XK_WIDEN && C == 16;
                 for (int c = 0; c < 8; c++) {
                     const xv_d x = XK_LOADV(tt + c * XK_TILE + r);
-                    a[c] = zero + x;
-                    if (cw) w[c] = zero + cw[c] * x;
+                    const xv_d x8 = sixteen ? XK_LOADV(tt + (c + 8) * XK_TILE + r) : zero;
+                    a[c] = sixteen ? x + x8 : zero + x;
+                    if (cw) w[c] = sixteen ? cw[c] * x + cw[c + 8] * x8 : zero + cw[c] * x;
                 }
                 xv_d s8 = zero + (((a[0] + a[1]) + (a[2] + a[3])) +
                                   ((a[4] + a[5]) + (a[6] + a[7])));
@@ -3612,7 +3616,7 @@ static void FN(tile_check)(const xk_block *b, const T *tt, ptrdiff_t r0, ptrdiff
                 if (cw)
                     w8 = zero + (((w[0] + w[1]) + (w[2] + w[3])) +
                                  ((w[4] + w[5]) + (w[6] + w[7])));
-                for (ptrdiff_t c = 8; c < C; c++) {
+                for (ptrdiff_t c = 8; c < C && !sixteen; c++) {
                     const xv_d x = XK_LOADV(tt + c * XK_TILE + r);
                     s8 += x;
                     if (cw) w8 += cw[c] * x;

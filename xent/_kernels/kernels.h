@@ -264,9 +264,9 @@ static inline int xk_tile_check(const xk_block *b, int mode, int is_float)
        the tiles' lanes do, but for a block's last R % 16 rows of 8-15 classes, which
        tile_check adds in stats's order too; contiguous float rows of 17-48 classes without
        class weights: tile_check adds them in stats's order for such rows, sixteen entries at a
-       time. Sixteen classes: stats takes groups of sixteen rows one way and the last rows
-       another) */
-    const int few = b->C < XK_SMALL_C ||
+       time; float rows of sixteen classes: stats's groups of sixteen rows in class order, its
+       last R % 16 rows in that order of longer rows, and tile_check the same) */
+    const int few = b->C < XK_SMALL_C || (is_float && b->C == XK_SMALL_C && b->t_cs == 1) ||
                     (is_float && b->C > XK_SMALL_C && b->cw == NULL && xk_row_major(b));
     return mode == XK_CATEGORICAL && b->t && few && !xk_two_pairs(b, mode) &&
            !xk_class_major(b) && !(xk_row_major(b) && b->C > xk_tile_c(b, is_float));
