@@ -3490,6 +3490,41 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
  * compensated lanes; a tile starts at a multiple of 32 rows). From the tile in L1, where
  * `stats` read the rows again and transposed them (a tenth of the loss's time at ten classes).
  * tests/test_hardening.py checks that the loss has the same bits as after the pass. */
+#if XK_WIDEN
+/* The sums of eight rows (lanes) from r of a float tile of C > 16 classes in `stats`'s order
+ * for such rows: sixteen entries at a time (entries c + l and c + 8 + l of each into lane l),
+ * the runs of sixteen into two vectors in turn (a0: the even ones, a1: the odd ones and the
+ * last entries, padded with 0), a0 + a1 and its lanes pairwise; here one of stats's lanes l
+ * at a time (stats adds a run of zeros where the row may still be one-hot, or no run where it
+ * skips one of only zeros: the same sums, but for the sign of a zero). */
+static inline xv_d FN(tile_sums16)(const float *tt, ptrdiff_t r, ptrdiff_t C)
+{
+    const xv_d zero = XV(splat)(0.0);
+    const ptrdiff_t whole = C / 16;
+#define XK_TC(c) XK_LOADV(tt + (c) * XK_TILE + r)
+    xv_d a0[8], a1[8], a[8];
+    ptrdiff_t q = 0;
+#pragma GCC unroll 8
+    for (int l = 0; l < 8; l++) a0[l] = a1[l] = zero;
+    for (; q + 2 <= whole; q += 2)
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; l++) {
+            a0[l] += XK_TC(16 * q + l) + XK_TC(16 * q + 8 + l);
+            a1[l] += XK_TC(16 * q + 16 + l) + XK_TC(16 * q + 24 + l);
+        }
+    if (q < whole)
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; l++) a0[l] += XK_TC(16 * q + l) + XK_TC(16 * q + 8 + l);
+    for (int l = 0; l < 8; l++) {
+        const ptrdiff_t c1 = 16 * whole + l, c2 = c1 + 8;
+        if (c1 < C) a1[l] += XK_TC(c1) + (c2 < C ? XK_TC(c2) : zero);
+        a[l] = a0[l] + a1[l];
+    }
+#undef XK_TC
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+#endif
+
 static void FN(tile_check)(const xk_block *b, const T *tt, ptrdiff_t r0, ptrdiff_t n,
                            FN(tcheck) *chk)
 {
@@ -3526,62 +3561,14 @@ static void FN(tile_check)(const xk_block *b, const T *tt, ptrdiff_t r0, ptrdiff
     /* the rows' sums (the lanes past the last row hold whatever the tile holds there: set to
        0 before they count) */
     const ptrdiff_t tail = b->R - b->R % 16; /* stats's row loop from there */
-#if XK_WIDEN
     /* float rows of more than 16 classes (contiguous, no class weights: xk_tile_check): each
-       row's sum in `stats`'s order for them, sixteen entries at a time (entries c + l and
-       c + 8 + l of each into lane l), the runs of sixteen into two vectors in turn (a0: the
-       even ones, a1: the odd ones and the last entries, padded with 0), a0 + a1 and its lanes
-       pairwise; here eight rows in the lanes and one of stats's lanes l at a time (stats adds
-       a run of zeros where the row may still be one-hot, or no run where it skips one of only
-       zeros: the same sums, but for the sign of a zero) */
-    if (C > XK_SMALL_C) {
-        const ptrdiff_t whole = C / 16;
-        for (ptrdiff_t g = 0; g < n; g += 32) {
-            xv_d v[4];
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                const ptrdiff_t r = g + 8 * k;
-                v[k] = zero;
-                if (r >= n) continue;
-                const int nr = n - r < 8 ? (int)(n - r) : 8;
-                const xv_i in = XV_LT(lane, (int64_t)nr);
-#define XK_TC(c) XK_LOADV(tt + (c) * XK_TILE + r)
-                xv_d a0[8], a1[8], a[8];
-                ptrdiff_t q = 0;
-#pragma GCC unroll 8
-                for (int l = 0; l < 8; l++) a0[l] = a1[l] = zero;
-                for (; q + 2 <= whole; q += 2)
-#pragma GCC unroll 8
-                    for (int l = 0; l < 8; l++) {
-                        a0[l] += XK_TC(16 * q + l) + XK_TC(16 * q + 8 + l);
-                        a1[l] += XK_TC(16 * q + 16 + l) + XK_TC(16 * q + 24 + l);
-                    }
-                if (q < whole)
-#pragma GCC unroll 8
-                    for (int l = 0; l < 8; l++) a0[l] += XK_TC(16 * q + l) + XK_TC(16 * q + 8 + l);
-                for (int l = 0; l < 8; l++) {
-                    const ptrdiff_t c1 = 16 * whole + l, c2 = c1 + 8;
-                    if (c1 < C) a1[l] += XK_TC(c1) + (c2 < C ? XK_TC(c2) : zero);
-                    a[l] = a0[l] + a1[l];
-                }
-#undef XK_TC
-                const xv_d sum = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-                const xv_d dev = sum - 1.0;
-                chk->bad |= in & XV_GT(XV(sel)(XV_LT(dev, zero), -dev, dev), rtol);
-                chk->nan |= in & XV_NE(sum, sum);
-                v[k] = XV(sel)(in, sum, zero);
-                if (sw) v[k] *= XV(load_pad)(sw + r0 + r, nr, 0.0);
-            }
-            FN(vkadd)(&chk->ts, &chk->tc, (v[0] + v[1]) + (v[2] + v[3]), NULL);
-        }
-        return;
-    }
-#endif
+       row's sum in stats's order for them (tile_sums16) */
+    const int runs16 = XK_WIDEN && C > XK_SMALL_C;
     for (ptrdiff_t g = 0; g < n; g += 32) {
         /* four groups of eight rows at a time: four independent chains of additions */
         xv_d v[4], sums[4] = {zero, zero, zero, zero}, wsums[4] = {zero, zero, zero, zero};
         const int groups = n - g >= 32 ? 4 : (int)((n - g + 7) / 8);
-        for (ptrdiff_t c = 0; c < C; c++) {
+        for (ptrdiff_t c = 0; c < C && !runs16; c++) {
             const T *col = tt + c * XK_TILE + g;
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
@@ -3599,9 +3586,13 @@ static void FN(tile_check)(const xk_block *b, const T *tt, ptrdiff_t r0, ptrdiff
             const int nr = n - r < 8 ? (int)(n - r) : 8;
             const xv_i in = XV_LT(lane, (int64_t)nr);
             xv_d sum = sums[k], wsum = wsums[k];
+#if XK_WIDEN
+            if (runs16) sum = FN(tile_sums16)(tt, r, C);
+            else
+#endif
             if (C >= 8 && r0 + r + 8 > tail) {
                 xv_d a[8], w[8];
-                /* float rows of sixteen classes: stats's row order for more than 16 (above),
+                /* float rows of sixteen classes: stats's row order for more (tile_sums16),
                    entries l and l + 8 into lane l */
                 const int sixteen = XK_WIDEN && C == 16;
                 for (int c = 0; c < 8; c++) {
