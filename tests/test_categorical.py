@@ -1603,12 +1603,12 @@ def test_weighted_mean_denominator_fast_and_slow_paths_agree(rng, restore_thread
 @pytest.mark.parametrize("C", [16, 17, 24, 31, 32, 33, 47, 48])
 @pytest.mark.parametrize("R", [5, 32, 37, 300])
 def test_tiles_of_16_to_48_classes_check_targets_as_the_stats_pass(rng, C, R):
-    """Contiguous float32 rows of 16-48 classes (17-48: without class weights): the tiles
-    check the categorical loss's targets themselves (body.h tile_check), each row's sum added
-    in the order the stats pass adds such a row (runs of sixteen entries into two vectors in
-    turn; at sixteen classes, groups of sixteen rows in class order and the last R % 16 rows
-    so), so that the block's total, the mean's denominator, has the bits the stats pass gives
-    (the gradient's path); a row that does not sum to 1 is named."""
+    """Contiguous float32 rows of 16-48 classes: the tiles check the categorical loss's targets
+    themselves (body.h tile_check), each row's sum and weighted sum added in the order the
+    stats pass adds such a row (runs of sixteen entries into two vectors in turn; at sixteen
+    classes, groups of sixteen rows in class order and the last R % 16 rows so), so that the
+    block's total, the mean's denominator, has the bits the stats pass gives (the gradient's
+    path), with and without class weights; a row that does not sum to 1 is named."""
     from xent._kernels import _core
 
     x = rng.standard_normal((R, C)).astype(np.float32)
@@ -1617,13 +1617,11 @@ def test_tiles_of_16_to_48_classes_check_targets_as_the_stats_pass(rng, C, R):
     big = rng.random((R, C)) < 0.5
     t = rng.random((R, C)) * np.where(big, 1.0, np.exp2(rng.integers(-56, -48, (R, C))))
     t = (t / t.sum(axis=1, keepdims=True)).astype(np.float32)
-    weights = [(None, None), (None, rng.uniform(0.0, 2.0, R))]
-    if C == 16:
-        weights.append((rng.uniform(0.5, 2.0, C), rng.uniform(0.0, 2.0, R)))
+    cw = rng.uniform(0.5, 2.0, C)
+    weights = [(None, None), (None, rng.uniform(0.0, 2.0, R)), (cw, rng.uniform(0.0, 2.0, R))]
     # each row's own sum: row weights of 1 there and 0 elsewhere (a block's total rounds a row
     # sum's last bits away)
-    for cw in [None, *([weights[-1][0]] if C == 16 else [])]:
-        weights += [(cw, np.eye(R)[r]) for r in range(R)]
+    weights += [(w, np.eye(R)[r]) for w in (None, cw) for r in range(R)]
     for cw, sw in weights:
         totals = {}
         for path in ("tiles", "stats"):

@@ -238,14 +238,24 @@ static inline void FN(pf_share)(const xk_block *b, ptrdiff_t r, FN(state) *st)
     st->pf_lines = b->pf ? (r + 1) * b->pf_lines / b->R - l0 : 0;
 }
 
-/* The prefetch of a row's exp pass: per step of 64 entries, its share of st->pf's lines. */
-#define XK_PF_INIT(st, C)                                                                  \
-    const char *pf_ = (st)->pf;                                                            \
-    ptrdiff_t pf_left_ = (st)->pf_lines;                                                   \
-    const ptrdiff_t pf_step_ = pf_left_ > 0 ? (pf_left_ + ((C) + 63) / 64 - 1) / (((C) + 63) / 64) : 0
-#define XK_PF_STEP()                                                                       \
-    for (ptrdiff_t q_ = 0; q_ < pf_step_ && pf_left_ > 0; q_++, pf_left_--, pf_ += 64)      \
-    __builtin_prefetch(pf_, 0, 2)
+/* The prefetch of a row's exp pass: per step of 64 entries (pf_step), its share of st->pf's
+ * lines. */
+typedef struct {
+    const char *p;
+    ptrdiff_t left, step;
+} FN(pf);
+
+static inline __attribute__((always_inline)) FN(pf) FN(pf_init)(const FN(state) *st, ptrdiff_t C)
+{
+    const ptrdiff_t steps = (C + 63) / 64, left = st->pf_lines;
+    return (FN(pf)){st->pf, left, left > 0 ? (left + steps - 1) / steps : 0};
+}
+
+static inline __attribute__((always_inline)) void FN(pf_step)(FN(pf) *pf)
+{
+    for (ptrdiff_t q = 0; q < pf->step && pf->left > 0; q++, pf->left--, pf->p += 64)
+        __builtin_prefetch(pf->p, 0, 2);
+}
 
 /* What the output pass of a row needs. */
 typedef struct {
@@ -573,10 +583,10 @@ static inline __attribute__((always_inline)) void FN(row_pass_v)(
         (SMOOTH_SUMS || CAT_SUMS) && STORE && (const void *)out == x && !FUSE;
     if (sums_first) FN(wsum_pass_v)(x, t, cw, C, st, STORE, SMOOTH_SUMS, CAT_SUMS, CLEAN);
     xv_i cidx = {0, 1, 2, 3, 4, 5, 6, 7};
-    XK_PF_INIT(st, C);
+    FN(pf) pf = FN(pf_init)(st, C);
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
         xv_d F[8];
-        XK_PF_STEP();
+        FN(pf_step)(&pf);
         if (st->next) /* see row_pass_s */
             for (ptrdiff_t c = c0; c < c0 + 64 && c < C; c += 64 / (ptrdiff_t)sizeof(T))
                 __builtin_prefetch(st->next + c, 0, 3);
@@ -840,6 +850,22 @@ static inline __attribute__((always_inline)) int FN(wsum_low_s)(xv_s xv, xv_s mf
     return XV(sany)(XV_LT(d, XV_EXPF_MIN));
 }
 
+/* The end of a float row's weighted sums (wsum_pass_s, row_pass_s_impl with FUSE, pair_end)
+ * into st: the weighted sums themselves, the targets' sum wy where they have no class weights
+ * (TW: added as `stats` adds a row, by tsum16) and with CHECK the check's sum and range. */
+static inline __attribute__((always_inline)) void FN(wsums_end)(FN(state) *st,
+                                                               const FN(wsums) *S, xv_d ta0,
+                                                               xv_d ta1, xv_si tbad,
+                                                               const int TW, const int CHECK)
+{
+    FN(state_wsums)(st, S->A2 - S->K2, S->A3 - S->K3, S->A4 - S->K4, S->A5 - S->K5);
+    if (TW) st->wy = FN(hsum)(ta0 + ta1);
+    if (CHECK) {
+        st->tsum = st->wy;
+        st->tbad = XV(sany)(tbad);
+    }
+}
+
 /* The weighted sums of a row (row_pass_s) in a loop of their own, after its exp pass or before
  * it (see row_pass_v; within it with XK_FUSE_SUMS): within the pass the exp's and the sums'
  * vectors did not fit in the sixteen registers of AVX2 (the categorical loss's pass took 1.6
@@ -885,12 +911,7 @@ static inline __attribute__((always_inline)) void FN(wsum_pass_s)(
             FN(wsum_run_s)(&S, STORE, SMOOTH, CAT);
         }
     }
-    FN(state_wsums)(st, S.A2 - S.K2, S.A3 - S.K3, S.A4 - S.K4, S.A5 - S.K5);
-    if (tw) st->wy = FN(hsum)(ta0 + ta1);
-    if (CHECK && CAT) {
-        st->tsum = st->wy;
-        st->tbad = XV(sany)(tbad);
-    }
+    FN(wsums_end)(st, &S, ta0, ta1, tbad, tw, CHECK && CAT);
 }
 
 /* The focal loss's sums of a float row (row_pass_s with FG = gamma, 1-4; the forward loss of
@@ -984,6 +1005,34 @@ static inline __attribute__((always_inline)) void FN(hot_step)(const float *t, p
                         : -2;
 }
 
+/* The exp pass's shift of sixteen entries of a float row (row_pass_s_impl, pair_vec): d = x - m
+ * in float and its rounding error e (TwoSum; e is NaN where d is -inf, x = -inf or x - m
+ * beyond float's range, whose F the callers set to 0 whatever e is); with tie (a maximum of
+ * +inf) d = e = 0 where x = m. The entries equal to the maximum among the first n (the
+ * padding's lanes are not entries: they may equal a -inf maximum) counted into nt, the first
+ * one's index into top; returns their mask. */
+static inline __attribute__((always_inline)) uint32_t FN(shift16)(xv_s xv, xv_s mf, int tie,
+                                                                 ptrdiff_t c, int n, xv_s *d_out,
+                                                                 xv_s *e_out, uint64_t *nt,
+                                                                 ptrdiff_t *top)
+{
+    const xv_s szero = XV(ssplat)(0.0f);
+    xv_s d = xv - mf, bp = d - xv;
+    xv_s e = (xv - (d - bp)) - (bp + mf);
+    if (tie) { /* a maximum of +inf: x = m gives d = e = 0 */
+        const xv_si tie_ = XV_EQ(xv, mf);
+        d = XV(ssel)(tie_, szero, d);
+        e = XV(ssel)(tie_, szero, e);
+    }
+    const uint32_t z = XV(smask)(XV_EQ(d, szero)) & (uint32_t)((1ull << n) - 1);
+    if (z) { /* about once a row */
+        *nt += (uint64_t)__builtin_popcount(z);
+        if (*top < 0) *top = c + __builtin_ctz(z);
+    }
+    *d_out = d, *e_out = e;
+    return z;
+}
+
 /* The float rows of at least this many classes prefetch their targets in the exp pass, 2 KiB
  * ahead: rows that are not in the cache (a 500 KiB row of 128,000 float32 targets) waited for
  * them, and the categorical loss of 256 x 128,000 took 0.83x the time with it (Intel Xeon, one
@@ -1022,11 +1071,11 @@ static inline __attribute__((always_inline)) void FN(row_pass_s_impl)(
     else if (sums_first)
         FN(wsum_pass_s)(x, t, cw, C, st, tie, STORE, SMOOTH, CAT, CLEAN, 0, 0);
     xv_s LO = szero; /* with st->hilo: the exps' rounding errors */
-    XK_PF_INIT(st, C);
+    FN(pf) pf = FN(pf_init)(st, C);
     /* the targets of a long row, 2 KiB ahead (see XK_PF_T_MIN) */
     const int pf_t = FUSE && CAT && C >= XK_PF_T_MIN;
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
-        XK_PF_STEP();
+        FN(pf_step)(&pf);
         /* per vector, the sum of its two halves' F (G), added in pairs and then to A0 once
            per 64 entries, in plain double: non-negative terms, so s's relative error is below
            (6 + C / 64) 2^-53 (2^-29 for any row of fewer than 2^24 entries, a 32nd of a float
@@ -1064,21 +1113,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_s_impl)(
                too, and not counted as a tie below) */
             FN(load16_s)(x, t, cw, c, nstore, CLEAN ? (float)st->m : -HUGE_VALF, &xv, &tv, cwv,
                          FUSE && SMOOTH, FUSE && CAT);
-            /* e is NaN where d is -inf (x = -inf, or x - m beyond float's range): such entries
-               have F = 0 by the selects below, whatever e is */
-            xv_s d = xv - mf, bp = d - xv;
-            xv_s e = (xv - (d - bp)) - (bp + mf);
-            if (tie) { /* a maximum of +inf: x = m gives d = e = 0 */
-                xv_si tie_ = XV_EQ(xv, mf);
-                d = XV(ssel)(tie_, szero, d);
-                e = XV(ssel)(tie_, szero, e);
-            }
-            /* the padding's lanes are not entries (they may equal a -inf maximum) */
-            const uint32_t z = XV(smask)(XV_EQ(d, szero)) & (uint32_t)((1ull << nstore) - 1);
-            if (z) { /* about once a row */
-                nt += (uint64_t)__builtin_popcount(z);
-                if (top < 0) top = c + __builtin_ctz(z);
-            }
+            xv_s d, e;
+            const uint32_t z = FN(shift16)(xv, mf, tie, c, nstore, &d, &e, &nt, &top);
             /* FG, a whole vector without an entry at the maximum (d < 0 in every lane): s
                takes each F with its low part as FF keeps them, one sum in double, instead of
                the select's F widened again and the low parts' float sum (LO) */
@@ -1138,14 +1174,8 @@ static inline __attribute__((always_inline)) void FN(row_pass_s_impl)(
     st->top = top < 0 && !FG ? 0 : top;
     st->nt = (double)nt;
     if (sums) st->sb = FN(hsum)(A0 - K0); /* (the focal sums' s; the others: the sums' pass) */
-    if (FUSE) { /* wsum_pass_s's end */
-        FN(state_wsums)(st, S.A2 - S.K2, S.A3 - S.K3, S.A4 - S.K4, S.A5 - S.K5);
-        if (ftw) st->wy = FN(hsum)(ta0 + ta1);
-        if (FCHECK && CAT) {
-            st->tsum = st->wy;
-            st->tbad = XV(sany)(tbad);
-        }
-    } else if (sums && !sums_first) {
+    if (FUSE) FN(wsums_end)(st, &S, ta0, ta1, tbad, ftw, FCHECK && CAT);
+    else if (sums && !sums_first) {
         /* (the check's targets have no class weights: xk_row_check) */
         if (FG && st->tcheck) FN(focal_pass_s)(x, t, cw, C, st, tie, CLEAN, 1, FG);
         else if (FG) FN(focal_pass_s)(x, t, cw, C, st, tie, CLEAN, 0, FG);
@@ -1195,7 +1225,7 @@ static inline __attribute__((always_inline)) void FN(row_pass_s)(
 #endif
 
 /* One row of a pair: its pass's sums as row_pass_s_impl keeps them, and its share of the
- * block's prefetch (XK_PF_INIT's). */
+ * block's prefetch. */
 typedef struct {
     const float *x, *t;
     FN(state) *st;
@@ -1205,8 +1235,7 @@ typedef struct {
     xv_d A0, ta0, ta1;
     xv_si tbad;
     FN(wsums) S;
-    const char *pf;
-    ptrdiff_t pf_left, pf_step;
+    FN(pf) pf;
 } FN(pair_row);
 
 static inline __attribute__((always_inline)) void FN(pair_init)(FN(pair_row) *p,
@@ -1220,8 +1249,7 @@ static inline __attribute__((always_inline)) void FN(pair_init)(FN(pair_row) *p,
     p->A0 = p->ta0 = p->ta1 = zero;
     p->tbad = (xv_si){0};
     p->S = (FN(wsums)){zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero, zero};
-    p->pf = st->pf, p->pf_left = st->pf_lines;
-    p->pf_step = p->pf_left > 0 ? (p->pf_left + (C + 63) / 64 - 1) / ((C + 63) / 64) : 0;
+    p->pf = FN(pf_init)(st, C);
 }
 
 /* The vector step of the 16 entries from c (nstore of them, the others padded with the
@@ -1235,14 +1263,8 @@ static inline __attribute__((always_inline)) xv_d FN(pair_vec)(FN(pair_row) *p, 
     xv_s xv, tv = szero;
     xv_d cwv[2];
     FN(load16_s)(p->x, p->t, NULL, c, nstore, p->mf[0], &xv, &tv, cwv, 0, CAT);
-    const xv_s d = xv - p->mf, bp = d - xv;
-    const xv_s e = (xv - (d - bp)) - (bp + p->mf);
-    const uint32_t z = XV(smask)(XV_EQ(d, szero)) & (uint32_t)((1ull << nstore) - 1);
-    if (z) {
-        p->nt += (uint64_t)__builtin_popcount(z);
-        if (p->top < 0) p->top = c + __builtin_ctz(z);
-    }
-    xv_s flo;
+    xv_s d, e, flo;
+    FN(shift16)(xv, p->mf, 0, c, nstore, &d, &e, &p->nt, &p->top);
     const xv_s Fs = XV(ssel)(XV_LT(d, szero), XV(expf_hilo)(d, e, &flo), szero);
     if (CAT) {
         FN(wsum_vec_s)(&p->S, p->st, xv, tv, cwv, c, nstore == 16, 0, 0, 1, p->st->top, 0, 0, 1);
@@ -1259,10 +1281,7 @@ static inline __attribute__((always_inline)) void FN(pair_end)(FN(pair_row) *p, 
     st->nt = (double)p->nt;
     if (CAT) {
         st->sb = FN(hsum)(p->A0);
-        FN(state_wsums)(st, p->S.A2 - p->S.K2, p->S.A3 - p->S.K3, p->S.A4 - p->S.K4,
-                        p->S.A5 - p->S.K5);
-        st->wy = st->tsum = FN(hsum)(p->ta0 + p->ta1);
-        st->tbad = XV(sany)(p->tbad);
+        FN(wsums_end)(st, &p->S, p->ta0, p->ta1, p->tbad, 1, 1);
     } else FN(state_sums)(st, p->A0, zero, zero, zero, zero);
 }
 
@@ -1274,11 +1293,8 @@ static inline __attribute__((always_inline)) void FN(pass_pair_impl)(FN(pair_row
 {
     const xv_d zero = XV(splat)(0.0);
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 64) {
-        for (int q = 0; q < 2; q++) { /* XK_PF_STEP's */
-            FN(pair_row) *p = q ? b : a;
-            for (ptrdiff_t k = 0; k < p->pf_step && p->pf_left > 0; k++, p->pf_left--)
-                __builtin_prefetch(p->pf, 0, 2), p->pf += 64;
-        }
+        FN(pf_step)(&a->pf);
+        FN(pf_step)(&b->pf);
         for (ptrdiff_t c = c0; c < c0 + 64 && c < C; c += 16) {
             if (a->st->next) __builtin_prefetch(a->st->next + c, 0, 3);
             if (b->st->next) __builtin_prefetch(b->st->next + c, 0, 3);
@@ -2500,7 +2516,6 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                     const T *t = cat ? (const T *)b->t + r * b->t_rs : NULL;
                     FN(pf_share)(b, r, &st);
                     FN(pf_share)(b, r + 1, &s1);
-                    st.tcheck = s1.tcheck = check != NULL;
                     FN(pass_pair)(x, x1, t, cat ? t + b->t_rs : NULL, C, &st, &s1, cat);
                     if (check) {
                         FN(rcheck_row)(check, rc, r, &st);
@@ -3491,37 +3506,49 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
  * `stats` read the rows again and transposed them (a tenth of the loss's time at ten classes).
  * tests/test_hardening.py checks that the loss has the same bits as after the pass. */
 #if XK_WIDEN
-/* The sums of eight rows (lanes) from r of a float tile of C > 16 classes in `stats`'s order
- * for such rows: sixteen entries at a time (entries c + l and c + 8 + l of each into lane l),
- * the runs of sixteen into two vectors in turn (a0: the even ones, a1: the odd ones and the
- * last entries, padded with 0), a0 + a1 and its lanes pairwise; here one of stats's lanes l
- * at a time (stats adds a run of zeros where the row may still be one-hot, or no run where it
- * skips one of only zeros: the same sums, but for the sign of a zero). */
-static inline xv_d FN(tile_sums16)(const float *tt, ptrdiff_t r, ptrdiff_t C)
+/* The sums (and with cw, the weighted sums, into *wsum) of eight rows (lanes) from r of a
+ * float tile of C >= 16 classes in `stats`'s order for such rows: sixteen entries at a time
+ * (entries c + l and c + 8 + l of each into lane l), the runs of sixteen into two vectors in
+ * turn (a0: the even ones, a1: the odd ones and the last entries, padded with 0), a0 + a1 and
+ * its lanes pairwise; here one of stats's lanes l at a time (stats adds a run of zeros where
+ * the row may still be one-hot, or no run where it skips one of only zeros: the same sums, but
+ * for the sign of a zero). */
+static inline xv_d FN(tile_sums16)(const float *tt, ptrdiff_t r, ptrdiff_t C, const double *cw,
+                                   xv_d *wsum)
 {
     const xv_d zero = XV(splat)(0.0);
     const ptrdiff_t whole = C / 16;
 #define XK_TC(c) XK_LOADV(tt + (c) * XK_TILE + r)
-    xv_d a0[8], a1[8], a[8];
-    ptrdiff_t q = 0;
+    /* a run's lane l: entries c and c + 8, weighted or not */
+#define XK_TC2(c) (W ? cw[c] * XK_TC(c) + cw[(c) + 8] * XK_TC((c) + 8) : XK_TC(c) + XK_TC((c) + 8))
+    xv_d out[2];
+    for (int W = 0; W < 1 + (cw != NULL); W++) {
+        xv_d a0[8], a1[8], a[8];
+        ptrdiff_t q = 0;
 #pragma GCC unroll 8
-    for (int l = 0; l < 8; l++) a0[l] = a1[l] = zero;
-    for (; q + 2 <= whole; q += 2)
+        for (int l = 0; l < 8; l++) a0[l] = a1[l] = zero;
+        for (; q + 2 <= whole; q += 2)
 #pragma GCC unroll 8
+            for (int l = 0; l < 8; l++) {
+                a0[l] += XK_TC2(16 * q + l);
+                a1[l] += XK_TC2(16 * q + 16 + l);
+            }
+        if (q < whole)
+#pragma GCC unroll 8
+            for (int l = 0; l < 8; l++) a0[l] += XK_TC2(16 * q + l);
         for (int l = 0; l < 8; l++) {
-            a0[l] += XK_TC(16 * q + l) + XK_TC(16 * q + 8 + l);
-            a1[l] += XK_TC(16 * q + 16 + l) + XK_TC(16 * q + 24 + l);
+            const ptrdiff_t c1 = 16 * whole + l, c2 = c1 + 8;
+            if (c1 < C)
+                a1[l] += W ? cw[c1] * XK_TC(c1) + (c2 < C ? cw[c2] * XK_TC(c2) : zero)
+                           : XK_TC(c1) + (c2 < C ? XK_TC(c2) : zero);
+            a[l] = a0[l] + a1[l];
         }
-    if (q < whole)
-#pragma GCC unroll 8
-        for (int l = 0; l < 8; l++) a0[l] += XK_TC(16 * q + l) + XK_TC(16 * q + 8 + l);
-    for (int l = 0; l < 8; l++) {
-        const ptrdiff_t c1 = 16 * whole + l, c2 = c1 + 8;
-        if (c1 < C) a1[l] += XK_TC(c1) + (c2 < C ? XK_TC(c2) : zero);
-        a[l] = a0[l] + a1[l];
+        out[W] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
     }
+#undef XK_TC2
 #undef XK_TC
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    if (cw) *wsum = out[1];
+    return out[0];
 }
 #endif
 
@@ -3561,8 +3588,9 @@ static void FN(tile_check)(const xk_block *b, const T *tt, ptrdiff_t r0, ptrdiff
     /* the rows' sums (the lanes past the last row hold whatever the tile holds there: set to
        0 before they count) */
     const ptrdiff_t tail = b->R - b->R % 16; /* stats's row loop from there */
-    /* float rows of more than 16 classes (contiguous, no class weights: xk_tile_check): each
-       row's sum in stats's order for them (tile_sums16) */
+    /* float rows of more than 16 classes (contiguous: xk_tile_check): each row's sums in
+       stats's order for them (tile_sums16); at sixteen classes only the rows of stats's row
+       loop, below */
     const int runs16 = XK_WIDEN && C > XK_SMALL_C;
     for (ptrdiff_t g = 0; g < n; g += 32) {
         /* four groups of eight rows at a time: four independent chains of additions */
@@ -3587,19 +3615,22 @@ static void FN(tile_check)(const xk_block *b, const T *tt, ptrdiff_t r0, ptrdiff
             const xv_i in = XV_LT(lane, (int64_t)nr);
             xv_d sum = sums[k], wsum = wsums[k];
 #if XK_WIDEN
-            if (runs16) sum = FN(tile_sums16)(tt, r, C);
-            else
+            if (runs16) {
+                sum = FN(tile_sums16)(tt, r, C, cw, &wsum);
+            } else if (C == XK_SMALL_C && r0 + r + 8 > tail) {
+                xv_d s8, w8 = zero;
+                s8 = FN(tile_sums16)(tt, r, C, cw, &w8);
+                const xv_i rem = XV_GE(lane + (r0 + r), (int64_t)tail);
+                sum = XV(sel)(rem, s8, sum);
+                wsum = XV(sel)(rem, w8, wsum);
+            } else
 #endif
             if (C >= 8 && r0 + r + 8 > tail) {
                 xv_d a[8], w[8];
-                /* float rows of sixteen classes: stats's row order for more (tile_sums16),
-                   entries l and l + 8 into lane l */
-                const int sixteen = XK_WIDEN && C == 16;
                 for (int c = 0; c < 8; c++) {
                     const xv_d x = XK_LOADV(tt + c * XK_TILE + r);
-                    const xv_d x8 = sixteen ? XK_LOADV(tt + (c + 8) * XK_TILE + r) : zero;
-                    a[c] = sixteen ? x + x8 : zero + x;
-                    if (cw) w[c] = sixteen ? cw[c] * x + cw[c + 8] * x8 : zero + cw[c] * x;
+                    a[c] = zero + x;
+                    if (cw) w[c] = zero + cw[c] * x;
                 }
                 xv_d s8 = zero + (((a[0] + a[1]) + (a[2] + a[3])) +
                                   ((a[4] + a[5]) + (a[6] + a[7])));
@@ -3607,7 +3638,7 @@ static void FN(tile_check)(const xk_block *b, const T *tt, ptrdiff_t r0, ptrdiff
                 if (cw)
                     w8 = zero + (((w[0] + w[1]) + (w[2] + w[3])) +
                                  ((w[4] + w[5]) + (w[6] + w[7])));
-                for (ptrdiff_t c = 8; c < C && !sixteen; c++) {
+                for (ptrdiff_t c = 8; c < C; c++) {
                     const xv_d x = XK_LOADV(tt + c * XK_TILE + r);
                     s8 += x;
                     if (cw) w8 += cw[c] * x;

@@ -262,12 +262,11 @@ static inline int xk_tile_check(const xk_block *b, int mode, int is_float)
 {
     /* (rows of fewer than 16 classes: `stats` adds each row's entries in class order there, as
        the tiles' lanes do, but for a block's last R % 16 rows of 8-15 classes, which
-       tile_check adds in stats's order too; contiguous float rows of 17-48 classes without
-       class weights: tile_check adds them in stats's order for such rows, sixteen entries at a
-       time; float rows of sixteen classes: stats's groups of sixteen rows in class order, its
-       last R % 16 rows in that order of longer rows, and tile_check the same) */
-    const int few = b->C < XK_SMALL_C || (is_float && b->C == XK_SMALL_C && b->t_cs == 1) ||
-                    (is_float && b->C > XK_SMALL_C && b->cw == NULL && xk_row_major(b));
+       tile_check adds in stats's order too; float rows of 16-48 classes of unit class stride
+       (row-major above 16): stats adds them sixteen entries at a time but for its groups of
+       sixteen rows of sixteen classes, in class order, and tile_check the same, tile_sums16) */
+    const int few = b->C < XK_SMALL_C ||
+                    (is_float && b->t_cs == 1 && (b->C == XK_SMALL_C || xk_row_major(b)));
     return mode == XK_CATEGORICAL && b->t && few && !xk_two_pairs(b, mode) &&
            !xk_class_major(b) && !(xk_row_major(b) && b->C > xk_tile_c(b, is_float));
 }
