@@ -197,12 +197,37 @@ def run_case(
     Rounds continue up to ``max_rounds`` while the case has used less than ``budget`` seconds
     (NOISY_BUDGET_FACTOR times it while xent's samples are `noisy`), and never stop before
     ``min_rounds``; slow baselines sit out all rounds but the first.
-    A sample repeats the call ``number`` times so that it lasts at least MIN_SAMPLE_SECONDS;
+    A sample repeats the call ``number`` times so that it lasts at least MIN_SAMPLE_SECONDS,
+    ``number`` taken from the quicker of a short call's first two calls: a first call can pay
+    a one-off cost (in four runs of the whole suite, xent's first call of the 64 x 10 sparse
+    gradient at one thread took 2.5 ms or more, so that its samples were of one or two calls
+    and read 5-13 us, against 2 us in a loop). The garbage collector is off for the whole case,
+    its checks too (collections of 40-70 ms ran within them), after one collection at its start;
     one of PyTorch is followed by a pause (TORCH_SETTLE_SECONDS, outside the sample) so that
     its spinning threads do not slow the next one, and the next sample of a short call starts
     with untimed calls (PRIME_SECONDS), which wake the cores the pause left idle.
     """
     case_start = time.perf_counter()
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        return _run_case(case, data, impls, min_rounds, max_rounds, budget, case_start)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _run_case(
+    case: Case,
+    data: Data,
+    impls: list[Impl],
+    min_rounds: int,
+    max_rounds: int,
+    budget: float,
+    case_start: float,
+) -> CaseResult:
+    """run_case with the garbage collector off."""
     tol = tolerance(case.dtype)
     timed: list[tuple[Impl, Fn, Timing, float]] = []
     floors = []
@@ -243,6 +268,10 @@ def run_case(
             timing.note = f"{part.stop:,} of {data.rows:,} {'rows' if data.x.ndim > 1 else 'elems'}"
         if not impl.checked:
             timing.note = "timing baseline, checked in its own case"
+        if first < PRIME_BELOW_SECONDS:  # a first call's one-off cost does not set `number`
+            start = time.perf_counter()
+            fn()
+            first = min(first, time.perf_counter() - start)
         timed.append((impl, fn, timing, first))
 
     for _, _, timing, first in timed:
@@ -258,22 +287,16 @@ def run_case(
 
     start = time.perf_counter()
     rounds = 0
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        paused = False  # the last sample was PyTorch's, followed by the pause
-        while rounds < max_rounds and (rounds < min_rounds or more()):
-            shift = rounds % len(timed)
-            for impl, fn, timing, first in timed[shift:] + timed[:shift]:
-                if rounds and impl.key in BASELINES and first > SLOW_BASELINE_SECONDS:
-                    continue
-                prime = first < PRIME_BELOW_SECONDS
-                timing.samples.append(_sample(impl, fn, timing.number, prime, paused))
-                paused = _pauses_after(impl)
-            rounds += 1
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    paused = False  # the last sample was PyTorch's, followed by the pause
+    while rounds < max_rounds and (rounds < min_rounds or more()):
+        shift = rounds % len(timed)
+        for impl, fn, timing, first in timed[shift:] + timed[:shift]:
+            if rounds and impl.key in BASELINES and first > SLOW_BASELINE_SECONDS:
+                continue
+            prime = first < PRIME_BELOW_SECONDS
+            timing.samples.append(_sample(impl, fn, timing.number, prime, paused))
+            paused = _pauses_after(impl)
+        rounds += 1
     for impl, _, timing, _ in timed:
         timing.seconds = statistics.median(timing.samples)
         if impl.partial:
