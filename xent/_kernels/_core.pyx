@@ -2095,7 +2095,7 @@ def log1p(x, variant=None, vector=False):
 
 
 def exp_short(x, variant=None):
-    """The kernels' exp for float results (xvec.h exp_short: relative error < 2^-38) of
+    """The kernels' exp for float results (xvec.h exp_short: relative error < 2^-39) of
     float64 values, eight lanes at a time (for tests)."""
     return _elementwise(5, x, variant, True)
 

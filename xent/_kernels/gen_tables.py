@@ -296,8 +296,9 @@ def expf_part(out):
 
 
 def softplus_part(out):
-    """Tables of log1p(exp(-a)) for float32 results (xvec.h's log1p_exp_short): an exp with N = 8
-    (one register of table) and a log of w = 1 + u in [1, 2] with 16 intervals."""
+    """Tables of the short forms for float32 results: an exp with N = 8 (one register of table;
+    xvec.h's exp8_core, for exp_short and log1p_exp_short) and a log of w = 1 + u in [1, 2]
+    with 16 intervals (log1p_exp_short)."""
     ln2 = mpmath.log(2)
     n = 8
     radius = ln2 / n / 2 * mpf("1.0001")
@@ -313,7 +314,7 @@ def softplus_part(out):
         approx = 1 + t + t**2 * horner(cs, t)
         worst = max(worst, abs(approx - mpmath.exp(t)) / mpmath.exp(t))
     out.append(
-        "/* log1p(exp(-a)) for float32 results: exp with x = k ln2/N + r, N = %d, |r| <= ln2/(2N)"
+        "/* exp for float32 results (exp_short; log1p(exp(-a))): x = k ln2/N + r, N = %d, |r| <= ln2/(2N)"
         % n
     )
     out.append("   (ln2/N rounded: k ln2/N within 2^-47 for |k| < 2^13) */")

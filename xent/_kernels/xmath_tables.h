@@ -115,7 +115,7 @@ static const double XM_LOG_LOGC_LO[32] __attribute__((aligned(64))) = {
     0x1.3b161a8c6e6c5p-45, 0x1.4bba46f1cf6a0p-44, -0x1.23299042d74bfp-44, 0x1.4300c128d1dc2p-45,
 };
 
-/* log1p(exp(-a)) for float32 results: exp with x = k ln2/N + r, N = 8, |r| <= ln2/(2N)
+/* exp for float32 results (exp_short; log1p(exp(-a))): x = k ln2/N + r, N = 8, |r| <= ln2/(2N)
    (ln2/N rounded: k ln2/N within 2^-47 for |k| < 2^13) */
 #define XM_SPX_INVLN2N 0x1.71547652b82fep+3 /* N/ln2 rounded */
 #define XM_SPX_LN2N 0x1.62e42fefa39efp-4 /* ln2/N rounded */
