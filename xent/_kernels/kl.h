@@ -631,6 +631,9 @@ static __attribute__((noinline)) void FN(kl_fused)(const T *p, const T *q, xv_d 
                                                    xv_d sums[4], xv_d *fu, xv_d *fuk,
                                                    const T *pn, const T *qn)
 {
+    /* the sums in locals, which GCC keeps in registers (through the pointers, each addition
+       was a load and a store) */
+    xv_d s0 = sums[0], s1 = sums[1], s2 = sums[2], s3 = sums[3], f0 = *fu, f1 = *fuk;
     for (ptrdiff_t c0 = 0; c0 < C; c0 += 32) {
         /* the next rows (pn, qn: NULL for none), whose maxima come next, into the cache
            meanwhile (their maxima's passes waited for memory: a sixth of the time at 8,192
@@ -646,10 +649,11 @@ static __attribute__((noinline)) void FN(kl_fused)(const T *p, const T *q, xv_d 
         const xv_d F01 = F0 + F1, G01 = G0 + G1, U01 = U0 + U1;
         FN(kl_fused_v)(p, q, mp, mq, tp, c0 + 16, C, &F0, &G0, &U0);
         FN(kl_fused_v)(p, q, mp, mq, tp, c0 + 24, C, &F1, &G1, &U1);
-        FN(vkadd)(&sums[0], &sums[1], F01 + (F0 + F1), NULL);
-        FN(vkadd)(&sums[2], &sums[3], G01 + (G0 + G1), NULL);
-        FN(vkadd)(fu, fuk, U01 + (U0 + U1), NULL);
+        FN(vkadd)(&s0, &s1, F01 + (F0 + F1), NULL);
+        FN(vkadd)(&s2, &s3, G01 + (G0 + G1), NULL);
+        FN(vkadd)(&f0, &f1, U01 + (U0 + U1), NULL);
     }
+    sums[0] = s0, sums[1] = s1, sums[2] = s2, sums[3] = s3, *fu = f0, *fuk = f1;
 }
 #endif
 
