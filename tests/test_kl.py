@@ -77,10 +77,10 @@ def _check(
     assert ref.max_ulp(gerr) <= GRAD_ULP, f"{what}: grad {ref.max_ulp(gerr):.3g} ulp"
 
 
-# rows of at most 16 classes go eight rows at a time, longer rows one at a time (kl.h); float
+# rows of at most 128 classes go eight rows at a time, longer rows one at a time (kl.h); float
 # rows of two classes of logits on both sides, or of probability targets and student logits,
 # take closed forms of their own (kl_two_logits_v, kl_two_probs_v)
-CLASSES = [10, 40]
+CLASSES = [10, 40, 150]
 
 
 @pytest.mark.parametrize("classes", [2, *CLASSES])
@@ -703,13 +703,14 @@ def test_shared_kl_refuses_what_it_cannot_run():
 
 
 def test_scratch_is_what_the_rows_take():
-    """Rows of at most 16 classes go eight at a time (ten arrays of eight rows' classes), longer
+    """Rows of at most 128 classes go eight at a time (ten arrays of eight rows' classes), longer
     ones one at a time (twelve arrays of a row's classes): 80 C doubles at every C had been
     82 MB a thread at 128,000 classes. A kernel call with less scratch is refused."""
-    assert [_core.kl_scratch_len(c) for c in (2, 16)] == [160, 1280]
-    assert [_core.kl_scratch_len(c) for c in (17, 1000, 128_000)] == [288, 12_000, 1_536_000]
-    q = np.zeros((3, 17))
-    with pytest.raises(ValueError, match="scratch is too small"):
-        _core.kl_block(q, q, None, None, None, 1.0, 1.0, True, True, np.zeros(287))
-    total, _, nan = _core.kl_block(q, q, None, None, None, 1.0, 1.0, True, True, np.zeros(288))
-    assert (total, nan) == (0.0, False)
+    assert [_core.kl_scratch_len(c) for c in (2, 16, 128)] == [160, 1280, 10_240]
+    assert [_core.kl_scratch_len(c) for c in (129, 1000, 128_000)] == [1632, 12_000, 1_536_000]
+    for C, need in ((129, 1632), (128, 10_240)):
+        q = np.zeros((3, C))
+        with pytest.raises(ValueError, match="scratch is too small"):
+            _core.kl_block(q, q, None, None, None, 1.0, 1.0, True, True, np.zeros(need - 1))
+        total, _, nan = _core.kl_block(q, q, None, None, None, 1.0, 1.0, True, True, np.zeros(need))
+        assert (total, nan) == (0.0, False)

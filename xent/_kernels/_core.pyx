@@ -1931,7 +1931,7 @@ def binary_one_tile(object y_true, object y_pred, bint from_logits, object reduc
 
 cpdef Py_ssize_t kl_scratch_len(Py_ssize_t C):
     """The length of ``kl_block``'s scratch for rows of C classes: twelve rows padded to a
-    multiple of eight, and for rows of at most XK_KL_TILE_C (16) classes, which go eight at a
+    multiple of eight, and for rows of at most XK_KL_TILE_C (128) classes, which go eight at a
     time, eight rows of ten values per class (80 C doubles at every C had been 82 MB a thread
     at 128,000 classes)."""
     return _kl_scratch_len(C)

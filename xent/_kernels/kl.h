@@ -236,22 +236,35 @@ static inline __attribute__((always_inline)) xv_d FN(kl_term)(xv_d F, xv_d G, xv
     return XV(sel)(XV_EQ(x, inf), inf, XV(sel)(XV_EQ(F, 0.0), zero, F * x));
 }
 
-/* q_c - p_c = q_c (Y - expm1(x_c)) / (1 + Y) for teacher logits where x_c <= 1, D = SG (1 + Y):
- * kl_grad_logits's form, and the entries kl_rows_impl rewrites after the expm1 pass. */
+/* Float results (XK_WIDEN) take the gradient's per-row divisors (SF, SG, D below) as their
+ * reciprocals and multiply: one rounding more, 2^-53 of an entry, far under float's, where
+ * three divisions an entry had been most of the time of the tiles' gradient (as kl_row_pass's
+ * rF, rG). XK_KL_DIV(a, d): a / d, or a times d's reciprocal for float results. */
+#if XK_WIDEN
+#define XK_KL_DIV(a, d) ((a) * (d))
+#define XK_KL_DIVISOR(d) (1.0 / (d))
+#else
+#define XK_KL_DIV(a, d) ((a) / (d))
+#define XK_KL_DIVISOR(d) (d)
+#endif
+
+/* q_c - p_c = q_c (Y - expm1(x_c)) / (1 + Y) for teacher logits where x_c <= 1, D = SG (1 + Y)
+ * (XK_KL_DIVISOR): kl_grad_logits's form, and the entries kl_rows_impl rewrites after the expm1
+ * pass. */
 static inline __attribute__((always_inline)) xv_d FN(kl_grad_near)(xv_d G, xv_d Y, xv_d em,
                                                                    xv_d D)
 {
-    return (G * (Y - em)) / D;
+    return XK_KL_DIV(G * (Y - em), D);
 }
 
 /* The gradient entries (of temp^2 KL, times k) for student logits: temp (P q_c - p_c), and for
  * teacher logits, where x_c <= 1, q_c - p_c = q_c (Y - expm1(x_c)) / (1 + Y) (from
  * p_c = q_c e^x_c / (1 + Y)), exact to a few ulp of itself where p_c and q_c agree to many
- * digits. D = SG (1 + Y). */
+ * digits. D = SG (1 + Y); SF, SG and D as XK_KL_DIVISOR makes them. */
 static inline __attribute__((always_inline)) xv_d FN(kl_grad_logits)(
     xv_d F, xv_d G, xv_d x, xv_d em, xv_d SF, xv_d SG, xv_d P, xv_d Y, xv_d D, xv_d k, int pl)
 {
-    const xv_d pc = F / SF, qc = G / SG;
+    const xv_d pc = XK_KL_DIV(F, SF), qc = XK_KL_DIV(G, SG);
     xv_d gc = P * qc - pc;
     if (pl) gc = XV(sel)(XV_LE(x, 1.0), FN(kl_grad_near)(G, Y, em, D), gc);
     return k * gc;
@@ -774,7 +787,7 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
             if (written && Y != 0.0 && !(go.emin > 0x1p30 * fabs(Y))) {
                 /* the entries whose -q expm1(x) Y changes by more than 2^-30 of itself: the
                    gradient of kl_grad_logits */
-                const xv_d vY = XV(splat)(Y), vD = XV(splat)(SG * (1.0 + Y));
+                const xv_d vY = XV(splat)(Y), vD = XV(splat)(XK_KL_DIVISOR(SG * (1.0 + Y)));
                 const xv_d lim = XV(splat)(0x1p30 * fabs(Y)), vk = XV(splat)(kgrad);
                 for (ptrdiff_t c = 0; c < C; c += 8) {
                     const xv_d em = XV(load)(E + c), G = XV(load)(Gw + c);
@@ -802,9 +815,10 @@ static inline __attribute__((always_inline)) void FN(kl_rows_impl)(xk_kl *b,
             if (ql)
                 gv = FN(kl_grad_logits)(XV(load)(Fw + c), XV(load)(Gw + c),
                                         pl ? XV(load)(X + c) : zero, pl ? XV(load)(E + c) : zero,
-                                        XV(splat)(SF), XV(splat)(SG),
-                                        XV(splat)(P), XV(splat)(Y), XV(splat)(SG * (1.0 + Y)),
-                                        XV(splat)(kgrad), pl);
+                                        XV(splat)(XK_KL_DIVISOR(SF)), XV(splat)(XK_KL_DIVISOR(SG)),
+                                        XV(splat)(P), XV(splat)(Y),
+                                        XV(splat)(XK_KL_DIVISOR(SG * (1.0 + Y))), XV(splat)(kgrad),
+                                        pl);
             else
                 gv = FN(kl_grad_probs)(XV(load)(Fw + c), XV(load)(Gw + c),
                                        grad_a ? XV(load)(Ah + c) : zero,
@@ -957,18 +971,24 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         }
         if (!b->grad) continue;
         T *g = (T *)b->grad;
-        const xv_d D = SG * (one + Y), logSF = pl ? XV(log_kernel)(SF, zero) : zero;
+        const xv_d logSF = pl ? XV(log_kernel)(SF, zero) : zero;
         const xv_d kg = (w * (ql ? temp : temp * temp)) / b->grad_div;
+        const xv_d dF = XK_KL_DIVISOR(SF), dG = XK_KL_DIVISOR(SG), dD = XK_KL_DIVISOR(SG * (one + Y));
+        /* the entries into Vp (read above, no longer needed), then row by row: a lane's
+           value read back right after the vector's store waited for it */
         for (ptrdiff_t c = 0; c < C; c++) {
             const xv_d F = XV(load)(Fw + 8 * c), G = XV(load)(Gw + 8 * c);
             xv_d gv = ql ? FN(kl_grad_logits)(F, G, pl ? XV(load)(X + 8 * c) : zero,
-                                              pl ? XV(load)(E + 8 * c) : zero, SF, SG, P, Y, D,
+                                              pl ? XV(load)(E + 8 * c) : zero, dF, dG, P, Y, dD,
                                               kg, pl)
                          : FN(kl_grad_probs)(F, G, grad_a ? XV(load)(Ah + 8 * c) : zero,
                                              grad_a ? XV(load)(Al + 8 * c) : zero, SF, logSF, kg,
                                              pl);
-            gv = XV(sel)(dead, zero, gv);
-            for (int l = 0; l < nr; l++) g[(r0 + l) * b->g_rs + c * b->g_cs] = (T)gv[l];
+            XV(store)(Vp + 8 * c, XV(sel)(dead, zero, gv));
+        }
+        for (int l = 0; l < nr; l++) {
+            T *gr = g + (r0 + l) * b->g_rs;
+            for (ptrdiff_t c = 0; c < C; c++) gr[c * b->g_cs] = (T)Vp[8 * c + l];
         }
     }
     FN(sum_result)(&bsum, 1, &b->loss_sum, &b->loss_sum_small);
@@ -1190,6 +1210,8 @@ XK_ENTRY void FN(kl)(xk_kl *b)
     else FN(kl_rows)(b, &tp);
 }
 
+#undef XK_KL_DIV
+#undef XK_KL_DIVISOR
 /* body.h's loads and stores of T, used above */
 #undef XK_LOADV
 #undef XK_STOREV
