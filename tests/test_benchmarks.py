@@ -98,16 +98,22 @@ def test_a_torch_sample_is_followed_by_a_pause(monkeypatch: pytest.MonkeyPatch) 
     assert pauses == [_harness.TORCH_SETTLE_SECONDS]
 
 
-def test_a_short_sample_after_a_pause_starts_with_untimed_calls(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The harness's clock, advanced by hand (clock[0] seconds); its pauses take no time."""
+    from benchmarks import _harness
+
+    now = [0.0]
+    monkeypatch.setattr(_harness.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(_harness.time, "perf_counter", lambda: now[0])
+    return now
+
+
+def test_a_short_sample_after_a_pause_starts_with_untimed_calls(clock: list[float]) -> None:
     # the first calls on cores woken from idle (or after PyTorch's) are slow: untimed calls
     # for PRIME_SECONDS, one at least, come first; a call longer than that is primed once
     from benchmarks import _harness
 
-    monkeypatch.setattr(_harness.time, "sleep", lambda seconds: None)
-    clock = [0.0]
-    monkeypatch.setattr(_harness.time, "perf_counter", lambda: clock[0])
     calls: list[str] = []
     impl = Impl("numpy", "numpy", "numpy", build_textbook)
     step = _harness.PRIME_SECONDS / 4
@@ -128,17 +134,14 @@ def test_a_short_sample_after_a_pause_starts_with_untimed_calls(
 
 
 def test_a_sample_repeats_the_call_by_the_quicker_of_its_first_two_calls(
-    monkeypatch: pytest.MonkeyPatch,
+    clock: list[float],
 ) -> None:
-    # a first call's one-off cost (a collection, a lazy start-up) made a 2 us call's samples
-    # single calls; the garbage collector is off through the checks and the rounds
+    # a first call's one-off cost (a lazy start-up, say) made a 2 us call's samples single
+    # calls; the garbage collector is off through the checks and the rounds
     import gc
 
     from benchmarks import _harness
 
-    monkeypatch.setattr(_harness.time, "sleep", lambda seconds: None)
-    clock = [0.0]
-    monkeypatch.setattr(_harness.time, "perf_counter", lambda: clock[0])
     collector: list[bool] = []
 
     def slow_first(op: str, data: Data, part: slice) -> Callable[[], Any]:
