@@ -973,7 +973,8 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
         T *g = (T *)b->grad;
         const xv_d logSF = pl ? XV(log_kernel)(SF, zero) : zero;
         const xv_d kg = (w * (ql ? temp : temp * temp)) / b->grad_div;
-        const xv_d dF = XK_KL_DIVISOR(SF), dG = XK_KL_DIVISOR(SG), dD = XK_KL_DIVISOR(SG * (one + Y));
+        const xv_d dF = XK_KL_DIVISOR(SF), dG = XK_KL_DIVISOR(SG);
+        const xv_d dD = XK_KL_DIVISOR(SG * (one + Y));
         /* the entries into Vp (read above, no longer needed), then row by row: a lane's
            value read back right after the vector's store waited for it */
         for (ptrdiff_t c = 0; c < C; c++) {
