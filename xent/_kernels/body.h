@@ -2495,16 +2495,19 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
             FN(state) st;
             FN(state_zero)(&st);
             xy[j] = fy[j] = 0.0;
+            /* row j + 1's maximum where the pair below took it (known) */
+            int known = 0, clean1 = 0;
+            double m1 = 0.0;
 #if XK_WIDEN
             /* rows j and j + 1 in one pass where both are clean (see pass_pair); else row j
-               below, which takes row j + 1's maximum again */
+               below */
             if (pair && !scan && j + 1 < n && clean_next) {
                 const ptrdiff_t r = r0 + j;
                 const T *x = (const T *)b->x + r * b->x_rs, *x1 = x + b->x_rs;
                 FN(state) s1;
                 FN(state_zero)(&s1);
-                int clean1;
-                s1.m = FN(max_of_row)(x1, C, &clean1);
+                s1.m = m1 = FN(max_of_row)(x1, C, &clean1);
+                known = 1;
                 if (clean1) {
                     st.m = m_next, st.clean = s1.clean = 1;
                     if (r + 2 < R) m_next = FN(max_of_row)(x + 2 * b->x_rs, C, &clean_next);
@@ -2541,7 +2544,8 @@ static void FN(rows_values)(xk_block *b, int mode, int smooth, int fg, xk_sum *b
                 st.ff = b->scratch + XK_TILE; /* (fg: C rounded up to 16 doubles) */
                 FN(pf_share)(b, r, &st);
                 st.m = m_next, st.clean = clean_next;
-                if (r + 1 < R) m_next = FN(max_of_row)(x + b->x_rs, C, &clean_next);
+                if (known) m_next = m1, clean_next = clean1;
+                else if (r + 1 < R) m_next = FN(max_of_row)(x + b->x_rs, C, &clean_next);
                 /* the categorical gradient over its logits: its weighted sums, before the
                    pass, need the maximum's first entry (and within it: XK_FUSE_TOP) */
                 if (mode == XK_CATEGORICAL && store &&
