@@ -4063,7 +4063,13 @@ static inline __attribute__((always_inline)) void FN(tile_out)(
  * 65,536 rows of ten doubles took a quarter of log_softmax (perf), and with this the call
  * took 0.68x the time (one thread, best of 4 x 5 x 20 calls alternating builds; softmax
  * 0.63x, the sparse loss 0.74x, with its gradient 0.65x; float32 rows of ten classes
- * 0.86-0.94x, of sixteen 0.93-0.98x). */
+ * 0.86-0.94x, of sixteen 0.93-0.98x). Since to_tile_c reads rows by contiguous loads, its
+ * reads of rows one after another (rs == C: one stream) are left to the hardware: with the
+ * prefetches an Intel Xeon's copy of x and the categorical loss's targets waited on them (perf:
+ * the copy a quarter of the loss of 65,536 x 10 float32, a sixth of it on the instruction after
+ * a prefetch); without, that loss took 0.93x the time, the sparse loss, logsumexp and the
+ * softmaxes of 3-32 float classes 0.95-1.0x, of float64 ones 0.94-1.0x (AVX2 variant 0.95-1.01x;
+ * benchmarks.ab). Its writes (from_tile_c) keep theirs: without, float64 rows lost 1-3 %. */
 static inline __attribute__((always_inline)) void FN(prefetch_rows)(const T *x, ptrdiff_t rs,
                                                                      ptrdiff_t C, ptrdiff_t r,
                                                                      ptrdiff_t rows, ptrdiff_t R,
@@ -4370,7 +4376,7 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
        the others unchanged). */
 #if XK_WIDEN
     for (; r + 16 <= n; r += 16) {
-        FN(prefetch_rows)(x, rs, C, r + XK_TILE, 16, n + ahead, 0);
+        if (rs != C) FN(prefetch_rows)(x, rs, C, r + XK_TILE, 16, n + ahead, 0);
 #pragma GCC unroll 3
         for (ptrdiff_t c0 = 0; c0 < C; c0 += 16) {
             const int w = C - c0 < 16 ? (int)(C - c0) : 16;
@@ -4385,7 +4391,7 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
     }
 #else
     for (; r + 8 <= n; r += 8) {
-        FN(prefetch_rows)(x, rs, C, r + XK_TILE, 8, n + ahead, 0);
+        if (rs != C) FN(prefetch_rows)(x, rs, C, r + XK_TILE, 8, n + ahead, 0);
         ptrdiff_t at[8];
         for (int i = 0; i < 8; i++) at[i] = (r + i) * rs;
         FN(rows8_to_lanes)(x, at, C, xt + r, XK_TILE);
@@ -4399,7 +4405,7 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
        on a Zen 3. */
 #if XK_WIDEN
     for (; r + 8 <= n; r += 8) {
-        FN(prefetch_rows)(x, rs, C, r + XK_TILE, 8, n + ahead, 0);
+        if (rs != C) FN(prefetch_rows)(x, rs, C, r + XK_TILE, 8, n + ahead, 0);
         for (ptrdiff_t c0 = 0; c0 < C; c0 += 8) {
             const int w = C - c0 < 8 ? (int)(C - c0) : 8;
             const __m256i mask = XV(mask32_n)(w);
@@ -4417,7 +4423,7 @@ static inline __attribute__((always_inline)) void FN(to_tile_c)(const T *x, ptrd
     }
 #else
     for (; r + 4 <= n; r += 4) {
-        FN(prefetch_rows)(x, rs, C, r + XK_TILE, 4, n + ahead, 0);
+        if (rs != C) FN(prefetch_rows)(x, rs, C, r + XK_TILE, 4, n + ahead, 0);
         for (ptrdiff_t c0 = 0; c0 < C; c0 += 4) {
             const int w = C - c0 < 4 ? (int)(C - c0) : 4;
             const __m256i mask = XV(mask64_n)(w);
