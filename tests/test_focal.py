@@ -244,6 +244,29 @@ def test_focal_sums_keep_infinite_and_nan_rows():
         np.testing.assert_array_equal(got, with_grad)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 20])  # one row (the tiles), twenty (row-major pairs)
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_two_classes_with_an_infinite_logit_keep_the_gradients_limit(dtype, rows, gamma):
+    """p_c = 0 exactly (a -inf logit, or +inf on the other class): the loss is inf and the
+    gradient its limit, (p - y) weighted as at gamma = 0 (the factor is 1 and p_c nll_c -> 0),
+    in every dtype. Float results once took p_c as exp(-700) there, and p_c nll_c as inf: a
+    gradient of -inf and inf."""
+    inf = np.inf
+    x = np.tile(np.array([[-inf, 0.0], [inf, 0.0]], dtype), (rows, 1))
+    y = np.tile([0, 1], rows)
+    hard = np.eye(2, dtype=dtype)[y]
+    soft = np.full_like(x, 0.5)
+    want = np.tile([[-1.0, 1.0], [1.0, -1.0]], (rows, 1))
+    for loss, target, expect in ((scce, y, want), (cce, hard, want), (cce, soft, want / 2)):
+        value, grad = loss(
+            target, x, from_logits=True, focal_gamma=gamma, reduction="none", return_grad=True
+        )
+        assert np.all(value == inf)
+        assert grad.dtype == dtype
+        np.testing.assert_array_equal(grad, expect.astype(dtype))
+
 # ------------------------------------------------------------------ softmax losses: peers
 
 

@@ -3235,6 +3235,16 @@ static inline __attribute__((always_inline)) xv_d FN(focal2_f)(double gamma, xv_
  * TwoSum error e (0 where d is infinite), u = exp(-|d|) and T = log1p(u); returns where
  * d > 0. Float rows take softplus_terms8's short forms, but with FULL the full-precision exp
  * and log1p of double rows (e carried), as logsumexp needs them. */
+/* Where the focal gradient's term p_c nll_c (nll_c = -log p_c) is 0, its limit: p_c = 0, or
+ * nll_c = inf (a logit of -inf, or of +inf on the other class). The second matters with float
+ * results, whose u = exp(-|d|) is exp(-700), not 0, at d = +-inf (log1p_exp_short): p_c = u / (1
+ * + u) is then about 1e-304, and its product with nll_c = inf was inf (a gradient of -inf and
+ * inf where float64 results have the limit, -1 and 1). */
+static inline __attribute__((always_inline)) xv_i FN(p_nll_zero)(xv_d p, xv_d nll)
+{
+    return XV_EQ(p, XV(splat)(0.0)) | XV_EQ(nll, XV(splat)(HUGE_VAL));
+}
+
 static inline __attribute__((always_inline)) xv_i FN(tile2_terms)(xv_d a0, xv_d a1, xv_d *d,
                                                                   xv_d *e, xv_d *u, xv_d *Tv,
                                                                   const int FULL)
@@ -3468,14 +3478,14 @@ static inline __attribute__((always_inline)) void FN(tile2_plain)(
         if (GRAD) {
             xv_d c1;
             if (FOCAL && CAT) { /* tile2's */
-                const xv_d x0v = XV(sel)(XV_EQ(p0, zero), zero, gamma * p0 * nll0);
-                const xv_d x1v = XV(sel)(XV_EQ(p1, zero), zero, gamma * p1 * nll1);
+                const xv_d x0v = XV(sel)(FN(p_nll_zero)(p0, nll0), zero, gamma * p0 * nll0);
+                const xv_d x1v = XV(sel)(FN(p_nll_zero)(p1, nll1), zero, gamma * p1 * nll1);
                 c1 = XV(sel)(off0, zero, w0 * f0 * (p1 + x0v)) -
                      XV(sel)(off1, zero, w1 * f1 * (p0 + x1v));
             } else if (FOCAL) {
                 /* the label's class c: f (p_o + gamma p_c nll) (tile2's w_c D_c p_o) */
                 const xv_d pc = XV(sel)(is1, p1, p0), po = XV(sel)(is1, p0, p1);
-                const xv_d xv = XV(sel)(XV_EQ(pc, zero), zero, gamma * pc * nll);
+                const xv_d xv = XV(sel)(FN(p_nll_zero)(pc, nll), zero, gamma * pc * nll);
                 const xv_d D = XV(sel)(XV_EQ(f, zero), zero, f * (po + xv));
                 c1 = XV(sel)(is1, zero - D, D);
             } else if (CAT) {
@@ -3936,8 +3946,8 @@ static void FN(tile2)(xk_block *b, int mode, ptrdiff_t r0, ptrdiff_t n, const T 
                        off1 = XV_EQ(w1, zero) | XV_EQ(f1, zero);
             loss = XV(sel)(off0, zero, w0 * f0 * nll0) + XV(sel)(off1, zero, w1 * f1 * nll1);
             if (out) {
-                const xv_d x0v = XV(sel)(XV_EQ(p0, zero), zero, b->gamma * p0 * nll0);
-                const xv_d x1v = XV(sel)(XV_EQ(p1, zero), zero, b->gamma * p1 * nll1);
+                const xv_d x0v = XV(sel)(FN(p_nll_zero)(p0, nll0), zero, b->gamma * p0 * nll0);
+                const xv_d x1v = XV(sel)(FN(p_nll_zero)(p1, nll1), zero, b->gamma * p1 * nll1);
                 c1 = XV(sel)(off0, zero, w0 * f0 * (p1 + x0v)) -
                      XV(sel)(off1, zero, w1 * f1 * (p0 + x1v));
             }
