@@ -244,7 +244,6 @@ def test_focal_sums_keep_infinite_and_nan_rows():
         np.testing.assert_array_equal(got, with_grad)
 
 
-
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("rows", [1, 20])  # one row (the tiles), twenty (row-major pairs)
 @pytest.mark.parametrize("gamma", [0.5, 2.0])
@@ -266,6 +265,7 @@ def test_two_classes_with_an_infinite_logit_keep_the_gradients_limit(dtype, rows
         assert np.all(value == inf)
         assert grad.dtype == dtype
         np.testing.assert_array_equal(grad, expect.astype(dtype))
+
 
 # ------------------------------------------------------------------ softmax losses: peers
 
