@@ -402,6 +402,33 @@ def test_binary_logits_match_mpmath(rng, dtype, gamma, alpha):
     assert got > 0
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("n", [4, 100])  # the chunked entries; the one-pass steps
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0])
+def test_binary_infinite_logits_keep_the_gradients_limit(dtype, n, smoothing, gamma):
+    """Logits of +-inf: p_t = 0 or 1 exactly, and the gradient the limit of the formula, in
+    every dtype: with the label's own class at p = 0 (bce = inf) F dbce, the focal term's
+    gamma bce (1 - q) -> 0; with smoothing (yp, bw) at x = +inf (p = 1): f = bw**gamma,
+    dbce = bw, so g = bw**(gamma + 1), and at -inf -yp**(gamma + 1). Float results once
+    multiplied an infinite cross-entropy by exp(-700) (the short exp's 1 - q) there: -inf or
+    inf where float64 had these."""
+    inf = np.inf
+    x = np.resize(np.array([inf, -inf, inf, -inf], dtype), n)
+    y = np.resize(np.array([1.0, 0.0, 0.0, 1.0], dtype), n)
+    yp = y.astype(np.float64) * (1 - smoothing) + smoothing / 2  # the smoothed label
+    bw = 1 - yp
+    want = np.where(x > 0, bw ** (gamma + 1), -(yp ** (gamma + 1)))
+    loss, grad = bce(
+        y, x, from_logits=True, label_smoothing=smoothing, focal_gamma=gamma, reduction="none",
+        return_grad=True,
+    )  # fmt: skip
+    assert grad.dtype == dtype
+    np.testing.assert_array_equal(np.isinf(loss), want != 0)
+    rtol = max(2 * float(np.finfo(dtype).eps), 1e-13)  # (float64: exp(gamma log bw))
+    np.testing.assert_allclose(grad, want, rtol=rtol, atol=0)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_binary_entries_do_not_depend_on_their_neighbours(rng, dtype):
     """float32 entries of labels 0 and 1 take a shorter path than soft labels (xent/_kernels/

@@ -4809,12 +4809,20 @@ XK_ENTRY void FN(prob)(xk_block *b, int mode)
 #define XK_CHUNK 512
 
 /* From logits: u = exp(-|x|) (unless u is NULL) and lt = log1p(u) (softplus(x) = relu(x) +
- * lt). */
+ * lt). Both 0 at x = +-inf: softplus_terms8's short forms for float results give exp(-700)
+ * there, which the focal loss's terms multiplied by an infinite cross-entropy (a gradient of
+ * -inf where float64 results had the finite limit). */
 static inline void FN(softplus_parts)(const T *x, ptrdiff_t n, double *u, double *lt)
 {
     for (ptrdiff_t i = 0; i < n; i += 8) {
         xv_d U, L;
-        FN(softplus_terms8)(FN(load_pad)(x + i, n - i < 8 ? (int)(n - i) : 8, 0.0), &U, &L);
+        const xv_d v = FN(load_pad)(x + i, n - i < 8 ? (int)(n - i) : 8, 0.0);
+        FN(softplus_terms8)(v, &U, &L);
+        if (XK_WIDEN) {
+            const xv_i inf = XV_EQ(XV(sel)(XV_LT(v, 0.0), -v, v), XV(splat)(HUGE_VAL));
+            U = XV(sel)(inf, XV(splat)(0.0), U);
+            L = XV(sel)(inf, XV(splat)(0.0), L);
+        }
         if (u) XV(store)(u + i, U);
         XV(store)(lt + i, L);
     }
@@ -5374,7 +5382,9 @@ static inline __attribute__((always_inline)) void FN(binary_focal_hard_v)(
         xv_d mod = zero;
         if (gamma != 0.0) {
             const xv_d mag = gamma * bce * r;
-            mod = XV(sel)(XV_EQ(r, 0.0) | XV_EQ(bce, 0.0), zero, XV(sel)(pos_label, -mag, mag));
+            /* (r = 0 or bce = inf: r bce's limit, 0; see p_nll_zero) */
+            mod = XV(sel)(FN(p_nll_zero)(r, bce) | XV_EQ(bce, 0.0), zero,
+                          XV(sel)(pos_label, -mag, mag));
         }
         g = XV(sel)(XV_EQ(F, 0.0), zero, F * (dbce + mod));
     }
