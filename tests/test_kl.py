@@ -414,6 +414,34 @@ def test_shift_invariance(rng):
     np.testing.assert_allclose(xent.kl_divergence(t + 37.0, s - 12.0, **kw), base, rtol=1e-13)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("classes", [2, 3, 40, 150])  # two classes, the tiles, the rows
+@pytest.mark.parametrize("big", [1e4, 1e20, 1e30])
+def test_huge_logits_on_one_side_keep_the_others_differences(dtype, classes, big):
+    """A logit of 1e20 on one side, ordinary ones on the other: each side's logits are taken
+    from its own maximum before the two are compared. Float logits once formed the two
+    sides' differences first, (t - s) - (max t - max s), in which a teacher's 1e20 swallowed
+    the student's logits (p = (1/2, 1/2, 0, ...) against any student: a loss of 0), and a
+    student's 1e30 halved a gradient entry."""
+    if big > float(np.finfo(dtype).max):
+        pytest.skip("not a finite number of this dtype")
+    ordinary = np.linspace(1.0, 3.0, classes)
+    ties = np.zeros(classes)
+    ties[:2] = big
+    for t, s in ((ties, ordinary), (ordinary, ties)):
+        t64, s64 = t.astype(dtype).astype(np.float64), s.astype(dtype).astype(np.float64)
+        lp, lq = (v - v.max() - np.log(np.sum(np.exp(v - v.max()))) for v in (t64, s64))
+        p, q = np.exp(lp), np.exp(lq)
+        want = np.sum(np.where(p > 0, p * (lp - lq), 0.0))
+        value, grad = xent.kl_divergence(
+            t.astype(dtype)[None], s.astype(dtype)[None], from_logits=True,
+            target_from_logits=True, reduction="sum", return_grad=True,
+        )  # fmt: skip
+        eps = float(np.finfo(dtype).eps)
+        np.testing.assert_allclose(float(value), want, rtol=8 * eps)
+        np.testing.assert_allclose(grad[0].astype(np.float64), q - p, rtol=8 * eps, atol=eps)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     hnp.arrays(np.float64, (3, 4), elements=st.floats(-30, 30)),

@@ -326,16 +326,20 @@ static inline __attribute__((always_inline)) void FN(kl_vmax)(xv_d v, xv_d *m, x
     *m = XV(sel)(XV_GT(v, *m), v, *m);
 }
 
-/* u = a - b for logits on both sides: for float logits from the floats' differences (exact in
- * double, or nearly) and one rounding, an ulp of itself, where ah - bh (uh, given) carries an
- * ulp of each quotient by a temperature (the gradient q (Y - expm1(x)) / D needs x to an ulp of
- * itself); uh itself where an entry or a maximum is infinite, and for double logits. */
+/* u = a - b for logits on both sides: for float logits from each side's difference to its
+ * maximum and one rounding, an ulp of itself, where ah - bh (uh, given) carries an ulp of each
+ * quotient by a temperature (the gradient q (Y - expm1(x)) / D needs x to an ulp of itself); uh
+ * itself where an entry or a maximum is infinite, and for double logits. Two floats' difference
+ * is exact in double where their exponents are at most 29 apart: v - m is, at every entry whose
+ * weight exp((v - m) / temp) is not 0 (or the entry's own rounding is far below its size). The
+ * two sides' differences first, (vp - vq) - (mp - mq), had lost the student's logits beside a
+ * teacher's of 1e20 (a loss of 0 for p = (1/2, 1/2, 0), a gradient of 1/2 for 1). */
 static inline __attribute__((always_inline)) xv_d FN(kl_u_logits)(xv_d vp, xv_d vq, xv_d mp,
                                                                   xv_d mq, const xk_kl_tp *tp,
                                                                   xv_d uh)
 {
 #if XK_WIDEN
-    const xv_d du = (vp - vq) - (mp - mq);
+    const xv_d du = (vp - mp) - (vq - mq);
     /* du is finite exactly where vp, vq, mp and mq are (two floats' difference does not
        overflow in double) */
     const xv_i fin = XV_EQ(du - du, 0.0);
