@@ -442,6 +442,28 @@ def test_huge_logits_on_one_side_keep_the_others_differences(dtype, classes, big
         np.testing.assert_allclose(grad[0].astype(np.float64), q - p, rtol=8 * eps, atol=eps)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("classes", [3, 17, 40, 150, 1000])  # tiles, eight rows, rows
+@pytest.mark.parametrize("grad", [False, True])
+def test_teacher_mass_that_underflows_against_a_zero_probability_is_inf(dtype, classes, grad):
+    """A teacher logit 800 below its maximum has p_c = exp(-800) > 0, which underflows even in
+    double, and a student's probability 0 there makes the divergence inf (as the README's
+    rule says: q_c = 0 where p_c > 0). Float results once left the term out where p_c had
+    underflowed: a finite divergence beside a gradient of -inf at that class."""
+    t = np.zeros((4, classes))
+    t[:, 0], t[:, 2] = 800.0, 799.0
+    q = np.full((4, classes), 1.0 / (classes - 1))
+    q[:, 1] = 0.0
+    got = xent.kl_divergence(
+        t.astype(dtype), q.astype(dtype), target_from_logits=True, reduction="none",
+        return_grad=grad,
+    )  # fmt: skip
+    value = got[0] if grad else got
+    assert np.all(value == np.inf)
+    if grad:
+        assert np.all(got[1][:, 1] == -np.inf)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     hnp.arrays(np.float64, (3, 4), elements=st.floats(-30, 30)),

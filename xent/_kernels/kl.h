@@ -184,6 +184,16 @@ static inline __attribute__((always_inline)) xv_d FN(kl_logit)(xv_d v, xv_d m,
 #endif
 }
 
+/* The direct form's term F u: inf where u = +inf (q_c = 0 where the target has mass, however
+ * small its p_c, even where it underflowed to 0 from logits: kl_term's rule), 0 where F = 0
+ * otherwise. It had been 0 wherever F = 0: float teacher logits 750 below their maximum against
+ * a student's probability of 0 gave a finite divergence (and an infinite gradient). */
+static inline __attribute__((always_inline)) xv_d FN(kl_fu)(xv_d F, xv_d uh)
+{
+    const xv_d inf = XV(splat)(HUGE_VAL);
+    return XV(sel)(XV_EQ(uh, inf), inf, XV(sel)(XV_EQ(F, 0.0), XV(splat)(0.0), F * uh));
+}
+
 /* The weight of a probability (itself) and its log (hi; lo = 0). */
 static inline __attribute__((always_inline)) xv_d FN(kl_prob)(xv_d v, xv_d *hi, xv_d *lo)
 {
@@ -604,7 +614,7 @@ static __attribute__((noinline)) void FN(kl_u_pass)(
                                      mp, mq, tp, uh);
             if (fu) {
                 const xv_d F = XV(load)(Fw + c);
-                FU[j] = XV(sel)(XV_EQ(F, 0.0), zero, F * uh);
+                FU[j] = FN(kl_fu)(F, uh);
             }
             XV(store)(Uh + c, uh);
             if (!XK_WIDEN) XV(store)(Ul + c, ul); /* 0 for float input: not stored */
@@ -633,7 +643,7 @@ static inline __attribute__((always_inline)) void FN(kl_fused_v)(const T *p, con
     *G = FN(kl_logit)(vq, mq, tp, &bh, &bl);
     FN(kl_u)(ah, al, bh, bl, &uh, &ul);
     uh = FN(kl_u_logits)(vp, vq, mp, mq, tp, uh);
-    *FU = XV(sel)(XV_EQ(*F, 0.0), zero, *F * uh);
+    *FU = FN(kl_fu)(*F, uh);
 }
 
 /* The sums of the direct form of a row of float logits on both sides (contiguous), in one pass
@@ -898,7 +908,7 @@ static void FN(kl_tiles)(xk_kl *b, const xk_kl_tp *tp)
             const xv_d vp = XV(load)(Vp + 8 * c), vq = XV(load)(Vq + 8 * c);
             xv_d F, G, uh, ul, ah, al;
             FN(kl_weights)(vp, vq, mp, mq, tp, pl, ql, sums, &F, &G, &uh, &ul, &ah, &al);
-            if (direct) FN(vkadd)(&fu, &fuk, XV(sel)(XV_EQ(F, 0.0), zero, F * uh), NULL);
+            if (direct) FN(vkadd)(&fu, &fuk, FN(kl_fu)(F, uh), NULL);
             XV(store)(Fw + 8 * c, F);
             XV(store)(Gw + 8 * c, G);
             XV(store)(Uh + 8 * c, uh);
