@@ -184,10 +184,11 @@ static inline __attribute__((always_inline)) xv_d FN(kl_logit)(xv_d v, xv_d m,
 #endif
 }
 
-/* The direct form's term F u: inf where u = +inf (q_c = 0 where the target has mass, however
- * small its p_c, even where it underflowed to 0 from logits: kl_term's rule), 0 where F = 0
- * otherwise. It had been 0 wherever F = 0: float teacher logits 750 below their maximum against
- * a student's probability of 0 gave a finite divergence (and an infinite gradient). */
+/* An entry's term F v of the first sum (kl_term's F x, the direct form's F u): inf where v =
+ * +inf (q_c = 0 where the target has mass, however small its p_c, even where it underflowed to
+ * 0 from logits), else 0 where F = 0. The direct form's had been 0 wherever F = 0: float
+ * teacher logits 750 below their maximum against a student's probability of 0 gave a finite
+ * divergence (and an infinite gradient). */
 static inline __attribute__((always_inline)) xv_d FN(kl_fu)(xv_d F, xv_d uh)
 {
     const xv_d inf = XV(splat)(HUGE_VAL);
@@ -228,7 +229,7 @@ static inline __attribute__((always_inline)) xv_d FN(kl_term)(xv_d F, xv_d G, xv
                                                               xv_d *x_out, xv_d *em_out,
                                                               xv_d *tm)
 {
-    const xv_d zero = XV(splat)(0.0), inf = XV(splat)(HUGE_VAL);
+    const xv_d zero = XV(splat)(0.0);
     xv_d v, ve;
     XK_KL_TWO_SUM(uh, -kh, v, ve);
     const xv_d lo = (ve + ul) - kl;
@@ -243,7 +244,7 @@ static inline __attribute__((always_inline)) xv_d FN(kl_term)(xv_d F, xv_d G, xv
     *x_out = x;
     *em_out = em;
     *tm = XV(sel)(XV_GT(x, 1.0), F * E0 - G, G * em);
-    return XV(sel)(XV_EQ(x, inf), inf, XV(sel)(XV_EQ(F, 0.0), zero, F * x));
+    return FN(kl_fu)(F, x);
 }
 
 /* Float results (XK_WIDEN) take the gradient's per-row divisors (SF, SG, D below) as their
