@@ -414,17 +414,17 @@ def test_shift_invariance(rng):
     np.testing.assert_allclose(xent.kl_divergence(t + 37.0, s - 12.0, **kw), base, rtol=1e-13)
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("dtype", "big"),
+    [(np.float16, 1e4)] + [(d, b) for d in (np.float32, np.float64) for b in (1e4, 1e20, 1e30)],
+)
 @pytest.mark.parametrize("classes", [2, 3, 40, 150])  # two classes, the tiles, the rows
-@pytest.mark.parametrize("big", [1e4, 1e20, 1e30])
-def test_huge_logits_on_one_side_keep_the_others_differences(dtype, classes, big):
+def test_huge_logits_on_one_side_keep_the_others_differences(dtype, big, classes):
     """A logit of 1e20 on one side, ordinary ones on the other: each side's logits are taken
     from its own maximum before the two are compared. Float logits once formed the two
     sides' differences first, (t - s) - (max t - max s), in which a teacher's 1e20 swallowed
     the student's logits (p = (1/2, 1/2, 0, ...) against any student: a loss of 0), and a
     student's 1e30 halved a gradient entry."""
-    if big > float(np.finfo(dtype).max):
-        pytest.skip("not a finite number of this dtype")
     ordinary = np.linspace(1.0, 3.0, classes)
     ties = np.zeros(classes)
     ties[:2] = big
